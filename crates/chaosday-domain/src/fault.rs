@@ -1,0 +1,349 @@
+//! Fault specifications: what a fault does, independent of where it is injected.
+//!
+//! In files a fault is written `fault: {kind: pause}` or
+//! `fault: {kind: disk_fill, directory: /var/lib/app, bytes: 2GiB}`. The `kind` tag picks the
+//! variant; unknown fields are errors.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::size::ByteSize;
+
+/// What a fault does. The target it acts on is given beside it, never inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Send a signal to a process (SIGKILL unless `signal` says otherwise). Reverted by
+    /// starting it again, which only a supervised target allows.
+    Kill {
+        /// The signal to send, such as `SIGKILL` or `SIGTERM`.
+        #[serde(default)]
+        signal: Signal,
+    },
+    /// Freeze a process with SIGSTOP; reverted with SIGCONT.
+    Pause,
+    /// Keep `cores` CPU cores busy at `load` percent; reverted by stopping the stressor.
+    Cpu {
+        /// How many cores to load (at least 1).
+        #[serde(default = "one")]
+        cores: u32,
+        /// How busy each loaded core is kept, 1 to 100 percent.
+        #[serde(default)]
+        load: Percent,
+    },
+    /// Hold `bytes` of resident memory; reverted by stopping the stressor.
+    Memory {
+        /// How much memory to allocate and touch.
+        bytes: ByteSize,
+    },
+    /// Fill a directory's file system with a file of `bytes`; reverted by deleting it.
+    DiskFill {
+        /// The directory the filler file is written to. It must exist.
+        directory: PathBuf,
+        /// The size of the filler file.
+        bytes: ByteSize,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The kinds of target a fault can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A local process.
+    Process,
+    /// The machine chaosday runs on.
+    Host,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Process => "process",
+            TargetKind::Host => "host",
+        })
+    }
+}
+
+/// A fault spec that does not make sense, whatever it is injected into.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultSpecError {
+    /// A field is out of its range.
+    #[error("fault field `{field}` {problem}")]
+    Field {
+        /// The field's name, as written in files.
+        field: &'static str,
+        /// What is wrong with it and what to write instead.
+        problem: String,
+    },
+}
+
+impl FaultSpec {
+    /// The fault's kind as written in files (`pause`, `disk_fill`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultSpec::Kill { .. } => "kill",
+            FaultSpec::Pause => "pause",
+            FaultSpec::Cpu { .. } => "cpu",
+            FaultSpec::Memory { .. } => "memory",
+            FaultSpec::DiskFill { .. } => "disk_fill",
+        }
+    }
+
+    /// The kind of target this fault acts on.
+    pub fn target_kind(&self) -> TargetKind {
+        match self {
+            FaultSpec::Kill { .. } | FaultSpec::Pause => TargetKind::Process,
+            FaultSpec::Cpu { .. } | FaultSpec::Memory { .. } | FaultSpec::DiskFill { .. } => {
+                TargetKind::Host
+            }
+        }
+    }
+
+    /// Checks the ranges serde cannot express.
+    pub fn check(&self) -> Result<(), FaultSpecError> {
+        let field = |field, problem: &str| {
+            Err(FaultSpecError::Field {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        match self {
+            FaultSpec::Cpu { cores: 0, .. } => field("cores", "must be at least 1"),
+            FaultSpec::Cpu { cores, .. } if *cores > 1024 => {
+                field("cores", "must be at most 1024")
+            }
+            FaultSpec::Memory { bytes } | FaultSpec::DiskFill { bytes, .. } if bytes.bytes() == 0 => {
+                field("bytes", "must be more than 0, such as 512MiB")
+            }
+            FaultSpec::DiskFill { directory, .. } if !directory.is_absolute() => field(
+                "directory",
+                "must be an absolute path, such as /var/lib/app",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultSpec::Kill { signal } => write!(f, "kill ({signal})"),
+            FaultSpec::Pause => f.write_str("pause (SIGSTOP)"),
+            FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
+            FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
+            FaultSpec::DiskFill { directory, bytes } => {
+                write!(f, "disk_fill ({bytes} in {})", directory.display())
+            }
+        }
+    }
+}
+
+/// A whole percentage from 1 to 100; 100 unless written otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Percent(u8);
+
+impl Percent {
+    /// The percentage, from 1 to 100.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// `value` if it lies in 1..=100.
+    pub fn new(value: u8) -> Option<Self> {
+        (1..=100).contains(&value).then_some(Percent(value))
+    }
+}
+
+impl Default for Percent {
+    fn default() -> Self {
+        Percent(100)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl FromStr for Percent {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .trim_end_matches('%')
+            .parse::<u8>()
+            .ok()
+            .and_then(Percent::new)
+            .ok_or_else(|| format!("invalid percentage {s:?}: write a whole number from 1 to 100"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u64::deserialize(deserializer)?;
+        u8::try_from(value)
+            .ok()
+            .and_then(Percent::new)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid percentage {value}: write a whole number from 1 to 100")))
+    }
+}
+
+/// A POSIX signal chaosday may send, spelled `SIGKILL`, `KILL` or `9`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Signal {
+    /// SIGKILL (9): cannot be caught.
+    #[default]
+    Kill,
+    /// SIGTERM (15): asks the process to stop.
+    Term,
+    /// SIGINT (2): as Ctrl-C.
+    Int,
+    /// SIGHUP (1).
+    Hup,
+    /// SIGQUIT (3): stops with a core dump where enabled.
+    Quit,
+    /// SIGABRT (6).
+    Abrt,
+    /// SIGUSR1 (10).
+    Usr1,
+    /// SIGUSR2 (12).
+    Usr2,
+}
+
+const SIGNALS: &[(Signal, &str, i32)] = &[
+    (Signal::Kill, "SIGKILL", 9),
+    (Signal::Term, "SIGTERM", 15),
+    (Signal::Int, "SIGINT", 2),
+    (Signal::Hup, "SIGHUP", 1),
+    (Signal::Quit, "SIGQUIT", 3),
+    (Signal::Abrt, "SIGABRT", 6),
+    (Signal::Usr1, "SIGUSR1", 10),
+    (Signal::Usr2, "SIGUSR2", 12),
+];
+
+impl Signal {
+    /// The signal's name, such as `SIGKILL`.
+    pub fn name(self) -> &'static str {
+        SIGNALS.iter().find(|(s, _, _)| *s == self).map_or("SIGKILL", |(_, n, _)| n)
+    }
+
+    /// The signal's number on Linux.
+    pub fn number(self) -> i32 {
+        SIGNALS.iter().find(|(s, _, _)| *s == self).map_or(9, |(_, _, n)| *n)
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Signal {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        SIGNALS
+            .iter()
+            .find(|(_, name, number)| {
+                *name == upper || name[3..] == upper || number.to_string() == upper
+            })
+            .map(|(signal, _, _)| *signal)
+            .ok_or_else(|| {
+                let names: Vec<_> = SIGNALS.iter().map(|(_, n, _)| *n).collect();
+                format!("unknown signal {s:?}: use one of {}", names.join(", "))
+            })
+    }
+}
+
+impl Serialize for Signal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Signal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<FaultSpec, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_wire_shape_is_kind_tagged_with_defaults() {
+        assert_eq!(parse(r#"{"kind":"kill"}"#), Ok(FaultSpec::Kill { signal: Signal::Kill }));
+        assert_eq!(
+            parse(r#"{"kind":"kill","signal":"term"}"#),
+            Ok(FaultSpec::Kill { signal: Signal::Term })
+        );
+        assert_eq!(
+            parse(r#"{"kind":"cpu"}"#),
+            Ok(FaultSpec::Cpu { cores: 1, load: Percent(100) })
+        );
+        assert_eq!(
+            parse(r#"{"kind":"disk_fill","directory":"/tmp/x","bytes":"1MiB"}"#),
+            Ok(FaultSpec::DiskFill { directory: "/tmp/x".into(), bytes: ByteSize::new(1 << 20) })
+        );
+        let written = serde_json::to_string(&FaultSpec::Memory { bytes: ByteSize::new(1 << 30) });
+        assert_eq!(written.ok().as_deref(), Some(r#"{"kind":"memory","bytes":"1GiB"}"#));
+    }
+
+    #[test]
+    fn unknown_fields_kinds_and_bad_values_are_errors_naming_them() {
+        let err = parse(r#"{"kind":"pause","for":"3s"}"#).unwrap_err();
+        assert!(err.contains("unknown field `for`"), "{err}");
+        let err = parse(r#"{"kind":"explode"}"#).unwrap_err();
+        assert!(err.contains("unknown variant `explode`"), "{err}");
+        let err = parse(r#"{"kind":"cpu","load":150}"#).unwrap_err();
+        assert!(err.contains("invalid percentage 150"), "{err}");
+        let err = parse(r#"{"kind":"kill","signal":"SIGFOO"}"#).unwrap_err();
+        assert!(err.contains("unknown signal"), "{err}");
+    }
+
+    #[test]
+    fn check_names_the_field_out_of_range() {
+        let cases = [
+            (FaultSpec::Cpu { cores: 0, load: Percent(50) }, Some("`cores` must be at least 1")),
+            (FaultSpec::Memory { bytes: ByteSize::new(0) }, Some("`bytes` must be more than 0")),
+            (
+                FaultSpec::DiskFill { directory: "relative".into(), bytes: ByteSize::new(1) },
+                Some("`directory` must be an absolute path"),
+            ),
+            (FaultSpec::Pause, None),
+        ];
+        for (spec, want) in cases {
+            let got = spec.check().err().map(|e| e.to_string());
+            match want {
+                None => assert_eq!(got, None),
+                Some(fragment) => assert!(got.as_deref().is_some_and(|g| g.contains(fragment)), "{got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn signals_parse_by_name_short_name_or_number() {
+        for text in ["SIGTERM", "term", "15", " Term "] {
+            assert_eq!(text.parse::<Signal>(), Ok(Signal::Term), "{text}");
+        }
+        assert!("SIGWHAT".parse::<Signal>().is_err());
+        assert_eq!(Signal::Kill.number(), 9);
+    }
+}

@@ -1,0 +1,16 @@
+//! The pure core of chaosday.
+//!
+//! Everything here is data and pure functions: what a target is, what a fault is, how sizes
+//! and signals are spelled in files. There is no IO, no async runtime, no clock and no RNG:
+//! time and seeds are passed in by the caller, and the only failure is bad input.
+
+pub mod fault;
+pub mod size;
+pub mod target;
+
+pub use fault::{FaultSpec, FaultSpecError, Percent, Signal, TargetKind};
+pub use size::ByteSize;
+pub use target::{
+    CommandMatch, HostTarget, ProcessSelector, ProcessTarget, Supervision, TargetError,
+    TargetSpec,
+};

@@ -1,0 +1,350 @@
+//! Targets: what a fault acts on, and how a process is recognised.
+//!
+//! Nothing is a target unless it is named. A process is matched by its **full** command line
+//! (the kernel's 15-character short name is never enough) or by pid.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A target as written in files: `{process: {...}}` or `{host: {}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetSpec {
+    /// A local process.
+    Process(ProcessTarget),
+    /// The machine chaosday runs on.
+    Host(HostTarget),
+}
+
+/// The machine chaosday runs on. It has no settings yet; `{}` in files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTarget {}
+
+/// A local process, matched by its full command line or by pid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawProcessTarget", into = "RawProcessTarget")]
+pub struct ProcessTarget {
+    selector: ProcessSelector,
+    supervised: Option<Supervision>,
+}
+
+/// How chaosday starts a supervised process, and starts it again after a `kill`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supervision {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// The working directory, if not chaosday's own.
+    pub cwd: Option<PathBuf>,
+    /// Variables added to chaosday's environment.
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcessTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<CommandMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    supervised: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cwd: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    env: BTreeMap<String, String>,
+}
+
+/// A process target that does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Neither or both of `command` and `pid`.
+    #[error("a process target needs exactly one of `command` (its full command line) or `pid`")]
+    SelectorCount,
+    /// `supervised` with something other than an exact argv list.
+    #[error("a supervised process needs `command` as a list of program and arguments, such as [\"/srv/cart\", \"--port\", \"8081\"]: chaosday starts it from that list")]
+    SupervisedNeedsArgv,
+    /// `cwd` or `env` without `supervised`.
+    #[error("`cwd` and `env` only apply to a supervised process (add `supervised: true`)")]
+    NotSupervised,
+    /// A `regex:` that does not compile.
+    #[error("invalid regex in `command`: {0}")]
+    Regex(String),
+    /// An empty command.
+    #[error("`command` is empty: write the process's full command line")]
+    EmptyCommand,
+}
+
+impl TryFrom<RawProcessTarget> for ProcessTarget {
+    type Error = TargetError;
+
+    fn try_from(raw: RawProcessTarget) -> Result<Self, Self::Error> {
+        let selector = match (raw.command, raw.pid) {
+            (Some(command), None) => ProcessSelector::Command(command),
+            (None, Some(pid)) => ProcessSelector::Pid(pid),
+            _ => return Err(TargetError::SelectorCount),
+        };
+        let supervised = match (raw.supervised, &selector) {
+            (true, ProcessSelector::Command(CommandMatch::Argv(argv))) => Some(Supervision {
+                argv: argv.clone(),
+                cwd: raw.cwd,
+                env: raw.env,
+            }),
+            (true, _) => return Err(TargetError::SupervisedNeedsArgv),
+            (false, _) if raw.cwd.is_some() || !raw.env.is_empty() => {
+                return Err(TargetError::NotSupervised);
+            }
+            (false, _) => None,
+        };
+        Ok(ProcessTarget { selector, supervised })
+    }
+}
+
+impl From<ProcessTarget> for RawProcessTarget {
+    fn from(target: ProcessTarget) -> Self {
+        let (command, pid) = match target.selector {
+            ProcessSelector::Command(command) => (Some(command), None),
+            ProcessSelector::Pid(pid) => (None, Some(pid)),
+        };
+        let (cwd, env) = target
+            .supervised
+            .as_ref()
+            .map(|s| (s.cwd.clone(), s.env.clone()))
+            .unwrap_or_default();
+        RawProcessTarget {
+            command,
+            pid,
+            supervised: target.supervised.is_some(),
+            cwd,
+            env,
+        }
+    }
+}
+
+impl ProcessTarget {
+    /// An unsupervised target picked by `selector`.
+    pub fn new(selector: ProcessSelector) -> Self {
+        ProcessTarget {
+            selector,
+            supervised: None,
+        }
+    }
+
+    /// A supervised target: chaosday starts `supervision.argv` and can start it again.
+    pub fn supervised(supervision: Supervision) -> Result<Self, TargetError> {
+        if supervision.argv.is_empty() {
+            return Err(TargetError::EmptyCommand);
+        }
+        Ok(ProcessTarget {
+            selector: ProcessSelector::Command(CommandMatch::Argv(supervision.argv.clone())),
+            supervised: Some(supervision),
+        })
+    }
+
+    /// How the process is recognised.
+    pub fn selector(&self) -> &ProcessSelector {
+        &self.selector
+    }
+
+    /// How chaosday starts it, if it is supervised.
+    pub fn supervision(&self) -> Option<&Supervision> {
+        self.supervised.as_ref()
+    }
+}
+
+/// How a process is picked out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessSelector {
+    /// By full command line.
+    Command(CommandMatch),
+    /// By process id (its start time is recorded at injection).
+    Pid(u32),
+}
+
+impl ProcessSelector {
+    /// Parses the command-line form: `pid:1234`, `regex:PATTERN`, or an exact command line.
+    pub fn parse(text: &str) -> Result<Self, TargetError> {
+        if let Some(pid) = text.strip_prefix("pid:") {
+            return pid
+                .trim()
+                .parse()
+                .map(ProcessSelector::Pid)
+                .map_err(|_| TargetError::Regex(format!("`pid:` takes a number, not {pid:?}")));
+        }
+        CommandMatch::parse(text).map(ProcessSelector::Command)
+    }
+}
+
+impl fmt::Display for ProcessSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessSelector::Command(command) => command.fmt(f),
+            ProcessSelector::Pid(pid) => write!(f, "pid:{pid}"),
+        }
+    }
+}
+
+/// A full command line to match: an exact argv list, an exact line (arguments joined by
+/// single spaces), or a `regex:` searched in that line.
+#[derive(Debug, Clone)]
+pub enum CommandMatch {
+    /// Exactly these program and arguments.
+    Argv(Vec<String>),
+    /// Exactly this line, arguments joined by single spaces.
+    Line(String),
+    /// A regular expression searched in the line (anchor it with `^…$` to match all of it).
+    Regex(Regex),
+}
+
+impl CommandMatch {
+    /// Parses `regex:PATTERN` or an exact command line.
+    pub fn parse(text: &str) -> Result<Self, TargetError> {
+        if let Some(pattern) = text.strip_prefix("regex:") {
+            return Regex::new(pattern)
+                .map(CommandMatch::Regex)
+                .map_err(|e| TargetError::Regex(e.to_string()));
+        }
+        if text.trim().is_empty() {
+            return Err(TargetError::EmptyCommand);
+        }
+        Ok(CommandMatch::Line(text.to_owned()))
+    }
+
+    /// Whether a process with this argv matches.
+    pub fn matches(&self, argv: &[String]) -> bool {
+        match self {
+            CommandMatch::Argv(want) => want.as_slice() == argv,
+            CommandMatch::Line(line) => joined_is(argv, line),
+            CommandMatch::Regex(regex) => regex.is_match(&argv.join(" ")),
+        }
+    }
+}
+
+fn joined_is(argv: &[String], line: &str) -> bool {
+    let mut rest = line;
+    for (i, arg) in argv.iter().enumerate() {
+        if i > 0 {
+            match rest.strip_prefix(' ') {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(arg.as_str()) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    !argv.is_empty() && rest.is_empty()
+}
+
+impl PartialEq for CommandMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CommandMatch::Argv(a), CommandMatch::Argv(b)) => a == b,
+            (CommandMatch::Line(a), CommandMatch::Line(b)) => a == b,
+            (CommandMatch::Regex(a), CommandMatch::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for CommandMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandMatch::Argv(argv) => f.write_str(&argv.join(" ")),
+            CommandMatch::Line(line) => f.write_str(line),
+            CommandMatch::Regex(regex) => write!(f, "regex:{}", regex.as_str()),
+        }
+    }
+}
+
+impl Serialize for CommandMatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CommandMatch::Argv(argv) => argv.serialize(serializer),
+            other => serializer.collect_str(other),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandMatch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Argv(Vec<String>),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Argv(argv) if argv.is_empty() => {
+                Err(serde::de::Error::custom(TargetError::EmptyCommand))
+            }
+            Raw::Argv(argv) => Ok(CommandMatch::Argv(argv)),
+            Raw::Text(text) => CommandMatch::parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_command_matches_the_whole_line_never_a_prefix_or_the_short_name() {
+        let exact = CommandMatch::parse("sleep 1001").unwrap();
+        assert!(exact.matches(&argv("sleep 1001")));
+        assert!(!exact.matches(&argv("sleep 10011")));
+        assert!(!exact.matches(&argv("sleep 100")));
+        assert!(!exact.matches(&argv("sleep")));
+        assert!(!exact.matches(&[]));
+        let list = CommandMatch::Argv(argv("/srv/cart --port 8081"));
+        assert!(list.matches(&argv("/srv/cart --port 8081")));
+        assert!(!list.matches(&argv("/srv/cart --port 80811")));
+        let regex = CommandMatch::parse("regex:^/srv/cart --port \\d+$").unwrap();
+        assert!(regex.matches(&argv("/srv/cart --port 8081")));
+        assert!(!regex.matches(&argv("/srv/cartography --port 8081")));
+    }
+
+    #[test]
+    fn process_targets_parse_from_files_with_clear_errors() {
+        let parse = |json: &str| serde_json::from_str::<TargetSpec>(json).map_err(|e| e.to_string());
+        let supervised = parse(r#"{"process":{"command":["/srv/cart","--port","8081"],"supervised":true}}"#).unwrap();
+        let TargetSpec::Process(process) = supervised else { panic!("not a process") };
+        assert_eq!(process.supervision().map(|s| s.argv.len()), Some(3));
+
+        let by_pid = parse(r#"{"process":{"pid":42}}"#).unwrap();
+        assert_eq!(by_pid, TargetSpec::Process(ProcessTarget::new(ProcessSelector::Pid(42))));
+
+        for (json, fragment) in [
+            (r#"{"process":{}}"#, "exactly one of `command`"),
+            (r#"{"process":{"pid":1,"command":"x"}}"#, "exactly one of `command`"),
+            (r#"{"process":{"command":"regex:^x","supervised":true}}"#, "needs `command` as a list"),
+            (r#"{"process":{"command":"regex:(("}}"#, "invalid regex"),
+            (r#"{"process":{"command":"x","cwd":"/"}}"#, "only apply to a supervised"),
+            (r#"{"process":{"command":"x","colour":"red"}}"#, "unknown field `colour`"),
+            (r#"{"process":{"command":[]}}"#, "`command` is empty"),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(fragment), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_wire_shape_round_trips() {
+        let target = TargetSpec::Process(ProcessTarget::new(ProcessSelector::parse("regex:^a b$").unwrap()));
+        let json = serde_json::to_string(&target).unwrap();
+        assert_eq!(json, r#"{"process":{"command":"regex:^a b$"}}"#);
+        assert_eq!(serde_json::from_str::<TargetSpec>(&json).unwrap(), target);
+        assert_eq!(ProcessSelector::parse("pid:7").unwrap(), ProcessSelector::Pid(7));
+        assert!(ProcessSelector::parse("pid:x").is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! The driver contract: how a kind of target is faulted and restored.
+//!
+//! The engine calls a driver in three steps, so that the way back is on disk before the way
+//! in is taken:
+//!
+//! 1. [`Driver::prepare`] resolves the target and works out both the effect and its
+//!    [`RevertPlan`], **without touching anything**;
+//! 2. the engine writes the plan to the journal, durably;
+//! 3. [`Driver::inject`] takes effect.
+//!
+//! Later, [`Driver::revert`] undoes it, possibly in another chaosday process after a crash,
+//! with nothing but the plan read back from the journal. See `docs/driver-contract.md` for
+//! the rules every driver keeps (idempotent reverts, bounded steps, no signal to a reused pid).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use chaosday_domain::{FaultSpec, Signal, Supervision, TargetSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::proc::ProcessIdentity;
+
+/// A fault worked out and ready to take effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// At most one live fault per key (`process:4242@98765`, `host:cpu`, ...).
+    pub target_key: String,
+    /// One line for people: `pause (SIGSTOP) on pid 4242: sleep 1000`.
+    pub description: String,
+    /// What [`Driver::inject`] does.
+    pub action: Action,
+    /// What undoes it.
+    pub revert: RevertPlan,
+}
+
+/// The effect of a fault, as a driver will carry it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Action {
+    /// Send `signal` to this very process; for SIGKILL, wait until it is gone.
+    Signal {
+        /// The process.
+        process: ProcessIdentity,
+        /// The signal.
+        signal: Signal,
+    },
+    /// Stop this very process with SIGSTOP and wait until it is stopped.
+    Pause {
+        /// The process.
+        process: ProcessIdentity,
+    },
+    /// Start a stressor child running `fault`, tagged with `token`.
+    Stress {
+        /// Identifies the stressor among all processes.
+        token: String,
+        /// The host fault it runs.
+        fault: FaultSpec,
+        /// The file a `disk_fill` writes.
+        file: Option<PathBuf>,
+    },
+}
+
+/// How to undo a fault, with nothing but what is stored in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum RevertPlan {
+    /// Nothing can be undone (an unsupervised process that was killed).
+    Nothing {
+        /// Why, for people.
+        why: String,
+    },
+    /// SIGCONT to this process, if it is still the same one.
+    Resume {
+        /// The paused process.
+        process: ProcessIdentity,
+    },
+    /// Start this supervised process again, unless it already runs.
+    Restart {
+        /// How to start it.
+        supervision: Supervision,
+    },
+    /// Kill the stressor tagged `token` and delete `file`.
+    StopStressor {
+        /// Identifies the stressor.
+        token: String,
+        /// The filler file of a `disk_fill`.
+        file: Option<PathBuf>,
+    },
+}
+
+impl RevertPlan {
+    /// The name of the driver that carries this plan out.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            RevertPlan::Nothing { .. } | RevertPlan::Resume { .. } | RevertPlan::Restart { .. } => {
+                "process"
+            }
+            RevertPlan::StopStressor { .. } => "host",
+        }
+    }
+}
+
+/// Whether a fault is still in effect, as far as its driver can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The effect is in place.
+    InEffect,
+    /// The effect is gone (the target exited, or it was undone).
+    Gone,
+    /// Nothing to observe (a kill that cannot be undone).
+    Unknown,
+}
+
+/// A kind of target chaosday can fault.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// The driver's name, as [`RevertPlan::driver`] gives it.
+    fn name(&self) -> &'static str;
+
+    /// Whether this driver handles this target.
+    fn handles(&self, target: &TargetSpec) -> bool;
+
+    /// Resolves the target and works out the effect and its revert. Touches nothing.
+    async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared>;
+
+    /// Takes effect. Called only once the revert plan is durable.
+    async fn inject(&self, prepared: &Prepared) -> Result<()>;
+
+    /// Undoes a fault. Idempotent: a second call, or a call for a fault that never took
+    /// effect, does nothing and succeeds.
+    async fn revert(&self, plan: &RevertPlan) -> Result<()>;
+
+    /// Whether the fault is still in effect.
+    async fn status(&self, plan: &RevertPlan) -> Result<Status>;
+}

@@ -1,0 +1,4 @@
+//! The drivers: one per kind of target.
+
+pub mod host;
+pub mod process;

@@ -1,0 +1,536 @@
+//! The engine: injects faults through drivers, keeps the journal's owner rules, reverts on
+//! timers, on request, on shutdown, on the kill switch, and after another chaosday's crash.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use chaosday_domain::{FaultSpec, TargetSpec};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::clock::now_ms;
+use crate::driver::{Driver, RevertPlan, Status};
+use crate::error::{Error, Result};
+use crate::journal::{Arming, Entry, FaultId, FaultState, Journal, NewEntry, Owner};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Who asks for faults, recorded with each: `cli`, `game:NAME`, ...
+    pub origin: String,
+    /// The limit on each driver step (prepare, inject, revert).
+    pub step_timeout: Duration,
+    /// How often the engine checks the journal for the kill switch and for its faults being
+    /// reverted by another chaosday process. Idle engines read nothing.
+    pub watch_every: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            origin: "cli".into(),
+            step_timeout: Duration::from_secs(150),
+            watch_every: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Something the engine did, for observers. Delivery is best effort: a slow subscriber
+/// misses events (and learns how many) rather than slowing the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A fault took effect.
+    Injected {
+        /// The fault.
+        id: FaultId,
+        /// What it is.
+        description: String,
+    },
+    /// A fault was undone.
+    Reverted {
+        /// The fault.
+        id: FaultId,
+        /// What it was.
+        description: String,
+        /// Why it ended.
+        reason: String,
+    },
+    /// An injection or a revert failed.
+    Failed {
+        /// The fault.
+        id: FaultId,
+        /// What it is.
+        description: String,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// How a fault ended, as its handle learns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ending {
+    /// Why: `timer`, `kill switch`, `reverted by pid 123`, ...
+    pub reason: String,
+    /// Set if the revert failed.
+    pub error: Option<String>,
+}
+
+/// A fault this engine injected.
+#[derive(Debug)]
+pub struct FaultHandle {
+    /// Its id in the journal.
+    pub id: FaultId,
+    /// What it is.
+    pub description: String,
+    /// When its timer reverts it, unix ms.
+    pub expires_ms: Option<i64>,
+    ending: watch::Receiver<Option<Ending>>,
+}
+
+impl FaultHandle {
+    /// Waits until the fault has ended, however it ended.
+    pub async fn ended(&mut self) -> Ending {
+        match self.ending.wait_for(Option::is_some).await {
+            Ok(ending) => ending.clone().unwrap_or_else(gone),
+            Err(_) => gone(),
+        }
+    }
+}
+
+fn gone() -> Ending {
+    Ending {
+        reason: "the engine stopped".into(),
+        error: None,
+    }
+}
+
+/// The result of asking for a revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RevertOutcome {
+    /// This call reverted it.
+    Reverted {
+        /// The fault.
+        id: FaultId,
+    },
+    /// It had already ended, or another process is reverting it.
+    AlreadyEnded {
+        /// The fault.
+        id: FaultId,
+        /// Its state.
+        state: FaultState,
+    },
+    /// The revert failed; the fault is marked `failed`.
+    Failed {
+        /// The fault.
+        id: FaultId,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// What the kill switch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbortReport {
+    /// Every fault it dealt with.
+    pub outcomes: Vec<RevertOutcome>,
+    /// How long reverting took, in milliseconds.
+    pub elapsed_ms: u128,
+}
+
+/// A journal entry as `fault list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultView {
+    /// The fault.
+    pub id: FaultId,
+    /// Its state.
+    pub state: FaultState,
+    /// What it is.
+    pub description: String,
+    /// Who asked for it.
+    pub origin: String,
+    /// The pid of the chaosday process responsible for it.
+    pub owner_pid: u32,
+    /// Whether that process still runs.
+    pub owner_alive: bool,
+    /// When it was recorded, unix ms.
+    pub created_ms: i64,
+    /// When its timer reverts it, unix ms.
+    pub expires_ms: Option<i64>,
+    /// When it ended, unix ms.
+    pub ended_ms: Option<i64>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+    /// What went wrong, if it failed.
+    pub error: Option<String>,
+    /// Whether its effect is still observable, for live faults.
+    pub status: Option<Status>,
+}
+
+struct Local {
+    ending: watch::Sender<Option<Ending>>,
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+struct Inner {
+    journal: Arc<dyn Journal>,
+    drivers: Vec<Arc<dyn Driver>>,
+    owner: Owner,
+    config: EngineConfig,
+    local: Mutex<HashMap<FaultId, Local>>,
+    events: broadcast::Sender<Event>,
+}
+
+/// The fault engine of one chaosday process. Cloning shares it.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("owner", &self.inner.owner).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the engine over `journal`, first reverting every fault whose owner died (and
+    /// none of a live chaosday's). Returns what was recovered.
+    pub async fn open(
+        journal: Arc<dyn Journal>,
+        drivers: Vec<Arc<dyn Driver>>,
+        config: EngineConfig,
+    ) -> Result<(Engine, Vec<RevertOutcome>)> {
+        let owner = Owner::current().map_err(|e| Error::System(format!("cannot identify this process: {e}")))?;
+        let (events, _) = broadcast::channel(256);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                journal,
+                drivers,
+                owner,
+                config,
+                local: Mutex::default(),
+                events,
+            }),
+        };
+        let recovered = engine.recover().await?;
+        tokio::spawn(watch_journal(Arc::downgrade(&engine.inner)));
+        Ok((engine, recovered))
+    }
+
+    /// The chaosday process this engine acts as.
+    pub fn owner(&self) -> Owner {
+        self.inner.owner
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Reverts every live fault whose owner is dead. Never touches a live owner's.
+    pub async fn recover(&self) -> Result<Vec<RevertOutcome>> {
+        let mut outcomes = Vec::new();
+        for entry in self.journal_live().await? {
+            if entry.owner == self.inner.owner || entry.owner.is_alive() {
+                continue;
+            }
+            let reason = format!("recovered: its chaosday (pid {}) had died", entry.owner.pid);
+            if self.inner.journal.claim(entry.id, Some(entry.owner), self.inner.owner, &reason).await? {
+                tracing::warn!(id = %entry.id, dead_owner = entry.owner.pid, "reverting a fault left by a dead chaosday");
+                outcomes.push(self.finish_revert(&entry, &reason).await);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Injects `fault` into `target`; reverts it after `duration` if one is given.
+    pub async fn inject(&self, target: &TargetSpec, fault: &FaultSpec, duration: Option<Duration>) -> Result<FaultHandle> {
+        fault.check().map_err(|e| Error::BadFault(e.to_string()))?;
+        let driver = self.driver_for(target, fault)?;
+        let prepared = self.step("resolving the target", driver.prepare(target, fault)).await?;
+        let now = now_ms();
+        let expires_ms = duration.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        let id = self
+            .inner
+            .journal
+            .record(NewEntry {
+                target_key: prepared.target_key.clone(),
+                target: to_json(target)?,
+                fault: to_json(fault)?,
+                revert: to_json(&prepared.revert)?,
+                description: prepared.description.clone(),
+                origin: self.inner.config.origin.clone(),
+                owner: self.inner.owner,
+                created_ms: now,
+                expires_ms,
+            })
+            .await?;
+        let (ending_tx, ending_rx) = watch::channel(None);
+        self.lock().insert(id, Local { ending: ending_tx, timer: None });
+
+        if let Err(e) = self.step("injecting", driver.inject(&prepared)).await {
+            let _ = self.step("undoing a failed injection", driver.revert(&prepared.revert)).await;
+            let error = e.to_string();
+            let _ = self
+                .inner
+                .journal
+                .transition(id, self.inner.owner, &FaultState::LIVE, FaultState::Failed, now_ms(), Some(&error))
+                .await;
+            self.end_local(id, Ending { reason: "injection failed".into(), error: Some(error.clone()) });
+            self.emit(Event::Failed { id, description: prepared.description.clone(), error });
+            return Err(e);
+        }
+        let active = self
+            .inner
+            .journal
+            .transition(id, self.inner.owner, &[FaultState::Injecting], FaultState::Active, now_ms(), None)
+            .await?;
+        if !active {
+            // Claimed while injecting (kill switch, explicit revert): its revert may have run
+            // before the effect took place, so undo it once more; reverts are idempotent.
+            let _ = self.step("reverting a preempted fault", driver.revert(&prepared.revert)).await;
+            self.end_local(id, Ending { reason: "reverted while injecting".into(), error: None });
+            return Err(Error::Preempted(id));
+        }
+        if let Some(duration) = duration {
+            let weak = Arc::downgrade(&self.inner);
+            let timer = tokio::spawn(async move {
+                tokio::time::sleep(duration).await;
+                if let Some(inner) = weak.upgrade() {
+                    let engine = Engine { inner };
+                    let _ = engine.revert_mine(id, "timer").await;
+                }
+            });
+            if let Some(local) = self.lock().get_mut(&id) {
+                local.timer = Some(timer.abort_handle());
+            }
+        }
+        tracing::info!(%id, description = %prepared.description, "fault injected");
+        self.emit(Event::Injected { id, description: prepared.description.clone() });
+        Ok(FaultHandle { id, description: prepared.description, expires_ms, ending: ending_rx })
+    }
+
+    /// Reverts a fault, whichever chaosday owns it (an explicit request wins over the owner).
+    pub async fn revert(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
+        self.claim_and_revert(id, None, reason).await
+    }
+
+    /// Reverts every live fault on this host, whoever owns it.
+    pub async fn revert_all(&self, reason: &str) -> Result<Vec<RevertOutcome>> {
+        let entries = self.journal_live().await?;
+        let reverts = entries.iter().map(|entry| self.claim_and_revert(entry.id, None, reason));
+        futures_join(reverts).await.into_iter().collect()
+    }
+
+    /// The kill switch: disarms the host (every chaosday process refuses new faults until
+    /// [`Engine::rearm`]) and reverts every live fault, whoever owns it.
+    pub async fn abort(&self, by: &str) -> Result<AbortReport> {
+        let start = Instant::now();
+        self.inner.journal.set_armed(false, now_ms(), by).await?;
+        tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
+        let outcomes = self.revert_all(&format!("kill switch ({by})")).await?;
+        Ok(AbortReport { outcomes, elapsed_ms: start.elapsed().as_millis() })
+    }
+
+    /// Re-arms the host after the kill switch.
+    pub async fn rearm(&self, by: &str) -> Result<()> {
+        self.inner.journal.set_armed(true, now_ms(), by).await?;
+        Ok(())
+    }
+
+    /// The kill-switch flag.
+    pub async fn arming(&self) -> Result<Arming> {
+        Ok(self.inner.journal.arming().await?)
+    }
+
+    /// Reverts every fault this process owns; call before exiting.
+    pub async fn shutdown(&self, reason: &str) -> Vec<RevertOutcome> {
+        let mut outcomes = Vec::new();
+        let Ok(entries) = self.journal_live().await else {
+            return outcomes;
+        };
+        for entry in entries.into_iter().filter(|e| e.owner == self.inner.owner) {
+            if let Ok(outcome) = self.revert_mine(entry.id, reason).await {
+                outcomes.push(outcome);
+            }
+        }
+        outcomes
+    }
+
+    /// The live faults, or the newest `limit` of every state when `history` is set.
+    pub async fn list(&self, history: Option<u32>) -> Result<Vec<FaultView>> {
+        let entries = match history {
+            Some(limit) => self.inner.journal.recent(limit).await?,
+            None => self.journal_live().await?,
+        };
+        let mut views = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let status = match (entry.state.is_live(), self.plan_and_driver(&entry)) {
+                (true, Ok((plan, driver))) => driver.status(&plan).await.ok(),
+                _ => None,
+            };
+            views.push(FaultView {
+                id: entry.id,
+                state: entry.state,
+                description: entry.description,
+                origin: entry.origin,
+                owner_pid: entry.owner.pid,
+                owner_alive: entry.owner == self.inner.owner || entry.owner.is_alive(),
+                created_ms: entry.created_ms,
+                expires_ms: entry.expires_ms,
+                ended_ms: entry.ended_ms,
+                end_reason: entry.end_reason,
+                error: entry.error,
+                status,
+            });
+        }
+        Ok(views)
+    }
+
+    async fn revert_mine(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
+        self.claim_and_revert(id, Some(self.inner.owner), reason).await
+    }
+
+    async fn claim_and_revert(&self, id: FaultId, expected: Option<Owner>, reason: &str) -> Result<RevertOutcome> {
+        let won = self.inner.journal.claim(id, expected, self.inner.owner, reason).await?;
+        let entry = self.inner.journal.get(id).await?.ok_or(Error::NotFound(id))?;
+        if !won {
+            return Ok(RevertOutcome::AlreadyEnded { id, state: entry.state });
+        }
+        Ok(self.finish_revert(&entry, reason).await)
+    }
+
+    /// Carries out the revert of an entry this process has claimed, and records the end.
+    async fn finish_revert(&self, entry: &Entry, reason: &str) -> RevertOutcome {
+        let id = entry.id;
+        let result = match self.plan_and_driver(entry) {
+            Ok((plan, driver)) => self.step("reverting", driver.revert(&plan)).await,
+            Err(e) => Err(e),
+        };
+        let (state, error) = match &result {
+            Ok(()) => (FaultState::Reverted, None),
+            Err(e) => (FaultState::Failed, Some(e.to_string())),
+        };
+        let recorded = self
+            .inner
+            .journal
+            .transition(id, self.inner.owner, &[FaultState::Reverting], state, now_ms(), error.as_deref())
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(%id, error = %e, "could not record the end of a fault");
+        }
+        self.end_local(id, Ending { reason: reason.to_owned(), error: error.clone() });
+        match error {
+            None => {
+                tracing::info!(%id, reason, "fault reverted");
+                self.emit(Event::Reverted { id, description: entry.description.clone(), reason: reason.to_owned() });
+                RevertOutcome::Reverted { id }
+            }
+            Some(error) => {
+                tracing::error!(%id, %error, "revert failed");
+                self.emit(Event::Failed { id, description: entry.description.clone(), error: error.clone() });
+                RevertOutcome::Failed { id, error }
+            }
+        }
+    }
+
+    fn plan_and_driver(&self, entry: &Entry) -> Result<(RevertPlan, Arc<dyn Driver>)> {
+        let plan: RevertPlan = serde_json::from_str(&entry.revert)
+            .map_err(|e| Error::Journal(format!("fault #{} has an unreadable revert plan: {e}", entry.id)))?;
+        let driver = self
+            .inner
+            .drivers
+            .iter()
+            .find(|d| d.name() == plan.driver())
+            .cloned()
+            .ok_or_else(|| Error::System(format!("no `{}` driver in this chaosday to revert fault #{}", plan.driver(), entry.id)))?;
+        Ok((plan, driver))
+    }
+
+    fn driver_for(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Arc<dyn Driver>> {
+        self.inner
+            .drivers
+            .iter()
+            .find(|d| d.handles(target))
+            .cloned()
+            .ok_or_else(|| Error::Unsupported { fault: fault.kind(), target: format!("{target:?}") })
+    }
+
+    async fn step<T>(&self, step: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let limit = self.inner.config.step_timeout;
+        tokio::time::timeout(limit, fut)
+            .await
+            .unwrap_or_else(|_| Err(Error::Timeout { step: step.to_owned(), after: limit }))
+    }
+
+    async fn journal_live(&self) -> Result<Vec<Entry>> {
+        Ok(self.inner.journal.live().await?)
+    }
+
+    fn end_local(&self, id: FaultId, ending: Ending) {
+        if let Some(local) = self.lock().remove(&id) {
+            if let Some(timer) = local.timer {
+                timer.abort();
+            }
+            local.ending.send_replace(Some(ending));
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        // No subscriber is fine; a lagging one learns how many it missed.
+        let _ = self.inner.events.send(event);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FaultId, Local>> {
+        self.inner.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn futures_join<T>(futures: impl Iterator<Item = impl std::future::Future<Output = T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    // Reverts run one after the other within this task; each is short and bounded, and the
+    // journal serialises the writes anyway.
+    for fut in futures {
+        out.push(fut.await);
+    }
+    out
+}
+
+fn to_json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
+}
+
+/// Watches the journal while this process has faults: obeys the kill switch, and notices
+/// faults that another chaosday process reverted.
+async fn watch_journal(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let every = inner.config.watch_every;
+        let engine = Engine { inner };
+        let mine: Vec<FaultId> = engine.lock().keys().copied().collect();
+        if !mine.is_empty() {
+            if let Ok(arming) = engine.inner.journal.arming().await {
+                if !arming.armed {
+                    for id in &mine {
+                        let _ = engine.revert_mine(*id, &format!("kill switch ({})", arming.by)).await;
+                    }
+                }
+            }
+            for id in mine {
+                match engine.inner.journal.get(id).await {
+                    Ok(Some(entry)) if entry.owner != engine.inner.owner || !entry.state.is_live() => {
+                        let reason = entry.end_reason.unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));
+                        engine.end_local(id, Ending { reason, error: entry.error });
+                    }
+                    Ok(None) => engine.end_local(id, Ending { reason: "removed from the journal".into(), error: None }),
+                    _ => {}
+                }
+            }
+        }
+        drop(engine);
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,40 @@
+//! The fault engine: drivers that inject and revert faults, the revert journal's owner rules,
+//! and the kill switch.
+//!
+//! Invariants:
+//! - every injection has a revert path, written to the [`Journal`] before the fault takes
+//!   effect, and run on its timer, on request, on shutdown, by the kill switch, and by the
+//!   next chaosday after a crash ([`Engine::recover`]);
+//! - a live chaosday's faults are never reverted by recovery;
+//! - a signal goes only to the process recorded (pid **and** start time);
+//! - the engine never writes game state; it reports on a bounded channel ([`Engine::subscribe`]).
+
+pub mod clock;
+pub mod driver;
+pub mod drivers;
+pub mod engine;
+pub mod error;
+pub mod journal;
+pub mod proc;
+pub mod signal;
+pub mod stress;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
+pub use drivers::host::{HostDriver, StressorCommand};
+pub use drivers::process::ProcessDriver;
+pub use engine::{AbortReport, Engine, EngineConfig, Ending, Event, FaultHandle, FaultView, RevertOutcome};
+pub use error::{Error, Result};
+pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
+pub use supervisor::Supervisor;
+
+/// The drivers of a chaosday process: `process` (restarting through `supervisor`) and `host`
+/// (starting stressors with `stressor`).
+pub fn standard_drivers(supervisor: Arc<Supervisor>, stressor: StressorCommand) -> Vec<Arc<dyn Driver>> {
+    vec![
+        Arc::new(ProcessDriver::new(supervisor)),
+        Arc::new(HostDriver::new(stressor)),
+    ]
+}

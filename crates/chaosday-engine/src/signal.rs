@@ -1,0 +1,46 @@
+//! Signals sent only to the very process meant: pid **and** start time are checked first.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::proc::ProcessIdentity;
+
+/// Sends `signal` if `process` still runs as the same process (same start time). Returns
+/// whether it was sent. A reused pid is never signalled.
+pub fn send_if_same(process: ProcessIdentity, signal: Signal) -> bool {
+    let Some(info) = process.read() else {
+        return false;
+    };
+    if info.is_zombie() {
+        return false;
+    }
+    let Ok(pid) = i32::try_from(process.pid) else {
+        return false;
+    };
+    // The window between the check above and kill(2) is a few microseconds; the kernel only
+    // reuses a pid after the whole pid space has wrapped, which takes far longer.
+    kill(Pid::from_raw(pid), signal).is_ok()
+}
+
+/// Waits until `process` is gone (exited, reaped or a zombie); returns whether it is.
+pub async fn wait_gone(process: ProcessIdentity, limit: Duration) -> bool {
+    wait_until(limit, || !process.is_alive()).await
+}
+
+/// Polls `done` every millisecond, then less often, until it holds or `limit` passes.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(500);
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}

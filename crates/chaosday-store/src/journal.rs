@@ -1,0 +1,280 @@
+//! The revert journal on SQLite (WAL, `synchronous = FULL`): an entry is on disk before
+//! [`Journal::record`] returns, so before the fault takes effect.
+//!
+//! Every rule that two chaosday processes could race on is a single SQL statement: the
+//! insert checks the armed flag and the target's live faults in the same statement, and a
+//! claim changes the owner only if it is still the expected one.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chaosday_engine::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+// sqlx takes only static SQL text; these macros keep the repeated parts in one place.
+macro_rules! live {
+    () => {
+        "('injecting', 'active', 'reverting')"
+    };
+}
+macro_rules! columns {
+    () => {
+        "id, target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms, ended_ms, end_reason, error"
+    };
+}
+
+/// The revert journal in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteJournal {
+    pool: SqlitePool,
+}
+
+fn storage(e: impl std::fmt::Display) -> JournalError {
+    JournalError::Storage(e.to_string())
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal at `path`, and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, JournalError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
+        sqlx::migrate!("./migrations/journal")
+            .run(&pool)
+            .await
+            .map_err(|e| storage(format!("cannot prepare {}: {e}", path.display())))?;
+        Ok(SqliteJournal { pool })
+    }
+
+    async fn busy_or_disarmed(&self, target_key: &str) -> JournalError {
+        match self.arming().await {
+            Ok(arming) if !arming.armed => return JournalError::Disarmed(arming),
+            Err(e) => return e,
+            Ok(_) => {}
+        }
+        let busy = sqlx::query(concat!(
+            "SELECT id FROM faults WHERE target_key = ? AND state IN ",
+            live!(),
+            " ORDER BY id LIMIT 1"
+        ))
+        .bind(target_key)
+        .fetch_optional(&self.pool)
+        .await;
+        match busy {
+            Ok(Some(row)) => JournalError::TargetBusy {
+                target_key: target_key.to_owned(),
+                id: FaultId(row.get(0)),
+            },
+            Ok(None) => storage("the fault was neither recorded nor refused; try again"),
+            Err(e) => storage(e),
+        }
+    }
+}
+
+fn owner_of(row: &SqliteRow) -> Result<Owner, sqlx::Error> {
+    let pid: i64 = row.try_get("owner_pid")?;
+    let start: i64 = row.try_get("owner_start")?;
+    Ok(Owner {
+        pid: u32::try_from(pid).unwrap_or(0),
+        start_time: u64::try_from(start).unwrap_or(0),
+    })
+}
+
+fn entry_of(row: &SqliteRow) -> Result<Entry, JournalError> {
+    let state: String = row.try_get("state").map_err(storage)?;
+    Ok(Entry {
+        id: FaultId(row.try_get("id").map_err(storage)?),
+        target_key: row.try_get("target_key").map_err(storage)?,
+        target: row.try_get("target").map_err(storage)?,
+        fault: row.try_get("fault").map_err(storage)?,
+        revert: row.try_get("revert").map_err(storage)?,
+        description: row.try_get("description").map_err(storage)?,
+        origin: row.try_get("origin").map_err(storage)?,
+        state: FaultState::from_str(&state).map_err(storage)?,
+        owner: owner_of(row).map_err(storage)?,
+        created_ms: row.try_get("created_ms").map_err(storage)?,
+        expires_ms: row.try_get("expires_ms").map_err(storage)?,
+        ended_ms: row.try_get("ended_ms").map_err(storage)?,
+        end_reason: row.try_get("end_reason").map_err(storage)?,
+        error: row.try_get("error").map_err(storage)?,
+    })
+}
+
+fn owner_pid(owner: Owner) -> i64 {
+    i64::from(owner.pid)
+}
+
+fn owner_start(owner: Owner) -> i64 {
+    i64::try_from(owner.start_time).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Journal for SqliteJournal {
+    async fn record(&self, entry: NewEntry) -> Result<FaultId, JournalError> {
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO faults (target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms)
+             SELECT ?, ?, ?, ?, ?, ?, 'injecting', ?, ?, ?, ?
+             WHERE COALESCE((SELECT value FROM flags WHERE name = 'armed'), 'true') = 'true'
+               AND NOT EXISTS (SELECT 1 FROM faults WHERE target_key = ? AND state IN ",
+            live!(),
+            ") RETURNING id"
+        ))
+        .bind(&entry.target_key)
+        .bind(&entry.target)
+        .bind(&entry.fault)
+        .bind(&entry.revert)
+        .bind(&entry.description)
+        .bind(&entry.origin)
+        .bind(owner_pid(entry.owner))
+        .bind(owner_start(entry.owner))
+        .bind(entry.created_ms)
+        .bind(entry.expires_ms)
+        .bind(&entry.target_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        match inserted {
+            Some(row) => Ok(FaultId(row.get(0))),
+            None => Err(self.busy_or_disarmed(&entry.target_key).await),
+        }
+    }
+
+    async fn transition(
+        &self,
+        id: FaultId,
+        owner: Owner,
+        from: &[FaultState],
+        to: FaultState,
+        at_ms: i64,
+        error: Option<&str>,
+    ) -> Result<bool, JournalError> {
+        // Up to three `from` states, padded by repeating the first.
+        let mut states = from.iter().map(|s| s.as_str()).chain(std::iter::repeat(""));
+        let first = from.first().map_or("", |s| s.as_str());
+        let [a, b, c] = [0, 1, 2].map(|_| states.next().filter(|s| !s.is_empty()).unwrap_or(first));
+        debug_assert!(from.len() <= 3, "transition takes at most three `from` states");
+        let ends = !to.is_live();
+        let done = sqlx::query(
+            "UPDATE faults SET state = ?, error = COALESCE(?, error),
+                    ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END
+             WHERE id = ? AND owner_pid = ? AND owner_start = ? AND state IN (?, ?, ?)",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(ends)
+        .bind(at_ms)
+        .bind(id.0)
+        .bind(owner_pid(owner))
+        .bind(owner_start(owner))
+        .bind(a)
+        .bind(b)
+        .bind(c)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim(
+        &self,
+        id: FaultId,
+        expected: Option<Owner>,
+        new_owner: Owner,
+        reason: &str,
+    ) -> Result<bool, JournalError> {
+        // With an expected owner, only that owner's fault is taken (recovery takes a dead
+        // owner's, even one it left `reverting`). Without one, the caller takes it from anyone:
+        // an explicit revert or the kill switch.
+        let done = sqlx::query(concat!(
+            "UPDATE faults SET owner_pid = ?, owner_start = ?, state = 'reverting', end_reason = ?
+             WHERE id = ? AND state IN ",
+            live!(),
+            " AND (? OR (owner_pid = ? AND owner_start = ?))"
+        ))
+        .bind(owner_pid(new_owner))
+        .bind(owner_start(new_owner))
+        .bind(reason)
+        .bind(id.0)
+        .bind(expected.is_none())
+        .bind(expected.map_or(0, owner_pid))
+        .bind(expected.map_or(0, owner_start))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get(&self, id: FaultId) -> Result<Option<Entry>, JournalError> {
+        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM faults WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(entry_of).transpose()
+    }
+
+    async fn live(&self) -> Result<Vec<Entry>, JournalError> {
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM faults WHERE state IN ", live!(), " ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter().map(entry_of).collect()
+    }
+
+    async fn recent(&self, limit: u32) -> Result<Vec<Entry>, JournalError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM (SELECT * FROM faults ORDER BY id DESC LIMIT ?) ORDER BY id"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(entry_of).collect()
+    }
+
+    async fn arming(&self) -> Result<Arming, JournalError> {
+        let row = sqlx::query("SELECT value, updated_ms, updated_by FROM flags WHERE name = 'armed'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(match row {
+            Some(row) => Arming {
+                armed: row.get::<String, _>(0) == "true",
+                since_ms: row.get(1),
+                by: row.get(2),
+            },
+            None => Arming { armed: true, since_ms: 0, by: "nobody".into() },
+        })
+    }
+
+    async fn set_armed(&self, armed: bool, at_ms: i64, by: &str) -> Result<(), JournalError> {
+        sqlx::query(
+            "INSERT INTO flags (name, value, updated_ms, updated_by) VALUES ('armed', ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by",
+        )
+        .bind(if armed { "true" } else { "false" })
+        .bind(at_ms)
+        .bind(by)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+}
