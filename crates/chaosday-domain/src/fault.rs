@@ -136,6 +136,7 @@ impl fmt::Display for FaultSpec {
         match self {
             FaultSpec::Kill { signal } => write!(f, "kill ({signal})"),
             FaultSpec::Pause => f.write_str("pause (SIGSTOP)"),
+            FaultSpec::Cpu { cores: 1, load } => write!(f, "cpu (1 core at {load})"),
             FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
             FaultSpec::DiskFill { directory, bytes } => {

@@ -239,7 +239,7 @@ impl Engine {
             }
             let reason = format!("recovered: its chaosday (pid {}) had died", entry.owner.pid);
             if self.inner.journal.claim(entry.id, Some(entry.owner), self.inner.owner, &reason).await? {
-                tracing::warn!(id = %entry.id, dead_owner = entry.owner.pid, "reverting a fault left by a dead chaosday");
+                tracing::info!(id = %entry.id, dead_owner = entry.owner.pid, "reverting a fault left by a dead chaosday");
                 outcomes.push(self.finish_revert(&entry, &reason).await);
             }
         }

@@ -84,9 +84,11 @@ impl ProcessDriver {
                     .filter(|p| !p.argv.is_empty() && !p.is_zombie())
                     .partition(|p| command.matches(&p.argv));
                 if hits.is_empty() {
+                    let others: Vec<ProcessInfo> =
+                        rest.into_iter().filter(|p| self.refusal(p, false).is_none()).collect();
                     return Err(Error::NoMatch {
                         selector: selector.to_string(),
-                        similar: similar(&selector.to_string(), &rest),
+                        similar: similar(&selector.to_string(), &others),
                     });
                 }
                 hits

@@ -1,0 +1,80 @@
+//! What every command shares: where state lives, opening the engine over this host's
+//! journal (which first reverts what a dead chaosday left), and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chaosday_engine::{Engine, EngineConfig, RevertOutcome, StressorCommand, Supervisor};
+use chaosday_store::SqliteJournal;
+
+use crate::cli::Output;
+
+/// The name of the journal file in the state directory.
+const JOURNAL_FILE: &str = "journal.sqlite";
+
+/// An error in what the user asked for: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit code 2 for usage errors (bad input, a target that cannot be used), 1 for failures.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    use chaosday_engine::Error as E;
+    if error.downcast_ref::<UsageError>().is_some() {
+        return 2;
+    }
+    match error.downcast_ref::<E>() {
+        Some(E::BadFault(_) | E::NoMatch { .. } | E::Ambiguous { .. } | E::NotOptedIn(_) | E::Unsupported { .. }) => 2,
+        _ => 1,
+    }
+}
+
+/// The state directory: the flag or `CHAOSDAY_STATE_DIR`, else a per-host or per-user default.
+pub fn state_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_owned();
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/var/lib/chaosday");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("chaosday")
+}
+
+/// The engine of this process, over the journal in `state_dir`, with faults left by dead
+/// chaosday processes already reverted (and reported on stderr).
+pub async fn open_engine(state_dir: &Path, origin: &str, output: Output) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
+    let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
+        .await
+        .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
+    let supervisor = Supervisor::new(Some(state_dir.join("logs")));
+    let stressor = StressorCommand {
+        program: std::env::current_exe().context("cannot find the chaosday executable to start stressors")?,
+        args: vec!["__stress".into()],
+    };
+    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
+    let config = EngineConfig { origin: origin.to_owned(), ..EngineConfig::default() };
+    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, config).await?;
+    report_recovered(&recovered, output);
+    Ok((engine, supervisor))
+}
+
+fn report_recovered(recovered: &[RevertOutcome], output: Output) {
+    for outcome in recovered {
+        match (output, outcome) {
+            (Output::Json, _) => {}
+            (_, RevertOutcome::Reverted { id }) => {
+                eprintln!("reverted fault #{id}, left active by a chaosday process that died");
+            }
+            (_, RevertOutcome::Failed { id, error }) => {
+                eprintln!("warning: fault #{id} was left by a chaosday process that died, and reverting it failed: {error}");
+            }
+            (_, RevertOutcome::AlreadyEnded { .. }) => {}
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The command line: every command, flag and example. Parsing only; the work is in `commands`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chaosday_domain::{ByteSize, Percent, Signal};
+use chaosday_engine::FaultId;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// chaosday: Days of Chaos. Inject real failures, score the teams that find and fix them,
+/// and revert every fault, even after a crash.
+#[derive(Debug, Parser)]
+#[command(name = "chaosday", version, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  chaosday demo                                   watch faults injected and reverted on a process it starts
+  chaosday fault inject pause --target 'regex:^/srv/cart' --for 30s
+  chaosday fault list
+  chaosday fault abort                            the kill switch: revert everything, inject nothing more";
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where chaosday keeps its state (the revert journal of this host).
+    /// [default: /var/lib/chaosday as root, else $XDG_STATE_HOME/chaosday or ~/.local/state/chaosday]
+    #[arg(long, global = true, env = "CHAOSDAY_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How to print results: `text` for people, `json` for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text, env = "CHAOSDAY_OUTPUT")]
+    pub output: Output,
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Tables and sentences.
+    Text,
+    /// JSON (one document, or one line per event for long-running commands).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show faults at work: starts a small service, pauses it, kills it, loads the CPU, and
+    /// reverts each fault. (A preview: the full Day of Chaos demo comes with the game server.)
+    Demo(DemoArgs),
+    /// Inject, list and revert ad-hoc faults; the kill switch.
+    #[command(subcommand)]
+    Fault(FaultCommand),
+    /// Internal: the body of a host-stress child process.
+    #[command(name = "__stress", hide = true)]
+    Stress(StressArgs),
+    /// Internal: a tiny service for the demo; counts seconds into a file.
+    #[command(name = "__ticker", hide = true)]
+    Ticker(TickerArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  chaosday demo\n  chaosday demo --data-dir /tmp/chaosday-demo")]
+pub struct DemoArgs {
+    /// The demo's state directory; a run after a crash first reverts what the last one left.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// How long each fault lasts.
+    #[arg(long, value_parser = parse_duration, default_value = "4s")]
+    pub fault_for: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Inject a fault and stay in the foreground with a countdown; it is reverted when the
+    /// time is up, on Ctrl-C or SIGTERM, by `chaosday fault revert`, or by the kill switch.
+    #[command(subcommand)]
+    Inject(InjectKind),
+    /// List live faults on this host (with --all, recent ones of every state). Reverts the
+    /// faults of any chaosday that died, never those of a live one.
+    #[command(after_help = "Examples:\n  chaosday fault list\n  chaosday fault list --all --output json")]
+    List(ListArgs),
+    /// Revert a fault now, whichever chaosday process owns it.
+    #[command(after_help = "Examples:\n  chaosday fault revert 12\n  chaosday fault revert --all")]
+    Revert(RevertArgs),
+    /// The kill switch: revert every fault on this host and refuse new ones, in every
+    /// chaosday process, until `chaosday fault rearm`.
+    #[command(after_help = "Example:\n  chaosday fault abort")]
+    Abort,
+    /// Allow faults again after the kill switch.
+    #[command(after_help = "Example:\n  chaosday fault rearm")]
+    Rearm,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InjectKind {
+    /// Freeze a process (SIGSTOP); reverted with SIGCONT.
+    #[command(after_help = "Examples:\n  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s\n  chaosday fault inject pause --target pid:4242 --for 2m")]
+    Pause(ProcessFault),
+    /// Send a signal to a process (SIGKILL by default). A process chaosday does not supervise
+    /// is not started again: restart it with your own tooling.
+    #[command(after_help = "Examples:\n  chaosday fault inject kill --target '/usr/bin/python3 -m http.server 8000'\n  chaosday fault inject kill --target pid:4242 --signal SIGTERM")]
+    Kill(KillFault),
+    /// Keep CPU cores busy.
+    #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
+    Cpu(CpuFault),
+    /// Hold memory.
+    #[command(after_help = "Example:\n  chaosday fault inject memory --bytes 512MiB --for 1m")]
+    Memory(MemoryFault),
+    /// Fill a file system with a file in a directory; the file is deleted at revert.
+    #[command(after_help = "Example:\n  chaosday fault inject disk-fill --directory /var/lib/app --bytes 2GiB --for 5m")]
+    DiskFill(DiskFillFault),
+}
+
+/// Which process, and for how long.
+#[derive(Debug, Args)]
+pub struct ProcessFault {
+    /// The process: its full command line exactly, `regex:PATTERN` searched in it, or `pid:N`.
+    #[arg(long, value_name = "SELECTOR")]
+    pub target: String,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Args)]
+pub struct KillFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    /// The signal to send.
+    #[arg(long, default_value = "SIGKILL", value_parser = parse_signal)]
+    pub signal: Signal,
+}
+
+#[derive(Debug, Args)]
+pub struct CpuFault {
+    /// How many cores to load.
+    #[arg(long, default_value_t = 1)]
+    pub cores: u32,
+    /// How busy each core is kept, in percent.
+    #[arg(long, default_value = "100", value_parser = parse_percent)]
+    pub load: Percent,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryFault {
+    /// How much memory to hold, such as 512MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub bytes: ByteSize,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Args)]
+pub struct DiskFillFault {
+    /// An existing directory on the file system to fill.
+    #[arg(long, value_name = "DIR")]
+    pub directory: PathBuf,
+    /// The size of the filler file, such as 2GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub bytes: ByteSize,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Args)]
+pub struct Timing {
+    /// How long the fault lasts before chaosday reverts it.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show recent faults of every state, not only live ones.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all, how many of the newest faults to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "all"])))]
+pub struct RevertArgs {
+    /// The faults to revert, as `chaosday fault list` numbers them.
+    #[arg(value_name = "ID", value_parser = parse_fault_id)]
+    pub ids: Vec<FaultId>,
+    /// Revert every live fault on this host.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    #[arg(long = "chaosday-stress-token")]
+    pub token: String,
+    #[arg(long)]
+    pub fault: String,
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TickerArgs {
+    /// The file the count is written to.
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 30s, 5m or 250ms"))
+}
+
+fn parse_size(text: &str) -> Result<ByteSize, String> {
+    text.parse().map_err(|e: chaosday_domain::size::ParseSizeError| e.to_string())
+}
+
+fn parse_percent(text: &str) -> Result<Percent, String> {
+    text.parse()
+}
+
+fn parse_signal(text: &str) -> Result<Signal, String> {
+    text.parse()
+}
+
+fn parse_fault_id(text: &str) -> Result<FaultId, String> {
+    text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,189 @@
+//! `chaosday fault`: ad-hoc faults in the foreground, the journal's listing, reverts and the
+//! kill switch.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chaosday_domain::{FaultSpec, HostTarget, ProcessSelector, ProcessTarget, TargetSpec};
+use chaosday_engine::{Engine, Ending, FaultHandle, RevertOutcome};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::app::{self, UsageError};
+use crate::cli::{FaultCommand, Global, InjectKind, Output, ProcessFault};
+use crate::output;
+
+/// Runs a `chaosday fault` command.
+pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitCode> {
+    let state_dir = app::state_dir(global.state_dir.as_deref());
+    let (engine, _supervisor) = app::open_engine(&state_dir, "cli", global.output).await?;
+    let by = format!("chaosday fault (pid {})", std::process::id());
+    match command {
+        FaultCommand::Inject(kind) => inject(&engine, global.output, kind).await,
+        FaultCommand::List(args) => {
+            let views = engine.list(args.all.then_some(args.limit)).await?;
+            output::faults(global.output, &views)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        FaultCommand::Revert(args) => {
+            let outcomes = if args.all {
+                engine.revert_all(&format!("reverted by {by}")).await?
+            } else {
+                let mut outcomes = Vec::new();
+                for id in args.ids {
+                    outcomes.push(engine.revert(id, &format!("reverted by {by}")).await?);
+                }
+                outcomes
+            };
+            output::outcomes(global.output, &outcomes)?;
+            Ok(exit_for(&outcomes))
+        }
+        FaultCommand::Abort => {
+            let report = engine.abort(&by).await?;
+            match global.output {
+                Output::Json => output::json(&report)?,
+                Output::Text => {
+                    output::outcomes(Output::Text, &report.outcomes)?;
+                    println!(
+                        "kill switch on: {} fault(s) dealt with in {} ms; no fault will be injected on this host until `chaosday fault rearm`",
+                        report.outcomes.len(),
+                        report.elapsed_ms
+                    );
+                }
+            }
+            Ok(exit_for(&report.outcomes))
+        }
+        FaultCommand::Rearm => {
+            engine.rearm(&by).await?;
+            match global.output {
+                Output::Json => output::json(&json!({"armed": true}))?,
+                Output::Text => println!("re-armed: faults may be injected on this host again"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_for(outcomes: &[RevertOutcome]) -> ExitCode {
+    if outcomes.iter().any(|o| matches!(o, RevertOutcome::Failed { .. })) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
+    let selector = ProcessSelector::parse(&fault.target)
+        .map_err(|e| UsageError(format!("--target {:?}: {e}", fault.target)))?;
+    Ok(TargetSpec::Process(ProcessTarget::new(selector)))
+}
+
+async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Result<ExitCode> {
+    let host = || TargetSpec::Host(HostTarget::default());
+    let (target, fault, duration) = match kind {
+        InjectKind::Pause(p) => (process_target(&p)?, FaultSpec::Pause, p.timing.duration),
+        InjectKind::Kill(k) => (
+            process_target(&k.process)?,
+            FaultSpec::Kill { signal: k.signal },
+            k.process.timing.duration,
+        ),
+        InjectKind::Cpu(c) => (host(), FaultSpec::Cpu { cores: c.cores, load: c.load }, c.timing.duration),
+        InjectKind::Memory(m) => (host(), FaultSpec::Memory { bytes: m.bytes }, m.timing.duration),
+        InjectKind::DiskFill(d) => (
+            host(),
+            FaultSpec::DiskFill { directory: absolute(&d.directory)?, bytes: d.bytes },
+            d.timing.duration,
+        ),
+    };
+    let one_shot = matches!(fault, FaultSpec::Kill { .. });
+    // A kill of an unsupervised process has nothing to revert: it ends at once.
+    let mut handle = engine
+        .inject(&target, &fault, (!one_shot).then_some(duration))
+        .await?;
+    let id = handle.id;
+    emit(output, &json!({"event": "injected", "id": id, "description": handle.description, "expires_ms": handle.expires_ms}), || {
+        format!("injected fault #{id}: {}", handle.description)
+    });
+    if one_shot {
+        // Record its end: an unsupervised kill's revert does nothing.
+        engine.revert(id, "a kill ends at once").await?;
+        emit(output, &json!({"event": "ended", "id": id, "reason": "a kill ends at once"}), || {
+            "nothing to revert: chaosday did not start this process, so it does not start it again".into()
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ending = wait_with_countdown(engine, &mut handle, duration, output).await?;
+    let failed = ending.error.is_some();
+    emit(output, &json!({"event": if failed { "revert_failed" } else { "reverted" }, "id": id, "reason": ending.reason, "error": ending.error}), || match &ending.error {
+        None => format!("reverted fault #{id} ({})", ending.reason),
+        Some(error) => format!("REVERT FAILED for fault #{id} ({}): {error}", ending.reason),
+    });
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).with_context(|| format!("--directory {}", path.display()))
+}
+
+/// Waits for the fault to end by its timer, or reverts it on Ctrl-C, SIGTERM or SIGHUP.
+async fn wait_with_countdown(engine: &Engine, handle: &mut FaultHandle, duration: Duration, output: Output) -> anyhow::Result<Ending> {
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let bar = countdown(duration, output, &handle.description);
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                interval.tick().await;
+                bar.set_position(bar.position().saturating_add(200).min(bar.length().unwrap_or(0)));
+            }
+        })
+    };
+    let id = handle.id;
+    let interrupted = tokio::select! {
+        ending = handle.ended() => Err(ending),
+        _ = tokio::signal::ctrl_c() => Ok("interrupted (Ctrl-C)"),
+        _ = term.recv() => Ok("interrupted (SIGTERM)"),
+        _ = hangup.recv() => Ok("interrupted (SIGHUP)"),
+    };
+    ticker.abort();
+    bar.finish_and_clear();
+    match interrupted {
+        Err(ending) => Ok(ending),
+        Ok(reason) => {
+            let outcome = engine.revert(id, reason).await?;
+            Ok(match outcome {
+                RevertOutcome::Failed { error, .. } => Ending { reason: reason.into(), error: Some(error) },
+                _ => handle.ended().await,
+            })
+        }
+    }
+}
+
+fn countdown(duration: Duration, output: Output, description: &str) -> ProgressBar {
+    if output == Output::Json {
+        return ProgressBar::hidden();
+    }
+    let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let bar = ProgressBar::new(millis);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {elapsed} of {len_h}, Ctrl-C reverts now")
+            .map(|style| style.with_key("len_h", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}", humantime::format_duration(Duration::from_millis(millis)));
+            }))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(description.to_owned());
+    bar
+}
+
+fn emit(output: Output, value: &serde_json::Value, text: impl FnOnce() -> String) {
+    match output {
+        Output::Json => println!("{value}"),
+        Output::Text => println!("{}", text()),
+    }
+}

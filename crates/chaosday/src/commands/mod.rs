@@ -1,0 +1,20 @@
+//! The commands. Each takes parsed arguments and returns an exit code; the shared work
+//! (state, engine) lives in `app`.
+
+pub mod demo;
+pub mod fault;
+pub mod stress;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Fault(command) => fault::run(&cli.global, command).await,
+        Command::Ticker(args) => demo::ticker(&args).await,
+        Command::Stress(args) => Ok(stress::run(&args)),
+    }
+}

@@ -1,0 +1,92 @@
+//! Printing results for people (tables) and for scripts (JSON).
+
+use std::io::Write;
+
+use chaosday_engine::clock::{now_ms, rfc3339};
+use chaosday_engine::{FaultView, RevertOutcome, Status};
+use serde::Serialize;
+
+use crate::cli::Output;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints faults as a table or JSON.
+pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
+    if output == Output::Json {
+        return json(&views);
+    }
+    if views.is_empty() {
+        println!("no live faults on this host");
+        return Ok(());
+    }
+    let now = now_ms();
+    let rows: Vec<[String; 5]> = views
+        .iter()
+        .map(|v| {
+            let when = match (v.state.is_live(), v.expires_ms, v.ended_ms) {
+                (true, Some(expires), _) => format!("{}s left", (expires - now).max(0) / 1000),
+                (true, None, _) => "until reverted".into(),
+                (false, _, Some(ended)) => format!("ended {}", rfc3339(ended)),
+                (false, _, None) => String::new(),
+            };
+            let state = match v.status {
+                Some(Status::Gone) => format!("{} (effect gone)", v.state),
+                _ => v.state.to_string(),
+            };
+            let owner = if v.owner_alive { format!("pid {}", v.owner_pid) } else { format!("pid {} (dead)", v.owner_pid) };
+            let what = match (&v.end_reason, &v.error) {
+                (_, Some(error)) => format!("{}: {error}", v.description),
+                (Some(reason), None) if !v.state.is_live() => format!("{} [{reason}]", v.description),
+                _ => v.description.clone(),
+            };
+            [v.id.to_string(), state, owner, when, what]
+        })
+        .collect();
+    let header = ["ID", "STATE", "OWNER", "TIME", "FAULT"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        s
+    };
+    println!("{}", line(header));
+    for row in &rows {
+        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    Ok(())
+}
+
+/// Prints what reverts did.
+pub fn outcomes(output: Output, outcomes: &[RevertOutcome]) -> anyhow::Result<()> {
+    if output == Output::Json {
+        return json(&outcomes);
+    }
+    if outcomes.is_empty() {
+        println!("no live faults to revert");
+    }
+    for outcome in outcomes {
+        match outcome {
+            RevertOutcome::Reverted { id } => println!("reverted fault #{id}"),
+            RevertOutcome::AlreadyEnded { id, state } => println!("fault #{id} is already {state}"),
+            RevertOutcome::Failed { id, error } => println!("REVERT FAILED for fault #{id}: {error}"),
+        }
+    }
+    Ok(())
+}
