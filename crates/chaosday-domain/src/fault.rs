@@ -23,8 +23,9 @@ pub enum FaultSpec {
         #[serde(default)]
         signal: Signal,
     },
-    /// Freeze a process with SIGSTOP; reverted with SIGCONT.
-    Pause,
+    /// Freeze a process with SIGSTOP; reverted with SIGCONT. (A struct variant, so that
+    /// unknown fields are refused.)
+    Pause {},
     /// Keep `cores` CPU cores busy at `load` percent; reverted by stopping the stressor.
     Cpu {
         /// How many cores to load (at least 1).
@@ -89,7 +90,7 @@ impl FaultSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             FaultSpec::Kill { .. } => "kill",
-            FaultSpec::Pause => "pause",
+            FaultSpec::Pause {} => "pause",
             FaultSpec::Cpu { .. } => "cpu",
             FaultSpec::Memory { .. } => "memory",
             FaultSpec::DiskFill { .. } => "disk_fill",
@@ -99,7 +100,7 @@ impl FaultSpec {
     /// The kind of target this fault acts on.
     pub fn target_kind(&self) -> TargetKind {
         match self {
-            FaultSpec::Kill { .. } | FaultSpec::Pause => TargetKind::Process,
+            FaultSpec::Kill { .. } | FaultSpec::Pause {} => TargetKind::Process,
             FaultSpec::Cpu { .. } | FaultSpec::Memory { .. } | FaultSpec::DiskFill { .. } => {
                 TargetKind::Host
             }
@@ -135,7 +136,7 @@ impl fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FaultSpec::Kill { signal } => write!(f, "kill ({signal})"),
-            FaultSpec::Pause => f.write_str("pause (SIGSTOP)"),
+            FaultSpec::Pause {} => f.write_str("pause (SIGSTOP)"),
             FaultSpec::Cpu { cores: 1, load } => write!(f, "cpu (1 core at {load})"),
             FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
@@ -328,7 +329,7 @@ mod tests {
                 FaultSpec::DiskFill { directory: "relative".into(), bytes: ByteSize::new(1) },
                 Some("`directory` must be an absolute path"),
             ),
-            (FaultSpec::Pause, None),
+            (FaultSpec::Pause {}, None),
         ];
         for (spec, want) in cases {
             let got = spec.check().err().map(|e| e.to_string());

@@ -54,10 +54,19 @@ impl SqliteJournal {
             .connect_with(options)
             .await
             .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
-        sqlx::migrate!("./migrations/journal")
-            .run(&pool)
-            .await
-            .map_err(|e| storage(format!("cannot prepare {}: {e}", path.display())))?;
+        // Several chaosday processes may open a new journal at once: one migrates at a time.
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| storage(format!("cannot open {}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| storage(format!("cannot lock {}: {e}", lock_path.display())))?;
+        let migrated = sqlx::migrate!("./migrations/journal").run(&pool).await;
+        drop(lock);
+        migrated.map_err(|e| storage(format!("cannot prepare {}: {e}", path.display())))?;
         Ok(SqliteJournal { pool })
     }
 
@@ -276,5 +285,91 @@ impl Journal for SqliteJournal {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(pid: u32) -> Owner {
+        Owner { pid, start_time: 1000 + u64::from(pid) }
+    }
+
+    fn entry(key: &str, by: Owner) -> NewEntry {
+        NewEntry {
+            target_key: key.into(),
+            target: "{}".into(),
+            fault: "{}".into(),
+            revert: "{}".into(),
+            description: format!("fault on {key}"),
+            origin: "test".into(),
+            owner: by,
+            created_ms: 1,
+            expires_ms: Some(2),
+        }
+    }
+
+    async fn journal() -> (tempfile::TempDir, SqliteJournal) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = SqliteJournal::open(&dir.path().join("j.sqlite")).await.expect("open");
+        (dir, journal)
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_readable_by_another_connection_as_soon_as_it_is_recorded() {
+        let (dir, journal) = journal().await;
+        let id = journal.record(entry("a", owner(1))).await.expect("record");
+        let other = SqliteJournal::open(&dir.path().join("j.sqlite")).await.expect("reopen");
+        let got = other.get(id).await.expect("get").expect("present");
+        assert_eq!(got.state, FaultState::Injecting);
+        assert_eq!(got.owner, owner(1));
+        assert_eq!(got.description, "fault on a");
+        assert_eq!(got.expires_ms, Some(2));
+    }
+
+    #[tokio::test]
+    async fn one_live_fault_per_target_and_none_while_disarmed() {
+        let (_dir, journal) = journal().await;
+        let first = journal.record(entry("a", owner(1))).await.expect("record");
+        assert_eq!(
+            journal.record(entry("a", owner(2))).await,
+            Err(JournalError::TargetBusy { target_key: "a".into(), id: first })
+        );
+        journal.record(entry("b", owner(2))).await.expect("another target is free");
+
+        journal.set_armed(false, 5, "tester").await.expect("disarm");
+        let refused = journal.record(entry("c", owner(1))).await;
+        assert!(matches!(refused, Err(JournalError::Disarmed(Arming { armed: false, since_ms: 5, ref by })) if by == "tester"), "{refused:?}");
+        journal.set_armed(true, 6, "tester").await.expect("rearm");
+        journal.record(entry("c", owner(1))).await.expect("armed again");
+
+        // Once ended, the target is free again.
+        assert!(journal.transition(first, owner(1), &FaultState::LIVE, FaultState::Reverted, 7, None).await.expect("end"));
+        journal.record(entry("a", owner(2))).await.expect("free again");
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_moves_a_fault_and_only_the_expected_owner_loses_it() {
+        let (_dir, journal) = journal().await;
+        let id = journal.record(entry("a", owner(1))).await.expect("record");
+        assert!(!journal.transition(id, owner(2), &[FaultState::Injecting], FaultState::Active, 2, None).await.expect("t"));
+        assert!(journal.transition(id, owner(1), &[FaultState::Injecting], FaultState::Active, 2, None).await.expect("t"));
+
+        // A claim that expects another owner fails; the right one wins once.
+        assert!(!journal.claim(id, Some(owner(3)), owner(4), "recovery").await.expect("claim"));
+        assert!(journal.claim(id, Some(owner(1)), owner(4), "recovery").await.expect("claim"));
+        assert!(!journal.claim(id, Some(owner(1)), owner(5), "recovery").await.expect("claim"));
+        let got = journal.get(id).await.expect("get").expect("present");
+        assert_eq!((got.state, got.owner, got.end_reason.as_deref()), (FaultState::Reverting, owner(4), Some("recovery")));
+
+        // The former owner can no longer mark it active: the claim preempted it.
+        assert!(!journal.transition(id, owner(1), &[FaultState::Reverting], FaultState::Reverted, 3, None).await.expect("t"));
+        assert!(journal.transition(id, owner(4), &[FaultState::Reverting], FaultState::Failed, 3, Some("boom")).await.expect("t"));
+        let got = journal.get(id).await.expect("get").expect("present");
+        assert_eq!((got.state, got.ended_ms, got.error.as_deref()), (FaultState::Failed, Some(3), Some("boom")));
+        assert!(journal.live().await.expect("live").is_empty());
+        assert!(!journal.claim(id, None, owner(6), "too late").await.expect("claim"), "an ended fault is claimed");
+        assert_eq!(journal.recent(10).await.expect("recent").len(), 1);
     }
 }

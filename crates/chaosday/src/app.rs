@@ -7,8 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chaosday_engine::{Engine, EngineConfig, RevertOutcome, StressorCommand, Supervisor};
 use chaosday_store::SqliteJournal;
-
-use crate::cli::Output;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// The name of the journal file in the state directory.
 const JOURNAL_FILE: &str = "journal.sqlite";
@@ -48,7 +47,7 @@ pub fn state_dir(flag: Option<&Path>) -> PathBuf {
 
 /// The engine of this process, over the journal in `state_dir`, with faults left by dead
 /// chaosday processes already reverted (and reported on stderr).
-pub async fn open_engine(state_dir: &Path, origin: &str, output: Output) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
+pub async fn open_engine(state_dir: &Path, origin: &str) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
     let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
         .await
         .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
@@ -60,21 +59,51 @@ pub async fn open_engine(state_dir: &Path, origin: &str, output: Output) -> anyh
     let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
     let config = EngineConfig { origin: origin.to_owned(), ..EngineConfig::default() };
     let (engine, recovered) = Engine::open(Arc::new(journal), drivers, config).await?;
-    report_recovered(&recovered, output);
+    report_recovered(&recovered);
     Ok((engine, supervisor))
 }
 
-fn report_recovered(recovered: &[RevertOutcome], output: Output) {
+/// Tells on stderr (never mixed with data on stdout) what recovery did.
+fn report_recovered(recovered: &[RevertOutcome]) {
     for outcome in recovered {
-        match (output, outcome) {
-            (Output::Json, _) => {}
-            (_, RevertOutcome::Reverted { id }) => {
+        match outcome {
+            RevertOutcome::Reverted { id } => {
                 eprintln!("reverted fault #{id}, left active by a chaosday process that died");
             }
-            (_, RevertOutcome::Failed { id, error }) => {
+            RevertOutcome::Failed { id, error } => {
                 eprintln!("warning: fault #{id} was left by a chaosday process that died, and reverting it failed: {error}");
             }
-            (_, RevertOutcome::AlreadyEnded { .. }) => {}
+            RevertOutcome::AlreadyEnded { .. } => {}
         }
     }
 }
+
+/// The signals that make chaosday revert and exit. Install them before any fault takes
+/// effect, so that none of them can kill chaosday with the default action in between.
+pub struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Starts watching SIGINT, SIGTERM and SIGHUP.
+    pub fn install() -> anyhow::Result<Self> {
+        let watch = |kind, name| signal(kind).with_context(|| format!("cannot watch {name}"));
+        Ok(Interrupts {
+            int: watch(SignalKind::interrupt(), "SIGINT")?,
+            term: watch(SignalKind::terminate(), "SIGTERM")?,
+            hup: watch(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    /// Waits for one of them; says which.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted (Ctrl-C)",
+            _ = self.term.recv() => "interrupted (SIGTERM)",
+            _ = self.hup.recv() => "interrupted (SIGHUP)",
+        }
+    }
+}
+

@@ -161,7 +161,7 @@ impl Driver for ProcessDriver {
         let TargetSpec::Process(target) = target else {
             return Err(Error::Unsupported { fault: fault.kind(), target: "non-process".into() });
         };
-        if !matches!(fault, FaultSpec::Pause | FaultSpec::Kill { .. }) {
+        if !matches!(fault, FaultSpec::Pause {} | FaultSpec::Kill { .. }) {
             return Err(Error::Unsupported { fault: fault.kind(), target: "process".into() });
         }
         let info = self.resolve(target)?;

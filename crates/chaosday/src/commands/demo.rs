@@ -19,8 +19,9 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .data_dir
         .clone()
         .unwrap_or_else(|| app::state_dir(global.state_dir.as_deref()).join("demo"));
+    let mut interrupts = app::Interrupts::install()?;
     println!("chaosday demo (preview) — state in {}", state_dir.display());
-    let (engine, supervisor) = app::open_engine(&state_dir, "demo", global.output).await?;
+    let (engine, supervisor) = app::open_engine(&state_dir, "demo").await?;
     let count_file = state_dir.join("ticker.count");
     let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
     let supervision = Supervision {
@@ -37,7 +38,7 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         let host = TargetSpec::Host(HostTarget::default());
         let load = Percent::new(50).unwrap_or_default();
         for (target, fault, note) in [
-            (&service, FaultSpec::Pause, "the service freezes: its count stops; SIGCONT resumes it"),
+            (&service, FaultSpec::Pause {}, "the service freezes: its count stops; SIGCONT resumes it"),
             (&service, FaultSpec::Kill { signal: Signal::Kill }, "the service dies; chaosday supervises it, so the revert starts it again"),
             (&host, FaultSpec::Cpu { cores: 1, load }, "a stressor child keeps one core 50% busy; the revert stops it"),
         ] {
@@ -55,8 +56,8 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let result = tokio::select! {
         result = script => result,
-        _ = tokio::signal::ctrl_c() => {
-            println!("\ninterrupted: reverting every fault and stopping the service");
+        reason = interrupts.recv() => {
+            println!("\n{reason}: reverting every fault and stopping the service");
             Ok(())
         }
     };

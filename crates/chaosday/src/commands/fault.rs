@@ -9,7 +9,6 @@ use chaosday_domain::{FaultSpec, HostTarget, ProcessSelector, ProcessTarget, Tar
 use chaosday_engine::{Engine, Ending, FaultHandle, RevertOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::app::{self, UsageError};
 use crate::cli::{FaultCommand, Global, InjectKind, Output, ProcessFault};
@@ -18,7 +17,7 @@ use crate::output;
 /// Runs a `chaosday fault` command.
 pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitCode> {
     let state_dir = app::state_dir(global.state_dir.as_deref());
-    let (engine, _supervisor) = app::open_engine(&state_dir, "cli", global.output).await?;
+    let (engine, _supervisor) = app::open_engine(&state_dir, "cli").await?;
     let by = format!("chaosday fault (pid {})", std::process::id());
     match command {
         FaultCommand::Inject(kind) => inject(&engine, global.output, kind).await,
@@ -81,9 +80,10 @@ fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
 }
 
 async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Result<ExitCode> {
+    let mut interrupts = app::Interrupts::install()?;
     let host = || TargetSpec::Host(HostTarget::default());
     let (target, fault, duration) = match kind {
-        InjectKind::Pause(p) => (process_target(&p)?, FaultSpec::Pause, p.timing.duration),
+        InjectKind::Pause(p) => (process_target(&p)?, FaultSpec::Pause {}, p.timing.duration),
         InjectKind::Kill(k) => (
             process_target(&k.process)?,
             FaultSpec::Kill { signal: k.signal },
@@ -114,7 +114,7 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
         });
         return Ok(ExitCode::SUCCESS);
     }
-    let ending = wait_with_countdown(engine, &mut handle, duration, output).await?;
+    let ending = wait_with_countdown(engine, &mut handle, &mut interrupts, duration, output).await?;
     let failed = ending.error.is_some();
     emit(output, &json!({"event": if failed { "revert_failed" } else { "reverted" }, "id": id, "reason": ending.reason, "error": ending.error}), || match &ending.error {
         None => format!("reverted fault #{id} ({})", ending.reason),
@@ -128,9 +128,13 @@ fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Waits for the fault to end by its timer, or reverts it on Ctrl-C, SIGTERM or SIGHUP.
-async fn wait_with_countdown(engine: &Engine, handle: &mut FaultHandle, duration: Duration, output: Output) -> anyhow::Result<Ending> {
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+async fn wait_with_countdown(
+    engine: &Engine,
+    handle: &mut FaultHandle,
+    interrupts: &mut app::Interrupts,
+    duration: Duration,
+    output: Output,
+) -> anyhow::Result<Ending> {
     let bar = countdown(duration, output, &handle.description);
     let ticker = {
         let bar = bar.clone();
@@ -145,9 +149,7 @@ async fn wait_with_countdown(engine: &Engine, handle: &mut FaultHandle, duration
     let id = handle.id;
     let interrupted = tokio::select! {
         ending = handle.ended() => Err(ending),
-        _ = tokio::signal::ctrl_c() => Ok("interrupted (Ctrl-C)"),
-        _ = term.recv() => Ok("interrupted (SIGTERM)"),
-        _ = hangup.recv() => Ok("interrupted (SIGHUP)"),
+        reason = interrupts.recv() => Ok(reason),
     };
     ticker.abort();
     bar.finish_and_clear();

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `chaosday` binary and its engine, with real processes.
+//!
+//! Every test has its own state directory (so its own revert journal) and its own victim
+//! processes, whose command lines are unique so that tests running in parallel never match
+//! each other's.
+
+mod faults;
+mod support;
+mod supervised;

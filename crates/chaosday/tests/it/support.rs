@@ -1,0 +1,221 @@
+//! Helpers: the binary in a sandboxed state directory, victim processes, polling.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// A state directory of its own, and the binary pointed at it.
+pub struct Sandbox {
+    pub dir: TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `chaosday ARGS` with this sandbox's state directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chaosday"));
+        command
+            .args(args)
+            .env("CHAOSDAY_STATE_DIR", self.state_dir())
+            .env_remove("CHAOSDAY_OUTPUT")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `chaosday ARGS` to completion (at most 60 s).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chaosday");
+        let start = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            assert!(start.elapsed() < Duration::from_secs(60), "chaosday {args:?} did not finish in 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait_with_output().expect("output")
+    }
+
+    /// Starts `chaosday ARGS` in the background, output captured.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chaosday");
+        Running { child: Some(child) }
+    }
+}
+
+/// A background chaosday process, killed if the test ends first.
+pub struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill_9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).expect("signal");
+    }
+
+    /// Waits for it to exit (at most `limit`) and returns its output.
+    pub fn finish(&mut self, limit: Duration) -> Output {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!("chaosday did not exit within {limit:?}; stdout: {}; stderr: {}", text(&out.stdout), text(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A process to fault: `sleep N` with an N no other test uses.
+pub struct Victim {
+    pub child: Child,
+    pub command_line: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A number unique to this test run and call.
+pub fn unique() -> u32 {
+    // Large and odd-looking, so no process outside the tests has it in its command line.
+    100_000 + (std::process::id() % 5_000) * 100 + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Victim {
+    /// `sleep SECONDS`; `seconds` must be unique.
+    pub fn sleep(seconds: u64) -> Self {
+        let child = Command::new("sleep")
+            .arg(seconds.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        let victim = Victim { child, command_line: format!("sleep {seconds}") };
+        assert!(wait_until(Duration::from_secs(5), || victim.state().is_some()), "victim did not start");
+        victim
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn state(&self) -> Option<char> {
+        state_of(self.pid())
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.state() == Some('T')
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The state letter of a process, `None` if it is gone.
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+}
+
+/// The live processes whose command line contains `needle`.
+pub fn processes_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if line.contains(needle) && !matches!(state_of(pid), Some('Z') | None) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The stressor processes started by the chaosday process `injector` (their token starts
+/// with its pid).
+pub fn stressors_of(injector: u32) -> Vec<u32> {
+    processes_with(&format!("--chaosday-stress-token {injector}-"))
+}
+
+/// Polls `done` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The files in `dir` whose name starts with `prefix`.
+pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses `fault list --output json`.
+pub fn live_faults(sandbox: &Sandbox) -> (Vec<serde_json::Value>, String) {
+    let out = sandbox.run(&["fault", "list", "--output", "json"]);
+    assert!(out.status.success(), "fault list failed: {}", text(&out.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("fault list JSON");
+    (list, text(&out.stderr))
+}
