@@ -117,10 +117,10 @@ impl FaultSpec {
         };
         match self {
             FaultSpec::Cpu { cores: 0, .. } => field("cores", "must be at least 1"),
-            FaultSpec::Cpu { cores, .. } if *cores > 1024 => {
-                field("cores", "must be at most 1024")
-            }
-            FaultSpec::Memory { bytes } | FaultSpec::DiskFill { bytes, .. } if bytes.bytes() == 0 => {
+            FaultSpec::Cpu { cores, .. } if *cores > 1024 => field("cores", "must be at most 1024"),
+            FaultSpec::Memory { bytes } | FaultSpec::DiskFill { bytes, .. }
+                if bytes.bytes() == 0 =>
+            {
                 field("bytes", "must be more than 0, such as 512MiB")
             }
             FaultSpec::DiskFill { directory, .. } if !directory.is_absolute() => field(
@@ -194,7 +194,11 @@ impl<'de> Deserialize<'de> for Percent {
         u8::try_from(value)
             .ok()
             .and_then(Percent::new)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid percentage {value}: write a whole number from 1 to 100")))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid percentage {value}: write a whole number from 1 to 100"
+                ))
+            })
     }
 }
 
@@ -234,12 +238,18 @@ const SIGNALS: &[(Signal, &str, i32)] = &[
 impl Signal {
     /// The signal's name, such as `SIGKILL`.
     pub fn name(self) -> &'static str {
-        SIGNALS.iter().find(|(s, _, _)| *s == self).map_or("SIGKILL", |(_, n, _)| n)
+        SIGNALS
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .map_or("SIGKILL", |(_, n, _)| n)
     }
 
     /// The signal's number on Linux.
     pub fn number(self) -> i32 {
-        SIGNALS.iter().find(|(s, _, _)| *s == self).map_or(9, |(_, _, n)| *n)
+        SIGNALS
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .map_or(9, |(_, _, n)| *n)
     }
 }
 
@@ -291,21 +301,39 @@ mod tests {
 
     #[test]
     fn the_wire_shape_is_kind_tagged_with_defaults() {
-        assert_eq!(parse(r#"{"kind":"kill"}"#), Ok(FaultSpec::Kill { signal: Signal::Kill }));
+        assert_eq!(
+            parse(r#"{"kind":"kill"}"#),
+            Ok(FaultSpec::Kill {
+                signal: Signal::Kill
+            })
+        );
         assert_eq!(
             parse(r#"{"kind":"kill","signal":"term"}"#),
-            Ok(FaultSpec::Kill { signal: Signal::Term })
+            Ok(FaultSpec::Kill {
+                signal: Signal::Term
+            })
         );
         assert_eq!(
             parse(r#"{"kind":"cpu"}"#),
-            Ok(FaultSpec::Cpu { cores: 1, load: Percent(100) })
+            Ok(FaultSpec::Cpu {
+                cores: 1,
+                load: Percent(100)
+            })
         );
         assert_eq!(
             parse(r#"{"kind":"disk_fill","directory":"/tmp/x","bytes":"1MiB"}"#),
-            Ok(FaultSpec::DiskFill { directory: "/tmp/x".into(), bytes: ByteSize::new(1 << 20) })
+            Ok(FaultSpec::DiskFill {
+                directory: "/tmp/x".into(),
+                bytes: ByteSize::new(1 << 20)
+            })
         );
-        let written = serde_json::to_string(&FaultSpec::Memory { bytes: ByteSize::new(1 << 30) });
-        assert_eq!(written.ok().as_deref(), Some(r#"{"kind":"memory","bytes":"1GiB"}"#));
+        let written = serde_json::to_string(&FaultSpec::Memory {
+            bytes: ByteSize::new(1 << 30),
+        });
+        assert_eq!(
+            written.ok().as_deref(),
+            Some(r#"{"kind":"memory","bytes":"1GiB"}"#)
+        );
     }
 
     #[test]
@@ -323,10 +351,24 @@ mod tests {
     #[test]
     fn check_names_the_field_out_of_range() {
         let cases = [
-            (FaultSpec::Cpu { cores: 0, load: Percent(50) }, Some("`cores` must be at least 1")),
-            (FaultSpec::Memory { bytes: ByteSize::new(0) }, Some("`bytes` must be more than 0")),
             (
-                FaultSpec::DiskFill { directory: "relative".into(), bytes: ByteSize::new(1) },
+                FaultSpec::Cpu {
+                    cores: 0,
+                    load: Percent(50),
+                },
+                Some("`cores` must be at least 1"),
+            ),
+            (
+                FaultSpec::Memory {
+                    bytes: ByteSize::new(0),
+                },
+                Some("`bytes` must be more than 0"),
+            ),
+            (
+                FaultSpec::DiskFill {
+                    directory: "relative".into(),
+                    bytes: ByteSize::new(1),
+                },
                 Some("`directory` must be an absolute path"),
             ),
             (FaultSpec::Pause {}, None),
@@ -335,7 +377,10 @@ mod tests {
             let got = spec.check().err().map(|e| e.to_string());
             match want {
                 None => assert_eq!(got, None),
-                Some(fragment) => assert!(got.as_deref().is_some_and(|g| g.contains(fragment)), "{got:?}"),
+                Some(fragment) => assert!(
+                    got.as_deref().is_some_and(|g| g.contains(fragment)),
+                    "{got:?}"
+                ),
             }
         }
     }

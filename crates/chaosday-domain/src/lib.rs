@@ -11,6 +11,5 @@ pub mod target;
 pub use fault::{FaultSpec, FaultSpecError, Percent, Signal, TargetKind};
 pub use size::ByteSize;
 pub use target::{
-    CommandMatch, HostTarget, ProcessSelector, ProcessTarget, Supervision, TargetError,
-    TargetSpec,
+    CommandMatch, HostTarget, ProcessSelector, ProcessTarget, Supervision, TargetError, TargetSpec,
 };

@@ -11,7 +11,9 @@ pub struct ByteSize(u64);
 
 /// Why a size did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid size {input:?}: {reason}; write a number of bytes with an optional unit, such as 4096, 64KiB, 512MiB or 2GB")]
+#[error(
+    "invalid size {input:?}: {reason}; write a number of bytes with an optional unit, such as 4096, 64KiB, 512MiB or 2GB"
+)]
 pub struct ParseSizeError {
     input: String,
     reason: &'static str,
@@ -78,8 +80,13 @@ impl FromStr for ByteSize {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, factor) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if self.0 >= factor && self.0 % factor == 0 {
+        for (name, factor) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if self.0 >= factor && self.0.is_multiple_of(factor) {
                 return write!(f, "{}{name}", self.0 / factor);
             }
         }
@@ -142,6 +149,9 @@ mod tests {
     fn displays_in_the_largest_exact_binary_unit() {
         assert_eq!(ByteSize::new(512 << 20).to_string(), "512MiB");
         assert_eq!(ByteSize::new(1_000_000).to_string(), "1000000B");
-        assert_eq!("3GiB".parse::<ByteSize>().map(|s| s.to_string()), Ok("3GiB".into()));
+        assert_eq!(
+            "3GiB".parse::<ByteSize>().map(|s| s.to_string()),
+            Ok("3GiB".into())
+        );
     }
 }

@@ -66,7 +66,9 @@ pub enum TargetError {
     #[error("a process target needs exactly one of `command` (its full command line) or `pid`")]
     SelectorCount,
     /// `supervised` with something other than an exact argv list.
-    #[error("a supervised process needs `command` as a list of program and arguments, such as [\"/srv/cart\", \"--port\", \"8081\"]: chaosday starts it from that list")]
+    #[error(
+        "a supervised process needs `command` as a list of program and arguments, such as [\"/srv/cart\", \"--port\", \"8081\"]: chaosday starts it from that list"
+    )]
     SupervisedNeedsArgv,
     /// `cwd` or `env` without `supervised`.
     #[error("`cwd` and `env` only apply to a supervised process (add `supervised: true`)")]
@@ -100,7 +102,10 @@ impl TryFrom<RawProcessTarget> for ProcessTarget {
             }
             (false, _) => None,
         };
-        Ok(ProcessTarget { selector, supervised })
+        Ok(ProcessTarget {
+            selector,
+            supervised,
+        })
     }
 }
 
@@ -316,21 +321,41 @@ mod tests {
 
     #[test]
     fn process_targets_parse_from_files_with_clear_errors() {
-        let parse = |json: &str| serde_json::from_str::<TargetSpec>(json).map_err(|e| e.to_string());
-        let supervised = parse(r#"{"process":{"command":["/srv/cart","--port","8081"],"supervised":true}}"#).unwrap();
-        let TargetSpec::Process(process) = supervised else { panic!("not a process") };
+        let parse =
+            |json: &str| serde_json::from_str::<TargetSpec>(json).map_err(|e| e.to_string());
+        let supervised =
+            parse(r#"{"process":{"command":["/srv/cart","--port","8081"],"supervised":true}}"#)
+                .unwrap();
+        let TargetSpec::Process(process) = supervised else {
+            panic!("not a process")
+        };
         assert_eq!(process.supervision().map(|s| s.argv.len()), Some(3));
 
         let by_pid = parse(r#"{"process":{"pid":42}}"#).unwrap();
-        assert_eq!(by_pid, TargetSpec::Process(ProcessTarget::new(ProcessSelector::Pid(42))));
+        assert_eq!(
+            by_pid,
+            TargetSpec::Process(ProcessTarget::new(ProcessSelector::Pid(42)))
+        );
 
         for (json, fragment) in [
             (r#"{"process":{}}"#, "exactly one of `command`"),
-            (r#"{"process":{"pid":1,"command":"x"}}"#, "exactly one of `command`"),
-            (r#"{"process":{"command":"regex:^x","supervised":true}}"#, "needs `command` as a list"),
+            (
+                r#"{"process":{"pid":1,"command":"x"}}"#,
+                "exactly one of `command`",
+            ),
+            (
+                r#"{"process":{"command":"regex:^x","supervised":true}}"#,
+                "needs `command` as a list",
+            ),
             (r#"{"process":{"command":"regex:(("}}"#, "invalid regex"),
-            (r#"{"process":{"command":"x","cwd":"/"}}"#, "only apply to a supervised"),
-            (r#"{"process":{"command":"x","colour":"red"}}"#, "unknown field `colour`"),
+            (
+                r#"{"process":{"command":"x","cwd":"/"}}"#,
+                "only apply to a supervised",
+            ),
+            (
+                r#"{"process":{"command":"x","colour":"red"}}"#,
+                "unknown field `colour`",
+            ),
             (r#"{"process":{"command":[]}}"#, "`command` is empty"),
         ] {
             let err = parse(json).unwrap_err();
@@ -340,11 +365,16 @@ mod tests {
 
     #[test]
     fn the_wire_shape_round_trips() {
-        let target = TargetSpec::Process(ProcessTarget::new(ProcessSelector::parse("regex:^a b$").unwrap()));
+        let target = TargetSpec::Process(ProcessTarget::new(
+            ProcessSelector::parse("regex:^a b$").unwrap(),
+        ));
         let json = serde_json::to_string(&target).unwrap();
         assert_eq!(json, r#"{"process":{"command":"regex:^a b$"}}"#);
         assert_eq!(serde_json::from_str::<TargetSpec>(&json).unwrap(), target);
-        assert_eq!(ProcessSelector::parse("pid:7").unwrap(), ProcessSelector::Pid(7));
+        assert_eq!(
+            ProcessSelector::parse("pid:7").unwrap(),
+            ProcessSelector::Pid(7)
+        );
         assert!(ProcessSelector::parse("pid:x").is_err());
     }
 }

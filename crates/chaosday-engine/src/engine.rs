@@ -191,7 +191,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("owner", &self.inner.owner).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,7 +205,8 @@ impl Engine {
         drivers: Vec<Arc<dyn Driver>>,
         config: EngineConfig,
     ) -> Result<(Engine, Vec<RevertOutcome>)> {
-        let owner = Owner::current().map_err(|e| Error::System(format!("cannot identify this process: {e}")))?;
+        let owner = Owner::current()
+            .map_err(|e| Error::System(format!("cannot identify this process: {e}")))?;
         let (events, _) = broadcast::channel(256);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -238,7 +241,12 @@ impl Engine {
                 continue;
             }
             let reason = format!("recovered: its chaosday (pid {}) had died", entry.owner.pid);
-            if self.inner.journal.claim(entry.id, Some(entry.owner), self.inner.owner, &reason).await? {
+            if self
+                .inner
+                .journal
+                .claim(entry.id, Some(entry.owner), self.inner.owner, &reason)
+                .await?
+            {
                 tracing::info!(id = %entry.id, dead_owner = entry.owner.pid, "reverting a fault left by a dead chaosday");
                 outcomes.push(self.finish_revert(&entry, &reason).await);
             }
@@ -247,12 +255,20 @@ impl Engine {
     }
 
     /// Injects `fault` into `target`; reverts it after `duration` if one is given.
-    pub async fn inject(&self, target: &TargetSpec, fault: &FaultSpec, duration: Option<Duration>) -> Result<FaultHandle> {
+    pub async fn inject(
+        &self,
+        target: &TargetSpec,
+        fault: &FaultSpec,
+        duration: Option<Duration>,
+    ) -> Result<FaultHandle> {
         fault.check().map_err(|e| Error::BadFault(e.to_string()))?;
         let driver = self.driver_for(target, fault)?;
-        let prepared = self.step("resolving the target", driver.prepare(target, fault)).await?;
+        let prepared = self
+            .step("resolving the target", driver.prepare(target, fault))
+            .await?;
         let now = now_ms();
-        let expires_ms = duration.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        let expires_ms =
+            duration.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
         let id = self
             .inner
             .journal
@@ -269,30 +285,76 @@ impl Engine {
             })
             .await?;
         let (ending_tx, ending_rx) = watch::channel(None);
-        self.lock().insert(id, Local { ending: ending_tx, timer: None });
+        self.lock().insert(
+            id,
+            Local {
+                ending: ending_tx,
+                timer: None,
+            },
+        );
 
         if let Err(e) = self.step("injecting", driver.inject(&prepared)).await {
-            let _ = self.step("undoing a failed injection", driver.revert(&prepared.revert)).await;
+            let _ = self
+                .step(
+                    "undoing a failed injection",
+                    driver.revert(&prepared.revert),
+                )
+                .await;
             let error = e.to_string();
             let _ = self
                 .inner
                 .journal
-                .transition(id, self.inner.owner, &FaultState::LIVE, FaultState::Failed, now_ms(), Some(&error))
+                .transition(
+                    id,
+                    self.inner.owner,
+                    &FaultState::LIVE,
+                    FaultState::Failed,
+                    now_ms(),
+                    Some(&error),
+                )
                 .await;
-            self.end_local(id, Ending { reason: "injection failed".into(), error: Some(error.clone()) });
-            self.emit(Event::Failed { id, description: prepared.description.clone(), error });
+            self.end_local(
+                id,
+                Ending {
+                    reason: "injection failed".into(),
+                    error: Some(error.clone()),
+                },
+            );
+            self.emit(Event::Failed {
+                id,
+                description: prepared.description.clone(),
+                error,
+            });
             return Err(e);
         }
         let active = self
             .inner
             .journal
-            .transition(id, self.inner.owner, &[FaultState::Injecting], FaultState::Active, now_ms(), None)
+            .transition(
+                id,
+                self.inner.owner,
+                &[FaultState::Injecting],
+                FaultState::Active,
+                now_ms(),
+                None,
+            )
             .await?;
         if !active {
             // Claimed while injecting (kill switch, explicit revert): its revert may have run
             // before the effect took place, so undo it once more; reverts are idempotent.
-            let _ = self.step("reverting a preempted fault", driver.revert(&prepared.revert)).await;
-            self.end_local(id, Ending { reason: "reverted while injecting".into(), error: None });
+            let _ = self
+                .step(
+                    "reverting a preempted fault",
+                    driver.revert(&prepared.revert),
+                )
+                .await;
+            self.end_local(
+                id,
+                Ending {
+                    reason: "reverted while injecting".into(),
+                    error: None,
+                },
+            );
             return Err(Error::Preempted(id));
         }
         if let Some(duration) = duration {
@@ -309,8 +371,16 @@ impl Engine {
             }
         }
         tracing::info!(%id, description = %prepared.description, "fault injected");
-        self.emit(Event::Injected { id, description: prepared.description.clone() });
-        Ok(FaultHandle { id, description: prepared.description, expires_ms, ending: ending_rx })
+        self.emit(Event::Injected {
+            id,
+            description: prepared.description.clone(),
+        });
+        Ok(FaultHandle {
+            id,
+            description: prepared.description,
+            expires_ms,
+            ending: ending_rx,
+        })
     }
 
     /// Reverts a fault, whichever chaosday owns it (an explicit request wins over the owner).
@@ -321,7 +391,9 @@ impl Engine {
     /// Reverts every live fault on this host, whoever owns it.
     pub async fn revert_all(&self, reason: &str) -> Result<Vec<RevertOutcome>> {
         let entries = self.journal_live().await?;
-        let reverts = entries.iter().map(|entry| self.claim_and_revert(entry.id, None, reason));
+        let reverts = entries
+            .iter()
+            .map(|entry| self.claim_and_revert(entry.id, None, reason));
         futures_join(reverts).await.into_iter().collect()
     }
 
@@ -332,7 +404,10 @@ impl Engine {
         self.inner.journal.set_armed(false, now_ms(), by).await?;
         tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
         let outcomes = self.revert_all(&format!("kill switch ({by})")).await?;
-        Ok(AbortReport { outcomes, elapsed_ms: start.elapsed().as_millis() })
+        Ok(AbortReport {
+            outcomes,
+            elapsed_ms: start.elapsed().as_millis(),
+        })
     }
 
     /// Re-arms the host after the kill switch.
@@ -391,14 +466,32 @@ impl Engine {
     }
 
     async fn revert_mine(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
-        self.claim_and_revert(id, Some(self.inner.owner), reason).await
+        self.claim_and_revert(id, Some(self.inner.owner), reason)
+            .await
     }
 
-    async fn claim_and_revert(&self, id: FaultId, expected: Option<Owner>, reason: &str) -> Result<RevertOutcome> {
-        let won = self.inner.journal.claim(id, expected, self.inner.owner, reason).await?;
-        let entry = self.inner.journal.get(id).await?.ok_or(Error::NotFound(id))?;
+    async fn claim_and_revert(
+        &self,
+        id: FaultId,
+        expected: Option<Owner>,
+        reason: &str,
+    ) -> Result<RevertOutcome> {
+        let won = self
+            .inner
+            .journal
+            .claim(id, expected, self.inner.owner, reason)
+            .await?;
+        let entry = self
+            .inner
+            .journal
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
         if !won {
-            return Ok(RevertOutcome::AlreadyEnded { id, state: entry.state });
+            return Ok(RevertOutcome::AlreadyEnded {
+                id,
+                state: entry.state,
+            });
         }
         Ok(self.finish_revert(&entry, reason).await)
     }
@@ -417,36 +510,67 @@ impl Engine {
         let recorded = self
             .inner
             .journal
-            .transition(id, self.inner.owner, &[FaultState::Reverting], state, now_ms(), error.as_deref())
+            .transition(
+                id,
+                self.inner.owner,
+                &[FaultState::Reverting],
+                state,
+                now_ms(),
+                error.as_deref(),
+            )
             .await;
         if let Err(e) = recorded {
             tracing::error!(%id, error = %e, "could not record the end of a fault");
         }
-        self.end_local(id, Ending { reason: reason.to_owned(), error: error.clone() });
+        self.end_local(
+            id,
+            Ending {
+                reason: reason.to_owned(),
+                error: error.clone(),
+            },
+        );
         match error {
             None => {
                 tracing::info!(%id, reason, "fault reverted");
-                self.emit(Event::Reverted { id, description: entry.description.clone(), reason: reason.to_owned() });
+                self.emit(Event::Reverted {
+                    id,
+                    description: entry.description.clone(),
+                    reason: reason.to_owned(),
+                });
                 RevertOutcome::Reverted { id }
             }
             Some(error) => {
                 tracing::error!(%id, %error, "revert failed");
-                self.emit(Event::Failed { id, description: entry.description.clone(), error: error.clone() });
+                self.emit(Event::Failed {
+                    id,
+                    description: entry.description.clone(),
+                    error: error.clone(),
+                });
                 RevertOutcome::Failed { id, error }
             }
         }
     }
 
     fn plan_and_driver(&self, entry: &Entry) -> Result<(RevertPlan, Arc<dyn Driver>)> {
-        let plan: RevertPlan = serde_json::from_str(&entry.revert)
-            .map_err(|e| Error::Journal(format!("fault #{} has an unreadable revert plan: {e}", entry.id)))?;
+        let plan: RevertPlan = serde_json::from_str(&entry.revert).map_err(|e| {
+            Error::Journal(format!(
+                "fault #{} has an unreadable revert plan: {e}",
+                entry.id
+            ))
+        })?;
         let driver = self
             .inner
             .drivers
             .iter()
             .find(|d| d.name() == plan.driver())
             .cloned()
-            .ok_or_else(|| Error::System(format!("no `{}` driver in this chaosday to revert fault #{}", plan.driver(), entry.id)))?;
+            .ok_or_else(|| {
+                Error::System(format!(
+                    "no `{}` driver in this chaosday to revert fault #{}",
+                    plan.driver(),
+                    entry.id
+                ))
+            })?;
         Ok((plan, driver))
     }
 
@@ -456,14 +580,24 @@ impl Engine {
             .iter()
             .find(|d| d.handles(target))
             .cloned()
-            .ok_or_else(|| Error::Unsupported { fault: fault.kind(), target: format!("{target:?}") })
+            .ok_or_else(|| Error::Unsupported {
+                fault: fault.kind(),
+                target: format!("{target:?}"),
+            })
     }
 
-    async fn step<T>(&self, step: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn step<T>(
+        &self,
+        step: &str,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let limit = self.inner.config.step_timeout;
-        tokio::time::timeout(limit, fut)
-            .await
-            .unwrap_or_else(|_| Err(Error::Timeout { step: step.to_owned(), after: limit }))
+        tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                step: step.to_owned(),
+                after: limit,
+            })
+        })
     }
 
     async fn journal_live(&self) -> Result<Vec<Entry>> {
@@ -485,11 +619,16 @@ impl Engine {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FaultId, Local>> {
-        self.inner.local.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-async fn futures_join<T>(futures: impl Iterator<Item = impl std::future::Future<Output = T>>) -> Vec<T> {
+async fn futures_join<T>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T>>,
+) -> Vec<T> {
     let mut out = Vec::new();
     // Reverts run one after the other within this task; each is short and bounded, and the
     // journal serialises the writes anyway.
@@ -512,20 +651,38 @@ async fn watch_journal(weak: Weak<Inner>) {
         let engine = Engine { inner };
         let mine: Vec<FaultId> = engine.lock().keys().copied().collect();
         if !mine.is_empty() {
-            if let Ok(arming) = engine.inner.journal.arming().await {
-                if !arming.armed {
-                    for id in &mine {
-                        let _ = engine.revert_mine(*id, &format!("kill switch ({})", arming.by)).await;
-                    }
+            if let Ok(arming) = engine.inner.journal.arming().await
+                && !arming.armed
+            {
+                for id in &mine {
+                    let _ = engine
+                        .revert_mine(*id, &format!("kill switch ({})", arming.by))
+                        .await;
                 }
             }
             for id in mine {
                 match engine.inner.journal.get(id).await {
-                    Ok(Some(entry)) if entry.owner != engine.inner.owner || !entry.state.is_live() => {
-                        let reason = entry.end_reason.unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));
-                        engine.end_local(id, Ending { reason, error: entry.error });
+                    Ok(Some(entry))
+                        if entry.owner != engine.inner.owner || !entry.state.is_live() =>
+                    {
+                        let reason = entry
+                            .end_reason
+                            .unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));
+                        engine.end_local(
+                            id,
+                            Ending {
+                                reason,
+                                error: entry.error,
+                            },
+                        );
                     }
-                    Ok(None) => engine.end_local(id, Ending { reason: "removed from the journal".into(), error: None }),
+                    Ok(None) => engine.end_local(
+                        id,
+                        Ending {
+                            reason: "removed from the journal".into(),
+                            error: None,
+                        },
+                    ),
                     _ => {}
                 }
             }

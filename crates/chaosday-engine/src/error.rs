@@ -38,7 +38,9 @@ pub enum Error {
     #[error("{0}")]
     BadFault(String),
     /// The kill switch is on.
-    #[error("the kill switch is on (since {since}, by {by}): no fault is injected until `chaosday fault rearm`")]
+    #[error(
+        "the kill switch is on (since {since}, by {by}): no fault is injected until `chaosday fault rearm`"
+    )]
     Disarmed {
         /// When it was hit, RFC 3339.
         since: String,
@@ -46,7 +48,9 @@ pub enum Error {
         by: String,
     },
     /// The target already has an active fault.
-    #[error("{target} already has an active fault (#{id}); revert it first (`chaosday fault revert {id}`)")]
+    #[error(
+        "{target} already has an active fault (#{id}); revert it first (`chaosday fault revert {id}`)"
+    )]
     TargetBusy {
         /// The target.
         target: String,

@@ -37,10 +37,9 @@ impl FromStr for FaultId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim_start_matches('#')
-            .parse()
-            .map(FaultId)
-            .map_err(|_| format!("invalid fault id {s:?}: use the number `chaosday fault list` shows"))
+        s.trim_start_matches('#').parse().map(FaultId).map_err(|_| {
+            format!("invalid fault id {s:?}: use the number `chaosday fault list` shows")
+        })
     }
 }
 

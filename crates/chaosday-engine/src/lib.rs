@@ -25,14 +25,19 @@ use std::sync::Arc;
 pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
 pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::process::ProcessDriver;
-pub use engine::{AbortReport, Engine, EngineConfig, Ending, Event, FaultHandle, FaultView, RevertOutcome};
+pub use engine::{
+    AbortReport, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, RevertOutcome,
+};
 pub use error::{Error, Result};
 pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
 pub use supervisor::Supervisor;
 
 /// The drivers of a chaosday process: `process` (restarting through `supervisor`) and `host`
 /// (starting stressors with `stressor`).
-pub fn standard_drivers(supervisor: Arc<Supervisor>, stressor: StressorCommand) -> Vec<Arc<dyn Driver>> {
+pub fn standard_drivers(
+    supervisor: Arc<Supervisor>,
+    stressor: StressorCommand,
+) -> Vec<Arc<dyn Driver>> {
     vec![
         Arc::new(ProcessDriver::new(supervisor)),
         Arc::new(HostDriver::new(stressor)),

@@ -112,7 +112,10 @@ pub fn all() -> io::Result<Vec<ProcessInfo>> {
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    Ok(pids.into_iter().filter_map(|pid| read(pid).ok().flatten()).collect())
+    Ok(pids
+        .into_iter()
+        .filter_map(|pid| read(pid).ok().flatten())
+        .collect())
 }
 
 /// The pids of this process's ancestors, parent first.

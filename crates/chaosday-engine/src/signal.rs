@@ -51,16 +51,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_process_is_signalled_only_if_its_start_time_matches() {
-        let mut child = std::process::Command::new("sleep").arg("1000").spawn().expect("sleep");
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("sleep");
         let pid = child.id();
         let info = crate::proc::read(pid).expect("read").expect("exists");
-        let reused = ProcessIdentity { pid, start_time: info.start_time + 1 };
+        let reused = ProcessIdentity {
+            pid,
+            start_time: info.start_time + 1,
+        };
         assert!(!send_if_same(reused, Signal::SIGKILL));
-        assert!(child.try_wait().expect("wait").is_none(), "a pid with another start time was killed");
-        let real = ProcessIdentity { pid, start_time: info.start_time };
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "a pid with another start time was killed"
+        );
+        let real = ProcessIdentity {
+            pid,
+            start_time: info.start_time,
+        };
         assert!(send_if_same(real, Signal::SIGKILL));
         assert!(wait_gone(real, Duration::from_secs(5)).await);
         child.wait().expect("reap");
-        assert!(!send_if_same(real, Signal::SIGKILL), "a dead process was signalled");
+        assert!(
+            !send_if_same(real, Signal::SIGKILL),
+            "a dead process was signalled"
+        );
     }
 }

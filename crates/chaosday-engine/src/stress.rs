@@ -32,7 +32,8 @@ pub fn run(fault: &FaultSpec, file: Option<&Path>) -> Result<Infallible, String>
             }
         }
         FaultSpec::Memory { bytes } => {
-            let len = usize::try_from(bytes.bytes()).map_err(|_| "the size does not fit in memory".to_owned())?;
+            let len = usize::try_from(bytes.bytes())
+                .map_err(|_| "the size does not fit in memory".to_owned())?;
             _held
                 .try_reserve_exact(len)
                 .map_err(|e| format!("cannot allocate {bytes}: {e}"))?;
@@ -49,7 +50,9 @@ pub fn run(fault: &FaultSpec, file: Option<&Path>) -> Result<Infallible, String>
         other => return Err(format!("`{}` is not a host stress", other.kind())),
     }
     let mut out = io::stdout().lock();
-    writeln!(out, "{READY}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    writeln!(out, "{READY}")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
     drop(out);
     loop {
         std::thread::sleep(Duration::from_secs(3600));

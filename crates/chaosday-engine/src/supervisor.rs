@@ -90,7 +90,9 @@ impl Supervisor {
             .ok()
             .flatten()
             .map(|info| info.start_time)
-            .ok_or_else(|| Error::System(format!("the supervised process (pid {pid}) exited at once")))?;
+            .ok_or_else(|| {
+                Error::System(format!("the supervised process (pid {pid}) exited at once"))
+            })?;
         let identity = ProcessIdentity { pid, start_time };
         self.lock().insert(supervision.argv.clone(), identity);
         tracing::info!(pid, command = %supervision.argv.join(" "), "started supervised process");
@@ -125,7 +127,13 @@ impl Supervisor {
             .next()
             .unwrap_or(program)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         OpenOptions::new()
             .create(true)

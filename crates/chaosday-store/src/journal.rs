@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chaosday_engine::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 // sqlx takes only static SQL text; these macros keep the repeated parts in one place.
@@ -176,7 +178,10 @@ impl Journal for SqliteJournal {
         let mut states = from.iter().map(|s| s.as_str()).chain(std::iter::repeat(""));
         let first = from.first().map_or("", |s| s.as_str());
         let [a, b, c] = [0, 1, 2].map(|_| states.next().filter(|s| !s.is_empty()).unwrap_or(first));
-        debug_assert!(from.len() <= 3, "transition takes at most three `from` states");
+        debug_assert!(
+            from.len() <= 3,
+            "transition takes at most three `from` states"
+        );
         let ends = !to.is_live();
         let done = sqlx::query(
             "UPDATE faults SET state = ?, error = COALESCE(?, error),
@@ -238,10 +243,16 @@ impl Journal for SqliteJournal {
     }
 
     async fn live(&self) -> Result<Vec<Entry>, JournalError> {
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM faults WHERE state IN ", live!(), " ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM faults WHERE state IN ",
+            live!(),
+            " ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
         rows.iter().map(entry_of).collect()
     }
 
@@ -259,17 +270,22 @@ impl Journal for SqliteJournal {
     }
 
     async fn arming(&self) -> Result<Arming, JournalError> {
-        let row = sqlx::query("SELECT value, updated_ms, updated_by FROM flags WHERE name = 'armed'")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
+        let row =
+            sqlx::query("SELECT value, updated_ms, updated_by FROM flags WHERE name = 'armed'")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage)?;
         Ok(match row {
             Some(row) => Arming {
                 armed: row.get::<String, _>(0) == "true",
                 since_ms: row.get(1),
                 by: row.get(2),
             },
-            None => Arming { armed: true, since_ms: 0, by: "nobody".into() },
+            None => Arming {
+                armed: true,
+                since_ms: 0,
+                by: "nobody".into(),
+            },
         })
     }
 
@@ -293,7 +309,10 @@ mod tests {
     use super::*;
 
     fn owner(pid: u32) -> Owner {
-        Owner { pid, start_time: 1000 + u64::from(pid) }
+        Owner {
+            pid,
+            start_time: 1000 + u64::from(pid),
+        }
     }
 
     fn entry(key: &str, by: Owner) -> NewEntry {
@@ -312,7 +331,9 @@ mod tests {
 
     async fn journal() -> (tempfile::TempDir, SqliteJournal) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let journal = SqliteJournal::open(&dir.path().join("j.sqlite")).await.expect("open");
+        let journal = SqliteJournal::open(&dir.path().join("j.sqlite"))
+            .await
+            .expect("open");
         (dir, journal)
     }
 
@@ -320,7 +341,9 @@ mod tests {
     async fn an_entry_is_readable_by_another_connection_as_soon_as_it_is_recorded() {
         let (dir, journal) = journal().await;
         let id = journal.record(entry("a", owner(1))).await.expect("record");
-        let other = SqliteJournal::open(&dir.path().join("j.sqlite")).await.expect("reopen");
+        let other = SqliteJournal::open(&dir.path().join("j.sqlite"))
+            .await
+            .expect("reopen");
         let got = other.get(id).await.expect("get").expect("present");
         assert_eq!(got.state, FaultState::Injecting);
         assert_eq!(got.owner, owner(1));
@@ -334,42 +357,144 @@ mod tests {
         let first = journal.record(entry("a", owner(1))).await.expect("record");
         assert_eq!(
             journal.record(entry("a", owner(2))).await,
-            Err(JournalError::TargetBusy { target_key: "a".into(), id: first })
+            Err(JournalError::TargetBusy {
+                target_key: "a".into(),
+                id: first
+            })
         );
-        journal.record(entry("b", owner(2))).await.expect("another target is free");
+        journal
+            .record(entry("b", owner(2)))
+            .await
+            .expect("another target is free");
 
         journal.set_armed(false, 5, "tester").await.expect("disarm");
         let refused = journal.record(entry("c", owner(1))).await;
-        assert!(matches!(refused, Err(JournalError::Disarmed(Arming { armed: false, since_ms: 5, ref by })) if by == "tester"), "{refused:?}");
+        assert!(
+            matches!(refused, Err(JournalError::Disarmed(Arming { armed: false, since_ms: 5, ref by })) if by == "tester"),
+            "{refused:?}"
+        );
         journal.set_armed(true, 6, "tester").await.expect("rearm");
-        journal.record(entry("c", owner(1))).await.expect("armed again");
+        journal
+            .record(entry("c", owner(1)))
+            .await
+            .expect("armed again");
 
         // Once ended, the target is free again.
-        assert!(journal.transition(first, owner(1), &FaultState::LIVE, FaultState::Reverted, 7, None).await.expect("end"));
-        journal.record(entry("a", owner(2))).await.expect("free again");
+        assert!(
+            journal
+                .transition(
+                    first,
+                    owner(1),
+                    &FaultState::LIVE,
+                    FaultState::Reverted,
+                    7,
+                    None
+                )
+                .await
+                .expect("end")
+        );
+        journal
+            .record(entry("a", owner(2)))
+            .await
+            .expect("free again");
     }
 
     #[tokio::test]
     async fn only_the_owner_moves_a_fault_and_only_the_expected_owner_loses_it() {
         let (_dir, journal) = journal().await;
         let id = journal.record(entry("a", owner(1))).await.expect("record");
-        assert!(!journal.transition(id, owner(2), &[FaultState::Injecting], FaultState::Active, 2, None).await.expect("t"));
-        assert!(journal.transition(id, owner(1), &[FaultState::Injecting], FaultState::Active, 2, None).await.expect("t"));
+        assert!(
+            !journal
+                .transition(
+                    id,
+                    owner(2),
+                    &[FaultState::Injecting],
+                    FaultState::Active,
+                    2,
+                    None
+                )
+                .await
+                .expect("t")
+        );
+        assert!(
+            journal
+                .transition(
+                    id,
+                    owner(1),
+                    &[FaultState::Injecting],
+                    FaultState::Active,
+                    2,
+                    None
+                )
+                .await
+                .expect("t")
+        );
 
         // A claim that expects another owner fails; the right one wins once.
-        assert!(!journal.claim(id, Some(owner(3)), owner(4), "recovery").await.expect("claim"));
-        assert!(journal.claim(id, Some(owner(1)), owner(4), "recovery").await.expect("claim"));
-        assert!(!journal.claim(id, Some(owner(1)), owner(5), "recovery").await.expect("claim"));
+        assert!(
+            !journal
+                .claim(id, Some(owner(3)), owner(4), "recovery")
+                .await
+                .expect("claim")
+        );
+        assert!(
+            journal
+                .claim(id, Some(owner(1)), owner(4), "recovery")
+                .await
+                .expect("claim")
+        );
+        assert!(
+            !journal
+                .claim(id, Some(owner(1)), owner(5), "recovery")
+                .await
+                .expect("claim")
+        );
         let got = journal.get(id).await.expect("get").expect("present");
-        assert_eq!((got.state, got.owner, got.end_reason.as_deref()), (FaultState::Reverting, owner(4), Some("recovery")));
+        assert_eq!(
+            (got.state, got.owner, got.end_reason.as_deref()),
+            (FaultState::Reverting, owner(4), Some("recovery"))
+        );
 
         // The former owner can no longer mark it active: the claim preempted it.
-        assert!(!journal.transition(id, owner(1), &[FaultState::Reverting], FaultState::Reverted, 3, None).await.expect("t"));
-        assert!(journal.transition(id, owner(4), &[FaultState::Reverting], FaultState::Failed, 3, Some("boom")).await.expect("t"));
+        assert!(
+            !journal
+                .transition(
+                    id,
+                    owner(1),
+                    &[FaultState::Reverting],
+                    FaultState::Reverted,
+                    3,
+                    None
+                )
+                .await
+                .expect("t")
+        );
+        assert!(
+            journal
+                .transition(
+                    id,
+                    owner(4),
+                    &[FaultState::Reverting],
+                    FaultState::Failed,
+                    3,
+                    Some("boom")
+                )
+                .await
+                .expect("t")
+        );
         let got = journal.get(id).await.expect("get").expect("present");
-        assert_eq!((got.state, got.ended_ms, got.error.as_deref()), (FaultState::Failed, Some(3), Some("boom")));
+        assert_eq!(
+            (got.state, got.ended_ms, got.error.as_deref()),
+            (FaultState::Failed, Some(3), Some("boom"))
+        );
         assert!(journal.live().await.expect("live").is_empty());
-        assert!(!journal.claim(id, None, owner(6), "too late").await.expect("claim"), "an ended fault is claimed");
+        assert!(
+            !journal
+                .claim(id, None, owner(6), "too late")
+                .await
+                .expect("claim"),
+            "an ended fault is claimed"
+        );
         assert_eq!(journal.recent(10).await.expect("recent").len(), 1);
     }
 }

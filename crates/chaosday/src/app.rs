@@ -24,7 +24,13 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         return 2;
     }
     match error.downcast_ref::<E>() {
-        Some(E::BadFault(_) | E::NoMatch { .. } | E::Ambiguous { .. } | E::NotOptedIn(_) | E::Unsupported { .. }) => 2,
+        Some(
+            E::BadFault(_)
+            | E::NoMatch { .. }
+            | E::Ambiguous { .. }
+            | E::NotOptedIn(_)
+            | E::Unsupported { .. },
+        ) => 2,
         _ => 1,
     }
 }
@@ -47,17 +53,24 @@ pub fn state_dir(flag: Option<&Path>) -> PathBuf {
 
 /// The engine of this process, over the journal in `state_dir`, with faults left by dead
 /// chaosday processes already reverted (and reported on stderr).
-pub async fn open_engine(state_dir: &Path, origin: &str) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
+pub async fn open_engine(
+    state_dir: &Path,
+    origin: &str,
+) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
     let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
         .await
         .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
     let supervisor = Supervisor::new(Some(state_dir.join("logs")));
     let stressor = StressorCommand {
-        program: std::env::current_exe().context("cannot find the chaosday executable to start stressors")?,
+        program: std::env::current_exe()
+            .context("cannot find the chaosday executable to start stressors")?,
         args: vec!["__stress".into()],
     };
     let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
-    let config = EngineConfig { origin: origin.to_owned(), ..EngineConfig::default() };
+    let config = EngineConfig {
+        origin: origin.to_owned(),
+        ..EngineConfig::default()
+    };
     let (engine, recovered) = Engine::open(Arc::new(journal), drivers, config).await?;
     report_recovered(&recovered);
     Ok((engine, supervisor))
@@ -71,7 +84,9 @@ fn report_recovered(recovered: &[RevertOutcome]) {
                 eprintln!("reverted fault #{id}, left active by a chaosday process that died");
             }
             RevertOutcome::Failed { id, error } => {
-                eprintln!("warning: fault #{id} was left by a chaosday process that died, and reverting it failed: {error}");
+                eprintln!(
+                    "warning: fault #{id} was left by a chaosday process that died, and reverting it failed: {error}"
+                );
             }
             RevertOutcome::AlreadyEnded { .. } => {}
         }
@@ -106,4 +121,3 @@ impl Interrupts {
         }
     }
 }
-

@@ -84,7 +84,9 @@ pub enum FaultCommand {
     Inject(InjectKind),
     /// List live faults on this host (with --all, recent ones of every state). Reverts the
     /// faults of any chaosday that died, never those of a live one.
-    #[command(after_help = "Examples:\n  chaosday fault list\n  chaosday fault list --all --output json")]
+    #[command(
+        after_help = "Examples:\n  chaosday fault list\n  chaosday fault list --all --output json"
+    )]
     List(ListArgs),
     /// Revert a fault now, whichever chaosday process owns it.
     #[command(after_help = "Examples:\n  chaosday fault revert 12\n  chaosday fault revert --all")]
@@ -101,11 +103,15 @@ pub enum FaultCommand {
 #[derive(Debug, Subcommand)]
 pub enum InjectKind {
     /// Freeze a process (SIGSTOP); reverted with SIGCONT.
-    #[command(after_help = "Examples:\n  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s\n  chaosday fault inject pause --target pid:4242 --for 2m")]
+    #[command(
+        after_help = "Examples:\n  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s\n  chaosday fault inject pause --target pid:4242 --for 2m"
+    )]
     Pause(ProcessFault),
     /// Send a signal to a process (SIGKILL by default). A process chaosday does not supervise
     /// is not started again: restart it with your own tooling.
-    #[command(after_help = "Examples:\n  chaosday fault inject kill --target '/usr/bin/python3 -m http.server 8000'\n  chaosday fault inject kill --target pid:4242 --signal SIGTERM")]
+    #[command(
+        after_help = "Examples:\n  chaosday fault inject kill --target '/usr/bin/python3 -m http.server 8000'\n  chaosday fault inject kill --target pid:4242 --signal SIGTERM"
+    )]
     Kill(KillFault),
     /// Keep CPU cores busy.
     #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
@@ -114,7 +120,9 @@ pub enum InjectKind {
     #[command(after_help = "Example:\n  chaosday fault inject memory --bytes 512MiB --for 1m")]
     Memory(MemoryFault),
     /// Fill a file system with a file in a directory; the file is deleted at revert.
-    #[command(after_help = "Example:\n  chaosday fault inject disk-fill --directory /var/lib/app --bytes 2GiB --for 5m")]
+    #[command(
+        after_help = "Example:\n  chaosday fault inject disk-fill --directory /var/lib/app --bytes 2GiB --for 5m"
+    )]
     DiskFill(DiskFillFault),
 }
 
@@ -221,7 +229,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_size(text: &str) -> Result<ByteSize, String> {
-    text.parse().map_err(|e: chaosday_domain::size::ParseSizeError| e.to_string())
+    text.parse()
+        .map_err(|e: chaosday_domain::size::ParseSizeError| e.to_string())
 }
 
 fn parse_percent(text: &str) -> Result<Percent, String> {

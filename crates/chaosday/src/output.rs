@@ -39,10 +39,16 @@ pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
                 Some(Status::Gone) => format!("{} (effect gone)", v.state),
                 _ => v.state.to_string(),
             };
-            let owner = if v.owner_alive { format!("pid {}", v.owner_pid) } else { format!("pid {} (dead)", v.owner_pid) };
+            let owner = if v.owner_alive {
+                format!("pid {}", v.owner_pid)
+            } else {
+                format!("pid {} (dead)", v.owner_pid)
+            };
             let what = match (&v.end_reason, &v.error) {
                 (_, Some(error)) => format!("{}: {error}", v.description),
-                (Some(reason), None) if !v.state.is_live() => format!("{} [{reason}]", v.description),
+                (Some(reason), None) if !v.state.is_live() => {
+                    format!("{} [{reason}]", v.description)
+                }
                 _ => v.description.clone(),
             };
             [v.id.to_string(), state, owner, when, what]
@@ -85,7 +91,9 @@ pub fn outcomes(output: Output, outcomes: &[RevertOutcome]) -> anyhow::Result<()
         match outcome {
             RevertOutcome::Reverted { id } => println!("reverted fault #{id}"),
             RevertOutcome::AlreadyEnded { id, state } => println!("fault #{id} is already {state}"),
-            RevertOutcome::Failed { id, error } => println!("REVERT FAILED for fault #{id}: {error}"),
+            RevertOutcome::Failed { id, error } => {
+                println!("REVERT FAILED for fault #{id}: {error}")
+            }
         }
     }
     Ok(())

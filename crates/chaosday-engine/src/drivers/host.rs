@@ -47,7 +47,10 @@ pub struct HostDriver {
 impl HostDriver {
     /// A driver that starts stressors with `command`.
     pub fn new(command: StressorCommand) -> Self {
-        HostDriver { command, counter: AtomicU64::new(0) }
+        HostDriver {
+            command,
+            counter: AtomicU64::new(0),
+        }
     }
 
     fn token(&self) -> String {
@@ -64,8 +67,17 @@ fn stressors(token: &str) -> Vec<ProcessIdentity> {
     proc::all()
         .unwrap_or_default()
         .into_iter()
-        .filter(|info| !info.is_zombie() && info.argv.windows(2).any(|w| w[0] == TOKEN_FLAG && w[1] == token))
-        .map(|info| ProcessIdentity { pid: info.pid, start_time: info.start_time })
+        .filter(|info| {
+            !info.is_zombie()
+                && info
+                    .argv
+                    .windows(2)
+                    .any(|w| w[0] == TOKEN_FLAG && w[1] == token)
+        })
+        .map(|info| ProcessIdentity {
+            pid: info.pid,
+            start_time: info.start_time,
+        })
         .collect()
 }
 
@@ -88,7 +100,10 @@ impl Driver for HostDriver {
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
         if !matches!(target, TargetSpec::Host(_)) {
-            return Err(Error::Unsupported { fault: fault.kind(), target: "non-host".into() });
+            return Err(Error::Unsupported {
+                fault: fault.kind(),
+                target: "non-host".into(),
+            });
         }
         let token = self.token();
         let (target_key, file) = match fault {
@@ -112,8 +127,12 @@ impl Driver for HostDriver {
                         directory.display()
                     )));
                 }
-                let stat = nix::sys::statvfs::statvfs(directory)
-                    .map_err(|e| Error::System(format!("cannot read free space of {}: {e}", directory.display())))?;
+                let stat = nix::sys::statvfs::statvfs(directory).map_err(|e| {
+                    Error::System(format!(
+                        "cannot read free space of {}: {e}",
+                        directory.display()
+                    ))
+                })?;
                 let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
                 if bytes.bytes() > free {
                     return Err(Error::BadFault(format!(
@@ -123,21 +142,36 @@ impl Driver for HostDriver {
                     )));
                 }
                 let file = directory.join(format!(".chaosday-disk-fill-{token}"));
-                (format!("host:disk_fill:{}", directory.display()), Some(file))
+                (
+                    format!("host:disk_fill:{}", directory.display()),
+                    Some(file),
+                )
             }
-            other => return Err(Error::Unsupported { fault: other.kind(), target: "host".into() }),
+            other => {
+                return Err(Error::Unsupported {
+                    fault: other.kind(),
+                    target: "host".into(),
+                });
+            }
         };
         Ok(Prepared {
             target_key,
             description: format!("{fault} on this host"),
-            action: Action::Stress { token: token.clone(), fault: fault.clone(), file: file.clone() },
+            action: Action::Stress {
+                token: token.clone(),
+                fault: fault.clone(),
+                file: file.clone(),
+            },
             revert: RevertPlan::StopStressor { token, file },
         })
     }
 
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
         let Action::Stress { token, fault, file } = &prepared.action else {
-            return Err(Error::Unsupported { fault: "signal", target: "host".into() });
+            return Err(Error::Unsupported {
+                fault: "signal",
+                target: "host".into(),
+            });
         };
         let fault_json = serde_json::to_string(fault).map_err(|e| Error::System(e.to_string()))?;
         let mut command = tokio::process::Command::new(&self.command.program);
@@ -152,11 +186,18 @@ impl Driver for HostDriver {
             command.arg("--file").arg(file);
         }
         let mut child = command.spawn().map_err(|e| {
-            Error::System(format!("cannot start the stressor {}: {e}", self.command.program.display()))
+            Error::System(format!(
+                "cannot start the stressor {}: {e}",
+                self.command.program.display()
+            ))
         })?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::System("stressor has no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::System("stressor has no stdout".into()))?;
         let mut line = String::new();
-        let read = tokio::time::timeout(READY_LIMIT, BufReader::new(stdout).read_line(&mut line)).await;
+        let read =
+            tokio::time::timeout(READY_LIMIT, BufReader::new(stdout).read_line(&mut line)).await;
         // Reap the child whenever it exits.
         tokio::spawn(async move {
             let _ = child.wait().await;
@@ -168,25 +209,39 @@ impl Driver for HostDriver {
                 said => said.trim_start_matches("error: ").to_owned(),
             })),
             Ok(Err(e)) => Err(Error::System(format!("reading the stressor: {e}"))),
-            Err(_) => Err(Error::Timeout { step: "starting the stressor".into(), after: READY_LIMIT }),
+            Err(_) => Err(Error::Timeout {
+                step: "starting the stressor".into(),
+                after: READY_LIMIT,
+            }),
         }
     }
 
     async fn revert(&self, plan: &RevertPlan) -> Result<()> {
         let RevertPlan::StopStressor { token, file } = plan else {
-            return Err(Error::Unsupported { fault: "revert", target: "host".into() });
+            return Err(Error::Unsupported {
+                fault: "revert",
+                target: "host".into(),
+            });
         };
         for stressor in stressors(token) {
             signal::send_if_same(stressor, NixSignal::SIGKILL);
             if !signal::wait_gone(stressor, Duration::from_secs(5)).await {
-                return Err(Error::Timeout { step: format!("stopping stressor pid {}", stressor.pid), after: Duration::from_secs(5) });
+                return Err(Error::Timeout {
+                    step: format!("stopping stressor pid {}", stressor.pid),
+                    after: Duration::from_secs(5),
+                });
             }
         }
         if let Some(file) = file {
             match std::fs::remove_file(file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::System(format!("cannot delete {}: {e}", file.display()))),
+                Err(e) => {
+                    return Err(Error::System(format!(
+                        "cannot delete {}: {e}",
+                        file.display()
+                    )));
+                }
             }
         }
         Ok(())
@@ -197,6 +252,10 @@ impl Driver for HostDriver {
             return Ok(Status::Unknown);
         };
         let running = !stressors(token).is_empty() || file.as_ref().is_some_and(|f| f.exists());
-        Ok(if running { Status::InEffect } else { Status::Gone })
+        Ok(if running {
+            Status::InEffect
+        } else {
+            Status::Gone
+        })
     }
 }

@@ -64,10 +64,16 @@ impl ProcessDriver {
 
     fn resolve(&self, target: &ProcessTarget) -> Result<ProcessInfo> {
         if let Some(supervision) = target.supervision() {
-            let running = self.supervisor.running(supervision).and_then(|id| id.read());
+            let running = self
+                .supervisor
+                .running(supervision)
+                .and_then(|id| id.read());
             let info = running.ok_or_else(|| Error::NoMatch {
                 selector: supervision.argv.join(" "),
-                similar: vec!["the supervised process is not running: chaosday starts it with the game".into()],
+                similar: vec![
+                    "the supervised process is not running: chaosday starts it with the game"
+                        .into(),
+                ],
             })?;
             return match self.refusal(&info, true) {
                 Some(why) => Err(Error::NotOptedIn(why)),
@@ -77,15 +83,20 @@ impl ProcessDriver {
         let selector = target.selector();
         let all = proc::all().map_err(|e| Error::System(format!("cannot read /proc: {e}")))?;
         let matching: Vec<ProcessInfo> = match selector {
-            ProcessSelector::Pid(pid) => all.into_iter().filter(|p| p.pid == *pid && !p.is_zombie()).collect(),
+            ProcessSelector::Pid(pid) => all
+                .into_iter()
+                .filter(|p| p.pid == *pid && !p.is_zombie())
+                .collect(),
             ProcessSelector::Command(command) => {
                 let (hits, rest): (Vec<_>, Vec<_>) = all
                     .into_iter()
                     .filter(|p| !p.argv.is_empty() && !p.is_zombie())
                     .partition(|p| command.matches(&p.argv));
                 if hits.is_empty() {
-                    let others: Vec<ProcessInfo> =
-                        rest.into_iter().filter(|p| self.refusal(p, false).is_none()).collect();
+                    let others: Vec<ProcessInfo> = rest
+                        .into_iter()
+                        .filter(|p| self.refusal(p, false).is_none())
+                        .collect();
                     return Err(Error::NoMatch {
                         selector: selector.to_string(),
                         similar: similar(&selector.to_string(), &others),
@@ -99,8 +110,14 @@ impl ProcessDriver {
             .map(|info| (self.refusal(&info, false), info))
             .partition(|(why, _)| why.is_none());
         match (allowed.len(), refused.first()) {
-            (1, _) => Ok(allowed.into_iter().map(|(_, info)| info).next().expect("one")),
-            (0, Some((Some(why), _))) => Err(Error::NotOptedIn(format!("{why}; chaosday never targets itself"))),
+            (1, _) => Ok(allowed
+                .into_iter()
+                .map(|(_, info)| info)
+                .next()
+                .expect("one")),
+            (0, Some((Some(why), _))) => Err(Error::NotOptedIn(format!(
+                "{why}; chaosday never targets itself"
+            ))),
             (0, _) => Err(Error::NoMatch {
                 selector: selector.to_string(),
                 similar: Vec::new(),
@@ -159,20 +176,35 @@ impl Driver for ProcessDriver {
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
         let TargetSpec::Process(target) = target else {
-            return Err(Error::Unsupported { fault: fault.kind(), target: "non-process".into() });
+            return Err(Error::Unsupported {
+                fault: fault.kind(),
+                target: "non-process".into(),
+            });
         };
         if !matches!(fault, FaultSpec::Pause {} | FaultSpec::Kill { .. }) {
-            return Err(Error::Unsupported { fault: fault.kind(), target: "process".into() });
+            return Err(Error::Unsupported {
+                fault: fault.kind(),
+                target: "process".into(),
+            });
         }
         let info = self.resolve(target)?;
-        let process = ProcessIdentity { pid: info.pid, start_time: info.start_time };
+        let process = ProcessIdentity {
+            pid: info.pid,
+            start_time: info.start_time,
+        };
         let (action, revert) = match fault {
             FaultSpec::Kill { signal } => (
-                Action::Signal { process, signal: *signal },
+                Action::Signal {
+                    process,
+                    signal: *signal,
+                },
                 match target.supervision() {
-                    Some(supervision) => RevertPlan::Restart { supervision: supervision.clone() },
+                    Some(supervision) => RevertPlan::Restart {
+                        supervision: supervision.clone(),
+                    },
                     None => RevertPlan::Nothing {
-                        why: "the process is not supervised, so chaosday cannot start it again".into(),
+                        why: "the process is not supervised, so chaosday cannot start it again"
+                            .into(),
                     },
                 },
             ),
@@ -195,28 +227,45 @@ impl Driver for ProcessDriver {
             Action::Signal { process, signal } => {
                 let sig = nix_signal(*signal);
                 if !signal::send_if_same(*process, sig) {
-                    return Err(Error::System(format!("pid {} exited before the fault took effect", process.pid)));
+                    return Err(Error::System(format!(
+                        "pid {} exited before the fault took effect",
+                        process.pid
+                    )));
                 }
                 if sig == NixSignal::SIGKILL && !signal::wait_gone(*process, EFFECT_LIMIT).await {
-                    return Err(Error::Timeout { step: format!("killing pid {}", process.pid), after: EFFECT_LIMIT });
+                    return Err(Error::Timeout {
+                        step: format!("killing pid {}", process.pid),
+                        after: EFFECT_LIMIT,
+                    });
                 }
                 Ok(())
             }
             Action::Pause { process } => {
                 if !signal::send_if_same(*process, NixSignal::SIGSTOP) {
-                    return Err(Error::System(format!("pid {} exited before the fault took effect", process.pid)));
+                    return Err(Error::System(format!(
+                        "pid {} exited before the fault took effect",
+                        process.pid
+                    )));
                 }
                 let stopped = signal::wait_until(EFFECT_LIMIT, || {
-                    process.read().is_none_or(|info| info.is_stopped() || info.is_zombie())
+                    process
+                        .read()
+                        .is_none_or(|info| info.is_stopped() || info.is_zombie())
                 })
                 .await;
                 if stopped {
                     Ok(())
                 } else {
-                    Err(Error::Timeout { step: format!("pausing pid {}", process.pid), after: EFFECT_LIMIT })
+                    Err(Error::Timeout {
+                        step: format!("pausing pid {}", process.pid),
+                        after: EFFECT_LIMIT,
+                    })
                 }
             }
-            Action::Stress { .. } => Err(Error::Unsupported { fault: "stress", target: "process".into() }),
+            Action::Stress { .. } => Err(Error::Unsupported {
+                fault: "stress",
+                target: "process".into(),
+            }),
         }
     }
 
@@ -228,12 +277,15 @@ impl Driver for ProcessDriver {
                 signal::send_if_same(*process, NixSignal::SIGCONT);
                 Ok(())
             }
-            RevertPlan::Restart { supervision } => {
-                self.supervisor.ensure_running(supervision).await.map(|_| ())
-            }
-            RevertPlan::StopStressor { .. } => {
-                Err(Error::Unsupported { fault: "stress", target: "process".into() })
-            }
+            RevertPlan::Restart { supervision } => self
+                .supervisor
+                .ensure_running(supervision)
+                .await
+                .map(|_| ()),
+            RevertPlan::StopStressor { .. } => Err(Error::Unsupported {
+                fault: "stress",
+                target: "process".into(),
+            }),
         }
     }
 

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chaosday_domain::{FaultSpec, HostTarget, Percent, ProcessTarget, Signal, Supervision, TargetSpec};
+use chaosday_domain::{
+    FaultSpec, HostTarget, Percent, ProcessTarget, Signal, Supervision, TargetSpec,
+};
 use chaosday_engine::Supervisor;
 
 use crate::app;
@@ -25,24 +27,56 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let count_file = state_dir.join("ticker.count");
     let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
     let supervision = Supervision {
-        argv: vec![exe.display().to_string(), "__ticker".into(), "--file".into(), count_file.display().to_string()],
+        argv: vec![
+            exe.display().to_string(),
+            "__ticker".into(),
+            "--file".into(),
+            count_file.display().to_string(),
+        ],
         cwd: None,
         env: Default::default(),
     };
     let service = TargetSpec::Process(ProcessTarget::supervised(supervision.clone())?);
     let started = supervisor.ensure_running(&supervision).await?;
-    println!("started a supervised service, pid {}: it counts ticks into {}", started.pid, count_file.display());
+    println!(
+        "started a supervised service, pid {}: it counts ticks into {}",
+        started.pid,
+        count_file.display()
+    );
 
     let script = async {
-        watch(&supervisor, &supervision, &count_file, Duration::from_secs(2)).await;
+        watch(
+            &supervisor,
+            &supervision,
+            &count_file,
+            Duration::from_secs(2),
+        )
+        .await;
         let host = TargetSpec::Host(HostTarget::default());
         let load = Percent::new(50).unwrap_or_default();
         for (target, fault, note) in [
-            (&service, FaultSpec::Pause {}, "the service freezes: its count stops; SIGCONT resumes it"),
-            (&service, FaultSpec::Kill { signal: Signal::Kill }, "the service dies; chaosday supervises it, so the revert starts it again"),
-            (&host, FaultSpec::Cpu { cores: 1, load }, "a stressor child keeps one core 50% busy; the revert stops it"),
+            (
+                &service,
+                FaultSpec::Pause {},
+                "the service freezes: its count stops; SIGCONT resumes it",
+            ),
+            (
+                &service,
+                FaultSpec::Kill {
+                    signal: Signal::Kill,
+                },
+                "the service dies; chaosday supervises it, so the revert starts it again",
+            ),
+            (
+                &host,
+                FaultSpec::Cpu { cores: 1, load },
+                "a stressor child keeps one core 50% busy; the revert stops it",
+            ),
         ] {
-            println!("\n>>> injecting {fault} for {}: {note}", humantime::format_duration(args.fault_for));
+            println!(
+                "\n>>> injecting {fault} for {}: {note}",
+                humantime::format_duration(args.fault_for)
+            );
             let mut handle = engine.inject(target, &fault, Some(args.fault_for)).await?;
             println!("    fault #{} active: {}", handle.id, handle.description);
             let ended = tokio::select! {
@@ -50,7 +84,13 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 () = watch(&supervisor, &supervision, &count_file, args.fault_for + Duration::from_secs(5)) => handle.ended().await,
             };
             println!("<<< fault #{} reverted ({})", handle.id, ended.reason);
-            watch(&supervisor, &supervision, &count_file, Duration::from_secs(2)).await;
+            watch(
+                &supervisor,
+                &supervision,
+                &count_file,
+                Duration::from_secs(2),
+            )
+            .await;
         }
         anyhow::Ok(())
     };
@@ -64,12 +104,21 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let reverted = engine.shutdown("demo stopped").await;
     supervisor.stop_all(Duration::from_secs(2)).await;
     result?;
-    println!("\ndone: {} fault(s) left to revert at the end; see them all with `chaosday fault list --all --state-dir {}`", reverted.len(), state_dir.display());
+    println!(
+        "\ndone: {} fault(s) left to revert at the end; see them all with `chaosday fault list --all --state-dir {}`",
+        reverted.len(),
+        state_dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the service's state twice a second for `span`.
-async fn watch(supervisor: &Supervisor, supervision: &Supervision, count_file: &Path, span: Duration) {
+async fn watch(
+    supervisor: &Supervisor,
+    supervision: &Supervision,
+    count_file: &Path,
+    span: Duration,
+) {
     let start = Instant::now();
     while start.elapsed() < span {
         let count = std::fs::read_to_string(count_file).unwrap_or_default();
@@ -91,7 +140,8 @@ pub async fn ticker(args: &TickerArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(0);
     loop {
         count += 1;
-        std::fs::write(&args.file, format!("{count}\n")).with_context(|| format!("writing {}", args.file.display()))?;
+        std::fs::write(&args.file, format!("{count}\n"))
+            .with_context(|| format!("writing {}", args.file.display()))?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

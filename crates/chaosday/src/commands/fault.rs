@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chaosday_domain::{FaultSpec, HostTarget, ProcessSelector, ProcessTarget, TargetSpec};
-use chaosday_engine::{Engine, Ending, FaultHandle, RevertOutcome};
+use chaosday_engine::{Ending, Engine, FaultHandle, RevertOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -66,7 +66,10 @@ pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitC
 }
 
 fn exit_for(outcomes: &[RevertOutcome]) -> ExitCode {
-    if outcomes.iter().any(|o| matches!(o, RevertOutcome::Failed { .. })) {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, RevertOutcome::Failed { .. }))
+    {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -89,11 +92,25 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             FaultSpec::Kill { signal: k.signal },
             k.process.timing.duration,
         ),
-        InjectKind::Cpu(c) => (host(), FaultSpec::Cpu { cores: c.cores, load: c.load }, c.timing.duration),
-        InjectKind::Memory(m) => (host(), FaultSpec::Memory { bytes: m.bytes }, m.timing.duration),
+        InjectKind::Cpu(c) => (
+            host(),
+            FaultSpec::Cpu {
+                cores: c.cores,
+                load: c.load,
+            },
+            c.timing.duration,
+        ),
+        InjectKind::Memory(m) => (
+            host(),
+            FaultSpec::Memory { bytes: m.bytes },
+            m.timing.duration,
+        ),
         InjectKind::DiskFill(d) => (
             host(),
-            FaultSpec::DiskFill { directory: absolute(&d.directory)?, bytes: d.bytes },
+            FaultSpec::DiskFill {
+                directory: absolute(&d.directory)?,
+                bytes: d.bytes,
+            },
             d.timing.duration,
         ),
     };
@@ -103,24 +120,39 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
         .inject(&target, &fault, (!one_shot).then_some(duration))
         .await?;
     let id = handle.id;
-    emit(output, &json!({"event": "injected", "id": id, "description": handle.description, "expires_ms": handle.expires_ms}), || {
-        format!("injected fault #{id}: {}", handle.description)
-    });
+    emit(
+        output,
+        &json!({"event": "injected", "id": id, "description": handle.description, "expires_ms": handle.expires_ms}),
+        || format!("injected fault #{id}: {}", handle.description),
+    );
     if one_shot {
         // Record its end: an unsupervised kill's revert does nothing.
         engine.revert(id, "a kill ends at once").await?;
-        emit(output, &json!({"event": "ended", "id": id, "reason": "a kill ends at once"}), || {
-            "nothing to revert: chaosday did not start this process, so it does not start it again".into()
-        });
+        emit(
+            output,
+            &json!({"event": "ended", "id": id, "reason": "a kill ends at once"}),
+            || {
+                "nothing to revert: chaosday did not start this process, so it does not start it again".into()
+            },
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let ending = wait_with_countdown(engine, &mut handle, &mut interrupts, duration, output).await?;
+    let ending =
+        wait_with_countdown(engine, &mut handle, &mut interrupts, duration, output).await?;
     let failed = ending.error.is_some();
-    emit(output, &json!({"event": if failed { "revert_failed" } else { "reverted" }, "id": id, "reason": ending.reason, "error": ending.error}), || match &ending.error {
-        None => format!("reverted fault #{id} ({})", ending.reason),
-        Some(error) => format!("REVERT FAILED for fault #{id} ({}): {error}", ending.reason),
-    });
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    emit(
+        output,
+        &json!({"event": if failed { "revert_failed" } else { "reverted" }, "id": id, "reason": ending.reason, "error": ending.error}),
+        || match &ending.error {
+            None => format!("reverted fault #{id} ({})", ending.reason),
+            Some(error) => format!("REVERT FAILED for fault #{id} ({}): {error}", ending.reason),
+        },
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
@@ -142,7 +174,11 @@ async fn wait_with_countdown(
             let mut interval = tokio::time::interval(Duration::from_millis(200));
             loop {
                 interval.tick().await;
-                bar.set_position(bar.position().saturating_add(200).min(bar.length().unwrap_or(0)));
+                bar.set_position(
+                    bar.position()
+                        .saturating_add(200)
+                        .min(bar.length().unwrap_or(0)),
+                );
             }
         })
     };
@@ -158,7 +194,10 @@ async fn wait_with_countdown(
         Ok(reason) => {
             let outcome = engine.revert(id, reason).await?;
             Ok(match outcome {
-                RevertOutcome::Failed { error, .. } => Ending { reason: reason.into(), error: Some(error) },
+                RevertOutcome::Failed { error, .. } => Ending {
+                    reason: reason.into(),
+                    error: Some(error),
+                },
                 _ => handle.ended().await,
             })
         }
@@ -172,12 +211,23 @@ fn countdown(duration: Duration, output: Output, description: &str) -> ProgressB
     let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let bar = ProgressBar::new(millis);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {elapsed} of {len_h}, Ctrl-C reverts now")
-            .map(|style| style.with_key("len_h", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{}", humantime::format_duration(Duration::from_millis(millis)));
-            }))
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {elapsed} of {len_h}, Ctrl-C reverts now",
+        )
+        .map(|style| {
+            style.with_key(
+                "len_h",
+                move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(
+                        w,
+                        "{}",
+                        humantime::format_duration(Duration::from_millis(millis))
+                    );
+                },
+            )
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(description.to_owned());
     bar

@@ -10,7 +10,9 @@ use crate::cli::StressArgs;
 pub fn run(args: &StressArgs) -> ExitCode {
     let result = serde_json::from_str::<FaultSpec>(&args.fault)
         .map_err(|e| format!("invalid --fault: {e}"))
-        .and_then(|fault| chaosday_engine::stress::run(&fault, args.file.as_deref()).map(|never| match never {}));
+        .and_then(|fault| {
+            chaosday_engine::stress::run(&fault, args.file.as_deref()).map(|never| match never {})
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

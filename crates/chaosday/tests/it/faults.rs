@@ -16,9 +16,23 @@ fn ids(list: &[serde_json::Value]) -> Vec<i64> {
 fn a_paused_process_runs_again_after_its_injector_is_killed_and_not_before() {
     let sandbox = Sandbox::new();
     let victim = Victim::sleep(unique().into());
-    let mut injector = sandbox.spawn(&["fault", "inject", "pause", "--target", &victim.command_line, "--for", "10m"]);
-    assert!(wait_until(GENEROUS, || victim.is_stopped()), "the victim was never paused");
-    assert!(wait_until(GENEROUS, || live_faults(&sandbox).0.first().is_some_and(|f| f["state"] == "active")));
+    let mut injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "10m",
+    ]);
+    assert!(
+        wait_until(GENEROUS, || victim.is_stopped()),
+        "the victim was never paused"
+    );
+    assert!(wait_until(GENEROUS, || live_faults(&sandbox)
+        .0
+        .first()
+        .is_some_and(|f| f["state"] == "active")));
 
     // A `fault list` beside the live injector reverts nothing.
     let (list, _) = live_faults(&sandbox);
@@ -26,15 +40,24 @@ fn a_paused_process_runs_again_after_its_injector_is_killed_and_not_before() {
     assert_eq!(list[0]["owner_alive"], true);
     assert_eq!(list[0]["owner_pid"], injector.pid());
     std::thread::sleep(Duration::from_millis(300));
-    assert!(victim.is_stopped(), "fault list reverted a live injector's fault");
+    assert!(
+        victim.is_stopped(),
+        "fault list reverted a live injector's fault"
+    );
 
     injector.kill_9();
     std::thread::sleep(Duration::from_millis(300));
     assert!(victim.is_stopped(), "nothing but chaosday should resume it");
 
     let (list, stderr) = live_faults(&sandbox);
-    assert!(list.is_empty(), "the dead injector's fault is still live: {list:?}");
-    assert!(stderr.contains("left active by a chaosday process that died"), "{stderr}");
+    assert!(
+        list.is_empty(),
+        "the dead injector's fault is still live: {list:?}"
+    );
+    assert!(
+        stderr.contains("left active by a chaosday process that died"),
+        "{stderr}"
+    );
     assert!(!victim.is_stopped(), "the paused process was not resumed");
     assert!(victim.state().is_some());
 }
@@ -44,7 +67,17 @@ fn a_disk_fill_file_is_deleted_and_its_stressor_stopped_after_its_injector_is_ki
     let sandbox = Sandbox::new();
     let fill_dir = tempfile::tempdir().expect("temp dir");
     let dir = fill_dir.path().to_str().expect("utf-8 path");
-    let mut injector = sandbox.spawn(&["fault", "inject", "disk-fill", "--directory", dir, "--bytes", "8MiB", "--for", "10m"]);
+    let mut injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "disk-fill",
+        "--directory",
+        dir,
+        "--bytes",
+        "8MiB",
+        "--for",
+        "10m",
+    ]);
     let pid = injector.pid();
     let filled = wait_until(GENEROUS, || {
         files_with_prefix(fill_dir.path(), ".chaosday-disk-fill-")
@@ -55,40 +88,66 @@ fn a_disk_fill_file_is_deleted_and_its_stressor_stopped_after_its_injector_is_ki
     assert!(filled, "no 8 MiB filler file appeared");
     let filler = files_with_prefix(fill_dir.path(), ".chaosday-disk-fill-").remove(0);
     // The file really takes space, it is not sparse.
-    let blocks = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&filler).expect("metadata"));
-    assert!(blocks * 512 >= 8 << 20, "the filler file is sparse ({blocks} blocks)");
+    let blocks =
+        std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&filler).expect("metadata"));
+    assert!(
+        blocks * 512 >= 8 << 20,
+        "the filler file is sparse ({blocks} blocks)"
+    );
     assert_eq!(stressors_of(pid).len(), 1);
 
     injector.kill_9();
     std::thread::sleep(Duration::from_millis(200));
     assert!(filler.exists(), "nothing but chaosday should delete it");
-    assert_eq!(stressors_of(pid).len(), 1, "the stressor outlives a kill -9 of its parent until chaosday reverts it");
+    assert_eq!(
+        stressors_of(pid).len(),
+        1,
+        "the stressor outlives a kill -9 of its parent until chaosday reverts it"
+    );
 
     let (list, _) = live_faults(&sandbox);
     assert!(list.is_empty(), "{list:?}");
     assert!(!filler.exists(), "the filler file was not deleted");
-    assert!(stressors_of(pid).is_empty(), "the disk-fill stressor still runs");
+    assert!(
+        stressors_of(pid).is_empty(),
+        "the disk-fill stressor still runs"
+    );
 }
 
 #[test]
 fn a_cpu_stressor_is_stopped_after_its_injector_is_killed() {
     let sandbox = Sandbox::new();
-    let mut injector = sandbox.spawn(&["fault", "inject", "cpu", "--cores", "1", "--load", "20", "--for", "10m"]);
+    let mut injector = sandbox.spawn(&[
+        "fault", "inject", "cpu", "--cores", "1", "--load", "20", "--for", "10m",
+    ]);
     let pid = injector.pid();
-    assert!(wait_until(GENEROUS, || stressors_of(pid).len() == 1), "no cpu stressor started");
+    assert!(
+        wait_until(GENEROUS, || stressors_of(pid).len() == 1),
+        "no cpu stressor started"
+    );
     let stressor = stressors_of(pid)[0];
     // It burns CPU: its utime grows.
     let cpu_ticks = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(11)).and_then(|t| t.parse().ok()).unwrap_or(0)
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(11))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
     };
     let before = cpu_ticks(stressor);
-    assert!(wait_until(GENEROUS, || cpu_ticks(stressor) > before + 5), "the stressor does not use CPU");
+    assert!(
+        wait_until(GENEROUS, || cpu_ticks(stressor) > before + 5),
+        "the stressor does not use CPU"
+    );
 
     injector.kill_9();
     let (list, stderr) = live_faults(&sandbox);
     assert!(list.is_empty(), "{list:?}");
-    assert!(stderr.contains("left active by a chaosday process that died"), "{stderr}");
+    assert!(
+        stderr.contains("left active by a chaosday process that died"),
+        "{stderr}"
+    );
     assert!(stressors_of(pid).is_empty(), "the cpu stressor still runs");
 }
 
@@ -96,9 +155,22 @@ fn a_cpu_stressor_is_stopped_after_its_injector_is_killed() {
 fn the_timer_reverts_a_pause_and_json_output_reports_each_step() {
     let sandbox = Sandbox::new();
     let victim = Victim::sleep(unique().into());
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &format!("pid:{}", victim.pid()), "--for", "700ms", "--output", "json"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &format!("pid:{}", victim.pid()),
+        "--for",
+        "700ms",
+        "--output",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let events: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0]["event"], "injected");
     assert_eq!(events[1]["event"], "reverted");
@@ -113,12 +185,24 @@ fn sigterm_and_sighup_revert_at_once() {
     for signal in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT] {
         let sandbox = Sandbox::new();
         let victim = Victim::sleep(unique().into());
-        let mut injector = sandbox.spawn(&["fault", "inject", "pause", "--target", &victim.command_line, "--for", "10m"]);
+        let mut injector = sandbox.spawn(&[
+            "fault",
+            "inject",
+            "pause",
+            "--target",
+            &victim.command_line,
+            "--for",
+            "10m",
+        ]);
         assert!(wait_until(GENEROUS, || victim.is_stopped()));
         injector.signal(signal);
         let out = injector.finish(GENEROUS);
         assert!(out.status.success(), "{signal}: {}", text(&out.stderr));
-        assert!(text(&out.stdout).contains("reverted fault #1 (interrupted"), "{signal}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("reverted fault #1 (interrupted"),
+            "{signal}: {}",
+            text(&out.stdout)
+        );
         assert!(!victim.is_stopped(), "{signal} left the process paused");
     }
 }
@@ -130,29 +214,56 @@ fn only_the_process_whose_whole_command_line_matches_is_signalled() {
     let exact = Victim::sleep(n);
     let longer = Victim::sleep(n * 10 + 1);
 
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &exact.command_line, "--for", "300ms"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &exact.command_line,
+        "--for",
+        "300ms",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("on pid {}", exact.pid())), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("on pid {}", exact.pid())),
+        "{}",
+        text(&out.stdout)
+    );
 
     let watcher = std::thread::spawn({
         let pid = longer.pid();
         move || wait_until(Duration::from_millis(500), || state_of(pid) == Some('T'))
     });
-    assert!(!watcher.join().expect("watcher"), "a longer command line was signalled");
+    assert!(
+        !watcher.join().expect("watcher"),
+        "a longer command line was signalled"
+    );
 
     // A prefix matches nothing, and the error says what is close.
     let prefix = format!("sleep {}", n / 10);
     let out = sandbox.run(&["fault", "inject", "pause", "--target", &prefix]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("no process matches \"{prefix}\"")), "{err}");
+    assert!(
+        err.contains(&format!("no process matches \"{prefix}\"")),
+        "{err}"
+    );
 
     // A regex matching both is refused, and neither is touched.
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &format!("regex:^sleep {n}")]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &format!("regex:^sleep {n}"),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("matches 2 processes"), "{err}");
-    assert!(err.contains(&exact.pid().to_string()) && err.contains(&longer.pid().to_string()), "{err}");
+    assert!(
+        err.contains(&exact.pid().to_string()) && err.contains(&longer.pid().to_string()),
+        "{err}"
+    );
     assert!(!exact.is_stopped() && !longer.is_stopped());
 }
 
@@ -163,56 +274,137 @@ fn chaosday_and_the_processes_that_started_it_are_never_targets() {
     let me = std::process::id();
     let out = sandbox.run(&["fault", "inject", "pause", "--target", &format!("pid:{me}")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not opted in"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not opted in"),
+        "{}",
+        text(&out.stderr)
+    );
     // A regex that matches only chaosday's own command line.
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", "regex:fault inject pause --target regex"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        "regex:fault inject pause --target regex",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("chaosday never targets itself"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("chaosday never targets itself"),
+        "{}",
+        text(&out.stderr)
+    );
     // Another running chaosday process.
     let victim = Victim::sleep(unique().into());
-    let injector = sandbox.spawn(&["fault", "inject", "pause", "--target", &victim.command_line, "--for", "10m"]);
+    let injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "10m",
+    ]);
     assert!(wait_until(GENEROUS, || victim.is_stopped()));
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &format!("pid:{}", injector.pid())]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &format!("pid:{}", injector.pid()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("another chaosday process"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("another chaosday process"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(state_of(injector.pid()).map(|s| s != 'T'), Some(true));
 }
 
 #[test]
 fn the_kill_switch_reverts_every_fault_and_refuses_new_ones_until_rearmed() {
     let sandbox = Sandbox::new();
-    let victims = [Victim::sleep(unique().into()), Victim::sleep(unique().into())];
+    let victims = [
+        Victim::sleep(unique().into()),
+        Victim::sleep(unique().into()),
+    ];
     let mut injectors: Vec<Running> = victims
         .iter()
-        .map(|v| sandbox.spawn(&["fault", "inject", "pause", "--target", &v.command_line, "--for", "10m"]))
+        .map(|v| {
+            sandbox.spawn(&[
+                "fault",
+                "inject",
+                "pause",
+                "--target",
+                &v.command_line,
+                "--for",
+                "10m",
+            ])
+        })
         .collect();
     let mut cpu = sandbox.spawn(&["fault", "inject", "cpu", "--load", "10", "--for", "10m"]);
     let cpu_pid = cpu.pid();
-    assert!(wait_until(GENEROUS, || victims.iter().all(Victim::is_stopped)));
+    assert!(wait_until(GENEROUS, || victims
+        .iter()
+        .all(Victim::is_stopped)));
     assert!(wait_until(GENEROUS, || stressors_of(cpu_pid).len() == 1));
     assert!(wait_until(GENEROUS, || live_faults(&sandbox).0.len() == 3));
 
     let out = sandbox.run(&["fault", "abort", "--output", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("abort JSON");
-    assert_eq!(report["outcomes"].as_array().map(Vec::len), Some(3), "{report}");
-    assert!(victims.iter().all(|v| !v.is_stopped()), "a paused process is still paused");
-    assert!(stressors_of(cpu_pid).is_empty(), "the cpu stressor still runs");
+    assert_eq!(
+        report["outcomes"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+    assert!(
+        victims.iter().all(|v| !v.is_stopped()),
+        "a paused process is still paused"
+    );
+    assert!(
+        stressors_of(cpu_pid).is_empty(),
+        "the cpu stressor still runs"
+    );
 
     // Every injector learns of it and exits.
     for injector in injectors.iter_mut().chain([&mut cpu]) {
         let out = injector.finish(GENEROUS);
-        assert!(text(&out.stdout).contains("kill switch"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("kill switch"),
+            "{}",
+            text(&out.stdout)
+        );
     }
 
     // Refused until re-armed, by every chaosday process.
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &victims[0].command_line, "--for", "1s"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victims[0].command_line,
+        "--for",
+        "1s",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("the kill switch is on"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the kill switch is on"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!victims[0].is_stopped());
     let out = sandbox.run(&["fault", "rearm"]);
     assert!(out.status.success());
-    let out = sandbox.run(&["fault", "inject", "pause", "--target", &victims[0].command_line, "--for", "200ms"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victims[0].command_line,
+        "--for",
+        "200ms",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -220,7 +412,15 @@ fn the_kill_switch_reverts_every_fault_and_refuses_new_ones_until_rearmed() {
 fn an_explicit_revert_ends_a_live_injector_s_fault_and_the_injector_says_so() {
     let sandbox = Sandbox::new();
     let victim = Victim::sleep(unique().into());
-    let mut injector = sandbox.spawn(&["fault", "inject", "pause", "--target", &victim.command_line, "--for", "10m"]);
+    let mut injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "10m",
+    ]);
     assert!(wait_until(GENEROUS, || victim.is_stopped()));
     let (list, _) = live_faults(&sandbox);
     let id = ids(&list)[0].to_string();
@@ -228,22 +428,42 @@ fn an_explicit_revert_ends_a_live_injector_s_fault_and_the_injector_says_so() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!victim.is_stopped());
     let out = injector.finish(GENEROUS);
-    assert!(text(&out.stdout).contains("reverted by chaosday fault"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("reverted by chaosday fault"),
+        "{}",
+        text(&out.stdout)
+    );
     // Reverting again is harmless.
     let out = sandbox.run(&["fault", "revert", &id]);
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("already reverted"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("already reverted"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
 fn a_second_fault_on_a_busy_target_is_refused() {
     let sandbox = Sandbox::new();
     let victim = Victim::sleep(unique().into());
-    let _injector = sandbox.spawn(&["fault", "inject", "pause", "--target", &victim.command_line, "--for", "10m"]);
+    let _injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "10m",
+    ]);
     assert!(wait_until(GENEROUS, || victim.is_stopped()));
     let out = sandbox.run(&["fault", "inject", "kill", "--target", &victim.command_line]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("already has an active fault (#1)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already has an active fault (#1)"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(victim.state().is_some(), "the busy target was killed");
 }
 
@@ -252,21 +472,71 @@ fn bad_input_gets_a_clear_error_naming_the_field() {
     let sandbox = Sandbox::new();
     let missing = sandbox.state_dir().join("does-not-exist");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["pause".into(), "--target".into(), "regex:((".into()], "invalid regex"),
-        (vec!["pause".into(), "--target".into(), "pid:abc".into()], "`pid:` takes a number"),
-        (vec!["pause".into(), "--target".into(), "x".into(), "--for".into(), "soon".into()], "write a duration such as 30s"),
-        (vec!["cpu".into(), "--load".into(), "150".into()], "write a whole number from 1 to 100"),
-        (vec!["cpu".into(), "--cores".into(), "0".into()], "`cores` must be at least 1"),
-        (vec!["memory".into(), "--bytes".into(), "lots".into()], "write a number of bytes"),
-        (vec!["memory".into(), "--bytes".into(), "1000TiB".into()], "more than 90% of the memory available"),
-        (vec!["disk-fill".into(), "--directory".into(), missing.display().to_string(), "--bytes".into(), "1MiB".into()], "is not an existing directory"),
-        (vec!["kill".into(), "--target".into(), "x".into(), "--signal".into(), "SIGFOO".into()], "unknown signal"),
+        (
+            vec!["pause".into(), "--target".into(), "regex:((".into()],
+            "invalid regex",
+        ),
+        (
+            vec!["pause".into(), "--target".into(), "pid:abc".into()],
+            "`pid:` takes a number",
+        ),
+        (
+            vec![
+                "pause".into(),
+                "--target".into(),
+                "x".into(),
+                "--for".into(),
+                "soon".into(),
+            ],
+            "write a duration such as 30s",
+        ),
+        (
+            vec!["cpu".into(), "--load".into(), "150".into()],
+            "write a whole number from 1 to 100",
+        ),
+        (
+            vec!["cpu".into(), "--cores".into(), "0".into()],
+            "`cores` must be at least 1",
+        ),
+        (
+            vec!["memory".into(), "--bytes".into(), "lots".into()],
+            "write a number of bytes",
+        ),
+        (
+            vec!["memory".into(), "--bytes".into(), "1000TiB".into()],
+            "more than 90% of the memory available",
+        ),
+        (
+            vec![
+                "disk-fill".into(),
+                "--directory".into(),
+                missing.display().to_string(),
+                "--bytes".into(),
+                "1MiB".into(),
+            ],
+            "is not an existing directory",
+        ),
+        (
+            vec![
+                "kill".into(),
+                "--target".into(),
+                "x".into(),
+                "--signal".into(),
+                "SIGFOO".into(),
+            ],
+            "unknown signal",
+        ),
     ];
     for (args, fragment) in cases {
         let mut full = vec!["fault", "inject"];
         full.extend(args.iter().map(String::as_str));
         let out = sandbox.run(&full);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         let err = text(&out.stderr);
         assert!(err.contains(fragment), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -279,11 +549,26 @@ fn bad_input_gets_a_clear_error_naming_the_field() {
 fn an_unsupervised_kill_ends_at_once_and_says_it_is_not_restarted() {
     let sandbox = Sandbox::new();
     let mut victim = Victim::sleep(unique().into());
-    let out = sandbox.run(&["fault", "inject", "kill", "--target", &victim.command_line, "--signal", "SIGTERM"]);
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "kill",
+        "--target",
+        &victim.command_line,
+        "--signal",
+        "SIGTERM",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("does not start it again"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("does not start it again"),
+        "{}",
+        text(&out.stdout)
+    );
     let status = victim.child.wait().expect("reap");
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
     let (list, _) = live_faults(&sandbox);
     assert!(list.is_empty());
 }

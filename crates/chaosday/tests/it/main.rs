@@ -5,5 +5,5 @@
 //! each other's.
 
 mod faults;
-mod support;
 mod supervised;
+mod support;

@@ -6,22 +6,37 @@ use std::time::Duration;
 
 use chaosday_domain::{FaultSpec, ProcessTarget, Signal, Supervision, TargetSpec};
 use chaosday_engine::proc::ProcessIdentity;
-use chaosday_engine::{Engine, EngineConfig, Journal, NewEntry, RevertPlan, StressorCommand, Supervisor};
+use chaosday_engine::{
+    Engine, EngineConfig, Journal, NewEntry, RevertPlan, StressorCommand, Supervisor,
+};
 use chaosday_store::SqliteJournal;
 
 use crate::support::*;
 
-async fn engine(sandbox: &Sandbox) -> (Engine, Arc<Supervisor>, Vec<chaosday_engine::RevertOutcome>) {
-    let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite")).await.expect("journal");
+async fn engine(
+    sandbox: &Sandbox,
+) -> (Engine, Arc<Supervisor>, Vec<chaosday_engine::RevertOutcome>) {
+    let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite"))
+        .await
+        .expect("journal");
     let supervisor = Supervisor::new(None);
-    let stressor = StressorCommand { program: env!("CARGO_BIN_EXE_chaosday").into(), args: vec!["__stress".into()] };
+    let stressor = StressorCommand {
+        program: env!("CARGO_BIN_EXE_chaosday").into(),
+        args: vec!["__stress".into()],
+    };
     let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
-    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, EngineConfig::default()).await.expect("engine");
+    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, EngineConfig::default())
+        .await
+        .expect("engine");
     (engine, supervisor, recovered)
 }
 
 fn sleep_supervision(seconds: u32) -> Supervision {
-    Supervision { argv: vec!["sleep".into(), seconds.to_string()], cwd: None, env: Default::default() }
+    Supervision {
+        argv: vec!["sleep".into(), seconds.to_string()],
+        cwd: None,
+        env: Default::default(),
+    }
 }
 
 /// A pid and start time of a chaosday that is dead: a process that has exited.
@@ -33,7 +48,9 @@ fn dead_owner() -> ProcessIdentity {
 }
 
 async fn record_orphan(sandbox: &Sandbox, key: &str, plan: &RevertPlan) {
-    let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite")).await.expect("journal");
+    let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite"))
+        .await
+        .expect("journal");
     journal
         .record(NewEntry {
             target_key: key.into(),
@@ -55,14 +72,29 @@ async fn a_killed_supervised_process_is_started_again_by_its_timer() {
     let sandbox = Sandbox::new();
     let (engine, supervisor, _) = engine(&sandbox).await;
     let supervision = sleep_supervision(unique());
-    let first = supervisor.ensure_running(&supervision).await.expect("start");
-    let target = TargetSpec::Process(ProcessTarget::supervised(supervision.clone()).expect("target"));
+    let first = supervisor
+        .ensure_running(&supervision)
+        .await
+        .expect("start");
+    let target =
+        TargetSpec::Process(ProcessTarget::supervised(supervision.clone()).expect("target"));
     let mut handle = engine
-        .inject(&target, &FaultSpec::Kill { signal: Signal::Kill }, Some(Duration::from_millis(300)))
+        .inject(
+            &target,
+            &FaultSpec::Kill {
+                signal: Signal::Kill,
+            },
+            Some(Duration::from_millis(300)),
+        )
         .await
         .expect("inject");
-    assert!(!first.is_alive(), "the kill did not take effect before inject returned");
-    let ending = tokio::time::timeout(Duration::from_secs(10), handle.ended()).await.expect("ended");
+    assert!(
+        !first.is_alive(),
+        "the kill did not take effect before inject returned"
+    );
+    let ending = tokio::time::timeout(Duration::from_secs(10), handle.ended())
+        .await
+        .expect("ended");
     assert_eq!(ending.reason, "timer");
     let second = supervisor.running(&supervision).expect("started again");
     assert_ne!(second, first);
@@ -76,18 +108,43 @@ async fn a_dead_chaosday_s_supervised_kill_is_restarted_by_the_next_one() {
     let supervision = sleep_supervision(unique());
     let needle = supervision.argv.join(" ");
     assert!(processes_with(&needle).is_empty());
-    record_orphan(&sandbox, "process:x", &RevertPlan::Restart { supervision: supervision.clone() }).await;
+    record_orphan(
+        &sandbox,
+        "process:x",
+        &RevertPlan::Restart {
+            supervision: supervision.clone(),
+        },
+    )
+    .await;
     let (_engine, supervisor, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1, "{recovered:?}");
-    assert_eq!(processes_with(&needle).len(), 1, "the supervised process was not started again");
+    assert_eq!(
+        processes_with(&needle).len(),
+        1,
+        "the supervised process was not started again"
+    );
     // Idempotent: recovering again (another chaosday) does not start a second one.
-    record_orphan(&sandbox, "process:y", &RevertPlan::Restart { supervision: supervision.clone() }).await;
+    record_orphan(
+        &sandbox,
+        "process:y",
+        &RevertPlan::Restart {
+            supervision: supervision.clone(),
+        },
+    )
+    .await;
     let (_again, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1);
-    assert_eq!(processes_with(&needle).len(), 1, "a second copy was started");
+    assert_eq!(
+        processes_with(&needle).len(),
+        1,
+        "a second copy was started"
+    );
     supervisor.stop_all(Duration::from_secs(2)).await;
     for pid in processes_with(&needle) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -95,15 +152,30 @@ async fn a_dead_chaosday_s_supervised_kill_is_restarted_by_the_next_one() {
 async fn a_pid_reused_by_another_process_is_never_signalled() {
     let sandbox = Sandbox::new();
     let victim = Victim::sleep(unique().into());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim.pid() as i32), nix::sys::signal::Signal::SIGSTOP).expect("stop");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim.pid() as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .expect("stop");
     assert!(wait_until(Duration::from_secs(5), || victim.is_stopped()));
     let real = ProcessIdentity::current().map(|_| ()).ok();
     assert!(real.is_some());
     // The journal remembers the pid with another start time: the process it paused is gone,
     // and this one merely reuses its pid.
-    let start_time = chaosday_engine::proc::read(victim.pid()).expect("read").expect("exists").start_time;
-    let reused = ProcessIdentity { pid: victim.pid(), start_time: start_time.saturating_sub(1) };
-    record_orphan(&sandbox, "process:reused", &RevertPlan::Resume { process: reused }).await;
+    let start_time = chaosday_engine::proc::read(victim.pid())
+        .expect("read")
+        .expect("exists")
+        .start_time;
+    let reused = ProcessIdentity {
+        pid: victim.pid(),
+        start_time: start_time.saturating_sub(1),
+    };
+    record_orphan(
+        &sandbox,
+        "process:reused",
+        &RevertPlan::Resume { process: reused },
+    )
+    .await;
     let (_engine, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1);
     std::thread::sleep(Duration::from_millis(200));

@@ -14,7 +14,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -43,7 +45,10 @@ impl Sandbox {
             .expect("spawn chaosday");
         let start = Instant::now();
         while child.try_wait().expect("wait").is_none() {
-            assert!(start.elapsed() < Duration::from_secs(60), "chaosday {args:?} did not finish in 60 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "chaosday {args:?} did not finish in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         child.wait_with_output().expect("output")
@@ -80,7 +85,8 @@ impl Running {
 
     /// Sends a signal.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).expect("signal");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal)
+            .expect("signal");
     }
 
     /// Waits for it to exit (at most `limit`) and returns its output.
@@ -91,7 +97,11 @@ impl Running {
             if start.elapsed() > limit {
                 let _ = child.kill();
                 let out = child.wait_with_output().expect("output");
-                panic!("chaosday did not exit within {limit:?}; stdout: {}; stderr: {}", text(&out.stdout), text(&out.stderr));
+                panic!(
+                    "chaosday did not exit within {limit:?}; stdout: {}; stderr: {}",
+                    text(&out.stdout),
+                    text(&out.stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -130,8 +140,14 @@ impl Victim {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn sleep");
-        let victim = Victim { child, command_line: format!("sleep {seconds}") };
-        assert!(wait_until(Duration::from_secs(5), || victim.state().is_some()), "victim did not start");
+        let victim = Victim {
+            child,
+            command_line: format!("sleep {seconds}"),
+        };
+        assert!(
+            wait_until(Duration::from_secs(5), || victim.state().is_some()),
+            "victim did not start"
+        );
         victim
     }
 
@@ -158,15 +174,27 @@ impl Drop for Victim {
 /// The state letter of a process, `None` if it is gone.
 pub fn state_of(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 /// The live processes whose command line contains `needle`.
 pub fn processes_with(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         let line = String::from_utf8_lossy(&raw).replace('\0', " ");
         if line.contains(needle) && !matches!(state_of(pid), Some('Z') | None) {
             out.push(pid);
@@ -206,7 +234,11 @@ pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
             entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -215,7 +247,12 @@ pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// Parses `fault list --output json`.
 pub fn live_faults(sandbox: &Sandbox) -> (Vec<serde_json::Value>, String) {
     let out = sandbox.run(&["fault", "list", "--output", "json"]);
-    assert!(out.status.success(), "fault list failed: {}", text(&out.stderr));
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("fault list JSON");
+    assert!(
+        out.status.success(),
+        "fault list failed: {}",
+        text(&out.stderr)
+    );
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("fault list JSON");
     (list, text(&out.stderr))
 }
