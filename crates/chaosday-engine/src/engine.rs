@@ -21,8 +21,8 @@ pub struct EngineConfig {
     pub origin: String,
     /// The limit on each driver step (prepare, inject, revert).
     pub step_timeout: Duration,
-    /// How often the engine checks the journal for the kill switch and for its faults being
-    /// reverted by another chaosday process. Idle engines read nothing.
+    /// How often an engine with faults of its own checks the journal for the kill switch and
+    /// for its faults being reverted by another chaosday process.
     pub watch_every: Duration,
 }
 
@@ -642,13 +642,24 @@ fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
 }
 
-/// Watches the journal while this process has faults: obeys the kill switch, and notices
-/// faults that another chaosday process reverted.
+/// How often a running engine looks for faults left by chaosday processes that died since.
+const RECOVER_EVERY: Duration = Duration::from_secs(2);
+
+/// Watches the journal: obeys the kill switch and notices faults that another chaosday
+/// process reverted (while this process has faults of its own), and reverts the faults of
+/// chaosday processes that died while this one runs.
 async fn watch_journal(weak: Weak<Inner>) {
+    let mut last_recovery = Instant::now();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let every = inner.config.watch_every;
         let engine = Engine { inner };
+        if last_recovery.elapsed() >= RECOVER_EVERY {
+            last_recovery = Instant::now();
+            if let Err(e) = engine.recover().await {
+                tracing::warn!(error = %e, "could not check the journal for faults left by dead chaosday processes");
+            }
+        }
         let mine: Vec<FaultId> = engine.lock().keys().copied().collect();
         if !mine.is_empty() {
             if let Ok(arming) = engine.inner.journal.arming().await

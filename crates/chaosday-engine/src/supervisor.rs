@@ -31,18 +31,21 @@ impl Supervisor {
     }
 
     /// The running instance of this supervised process, if any: the one started here, or
-    /// else any process with exactly this command line (started by a chaosday that died).
+    /// else any process with exactly this command line (started by a chaosday that died),
+    /// which this supervisor then adopts.
     pub fn running(&self, supervision: &Supervision) -> Option<ProcessIdentity> {
         let tracked = self.lock().get(&supervision.argv).copied();
         if let Some(identity) = tracked.filter(ProcessIdentity::is_alive) {
             return Some(identity);
         }
-        proc::all().ok()?.into_iter().find_map(|info| {
+        let found = proc::all().ok()?.into_iter().find_map(|info| {
             (info.argv == supervision.argv && !info.is_zombie()).then_some(ProcessIdentity {
                 pid: info.pid,
                 start_time: info.start_time,
             })
-        })
+        })?;
+        self.lock().insert(supervision.argv.clone(), found);
+        Some(found)
     }
 
     /// Starts the process unless it already runs; returns the running instance.

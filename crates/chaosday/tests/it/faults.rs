@@ -572,3 +572,67 @@ fn an_unsupervised_kill_ends_at_once_and_says_it_is_not_restarted() {
     let (list, _) = live_faults(&sandbox);
     assert!(list.is_empty());
 }
+
+#[test]
+fn a_memory_fault_holds_resident_memory_until_its_timer_reverts_it() {
+    let sandbox = Sandbox::new();
+    let mut injector = sandbox.spawn(&[
+        "fault", "inject", "memory", "--bytes", "64MiB", "--for", "3s",
+    ]);
+    let pid = injector.pid();
+    let rss_kib = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    };
+    let holding = wait_until(GENEROUS, || {
+        stressors_of(pid)
+            .first()
+            .is_some_and(|s| rss_kib(*s) >= 64 * 1024)
+    });
+    assert!(holding, "no stressor holds 64 MiB resident");
+    let out = injector.finish(GENEROUS);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("(timer)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        stressors_of(pid).is_empty(),
+        "the memory stressor outlived its timer"
+    );
+}
+
+#[test]
+fn a_running_chaosday_reverts_the_faults_of_one_that_died_beside_it() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    // A long-running chaosday with a fault of its own.
+    let cpu = sandbox.spawn(&["fault", "inject", "cpu", "--load", "5", "--for", "10m"]);
+    assert!(wait_until(GENEROUS, || stressors_of(cpu.pid()).len() == 1));
+    let mut injector = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "10m",
+    ]);
+    assert!(wait_until(GENEROUS, || victim.is_stopped()));
+    injector.kill_9();
+    assert!(
+        wait_until(GENEROUS, || !victim.is_stopped()),
+        "the live chaosday did not revert the dead one's fault"
+    );
+    assert_eq!(
+        stressors_of(cpu.pid()).len(),
+        1,
+        "its own fault was touched"
+    );
+}
