@@ -1,5 +1,16 @@
-//! The TCP/HTTP fault data plane: proxied links and their toxics.
+//! The TCP/HTTP fault data plane: proxied links and their toxics, managed as Toxiproxy's API
+//! manages them.
 //!
-//! This crate depends on no other chaosday crate and knows nothing of games. It is empty
-//! until the fault proxy lands (the Toxiproxy-compatible server and the engine's `link`
-//! driver); the boundary exists from the start so nothing else grows a data plane.
+//! This crate depends on no other chaosday crate and knows nothing of games. The binary
+//! serves the Toxiproxy-compatible API over a [`Registry`]; the engine's `link` driver puts
+//! toxics on links through the same [`Registry`].
+
+pub mod error;
+pub mod link;
+pub mod registry;
+pub mod rng;
+pub mod toxic;
+
+pub use error::ApiError;
+pub use registry::{ProxyConfig, ProxyView, Registry, Stats, ToxicSet};
+pub use toxic::{Stream, Toxic, ToxicKind};

@@ -81,14 +81,16 @@ impl ProcessDriver {
             };
         }
         let selector = target.selector();
-        let all = proc::all().map_err(|e| Error::System(format!("cannot read /proc: {e}")))?;
+        let read_error = |e: std::io::Error| Error::System(format!("cannot read /proc: {e}"));
         let matching: Vec<ProcessInfo> = match selector {
-            ProcessSelector::Pid(pid) => all
+            ProcessSelector::Pid(pid) => proc::read(*pid)
+                .map_err(read_error)?
+                .filter(|p| !p.is_zombie())
                 .into_iter()
-                .filter(|p| p.pid == *pid && !p.is_zombie())
                 .collect(),
             ProcessSelector::Command(command) => {
-                let (hits, rest): (Vec<_>, Vec<_>) = all
+                let (hits, rest): (Vec<_>, Vec<_>) = proc::all()
+                    .map_err(read_error)?
                     .into_iter()
                     .filter(|p| !p.argv.is_empty() && !p.is_zombie())
                     .partition(|p| command.matches(&p.argv));
