@@ -15,32 +15,51 @@ pub struct ApiError {
 impl ApiError {
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: 400, message: message.into() }
+        ApiError {
+            status: 400,
+            message: message.into(),
+        }
     }
 
     /// 404 `proxy not found`.
     pub fn proxy_not_found() -> Self {
-        ApiError { status: 404, message: "proxy not found".into() }
+        ApiError {
+            status: 404,
+            message: "proxy not found".into(),
+        }
     }
 
     /// 404 `toxic not found`.
     pub fn toxic_not_found() -> Self {
-        ApiError { status: 404, message: "toxic not found".into() }
+        ApiError {
+            status: 404,
+            message: "toxic not found".into(),
+        }
     }
 
     /// 409 `proxy already exists`.
     pub fn proxy_exists() -> Self {
-        ApiError { status: 409, message: "proxy already exists".into() }
+        ApiError {
+            status: 409,
+            message: "proxy already exists".into(),
+        }
     }
 
     /// 409 `toxic already exists`.
     pub fn toxic_exists() -> Self {
-        ApiError { status: 409, message: "toxic already exists".into() }
+        ApiError {
+            status: 409,
+            message: "toxic already exists".into(),
+        }
     }
 
     /// 400 `invalid toxic type`, naming the types there are.
     pub fn invalid_toxic_type(given: &str) -> Self {
-        let given = if given.is_empty() { "(none)".to_owned() } else { format!("{given:?}") };
+        let given = if given.is_empty() {
+            "(none)".to_owned()
+        } else {
+            format!("{given:?}")
+        };
         ApiError::bad_request(format!(
             "invalid toxic type {given}: use one of {}",
             crate::toxic::TYPES.join(", ")

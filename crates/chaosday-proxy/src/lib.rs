@@ -6,6 +6,7 @@
 //! toxics on links through the same [`Registry`].
 
 pub mod error;
+mod http;
 pub mod link;
 pub mod registry;
 pub mod rng;

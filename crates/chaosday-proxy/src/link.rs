@@ -1,12 +1,40 @@
 //! One proxied connection: client ⇄ upstream, with the proxy's toxics.
+//!
+//! Each direction is a loop of its own ([`pump`]). While no byte-level toxic acts on it, bytes
+//! move with splice(2) through a pipe borrowed from a pool only while they flow, never
+//! through user space. Once a toxic acts, the direction switches to a copy loop that reads
+//! chunks as they come (buffers allocated per chunk, freed once written), stamps each with
+//! its arrival time, and writes it when the toxics allow: a latency toxic delays each chunk
+//! from its own arrival, so it does not cut throughput. A toxic change reaches an open
+//! connection before its next chunk; when the last toxic goes, the direction goes back to
+//! splice.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use nix::fcntl::{OFlag, SpliceFFlags, splice};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{Stats, ToxicSet};
+use crate::rng::Rng;
+use crate::toxic::{Stream, ToxicKind};
+
+/// How long connecting to the upstream may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+/// The most a chunk holds (and a splice moves at once).
+const CHUNK: usize = 64 * 1024;
+/// Chunks read ahead while toxics hold them back (4 MiB per direction at most).
+const MAX_QUEUED: usize = 64;
+/// Pipes kept for reuse between bursts.
+const POOLED_PIPES: usize = 256;
 
 /// What a connection needs from its proxy.
 pub struct Connection {
@@ -24,13 +52,496 @@ pub struct Connection {
     pub stats: Arc<Stats>,
 }
 
-/// Serves one client connection until either side closes or the proxy stops.
-pub async fn serve(mut client: TcpStream, connection: Connection) {
-    let Ok(mut upstream) = TcpStream::connect(&connection.upstream).await else {
-        return;
-    };
-    tokio::select! {
-        () = connection.cancel.cancelled() => {}
-        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+/// How a direction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Its source closed; its destination was half-closed. The other direction goes on.
+    Eof,
+    /// The whole connection closes (limit_data, timeout, an error).
+    Close,
+    /// The whole connection is reset (reset_peer).
+    Reset,
+}
+
+struct OpenGuard(Arc<Stats>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Serves one client connection until both sides close, a toxic ends it, or the proxy stops.
+pub async fn serve(client: TcpStream, connection: Connection) {
+    let stats = connection.stats.clone();
+    stats.connections_total.fetch_add(1, Ordering::Relaxed);
+    stats.connections_open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenGuard(stats.clone());
+    let _ = client.set_nodelay(true);
+    let upstream = tokio::select! {
+        () = connection.cancel.cancelled() => return,
+        up = tokio::time::timeout(CONNECT_LIMIT, TcpStream::connect(&connection.upstream)) => match up {
+            Ok(Ok(up)) => up,
+            Ok(Err(e)) => {
+                tracing::debug!(upstream = %connection.upstream, error = %e, "upstream refused");
+                return;
+            }
+            Err(_) => return,
+        },
+    };
+    let _ = upstream.set_nodelay(true);
+    if connection.http {
+        crate::http::serve(client, upstream, connection).await;
+        return;
+    }
+    let up = pump(
+        &client,
+        &upstream,
+        Stream::Upstream,
+        connection.toxics.clone(),
+        connection.seed,
+        &stats,
+    );
+    let down = pump(
+        &upstream,
+        &client,
+        Stream::Downstream,
+        connection.toxics.clone(),
+        connection.seed.rotate_left(17),
+        &stats,
+    );
+    tokio::pin!(up, down);
+    let (mut up_done, mut down_done) = (false, false);
+    let end = loop {
+        let end = tokio::select! {
+            () = connection.cancel.cancelled() => End::Close,
+            end = &mut up, if !up_done => { up_done = true; end }
+            end = &mut down, if !down_done => { down_done = true; end }
+        };
+        if end != End::Eof || (up_done && down_done) {
+            break end;
+        }
+    };
+    if end == End::Reset {
+        reset(&client);
+        reset(&upstream);
+    }
+}
+
+/// Makes the close send a TCP RST (SO_LINGER with a zero timeout).
+fn reset(stream: &TcpStream) {
+    let linger = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = nix::sys::socket::setsockopt(stream, nix::sys::socket::sockopt::Linger, &linger);
+}
+
+fn half_close(stream: &TcpStream) {
+    let _ = nix::sys::socket::shutdown(
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        nix::sys::socket::Shutdown::Write,
+    );
+}
+
+/// Whether this connection drew each toxic (toxicity is drawn once per connection), and
+/// what each toxic has done on it so far.
+struct Draws {
+    rng: Rng,
+    seen: HashMap<String, Draw>,
+}
+
+#[derive(Clone, Copy)]
+struct Draw {
+    active: bool,
+    since: Instant,
+    passed: u64,
+}
+
+/// A toxic acting on this direction.
+#[derive(Clone)]
+struct Acting {
+    name: String,
+    kind: ToxicKind,
+    since: Instant,
+}
+
+impl Draws {
+    fn new(seed: u64) -> Self {
+        Draws {
+            rng: Rng::new(seed),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The byte-level toxics acting on `stream` for this connection, in the proxy's order.
+    fn acting(&mut self, set: &ToxicSet, stream: Stream) -> Vec<Acting> {
+        self.seen.retain(|name, _| {
+            set.toxics
+                .iter()
+                .any(|t| &t.name == name && t.stream == stream)
+        });
+        let mut acting = Vec::new();
+        for toxic in set
+            .toxics
+            .iter()
+            .filter(|t| t.stream == stream && !t.kind.is_http())
+        {
+            let rng = &mut self.rng;
+            let draw = *self.seen.entry(toxic.name.clone()).or_insert_with(|| Draw {
+                active: rng.chance(toxic.toxicity),
+                since: Instant::now(),
+                passed: 0,
+            });
+            if draw.active {
+                acting.push(Acting {
+                    name: toxic.name.clone(),
+                    kind: toxic.kind.clone(),
+                    since: draw.since,
+                });
+            }
+        }
+        acting
+    }
+}
+
+/// Moves bytes one way until the source closes or a toxic ends the connection.
+async fn pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    stream: Stream,
+    mut toxics: watch::Receiver<Arc<ToxicSet>>,
+    seed: u64,
+    stats: &Stats,
+) -> End {
+    let counter = match stream {
+        Stream::Upstream => &stats.bytes_upstream,
+        Stream::Downstream => &stats.bytes_downstream,
+    };
+    let mut draws = Draws::new(seed);
+    let mut acting = draws.acting(&toxics.borrow_and_update(), stream);
+    loop {
+        let step = if acting.is_empty() {
+            splice_pump(src, dst, &mut toxics, stream, &mut draws, counter).await
+        } else {
+            toxic_pump(src, dst, &mut toxics, stream, &mut draws, acting, counter).await
+        };
+        match step {
+            Step::Toxics(next) => acting = next,
+            Step::End(end) => return end,
+        }
+    }
+}
+
+enum Step {
+    /// The toxics acting on this direction changed (splice ↔ copy).
+    Toxics(Vec<Acting>),
+    /// The direction is over.
+    End(End),
+}
+
+static PIPES: Mutex<Vec<(OwnedFd, OwnedFd)>> = Mutex::new(Vec::new());
+
+/// A pipe from the pool, or a new one.
+fn take_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    if let Some(pipe) = PIPES.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+        return Ok(pipe);
+    }
+    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
+}
+
+/// Returns an empty pipe to the pool.
+fn give_pipe(pipe: (OwnedFd, OwnedFd)) {
+    let mut pool = PIPES.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < POOLED_PIPES {
+        pool.push(pipe);
+    }
+}
+
+/// splice(2) from `src` to `dst` through a pooled pipe, until the source closes, an error,
+/// or a toxic starts acting on this direction.
+async fn splice_pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    toxics: &mut watch::Receiver<Arc<ToxicSet>>,
+    stream: Stream,
+    draws: &mut Draws,
+    counter: &std::sync::atomic::AtomicU64,
+) -> Step {
+    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    loop {
+        // Idle: no pipe held. Wait for bytes or for a toxic.
+        tokio::select! {
+            biased;
+            changed = toxics.changed() => {
+                if changed.is_err() {
+                    return Step::End(End::Close);
+                }
+                let acting = draws.acting(&toxics.borrow_and_update(), stream);
+                if !acting.is_empty() {
+                    return Step::Toxics(acting);
+                }
+                continue;
+            }
+            ready = src.readable() => if ready.is_err() { return Step::End(End::Close) },
+        }
+        let Ok(pipe) = take_pipe() else {
+            return Step::End(End::Close);
+        };
+        // A burst: move bytes until the source has none (or closes), then give the pipe back.
+        let end = loop {
+            let moved = src.try_io(Interest::READABLE, || {
+                splice(src.as_fd(), None, pipe.1.as_fd(), None, CHUNK, flags)
+                    .map_err(io::Error::from)
+            });
+            let n = match moved {
+                Ok(0) => break Some(End::Eof),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+                Err(_) => break Some(End::Close),
+            };
+            let mut left = n;
+            while left > 0 {
+                if dst.writable().await.is_err() {
+                    return Step::End(End::Close);
+                }
+                let wrote = dst.try_io(Interest::WRITABLE, || {
+                    splice(pipe.0.as_fd(), None, dst.as_fd(), None, left, flags)
+                        .map_err(io::Error::from)
+                });
+                match wrote {
+                    Ok(m) => left -= m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The pipe still holds bytes: never return it to the pool.
+                    Err(_) => return Step::End(End::Close),
+                }
+            }
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            // A toxic added mid-burst acts on the next chunk.
+            if toxics.has_changed().unwrap_or(true) {
+                break None;
+            }
+        };
+        give_pipe(pipe);
+        if let Some(end) = end {
+            if end == End::Eof {
+                half_close(dst);
+            }
+            return Step::End(end);
+        }
+    }
+}
+
+/// A chunk read and not yet written.
+struct Chunk {
+    data: Vec<u8>,
+    written: usize,
+    due: Instant,
+}
+
+/// The copy loop under toxics.
+async fn toxic_pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    toxics: &mut watch::Receiver<Arc<ToxicSet>>,
+    stream: Stream,
+    draws: &mut Draws,
+    mut acting: Vec<Acting>,
+    counter: &std::sync::atomic::AtomicU64,
+) -> Step {
+    let mut queue: VecDeque<Chunk> = VecDeque::new();
+    let mut paced = Instant::now();
+    let mut src_eof = false;
+    loop {
+        let holding = acting
+            .iter()
+            .any(|a| matches!(a.kind, ToxicKind::Timeout { .. }));
+        if holding {
+            queue.clear();
+        }
+        let ends_at = acting
+            .iter()
+            .filter_map(|a| match a.kind {
+                ToxicKind::Timeout { timeout } if timeout > 0 => {
+                    Some((a.since + ms(timeout), End::Close))
+                }
+                ToxicKind::ResetPeer { timeout } => Some((a.since + ms(timeout), End::Reset)),
+                _ => None,
+            })
+            .min_by_key(|(at, _)| *at);
+        let front_due = queue.front().map(|c| c.due.max(paced));
+        if src_eof && queue.is_empty() && !holding {
+            if let Some(delay) = acting.iter().find_map(|a| match a.kind {
+                ToxicKind::SlowClose { delay } => Some(delay),
+                _ => None,
+            }) {
+                tokio::time::sleep(ms(delay)).await;
+            }
+            half_close(dst);
+            return Step::End(End::Eof);
+        }
+        tokio::select! {
+            biased;
+            changed = toxics.changed() => {
+                if changed.is_err() {
+                    return Step::End(End::Close);
+                }
+                acting = draws.acting(&toxics.borrow_and_update(), stream);
+                if acting.is_empty() {
+                    // Flush what is queued at once, then go back to splice.
+                    if !flush(dst, &mut queue, counter).await {
+                        return Step::End(End::Close);
+                    }
+                    if src_eof {
+                        half_close(dst);
+                        return Step::End(End::Eof);
+                    }
+                    return Step::Toxics(acting);
+                }
+            }
+            () = sleep_until(ends_at.map_or_else(far_future, |(at, _)| at)), if ends_at.is_some() => {
+                return Step::End(ends_at.map_or(End::Close, |(_, end)| end));
+            }
+            ready = src.readable(), if !holding && !src_eof && queue.len() < MAX_QUEUED => {
+                if ready.is_err() {
+                    return Step::End(End::Close);
+                }
+                let mut data = Vec::with_capacity(CHUNK);
+                match src.try_read_buf(&mut data) {
+                    Ok(0) => src_eof = true,
+                    Ok(_) => {
+                        let delay = latency_of(&acting, &mut draws.rng);
+                        queue.push_back(Chunk { data, written: 0, due: Instant::now() + delay });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Step::End(End::Close),
+                }
+            }
+            () = sleep_until(front_due.unwrap_or_else(far_future)), if front_due.is_some() && !holding => {
+                match write_front(dst, &mut queue, &acting, draws, &mut paced, counter).await {
+                    Ok(()) => {}
+                    Err(end) => return Step::End(end),
+                }
+            }
+        }
+    }
+}
+
+fn ms(millis: i64) -> Duration {
+    Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// The delay a new chunk gets: the sum of the latency toxics, each with its jitter.
+fn latency_of(acting: &[Acting], rng: &mut Rng) -> Duration {
+    let total: i64 = acting
+        .iter()
+        .map(|a| match a.kind {
+            ToxicKind::Latency { latency, jitter } => (latency + rng.spread(jitter)).max(0),
+            _ => 0,
+        })
+        .sum();
+    ms(total)
+}
+
+/// Writes (part of) the front chunk as the toxics allow.
+async fn write_front(
+    dst: &TcpStream,
+    queue: &mut VecDeque<Chunk>,
+    acting: &[Acting],
+    draws: &mut Draws,
+    paced: &mut Instant,
+    counter: &std::sync::atomic::AtomicU64,
+) -> Result<(), End> {
+    let Some(front) = queue.front_mut() else {
+        return Ok(());
+    };
+    let left = front.data.len() - front.written;
+    let mut size = left;
+    let mut slice_delay = None;
+    for a in acting {
+        if let ToxicKind::Slicer {
+            average_size,
+            size_variation,
+            delay,
+        } = a.kind
+        {
+            let slice = (average_size + draws.rng.spread(size_variation)).max(1);
+            size = size.min(usize::try_from(slice).unwrap_or(usize::MAX));
+            slice_delay = Some(Duration::from_micros(u64::try_from(delay).unwrap_or(0)));
+        }
+    }
+    let mut limit_hit = false;
+    for a in acting {
+        if let ToxicKind::LimitData { bytes } = a.kind {
+            let passed = draws.seen.get(&a.name).map_or(0, |d| d.passed);
+            let allowed = u64::try_from(bytes).unwrap_or(0).saturating_sub(passed);
+            if allowed == 0 {
+                return Err(End::Close);
+            }
+            if (size as u64) >= allowed {
+                size = allowed as usize;
+                limit_hit = true;
+            }
+        }
+    }
+    let bytes = &front.data[front.written..front.written + size];
+    write_all(dst, bytes).await.map_err(|_| End::Close)?;
+    counter.fetch_add(size as u64, Ordering::Relaxed);
+    for a in acting {
+        if let Some(draw) = draws.seen.get_mut(&a.name) {
+            draw.passed += size as u64;
+        }
+    }
+    front.written += size;
+    let now = Instant::now();
+    for a in acting {
+        if let ToxicKind::Bandwidth { rate } = a.kind
+            && rate > 0
+        {
+            let secs = size as f64 / (rate as f64 * 1000.0);
+            *paced = (*paced).max(now) + Duration::from_secs_f64(secs);
+        }
+    }
+    if front.written == front.data.len() {
+        queue.pop_front();
+    } else if let Some(delay) = slice_delay {
+        front.due = now + delay;
+    }
+    if limit_hit {
+        return Err(End::Close);
+    }
+    Ok(())
+}
+
+/// Writes every queued chunk now.
+async fn flush(
+    dst: &TcpStream,
+    queue: &mut VecDeque<Chunk>,
+    counter: &std::sync::atomic::AtomicU64,
+) -> bool {
+    while let Some(chunk) = queue.pop_front() {
+        let rest = &chunk.data[chunk.written..];
+        if write_all(dst, rest).await.is_err() {
+            return false;
+        }
+        counter.fetch_add(rest.len() as u64, Ordering::Relaxed);
+    }
+    true
+}
+
+async fn write_all(dst: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        dst.writable().await?;
+        match dst.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -68,7 +68,10 @@ impl ProxyView {
         if self.http {
             map.insert("http".into(), true.into());
         }
-        map.insert("toxics".into(), Value::Array(self.toxics.iter().map(Toxic::to_json).collect()));
+        map.insert(
+            "toxics".into(),
+            Value::Array(self.toxics.iter().map(Toxic::to_json).collect()),
+        );
         Value::Object(map)
     }
 }
@@ -101,14 +104,18 @@ impl ProxyConfig {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if s.is_empty() => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ApiError::bad_request(format!("bad request body: `{field}` must be a string"))),
+                Some(_) => Err(ApiError::bad_request(format!(
+                    "bad request body: `{field}` must be a string"
+                ))),
             }
         };
         let flag = |field: &str, default: bool| -> Result<bool, ApiError> {
             match obj.get(field) {
                 None | Some(Value::Null) => Ok(default),
                 Some(Value::Bool(b)) => Ok(*b),
-                Some(_) => Err(ApiError::bad_request(format!("bad request body: `{field}` must be true or false"))),
+                Some(_) => Err(ApiError::bad_request(format!(
+                    "bad request body: `{field}` must be true or false"
+                ))),
             }
         };
         let name = text("name")?.ok_or_else(|| ApiError::missing_field("name"))?;
@@ -118,10 +125,24 @@ impl ProxyConfig {
         check_host_port("listen", &listen)?;
         let toxics = match obj.get("toxics") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.iter().map(Toxic::from_create).collect::<Result<_, _>>()?,
-            Some(_) => return Err(ApiError::bad_request("bad request body: `toxics` must be a list")),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(Toxic::from_create)
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad request body: `toxics` must be a list",
+                ));
+            }
         };
-        Ok(ProxyConfig { name, listen, upstream, enabled: flag("enabled", true)?, http: flag("http", false)?, toxics })
+        Ok(ProxyConfig {
+            name,
+            listen,
+            upstream,
+            enabled: flag("enabled", true)?,
+            http: flag("http", false)?,
+            toxics,
+        })
     }
 }
 
@@ -187,7 +208,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("proxies", &self.lock().keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Registry")
+            .field("proxies", &self.lock().keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -205,11 +228,17 @@ impl Registry {
     }
 
     fn find(&self, name: &str) -> Result<Arc<Proxy>, ApiError> {
-        self.lock().get(name).cloned().ok_or_else(ApiError::proxy_not_found)
+        self.lock()
+            .get(name)
+            .cloned()
+            .ok_or_else(ApiError::proxy_not_found)
     }
 
     fn next_seed(&self) -> u64 {
-        self.rng.lock().unwrap_or_else(PoisonError::into_inner).next_u64()
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_u64()
     }
 
     /// Creates a proxy and, if enabled, starts listening. 409 if the name is taken.
@@ -254,7 +283,10 @@ impl Registry {
         for config in configs {
             let existing = self.lock().get(&config.name).map(|p| p.view());
             match existing {
-                Some(view) if view.upstream == config.upstream && same_listen(&view.listen, &config.listen) => {
+                Some(view)
+                    if view.upstream == config.upstream
+                        && same_listen(&view.listen, &config.listen) =>
+                {
                     views.push(view);
                 }
                 Some(_) => {
@@ -286,9 +318,11 @@ impl Registry {
     /// Updates `listen`, `upstream` and `enabled`, whichever the body names.
     pub async fn update(&self, name: &str, body: &Value) -> Result<ProxyView, ApiError> {
         let proxy = self.find(name)?;
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("bad request body: expected a JSON object such as {\"enabled\": false}"))?;
+        let obj = body.as_object().ok_or_else(|| {
+            ApiError::bad_request(
+                "bad request body: expected a JSON object such as {\"enabled\": false}",
+            )
+        })?;
         let text = |field: &str| -> Result<Option<String>, ApiError> {
             match obj.get(field) {
                 None | Some(Value::Null) => Ok(None),
@@ -297,7 +331,9 @@ impl Registry {
                     check_host_port(field, s)?;
                     Ok(Some(s.clone()))
                 }
-                Some(_) => Err(ApiError::bad_request(format!("bad request body: `{field}` must be a string"))),
+                Some(_) => Err(ApiError::bad_request(format!(
+                    "bad request body: `{field}` must be a string"
+                ))),
             }
         };
         let listen = text("listen")?;
@@ -305,11 +341,17 @@ impl Registry {
         let enabled = match obj.get("enabled") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(ApiError::bad_request("bad request body: `enabled` must be true or false")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad request body: `enabled` must be true or false",
+                ));
+            }
         };
         let (relisten, was_enabled) = {
             let mut state = proxy.lock();
-            let relisten = listen.as_ref().is_some_and(|l| !same_listen(&state.listen, l));
+            let relisten = listen
+                .as_ref()
+                .is_some_and(|l| !same_listen(&state.listen, l));
             if let Some(upstream) = upstream {
                 state.upstream = upstream;
             }
@@ -334,7 +376,10 @@ impl Registry {
 
     /// Stops and removes a proxy, dropping its connections.
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
-        let proxy = self.lock().remove(name).ok_or_else(ApiError::proxy_not_found)?;
+        let proxy = self
+            .lock()
+            .remove(name)
+            .ok_or_else(ApiError::proxy_not_found)?;
         proxy.stop();
         Ok(())
     }
@@ -412,14 +457,23 @@ impl Registry {
         let proxy = self.find(proxy)?;
         let removed = proxy.toxics.send_if_modified(|set| {
             let before = set.toxics.len();
-            let next: Vec<Toxic> = set.toxics.iter().filter(|t| t.name != toxic).cloned().collect();
+            let next: Vec<Toxic> = set
+                .toxics
+                .iter()
+                .filter(|t| t.name != toxic)
+                .cloned()
+                .collect();
             if next.len() == before {
                 return false;
             }
             *set = Arc::new(ToxicSet { toxics: next });
             true
         });
-        if removed { Ok(()) } else { Err(ApiError::toxic_not_found()) }
+        if removed {
+            Ok(())
+        } else {
+            Err(ApiError::toxic_not_found())
+        }
     }
 
     async fn start(&self, proxy: &Arc<Proxy>) -> Result<(), ApiError> {
@@ -479,7 +533,12 @@ fn same_listen(current: &str, asked: &str) -> bool {
     }
 }
 
-async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, registry: Registry, cancel: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    registry: Registry,
+    cancel: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,

@@ -135,21 +135,39 @@ impl ToxicKind {
 
     /// Whether it acts on HTTP requests rather than bytes.
     pub fn is_http(&self) -> bool {
-        matches!(self, ToxicKind::HttpError { .. } | ToxicKind::HttpDelay { .. })
+        matches!(
+            self,
+            ToxicKind::HttpError { .. } | ToxicKind::HttpDelay { .. }
+        )
     }
 
     /// The defaults of a type (every attribute 0, as Toxiproxy), or `None` if unknown.
     pub fn default_of(type_name: &str) -> Option<Self> {
         Some(match type_name {
-            "latency" => ToxicKind::Latency { latency: 0, jitter: 0 },
+            "latency" => ToxicKind::Latency {
+                latency: 0,
+                jitter: 0,
+            },
             "bandwidth" => ToxicKind::Bandwidth { rate: 0 },
             "timeout" => ToxicKind::Timeout { timeout: 0 },
             "reset_peer" => ToxicKind::ResetPeer { timeout: 0 },
-            "slicer" => ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 },
+            "slicer" => ToxicKind::Slicer {
+                average_size: 0,
+                size_variation: 0,
+                delay: 0,
+            },
             "slow_close" => ToxicKind::SlowClose { delay: 0 },
             "limit_data" => ToxicKind::LimitData { bytes: 0 },
-            "http_error" => ToxicKind::HttpError { status: 500, probability: 1.0, path_prefix: String::new() },
-            "http_delay" => ToxicKind::HttpDelay { delay: 0, probability: 1.0, path_prefix: String::new() },
+            "http_error" => ToxicKind::HttpError {
+                status: 500,
+                probability: 1.0,
+                path_prefix: String::new(),
+            },
+            "http_delay" => ToxicKind::HttpDelay {
+                delay: 0,
+                probability: 1.0,
+                path_prefix: String::new(),
+            },
             _ => return None,
         })
     }
@@ -166,20 +184,34 @@ impl ToxicKind {
                 put("jitter", (*jitter).into());
             }
             ToxicKind::Bandwidth { rate } => put("rate", (*rate).into()),
-            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => put("timeout", (*timeout).into()),
-            ToxicKind::Slicer { average_size, size_variation, delay } => {
+            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
+                put("timeout", (*timeout).into())
+            }
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => {
                 put("average_size", (*average_size).into());
                 put("size_variation", (*size_variation).into());
                 put("delay", (*delay).into());
             }
             ToxicKind::SlowClose { delay } => put("delay", (*delay).into()),
             ToxicKind::LimitData { bytes } => put("bytes", (*bytes).into()),
-            ToxicKind::HttpError { status, probability, path_prefix } => {
+            ToxicKind::HttpError {
+                status,
+                probability,
+                path_prefix,
+            } => {
                 put("status", (*status).into());
                 put("probability", number(*probability));
                 put("path_prefix", path_prefix.clone().into());
             }
-            ToxicKind::HttpDelay { delay, probability, path_prefix } => {
+            ToxicKind::HttpDelay {
+                delay,
+                probability,
+                path_prefix,
+            } => {
                 put("delay", (*delay).into());
                 put("probability", number(*probability));
                 put("path_prefix", path_prefix.clone().into());
@@ -194,12 +226,17 @@ impl ToxicKind {
         let int = |name: &str, slot: &mut i64| -> Result<(), ApiError> {
             match attrs.get(name) {
                 None | Some(Value::Null) => Ok(()),
-                Some(v) => match v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) {
+                Some(v) => match v
+                    .as_i64()
+                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                {
                     Some(n) if n >= 0 => {
                         *slot = n;
                         Ok(())
                     }
-                    Some(_) => Err(ApiError::bad_request(format!("attributes.{name} must be 0 or more"))),
+                    Some(_) => Err(ApiError::bad_request(format!(
+                        "attributes.{name} must be 0 or more"
+                    ))),
                     None => Err(ApiError::bad_request(format!(
                         "attributes.{name} must be a whole number, not {}",
                         describe(v)
@@ -215,7 +252,9 @@ impl ToxicKind {
                         *slot = p;
                         Ok(())
                     }
-                    _ => Err(ApiError::bad_request("attributes.probability must be a number from 0 to 1")),
+                    _ => Err(ApiError::bad_request(
+                        "attributes.probability must be a number from 0 to 1",
+                    )),
                 },
             }
         };
@@ -238,23 +277,39 @@ impl ToxicKind {
                 int("jitter", jitter)
             }
             ToxicKind::Bandwidth { rate } => int("rate", rate),
-            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => int("timeout", timeout),
-            ToxicKind::Slicer { average_size, size_variation, delay } => {
+            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
+                int("timeout", timeout)
+            }
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => {
                 int("average_size", average_size)?;
                 int("size_variation", size_variation)?;
                 int("delay", delay)
             }
             ToxicKind::SlowClose { delay } => int("delay", delay),
             ToxicKind::LimitData { bytes } => int("bytes", bytes),
-            ToxicKind::HttpError { status, probability, path_prefix } => {
+            ToxicKind::HttpError {
+                status,
+                probability,
+                path_prefix,
+            } => {
                 int("status", status)?;
                 if !(100..=599).contains(status) {
-                    return Err(ApiError::bad_request("attributes.status must be an HTTP status code from 100 to 599"));
+                    return Err(ApiError::bad_request(
+                        "attributes.status must be an HTTP status code from 100 to 599",
+                    ));
                 }
                 prob(probability)?;
                 prefix(path_prefix)
             }
-            ToxicKind::HttpDelay { delay, probability, path_prefix } => {
+            ToxicKind::HttpDelay {
+                delay,
+                probability,
+                path_prefix,
+            } => {
                 int("delay", delay)?;
                 prob(probability)?;
                 prefix(path_prefix)
@@ -311,15 +366,24 @@ impl Toxic {
         let type_name = match obj.get("type") {
             Some(Value::String(t)) => t.as_str(),
             None | Some(Value::Null) => "",
-            Some(_) => return Err(ApiError::bad_request("bad request body: `type` must be a string")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad request body: `type` must be a string",
+                ));
+            }
         };
-        let mut kind = ToxicKind::default_of(type_name).ok_or_else(|| ApiError::invalid_toxic_type(type_name))?;
+        let mut kind = ToxicKind::default_of(type_name)
+            .ok_or_else(|| ApiError::invalid_toxic_type(type_name))?;
         let stream = match obj.get("stream") {
             None | Some(Value::Null) => Stream::Downstream,
             Some(Value::String(s)) if s.is_empty() => Stream::Downstream,
             Some(Value::String(s)) if s.eq_ignore_ascii_case("upstream") => Stream::Upstream,
             Some(Value::String(s)) if s.eq_ignore_ascii_case("downstream") => Stream::Downstream,
-            Some(_) => return Err(ApiError::bad_request("stream was invalid, can be either upstream or downstream")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "stream was invalid, can be either upstream or downstream",
+                ));
+            }
         };
         let toxicity = parse_toxicity(obj.get("toxicity"))?.unwrap_or(1.0);
         if let Some(attrs) = attributes_of(obj)? {
@@ -328,16 +392,27 @@ impl Toxic {
         let name = match obj.get("name") {
             Some(Value::String(n)) if !n.is_empty() => n.clone(),
             None | Some(Value::Null) | Some(Value::String(_)) => format!("{type_name}_{stream}"),
-            Some(_) => return Err(ApiError::bad_request("bad request body: `name` must be a string")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad request body: `name` must be a string",
+                ));
+            }
         };
-        Ok(Toxic { name, kind, stream, toxicity })
+        Ok(Toxic {
+            name,
+            kind,
+            stream,
+            toxicity,
+        })
     }
 
     /// Applies an update request: only `attributes` (merged) and `toxicity` change.
     pub fn update(&mut self, body: &Value) -> Result<(), ApiError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("bad request body: expected a JSON object such as {\"toxicity\": 0.5}"))?;
+        let obj = body.as_object().ok_or_else(|| {
+            ApiError::bad_request(
+                "bad request body: expected a JSON object such as {\"toxicity\": 0.5}",
+            )
+        })?;
         let mut kind = self.kind.clone();
         if let Some(attrs) = attributes_of(obj)? {
             kind.merge(attrs)?;
@@ -355,7 +430,9 @@ fn attributes_of(obj: &Map<String, Value>) -> Result<Option<&Map<String, Value>>
     match obj.get("attributes") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(attrs)) => Ok(Some(attrs)),
-        Some(_) => Err(ApiError::bad_request("bad request body: `attributes` must be an object such as {\"latency\": 100}")),
+        Some(_) => Err(ApiError::bad_request(
+            "bad request body: `attributes` must be an object such as {\"latency\": 100}",
+        )),
     }
 }
 
@@ -364,7 +441,9 @@ fn parse_toxicity(value: Option<&Value>) -> Result<Option<f64>, ApiError> {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_f64() {
             Some(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
-            _ => Err(ApiError::bad_request("toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)")),
+            _ => Err(ApiError::bad_request(
+                "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)",
+            )),
         },
     }
 }
@@ -398,11 +477,15 @@ mod tests {
             r#"{"attributes":{"latency":100,"jitter":10},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
         );
         assert_eq!(
-            created(json!({"name": "up_bw", "type": "bandwidth", "stream": "upstream", "toxicity": 0.5, "attributes": {"rate": 100}})),
+            created(
+                json!({"name": "up_bw", "type": "bandwidth", "stream": "upstream", "toxicity": 0.5, "attributes": {"rate": 100}})
+            ),
             r#"{"attributes":{"rate":100},"name":"up_bw","type":"bandwidth","stream":"upstream","toxicity":0.5}"#
         );
         assert_eq!(
-            created(json!({"name": "s", "type": "slicer", "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}})),
+            created(
+                json!({"name": "s", "type": "slicer", "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}})
+            ),
             r#"{"attributes":{"average_size":64,"size_variation":32,"delay":10},"name":"s","type":"slicer","stream":"downstream","toxicity":1}"#
         );
         assert_eq!(
@@ -413,33 +496,54 @@ mod tests {
 
     #[test]
     fn bad_toxics_are_refused_with_toxiproxy_s_messages_or_better() {
-        assert!(created(json!({"type": "no_such"})).starts_with("400 invalid toxic type \"no_such\": use one of latency,"));
+        assert!(
+            created(json!({"type": "no_such"}))
+                .starts_with("400 invalid toxic type \"no_such\": use one of latency,")
+        );
         assert!(created(json!({"type": "down"})).starts_with("400 invalid toxic type"));
         assert_eq!(
             created(json!({"type": "latency", "stream": "sideways"})),
             "400 stream was invalid, can be either upstream or downstream"
         );
-        assert!(created(json!({"type": "latency", "toxicity": 2})).starts_with("400 toxicity must be a number from 0 to 1"));
+        assert!(
+            created(json!({"type": "latency", "toxicity": 2}))
+                .starts_with("400 toxicity must be a number from 0 to 1")
+        );
         assert_eq!(
             created(json!({"type": "latency", "attributes": {"latency": "fast"}})),
             "400 attributes.latency must be a whole number, not a string"
         );
-        assert_eq!(created(json!({"type": "latency", "attributes": {"latency": -1}})), "400 attributes.latency must be 0 or more");
-        assert!(created(json!({"type": "http_error", "attributes": {"status": 99}})).contains("from 100 to 599"));
+        assert_eq!(
+            created(json!({"type": "latency", "attributes": {"latency": -1}})),
+            "400 attributes.latency must be 0 or more"
+        );
+        assert!(
+            created(json!({"type": "http_error", "attributes": {"status": 99}}))
+                .contains("from 100 to 599")
+        );
         assert!(created(json!([1])).starts_with("400 bad request body"));
     }
 
     #[test]
     fn an_update_changes_only_what_it_names() {
-        let mut toxic = Toxic::from_create(&json!({"type": "latency", "attributes": {"latency": 100, "jitter": 10}})).unwrap();
-        toxic.update(&json!({"attributes": {"latency": 250}})).unwrap();
+        let mut toxic = Toxic::from_create(
+            &json!({"type": "latency", "attributes": {"latency": 100, "jitter": 10}}),
+        )
+        .unwrap();
+        toxic
+            .update(&json!({"attributes": {"latency": 250}}))
+            .unwrap();
         toxic.update(&json!({"toxicity": 0.25})).unwrap();
         assert_eq!(
             toxic.to_json().to_string(),
             r#"{"attributes":{"latency":250,"jitter":10},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":0.25}"#
         );
         let before = toxic.clone();
-        assert!(toxic.update(&json!({"attributes": {"latency": "x"}, "toxicity": 0.5})).is_err());
+        assert!(
+            toxic
+                .update(&json!({"attributes": {"latency": "x"}, "toxicity": 0.5}))
+                .is_err()
+        );
         assert_eq!(toxic, before, "a refused update changed the toxic");
     }
 }
