@@ -365,11 +365,13 @@ impl Registry {
             proxy.lock().listen = listen;
         }
         proxy.lock().enabled = enable;
-        if enable && proxy.lock().running.is_none() {
-            if let Err(e) = self.start(&proxy).await {
-                proxy.lock().enabled = false;
-                return Err(e);
-            }
+        let stopped = proxy.lock().running.is_none();
+        if enable
+            && stopped
+            && let Err(e) = self.start(&proxy).await
+        {
+            proxy.lock().enabled = false;
+            return Err(e);
         }
         Ok(proxy.view())
     }
@@ -502,9 +504,16 @@ impl Registry {
 }
 
 fn add_to(proxy: &Proxy, toxic: Toxic) -> Result<Toxic, ApiError> {
-    if toxic.kind.is_http() && !proxy.lock().http {
+    let http = proxy.lock().http;
+    if toxic.kind.is_http() && !http {
         return Err(ApiError::bad_request(format!(
             "{} needs an HTTP proxy: create the proxy with \"http\": true",
+            toxic.kind.type_name()
+        )));
+    }
+    if !toxic.kind.is_http() && http {
+        return Err(ApiError::bad_request(format!(
+            "{} acts on bytes, and this proxy parses HTTP: use http_delay or http_error here, or a proxy with \"http\": false",
             toxic.kind.type_name()
         )));
     }

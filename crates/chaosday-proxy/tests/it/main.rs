@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
+mod http;
+
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// An echo server on a free loopback port.
