@@ -7,13 +7,14 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::size::ByteSize;
 
 /// What a fault does. The target it acts on is given beside it, never inside it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultSpec {
     /// Send a signal to a process (SIGKILL unless `signal` says otherwise). Reverted by
@@ -47,6 +48,140 @@ pub enum FaultSpec {
         /// The size of the filler file.
         bytes: ByteSize,
     },
+    /// Delay each chunk on a link by `latency` ± `jitter`, from its own arrival.
+    Latency {
+        /// The delay, such as `800ms`.
+        #[serde(with = "humantime_serde")]
+        latency: Duration,
+        /// Up to this much more or less, drawn per chunk.
+        #[serde(default, with = "humantime_serde")]
+        jitter: Duration,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Limit a link to `rate` kilobytes (1,000 bytes) per second.
+    Bandwidth {
+        /// KB/s.
+        rate: u64,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Stop all data on a link, and close connections after `timeout` (0: hold them forever).
+    Timeout {
+        /// When to close; `0s` holds connections open.
+        #[serde(with = "humantime_serde")]
+        timeout: Duration,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Reset connections (TCP RST) after `timeout`.
+    ResetPeer {
+        /// When to reset.
+        #[serde(default, with = "humantime_serde")]
+        timeout: Duration,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Cut data into slices of `average_size` ± `size_variation` bytes, `delay` apart.
+    Slicer {
+        /// Bytes per slice on average.
+        average_size: u64,
+        /// Bytes more or less per slice.
+        #[serde(default)]
+        size_variation: u64,
+        /// The pause between slices, such as `10us` or `2ms`.
+        #[serde(default, with = "humantime_serde")]
+        delay: Duration,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Delay the close of connections by `delay`.
+    SlowClose {
+        /// How long.
+        #[serde(with = "humantime_serde")]
+        delay: Duration,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Close connections once `bytes` have gone through.
+    LimitData {
+        /// How many bytes pass.
+        bytes: ByteSize,
+        /// Which way, and on which share of connections.
+        #[serde(flatten)]
+        link: LinkToxic,
+    },
+    /// Take a link down: new connections are refused, open ones dropped.
+    Down {},
+    /// Answer HTTP requests on a link with `status` instead of forwarding them.
+    HttpError {
+        /// The status code, such as 503.
+        #[serde(default = "http_500")]
+        status: u16,
+        /// The share of matching requests answered so (0 to 1).
+        #[serde(default = "full")]
+        probability: f64,
+        /// Only requests whose path starts with this.
+        #[serde(default)]
+        path_prefix: String,
+    },
+    /// Delay HTTP requests on a link by `delay`.
+    HttpDelay {
+        /// How long.
+        #[serde(with = "humantime_serde")]
+        delay: Duration,
+        /// The share of matching requests delayed (0 to 1).
+        #[serde(default = "full")]
+        probability: f64,
+        /// Only requests whose path starts with this.
+        #[serde(default)]
+        path_prefix: String,
+    },
+}
+
+fn http_500() -> u16 {
+    500
+}
+
+fn full() -> f64 {
+    1.0
+}
+
+/// Which way a link toxic acts, and on which share of connections.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinkToxic {
+    /// `downstream` (server to client, the default) or `upstream`.
+    #[serde(default)]
+    pub stream: Stream,
+    /// The probability, drawn once per connection, that it acts on that connection (0 to 1).
+    #[serde(default = "full")]
+    pub toxicity: f64,
+}
+
+impl Default for LinkToxic {
+    fn default() -> Self {
+        LinkToxic {
+            stream: Stream::Downstream,
+            toxicity: 1.0,
+        }
+    }
+}
+
+/// Which way bytes flow on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// From the client to the upstream.
+    Upstream,
+    /// From the upstream to the client.
+    #[default]
+    Downstream,
 }
 
 fn one() -> u32 {
@@ -61,6 +196,8 @@ pub enum TargetKind {
     Process,
     /// The machine chaosday runs on.
     Host,
+    /// A proxied TCP connection.
+    Link,
 }
 
 impl fmt::Display for TargetKind {
@@ -68,6 +205,7 @@ impl fmt::Display for TargetKind {
         f.write_str(match self {
             TargetKind::Process => "process",
             TargetKind::Host => "host",
+            TargetKind::Link => "link",
         })
     }
 }
@@ -94,6 +232,16 @@ impl FaultSpec {
             FaultSpec::Cpu { .. } => "cpu",
             FaultSpec::Memory { .. } => "memory",
             FaultSpec::DiskFill { .. } => "disk_fill",
+            FaultSpec::Latency { .. } => "latency",
+            FaultSpec::Bandwidth { .. } => "bandwidth",
+            FaultSpec::Timeout { .. } => "timeout",
+            FaultSpec::ResetPeer { .. } => "reset_peer",
+            FaultSpec::Slicer { .. } => "slicer",
+            FaultSpec::SlowClose { .. } => "slow_close",
+            FaultSpec::LimitData { .. } => "limit_data",
+            FaultSpec::Down {} => "down",
+            FaultSpec::HttpError { .. } => "http_error",
+            FaultSpec::HttpDelay { .. } => "http_delay",
         }
     }
 
@@ -104,6 +252,7 @@ impl FaultSpec {
             FaultSpec::Cpu { .. } | FaultSpec::Memory { .. } | FaultSpec::DiskFill { .. } => {
                 TargetKind::Host
             }
+            _ => TargetKind::Link,
         }
     }
 
@@ -127,7 +276,40 @@ impl FaultSpec {
                 "directory",
                 "must be an absolute path, such as /var/lib/app",
             ),
-            _ => Ok(()),
+            FaultSpec::HttpError { status, .. } if !(100..=599).contains(status) => field(
+                "status",
+                "must be an HTTP status code from 100 to 599, such as 503",
+            ),
+            FaultSpec::HttpError { probability, .. } | FaultSpec::HttpDelay { probability, .. }
+                if !(0.0..=1.0).contains(probability) =>
+            {
+                field("probability", "must be a number from 0 to 1")
+            }
+            FaultSpec::Slicer {
+                average_size: 0, ..
+            } => field("average_size", "must be at least 1 byte"),
+            _ => match self.link_toxic() {
+                Some(link) if !(0.0..=1.0).contains(&link.toxicity) => {
+                    field("toxicity", "must be a number from 0 to 1")
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+impl FaultSpec {
+    /// The stream and toxicity of a byte-level link fault.
+    pub fn link_toxic(&self) -> Option<LinkToxic> {
+        match self {
+            FaultSpec::Latency { link, .. }
+            | FaultSpec::Bandwidth { link, .. }
+            | FaultSpec::Timeout { link, .. }
+            | FaultSpec::ResetPeer { link, .. }
+            | FaultSpec::Slicer { link, .. }
+            | FaultSpec::SlowClose { link, .. }
+            | FaultSpec::LimitData { link, .. } => Some(*link),
+            _ => None,
         }
     }
 }
@@ -142,6 +324,40 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
             FaultSpec::DiskFill { directory, bytes } => {
                 write!(f, "disk_fill ({bytes} in {})", directory.display())
+            }
+            FaultSpec::Latency {
+                latency, jitter, ..
+            } if jitter.is_zero() => {
+                write!(f, "latency ({})", humantime::format_duration(*latency))
+            }
+            FaultSpec::Latency {
+                latency, jitter, ..
+            } => write!(
+                f,
+                "latency ({} ± {})",
+                humantime::format_duration(*latency),
+                humantime::format_duration(*jitter)
+            ),
+            FaultSpec::Bandwidth { rate, .. } => write!(f, "bandwidth ({rate} KB/s)"),
+            FaultSpec::Timeout { timeout, .. } => {
+                write!(f, "timeout ({})", humantime::format_duration(*timeout))
+            }
+            FaultSpec::ResetPeer { timeout, .. } => {
+                write!(
+                    f,
+                    "reset_peer (after {})",
+                    humantime::format_duration(*timeout)
+                )
+            }
+            FaultSpec::Slicer { average_size, .. } => write!(f, "slicer ({average_size} B slices)"),
+            FaultSpec::SlowClose { delay, .. } => {
+                write!(f, "slow_close ({})", humantime::format_duration(*delay))
+            }
+            FaultSpec::LimitData { bytes, .. } => write!(f, "limit_data ({bytes})"),
+            FaultSpec::Down {} => f.write_str("down"),
+            FaultSpec::HttpError { status, .. } => write!(f, "http_error ({status})"),
+            FaultSpec::HttpDelay { delay, .. } => {
+                write!(f, "http_delay ({})", humantime::format_duration(*delay))
             }
         }
     }
@@ -392,5 +608,40 @@ mod tests {
         }
         assert!("SIGWHAT".parse::<Signal>().is_err());
         assert_eq!(Signal::Kill.number(), 9);
+    }
+}
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn link_faults_parse_with_human_durations_and_defaults() {
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"kind":"latency","latency":"800ms","jitter":"200ms"}"#)
+                .unwrap();
+        assert_eq!(
+            spec,
+            FaultSpec::Latency {
+                latency: Duration::from_millis(800),
+                jitter: Duration::from_millis(200),
+                link: LinkToxic::default()
+            }
+        );
+        let spec: FaultSpec = serde_json::from_str(
+            r#"{"kind":"bandwidth","rate":100,"stream":"upstream","toxicity":0.5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            spec.link_toxic(),
+            Some(LinkToxic {
+                stream: Stream::Upstream,
+                toxicity: 0.5
+            })
+        );
+        let err = serde_json::from_str::<FaultSpec>(
+            r#"{"kind":"latency","latency":"1s","colour":"red"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
     }
 }

@@ -8,8 +8,9 @@ pub mod fault;
 pub mod size;
 pub mod target;
 
-pub use fault::{FaultSpec, FaultSpecError, Percent, Signal, TargetKind};
+pub use fault::{FaultSpec, FaultSpecError, LinkToxic, Percent, Signal, Stream, TargetKind};
 pub use size::ByteSize;
 pub use target::{
-    CommandMatch, HostTarget, ProcessSelector, ProcessTarget, Supervision, TargetError, TargetSpec,
+    CommandMatch, HostTarget, LinkTarget, ProcessSelector, ProcessTarget, Supervision, TargetError,
+    TargetSpec,
 };

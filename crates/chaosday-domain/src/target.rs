@@ -18,6 +18,21 @@ pub enum TargetSpec {
     Process(ProcessTarget),
     /// The machine chaosday runs on.
     Host(HostTarget),
+    /// A proxied TCP connection, `listen → upstream`.
+    Link(LinkTarget),
+}
+
+/// A proxied TCP connection: clients connect to `listen`, chaosday forwards to `upstream`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkTarget {
+    /// `host:port` chaosday listens on, such as `127.0.0.1:15432`.
+    pub listen: String,
+    /// `host:port` it forwards to, such as `127.0.0.1:5432`.
+    pub upstream: String,
+    /// Whether the link carries HTTP/1.1 (for `http_error` and `http_delay`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http: bool,
 }
 
 /// The machine chaosday runs on. It has no settings yet; `{}` in files.

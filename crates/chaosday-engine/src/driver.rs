@@ -50,6 +50,18 @@ pub enum Action {
         /// The process.
         process: ProcessIdentity,
     },
+    /// Put a toxic (Toxiproxy JSON) on a proxy of this process.
+    AddToxic {
+        /// The proxy's name.
+        proxy: String,
+        /// The toxic, as the Toxiproxy API takes it.
+        toxic: serde_json::Value,
+    },
+    /// Disable a proxy of this process (the link is down).
+    DisableProxy {
+        /// The proxy's name.
+        proxy: String,
+    },
     /// Start a stressor child running `fault`, tagged with `token`.
     Stress {
         /// Identifies the stressor among all processes.
@@ -80,6 +92,23 @@ pub enum RevertPlan {
         /// How to start it.
         supervision: Supervision,
     },
+    /// Remove a toxic from a proxy, in the process that owns the proxy (a proxy lives and
+    /// dies with its process, so after `owner` died there is nothing left to undo).
+    RemoveToxic {
+        /// The process whose proxy it is.
+        owner: ProcessIdentity,
+        /// The proxy's name.
+        proxy: String,
+        /// The toxic's name.
+        toxic: String,
+    },
+    /// Enable a proxy again, in the process that owns it.
+    EnableProxy {
+        /// The process whose proxy it is.
+        owner: ProcessIdentity,
+        /// The proxy's name.
+        proxy: String,
+    },
     /// Kill the stressor tagged `token` and delete `file`.
     StopStressor {
         /// Identifies the stressor.
@@ -97,6 +126,19 @@ impl RevertPlan {
                 "process"
             }
             RevertPlan::StopStressor { .. } => "host",
+            RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
+        }
+    }
+
+    /// The process that alone can carry this plan out, if only one can: the owner of a
+    /// proxy. Any other process that reverts it does nothing, and the owner, seeing its
+    /// fault taken over, carries it out itself.
+    pub fn bound_to(&self) -> Option<ProcessIdentity> {
+        match self {
+            RevertPlan::RemoveToxic { owner, .. } | RevertPlan::EnableProxy { owner, .. } => {
+                Some(*owner)
+            }
+            _ => None,
         }
     }
 }

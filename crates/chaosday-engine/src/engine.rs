@@ -2,6 +2,7 @@
 //! timers, on request, on shutdown, on the kill switch, and after another chaosday's crash.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -181,6 +182,8 @@ struct Inner {
     config: EngineConfig,
     local: Mutex<HashMap<FaultId, Local>>,
     events: broadcast::Sender<Event>,
+    /// Set while this engine's kill switch runs, so its watcher does not race it.
+    aborting: AtomicUsize,
 }
 
 /// The fault engine of one chaosday process. Cloning shares it.
@@ -216,6 +219,7 @@ impl Engine {
                 config,
                 local: Mutex::default(),
                 events,
+                aborting: AtomicUsize::new(0),
             }),
         };
         let recovered = engine.recover().await?;
@@ -388,24 +392,81 @@ impl Engine {
         self.claim_and_revert(id, None, reason).await
     }
 
-    /// Reverts every live fault on this host, whoever owns it.
+    /// Reverts every live fault on this host, whoever owns it, all at once; returns when
+    /// each has ended (including those another process was already reverting).
     pub async fn revert_all(&self, reason: &str) -> Result<Vec<RevertOutcome>> {
         let entries = self.journal_live().await?;
-        let reverts = entries
-            .iter()
-            .map(|entry| self.claim_and_revert(entry.id, None, reason));
-        futures_join(reverts).await.into_iter().collect()
+        let mut reverts = tokio::task::JoinSet::new();
+        for entry in entries {
+            let engine = self.clone();
+            let reason = reason.to_owned();
+            reverts.spawn(async move {
+                match engine.claim_and_revert(entry.id, None, &reason).await? {
+                    RevertOutcome::AlreadyEnded { id, state } if state.is_live() => {
+                        engine.wait_ended(id).await
+                    }
+                    outcome => Ok(outcome),
+                }
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = reverts.join_next().await {
+            let outcome =
+                joined.map_err(|e| Error::System(format!("a revert task failed: {e}")))?;
+            outcomes.push(outcome?);
+        }
+        outcomes.sort_by_key(|o| match o {
+            RevertOutcome::Reverted { id }
+            | RevertOutcome::AlreadyEnded { id, .. }
+            | RevertOutcome::Failed { id, .. } => *id,
+        });
+        Ok(outcomes)
+    }
+
+    /// Waits (within the step limit) for a fault another process is reverting to end.
+    async fn wait_ended(&self, id: FaultId) -> Result<RevertOutcome> {
+        let start = Instant::now();
+        loop {
+            let entry = self
+                .inner
+                .journal
+                .get(id)
+                .await?
+                .ok_or(Error::NotFound(id))?;
+            if !entry.state.is_live() {
+                return Ok(RevertOutcome::AlreadyEnded {
+                    id,
+                    state: entry.state,
+                });
+            }
+            if start.elapsed() >= self.inner.config.step_timeout {
+                return Err(Error::Timeout {
+                    step: format!(
+                        "waiting for fault #{id} to be reverted by pid {}",
+                        entry.owner.pid
+                    ),
+                    after: self.inner.config.step_timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The kill switch: disarms the host (every chaosday process refuses new faults until
     /// [`Engine::rearm`]) and reverts every live fault, whoever owns it.
     pub async fn abort(&self, by: &str) -> Result<AbortReport> {
         let start = Instant::now();
-        self.inner.journal.set_armed(false, now_ms(), by).await?;
-        tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
-        let outcomes = self.revert_all(&format!("kill switch ({by})")).await?;
+        // This engine's watcher stands aside: the faults are reverted here.
+        self.inner.aborting.fetch_add(1, Ordering::SeqCst);
+        let result = async {
+            self.inner.journal.set_armed(false, now_ms(), by).await?;
+            tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
+            self.revert_all(&format!("kill switch ({by})")).await
+        }
+        .await;
+        self.inner.aborting.fetch_sub(1, Ordering::SeqCst);
         Ok(AbortReport {
-            outcomes,
+            outcomes: result?,
             elapsed_ms: start.elapsed().as_millis(),
         })
     }
@@ -551,6 +612,19 @@ impl Engine {
         }
     }
 
+    /// A fault of this process that another took over: if only this process can undo it (a
+    /// toxic on its own proxy), undo it now. Idempotent.
+    async fn undo_taken_over(&self, entry: &Entry) {
+        if let Ok((plan, driver)) = self.plan_and_driver(entry)
+            && plan.bound_to() == Some(self.inner.owner)
+            && let Err(e) = self
+                .step("reverting a fault taken over", driver.revert(&plan))
+                .await
+        {
+            tracing::error!(id = %entry.id, error = %e, "could not undo a fault taken over by another process");
+        }
+    }
+
     fn plan_and_driver(&self, entry: &Entry) -> Result<(RevertPlan, Arc<dyn Driver>)> {
         let plan: RevertPlan = serde_json::from_str(&entry.revert).map_err(|e| {
             Error::Journal(format!(
@@ -626,18 +700,6 @@ impl Engine {
     }
 }
 
-async fn futures_join<T>(
-    futures: impl Iterator<Item = impl std::future::Future<Output = T>>,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    // Reverts run one after the other within this task; each is short and bounded, and the
-    // journal serialises the writes anyway.
-    for fut in futures {
-        out.push(fut.await);
-    }
-    out
-}
-
 fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
 }
@@ -662,7 +724,8 @@ async fn watch_journal(weak: Weak<Inner>) {
         }
         let mine: Vec<FaultId> = engine.lock().keys().copied().collect();
         if !mine.is_empty() {
-            if let Ok(arming) = engine.inner.journal.arming().await
+            if engine.inner.aborting.load(Ordering::SeqCst) == 0
+                && let Ok(arming) = engine.inner.journal.arming().await
                 && !arming.armed
             {
                 for id in &mine {
@@ -676,6 +739,7 @@ async fn watch_journal(weak: Weak<Inner>) {
                     Ok(Some(entry))
                         if entry.owner != engine.inner.owner || !entry.state.is_live() =>
                     {
+                        engine.undo_taken_over(&entry).await;
                         let reason = entry
                             .end_reason
                             .unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
 pub use drivers::host::{HostDriver, StressorCommand};
+pub use drivers::link::LinkDriver;
 pub use drivers::process::ProcessDriver;
 pub use engine::{
     AbortReport, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, RevertOutcome,
@@ -32,14 +33,16 @@ pub use error::{Error, Result};
 pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
 pub use supervisor::Supervisor;
 
-/// The drivers of a chaosday process: `process` (restarting through `supervisor`) and `host`
-/// (starting stressors with `stressor`).
+/// The drivers of a chaosday process: `process` (restarting through `supervisor`), `host`
+/// (starting stressors with `stressor`) and `link` (on the proxies of `links`).
 pub fn standard_drivers(
     supervisor: Arc<Supervisor>,
     stressor: StressorCommand,
+    links: LinkDriver,
 ) -> Vec<Arc<dyn Driver>> {
     vec![
         Arc::new(ProcessDriver::new(supervisor)),
         Arc::new(HostDriver::new(stressor)),
+        Arc::new(links),
     ]
 }

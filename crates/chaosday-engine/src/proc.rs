@@ -20,14 +20,22 @@ pub struct ProcessInfo {
     pub ppid: u32,
     /// Its state letter (`R`, `S`, `T` stopped, `Z` zombie, ...).
     pub state: char,
-    /// Its full command line; empty for kernel threads.
+    /// Its full command line; empty for kernel threads (and for a moment after a fork).
     pub argv: Vec<String>,
+    /// The kernel's flags for it (`PF_*`).
+    pub flags: u64,
 }
 
 impl ProcessInfo {
     /// Whether it is stopped (SIGSTOP).
     pub fn is_stopped(&self) -> bool {
         matches!(self.state, 'T' | 't')
+    }
+
+    /// Whether it is a kernel thread (`PF_KTHREAD`), not a program.
+    pub fn is_kernel_thread(&self) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        self.flags & PF_KTHREAD != 0
     }
 
     /// Whether it is a zombie: dead, not yet reaped by its parent.
@@ -89,7 +97,13 @@ pub fn read(pid: u32) -> io::Result<Option<ProcessInfo>> {
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let Some((state, ppid, start_time)) = parse_stat(&stat) else {
+    let Some(Stat {
+        state,
+        ppid,
+        flags,
+        start_time,
+    }) = parse_stat(&stat)
+    else {
         return Err(io::Error::other(format!("unreadable /proc/{pid}/stat")));
     };
     let argv = match fs::read(format!("/proc/{pid}/cmdline")) {
@@ -103,6 +117,7 @@ pub fn read(pid: u32) -> io::Result<Option<ProcessInfo>> {
         ppid,
         state,
         argv,
+        flags,
     }))
 }
 
@@ -132,16 +147,27 @@ pub fn ancestors() -> Vec<u32> {
     out
 }
 
-/// Parses `/proc/PID/stat` into (state, ppid, start time). The command name in parentheses
-/// may itself hold spaces and parentheses, so fields are counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(char, u32, u64)> {
+#[derive(Debug, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    ppid: u32,
+    flags: u64,
+    start_time: u64,
+}
+
+/// Parses `/proc/PID/stat` (fields 3, 4, 9 and 22 of proc(5)). The command name in
+/// parentheses may itself hold spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    // Fields 5..=21 of stat(5) lie between ppid (4) and starttime (22).
-    let start_time = fields.nth(17)?.parse().ok()?;
-    Some((state, ppid, start_time))
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `fields[0]` is field 3 (state).
+    let field = |n: usize| fields.get(n - 3).copied();
+    Some(Stat {
+        state: field(3)?.chars().next()?,
+        ppid: field(4)?.parse().ok()?,
+        flags: field(9)?.parse().ok()?,
+        start_time: field(22)?.parse().ok()?,
+    })
 }
 
 fn split_cmdline(raw: &[u8]) -> Vec<String> {
@@ -161,7 +187,15 @@ mod tests {
     #[test]
     fn stat_is_parsed_from_the_last_parenthesis() {
         let stat = "4242 (evil) name) (x) T 17 4242 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-        assert_eq!(parse_stat(stat), Some(('T', 17, 987654)));
+        assert_eq!(
+            parse_stat(stat),
+            Some(Stat {
+                state: 'T',
+                ppid: 17,
+                flags: 4194560,
+                start_time: 987654
+            })
+        );
         assert_eq!(parse_stat("garbage"), None);
     }
 

@@ -29,10 +29,21 @@ pub async fn wait_gone(process: ProcessIdentity, limit: Duration) -> bool {
     wait_until(limit, || !process.is_alive()).await
 }
 
-/// Polls `done` every millisecond, then less often, until it holds or `limit` passes.
+/// Polls `done` until it holds or `limit` passes: first only yielding to the runtime (a
+/// signal usually takes effect within microseconds, and a timer sleeps at least a
+/// millisecond), then with sleeps growing to 20 ms.
 pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    let mut pause = Duration::from_micros(500);
+    let mut pause = Duration::from_millis(1);
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= Duration::from_millis(2) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     loop {
         if done() {
             return true;

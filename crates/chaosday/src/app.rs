@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use chaosday_engine::{Engine, EngineConfig, RevertOutcome, StressorCommand, Supervisor};
+use chaosday_engine::{
+    Engine, EngineConfig, LinkDriver, RevertOutcome, StressorCommand, Supervisor,
+};
+use chaosday_proxy::Registry;
 use chaosday_store::SqliteJournal;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -66,7 +69,8 @@ pub async fn open_engine(
             .context("cannot find the chaosday executable to start stressors")?,
         args: vec!["__stress".into()],
     };
-    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
+    let links = LinkDriver::new(Registry::new(None))?;
+    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor, links);
     let config = EngineConfig {
         origin: origin.to_owned(),
         ..EngineConfig::default()

@@ -1,4 +1,5 @@
 //! The drivers: one per kind of target.
 
 pub mod host;
+pub mod link;
 pub mod process;

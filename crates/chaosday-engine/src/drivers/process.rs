@@ -45,19 +45,25 @@ impl ProcessDriver {
     fn refusal(&self, info: &ProcessInfo, supervised: bool) -> Option<String> {
         let what = format!("pid {} (`{}`)", info.pid, info.command_line());
         if info.pid == self.me {
-            return Some(format!("{what} is this chaosday process itself"));
+            return Some(format!(
+                "{what} is this chaosday process itself; chaosday never targets itself"
+            ));
         }
         if self.ancestors.contains(&info.pid) {
-            return Some(format!("{what} started this chaosday (a parent process)"));
+            return Some(format!(
+                "{what} started this chaosday (a parent process); chaosday never targets itself"
+            ));
         }
         if info.pid == 1 {
             return Some(format!("{what} is the init process"));
         }
-        if info.argv.is_empty() {
+        if info.is_kernel_thread() {
             return Some(format!("pid {} is a kernel thread", info.pid));
         }
         if !supervised && self.exe.is_some() && exe_of(info.pid) == self.exe {
-            return Some(format!("{what} is another chaosday process"));
+            return Some(format!(
+                "{what} is another chaosday process; chaosday never targets itself"
+            ));
         }
         None
     }
@@ -264,8 +270,8 @@ impl Driver for ProcessDriver {
                     })
                 }
             }
-            Action::Stress { .. } => Err(Error::Unsupported {
-                fault: "stress",
+            _ => Err(Error::Unsupported {
+                fault: "non-process",
                 target: "process".into(),
             }),
         }
@@ -284,8 +290,8 @@ impl Driver for ProcessDriver {
                 .ensure_running(supervision)
                 .await
                 .map(|_| ()),
-            RevertPlan::StopStressor { .. } => Err(Error::Unsupported {
-                fault: "stress",
+            _ => Err(Error::Unsupported {
+                fault: "non-process",
                 target: "process".into(),
             }),
         }
@@ -293,7 +299,7 @@ impl Driver for ProcessDriver {
 
     async fn status(&self, plan: &RevertPlan) -> Result<Status> {
         Ok(match plan {
-            RevertPlan::Nothing { .. } | RevertPlan::StopStressor { .. } => Status::Unknown,
+            RevertPlan::Nothing { .. } => Status::Unknown,
             RevertPlan::Resume { process } => match process.read() {
                 Some(info) if info.is_stopped() => Status::InEffect,
                 _ => Status::Gone,
@@ -302,6 +308,7 @@ impl Driver for ProcessDriver {
                 Some(_) => Status::Gone,
                 None => Status::InEffect,
             },
+            _ => Status::Unknown,
         })
     }
 }

@@ -5,5 +5,6 @@
 //! each other's.
 
 mod faults;
+mod links;
 mod supervised;
 mod support;

@@ -1,35 +1,14 @@
 //! The engine as a library: supervised processes, recovery of a dead owner's faults, and a
 //! reused pid never signalled.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chaosday_domain::{FaultSpec, ProcessTarget, Signal, Supervision, TargetSpec};
 use chaosday_engine::proc::ProcessIdentity;
-use chaosday_engine::{
-    Engine, EngineConfig, Journal, NewEntry, RevertPlan, StressorCommand, Supervisor,
-};
+use chaosday_engine::{Journal, NewEntry, RevertPlan};
 use chaosday_store::SqliteJournal;
 
 use crate::support::*;
-
-async fn engine(
-    sandbox: &Sandbox,
-) -> (Engine, Arc<Supervisor>, Vec<chaosday_engine::RevertOutcome>) {
-    let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite"))
-        .await
-        .expect("journal");
-    let supervisor = Supervisor::new(None);
-    let stressor = StressorCommand {
-        program: env!("CARGO_BIN_EXE_chaosday").into(),
-        args: vec!["__stress".into()],
-    };
-    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor);
-    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, EngineConfig::default())
-        .await
-        .expect("engine");
-    (engine, supervisor, recovered)
-}
 
 fn sleep_supervision(seconds: u32) -> Supervision {
     Supervision {
@@ -40,14 +19,14 @@ fn sleep_supervision(seconds: u32) -> Supervision {
 }
 
 /// A pid and start time of a chaosday that is dead: a process that has exited.
-fn dead_owner() -> ProcessIdentity {
+pub fn dead_owner() -> ProcessIdentity {
     let mut child = std::process::Command::new("true").spawn().expect("true");
     let pid = child.id();
     child.wait().expect("reap");
     ProcessIdentity { pid, start_time: 1 }
 }
 
-async fn record_orphan(sandbox: &Sandbox, key: &str, plan: &RevertPlan) {
+pub async fn record_orphan(sandbox: &Sandbox, key: &str, plan: &RevertPlan) {
     let journal = SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite"))
         .await
         .expect("journal");
@@ -70,7 +49,7 @@ async fn record_orphan(sandbox: &Sandbox, key: &str, plan: &RevertPlan) {
 #[tokio::test]
 async fn a_killed_supervised_process_is_started_again_by_its_timer() {
     let sandbox = Sandbox::new();
-    let (engine, supervisor, _) = engine(&sandbox).await;
+    let (engine, supervisor, _, _) = engine(&sandbox).await;
     let supervision = sleep_supervision(unique());
     let first = supervisor
         .ensure_running(&supervision)
@@ -116,7 +95,7 @@ async fn a_dead_chaosday_s_supervised_kill_is_restarted_by_the_next_one() {
         },
     )
     .await;
-    let (_engine, supervisor, recovered) = engine(&sandbox).await;
+    let (_engine, supervisor, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert_eq!(
         processes_with(&needle).len(),
@@ -132,7 +111,7 @@ async fn a_dead_chaosday_s_supervised_kill_is_restarted_by_the_next_one() {
         },
     )
     .await;
-    let (_again, _, recovered) = engine(&sandbox).await;
+    let (_again, _, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1);
     assert_eq!(
         processes_with(&needle).len(),
@@ -176,7 +155,7 @@ async fn a_pid_reused_by_another_process_is_never_signalled() {
         &RevertPlan::Resume { process: reused },
     )
     .await;
-    let (_engine, _, recovered) = engine(&sandbox).await;
+    let (_engine, _, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1);
     std::thread::sleep(Duration::from_millis(200));
     assert!(victim.is_stopped(), "SIGCONT was sent to a reused pid");

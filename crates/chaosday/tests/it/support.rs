@@ -110,10 +110,18 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// Stops it as a user would (SIGTERM, so it reverts its faults), then kills it.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let exited = wait_until(Duration::from_secs(10), || {
+                child.try_wait().ok().flatten().is_some()
+            });
+            if !exited {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }
@@ -255,4 +263,35 @@ pub fn live_faults(sandbox: &Sandbox) -> (Vec<serde_json::Value>, String) {
     let list: Vec<serde_json::Value> =
         serde_json::from_slice(&out.stdout).expect("fault list JSON");
     (list, text(&out.stderr))
+}
+
+/// An engine in this test process over the sandbox's journal, with every driver; the link
+/// driver's proxies live in this process.
+pub async fn engine(
+    sandbox: &Sandbox,
+) -> (
+    chaosday_engine::Engine,
+    std::sync::Arc<chaosday_engine::Supervisor>,
+    chaosday_engine::LinkDriver,
+    Vec<chaosday_engine::RevertOutcome>,
+) {
+    use chaosday_engine::{Engine, EngineConfig, LinkDriver, StressorCommand, Supervisor};
+    let journal = chaosday_store::SqliteJournal::open(&sandbox.state_dir().join("journal.sqlite"))
+        .await
+        .expect("journal");
+    let supervisor = Supervisor::new(None);
+    let stressor = StressorCommand {
+        program: env!("CARGO_BIN_EXE_chaosday").into(),
+        args: vec!["__stress".into()],
+    };
+    let links = LinkDriver::new(chaosday_proxy::Registry::new(Some(1))).expect("link driver");
+    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor, links.clone());
+    let (engine, recovered) = Engine::open(
+        std::sync::Arc::new(journal),
+        drivers,
+        EngineConfig::default(),
+    )
+    .await
+    .expect("engine");
+    (engine, supervisor, links, recovered)
 }
