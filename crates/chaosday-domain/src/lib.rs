@@ -5,6 +5,7 @@
 //! time and seeds are passed in by the caller, and the only failure is bad input.
 
 pub mod fault;
+pub mod scoring;
 pub mod size;
 pub mod target;
 
