@@ -4,8 +4,11 @@
 //! and signals are spelled in files. There is no IO, no async runtime, no clock and no RNG:
 //! time and seeds are passed in by the caller, and the only failure is bad input.
 
+pub mod events;
 pub mod fault;
+pub mod incident;
 pub mod scoring;
+pub mod secrecy;
 pub mod size;
 pub mod target;
 

@@ -24,9 +24,17 @@ pub struct ScoringRules {
 impl Default for ScoringRules {
     fn default() -> Self {
         ScoringRules {
-            detect: Decay { max: 100, min: 20, over: Duration::from_secs(10 * 60) },
+            detect: Decay {
+                max: 100,
+                min: 20,
+                over: Duration::from_secs(10 * 60),
+            },
             diagnose: DiagnoseRules::default(),
-            resolve: Decay { max: 200, min: 50, over: Duration::from_secs(30 * 60) },
+            resolve: Decay {
+                max: 200,
+                min: 50,
+                over: Duration::from_secs(30 * 60),
+            },
             false_alarm: 10,
         }
     }
@@ -46,14 +54,15 @@ pub struct Decay {
 }
 
 impl Decay {
-    /// The points earned `elapsed` after the start (pauses already taken out by the caller).
+    /// The points earned `elapsed` after the start (pauses already taken out by the caller),
+    /// rounded down.
     pub fn at(&self, elapsed: Duration) -> u32 {
         let (max, min) = (u64::from(self.max), u64::from(self.min.min(self.max)));
         let over = self.over.as_millis();
         if over == 0 || elapsed.as_millis() >= over {
             return min as u32;
         }
-        let lost = (max - min) as u128 * elapsed.as_millis() / over;
+        let lost = ((max - min) as u128 * elapsed.as_millis()).div_ceil(over);
         (max as u128 - lost) as u32
     }
 }
@@ -72,7 +81,11 @@ pub struct DiagnoseRules {
 
 impl Default for DiagnoseRules {
     fn default() -> Self {
-        DiagnoseRules { correct: 100, wrong: 25, max_tries: 3 }
+        DiagnoseRules {
+            correct: 100,
+            wrong: 25,
+            max_tries: 3,
+        }
     }
 }
 
@@ -82,19 +95,40 @@ mod tests {
 
     #[test]
     fn decay_is_linear_then_flat_and_never_below_min() {
-        let d = Decay { max: 100, min: 20, over: Duration::from_secs(600) };
+        let d = Decay {
+            max: 100,
+            min: 20,
+            over: Duration::from_secs(600),
+        };
         assert_eq!(d.at(Duration::ZERO), 100);
         assert_eq!(d.at(Duration::from_secs(300)), 60);
+        assert_eq!(d.at(Duration::from_millis(1)), 99, "rounded down");
         assert_eq!(d.at(Duration::from_secs(600)), 20);
         assert_eq!(d.at(Duration::from_secs(6000)), 20);
-        let flat = Decay { max: 50, min: 80, over: Duration::ZERO };
-        assert_eq!(flat.at(Duration::from_secs(1)), 50, "min above max is clamped to max");
+        let flat = Decay {
+            max: 50,
+            min: 80,
+            over: Duration::ZERO,
+        };
+        assert_eq!(
+            flat.at(Duration::from_secs(1)),
+            50,
+            "min above max is clamped to max"
+        );
     }
 
     #[test]
     fn partial_rules_keep_the_other_defaults() {
-        let rules: ScoringRules = serde_json::from_str(r#"{"detect":{"max":50,"min":10,"over":"5m"}}"#).unwrap();
-        assert_eq!(rules.detect, Decay { max: 50, min: 10, over: Duration::from_secs(300) });
+        let rules: ScoringRules =
+            serde_json::from_str(r#"{"detect":{"max":50,"min":10,"over":"5m"}}"#).unwrap();
+        assert_eq!(
+            rules.detect,
+            Decay {
+                max: 50,
+                min: 10,
+                over: Duration::from_secs(300)
+            }
+        );
         assert_eq!(rules.resolve, ScoringRules::default().resolve);
         assert!(serde_json::from_str::<ScoringRules>(r#"{"detekt":{}}"#).is_err());
     }

@@ -1,0 +1,286 @@
+//! The game's events: every state change of a Day of Chaos, appended to the log in order.
+//! Scores, the timeline and reports are projections rebuilt by replaying them
+//! ([`crate::incident::GameState`]).
+//!
+//! An event carries everything its projection needs (an opened incident carries its
+//! scenario's difficulty, ground truth, hints and deadline), so replaying the log needs no
+//! game file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An incident's number in its game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub u64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One event as stored: its place in the log, its time, who did it, and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Its sequence number in the log (strictly increasing).
+    pub seq: u64,
+    /// When it happened, unix milliseconds.
+    pub at_ms: i64,
+    /// Who did it.
+    pub actor: Actor,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    /// chaosday itself: the scheduler, the referee's probes, timers.
+    System,
+    /// The game master.
+    GameMaster {
+        /// The player's name, as given with the action.
+        player: String,
+    },
+    /// A player of a team.
+    Team {
+        /// The team.
+        team: String,
+        /// The player's name, as given with the action.
+        player: String,
+    },
+    /// A team's alerting (Alertmanager).
+    Alert {
+        /// The team whose alert it is.
+        team: String,
+    },
+}
+
+/// How a scenario ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The team repairs the system and claims it; resolved when the scenario's probes stay
+    /// green through the verification window.
+    Fix,
+    /// A correct diagnosis heals it: chaosday reverts the fault.
+    Diagnose,
+    /// It reverts itself after its duration; points only for detection and diagnosis.
+    Timed,
+    /// The game master broke something by hand; the team's side is as for `fix`.
+    Manual,
+}
+
+/// A diagnosis: a logical target and a fault kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The logical target, as named in the game file.
+    pub target: String,
+    /// The fault kind, such as `latency` or `kill`.
+    pub kind: String,
+}
+
+/// A hint a team may buy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hint {
+    /// What it says.
+    pub text: String,
+    /// Its price in points.
+    pub cost: u32,
+}
+
+/// A fault of an incident, as the game master sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultSummary {
+    /// The logical target.
+    pub target: String,
+    /// The fault kind.
+    pub kind: String,
+    /// One line for people: `latency (800ms) on link 127.0.0.1:15432 → 127.0.0.1:5432`.
+    pub description: String,
+    /// Labels of the target that a firing alert must carry to detect the incident.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alert_match: BTreeMap<String, String>,
+}
+
+/// How a fault of an incident went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertCause {
+    /// Its duration ran out (a `timed` scenario, or a fault with `for`).
+    Timer,
+    /// It healed by itself (the target recovered without the team).
+    Healed,
+    /// A correct diagnosis healed it (`diagnose` scenarios).
+    Diagnosis,
+    /// The incident closed and chaosday reverted what was left.
+    Closing,
+    /// The kill switch or a guard.
+    Safety,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The game began; these teams play.
+    GameStarted {
+        /// The teams, by name.
+        teams: Vec<String>,
+    },
+    /// Every clock stopped.
+    GamePaused {
+        /// Why (a guard failed, the game master's break...).
+        reason: String,
+    },
+    /// The clocks run again.
+    GameResumed,
+    /// The game is over; open incidents are cancelled.
+    GameEnded,
+    /// A scenario's faults are active against a team: its clocks start now.
+    IncidentOpened {
+        /// The incident.
+        incident: IncidentId,
+        /// The team it is against.
+        team: String,
+        /// The scenario's name.
+        scenario: String,
+        /// 1 to 5; multiplies its points.
+        difficulty: u32,
+        /// How it ends.
+        resolution: Resolution,
+        /// The ground truth.
+        diagnosis: Diagnosis,
+        /// Its faults.
+        faults: Vec<FaultSummary>,
+        /// Hints the team may buy.
+        hints: Vec<Hint>,
+        /// How long the team has, in milliseconds of running game time.
+        deadline_ms: u64,
+    },
+    /// A team declared an incident on a target it sees suffering.
+    Declared {
+        /// The team.
+        team: String,
+        /// The logical target (or service) it names.
+        target: String,
+    },
+    /// A firing alert from a team's alerting.
+    AlertFired {
+        /// The team.
+        team: String,
+        /// The alert's labels.
+        labels: BTreeMap<String, String>,
+        /// When the alert started firing, unix ms.
+        starts_at_ms: i64,
+    },
+    /// A team's diagnosis of one of its incidents.
+    Diagnosed {
+        /// The team.
+        team: String,
+        /// The incident.
+        incident: IncidentId,
+        /// What it says.
+        diagnosis: Diagnosis,
+    },
+    /// A team bought a hint.
+    HintBought {
+        /// The team.
+        team: String,
+        /// The incident.
+        incident: IncidentId,
+        /// Which of the incident's hints (0-based).
+        hint: usize,
+    },
+    /// A team says it fixed an incident.
+    ResolutionClaimed {
+        /// The team.
+        team: String,
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// The referee's probes stayed green through the verification window after a claim.
+    Verified {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// The referee's probes went red after a claim: the claim is withdrawn.
+    VerificationFailed {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// One of an incident's faults went away.
+    FaultReverted {
+        /// The incident.
+        incident: IncidentId,
+        /// The logical target.
+        target: String,
+        /// How.
+        cause: RevertCause,
+    },
+    /// The deadline passed.
+    Expired {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// Cancelled by the game master, the kill switch or the end of the game.
+    Cancelled {
+        /// The incident.
+        incident: IncidentId,
+        /// Why.
+        reason: String,
+    },
+    /// The game master added or took points, with a reason.
+    Adjusted {
+        /// The team.
+        team: String,
+        /// Points (negative takes).
+        points: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl EventKind {
+    /// The event's name as stored (`incident_opened`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::GameStarted { .. } => "game_started",
+            EventKind::GamePaused { .. } => "game_paused",
+            EventKind::GameResumed => "game_resumed",
+            EventKind::GameEnded => "game_ended",
+            EventKind::IncidentOpened { .. } => "incident_opened",
+            EventKind::Declared { .. } => "declared",
+            EventKind::AlertFired { .. } => "alert_fired",
+            EventKind::Diagnosed { .. } => "diagnosed",
+            EventKind::HintBought { .. } => "hint_bought",
+            EventKind::ResolutionClaimed { .. } => "resolution_claimed",
+            EventKind::Verified { .. } => "verified",
+            EventKind::VerificationFailed { .. } => "verification_failed",
+            EventKind::FaultReverted { .. } => "fault_reverted",
+            EventKind::Expired { .. } => "expired",
+            EventKind::Cancelled { .. } => "cancelled",
+            EventKind::Adjusted { .. } => "adjusted",
+        }
+    }
+
+    /// The incident it is about, if any.
+    pub fn incident(&self) -> Option<IncidentId> {
+        match self {
+            EventKind::IncidentOpened { incident, .. }
+            | EventKind::Diagnosed { incident, .. }
+            | EventKind::HintBought { incident, .. }
+            | EventKind::ResolutionClaimed { incident, .. }
+            | EventKind::Verified { incident }
+            | EventKind::VerificationFailed { incident }
+            | EventKind::FaultReverted { incident, .. }
+            | EventKind::Expired { incident }
+            | EventKind::Cancelled { incident, .. } => Some(*incident),
+            _ => None,
+        }
+    }
+}

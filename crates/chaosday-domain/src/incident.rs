@@ -1,0 +1,626 @@
+//! The referee's ledger: incidents, detection, diagnosis, resolution and scores, as a pure
+//! projection of the event log.
+//!
+//! [`GameState::apply`] folds one event in; [`GameState::replay`] folds a whole log. Time
+//! comes only from the events and from the `now` a caller passes in; paused intervals are
+//! taken out of every clock (decay and deadlines). Actions that the rules do not allow (a
+//! team acting on another team's incident, a fourth diagnosis, a claim on a closed incident)
+//! change nothing: the log keeps them, the score ignores them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::events::{
+    Actor, Diagnosis, Event, EventKind, FaultSummary, Hint, IncidentId, Resolution, RevertCause,
+};
+use crate::scoring::ScoringRules;
+
+/// Where the game is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not started yet.
+    NotStarted,
+    /// Running.
+    Running,
+    /// Paused: every clock is frozen.
+    Paused,
+    /// Over.
+    Ended,
+}
+
+/// Where an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Its faults are active; the team has not detected it.
+    Open,
+    /// The team detected it.
+    Detected,
+    /// The team diagnosed it correctly.
+    Diagnosed,
+    /// Closed: fixed and verified, healed by a diagnosis, or (timed) over.
+    Resolved,
+    /// Closed: its deadline passed.
+    Expired,
+    /// Closed: the game master, the kill switch or the end of the game.
+    Cancelled,
+}
+
+impl IncidentState {
+    /// Whether the incident is closed.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            IncidentState::Resolved | IncidentState::Expired | IncidentState::Cancelled
+        )
+    }
+}
+
+/// Points by what earned or cost them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Breakdown {
+    /// Detection.
+    pub detect: i64,
+    /// Diagnosis (correct, less wrong tries).
+    pub diagnose: i64,
+    /// Resolution.
+    pub resolve: i64,
+    /// Hints bought (zero or negative).
+    pub hints: i64,
+    /// False alarms (zero or negative).
+    pub penalties: i64,
+    /// The game master's adjustments.
+    pub adjustments: i64,
+}
+
+impl Breakdown {
+    /// The sum.
+    pub fn total(&self) -> i64 {
+        self.detect + self.diagnose + self.resolve + self.hints + self.penalties + self.adjustments
+    }
+
+    fn add(&mut self, other: &Breakdown) {
+        self.detect += other.detect;
+        self.diagnose += other.diagnose;
+        self.resolve += other.resolve;
+        self.hints += other.hints;
+        self.penalties += other.penalties;
+        self.adjustments += other.adjustments;
+    }
+}
+
+/// One incident: one scenario against one team.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Its number.
+    pub id: IncidentId,
+    /// The team it is against.
+    pub team: String,
+    /// The scenario.
+    pub scenario: String,
+    /// 1 to 5.
+    pub difficulty: u32,
+    /// How it ends.
+    pub resolution: Resolution,
+    /// The ground truth.
+    pub diagnosis: Diagnosis,
+    /// Its faults.
+    pub faults: Vec<FaultSummary>,
+    /// Its hints.
+    pub hints: Vec<Hint>,
+    /// Running game time the team has, in ms.
+    pub deadline_ms: u64,
+    /// Where it is.
+    pub state: IncidentState,
+    /// When its faults became active.
+    pub opened_ms: i64,
+    /// When the team detected it.
+    pub detected_ms: Option<i64>,
+    /// Who detected it (a player or an alert).
+    pub detected_by: Option<Actor>,
+    /// When the team diagnosed it correctly.
+    pub diagnosed_ms: Option<i64>,
+    /// How many diagnoses the team submitted.
+    pub tries: u32,
+    /// Which hints the team bought (indexes).
+    pub hints_bought: Vec<usize>,
+    /// When the team last claimed it fixed (withdrawn if verification failed).
+    pub claimed_ms: Option<i64>,
+    /// When it closed.
+    pub closed_ms: Option<i64>,
+    /// Why it closed, for people.
+    pub closed_reason: Option<String>,
+    /// Whether a fault went away by its timer or by itself: no resolution points then.
+    pub healed_without_team: bool,
+    /// Running game time from opening to resolution, in ms, once resolved by the team.
+    pub time_to_resolve_ms: Option<u64>,
+    /// Running game time from opening to detection, in ms.
+    pub time_to_detect_ms: Option<u64>,
+    /// What it earned or cost the team.
+    pub points: Breakdown,
+}
+
+impl Incident {
+    fn matches_target(&self, target: &str) -> bool {
+        self.faults
+            .iter()
+            .any(|f| f.target.eq_ignore_ascii_case(target))
+            || self.diagnosis.target.eq_ignore_ascii_case(target)
+    }
+}
+
+/// A team's standing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TeamScore {
+    /// The team.
+    pub team: String,
+    /// Total points.
+    pub points: i64,
+    /// By source.
+    pub breakdown: Breakdown,
+    /// Incidents it resolved.
+    pub resolved: u32,
+    /// Its false alarms.
+    pub false_alarms: u32,
+    /// Total running time to resolve its resolved incidents, ms (breaks ties: less is better).
+    pub time_to_resolve_ms: u64,
+}
+
+/// Something the log says that the rules did not accept, for the game master's eyes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Why it changed nothing.
+    pub why: String,
+}
+
+/// The whole game, as the log says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GameState {
+    /// The rules.
+    pub rules: ScoringRules,
+    /// Where the game is.
+    pub status: Status,
+    /// When it started.
+    pub started_ms: Option<i64>,
+    /// When the current pause began.
+    pub paused_since: Option<i64>,
+    /// Finished pauses, as (from, to).
+    pub pauses: Vec<(i64, i64)>,
+    /// Every incident.
+    pub incidents: BTreeMap<IncidentId, Incident>,
+    /// Points that belong to no incident (false alarms, adjustments), by team.
+    pub team_extra: BTreeMap<String, (Breakdown, u32)>,
+    /// The last event folded in.
+    pub last_seq: u64,
+    /// Events that changed nothing, and why.
+    pub ignored: Vec<Ignored>,
+}
+
+impl GameState {
+    /// A game before its first event.
+    pub fn new(rules: ScoringRules) -> Self {
+        GameState {
+            rules,
+            status: Status::NotStarted,
+            started_ms: None,
+            paused_since: None,
+            pauses: Vec::new(),
+            incidents: BTreeMap::new(),
+            team_extra: BTreeMap::new(),
+            last_seq: 0,
+            ignored: Vec::new(),
+        }
+    }
+
+    /// The state after every event of `events`, in order.
+    pub fn replay<'a>(rules: ScoringRules, events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut state = GameState::new(rules);
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// Running game time between two instants: wall time less the paused intervals.
+    pub fn running_ms(&self, from: i64, to: i64) -> u64 {
+        if to <= from {
+            return 0;
+        }
+        let mut paused = 0i64;
+        let current = self.paused_since.map(|since| (since, i64::MAX));
+        for (start, end) in self.pauses.iter().copied().chain(current) {
+            let overlap = end.min(to) - start.max(from);
+            if overlap > 0 {
+                paused += overlap;
+            }
+        }
+        u64::try_from(to - from - paused).unwrap_or(0)
+    }
+
+    /// The open incidents whose deadline has passed at `now` (the server closes them with
+    /// an `expired` event).
+    pub fn overdue(&self, now_ms: i64) -> Vec<IncidentId> {
+        self.incidents
+            .values()
+            .filter(|i| {
+                !i.state.is_closed() && self.running_ms(i.opened_ms, now_ms) >= i.deadline_ms
+            })
+            .map(|i| i.id)
+            .collect()
+    }
+
+    /// The open incidents of a team.
+    pub fn open_incidents<'a>(&'a self, team: &'a str) -> impl Iterator<Item = &'a Incident> + 'a {
+        self.incidents
+            .values()
+            .filter(move |i| i.team == team && !i.state.is_closed())
+    }
+
+    /// The teams' standings, best first: points, then less time to resolve, then name.
+    pub fn scoreboard(&self) -> Vec<TeamScore> {
+        let mut teams: BTreeMap<&str, TeamScore> = BTreeMap::new();
+        for (team, (extra, false_alarms)) in &self.team_extra {
+            let score = teams.entry(team).or_insert_with(|| TeamScore {
+                team: team.clone(),
+                ..TeamScore::default()
+            });
+            score.breakdown.add(extra);
+            score.false_alarms += false_alarms;
+        }
+        for incident in self.incidents.values() {
+            let score = teams.entry(&incident.team).or_insert_with(|| TeamScore {
+                team: incident.team.clone(),
+                ..TeamScore::default()
+            });
+            score.breakdown.add(&incident.points);
+            if let Some(t) = incident.time_to_resolve_ms {
+                score.resolved += 1;
+                score.time_to_resolve_ms += t;
+            }
+        }
+        let mut board: Vec<TeamScore> = teams
+            .into_values()
+            .map(|mut s| {
+                s.points = s.breakdown.total();
+                s
+            })
+            .collect();
+        board.sort_by(|a, b| {
+            b.points
+                .cmp(&a.points)
+                .then(a.time_to_resolve_ms.cmp(&b.time_to_resolve_ms))
+                .then(a.team.cmp(&b.team))
+        });
+        board
+    }
+
+    fn ignore(&mut self, seq: u64, why: impl Into<String>) {
+        self.ignored.push(Ignored {
+            seq,
+            why: why.into(),
+        });
+    }
+
+    fn extra(&mut self, team: &str) -> &mut (Breakdown, u32) {
+        self.team_extra.entry(team.to_owned()).or_default()
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, event: &Event) {
+        self.last_seq = event.seq;
+        let at = event.at_ms;
+        match &event.kind {
+            EventKind::GameStarted { teams } => {
+                if self.status == Status::NotStarted {
+                    self.status = Status::Running;
+                    self.started_ms = Some(at);
+                }
+                for team in teams {
+                    self.extra(team);
+                }
+            }
+            EventKind::GamePaused { .. } => {
+                if self.status == Status::Running {
+                    self.status = Status::Paused;
+                    self.paused_since = Some(at);
+                }
+            }
+            EventKind::GameResumed => {
+                if let (Status::Paused, Some(since)) = (self.status, self.paused_since.take()) {
+                    self.pauses.push((since, at.max(since)));
+                    self.status = Status::Running;
+                }
+            }
+            EventKind::GameEnded => {
+                if let Some(since) = self.paused_since.take() {
+                    self.pauses.push((since, at.max(since)));
+                }
+                self.status = Status::Ended;
+                for incident in self.incidents.values_mut().filter(|i| !i.state.is_closed()) {
+                    incident.state = IncidentState::Cancelled;
+                    incident.closed_ms = Some(at);
+                    incident.closed_reason = Some("the game ended".into());
+                }
+            }
+            EventKind::IncidentOpened {
+                incident,
+                team,
+                scenario,
+                difficulty,
+                resolution,
+                diagnosis,
+                faults,
+                hints,
+                deadline_ms,
+            } => {
+                if self.incidents.contains_key(incident) {
+                    return self
+                        .ignore(event.seq, format!("incident {incident} was already opened"));
+                }
+                self.extra(team);
+                self.incidents.insert(
+                    *incident,
+                    Incident {
+                        id: *incident,
+                        team: team.clone(),
+                        scenario: scenario.clone(),
+                        difficulty: (*difficulty).clamp(1, 5),
+                        resolution: *resolution,
+                        diagnosis: diagnosis.clone(),
+                        faults: faults.clone(),
+                        hints: hints.clone(),
+                        deadline_ms: *deadline_ms,
+                        state: IncidentState::Open,
+                        opened_ms: at,
+                        detected_ms: None,
+                        detected_by: None,
+                        diagnosed_ms: None,
+                        tries: 0,
+                        hints_bought: Vec::new(),
+                        claimed_ms: None,
+                        closed_ms: None,
+                        closed_reason: None,
+                        healed_without_team: false,
+                        time_to_resolve_ms: None,
+                        time_to_detect_ms: None,
+                        points: Breakdown::default(),
+                    },
+                );
+            }
+            EventKind::Declared { team, target } => {
+                let open = self
+                    .open_incidents(team)
+                    .filter(|i| i.state == IncidentState::Open && i.matches_target(target))
+                    .map(|i| i.id)
+                    .next();
+                match open {
+                    Some(id) => self.detect(id, at, event.actor.clone()),
+                    None if self.open_incidents(team).any(|i| i.matches_target(target)) => {
+                        self.ignore(
+                            event.seq,
+                            format!("{team} declared {target} again: already detected"),
+                        );
+                    }
+                    None => {
+                        let penalty = i64::from(self.rules.false_alarm);
+                        let extra = self.extra(team);
+                        extra.0.penalties -= penalty;
+                        extra.1 += 1;
+                    }
+                }
+            }
+            EventKind::AlertFired {
+                team,
+                labels,
+                starts_at_ms,
+            } => {
+                let matching: Vec<(IncidentId, i64)> = self
+                    .open_incidents(team)
+                    .filter(|i| i.state == IncidentState::Open)
+                    .filter(|i| {
+                        i.faults.iter().any(|f| {
+                            !f.alert_match.is_empty()
+                                && f.alert_match.iter().all(|(k, v)| labels.get(k) == Some(v))
+                        })
+                    })
+                    .map(|i| (i.id, (*starts_at_ms).max(i.opened_ms).min(at)))
+                    .collect();
+                if matching.is_empty() {
+                    self.ignore(
+                        event.seq,
+                        format!("an alert of {team} matched no open incident"),
+                    );
+                }
+                for (id, when) in matching {
+                    self.detect(id, when, event.actor.clone());
+                }
+            }
+            EventKind::Diagnosed {
+                team,
+                incident,
+                diagnosis,
+            } => {
+                let rules = self.rules.diagnose;
+                let Some(i) = self.own_open(event.seq, team, *incident) else {
+                    return;
+                };
+                if i.state != IncidentState::Detected {
+                    let why = format!(
+                        "{incident} is {:?}: only a detected, undiagnosed incident takes a diagnosis",
+                        i.state
+                    );
+                    return self.ignore(event.seq, why);
+                }
+                if i.tries >= rules.max_tries {
+                    return self.ignore(
+                        event.seq,
+                        format!("{incident} had its {} tries already", rules.max_tries),
+                    );
+                }
+                let difficulty = i64::from(i.difficulty);
+                i.tries += 1;
+                let correct = diagnosis.target.eq_ignore_ascii_case(&i.diagnosis.target)
+                    && diagnosis.kind.eq_ignore_ascii_case(&i.diagnosis.kind);
+                if !correct {
+                    i.points.diagnose -= i64::from(rules.wrong) * difficulty;
+                    return;
+                }
+                i.points.diagnose += i64::from(rules.correct) * difficulty;
+                i.state = IncidentState::Diagnosed;
+                i.diagnosed_ms = Some(at);
+                if i.resolution == Resolution::Diagnose {
+                    self.resolve(*incident, at, at, "healed by a correct diagnosis");
+                }
+            }
+            EventKind::HintBought {
+                team,
+                incident,
+                hint,
+            } => {
+                let Some(i) = self.own_open(event.seq, team, *incident) else {
+                    return;
+                };
+                if i.state == IncidentState::Open {
+                    return self.ignore(event.seq, format!("{incident} is not detected yet"));
+                }
+                let Some(cost) = i.hints.get(*hint).map(|h| h.cost) else {
+                    return self.ignore(event.seq, format!("{incident} has no hint {hint}"));
+                };
+                if i.hints_bought.contains(hint) {
+                    return self.ignore(
+                        event.seq,
+                        format!("hint {hint} of {incident} was already bought"),
+                    );
+                }
+                i.hints_bought.push(*hint);
+                i.points.hints -= i64::from(cost);
+            }
+            EventKind::ResolutionClaimed { team, incident } => {
+                let Some(i) = self.own_open(event.seq, team, *incident) else {
+                    return;
+                };
+                if i.state == IncidentState::Open {
+                    return self.ignore(event.seq, format!("{incident} is not detected yet"));
+                }
+                if !matches!(i.resolution, Resolution::Fix | Resolution::Manual) {
+                    return self.ignore(event.seq, format!("{incident} is not resolved by a fix"));
+                }
+                i.claimed_ms = Some(at);
+            }
+            EventKind::Verified { incident } => {
+                let claimed = self
+                    .incidents
+                    .get(incident)
+                    .filter(|i| !i.state.is_closed())
+                    .and_then(|i| i.claimed_ms);
+                match claimed {
+                    Some(claimed) => {
+                        self.resolve(*incident, claimed, at, "fixed, and verified by the referee")
+                    }
+                    None => {
+                        self.ignore(event.seq, format!("{incident} has no open claim to verify"))
+                    }
+                }
+            }
+            EventKind::VerificationFailed { incident } => {
+                if let Some(i) = self
+                    .incidents
+                    .get_mut(incident)
+                    .filter(|i| !i.state.is_closed())
+                {
+                    i.claimed_ms = None;
+                }
+            }
+            EventKind::FaultReverted {
+                incident, cause, ..
+            } => {
+                let Some(i) = self
+                    .incidents
+                    .get_mut(incident)
+                    .filter(|i| !i.state.is_closed())
+                else {
+                    return;
+                };
+                if matches!(cause, RevertCause::Timer | RevertCause::Healed)
+                    && i.claimed_ms.is_none()
+                {
+                    i.healed_without_team = true;
+                }
+                if i.resolution == Resolution::Timed && *cause == RevertCause::Timer {
+                    i.state = IncidentState::Resolved;
+                    i.closed_ms = Some(at);
+                    i.closed_reason = Some("its time ran out (timed)".into());
+                }
+            }
+            EventKind::Expired { incident } => {
+                self.close(*incident, at, IncidentState::Expired, "its deadline passed")
+            }
+            EventKind::Cancelled { incident, reason } => {
+                self.close(*incident, at, IncidentState::Cancelled, reason)
+            }
+            EventKind::Adjusted { team, points, .. } => self.extra(team).0.adjustments += points,
+        }
+    }
+
+    /// The incident if it is open and the team's own; otherwise records why the event is ignored.
+    fn own_open(&mut self, seq: u64, team: &str, id: IncidentId) -> Option<&mut Incident> {
+        let why = match self.incidents.get(&id) {
+            None => format!("no incident {id}"),
+            Some(i) if i.team != team => format!("{team} acted on {id}, an incident of {}", i.team),
+            Some(i) if i.state.is_closed() => format!("{id} is closed"),
+            Some(_) => return self.incidents.get_mut(&id),
+        };
+        self.ignore(seq, why);
+        None
+    }
+
+    fn detect(&mut self, id: IncidentId, when: i64, by: Actor) {
+        let rules = self.rules.detect;
+        let Some(opened) = self.incidents.get(&id).map(|i| i.opened_ms) else {
+            return;
+        };
+        let elapsed = self.running_ms(opened, when);
+        let Some(i) = self.incidents.get_mut(&id) else {
+            return;
+        };
+        i.state = IncidentState::Detected;
+        i.detected_ms = Some(when);
+        i.detected_by = Some(by);
+        i.time_to_detect_ms = Some(elapsed);
+        i.points.detect = i64::from(rules.at(std::time::Duration::from_millis(elapsed)))
+            * i64::from(i.difficulty);
+    }
+
+    /// Resolves an incident the team fixed at `fixed_at`, closing it at `closed_at`.
+    fn resolve(&mut self, id: IncidentId, fixed_at: i64, closed_at: i64, reason: &str) {
+        let rules = self.rules.resolve;
+        let Some(opened) = self.incidents.get(&id).map(|i| i.opened_ms) else {
+            return;
+        };
+        let elapsed = self.running_ms(opened, fixed_at);
+        let Some(i) = self.incidents.get_mut(&id) else {
+            return;
+        };
+        i.state = IncidentState::Resolved;
+        i.closed_ms = Some(closed_at);
+        i.closed_reason = Some(reason.to_owned());
+        i.time_to_resolve_ms = Some(elapsed);
+        i.points.resolve = if i.healed_without_team {
+            0
+        } else {
+            i64::from(rules.at(std::time::Duration::from_millis(elapsed))) * i64::from(i.difficulty)
+        };
+    }
+
+    fn close(&mut self, id: IncidentId, at: i64, state: IncidentState, reason: &str) {
+        if let Some(i) = self.incidents.get_mut(&id).filter(|i| !i.state.is_closed()) {
+            i.state = state;
+            i.closed_ms = Some(at);
+            i.closed_reason = Some(reason.to_owned());
+        }
+    }
+}

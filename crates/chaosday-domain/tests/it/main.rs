@@ -1,0 +1,5 @@
+//! The Days of Chaos rules, replayed from scripted and generated event logs.
+
+mod log;
+mod properties;
+mod scripted;
