@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::game::{Diagnosis, Hint, Resolution};
+
 /// An incident's number in its game.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -58,39 +60,6 @@ pub enum Actor {
         /// The team whose alert it is.
         team: String,
     },
-}
-
-/// How a scenario ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolution {
-    /// The team repairs the system and claims it; resolved when the scenario's probes stay
-    /// green through the verification window.
-    Fix,
-    /// A correct diagnosis heals it: chaosday reverts the fault.
-    Diagnose,
-    /// It reverts itself after its duration; points only for detection and diagnosis.
-    Timed,
-    /// The game master broke something by hand; the team's side is as for `fix`.
-    Manual,
-}
-
-/// A diagnosis: a logical target and a fault kind.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Diagnosis {
-    /// The logical target, as named in the game file.
-    pub target: String,
-    /// The fault kind, such as `latency` or `kill`.
-    pub kind: String,
-}
-
-/// A hint a team may buy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hint {
-    /// What it says.
-    pub text: String,
-    /// Its price in points.
-    pub cost: u32,
 }
 
 /// A fault of an incident, as the game master sees it.

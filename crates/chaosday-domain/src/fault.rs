@@ -4,17 +4,20 @@
 //! `fault: {kind: disk_fill, directory: /var/lib/app, bytes: 2GiB}`. The `kind` tag picks the
 //! variant; unknown fields are errors.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::game::schema::HumanDuration;
 use crate::size::ByteSize;
 
 /// What a fault does. The target it acts on is given beside it, never inside it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultSpec {
     /// Send a signal to a process (SIGKILL unless `signal` says otherwise). Reverted by
@@ -52,9 +55,11 @@ pub enum FaultSpec {
     Latency {
         /// The delay, such as `800ms`.
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         latency: Duration,
         /// Up to this much more or less, drawn per chunk.
         #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         jitter: Duration,
         /// Which way, and on which share of connections.
         #[serde(flatten)]
@@ -72,6 +77,7 @@ pub enum FaultSpec {
     Timeout {
         /// When to close; `0s` holds connections open.
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         timeout: Duration,
         /// Which way, and on which share of connections.
         #[serde(flatten)]
@@ -81,6 +87,7 @@ pub enum FaultSpec {
     ResetPeer {
         /// When to reset.
         #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         timeout: Duration,
         /// Which way, and on which share of connections.
         #[serde(flatten)]
@@ -95,6 +102,7 @@ pub enum FaultSpec {
         size_variation: u64,
         /// The pause between slices, such as `10us` or `2ms`.
         #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// Which way, and on which share of connections.
         #[serde(flatten)]
@@ -104,6 +112,7 @@ pub enum FaultSpec {
     SlowClose {
         /// How long.
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// Which way, and on which share of connections.
         #[serde(flatten)]
@@ -135,6 +144,7 @@ pub enum FaultSpec {
     HttpDelay {
         /// How long.
         #[serde(with = "humantime_serde")]
+        #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// The share of matching requests delayed (0 to 1).
         #[serde(default = "full")]
@@ -154,7 +164,7 @@ fn full() -> f64 {
 }
 
 /// Which way a link toxic acts, and on which share of connections.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LinkToxic {
     /// `downstream` (server to client, the default) or `upstream`.
     #[serde(default)]
@@ -174,7 +184,7 @@ impl Default for LinkToxic {
 }
 
 /// Which way bytes flow on a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     /// From the client to the upstream.
@@ -404,6 +414,21 @@ impl FromStr for Percent {
     }
 }
 
+impl JsonSchema for Percent {
+    fn schema_name() -> Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A whole percentage from 1 to 100.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = u64::deserialize(deserializer)?;
@@ -496,6 +521,25 @@ impl FromStr for Signal {
 impl Serialize for Signal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+impl JsonSchema for Signal {
+    fn schema_name() -> Cow<'static, str> {
+        "Signal".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = SIGNALS.iter().map(|(_, name, _)| &name[3..]).collect();
+        let numbers: Vec<String> = SIGNALS.iter().map(|(_, _, n)| n.to_string()).collect();
+        let upper = names.join("|");
+        let lower = upper.to_ascii_lowercase();
+        json_schema!({
+            "description": "A signal by name (`SIGKILL`, `KILL`, `kill`) or number (`9`).",
+            "type": "string",
+            "pattern": format!(r"^\s*((SIG)?({upper})|(sig)?({lower})|{})\s*$", numbers.join("|")),
+            "examples": ["SIGKILL", "SIGTERM"],
+        })
     }
 }
 

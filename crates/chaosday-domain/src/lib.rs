@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod fault;
+pub mod game;
 pub mod incident;
 pub mod scoring;
 pub mod secrecy;

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::game::schema::HumanDuration;
+
 /// How many points each step of an incident is worth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringRules {
     /// Detection: `max` at once, decaying linearly to `min` over `over`, counted from the
@@ -41,7 +44,7 @@ impl Default for ScoringRules {
 }
 
 /// Points that decay linearly from `max` to `min` over `over`, then stay at `min`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decay {
     /// Points at once.
@@ -50,6 +53,7 @@ pub struct Decay {
     pub min: u32,
     /// How long the decay takes, such as `10m`.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub over: Duration,
 }
 
@@ -68,7 +72,7 @@ impl Decay {
 }
 
 /// Diagnosis points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiagnoseRules {
     /// Points for the correct diagnosis.

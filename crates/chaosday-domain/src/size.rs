@@ -1,8 +1,10 @@
 //! Byte sizes as people write them in files and on the command line: `512MiB`, `2GB`, `4096`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A number of bytes, parsed from `4096`, `64KiB`, `512MiB`, `2GiB`, `1GB` (SI) and the like.
@@ -97,6 +99,23 @@ impl fmt::Display for ByteSize {
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of bytes, with an optional unit: `4096`, `64KiB`, `512MiB`, `2GiB`, `1GB`.",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": r"^\s*[0-9]+\s*([bB]|[kKmMgGtT]([iI]?[bB])?)?\s*$" }
+            ],
+            "examples": ["512MiB", "2GiB", 4096],
+        })
     }
 }
 

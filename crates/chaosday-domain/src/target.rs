@@ -3,16 +3,22 @@
 //! Nothing is a target unless it is named. A process is matched by its **full** command line
 //! (the kernel's 15-character short name is never enough) or by pid.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use regex::Regex;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// A target as written in files: `{process: {...}}` or `{host: {}}`.
+use crate::game::schema::exactly_one_of;
+
+/// A target as written in files: `{process: {...}}`, `{link: {...}}`, `{container: {...}}`,
+/// `{pod: {...}}` or `{host: {}}`. (A map with one key, read through a struct rather than as
+/// an externally tagged enum: YAML parsers want `!process` tags for those.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawTargetSpec", into = "RawTargetSpec")]
 pub enum TargetSpec {
     /// A local process.
     Process(ProcessTarget),
@@ -20,10 +26,246 @@ pub enum TargetSpec {
     Host(HostTarget),
     /// A proxied TCP connection, `listen → upstream`.
     Link(LinkTarget),
+    /// A Docker container, by name or by labels.
+    Container(ContainerTarget),
+    /// Kubernetes pods: a namespace and a label selector.
+    Pod(PodTarget),
+}
+
+const TARGET_SPEC_KEYS: &[&str] = &["process", "link", "container", "pod", "host"];
+
+/// A concrete target: exactly one of `process`, `link`, `container`, `pod` or `host`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawTargetSpec {
+    /// A local process, matched by its full command line or pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessTarget>,
+    /// A proxied TCP connection, `listen → upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link: Option<LinkTarget>,
+    /// A Docker container, by name or label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container: Option<ContainerTarget>,
+    /// Kubernetes pods, by namespace and label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pod: Option<PodTarget>,
+    /// The machine chaosday runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<HostTarget>,
+}
+
+impl TryFrom<RawTargetSpec> for TargetSpec {
+    type Error = TargetError;
+
+    fn try_from(raw: RawTargetSpec) -> Result<Self, Self::Error> {
+        let mut found = [
+            raw.process.map(TargetSpec::Process),
+            raw.link.map(TargetSpec::Link),
+            raw.container.map(TargetSpec::Container),
+            raw.pod.map(TargetSpec::Pod),
+            raw.host.map(TargetSpec::Host),
+        ]
+        .into_iter()
+        .flatten();
+        match (found.next(), found.next()) {
+            (Some(spec), None) => Ok(spec),
+            _ => Err(TargetError::KindCount),
+        }
+    }
+}
+
+impl From<TargetSpec> for RawTargetSpec {
+    fn from(spec: TargetSpec) -> Self {
+        let mut raw = RawTargetSpec {
+            process: None,
+            link: None,
+            container: None,
+            pod: None,
+            host: None,
+        };
+        match spec {
+            TargetSpec::Process(p) => raw.process = Some(p),
+            TargetSpec::Link(l) => raw.link = Some(l),
+            TargetSpec::Container(c) => raw.container = Some(c),
+            TargetSpec::Pod(p) => raw.pod = Some(p),
+            TargetSpec::Host(h) => raw.host = Some(h),
+        }
+        raw
+    }
+}
+
+impl JsonSchema for TargetSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "TargetSpec".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = RawTargetSpec::json_schema(generator);
+        exactly_one_of(&mut schema, TARGET_SPEC_KEYS);
+        schema
+    }
+}
+
+impl TargetSpec {
+    /// The target's kind as written in files (`process`, `link`, `container`, `pod`, `host`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetSpec::Process(_) => "process",
+            TargetSpec::Host(_) => "host",
+            TargetSpec::Link(_) => "link",
+            TargetSpec::Container(_) => "container",
+            TargetSpec::Pod(_) => "pod",
+        }
+    }
+}
+
+/// A Docker container: the one with this `name`, or those carrying every label of `label`.
+/// Written `{name: search-api}` or `{label: {app: search}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawContainerTarget", into = "RawContainerTarget")]
+pub enum ContainerTarget {
+    /// The container with exactly this name.
+    Name(String),
+    /// The containers carrying every one of these labels (and values).
+    Label(BTreeMap<String, String>),
+}
+
+/// A Docker container: exactly one of `name` or `label`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawContainerTarget {
+    /// The container's name, such as `search-api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    name: Option<String>,
+    /// Labels the container carries, such as `{app: search}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minProperties" = 1))]
+    label: Option<BTreeMap<String, String>>,
+}
+
+impl TryFrom<RawContainerTarget> for ContainerTarget {
+    type Error = TargetError;
+
+    fn try_from(raw: RawContainerTarget) -> Result<Self, Self::Error> {
+        match (raw.name, raw.label) {
+            (Some(name), None) if name.trim().is_empty() => Err(TargetError::Empty("name")),
+            (Some(name), None) => Ok(ContainerTarget::Name(name)),
+            (None, Some(label)) if label.is_empty() => Err(TargetError::Empty("label")),
+            (None, Some(label)) => Ok(ContainerTarget::Label(label)),
+            _ => Err(TargetError::ContainerSelectorCount),
+        }
+    }
+}
+
+impl From<ContainerTarget> for RawContainerTarget {
+    fn from(target: ContainerTarget) -> Self {
+        match target {
+            ContainerTarget::Name(name) => RawContainerTarget {
+                name: Some(name),
+                label: None,
+            },
+            ContainerTarget::Label(label) => RawContainerTarget {
+                name: None,
+                label: Some(label),
+            },
+        }
+    }
+}
+
+impl JsonSchema for ContainerTarget {
+    fn schema_name() -> Cow<'static, str> {
+        "ContainerTarget".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = RawContainerTarget::json_schema(generator);
+        exactly_one_of(&mut schema, &["name", "label"]);
+        schema
+    }
+}
+
+/// Kubernetes pods: those in `namespace` whose labels match `selector`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawPodTarget", into = "RawPodTarget")]
+pub struct PodTarget {
+    namespace: String,
+    selector: BTreeMap<String, String>,
+}
+
+/// Kubernetes pods: a namespace and a label selector, both required.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PodTarget")]
+struct RawPodTarget {
+    /// The namespace, such as `shop`.
+    #[schemars(length(min = 1))]
+    namespace: String,
+    /// Labels the pods carry, such as `{app: search}` (every one must match).
+    #[schemars(extend("minProperties" = 1))]
+    selector: BTreeMap<String, String>,
+}
+
+impl PodTarget {
+    /// The pods in `namespace` matching every label of `selector`.
+    pub fn new(
+        namespace: impl Into<String>,
+        selector: BTreeMap<String, String>,
+    ) -> Result<Self, TargetError> {
+        let namespace = namespace.into();
+        if namespace.trim().is_empty() {
+            return Err(TargetError::Empty("namespace"));
+        }
+        if selector.is_empty() {
+            return Err(TargetError::Empty("selector"));
+        }
+        Ok(PodTarget {
+            namespace,
+            selector,
+        })
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The label selector (every label must match).
+    pub fn selector(&self) -> &BTreeMap<String, String> {
+        &self.selector
+    }
+}
+
+impl TryFrom<RawPodTarget> for PodTarget {
+    type Error = TargetError;
+
+    fn try_from(raw: RawPodTarget) -> Result<Self, Self::Error> {
+        PodTarget::new(raw.namespace, raw.selector)
+    }
+}
+
+impl From<PodTarget> for RawPodTarget {
+    fn from(target: PodTarget) -> Self {
+        RawPodTarget {
+            namespace: target.namespace,
+            selector: target.selector,
+        }
+    }
+}
+
+impl JsonSchema for PodTarget {
+    fn schema_name() -> Cow<'static, str> {
+        "PodTarget".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        RawPodTarget::json_schema(generator)
+    }
 }
 
 /// A proxied TCP connection: clients connect to `listen`, chaosday forwards to `upstream`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkTarget {
     /// `host:port` chaosday listens on, such as `127.0.0.1:15432`.
@@ -36,7 +278,7 @@ pub struct LinkTarget {
 }
 
 /// The machine chaosday runs on. It has no settings yet; `{}` in files.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTarget {}
 
@@ -59,19 +301,38 @@ pub struct Supervision {
     pub env: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A local process: exactly one of `command` (its full command line) or `pid`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawProcessTarget {
+    /// The full command line: a list of program and arguments matched exactly, a line
+    /// matched exactly, or `regex:PATTERN` searched in the line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     command: Option<CommandMatch>,
+    /// A process id (its start time is recorded at injection, so a reused pid is never hit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
+    /// chaosday starts the process from `command` (a list) and starts it again after a kill.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     supervised: bool,
+    /// The working directory of a supervised process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cwd: Option<PathBuf>,
+    /// Variables added to the environment of a supervised process.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     env: BTreeMap<String, String>,
+}
+
+impl JsonSchema for ProcessTarget {
+    fn schema_name() -> Cow<'static, str> {
+        "ProcessTarget".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = RawProcessTarget::json_schema(generator);
+        exactly_one_of(&mut schema, &["command", "pid"]);
+        schema
+    }
 }
 
 /// A process target that does not make sense.
@@ -94,6 +355,19 @@ pub enum TargetError {
     /// An empty command.
     #[error("`command` is empty: write the process's full command line")]
     EmptyCommand,
+    /// Not exactly one kind of target.
+    #[error(
+        "a target needs exactly one of `process`, `link`, `container`, `pod` or `host`, such as {{process: {{command: \"/srv/cart --port 8081\"}}}}"
+    )]
+    KindCount,
+    /// Neither or both of a container's `name` and `label`.
+    #[error(
+        "a container target needs exactly one of `name` (such as search-api) or `label` (such as {{app: search}})"
+    )]
+    ContainerSelectorCount,
+    /// A field that must not be empty.
+    #[error("`{0}` is empty")]
+    Empty(&'static str),
 }
 
 impl TryFrom<RawProcessTarget> for ProcessTarget {
@@ -289,6 +563,22 @@ impl Serialize for CommandMatch {
             CommandMatch::Argv(argv) => argv.serialize(serializer),
             other => serializer.collect_str(other),
         }
+    }
+}
+
+impl JsonSchema for CommandMatch {
+    fn schema_name() -> Cow<'static, str> {
+        "CommandMatch".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A full command line: a list of program and arguments matched exactly, a line matched exactly (arguments joined by single spaces), or `regex:PATTERN` searched in the line.",
+            "oneOf": [
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+                { "type": "string", "pattern": "\\S" }
+            ]
+        })
     }
 }
 

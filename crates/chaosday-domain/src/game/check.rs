@@ -1,0 +1,1029 @@
+//! Cross-reference checks: what only the whole game file can tell. Each problem names its
+//! path (`scenarios[2].faults[0].target`), what is wrong, and how to fix it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Game, GuardCheck, Placement, ProbeCheck, Resolution, Scenario};
+use crate::fault::{FaultSpec, FaultSpecError};
+use crate::target::TargetSpec;
+
+/// Something wrong in a game file that its shape alone does not show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Where, such as `scenarios[2].faults[0].target`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (fix: {})", self.path, self.message, self.fix)
+    }
+}
+
+/// The fault kinds of each target kind, as written in files.
+pub(crate) const FAULT_KINDS: &[(&str, &[&str])] = &[
+    ("process", &["kill", "pause"]),
+    ("host", &["cpu", "memory", "disk_fill"]),
+    (
+        "link",
+        &[
+            "latency",
+            "bandwidth",
+            "timeout",
+            "reset_peer",
+            "slicer",
+            "slow_close",
+            "limit_data",
+            "down",
+            "http_error",
+            "http_delay",
+        ],
+    ),
+    ("container", &[]),
+    ("pod", &[]),
+];
+
+fn kinds_for(target_kind: &str) -> &'static [&'static str] {
+    FAULT_KINDS
+        .iter()
+        .find(|(kind, _)| *kind == target_kind)
+        .map_or(&[], |(_, kinds)| kinds)
+}
+
+impl Game {
+    /// Checks what only the whole file can tell: names that refer to nothing, faults that do
+    /// not fit their target, resolutions that cannot work, schedules that cannot run. Empty
+    /// when the game can be played.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut checker = Checker {
+            game: self,
+            problems: Vec::new(),
+        };
+        checker.game();
+        checker.teams();
+        checker.targets();
+        checker.probes();
+        checker.guards();
+        checker.scenarios();
+        checker.schedule();
+        checker.scoring();
+        checker.webhooks();
+        checker.problems
+    }
+}
+
+struct Checker<'g> {
+    game: &'g Game,
+    problems: Vec<Problem>,
+}
+
+impl<'g> Checker<'g> {
+    fn report(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn game(&mut self) {
+        if self.game.game.trim().is_empty() {
+            self.report(
+                "game",
+                "the game has no name",
+                "name it, such as game: spring-days-of-chaos",
+            );
+        }
+        self.env_var("game_master.token_env", &self.game.game_master.token_env);
+    }
+
+    /// Reports a bad variable name; true when it is a good one.
+    fn env_var(&mut self, path: &str, name: &str) -> bool {
+        if name.is_empty() {
+            self.report(
+                path,
+                "the environment variable name is empty",
+                "name the variable that holds the token, such as CHECKOUT_TOKEN",
+            );
+            return false;
+        }
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            self.report(
+                path,
+                format!("`{name}` is not an environment variable name"),
+                "use letters, digits and underscores, not starting with a digit, such as CHECKOUT_TOKEN",
+            );
+            return false;
+        }
+        true
+    }
+
+    fn teams(&mut self) {
+        let game = self.game;
+        if game.teams.is_empty() {
+            self.report(
+                "teams",
+                "the game has no teams",
+                "add a team, such as {name: checkout, token_env: CHECKOUT_TOKEN, owns: [cart]}",
+            );
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut tokens: BTreeMap<&str, String> = BTreeMap::new();
+        tokens.insert(&game.game_master.token_env, "the game master".to_owned());
+        for (i, team) in game.teams.iter().enumerate() {
+            let at = format!("teams[{i}]");
+            if team.name.trim().is_empty() {
+                self.report(
+                    format!("{at}.name"),
+                    "the team has no name",
+                    "name it, such as name: checkout",
+                );
+            } else if let Some(first) = names.get(team.name.as_str()) {
+                self.report(
+                    format!("{at}.name"),
+                    format!("team `{}` is named twice (also teams[{first}])", team.name),
+                    "give every team a name of its own",
+                );
+            } else {
+                names.insert(&team.name, i);
+            }
+            let token_path = format!("{at}.token_env");
+            if self.env_var(&token_path, &team.token_env) {
+                if let Some(other) = tokens.get(team.token_env.as_str()) {
+                    self.report(
+                        token_path,
+                        format!(
+                            "`{}` also holds the token of {other}: whoever has it could act as both",
+                            team.token_env
+                        ),
+                        "give every team and the game master a variable of its own",
+                    );
+                } else {
+                    tokens.insert(&team.token_env, format!("team `{}`", team.name));
+                }
+            }
+            if team.owns.is_empty() {
+                self.report(
+                    format!("{at}.owns"),
+                    format!(
+                        "team `{}` owns nothing: no incident can be opened against it",
+                        team.name
+                    ),
+                    "list the targets it runs, such as owns: [cart]",
+                );
+            }
+            for (j, name) in team.owns.iter().enumerate() {
+                let path = format!("{at}.owns[{j}]");
+                match game.targets.get(name) {
+                    None => {
+                        let fix = self.known_targets(name);
+                        self.report(path, format!("`{name}` is not a target of this game"), fix);
+                    }
+                    Some(target) => {
+                        if let Placement::PerTeam(replicas) = &target.placement
+                            && !replicas.contains_key(&team.name)
+                        {
+                            self.report(
+                                path,
+                                format!("`{name}` has no replica for team `{}`", team.name),
+                                format!(
+                                    "add `{}` under {}.per_team, or remove `{name}` from `owns`",
+                                    team.name,
+                                    key("targets", name)
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn targets(&mut self) {
+        let game = self.game;
+        if game.targets.is_empty() {
+            self.report(
+                "targets",
+                "the game has no targets",
+                "add a target, such as cart: {process: {command: [\"/srv/cart\"], supervised: true}}",
+            );
+        }
+        let mut listens: BTreeMap<&str, String> = BTreeMap::new();
+        for (name, target) in &game.targets {
+            let at = key("targets", name);
+            if name.trim().is_empty() {
+                self.report(&at, "a target has an empty name", "name it, such as cart");
+            }
+            if target
+                .alert_match
+                .keys()
+                .any(|label| label.trim().is_empty())
+            {
+                self.report(
+                    format!("{at}.alert_match"),
+                    "an alert label name is empty",
+                    "name the label an alert carries, such as service: cart",
+                );
+            }
+            match &target.placement {
+                Placement::Shared(spec) => self.target_spec(&at, spec, &mut listens),
+                Placement::PerTeam(replicas) => {
+                    if replicas.is_empty() {
+                        self.report(
+                            format!("{at}.per_team"),
+                            "`per_team` has no replica",
+                            "give each team that owns it a target, such as per_team: {checkout: {process: {...}}}",
+                        );
+                    }
+                    for (team, spec) in replicas {
+                        let path = key(&format!("{at}.per_team"), team);
+                        if game.team(team).is_none() {
+                            let fix = self.known_teams(team);
+                            self.report(&path, format!("`{team}` is not a team of this game"), fix);
+                        }
+                        self.target_spec(&path, spec, &mut listens);
+                    }
+                }
+            }
+        }
+    }
+
+    fn target_spec(
+        &mut self,
+        at: &str,
+        spec: &'g TargetSpec,
+        listens: &mut BTreeMap<&'g str, String>,
+    ) {
+        let TargetSpec::Link(link) = spec else {
+            return;
+        };
+        let listen_path = format!("{at}.link.listen");
+        for (path, address) in [
+            (listen_path.clone(), &link.listen),
+            (format!("{at}.link.upstream"), &link.upstream),
+        ] {
+            if let Err(why) = socket_address(address) {
+                self.report(
+                    path,
+                    format!("`{address}` {why}"),
+                    "write host:port, such as 127.0.0.1:15432",
+                );
+            }
+        }
+        if link.listen == link.upstream {
+            self.report(
+                &listen_path,
+                "the link listens on its own upstream",
+                "listen on another port than the upstream's, such as 127.0.0.1:15432 for 127.0.0.1:5432",
+            );
+        }
+        if let Some(other) = listens.get(link.listen.as_str()) {
+            self.report(
+                &listen_path,
+                format!("`{}` is also where {other} listens", link.listen),
+                "give every link a listen address of its own",
+            );
+        } else {
+            listens.insert(&link.listen, listen_path);
+        }
+    }
+
+    fn probes(&mut self) {
+        let game = self.game;
+        for (name, probe) in &game.probes {
+            let at = key("probes", name);
+            match &probe.placement {
+                Placement::Shared(check) => self.probe_check(&at, check),
+                Placement::PerTeam(replicas) => {
+                    if replicas.is_empty() {
+                        self.report(
+                            format!("{at}.per_team"),
+                            "`per_team` has no check",
+                            "give each team a check, such as per_team: {checkout: {tcp: {address: \"127.0.0.1:9001\"}}}",
+                        );
+                    }
+                    for (team, check) in replicas {
+                        let path = key(&format!("{at}.per_team"), team);
+                        if game.team(team).is_none() {
+                            let fix = self.known_teams(team);
+                            self.report(&path, format!("`{team}` is not a team of this game"), fix);
+                        }
+                        self.probe_check(&path, check);
+                    }
+                }
+            }
+        }
+    }
+
+    fn probe_check(&mut self, at: &str, check: &ProbeCheck) {
+        let at = format!("{at}.{}", check.kind());
+        if check.timeout().is_zero() {
+            self.report(
+                format!("{at}.timeout"),
+                "a timeout of 0 fails every check",
+                "give the check time, such as timeout: 2s",
+            );
+        }
+        match check {
+            ProbeCheck::Http(http) => {
+                self.http_url(&format!("{at}.url"), &http.url);
+                if !(100..=599).contains(&http.expect_status) {
+                    self.report(
+                        format!("{at}.expect_status"),
+                        format!("{} is not an HTTP status", http.expect_status),
+                        "use a status from 100 to 599, such as 200",
+                    );
+                }
+                if http.body_contains.as_deref() == Some("") {
+                    self.report(
+                        format!("{at}.body_contains"),
+                        "`body_contains` is empty: every body contains it",
+                        "remove it, or write the text a healthy answer contains",
+                    );
+                }
+            }
+            ProbeCheck::Tcp(tcp) => {
+                if let Err(why) = socket_address(&tcp.address) {
+                    self.report(
+                        format!("{at}.address"),
+                        format!("`{}` {why}", tcp.address),
+                        "write host:port, such as 127.0.0.1:5432",
+                    );
+                }
+            }
+            ProbeCheck::Command(command) => {
+                if command
+                    .argv
+                    .first()
+                    .is_none_or(|program| program.trim().is_empty())
+                {
+                    self.report(
+                        format!("{at}.argv"),
+                        "the command is empty",
+                        "write the program and its arguments, such as [\"pg_isready\", \"-h\", \"127.0.0.1\"]",
+                    );
+                }
+            }
+            ProbeCheck::Prometheus(prometheus) => {
+                self.http_url(&format!("{at}.url"), &prometheus.url);
+                if prometheus.query.trim().is_empty() {
+                    self.report(
+                        format!("{at}.query"),
+                        "the query is empty",
+                        "write a PromQL expression, such as up{job=\"cart\"}",
+                    );
+                }
+                if !prometheus.threshold.is_finite() {
+                    self.report(
+                        format!("{at}.threshold"),
+                        "the threshold is not a finite number",
+                        "write a number, such as 0.05",
+                    );
+                }
+            }
+        }
+    }
+
+    fn http_url(&mut self, path: &str, url: &str) {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+            self.report(
+                path,
+                format!("`{url}` is not an http:// or https:// URL"),
+                "write a full URL, such as http://127.0.0.1:8081/health",
+            );
+        }
+    }
+
+    fn guards(&mut self) {
+        let game = self.game;
+        for (name, guard) in &game.guards {
+            let at = key("guards", name);
+            match &guard.check {
+                GuardCheck::Check(check) => self.probe_check(&at, check),
+                GuardCheck::Probe(probe) if !game.probes.contains_key(probe) => {
+                    let fix = self.known_probes(probe);
+                    self.report(
+                        format!("{at}.probe"),
+                        format!("`{probe}` is not a probe of this game"),
+                        fix,
+                    );
+                }
+                GuardCheck::Probe(_) => {}
+            }
+        }
+    }
+
+    fn scenarios(&mut self) {
+        let game = self.game;
+        if game.scenarios.is_empty() {
+            self.report(
+                "scenarios",
+                "the game has no scenarios",
+                "add a scenario: its faults, diagnosis and resolution",
+            );
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, scenario) in game.scenarios.iter().enumerate() {
+            let at = format!("scenarios[{i}]");
+            if scenario.name.trim().is_empty() {
+                self.report(
+                    format!("{at}.name"),
+                    "the scenario has no name",
+                    "name it, such as name: slow-database",
+                );
+            } else if let Some(first) = names.get(scenario.name.as_str()) {
+                self.report(
+                    format!("{at}.name"),
+                    format!(
+                        "scenario `{}` is named twice (also scenarios[{first}])",
+                        scenario.name
+                    ),
+                    "give every scenario a name of its own",
+                );
+            } else {
+                names.insert(&scenario.name, i);
+            }
+            if !(1..=5).contains(&scenario.difficulty) {
+                self.report(
+                    format!("{at}.difficulty"),
+                    format!("difficulty {} is outside 1 to 5", scenario.difficulty),
+                    "use 1 (easy) to 5 (hard): it multiplies the scenario's points",
+                );
+            }
+            self.scenario_faults(&at, scenario);
+            self.diagnosis(&at, scenario);
+            self.resolution(&at, scenario);
+            for (k, hint) in scenario.hints.iter().enumerate() {
+                if hint.text.trim().is_empty() {
+                    self.report(
+                        format!("{at}.hints[{k}].text"),
+                        "the hint says nothing",
+                        "write the hint, such as \"Look at the time spent waiting on the database\"",
+                    );
+                }
+            }
+            let teams = self.scenario_teams(&at, scenario);
+            self.scenario_probes(&at, scenario, &teams);
+        }
+    }
+
+    fn scenario_faults(&mut self, at: &str, scenario: &Scenario) {
+        let game = self.game;
+        match (scenario.faults.is_empty(), scenario.resolution) {
+            (true, Resolution::Manual) | (false, _) => {}
+            (true, _) => self.report(
+                format!("{at}.faults"),
+                "the scenario has no faults",
+                "add a fault, such as {target: cart, fault: {kind: pause}}, or use `resolution: manual` for a failure the game master causes by hand",
+            ),
+        }
+        if !scenario.faults.is_empty() && scenario.resolution == Resolution::Manual {
+            self.report(
+                format!("{at}.faults"),
+                "chaosday injects nothing in a `manual` scenario: the game master breaks the system by hand",
+                "remove `faults` (the ground truth goes under `diagnosis`), or choose another resolution",
+            );
+        }
+        let mut faulted: BTreeMap<&str, usize> = BTreeMap::new();
+        for (j, fault) in scenario.faults.iter().enumerate() {
+            let fat = format!("{at}.faults[{j}]");
+            if let Some(first) = faulted.get(fault.target.as_str()) {
+                self.report(
+                    format!("{fat}.target"),
+                    format!(
+                        "`{}` already has a fault in this scenario (faults[{first}]): a target holds one active fault at a time",
+                        fault.target
+                    ),
+                    "keep one fault per target, or split the scenario in two",
+                );
+            } else {
+                faulted.insert(&fault.target, j);
+            }
+            if let Err(FaultSpecError::Field { field, problem }) = fault.fault.check() {
+                self.report(
+                    format!("{fat}.fault.{field}"),
+                    format!(
+                        "`{field}` is out of range for a `{}` fault",
+                        fault.fault.kind()
+                    ),
+                    format!("`{field}` {problem}"),
+                );
+            }
+            if fault.lasts.is_some_and(|lasts| lasts.is_zero()) {
+                self.report(
+                    format!("{fat}.for"),
+                    "`for: 0s` reverts the fault as soon as it is injected",
+                    "remove `for`, or give a duration such as 5m",
+                );
+            }
+            let Some(target) = game.targets.get(&fault.target) else {
+                let fix = self.known_targets(&fault.target);
+                self.report(
+                    format!("{fat}.target"),
+                    format!("`{}` is not a target of this game", fault.target),
+                    fix,
+                );
+                continue;
+            };
+            for (team, spec) in target.placement.all() {
+                let which = match team {
+                    None => format!("`{}`", fault.target),
+                    Some(team) => format!("`{}` (team `{team}`'s replica)", fault.target),
+                };
+                if !self.fault_fits(&fat, &which, &fault.fault, spec, scenario.resolution) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Reports a fault that does not fit its (concrete) target; false when its kind does not.
+    fn fault_fits(
+        &mut self,
+        fat: &str,
+        which: &str,
+        fault: &FaultSpec,
+        spec: &TargetSpec,
+        resolution: Resolution,
+    ) -> bool {
+        let kind = fault.kind();
+        let wanted = fault.target_kind().to_string();
+        if wanted != spec.kind() {
+            let kinds = kinds_for(spec.kind());
+            let fix = if kinds.is_empty() {
+                format!(
+                    "chaosday has no {} faults yet: target a {wanted} instead",
+                    spec.kind()
+                )
+            } else {
+                format!(
+                    "use a {} fault ({}), or target a {wanted}",
+                    spec.kind(),
+                    kinds.join(", ")
+                )
+            };
+            self.report(
+                format!("{fat}.fault.kind"),
+                format!(
+                    "a `{kind}` fault acts on a {wanted}, and {which} is a {}",
+                    spec.kind()
+                ),
+                fix,
+            );
+            return false;
+        }
+        match (fault, spec) {
+            (FaultSpec::HttpError { .. } | FaultSpec::HttpDelay { .. }, TargetSpec::Link(link))
+                if !link.http =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!("a `{kind}` fault needs an HTTP link, and {which} is not `http: true`"),
+                    "add `http: true` to the link, or use a TCP fault such as latency",
+                );
+            }
+            (FaultSpec::Kill { .. }, TargetSpec::Process(process))
+                if process.supervision().is_none() && resolution != Resolution::Fix =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "{which} is not supervised, so nothing starts it again after a `kill`: that is only allowed in a `fix` scenario, where the team restarts it (this one is `{resolution}`)"
+                    ),
+                    "use `resolution: fix`, or make the target `supervised: true` (with `command` as a list)",
+                );
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn diagnosis(&mut self, at: &str, scenario: &Scenario) {
+        let game = self.game;
+        let truth = &scenario.diagnosis;
+        let dat = format!("{at}.diagnosis");
+        if !game.targets.contains_key(&truth.target) {
+            let fix = self.known_targets(&truth.target);
+            self.report(
+                format!("{dat}.target"),
+                format!("`{}` is not a target of this game", truth.target),
+                fix,
+            );
+            return;
+        }
+        if scenario.resolution == Resolution::Manual || scenario.faults.is_empty() {
+            if truth.kind.trim().is_empty() {
+                self.report(
+                    format!("{dat}.kind"),
+                    "the diagnosis names no fault kind",
+                    "name what the game master does, such as kind: kill",
+                );
+            }
+            return;
+        }
+        let kinds: Vec<&str> = scenario
+            .faults
+            .iter()
+            .filter(|fault| fault.target == truth.target)
+            .map(|fault| fault.fault.kind())
+            .collect();
+        if kinds.is_empty() {
+            let targets: BTreeSet<&str> = scenario
+                .faults
+                .iter()
+                .map(|fault| fault.target.as_str())
+                .collect();
+            self.report(
+                format!("{dat}.target"),
+                format!(
+                    "`{}` is not the target of any fault of this scenario",
+                    truth.target
+                ),
+                format!(
+                    "name a faulted target: {}",
+                    targets.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        } else if !kinds.contains(&truth.kind.as_str()) {
+            self.report(
+                format!("{dat}.kind"),
+                format!(
+                    "no fault of this scenario on `{}` is a `{}`",
+                    truth.target, truth.kind
+                ),
+                format!("name the kind of its fault: {}", kinds.join(", ")),
+            );
+        }
+    }
+
+    fn resolution(&mut self, at: &str, scenario: &Scenario) {
+        let resolution = scenario.resolution;
+        match (resolution, scenario.duration) {
+            (Resolution::Timed, None) => self.report(
+                format!("{at}.duration"),
+                "a `timed` scenario needs a `duration`: how long its faults last",
+                "add a duration, such as duration: 10m",
+            ),
+            (Resolution::Timed, Some(duration)) => {
+                if duration.is_zero() {
+                    self.report(
+                        format!("{at}.duration"),
+                        "a duration of 0 reverts the faults as soon as they are injected",
+                        "give the faults time to be noticed, such as duration: 10m",
+                    );
+                } else if duration >= scenario.deadline && !scenario.deadline.is_zero() {
+                    self.report(
+                        format!("{at}.duration"),
+                        format!(
+                            "the faults last {}, and the deadline is {}: the incident expires first",
+                            human(duration),
+                            human(scenario.deadline)
+                        ),
+                        "make `duration` shorter than `deadline`",
+                    );
+                }
+            }
+            (_, Some(_)) => self.report(
+                format!("{at}.duration"),
+                format!(
+                    "`duration` only applies to `timed` scenarios, and this one is `{resolution}`"
+                ),
+                "remove `duration` (or give a fault `for` to revert it after a while)",
+            ),
+            (_, None) => {}
+        }
+        if scenario.verification.is_some() && resolution != Resolution::Fix {
+            self.report(
+                format!("{at}.verification"),
+                format!(
+                    "`verification` only applies to `fix` scenarios, and this one is `{resolution}`"
+                ),
+                "remove `verification`",
+            );
+        }
+        if scenario.deadline.is_zero() {
+            self.report(
+                format!("{at}.deadline"),
+                "a deadline of 0 expires the incident at once",
+                "give the team time, such as deadline: 20m",
+            );
+        }
+        if resolution == Resolution::Fix && scenario.probes.is_empty() {
+            self.report(
+                format!("{at}.probes"),
+                "a `fix` scenario needs probes: they tell whether the repair holds through the verification window",
+                "name the probes that go red during this incident, such as probes: [cart-up]",
+            );
+        }
+    }
+
+    /// The teams the scenario can be played against (every team for a mirrored one), after
+    /// reporting the targets that stand in the way.
+    fn scenario_teams(&mut self, at: &str, scenario: &'g Scenario) -> Vec<&'g str> {
+        let game = self.game;
+        let mut targets: Vec<(String, &str)> = scenario
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(j, fault)| (format!("{at}.faults[{j}].target"), fault.target.as_str()))
+            .collect();
+        if scenario.faults.is_empty() {
+            targets.push((
+                format!("{at}.diagnosis.target"),
+                scenario.diagnosis.target.as_str(),
+            ));
+        }
+        let known: Vec<(String, &str, &Placement<TargetSpec>)> = targets
+            .into_iter()
+            .filter_map(|(path, name)| {
+                game.targets
+                    .get(name)
+                    .map(|target| (path, name, &target.placement))
+            })
+            .collect();
+        if scenario.mirrored {
+            for (path, name, placement) in &known {
+                match placement {
+                    Placement::Shared(_) => self.report(
+                        path,
+                        format!(
+                            "`{name}` is shared, and a mirrored scenario acts on every team's own replica"
+                        ),
+                        format!(
+                            "write {} as per_team: {{TEAM: {{...}}}} with a replica per team, or remove `mirrored`",
+                            key("targets", name)
+                        ),
+                    ),
+                    Placement::PerTeam(replicas) => {
+                        for team in &game.teams {
+                            if !replicas.contains_key(&team.name) {
+                                self.report(
+                                    path,
+                                    format!(
+                                        "`{name}` has no replica for team `{}`, and a mirrored scenario opens an incident for every team",
+                                        team.name
+                                    ),
+                                    format!(
+                                        "add `{}` under {}.per_team",
+                                        team.name,
+                                        key("targets", name)
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            return game.teams.iter().map(|team| team.name.as_str()).collect();
+        }
+        let mut teams: Option<BTreeSet<&str>> = None;
+        let mut owners_of = Vec::new();
+        for (_, name, _) in &known {
+            let owners: BTreeSet<&str> = game
+                .teams
+                .iter()
+                .filter(|team| team.owns.iter().any(|owned| owned == name))
+                .map(|team| team.name.as_str())
+                .collect();
+            owners_of.push(match owners.is_empty() {
+                true => format!("`{name}` is owned by no team"),
+                false => format!(
+                    "`{name}` is owned by {}",
+                    owners.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            });
+            teams = Some(match teams {
+                None => owners,
+                Some(teams) => teams.intersection(&owners).copied().collect(),
+            });
+        }
+        match teams {
+            Some(teams) if teams.is_empty() => {
+                self.report(
+                    at,
+                    format!(
+                        "no team owns every target of this scenario, and an incident is against one team ({})",
+                        owners_of.join("; ")
+                    ),
+                    "list the targets under the `owns` of the team that should face this scenario",
+                );
+                Vec::new()
+            }
+            Some(teams) => teams.into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn scenario_probes(&mut self, at: &str, scenario: &Scenario, teams: &[&str]) {
+        let game = self.game;
+        for (k, name) in scenario.probes.iter().enumerate() {
+            let path = format!("{at}.probes[{k}]");
+            let Some(probe) = game.probes.get(name) else {
+                let fix = self.known_probes(name);
+                self.report(path, format!("`{name}` is not a probe of this game"), fix);
+                continue;
+            };
+            match &probe.placement {
+                Placement::Shared(_) if scenario.mirrored => self.report(
+                    path,
+                    format!(
+                        "probe `{name}` is shared, and a mirrored scenario checks every team's own replica"
+                    ),
+                    format!(
+                        "give {} a check per team under `per_team`",
+                        key("probes", name)
+                    ),
+                ),
+                Placement::Shared(_) => {}
+                Placement::PerTeam(replicas) => {
+                    for team in teams {
+                        if !replicas.contains_key(*team) {
+                            self.report(
+                                &path,
+                                format!(
+                                    "probe `{name}` has no check for team `{team}`, which this scenario can be played against"
+                                ),
+                                format!("add `{team}` under {}.per_team", key("probes", name)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self) {
+        let schedule = &self.game.schedule;
+        if schedule.every.is_zero() {
+            self.report(
+                "schedule.every",
+                "`every: 0s` unleashes scenarios without a pause",
+                "use an interval, such as every: 30m",
+            );
+        } else if schedule.jitter >= schedule.every {
+            self.report(
+                "schedule.jitter",
+                format!(
+                    "the jitter ({}) is not shorter than the interval ({})",
+                    human(schedule.jitter),
+                    human(schedule.every)
+                ),
+                "make `jitter` shorter than `every`, such as jitter: 5m for every: 30m",
+            );
+        }
+        if let (Some(start), Some(end)) = (schedule.start, schedule.end)
+            && start >= end
+        {
+            self.report(
+                "schedule.start",
+                format!("the game starts at {start}, which is not before its end at {end}"),
+                "make `start` earlier than `end`",
+            );
+        }
+        if schedule.max_open_per_team == 0 {
+            self.report(
+                "schedule.max_open_per_team",
+                "`max_open_per_team: 0` never opens an incident",
+                "allow at least 1 open incident per team",
+            );
+        }
+    }
+
+    fn scoring(&mut self) {
+        let scoring = &self.game.scoring;
+        for (name, decay) in [("detect", scoring.detect), ("resolve", scoring.resolve)] {
+            if decay.min > decay.max {
+                self.report(
+                    format!("scoring.{name}.min"),
+                    format!(
+                        "`min` ({}) is above `max` ({}): points decay from max down to min",
+                        decay.min, decay.max
+                    ),
+                    "make `min` at most `max`",
+                );
+            }
+        }
+        if scoring.diagnose.max_tries == 0 {
+            self.report(
+                "scoring.diagnose.max_tries",
+                "`max_tries: 0` lets no team diagnose",
+                "allow at least 1 try (the default is 3)",
+            );
+        }
+    }
+
+    fn webhooks(&mut self) {
+        for (i, webhook) in self.game.webhooks.iter().enumerate() {
+            self.http_url(&format!("webhooks[{i}].url"), &webhook.url);
+            if webhook.events.is_empty() {
+                self.report(
+                    format!("webhooks[{i}].events"),
+                    "the webhook has no events",
+                    "list the events to send, such as events: [game_paused, guard_failed, aborted]",
+                );
+            }
+        }
+    }
+
+    fn known_targets(&self, name: &str) -> String {
+        known(name, self.game.targets.keys(), "targets")
+    }
+
+    fn known_teams(&self, name: &str) -> String {
+        known(name, self.game.teams.iter().map(|team| &team.name), "teams")
+    }
+
+    fn known_probes(&self, name: &str) -> String {
+        known(name, self.game.probes.keys(), "probes")
+    }
+}
+
+/// A fix for an unknown name: the closest known one, or the list.
+fn known<'a>(name: &str, names: impl Iterator<Item = &'a String>, section: &str) -> String {
+    let names: BTreeSet<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        return format!("add it under `{section}`");
+    }
+    let closest = names
+        .iter()
+        .map(|known| (distance(name, known), *known))
+        .min()
+        .filter(|(d, known)| *d <= 2.max(known.len() / 4));
+    match closest {
+        Some((_, known)) => format!("did you mean `{known}`?"),
+        None => format!(
+            "use one of: {}",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The edit distance between two names.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `base.name`, or `base["name"]` when the name is not a plain word.
+fn key(base: &str, name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        format!("{base}.{name}")
+    } else {
+        format!("{base}[{name:?}]")
+    }
+}
+
+/// Why `address` is not `host:port`.
+fn socket_address(address: &str) -> Result<(), &'static str> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err("has no port");
+    };
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err("has port 0"),
+        Ok(_) => Ok(()),
+        Err(_) => Err("has no valid port (1 to 65535)"),
+    }
+}
+
+fn human(duration: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(duration)
+}
