@@ -427,8 +427,10 @@ async fn toxic_pump(
     }
 }
 
+/// Milliseconds as a duration, kept within a few thousand years so that adding it to an
+/// instant cannot overflow.
 fn ms(millis: i64) -> Duration {
-    Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+    Duration::from_millis(u64::try_from(millis.clamp(0, 1 << 42)).unwrap_or(0))
 }
 
 fn far_future() -> Instant {
@@ -437,13 +439,12 @@ fn far_future() -> Instant {
 
 /// The delay a new chunk gets: the sum of the latency toxics, each with its jitter.
 fn latency_of(acting: &[Acting], rng: &mut Rng) -> Duration {
-    let total: i64 = acting
-        .iter()
-        .map(|a| match a.kind {
-            ToxicKind::Latency { latency, jitter } => (latency + rng.spread(jitter)).max(0),
-            _ => 0,
-        })
-        .sum();
+    let total = acting.iter().fold(0i64, |total, a| match a.kind {
+        ToxicKind::Latency { latency, jitter } => {
+            total.saturating_add(latency.saturating_add(rng.spread(jitter)).max(0))
+        }
+        _ => total,
+    });
     ms(total)
 }
 
@@ -469,7 +470,9 @@ async fn write_front(
             delay,
         } = a.kind
         {
-            let slice = (average_size + draws.rng.spread(size_variation)).max(1);
+            let slice = average_size
+                .saturating_add(draws.rng.spread(size_variation))
+                .max(1);
             size = size.min(usize::try_from(slice).unwrap_or(usize::MAX));
             slice_delay = Some(Duration::from_micros(u64::try_from(delay).unwrap_or(0)));
         }

@@ -165,7 +165,14 @@ struct State {
     upstream: String,
     enabled: bool,
     http: bool,
-    running: Option<CancellationToken>,
+    running: Option<Running>,
+}
+
+/// A listening proxy: cancelling the token stops its accept task (closing the listener)
+/// and its connections.
+struct Running {
+    cancel: CancellationToken,
+    accept: tokio::task::JoinHandle<()>,
 }
 
 struct Proxy {
@@ -192,9 +199,13 @@ impl Proxy {
         }
     }
 
-    fn stop(&self) {
-        if let Some(cancel) = self.lock().running.take() {
-            cancel.cancel();
+    /// Stops listening and drops the connections; returns once the listener is closed, so
+    /// that a new connection is refused and the address can be bound again at once.
+    async fn stop(&self) {
+        let running = self.lock().running.take();
+        if let Some(running) = running {
+            running.cancel.cancel();
+            let _ = running.accept.await;
         }
     }
 }
@@ -265,14 +276,18 @@ impl Registry {
         if config.enabled {
             self.start(&proxy).await?;
         }
-        let mut proxies = self.lock();
-        if proxies.contains_key(&config.name) {
-            drop(proxies);
-            proxy.stop();
+        let raced = {
+            let mut proxies = self.lock();
+            let raced = proxies.contains_key(&config.name);
+            if !raced {
+                proxies.insert(config.name, proxy.clone());
+            }
+            raced
+        };
+        if raced {
+            proxy.stop().await;
             return Err(ApiError::proxy_exists());
         }
-        proxies.insert(config.name, proxy.clone());
-        drop(proxies);
         Ok(proxy.view())
     }
 
@@ -290,7 +305,7 @@ impl Registry {
                     views.push(view);
                 }
                 Some(_) => {
-                    self.delete(&config.name)?;
+                    self.delete(&config.name).await?;
                     views.push(self.create(config).await?);
                 }
                 None => views.push(self.create(config).await?),
@@ -359,7 +374,7 @@ impl Registry {
         };
         let enable = enabled.unwrap_or(was_enabled);
         if relisten || !enable {
-            proxy.stop();
+            proxy.stop().await;
         }
         if let Some(listen) = listen.filter(|_| relisten) {
             proxy.lock().listen = listen;
@@ -376,35 +391,40 @@ impl Registry {
         Ok(proxy.view())
     }
 
-    /// Stops and removes a proxy, dropping its connections.
-    pub fn delete(&self, name: &str) -> Result<(), ApiError> {
+    /// Stops and removes a proxy, dropping its connections; returns once its address is free.
+    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let proxy = self
             .lock()
             .remove(name)
             .ok_or_else(ApiError::proxy_not_found)?;
-        proxy.stop();
+        proxy.stop().await;
         Ok(())
     }
 
-    /// Removes every toxic and enables every proxy.
+    /// Removes every toxic and enables every proxy. A proxy that cannot listen again does
+    /// not stop the others; the first such error is returned at the end.
     pub async fn reset(&self) -> Result<(), ApiError> {
         let proxies: Vec<Arc<Proxy>> = self.lock().values().cloned().collect();
+        let mut first_error = None;
         for proxy in proxies {
             proxy.toxics.send_replace(Arc::new(ToxicSet::default()));
             let disabled = !proxy.lock().enabled;
             if disabled {
                 proxy.lock().enabled = true;
-                self.start(&proxy).await?;
+                if let Err(e) = self.start(&proxy).await {
+                    proxy.lock().enabled = false;
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Stops every proxy (used at shutdown).
-    pub fn stop_all(&self) {
+    pub async fn stop_all(&self) {
         let proxies: Vec<Arc<Proxy>> = std::mem::take(&mut *self.lock()).into_values().collect();
         for proxy in proxies {
-            proxy.stop();
+            proxy.stop().await;
         }
     }
 
@@ -492,12 +512,17 @@ impl Registry {
             .local_addr()
             .map_err(|e| ApiError::bad_request(format!("listen {listen}: {e}")))?;
         let cancel = CancellationToken::new();
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            proxy.clone(),
+            self.clone(),
+            cancel.clone(),
+        ));
         {
             let mut state = proxy.lock();
             state.listen = local.to_string();
-            state.running = Some(cancel.clone());
+            state.running = Some(Running { cancel, accept });
         }
-        tokio::spawn(accept_loop(listener, proxy.clone(), self.clone(), cancel));
         tracing::info!(proxy = %proxy.name, listen = %local, "proxy listening");
         Ok(())
     }

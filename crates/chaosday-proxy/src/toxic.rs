@@ -104,6 +104,11 @@ pub enum ToxicKind {
     },
 }
 
+/// The largest value of an integer attribute: a day in milliseconds is 86,400,000; this
+/// leaves room for that and for byte counts up to a terabyte, and keeps every sum of
+/// attributes far from overflowing.
+pub const MAX_ATTRIBUTE: i64 = 1 << 40;
+
 /// The names of every toxic type, as the API spells them.
 pub const TYPES: &[&str] = &[
     "latency",

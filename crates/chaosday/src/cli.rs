@@ -23,7 +23,9 @@ Examples:
   chaosday demo                                   watch faults injected and reverted on a process it starts
   chaosday fault inject pause --target 'regex:^/srv/cart' --for 30s
   chaosday fault list
-  chaosday fault abort                            the kill switch: revert everything, inject nothing more";
+  chaosday fault abort                            the kill switch: revert everything, inject nothing more
+  chaosday proxy                                  a Toxiproxy-compatible API on 127.0.0.1:8474
+  chaosday validate game.yaml                     check a game file, with line, column and how to fix";
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
@@ -57,12 +59,54 @@ pub enum Command {
     /// Inject, list and revert ad-hoc faults; the kill switch.
     #[command(subcommand)]
     Fault(FaultCommand),
+    /// Serve the Toxiproxy 2.12 HTTP API: existing Toxiproxy clients create proxies and
+    /// toxics through it unchanged. Runs until Ctrl-C or SIGTERM, then stops every proxy.
+    Proxy(ProxyArgs),
+    /// Check a game file before the day: its syntax (with line and column), then every
+    /// cross-reference (with the path of the field, and how to fix it).
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of a file format, for editors and CI.
+    Schema(SchemaArgs),
     /// Internal: the body of a host-stress child process.
     #[command(name = "__stress", hide = true)]
     Stress(StressArgs),
     /// Internal: a tiny service for the demo; counts seconds into a file.
     #[command(name = "__ticker", hide = true)]
     Ticker(TickerArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = VALIDATE_EXAMPLES)]
+pub struct ValidateArgs {
+    /// The file: YAML (.yaml, .yml) or JSON (.json); any other name is read as YAML.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  chaosday validate game.yaml
+  chaosday validate game.json --output json       {\"valid\": false, \"problems\": [...]}
+  chaosday validate examples/per-team.yaml && echo ready
+
+Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game file.
+Only game files are supported yet; experiment and monkey files will follow.";
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  chaosday schema game > schemas/game.schema.json\n\nIn an editor with the YAML language server, the first line of a game file can be:\n  # yaml-language-server: $schema=schemas/game.schema.json"
+)]
+pub struct SchemaArgs {
+    /// Which file format.
+    #[arg(value_enum)]
+    pub format: SchemaFormat,
+}
+
+/// The file formats with a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// The game file (`chaosday validate`, and later `chaosday serve`).
+    Game,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +119,38 @@ pub struct DemoArgs {
     #[arg(long, value_parser = parse_duration, default_value = "4s")]
     pub fault_for: Duration,
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = PROXY_EXAMPLES)]
+pub struct ProxyArgs {
+    /// The address the API listens on. It has no authentication: anyone who reaches it can
+    /// open proxies on this host, so keep it on loopback unless the network is yours.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The API's port; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8474)]
+    pub port: u16,
+    /// Proxies to create at start: a JSON list as `POST /populate` takes it. Unlike
+    /// Toxiproxy, the toxics listed with a proxy are applied too.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seeds the random draws (toxicity, jitter, slice sizes), so that runs repeat.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+const PROXY_EXAMPLES: &str = r#"Examples:
+  chaosday proxy                                  the API on 127.0.0.1:8474, as toxiproxy-server
+  chaosday proxy --port 0 --output json           a free port, printed as a JSON line
+  chaosday proxy --config proxies.json --seed 42
+
+  curl -d '{"name": "redis", "listen": "127.0.0.1:26379", "upstream": "127.0.0.1:6379"}' localhost:8474/proxies
+  curl -d '{"type": "latency", "attributes": {"latency": 100}}' localhost:8474/proxies/redis/toxics
+  curl -X PATCH -d '{"enabled": false}' localhost:8474/proxies/redis      the link goes down
+
+A --config file:
+  [{"name": "redis", "listen": "127.0.0.1:26379", "upstream": "127.0.0.1:6379",
+    "toxics": [{"type": "latency", "attributes": {"latency": 100, "jitter": 10}}]}]"#;
 
 #[derive(Debug, Subcommand)]
 pub enum FaultCommand {

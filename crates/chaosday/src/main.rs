@@ -1,5 +1,6 @@
 //! `chaosday`: Days of Chaos, the fault engine, and the tools around them, in one binary.
 
+mod api;
 mod app;
 mod cli;
 mod commands;

@@ -3,7 +3,9 @@
 
 pub mod demo;
 pub mod fault;
+pub mod proxy;
 pub mod stress;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -14,6 +16,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Fault(command) => fault::run(&cli.global, command).await,
+        Command::Proxy(args) => proxy::run(&cli.global, args).await,
+        Command::Validate(args) => validate::run(&cli.global, &args),
+        Command::Schema(args) => validate::schema(&args),
         Command::Ticker(args) => demo::ticker(&args).await,
         Command::Stress(args) => Ok(stress::run(&args)),
     }

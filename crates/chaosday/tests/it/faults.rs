@@ -86,6 +86,10 @@ fn a_disk_fill_file_is_deleted_and_its_stressor_stopped_after_its_injector_is_ki
             .is_some_and(|m| m.len() == 8 << 20)
     });
     assert!(filled, "no 8 MiB filler file appeared");
+    assert!(wait_until(GENEROUS, || live_faults(&sandbox)
+        .0
+        .first()
+        .is_some_and(|f| f["state"] == "active")));
     let filler = files_with_prefix(fill_dir.path(), ".chaosday-disk-fill-").remove(0);
     // The file really takes space, it is not sparse.
     let blocks =
@@ -348,7 +352,10 @@ fn the_kill_switch_reverts_every_fault_and_refuses_new_ones_until_rearmed() {
         .iter()
         .all(Victim::is_stopped)));
     assert!(wait_until(GENEROUS, || stressors_of(cpu_pid).len() == 1));
-    assert!(wait_until(GENEROUS, || live_faults(&sandbox).0.len() == 3));
+    assert!(wait_until(GENEROUS, || {
+        let (list, _) = live_faults(&sandbox);
+        list.len() == 3 && list.iter().all(|f| f["state"] == "active")
+    }));
 
     let out = sandbox.run(&["fault", "abort", "--output", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -8,3 +8,5 @@ mod faults;
 mod links;
 mod supervised;
 mod support;
+mod toxiproxy_api;
+mod validate;

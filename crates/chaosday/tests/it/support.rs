@@ -76,6 +76,16 @@ impl Running {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Its standard output, to read while it runs (`finish` then has none to return).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child
+            .as_mut()
+            .expect("running")
+            .stdout
+            .take()
+            .expect("stdout is piped")
+    }
+
     /// `kill -9` and reap.
     pub fn kill_9(&mut self) {
         let mut child = self.child.take().expect("running");

@@ -1,0 +1,1655 @@
+//! Proxy benchmark: every proxy figure of SPEC §8, each as a ratio to a direct loopback
+//! connection measured in the same run.
+//!
+//! Run with `cargo bench -p chaosday --bench proxy`. Three processes share the machine:
+//!
+//! - this one, the load generator (a tokio runtime; a minimal HTTP/1.1 client);
+//! - the upstream: this same binary run again with `CHAOSDAY_BENCH_ROLE=upstream`, a small
+//!   keep-alive HTTP/1.1 server with fixed answers (`/small`: 13 bytes, `/big`: 1 MiB) and a
+//!   bulk TCP blaster that writes as fast as it can to whoever connects;
+//! - the proxy: the real `chaosday proxy`, configured through its Toxiproxy HTTP API.
+//!
+//! Figures (SPEC §8): 1. small responses on 50 keep-alive connections, req/s; 2. one
+//! connection, sequential requests, added p50 per hop; 3. 1 MiB responses on 10 connections,
+//! MB/s and p99; 4. one bulk stream, MB/s; 5. a new connection per request, 50 clients,
+//! req/s; 6. proxy RSS per idle proxied connection (1,000 of them); 7. a 10 ms latency
+//! toxic, 50 keep-alive connections, req/s and p50; 8. 1 MiB responses under that toxic.
+//!
+//! Where a `fault` binary (fault-cli) is on PATH, or `CHAOSDAY_BENCH_FAULT` names one, it is
+//! measured the same way for figures 1–5 and 7. Nothing here asserts on timing: each figure
+//! is printed with its SPEC target and whether it was met. Every child process is stopped at
+//! the end, also when a step fails; the upstream also exits when this process dies.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// Set to `upstream` in the environment of the re-executed bench binary.
+const ROLE_ENV: &str = "CHAOSDAY_BENCH_ROLE";
+/// A `fault` binary to compare with, instead of the one on PATH.
+const FAULT_ENV: &str = "CHAOSDAY_BENCH_FAULT";
+
+/// Unmeasured time at the start of each measurement (connections, caches, the proxy's
+/// upstream connects).
+const WARMUP: Duration = Duration::from_millis(300);
+/// Measured time of the req/s figures.
+const MEASURE: Duration = Duration::from_secs(2);
+/// Measured time of the 1 MiB, bulk and latency-toxic figures (fewer, larger samples).
+const MEASURE_LONG: Duration = Duration::from_millis(2500);
+/// Measured time of the sequential figure, shared by the contenders taking turns.
+const MEASURE_SEQUENTIAL: Duration = Duration::from_secs(4);
+/// Each contender's measured time is split into this many rounds, the contenders taking
+/// turns, so that a change of load on the machine hits them alike.
+const ROUNDS: u32 = 2;
+/// A quiet gap between two measurements, for the previous one's closes to settle.
+const SETTLE: Duration = Duration::from_millis(200);
+/// The longest a single request, connect or read may take before the figure fails.
+const IO_LIMIT: Duration = Duration::from_secs(10);
+
+/// Keep-alive connections for small responses and under the latency toxic.
+const KEEPALIVE_CONNS: usize = 50;
+/// Keep-alive connections for 1 MiB responses.
+const BIG_CONNS: usize = 10;
+/// Concurrent clients that open a connection per request.
+const NEW_CONN_CLIENTS: usize = 50;
+/// Idle proxied connections for the memory figure.
+const IDLE_CONNS: usize = 1000;
+/// Connections opened at once while building the idle set.
+const IDLE_BATCH: usize = 100;
+/// The latency toxic's delay.
+const LATENCY_MS: u64 = 10;
+
+/// 1 MiB.
+const BIG_BODY: usize = 1 << 20;
+const SMALL_BODY: &[u8] = b"Hello, world!";
+const SMALL_REQ: &[u8] = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n";
+const BIG_REQ: &[u8] = b"GET /big HTTP/1.1\r\nHost: bench\r\n\r\n";
+const CLOSE_REQ: &[u8] = b"GET /small HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+
+fn main() -> Result<()> {
+    if std::env::var(ROLE_ENV).as_deref() == Ok("upstream") {
+        return upstream::main();
+    }
+    let nofile = raise_nofile()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot build the tokio runtime")?;
+    runtime.block_on(run(nofile))
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (children inherit it): the
+/// idle-connection figure holds 1,000 connections, 2,000 descriptors in the proxy.
+fn raise_nofile() -> Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("setrlimit(RLIMIT_NOFILE)")?;
+    }
+    let needed = (IDLE_CONNS * 2 + 200) as u64;
+    if hard < needed {
+        bail!(
+            "the open-file limit is {hard}; the idle-connection figure needs {needed}: raise `ulimit -Hn`"
+        );
+    }
+    Ok(hard)
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+
+/// Where each contender listens.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    /// The HTTP upstream (small and 1 MiB answers), directly or through the proxy.
+    http: SocketAddr,
+    /// The bulk blaster.
+    bulk: SocketAddr,
+    /// The HTTP upstream behind a 10 ms latency, if this contender has one.
+    latency: Option<SocketAddr>,
+}
+
+async fn run(nofile: u64) -> Result<()> {
+    let state = tempfile::TempDir::new().context("cannot create a temporary directory")?;
+    // Declared after `state`, so dropped first: every child is stopped before the directory
+    // they use goes away.
+    let mut children = Children::default();
+
+    let upstream = children.spawn_upstream()?;
+    let direct = Target {
+        http: upstream.http,
+        bulk: upstream.bulk,
+        latency: None,
+    };
+    let proxy = children.spawn_chaosday(state.path()).await?;
+    let chaosday = configure_chaosday(proxy.api, &upstream).await?;
+    let fault = match find_fault() {
+        None => Err(format!(
+            "no `fault` on PATH (cargo install fault-cli, or set {FAULT_ENV}): not compared"
+        )),
+        Some(path) => children
+            .spawn_fault(&path, &upstream, state.path())
+            .await
+            .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+    };
+
+    println!("chaosday proxy benchmark");
+    println!(
+        "  {} CPU(s) shared by the load generator (this process), the upstream (pid {}) and the proxies",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        upstream.pid,
+    );
+    println!(
+        "  chaosday proxy: pid {}, API {}; open-file limit {nofile}",
+        proxy.pid, proxy.api
+    );
+    match &fault {
+        Ok(f) => println!(
+            "  fault: {} (pid {}): {}",
+            f.version,
+            f.pid,
+            f.path.display()
+        ),
+        Err(why) => println!("  fault: {why}"),
+    }
+    println!(
+        "  every figure is a ratio to a direct loopback connection measured in this run; compare ratios, not absolute figures, across runs"
+    );
+    println!(
+        "  each contender: {:.1} s measured ({:.1} s for 1 MiB, bulk and latency figures) in {ROUNDS} rounds, the contenders",
+        MEASURE.as_secs_f64(),
+        MEASURE_LONG.as_secs_f64()
+    );
+    println!(
+        "  taking turns, each round after {} ms of warm-up; latencies in ms unless named, percentiles nearest-rank",
+        WARMUP.as_millis()
+    );
+
+    let fault_target = fault.as_ref().ok().map(|f| f.target);
+    let mut summary = Summary::default();
+
+    // The memory figure is measured first, on a proxy that has served nothing yet, so that
+    // memory freed by earlier figures and kept by the allocator cannot hide what idle
+    // connections cost. It is printed in its place.
+    let memory = idle_memory(proxy.pid, chaosday.http).await;
+    tokio::time::sleep(SETTLE).await;
+
+    small_keep_alive(direct, chaosday, fault_target, &mut summary).await;
+    sequential(direct, chaosday, fault_target, &mut summary).await;
+    big_responses(direct, chaosday, fault_target, &mut summary).await;
+    bulk_stream(direct, chaosday, fault_target, &mut summary).await;
+    new_connections(direct, chaosday, fault_target, &mut summary).await;
+    print_memory(&memory, &mut summary);
+    latency_small(chaosday, fault_target, &mut summary).await;
+    latency_big(direct, chaosday, &mut summary).await;
+
+    summary.print(fault.is_ok());
+    drop(children);
+    Ok(())
+}
+
+/// Creates the benchmark's proxies on the chaosday API: plain to the HTTP upstream, plain to
+/// the blaster, and one to the HTTP upstream with a 10 ms latency toxic downstream.
+async fn configure_chaosday(api: SocketAddr, upstream: &Upstream) -> Result<Target> {
+    let http = create_proxy(api, "bench_http", upstream.http).await?;
+    let bulk = create_proxy(api, "bench_bulk", upstream.bulk).await?;
+    let latency = create_proxy(api, "bench_latency", upstream.http).await?;
+    let toxic = json!({
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+        "attributes": {"latency": LATENCY_MS, "jitter": 0},
+    });
+    let (status, body) =
+        api_call(api, "POST", "/proxies/bench_latency/toxics", Some(&toxic)).await?;
+    if status != 200 {
+        bail!("POST /proxies/bench_latency/toxics answered {status}: {body}");
+    }
+    Ok(Target {
+        http,
+        bulk,
+        latency: Some(latency),
+    })
+}
+
+async fn create_proxy(api: SocketAddr, name: &str, upstream: SocketAddr) -> Result<SocketAddr> {
+    let body = json!({
+        "name": name,
+        "listen": "127.0.0.1:0",
+        "upstream": upstream.to_string(),
+        "enabled": true,
+    });
+    let (status, answer) = api_call(api, "POST", "/proxies", Some(&body)).await?;
+    if status != 201 {
+        bail!("POST /proxies {body} answered {status}: {answer}");
+    }
+    let listen = answer
+        .get("listen")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("POST /proxies answered without a listen address: {answer}"))?;
+    listen
+        .parse()
+        .with_context(|| format!("POST /proxies answered listen {listen:?}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Figures
+
+/// One contender's measurement, or why it failed.
+type Measured = std::result::Result<Sample, String>;
+
+/// Measures each address in turn, [`ROUNDS`] times over, `measure / ROUNDS` each time, and
+/// merges each one's rounds: a change of load on the machine during a figure (another
+/// build, a frequency step) then hits every contender alike. The first address is direct.
+async fn contend<F, Fut>(addrs: &[SocketAddr], measure: Duration, run: F) -> Vec<Measured>
+where
+    F: Fn(SocketAddr, Duration) -> Fut,
+    Fut: Future<Output = Result<Sample>>,
+{
+    let mut results: Vec<Measured> = vec![Ok(Sample::default()); addrs.len()];
+    let limit = WARMUP + measure + IO_LIMIT * 2;
+    for _ in 0..ROUNDS {
+        for (addr, result) in addrs.iter().zip(&mut results) {
+            let Ok(so_far) = result else { continue };
+            match tokio::time::timeout(limit, run(*addr, measure / ROUNDS)).await {
+                Ok(Ok(sample)) => so_far.absorb(sample),
+                Ok(Err(e)) => *result = Err(format!("{e:#}")),
+                Err(_) => *result = Err(format!("did not finish within {} s", limit.as_secs())),
+            }
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+    for sample in results.iter_mut().flatten() {
+        sample.latencies_us.sort_unstable();
+    }
+    results
+}
+
+/// The addresses of the contenders that have one: direct, chaosday, then fault.
+fn contenders(
+    direct: SocketAddr,
+    chaosday: SocketAddr,
+    fault: Option<SocketAddr>,
+) -> Vec<SocketAddr> {
+    let mut addrs = vec![direct, chaosday];
+    addrs.extend(fault);
+    addrs
+}
+
+/// Splits [`contend`]'s results into direct, chaosday and fault (when measured).
+fn split(mut results: Vec<Measured>) -> (Measured, Measured, Option<Measured>) {
+    let f = (results.len() > 2).then(|| results.remove(2));
+    let c = results.remove(1);
+    let d = results.remove(0);
+    (d, c, f)
+}
+
+async fn small_keep_alive(
+    direct: Target,
+    chaosday: Target,
+    fault: Option<Target>,
+    summary: &mut Summary,
+) {
+    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
+    let (d, c, f) = split(
+        contend(&addrs, MEASURE, |addr, time| {
+            keep_alive(addr, KEEPALIVE_CONNS, SMALL_REQ, 4096, time)
+        })
+        .await,
+    );
+    println!();
+    println!(
+        "1. small HTTP responses ({} B bodies), {KEEPALIVE_CONNS} keep-alive connections",
+        SMALL_BODY.len()
+    );
+    print_requests_table(&d, &c, f.as_ref());
+    let ratio = ratio_of(&c, &d, Sample::per_sec);
+    let versus = f
+        .as_ref()
+        .and_then(|f| ratio_of(&c, f, Sample::per_sec))
+        .map(|r| format!("{r:.2}x fault"));
+    print_verdict(
+        ">= 0.80x direct",
+        ratio.map(|r| (format!("{r:.2}x"), r >= 0.80)),
+    );
+    summary.add(
+        "1 small responses, 50 keep-alive: req/s",
+        ">= 0.80x direct",
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= 0.80),
+        fault_column(f.as_ref(), versus),
+    );
+}
+
+async fn sequential(
+    direct: Target,
+    chaosday: Target,
+    fault: Option<Target>,
+    summary: &mut Summary,
+) {
+    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
+    let count = addrs.len();
+    // The contenders take turns, request by request, on one connection each: drift hits all
+    // alike.
+    let limit = WARMUP + MEASURE_SEQUENTIAL + IO_LIMIT;
+    let samples: Vec<Measured> =
+        match tokio::time::timeout(limit, tokio::spawn(round_robin(addrs, MEASURE_SEQUENTIAL)))
+            .await
+        {
+            Ok(Ok(Ok(samples))) => samples.into_iter().map(Ok).collect(),
+            Ok(Ok(Err(e))) => vec![Err(format!("{e:#}")); count],
+            Ok(Err(e)) => vec![Err(format!("{e}")); count],
+            Err(_) => vec![Err(format!("did not finish within {} s", limit.as_secs())); count],
+        };
+    tokio::time::sleep(SETTLE).await;
+    let (d, c, f) = split(samples);
+    println!();
+    println!(
+        "2. one connection each, sequential small requests, the contenders taking turns ({:.1} s)",
+        MEASURE_SEQUENTIAL.as_secs_f64()
+    );
+    println!(
+        "   {:<12} {:>10} {:>9} {:>9} {:>9} {:>14}",
+        "", "requests", "p50 us", "p90 us", "p99 us", "added p50 us"
+    );
+    let d50 = d.as_ref().ok().map(|s| s.percentile_us(50.0));
+    let added = |m: &Measured| match (m, d50) {
+        (Ok(s), Some(d50)) => Some(s.percentile_us(50.0) - d50),
+        _ => None,
+    };
+    let row = |name: &str, m: &Measured| match m {
+        Ok(s) => println!(
+            "   {name:<12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>14}",
+            s.requests,
+            s.percentile_us(50.0),
+            s.percentile_us(90.0),
+            s.percentile_us(99.0),
+            added(m).map_or_else(|| "n/a".to_string(), |a| format!("{a:+.1}")),
+        ),
+        Err(e) => println!("   {name:<12} failed: {e}"),
+    };
+    row("direct", &d);
+    row("chaosday", &c);
+    if let Some(f) = &f {
+        row("fault", f);
+    }
+    let c_added = added(&c);
+    let f_added = f.as_ref().and_then(added);
+    print_verdict(
+        "<= 20 us added p50 per hop",
+        c_added.map(|a| (format!("{a:+.1} us"), a <= 20.0)),
+    );
+    summary.add(
+        "2 one connection: added p50 per hop",
+        "<= 20 us",
+        c_added.map(|a| format!("{a:+.1} us")),
+        c_added.map(|a| a <= 20.0),
+        fault_column(f.as_ref(), f_added.map(|a| format!("fault {a:+.1} us"))),
+    );
+}
+
+async fn big_responses(
+    direct: Target,
+    chaosday: Target,
+    fault: Option<Target>,
+    summary: &mut Summary,
+) {
+    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
+    let (d, c, f) = split(
+        contend(&addrs, MEASURE_LONG, |addr, time| {
+            keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time)
+        })
+        .await,
+    );
+    println!();
+    println!("3. 1 MiB responses, {BIG_CONNS} keep-alive connections");
+    print_bytes_table(&d, &c, f.as_ref());
+    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
+    let p99 = ratio_of(&c, &d, |s| s.percentile_ms(99.0));
+    print_verdict(
+        ">= 0.75x direct MB/s",
+        ratio.map(|r| (format!("{r:.2}x"), r >= 0.75)),
+    );
+    print_verdict(
+        "p99 <= 3x direct's p99",
+        p99.map(|r| (format!("{r:.2}x"), r <= 3.0)),
+    );
+    let versus_mb = f
+        .as_ref()
+        .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
+        .map(|r| format!("{r:.2}x fault"));
+    let versus_p99 = f
+        .as_ref()
+        .and_then(|f| ratio_of(f, &d, |s| s.percentile_ms(99.0)))
+        .map(|r| format!("fault {r:.2}x"));
+    summary.add(
+        "3 1 MiB responses, 10 conns: MB/s",
+        ">= 0.75x direct",
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= 0.75),
+        fault_column(f.as_ref(), versus_mb),
+    );
+    summary.add(
+        "3 1 MiB responses, 10 conns: p99",
+        "<= 3x direct's",
+        p99.map(|r| format!("{r:.2}x")),
+        p99.map(|r| r <= 3.0),
+        fault_column(f.as_ref(), versus_p99),
+    );
+}
+
+async fn bulk_stream(
+    direct: Target,
+    chaosday: Target,
+    fault: Option<Target>,
+    summary: &mut Summary,
+) {
+    let addrs = contenders(direct.bulk, chaosday.bulk, fault.map(|f| f.bulk));
+    let (d, c, f) = split(contend(&addrs, MEASURE_LONG, bulk).await);
+    println!();
+    println!("4. one bulk TCP stream (the upstream writes as fast as it can; 256 KiB reads)");
+    println!("   {:<12} {:>12} {:>10}", "", "MB/s", "x direct");
+    let row = |name: &str, m: &Measured| match m {
+        Ok(s) => println!(
+            "   {name:<12} {:>12.1} {:>10}",
+            s.mb_per_sec(),
+            fmt_ratio(ratio_of(m, &d, Sample::mb_per_sec))
+        ),
+        Err(e) => println!("   {name:<12} failed: {e}"),
+    };
+    row("direct", &d);
+    row("chaosday", &c);
+    if let Some(f) = &f {
+        row("fault", f);
+    }
+    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
+    print_verdict(
+        ">= 0.75x direct",
+        ratio.map(|r| (format!("{r:.2}x"), r >= 0.75)),
+    );
+    let versus = f
+        .as_ref()
+        .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
+        .map(|r| format!("{r:.2}x fault"));
+    summary.add(
+        "4 one bulk TCP stream: MB/s",
+        ">= 0.75x direct",
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= 0.75),
+        fault_column(f.as_ref(), versus),
+    );
+}
+
+async fn new_connections(
+    direct: Target,
+    chaosday: Target,
+    fault: Option<Target>,
+    summary: &mut Summary,
+) {
+    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
+    let (d, c, f) = split(
+        contend(&addrs, MEASURE, |addr, time| {
+            new_conn(addr, NEW_CONN_CLIENTS, time)
+        })
+        .await,
+    );
+    println!();
+    println!(
+        "5. a new connection per request (Connection: close), {NEW_CONN_CLIENTS} concurrent clients"
+    );
+    print_requests_table(&d, &c, f.as_ref());
+    let ratio = ratio_of(&c, &d, Sample::per_sec);
+    print_verdict(
+        ">= 0.60x direct",
+        ratio.map(|r| (format!("{r:.2}x"), r >= 0.60)),
+    );
+    let versus = f
+        .as_ref()
+        .and_then(|f| ratio_of(&c, f, Sample::per_sec))
+        .map(|r| format!("{r:.2}x fault"));
+    summary.add(
+        "5 new connection per request: req/s",
+        ">= 0.60x direct",
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= 0.60),
+        fault_column(f.as_ref(), versus),
+    );
+}
+
+/// What 1,000 idle proxied connections cost the proxy process.
+struct Memory {
+    before_kib: u64,
+    after_kib: u64,
+    fds_before: usize,
+    fds_after: usize,
+}
+
+impl Memory {
+    fn per_conn_kib(&self) -> f64 {
+        (self.after_kib as f64 - self.before_kib as f64) / IDLE_CONNS as f64
+    }
+}
+
+async fn idle_memory(pid: u32, addr: SocketAddr) -> std::result::Result<Memory, String> {
+    let run = async {
+        // One connection first, so that what any first connection initialises is in "before".
+        let mut first = Conn::open(addr, 512).await?;
+        first.request(SMALL_REQ).await?;
+        drop(first);
+        tokio::time::sleep(SETTLE).await;
+        let before_kib = vm_rss_kib(pid)?;
+        let fds_before = open_fds(pid)?;
+        let mut idle = Vec::with_capacity(IDLE_CONNS);
+        while idle.len() < IDLE_CONNS {
+            let mut batch = JoinSet::new();
+            for _ in 0..IDLE_BATCH.min(IDLE_CONNS - idle.len()) {
+                batch.spawn(async move {
+                    let mut conn = Conn::open(addr, 512).await?;
+                    conn.request(SMALL_REQ).await?;
+                    anyhow::Ok(conn)
+                });
+            }
+            while let Some(conn) = batch.join_next().await {
+                idle.push(conn??);
+            }
+        }
+        // Let every link go idle (pipes back to the pool, tasks parked).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after_kib = vm_rss_kib(pid)?;
+        let fds_after = open_fds(pid)?;
+        drop(idle);
+        anyhow::Ok(Memory {
+            before_kib,
+            after_kib,
+            fds_before,
+            fds_after,
+        })
+    };
+    let result = match tokio::time::timeout(IO_LIMIT * 3, run).await {
+        Ok(result) => result.map_err(|e| format!("{e:#}")),
+        Err(_) => Err("did not finish in time".to_string()),
+    };
+    // The proxy closes 2,000 sockets now; give it a moment before the next figure.
+    tokio::time::sleep(SETTLE * 3).await;
+    result
+}
+
+fn print_memory(memory: &std::result::Result<Memory, String>, summary: &mut Summary) {
+    println!();
+    println!(
+        "6. memory per idle proxied connection: {IDLE_CONNS} connections through chaosday, one small request each, then idle"
+    );
+    println!(
+        "   (measured before the other figures, on a proxy that had served one connection; VmRSS of the proxy process)"
+    );
+    let per = match memory {
+        Ok(m) => {
+            println!(
+                "   VmRSS before {} KiB, with {IDLE_CONNS} idle {} KiB; open descriptors {} -> {}",
+                m.before_kib, m.after_kib, m.fds_before, m.fds_after
+            );
+            println!("   per connection: {:.2} KiB", m.per_conn_kib());
+            Some(m.per_conn_kib())
+        }
+        Err(e) => {
+            println!("   failed: {e}");
+            None
+        }
+    };
+    print_verdict(
+        "<= 4 KiB per idle connection",
+        per.map(|p| (format!("{p:.2} KiB"), p <= 4.0)),
+    );
+    summary.add(
+        "6 memory per idle proxied connection",
+        "<= 4 KiB",
+        per.map(|p| format!("{p:.2} KiB")),
+        per.map(|p| p <= 4.0),
+        None,
+    );
+}
+
+async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Summary) {
+    let (Some(c_addr), f_addr) = (chaosday.latency, fault.and_then(|f| f.latency)) else {
+        return;
+    };
+    let mut addrs = vec![c_addr];
+    addrs.extend(f_addr);
+    let mut results = contend(&addrs, MEASURE_LONG, |addr, time| {
+        keep_alive(addr, KEEPALIVE_CONNS, SMALL_REQ, 4096, time)
+    })
+    .await;
+    let f = (results.len() > 1).then(|| results.remove(1));
+    let c = results.remove(0);
+    println!();
+    println!(
+        "7. a {LATENCY_MS} ms latency toxic (downstream), {KEEPALIVE_CONNS} keep-alive connections, small responses (ideal: {} req/s, p50 {LATENCY_MS} ms)",
+        KEEPALIVE_CONNS as u64 * 1000 / LATENCY_MS
+    );
+    println!(
+        "   {:<12} {:>12} {:>9} {:>9} {:>9}",
+        "", "req/s", "p50", "p90", "p99"
+    );
+    let row = |name: &str, m: &Measured| match m {
+        Ok(s) => println!(
+            "   {name:<12} {:>12.0} {:>9.3} {:>9.3} {:>9.3}",
+            s.per_sec(),
+            s.percentile_ms(50.0),
+            s.percentile_ms(90.0),
+            s.percentile_ms(99.0)
+        ),
+        Err(e) => println!("   {name:<12} failed: {e}"),
+    };
+    row("chaosday", &c);
+    if let Some(f) = &f {
+        row("fault", f);
+        println!(
+            "   (fault's `latency` delays only the first bytes of a TCP stream, once per connection; its `jitter`"
+        );
+        println!(
+            "    with min = max = {LATENCY_MS} ms and probability 1 delays every read towards the client: that is what runs here)"
+        );
+    }
+    let rps = c.as_ref().ok().map(Sample::per_sec);
+    let p50 = c.as_ref().ok().map(|s| s.percentile_ms(50.0));
+    print_verdict(
+        ">= 4,600 req/s",
+        rps.map(|r| (format!("{r:.0} req/s"), r >= 4600.0)),
+    );
+    print_verdict(
+        "p50 <= 10.5 ms",
+        p50.map(|p| (format!("{p:.2} ms"), p <= 10.5)),
+    );
+    let f_ok = f.as_ref().and_then(|f| f.as_ref().ok());
+    summary.add(
+        "7 10 ms latency, 50 keep-alive: req/s",
+        ">= 4,600 req/s",
+        rps.map(|r| format!("{r:.0}")),
+        rps.map(|r| r >= 4600.0),
+        fault_column(
+            f.as_ref(),
+            f_ok.map(|f| format!("fault {:.0}", f.per_sec())),
+        ),
+    );
+    summary.add(
+        "7 10 ms latency, 50 keep-alive: p50",
+        "<= 10.5 ms",
+        p50.map(|p| format!("{p:.2} ms")),
+        p50.map(|p| p <= 10.5),
+        fault_column(
+            f.as_ref(),
+            f_ok.map(|f| format!("fault {:.2} ms", f.percentile_ms(50.0))),
+        ),
+    );
+}
+
+async fn latency_big(direct: Target, chaosday: Target, summary: &mut Summary) {
+    let Some(c_addr) = chaosday.latency else {
+        return;
+    };
+    let (d, c, _) = split(
+        contend(&[direct.http, c_addr], MEASURE_LONG, |addr, time| {
+            keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time)
+        })
+        .await,
+    );
+    println!();
+    println!(
+        "8. 1 MiB responses under the {LATENCY_MS} ms latency toxic, {BIG_CONNS} keep-alive connections"
+    );
+    print_bytes_table(&d, &c, None);
+    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
+    print_verdict(
+        ">= 0.30x direct",
+        ratio.map(|r| (format!("{r:.2}x"), r >= 0.30)),
+    );
+    summary.add(
+        "8 1 MiB under 10 ms latency: MB/s",
+        ">= 0.30x direct",
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= 0.30),
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Printing
+
+fn print_requests_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
+    println!(
+        "   {:<12} {:>12} {:>9} {:>9} {:>9} {:>10}",
+        "", "req/s", "p50", "p90", "p99", "x direct"
+    );
+    let row = |name: &str, m: &Measured| match m {
+        Ok(s) => println!(
+            "   {name:<12} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>10}",
+            s.per_sec(),
+            s.percentile_ms(50.0),
+            s.percentile_ms(90.0),
+            s.percentile_ms(99.0),
+            fmt_ratio(ratio_of(m, d, Sample::per_sec))
+        ),
+        Err(e) => println!("   {name:<12} failed: {e}"),
+    };
+    row("direct", d);
+    row("chaosday", c);
+    if let Some(f) = f {
+        row("fault", f);
+    }
+}
+
+fn print_bytes_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
+    println!(
+        "   {:<12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11}",
+        "", "MB/s", "resp/s", "p50", "p99", "max", "x direct", "p99 x dir."
+    );
+    let row = |name: &str, m: &Measured| match m {
+        Ok(s) => println!(
+            "   {name:<12} {:>10.1} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>11}",
+            s.mb_per_sec(),
+            s.per_sec(),
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0),
+            s.percentile_ms(100.0),
+            fmt_ratio(ratio_of(m, d, Sample::mb_per_sec)),
+            fmt_ratio(ratio_of(m, d, |s| s.percentile_ms(99.0)))
+        ),
+        Err(e) => println!("   {name:<12} failed: {e}"),
+    };
+    row("direct", d);
+    row("chaosday", c);
+    if let Some(f) = f {
+        row("fault", f);
+    }
+}
+
+fn print_verdict(target: &str, measured: Option<(String, bool)>) {
+    match measured {
+        Some((value, met)) => println!(
+            "   SPEC target {target}: chaosday {value}  {}",
+            if met { "met" } else { "not met" }
+        ),
+        None => println!("   SPEC target {target}: not measured"),
+    }
+}
+
+fn fmt_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}"))
+}
+
+/// `f(a) / f(b)` when both were measured.
+fn ratio_of(a: &Measured, b: &Measured, f: impl Fn(&Sample) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Ok(a), Ok(b)) if f(b) > 0.0 => Some(f(a) / f(b)),
+        _ => None,
+    }
+}
+
+/// The summary's fault column: the comparison, why it is missing, or nothing without fault.
+fn fault_column(fault: Option<&Measured>, comparison: Option<String>) -> Option<String> {
+    match fault {
+        None => None,
+        Some(Err(_)) => Some("fault failed".to_string()),
+        Some(Ok(_)) => Some(comparison.unwrap_or_else(|| "n/a".to_string())),
+    }
+}
+
+#[derive(Default)]
+struct Summary {
+    rows: Vec<[String; 5]>,
+}
+
+impl Summary {
+    fn add(
+        &mut self,
+        figure: &str,
+        target: &str,
+        measured: Option<String>,
+        met: Option<bool>,
+        fault: Option<String>,
+    ) {
+        self.rows.push([
+            figure.to_string(),
+            target.to_string(),
+            measured.unwrap_or_else(|| "failed".to_string()),
+            match met {
+                Some(true) => "met",
+                Some(false) => "not met",
+                None => "not measured",
+            }
+            .to_string(),
+            fault.unwrap_or_default(),
+        ]);
+    }
+
+    fn print(&self, with_fault: bool) {
+        println!();
+        println!("Summary: chaosday proxy against SPEC §8 (ratios to direct, this run)");
+        let line = |cells: [&str; 5]| {
+            let [figure, target, measured, verdict, fault] = cells;
+            let fault = if with_fault { fault } else { "" };
+            let text = format!("   {figure:<40} {target:<16} {measured:<12} {verdict:<13} {fault}");
+            println!("{}", text.trim_end());
+        };
+        line(["figure", "target", "chaosday", "verdict", "vs fault"]);
+        for [figure, target, measured, verdict, fault] in &self.rows {
+            let fault = if fault.is_empty() {
+                "not measured"
+            } else {
+                fault
+            };
+            line([figure, target, measured, verdict, fault]);
+        }
+        let met = self.rows.iter().filter(|r| r[3] == "met").count();
+        println!("   {met} of {} figures met", self.rows.len());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Load generation
+
+/// What one contender did in a measurement window.
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    /// Requests (or reads, for the bulk stream) started in the window and completed.
+    requests: u64,
+    /// Body bytes received in the window.
+    bytes: u64,
+    /// Length of the window.
+    secs: f64,
+    /// Each request's latency, in µs, sorted.
+    latencies_us: Vec<u32>,
+}
+
+impl Sample {
+    fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.secs / 1e6
+    }
+
+    /// Nearest-rank percentile, in µs (100 is the maximum).
+    fn percentile_us(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * self.latencies_us.len() as f64).ceil() as usize;
+        let index = rank.clamp(1, self.latencies_us.len()) - 1;
+        f64::from(self.latencies_us[index])
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        self.percentile_us(p) / 1000.0
+    }
+
+    fn merge(parts: Vec<Sample>, secs: f64) -> Sample {
+        let mut all = Sample {
+            secs,
+            ..Sample::default()
+        };
+        for part in parts {
+            all.requests += part.requests;
+            all.bytes += part.bytes;
+            all.latencies_us.extend(part.latencies_us);
+        }
+        all.latencies_us.sort_unstable();
+        all
+    }
+
+    /// Adds another round of the same contender (latencies left unsorted).
+    fn absorb(&mut self, other: Sample) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.secs += other.secs;
+        self.latencies_us.extend(other.latencies_us);
+    }
+}
+
+/// The measured part of a run: after the warm-up, for a fixed time.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    until: Instant,
+}
+
+impl Window {
+    fn starting_now(measure: Duration) -> Self {
+        let from = Instant::now() + WARMUP;
+        Window {
+            from,
+            until: from + measure,
+        }
+    }
+
+    fn secs(&self) -> f64 {
+        (self.until - self.from).as_secs_f64()
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+async fn limited<T>(what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(IO_LIMIT, f)
+        .await
+        .map_err(|_| anyhow!("{what} took over {} s", IO_LIMIT.as_secs()))?
+}
+
+/// `conns` keep-alive connections, each sending `request` again as soon as its answer is in.
+async fn keep_alive(
+    addr: SocketAddr,
+    conns: usize,
+    request: &'static [u8],
+    buffer: usize,
+    measure: Duration,
+) -> Result<Sample> {
+    let mut opened = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        opened.push(limited("connect", Conn::open(addr, buffer)).await?);
+    }
+    let window = Window::starting_now(measure);
+    let mut tasks = JoinSet::new();
+    for mut conn in opened {
+        tasks.spawn(async move {
+            let mut sample = Sample::default();
+            loop {
+                let start = Instant::now();
+                if start >= window.until {
+                    break;
+                }
+                let body = limited("a request", conn.request(request)).await?;
+                if start >= window.from {
+                    sample.requests += 1;
+                    sample.bytes += body as u64;
+                    sample.latencies_us.push(micros(start.elapsed()));
+                }
+            }
+            anyhow::Ok(sample)
+        });
+    }
+    let mut parts = Vec::with_capacity(conns);
+    while let Some(part) = tasks.join_next().await {
+        parts.push(part??);
+    }
+    Ok(Sample::merge(parts, window.secs()))
+}
+
+/// `clients` clients, each opening a connection per request (`Connection: close`; the
+/// server closes first, as HTTP/1.1 servers do, so no client port waits in TIME_WAIT).
+async fn new_conn(addr: SocketAddr, clients: usize, measure: Duration) -> Result<Sample> {
+    let window = Window::starting_now(measure);
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        tasks.spawn(async move {
+            let mut sample = Sample::default();
+            loop {
+                let start = Instant::now();
+                if start >= window.until {
+                    break;
+                }
+                let body = limited("a connection and request", async {
+                    let mut conn = Conn::open(addr, 512).await?;
+                    let body = conn.request(CLOSE_REQ).await?;
+                    conn.until_eof().await?;
+                    Ok(body)
+                })
+                .await?;
+                if start >= window.from {
+                    sample.requests += 1;
+                    sample.bytes += body as u64;
+                    sample.latencies_us.push(micros(start.elapsed()));
+                }
+            }
+            anyhow::Ok(sample)
+        });
+    }
+    let mut parts = Vec::with_capacity(clients);
+    while let Some(part) = tasks.join_next().await {
+        parts.push(part??);
+    }
+    Ok(Sample::merge(parts, window.secs()))
+}
+
+/// Reads one bulk stream as fast as it comes.
+async fn bulk(addr: SocketAddr, measure: Duration) -> Result<Sample> {
+    let mut stream = limited("connect", async { Ok(TcpStream::connect(addr).await?) }).await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let window = Window::starting_now(measure);
+    let mut sample = Sample::default();
+    loop {
+        let n = limited("a read", async { Ok(stream.read(&mut buf).await?) }).await?;
+        if n == 0 {
+            bail!("the bulk stream ended early");
+        }
+        let now = Instant::now();
+        if now >= window.until {
+            break;
+        }
+        if now >= window.from {
+            sample.requests += 1;
+            sample.bytes += n as u64;
+        }
+    }
+    sample.secs = window.secs();
+    Ok(sample)
+}
+
+/// One connection to each address; they take turns, one small request each, so that drift
+/// (frequency, the other core's load) hits every contender alike.
+async fn round_robin(addrs: Vec<SocketAddr>, measure: Duration) -> Result<Vec<Sample>> {
+    let mut conns = Vec::with_capacity(addrs.len());
+    for addr in &addrs {
+        conns.push(limited("connect", Conn::open(*addr, 4096)).await?);
+    }
+    let window = Window::starting_now(measure);
+    let mut samples = vec![Sample::default(); addrs.len()];
+    'outer: loop {
+        for (conn, sample) in conns.iter_mut().zip(&mut samples) {
+            let start = Instant::now();
+            if start >= window.until {
+                break 'outer;
+            }
+            limited("a request", conn.request(SMALL_REQ)).await?;
+            if start >= window.from {
+                sample.requests += 1;
+                sample.latencies_us.push(micros(start.elapsed()));
+            }
+        }
+    }
+    let secs = window.secs();
+    Ok(samples
+        .into_iter()
+        .map(|s| Sample::merge(vec![s], secs))
+        .collect())
+}
+
+/// A minimal HTTP/1.1 client connection: one request at a time, `Content-Length` bodies.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, buffer: usize) -> Result<Conn> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: vec![0; buffer],
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Sends `request` and reads its answer; the body's length.
+    async fn request(&mut self, request: &[u8]) -> Result<usize> {
+        self.stream.write_all(request).await?;
+        let (head, body) = loop {
+            if let Some(found) = parse_response_head(&self.buf[self.start..self.end])? {
+                break found;
+            }
+            self.fill().await?;
+        };
+        self.start += head;
+        let buffered = (self.end - self.start).min(body);
+        self.start += buffered;
+        let mut left = body - buffered;
+        while left > 0 {
+            let n = self.stream.read(&mut self.buf).await?;
+            if n == 0 {
+                bail!("the connection closed in the middle of a body");
+            }
+            let taken = n.min(left);
+            left -= taken;
+            (self.start, self.end) = (taken, n);
+        }
+        Ok(body)
+    }
+
+    /// Reads until the server closes.
+    async fn until_eof(&mut self) -> Result<()> {
+        while self.stream.read(&mut self.buf).await? > 0 {}
+        Ok(())
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.end == self.buf.len() {
+            bail!("a response head larger than {} bytes", self.buf.len());
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            bail!("the connection closed before a response");
+        }
+        self.end += n;
+        Ok(())
+    }
+}
+
+fn find_head_end(data: &[u8]) -> Option<usize> {
+    data.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// `(head length, body length)` once a whole `200` head is in `data`.
+fn parse_response_head(data: &[u8]) -> Result<Option<(usize, usize)>> {
+    let Some(head_len) = find_head_end(data) else {
+        return Ok(None);
+    };
+    let head =
+        std::str::from_utf8(&data[..head_len]).context("a response head that is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200") {
+        bail!("unexpected response {status:?}");
+    }
+    let length = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.trim().parse::<usize>())
+        .transpose()
+        .context("a bad Content-Length")?
+        .ok_or_else(|| anyhow!("a response without Content-Length"))?;
+    Ok(Some((head_len, length)))
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy's API
+
+/// One request to an HTTP/1.1 JSON API on a fresh connection; the status and the JSON body
+/// (`null` when empty).
+async fn api_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = limited(&format!("{method} {path}"), async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok(raw)
+    })
+    .await
+    .with_context(|| format!("{method} {path} on {addr}"))?;
+    let head_len = find_head_end(&raw)
+        .ok_or_else(|| anyhow!("{method} {path}: an answer without a complete head"))?;
+    let head = String::from_utf8_lossy(&raw[..head_len]);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("{method} {path}: a bad status line in {head:?}"))?;
+    let chunked = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    let payload = if chunked {
+        dechunk(&raw[head_len..])?
+    } else {
+        raw[head_len..].to_vec()
+    };
+    let value = if payload.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&payload)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&payload).into_owned()))
+    };
+    Ok((status, value))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("a bad chunked body"))?;
+        let size_text = std::str::from_utf8(&data[..line_end])?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .context("a bad chunk size")?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            bail!("a truncated chunked body");
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+/// The upstream's addresses.
+struct Upstream {
+    pid: u32,
+    http: SocketAddr,
+    bulk: SocketAddr,
+}
+
+/// The chaosday proxy process.
+struct ChaosdayProxy {
+    pid: u32,
+    api: SocketAddr,
+}
+
+/// The fault process and its proxies.
+struct FaultProxy {
+    pid: u32,
+    path: PathBuf,
+    version: String,
+    target: Target,
+}
+
+/// Every child process; each is stopped (SIGTERM, then SIGKILL) and reaped on drop, so also
+/// when a step fails or panics.
+#[derive(Default)]
+struct Children {
+    running: Vec<(String, Child)>,
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.running {
+            // The upstream also exits when its stdin closes.
+            drop(child.stdin.take());
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for (name, child) in &mut self.running {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Ok(None) => {
+                        eprintln!("{name} (pid {}) ignored SIGTERM: killing it", child.id());
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Children {
+    /// Runs this binary again as the upstream and reads its ports.
+    fn spawn_upstream(&mut self) -> Result<Upstream> {
+        let exe = std::env::current_exe().context("cannot find the bench binary")?;
+        let mut child = Command::new(&exe)
+            .env(ROLE_ENV, "upstream")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start the upstream ({})", exe.display()))?;
+        let stdout = child.stdout.take();
+        let pid = child.id();
+        self.running.push(("the upstream".into(), child));
+        let line = first_line(stdout, Duration::from_secs(10))
+            .context("the upstream did not say its ports")?;
+        // "upstream http=PORT bulk=PORT"
+        let port = |key: &str| -> Result<SocketAddr> {
+            let value = line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix(key))
+                .ok_or_else(|| anyhow!("the upstream said {line:?}"))?;
+            Ok(SocketAddr::from(([127, 0, 0, 1], value.parse::<u16>()?)))
+        };
+        Ok(Upstream {
+            pid,
+            http: port("http=")?,
+            bulk: port("bulk=")?,
+        })
+    }
+
+    /// Starts `chaosday proxy` with its state in `dir`, and waits for its API.
+    async fn spawn_chaosday(&mut self, dir: &Path) -> Result<ChaosdayProxy> {
+        let port = free_port()?;
+        let api = SocketAddr::from(([127, 0, 0, 1], port));
+        let log = dir.join("chaosday-proxy.log");
+        let bin = std::env::var("SCRATCH_PROXY_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_chaosday").to_string());
+        let child = Command::new(bin)
+            .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .env("CHAOSDAY_STATE_DIR", dir.join("state"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start `chaosday proxy`")?;
+        let pid = child.id();
+        self.running.push(("chaosday proxy".into(), child));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok((200, _)) = api_call(api, "GET", "/version", None).await {
+                return Ok(ChaosdayProxy { pid, api });
+            }
+            self.check_alive("chaosday proxy", &log)?;
+            if Instant::now() > deadline {
+                bail!(
+                    "`chaosday proxy` did not answer GET /version on {api} within 15 s; its log: {}",
+                    tail(&log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts fault with three proxies (plain HTTP, plain bulk, HTTP with a 10 ms delay on
+    /// every read towards the client) and waits until all three accept connections.
+    async fn spawn_fault(
+        &mut self,
+        path: &Path,
+        upstream: &Upstream,
+        dir: &Path,
+    ) -> Result<FaultProxy> {
+        let version = Command::new(path)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let listen = [free_port()?, free_port()?, free_port()?]
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+        let proxy = |name: &str, listen: SocketAddr, upstream: SocketAddr| json!({"name": name, "protocol": "tcp", "listen": listen.to_string(), "upstream": upstream.to_string()});
+        let config = json!({
+            "schema_version": 1,
+            "name": "chaosday proxy benchmark",
+            "proxies": [
+                proxy("http", listen[0], upstream.http),
+                proxy("bulk", listen[1], upstream.bulk),
+                proxy("latency", listen[2], upstream.http),
+            ],
+            "phases": [{
+                "name": "steady",
+                "proxies": [{
+                    "proxy": "latency",
+                    "faults": [{
+                        "type": "jitter",
+                        "flow": "to-client",
+                        "min_delay_ms": LATENCY_MS as f64,
+                        "max_delay_ms": LATENCY_MS as f64,
+                        "probability": 1.0,
+                    }],
+                }],
+            }],
+        });
+        let config_path = dir.join("fault-run.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
+        let log = dir.join("fault.log");
+        let child = Command::new(path)
+            .args(["--output", "json", "--color", "never", "run"])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        let pid = child.id();
+        self.running.push(("fault".into(), child));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for addr in listen {
+            while TcpStream::connect(addr).await.is_err() {
+                self.check_alive("fault", &log)?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "fault did not listen on {addr} within 15 s; its log: {}",
+                        tail(&log)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(FaultProxy {
+            pid,
+            path: path.to_path_buf(),
+            version,
+            target: Target {
+                http: listen[0],
+                bulk: listen[1],
+                latency: Some(listen[2]),
+            },
+        })
+    }
+
+    fn check_alive(&mut self, name: &str, log: &Path) -> Result<()> {
+        if let Some((_, child)) = self.running.iter_mut().find(|(n, _)| n == name)
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            bail!("{name} exited ({status}); its log: {}", tail(log));
+        }
+        Ok(())
+    }
+}
+
+/// The first line a child prints, within `limit`.
+fn first_line(stdout: Option<std::process::ChildStdout>, limit: Duration) -> Result<String> {
+    let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(limit).context("timed out")?;
+    if line.is_empty() {
+        bail!("it exited without a word");
+    }
+    Ok(line.trim().to_string())
+}
+
+/// The last lines of a log file, for error messages.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+    if tail.is_empty() {
+        "(empty)".to_string()
+    } else {
+        tail
+    }
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `CHAOSDAY_BENCH_FAULT`, else `fault` on PATH.
+fn find_fault() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Some(path) = std::env::var_os(FAULT_ENV) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("fault"))
+        .find(|path| {
+            path.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn vm_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+fn open_fds(pid: u32) -> Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("cannot list /proc/{pid}/fd"))?
+        .count())
+}
+
+// ---------------------------------------------------------------------------------------
+// The upstream process
+
+mod upstream {
+    //! The upstream: a keep-alive HTTP/1.1 server with fixed answers, and a bulk blaster.
+    //! Prints `upstream http=PORT bulk=PORT` on stdout, then serves until its stdin closes
+    //! (the bench ended, or died).
+
+    use super::*;
+
+    static SMALL: LazyLock<Vec<u8>> = LazyLock::new(|| response(SMALL_BODY, false));
+    static SMALL_CLOSE: LazyLock<Vec<u8>> = LazyLock::new(|| response(SMALL_BODY, true));
+    static BIG: LazyLock<Vec<u8>> = LazyLock::new(|| response(&vec![b'x'; BIG_BODY], false));
+
+    fn response(body: &[u8], close: bool) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    pub(super) fn main() -> Result<()> {
+        // Die with the bench, whichever way it ends.
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+        std::thread::spawn(|| {
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot build the upstream's runtime")?;
+        runtime.block_on(async {
+            let http = TcpListener::bind("127.0.0.1:0").await?;
+            let bulk = TcpListener::bind("127.0.0.1:0").await?;
+            println!(
+                "upstream http={} bulk={}",
+                http.local_addr()?.port(),
+                bulk.local_addr()?.port()
+            );
+            LazyLock::force(&BIG);
+            tokio::spawn(accept(bulk, |stream| async move {
+                let _ = blast(stream).await;
+            }));
+            accept(http, |stream| async move {
+                let _ = serve_http(stream).await;
+            })
+            .await;
+            Ok(())
+        })
+    }
+
+    async fn accept<F, Fut>(listener: TcpListener, serve: F)
+    where
+        F: Fn(TcpStream) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream));
+                }
+                Err(e) => {
+                    eprintln!("upstream: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_http(mut stream: TcpStream) -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        let mut buf = vec![0u8; 8192];
+        let (mut start, mut end) = (0, 0);
+        loop {
+            while let Some(len) = find_head_end(&buf[start..end]) {
+                let head = &buf[start..start + len];
+                let close = head
+                    .split(|&b| b == b'\n')
+                    .any(|line| line.eq_ignore_ascii_case(b"connection: close\r"));
+                let answer: &[u8] = if head.starts_with(b"GET /big ") {
+                    &BIG
+                } else if close {
+                    &SMALL_CLOSE
+                } else {
+                    &SMALL
+                };
+                stream.write_all(answer).await?;
+                if close {
+                    return Ok(());
+                }
+                start += len;
+            }
+            if start == end {
+                (start, end) = (0, 0);
+            } else if start > 0 {
+                buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+            }
+            if end == buf.len() {
+                return Ok(());
+            }
+            let n = stream.read(&mut buf[end..]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            end += n;
+        }
+    }
+
+    async fn blast(mut stream: TcpStream) -> std::io::Result<()> {
+        let chunk = vec![0x5a_u8; 256 * 1024];
+        loop {
+            stream.write_all(&chunk).await?;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `chaosday proxy`: the Toxiproxy 2.12 API server, run as `toxiproxy-server` is: its flags,
+//! a `--config` file of proxies, where it listens, and the stop on Ctrl-C or SIGTERM, which
+//! stops every proxy with it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chaosday_proxy::{ProxyConfig, ProxyView, Registry};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::api::toxiproxy;
+use crate::app::{self, UsageError};
+use crate::cli::{Global, Output, ProxyArgs};
+
+const CONFIG_EXAMPLE: &str =
+    r#"[{"name": "redis", "listen": "127.0.0.1:26379", "upstream": "127.0.0.1:6379"}]"#;
+
+/// Serves the API until an interrupt, then stops every proxy.
+pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let mut interrupts = app::Interrupts::install()?;
+    let configs = match &args.config {
+        Some(path) => read_config(path)?,
+        None => Vec::new(),
+    };
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| bind_error(&args, &e))?;
+    let address = listener
+        .local_addr()
+        .context("reading the address the API listens on")?;
+    let registry = Registry::new(args.seed);
+    let proxies = match registry.populate(configs).await {
+        Ok(proxies) => proxies,
+        Err(e) => {
+            registry.stop_all().await;
+            let file = args.config.as_deref().unwrap_or(Path::new("")).display();
+            return Err(UsageError(format!("--config {file}: {}", e.message)).into());
+        }
+    };
+    announce(global.output, address, &proxies);
+    if !address.ip().is_loopback() {
+        eprintln!(
+            "warning: the Toxiproxy API has no authentication, and {address} is not a loopback address: anyone who reaches it can open proxies on this host"
+        );
+    }
+    let output = global.output;
+    toxiproxy::serve(listener, registry, async move {
+        let reason = interrupts.recv().await;
+        match output {
+            Output::Json => println!("{}", json!({"event": "stopping", "reason": reason})),
+            Output::Text => println!("{reason}: stopping the API and every proxy"),
+        }
+    })
+    .await
+    .context("serving the Toxiproxy API")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bind_error(args: &ProxyArgs, error: &std::io::Error) -> anyhow::Error {
+    let at = format!("{}:{}", args.host, args.port);
+    let message = match error.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {at}: the address is already in use (is toxiproxy-server or another chaosday proxy running?); pick another --port, or --port 0 for a free one"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot listen on {at}: permission denied; ports below 1024 need root: pick a --port above 1023"
+        ),
+        _ => format!(
+            "cannot listen on {at}: {error}; give --host an address of this machine, such as 127.0.0.1"
+        ),
+    };
+    UsageError(message).into()
+}
+
+/// Reads a `--config` file: a JSON list of proxies, each checked before any is created.
+fn read_config(path: &Path) -> anyhow::Result<Vec<ProxyConfig>> {
+    let file = path.display();
+    let bytes =
+        std::fs::read(path).map_err(|e| UsageError(format!("cannot read --config {file}: {e}")))?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        UsageError(format!(
+            "--config {file} is not JSON: {e}; write a list of proxies such as {CONFIG_EXAMPLE}"
+        ))
+    })?;
+    let Value::Array(items) = value else {
+        return Err(UsageError(format!(
+            "--config {file}: expected a JSON list of proxies such as {CONFIG_EXAMPLE}"
+        ))
+        .into());
+    };
+    let configs = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            ProxyConfig::from_json(item).map_err(|e| {
+                let message = e
+                    .message
+                    .strip_prefix("bad request body: ")
+                    .unwrap_or(&e.message);
+                UsageError(format!(
+                    "--config {file}: proxy {} of the list: {message}",
+                    i + 1
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(configs)
+}
+
+/// Says where the API listens (one JSON line with `--output json`), and the proxies it has.
+fn announce(output: Output, address: SocketAddr, proxies: &[ProxyView]) {
+    match output {
+        Output::Json => {
+            let line = json!({
+                "event": "listening",
+                "address": address.to_string(),
+                "url": format!("http://{address}"),
+                "version": toxiproxy::VERSION,
+                "proxies": proxies.iter().map(ProxyView::to_json).collect::<Vec<_>>(),
+            });
+            println!("{line}");
+        }
+        Output::Text => {
+            println!(
+                "chaosday proxy: the Toxiproxy 2.12 API listens on http://{address} (Ctrl-C stops it and every proxy)"
+            );
+            for proxy in proxies {
+                let state = if proxy.enabled { "" } else { ", disabled" };
+                let toxics = match proxy.toxics.len() {
+                    0 => String::new(),
+                    1 => ", 1 toxic".into(),
+                    n => format!(", {n} toxics"),
+                };
+                println!(
+                    "  proxy {}: {} → {}{state}{toxics}",
+                    proxy.name, proxy.listen, proxy.upstream
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `chaosday validate FILE`: a game file's syntax, then its cross-references; and
+//! `chaosday schema game`, the JSON Schema of the format.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use chaosday_domain::game::{self, FileError, Format, Game, Problem};
+use serde::Serialize;
+
+use crate::app::UsageError;
+use crate::cli::{Global, Output, SchemaArgs, SchemaFormat, ValidateArgs};
+use crate::output;
+
+/// What `--output json` prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    file: String,
+    valid: bool,
+    problems: Vec<Entry>,
+}
+
+/// A parse error (line and column) or a cross-reference problem (path and fix).
+#[derive(Debug, Serialize)]
+struct Entry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl From<FileError> for Entry {
+    fn from(error: FileError) -> Self {
+        Entry {
+            line: error.line,
+            column: error.column,
+            path: None,
+            message: error.message,
+            fix: None,
+        }
+    }
+}
+
+impl From<Problem> for Entry {
+    fn from(problem: Problem) -> Self {
+        Entry {
+            line: None,
+            column: None,
+            path: Some(problem.path),
+            message: problem.message,
+            fix: Some(problem.fix),
+        }
+    }
+}
+
+/// The outcome of reading and checking one file.
+enum Outcome {
+    /// It does not parse: one error, located where the parser knows.
+    Unreadable(FileError),
+    /// It parses; these are its problems (none: valid).
+    Checked(Box<Game>, Vec<Problem>),
+}
+
+/// Runs `chaosday validate`: exit 0 valid, 1 invalid, 2 unreadable or not a game file.
+pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.file;
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {name}: {e}")))?;
+    let format = format_of(path);
+    let outcome = match game::is_game_file(&text, format) {
+        Err(error) => Outcome::Unreadable(error),
+        Ok(false) => {
+            return Err(UsageError(format!(
+                "{name} is not a game file (it has no top-level `game:` key); validate supports only game files yet: experiment and monkey files are not supported yet"
+            ))
+            .into());
+        }
+        Ok(true) => match Game::parse(&text, format) {
+            Err(error) => Outcome::Unreadable(error),
+            Ok(game) => {
+                let problems = game.check();
+                Outcome::Checked(Box::new(game), problems)
+            }
+        },
+    };
+    let valid = matches!(&outcome, Outcome::Checked(_, problems) if problems.is_empty());
+    match global.output {
+        Output::Json => output::json(&report(name, outcome))?,
+        Output::Text => print_text(&name, outcome)?,
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// JSON by the `.json` extension, YAML otherwise (YAML reads JSON too).
+fn format_of(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+        _ => Format::Yaml,
+    }
+}
+
+fn report(file: String, outcome: Outcome) -> Report {
+    let problems: Vec<Entry> = match outcome {
+        Outcome::Unreadable(error) => vec![error.into()],
+        Outcome::Checked(_, problems) => problems.into_iter().map(Entry::from).collect(),
+    };
+    Report {
+        file,
+        valid: problems.is_empty(),
+        problems,
+    }
+}
+
+fn print_text(name: &str, outcome: Outcome) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match outcome {
+        Outcome::Unreadable(error) => {
+            match (error.line, error.column) {
+                (Some(line), Some(column)) => {
+                    writeln!(out, "{name}:{line}:{column}: {}", error.message)?;
+                }
+                (Some(line), None) => writeln!(out, "{name}:{line}: {}", error.message)?,
+                _ => writeln!(out, "{name}: {}", error.message)?,
+            }
+            writeln!(
+                out,
+                "{name}: invalid: the file does not read as a game file; fix this first, then validate again"
+            )?;
+        }
+        Outcome::Checked(game, problems) if problems.is_empty() => {
+            writeln!(
+                out,
+                "{name}: valid game `{}`: {}, {}, {}",
+                game.game,
+                count(game.teams.len(), "team"),
+                count(game.targets.len(), "target"),
+                count(game.scenarios.len(), "scenario"),
+            )?;
+        }
+        Outcome::Checked(_, problems) => {
+            for problem in &problems {
+                writeln!(out, "{name}: {problem}")?;
+            }
+            writeln!(out, "{name}: invalid: {}", count(problems.len(), "problem"))?;
+        }
+    }
+    Ok(())
+}
+
+fn count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
+}
+
+/// Runs `chaosday schema FORMAT`: prints the JSON Schema.
+pub fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    let text = match args.format {
+        SchemaFormat::Game => game::game_schema_text(),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,226 @@
+//! `chaosday validate` and `chaosday schema`, on the examples and on broken copies of them.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Sandbox, text};
+
+fn workspace_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
+}
+
+fn example(name: &str) -> String {
+    let path = workspace_file(&format!("examples/{name}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Writes `contents` into the sandbox as `name`; returns its path as a string.
+fn write(sandbox: &Sandbox, name: &str, contents: &str) -> String {
+    let path = sandbox.state_dir().join(name);
+    std::fs::write(&path, contents).expect("write the test file");
+    path.display().to_string()
+}
+
+/// `text` with `from` replaced (once, and it must be there).
+fn broken(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} is not in the example once"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// The 1-based number of the line of `text` that contains `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|line| line.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not found"))
+}
+
+#[test]
+fn the_examples_are_valid_games() {
+    let sandbox = Sandbox::new();
+    for name in ["small.yaml", "per-team.yaml"] {
+        let path = workspace_file(&format!("examples/{name}"));
+        let path = path.to_str().expect("utf-8 path");
+        let output = sandbox.run(&["validate", path]);
+        let stdout = text(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            text(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("{path}: valid game `")),
+            "{stdout}"
+        );
+
+        let output = sandbox.run(&["validate", path, "--output", "json"]);
+        assert_eq!(output.status.code(), Some(0));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(report["valid"], true);
+        assert_eq!(report["problems"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn a_parse_error_is_printed_as_file_line_column_and_exits_1() {
+    let sandbox = Sandbox::new();
+    let game = broken(
+        &example("small.yaml"),
+        "  cart-host:\n    host: {}\n",
+        "  cart-host:\n    host: {}\n    colour: red\n",
+    );
+    let line = line_of(&game, "colour: red");
+    let path = write(&sandbox, "broken.yaml", &game);
+
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{path}:{line}:5: targets")),
+        "{first}"
+    );
+    assert!(first.contains("unknown field `colour`"), "{first}");
+    assert!(stdout.contains(&format!("{path}: invalid")), "{stdout}");
+
+    let output = sandbox.run(&["validate", &path, "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problems"][0]["line"], line);
+    assert_eq!(report["problems"][0]["column"], 5);
+}
+
+#[test]
+fn cross_reference_problems_are_printed_with_their_path_and_fix() {
+    let sandbox = Sandbox::new();
+    let game = example("small.yaml");
+    let game = broken(
+        &game,
+        "owns: [search-api, indexer]",
+        "owns: [search-api, indexr]",
+    );
+    let game = broken(
+        &game,
+        "diagnosis: { target: cart-db-link, kind: latency }",
+        "diagnosis: { target: cart-db-link, kind: down }",
+    );
+    let path = write(&sandbox, "broken.yaml", &game);
+
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{path}: teams[1].owns[1]: `indexr` is not a target of this game (fix: did you mean `indexer`?)"
+            ),
+            format!(
+                "{path}: scenarios[0].diagnosis.kind: no fault of this scenario on `cart-db-link` is a `down` (fix: name the kind of its fault: latency)"
+            ),
+            format!(
+                "{path}: scenarios[2]: no team owns every target of this scenario, and an incident is against one team (`indexer` is owned by no team) (fix: list the targets under the `owns` of the team that should face this scenario)"
+            ),
+            format!("{path}: invalid: 3 problems"),
+        ]
+    );
+
+    let output = sandbox.run(&["validate", &path, "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problems"][1]["path"], "scenarios[0].diagnosis.kind");
+    assert_eq!(
+        report["problems"][1]["fix"],
+        "name the kind of its fault: latency"
+    );
+    assert!(report["problems"][1].get("line").is_none());
+}
+
+#[test]
+fn a_json_game_is_read_by_its_extension_with_json_locations() {
+    let sandbox = Sandbox::new();
+    let json = "{\n  \"game\": \"g\",\n  \"game_master\": {\"token_env\": \"GM\"},\n  \"teams\": [],\n  \"targets\": {},\n  \"scenarios\": [],\n  \"colour\": \"red\"\n}\n";
+    let path = write(&sandbox, "game.json", json);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("{path}:7:")) && stdout.contains("unknown field `colour`"),
+        "{stdout}"
+    );
+
+    let valid = serde_json::json!({
+        "game": "g",
+        "game_master": {"token_env": "GM"},
+        "teams": [{"name": "a", "token_env": "A", "owns": ["db"]}],
+        "targets": {"db": {"link": {"listen": "127.0.0.1:15432", "upstream": "127.0.0.1:5432"}}},
+        "scenarios": [{
+            "name": "s",
+            "faults": [{"target": "db", "fault": {"kind": "down"}}],
+            "diagnosis": {"target": "db", "kind": "down"},
+            "resolution": "diagnose"
+        }]
+    });
+    let path = write(&sandbox, "valid.json", &valid.to_string());
+    let output = sandbox.run(&["validate", &path]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+}
+
+#[test]
+fn an_unreadable_file_or_another_kind_of_file_exits_2() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.state_dir().join("missing.yaml");
+    let output = sandbox.run(&["validate", missing.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("cannot read"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let path = write(
+        &sandbox,
+        "experiment.yaml",
+        "title: cart survives a restart\nmethod: []\n",
+    );
+    let output = sandbox.run(&["validate", &path]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a game file"), "{stderr}");
+    assert!(stderr.contains("not supported yet"), "{stderr}");
+
+    let output = sandbox.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(2), "usage");
+}
+
+#[test]
+fn validate_help_has_examples() {
+    let output = Sandbox::new().run(&["validate", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let help = text(&output.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("chaosday validate game.yaml"),
+        "{help}"
+    );
+}
+
+#[test]
+fn the_schema_command_prints_the_committed_schema() {
+    let output = Sandbox::new().run(&["schema", "game"]);
+    assert_eq!(output.status.code(), Some(0));
+    let committed = std::fs::read_to_string(workspace_file("schemas/game.schema.json"))
+        .expect("schemas/game.schema.json");
+    assert!(
+        text(&output.stdout) == committed,
+        "the game file schema changed: run `cargo run -p chaosday -- schema game > schemas/game.schema.json`"
+    );
+}
