@@ -1,8 +1,14 @@
 //! chaosday's storage, the only crate with SQL.
 //!
-//! Today it holds the revert journal ([`SqliteJournal`]), one SQLite file per host in
-//! chaosday's state directory. The game's event log (SQLite and PostgreSQL) joins it later.
+//! It holds the revert journal ([`SqliteJournal`]), one SQLite file per host in chaosday's
+//! state directory, and the game's event log ([`EventLog`]), append-only rows on SQLite or
+//! PostgreSQL with one writer task that batches durable commits, read and written as the
+//! domain's events through [`GameLog`].
 
+mod events;
+mod game_log;
 mod journal;
 
+pub use events::{Backend, EventLog, EventLogError, EventLogOptions, NewEvent, StoredEvent};
+pub use game_log::{GameLog, GameLogError};
 pub use journal::SqliteJournal;
