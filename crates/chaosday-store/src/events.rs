@@ -574,14 +574,7 @@ async fn open_sqlite(
         .map_err(open_error)?;
     // Several processes may open a new log at once: one migrates at a time (PostgreSQL's
     // migrations take an advisory lock of their own).
-    let lock_path = path.with_extension("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .and_then(|file| file.lock().map(|()| file))
-        .map_err(|e| open_error(sqlx::Error::Io(e)))?;
+    let lock = crate::sqlite::migration_lock(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
     let migrated = migrator(sqlx::migrate!("./migrations/events-sqlite"))
         .run(&pool)
         .await;

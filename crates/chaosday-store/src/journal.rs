@@ -57,15 +57,12 @@ impl SqliteJournal {
             .await
             .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
         // Several chaosday processes may open a new journal at once: one migrates at a time.
-        let lock_path = path.with_extension("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| storage(format!("cannot open {}: {e}", lock_path.display())))?;
-        lock.lock()
-            .map_err(|e| storage(format!("cannot lock {}: {e}", lock_path.display())))?;
+        let lock = crate::sqlite::migration_lock(path).map_err(|e| {
+            storage(format!(
+                "cannot lock {} for its migrations: {e}",
+                path.display()
+            ))
+        })?;
         let migrated = sqlx::migrate!("./migrations/journal").run(&pool).await;
         drop(lock);
         migrated.map_err(|e| storage(format!("cannot prepare {}: {e}", path.display())))?;

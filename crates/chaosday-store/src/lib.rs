@@ -8,6 +8,7 @@
 mod events;
 mod game_log;
 mod journal;
+mod sqlite;
 
 pub use events::{Backend, EventLog, EventLogError, EventLogOptions, NewEvent, StoredEvent};
 pub use game_log::{GameLog, GameLogError};
