@@ -57,7 +57,7 @@ async fn run() -> Result<()> {
         args: vec!["__stress".into()],
     };
     let links = chaosday_engine::LinkDriver::new(chaosday_proxy::Registry::new(None))?;
-    let drivers = standard_drivers(Supervisor::new(None), stressor, links);
+    let drivers = standard_drivers(Supervisor::new(None), stressor, links.clone());
     let config = EngineConfig {
         origin: "bench".into(),
         ..EngineConfig::default()
@@ -74,7 +74,8 @@ async fn run() -> Result<()> {
 
     let result = async {
         bench_kill(&engine).await?;
-        bench_kill_switch(&engine).await
+        bench_kill_switch(&engine).await?;
+        bench_link_toxic(&engine, &links).await
     }
     .await;
 
@@ -539,6 +540,108 @@ fn parse_stat(stat: &str) -> Option<(char, u32)> {
 
 fn nix_pid(pid: u32) -> Pid {
     Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
+}
+
+/// Part 3, a latency toxic on a link with an open connection: from the call until the toxic
+/// is in place for the connection's next chunk (checked: the next ping is delayed), against
+/// the proxy registry's own `add_toxic` with no journal.
+async fn bench_link_toxic(engine: &Engine, links: &chaosday_engine::LinkDriver) -> Result<()> {
+    use chaosday_domain::{FaultSpec, LinkTarget, LinkToxic, TargetSpec};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ITERATIONS: usize = 30;
+    const LATENCY: Duration = Duration::from_millis(20);
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let upstream_addr = upstream.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = conn.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string();
+    let target = LinkTarget {
+        listen: listen.clone(),
+        upstream: upstream_addr.to_string(),
+        http: false,
+    };
+    let proxy = links.ensure(&target).await?;
+    let mut conn = tokio::net::TcpStream::connect(&listen).await?;
+    conn.set_nodelay(true)?;
+    let mut ping = async || -> Result<Duration> {
+        let start = Instant::now();
+        conn.write_all(b"p").await?;
+        let mut b = [0u8; 1];
+        conn.read_exact(&mut b).await?;
+        Ok(start.elapsed())
+    };
+    ping().await?;
+    let fault = FaultSpec::Latency {
+        latency: LATENCY,
+        jitter: Duration::ZERO,
+        link: LinkToxic::default(),
+    };
+    let toxic = serde_json::json!({"name": "bench", "type": "latency", "attributes": {"latency": LATENCY.as_millis() as u64}});
+    let (mut direct, mut chaosday, mut delayed) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..ITERATIONS {
+        let start = Instant::now();
+        let parsed =
+            chaosday_proxy::Toxic::from_create(&toxic).map_err(|e| anyhow::anyhow!(e.message))?;
+        links
+            .registry()
+            .add_toxic(&proxy, parsed)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        direct.push(ms(start.elapsed()));
+        delayed += usize::from(ping().await? >= LATENCY);
+        links
+            .registry()
+            .remove_toxic(&proxy, "bench")
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        ping().await?;
+
+        let start = Instant::now();
+        let handle = engine
+            .inject(&TargetSpec::Link(target.clone()), &fault, None)
+            .await?;
+        chaosday.push(ms(start.elapsed()));
+        delayed += usize::from(ping().await? >= LATENCY);
+        engine.revert(handle.id, "bench").await?;
+        ping().await?;
+    }
+    let (d, c) = (Stats::of(&direct), Stats::of(&chaosday));
+    println!();
+    println!(
+        "3. toxic on open traffic, inject -> effect  (a {} ms latency toxic on a link with an open connection; {ITERATIONS} iterations)",
+        LATENCY.as_millis()
+    );
+    println!("                                                      p50       p99       max");
+    println!(
+        "   direct: Registry::add_toxic (baseline)        {:>9.3} {:>9.3} {:>9.3}",
+        d.p50, d.p99, d.max
+    );
+    println!(
+        "   chaosday: inject() called -> it returned      {:>9.3} {:>9.3} {:>9.3}",
+        c.p50, c.p99, c.max
+    );
+    println!(
+        "   the next ping on the open connection was delayed: {delayed}/{} times",
+        ITERATIONS * 2
+    );
+    println!(
+        "   SPEC target: toxic on open traffic <= 5 ms    measured p99 {:.3} ms ({})",
+        c.p99,
+        if c.p99 <= 5.0 { "within" } else { "NOT within" }
+    );
+    links
+        .registry()
+        .delete(&proxy)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok(())
 }
 
 fn ms(duration: Duration) -> f64 {

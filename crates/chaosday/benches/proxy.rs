@@ -42,7 +42,7 @@ const FAULT_ENV: &str = "CHAOSDAY_BENCH_FAULT";
 
 /// Unmeasured time at the start of each measurement (connections, caches, the proxy's
 /// upstream connects).
-const WARMUP: Duration = Duration::from_millis(300);
+const WARMUP: Duration = Duration::from_millis(150);
 /// Measured time of the req/s figures.
 const MEASURE: Duration = Duration::from_secs(2);
 /// Measured time of the 1 MiB, bulk and latency-toxic figures (fewer, larger samples).
@@ -51,9 +51,9 @@ const MEASURE_LONG: Duration = Duration::from_millis(2500);
 const MEASURE_SEQUENTIAL: Duration = Duration::from_secs(4);
 /// Each contender's measured time is split into this many rounds, the contenders taking
 /// turns, so that a change of load on the machine hits them alike.
-const ROUNDS: u32 = 2;
+const ROUNDS: u32 = 4;
 /// A quiet gap between two measurements, for the previous one's closes to settle.
-const SETTLE: Duration = Duration::from_millis(200);
+const SETTLE: Duration = Duration::from_millis(100);
 /// The longest a single request, connect or read may take before the figure fails.
 const IO_LIMIT: Duration = Duration::from_secs(10);
 
@@ -711,6 +711,18 @@ async fn latency_big(direct: Target, chaosday: Target, summary: &mut Summary) {
         "8. 1 MiB responses under the {LATENCY_MS} ms latency toxic, {BIG_CONNS} keep-alive connections"
     );
     print_bytes_table(&d, &c, None);
+    // Each connection waits for one whole answer before it asks again, and the toxic holds
+    // every byte of it for 10 ms: no proxy passes more than 1 MiB per connection per 10 ms.
+    let bound = BIG_CONNS as f64 * BIG_BODY as f64 / (LATENCY_MS as f64 / 1000.0) / 1e6;
+    if let Ok(direct) = &d {
+        println!(
+            "   bound for any proxy: {BIG_CONNS} connections x 1 MiB per {LATENCY_MS} ms = {bound:.1} MB/s = {:.2}x direct{}",
+            bound / direct.mb_per_sec(),
+            c.as_ref()
+                .map(|c| format!("; chaosday reaches {:.2} of it", c.mb_per_sec() / bound))
+                .unwrap_or_default()
+        );
+    }
     let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
     print_verdict(
         ">= 0.30x direct",
@@ -1347,35 +1359,42 @@ impl Children {
 
     /// Starts `chaosday proxy` with its state in `dir`, and waits for its API.
     async fn spawn_chaosday(&mut self, dir: &Path) -> Result<ChaosdayProxy> {
-        let port = free_port()?;
-        let api = SocketAddr::from(([127, 0, 0, 1], port));
         let log = dir.join("chaosday-proxy.log");
-        let bin = std::env::var("SCRATCH_PROXY_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_chaosday").to_string());
-        let child = Command::new(bin)
-            .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chaosday"))
+            .args([
+                "proxy",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--output",
+                "json",
+            ])
             .env("CHAOSDAY_STATE_DIR", dir.join("state"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
             .context("cannot start `chaosday proxy`")?;
+        let stdout = child.stdout.take();
         let pid = child.id();
         self.running.push(("chaosday proxy".into(), child));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok((200, _)) = api_call(api, "GET", "/version", None).await {
-                return Ok(ChaosdayProxy { pid, api });
-            }
-            self.check_alive("chaosday proxy", &log)?;
-            if Instant::now() > deadline {
-                bail!(
-                    "`chaosday proxy` did not answer GET /version on {api} within 15 s; its log: {}",
-                    tail(&log)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        // {"event": "listening", "address": "127.0.0.1:PORT", ...}
+        let line = first_line(stdout, Duration::from_secs(15)).with_context(|| {
+            format!(
+                "`chaosday proxy` did not say where it listens; its log: {}",
+                tail(&log)
+            )
+        })?;
+        let api: SocketAddr = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|v| v.get("address")?.as_str()?.parse().ok())
+            .ok_or_else(|| anyhow!("`chaosday proxy` said {line:?}, not its address"))?;
+        match api_call(api, "GET", "/version", None).await {
+            Ok((200, _)) => Ok(ChaosdayProxy { pid, api }),
+            Ok((status, body)) => bail!("GET /version on {api} answered {status}: {body}"),
+            Err(e) => Err(e.context(format!("`chaosday proxy` log: {}", tail(&log)))),
         }
     }
 
@@ -1465,14 +1484,17 @@ impl Children {
     }
 }
 
-/// The first line a child prints, within `limit`.
+/// The first line a child prints, within `limit`. The rest of its output is read and
+/// dropped, so that the child never writes to a closed pipe.
 fn first_line(stdout: Option<std::process::ChildStdout>, limit: Duration) -> Result<String> {
     let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = reader.read_line(&mut line);
         let _ = tx.send(line);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     let line = rx.recv_timeout(limit).context("timed out")?;
     if line.is_empty() {
