@@ -28,6 +28,15 @@ async fn echo() -> String {
     addr.to_string()
 }
 
+/// A link from a free loopback port to a fresh echo server (not proxied yet).
+async fn echo_link() -> LinkTarget {
+    LinkTarget {
+        listen: free_port(),
+        upstream: echo().await,
+        http: false,
+    }
+}
+
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").to_string()
@@ -59,11 +68,7 @@ fn latency(ms: u64) -> FaultSpec {
 async fn a_latency_fault_slows_open_traffic_until_its_timer_reverts_it() {
     let sandbox = Sandbox::new();
     let (engine, _, links, _) = engine(&sandbox).await;
-    let link = LinkTarget {
-        listen: free_port(),
-        upstream: echo().await,
-        http: false,
-    };
+    let link = echo_link().await;
     links.ensure(&link).await.expect("proxy the link");
     let mut conn = TcpStream::connect(&link.listen).await.expect("connect");
     assert!(round_trip(&mut conn).await < Duration::from_millis(50));
@@ -101,11 +106,7 @@ async fn a_latency_fault_slows_open_traffic_until_its_timer_reverts_it() {
 async fn the_kill_switch_of_another_process_reverts_a_link_fault_in_its_owner() {
     let sandbox = Sandbox::new();
     let (engine, _, links, _) = engine(&sandbox).await;
-    let link = LinkTarget {
-        listen: free_port(),
-        upstream: echo().await,
-        http: false,
-    };
+    let link = echo_link().await;
     links.ensure(&link).await.expect("proxy the link");
     let mut conn = TcpStream::connect(&link.listen).await.expect("connect");
     let mut handle = engine
@@ -148,11 +149,7 @@ async fn the_kill_switch_of_another_process_reverts_a_link_fault_in_its_owner() 
 async fn a_down_link_refuses_connections_until_reverted() {
     let sandbox = Sandbox::new();
     let (engine, _, links, _) = engine(&sandbox).await;
-    let link = LinkTarget {
-        listen: free_port(),
-        upstream: echo().await,
-        http: false,
-    };
+    let link = echo_link().await;
     links.ensure(&link).await.expect("proxy the link");
     let handle = engine
         .inject(&TargetSpec::Link(link.clone()), &FaultSpec::Down {}, None)
@@ -171,11 +168,7 @@ async fn a_down_link_refuses_connections_until_reverted() {
 async fn link_faults_that_do_not_fit_are_refused_before_anything_is_recorded() {
     let sandbox = Sandbox::new();
     let (engine, _, links, _) = engine(&sandbox).await;
-    let link = LinkTarget {
-        listen: free_port(),
-        upstream: echo().await,
-        http: false,
-    };
+    let link = echo_link().await;
     let err = engine
         .inject(&TargetSpec::Link(link.clone()), &latency(10), None)
         .await
