@@ -203,6 +203,22 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The kill switch: every fault on the host was reverted, and none may be injected until
+    /// a re-arm. The server cancels the open incidents and pauses the game with it.
+    Aborted {
+        /// How many faults it reverted.
+        reverted: u32,
+    },
+    /// The host may take faults again after the kill switch.
+    Rearmed,
+    /// A guard probe failed beyond its limit: the server pauses the game, reverts every fault
+    /// and cancels the open incidents.
+    GuardFailed {
+        /// The guard's name.
+        guard: String,
+        /// What it saw.
+        detail: String,
+    },
     /// The game master added or took points, with a reason.
     Adjusted {
         /// The team.
@@ -233,6 +249,9 @@ impl EventKind {
             EventKind::FaultReverted { .. } => "fault_reverted",
             EventKind::Expired { .. } => "expired",
             EventKind::Cancelled { .. } => "cancelled",
+            EventKind::Aborted { .. } => "aborted",
+            EventKind::Rearmed => "rearmed",
+            EventKind::GuardFailed { .. } => "guard_failed",
             EventKind::Adjusted { .. } => "adjusted",
         }
     }

@@ -309,6 +309,21 @@ impl GameState {
         self.team_extra.entry(team.to_owned()).or_default()
     }
 
+    /// Folds `event` in if it means something now; otherwise leaves the state as it was
+    /// and says why. The game server checks an action with it before the action's event is
+    /// written, so the log holds only events that count.
+    pub fn try_apply(&mut self, event: &Event) -> Result<(), String> {
+        let (last_seq, ignored) = (self.last_seq, self.ignored.len());
+        self.apply(event);
+        if self.ignored.len() > ignored {
+            let why = self.ignored.pop().map(|i| i.why).unwrap_or_default();
+            self.ignored.truncate(ignored);
+            self.last_seq = last_seq;
+            return Err(why);
+        }
+        Ok(())
+    }
+
     /// Folds one event in.
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
@@ -563,6 +578,7 @@ impl GameState {
                 self.close(*incident, at, IncidentState::Cancelled, reason)
             }
             EventKind::Adjusted { team, points, .. } => self.extra(team).0.adjustments += points,
+            EventKind::Aborted { .. } | EventKind::Rearmed | EventKind::GuardFailed { .. } => {}
         }
     }
 

@@ -171,7 +171,7 @@ pub fn timeline(rules: &ScoringRules, events: &[Event], viewer: &Viewer) -> Vec<
     for event in events {
         let before = state.clone();
         state.apply(event);
-        out.extend(entries(&before, &state, event, viewer));
+        out.extend(timeline_step(&before, &state, event, viewer));
     }
     out
 }
@@ -187,7 +187,9 @@ fn delta(
     of(after) - of(before)
 }
 
-fn entries(
+/// The timeline entries `viewer` may see for `event`, given the state `before` and `after`
+/// it was applied: the step of [`timeline`], for servers that fold events in as they come.
+pub fn timeline_step(
     before: &GameState,
     after: &GameState,
     event: &Event,
@@ -334,6 +336,19 @@ fn entries(
             let text = format!("the game master adjusted {team} by {points}: {reason}");
             out.push(entry(Some(team), None, text, *points));
         }
+        EventKind::Aborted { reverted } => out.push(entry(
+            None,
+            None,
+            format!("the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"),
+            0,
+        )),
+        EventKind::Rearmed => out.push(entry(None, None, "re-armed: faults may be injected again".into(), 0)),
+        EventKind::GuardFailed { guard, detail } if gm => out.push(entry(
+            None,
+            None,
+            format!("guard {guard} failed: {detail}"),
+            0,
+        )),
         EventKind::FaultReverted {
             incident,
             target,

@@ -25,7 +25,10 @@ Examples:
   chaosday fault list
   chaosday fault abort                            the kill switch: revert everything, inject nothing more
   chaosday proxy                                  a Toxiproxy-compatible API on 127.0.0.1:8474
-  chaosday validate game.yaml                     check a game file, with line, column and how to fix";
+  chaosday validate game.yaml                     check a game file, with line, column and how to fix
+  chaosday serve game.yaml                        run the game server on 127.0.0.1:8080
+  chaosday team declare cart                      tell the referee the cart is suffering
+  chaosday gm start                               the game master starts the game";
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
@@ -62,6 +65,15 @@ pub enum Command {
     /// Serve the Toxiproxy 2.12 HTTP API: existing Toxiproxy clients create proxies and
     /// toxics through it unchanged. Runs until Ctrl-C or SIGTERM, then stops every proxy.
     Proxy(ProxyArgs),
+    /// Run a Day of Chaos: the REST API (`/api/v1`), the scheduler, the referee's probes and
+    /// guards. Ctrl-C or SIGTERM reverts every fault; the next start goes on with the game.
+    Serve(ServeArgs),
+    /// The player's commands, against a game server.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// The game master's commands, against a game server.
+    #[command(subcommand)]
+    Gm(GmCommand),
     /// Check a game file before the day: its syntax (with line and column), then every
     /// cross-reference (with the path of the field, and how to fix it).
     Validate(ValidateArgs),
@@ -330,3 +342,195 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// The game file (YAML or JSON), as `chaosday validate` checks it.
+    #[arg(value_name = "GAME")]
+    pub game: PathBuf,
+    /// Where the API listens. A non-loopback address needs the game master's token set.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CHAOSDAY_BIND")]
+    pub bind: String,
+    /// The event log: a SQLite file, or postgres://… [default: STATE_DIR/games.sqlite]
+    #[arg(long, env = "CHAOSDAY_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Seeds the scheduler's draws (the deck, jitter), for a reproducible day.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How often probes and guards are checked.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub probe_every: Duration,
+    /// Spectators (no token) may read the scoreboard and the public timeline; `false` asks a
+    /// token for every read.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub spectators: bool,
+    /// Requests per second allowed per token (and per address for spectators).
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  GM_TOKEN=$(openssl rand -hex 32) CHECKOUT_TOKEN=... SEARCH_TOKEN=... chaosday serve game.yaml
+  chaosday serve game.yaml --bind 0.0.0.0:8080     (refused unless the game master token is set)
+  chaosday serve game.yaml --store postgres://chaosday@db/chaosday
+
+The tokens are read from the environment variables the game file names (token_env).
+The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).";
+
+/// Where a CLI client finds the server and who it acts as.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The game server.
+    #[arg(long, env = "CHAOSDAY_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Your token (a team's, or the game master's).
+    #[arg(long, env = "CHAOSDAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Your name, recorded with every action.
+    #[arg(long, env = "CHAOSDAY_PLAYER")]
+    pub player: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = TEAM_EXAMPLES)]
+pub enum TeamCommand {
+    /// Declare an incident: name the target (or service) you see suffering. A declaration
+    /// that matches nothing costs a false alarm.
+    Declare {
+        /// The logical target, as the game names it (see `team status`).
+        target: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Diagnose one of your detected incidents: the target and the fault kind.
+    Diagnose {
+        /// The incident number (`3` or `#3`).
+        incident: String,
+        /// The logical target at fault.
+        #[arg(long)]
+        target: String,
+        /// The fault kind: kill, pause, latency, down, cpu...
+        #[arg(long)]
+        kind: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Buy a hint for one of your incidents (its cost is taken from your score).
+    Hint {
+        /// The incident number.
+        incident: String,
+        /// Which hint, from 1 [default: the next one not bought]
+        hint: Option<usize>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Claim an incident resolved, once you repaired it; the referee verifies it.
+    Resolve {
+        /// The incident number.
+        incident: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Your team's score and incidents, and the scoreboard.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+const TEAM_EXAMPLES: &str = "\
+Examples:
+  export CHAOSDAY_URL=http://gameday:8080 CHAOSDAY_TOKEN=... CHAOSDAY_PLAYER=alice
+  chaosday team status
+  chaosday team declare cart
+  chaosday team diagnose 3 --target cart-db-link --kind latency
+  chaosday team hint 3
+  chaosday team resolve 3
+  chaosday team status --output json | jq '.incidents'";
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = GM_EXAMPLES)]
+pub enum GmCommand {
+    /// Start the game: the scheduler begins.
+    Start {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Pause every clock (score decay, deadlines, the schedule).
+    Pause {
+        /// Why, for the timeline.
+        #[arg(long, default_value = "the game master paused the game")]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resume the clocks.
+    Resume {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End the game: open incidents are cancelled and every fault reverted.
+    End {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Open a scenario now (a drawn one unless named).
+    Unleash {
+        /// The scenario.
+        scenario: Option<String>,
+        /// The team to play it against.
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Mark a `manual` scenario injected: you broke something by hand.
+    InjectManual {
+        /// The scenario.
+        scenario: String,
+        /// The team it is against.
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The kill switch: revert every fault, cancel open incidents, pause, inject nothing more.
+    Abort {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Allow faults again after the kill switch.
+    Rearm {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Add or take points, with a reason.
+    Adjust {
+        /// The team.
+        team: String,
+        /// Points, negative to take (write `-- -20` or `--points=-20`).
+        #[arg(allow_negative_numbers = true)]
+        points: i64,
+        /// Why (shown in the timeline).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Everything: incidents with their ground truth, active faults, probes and guards.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+const GM_EXAMPLES: &str = "\
+Examples:
+  export CHAOSDAY_URL=http://127.0.0.1:8080 CHAOSDAY_TOKEN=$GM_TOKEN CHAOSDAY_PLAYER=gm
+  chaosday gm start
+  chaosday gm unleash slow-database --team checkout
+  chaosday gm adjust search 50 --reason 'great write-up'
+  chaosday gm abort                               the kill switch
+  chaosday gm status --output json";

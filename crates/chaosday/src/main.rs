@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod cli;
 mod commands;
+mod game;
 mod output;
 mod telemetry;
 

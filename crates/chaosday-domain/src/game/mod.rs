@@ -24,6 +24,7 @@
 //! `schemas/game.schema.json` is generated from these types ([`game_schema_text`]).
 
 mod check;
+mod deck;
 pub(crate) mod schema;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ use crate::target::{
 };
 
 pub use check::Problem;
+pub use deck::{Deck, scheduled};
 pub use schema::{REFRESH_COMMAND, game_schema_text};
 
 use schema::HumanDuration;

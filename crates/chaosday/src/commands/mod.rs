@@ -3,6 +3,9 @@
 
 pub mod demo;
 pub mod fault;
+pub mod gm;
+pub mod serve;
+pub mod team;
 pub mod proxy;
 pub mod stress;
 pub mod validate;
@@ -17,6 +20,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Fault(command) => fault::run(&cli.global, command).await,
         Command::Proxy(args) => proxy::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Team(command) => team::run(&cli.global, command).await,
+        Command::Gm(command) => gm::run(&cli.global, command).await,
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => validate::schema(&args),
         Command::Ticker(args) => demo::ticker(&args).await,

@@ -1,0 +1,351 @@
+//! The game server's use cases: one [`GameServer`] runs a Day of Chaos — the referee that
+//! writes every state change to the event log, the scheduler, the faults of each incident,
+//! the referee's probes and the guards. The REST API, the web UI and the CLI all act through
+//! [`GameServer::act`] and read through its views; none holds game logic of its own.
+//!
+//! A 2xx means durable: [`GameServer::act`] answers only once the action's event is committed.
+
+mod referee;
+mod runner;
+
+pub mod auth;
+pub mod probes;
+pub mod webhooks;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaosday_domain::events::{Actor, Diagnosis, Event, IncidentId};
+use chaosday_domain::game::Game;
+use chaosday_domain::incident::{GameState, Status, TeamScore};
+use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, View, Viewer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+pub use referee::{Frame, Update};
+pub use runner::{ActiveFault, ProbeHealth};
+
+/// How to run a game.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The game file, read and checked.
+    pub game: Game,
+    /// Where the event log is: a SQLite file path, `sqlite://PATH` or `postgres://…`.
+    pub store: String,
+    /// The state directory (the revert journal, supervised processes' logs).
+    pub state_dir: PathBuf,
+    /// Seeds the scheduler's draws (the deck, jitter, team choice).
+    pub seed: Option<u64>,
+    /// How often probes and guards are checked.
+    pub probe_every: Duration,
+    /// How often the scheduler and the deadlines are looked at.
+    pub tick: Duration,
+}
+
+impl ServeOptions {
+    /// Options with the defaults for `game`, its log in `store`, its journal in `state_dir`.
+    pub fn new(game: Game, store: String, state_dir: PathBuf) -> Self {
+        ServeOptions {
+            game,
+            store,
+            state_dir,
+            seed: None,
+            probe_every: Duration::from_secs(2),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Something a player, the game master or an alert asks of the game.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A team says `target` (a logical target or service) is suffering.
+    Declare {
+        /// The logical target.
+        target: String,
+    },
+    /// A team's diagnosis of one of its detected incidents.
+    Diagnose {
+        /// The incident.
+        incident: IncidentId,
+        /// Target and fault kind.
+        diagnosis: Diagnosis,
+    },
+    /// A team buys one of an incident's hints (0-based).
+    BuyHint {
+        /// The incident.
+        incident: IncidentId,
+        /// Which hint.
+        hint: usize,
+    },
+    /// A team says it repaired an incident; the referee's probes verify it.
+    Claim {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// The game master starts the game.
+    Start,
+    /// The game master pauses every clock.
+    Pause {
+        /// Why, for the timeline.
+        reason: String,
+    },
+    /// The game master resumes.
+    Resume,
+    /// The game master ends the game: open incidents are cancelled, faults reverted.
+    End,
+    /// The game master opens a scenario now (a drawn one if none is named).
+    Unleash {
+        /// The scenario.
+        scenario: Option<String>,
+        /// The team (one of those the scenario can be played against if unset).
+        team: Option<String>,
+    },
+    /// The game master broke something by hand for a `manual` scenario.
+    InjectManual {
+        /// The scenario.
+        scenario: String,
+        /// The team (required when several can play it).
+        team: Option<String>,
+    },
+    /// The kill switch: every fault reverted, open incidents cancelled, the game paused.
+    Abort,
+    /// Faults may be injected again after the kill switch.
+    Rearm,
+    /// The game master adds or takes points.
+    Adjust {
+        /// The team.
+        team: String,
+        /// Points, negative to take.
+        points: i64,
+        /// Why (required).
+        reason: String,
+    },
+    /// Firing alerts from a team's Alertmanager.
+    Alerts {
+        /// The firing alerts.
+        alerts: Vec<FiringAlert>,
+    },
+}
+
+/// A firing alert, as the Alertmanager receiver passes it on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiringAlert {
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// When it started firing, unix ms.
+    pub starts_at_ms: i64,
+}
+
+/// What an accepted action did, once its events are durable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ack {
+    /// The sequence number of its (last) event; 0 if it changed nothing in the log.
+    pub seq: u64,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// One line for people: `detected incident #3 (+90)`, `false alarm (-10)`.
+    pub message: String,
+    /// The change in the acting team's points (0 for the game master's actions but adjust).
+    pub points: i64,
+    /// The incident acted on, as the actor now sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentView>,
+    /// The hint bought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<HintView>,
+}
+
+/// Why an action was refused. Each maps to one 4xx (or 503) answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// The input is wrong: `field` names what, `detail` says how to fix it (400).
+    #[error("{field}: {detail}")]
+    BadInput {
+        /// The field.
+        field: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// The actor may not do this (403): a team acting for another, a team doing the game
+    /// master's work.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such incident, scenario or team that the actor may know of (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Not now: the incident is closed, the game is not running, the target is busy... (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The event log or the fault engine failed; nothing was recorded (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The game as it stands, shared read-only with every reader.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The referee's ledger after the last committed event.
+    pub state: GameState,
+    /// Whether the host takes faults (false after the kill switch until a re-arm).
+    pub armed: bool,
+}
+
+/// Who is asking, once their token is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No token (read-only, per the secrecy rules).
+    Spectator,
+    /// A player of `team`.
+    Team {
+        /// The team.
+        team: String,
+        /// The player's name.
+        player: String,
+    },
+    /// The game master.
+    GameMaster {
+        /// The player's name.
+        player: String,
+    },
+}
+
+impl Caller {
+    /// What this caller may see.
+    pub fn viewer(&self) -> Viewer {
+        match self {
+            Caller::Spectator => Viewer::Spectator,
+            Caller::Team { team, .. } => Viewer::Team(team.clone()),
+            Caller::GameMaster { .. } => Viewer::GameMaster,
+        }
+    }
+
+    /// The actor its actions are recorded under; `None` for spectators, who cannot act.
+    pub fn actor(&self) -> Option<Actor> {
+        match self {
+            Caller::Spectator => None,
+            Caller::Team { team, player } => Some(Actor::Team {
+                team: team.clone(),
+                player: player.clone(),
+            }),
+            Caller::GameMaster { player } => Some(Actor::GameMaster {
+                player: player.clone(),
+            }),
+        }
+    }
+}
+
+/// The game's public description: what anyone may know about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GameInfo {
+    /// The game's name.
+    pub game: String,
+    /// Not started, running, paused, ended.
+    pub status: Status,
+    /// The teams.
+    pub teams: Vec<String>,
+    /// The logical targets each team owns (for declarations and diagnoses).
+    pub owns: BTreeMap<String, Vec<String>>,
+    /// The fault kinds a diagnosis may name.
+    pub fault_kinds: Vec<String>,
+    /// When the game started, unix ms.
+    pub started_ms: Option<i64>,
+    /// Whether the host takes faults.
+    pub armed: bool,
+    /// The last event's sequence number.
+    pub seq: u64,
+}
+
+/// A running game. Cloning shares it.
+#[derive(Clone)]
+pub struct GameServer {
+    inner: Arc<runner::Runner>,
+}
+
+impl GameServer {
+    /// Opens the event log and the revert journal (reverting faults left by a dead
+    /// chaosday), replays the game, puts back the faults of incidents still open, proxies
+    /// the game's links, and starts the referee, the scheduler, the probes and the guards.
+    pub async fn open(options: ServeOptions) -> anyhow::Result<Self> {
+        Ok(GameServer {
+            inner: runner::Runner::open(options).await?,
+        })
+    }
+
+    /// The game file.
+    pub fn game(&self) -> &Game {
+        self.inner.game()
+    }
+
+    /// The game as it stands.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshot()
+    }
+
+    /// What anyone may know of the game.
+    pub fn info(&self) -> GameInfo {
+        self.inner.info()
+    }
+
+    /// The scoreboard (public).
+    pub fn scoreboard(&self) -> Vec<TeamScore> {
+        self.snapshot().state.scoreboard()
+    }
+
+    /// The game as `viewer` may see it.
+    pub fn view(&self, viewer: &Viewer) -> View {
+        chaosday_domain::secrecy::view(&self.snapshot().state, viewer)
+    }
+
+    /// One incident as `viewer` may see it; `None` if it may not know of it.
+    pub fn incident(&self, viewer: &Viewer, id: IncidentId) -> Option<IncidentView> {
+        let snapshot = self.snapshot();
+        let incident = snapshot.state.incidents.get(&id)?;
+        chaosday_domain::secrecy::incident_view(incident, viewer)
+    }
+
+    /// The timeline as `viewer` may see it.
+    pub fn timeline(&self, viewer: &Viewer) -> Vec<TimelineEntry> {
+        self.inner.timeline(viewer)
+    }
+
+    /// Every committed event, for the game master and reports.
+    pub fn events(&self) -> Vec<Event> {
+        self.inner.events()
+    }
+
+    /// Updates as they are committed, with frames ready for each kind of viewer. A reader
+    /// that falls behind loses updates (and is told how many); it then reads a snapshot.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
+        self.inner.subscribe()
+    }
+
+    /// Does `action` for `caller`; answers once its events are durable.
+    pub async fn act(&self, caller: &Caller, action: Action) -> Result<Ack, ActionError> {
+        self.inner.act(caller, action).await
+    }
+
+    /// The active faults, with their incident and time left (the game master's view).
+    pub async fn faults(&self) -> Vec<ActiveFault> {
+        self.inner.faults().await
+    }
+
+    /// The last result of every probe and guard (the game master's view).
+    pub fn probes(&self) -> Vec<ProbeHealth> {
+        self.inner.probes()
+    }
+
+    /// The proxies of the game's links (its Toxiproxy API is the game master's only).
+    pub fn registry(&self) -> &chaosday_proxy::Registry {
+        self.inner.registry()
+    }
+
+    /// Stops the game's tasks and reverts every fault this server holds. Open incidents
+    /// stay open in the log: the next start puts their faults back.
+    pub async fn shutdown(&self, reason: &str) {
+        self.inner.shutdown(reason).await
+    }
+}
