@@ -342,7 +342,12 @@ pub fn timeline_step(
             format!("the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"),
             0,
         )),
-        EventKind::Rearmed => out.push(entry(None, None, "re-armed: faults may be injected again".into(), 0)),
+        EventKind::Rearmed => out.push(entry(
+            None,
+            None,
+            "re-armed: faults may be injected again".into(),
+            0,
+        )),
         EventKind::GuardFailed { guard, detail } if gm => out.push(entry(
             None,
             None,

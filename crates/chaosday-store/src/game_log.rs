@@ -81,6 +81,42 @@ impl GameLog {
         })
     }
 
+    /// Appends events in one commit, in order; returns them once durable, with their
+    /// sequence numbers.
+    pub async fn append_batch(
+        &self,
+        events: Vec<(i64, Actor, EventKind)>,
+    ) -> Result<Vec<Event>, GameLogError> {
+        let mut rows = Vec::with_capacity(events.len());
+        for (at_ms, actor, kind) in &events {
+            let encode = |value: serde_json::Result<String>| {
+                value.map_err(|e| GameLogError::Unreadable {
+                    game: self.game.clone(),
+                    seq: 0,
+                    problem: e.to_string(),
+                })
+            };
+            rows.push(NewEvent {
+                game: self.game.clone(),
+                at_ms: *at_ms,
+                actor: encode(serde_json::to_string(actor))?,
+                kind: kind.name().to_owned(),
+                payload: encode(serde_json::to_string(kind))?,
+            });
+        }
+        let stored = self.log.append_batch(rows).await?;
+        Ok(stored
+            .into_iter()
+            .zip(events)
+            .map(|(stored, (at_ms, actor, kind))| Event {
+                seq: seq_of(stored.seq),
+                at_ms,
+                actor,
+                kind,
+            })
+            .collect())
+    }
+
     /// Every event after `after_seq`, in order.
     pub async fn events_since(&self, after_seq: u64) -> Result<Vec<Event>, GameLogError> {
         let mut out = Vec::new();

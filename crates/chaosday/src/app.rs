@@ -60,6 +60,15 @@ pub async fn open_engine(
     state_dir: &Path,
     origin: &str,
 ) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
+    open_engine_with(state_dir, origin, Registry::new(None)).await
+}
+
+/// [`open_engine`] with link faults acting on the proxies of `registry`.
+pub async fn open_engine_with(
+    state_dir: &Path,
+    origin: &str,
+    registry: Registry,
+) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
     let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
         .await
         .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
@@ -69,7 +78,7 @@ pub async fn open_engine(
             .context("cannot find the chaosday executable to start stressors")?,
         args: vec!["__stress".into()],
     };
-    let links = LinkDriver::new(Registry::new(None))?;
+    let links = LinkDriver::new(registry)?;
     let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor, links);
     let config = EngineConfig {
         origin: origin.to_owned(),

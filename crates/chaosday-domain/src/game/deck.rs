@@ -82,7 +82,11 @@ impl Deck {
             .copied()
             .filter(|s| !self.drawn.contains(&s.name))
             .collect();
-        let pool = if fresh.is_empty() { playable.to_vec() } else { fresh };
+        let pool = if fresh.is_empty() {
+            playable.to_vec()
+        } else {
+            fresh
+        };
         let total: u64 = pool.iter().map(|s| u64::from(s.difficulty.max(1))).sum();
         if total == 0 {
             return None;

@@ -1,0 +1,414 @@
+//! The referee: the one task that changes the game. Every change is an event; the referee
+//! checks it against the state (`GameState::try_apply`), commits the events of every waiting
+//! request together (one durable write for many actions), and only then answers, publishes
+//! the new snapshot, and sends each kind of viewer its frames.
+//!
+//! A request is a group of events committed all or none (the kill switch writes `aborted`,
+//! the cancellations and the pause together).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chaosday_domain::events::{Actor, Event, EventKind, IncidentId};
+use chaosday_domain::incident::GameState;
+use chaosday_domain::secrecy::{self, TimelineEntry, Viewer};
+use chaosday_store::GameLog;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::Snapshot;
+
+/// How many requests the referee takes into one commit at most.
+const BATCH: usize = 256;
+
+/// One Server-Sent Event, serialised once for every viewer of its kind.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The SSE event name: `timeline`, `scoreboard`, `status` or `incident`.
+    pub event: &'static str,
+    /// The SSE id: the sequence number of the event it comes from.
+    pub id: u64,
+    /// The JSON data.
+    pub data: Arc<str>,
+}
+
+/// What one committed batch means to each kind of viewer.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    /// The last sequence number of the batch.
+    pub seq: u64,
+    /// Frames for spectators.
+    pub spectator: Vec<Frame>,
+    /// Frames for the game master.
+    pub game_master: Vec<Frame>,
+    /// Frames for each team's players.
+    pub teams: BTreeMap<String, Vec<Frame>>,
+}
+
+impl Update {
+    /// The frames `viewer` may receive.
+    pub fn frames_for(&self, viewer: &Viewer) -> &[Frame] {
+        match viewer {
+            Viewer::Spectator => &self.spectator,
+            Viewer::GameMaster => &self.game_master,
+            Viewer::Team(team) => self.teams.get(team).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn push_all(&mut self, frame: Frame) {
+        self.spectator.push(frame.clone());
+        self.game_master.push(frame.clone());
+        for frames in self.teams.values_mut() {
+            frames.push(frame.clone());
+        }
+    }
+
+    fn frames_mut(&mut self, viewer: &Viewer) -> &mut Vec<Frame> {
+        match viewer {
+            Viewer::Spectator => &mut self.spectator,
+            Viewer::GameMaster => &mut self.game_master,
+            Viewer::Team(team) => self.teams.entry(team.clone()).or_default(),
+        }
+    }
+}
+
+/// A committed event and what it changed, for the runner's reactions.
+#[derive(Debug, Clone)]
+pub(super) struct Committed {
+    pub event: Event,
+    /// Incidents that closed with this event.
+    pub closed: Vec<IncidentId>,
+}
+
+/// Why a request was not committed.
+#[derive(Debug, Clone)]
+pub(super) enum Refused {
+    /// The state does not take it: the domain's reason.
+    Ignored(String),
+    /// The event log failed.
+    Store(String),
+}
+
+struct Request {
+    events: Vec<(Actor, EventKind)>,
+    reply: oneshot::Sender<Result<Vec<Event>, Refused>>,
+}
+
+/// The timelines as each kind of viewer sees them, and the whole log.
+#[derive(Default)]
+struct History {
+    events: Vec<Event>,
+    spectator: Vec<TimelineEntry>,
+    game_master: Vec<TimelineEntry>,
+    teams: BTreeMap<String, Vec<TimelineEntry>>,
+}
+
+/// The handle on the referee task.
+#[derive(Clone)]
+pub(super) struct Referee {
+    requests: mpsc::Sender<Request>,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    history: Arc<Mutex<History>>,
+    updates: broadcast::Sender<Arc<Update>>,
+}
+
+impl Referee {
+    /// Starts the referee over `log`, from `state` (replayed from `events`). Committed
+    /// events go to `reactions`, in order.
+    pub fn start(
+        log: GameLog,
+        state: GameState,
+        events: Vec<Event>,
+        teams: Vec<String>,
+        armed: Arc<AtomicBool>,
+        reactions: mpsc::UnboundedSender<Committed>,
+    ) -> Self {
+        let mut history = History::default();
+        let mut replayed = GameState::new(state.rules.clone());
+        let viewers = viewers(&teams);
+        for event in &events {
+            let before = replayed.clone();
+            replayed.apply(event);
+            for viewer in &viewers {
+                let entries = secrecy::timeline_step(&before, &replayed, event, viewer);
+                history.timeline_mut(viewer).extend(entries);
+            }
+        }
+        history.events = events;
+        let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot {
+            state: state.clone(),
+            armed: armed.load(Ordering::SeqCst),
+        })));
+        let (requests, rx) = mpsc::channel(4096);
+        let (updates, _) = broadcast::channel(1024);
+        let referee = Referee {
+            requests,
+            snapshot,
+            history: Arc::new(Mutex::new(history)),
+            updates,
+        };
+        let task = Task {
+            log,
+            state,
+            teams,
+            viewers,
+            armed,
+            referee: referee.clone(),
+            reactions,
+            last_at: 0,
+        };
+        tokio::spawn(task.run(rx));
+        referee
+    }
+
+    /// Commits `events` together, or none of them; answers once they are durable.
+    pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, Refused> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Refused::Store("the game server is stopping".into());
+        self.requests
+            .send(Request { events, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// The game as it stands.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes a new `armed` flag with the current state.
+    pub fn set_armed(&self, armed: bool) {
+        let mut slot = self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next = Snapshot::clone(&slot);
+        next.armed = armed;
+        *slot = Arc::new(next);
+    }
+
+    /// Committed updates, with frames for each viewer.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
+        self.updates.subscribe()
+    }
+
+    /// The timeline `viewer` may see.
+    pub fn timeline(&self, viewer: &Viewer) -> Vec<TimelineEntry> {
+        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        match viewer {
+            Viewer::Spectator => history.spectator.clone(),
+            Viewer::GameMaster => history.game_master.clone(),
+            Viewer::Team(team) => history.teams.get(team).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Every committed event.
+    pub fn events(&self) -> Vec<Event> {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .events
+            .clone()
+    }
+}
+
+impl History {
+    fn timeline_mut(&mut self, viewer: &Viewer) -> &mut Vec<TimelineEntry> {
+        match viewer {
+            Viewer::Spectator => &mut self.spectator,
+            Viewer::GameMaster => &mut self.game_master,
+            Viewer::Team(team) => self.teams.entry(team.clone()).or_default(),
+        }
+    }
+}
+
+fn viewers(teams: &[String]) -> Vec<Viewer> {
+    let mut viewers = vec![Viewer::Spectator, Viewer::GameMaster];
+    viewers.extend(teams.iter().cloned().map(Viewer::Team));
+    viewers
+}
+
+struct Task {
+    log: GameLog,
+    state: GameState,
+    teams: Vec<String>,
+    viewers: Vec<Viewer>,
+    armed: Arc<AtomicBool>,
+    referee: Referee,
+    reactions: mpsc::UnboundedSender<Committed>,
+    last_at: i64,
+}
+
+/// A request checked against the state, waiting for its commit.
+struct Pending {
+    reply: oneshot::Sender<Result<Vec<Event>, Refused>>,
+    /// Index of its first event in the batch, and how many.
+    first: usize,
+    len: usize,
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut requests = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut requests, BATCH).await > 0 {
+            self.batch(std::mem::take(&mut requests)).await;
+        }
+    }
+
+    async fn batch(&mut self, requests: Vec<Request>) {
+        let start = self.state.clone();
+        let now = chaosday_engine::clock::now_ms().max(self.last_at);
+        let mut befores: Vec<GameState> = Vec::new();
+        let mut rows: Vec<(i64, Actor, EventKind)> = Vec::new();
+        let mut pending = Vec::new();
+        for request in requests {
+            let saved = (self.state.clone(), befores.len(), rows.len());
+            let mut refused = None;
+            for (actor, kind) in request.events {
+                let event = Event {
+                    seq: self.state.last_seq,
+                    at_ms: now,
+                    actor,
+                    kind,
+                };
+                let before = self.state.clone();
+                if let Err(why) = self.state.try_apply(&event) {
+                    refused = Some(why);
+                    break;
+                }
+                befores.push(before);
+                rows.push((event.at_ms, event.actor, event.kind));
+            }
+            match refused {
+                Some(why) => {
+                    self.state = saved.0;
+                    befores.truncate(saved.1);
+                    rows.truncate(saved.2);
+                    let _ = request.reply.send(Err(Refused::Ignored(why)));
+                }
+                None => pending.push(Pending {
+                    reply: request.reply,
+                    first: saved.2,
+                    len: rows.len() - saved.2,
+                }),
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let committed = match self.log.append_batch(rows).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!(error = %e, "the event log refused a batch; the game state is rolled back");
+                self.state = start;
+                for p in pending {
+                    let _ = p.reply.send(Err(Refused::Store(format!(
+                        "the event log failed, nothing was recorded: {e}"
+                    ))));
+                }
+                return;
+            }
+        };
+        self.last_at = now;
+        if let Some(last) = committed.last() {
+            self.state.last_seq = last.seq;
+        }
+        self.publish(&befores, &committed);
+        for p in pending {
+            let _ = p
+                .reply
+                .send(Ok(committed[p.first..p.first + p.len].to_vec()));
+        }
+    }
+
+    /// Publishes the new snapshot, the viewers' frames and the reactions of a commit.
+    fn publish(&mut self, befores: &[GameState], committed: &[Event]) {
+        *self
+            .referee
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot {
+            state: self.state.clone(),
+            armed: self.armed.load(Ordering::SeqCst),
+        });
+        let mut update = Update {
+            seq: self.state.last_seq,
+            teams: self.teams.iter().map(|t| (t.clone(), Vec::new())).collect(),
+            ..Update::default()
+        };
+        let mut history = self
+            .referee
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (i, event) in committed.iter().enumerate() {
+            let before = &befores[i];
+            let after = befores.get(i + 1).unwrap_or(&self.state);
+            for viewer in &self.viewers {
+                for entry in secrecy::timeline_step(before, after, event, viewer) {
+                    update
+                        .frames_mut(viewer)
+                        .push(frame("timeline", event.seq, &entry));
+                    history.timeline_mut(viewer).push(entry);
+                }
+            }
+            let mut closed = Vec::new();
+            for (id, now) in &after.incidents {
+                let was = before.incidents.get(id);
+                if was == Some(now) {
+                    continue;
+                }
+                if now.state.is_closed() && was.is_none_or(|w| !w.state.is_closed()) {
+                    closed.push(*id);
+                }
+                for viewer in &self.viewers {
+                    if let Some(view) = secrecy::incident_view(now, viewer) {
+                        update
+                            .frames_mut(viewer)
+                            .push(frame("incident", event.seq, &view));
+                    }
+                }
+            }
+            if before.status != after.status {
+                #[derive(Serialize)]
+                struct StatusFrame {
+                    status: chaosday_domain::incident::Status,
+                }
+                update.push_all(frame(
+                    "status",
+                    event.seq,
+                    &StatusFrame {
+                        status: after.status,
+                    },
+                ));
+            }
+            let board = after.scoreboard();
+            if before.scoreboard() != board {
+                update.push_all(frame("scoreboard", event.seq, &board));
+            }
+            history.events.push(event.clone());
+            let _ = self.reactions.send(Committed {
+                event: event.clone(),
+                closed,
+            });
+        }
+        drop(history);
+        // No subscriber is not an error: the update is simply not needed.
+        let _ = self.referee.updates.send(Arc::new(update));
+    }
+}
+
+fn frame(event: &'static str, id: u64, data: &impl Serialize) -> Frame {
+    Frame {
+        event,
+        id,
+        data: serde_json::to_string(data)
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            .into(),
+    }
+}
