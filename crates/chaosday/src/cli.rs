@@ -398,6 +398,9 @@ pub struct ClientArgs {
 pub enum TeamCommand {
     /// Declare an incident: name the target (or service) you see suffering. A declaration
     /// that matches nothing costs a false alarm.
+    #[command(
+        after_help = "Examples:\n  chaosday team declare cart\n  chaosday team declare cart-db-link --player alice"
+    )]
     Declare {
         /// The logical target, as the game names it (see `team status`).
         target: String,
@@ -405,6 +408,9 @@ pub enum TeamCommand {
         client: ClientArgs,
     },
     /// Diagnose one of your detected incidents: the target and the fault kind.
+    #[command(
+        after_help = "Examples:\n  chaosday team diagnose 3 --target cart-db-link --kind latency\n  chaosday team diagnose '#3' --target cart --kind kill      (quote #: the shell reads it as a comment)"
+    )]
     Diagnose {
         /// The incident number (`3` or `#3`).
         incident: String,
@@ -418,6 +424,9 @@ pub enum TeamCommand {
         client: ClientArgs,
     },
     /// Buy a hint for one of your incidents (its cost is taken from your score).
+    #[command(
+        after_help = "Examples:\n  chaosday team hint 3                            the next hint not bought\n  chaosday team hint 3 2                          the second hint"
+    )]
     Hint {
         /// The incident number.
         incident: String,
@@ -427,6 +436,9 @@ pub enum TeamCommand {
         client: ClientArgs,
     },
     /// Claim an incident resolved, once you repaired it; the referee verifies it.
+    #[command(
+        after_help = "Examples:\n  chaosday team resolve 3\n  chaosday team status                            then watch the referee verify it"
+    )]
     Resolve {
         /// The incident number.
         incident: String,
@@ -434,6 +446,9 @@ pub enum TeamCommand {
         client: ClientArgs,
     },
     /// Your team's score and incidents, and the scoreboard.
+    #[command(
+        after_help = "Examples:\n  chaosday team status\n  chaosday team status --output json | jq '.incidents'"
+    )]
     Status {
         #[command(flatten)]
         client: ClientArgs,
@@ -454,11 +469,13 @@ Examples:
 #[command(after_help = GM_EXAMPLES)]
 pub enum GmCommand {
     /// Start the game: the scheduler begins.
+    #[command(after_help = "Example:\n  chaosday gm start")]
     Start {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Pause every clock (score decay, deadlines, the schedule).
+    #[command(after_help = "Example:\n  chaosday gm pause --reason 'lunch break'")]
     Pause {
         /// Why, for the timeline.
         #[arg(long, default_value = "the game master paused the game")]
@@ -467,16 +484,21 @@ pub enum GmCommand {
         client: ClientArgs,
     },
     /// Resume the clocks.
+    #[command(after_help = "Example:\n  chaosday gm resume")]
     Resume {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// End the game: open incidents are cancelled and every fault reverted.
+    #[command(after_help = "Example:\n  chaosday gm end")]
     End {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Open a scenario now (a drawn one unless named).
+    #[command(
+        after_help = "Examples:\n  chaosday gm unleash                             a scenario drawn from the deck\n  chaosday gm unleash slow-database --team checkout"
+    )]
     Unleash {
         /// The scenario.
         scenario: Option<String>,
@@ -487,6 +509,7 @@ pub enum GmCommand {
         client: ClientArgs,
     },
     /// Mark a `manual` scenario injected: you broke something by hand.
+    #[command(after_help = "Example:\n  chaosday gm inject-manual unplugged-cable --team checkout")]
     InjectManual {
         /// The scenario.
         scenario: String,
@@ -497,20 +520,25 @@ pub enum GmCommand {
         client: ClientArgs,
     },
     /// The kill switch: revert every fault, cancel open incidents, pause, inject nothing more.
+    #[command(after_help = "Example:\n  chaosday gm abort")]
     Abort {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Allow faults again after the kill switch.
+    #[command(after_help = "Example:\n  chaosday gm rearm")]
     Rearm {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Add or take points, with a reason.
+    #[command(
+        after_help = "Examples:\n  chaosday gm adjust search 50 --reason 'great write-up'\n  chaosday gm adjust checkout -20 --reason 'touched the chaos proxy'"
+    )]
     Adjust {
         /// The team.
         team: String,
-        /// Points, negative to take (write `-- -20` or `--points=-20`).
+        /// Points to add; negative to take, such as -20.
         #[arg(allow_negative_numbers = true)]
         points: i64,
         /// Why (shown in the timeline).
@@ -520,6 +548,9 @@ pub enum GmCommand {
         client: ClientArgs,
     },
     /// Everything: incidents with their ground truth, active faults, probes and guards.
+    #[command(
+        after_help = "Examples:\n  chaosday gm status\n  chaosday gm status --output json | jq '.faults'"
+    )]
     Status {
         #[command(flatten)]
         client: ClientArgs,
@@ -532,5 +563,6 @@ Examples:
   chaosday gm start
   chaosday gm unleash slow-database --team checkout
   chaosday gm adjust search 50 --reason 'great write-up'
+  chaosday gm adjust checkout -20 --reason 'touched the chaos proxy'
   chaosday gm abort                               the kill switch
   chaosday gm status --output json";

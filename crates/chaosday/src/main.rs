@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod cli;
+mod client;
 mod commands;
 mod game;
 mod output;

@@ -1,4 +1,165 @@
-//! The HTTP APIs the binary serves. Today the Toxiproxy-compatible one (`chaosday proxy`);
-//! the game API under `/api/v1` comes with the game server.
+//! The HTTP APIs the binary serves: the game API under `/api/v1` ([`router`]), and the
+//! Toxiproxy-compatible one ([`toxiproxy`], `chaosday proxy`; also under `/toxiproxy` of a
+//! game server, for the game master only).
+//!
+//! The game API is a thin layer over [`GameServer`]: it knows who is asking (a bearer
+//! token, [`access`]), takes bodies apart field by field ([`body`]), and turns every failure
+//! into `{"error", "detail"}` in one place ([`error`]). Live updates are Server-Sent Events
+//! ([`sse`]); the OpenAPI document is generated from the handlers ([`openapi`]).
 
+pub mod access;
+pub mod alerts;
+pub mod body;
+pub mod error;
+pub mod handlers;
+pub mod openapi;
+pub mod sse;
 pub mod toxiproxy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::game::GameServer;
+use crate::game::auth::Auth;
+use error::ApiError;
+
+/// How the game API behaves.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Whether requests without a token may read what is public (the scoreboard, the public
+    /// timeline, live events). `false` asks a token for every read.
+    pub spectators: bool,
+    /// Requests per second per token (per address for requests without a known token);
+    /// bursts of as many are allowed. 0 turns rate limits off.
+    pub rate_limit: u32,
+    /// How often an idle event stream gets a comment, so that proxies keep it open.
+    pub keep_alive: Duration,
+    /// The most event streams open at once; one more is a 429.
+    pub max_streams: usize,
+    /// Becomes `true` when the server stops: every event stream then ends, so that the
+    /// server can drain. A sender dropped without sending leaves streams open.
+    pub stopping: watch::Receiver<bool>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            spectators: true,
+            rate_limit: 50,
+            keep_alive: Duration::from_secs(15),
+            max_streams: 10_000,
+            stopping: watch::channel(false).1,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    server: GameServer,
+    auth: Arc<Auth>,
+    spectators: bool,
+    limiter: Option<Arc<access::Limiter>>,
+    streams: Arc<sse::Streams>,
+    openapi: Bytes,
+}
+
+/// The game API's routes over `server`, with `auth`'s tokens: `/api/v1/...` and, for the
+/// game master, the game's proxies under `/toxiproxy/...`.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: requests without a
+/// known token are rate-limited by their peer's address.
+pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Router {
+    let state = AppState {
+        server: server.clone(),
+        auth,
+        spectators: options.spectators,
+        limiter: access::Limiter::new(options.rate_limit).map(Arc::new),
+        streams: Arc::new(sse::Streams::new(
+            options.keep_alive,
+            options.max_streams,
+            options.stopping,
+        )),
+        openapi: Bytes::from(openapi::document()),
+    };
+    let toxiproxy = toxiproxy::router(server.registry().clone())
+        .layer(middleware::from_fn(access::game_master_only));
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/game", get(handlers::game))
+        .route("/api/v1/scoreboard", get(handlers::scoreboard))
+        .route("/api/v1/view", get(handlers::view))
+        .route("/api/v1/incidents", get(handlers::incidents))
+        .route("/api/v1/incidents/{id}", get(handlers::incident))
+        .route("/api/v1/timeline", get(handlers::timeline))
+        .route("/api/v1/events", get(sse::events))
+        .route("/api/v1/declare", post(handlers::declare))
+        .route("/api/v1/incidents/{id}/diagnose", post(handlers::diagnose))
+        .route("/api/v1/incidents/{id}/hints", post(handlers::buy_hint))
+        .route("/api/v1/incidents/{id}/resolve", post(handlers::resolve))
+        .route("/api/v1/game/start", post(handlers::start))
+        .route("/api/v1/game/pause", post(handlers::pause))
+        .route("/api/v1/game/resume", post(handlers::resume))
+        .route("/api/v1/game/end", post(handlers::end))
+        .route("/api/v1/unleash", post(handlers::unleash))
+        .route("/api/v1/inject-manual", post(handlers::inject_manual))
+        .route("/api/v1/abort", post(handlers::abort))
+        .route("/api/v1/rearm", post(handlers::rearm))
+        .route("/api/v1/adjust", post(handlers::adjust))
+        .route("/api/v1/faults", get(handlers::faults))
+        .route("/api/v1/probes", get(handlers::probes))
+        .route("/api/v1/alerts/alertmanager", post(alerts::alertmanager))
+        .nest_service("/toxiproxy", toxiproxy)
+        // After the routes: it applies to those already added.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ))
+        .layer(middleware::from_fn(trace))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no such path: {}; the game API is under /api/v1, described at /api/v1/openapi.json",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}; the Allow header lists what is, and /api/v1/openapi.json describes every endpoint",
+        uri.path()
+    ))
+}
+
+/// A span per request, with its method and matched route, and the answer's status.
+async fn trace(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", method = %request.method(), %route);
+    async move {
+        let response = next.run(request).await;
+        tracing::debug!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

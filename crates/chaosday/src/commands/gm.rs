@@ -1,11 +1,495 @@
-//! `chaosday gm`: the game master's commands. (Being written.)
+//! `chaosday gm`: the game master's commands against a game server — start, pause, resume,
+//! end, unleash a scenario, mark a manual one injected, the kill switch and re-arm, point
+//! adjustments, and the status with every incident's ground truth, the active faults and the
+//! health of probes and guards.
 
 use std::process::ExitCode;
 
-use crate::cli::{GmCommand, Global};
+use chaosday_engine::clock::now_ms;
+
+use crate::cli::{ClientArgs, Global, GmCommand, Output};
+use crate::client::{ActiveFault, Client, GameInfo, IncidentView, ProbeHealth, Role, View};
+use crate::commands::team::{
+    Columns, duration, game_line, incident_table, merge, print_ack, scoreboard_table, table,
+};
+use crate::output;
 
 /// Runs a game master command against the server.
 pub async fn run(global: &Global, command: GmCommand) -> anyhow::Result<ExitCode> {
-    let _ = (global, command);
-    anyhow::bail!("not yet")
+    let out = global.output;
+    let gm = |args: &ClientArgs| Client::new(args, Role::GameMaster);
+    let reply = match command {
+        GmCommand::Start { client } => gm(&client)?.command("game/start").await?,
+        GmCommand::Pause { reason, client } => gm(&client)?.pause(&reason).await?,
+        GmCommand::Resume { client } => gm(&client)?.command("game/resume").await?,
+        GmCommand::End { client } => gm(&client)?.command("game/end").await?,
+        GmCommand::Unleash {
+            scenario,
+            team,
+            client,
+        } => {
+            gm(&client)?
+                .unleash(scenario.as_deref(), team.as_deref())
+                .await?
+        }
+        GmCommand::InjectManual {
+            scenario,
+            team,
+            client,
+        } => {
+            gm(&client)?
+                .inject_manual(&scenario, team.as_deref())
+                .await?
+        }
+        GmCommand::Abort { client } => gm(&client)?.command("abort").await?,
+        GmCommand::Rearm { client } => gm(&client)?.command("rearm").await?,
+        GmCommand::Adjust {
+            team,
+            points,
+            reason,
+            client,
+        } => gm(&client)?.adjust(&team, points, &reason).await?,
+        GmCommand::Status { client } => {
+            status(out, &gm(&client)?).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    print_ack(out, &reply)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gm status`: one document (JSON) or one page (text) from the game, the game master's
+/// view, the active faults and the probes.
+async fn status(out: Output, client: &Client) -> anyhow::Result<()> {
+    client.require_token()?;
+    let (game, view, faults, probes) = tokio::try_join!(
+        client.game(),
+        client.view(),
+        client.faults(),
+        client.probes()
+    )?;
+    match out {
+        Output::Json => output::json(&merge(
+            &game.raw,
+            [
+                ("", &view.raw),
+                ("faults", &faults.raw),
+                ("probes", &probes.raw),
+            ],
+        )),
+        Output::Text => {
+            print!(
+                "{}",
+                gm_status_text(&game.data, &view.data, &faults.data, &probes.data, now_ms())
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `gm status` for people.
+fn gm_status_text(
+    game: &GameInfo,
+    view: &View,
+    faults: &[ActiveFault],
+    probes: &[ProbeHealth],
+    now: i64,
+) -> String {
+    let mut text = game_line(game, now);
+    if game.armed == Some(true) {
+        text.push_str("armed: faults may be injected (`chaosday gm abort` is the kill switch)\n");
+    }
+    text.push('\n');
+    let open = view.incidents.iter().filter(|i| !i.is_closed()).count();
+    if view.incidents.is_empty() {
+        text.push_str("no incidents yet\n");
+    } else {
+        text.push_str(&format!(
+            "incidents ({open} open, {} closed):\n",
+            view.incidents.len() - open
+        ));
+        let all: Vec<&IncidentView> = view.incidents.iter().collect();
+        text.push_str(&incident_table(&all, now, Columns::GameMaster));
+    }
+    text.push('\n');
+    text.push_str(&faults_text(faults));
+    text.push('\n');
+    text.push_str(&probes_text(probes, now));
+    text.push('\n');
+    text.push_str(&scoreboard_table(&view.scoreboard, None));
+    text
+}
+
+/// The active faults, with the time each has left.
+fn faults_text(faults: &[ActiveFault]) -> String {
+    if faults.is_empty() {
+        return "no active faults\n".into();
+    }
+    let dash = || "-".to_owned();
+    let rows: Vec<Vec<String>> = faults
+        .iter()
+        .map(|f| {
+            // The server's count, not this host's clock against its `expires_ms`.
+            let left = match f.left_ms {
+                Some(left) => format!("{} left", duration(left)),
+                None => "until reverted".into(),
+            };
+            let what = if f.incident.is_none() && !f.origin.is_empty() {
+                format!("{} (from {}, not the game)", f.description, f.origin)
+            } else {
+                f.description.clone()
+            };
+            vec![
+                f.id.to_string(),
+                f.incident.map_or_else(dash, |id| format!("#{id}")),
+                f.team.clone().unwrap_or_else(dash),
+                f.target.clone().unwrap_or_else(dash),
+                left,
+                what,
+            ]
+        })
+        .collect();
+    format!(
+        "active faults:\n{}",
+        table(
+            &["FAULT", "INCIDENT", "TEAM", "TARGET", "TIME", "WHAT"],
+            &rows
+        )
+    )
+}
+
+/// Probes and guards: which are failing, since when, and what they saw.
+fn probes_text(probes: &[ProbeHealth], now: i64) -> String {
+    if probes.is_empty() {
+        return "no probes or guards\n".into();
+    }
+    let mut failing = 0;
+    let rows: Vec<Vec<String>> = probes
+        .iter()
+        .map(|p| {
+            let state = match (&p.last, p.failing_since_ms) {
+                (None, _) => "not checked yet".to_owned(),
+                (Some(last), _) if last.ok => "ok".to_owned(),
+                (Some(_), since) => {
+                    failing += 1;
+                    match since {
+                        Some(since) => format!("FAILING for {}", duration(now - since)),
+                        None => "FAILING".into(),
+                    }
+                }
+            };
+            let name = match &p.team {
+                Some(team) => format!("{} ({team})", p.name),
+                None => p.name.clone(),
+            };
+            vec![
+                name,
+                p.role.clone(),
+                state,
+                p.checked_ms
+                    .map_or_else(|| "-".into(), |at| format!("{} ago", duration(now - at))),
+                p.last
+                    .as_ref()
+                    .map(|last| last.detail.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let summary = if failing == 0 {
+        "none failing".to_owned()
+    } else {
+        format!("{failing} failing")
+    };
+    format!(
+        "probes and guards ({summary}):\n{}",
+        table(&["NAME", "ROLE", "STATE", "CHECKED", "DETAIL"], &rows)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::client::tests::stand_in;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn global(output: Output) -> Global {
+        Global {
+            state_dir: None,
+            output,
+            verbose: 0,
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_status_shows_the_ground_truth_the_faults_and_the_probes() {
+        let game: GameInfo = serde_json::from_value(json!({
+            "game": "spring", "status": "paused", "started_ms": NOW - 600_000, "armed": false
+        }))
+        .unwrap();
+        let view: View = serde_json::from_value(json!({
+            "status": "paused",
+            "scoreboard": [{"team": "checkout", "points": 90, "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
+            "incidents": [
+                {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "resolution": "diagnose",
+                 "opened_ms": NOW - 65_000, "diagnosis": {"target": "cart-db-link", "kind": "latency"},
+                 "hints": [{"index": 0, "cost": 30, "text": "db", "bought": false}], "tries": 0, "claimed": false,
+                 "points": {"detect": 0}}
+            ]
+        }))
+        .unwrap();
+        let faults: Vec<ActiveFault> = parse(json!([
+            {"id": 12, "incident": 3, "team": "checkout", "target": "cart-db-link", "description": "latency (800ms) on link",
+             "expires_ms": NOW + 95_000, "left_ms": 90_000, "origin": "game:spring"},
+            {"id": 13, "incident": null, "team": null, "target": null, "description": "cpu (1 core)",
+             "expires_ms": null, "left_ms": null, "origin": "cli"}
+        ]));
+        let probes: Vec<ProbeHealth> = parse(json!([
+            {"name": "cart-up", "role": "probe", "team": "checkout", "last": {"ok": true, "detail": "200 in 3 ms", "took_ms": 3},
+             "checked_ms": NOW - 2_000, "failing_since_ms": null},
+            {"name": "db-alive", "role": "guard", "team": null, "last": {"ok": false, "detail": "connection refused", "took_ms": 0},
+             "checked_ms": NOW - 1_000, "failing_since_ms": NOW - 30_000},
+            {"name": "search-up", "role": "probe", "team": null, "last": null, "checked_ms": null, "failing_since_ms": null}
+        ]));
+        let text = gm_status_text(&game, &view, &faults, &probes, NOW);
+        let want = "\
+spring: paused (every clock is frozen), started 10m ago
+KILL SWITCH ON: no fault is injected until the game master runs `chaosday gm rearm`
+
+incidents (1 open, 0 closed):
+INCIDENT  TEAM      STATE  AGE     SCENARIO       TRUTH                    RESOLUTION  TRIES  HINTS  POINTS  NOTE
+#3        checkout  open   1m 05s  slow-database  latency on cart-db-link  diagnose    0      0/1    0       not detected yet
+
+active faults:
+FAULT  INCIDENT  TEAM      TARGET        TIME            WHAT
+12     #3        checkout  cart-db-link  1m 30s left     latency (800ms) on link
+13     -         -         -             until reverted  cpu (1 core) (from cli, not the game)
+
+probes and guards (1 failing):
+NAME                ROLE   STATE            CHECKED  DETAIL
+cart-up (checkout)  probe  ok               2s ago   200 in 3 ms
+db-alive            guard  FAILING for 30s  1s ago   connection refused
+search-up           probe  not checked yet  -
+
+#  TEAM      POINTS  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
+1  checkout  90      0         1             -
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn an_empty_game_says_so() {
+        let text = gm_status_text(
+            &GameInfo {
+                game: "g".into(),
+                status: "not_started".into(),
+                armed: Some(true),
+                ..GameInfo::default()
+            },
+            &View::default(),
+            &[],
+            &[],
+            NOW,
+        );
+        assert!(
+            text.starts_with("g: not started\narmed: faults may be injected"),
+            "{text}"
+        );
+        for line in [
+            "no incidents yet",
+            "no active faults",
+            "no probes or guards",
+            "no teams on the scoreboard",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_command_posts_to_its_route_with_its_fields() {
+        let ack = r#"{"seq": 1, "at_ms": 1, "message": "ok", "points": 0}"#;
+        let routes = [
+            "POST /api/v1/game/start",
+            "POST /api/v1/game/pause",
+            "POST /api/v1/game/resume",
+            "POST /api/v1/game/end",
+            "POST /api/v1/unleash",
+            "POST /api/v1/inject-manual",
+            "POST /api/v1/abort",
+            "POST /api/v1/rearm",
+            "POST /api/v1/adjust",
+        ];
+        let canned: Vec<(&str, u16, &str)> = routes.iter().map(|r| (*r, 200, ack)).collect();
+        let server = stand_in(&canned).await;
+        let args = || server.args(Some("gm-token"), Some("gm"));
+        let commands = [
+            (GmCommand::Start { client: args() }, json!({"player": "gm"})),
+            (
+                GmCommand::Pause {
+                    reason: "lunch".into(),
+                    client: args(),
+                },
+                json!({"reason": "lunch", "player": "gm"}),
+            ),
+            (
+                GmCommand::Resume { client: args() },
+                json!({"player": "gm"}),
+            ),
+            (GmCommand::End { client: args() }, json!({"player": "gm"})),
+            (
+                GmCommand::Unleash {
+                    scenario: Some("slow-database".into()),
+                    team: None,
+                    client: args(),
+                },
+                json!({"scenario": "slow-database", "player": "gm"}),
+            ),
+            (
+                GmCommand::InjectManual {
+                    scenario: "unplug".into(),
+                    team: Some("search".into()),
+                    client: args(),
+                },
+                json!({"scenario": "unplug", "team": "search", "player": "gm"}),
+            ),
+            (GmCommand::Abort { client: args() }, json!({"player": "gm"})),
+            (GmCommand::Rearm { client: args() }, json!({"player": "gm"})),
+            (
+                GmCommand::Adjust {
+                    team: "search".into(),
+                    points: -20,
+                    reason: "late".into(),
+                    client: args(),
+                },
+                json!({"team": "search", "points": -20, "reason": "late", "player": "gm"}),
+            ),
+        ];
+        for (command, body) in commands {
+            assert_eq!(
+                run(&global(Output::Text), command).await.unwrap(),
+                ExitCode::SUCCESS
+            );
+            let seen = server.seen().pop().unwrap();
+            assert_eq!(seen.body, body, "{}", seen.request);
+            assert_eq!(seen.auth.as_deref(), Some("Bearer gm-token"));
+        }
+        let requests: Vec<String> = server.seen().into_iter().map(|s| s.request).collect();
+        assert_eq!(requests, routes);
+    }
+
+    #[tokio::test]
+    async fn the_status_in_json_is_one_document_of_the_server_s_answers() {
+        let server = stand_in(&[
+            (
+                "GET /api/v1/game",
+                200,
+                r#"{"game": "g", "status": "running", "armed": true}"#,
+            ),
+            (
+                "GET /api/v1/view",
+                200,
+                r#"{"status": "running", "scoreboard": [], "incidents": []}"#,
+            ),
+            (
+                "GET /api/v1/faults",
+                200,
+                r#"[{"id": 1, "whatever": {"x": 1}}]"#,
+            ),
+            ("GET /api/v1/probes", 200, r#"[]"#),
+        ])
+        .await;
+        let client = Client::new(&server.args(Some("gm"), None), Role::GameMaster).unwrap();
+        status(Output::Text, &client).await.unwrap();
+        let (game, view, faults, probes) = tokio::try_join!(
+            client.game(),
+            client.view(),
+            client.faults(),
+            client.probes()
+        )
+        .unwrap();
+        let merged = merge(
+            &game.raw,
+            [
+                ("", &view.raw),
+                ("faults", &faults.raw),
+                ("probes", &probes.raw),
+            ],
+        );
+        assert_eq!(
+            merged,
+            json!({"game": "g", "status": "running", "armed": true, "scoreboard": [], "incidents": [],
+                   "faults": [{"id": 1, "whatever": {"x": 1}}], "probes": []})
+        );
+    }
+
+    #[tokio::test]
+    async fn the_status_needs_the_game_master_s_token() {
+        let server = stand_in(&[]).await;
+        let error = run(
+            &global(Output::Text),
+            GmCommand::Status {
+                client: server.args(None, None),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "no token: set the game master's token with --token or CHAOSDAY_TOKEN"
+        );
+        assert_eq!(crate::app::exit_code(&error), 2);
+        assert!(server.seen().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_command_fails_with_the_server_s_reason() {
+        let server = stand_in(&[(
+            "POST /api/v1/game/start",
+            409,
+            r#"{"error": "conflict", "detail": "the game is already running"}"#,
+        )])
+        .await;
+        let error = run(
+            &global(Output::Text),
+            GmCommand::Start {
+                client: server.args(Some("gm"), Some("gm")),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "conflict: the game is already running"
+        );
+        assert_eq!(crate::app::exit_code(&error), 1);
+    }
+
+    #[test]
+    fn negative_points_are_read_as_points() {
+        use clap::Parser;
+        for argv in [
+            vec![
+                "chaosday", "gm", "adjust", "search", "-20", "--reason", "late",
+            ],
+            vec![
+                "chaosday", "gm", "adjust", "search", "--reason", "late", "--", "-20",
+            ],
+            vec![
+                "chaosday", "gm", "adjust", "--reason", "late", "search", "-20",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(&argv).unwrap();
+            let Command::Gm(GmCommand::Adjust { team, points, .. }) = cli.command else {
+                panic!("not an adjustment");
+            };
+            assert_eq!((team.as_str(), points), ("search", -20), "{argv:?}");
+        }
+    }
 }

@@ -4,10 +4,10 @@
 pub mod demo;
 pub mod fault;
 pub mod gm;
-pub mod serve;
-pub mod team;
 pub mod proxy;
+pub mod serve;
 pub mod stress;
+pub mod team;
 pub mod validate;
 
 use std::process::ExitCode;

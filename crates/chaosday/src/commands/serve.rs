@@ -1,11 +1,399 @@
-//! `chaosday serve`: the game server. (Being written.)
+//! `chaosday serve GAME`: the game server. Reads and checks the game file (as `chaosday
+//! validate` does), reads the tokens it names from the environment, opens the game (its
+//! event log, the revert journal, the scheduler, probes and guards), and serves the API
+//! until Ctrl-C or SIGTERM; then it reverts every fault, while requests in flight finish.
 
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::{Global, ServeArgs};
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use chaosday_domain::game::{self, Format, Game};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, ApiOptions};
+use crate::app::{self, UsageError};
+use crate::cli::{Global, Output, ServeArgs};
+use crate::game::auth::Auth;
+use crate::game::{GameServer, ServeOptions};
+
+/// How long requests in flight (and event streams) may take to finish once the server
+/// stops.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The event log's file in the state directory, unless `--store` says otherwise.
+const STORE_FILE: &str = "games.sqlite";
 
 /// Runs the game server until Ctrl-C or SIGTERM.
 pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let _ = (global, args);
-    anyhow::bail!("not yet")
+    let mut interrupts = app::Interrupts::install()?;
+    let game = read_game(&args.game)?;
+    let auth = Auth::from_env(&game).map_err(|e| UsageError(e.to_string()))?;
+    let addresses = resolve(&args.bind).await?;
+    refuse_open_bind(&addresses, &auth, &game.game_master.token_env)?;
+    for unset in auth.unset() {
+        eprintln!(
+            "warning: {} is not set: {} cannot act on this server",
+            unset.variable, unset.role
+        );
+    }
+    let state_dir = app::state_dir(global.state_dir.as_deref());
+    std::fs::create_dir_all(&state_dir).with_context(|| {
+        format!(
+            "creating the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
+            state_dir.display()
+        )
+    })?;
+    let store = args
+        .store
+        .clone()
+        .unwrap_or_else(|| state_dir.join(STORE_FILE).display().to_string());
+    let listener = TcpListener::bind(addresses.as_slice())
+        .await
+        .map_err(|e| bind_error(&args.bind, &e))?;
+    let address = listener
+        .local_addr()
+        .context("reading the address the API listens on")?;
+    let name = game.game.clone();
+    let mut options = ServeOptions::new(game, store.clone(), state_dir);
+    options.seed = args.seed;
+    options.probe_every = args.probe_every;
+    let server = GameServer::open(options)
+        .await
+        .with_context(|| format!("opening the game `{name}` (its log in {store})"))?;
+    announce(global.output, &name, address, &store);
+    let api_options = ApiOptions {
+        spectators: args.spectators,
+        rate_limit: args.rate_limit,
+        ..ApiOptions::default()
+    };
+    let output = global.output;
+    serve(listener, server, Arc::new(auth), api_options, async move {
+        let reason = interrupts.recv().await;
+        match output {
+            Output::Json => println!("{}", json!({"event": "stopping", "reason": reason})),
+            Output::Text => eprintln!("{reason}: reverting every fault and stopping the server"),
+        }
+        reason.to_owned()
+    })
+    .await
+    .context("serving the game API")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the game API of `server` on `listener` until `shutdown` completes (with a reason
+/// for the log), then, at once, ends every event stream, stops taking connections and shuts
+/// the game down (every fault reverted) while requests in flight get a few seconds to finish.
+/// `options.stopping` is this function's own.
+pub async fn serve(
+    listener: TcpListener,
+    server: GameServer,
+    auth: Arc<Auth>,
+    options: ApiOptions,
+    shutdown: impl Future<Output = String> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let options = ApiOptions {
+        stopping: stopping.clone(),
+        ..options
+    };
+    let app = api::router(server.clone(), auth, options)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    // Small frames (events, acks) go out at once.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
+    let mut graceful = stopping;
+    let http = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stopping| *stopping).await;
+        })
+        .into_future();
+    tokio::pin!(http);
+    let reason = tokio::select! {
+        reason = shutdown => reason,
+        result = &mut http => {
+            // The server ended by itself: still revert every fault.
+            server.shutdown("the API server stopped").await;
+            return result;
+        }
+    };
+    let _ = stop.send(true);
+    let drain = async {
+        match tokio::time::timeout(GRACE, &mut http).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!("API requests still open {GRACE:?} after the stop: dropping them");
+                Ok(())
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(drain, server.shutdown(&reason));
+    result
+}
+
+/// Reads and checks the game file: problems are printed on stderr, and exit 2.
+fn read_game(path: &Path) -> anyhow::Result<Game> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {name}: {e}")))?;
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+        _ => Format::Yaml,
+    };
+    let location = |error: &game::FileError| match (error.line, error.column) {
+        (Some(line), Some(column)) => format!("{name}:{line}:{column}"),
+        (Some(line), None) => format!("{name}:{line}"),
+        _ => name.clone(),
+    };
+    match game::is_game_file(&text, format) {
+        Err(error) => {
+            return Err(UsageError(format!("{}: {}", location(&error), error.message)).into());
+        }
+        Ok(false) => {
+            return Err(UsageError(format!(
+                "{name} is not a game file (it has no top-level `game:` key); `chaosday serve` runs a game file"
+            ))
+            .into());
+        }
+        Ok(true) => {}
+    }
+    let game = Game::parse(&text, format)
+        .map_err(|error| UsageError(format!("{}: {}", location(&error), error.message)))?;
+    let problems = game.check();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{name}: {problem}");
+        }
+        return Err(UsageError(format!(
+            "{name}: {} problem{}; fix {} (`chaosday validate {name}` checks again), then serve it",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            if problems.len() == 1 { "it" } else { "them" },
+        ))
+        .into());
+    }
+    Ok(game)
+}
+
+/// Refuses a non-loopback address unless the game master has a token (SPEC §5): without
+/// one, anyone who reaches the server could act as nobody is checking.
+fn refuse_open_bind(
+    addresses: &[SocketAddr],
+    auth: &Auth,
+    variable: &str,
+) -> Result<(), UsageError> {
+    match addresses.iter().find(|a| !a.ip().is_loopback()) {
+        Some(open) if !auth.has_game_master() => Err(UsageError(format!(
+            "refusing to listen on {open} (not a loopback address) without the game master's token: set {variable} to a random token (such as the output of `openssl rand -hex 32`), or keep the default --bind 127.0.0.1:8080"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The addresses `--bind` names.
+async fn resolve(bind: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(bind)
+        .await
+        .map_err(|e| {
+            UsageError(format!(
+                "--bind {bind}: not an address to listen on ({e}); use host:port, such as 127.0.0.1:8080"
+            ))
+        })?
+        .collect();
+    if addresses.is_empty() {
+        return Err(UsageError(format!(
+            "--bind {bind}: names no address; use host:port, such as 127.0.0.1:8080"
+        ))
+        .into());
+    }
+    Ok(addresses)
+}
+
+fn bind_error(bind: &str, error: &std::io::Error) -> anyhow::Error {
+    let message = match error.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {bind}: the address is already in use (is another chaosday serve running?); pick another --bind, such as 127.0.0.1:8081"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot listen on {bind}: permission denied; ports below 1024 need root: pick a port above 1023"
+        ),
+        _ => format!(
+            "cannot listen on {bind}: {error}; give --bind an address of this machine, such as 127.0.0.1:8080"
+        ),
+    };
+    UsageError(message).into()
+}
+
+/// Says where the API is, on stderr (and one JSON line on stdout with `--output json`).
+fn announce(output: Output, game: &str, address: SocketAddr, store: &str) {
+    let base = format!("http://{address}/api/v1");
+    if output == Output::Json {
+        println!(
+            "{}",
+            json!({
+                "event": "listening",
+                "game": game,
+                "address": address.to_string(),
+                "api": base,
+                "openapi": format!("{base}/openapi.json"),
+                "events": format!("{base}/events"),
+                "store": store,
+            })
+        );
+    }
+    eprintln!("chaosday serve: game `{game}`, its log in {store}");
+    eprintln!("  API      {base}");
+    eprintln!("  OpenAPI  {base}/openapi.json");
+    eprintln!("  events   {base}/events");
+    eprintln!(
+        "Ctrl-C reverts every fault and stops the server; the next start goes on with the game."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::api::tests::{CHECKOUT, GM, free_port, game_yaml, open_server};
+
+    #[test]
+    fn refuses_a_non_loopback_bind_without_the_game_masters_token() {
+        let teams_only = Auth::from_tokens(None, &[("checkout", CHECKOUT)]).unwrap();
+        let with_gm = Auth::from_tokens(Some(GM), &[("checkout", CHECKOUT)]).unwrap();
+        let open: Vec<SocketAddr> = vec!["0.0.0.0:8080".parse().unwrap()];
+        let loopback: Vec<SocketAddr> = vec![
+            "127.0.0.1:8080".parse().unwrap(),
+            "[::1]:8080".parse().unwrap(),
+        ];
+        let error = refuse_open_bind(&open, &teams_only, "GM_TOKEN").unwrap_err();
+        assert!(
+            error.0.contains("GM_TOKEN") && error.0.contains("0.0.0.0:8080"),
+            "{error}"
+        );
+        assert!(refuse_open_bind(&open, &with_gm, "GM_TOKEN").is_ok());
+        assert!(refuse_open_bind(&loopback, &teams_only, "GM_TOKEN").is_ok());
+    }
+
+    #[test]
+    fn a_game_file_with_problems_is_a_usage_error_listing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.yaml");
+        let text = game_yaml(free_port(), free_port()).replace(
+            "diagnosis: { target: search-link",
+            "diagnosis: { target: nowhere",
+        );
+        std::fs::write(&bad, text).unwrap();
+        let error = read_game(&bad).unwrap_err();
+        assert!(error.downcast_ref::<UsageError>().is_some(), "{error}");
+        assert!(error.to_string().contains("1 problem"), "{error}");
+        let not_a_game = dir.path().join("proxies.json");
+        std::fs::write(&not_a_game, "[]").unwrap();
+        assert!(
+            read_game(&not_a_game)
+                .unwrap_err()
+                .to_string()
+                .contains("not a game file")
+        );
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, "game: [").unwrap();
+        assert!(
+            read_game(&broken)
+                .unwrap_err()
+                .to_string()
+                .contains("broken.yaml:")
+        );
+        let good = dir.path().join("good.yaml");
+        std::fs::write(&good, game_yaml(free_port(), free_port())).unwrap();
+        assert_eq!(read_game(&good).unwrap().game, "api-test");
+    }
+
+    #[tokio::test]
+    async fn serves_on_a_port_until_told_to_stop_even_with_event_streams_open() {
+        let (server, auth, _dir) = open_server().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = ApiOptions {
+            rate_limit: 5,
+            ..ApiOptions::default()
+        };
+        let task = tokio::spawn(serve(listener, server, auth, options, async move {
+            let _ = stopped.await;
+            "the test is over".to_owned()
+        }));
+        let client = reqwest::Client::new();
+        let base = format!("http://{address}/api/v1");
+        let game: Value = tokio::time::timeout(Duration::from_secs(10), async {
+            client
+                .get(format!("{base}/game"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+        .await
+        .expect("the API answers");
+        assert_eq!(game["game"], "api-test");
+
+        // A live stream: the snapshot comes first.
+        let mut events = client.get(format!("{base}/events")).send().await.unwrap();
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        let mut text = String::new();
+        while !text.contains("event: snapshot") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("the snapshot comes at once")
+                .unwrap()
+                .expect("the stream is open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+
+        // Spectators are limited by their address (which needs the connect info).
+        let mut statuses = Vec::new();
+        for _ in 0..8 {
+            statuses.push(
+                client
+                    .get(format!("{base}/scoreboard"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            );
+        }
+        assert!(statuses.contains(&429), "{statuses:?}");
+        assert!(!statuses.iter().any(|s| *s >= 500), "{statuses:?}");
+
+        stop.send(()).unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("serve returns within its grace, streams and all")
+            .unwrap();
+        result.unwrap();
+        // The stream ended with the server.
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match events.chunk().await {
+                    Ok(Some(_)) => continue,
+                    other => break other.map(|_| ()),
+                }
+            }
+        })
+        .await
+        .expect("the stream ends");
+        let _ = end;
+    }
 }

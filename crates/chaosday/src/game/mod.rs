@@ -12,12 +12,15 @@ pub mod auth;
 pub mod probes;
 pub mod webhooks;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chaosday_domain::events::{Actor, Diagnosis, Event, IncidentId};
+use chaosday_domain::events::{Actor, Diagnosis, IncidentId};
 use chaosday_domain::game::Game;
 use chaosday_domain::incident::{GameState, Status, TeamScore};
 use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, View, Viewer};
@@ -194,11 +197,9 @@ pub struct Snapshot {
     pub armed: bool,
 }
 
-/// Who is asking, once their token is known.
+/// Who acts, once their token is known (spectators read, and never act).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// No token (read-only, per the secrecy rules).
-    Spectator,
     /// A player of `team`.
     Team {
         /// The team.
@@ -217,23 +218,21 @@ impl Caller {
     /// What this caller may see.
     pub fn viewer(&self) -> Viewer {
         match self {
-            Caller::Spectator => Viewer::Spectator,
             Caller::Team { team, .. } => Viewer::Team(team.clone()),
             Caller::GameMaster { .. } => Viewer::GameMaster,
         }
     }
 
-    /// The actor its actions are recorded under; `None` for spectators, who cannot act.
-    pub fn actor(&self) -> Option<Actor> {
+    /// The actor its actions are recorded under.
+    pub fn actor(&self) -> Actor {
         match self {
-            Caller::Spectator => None,
-            Caller::Team { team, player } => Some(Actor::Team {
+            Caller::Team { team, player } => Actor::Team {
                 team: team.clone(),
                 player: player.clone(),
-            }),
-            Caller::GameMaster { player } => Some(Actor::GameMaster {
+            },
+            Caller::GameMaster { player } => Actor::GameMaster {
                 player: player.clone(),
-            }),
+            },
         }
     }
 }
@@ -275,11 +274,6 @@ impl GameServer {
         })
     }
 
-    /// The game file.
-    pub fn game(&self) -> &Game {
-        self.inner.game()
-    }
-
     /// The game as it stands.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.snapshot()
@@ -313,7 +307,8 @@ impl GameServer {
     }
 
     /// Every committed event, for the game master and reports.
-    pub fn events(&self) -> Vec<Event> {
+    #[cfg(test)]
+    pub fn events(&self) -> Vec<chaosday_domain::events::Event> {
         self.inner.events()
     }
 

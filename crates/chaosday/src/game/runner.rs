@@ -212,10 +212,6 @@ impl Runner {
         Ok(runner)
     }
 
-    pub fn game(&self) -> &Game {
-        &self.game
-    }
-
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.referee.snapshot()
     }
@@ -303,11 +299,22 @@ impl Runner {
         caller: &Caller,
         action: Action,
     ) -> Result<Ack, ActionError> {
-        let Some(actor) = caller.actor() else {
-            return Err(ActionError::Forbidden(
-                "spectators cannot act: sign in with a team's or the game master's token".into(),
-            ));
-        };
+        let actor = caller.actor();
+        let status = self.snapshot().state.status;
+        let team_action = matches!(
+            action,
+            Action::Declare { .. }
+                | Action::Diagnose { .. }
+                | Action::BuyHint { .. }
+                | Action::Claim { .. }
+                | Action::Alerts { .. }
+        );
+        if team_action && matches!(status, Status::NotStarted | Status::Ended) {
+            return Err(ActionError::Conflict(format!(
+                "the game is {}: teams act while it runs",
+                status_name(status)
+            )));
+        }
         let team = match caller {
             Caller::Team { team, .. } => Some(team.clone()),
             _ => None,
@@ -350,12 +357,13 @@ impl Runner {
                         kind: diagnosis.kind.trim().to_ascii_lowercase(),
                     },
                 };
-                let before = self.own_incident(&team, incident)?.points.diagnose;
+                let before = self.own_incident(&team, incident)?.points.total();
                 let event = self.commit_one(actor, kind).await?;
                 let snapshot = self.snapshot();
                 let state = &snapshot.state;
                 let i = &state.incidents[&incident];
-                let points = i.points.diagnose - before;
+                // A right diagnosis of a `diagnose` scenario also resolves it.
+                let points = i.points.total() - before;
                 let message = if i.diagnosed_ms.is_some() {
                     format!("right diagnosis of {incident}: {points:+} points")
                 } else {
@@ -1149,6 +1157,17 @@ impl Runner {
     /// Claims waiting for verification are verified again.
     async fn restore(self: &Arc<Self>) {
         let snapshot = self.snapshot();
+        // Faults whose end is in the log stay ended.
+        let ended: BTreeSet<(IncidentId, String)> = self
+            .events()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::FaultReverted {
+                    incident, target, ..
+                } => Some((incident, target)),
+                _ => None,
+            })
+            .collect();
         for incident in snapshot
             .state
             .incidents
@@ -1190,7 +1209,9 @@ impl Runner {
                     d.saturating_sub(Duration::from_millis(elapsed))
                         .max(Duration::from_millis(100))
                 });
-                if incident.faults.iter().all(|f| f.target != fault.target) {
+                if incident.faults.iter().all(|f| f.target != fault.target)
+                    || ended.contains(&(incident.id, fault.target.clone()))
+                {
                     continue;
                 }
                 match self.engine.inject(spec, &fault.fault, left).await {
@@ -1444,13 +1465,15 @@ impl Runner {
     /// Runs every probe and guard on its period; a guard red beyond its `fail_for` pauses
     /// the game, reverts every fault and cancels the open incidents.
     async fn watch_probes(self: Arc<Self>) {
-        let mut checks: Vec<(
+        // (name, role, team, check, fail_for for guards)
+        type Watched = (
             String,
             &'static str,
             Option<String>,
             ProbeCheck,
             Option<Duration>,
-        )> = Vec::new();
+        );
+        let mut checks: Vec<Watched> = Vec::new();
         for (name, probe) in &self.game.probes {
             for (team, check) in probe.placement.all() {
                 checks.push((

@@ -1,27 +1,522 @@
 //! Outgoing webhooks (SPEC §5): JSON with a Slack-compatible `text`, on game start, pause,
-//! resume, end, guard failure and abort. (Being written.)
+//! resume, end, guard failure and abort.
+//!
+//! Every hook subscribed to an event gets one `POST` of
+//!
+//! ```json
+//! {"text": "Game paused by the game master", "event": "game_paused", "game": "friday",
+//!  "at": "2026-11-20T14:03:07.412Z", "details": {"by": "gm"}}
+//! ```
+//!
+//! with `Content-Type: application/json`. `text` is one line, so that a Slack (or
+//! Mattermost, Rocket.Chat…) incoming webhook shows it as it is; `at` is when the
+//! notification was made (RFC 3339, UTC, to the millisecond), the same on every try. A call
+//! gets [`TIMEOUT`]; a failure to connect, a timeout, a 5xx or a 429 is tried again (up to
+//! [`TRIES`] tries, waiting 1 s then 2 s); another answer that is not 2xx is not. Delivery
+//! happens in the background: it never blocks the game and never fails it; failures are
+//! logged (`warn`). chaosday is built without TLS, so an `https://` hook fails at once, with
+//! a warning saying so.
+
+use std::time::Duration;
 
 use chaosday_domain::game::{Webhook, WebhookEvent};
+use serde_json::json;
+
+/// How long one call to a hook may take (connecting, sending, the answer).
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times a call is tried before it is given up.
+pub const TRIES: u32 = 3;
+
+/// The wait before the second try; it doubles before each next one.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The game's outgoing webhooks.
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     game: String,
     hooks: Vec<Webhook>,
+    /// The HTTP client, or why there is none.
+    client: Result<reqwest::Client, String>,
+    first_backoff: Duration,
+}
+
+/// What became of one hook's call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The hook's URL.
+    pub url: String,
+    /// How many tries were made.
+    pub tries: u32,
+    /// The status of the 2xx answer, or what went wrong on the last try.
+    pub result: Result<u16, String>,
 }
 
 impl Webhooks {
     /// The webhooks of the game `game`.
     pub fn new(game: &str, hooks: Vec<Webhook>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "chaosday/",
+                env!("CARGO_PKG_VERSION"),
+                " (webhook)"
+            ))
+            .build()
+            .map_err(|e| format!("the HTTP client cannot start: {e}"));
         Webhooks {
             game: game.to_owned(),
             hooks,
+            client,
+            first_backoff: FIRST_BACKOFF,
         }
     }
 
     /// Sends `event` with `text` to every hook that wants it, in the background: never
-    /// blocks the game, never fails it.
+    /// blocks the game, never fails it. Needs a Tokio runtime; without one nothing is sent
+    /// (and a warning says so).
     pub fn notify(&self, event: WebhookEvent, text: &str, details: serde_json::Value) {
-        let _ = (&self.game, &self.hooks, event, text, details);
+        if !self.wants(event) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                game = %self.game,
+                event = event_name(event),
+                "webhooks not sent: no async runtime"
+            );
+            return;
+        };
+        let (this, text) = (self.clone(), text.to_owned());
+        runtime.spawn(async move { this.send(event, &text, details).await });
+    }
+
+    /// Sends `event` with `text` to every hook that wants it, all at once, and waits until
+    /// each call succeeded or was given up (failures are logged too).
+    pub async fn send(
+        &self,
+        event: WebhookEvent,
+        text: &str,
+        details: serde_json::Value,
+    ) -> Vec<Delivery> {
+        let payload = self.payload(event, text, details);
+        self.deliver(event, &payload).await
+    }
+
+    fn wants(&self, event: WebhookEvent) -> bool {
+        self.hooks.iter().any(|hook| hook.events.contains(&event))
+    }
+
+    /// The JSON body of `event`, dated now.
+    fn payload(
+        &self,
+        event: WebhookEvent,
+        text: &str,
+        details: serde_json::Value,
+    ) -> serde_json::Value {
+        let now = jiff::Timestamp::now();
+        let at = now.round(jiff::Unit::Millisecond).unwrap_or(now);
+        json!({
+            "text": text.split_whitespace().collect::<Vec<_>>().join(" "),
+            "event": event_name(event),
+            "game": self.game,
+            "at": at.to_string(),
+            "details": details,
+        })
+    }
+
+    async fn deliver(&self, event: WebhookEvent, payload: &serde_json::Value) -> Vec<Delivery> {
+        let calls = self
+            .hooks
+            .iter()
+            .filter(|hook| hook.events.contains(&event))
+            .map(|hook| self.call(&hook.url, payload));
+        let deliveries = futures_util::future::join_all(calls).await;
+        for delivery in &deliveries {
+            if let Err(error) = &delivery.result {
+                tracing::warn!(
+                    game = %self.game,
+                    event = event_name(event),
+                    url = %delivery.url,
+                    tries = delivery.tries,
+                    "webhook not delivered: {error}"
+                );
+            }
+        }
+        deliveries
+    }
+
+    /// One hook's call, tried again after a failure that may pass.
+    async fn call(&self, url: &str, payload: &serde_json::Value) -> Delivery {
+        let delivery = |tries, result| Delivery {
+            url: url.to_owned(),
+            tries,
+            result,
+        };
+        let client = match &self.client {
+            Ok(client) => client,
+            Err(e) => return delivery(0, Err(e.clone())),
+        };
+        let url = match reqwest::Url::parse(url) {
+            Ok(parsed) if parsed.scheme() == "http" => parsed,
+            Ok(parsed) if parsed.scheme() == "https" => {
+                return delivery(
+                    0,
+                    Err(
+                        "TLS is not built into chaosday: use an http:// URL (a relay, for \
+                         Slack)"
+                            .into(),
+                    ),
+                );
+            }
+            Ok(parsed) => {
+                let scheme = parsed.scheme();
+                return delivery(
+                    0,
+                    Err(format!("bad URL: the scheme is {scheme}, expected http")),
+                );
+            }
+            Err(e) => return delivery(0, Err(format!("bad URL: {e}"))),
+        };
+        let mut backoff = self.first_backoff;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (result, again) = match client.post(url.clone()).json(payload).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        (Ok(status.as_u16()), false)
+                    } else {
+                        let again = status.is_server_error()
+                            || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                        (Err(format!("HTTP {}", status.as_u16())), again)
+                    }
+                }
+                // A request that cannot be built will not get better.
+                Err(e) => (Err(describe(&e)), !e.is_builder()),
+            };
+            if !again || tries >= TRIES {
+                return delivery(tries, result);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+}
+
+/// The event as written in game files and payloads: `game_paused`.
+fn event_name(event: WebhookEvent) -> &'static str {
+    match event {
+        WebhookEvent::GameStarted => "game_started",
+        WebhookEvent::GamePaused => "game_paused",
+        WebhookEvent::GameResumed => "game_resumed",
+        WebhookEvent::GameEnded => "game_ended",
+        WebhookEvent::GuardFailed => "guard_failed",
+        WebhookEvent::Aborted => "aborted",
+    }
+}
+
+/// What went wrong with a call, in a few words.
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        format!("no answer within {}", humantime::format_duration(TIMEOUT))
+    } else {
+        super::probes::request_failed(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Instant;
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// What a receiver got: the path, the content type and the body.
+    type Received = (String, String, serde_json::Value);
+
+    #[derive(Clone)]
+    struct Receiver {
+        got: mpsc::UnboundedSender<Received>,
+        /// How many calls `/flaky` still fails.
+        failures_left: Arc<AtomicU32>,
+    }
+
+    async fn record(
+        State(receiver): State<Receiver>,
+        uri: axum::http::Uri,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> StatusCode {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let path = uri.path().to_owned();
+        let _ = receiver.got.send((path.clone(), content_type, body));
+        match path.as_str() {
+            "/broken" => StatusCode::INTERNAL_SERVER_ERROR,
+            "/gone" => StatusCode::GONE,
+            "/flaky" => {
+                let left = receiver.failures_left.load(Ordering::SeqCst);
+                if left > 0 {
+                    receiver.failures_left.store(left - 1, Ordering::SeqCst);
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// A receiver on a loopback port; `/flaky` fails its first `failures` calls.
+    async fn receiver(failures: u32) -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+        let (got, received) = mpsc::unbounded_channel();
+        let state = Receiver {
+            got,
+            failures_left: Arc::new(AtomicU32::new(failures)),
+        };
+        let app = Router::new()
+            .route("/{*path}", post(record))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, received)
+    }
+
+    fn hook(addr: SocketAddr, path: &str, events: &[WebhookEvent]) -> Webhook {
+        Webhook {
+            url: format!("http://{addr}{path}"),
+            events: events.to_vec(),
+        }
+    }
+
+    /// Webhooks that wait only a little between tries.
+    fn webhooks(hooks: Vec<Webhook>) -> Webhooks {
+        let mut webhooks = Webhooks::new("friday", hooks);
+        webhooks.first_backoff = Duration::from_millis(20);
+        webhooks
+    }
+
+    fn drain(received: &mut mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(one) = received.try_recv() {
+            all.push(one);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn a_hook_receives_the_event_as_json_with_a_one_line_text_for_slack() {
+        let (addr, mut received) = receiver(0).await;
+        let hooks = webhooks(vec![hook(addr, "/hook", &[WebhookEvent::GamePaused])]);
+        let before = jiff::Timestamp::now();
+        let deliveries = hooks
+            .send(
+                WebhookEvent::GamePaused,
+                "Game paused:\nguard `checkout` red for 2m",
+                json!({"guard": "checkout", "reverted": 2}),
+            )
+            .await;
+        assert_eq!(
+            deliveries,
+            vec![Delivery {
+                url: format!("http://{addr}/hook"),
+                tries: 1,
+                result: Ok(200),
+            }]
+        );
+        let (path, content_type, body) = received.recv().await.unwrap();
+        assert_eq!(path, "/hook");
+        assert_eq!(content_type, "application/json");
+        let at: jiff::Timestamp = body["at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            at >= before.round(jiff::Unit::Millisecond).unwrap()
+                - jiff::SignedDuration::from_millis(1)
+        );
+        assert!(body["at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            body,
+            json!({
+                "text": "Game paused: guard `checkout` red for 2m",
+                "event": "game_paused",
+                "game": "friday",
+                "at": body["at"],
+                "details": {"guard": "checkout", "reverted": 2},
+            })
+        );
+        // The fields in this order, `text` first, as people read them.
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["text", "event", "game", "at", "details"]);
+    }
+
+    #[tokio::test]
+    async fn only_hooks_subscribed_to_the_event_receive_it() {
+        let (addr, mut received) = receiver(0).await;
+        let hooks = webhooks(vec![
+            hook(
+                addr,
+                "/pauses",
+                &[WebhookEvent::GamePaused, WebhookEvent::GuardFailed],
+            ),
+            hook(addr, "/aborts", &[WebhookEvent::Aborted]),
+            hook(
+                addr,
+                "/all-ends",
+                &[WebhookEvent::Aborted, WebhookEvent::GameEnded],
+            ),
+        ]);
+        let sent = hooks
+            .send(WebhookEvent::Aborted, "aborted", json!({}))
+            .await;
+        let mut urls: Vec<&str> = sent.iter().map(|delivery| delivery.url.as_str()).collect();
+        urls.sort_unstable();
+        assert_eq!(
+            urls,
+            [
+                format!("http://{addr}/aborts"),
+                format!("http://{addr}/all-ends")
+            ]
+        );
+        let mut paths: Vec<String> = drain(&mut received).into_iter().map(|got| got.0).collect();
+        paths.sort();
+        assert_eq!(paths, ["/aborts", "/all-ends"]);
+
+        assert!(
+            hooks
+                .send(WebhookEvent::GameStarted, "started", json!({}))
+                .await
+                .is_empty()
+        );
+        let sent = hooks
+            .send(WebhookEvent::GuardFailed, "guard", json!({}))
+            .await;
+        assert_eq!(sent.len(), 1);
+        let got = drain(&mut received);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "/pauses");
+        assert_eq!(got[0].2["event"], "guard_failed");
+    }
+
+    #[tokio::test]
+    async fn a_hook_answering_5xx_is_tried_again_with_the_same_body() {
+        let (addr, mut received) = receiver(2).await;
+        let hooks = webhooks(vec![hook(addr, "/flaky", &[WebhookEvent::GameEnded])]);
+        let sent = hooks
+            .send(WebhookEvent::GameEnded, "the end", json!({}))
+            .await;
+        assert_eq!(sent[0].tries, 3);
+        assert_eq!(sent[0].result, Ok(204));
+        let got = drain(&mut received);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|one| one.2 == got[0].2), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_keeps_failing_is_given_up_after_three_tries() {
+        let (addr, mut received) = receiver(0).await;
+        let hooks = webhooks(vec![hook(addr, "/broken", &[WebhookEvent::GameEnded])]);
+        let sent = hooks
+            .send(WebhookEvent::GameEnded, "the end", json!({}))
+            .await;
+        assert_eq!(sent[0].tries, 3);
+        assert_eq!(sent[0].result, Err("HTTP 500".into()));
+        assert_eq!(drain(&mut received).len(), 3);
+
+        // A 4xx other than 429 will not get better: no second try.
+        let hooks = webhooks(vec![hook(addr, "/gone", &[WebhookEvent::GameEnded])]);
+        let sent = hooks
+            .send(WebhookEvent::GameEnded, "the end", json!({}))
+            .await;
+        assert_eq!(
+            (sent[0].tries, sent[0].result.clone()),
+            (1, Err("HTTP 410".into()))
+        );
+        assert_eq!(drain(&mut received).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_cannot_be_reached_is_tried_three_times() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let hooks = webhooks(vec![hook(closed, "/", &[WebhookEvent::Aborted])]);
+        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
+        assert_eq!(sent[0].tries, 3);
+        let error = sent[0].result.clone().unwrap_err();
+        assert_eq!(error, "connection refused");
+    }
+
+    #[tokio::test]
+    async fn an_https_or_bad_url_fails_at_once_without_a_try() {
+        let hooks = webhooks(vec![Webhook {
+            url: "https://hooks.slack.com/services/T0/B0/x".into(),
+            events: vec![WebhookEvent::Aborted],
+        }]);
+        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
+        assert_eq!(sent[0].tries, 0);
+        assert!(
+            sent[0]
+                .result
+                .clone()
+                .unwrap_err()
+                .starts_with("TLS is not built into chaosday")
+        );
+
+        let hooks = webhooks(vec![Webhook {
+            url: "hooks.example.com/x".into(),
+            events: vec![WebhookEvent::Aborted],
+        }]);
+        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
+        assert_eq!(sent[0].tries, 0);
+        assert_eq!(
+            sent[0].result,
+            Err("bad URL: relative URL without a base".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn notify_returns_at_once_and_delivers_in_the_background() {
+        let (addr, mut received) = receiver(1).await;
+        // The real wait between tries: delivering takes over a second.
+        let hooks = Webhooks::new(
+            "friday",
+            vec![hook(addr, "/flaky", &[WebhookEvent::GameStarted])],
+        );
+        let started = Instant::now();
+        hooks.notify(WebhookEvent::GameStarted, "go", json!({"teams": 3}));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let first = received.recv().await.unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(10), received.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() >= FIRST_BACKOFF);
+        assert_eq!(first.2, second.2, "the retry sends the same body");
+        assert_eq!(second.2["details"]["teams"], 3);
+    }
+
+    #[test]
+    fn notify_outside_a_runtime_sends_nothing_and_does_not_panic() {
+        let hooks = webhooks(vec![Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            events: vec![WebhookEvent::Aborted],
+        }]);
+        hooks.notify(WebhookEvent::Aborted, "abort", json!({}));
     }
 }

@@ -5,6 +5,8 @@
 //! each other's.
 
 mod faults;
+mod game;
+mod game_support;
 mod links;
 mod supervised;
 mod support;

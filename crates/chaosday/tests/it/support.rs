@@ -72,6 +72,18 @@ pub struct Running {
 }
 
 impl Running {
+    /// Watches a chaosday process started elsewhere.
+    pub fn from_child(child: Child) -> Self {
+        Running { child: Some(child) }
+    }
+
+    /// Whether it has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }

@@ -1,0 +1,327 @@
+//! Who is asking, and how often: the bearer token of each request (SPEC §5) and its rate
+//! limit.
+//!
+//! [`authenticate`] runs before every handler: it reads `Authorization: Bearer TOKEN`,
+//! hashes the token once, checks the rate limit (keyed by the token's hash, or by the peer's
+//! address for requests without a known token, so that guessing tokens is limited too), then
+//! answers 401 for a token of no one, or leaves a [`Who`] for the handlers. No token is a
+//! spectator: read-only, and only if the server lets spectators in.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::game::Caller;
+use crate::game::auth::{Identity, TokenHash};
+use chaosday_domain::secrecy::Viewer;
+
+/// Who sent a request, once its token is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// No token.
+    Anonymous,
+    /// A token of this game.
+    Known(Identity),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Who {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Without the middleware (a route it does not cover), the least: anonymous.
+        Ok(parts
+            .extensions
+            .get::<Who>()
+            .cloned()
+            .unwrap_or(Who::Anonymous))
+    }
+}
+
+const SEND_TOKEN: &str = "send it as the header `Authorization: Bearer TOKEN`";
+
+impl Who {
+    /// What this caller may read, if anything: spectators only when the server lets them.
+    pub fn viewer(&self, spectators: bool) -> Result<Viewer, ApiError> {
+        match self {
+            Who::Anonymous if spectators => Ok(Viewer::Spectator),
+            Who::Anonymous => Err(ApiError::Unauthorized(format!(
+                "this server asks a token for every read (it runs with --spectators false); {SEND_TOKEN}"
+            ))),
+            Who::Known(Identity::GameMaster) => Ok(Viewer::GameMaster),
+            Who::Known(Identity::Team(team)) => Ok(Viewer::Team(team.clone())),
+        }
+    }
+
+    /// The caller of a player's action (a team's, or the game master's, who may do
+    /// everything): a token is needed.
+    pub fn player(&self, player: String) -> Result<Caller, ApiError> {
+        match self {
+            Who::Anonymous => Err(ApiError::Unauthorized(format!(
+                "this action needs your team's token; {SEND_TOKEN}"
+            ))),
+            Who::Known(Identity::GameMaster) => Ok(Caller::GameMaster { player }),
+            Who::Known(Identity::Team(team)) => Ok(Caller::Team {
+                team: team.clone(),
+                player,
+            }),
+        }
+    }
+
+    /// The caller of the game master's work: the game master's token, else 401 (none) or
+    /// 403 (a team's).
+    pub fn game_master(&self, player: String) -> Result<Caller, ApiError> {
+        self.require_game_master()?;
+        Ok(Caller::GameMaster { player })
+    }
+
+    /// Fails unless this is the game master.
+    pub fn require_game_master(&self) -> Result<(), ApiError> {
+        match self {
+            Who::Known(Identity::GameMaster) => Ok(()),
+            Who::Anonymous => Err(ApiError::Unauthorized(format!(
+                "only the game master may do this; {SEND_TOKEN} with the game master's token"
+            ))),
+            Who::Known(Identity::Team(team)) => Err(ApiError::Forbidden(format!(
+                "only the game master may do this, and this is team {team}'s token"
+            ))),
+        }
+    }
+}
+
+/// A token from `Authorization: Bearer TOKEN`: `None` without the header.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthorized(format!(
+            "the Authorization header is not ASCII; {SEND_TOKEN}"
+        ))
+    })?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized(format!(
+            "the Authorization header is not a bearer token; {SEND_TOKEN}"
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized(format!(
+            "the Authorization header has no token; {SEND_TOKEN}"
+        )));
+    }
+    Ok(Some(token))
+}
+
+/// The middleware in front of every route: token, rate limit, then [`Who`].
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match check(&state, &request) {
+        Ok(who) => {
+            request.extensions_mut().insert(who);
+            next.run(request).await
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let hash = bearer(request.headers())?.map(TokenHash::of);
+    let identity = hash.as_ref().and_then(|h| state.auth.identify_hash(h));
+    // A live event stream is one long request: it counts against the streams cap, not the
+    // request rate (5,000 spectators behind one address would be refused otherwise).
+    let limited = request.uri().path() != "/api/v1/events";
+    if let (Some(limiter), true) = (&state.limiter, limited) {
+        let key = match (&identity, hash) {
+            (Some(_), Some(hash)) => Key::Token(hash),
+            _ => Key::Peer(peer),
+        };
+        limiter.check(&key)?;
+    }
+    match (hash, identity) {
+        (None, _) => Ok(Who::Anonymous),
+        (Some(_), Some(identity)) => Ok(Who::Known(identity)),
+        (Some(_), None) => Err(ApiError::Unauthorized(
+            "this token is not one of this game's; check it with the game master, or send no Authorization header to read as a spectator"
+                .into(),
+        )),
+    }
+}
+
+/// The middleware in front of the game's Toxiproxy API: the game master's only.
+pub async fn game_master_only(request: Request, next: Next) -> Response {
+    let who = request
+        .extensions()
+        .get::<Who>()
+        .cloned()
+        .unwrap_or(Who::Anonymous);
+    match who.require_game_master() {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// What a rate limit is kept by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A known token, by its hash.
+    Token(TokenHash),
+    /// The peer's address (no token, or an unknown one).
+    Peer(IpAddr),
+}
+
+/// Requests per second per [`Key`].
+pub struct Limiter {
+    limiter: DefaultKeyedRateLimiter<Key>,
+    checks: AtomicU64,
+}
+
+/// How many checks between two sweeps of keys that are full again.
+const SWEEP_EVERY: u64 = 4096;
+
+impl Limiter {
+    /// A limit of `per_second` (bursts of as many), or none for 0.
+    pub fn new(per_second: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_second)?;
+        Some(Limiter {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate)),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// One request for `key`: a 429 with the time to wait when it is over its limit.
+    pub fn check(&self, key: &Key) -> Result<(), ApiError> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Keys whose bucket is full again hold nothing worth keeping.
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| ApiError::TooManyRequests {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn reads_a_bearer_token_whatever_the_scheme_case() {
+        assert_eq!(bearer(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(bearer(&headers(b"Bearer abc")).unwrap(), Some("abc"));
+        assert_eq!(bearer(&headers(b"bearer  abc ")).unwrap(), Some("abc"));
+        assert_eq!(bearer(&headers(b"BEARER abc")).unwrap(), Some("abc"));
+    }
+
+    #[test]
+    fn a_header_that_is_not_a_bearer_token_is_unauthorized() {
+        for value in [
+            &b"Basic YWxhZGRpbjpvcGVu"[..],
+            b"Bearer",
+            b"Bearer   ",
+            b"abc",
+            b"Bearer \xff\xfe",
+        ] {
+            assert!(
+                matches!(bearer(&headers(value)), Err(ApiError::Unauthorized(_))),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn spectators_read_only_when_the_server_lets_them() {
+        assert_eq!(Who::Anonymous.viewer(true).unwrap(), Viewer::Spectator);
+        assert!(matches!(
+            Who::Anonymous.viewer(false),
+            Err(ApiError::Unauthorized(_))
+        ));
+        let team = Who::Known(Identity::Team("checkout".into()));
+        assert_eq!(team.viewer(false).unwrap(), Viewer::Team("checkout".into()));
+    }
+
+    #[test]
+    fn the_game_masters_work_is_401_without_a_token_and_403_with_a_teams() {
+        assert!(matches!(
+            Who::Anonymous.game_master("ada".into()),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            Who::Known(Identity::Team("checkout".into())).game_master("ada".into()),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert_eq!(
+            Who::Known(Identity::GameMaster)
+                .game_master("ada".into())
+                .unwrap(),
+            Caller::GameMaster {
+                player: "ada".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_players_action_takes_the_team_from_the_token() {
+        assert!(matches!(
+            Who::Anonymous.player("ada".into()),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert_eq!(
+            Who::Known(Identity::Team("checkout".into()))
+                .player("ada".into())
+                .unwrap(),
+            Caller::Team {
+                team: "checkout".into(),
+                player: "ada".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_limiter_allows_a_burst_then_says_when_to_retry() {
+        let limiter = Limiter::new(3).unwrap();
+        let key = Key::Token(TokenHash::of("some-token-of-a-team"));
+        for _ in 0..3 {
+            limiter.check(&key).unwrap();
+        }
+        let Err(ApiError::TooManyRequests { retry_after }) = limiter.check(&key) else {
+            panic!("the fourth request should be limited");
+        };
+        assert!(retry_after <= std::time::Duration::from_secs(1));
+        // Another key has its own budget.
+        limiter
+            .check(&Key::Peer(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+            .unwrap();
+        assert!(Limiter::new(0).is_none());
+    }
+}

@@ -1,0 +1,663 @@
+//! The game API's endpoints: reads (the game, the scoreboard, views, incidents, the timeline,
+//! and the game master's faults and probes), the players' actions and the game master's.
+//!
+//! Each handler checks who is asking first (401, 403), then takes its body apart (400 naming
+//! the field), then asks [`GameServer`](crate::game::GameServer): a 200 carries the `Ack` of
+//! an action that is durable.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use chaosday_domain::events::{Diagnosis, IncidentId};
+use chaosday_domain::secrecy::Viewer;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::access::Who;
+use super::body::{Fields, MAX_TEXT_CHARS, RawBody};
+use super::error::ApiError;
+use super::openapi::schemas;
+use crate::game::{Action, Caller};
+
+/// The most points one adjustment may add or take.
+pub const MAX_ADJUSTMENT: i64 = 100_000;
+
+/// The highest hint index a request may name.
+pub const MAX_HINT_INDEX: u64 = 1_000;
+
+/// The most a name (target, fault kind, scenario, team) may hold, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// `value` as a JSON answer.
+pub fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be written as JSON");
+            ApiError::Unavailable(format!("the answer could not be written as JSON: {e}"))
+                .into_response()
+        }
+    }
+}
+
+/// Does `action` for `caller`; its `Ack` as the answer.
+async fn act(state: &AppState, caller: Caller, action: Action) -> Result<Response, ApiError> {
+    let ack = state.server.act(&caller, action).await?;
+    Ok(json(&ack))
+}
+
+/// An incident's number in the path: `3` (or `#3`, percent-encoded).
+pub struct IncidentNumber(pub IncidentId);
+
+impl<S: Send + Sync> FromRequestParts<S> for IncidentNumber {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad = || {
+            ApiError::bad(
+                "id",
+                "expected an incident number, such as 3 in /api/v1/incidents/3",
+            )
+        };
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| bad())?;
+        let digits = id.strip_prefix('#').unwrap_or(&id);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits
+            .parse::<u64>()
+            .map(|n| IncidentNumber(IncidentId(n)))
+            .map_err(|_| bad())
+    }
+}
+
+/// A body of an action: its fields, an example, and how to take it apart.
+pub trait ActionBody: Sized {
+    /// Every field it takes (the OpenAPI schema has the same; a test checks).
+    const FIELDS: &'static [&'static str];
+    /// A valid body, shown in errors.
+    const EXAMPLE: &'static str;
+    /// Takes the fields apart.
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError>;
+
+    /// Parses `body`.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        Self::from_fields(&mut Fields::parse(body, Self::FIELDS, Self::EXAMPLE)?)
+    }
+}
+
+/// `POST /api/v1/declare`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct DeclareBody {
+    /// The player's name (1–64 characters).
+    pub player: String,
+    /// The logical target (or service) you see suffering.
+    pub target: String,
+}
+
+impl ActionBody for DeclareBody {
+    const FIELDS: &'static [&'static str] = &["player", "target"];
+    const EXAMPLE: &'static str = r#"{"player": "ada", "target": "cart"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(DeclareBody {
+            player: f.player()?,
+            target: f.text("target", MAX_NAME_CHARS)?,
+        })
+    }
+}
+
+/// `POST /api/v1/incidents/{id}/diagnose`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct DiagnoseBody {
+    /// The player's name (1–64 characters).
+    pub player: String,
+    /// The logical target at fault.
+    pub target: String,
+    /// The fault kind, such as `latency` or `kill` (`GET /api/v1/game` lists them).
+    pub kind: String,
+}
+
+impl ActionBody for DiagnoseBody {
+    const FIELDS: &'static [&'static str] = &["player", "target", "kind"];
+    const EXAMPLE: &'static str =
+        r#"{"player": "ada", "target": "cart-db-link", "kind": "latency"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(DiagnoseBody {
+            player: f.player()?,
+            target: f.text("target", MAX_NAME_CHARS)?,
+            kind: f.text("kind", MAX_NAME_CHARS)?,
+        })
+    }
+}
+
+/// `POST /api/v1/incidents/{id}/hints`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct HintBody {
+    /// The player's name (1–64 characters).
+    pub player: String,
+    /// Which hint (0-based); the next one not bought if absent.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub hint: Option<u64>,
+}
+
+impl ActionBody for HintBody {
+    const FIELDS: &'static [&'static str] = &["player", "hint"];
+    const EXAMPLE: &'static str = r#"{"player": "ada", "hint": 0}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(HintBody {
+            player: f.player()?,
+            hint: f.optional_index("hint", MAX_HINT_INDEX)?,
+        })
+    }
+}
+
+/// A body with only the player: resolve, start, resume, end, abort, rearm.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct PlayerBody {
+    /// The player's name (1–64 characters).
+    pub player: String,
+}
+
+impl ActionBody for PlayerBody {
+    const FIELDS: &'static [&'static str] = &["player"];
+    const EXAMPLE: &'static str = r#"{"player": "ada"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(PlayerBody {
+            player: f.player()?,
+        })
+    }
+}
+
+/// `POST /api/v1/game/pause`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct PauseBody {
+    /// The game master's name (1–64 characters).
+    pub player: String,
+    /// Why, for the timeline (`paused by PLAYER` if absent).
+    pub reason: Option<String>,
+}
+
+impl ActionBody for PauseBody {
+    const FIELDS: &'static [&'static str] = &["player", "reason"];
+    const EXAMPLE: &'static str = r#"{"player": "grace", "reason": "lunch"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(PauseBody {
+            player: f.player()?,
+            reason: f.optional_text("reason", MAX_TEXT_CHARS)?,
+        })
+    }
+}
+
+/// `POST /api/v1/unleash`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct UnleashBody {
+    /// The game master's name (1–64 characters).
+    pub player: String,
+    /// The scenario; one drawn from the deck if absent.
+    pub scenario: Option<String>,
+    /// The team; one the scenario can be played against if absent.
+    pub team: Option<String>,
+}
+
+impl ActionBody for UnleashBody {
+    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
+    const EXAMPLE: &'static str =
+        r#"{"player": "grace", "scenario": "slow-database", "team": "checkout"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(UnleashBody {
+            player: f.player()?,
+            scenario: f.optional_text("scenario", MAX_NAME_CHARS)?,
+            team: f.optional_text("team", MAX_NAME_CHARS)?,
+        })
+    }
+}
+
+/// `POST /api/v1/inject-manual`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct InjectManualBody {
+    /// The game master's name (1–64 characters).
+    pub player: String,
+    /// The `manual` scenario you carried out by hand.
+    pub scenario: String,
+    /// The team (required when several can play it).
+    pub team: Option<String>,
+}
+
+impl ActionBody for InjectManualBody {
+    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
+    const EXAMPLE: &'static str =
+        r#"{"player": "grace", "scenario": "unplugged-cable", "team": "checkout"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(InjectManualBody {
+            player: f.player()?,
+            scenario: f.text("scenario", MAX_NAME_CHARS)?,
+            team: f.optional_text("team", MAX_NAME_CHARS)?,
+        })
+    }
+}
+
+/// `POST /api/v1/adjust`.
+#[derive(Debug, PartialEq, ToSchema)]
+pub struct AdjustBody {
+    /// The game master's name (1–64 characters).
+    pub player: String,
+    /// The team.
+    pub team: String,
+    /// Points to add, negative to take (not 0).
+    #[schema(minimum = -100_000, maximum = 100_000)]
+    pub points: i64,
+    /// Why (in the log and on the timeline).
+    pub reason: String,
+}
+
+impl ActionBody for AdjustBody {
+    const FIELDS: &'static [&'static str] = &["player", "team", "points", "reason"];
+    const EXAMPLE: &'static str =
+        r#"{"player": "grace", "team": "checkout", "points": 50, "reason": "best postmortem"}"#;
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(AdjustBody {
+            player: f.player()?,
+            team: f.text("team", MAX_NAME_CHARS)?,
+            points: f.integer("points", MAX_ADJUSTMENT)?,
+            reason: f.text("reason", MAX_TEXT_CHARS)?,
+        })
+    }
+}
+
+/// Fails for a request without a token: every action needs one.
+fn require_token(who: &Who) -> Result<(), ApiError> {
+    who.player(String::new()).map(drop)
+}
+
+// ---- Reads ----
+
+/// The game: its status, teams, the targets each owns, the fault kinds a diagnosis names.
+#[utoipa::path(get, path = "/api/v1/game", tag = "read",
+    responses((status = 200, description = "The game", body = schemas::GameInfo)),
+    security((), ("bearer" = [])))]
+pub async fn game(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    who.viewer(state.spectators)?;
+    Ok(json(&state.server.info()))
+}
+
+/// The scoreboard, best first.
+#[utoipa::path(get, path = "/api/v1/scoreboard", tag = "read",
+    responses((status = 200, description = "The standings", body = Vec<schemas::TeamScore>)),
+    security((), ("bearer" = [])))]
+pub async fn scoreboard(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    who.viewer(state.spectators)?;
+    Ok(json(&state.server.scoreboard()))
+}
+
+/// The game as the caller may see it: status, scoreboard, visible incidents.
+#[utoipa::path(get, path = "/api/v1/view", tag = "read",
+    responses((status = 200, description = "The caller's view", body = schemas::View)),
+    security((), ("bearer" = [])))]
+pub async fn view(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    let viewer = who.viewer(state.spectators)?;
+    Ok(json(&state.server.view(&viewer)))
+}
+
+/// Incidents: a team's own once detected; every one for the game master; those detected
+/// or closed for spectators.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "read",
+    responses((status = 200, description = "Incidents, oldest first", body = Vec<schemas::IncidentView>)),
+    security((), ("bearer" = [])))]
+pub async fn incidents(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    let viewer = who.viewer(state.spectators)?;
+    let mut incidents = state.server.view(&viewer).incidents;
+    if let Viewer::Team(team) = &viewer {
+        incidents.retain(|i| i.team == *team);
+    }
+    Ok(json(&incidents))
+}
+
+/// One incident, as the caller may see it (404 if it may not know of it).
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "read",
+    params(("id" = u64, Path, description = "The incident's number")),
+    responses((status = 200, description = "The incident", body = schemas::IncidentView)),
+    security((), ("bearer" = [])))]
+pub async fn incident(
+    State(state): State<AppState>,
+    who: Who,
+    IncidentNumber(id): IncidentNumber,
+) -> Result<Response, ApiError> {
+    let viewer = who.viewer(state.spectators)?;
+    let incident = state
+        .server
+        .incident(&viewer, id)
+        .ok_or_else(|| unknown_incident(id))?;
+    Ok(json(&incident))
+}
+
+fn unknown_incident(id: IncidentId) -> ApiError {
+    ApiError::NotFound(format!(
+        "no incident {id} that you can see; GET /api/v1/incidents lists yours"
+    ))
+}
+
+/// The timeline as the caller may see it, oldest first.
+#[utoipa::path(get, path = "/api/v1/timeline", tag = "read",
+    responses((status = 200, description = "The timeline", body = Vec<schemas::TimelineEntry>)),
+    security((), ("bearer" = [])))]
+pub async fn timeline(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    let viewer = who.viewer(state.spectators)?;
+    Ok(json(&state.server.timeline(&viewer)))
+}
+
+/// The active faults, with their incident and time left (the game master's).
+#[utoipa::path(get, path = "/api/v1/faults", tag = "game master",
+    responses((status = 200, description = "Active faults", body = Vec<schemas::ActiveFault>)),
+    security(("bearer" = [])))]
+pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    Ok(json(&state.server.faults().await))
+}
+
+/// The last result of every probe and guard (the game master's).
+#[utoipa::path(get, path = "/api/v1/probes", tag = "game master",
+    responses((status = 200, description = "Probe and guard health", body = Vec<schemas::ProbeHealth>)),
+    security(("bearer" = [])))]
+pub async fn probes(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    Ok(json(&state.server.probes()))
+}
+
+// ---- The players' actions ----
+
+/// Declare an incident: the target you see suffering. It detects your open incident on that
+/// target, or is a false alarm.
+#[utoipa::path(post, path = "/api/v1/declare", tag = "team", request_body = DeclareBody,
+    responses((status = 200, description = "Recorded", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn declare(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    require_token(&who)?;
+    let body = DeclareBody::parse(&body)?;
+    let caller = who.player(body.player)?;
+    act(
+        &state,
+        caller,
+        Action::Declare {
+            target: body.target,
+        },
+    )
+    .await
+}
+
+/// Diagnose one of your detected incidents: the target at fault and the fault kind (three
+/// tries).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/diagnose", tag = "team",
+    params(("id" = u64, Path, description = "The incident's number")),
+    request_body = DiagnoseBody,
+    responses((status = 200, description = "Recorded", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn diagnose(
+    State(state): State<AppState>,
+    who: Who,
+    IncidentNumber(incident): IncidentNumber,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    require_token(&who)?;
+    let body = DiagnoseBody::parse(&body)?;
+    let caller = who.player(body.player)?;
+    let diagnosis = Diagnosis {
+        target: body.target,
+        kind: body.kind,
+    };
+    act(
+        &state,
+        caller,
+        Action::Diagnose {
+            incident,
+            diagnosis,
+        },
+    )
+    .await
+}
+
+/// Buy a hint of one of your incidents: the one named, or the next not bought.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/hints", tag = "team",
+    params(("id" = u64, Path, description = "The incident's number")),
+    request_body = HintBody,
+    responses((status = 200, description = "Bought: the Ack carries the hint's text", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn buy_hint(
+    State(state): State<AppState>,
+    who: Who,
+    IncidentNumber(incident): IncidentNumber,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    require_token(&who)?;
+    let body = HintBody::parse(&body)?;
+    let caller = who.player(body.player)?;
+    let hint = match body.hint {
+        Some(hint) => usize::try_from(hint).map_err(|_| {
+            ApiError::bad(
+                "hint",
+                format!("expected a whole number from 0 to {MAX_HINT_INDEX}"),
+            )
+        })?,
+        None => next_hint(&state, &caller, incident)?,
+    };
+    act(&state, caller, Action::BuyHint { incident, hint }).await
+}
+
+/// The first hint of `incident` that the caller's team has not bought.
+fn next_hint(state: &AppState, caller: &Caller, incident: IncidentId) -> Result<usize, ApiError> {
+    let view = state
+        .server
+        .incident(&caller.viewer(), incident)
+        .ok_or_else(|| unknown_incident(incident))?;
+    let Some(hints) = view.hints else {
+        return Err(ApiError::Forbidden(format!(
+            "incident {incident} is team {}'s: only its players buy its hints",
+            view.team
+        )));
+    };
+    if hints.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "incident {incident} has no hints"
+        )));
+    }
+    hints
+        .iter()
+        .find(|h| !h.bought)
+        .map(|h| h.index)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "every hint of incident {incident} is bought already"
+            ))
+        })
+}
+
+/// Claim you fixed one of your incidents; the referee's probes verify it before it
+/// resolves.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "team",
+    params(("id" = u64, Path, description = "The incident's number")),
+    request_body = PlayerBody,
+    responses((status = 200, description = "Claimed", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    who: Who,
+    IncidentNumber(incident): IncidentNumber,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    require_token(&who)?;
+    let body = PlayerBody::parse(&body)?;
+    let caller = who.player(body.player)?;
+    act(&state, caller, Action::Claim { incident }).await
+}
+
+// ---- The game master's actions ----
+
+/// A game master's action with only the player in its body.
+async fn game_master_action(
+    state: &AppState,
+    who: &Who,
+    body: &[u8],
+    action: Action,
+) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    let body = PlayerBody::parse(body)?;
+    let caller = who.game_master(body.player)?;
+    act(state, caller, action).await
+}
+
+/// Start the game.
+#[utoipa::path(post, path = "/api/v1/game/start", tag = "game master", request_body = PlayerBody,
+    responses((status = 200, description = "Started", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    game_master_action(&state, &who, &body, Action::Start).await
+}
+
+/// Pause every clock (score decay, deadlines, the schedule).
+#[utoipa::path(post, path = "/api/v1/game/pause", tag = "game master", request_body = PauseBody,
+    responses((status = 200, description = "Paused", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    let body = PauseBody::parse(&body)?;
+    let reason = body
+        .reason
+        .unwrap_or_else(|| format!("paused by {}", body.player));
+    let caller = who.game_master(body.player)?;
+    act(&state, caller, Action::Pause { reason }).await
+}
+
+/// Resume the game.
+#[utoipa::path(post, path = "/api/v1/game/resume", tag = "game master", request_body = PlayerBody,
+    responses((status = 200, description = "Resumed", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    game_master_action(&state, &who, &body, Action::Resume).await
+}
+
+/// End the game: open incidents are cancelled, their faults reverted.
+#[utoipa::path(post, path = "/api/v1/game/end", tag = "game master", request_body = PlayerBody,
+    responses((status = 200, description = "Ended", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn end(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    game_master_action(&state, &who, &body, Action::End).await
+}
+
+/// Open a scenario now: the one named (else one drawn), against the team named (else one
+/// that can play it).
+#[utoipa::path(post, path = "/api/v1/unleash", tag = "game master", request_body = UnleashBody,
+    responses((status = 200, description = "Unleashed", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn unleash(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    let body = UnleashBody::parse(&body)?;
+    let caller = who.game_master(body.player)?;
+    act(
+        &state,
+        caller,
+        Action::Unleash {
+            scenario: body.scenario,
+            team: body.team,
+        },
+    )
+    .await
+}
+
+/// Mark a `manual` scenario as injected: you broke it by hand, its clocks start now.
+#[utoipa::path(post, path = "/api/v1/inject-manual", tag = "game master", request_body = InjectManualBody,
+    responses((status = 200, description = "Opened", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn inject_manual(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    let body = InjectManualBody::parse(&body)?;
+    let caller = who.game_master(body.player)?;
+    act(
+        &state,
+        caller,
+        Action::InjectManual {
+            scenario: body.scenario,
+            team: body.team,
+        },
+    )
+    .await
+}
+
+/// The kill switch: every fault reverted, open incidents cancelled, the game paused, no new
+/// fault until a re-arm.
+#[utoipa::path(post, path = "/api/v1/abort", tag = "game master", request_body = PlayerBody,
+    responses((status = 200, description = "Every fault reverted", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn abort(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    game_master_action(&state, &who, &body, Action::Abort).await
+}
+
+/// Allow faults again after the kill switch.
+#[utoipa::path(post, path = "/api/v1/rearm", tag = "game master", request_body = PlayerBody,
+    responses((status = 200, description = "Re-armed", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn rearm(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    game_master_action(&state, &who, &body, Action::Rearm).await
+}
+
+/// Add or take a team's points, with a reason.
+#[utoipa::path(post, path = "/api/v1/adjust", tag = "game master", request_body = AdjustBody,
+    responses((status = 200, description = "Adjusted", body = schemas::Ack)),
+    security(("bearer" = [])))]
+pub async fn adjust(
+    State(state): State<AppState>,
+    who: Who,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    let body = AdjustBody::parse(&body)?;
+    let caller = who.game_master(body.player)?;
+    act(
+        &state,
+        caller,
+        Action::Adjust {
+            team: body.team,
+            points: body.points,
+            reason: body.reason,
+        },
+    )
+    .await
+}

@@ -1,0 +1,393 @@
+//! The game server's use cases over real parts: a SQLite event log, the revert journal, a
+//! proxied link to a real HTTP upstream, a supervised process, the referee's probes.
+
+use std::time::{Duration, Instant};
+
+use chaosday_domain::events::{Diagnosis, EventKind, IncidentId};
+use chaosday_domain::game::Game;
+use chaosday_domain::incident::{IncidentState, Status};
+use chaosday_domain::secrecy::Viewer;
+
+use super::*;
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// An HTTP upstream answering `ok`, on a port of its own.
+async fn upstream() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    server: GameServer,
+    link_port: u16,
+    sleeper: String,
+}
+
+fn gm() -> Caller {
+    Caller::GameMaster {
+        player: "gm".into(),
+    }
+}
+
+fn player(team: &str) -> Caller {
+    Caller::Team {
+        team: team.into(),
+        player: format!("{team}-alice"),
+    }
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstream().await;
+    let link_port = free_port();
+    let sleeper = format!("36{}", std::process::id());
+    let yaml = format!(
+        r#"
+game: unit
+game_master: {{ token_env: GM_TOKEN }}
+schedule: {{ every: 1h }}
+teams:
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [api, worker] }}
+  - {{ name: search, token_env: SEARCH_TOKEN, owns: [other] }}
+targets:
+  api: {{ link: {{ listen: "127.0.0.1:{link_port}", upstream: "127.0.0.1:{up}" }} }}
+  worker: {{ process: {{ command: ["sleep", "{sleeper}"], supervised: true }} }}
+  other: {{ host: {{}} }}
+probes:
+  api-up: {{ http: {{ url: "http://127.0.0.1:{link_port}/health", timeout: 300ms }} }}
+  worker-running:
+    command: {{ argv: ["sh", "-c", "! grep -q '^State:[[:space:]]*T' /proc/$(pgrep -xf 'sleep {sleeper}')/status"] }}
+scenarios:
+  - name: slow-api
+    difficulty: 2
+    faults: [ {{ target: api, fault: {{ kind: latency, latency: 1s }} }} ]
+    diagnosis: {{ target: api, kind: latency }}
+    resolution: diagnose
+    hints: [ {{ text: "time it", cost: 15 }} ]
+  - name: frozen-worker
+    faults: [ {{ target: worker, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: worker, kind: pause }}
+    resolution: fix
+    verification: 1s
+    probes: [worker-running]
+  - name: cut
+    faults: [ {{ target: api, fault: {{ kind: down }} }} ]
+    diagnosis: {{ target: api, kind: down }}
+    resolution: timed
+    duration: 1s
+  - name: ghost
+    faults: [ {{ target: api, fault: {{ kind: latency, latency: 10ms }} }} ]
+    diagnosis: {{ target: api, kind: latency }}
+    resolution: fix
+    deadline: 1s
+"#
+    );
+    let game = Game::parse_yaml(&yaml).expect("the test game parses");
+    let mut options = ServeOptions::new(
+        game,
+        dir.path().join("games.sqlite").display().to_string(),
+        dir.path().to_path_buf(),
+    );
+    options.seed = Some(7);
+    options.probe_every = Duration::from_millis(200);
+    options.tick = Duration::from_millis(50);
+    let server = GameServer::open(options).await.expect("the server opens");
+    World {
+        _dir: dir,
+        server,
+        link_port,
+        sleeper,
+    }
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn opened(ack: &Ack) -> IncidentId {
+    let n: u64 = ack
+        .message
+        .split('#')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the ack names the incident");
+    IncidentId(n)
+}
+
+fn pid_of(argv: &str) -> i32 {
+    let out = std::process::Command::new("pgrep")
+        .args(["-xf", argv])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the supervised process runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_is_played_and_scored_through_the_use_cases() {
+    let w = world().await;
+    let s = &w.server;
+    let checkout = player("checkout");
+
+    // Nothing before the game starts; teams cannot do the game master's work.
+    assert!(matches!(
+        s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: None,
+                team: None
+            }
+        )
+        .await,
+        Err(ActionError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.act(&checkout, Action::Start).await,
+        Err(ActionError::Forbidden(_))
+    ));
+    s.act(&gm(), Action::Start).await.unwrap();
+    assert_eq!(s.snapshot().state.status, Status::Running);
+
+    // 1. A diagnose scenario: a false alarm, a detection, a wrong then a right diagnosis.
+    let ack = s
+        .act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("slow-api".into()),
+                team: None,
+            },
+        )
+        .await
+        .unwrap();
+    let slow = opened(&ack);
+    assert_eq!(s.registry().list().len(), 1, "the link is proxied");
+    let spectator = s.view(&Viewer::Spectator);
+    assert!(
+        spectator.incidents.is_empty(),
+        "undetected: invisible to spectators"
+    );
+    assert!(
+        s.view(&Viewer::Team("checkout".into()))
+            .incidents
+            .is_empty()
+    );
+    assert!(matches!(
+        s.act(&checkout, Action::Claim { incident: slow }).await,
+        Err(ActionError::NotFound(_))
+    ));
+
+    let alarm = s
+        .act(
+            &checkout,
+            Action::Declare {
+                target: "worker".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(alarm.points, -10, "{alarm:?}");
+    let detected = s
+        .act(
+            &checkout,
+            Action::Declare {
+                target: "api".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(detected.message.contains("detected"), "{detected:?}");
+    assert!(
+        (190..=200).contains(&detected.points),
+        "100 × difficulty 2, rounded down as it decays: {detected:?}"
+    );
+    assert!(matches!(
+        s.act(
+            &player("search"),
+            Action::BuyHint {
+                incident: slow,
+                hint: 0
+            }
+        )
+        .await,
+        Err(ActionError::Forbidden(_))
+    ));
+    let hint = s
+        .act(
+            &checkout,
+            Action::BuyHint {
+                incident: slow,
+                hint: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hint.hint.and_then(|h| h.text).as_deref(), Some("time it"));
+    let wrong = s
+        .act(
+            &checkout,
+            Action::Diagnose {
+                incident: slow,
+                diagnosis: Diagnosis {
+                    target: "api".into(),
+                    kind: "down".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.points, -50);
+    let right = s
+        .act(
+            &checkout,
+            Action::Diagnose {
+                incident: slow,
+                diagnosis: Diagnosis {
+                    target: "api".into(),
+                    kind: "latency".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    // 100 × 2 for the diagnosis, and the resolution it brings (200 × 2, barely decayed).
+    assert!((590..=600).contains(&right.points), "{right:?}");
+    assert_eq!(
+        s.snapshot().state.incidents[&slow].state,
+        IncidentState::Resolved
+    );
+    eventually("the diagnosis reverts the latency", || {
+        s.registry()
+            .toxics(&s.registry().list()[0].name)
+            .is_ok_and(|t| t.is_empty())
+    })
+    .await;
+
+    // 2. A fix scenario: the team resumes the paused process itself, then claims.
+    let frozen = opened(
+        &s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("frozen-worker".into()),
+                team: None,
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    s.act(
+        &checkout,
+        Action::Declare {
+            target: "worker".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let pid = pid_of(&format!("sleep {}", w.sleeper));
+    // A claim before the repair fails its verification.
+    s.act(&checkout, Action::Claim { incident: frozen })
+        .await
+        .unwrap();
+    eventually("the early claim is refused by the probes", || {
+        s.events()
+            .iter()
+            .any(|e| e.kind == EventKind::VerificationFailed { incident: frozen })
+    })
+    .await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    s.act(&checkout, Action::Claim { incident: frozen })
+        .await
+        .unwrap();
+    eventually("the claim is verified", || {
+        s.snapshot().state.incidents[&frozen].state == IncidentState::Resolved
+    })
+    .await;
+    assert!(s.snapshot().state.incidents[&frozen].points.resolve > 0);
+
+    // 3. A timed scenario ends by itself; 4. an unseen one expires, and its fault goes.
+    let cut = opened(
+        &s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("cut".into()),
+                team: None,
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    eventually("the timed incident closes by its timer", || {
+        s.snapshot().state.incidents[&cut].state == IncidentState::Resolved
+    })
+    .await;
+    assert_eq!(s.snapshot().state.incidents[&cut].points.resolve, 0);
+    let ghost = opened(
+        &s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("ghost".into()),
+                team: None,
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    eventually("the ghost expires", || {
+        s.snapshot().state.incidents[&ghost].state == IncidentState::Expired
+    })
+    .await;
+    eventually("its fault is reverted", || {
+        s.events().iter().any(
+            |e| matches!(&e.kind, EventKind::FaultReverted { incident, .. } if *incident == ghost),
+        )
+    })
+    .await;
+    let up = reqwest::get(format!("http://127.0.0.1:{}/health", w.link_port))
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 200, "every fault is gone");
+
+    // The kill switch: nothing opens until a re-arm.
+    s.act(&gm(), Action::Resume).await.unwrap_err();
+    s.act(&gm(), Action::Abort).await.unwrap();
+    assert_eq!(s.snapshot().state.status, Status::Paused);
+    s.act(&gm(), Action::Resume).await.unwrap();
+    assert!(matches!(
+        s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("ghost".into()),
+                team: None
+            }
+        )
+        .await,
+        Err(ActionError::Conflict(_))
+    ));
+    s.act(&gm(), Action::Rearm).await.unwrap();
+    s.shutdown("test over").await;
+}

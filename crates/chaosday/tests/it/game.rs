@@ -1,0 +1,810 @@
+//! A Day of Chaos end to end: `chaosday serve` over real supervised services and proxied
+//! links, played by scripted teams through the REST API, scored to the point.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::game_support::{
+    CHECKOUT, GM, GameServer, SEARCH, Started, free_port, kill_all, service_argv,
+};
+
+/// The services of a game: two HTTP services, each behind a proxied link.
+struct Shop {
+    web: Vec<String>,
+    search: Vec<String>,
+    web_link: u16,
+    search_link: u16,
+}
+
+impl Shop {
+    fn new() -> Self {
+        Shop {
+            web: service_argv(free_port()),
+            search: service_argv(free_port()),
+            web_link: free_port(),
+            search_link: free_port(),
+        }
+    }
+
+    fn targets(&self) -> String {
+        let argv = |a: &[String]| format!("{a:?}");
+        format!(
+            r#"targets:
+  web: {{ process: {{ command: {web}, supervised: true }}, alert_match: {{ service: web }} }}
+  web-link: {{ link: {{ listen: "127.0.0.1:{web_link}", upstream: "127.0.0.1:{web_port}" }} }}
+  search: {{ process: {{ command: {search}, supervised: true }} }}
+  search-link: {{ link: {{ listen: "127.0.0.1:{search_link}", upstream: "127.0.0.1:{search_port}" }} }}
+probes:
+  web-up: {{ http: {{ url: "http://127.0.0.1:{web_link}/", timeout: 500ms }} }}
+  search-up: {{ http: {{ url: "http://127.0.0.1:{search_link}/", timeout: 500ms }} }}
+"#,
+            web = argv(&self.web),
+            search = argv(&self.search),
+            web_link = self.web_link,
+            web_port = self.web[3],
+            search_link = self.search_link,
+            search_port = self.search[3],
+        )
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        kill_all(&self.web);
+        kill_all(&self.search);
+    }
+}
+
+const TEAMS: &str = r#"game_master: { token_env: GM_TOKEN }
+teams:
+  - { name: checkout, token_env: CHECKOUT_TOKEN, owns: [web, web-link] }
+  - { name: search, token_env: SEARCH_TOKEN, owns: [search, search-link] }
+"#;
+
+/// Points of a linear decay, as SPEC §2 states them: from `max` down to `min` over `over`,
+/// rounded down.
+fn decay(max: i64, min: i64, over_ms: i64, elapsed_ms: i64) -> i64 {
+    if elapsed_ms >= over_ms {
+        return min;
+    }
+    let lost = ((max - min) * elapsed_ms + over_ms - 1) / over_ms;
+    max - lost
+}
+
+fn n(value: &Value) -> i64 {
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("a number, not {value}"))
+}
+
+async fn healthy(url: &str) -> bool {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await
+        .is_ok_and(|a| a.status().is_success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_game_is_played_by_scripted_teams_and_scored_to_the_point() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: e2e
+schedule: {{ every: 1s, max_open_per_team: 1 }}
+{TEAMS}{targets}
+scenarios:
+  - name: web-killed
+    difficulty: 2
+    faults: [ {{ target: web, fault: {{ kind: kill }} }} ]
+    diagnosis: {{ target: web, kind: kill }}
+    resolution: fix
+    verification: 1s
+    probes: [web-up]
+    hints: [ {{ text: "Is it still running?", cost: 20 }} ]
+  - name: web-slow
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 300ms }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+  - name: search-cut
+    faults: [ {{ target: search-link, fault: {{ kind: down }} }} ]
+    diagnosis: {{ target: search-link, kind: down }}
+    resolution: timed
+    duration: 6s
+  - name: search-stuck
+    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: search, kind: pause }}
+    resolution: fix
+    deadline: 3s
+    probes: [search-up]
+"#,
+        targets = shop.targets()
+    );
+    let server = GameServer::start(&yaml).await;
+    let web_url = format!("http://127.0.0.1:{}/", shop.web_link);
+    let mut repaired: Option<Started> = None;
+
+    // Spectators see the game; the game has not started, nothing opens.
+    let (status, info) = server.get("/game", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["status"], "not_started", "{info}");
+    server.gm("/game/start", json!({})).await;
+
+    // The scripted teams play the first incident of each scenario as a team would.
+    let mut handled: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected: BTreeMap<&str, i64> = BTreeMap::from([("checkout", 0), ("search", 0)]);
+    let mut false_alarm_done = false;
+    let start = Instant::now();
+    while handled.len() < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the scheduler did not open every scenario in 2 minutes: {handled:?}\n{}",
+            server.logs()
+        );
+        for incident in server.incidents().await {
+            let scenario = incident["scenario"].as_str().unwrap().to_owned();
+            let id = incident["id"].as_u64().unwrap();
+            if handled.contains_key(&scenario) {
+                continue;
+            }
+            handled.insert(scenario.clone(), id);
+            let opened = n(&incident["opened_ms"]);
+            let detect =
+                |at: i64, difficulty: i64| decay(100, 20, 600_000, at - opened) * difficulty;
+            let resolve =
+                |at: i64, difficulty: i64| decay(200, 50, 1_800_000, at - opened) * difficulty;
+            match scenario.as_str() {
+                "web-killed" => {
+                    let checkout = |path: &str, body: Value| {
+                        let mut body = body;
+                        body["player"] = json!("alice");
+                        let path = path.to_owned();
+                        let server = &server;
+                        async move { server.ok(&path, CHECKOUT, body).await }
+                    };
+                    if !false_alarm_done {
+                        let alarm = checkout("/declare", json!({"target": "search"})).await;
+                        assert_eq!(n(&alarm["points"]), -10, "{alarm}");
+                        *expected.get_mut("checkout").unwrap() -= 10;
+                        false_alarm_done = true;
+                    }
+                    let found = checkout("/declare", json!({"target": "web"})).await;
+                    assert_eq!(found["incident"]["id"], id, "{found}");
+                    *expected.get_mut("checkout").unwrap() += detect(n(&found["at_ms"]), 2);
+                    let hint = checkout(&format!("/incidents/{id}/hints"), json!({})).await;
+                    assert_eq!(hint["hint"]["text"], "Is it still running?", "{hint}");
+                    *expected.get_mut("checkout").unwrap() -= 20;
+                    let wrong = checkout(
+                        &format!("/incidents/{id}/diagnose"),
+                        json!({"target": "web", "kind": "pause"}),
+                    )
+                    .await;
+                    assert_eq!(n(&wrong["points"]), -50, "{wrong}");
+                    let right = checkout(
+                        &format!("/incidents/{id}/diagnose"),
+                        json!({"target": "web", "kind": "kill"}),
+                    )
+                    .await;
+                    assert_eq!(n(&right["points"]), 200, "{right}");
+                    *expected.get_mut("checkout").unwrap() += 150;
+                    // The repair: the team starts its service again, as it would by hand.
+                    assert!(
+                        !healthy(&web_url).await,
+                        "the kill took the web service down"
+                    );
+                    repaired = Some(Started::run(&shop.web));
+                    let until = Instant::now() + Duration::from_secs(10);
+                    while !healthy(&web_url).await {
+                        assert!(
+                            Instant::now() < until,
+                            "the restarted service never answered"
+                        );
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    let claim = checkout(&format!("/incidents/{id}/resolve"), json!({})).await;
+                    let closed = server
+                        .wait_incident(id, "its verification", |i| i["state"] == "resolved")
+                        .await;
+                    *expected.get_mut("checkout").unwrap() += resolve(n(&claim["at_ms"]), 2);
+                    assert!(n(&closed["points"]["resolve"]) > 0, "{closed}");
+                }
+                "web-slow" => {
+                    let found = server
+                        .ok(
+                            "/declare",
+                            CHECKOUT,
+                            json!({"player": "bob", "target": "web-link"}),
+                        )
+                        .await;
+                    *expected.get_mut("checkout").unwrap() += detect(n(&found["at_ms"]), 1);
+                    let right = server
+                        .ok(
+                            &format!("/incidents/{id}/diagnose"),
+                            CHECKOUT,
+                            json!({"player": "bob", "target": "web-link", "kind": "latency"}),
+                        )
+                        .await;
+                    *expected.get_mut("checkout").unwrap() += 100 + resolve(n(&right["at_ms"]), 1);
+                    let closed = server.incident(id).await;
+                    assert_eq!(
+                        closed["state"], "resolved",
+                        "a right diagnosis heals it: {closed}"
+                    );
+                }
+                "search-cut" => {
+                    let found = server
+                        .ok(
+                            "/declare",
+                            SEARCH,
+                            json!({"player": "carol", "target": "search-link"}),
+                        )
+                        .await;
+                    *expected.get_mut("search").unwrap() += detect(n(&found["at_ms"]), 1);
+                    server
+                        .ok(
+                            &format!("/incidents/{id}/diagnose"),
+                            SEARCH,
+                            json!({"player": "carol", "target": "search-link", "kind": "down"}),
+                        )
+                        .await;
+                    *expected.get_mut("search").unwrap() += 100;
+                    let closed = server
+                        .wait_incident(id, "its timer", |i| i["state"] == "resolved")
+                        .await;
+                    assert_eq!(
+                        n(&closed["points"]["resolve"]),
+                        0,
+                        "timed: no resolution points"
+                    );
+                }
+                "search-stuck" => {
+                    // Nobody notices: it expires at its deadline, and its fault goes.
+                    server
+                        .wait_incident(id, "its deadline", |i| i["state"] == "expired")
+                        .await;
+                    let until = Instant::now() + Duration::from_secs(10);
+                    while !healthy(&format!("http://127.0.0.1:{}/", shop.search_link)).await {
+                        assert!(Instant::now() < until, "the expired pause was not reverted");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                other => panic!("unknown scenario {other}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.gm("/game/pause", json!({"reason": "lunch"})).await;
+
+    // The scoreboard is the scoring rules applied to what happened, to the point.
+    let (_, board) = server.get("/scoreboard", None).await;
+    let got: BTreeMap<String, i64> = board
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["team"].as_str().unwrap().to_owned(), n(&t["points"])))
+        .collect();
+    let want: BTreeMap<String, i64> = expected
+        .iter()
+        .map(|(t, p)| ((*t).to_owned(), *p))
+        .collect();
+    assert_eq!(got, want, "scoreboard {board}");
+    server.gm("/game/end", json!({})).await;
+    drop(repaired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undetected_incident_is_invisible_to_spectators_and_other_teams_in_views_and_events() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: secrecy
+{TEAMS}{targets}
+scenarios:
+  - name: secret-slowness
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 50ms }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+    hints: [ {{ text: "the database link", cost: 10 }} ]
+"#,
+        targets = shop.targets()
+    );
+    let server = GameServer::start(&yaml).await;
+    // Live streams opened before anything happens.
+    let spectator = sse(&server, None).await;
+    let search = sse(&server, Some(SEARCH)).await;
+    let checkout = sse(&server, Some(CHECKOUT)).await;
+    server.gm("/game/start", json!({})).await;
+    let opened = server
+        .gm("/unleash", json!({"scenario": "secret-slowness"}))
+        .await;
+    assert!(
+        opened["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret-slowness"),
+        "{opened}"
+    );
+    let id = server.incidents().await[0]["id"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    for (who, token) in [
+        ("a spectator", None),
+        ("another team", Some(SEARCH)),
+        ("its own team", Some(CHECKOUT)),
+    ] {
+        for path in ["/view", "/incidents", "/timeline", "/scoreboard"] {
+            let (status, body) = server.get(path, token).await;
+            assert_eq!(status, StatusCode::OK, "{who} GET {path}: {body}");
+            let text = body.to_string();
+            for secret in [
+                "secret-slowness",
+                "latency",
+                "web-link",
+                "the database link",
+            ] {
+                assert!(
+                    !text.contains(secret),
+                    "{who} sees `{secret}` in {path} before detection: {text}"
+                );
+            }
+        }
+        let (status, body) = server.get(&format!("/incidents/{id}"), token).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{who} reads incident {id}: {body}"
+        );
+    }
+    for (who, stream) in [
+        ("a spectator", &spectator),
+        ("another team", &search),
+        ("its own team", &checkout),
+    ] {
+        let seen = stream.text();
+        assert!(
+            seen.contains("event: snapshot"),
+            "{who} got no snapshot: {seen}"
+        );
+        for secret in ["secret-slowness", "latency", "web-link", "incident_opened"] {
+            assert!(
+                !seen.contains(secret),
+                "{who}'s live events reveal `{secret}`: {seen}"
+            );
+        }
+    }
+
+    // Once detected, the incident shows, without its ground truth until it closes.
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        )
+        .await;
+    let (_, body) = server.get(&format!("/incidents/{id}"), None).await;
+    assert_eq!(body["state"], "detected", "{body}");
+    assert!(
+        body.get("diagnosis").is_none_or(Value::is_null),
+        "no ground truth: {body}"
+    );
+    assert!(
+        body.get("scenario").is_none_or(Value::is_null),
+        "no scenario name: {body}"
+    );
+    let (_, hint) = server
+        .post(
+            &format!("/incidents/{id}/hints"),
+            Some(SEARCH),
+            json!({"player": "eve"}),
+        )
+        .await;
+    assert!(
+        !hint.to_string().contains("the database link"),
+        "another team bought a hint: {hint}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        spectator.text().contains("event: scoreboard"),
+        "the scoreboard moves live: {}",
+        spectator.text()
+    );
+    assert!(!search.text().contains("the database link"));
+}
+
+/// An SSE stream read in the background into a buffer.
+struct Stream {
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stream {
+    fn text(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn sse(server: &GameServer, token: Option<&str>) -> Stream {
+    let mut request = server.http.get(format!("{}/api/v1/events", server.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut answer = request.send().await.expect("the event stream opens");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "{:?}",
+        answer.headers()
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let buffer = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok(Some(chunk)) = answer.chunk().await {
+            buffer
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    let start = Instant::now();
+    while !seen.lock().unwrap().contains("event: snapshot")
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Stream { seen, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_may_do_exactly_what_it_should() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: auth
+{TEAMS}{targets}
+scenarios:
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 20ms }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+    hints: [ {{ text: "h", cost: 5 }} ]
+"#,
+        targets = shop.targets()
+    );
+    let server = GameServer::start(&yaml).await;
+    server.gm("/game/start", json!({})).await;
+    server.gm("/unleash", json!({"scenario": "slow-web"})).await;
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        )
+        .await;
+    let id = server.incidents().await[0]["id"].as_u64().unwrap();
+    let player = |body: Value| {
+        let mut body = body;
+        body["player"] = json!("mallory");
+        body
+    };
+    let bad = "not-a-token-at-all-0000";
+    let cases: Vec<(&str, String, Option<&str>, Value, StatusCode)> = vec![
+        // A team acting on another team's incident.
+        (
+            "search diagnoses checkout's incident",
+            format!("/incidents/{id}/diagnose"),
+            Some(SEARCH),
+            player(json!({"target": "web-link", "kind": "latency"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "search buys checkout's hint",
+            format!("/incidents/{id}/hints"),
+            Some(SEARCH),
+            player(json!({})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "search claims checkout's incident",
+            format!("/incidents/{id}/resolve"),
+            Some(SEARCH),
+            player(json!({})),
+            StatusCode::FORBIDDEN,
+        ),
+        // A team doing the game master's work.
+        (
+            "a team pauses the game",
+            "/game/pause".into(),
+            Some(CHECKOUT),
+            player(json!({})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a team hits the kill switch",
+            "/abort".into(),
+            Some(CHECKOUT),
+            player(json!({})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a team adjusts its score",
+            "/adjust".into(),
+            Some(CHECKOUT),
+            player(json!({"team": "checkout", "points": 500, "reason": "me"})),
+            StatusCode::FORBIDDEN,
+        ),
+        // Spectators write nothing.
+        (
+            "a spectator declares",
+            "/declare".into(),
+            None,
+            player(json!({"target": "web"})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a spectator diagnoses",
+            format!("/incidents/{id}/diagnose"),
+            None,
+            player(json!({"target": "web-link", "kind": "latency"})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a spectator starts the game",
+            "/game/start".into(),
+            None,
+            player(json!({})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a spectator hits the kill switch",
+            "/abort".into(),
+            None,
+            player(json!({})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "an unknown token declares",
+            "/declare".into(),
+            Some(bad),
+            player(json!({"target": "web"})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        // The game master may.
+        (
+            "the game master adjusts",
+            "/adjust".into(),
+            Some(GM),
+            player(json!({"team": "search", "points": 25, "reason": "great postmortem"})),
+            StatusCode::OK,
+        ),
+        (
+            "the game master pauses",
+            "/game/pause".into(),
+            Some(GM),
+            player(json!({"reason": "break"})),
+            StatusCode::OK,
+        ),
+        (
+            "the game master resumes",
+            "/game/resume".into(),
+            Some(GM),
+            player(json!({})),
+            StatusCode::OK,
+        ),
+        // Its own team may.
+        (
+            "checkout diagnoses its incident",
+            format!("/incidents/{id}/diagnose"),
+            Some(CHECKOUT),
+            player(json!({"target": "web-link", "kind": "latency"})),
+            StatusCode::OK,
+        ),
+    ];
+    for (what, path, token, body, want) in cases {
+        let (status, answer) = server.post(&path, token, body).await;
+        assert_eq!(status, want, "{what}: POST {path} answered {answer}");
+        if !status.is_success() {
+            assert!(
+                answer["error"].is_string() && answer["detail"].is_string(),
+                "{what}: error shape {answer}"
+            );
+        }
+    }
+    // Reads: the game master's views are closed to others.
+    for path in ["/faults", "/probes"] {
+        assert_eq!(
+            server.get(path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "spectator GET {path}"
+        );
+        assert_eq!(
+            server.get(path, Some(CHECKOUT)).await.0,
+            StatusCode::FORBIDDEN,
+            "team GET {path}"
+        );
+        assert_eq!(
+            server.get(path, Some(GM)).await.0,
+            StatusCode::OK,
+            "game master GET {path}"
+        );
+    }
+    // The embedded proxy's API is the game master's only.
+    let toxiproxy = |token: Option<&str>| {
+        let mut request = server.http.get(format!("{}/toxiproxy/proxies", server.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(
+        toxiproxy(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        toxiproxy(Some(CHECKOUT)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let proxies = toxiproxy(Some(GM)).await.unwrap();
+    assert_eq!(proxies.status(), StatusCode::OK);
+    assert!(
+        proxies
+            .text()
+            .await
+            .unwrap()
+            .contains(&shop.web_link.to_string())
+    );
+    // The adjustment is in the score and the timeline, with its reason.
+    let (_, timeline) = server.get("/timeline", None).await;
+    assert!(
+        timeline.to_string().contains("great postmortem"),
+        "{timeline}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_game_loses_nothing_acknowledged_and_the_game_goes_on() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: crash
+{TEAMS}{targets}
+scenarios:
+  - name: frozen-search
+    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: search, kind: pause }}
+    resolution: diagnose
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+"#,
+        targets = shop.targets()
+    );
+    let mut server = GameServer::start(&yaml).await;
+    let search_url = format!("http://127.0.0.1:{}/", shop.search_link);
+    assert!(
+        healthy(&search_url).await,
+        "the search service runs, supervised"
+    );
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm("/unleash", json!({"scenario": "frozen-search"}))
+        .await;
+    server.gm("/unleash", json!({"scenario": "slow-web"})).await;
+    let mut acked = Vec::new();
+    let a = server
+        .ok(
+            "/declare",
+            SEARCH,
+            json!({"player": "carol", "target": "search"}),
+        )
+        .await;
+    acked.push(n(&a["seq"]));
+    let b = server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        )
+        .await;
+    acked.push(n(&b["seq"]));
+    let c = server
+        .gm(
+            "/adjust",
+            json!({"team": "checkout", "points": 7, "reason": "before the crash"}),
+        )
+        .await;
+    acked.push(n(&c["seq"]));
+    assert!(!healthy(&search_url).await, "the pause holds");
+    let (_, board_before) = server.get("/scoreboard", None).await;
+    let faults_before = server.get("/faults", Some(GM)).await.1;
+    assert_eq!(
+        faults_before.as_array().unwrap().len(),
+        2,
+        "{faults_before}"
+    );
+
+    server.running.as_mut().unwrap().kill_9();
+
+    // The journal reverts the dead server's faults at the next start (and the link died
+    // with its process); the restarted server puts the open incidents' faults back.
+    let list = server
+        .sandbox
+        .run(&["fault", "list", "--all", "--output", "json"]);
+    let listed: Value = serde_json::from_slice(&list.stdout).expect("fault list --output json");
+    let recovered = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["end_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("had died"))
+        })
+        .count();
+    assert!(
+        recovered >= 1,
+        "the paused process was resumed by recovery: {listed}"
+    );
+    assert!(healthy(&search_url).await, "no fault outlives its server");
+
+    server.restart().await;
+    let (_, board_after) = server.get("/scoreboard", None).await;
+    assert_eq!(board_after, board_before, "the scoreboard is the same");
+    let (_, timeline) = server.get("/timeline", Some(GM)).await;
+    let seqs: Vec<i64> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| n(&e["seq"]))
+        .collect();
+    for seq in acked {
+        assert!(
+            seqs.contains(&seq),
+            "acknowledged event {seq} is lost: {timeline}"
+        );
+    }
+    let faults_after = server.get("/faults", Some(GM)).await.1;
+    assert_eq!(
+        faults_after.as_array().unwrap().len(),
+        2,
+        "the open incidents' faults are back: {faults_after}"
+    );
+    assert!(!healthy(&search_url).await, "the pause is back");
+
+    // And the game goes on.
+    let incidents = server.incidents().await;
+    let frozen = incidents
+        .iter()
+        .find(|i| i["scenario"] == "frozen-search")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let healed = server
+        .ok(
+            &format!("/incidents/{frozen}/diagnose"),
+            SEARCH,
+            json!({"player": "carol", "target": "search", "kind": "pause"}),
+        )
+        .await;
+    assert!(
+        n(&healed["points"]) > 100,
+        "the diagnosis and the resolution it brings: {healed}"
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while !healthy(&search_url).await {
+        assert!(
+            Instant::now() < until,
+            "the diagnosis did not heal the pause"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,230 @@
+//! A real `chaosday serve` for tests: its game file, tokens, services and an HTTP client.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Running, Sandbox};
+
+pub const GM: &str = "gm-token-0123456789abcdef";
+pub const CHECKOUT: &str = "checkout-token-0123456789";
+pub const SEARCH: &str = "search-token-0123456789ab";
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The command line of a small HTTP service on `port`: the kind of process a team runs.
+pub fn service_argv(port: u16) -> Vec<String> {
+    [
+        "python3",
+        "-m",
+        "http.server",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A service a team started by hand (a repair); killed when dropped.
+pub struct Started(pub Child);
+
+impl Started {
+    pub fn run(argv: &[String]) -> Self {
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a service");
+        Started(child)
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Kills every process with exactly this command line (supervised services left behind).
+pub fn kill_all(argv: &[String]) {
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-xf", &argv.join(" ")])
+        .status();
+}
+
+/// A game server under test.
+pub struct GameServer {
+    pub sandbox: Sandbox,
+    pub running: Option<Running>,
+    pub url: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+}
+
+impl GameServer {
+    /// Writes `yaml` as the game file and starts `chaosday serve` on a free port.
+    pub async fn start(yaml: &str) -> Self {
+        let sandbox = Sandbox::new();
+        std::fs::write(sandbox.state_dir().join("game.yaml"), yaml).expect("write the game");
+        let port = free_port();
+        let mut server = GameServer {
+            sandbox,
+            running: None,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            http: reqwest::Client::new(),
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Starts (again) the server process, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let game = self.sandbox.state_dir().join("game.yaml");
+        let bind = format!("127.0.0.1:{}", self.port);
+        let mut command = self.sandbox.command(&[
+            "serve",
+            game.to_str().unwrap(),
+            "--bind",
+            &bind,
+            "--probe-every",
+            "200ms",
+        ]);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("the server's log file");
+        command
+            .env("GM_TOKEN", GM)
+            .env("CHECKOUT_TOKEN", CHECKOUT)
+            .env("SEARCH_TOKEN", SEARCH)
+            .env("RUST_LOG", "chaosday=debug")
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = command.spawn().expect("start chaosday serve");
+        self.running = Some(Running::from_child(child));
+        let start = Instant::now();
+        loop {
+            if let Ok(answer) = self
+                .http
+                .get(format!("{}/api/v1/game", self.url))
+                .send()
+                .await
+                && answer.status().is_success()
+            {
+                return;
+            }
+            if self.running.as_mut().is_some_and(Running::has_exited) {
+                panic!("chaosday serve exited at start:\n{}", self.logs());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chaosday serve did not answer in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}/api/v1{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.expect("the server answers");
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1{path}", self.url))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.expect("the server answers");
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// POST that must succeed; returns the answer.
+    pub async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (status, answer) = self.post(path, Some(token), body.clone()).await;
+        assert!(
+            status.is_success(),
+            "POST {path} {body} answered {status}: {answer}"
+        );
+        answer
+    }
+
+    pub async fn gm(&self, path: &str, body: Value) -> Value {
+        let mut body = body;
+        body["player"] = json!("gm");
+        self.ok(path, GM, body).await
+    }
+
+    /// The game master's view of every incident.
+    pub async fn incidents(&self) -> Vec<Value> {
+        let (status, body) = self.get("/incidents", Some(GM)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn incident(&self, id: u64) -> Value {
+        let (status, body) = self.get(&format!("/incidents/{id}"), Some(GM)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Waits until `check` holds on the game master's view of incident `id`.
+    pub async fn wait_incident(
+        &self,
+        id: u64,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let incident = self.incident(id).await;
+            if check(&incident) {
+                return incident;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "incident {id}: timed out waiting for {what}: {incident}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_path(&self) -> std::path::PathBuf {
+        self.sandbox.state_dir().join("server.log")
+    }
+
+    /// The server's stderr so far (for failure messages).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
