@@ -65,9 +65,8 @@ impl Supervisor {
         command
             .args(args)
             .envs(&supervision.env)
-            .stdin(Stdio::null())
-            // Its own process group: a Ctrl-C meant for chaosday does not reach it directly.
-            .process_group(0);
+            .stdin(Stdio::null());
+        detach(&mut command);
         if let Some(cwd) = &supervision.cwd {
             command.current_dir(cwd);
         }
@@ -147,5 +146,23 @@ impl Supervisor {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<String>, ProcessIdentity>> {
         self.children.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the child in a session of its own. A Ctrl-C meant for chaosday does not reach it,
+/// and above all it outlives a chaosday killed while the child is paused: when a process
+/// dies, the kernel sends SIGHUP to a stopped process group of its session that its death
+/// orphans, which would kill a paused service instead of leaving it for the journal to
+/// resume. A child in another session is never sent that SIGHUP.
+#[allow(unsafe_code)]
+fn detach(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the child between fork and exec; it only calls setsid(2),
+    // which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
 }

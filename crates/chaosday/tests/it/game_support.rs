@@ -21,12 +21,23 @@ pub fn free_port() -> u16 {
 }
 
 /// The command line of a small HTTP service on `port`: the kind of process a team runs.
+/// The interpreter is named by its real path: a `python3` found through a shim (pyenv)
+/// execs another program, and the command line the kernel shows is the real one.
 pub fn service_argv(port: u16) -> Vec<String> {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let python = PYTHON.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 runs (the test services are python3 -m http.server)");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    });
+    let port = port.to_string();
     [
-        "python3",
+        python.as_str(),
         "-m",
         "http.server",
-        &port.to_string(),
+        &port,
         "--bind",
         "127.0.0.1",
     ]
