@@ -839,3 +839,103 @@ scenarios:
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `chaosday ARGS` as a player or the game master, against `server`.
+fn cli(server: &GameServer, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = server.sandbox.command(args);
+    command
+        .env("CHAOSDAY_URL", &server.url)
+        .env("CHAOSDAY_PLAYER", "dana")
+        .env_remove("CHAOSDAY_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(token) = token {
+        command.env("CHAOSDAY_TOKEN", token);
+    }
+    command.output().expect("chaosday runs")
+}
+
+fn out(output: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_and_game_master_commands_play_a_game_with_clear_errors() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: cli
+{TEAMS}{targets}
+scenarios:
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 20ms }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+    hints: [ {{ text: "look at the link", cost: 5 }} ]
+"#,
+        targets = shop.targets()
+    );
+    let server = GameServer::start(&yaml).await;
+    let ok = |o: std::process::Output| {
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(cli(&server, Some(GM), &["gm", "start"]));
+    let opened = ok(cli(&server, Some(GM), &["gm", "unleash", "slow-web"]));
+    assert!(opened.contains("slow-web"), "{opened}");
+    let declared = ok(cli(&server, Some(CHECKOUT), &["team", "declare", "web-link"]));
+    assert!(declared.contains("detected incident #1"), "{declared}");
+    let hint = ok(cli(&server, Some(CHECKOUT), &["team", "hint", "#1"]));
+    assert!(hint.contains("look at the link"), "{hint}");
+    let status = ok(cli(
+        &server,
+        Some(CHECKOUT),
+        &["team", "status", "--output", "json"],
+    ));
+    let status: Value = serde_json::from_str(&status).expect("team status --output json");
+    assert_eq!(status["incidents"][0]["state"], "detected", "{status}");
+    let diagnosed = ok(cli(
+        &server,
+        Some(CHECKOUT),
+        &["team", "diagnose", "1", "--target", "web-link", "--kind", "latency"],
+    ));
+    assert!(diagnosed.contains("right diagnosis"), "{diagnosed}");
+    let gm_status = ok(cli(&server, Some(GM), &["gm", "status"]));
+    assert!(gm_status.contains("slow-web"), "{gm_status}");
+    ok(cli(
+        &server,
+        Some(GM),
+        &["gm", "adjust", "search", "-15", "--reason", "late to the briefing"],
+    ));
+    let (_, board) = server.get("/scoreboard", None).await;
+    let search = board
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["team"] == "search")
+        .unwrap();
+    assert_eq!(search["points"], -15, "{board}");
+
+    // Errors say what to do, with the exit codes of SPEC §3.
+    let no_token = cli(&server, None, &["team", "declare", "web"]);
+    assert_eq!(no_token.status.code(), Some(2), "{}", out(&no_token));
+    assert!(out(&no_token).contains("CHAOSDAY_TOKEN"), "{}", out(&no_token));
+    let bad_number = cli(&server, Some(CHECKOUT), &["team", "resolve", "x3"]);
+    assert_eq!(bad_number.status.code(), Some(2), "{}", out(&bad_number));
+    let not_yours = cli(&server, Some(SEARCH), &["team", "resolve", "1"]);
+    assert_eq!(not_yours.status.code(), Some(1), "{}", out(&not_yours));
+    let team_abort = cli(&server, Some(CHECKOUT), &["gm", "abort"]);
+    assert_eq!(team_abort.status.code(), Some(1), "{}", out(&team_abort));
+    assert!(out(&team_abort).contains("game master"), "{}", out(&team_abort));
+    let mut nowhere = server.sandbox.command(&["team", "status"]);
+    nowhere
+        .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", free_port()))
+        .env("CHAOSDAY_TOKEN", CHECKOUT);
+    let nowhere = nowhere.output().unwrap();
+    assert_eq!(nowhere.status.code(), Some(1), "{}", out(&nowhere));
+    assert!(out(&nowhere).contains("chaosday serve"), "{}", out(&nowhere));
+}
