@@ -74,6 +74,9 @@ pub enum Command {
     /// The game master's commands, against a game server.
     #[command(subcommand)]
     Gm(GmCommand),
+    /// The postmortem of a game, from its event log: HTML with SVG charts, Markdown, JSON
+    /// or CSV; during the game or after it.
+    Report(ReportArgs),
     /// Check a game file before the day: its syntax (with line and column), then every
     /// cross-reference (with the path of the field, and how to fix it).
     Validate(ValidateArgs),
@@ -566,3 +569,40 @@ Examples:
   chaosday gm adjust checkout -20 --reason 'touched the chaos proxy'
   chaosday gm abort                               the kill switch
   chaosday gm status --output json";
+
+#[derive(Debug, Args)]
+#[command(after_help = REPORT_EXAMPLES)]
+pub struct ReportArgs {
+    /// The game's name in the event log [default: the only game in it]
+    #[arg(long)]
+    pub game: Option<String>,
+    /// The event log: a SQLite file, or postgres://… [default: STATE_DIR/games.sqlite]
+    #[arg(long, env = "CHAOSDAY_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// The report's format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Where to write it [default: standard output]
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One HTML page with SVG charts, no JavaScript.
+    Html,
+    /// Markdown, with a postmortem draft per incident to edit.
+    Md,
+    /// Everything, as one JSON document.
+    Json,
+    /// One row per incident (columns documented in the README).
+    Csv,
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  chaosday report --out report.html
+  chaosday report --format md --out postmortem.md
+  chaosday report --format csv --out incidents.csv
+  chaosday report --game spring-days-of-chaos --store postgres://chaosday@db/chaosday --format json";
