@@ -28,7 +28,8 @@ async fn upstream() -> u16 {
 }
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    hooks: Hooks,
     server: GameServer,
     link_port: u16,
     sleeper: String,
@@ -51,7 +52,12 @@ async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let up = upstream().await;
     let link_port = free_port();
-    let sleeper = format!("36{}", std::process::id());
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let sleeper = format!("36{}{n}", std::process::id());
+    let flag = dir.path().join("safe");
+    std::fs::write(&flag, "").unwrap();
+    let (hook_port, hooks) = webhook_receiver().await;
     let yaml = format!(
         r#"
 game: unit
@@ -68,6 +74,10 @@ probes:
   api-up: {{ http: {{ url: "http://127.0.0.1:{link_port}/health", timeout: 300ms }} }}
   worker-running:
     command: {{ argv: ["sh", "-c", "! grep -q '^State:[[:space:]]*T' /proc/$(pgrep -xf 'sleep {sleeper}')/status"] }}
+guards:
+  safe: {{ command: {{ argv: ["test", "-e", "{flag}"] }}, fail_for: 300ms }}
+webhooks:
+  - {{ url: "http://127.0.0.1:{hook_port}/hook", events: [guard_failed, game_paused] }}
 scenarios:
   - name: slow-api
     difficulty: 2
@@ -91,7 +101,8 @@ scenarios:
     diagnosis: {{ target: api, kind: latency }}
     resolution: fix
     deadline: 1s
-"#
+"#,
+        flag = flag.display()
     );
     let game = Game::parse_yaml(&yaml).expect("the test game parses");
     let mut options = ServeOptions::new(
@@ -104,11 +115,34 @@ scenarios:
     options.tick = Duration::from_millis(50);
     let server = GameServer::open(options).await.expect("the server opens");
     World {
-        _dir: dir,
+        dir,
+        hooks,
         server,
         link_port,
         sleeper,
     }
+}
+
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A webhook receiver that keeps every body it gets.
+async fn webhook_receiver() -> (u16, Hooks) {
+    let hooks = Hooks::default();
+    let kept = hooks.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, hooks)
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -389,5 +423,54 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
         Err(ActionError::Conflict(_))
     ));
     s.act(&gm(), Action::Rearm).await.unwrap();
+    s.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webhooks() {
+    let w = world().await;
+    let s = &w.server;
+    s.act(&gm(), Action::Start).await.unwrap();
+    let slow = opened(
+        &s.act(
+            &gm(),
+            Action::Unleash {
+                scenario: Some("slow-api".into()),
+                team: None,
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let proxy = s.registry().list()[0].name.clone();
+    assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1);
+    // The guard's check starts failing: past its fail_for, safety takes over.
+    std::fs::remove_file(w.dir.path().join("safe")).unwrap();
+    eventually("the game pauses", || {
+        s.snapshot().state.status == Status::Paused
+    })
+    .await;
+    let state = s.snapshot().state.clone();
+    assert_eq!(state.incidents[&slow].state, IncidentState::Cancelled);
+    assert!(
+        s.events()
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::GuardFailed { guard, .. } if guard == "safe"))
+    );
+    eventually("the fault is reverted", || {
+        s.registry().toxics(&proxy).is_ok_and(|t| t.is_empty())
+    })
+    .await;
+    eventually("the webhook is told", || {
+        w.hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h["event"] == "guard_failed")
+    })
+    .await;
+    let hooks = w.hooks.lock().unwrap().clone();
+    let text = hooks[0]["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("safe"), "{hooks:?}");
     s.shutdown("test over").await;
 }
