@@ -9,11 +9,17 @@ use serde::Serialize;
 use crate::cli::Output;
 
 /// Prints `value` as pretty JSON on stdout.
+///
+/// A reader that stops early (`| head`) is not an error: the rest is simply not wanted.
 pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out));
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Prints faults as a table or JSON.
