@@ -440,6 +440,8 @@ pub struct GameInfo {
     pub started_ms: Option<i64>,
     /// Whether the host takes faults (false after the kill switch).
     pub armed: Option<bool>,
+    /// The team of the caller's token, if it is a team's.
+    pub your_team: Option<String>,
 }
 
 /// What `GET /view` says.

@@ -280,8 +280,8 @@ fn require_token(who: &Who) -> Result<(), ApiError> {
     responses((status = 200, description = "The game", body = schemas::GameInfo)),
     security((), ("bearer" = [])))]
 pub async fn game(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
-    who.viewer(state.spectators)?;
-    Ok(json(&state.server.info()))
+    let viewer = who.viewer(state.spectators)?;
+    Ok(json(&state.server.info_for(&viewer)))
 }
 
 /// The scoreboard, best first.

@@ -243,6 +243,8 @@ pub mod schemas {
         pub armed: bool,
         /// The last event's sequence number.
         pub seq: u64,
+        /// The team of the caller's token, if it is a team's.
+        pub your_team: Option<String>,
     }
 
     /// Points by what earned or cost them.
@@ -651,6 +653,7 @@ mod tests {
             started_ms: None,
             armed: true,
             seq: 0,
+            your_team: Some("checkout".into()),
         };
         let fault = FaultSummary {
             target: "cart".into(),

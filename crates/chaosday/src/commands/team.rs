@@ -160,7 +160,12 @@ fn own_team(view: &View) -> Option<&str> {
 /// `team status` for people.
 pub(crate) fn team_status_text(game: &GameInfo, view: &View, now: i64, has_token: bool) -> String {
     let mut text = game_line(game, now);
-    let own = if has_token { own_team(view) } else { None };
+    // The server says whose token it is; an older one does not, and the view tells.
+    let own = match (&game.your_team, has_token) {
+        (Some(team), _) => Some(team.as_str()),
+        (None, true) => own_team(view),
+        (None, false) => None,
+    };
     if let Some(team) = own
         && let Some((rank, score)) = view
             .scoreboard

@@ -256,6 +256,9 @@ pub struct GameInfo {
     pub armed: bool,
     /// The last event's sequence number.
     pub seq: u64,
+    /// The team of the caller's token, if it is a team's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub your_team: Option<String>,
 }
 
 /// A running game. Cloning shares it.
@@ -282,6 +285,15 @@ impl GameServer {
     /// What anyone may know of the game.
     pub fn info(&self) -> GameInfo {
         self.inner.info()
+    }
+
+    /// What `viewer` may know of the game, with the team of its token.
+    pub fn info_for(&self, viewer: &Viewer) -> GameInfo {
+        let mut info = self.inner.info();
+        if let Viewer::Team(team) = viewer {
+            info.your_team = Some(team.clone());
+        }
+        info
     }
 
     /// The scoreboard (public).

@@ -250,6 +250,7 @@ impl Runner {
             started_ms: snapshot.state.started_ms,
             armed: snapshot.armed,
             seq: snapshot.state.last_seq,
+            your_team: None,
         }
     }
 
