@@ -8,6 +8,7 @@ pub mod events;
 pub mod fault;
 pub mod game;
 pub mod incident;
+pub mod report;
 pub mod scoring;
 pub mod secrecy;
 pub mod size;

@@ -1,13 +1,21 @@
 //! Supervised processes: the ones chaosday starts from their command and can start again.
+//!
+//! A supervisor may also tie its children's lives to chaosday's own
+//! ([`Supervisor::with_parent_death_signal`]): the kernel sends each child a signal when
+//! chaosday dies, however it dies (`kill -9` included). Linux sends that signal when the
+//! *thread* that forked the child exits, not the process; so such children are forked from
+//! one thread that lives as long as the process, never from a pool thread that may retire.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use chaosday_domain::Supervision;
+use chaosday_domain::{Signal, Supervision};
 
 use crate::error::{Error, Result};
 use crate::proc::{self, ProcessIdentity};
@@ -18,15 +26,46 @@ use crate::signal;
 pub struct Supervisor {
     children: Mutex<HashMap<Vec<String>, ProcessIdentity>>,
     log_dir: Option<PathBuf>,
+    parent_death: Option<nix::sys::signal::Signal>,
+}
+
+/// The parent-death signal of supervisors made by [`Supervisor::new`], as a signal number
+/// (0: none).
+static DEFAULT_PARENT_DEATH: AtomicI32 = AtomicI32::new(0);
+
+/// Makes every supervisor created afterwards in this process by [`Supervisor::new`] give its
+/// children `signal` as their parent-death signal (`None`: none, the default). A program
+/// whose children must never outlive it (the demo's shop) sets it once, before anything
+/// creates a supervisor, so that the supervisors made for it (a game server's) follow too.
+pub fn set_default_parent_death_signal(signal: Option<Signal>) {
+    DEFAULT_PARENT_DEATH.store(signal.map_or(0, Signal::number), Ordering::SeqCst);
+}
+
+/// The parent-death signal [`Supervisor::new`] gives, as set by
+/// [`set_default_parent_death_signal`].
+pub fn default_parent_death_signal() -> Option<Signal> {
+    match DEFAULT_PARENT_DEATH.load(Ordering::SeqCst) {
+        0 => None,
+        number => number.to_string().parse().ok(),
+    }
 }
 
 impl Supervisor {
     /// A supervisor that appends each child's output to `LOG_DIR/<program>.log`, or discards
-    /// it when `log_dir` is `None`.
+    /// it when `log_dir` is `None`. Its children get the process's default parent-death
+    /// signal ([`set_default_parent_death_signal`]; none unless set).
     pub fn new(log_dir: Option<PathBuf>) -> Arc<Self> {
+        Supervisor::with_parent_death_signal(log_dir, default_parent_death_signal())
+    }
+
+    /// A supervisor whose children receive `signal` when this process dies, whatever kills
+    /// it (SIGKILL suits children that must not outlive it: it also ends a stopped one).
+    /// `None` is [`Supervisor::new`] without a default: children outlive chaosday.
+    pub fn with_parent_death_signal(log_dir: Option<PathBuf>, signal: Option<Signal>) -> Arc<Self> {
         Arc::new(Supervisor {
             children: Mutex::default(),
             log_dir,
+            parent_death: signal.and_then(|s| nix::sys::signal::Signal::try_from(s.number()).ok()),
         })
     }
 
@@ -67,6 +106,9 @@ impl Supervisor {
             .envs(&supervision.env)
             .stdin(Stdio::null());
         detach(&mut command);
+        if let Some(signal) = self.parent_death {
+            die_with_parent(&mut command, signal);
+        }
         if let Some(cwd) = &supervision.cwd {
             command.current_dir(cwd);
         }
@@ -79,7 +121,11 @@ impl Supervisor {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
-        let mut child = command.spawn().map_err(|e| {
+        let spawned = match self.parent_death {
+            Some(_) => spawn_from_lasting_thread(command),
+            None => command.spawn(),
+        };
+        let mut child = spawned.map_err(|e| {
             Error::System(format!(
                 "cannot start supervised process `{}`: {e}",
                 supervision.argv.join(" ")
@@ -164,5 +210,134 @@ fn detach(command: &mut tokio::process::Command) {
                 .map(drop)
                 .map_err(std::io::Error::from)
         });
+    }
+}
+
+/// Asks the kernel to send `signal` to the child when its parent dies, and makes sure the
+/// parent is still there once asked (it may have died between the fork and the request, and
+/// then nothing would ever be sent).
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut tokio::process::Command, signal: nix::sys::signal::Signal) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the child between fork and exec; it only makes the
+    // prctl(2) and getppid(2) system calls, which are async-signal-safe, and allocates
+    // nothing (its errors are raw OS errors).
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(signal).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from(nix::errno::Errno::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A request to the spawner thread.
+struct SpawnJob {
+    command: tokio::process::Command,
+    runtime: tokio::runtime::Handle,
+    reply: mpsc::SyncSender<std::io::Result<tokio::process::Child>>,
+}
+
+/// Forks `command` from a thread that lives as long as the process. A parent-death signal
+/// fires when the thread that forked the child exits: a child forked from a tokio worker
+/// would be safe, one forked from a blocking-pool thread would be killed when that thread
+/// retires after a few idle seconds. Going through one lasting thread makes it safe
+/// whoever calls.
+fn spawn_from_lasting_thread(
+    command: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    static SPAWNER: OnceLock<Option<Mutex<mpsc::Sender<SpawnJob>>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, inbox) = mpsc::channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("chaosday-spawner".into())
+            .spawn(move || {
+                // The sender lives in a static: this loop ends only with the process.
+                for mut job in inbox {
+                    let _runtime = job.runtime.enter();
+                    let _ = job.reply.send(job.command.spawn());
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(jobs))
+    });
+    let Some(spawner) = spawner else {
+        return Err(std::io::Error::other(
+            "cannot start the thread that starts supervised processes",
+        ));
+    };
+    let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+        std::io::Error::other(format!("no async runtime to start a process in: {e}"))
+    })?;
+    let (reply, answer) = mpsc::sync_channel(1);
+    spawner
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .send(SpawnJob {
+            command,
+            runtime,
+            reply,
+        })
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper(seconds: u32) -> Supervision {
+        Supervision {
+            // Unique, so parallel tests never adopt each other's.
+            argv: vec![
+                "sleep".into(),
+                format!("{}", 900_000 + seconds * 7 + std::process::id() % 1000),
+            ],
+            cwd: None,
+            env: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_default_parent_death_signal_is_none_until_set() {
+        assert_eq!(
+            default_parent_death_signal(),
+            None,
+            "nothing in the engine's tests sets it"
+        );
+        assert!(Supervisor::new(None).parent_death.is_none());
+        let tied = Supervisor::with_parent_death_signal(None, Some(Signal::Kill));
+        assert_eq!(tied.parent_death, Some(nix::sys::signal::Signal::SIGKILL));
+    }
+
+    #[test]
+    fn a_child_tied_to_chaosday_survives_the_exit_of_the_thread_that_asked_for_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let supervisor = Supervisor::with_parent_death_signal(None, Some(Signal::Kill));
+        let supervision = sleeper(1);
+        // A short-lived thread asks: were the child forked from it, the kernel would kill the
+        // child when the thread exits.
+        let identity = std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(supervisor.ensure_running(&supervision)))
+                .join()
+                .unwrap()
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            identity.is_alive(),
+            "the child died with the thread that asked for it"
+        );
+        runtime.block_on(supervisor.stop_all(Duration::from_secs(2)));
+        assert!(!identity.is_alive());
     }
 }

@@ -20,7 +20,7 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  chaosday demo                                   watch faults injected and reverted on a process it starts
+  chaosday demo --bots                            a Day of Chaos on a small shop, a bot playing one team
   chaosday fault inject pause --target 'regex:^/srv/cart' --for 30s
   chaosday fault list
   chaosday fault abort                            the kill switch: revert everything, inject nothing more
@@ -56,8 +56,10 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show faults at work: starts a small service, pauses it, kills it, loads the CPU, and
-    /// reverts each fault. (A preview: the full Day of Chaos demo comes with the game server.)
+    /// A Day of Chaos in one command: a small shop (services run as supervised children,
+    /// behind proxied links, with its own monitoring page and ops tools), a game of two
+    /// teams (one may be a bot, --bots), the game server and its web UI. Prints the URLs and
+    /// tokens; Ctrl-C reverts every fault and stops every child.
     Demo(DemoArgs),
     /// Inject, list and revert ad-hoc faults; the kill switch.
     #[command(subcommand)]
@@ -85,8 +87,8 @@ pub enum Command {
     /// Internal: the body of a host-stress child process.
     #[command(name = "__stress", hide = true)]
     Stress(StressArgs),
-    /// Internal: a tiny service for the demo; counts seconds into a file.
-    #[command(name = "__ticker", hide = true)]
+    /// Internal: one service of the demo's shop.
+    #[command(name = "__shop", hide = true)]
     Ticker(TickerArgs),
 }
 
@@ -125,14 +127,101 @@ pub enum SchemaFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  chaosday demo\n  chaosday demo --data-dir /tmp/chaosday-demo")]
+#[command(after_help = DEMO_EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
-    /// The demo's state directory; a run after a crash first reverts what the last one left.
+    /// The teams' ops tools, on a running demo.
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+    /// The demo's state directory [default: STATE_DIR/demo]. A run after a crash first
+    /// reverts the faults the last one left and stops the shop it left behind.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// How long each fault lasts.
-    #[arg(long, value_parser = parse_duration, default_value = "4s")]
-    pub fault_for: Duration,
+    /// The game server's port on 127.0.0.1: scoreboard, consoles and API.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The first of the shop's 16 ports on 127.0.0.1: its monitoring page and ops API listen
+    /// on this one, its services and links on the next ones.
+    #[arg(long, default_value_t = 18100, value_name = "PORT")]
+    pub shop_port: u16,
+    /// The interval between two scenarios (the first one comes sooner).
+    #[arg(long, value_parser = parse_duration, default_value = "2m")]
+    pub every: Duration,
+    /// A bot plays one team (see --bot-team), watching the shop's monitoring as a person
+    /// would, with delays and mistakes.
+    #[arg(long)]
+    pub bots: bool,
+    /// The team the bot plays: `cart` or `storefront`.
+    #[arg(long, default_value = "cart", value_name = "TEAM")]
+    pub bot_team: String,
+    /// Seeds the draws (the deck, the bot's moods), for a demo that repeats.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  chaosday demo                                   the shop, two teams, the game: play one team
+  chaosday demo --bots                            a bot plays the cart team: watch the scoreboard move
+  chaosday demo --bots --every 30s                a scenario every 30 seconds
+  chaosday demo --port 9090 --shop-port 19100     other ports
+  chaosday demo ops restart catalog               the teams' ops tools (also buttons on the monitoring page)
+  chaosday demo ops failover storefront           storefront calls catalog-spare instead of catalog
+  chaosday validate ~/.local/state/chaosday/demo/game.yaml
+
+Ctrl-C (or SIGTERM) reverts every fault and stops every service of the shop.";
+
+/// The demo's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// The teams' ops tools on the demo's shop: restart a service, fail the storefront over
+    /// to the spare catalog and back, roll back a bad config. They repair for real: the
+    /// referee's probes see it.
+    Ops(DemoOpsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = DEMO_OPS_EXAMPLES)]
+pub struct DemoOpsArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    pub action: OpsAction,
+    /// The service: storefront, catalog, catalog-spare, cart or stock.
+    pub service: Option<String>,
+    /// The demo's shop: the address of its monitoring page.
+    #[arg(
+        long,
+        env = "CHAOSDAY_DEMO_SHOP",
+        default_value = "http://127.0.0.1:18100",
+        value_name = "URL"
+    )]
+    pub shop: String,
+}
+
+const DEMO_OPS_EXAMPLES: &str = "\
+Examples:
+  chaosday demo ops status                        every service: running, pid, route, config
+  chaosday demo ops restart stock                 a killed or hung service runs again
+  chaosday demo ops failover storefront           around a degraded catalog-link, to catalog-spare
+  chaosday demo ops failback storefront           back to catalog through catalog-link
+  chaosday demo ops rollback catalog              back to the last good config
+  chaosday demo ops break catalog                 (the game master, for the manual scenario) a bad config";
+
+/// The demo's ops tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OpsAction {
+    /// Show every service: running or not, pid, route, config.
+    Status,
+    /// Stop the service (even a hung one) and start it again.
+    Restart,
+    /// Make the storefront call catalog-spare directly instead of catalog through
+    /// catalog-link.
+    Failover,
+    /// Make the storefront call catalog through catalog-link again.
+    Failback,
+    /// Put the service's last good config back.
+    Rollback,
+    /// The game master's tool for the manual scenario: deploy a bad config.
+    Break,
 }
 
 #[derive(Debug, Args)]
@@ -309,9 +398,20 @@ pub struct StressArgs {
 
 #[derive(Debug, Args)]
 pub struct TickerArgs {
-    /// The file the count is written to.
+    /// The service: storefront, catalog, catalog-spare, cart or stock.
+    pub service: String,
+    /// The port it listens on, on 127.0.0.1.
     #[arg(long)]
-    pub file: PathBuf,
+    pub port: u16,
+    /// The shop's directory (its route and config files).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The service it calls, as NAME=URL (storefront: catalog-link; cart: stock-link).
+    #[arg(long, value_name = "NAME=URL")]
+    pub upstream: Option<String>,
+    /// Where it fails over to, as NAME=URL (storefront: catalog-spare).
+    #[arg(long, value_name = "NAME=URL")]
+    pub spare: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -5,9 +5,12 @@ mod app;
 mod cli;
 mod client;
 mod commands;
+mod demo;
 mod game;
 mod output;
+mod report;
 mod telemetry;
+mod web;
 
 use std::process::ExitCode;
 

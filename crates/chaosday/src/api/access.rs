@@ -6,14 +6,20 @@
 //! address for requests without a known token, so that guessing tokens is limited too), then
 //! answers 401 for a token of no one, or leaves a [`Who`] for the handlers. No token is a
 //! spectator: read-only, and only if the server lets spectators in.
+//!
+//! One exception to "a bearer token or nothing": `GET /api/v1/events` without an
+//! `Authorization` header takes the web UI's session cookie, since a browser's
+//! `EventSource` cannot send a header. It is a read with no effect, and the cookie is
+//! `SameSite=Strict`; no other endpoint takes the cookie, so no action can be forged with it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -145,9 +151,16 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let hash = bearer(request.headers())?.map(TokenHash::of);
     let identity = hash.as_ref().and_then(|h| state.auth.identify_hash(h));
+    let events = request.uri().path() == "/api/v1/events";
+    if events && hash.is_none() && request.method() == Method::GET {
+        // A signed-in browser's own live events (the session cookie).
+        if let Some(identity) = state.sessions.identity(request.headers(), Instant::now()) {
+            return Ok(Who::Known(identity));
+        }
+    }
     // A live event stream is one long request: it counts against the streams cap, not the
     // request rate (5,000 spectators behind one address would be refused otherwise).
-    let limited = request.uri().path() != "/api/v1/events";
+    let limited = !events;
     if let (Some(limiter), true) = (&state.limiter, limited) {
         let key = match (&identity, hash) {
             (Some(_), Some(hash)) => Key::Token(hash),

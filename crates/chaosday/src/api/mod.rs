@@ -6,6 +6,10 @@
 //! token, [`access`]), takes bodies apart field by field ([`body`]), and turns every failure
 //! into `{"error", "detail"}` in one place ([`error`]). Live updates are Server-Sent Events
 //! ([`sse`]); the OpenAPI document is generated from the handlers ([`openapi`]).
+//!
+//! The same router serves the web UI ([`crate::web`]) beside the API: its pages, and the
+//! session cookie that lets a signed-in browser read its own event stream (an
+//! `EventSource` cannot send a bearer token).
 
 pub mod access;
 pub mod alerts;
@@ -21,16 +25,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, Uri};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::game::GameServer;
 use crate::game::auth::Auth;
+use crate::web::sessions::Sessions;
+use crate::web::{self, WebOptions, WebState};
+use access::Who;
 use error::ApiError;
 
 /// How the game API behaves.
@@ -49,6 +56,8 @@ pub struct ApiOptions {
     /// Becomes `true` when the server stops: every event stream then ends, so that the
     /// server can drain. A sender dropped without sending leaves streams open.
     pub stopping: watch::Receiver<bool>,
+    /// What the web UI needs beyond the game server (the game's scenarios).
+    pub web: WebOptions,
 }
 
 impl Default for ApiOptions {
@@ -59,6 +68,7 @@ impl Default for ApiOptions {
             keep_alive: Duration::from_secs(15),
             max_streams: 10_000,
             stopping: watch::channel(false).1,
+            web: WebOptions::default(),
         }
     }
 }
@@ -72,14 +82,24 @@ pub struct AppState {
     limiter: Option<Arc<access::Limiter>>,
     streams: Arc<sse::Streams>,
     openapi: Bytes,
+    sessions: Arc<Sessions>,
+    web: WebState,
 }
 
-/// The game API's routes over `server`, with `auth`'s tokens: `/api/v1/...` and, for the
-/// game master, the game's proxies under `/toxiproxy/...`.
+/// The game API's routes over `server`, with `auth`'s tokens: `/api/v1/...`, for the game
+/// master the game's proxies under `/toxiproxy/...`, and the web UI's pages.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: requests without a
 /// known token are rate-limited by their peer's address.
 pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Router {
+    let sessions = Arc::new(Sessions::default());
+    let web = WebState::new(
+        server.clone(),
+        auth.clone(),
+        sessions.clone(),
+        options.spectators,
+        options.web,
+    );
     let state = AppState {
         server: server.clone(),
         auth,
@@ -91,6 +111,8 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             options.stopping,
         )),
         openapi: Bytes::from(openapi::document()),
+        sessions,
+        web: web.clone(),
     };
     let toxiproxy = toxiproxy::router(server.registry().clone())
         .layer(middleware::from_fn(access::game_master_only));
@@ -102,7 +124,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/incidents", get(handlers::incidents))
         .route("/api/v1/incidents/{id}", get(handlers::incident))
         .route("/api/v1/timeline", get(handlers::timeline))
-        .route("/api/v1/events", get(sse::events))
+        .route("/api/v1/events", get(events))
         .route("/api/v1/declare", post(handlers::declare))
         .route("/api/v1/incidents/{id}/diagnose", post(handlers::diagnose))
         .route("/api/v1/incidents/{id}/hints", post(handlers::buy_hint))
@@ -120,6 +142,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/probes", get(handlers::probes))
         .route("/api/v1/alerts/alertmanager", post(alerts::alertmanager))
         .nest_service("/toxiproxy", toxiproxy)
+        .merge(web::router(web))
         // After the routes: it applies to those already added.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -131,18 +154,60 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> ApiError {
+/// `GET /api/v1/events`: the caller's live events, or with `?view=spectator` the public
+/// ones whoever asks (the big screen, on a browser that is signed in for a team or as the
+/// game master, shows only what spectators may see). The public stream is open to anyone
+/// who may read: everyone when spectators are let in, else a token's or a session's holder.
+async fn events(State(state): State<AppState>, who: Who, uri: Uri) -> Result<Response, ApiError> {
+    let spectator = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "view=spectator"));
+    if spectator {
+        who.viewer(state.spectators)?;
+        let public = AppState {
+            spectators: true,
+            ..state
+        };
+        return sse::events(State(public), Who::Anonymous).await;
+    }
+    sse::events(State(state), who).await
+}
+
+/// Whether the client asked for a page (a browser), rather than for JSON.
+fn wants_html(uri: &Uri, headers: &HeaderMap) -> bool {
+    !uri.path().starts_with("/api/")
+        && !uri.path().starts_with("/toxiproxy")
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+async fn not_found(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    if wants_html(&uri, &headers) {
+        return state.web.not_found(&headers, uri.path());
+    }
     ApiError::NotFound(format!(
         "no such path: {}; the game API is under /api/v1, described at /api/v1/openapi.json",
         uri.path()
     ))
+    .into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+async fn method_not_allowed(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if wants_html(&uri, &headers) {
+        return state.web.not_found(&headers, uri.path());
+    }
     ApiError::MethodNotAllowed(format!(
         "{method} is not allowed on {}; the Allow header lists what is, and /api/v1/openapi.json describes every endpoint",
         uri.path()
     ))
+    .into_response()
 }
 
 /// A span per request, with its method and matched route, and the answer's status.

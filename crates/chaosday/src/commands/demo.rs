@@ -1,147 +1,472 @@
-//! `chaosday demo`, for now a preview: a small service that chaosday supervises, and the
-//! faults of the engine acting on it one after the other, each reverted. The full Day of
-//! Chaos demo (a shop, two teams, the scoreboard) replaces it once the game server exists.
+//! `chaosday demo`: a Day of Chaos in one command. It starts the demo's shop (five small
+//! HTTP services, each this binary run as a supervised child, behind the game's proxied
+//! links, under a steady load), the shop's monitoring page and ops tools, a two-team game
+//! written into the state directory, the game server with its API and web UI, and with
+//! `--bots` a bot playing one team. It prints the URLs and tokens, then a line per step of
+//! the game. Ctrl-C or SIGTERM reverts every fault and stops every child; `kill -9` leaves
+//! no child either (they die with it), and the next run reverts and cleans up what is left.
+//!
+//! `chaosday demo ops ACTION SERVICE` runs the teams' ops tools against a running demo.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chaosday_domain::{
-    FaultSpec, HostTarget, Percent, ProcessTarget, Signal, Supervision, TargetSpec,
-};
+use chaosday_domain::Signal;
+use chaosday_domain::game::Game;
 use chaosday_engine::Supervisor;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::app;
-use crate::cli::{DemoArgs, Global, TickerArgs};
+use crate::api::ApiOptions;
+use crate::app::{self, UsageError};
+use crate::cli::{DemoArgs, DemoCommand, Global, TickerArgs};
+use crate::demo::bot::Bot;
+use crate::demo::console::{self, Console};
+use crate::demo::game::{self, Timings};
+use crate::demo::monitor::{self, Monitor};
+use crate::demo::ops::Ops;
+use crate::demo::shop::{self, Shop};
+use crate::demo::{load, state};
+use crate::game::auth::Auth;
+use crate::game::{Action, Caller, GameServer, ServeOptions};
+use crate::web::WebOptions;
 
-/// Runs the preview demo.
+/// The shortest `--every`: each scenario needs a few seconds to be seen.
+const SHORTEST_EVERY: Duration = Duration::from_secs(5);
+
+/// How long the shop's services have to answer at start.
+const SHOP_READY: Duration = Duration::from_secs(20);
+
+/// Where the web UI's pages are on the game server (the API is under `/api/v1`): the
+/// scoreboard for the big screen.
+pub const SCOREBOARD_PATH: &str = "/";
+/// The team console's page.
+pub const TEAM_CONSOLE_PATH: &str = "/team";
+/// The game master console's page.
+pub const GM_CONSOLE_PATH: &str = "/gm";
+
+/// Runs the demo (or, with `ops`, one of its ops tools).
 pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if let Some(DemoCommand::Ops(ops)) = &args.command {
+        return crate::demo::ops::cli(global, ops).await;
+    }
+    let mut interrupts = app::Interrupts::install()?;
+    if args.every < SHORTEST_EVERY {
+        return Err(UsageError(format!(
+            "--every {}: give each scenario at least {} (such as --every 30s)",
+            humantime::format_duration(args.every),
+            humantime::format_duration(SHORTEST_EVERY)
+        ))
+        .into());
+    }
+    if shop::owned_by(&args.bot_team).is_none() {
+        return Err(UsageError(format!(
+            "--bot-team {}: the teams are {}",
+            args.bot_team,
+            shop::TEAMS.map(|(t, _)| t).join(", ")
+        ))
+        .into());
+    }
+    // Every child this process starts dies with it, whoever starts it (the game's
+    // supervisor included): SIGKILL, which also ends a paused one.
+    chaosday_engine::supervisor::set_default_parent_death_signal(Some(Signal::Kill));
+    let console = Console::new(global.output);
     let state_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| app::state_dir(global.state_dir.as_deref()).join("demo"));
-    let mut interrupts = app::Interrupts::install()?;
-    println!("chaosday demo (preview) — state in {}", state_dir.display());
-    let (engine, supervisor) = app::open_engine(&state_dir, "demo").await?;
-    let count_file = state_dir.join("ticker.count");
-    let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
-    let supervision = Supervision {
-        argv: vec![
-            exe.display().to_string(),
-            "__ticker".into(),
-            "--file".into(),
-            count_file.display().to_string(),
-        ],
-        cwd: None,
-        env: Default::default(),
-    };
-    let service = TargetSpec::Process(ProcessTarget::supervised(supervision.clone())?);
-    let started = supervisor.ensure_running(&supervision).await?;
-    println!(
-        "started a supervised service, pid {}: it counts ticks into {}",
-        started.pid,
-        count_file.display()
-    );
-
-    let script = async {
-        watch(
-            &supervisor,
-            &supervision,
-            &count_file,
-            Duration::from_secs(2),
+    std::fs::create_dir_all(&state_dir).with_context(|| {
+        format!(
+            "creating the demo's state directory {} (--data-dir chooses another)",
+            state_dir.display()
         )
-        .await;
-        let host = TargetSpec::Host(HostTarget::default());
-        let load = Percent::new(50).unwrap_or_default();
-        for (target, fault, note) in [
-            (
-                &service,
-                FaultSpec::Pause {},
-                "the service freezes: its count stops; SIGCONT resumes it",
-            ),
-            (
-                &service,
-                FaultSpec::Kill {
-                    signal: Signal::Kill,
-                },
-                "the service dies; chaosday supervises it, so the revert starts it again",
-            ),
-            (
-                &host,
-                FaultSpec::Cpu { cores: 1, load },
-                "a stressor child keeps one core 50% busy; the revert stops it",
-            ),
-        ] {
-            println!(
-                "\n>>> injecting {fault} for {}: {note}",
-                humantime::format_duration(args.fault_for)
-            );
-            let mut handle = engine.inject(target, &fault, Some(args.fault_for)).await?;
-            println!("    fault #{} active: {}", handle.id, handle.description);
-            let ended = tokio::select! {
-                ending = handle.ended() => ending,
-                () = watch(&supervisor, &supervision, &count_file, args.fault_for + Duration::from_secs(5)) => handle.ended().await,
-            };
-            println!("<<< fault #{} reverted ({})", handle.id, ended.reason);
-            watch(
-                &supervisor,
-                &supervision,
-                &count_file,
-                Duration::from_secs(2),
-            )
-            .await;
-        }
-        anyhow::Ok(())
-    };
-    let result = tokio::select! {
-        result = script => result,
-        reason = interrupts.recv() => {
-            println!("\n{reason}: reverting every fault and stopping the service");
-            Ok(())
-        }
-    };
-    let reverted = engine.shutdown("demo stopped").await;
+    })?;
+    let state_dir = state_dir.canonicalize().unwrap_or(state_dir);
+    let _lock = state::lock(&state_dir)?;
+    let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
+    let shop = Shop::new(exe, state_dir.join("shop"), args.shop_port).map_err(UsageError)?;
+    let supervisor =
+        Supervisor::with_parent_death_signal(Some(state_dir.join("logs")), Some(Signal::Kill));
+    let stop = CancellationToken::new();
+    let result = demo(
+        &args,
+        &state_dir,
+        &shop,
+        &supervisor,
+        console,
+        stop.clone(),
+        async move { interrupts.recv().await.to_owned() },
+    )
+    .await;
+    // Whatever happened, the shop stops with the demo.
+    stop.cancel();
     supervisor.stop_all(Duration::from_secs(2)).await;
-    result?;
-    println!(
-        "\ndone: {} fault(s) left to revert at the end; see them all with `chaosday fault list --all --state-dir {}`",
-        reverted.len(),
-        state_dir.display()
+    let left = state::stop_shop_processes(shop.dir()).await;
+    if !left.is_empty() {
+        tracing::info!(?left, "stopped shop processes started by the game");
+    }
+    let store = result?;
+    console.say_with(
+        "stopped",
+        &format!(
+            "stopped: every fault reverted, the shop stopped. The game's log is in {}: `chaosday report --store {}` writes its postmortem.",
+            store.display(),
+            store.display()
+        ),
+        json!({"store": store.display().to_string()}),
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the service's state twice a second for `span`.
-async fn watch(
-    supervisor: &Supervisor,
-    supervision: &Supervision,
-    count_file: &Path,
-    span: Duration,
+/// Everything between the start and the stop; returns the game log's path.
+async fn demo(
+    args: &DemoArgs,
+    state_dir: &Path,
+    shop: &Shop,
+    supervisor: &Arc<Supervisor>,
+    console: Console,
+    stop: CancellationToken,
+    interrupted: impl Future<Output = String> + Send + 'static,
+) -> anyhow::Result<PathBuf> {
+    // What the last run left: its faults (the journal's recovery reverts those of a dead
+    // chaosday), then its shop (found by command line).
+    drop(app::open_engine(state_dir, "demo").await?);
+    let stale = state::stop_shop_processes(shop.dir()).await;
+    if !stale.is_empty() {
+        console.say_with(
+            "cleaned_up",
+            &format!(
+                "stopped {} shop process(es) the last run left behind (pids {})",
+                stale.len(),
+                stale
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({"pids": stale}),
+        );
+    }
+    // Everything must be free before anything starts (the last run's shop is gone now).
+    let api_listener = TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| {
+            UsageError(format!(
+                "cannot listen on 127.0.0.1:{} for the game server: {e}; pick another --port",
+                args.port
+            ))
+        })?;
+    let shop_listener = TcpListener::bind(("127.0.0.1", shop.monitor_port()))
+        .await
+        .map_err(|e| port_error(shop.monitor_port(), "the shop's monitoring page", &e))?;
+    for (what, port) in shop.ports().into_iter().skip(1) {
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| port_error(port, &what, &e))?;
+    }
+
+    state::remove_game_log(state_dir)?;
+
+    // The game file, checked as `chaosday validate` checks it.
+    let timings = Timings::new(args.every);
+    let text = game::yaml(shop, &timings);
+    let game_file = state_dir.join("game.yaml");
+    std::fs::write(&game_file, &text)
+        .with_context(|| format!("writing {}", game_file.display()))?;
+    let game = Game::parse_yaml(&text).map_err(|e| anyhow::anyhow!("the demo's game: {e}"))?;
+    let problems = game.check();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the demo's game has problems (a bug): {problems:?}"
+    );
+    let api_options = ApiOptions {
+        web: WebOptions::for_game(&game),
+        ..ApiOptions::default()
+    };
+    let tokens = state::tokens(state_dir)?;
+    let teams: Vec<(&str, &str)> = shop::TEAMS
+        .iter()
+        .map(|(team, _)| (*team, tokens.team(team)))
+        .collect();
+    let auth = Auth::from_tokens(Some(&tokens.game_master), &teams)?;
+
+    // The shop.
+    Ops::reset(shop).with_context(|| format!("preparing {}", shop.dir().display()))?;
+    for service in &shop::SERVICES {
+        supervisor
+            .ensure_running(&shop.supervision(service))
+            .await
+            .with_context(|| format!("starting the shop's {}", service.name))?;
+    }
+    wait_for_shop(shop, state_dir).await?;
+
+    // The game (it adopts the running services and proxies the links).
+    let store = state::game_log(state_dir);
+    let mut options = ServeOptions::new(game, store.display().to_string(), state_dir.to_owned());
+    options.seed = args.seed;
+    options.probe_every = Duration::from_secs(1);
+    let server = GameServer::open(options)
+        .await
+        .context("opening the demo's game")?;
+    let load = load::start(shop, stop.clone())?;
+    let monitor = Monitor::start(shop.clone(), load, stop.clone())?;
+    let ops = Arc::new(Ops::new(shop.clone(), supervisor.clone())?);
+    let page = tokio::spawn(monitor::serve(
+        shop_listener,
+        monitor.clone(),
+        ops.clone(),
+        stop.clone(),
+    ));
+    let game_master = Caller::GameMaster {
+        player: "demo".into(),
+    };
+    server
+        .act(&game_master, Action::Start)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the game: {e}"))?;
+    tokio::spawn(console::follow(server.clone(), console, stop.clone()));
+    let seed = args.seed.unwrap_or_else(chaosday_proxy::rng::Rng::entropy);
+    if args.bots {
+        let pace = args.every.as_secs_f64() / 120.0;
+        let bot = Bot::new(
+            server.clone(),
+            monitor.clone(),
+            ops.clone(),
+            &args.bot_team,
+            pace,
+            seed,
+            console,
+            stop.clone(),
+        );
+        tokio::spawn(bot.run());
+    }
+    let first_against = args.bots.then(|| args.bot_team.clone());
+    tokio::spawn(first_scenario(
+        server.clone(),
+        timings.first,
+        first_against,
+        console,
+        stop.clone(),
+    ));
+    let address = api_listener.local_addr()?;
+    announce(
+        console, args, state_dir, &game_file, shop, &tokens, address, &timings,
+    );
+
+    // Until Ctrl-C or SIGTERM: then the game reverts every fault and stops its children.
+    let stopping = stop.clone();
+    let served = crate::commands::serve::serve(
+        api_listener,
+        server,
+        Arc::new(auth),
+        api_options,
+        async move {
+            let reason = interrupted.await;
+            stopping.cancel();
+            console.say_with(
+                "stopping",
+                &format!("{reason}: reverting every fault and stopping the shop"),
+                json!({"reason": reason}),
+            );
+            reason
+        },
+    )
+    .await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), page).await;
+    served.context("serving the game")?;
+    Ok(store)
+}
+
+/// Unleashes the first scenario soon after the start (against the bot's team, so that the
+/// scoreboard moves early); the schedule takes over from there.
+async fn first_scenario(
+    server: GameServer,
+    after: Duration,
+    team: Option<String>,
+    console: Console,
+    stop: CancellationToken,
 ) {
-    let start = Instant::now();
-    while start.elapsed() < span {
-        let count = std::fs::read_to_string(count_file).unwrap_or_default();
-        let state = match supervisor.running(supervision).and_then(|id| id.read()) {
-            Some(info) if info.is_stopped() => format!("pid {} PAUSED", info.pid),
-            Some(info) => format!("pid {} running", info.pid),
-            None => "NOT RUNNING".into(),
-        };
-        println!("    service {state:<18} ticks {}", count.trim());
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::select! {
+        () = stop.cancelled() => return,
+        () = tokio::time::sleep(after) => {}
+    }
+    let game_master = Caller::GameMaster {
+        player: "demo".into(),
+    };
+    if let Err(e) = server
+        .act(
+            &game_master,
+            Action::Unleash {
+                scenario: None,
+                team,
+            },
+        )
+        .await
+    {
+        console.say("first_scenario", &format!("the first scenario waits: {e}"));
     }
 }
 
-/// The demo's service: counts quarter seconds into a file until killed.
-pub async fn ticker(args: &TickerArgs) -> anyhow::Result<ExitCode> {
-    let mut count: u64 = std::fs::read_to_string(&args.file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
-    loop {
-        count += 1;
-        std::fs::write(&args.file, format!("{count}\n"))
-            .with_context(|| format!("writing {}", args.file.display()))?;
-        tokio::time::sleep(Duration::from_millis(250)).await;
+/// Waits until every service answers `/health`.
+async fn wait_for_shop(shop: &Shop, state_dir: &Path) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    let since = Instant::now();
+    for service in &shop::SERVICES {
+        let url = format!("http://{}/health", shop.service_address(service.name));
+        loop {
+            if let Ok(answer) = http.get(&url).send().await
+                && answer.status().is_success()
+            {
+                break;
+            }
+            if since.elapsed() > SHOP_READY {
+                anyhow::bail!(
+                    "the shop's {} does not answer on {url} after {}s; its output is in {}",
+                    service.name,
+                    SHOP_READY.as_secs(),
+                    state_dir.join("logs").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
+    Ok(())
+}
+
+fn port_error(port: u16, what: &str, error: &std::io::Error) -> anyhow::Error {
+    UsageError(format!(
+        "cannot listen on 127.0.0.1:{port} for {what}: {error}; the shop takes {} ports from --shop-port: pick another, such as --shop-port 19100",
+        shop::PORTS
+    ))
+    .into()
+}
+
+/// Says where everything is, and the tokens (one JSON line with `--output json`).
+#[allow(clippy::too_many_arguments)]
+fn announce(
+    console: Console,
+    args: &DemoArgs,
+    state_dir: &Path,
+    game_file: &Path,
+    shop: &Shop,
+    tokens: &state::Tokens,
+    address: SocketAddr,
+    timings: &Timings,
+) {
+    let base = format!("http://{address}");
+    let urls = json!({
+        "scoreboard": format!("{base}{SCOREBOARD_PATH}"),
+        "team_console": format!("{base}{TEAM_CONSOLE_PATH}"),
+        "game_master_console": format!("{base}{GM_CONSOLE_PATH}"),
+        "monitoring": format!("{}/", shop.monitor_url()),
+        "ops": format!("{}/api/ops", shop.monitor_url()),
+        "api": format!("{base}/api/v1"),
+        "openapi": format!("{base}/api/v1/openapi.json"),
+    });
+    let bot_team = args.bots.then_some(args.bot_team.as_str());
+    if console.is_json() {
+        let services: serde_json::Map<String, serde_json::Value> = shop::SERVICES
+            .iter()
+            .map(|s| (s.name.to_owned(), json!(shop.service_port(s))))
+            .collect();
+        let links: serde_json::Map<String, serde_json::Value> = shop::LINKS
+            .iter()
+            .filter_map(|l| Some((l.name.to_owned(), json!(shop.link_port(l)?))))
+            .collect();
+        console.say_with(
+            "ready",
+            "the demo is ready",
+            json!({
+                "urls": urls,
+                "tokens": {"game_master": tokens.game_master, "teams": tokens.teams},
+                "bot_team": bot_team,
+                "state_dir": state_dir.display().to_string(),
+                "game_file": game_file.display().to_string(),
+                "services": services,
+                "links": links,
+                "every_s": timings.every.as_secs(),
+                "first_s": timings.first.as_secs(),
+            }),
+        );
+        return;
+    }
+    let url = |key: &str| urls[key].as_str().unwrap_or_default().to_owned();
+    let mut out = String::new();
+    out.push_str("chaosday demo: a Day of Chaos on a small shop\n\n");
+    out.push_str(&format!(
+        "  scoreboard        {}\n  team console      {}   (log in with a team's token)\n  game master       {}   (the game master's token)\n  shop monitoring   {}   (what the teams watch; the ops buttons)\n  API               {}   (OpenAPI: {})\n\n",
+        url("scoreboard"),
+        url("team_console"),
+        url("game_master_console"),
+        url("monitoring"),
+        url("api"),
+        url("openapi"),
+    ));
+    out.push_str("  tokens (kept in tokens.json of the state directory: the same at every run)\n");
+    out.push_str(&format!("    game master       {}\n", tokens.game_master));
+    for (team, owns) in shop::TEAMS {
+        let played = if bot_team == Some(team) {
+            "  — played by the bot"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "    team {team:<12} {}{played}\n                      owns {}\n",
+            tokens.team(team),
+            owns.join(", ")
+        ));
+    }
+    let you = shop::TEAMS
+        .iter()
+        .map(|(t, _)| *t)
+        .find(|t| Some(*t) != bot_team)
+        .unwrap_or("storefront");
+    out.push_str(&format!(
+        "\n  play from a terminal:\n    export CHAOSDAY_URL={base} CHAOSDAY_TOKEN={} CHAOSDAY_PLAYER=you\n    chaosday team status · chaosday team declare catalog-link · chaosday team diagnose 1 --target catalog-link --kind http_error\n    chaosday demo ops restart catalog · ops failover storefront · ops failback storefront · ops rollback catalog{}\n\n",
+        tokens.team(you),
+        if shop.monitor_port() == 18100 {
+            String::new()
+        } else {
+            format!("   (with --shop {})", shop.monitor_url())
+        },
+    ));
+    out.push_str(&format!(
+        "  shop: {}\n  links: {}\n  state: {} (game file: {}, `chaosday validate` checks it)\n\n",
+        shop::SERVICES
+            .iter()
+            .map(|s| format!("{} :{}", s.name, shop.service_port(s)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        shop::LINKS
+            .iter()
+            .filter_map(|l| Some(format!("{} :{}→{}", l.name, shop.link_port(l)?, l.to)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        state_dir.display(),
+        game_file.display(),
+    ));
+    out.push_str(&format!(
+        "The game has started: a first scenario in {}, then one every {}{}. Ctrl-C reverts every fault and stops the shop.",
+        humantime::format_duration(timings.first),
+        humantime::format_duration(timings.every),
+        if args.bots {
+            format!("; the bot plays team {}", args.bot_team)
+        } else {
+            " (--bots: a bot plays the cart team)".to_owned()
+        },
+    ));
+    println!("{out}");
+}
+
+/// The hidden `__shop` command: one service of the demo's shop.
+pub async fn ticker(args: &TickerArgs) -> anyhow::Result<ExitCode> {
+    crate::demo::service::run(args).await
 }

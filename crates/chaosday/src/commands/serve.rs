@@ -22,6 +22,7 @@ use crate::app::{self, UsageError};
 use crate::cli::{Global, Output, ServeArgs};
 use crate::game::auth::Auth;
 use crate::game::{GameServer, ServeOptions};
+use crate::web::WebOptions;
 
 /// How long requests in flight (and event streams) may take to finish once the server
 /// stops.
@@ -61,6 +62,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("reading the address the API listens on")?;
     let name = game.game.clone();
+    let web = WebOptions::for_game(&game);
     let mut options = ServeOptions::new(game, store.clone(), state_dir);
     options.seed = args.seed;
     options.probe_every = args.probe_every;
@@ -71,6 +73,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let api_options = ApiOptions {
         spectators: args.spectators,
         rate_limit: args.rate_limit,
+        web,
         ..ApiOptions::default()
     };
     let output = global.output;
@@ -233,7 +236,7 @@ fn bind_error(bind: &str, error: &std::io::Error) -> anyhow::Error {
     UsageError(message).into()
 }
 
-/// Says where the API is, on stderr (and one JSON line on stdout with `--output json`).
+/// Says where the API and the web UI are, on stderr (and one JSON line on stdout with `--output json`).
 fn announce(output: Output, game: &str, address: SocketAddr, store: &str) {
     let base = format!("http://{address}/api/v1");
     if output == Output::Json {
@@ -246,11 +249,13 @@ fn announce(output: Output, game: &str, address: SocketAddr, store: &str) {
                 "api": base,
                 "openapi": format!("{base}/openapi.json"),
                 "events": format!("{base}/events"),
+                "web": format!("http://{address}/"),
                 "store": store,
             })
         );
     }
     eprintln!("chaosday serve: game `{game}`, its log in {store}");
+    eprintln!("  web UI   http://{address}/  (scoreboard; sign in for /team and /gm)");
     eprintln!("  API      {base}");
     eprintln!("  OpenAPI  {base}/openapi.json");
     eprintln!("  events   {base}/events");

@@ -4,10 +4,12 @@
 //! processes, whose command lines are unique so that tests running in parallel never match
 //! each other's.
 
+mod demo;
 mod faults;
 mod game;
 mod game_support;
 mod links;
+mod report;
 mod supervised;
 mod support;
 mod toxiproxy_api;

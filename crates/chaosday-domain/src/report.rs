@@ -1,0 +1,2087 @@
+//! The postmortem's figures: a pure projection of the event log for one viewer.
+//!
+//! [`build`] replays the log and gathers what a report shows: the points of each team by
+//! source, times to detect and to resolve (per team, per scenario, per incident, with their
+//! medians), the score of each team over time, the merged timeline (injections,
+//! declarations, alerts, diagnoses, hints, claims and verifications, reverts, closings and
+//! the game master's actions), and a blameless postmortem draft per incident.
+//!
+//! Every figure obeys the secrecy rules of [`crate::secrecy`] as they stand when the report
+//! is made: a spectator or another team learns of an incident only once it was detected or
+//! has closed, and of its scenario, faults and ground truth only once it has closed; the
+//! game master sees everything. An undetected incident earns and costs nothing, so hiding
+//! it never changes a score.
+//!
+//! Times are unix milliseconds; durations are milliseconds of *running* game time (pauses
+//! taken out), as the scores count them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::events::{Actor, Diagnosis, Event, EventKind, FaultSummary, IncidentId, RevertCause};
+use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status};
+use crate::scoring::ScoringRules;
+use crate::secrecy::{self, HintView, Viewer};
+
+/// Who a report was made for (the viewer, as data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Audience {
+    /// Anyone: only what is public.
+    Spectator,
+    /// A player of this team: its own incidents in detail once detected.
+    Team {
+        /// The team.
+        team: String,
+    },
+    /// The game master: everything.
+    GameMaster,
+}
+
+impl From<&Viewer> for Audience {
+    fn from(viewer: &Viewer) -> Self {
+        match viewer {
+            Viewer::Spectator => Audience::Spectator,
+            Viewer::Team(team) => Audience::Team { team: team.clone() },
+            Viewer::GameMaster => Audience::GameMaster,
+        }
+    }
+}
+
+/// A span of wall time, such as a pause. `to_ms` is `None` while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Its start, unix ms.
+    pub from_ms: i64,
+    /// Its end, unix ms; `None` if it has not ended.
+    pub to_ms: Option<i64>,
+}
+
+/// A set of durations, summed up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Durations {
+    /// How many there are.
+    pub count: u32,
+    /// The median, ms (the mean of the two middle ones for an even count, rounded down).
+    pub median_ms: Option<u64>,
+    /// The shortest, ms.
+    pub min_ms: Option<u64>,
+    /// The longest, ms.
+    pub max_ms: Option<u64>,
+}
+
+impl Durations {
+    /// Sums up `values` (in any order).
+    pub fn of(values: impl IntoIterator<Item = u64>) -> Self {
+        let mut values: Vec<u64> = values.into_iter().collect();
+        values.sort_unstable();
+        Durations {
+            count: u32::try_from(values.len()).unwrap_or(u32::MAX),
+            median_ms: median(&values),
+            min_ms: values.first().copied(),
+            max_ms: values.last().copied(),
+        }
+    }
+}
+
+/// The median of sorted `values`: the middle one, or the mean of the two middle ones
+/// (rounded down) for an even count; `None` when there is none.
+pub fn median(sorted: &[u64]) -> Option<u64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    if n % 2 == 1 {
+        return Some(sorted[n / 2]);
+    }
+    let (a, b) = (sorted[n / 2 - 1], sorted[n / 2]);
+    Some(a / 2 + b / 2 + (a % 2 + b % 2) / 2)
+}
+
+/// The whole game at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Teams playing.
+    pub teams: u32,
+    /// Incidents the viewer may know of.
+    pub incidents: u32,
+    /// Of those, detected.
+    pub detected: u32,
+    /// Closed without having been detected.
+    pub missed: u32,
+    /// Resolved.
+    pub resolved: u32,
+    /// Expired at their deadline.
+    pub expired: u32,
+    /// Cancelled.
+    pub cancelled: u32,
+    /// Still open.
+    pub open: u32,
+    /// Declarations that matched no incident.
+    pub false_alarms: u32,
+    /// Wrong diagnoses (among those the viewer may see).
+    pub wrong_diagnoses: u32,
+    /// Hints bought.
+    pub hints_bought: u32,
+    /// Time to detect, over every incident with one.
+    pub time_to_detect: Durations,
+    /// Time to resolve, over every incident resolved by its team.
+    pub time_to_resolve: Durations,
+}
+
+/// One team's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamFigures {
+    /// Its place on the scoreboard (1 is first).
+    pub rank: u32,
+    /// The team.
+    pub team: String,
+    /// Total points (the sum of `breakdown`).
+    pub points: i64,
+    /// Points by what earned or cost them.
+    pub breakdown: Breakdown,
+    /// Incidents against it that the viewer may know of.
+    pub incidents: u32,
+    /// Of those, detected.
+    pub detected: u32,
+    /// Resolved.
+    pub resolved: u32,
+    /// Expired.
+    pub expired: u32,
+    /// Cancelled.
+    pub cancelled: u32,
+    /// Its false alarms.
+    pub false_alarms: u32,
+    /// Its times to detect.
+    pub time_to_detect: Durations,
+    /// Its times to resolve.
+    pub time_to_resolve: Durations,
+    /// The sum of its times to resolve, ms: less is better when points tie.
+    pub time_to_resolve_total_ms: u64,
+}
+
+/// One scenario's figures, over its incidents whose scenario the viewer may know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioFigures {
+    /// The scenario.
+    pub scenario: String,
+    /// Its difficulty.
+    pub difficulty: u32,
+    /// How it ends.
+    pub resolution: crate::events::Resolution,
+    /// Its incidents.
+    pub incidents: u32,
+    /// Of those, detected.
+    pub detected: u32,
+    /// Resolved.
+    pub resolved: u32,
+    /// Times to detect.
+    pub time_to_detect: Durations,
+    /// Times to resolve.
+    pub time_to_resolve: Durations,
+}
+
+/// How an incident was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectedBy {
+    /// A player declared it.
+    Declaration,
+    /// A firing alert of the team's alerting.
+    Alert,
+}
+
+impl DetectedBy {
+    /// `declaration` or `alert`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectedBy::Declaration => "declaration",
+            DetectedBy::Alert => "alert",
+        }
+    }
+}
+
+/// The detection of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Detection {
+    /// A declaration or an alert.
+    pub how: DetectedBy,
+    /// Who: the player's name (to the game master and the team), else the team's.
+    pub by: String,
+    /// The target the declaration named, or the labels of the alert, when the viewer may
+    /// know them.
+    pub detail: Option<String>,
+}
+
+/// One diagnosis a team submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiagnosisTry {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// Whether it was right.
+    pub correct: bool,
+    /// What it said (to the game master and the team, and to everyone once closed).
+    pub diagnosis: Option<Diagnosis>,
+    /// Points it earned or cost.
+    pub points: i64,
+}
+
+/// What became of a claim that the incident is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    /// The referee's probes stayed green: resolved.
+    Verified,
+    /// The probes went red: the claim was withdrawn.
+    Failed,
+    /// Still being verified (or the incident closed otherwise first).
+    Pending,
+}
+
+/// A claim that an incident is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// What became of it.
+    pub outcome: ClaimOutcome,
+    /// When the referee decided, unix ms.
+    pub decided_ms: Option<i64>,
+}
+
+/// One fault of an incident going away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revert {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The logical target.
+    pub target: String,
+    /// How.
+    pub cause: RevertCause,
+}
+
+/// One incident as the viewer may see it. `None` means hidden from this viewer (or not
+/// happened yet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentFigures {
+    /// Its number.
+    pub id: IncidentId,
+    /// The team it is against.
+    pub team: String,
+    /// Where it is.
+    pub state: IncidentState,
+    /// The scenario (to the game master, and once closed).
+    pub scenario: Option<String>,
+    /// 1 to 5 (to its team, and once closed).
+    pub difficulty: Option<u32>,
+    /// How it ends (to its team, and once closed).
+    pub resolution: Option<crate::events::Resolution>,
+    /// When its faults became active (to its team, and once closed).
+    pub opened_ms: Option<i64>,
+    /// When it was detected.
+    pub detected_ms: Option<i64>,
+    /// How, and by whom.
+    pub detection: Option<Detection>,
+    /// When it was diagnosed correctly.
+    pub diagnosed_ms: Option<i64>,
+    /// When it closed.
+    pub closed_ms: Option<i64>,
+    /// Why it closed.
+    pub closed_reason: Option<String>,
+    /// Running time from opening to detection, ms.
+    pub time_to_detect_ms: Option<u64>,
+    /// Running time from opening to the team's fix, ms.
+    pub time_to_resolve_ms: Option<u64>,
+    /// The diagnoses submitted, in order (to its team, and once closed).
+    pub diagnoses: Option<Vec<DiagnosisTry>>,
+    /// How many hints the team bought.
+    pub hints_bought: u32,
+    /// Its hints (to its team: the text of those bought).
+    pub hints: Option<Vec<HintView>>,
+    /// Claims that it was fixed (to its team, and once closed).
+    pub claims: Option<Vec<Claim>>,
+    /// Its faults (to the game master, and once closed).
+    pub faults: Option<Vec<FaultSummary>>,
+    /// The ground truth (to the game master, and once closed).
+    pub ground_truth: Option<Diagnosis>,
+    /// How its faults went away (to the game master, and once closed).
+    pub reverts: Option<Vec<Revert>>,
+    /// Whether a fault went away by its timer or by itself before a claim (no resolution
+    /// points then), when the viewer may know.
+    pub healed_without_team: Option<bool>,
+    /// What it earned or cost the team.
+    pub points: Breakdown,
+    /// The sum of `points`.
+    pub points_total: i64,
+}
+
+/// The score of a team after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScorePoint {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The team's total from then on.
+    pub points: i64,
+}
+
+/// A team's score over time: a step function, 0 until its first point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoreSeries {
+    /// The team.
+    pub team: String,
+    /// Each change, in time order.
+    pub points: Vec<ScorePoint>,
+}
+
+/// What a timeline item is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// The game started.
+    GameStarted,
+    /// The game paused.
+    Paused,
+    /// The game resumed.
+    Resumed,
+    /// The game ended.
+    GameEnded,
+    /// A scenario's faults became active against a team.
+    Injection,
+    /// A team's declaration detected an incident.
+    Declaration,
+    /// A declaration that matched no open incident.
+    FalseAlarm,
+    /// A firing alert (which detected an incident, or matched none).
+    Alert,
+    /// A diagnosis, right or wrong.
+    Diagnosis,
+    /// A hint bought.
+    Hint,
+    /// A claim that an incident is fixed.
+    Claim,
+    /// A claim's verification failed.
+    VerificationFailed,
+    /// A fault went away.
+    Revert,
+    /// An incident was resolved (a verified fix, a correct diagnosis, a timer).
+    Resolved,
+    /// An incident's deadline passed.
+    Expired,
+    /// An incident was cancelled.
+    Cancelled,
+    /// The kill switch.
+    KillSwitch,
+    /// Faults allowed again after the kill switch.
+    Rearmed,
+    /// A guard probe failed.
+    GuardFailed,
+    /// The game master adjusted a team's points.
+    Adjustment,
+}
+
+impl TimelineKind {
+    /// Its name in the JSON (`injection`, `kill_switch`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::GameStarted => "game_started",
+            TimelineKind::Paused => "paused",
+            TimelineKind::Resumed => "resumed",
+            TimelineKind::GameEnded => "game_ended",
+            TimelineKind::Injection => "injection",
+            TimelineKind::Declaration => "declaration",
+            TimelineKind::FalseAlarm => "false_alarm",
+            TimelineKind::Alert => "alert",
+            TimelineKind::Diagnosis => "diagnosis",
+            TimelineKind::Hint => "hint",
+            TimelineKind::Claim => "claim",
+            TimelineKind::VerificationFailed => "verification_failed",
+            TimelineKind::Revert => "revert",
+            TimelineKind::Resolved => "resolved",
+            TimelineKind::Expired => "expired",
+            TimelineKind::Cancelled => "cancelled",
+            TimelineKind::KillSwitch => "kill_switch",
+            TimelineKind::Rearmed => "rearmed",
+            TimelineKind::GuardFailed => "guard_failed",
+            TimelineKind::Adjustment => "adjustment",
+        }
+    }
+}
+
+/// One line of the merged timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineItem {
+    /// The event it comes from.
+    pub seq: u64,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// What it is about.
+    pub kind: TimelineKind,
+    /// Who did it, for people: `checkout (alice)`, `game master (gm)`, `alert (search)`,
+    /// `chaosday`.
+    pub actor: String,
+    /// The team concerned, if one.
+    pub team: Option<String>,
+    /// The incident concerned, if one.
+    pub incident: Option<IncidentId>,
+    /// What happened, for people.
+    pub text: String,
+    /// The change in the team's points.
+    pub points: i64,
+}
+
+/// A blameless postmortem draft for one incident, as sentences to edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Postmortem {
+    /// The incident.
+    pub incident: IncidentId,
+    /// The team.
+    pub team: String,
+    /// `#1 slow-database (checkout)`.
+    pub title: String,
+    /// Whether the incident is still open (the draft is partial).
+    pub in_progress: bool,
+    /// What happened: scenario, faults, targets (once the viewer may know).
+    pub what_happened: Vec<String>,
+    /// When it was seen: detection time and how.
+    pub when_seen: Vec<String>,
+    /// How it was found: the diagnoses and hints.
+    pub how_found: Vec<String>,
+    /// How it was fixed: claims, verification, resolution.
+    pub how_fixed: Vec<String>,
+    /// What to improve: prompts derived from the figures.
+    pub to_improve: Vec<String>,
+}
+
+/// Everything a report shows, for one viewer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Who it was made for.
+    pub audience: Audience,
+    /// Where the game is.
+    pub status: Status,
+    /// When the game started, unix ms.
+    pub started_ms: Option<i64>,
+    /// When it ended, unix ms.
+    pub ended_ms: Option<i64>,
+    /// The moment the report describes, unix ms: the end of the game, else the `now` given,
+    /// else the last event.
+    pub as_of_ms: i64,
+    /// Running time of the game so far (pauses taken out), ms.
+    pub running_ms: u64,
+    /// The pauses.
+    pub pauses: Vec<Span>,
+    /// The scoring rules the points were counted with.
+    pub rules: ScoringRules,
+    /// The game at a glance.
+    pub summary: Summary,
+    /// The teams, best first.
+    pub teams: Vec<TeamFigures>,
+    /// The scenarios, by name.
+    pub scenarios: Vec<ScenarioFigures>,
+    /// The incidents, by number.
+    pub incidents: Vec<IncidentFigures>,
+    /// Each team's score over time, in scoreboard order.
+    pub score_over_time: Vec<ScoreSeries>,
+    /// The merged timeline, in log order.
+    pub timeline: Vec<TimelineItem>,
+    /// A postmortem draft per incident, by number.
+    pub postmortems: Vec<Postmortem>,
+}
+
+/// What the viewer may know of one incident.
+#[derive(Debug, Clone, Copy)]
+struct Access {
+    /// It may know the incident exists.
+    visible: bool,
+    /// The game master, or its own team: who did what.
+    own: bool,
+    /// Its details: own, or closed.
+    detail: bool,
+    /// Its scenario, faults and ground truth: the game master, or closed.
+    truth: bool,
+}
+
+fn access(incident: &Incident, viewer: &Viewer) -> Access {
+    let visible = secrecy::can_see(incident, viewer);
+    let gm = *viewer == Viewer::GameMaster;
+    let own = gm || matches!(viewer, Viewer::Team(team) if *team == incident.team);
+    let closed = incident.state.is_closed();
+    Access {
+        visible,
+        own: visible && own,
+        detail: visible && (own || closed),
+        truth: visible && (gm || closed),
+    }
+}
+
+/// What the log says of an incident beyond [`Incident`].
+#[derive(Debug, Default)]
+struct Extra {
+    detection_detail: Option<String>,
+    diagnoses: Vec<DiagnosisTry>,
+    claims: Vec<Claim>,
+    reverts: Vec<Revert>,
+}
+
+fn actor_name(actor: &Actor, own: bool) -> String {
+    match actor {
+        Actor::System => "chaosday".into(),
+        Actor::GameMaster { player } => format!("game master ({player})"),
+        Actor::Team { team, player } if own => format!("{team} ({player})"),
+        Actor::Team { team, .. } => team.clone(),
+        Actor::Alert { team } => format!("alert ({team})"),
+    }
+}
+
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn team_totals(state: &GameState) -> BTreeMap<&str, i64> {
+    let mut totals: BTreeMap<&str, i64> = state
+        .team_extra
+        .iter()
+        .map(|(team, (extra, _))| (team.as_str(), extra.total()))
+        .collect();
+    for i in state.incidents.values() {
+        *totals.entry(i.team.as_str()).or_default() += i.points.total();
+    }
+    totals
+}
+
+/// The report of the game in `events` (in log order) as `viewer` may see it, scored with
+/// `rules`. `now_ms` is the moment a running game is described at (bars of open incidents
+/// reach it); without it, the last event's time.
+pub fn build(
+    rules: &ScoringRules,
+    events: &[Event],
+    viewer: &Viewer,
+    now_ms: Option<i64>,
+) -> Report {
+    let last = GameState::replay(rules.clone(), events);
+    let last_event_ms = events.iter().map(|e| e.at_ms).max();
+    let ended_ms = match last.status {
+        Status::Ended => events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::GameEnded))
+            .map(|e| e.at_ms),
+        _ => None,
+    };
+    let as_of_ms = ended_ms
+        .or_else(|| match (now_ms, last_event_ms) {
+            (Some(now), Some(last)) => Some(now.max(last)),
+            (now, last) => now.or(last),
+        })
+        .unwrap_or(0);
+    let seen: BTreeMap<IncidentId, Access> = last
+        .incidents
+        .values()
+        .map(|i| (i.id, access(i, viewer)))
+        .collect();
+    let see = |id: &IncidentId| {
+        seen.get(id).copied().unwrap_or(Access {
+            visible: false,
+            own: false,
+            detail: false,
+            truth: false,
+        })
+    };
+    let gm = *viewer == Viewer::GameMaster;
+    let own_team = |team: &str| gm || *viewer == Viewer::Team(team.to_owned());
+
+    // Second pass: the timeline, the score over time, what the log says of each incident.
+    let mut state = GameState::new(rules.clone());
+    let mut timeline = Vec::new();
+    let mut extras: BTreeMap<IncidentId, Extra> = BTreeMap::new();
+    let mut series: BTreeMap<String, Vec<ScorePoint>> = BTreeMap::new();
+    for event in events {
+        let before = state.clone();
+        state.apply(event);
+        let mut push = |kind: TimelineKind,
+                        team: Option<&str>,
+                        incident: Option<IncidentId>,
+                        own: bool,
+                        text: String,
+                        points: i64| {
+            timeline.push(TimelineItem {
+                seq: event.seq,
+                at_ms: event.at_ms,
+                kind,
+                actor: actor_name(&event.actor, own),
+                team: team.map(str::to_owned),
+                incident,
+                text,
+                points,
+            });
+        };
+        let delta = |id: IncidentId, part: fn(&Breakdown) -> i64| {
+            let of = |s: &GameState| s.incidents.get(&id).map_or(0, |i| part(&i.points));
+            of(&state) - of(&before)
+        };
+        match &event.kind {
+            EventKind::GameStarted { teams } => push(
+                TimelineKind::GameStarted,
+                None,
+                None,
+                gm,
+                format!("the game started: {}", teams.join(", ")),
+                0,
+            ),
+            EventKind::GamePaused { reason } => push(
+                TimelineKind::Paused,
+                None,
+                None,
+                gm,
+                format!("the game paused: {reason}"),
+                0,
+            ),
+            EventKind::GameResumed => push(
+                TimelineKind::Resumed,
+                None,
+                None,
+                gm,
+                "the game resumed".into(),
+                0,
+            ),
+            EventKind::GameEnded => push(
+                TimelineKind::GameEnded,
+                None,
+                None,
+                gm,
+                "the game ended".into(),
+                0,
+            ),
+            EventKind::IncidentOpened {
+                incident,
+                team,
+                scenario,
+                difficulty,
+                resolution,
+                ..
+            } => {
+                let a = see(incident);
+                if a.truth {
+                    push(
+                        TimelineKind::Injection,
+                        Some(team),
+                        Some(*incident),
+                        a.own,
+                        format!(
+                            "{incident} opened against {team}: {scenario} (difficulty {difficulty}, {resolution})"
+                        ),
+                        0,
+                    );
+                } else if a.detail {
+                    push(
+                        TimelineKind::Injection,
+                        Some(team),
+                        Some(*incident),
+                        a.own,
+                        format!("{incident} opened against {team}"),
+                        0,
+                    );
+                }
+            }
+            EventKind::Declared { team, target } => {
+                let detected = newly_detected(&before, &state);
+                for id in &detected {
+                    let a = see(id);
+                    extras.entry(*id).or_default().detection_detail = Some(target.clone());
+                    if a.visible {
+                        let text = if a.detail {
+                            format!("{team} declared {target}: detected {id}")
+                        } else {
+                            format!("{team} detected {id}")
+                        };
+                        push(
+                            TimelineKind::Declaration,
+                            Some(team),
+                            Some(*id),
+                            a.own,
+                            text,
+                            delta(*id, |p| p.detect),
+                        );
+                    }
+                }
+                let alarms = |s: &GameState| s.team_extra.get(team).map_or(0, |e| e.1);
+                if alarms(&state) > alarms(&before) {
+                    let own = own_team(team);
+                    let text = if own {
+                        format!("{team}: false alarm on {target}")
+                    } else {
+                        format!("{team}: false alarm")
+                    };
+                    push(
+                        TimelineKind::FalseAlarm,
+                        Some(team),
+                        None,
+                        own,
+                        text,
+                        -i64::from(rules.false_alarm),
+                    );
+                }
+            }
+            EventKind::AlertFired { team, labels, .. } => {
+                let detected = newly_detected(&before, &state);
+                let labels = labels_text(labels);
+                for id in &detected {
+                    let a = see(id);
+                    extras.entry(*id).or_default().detection_detail = Some(labels.clone());
+                    if a.visible {
+                        let text = if a.detail {
+                            format!("an alert of {team} ({labels}) detected {id}")
+                        } else {
+                            format!("an alert of {team} detected {id}")
+                        };
+                        push(
+                            TimelineKind::Alert,
+                            Some(team),
+                            Some(*id),
+                            a.own,
+                            text,
+                            delta(*id, |p| p.detect),
+                        );
+                    }
+                }
+                if detected.is_empty() && own_team(team) {
+                    push(
+                        TimelineKind::Alert,
+                        Some(team),
+                        None,
+                        true,
+                        format!("an alert of {team} ({labels}) matched no open incident"),
+                        0,
+                    );
+                }
+            }
+            EventKind::Diagnosed {
+                team,
+                incident,
+                diagnosis,
+            } => {
+                let tries = |s: &GameState| s.incidents.get(incident).map_or(0, |i| i.tries);
+                let diagnosed = |s: &GameState| {
+                    s.incidents
+                        .get(incident)
+                        .is_some_and(|i| i.diagnosed_ms.is_some())
+                };
+                // Only a diagnosis that counted (the server never logs one the rules refuse).
+                if tries(&state) > tries(&before) {
+                    let correct = diagnosed(&state) && !diagnosed(&before);
+                    let points = delta(*incident, |p| p.diagnose);
+                    let acc = see(incident);
+                    extras
+                        .entry(*incident)
+                        .or_default()
+                        .diagnoses
+                        .push(DiagnosisTry {
+                            at_ms: event.at_ms,
+                            correct,
+                            diagnosis: acc.detail.then(|| diagnosis.clone()),
+                            points,
+                        });
+                    if acc.visible {
+                        let verdict = if correct { "right" } else { "wrong" };
+                        let what = if acc.detail {
+                            format!(": {} on {}", diagnosis.kind, diagnosis.target)
+                        } else {
+                            String::new()
+                        };
+                        push(
+                            TimelineKind::Diagnosis,
+                            Some(team),
+                            Some(*incident),
+                            acc.own,
+                            format!("{team}: {verdict} diagnosis of {incident}{what}"),
+                            points,
+                        );
+                    }
+                }
+            }
+            EventKind::HintBought {
+                team,
+                incident,
+                hint,
+            } => {
+                let acc = see(incident);
+                let bought = |s: &GameState| {
+                    s.incidents
+                        .get(incident)
+                        .map_or(0, |i| i.hints_bought.len())
+                };
+                if acc.visible && bought(&state) > bought(&before) {
+                    let text = match state
+                        .incidents
+                        .get(incident)
+                        .and_then(|i| i.hints.get(*hint))
+                    {
+                        Some(h) if acc.own => {
+                            format!(
+                                "{team} bought hint {} of {incident}: “{}”",
+                                hint + 1,
+                                h.text
+                            )
+                        }
+                        _ => format!("{team} bought a hint for {incident}"),
+                    };
+                    push(
+                        TimelineKind::Hint,
+                        Some(team),
+                        Some(*incident),
+                        acc.own,
+                        text,
+                        delta(*incident, |p| p.hints),
+                    );
+                }
+            }
+            EventKind::ResolutionClaimed { team, incident } => {
+                let claimed = |s: &GameState| s.incidents.get(incident).and_then(|i| i.claimed_ms);
+                if claimed(&state) == Some(event.at_ms) && claimed(&before) != Some(event.at_ms) {
+                    extras.entry(*incident).or_default().claims.push(Claim {
+                        at_ms: event.at_ms,
+                        outcome: ClaimOutcome::Pending,
+                        decided_ms: None,
+                    });
+                    let acc = see(incident);
+                    if acc.visible {
+                        push(
+                            TimelineKind::Claim,
+                            Some(team),
+                            Some(*incident),
+                            acc.own,
+                            format!("{team} claims {incident} fixed"),
+                            0,
+                        );
+                    }
+                }
+            }
+            EventKind::Verified { incident } => {
+                let resolved = state
+                    .incidents
+                    .get(incident)
+                    .is_some_and(|i| i.state == IncidentState::Resolved)
+                    && before
+                        .incidents
+                        .get(incident)
+                        .is_some_and(|i| !i.state.is_closed());
+                if resolved {
+                    decide(&mut extras, *incident, ClaimOutcome::Verified, event.at_ms);
+                }
+            }
+            EventKind::VerificationFailed { incident } => {
+                let withdrawn = before
+                    .incidents
+                    .get(incident)
+                    .and_then(|i| i.claimed_ms)
+                    .is_some()
+                    && state
+                        .incidents
+                        .get(incident)
+                        .and_then(|i| i.claimed_ms)
+                        .is_none();
+                if withdrawn {
+                    decide(&mut extras, *incident, ClaimOutcome::Failed, event.at_ms);
+                    let acc = see(incident);
+                    if acc.detail {
+                        let team = state.incidents.get(incident).map(|i| i.team.clone());
+                        push(
+                            TimelineKind::VerificationFailed,
+                            team.as_deref(),
+                            Some(*incident),
+                            acc.own,
+                            format!(
+                                "the referee's probes went red after the claim on {incident}: the claim is withdrawn"
+                            ),
+                            0,
+                        );
+                    }
+                }
+            }
+            EventKind::FaultReverted {
+                incident,
+                target,
+                cause,
+            } => {
+                extras.entry(*incident).or_default().reverts.push(Revert {
+                    at_ms: event.at_ms,
+                    target: target.clone(),
+                    cause: *cause,
+                });
+                let acc = see(incident);
+                if acc.truth {
+                    let team = state.incidents.get(incident).map(|i| i.team.clone());
+                    push(
+                        TimelineKind::Revert,
+                        team.as_deref(),
+                        Some(*incident),
+                        acc.own,
+                        format!(
+                            "the fault on {target} of {incident} went away: {}",
+                            cause_text(*cause)
+                        ),
+                        0,
+                    );
+                }
+            }
+            EventKind::Aborted { reverted } => push(
+                TimelineKind::KillSwitch,
+                None,
+                None,
+                gm,
+                format!(
+                    "the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"
+                ),
+                0,
+            ),
+            EventKind::Rearmed => push(
+                TimelineKind::Rearmed,
+                None,
+                None,
+                gm,
+                "re-armed: faults may be injected again".into(),
+                0,
+            ),
+            EventKind::GuardFailed { guard, detail } if gm => push(
+                TimelineKind::GuardFailed,
+                None,
+                None,
+                gm,
+                format!("guard {guard} failed: {detail}"),
+                0,
+            ),
+            EventKind::Adjusted {
+                team,
+                points,
+                reason,
+            } => push(
+                TimelineKind::Adjustment,
+                Some(team),
+                None,
+                gm,
+                format!("the game master adjusted {team} by {points:+}: {reason}"),
+                *points,
+            ),
+            EventKind::GuardFailed { .. }
+            | EventKind::Expired { .. }
+            | EventKind::Cancelled { .. } => {}
+        }
+        // Closings, whatever closed them.
+        for (id, a) in &state.incidents {
+            let was_open = before
+                .incidents
+                .get(id)
+                .is_some_and(|b| !b.state.is_closed());
+            if !(was_open && a.state.is_closed()) {
+                continue;
+            }
+            let acc = see(id);
+            if !acc.visible {
+                continue;
+            }
+            let kind = match a.state {
+                IncidentState::Resolved => TimelineKind::Resolved,
+                IncidentState::Expired => TimelineKind::Expired,
+                _ => TimelineKind::Cancelled,
+            };
+            let reason = a.closed_reason.as_deref().unwrap_or_default();
+            let text = format!(
+                "{id} of {} {}: {} ({reason})",
+                a.team,
+                kind.as_str(),
+                a.scenario
+            );
+            let points = delta(*id, |p| p.resolve);
+            timeline.push(TimelineItem {
+                seq: event.seq,
+                at_ms: event.at_ms,
+                kind,
+                actor: actor_name(&event.actor, acc.own),
+                team: Some(a.team.clone()),
+                incident: Some(*id),
+                text,
+                points,
+            });
+        }
+        // The score over time.
+        let (now, then) = (team_totals(&state), team_totals(&before));
+        for (team, points) in now {
+            if then.get(team).copied().unwrap_or(0) != points {
+                series.entry(team.to_owned()).or_default().push(ScorePoint {
+                    at_ms: event.at_ms,
+                    points,
+                });
+            }
+        }
+    }
+
+    let board = last.scoreboard();
+    let incidents: Vec<IncidentFigures> = last
+        .incidents
+        .values()
+        .filter(|i| see(&i.id).visible)
+        .map(|i| {
+            figures(
+                i,
+                see(&i.id),
+                extras.remove(&i.id).unwrap_or_default(),
+                viewer,
+            )
+        })
+        .collect();
+
+    let teams: Vec<TeamFigures> = board
+        .iter()
+        .enumerate()
+        .map(|(rank, score)| {
+            let mine: Vec<&IncidentFigures> =
+                incidents.iter().filter(|i| i.team == score.team).collect();
+            TeamFigures {
+                rank: u32::try_from(rank + 1).unwrap_or(u32::MAX),
+                team: score.team.clone(),
+                points: score.points,
+                breakdown: score.breakdown,
+                incidents: count(&mine, |_| true),
+                detected: count(&mine, |i| i.detected_ms.is_some()),
+                resolved: count(&mine, |i| i.state == IncidentState::Resolved),
+                expired: count(&mine, |i| i.state == IncidentState::Expired),
+                cancelled: count(&mine, |i| i.state == IncidentState::Cancelled),
+                false_alarms: score.false_alarms,
+                time_to_detect: Durations::of(mine.iter().filter_map(|i| i.time_to_detect_ms)),
+                time_to_resolve: Durations::of(mine.iter().filter_map(|i| i.time_to_resolve_ms)),
+                time_to_resolve_total_ms: score.time_to_resolve_ms,
+            }
+        })
+        .collect();
+
+    let mut by_scenario: BTreeMap<&str, Vec<&IncidentFigures>> = BTreeMap::new();
+    for i in &incidents {
+        if let Some(s) = &i.scenario {
+            by_scenario.entry(s).or_default().push(i);
+        }
+    }
+    let scenarios = by_scenario
+        .into_iter()
+        .map(|(name, list)| {
+            let first = last
+                .incidents
+                .values()
+                .find(|i| i.scenario == name)
+                .expect("a scenario named by an incident");
+            ScenarioFigures {
+                scenario: name.to_owned(),
+                difficulty: first.difficulty,
+                resolution: first.resolution,
+                incidents: count(&list, |_| true),
+                detected: count(&list, |i| i.detected_ms.is_some()),
+                resolved: count(&list, |i| i.state == IncidentState::Resolved),
+                time_to_detect: Durations::of(list.iter().filter_map(|i| i.time_to_detect_ms)),
+                time_to_resolve: Durations::of(list.iter().filter_map(|i| i.time_to_resolve_ms)),
+            }
+        })
+        .collect();
+
+    let all: Vec<&IncidentFigures> = incidents.iter().collect();
+    let summary = Summary {
+        teams: u32::try_from(board.len()).unwrap_or(u32::MAX),
+        incidents: count(&all, |_| true),
+        detected: count(&all, |i| i.detected_ms.is_some()),
+        missed: count(&all, |i| i.detected_ms.is_none() && i.state.is_closed()),
+        resolved: count(&all, |i| i.state == IncidentState::Resolved),
+        expired: count(&all, |i| i.state == IncidentState::Expired),
+        cancelled: count(&all, |i| i.state == IncidentState::Cancelled),
+        open: count(&all, |i| !i.state.is_closed()),
+        false_alarms: board.iter().map(|s| s.false_alarms).sum(),
+        wrong_diagnoses: incidents
+            .iter()
+            .flat_map(|i| i.diagnoses.iter().flatten())
+            .filter(|d| !d.correct)
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX),
+        hints_bought: incidents.iter().map(|i| i.hints_bought).sum(),
+        time_to_detect: Durations::of(incidents.iter().filter_map(|i| i.time_to_detect_ms)),
+        time_to_resolve: Durations::of(incidents.iter().filter_map(|i| i.time_to_resolve_ms)),
+    };
+
+    let postmortems = incidents
+        .iter()
+        .map(|i| postmortem(i, &summary, rules))
+        .collect();
+
+    let order: Vec<&str> = board.iter().map(|s| s.team.as_str()).collect();
+    let score_over_time = order
+        .iter()
+        .map(|team| ScoreSeries {
+            team: (*team).to_owned(),
+            points: series.remove(*team).unwrap_or_default(),
+        })
+        .collect();
+
+    let mut pauses: Vec<Span> = last
+        .pauses
+        .iter()
+        .map(|&(from_ms, to_ms)| Span {
+            from_ms,
+            to_ms: Some(to_ms),
+        })
+        .collect();
+    if let Some(since) = last.paused_since {
+        pauses.push(Span {
+            from_ms: since,
+            to_ms: None,
+        });
+    }
+
+    Report {
+        audience: viewer.into(),
+        status: last.status,
+        started_ms: last.started_ms,
+        ended_ms,
+        as_of_ms,
+        running_ms: last
+            .started_ms
+            .map_or(0, |start| last.running_ms(start, as_of_ms)),
+        pauses,
+        rules: rules.clone(),
+        summary,
+        teams,
+        scenarios,
+        incidents,
+        score_over_time,
+        timeline,
+        postmortems,
+    }
+}
+
+fn count(list: &[&IncidentFigures], keep: impl Fn(&IncidentFigures) -> bool) -> u32 {
+    u32::try_from(list.iter().filter(|i| keep(i)).count()).unwrap_or(u32::MAX)
+}
+
+/// The incidents detected by the step from `before` to `after`.
+fn newly_detected(before: &GameState, after: &GameState) -> Vec<IncidentId> {
+    after
+        .incidents
+        .values()
+        .filter(|i| {
+            i.detected_ms.is_some()
+                && before
+                    .incidents
+                    .get(&i.id)
+                    .is_some_and(|b| b.detected_ms.is_none())
+        })
+        .map(|i| i.id)
+        .collect()
+}
+
+/// Sets the outcome of the last pending claim of `incident`.
+fn decide(
+    extras: &mut BTreeMap<IncidentId, Extra>,
+    incident: IncidentId,
+    outcome: ClaimOutcome,
+    at_ms: i64,
+) {
+    if let Some(claim) = extras
+        .entry(incident)
+        .or_default()
+        .claims
+        .iter_mut()
+        .rev()
+        .find(|c| c.outcome == ClaimOutcome::Pending)
+    {
+        claim.outcome = outcome;
+        claim.decided_ms = Some(at_ms);
+    }
+}
+
+fn cause_text(cause: RevertCause) -> &'static str {
+    match cause {
+        RevertCause::Timer => "its duration ran out",
+        RevertCause::Healed => "it healed by itself",
+        RevertCause::Diagnosis => "reverted by chaosday after the correct diagnosis",
+        RevertCause::Closing => "reverted by chaosday as the incident closed",
+        RevertCause::Safety => "reverted by the kill switch or a guard",
+    }
+}
+
+fn figures(i: &Incident, a: Access, extra: Extra, viewer: &Viewer) -> IncidentFigures {
+    let view = secrecy::incident_view(i, viewer);
+    let detection = match (&i.detected_by, i.detected_ms) {
+        (Some(actor), Some(_)) => Some(Detection {
+            how: if matches!(actor, Actor::Alert { .. }) {
+                DetectedBy::Alert
+            } else {
+                DetectedBy::Declaration
+            },
+            by: match actor {
+                Actor::Team { player, .. } if a.own => player.clone(),
+                Actor::Team { team, .. } | Actor::Alert { team } => team.clone(),
+                Actor::GameMaster { .. } => "the game master".into(),
+                Actor::System => "chaosday".into(),
+            },
+            detail: extra.detection_detail.filter(|_| a.detail),
+        }),
+        _ => None,
+    };
+    IncidentFigures {
+        id: i.id,
+        team: i.team.clone(),
+        state: i.state,
+        scenario: a.truth.then(|| i.scenario.clone()),
+        difficulty: a.detail.then_some(i.difficulty),
+        resolution: a.detail.then_some(i.resolution),
+        opened_ms: a.detail.then_some(i.opened_ms),
+        detected_ms: i.detected_ms,
+        detection,
+        diagnosed_ms: i.diagnosed_ms,
+        closed_ms: i.closed_ms,
+        closed_reason: i.closed_reason.clone(),
+        time_to_detect_ms: i.time_to_detect_ms.filter(|_| a.detail),
+        time_to_resolve_ms: i.time_to_resolve_ms,
+        diagnoses: a.detail.then_some(extra.diagnoses),
+        hints_bought: u32::try_from(i.hints_bought.len()).unwrap_or(u32::MAX),
+        hints: view.and_then(|v| v.hints),
+        claims: a.detail.then_some(extra.claims),
+        faults: a.truth.then(|| i.faults.clone()),
+        ground_truth: a.truth.then(|| i.diagnosis.clone()),
+        reverts: a.truth.then_some(extra.reverts),
+        healed_without_team: a.truth.then_some(i.healed_without_team),
+        points: i.points,
+        points_total: i.points.total(),
+    }
+}
+
+/// A duration for people: `45s`, `2m 05s`, `1h 02m`.
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `1 hint`, `2 hints`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> Postmortem {
+    let scenario = i.scenario.as_deref();
+    let title = match scenario {
+        Some(s) => format!("{} {s} ({})", i.id, i.team),
+        None => format!("{} ({})", i.id, i.team),
+    };
+    let after_open = |ms: u64| format!("{} after its faults became active", human_duration(ms));
+
+    let mut what = Vec::new();
+    match (scenario, &i.faults, &i.ground_truth) {
+        (Some(s), Some(faults), Some(truth)) => {
+            let difficulty = i
+                .difficulty
+                .map_or(String::new(), |d| format!(", difficulty {d}"));
+            let resolution = i
+                .resolution
+                .map_or(String::new(), |r| format!(", resolution: {r}"));
+            what.push(format!(
+                "Scenario {s} against {}{difficulty}{resolution}.",
+                i.team
+            ));
+            for f in faults {
+                what.push(format!("Fault: {} (target {}).", f.description, f.target));
+            }
+            what.push(format!("Ground truth: {} on {}.", truth.kind, truth.target));
+            if let Some(reverts) = &i.reverts {
+                for r in reverts {
+                    what.push(format!(
+                        "The fault on {} went away: {}.",
+                        r.target,
+                        cause_text(r.cause)
+                    ));
+                }
+            }
+        }
+        _ => what.push(
+            "The scenario, its faults and the ground truth are shown once the incident closes."
+                .into(),
+        ),
+    }
+
+    let mut seen = Vec::new();
+    match (&i.detection, i.time_to_detect_ms) {
+        (Some(d), ttd) => {
+            let when = ttd.map_or("Detected".to_owned(), |ms| {
+                format!("Detected {}", after_open(ms))
+            });
+            let how = match (d.how, &d.detail) {
+                (DetectedBy::Declaration, Some(target)) => {
+                    format!("by a declaration of {} naming {target}", d.by)
+                }
+                (DetectedBy::Declaration, None) => format!("by a declaration of {}", d.by),
+                (DetectedBy::Alert, Some(labels)) => {
+                    format!("by an alert of {} ({labels})", d.by)
+                }
+                (DetectedBy::Alert, None) => format!("by an alert of {}", d.by),
+            };
+            seen.push(format!("{when}, {how}."));
+            if ttd.is_some() {
+                seen.push(format!(
+                    "Detection earned {} points (at most {} × difficulty, less as time passes).",
+                    i.points.detect, rules.detect.max
+                ));
+            }
+        }
+        (None, _) if i.state.is_closed() => {
+            seen.push("It was never detected before it closed.".into())
+        }
+        (None, _) => seen.push("Not detected yet.".into()),
+    }
+
+    let mut found = Vec::new();
+    match &i.diagnoses {
+        Some(tries) if tries.is_empty() => found.push("No diagnosis was submitted.".into()),
+        Some(tries) => {
+            for (n, t) in tries.iter().enumerate() {
+                let what = t
+                    .diagnosis
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(": {} on {}", d.kind, d.target));
+                let verdict = if t.correct { "right" } else { "wrong" };
+                found.push(format!(
+                    "Try {} was {verdict}{what} ({:+} points).",
+                    n + 1,
+                    t.points
+                ));
+            }
+        }
+        None => found.push("The diagnoses are the team's until the incident closes.".into()),
+    }
+    if i.hints_bought > 0 {
+        let texts: Vec<String> = i
+            .hints
+            .iter()
+            .flatten()
+            .filter(|h| h.bought)
+            .filter_map(|h| h.text.as_ref().map(|t| format!("“{t}”")))
+            .collect();
+        let listed = if texts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", texts.join(", "))
+        };
+        found.push(format!(
+            "{} bought ({} points){listed}.",
+            plural(i.hints_bought as usize, "hint", "hints"),
+            i.points.hints
+        ));
+    }
+
+    let mut fixed = Vec::new();
+    for c in i.claims.iter().flatten() {
+        fixed.push(match c.outcome {
+            ClaimOutcome::Verified => "A fix was claimed, and the referee's probes stayed green through the verification window.".to_owned(),
+            ClaimOutcome::Failed => "A fix was claimed, but the referee's probes went red: the claim was withdrawn.".to_owned(),
+            ClaimOutcome::Pending => "A fix was claimed; its verification had not finished.".to_owned(),
+        });
+    }
+    match i.state {
+        IncidentState::Resolved => {
+            let reason = i.closed_reason.as_deref().unwrap_or("resolved");
+            match i.time_to_resolve_ms {
+                Some(ms) => fixed.push(format!(
+                    "Resolved {} ({reason}), for {} points.",
+                    after_open(ms),
+                    i.points.resolve
+                )),
+                None => fixed.push(format!("Closed: {reason}; no resolution points.")),
+            }
+        }
+        IncidentState::Expired => fixed.push("Its deadline passed before it was resolved.".into()),
+        IncidentState::Cancelled => fixed.push(format!(
+            "Cancelled: {}.",
+            i.closed_reason.as_deref().unwrap_or("no reason given")
+        )),
+        _ => fixed.push("Not resolved yet.".into()),
+    }
+    let timed = i.resolution == Some(crate::events::Resolution::Timed);
+    if i.healed_without_team == Some(true) && i.state == IncidentState::Resolved && !timed {
+        fixed.push(
+            "A fault went away by its timer or by itself before a claim: no resolution points."
+                .into(),
+        );
+    }
+
+    let target = i
+        .ground_truth
+        .as_ref()
+        .map_or("this target".to_owned(), |d| d.target.clone());
+    let kind = i
+        .ground_truth
+        .as_ref()
+        .map_or("this kind of fault".to_owned(), |d| d.kind.clone());
+    let mut improve = Vec::new();
+    match (i.detected_ms, i.state) {
+        (None, IncidentState::Cancelled) => improve.push(
+            "It was cancelled before anyone saw it: replay it another day to learn how it shows."
+                .into(),
+        ),
+        (None, state) if state.is_closed() => improve.push(format!(
+            "Nobody saw it: which signal would have shown the {kind} fault on {target}? Add an alert or a dashboard panel for it."
+        )),
+        _ => {}
+    }
+    if let (Some(ttd), Some(median)) = (i.time_to_detect_ms, summary.time_to_detect.median_ms)
+        && summary.time_to_detect.count > 1
+        && ttd > median
+    {
+        improve.push(format!(
+            "Detection took {}, slower than the game's median of {}: review the alerting thresholds and dashboards for {target}.",
+            human_duration(ttd),
+            human_duration(median)
+        ));
+    } else if let Some(ttd) = i.time_to_detect_ms
+        && u128::from(ttd) * 2 > rules.detect.over.as_millis()
+    {
+        improve.push(format!(
+            "Detection took {}: could an alert have fired sooner?",
+            human_duration(ttd)
+        ));
+    }
+    if matches!(&i.detection, Some(d) if d.how == DetectedBy::Declaration) {
+        improve.push(format!(
+            "A person noticed it before any alert fired: could an alert on {target} page the team first?"
+        ));
+    }
+    let wrong = i.diagnoses.iter().flatten().filter(|d| !d.correct).count();
+    if wrong > 0 {
+        let right = if i.diagnosed_ms.is_some() {
+            "before the right one"
+        } else {
+            "and none right"
+        };
+        improve.push(format!(
+            "{} {right}: a runbook for {kind} faults on {target} would shorten the search.",
+            plural(wrong, "wrong diagnosis", "wrong diagnoses")
+        ));
+    }
+    if i.diagnoses.as_ref().is_some_and(|d| !d.is_empty())
+        && i.diagnosed_ms.is_none()
+        && i.state.is_closed()
+    {
+        improve
+            .push("It was never diagnosed correctly: what would have pointed at the cause?".into());
+    }
+    if i.hints_bought > 0 {
+        improve.push(
+            "Hints were bought: what did they say that your dashboards and runbooks did not? Write it down where the next on-call will find it."
+                .into(),
+        );
+    }
+    if i.claims
+        .iter()
+        .flatten()
+        .any(|c| c.outcome == ClaimOutcome::Failed)
+    {
+        improve.push(
+            "A fix was claimed too early: how do you check that a repair worked before calling it done?"
+                .into(),
+        );
+    }
+    if let (Some(ttr), Some(median)) = (i.time_to_resolve_ms, summary.time_to_resolve.median_ms)
+        && summary.time_to_resolve.count > 1
+        && ttr > median
+    {
+        improve.push(format!(
+            "The repair took {}, slower than the game's median of {}: which step took longest, and can it be automated?",
+            human_duration(ttr),
+            human_duration(median)
+        ));
+    }
+    if i.state == IncidentState::Expired {
+        improve.push(
+            "The deadline passed: what blocked the repair? Rehearse it, or automate the fix."
+                .into(),
+        );
+    }
+    if i.healed_without_team == Some(true) && !timed {
+        improve.push(
+            "The system recovered without the team: was that by design (a timeout, a restart policy), and would you have known?"
+                .into(),
+        );
+    }
+    if i.state == IncidentState::Resolved && improve.is_empty() {
+        improve.push(
+            "It went well: write down what made it quick, so that other teams can do the same."
+                .into(),
+        );
+    }
+
+    Postmortem {
+        incident: i.id,
+        team: i.team.clone(),
+        title,
+        in_progress: !i.state.is_closed(),
+        what_happened: what,
+        when_seen: seen,
+        how_found: found,
+        how_fixed: fixed,
+        to_improve: improve,
+    }
+}
+
+/// The teams of a report's incidents and scoreboard, in scoreboard order (for charts that
+/// give each team a color).
+pub fn team_order(report: &Report) -> Vec<String> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    for name in report
+        .teams
+        .iter()
+        .map(|t| t.team.as_str())
+        .chain(report.incidents.iter().map(|i| i.team.as_str()))
+    {
+        if seen.insert(name) {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Hint, Resolution};
+
+    fn ev(seq: u64, second: i64, actor: Actor, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at_ms: second * 1000,
+            actor,
+            kind,
+        }
+    }
+
+    fn player(team: &str) -> Actor {
+        Actor::Team {
+            team: team.into(),
+            player: format!("{team}-player"),
+        }
+    }
+
+    fn opened(
+        id: u64,
+        team: &str,
+        scenario: &str,
+        resolution: Resolution,
+        target: &str,
+        kind: &str,
+    ) -> EventKind {
+        EventKind::IncidentOpened {
+            incident: IncidentId(id),
+            team: team.into(),
+            scenario: scenario.into(),
+            difficulty: 2,
+            resolution,
+            diagnosis: Diagnosis {
+                target: target.into(),
+                kind: kind.into(),
+            },
+            faults: vec![FaultSummary {
+                target: target.into(),
+                kind: kind.into(),
+                description: format!("{kind} on {target}"),
+                alert_match: BTreeMap::from([("service".into(), target.into())]),
+            }],
+            hints: vec![Hint {
+                text: format!("look at {target}"),
+                cost: 30,
+            }],
+            deadline_ms: 1_800_000,
+        }
+    }
+
+    fn diagnosed(team: &str, id: u64, target: &str, kind: &str) -> EventKind {
+        EventKind::Diagnosed {
+            team: team.into(),
+            incident: IncidentId(id),
+            diagnosis: Diagnosis {
+                target: target.into(),
+                kind: kind.into(),
+            },
+        }
+    }
+
+    /// Two teams; #1 diagnosed after a wrong try and a hint, #2 fixed after a failed claim
+    /// and a pause, #3 never detected and still open; a false alarm, an adjustment, the kill
+    /// switch.
+    fn game(ended: bool) -> Vec<Event> {
+        let gm = Actor::GameMaster {
+            player: "gm".into(),
+        };
+        let mut events = vec![
+            ev(
+                1,
+                0,
+                gm.clone(),
+                EventKind::GameStarted {
+                    teams: vec!["checkout".into(), "search".into()],
+                },
+            ),
+            ev(
+                2,
+                60,
+                Actor::System,
+                opened(
+                    1,
+                    "checkout",
+                    "slow-database",
+                    Resolution::Diagnose,
+                    "cart-db-link",
+                    "latency",
+                ),
+            ),
+            ev(
+                3,
+                120,
+                Actor::System,
+                opened(
+                    2,
+                    "search",
+                    "search-down",
+                    Resolution::Fix,
+                    "search",
+                    "kill",
+                ),
+            ),
+            ev(
+                4,
+                150,
+                player("search"),
+                EventKind::Declared {
+                    team: "search".into(),
+                    target: "cart".into(),
+                },
+            ),
+            ev(
+                5,
+                180,
+                player("checkout"),
+                EventKind::Declared {
+                    team: "checkout".into(),
+                    target: "cart-db-link".into(),
+                },
+            ),
+            ev(
+                6,
+                200,
+                player("checkout"),
+                EventKind::HintBought {
+                    team: "checkout".into(),
+                    incident: IncidentId(1),
+                    hint: 0,
+                },
+            ),
+            ev(
+                7,
+                240,
+                player("checkout"),
+                diagnosed("checkout", 1, "cart-db-link", "kill"),
+            ),
+            ev(
+                8,
+                300,
+                player("checkout"),
+                diagnosed("checkout", 1, "cart-db-link", "latency"),
+            ),
+            ev(
+                9,
+                310,
+                Actor::System,
+                EventKind::FaultReverted {
+                    incident: IncidentId(1),
+                    target: "cart-db-link".into(),
+                    cause: RevertCause::Diagnosis,
+                },
+            ),
+            ev(
+                10,
+                400,
+                Actor::Alert {
+                    team: "search".into(),
+                },
+                EventKind::AlertFired {
+                    team: "search".into(),
+                    labels: BTreeMap::from([("service".into(), "search".into())]),
+                    starts_at_ms: 390_000,
+                },
+            ),
+            ev(
+                11,
+                420,
+                player("search"),
+                EventKind::ResolutionClaimed {
+                    team: "search".into(),
+                    incident: IncidentId(2),
+                },
+            ),
+            ev(
+                12,
+                440,
+                Actor::System,
+                EventKind::VerificationFailed {
+                    incident: IncidentId(2),
+                },
+            ),
+            ev(
+                13,
+                450,
+                gm.clone(),
+                EventKind::GamePaused {
+                    reason: "lunch".into(),
+                },
+            ),
+            ev(14, 750, gm.clone(), EventKind::GameResumed),
+            ev(
+                15,
+                800,
+                player("search"),
+                EventKind::ResolutionClaimed {
+                    team: "search".into(),
+                    incident: IncidentId(2),
+                },
+            ),
+            ev(
+                16,
+                830,
+                Actor::System,
+                EventKind::Verified {
+                    incident: IncidentId(2),
+                },
+            ),
+            ev(
+                17,
+                900,
+                Actor::System,
+                opened(
+                    3,
+                    "checkout",
+                    "secret-cpu-hog",
+                    Resolution::Timed,
+                    "cart-host",
+                    "cpu",
+                ),
+            ),
+            ev(
+                18,
+                1010,
+                gm.clone(),
+                EventKind::Adjusted {
+                    team: "search".into(),
+                    points: 15,
+                    reason: "great postmortem".into(),
+                },
+            ),
+            ev(19, 1020, gm.clone(), EventKind::Aborted { reverted: 1 }),
+            ev(20, 1030, gm.clone(), EventKind::Rearmed),
+        ];
+        if ended {
+            events.push(ev(21, 1100, gm, EventKind::GameEnded));
+        }
+        events
+    }
+
+    fn build_for(viewer: &Viewer, ended: bool) -> Report {
+        build(&ScoringRules::default(), &game(ended), viewer, None)
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[7]), Some(7));
+        assert_eq!(median(&[1, 4]), Some(2), "the mean, rounded down");
+        assert_eq!(median(&[1, 2, 9]), Some(2));
+        assert_eq!(median(&[1, 3, 5, 100]), Some(4));
+        assert_eq!(median(&[u64::MAX, u64::MAX]), Some(u64::MAX), "no overflow");
+        assert_eq!(median(&[u64::MAX - 2, u64::MAX]), Some(u64::MAX - 1));
+        let d = Durations::of([30, 10, 20, 40]);
+        assert_eq!(
+            d,
+            Durations {
+                count: 4,
+                median_ms: Some(25),
+                min_ms: Some(10),
+                max_ms: Some(40)
+            }
+        );
+        assert_eq!(Durations::of([]), Durations::default());
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(999), "0s");
+        assert_eq!(human_duration(45_000), "45s");
+        assert_eq!(human_duration(125_000), "2m 05s");
+        assert_eq!(human_duration(3_720_000), "1h 02m");
+    }
+
+    #[test]
+    fn breakdowns_add_up_to_the_scoreboard_for_every_viewer() {
+        let state = GameState::replay(ScoringRules::default(), &game(true));
+        let board = state.scoreboard();
+        for viewer in [
+            Viewer::GameMaster,
+            Viewer::Spectator,
+            Viewer::Team("checkout".into()),
+        ] {
+            for ended in [false, true] {
+                let report = build_for(&viewer, ended);
+                let board = if ended {
+                    board.clone()
+                } else {
+                    GameState::replay(ScoringRules::default(), &game(false)).scoreboard()
+                };
+                assert_eq!(report.teams.len(), board.len());
+                for (figures, score) in report.teams.iter().zip(&board) {
+                    assert_eq!(figures.team, score.team);
+                    assert_eq!(figures.points, score.points);
+                    assert_eq!(figures.breakdown.total(), score.points);
+                    // The incidents shown plus what belongs to no incident: the whole score.
+                    let incidents: i64 = report
+                        .incidents
+                        .iter()
+                        .filter(|i| i.team == figures.team)
+                        .map(|i| i.points_total)
+                        .sum();
+                    let extra = state.team_extra[&figures.team].0.total();
+                    assert_eq!(
+                        incidents + extra,
+                        figures.points,
+                        "{viewer:?} {}",
+                        figures.team
+                    );
+                    let last = report
+                        .score_over_time
+                        .iter()
+                        .find(|s| s.team == figures.team)
+                        .and_then(|s| s.points.last())
+                        .map_or(0, |p| p.points);
+                    assert_eq!(last, figures.points, "the series ends at the score");
+                }
+            }
+        }
+        // checkout: detect (100 - 80*120/600) * 2 = 168, a 30-point hint, a wrong try -50,
+        // the right one +200, healed at 240 s: (200 - 150*240/1800) * 2 = 360.
+        let checkout = &build_for(&Viewer::GameMaster, true).teams[0];
+        assert_eq!(checkout.team, "checkout");
+        assert_eq!(
+            checkout.breakdown,
+            Breakdown {
+                detect: 168,
+                diagnose: 150,
+                resolve: 360,
+                hints: -30,
+                penalties: 0,
+                adjustments: 0
+            }
+        );
+    }
+
+    #[test]
+    fn times_to_detect_and_resolve_per_team_and_scenario() {
+        let report = build_for(&Viewer::GameMaster, true);
+        let search = report.teams.iter().find(|t| t.team == "search").unwrap();
+        // #2: opened at 120 s, the alert started at 390 s; claimed at 800 s with 300 s of pause.
+        assert_eq!(search.time_to_detect.median_ms, Some(270_000));
+        assert_eq!(search.time_to_resolve.median_ms, Some(380_000));
+        assert_eq!(search.false_alarms, 1);
+        assert_eq!(search.breakdown.penalties, -10);
+        assert_eq!(search.breakdown.adjustments, 15);
+        let all = report.summary;
+        assert_eq!(all.time_to_detect.count, 2);
+        assert_eq!(all.time_to_detect.median_ms, Some((120_000 + 270_000) / 2));
+        assert_eq!(all.time_to_resolve.median_ms, Some((240_000 + 380_000) / 2));
+        assert_eq!((all.incidents, all.missed, all.cancelled), (3, 1, 1));
+        let scenario = report
+            .scenarios
+            .iter()
+            .find(|s| s.scenario == "slow-database")
+            .unwrap();
+        assert_eq!(scenario.time_to_detect.median_ms, Some(120_000));
+        assert_eq!(scenario.time_to_resolve.median_ms, Some(240_000));
+        assert_eq!(report.running_ms, 1_100_000 - 300_000);
+        let claims = report.incidents[1].claims.as_ref().unwrap();
+        assert_eq!(
+            claims.iter().map(|c| c.outcome).collect::<Vec<_>>(),
+            [ClaimOutcome::Failed, ClaimOutcome::Verified]
+        );
+    }
+
+    #[test]
+    fn the_timeline_merges_every_kind_of_step() {
+        let report = build_for(&Viewer::GameMaster, true);
+        let kinds: BTreeSet<TimelineKind> = report.timeline.iter().map(|t| t.kind).collect();
+        for kind in [
+            TimelineKind::GameStarted,
+            TimelineKind::Injection,
+            TimelineKind::FalseAlarm,
+            TimelineKind::Declaration,
+            TimelineKind::Hint,
+            TimelineKind::Diagnosis,
+            TimelineKind::Revert,
+            TimelineKind::Alert,
+            TimelineKind::Claim,
+            TimelineKind::VerificationFailed,
+            TimelineKind::Paused,
+            TimelineKind::Resumed,
+            TimelineKind::Resolved,
+            TimelineKind::Adjustment,
+            TimelineKind::KillSwitch,
+            TimelineKind::Rearmed,
+            TimelineKind::Cancelled,
+            TimelineKind::GameEnded,
+        ] {
+            assert!(kinds.contains(&kind), "{kind:?} is missing");
+        }
+        assert!(report.timeline.windows(2).all(|w| w[0].seq <= w[1].seq));
+        let adjustment = report
+            .timeline
+            .iter()
+            .find(|t| t.kind == TimelineKind::Adjustment)
+            .unwrap();
+        assert_eq!(
+            (adjustment.points, adjustment.actor.as_str()),
+            (15, "game master (gm)")
+        );
+    }
+
+    #[test]
+    fn a_spectator_never_learns_of_an_undetected_incident_while_it_is_open() {
+        let report = build_for(&Viewer::Spectator, false);
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("secret-cpu-hog"), "{json}");
+        assert!(!json.contains("cart-host"), "{json}");
+        assert!(report.incidents.iter().all(|i| i.id != IncidentId(3)));
+        assert!(
+            report
+                .timeline
+                .iter()
+                .all(|t| t.incident != Some(IncidentId(3)))
+        );
+        assert!(
+            report
+                .postmortems
+                .iter()
+                .all(|p| p.incident != IncidentId(3))
+        );
+        // Nor does the other team; the game master does.
+        let other =
+            serde_json::to_string(&build_for(&Viewer::Team("search".into()), false)).unwrap();
+        assert!(!other.contains("secret-cpu-hog"));
+        let gm = serde_json::to_string(&build_for(&Viewer::GameMaster, false)).unwrap();
+        assert!(gm.contains("secret-cpu-hog"));
+        // Once the game ended it closed (cancelled): the postmortem may tell it.
+        let after = serde_json::to_string(&build_for(&Viewer::Spectator, true)).unwrap();
+        assert!(after.contains("secret-cpu-hog"));
+    }
+
+    #[test]
+    fn a_team_sees_its_own_detected_incident_without_the_ground_truth_until_it_closes() {
+        let mut events = game(false);
+        events.truncate(12); // #2 detected, claimed, verification failed: still open.
+        let report = build(
+            &ScoringRules::default(),
+            &events,
+            &Viewer::Team("search".into()),
+            None,
+        );
+        let two = report
+            .incidents
+            .iter()
+            .find(|i| i.id == IncidentId(2))
+            .unwrap();
+        assert_eq!(two.state, IncidentState::Detected);
+        assert_eq!(
+            (
+                two.scenario.as_ref(),
+                two.ground_truth.as_ref(),
+                two.faults.as_ref()
+            ),
+            (None, None, None)
+        );
+        assert_eq!(two.opened_ms, Some(120_000), "its own: when it opened");
+        assert_eq!(two.claims.as_ref().map(Vec::len), Some(1));
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("search-down"), "{json}");
+        // checkout's closed #1 is public now, its hint's text stays checkout's.
+        let one = report
+            .incidents
+            .iter()
+            .find(|i| i.id == IncidentId(1))
+            .unwrap();
+        assert_eq!(one.scenario.as_deref(), Some("slow-database"));
+        assert!(one.hints.is_none());
+        assert!(!json.contains("look at cart-db-link"));
+        let spectator = build(&ScoringRules::default(), &events, &Viewer::Spectator, None);
+        let two = spectator
+            .incidents
+            .iter()
+            .find(|i| i.id == IncidentId(2))
+            .unwrap();
+        assert_eq!(
+            (two.opened_ms, two.time_to_detect_ms, two.claims.as_ref()),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn postmortems_ask_what_the_figures_suggest() {
+        let report = build_for(&Viewer::GameMaster, true);
+        let one = &report.postmortems[0];
+        let improve = one.to_improve.join("\n");
+        assert!(improve.contains("runbook"), "{improve}");
+        assert!(improve.contains("Hints were bought"), "{improve}");
+        assert!(improve.contains("before any alert"), "{improve}");
+        assert!(
+            one.what_happened
+                .iter()
+                .any(|l| l.contains("latency on cart-db-link"))
+        );
+        let two = report.postmortems[1].to_improve.join("\n");
+        assert!(two.contains("claimed too early"), "{two}");
+        assert!(two.contains("slower than the game's median"), "{two}");
+        let three = report.postmortems[2].to_improve.join("\n");
+        assert!(three.contains("cancelled before anyone saw it"), "{three}");
+        assert!(!report.postmortems[2].in_progress);
+        // Had its timer ended it, nobody would have seen it.
+        let mut events = game(false);
+        events.push(ev(
+            21,
+            1050,
+            Actor::System,
+            EventKind::FaultReverted {
+                incident: IncidentId(3),
+                target: "cart-host".into(),
+                cause: RevertCause::Timer,
+            },
+        ));
+        let report = build(&ScoringRules::default(), &events, &Viewer::GameMaster, None);
+        let three = report.postmortems[2].to_improve.join("\n");
+        assert!(
+            three.contains("which signal would have shown the cpu fault on cart-host"),
+            "{three}"
+        );
+        assert!(
+            !three.contains("recovered without the team"),
+            "a timed scenario ends by design"
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! Web sessions: a player signs in once with a token and a name, and the browser then
+//! carries a session cookie instead of the token.
+//!
+//! The cookie holds a random 256-bit id. The server keeps only its SHA-256 hash, mapped to
+//! the [`Caller`] it signs in, the session's CSRF token (another random 256-bit value, put in
+//! every form as a hidden field and compared in constant time), and a one-shot flash
+//! message for the next page. A session ends when it is idle for [`IDLE`], [`LIFETIME`]
+//! after it began, when its player signs out, or when the server stops (sessions live in
+//! memory: players sign in again after a restart). At most [`MAX_SESSIONS`] are kept; a new
+//! one pushes out the least recently used.
+//!
+//! The cookie is `HttpOnly` (no script reads it) and `SameSite=Strict` (no other site's page
+//! sends it); chaosday serves plain HTTP, so it carries no `Secure` flag.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, header};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::game::Caller;
+use crate::game::auth::Identity;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "chaosday_session";
+
+/// The sign-in form's own cookie (double-submit CSRF before a session exists).
+pub const LOGIN_COOKIE: &str = "chaosday_login";
+
+/// A session unused this long ends.
+pub const IDLE: Duration = Duration::from_secs(12 * 3600);
+
+/// A session ends this long after it began, used or not: a Day of Chaos fits in it.
+pub const LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The most sessions kept at once.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// A random 256-bit value: a session id, a CSRF token. Shown as 64 hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret([u8; 32]);
+
+impl Secret {
+    /// A fresh one from the operating system's random source.
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Secret(bytes))
+    }
+
+    /// Its 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        out
+    }
+
+    /// Whether `presented` (hex, as a form or a cookie carries it) is this value, compared
+    /// in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        // The length says nothing about the value: every secret has 64 digits.
+        bool::from(self.hex().as_bytes().ct_eq(presented.trim().as_bytes()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A one-shot message for the next page: what an action did, or why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// Whether it is good news (the action's acknowledgement) or an error.
+    pub ok: bool,
+    /// The message, for people.
+    pub text: String,
+}
+
+/// A signed-in session, as a request sees it.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// Who signed in.
+    pub caller: Caller,
+    /// The session's CSRF token, for the forms of the page.
+    pub csrf: Secret,
+    /// The session's id, to set or take its flash.
+    id: Key,
+}
+
+impl Current {
+    /// Whether `presented` is this session's CSRF token (constant time).
+    pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|token| self.csrf.matches(token))
+    }
+}
+
+/// The hash of a session id: what the map is keyed by, so a dump of it holds no cookie.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; 32]);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+impl Key {
+    fn of(id: &str) -> Self {
+        Key(Sha256::digest(id.as_bytes()).into())
+    }
+}
+
+struct Session {
+    caller: Caller,
+    csrf: Secret,
+    created: Instant,
+    last_used: Instant,
+    flash: Option<Flash>,
+}
+
+/// Every session of a server.
+pub struct Sessions {
+    map: Mutex<HashMap<Key, Session>>,
+    idle: Duration,
+    lifetime: Duration,
+    max: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::new(IDLE, LIFETIME, MAX_SESSIONS)
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("open", &self.len())
+            .field("idle", &self.idle)
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+impl Sessions {
+    /// Sessions that end after `idle` unused or `lifetime` in all, at most `max` at once.
+    pub fn new(idle: Duration, lifetime: Duration, max: usize) -> Self {
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            idle,
+            lifetime,
+            max: max.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Session>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many sessions are kept (expired ones included until the next sweep).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Signs `caller` in at `now`: the new session's id (the cookie's value).
+    pub fn create(&self, caller: Caller, now: Instant) -> Result<String, getrandom::Error> {
+        let id = Secret::random()?.hex();
+        let csrf = Secret::random()?;
+        let mut map = self.lock();
+        if map.len() >= self.max {
+            map.retain(|_, s| self.alive(s, now));
+        }
+        if map.len() >= self.max
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            Key::of(&id),
+            Session {
+                caller,
+                csrf,
+                created: now,
+                last_used: now,
+                flash: None,
+            },
+        );
+        Ok(id)
+    }
+
+    fn alive(&self, session: &Session, now: Instant) -> bool {
+        now.saturating_duration_since(session.last_used) < self.idle
+            && now.saturating_duration_since(session.created) < self.lifetime
+    }
+
+    /// The session of `id` at `now`, if it is alive (it counts as used); an expired one is
+    /// dropped.
+    pub fn get(&self, id: &str, now: Instant) -> Option<Current> {
+        if !is_id(id) {
+            return None;
+        }
+        let key = Key::of(id);
+        let mut map = self.lock();
+        let session = map.get_mut(&key)?;
+        if !self.alive(session, now) {
+            map.remove(&key);
+            return None;
+        }
+        session.last_used = session.last_used.max(now);
+        Some(Current {
+            caller: session.caller.clone(),
+            csrf: session.csrf.clone(),
+            id: key,
+        })
+    }
+
+    /// The session of the request's cookie, if any is alive.
+    pub fn from_headers(&self, headers: &HeaderMap, now: Instant) -> Option<Current> {
+        self.get(cookie(headers, COOKIE)?, now)
+    }
+
+    /// Whose session the request's cookie is, if any (the live event stream's sign-in).
+    pub fn identity(&self, headers: &HeaderMap, now: Instant) -> Option<Identity> {
+        self.from_headers(headers, now)
+            .map(|current| match current.caller {
+                Caller::GameMaster { .. } => Identity::GameMaster,
+                Caller::Team { team, .. } => Identity::Team(team),
+            })
+    }
+
+    /// Ends the session of `id`.
+    pub fn remove(&self, current: &Current) {
+        self.lock().remove(&current.id);
+    }
+
+    /// Leaves `flash` for the session's next page.
+    pub fn set_flash(&self, current: &Current, flash: Flash) {
+        if let Some(session) = self.lock().get_mut(&current.id) {
+            session.flash = Some(flash);
+        }
+    }
+
+    /// Takes the session's flash, if one waits.
+    pub fn take_flash(&self, current: &Current) -> Option<Flash> {
+        self.lock().get_mut(&current.id)?.flash.take()
+    }
+}
+
+/// Whether `id` looks like a session id: 64 lowercase hex digits.
+fn is_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| HEX.contains(&b))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// The `Set-Cookie` value that gives the browser session `id`.
+pub fn session_cookie(id: &str) -> String {
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        LIFETIME.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that makes the browser forget cookie `name` (at `path`).
+pub fn expired_cookie(name: &str, path: &str) -> String {
+    format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The `Set-Cookie` value of the sign-in form's CSRF token.
+pub fn login_cookie(token: &Secret) -> String {
+    format!(
+        "{LOGIN_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600",
+        token.hex()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn team() -> Caller {
+        Caller::Team {
+            team: "checkout".into(),
+            player: "ada".into(),
+        }
+    }
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_session_id_is_256_random_bits_and_only_its_hash_is_kept() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let a = sessions.create(team(), now).unwrap();
+        let b = sessions.create(team(), now).unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(is_id(&a) && is_id(&b));
+        assert_ne!(a, b);
+        let map = sessions.lock();
+        assert!(map.contains_key(&Key::of(&a)));
+        assert!(!format!("{:?}", map.keys().collect::<Vec<_>>()).contains(&a[..8]));
+    }
+
+    #[test]
+    fn a_session_is_found_by_its_cookie_with_its_caller_and_csrf_token() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let id = sessions.create(team(), now).unwrap();
+        let current = sessions
+            .from_headers(&headers(&format!("theme=dark; {COOKIE}={id}; x=y")), now)
+            .expect("the session");
+        assert_eq!(current.caller, team());
+        assert!(current.csrf_ok(Some(&current.csrf.hex())));
+        assert_eq!(
+            sessions.identity(&headers(&format!("{COOKIE}={id}")), now),
+            Some(Identity::Team("checkout".into()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_malformed_or_missing_cookie_is_no_session() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let id = sessions.create(team(), now).unwrap();
+        let other = Secret::random().unwrap().hex();
+        for cookie in [
+            format!("{COOKIE}={other}"),
+            format!("{COOKIE}={}", &id[..63]),
+            format!("{COOKIE}={}", id.to_uppercase()),
+            format!("{COOKIE}="),
+            format!("not_{COOKIE}={id}"),
+            "garbage".to_owned(),
+        ] {
+            assert!(
+                sessions.from_headers(&headers(&cookie), now).is_none(),
+                "{cookie}"
+            );
+        }
+        assert!(sessions.from_headers(&HeaderMap::new(), now).is_none());
+    }
+
+    #[test]
+    fn a_wrong_or_missing_csrf_token_does_not_match() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let id = sessions.create(team(), now).unwrap();
+        let current = sessions.get(&id, now).unwrap();
+        let right = current.csrf.hex();
+        let mut wrong = right.clone().into_bytes();
+        wrong[63] = if wrong[63] == b'0' { b'1' } else { b'0' };
+        assert!(!current.csrf_ok(Some(std::str::from_utf8(&wrong).unwrap())));
+        assert!(!current.csrf_ok(Some(&right[..32])));
+        assert!(!current.csrf_ok(Some("")));
+        assert!(!current.csrf_ok(None));
+        // Another session's token is not this one's.
+        let other = sessions.create(team(), now).unwrap();
+        let other = sessions.get(&other, now).unwrap();
+        assert!(!current.csrf_ok(Some(&other.csrf.hex())));
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_too_long_or_too_old_or_signed_out() {
+        let sessions = Sessions::new(Duration::from_secs(10), Duration::from_secs(30), 100);
+        let start = Instant::now();
+        let id = sessions.create(team(), start).unwrap();
+        // Used every 8 s, it lives until its lifetime.
+        for step in 1..=3 {
+            let at = start + Duration::from_secs(8 * step);
+            assert!(sessions.get(&id, at).is_some(), "alive at {}s", 8 * step);
+        }
+        assert!(sessions.get(&id, start + Duration::from_secs(31)).is_none());
+        assert_eq!(sessions.len(), 0, "an expired session is dropped");
+
+        let idle = sessions.create(team(), start).unwrap();
+        assert!(sessions.get(&idle, start + Duration::from_secs(11)).is_none());
+
+        let out = sessions.create(team(), start).unwrap();
+        let current = sessions.get(&out, start).unwrap();
+        sessions.remove(&current);
+        assert!(sessions.get(&out, start).is_none());
+    }
+
+    #[test]
+    fn a_full_map_pushes_out_the_least_recently_used_session() {
+        let sessions = Sessions::new(Duration::from_secs(100), Duration::from_secs(100), 2);
+        let start = Instant::now();
+        let a = sessions.create(team(), start).unwrap();
+        let b = sessions.create(team(), start + Duration::from_secs(1)).unwrap();
+        sessions.get(&a, start + Duration::from_secs(2)).unwrap();
+        let c = sessions.create(team(), start + Duration::from_secs(3)).unwrap();
+        let at = start + Duration::from_secs(4);
+        assert!(sessions.get(&a, at).is_some());
+        assert!(sessions.get(&b, at).is_none(), "b was the least recently used");
+        assert!(sessions.get(&c, at).is_some());
+    }
+
+    #[test]
+    fn a_flash_is_shown_once() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let id = sessions.create(team(), now).unwrap();
+        let current = sessions.get(&id, now).unwrap();
+        let flash = Flash {
+            ok: true,
+            text: "detected incident #1 (+100)".into(),
+        };
+        sessions.set_flash(&current, flash.clone());
+        assert_eq!(sessions.take_flash(&current), Some(flash));
+        assert_eq!(sessions.take_flash(&current), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_same_site_strict() {
+        for value in [
+            session_cookie("abc"),
+            login_cookie(&Secret::random().unwrap()),
+            expired_cookie(COOKIE, "/"),
+        ] {
+            assert!(value.contains("; HttpOnly"), "{value}");
+            assert!(value.contains("; SameSite=Strict"), "{value}");
+        }
+        assert!(expired_cookie(COOKIE, "/").contains("Max-Age=0"));
+    }
+}

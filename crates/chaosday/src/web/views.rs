@@ -1,0 +1,1207 @@
+//! What the pages show, prepared for the templates: plain strings, numbers and flags, built
+//! only from what the page's viewer may see ([`GameServer::view`] and
+//! [`GameServer::timeline`] for that viewer; the game master's faults and probes for the
+//! game master only). The templates hold no game logic.
+//!
+//! Parts of a page that change live carry a `rev`: a fingerprint of what they show, so that
+//! the page's script replaces a part only when it changed (and a form being filled in stays
+//! as it is).
+
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use askama::Template;
+use askama_web::WebTemplate;
+use chaosday_domain::events::Resolution;
+use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
+use chaosday_domain::secrecy::{IncidentView, TimelineEntry, Viewer};
+use chaosday_engine::clock::now_ms;
+
+use super::ScenarioChoice;
+use super::sessions::Flash;
+use crate::game::{ActiveFault, GameServer, ProbeHealth};
+
+/// The most timeline entries a page shows (newest first).
+const TIMELINE_ROWS: usize = 60;
+
+/// A fingerprint of `value`'s debug form, as 16 hex digits.
+fn rev(value: &impl std::fmt::Debug) -> String {
+    let mut hasher = DefaultHasher::new();
+    format!("{value:?}").hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The frame around every page: the navigation, who is signed in, the flash message.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The page's title (after the game's name).
+    pub title: String,
+    /// The game's name.
+    pub game: String,
+    /// Which navigation entry is this page: `board`, `team`, `gm`, `report`, `login`.
+    pub page: &'static str,
+    /// Who is signed in, if anyone.
+    pub user: Option<UserView>,
+    /// The session's CSRF token (for the sign-out form), empty without a session.
+    pub csrf: String,
+    /// The message an action left for this page.
+    pub flash: Option<Flash>,
+    /// The class of `<body>`: `wall` for the big screen, `console` for the consoles.
+    pub body_class: &'static str,
+    /// The live parts of the page: fragment URL, event stream URL, and a poll period (ms,
+    /// 0 for none). Empty URLs: the page is not live.
+    pub live_fragment: String,
+    /// The event stream the page listens to.
+    pub live_stream: String,
+    /// How often the page fetches its fragment even without events, in ms (0: never).
+    pub live_poll_ms: u64,
+    /// The assets' version, so that browsers fetch them again after an upgrade.
+    pub asset_version: &'static str,
+    /// The game's last sequence number when the page was made (the live stream's first
+    /// snapshot says whether the page is behind).
+    pub seq: u64,
+}
+
+/// Who is signed in.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    /// The player's name.
+    pub player: String,
+    /// `team checkout` or `game master`.
+    pub role: String,
+    /// Whether this is the game master.
+    pub game_master: bool,
+}
+
+/// Where the game is, for a badge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// `not started`, `running`, `paused`, `ended`.
+    pub label: &'static str,
+    /// The CSS class: `not-started`, `running`, `paused`, `ended`.
+    pub class: &'static str,
+    /// Whether faults may be injected (false after the kill switch).
+    pub armed: bool,
+}
+
+impl StatusView {
+    fn new(status: Status, armed: bool) -> Self {
+        let (label, class) = match status {
+            Status::NotStarted => ("not started", "not-started"),
+            Status::Running => ("running", "running"),
+            Status::Paused => ("paused", "paused"),
+            Status::Ended => ("ended", "ended"),
+        };
+        StatusView {
+            label,
+            class,
+            armed,
+        }
+    }
+}
+
+/// One line of a timeline.
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    /// Its event's sequence number.
+    pub seq: u64,
+    /// The time of day, `14:03:27`.
+    pub clock: String,
+    /// What happened.
+    pub text: String,
+    /// The points, signed (`+90`, `-10`), empty for none.
+    pub points: String,
+    /// `gain`, `loss` or `none`.
+    pub points_class: &'static str,
+    /// What kind of line, for its marker: `detect`, `diagnose`, `resolve`, `expire`,
+    /// `cancel`, `alarm`, `hint`, `claim`, `abort`, `adjust`, `game`, `fault`, `guard`.
+    pub kind: &'static str,
+}
+
+/// The time of day of `ms`, in the server's time zone.
+pub fn clock(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A duration for people: `45s`, `3m 05s`, `1h 02m`.
+pub fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A game clock: `00:12:34`, `1:02:03:04` past a day.
+pub fn game_clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+/// Points with their sign: `+90`, `-10`, `0`.
+pub fn signed(points: i64) -> String {
+    if points > 0 {
+        format!("+{points}")
+    } else {
+        points.to_string()
+    }
+}
+
+fn entry_kind(text: &str) -> &'static str {
+    // Closings first: their reason may say anything (`(kill switch)`, `(diagnosis)`).
+    const KINDS: &[(&str, &str)] = &[
+        (" resolved:", "resolve"),
+        (" expired:", "expire"),
+        (" cancelled:", "cancel"),
+        (" opened:", "fault"),
+        ("false alarm", "alarm"),
+        ("kill switch", "abort"),
+        ("re-armed", "abort"),
+        ("guard ", "guard"),
+        ("fault on", "fault"),
+        ("detected", "detect"),
+        ("diagnosis", "diagnose"),
+        ("hint", "hint"),
+        ("claims", "claim"),
+        ("adjusted", "adjust"),
+    ];
+    KINDS
+        .iter()
+        .find(|(needle, _)| text.contains(needle))
+        .map_or("game", |(_, kind)| kind)
+}
+
+/// The timeline's last entries, newest first.
+fn timeline(entries: Vec<TimelineEntry>) -> Vec<EntryView> {
+    entries
+        .into_iter()
+        .rev()
+        .take(TIMELINE_ROWS)
+        .map(|e| EntryView {
+            seq: e.seq,
+            clock: clock(e.at_ms),
+            kind: entry_kind(&e.text),
+            text: e.text,
+            points: if e.points == 0 {
+                String::new()
+            } else {
+                signed(e.points)
+            },
+            points_class: match e.points {
+                1.. => "gain",
+                ..0 => "loss",
+                0 => "none",
+            },
+        })
+        .collect()
+}
+
+/// One team on the scoreboard.
+#[derive(Debug, Clone)]
+pub struct RowView {
+    /// 1 for the best (teams level on points and time share a rank).
+    pub rank: usize,
+    /// `1ST`, `2ND`, `3RD`, `4TH`...
+    pub rank_label: String,
+    /// The team.
+    pub team: String,
+    /// Its points.
+    pub points: i64,
+    /// `-` for a negative score, else empty.
+    pub sign: &'static str,
+    /// The leading zeros that pad the points to the board's width (shown dimmed).
+    pub pad: String,
+    /// The points' digits.
+    pub digits: String,
+    /// Incidents it resolved.
+    pub resolved: u32,
+    /// Its false alarms.
+    pub false_alarms: u32,
+    /// Its points by source.
+    pub breakdown: Vec<(&'static str, String)>,
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "TH",
+        (1, _) => "ST",
+        (2, _) => "ND",
+        (3, _) => "RD",
+        _ => "TH",
+    };
+    format!("{n}{suffix}")
+}
+
+fn breakdown(b: &Breakdown) -> Vec<(&'static str, String)> {
+    [
+        ("detect", b.detect),
+        ("diagnose", b.diagnose),
+        ("resolve", b.resolve),
+        ("hints", b.hints),
+        ("false alarms", b.penalties),
+        ("adjusted", b.adjustments),
+    ]
+    .into_iter()
+    .map(|(label, points)| (label, signed(points)))
+    .collect()
+}
+
+/// The scoreboard with every team of the game (those that have not scored yet at 0), in
+/// the scoreboard's order: points, then time to resolve, then name.
+pub fn full_board(mut board: Vec<TeamScore>, teams: &[String]) -> Vec<TeamScore> {
+    for team in teams {
+        if !board.iter().any(|s| s.team == *team) {
+            board.push(TeamScore {
+                team: team.clone(),
+                ..TeamScore::default()
+            });
+        }
+    }
+    board.sort_by(|a, b| {
+        b.points
+            .cmp(&a.points)
+            .then(a.time_to_resolve_ms.cmp(&b.time_to_resolve_ms))
+            .then(a.team.cmp(&b.team))
+    });
+    board
+}
+
+/// The scoreboard's rows, best first, padded to a common width.
+pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
+    let width = board
+        .iter()
+        .map(|s| s.points.unsigned_abs().to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut rank = 0;
+    let mut out: Vec<RowView> = Vec::with_capacity(board.len());
+    for (i, score) in board.iter().enumerate() {
+        let level = i > 0
+            && board[i - 1].points == score.points
+            && board[i - 1].time_to_resolve_ms == score.time_to_resolve_ms;
+        if !level {
+            rank = i + 1;
+        }
+        let digits = score.points.unsigned_abs().to_string();
+        out.push(RowView {
+            rank,
+            rank_label: ordinal(rank),
+            team: score.team.clone(),
+            points: score.points,
+            sign: if score.points < 0 { "-" } else { "" },
+            pad: "0".repeat(width.saturating_sub(digits.len())),
+            digits,
+            resolved: score.resolved,
+            false_alarms: score.false_alarms,
+            breakdown: breakdown(&score.breakdown),
+        });
+    }
+    out
+}
+
+fn state_label(state: IncidentState) -> (&'static str, &'static str) {
+    match state {
+        IncidentState::Open => ("undetected", "open"),
+        IncidentState::Detected => ("detected", "detected"),
+        IncidentState::Diagnosed => ("diagnosed", "diagnosed"),
+        IncidentState::Resolved => ("resolved", "resolved"),
+        IncidentState::Expired => ("expired", "expired"),
+        IncidentState::Cancelled => ("cancelled", "cancelled"),
+    }
+}
+
+// ---- The scoreboard ----
+
+/// An incident on the big screen: one that its team detected and that is still open.
+#[derive(Debug, Clone)]
+pub struct PublicIncident {
+    /// `#3`.
+    pub label: String,
+    /// The team.
+    pub team: String,
+    /// `detected` or `diagnosed`.
+    pub state: &'static str,
+    /// Its CSS class.
+    pub state_class: &'static str,
+    /// Since it was detected, ms (the page counts on).
+    pub age_ms: i64,
+    /// The same, for people.
+    pub age: String,
+}
+
+/// The scoreboard page's live part.
+#[derive(Debug, Clone)]
+pub struct BoardView {
+    /// Where the game is.
+    pub status: StatusView,
+    /// The standings.
+    pub rows: Vec<RowView>,
+    /// Whether the board has many teams (smaller rows).
+    pub many: bool,
+    /// Whether it has few (larger rows).
+    pub few: bool,
+    /// The game's running time (pauses left out), ms.
+    pub clock_ms: u64,
+    /// The same, `00:12:34`.
+    pub clock: String,
+    /// Whether the clock runs.
+    pub clock_ticking: bool,
+    /// Incidents detected so far.
+    pub detected: usize,
+    /// Incidents resolved so far.
+    pub resolved: usize,
+    /// Of the footer.
+    pub rev_foot: String,
+    /// Open incidents that were detected.
+    pub incidents: Vec<PublicIncident>,
+    /// The public timeline, newest first.
+    pub timeline: Vec<EntryView>,
+    /// Fingerprints of the parts.
+    pub rev_status: String,
+    /// Of the standings.
+    pub rev_rows: String,
+    /// Of the incidents.
+    pub rev_incidents: String,
+    /// Of the timeline.
+    pub rev_timeline: String,
+}
+
+impl BoardView {
+    /// The board as spectators see it: nothing undetected.
+    pub fn build(server: &GameServer) -> Self {
+        let snapshot = server.snapshot();
+        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &Viewer::Spectator);
+        view.scoreboard = full_board(view.scoreboard, &server.info().teams);
+        let now = now_ms();
+        let incidents: Vec<PublicIncident> = view
+            .incidents
+            .iter()
+            .rev()
+            .filter(|i| !i.state.is_closed() && i.detected_ms.is_some())
+            .map(|i| {
+                let (state, state_class) = state_label(i.state);
+                PublicIncident {
+                    label: i.id.to_string(),
+                    team: i.team.clone(),
+                    state,
+                    state_class,
+                    age_ms: now - i.detected_ms.unwrap_or(now),
+                    age: duration(now - i.detected_ms.unwrap_or(now)),
+                }
+            })
+            .collect();
+        let entries = server.timeline(&Viewer::Spectator);
+        let status = StatusView::new(view.status, snapshot.armed);
+        let clock_ms = snapshot
+            .state
+            .started_ms
+            .map_or(0, |started| snapshot.state.running_ms(started, now));
+        let detected = view
+            .incidents
+            .iter()
+            .filter(|i| i.detected_ms.is_some())
+            .count();
+        let resolved = view
+            .incidents
+            .iter()
+            .filter(|i| i.state == IncidentState::Resolved)
+            .count();
+        BoardView {
+            rev_foot: rev(&(&status, detected, resolved)),
+            clock: game_clock(clock_ms),
+            clock_ms,
+            clock_ticking: view.status == Status::Running,
+            detected,
+            resolved,
+            few: view.scoreboard.len() <= 4,
+            rev_status: rev(&status),
+            rev_rows: rev(&view.scoreboard),
+            rev_incidents: rev(&view
+                .incidents
+                .iter()
+                .filter(|i| !i.state.is_closed())
+                .map(|i| (i.id, i.state))
+                .collect::<Vec<_>>()),
+            rev_timeline: rev(&(entries.len(), entries.last().map(|e| e.seq))),
+            many: view.scoreboard.len() > 6,
+            rows: rows(&view.scoreboard),
+            status,
+            incidents,
+            timeline: timeline(entries),
+        }
+    }
+}
+
+// ---- The team console ----
+
+/// A hint of one of the team's incidents.
+#[derive(Debug, Clone)]
+pub struct HintRow {
+    /// Its index (what the form posts).
+    pub index: usize,
+    /// 1-based, for people.
+    pub number: usize,
+    /// Its price in points.
+    pub cost: u32,
+    /// Its text, once bought.
+    pub text: String,
+    /// Whether it was bought.
+    pub bought: bool,
+    /// Whether it can be bought now.
+    pub can_buy: bool,
+}
+
+/// One of the team's incidents.
+#[derive(Debug, Clone)]
+pub struct TeamIncident {
+    /// Its number (what forms post).
+    pub id: u64,
+    /// `#3`.
+    pub label: String,
+    /// Its state for people.
+    pub state: &'static str,
+    /// Its state's CSS class.
+    pub state_class: &'static str,
+    /// Whether it is still open.
+    pub open: bool,
+    /// How it ends: `fix`, `diagnose`, `timed`, `manual`.
+    pub resolution: String,
+    /// What the team should do about it.
+    pub resolution_help: &'static str,
+    /// Since it was detected (open) or how long it lasted (closed), ms.
+    pub age_ms: i64,
+    /// The same, for people.
+    pub age: String,
+    /// Whether `age_ms` still counts on.
+    pub ticking: bool,
+    /// Diagnoses submitted.
+    pub tries: u32,
+    /// Diagnoses allowed.
+    pub max_tries: u32,
+    /// Whether a diagnosis may be submitted now.
+    pub can_diagnose: bool,
+    /// Whether a fix may be claimed now.
+    pub can_claim: bool,
+    /// Whether a claim is being verified.
+    pub claimed: bool,
+    /// Its hints.
+    pub hints: Vec<HintRow>,
+    /// Its points so far.
+    pub points: String,
+    /// Its points by source, those not zero.
+    pub breakdown: Vec<(&'static str, String)>,
+    /// Once closed: the scenario.
+    pub scenario: String,
+    /// Once closed: the ground truth, `latency on web-link`.
+    pub truth: String,
+    /// Once closed: why.
+    pub closed_reason: String,
+    /// Once closed: its faults, for people.
+    pub faults: Vec<String>,
+    /// Its fingerprint.
+    pub rev: String,
+}
+
+fn resolution_help(resolution: Option<Resolution>) -> &'static str {
+    match resolution {
+        Some(Resolution::Fix) => {
+            "Repair it with your own tooling, then claim it: the referee checks that it stays healthy."
+        }
+        Some(Resolution::Diagnose) => "A right diagnosis heals it.",
+        Some(Resolution::Timed) => {
+            "It ends by itself: points for detecting and diagnosing it."
+        }
+        Some(Resolution::Manual) => {
+            "Repair it with your own tooling, then claim it."
+        }
+        None => "",
+    }
+}
+
+fn team_incident(i: &IncidentView, max_tries: u32, now: i64) -> TeamIncident {
+    let (state, state_class) = state_label(i.state);
+    let open = !i.state.is_closed();
+    let tries = i.tries.unwrap_or(0);
+    let claimed = i.claimed.unwrap_or(false);
+    let since = i.detected_ms.or(i.opened_ms).unwrap_or(now);
+    let age_ms = i.closed_ms.unwrap_or(now) - since;
+    let claimable = matches!(i.resolution, Some(Resolution::Fix | Resolution::Manual));
+    let hints = i
+        .hints
+        .iter()
+        .flatten()
+        .map(|h| HintRow {
+            index: h.index,
+            number: h.index + 1,
+            cost: h.cost,
+            text: h.text.clone().unwrap_or_default(),
+            bought: h.bought,
+            can_buy: open && !h.bought,
+        })
+        .collect();
+    TeamIncident {
+        id: i.id.0,
+        label: i.id.to_string(),
+        state,
+        state_class,
+        open,
+        resolution: i.resolution.map(|r| r.to_string()).unwrap_or_default(),
+        resolution_help: resolution_help(i.resolution),
+        age_ms,
+        age: duration(age_ms),
+        ticking: open,
+        tries,
+        max_tries,
+        can_diagnose: i.state == IncidentState::Detected && tries < max_tries,
+        can_claim: open && claimable && !claimed,
+        claimed: open && claimed,
+        hints,
+        points: signed(i.points.total()),
+        breakdown: breakdown(&i.points)
+            .into_iter()
+            .filter(|(_, p)| p != "0")
+            .collect(),
+        scenario: i.scenario.clone().unwrap_or_default(),
+        truth: i
+            .diagnosis
+            .as_ref()
+            .map(|d| format!("{} on {}", d.kind, d.target))
+            .unwrap_or_default(),
+        closed_reason: i.closed_reason.clone().unwrap_or_default(),
+        faults: i
+            .faults
+            .iter()
+            .flatten()
+            .map(|f| f.description.clone())
+            .collect(),
+        rev: rev(i),
+    }
+}
+
+/// The team's standing.
+#[derive(Debug, Clone)]
+pub struct TeamScoreView {
+    /// Its points.
+    pub points: i64,
+    /// Its rank.
+    pub rank: String,
+    /// Of how many teams.
+    pub teams: usize,
+    /// Incidents it resolved.
+    pub resolved: u32,
+    /// Its false alarms.
+    pub false_alarms: u32,
+    /// Its points by source.
+    pub breakdown: Vec<(&'static str, String)>,
+}
+
+/// The team console's content.
+#[derive(Debug, Clone)]
+pub struct TeamView {
+    /// The team.
+    pub team: String,
+    /// The player signed in.
+    pub player: String,
+    /// Where the game is.
+    pub status: StatusView,
+    /// Whether the team may act now (the game runs or is paused).
+    pub playing: bool,
+    /// The targets the team owns.
+    pub own_targets: Vec<String>,
+    /// The other teams' targets.
+    pub other_targets: Vec<String>,
+    /// The fault kinds a diagnosis may name.
+    pub kinds: Vec<String>,
+    /// Its open incidents, newest first.
+    pub open: Vec<TeamIncident>,
+    /// Its closed incidents, newest first.
+    pub closed: Vec<TeamIncident>,
+    /// Its standing.
+    pub score: TeamScoreView,
+    /// The whole scoreboard (small).
+    pub rows: Vec<RowView>,
+    /// The timeline as the team sees it, newest first.
+    pub timeline: Vec<EntryView>,
+    /// Fingerprints of the parts.
+    pub rev_status: String,
+    /// Of the list of incidents (which ones, in which group).
+    pub rev_incidents: String,
+    /// Of the score.
+    pub rev_score: String,
+    /// Of the timeline.
+    pub rev_timeline: String,
+}
+
+impl TeamView {
+    /// The console of `team`, for `player`: the team's own incidents only.
+    pub fn build(server: &GameServer, team: &str, player: &str) -> Self {
+        let viewer = Viewer::Team(team.to_owned());
+        let snapshot = server.snapshot();
+        let info = server.info();
+        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &viewer);
+        view.scoreboard = full_board(view.scoreboard, &info.teams);
+        let max_tries = snapshot.state.rules.diagnose.max_tries;
+        let now = now_ms();
+        let own_targets = info.owns.get(team).cloned().unwrap_or_default();
+        let others: BTreeSet<String> = info
+            .owns
+            .iter()
+            .filter(|(t, _)| t.as_str() != team)
+            .flat_map(|(_, targets)| targets.iter().cloned())
+            .filter(|t| !own_targets.contains(t))
+            .collect();
+        let mine: Vec<&IncidentView> = view.incidents.iter().filter(|i| i.team == team).collect();
+        let open: Vec<TeamIncident> = mine
+            .iter()
+            .rev()
+            .filter(|i| !i.state.is_closed())
+            .map(|i| team_incident(i, max_tries, now))
+            .collect();
+        let mut closed: Vec<TeamIncident> = mine
+            .iter()
+            .rev()
+            .filter(|i| i.state.is_closed())
+            .map(|i| team_incident(i, max_tries, now))
+            .collect();
+        closed.truncate(30);
+        let rows = rows(&view.scoreboard);
+        let score = rows
+            .iter()
+            .find(|r| r.team == team)
+            .map(|r| TeamScoreView {
+                points: r.points,
+                rank: ordinal(r.rank).to_lowercase(),
+                teams: rows.len(),
+                resolved: r.resolved,
+                false_alarms: r.false_alarms,
+                breakdown: r.breakdown.clone(),
+            })
+            .unwrap_or(TeamScoreView {
+                points: 0,
+                rank: "-".into(),
+                teams: rows.len(),
+                resolved: 0,
+                false_alarms: 0,
+                breakdown: Vec::new(),
+            });
+        let entries = server.timeline(&viewer);
+        let status = StatusView::new(view.status, snapshot.armed);
+        TeamView {
+            team: team.to_owned(),
+            player: player.to_owned(),
+            playing: matches!(view.status, Status::Running | Status::Paused),
+            rev_status: rev(&status),
+            rev_incidents: rev(&(
+                open.iter().map(|i| i.id).collect::<Vec<_>>(),
+                closed.iter().map(|i| i.id).collect::<Vec<_>>(),
+            )),
+            rev_score: rev(&view.scoreboard),
+            rev_timeline: rev(&(entries.len(), entries.last().map(|e| e.seq))),
+            status,
+            own_targets,
+            other_targets: others.into_iter().collect(),
+            kinds: info.fault_kinds,
+            open,
+            closed,
+            score,
+            rows,
+            timeline: timeline(entries),
+        }
+    }
+}
+
+// ---- The game master's console ----
+
+/// An incident with its ground truth.
+#[derive(Debug, Clone)]
+pub struct GmIncident {
+    /// `#3`.
+    pub label: String,
+    /// The team.
+    pub team: String,
+    /// The scenario.
+    pub scenario: String,
+    /// Its state for people.
+    pub state: &'static str,
+    /// Its state's CSS class.
+    pub state_class: &'static str,
+    /// Whether it is still open.
+    pub open: bool,
+    /// How it ends.
+    pub resolution: String,
+    /// The ground truth.
+    pub truth: String,
+    /// Its faults, for people.
+    pub faults: Vec<String>,
+    /// Since it opened (open) or how long it lasted (closed), ms.
+    pub age_ms: i64,
+    /// The same, for people.
+    pub age: String,
+    /// Whether `age_ms` counts on.
+    pub ticking: bool,
+    /// Detected after (ms from opening), empty if not.
+    pub detected_after: String,
+    /// Diagnoses submitted.
+    pub tries: u32,
+    /// Hints bought, of how many.
+    pub hints: String,
+    /// Whether a claim is being verified.
+    pub claimed: bool,
+    /// Its points.
+    pub points: String,
+    /// Why it closed.
+    pub closed_reason: String,
+}
+
+/// An active fault.
+#[derive(Debug, Clone)]
+pub struct FaultRow {
+    /// Its id in the journal.
+    pub id: String,
+    /// `#3`, or empty for a fault of no incident of this game.
+    pub incident: String,
+    /// The team.
+    pub team: String,
+    /// The logical target.
+    pub target: String,
+    /// What it is.
+    pub description: String,
+    /// Time left before its timer reverts it, ms; `None`: no timer.
+    pub left_ms: Option<i64>,
+    /// The same, for people.
+    pub left: String,
+    /// Who asked for it.
+    pub origin: String,
+}
+
+/// A probe's or guard's health.
+#[derive(Debug, Clone)]
+pub struct ProbeRow {
+    /// Its name.
+    pub name: String,
+    /// `probe` or `guard`.
+    pub role: &'static str,
+    /// The team whose replica it checks.
+    pub team: String,
+    /// `ok`, `failing` or `pending` (not run yet).
+    pub health: &'static str,
+    /// What it saw.
+    pub detail: String,
+    /// How long it has been failing, for people (empty if it passes).
+    pub failing_for: String,
+    /// How long ago it ran, for people (empty if it has not).
+    pub checked_ago: String,
+}
+
+/// The game master's console content.
+#[derive(Debug, Clone)]
+pub struct GmView {
+    /// Where the game is.
+    pub status: StatusView,
+    /// Whether Start applies.
+    pub can_start: bool,
+    /// Whether Pause applies.
+    pub can_pause: bool,
+    /// Whether Resume applies.
+    pub can_resume: bool,
+    /// Whether End applies.
+    pub can_end: bool,
+    /// The teams.
+    pub teams: Vec<String>,
+    /// Scenarios to unleash (not manual).
+    pub scenarios: Vec<ScenarioChoice>,
+    /// Manual scenarios.
+    pub manual: Vec<ScenarioChoice>,
+    /// Whether the game's scenarios are known (else the forms take a name).
+    pub scenarios_known: bool,
+    /// Scenario names seen so far (suggestions when the list is not known).
+    pub seen_scenarios: Vec<String>,
+    /// Open incidents, newest first.
+    pub open: Vec<GmIncident>,
+    /// Closed incidents, newest first.
+    pub closed: Vec<GmIncident>,
+    /// Active faults.
+    pub faults: Vec<FaultRow>,
+    /// Probes and guards.
+    pub probes: Vec<ProbeRow>,
+    /// The standings.
+    pub rows: Vec<RowView>,
+    /// The whole timeline, newest first.
+    pub timeline: Vec<EntryView>,
+    /// Fingerprints of the parts.
+    pub rev_status: String,
+    /// Of the incidents.
+    pub rev_incidents: String,
+    /// Of the faults.
+    pub rev_faults: String,
+    /// Of the probes.
+    pub rev_probes: String,
+    /// Of the scores.
+    pub rev_scores: String,
+    /// Of the timeline.
+    pub rev_timeline: String,
+}
+
+fn gm_incident(i: &IncidentView, now: i64) -> GmIncident {
+    let (state, state_class) = state_label(i.state);
+    let open = !i.state.is_closed();
+    let opened = i.opened_ms.unwrap_or(now);
+    let hints = i.hints.as_deref().unwrap_or_default();
+    GmIncident {
+        label: i.id.to_string(),
+        team: i.team.clone(),
+        scenario: i.scenario.clone().unwrap_or_default(),
+        state,
+        state_class,
+        open,
+        resolution: i.resolution.map(|r| r.to_string()).unwrap_or_default(),
+        truth: i
+            .diagnosis
+            .as_ref()
+            .map(|d| format!("{} on {}", d.kind, d.target))
+            .unwrap_or_default(),
+        faults: i
+            .faults
+            .iter()
+            .flatten()
+            .map(|f| f.description.clone())
+            .collect(),
+        age_ms: i.closed_ms.unwrap_or(now) - opened,
+        age: duration(i.closed_ms.unwrap_or(now) - opened),
+        ticking: open,
+        detected_after: i
+            .detected_ms
+            .map(|d| duration(d - opened))
+            .unwrap_or_default(),
+        tries: i.tries.unwrap_or(0),
+        hints: if hints.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}/{}",
+                hints.iter().filter(|h| h.bought).count(),
+                hints.len()
+            )
+        },
+        claimed: open && i.claimed.unwrap_or(false),
+        points: signed(i.points.total()),
+        closed_reason: i.closed_reason.clone().unwrap_or_default(),
+    }
+}
+
+fn fault_row(f: &ActiveFault) -> FaultRow {
+    FaultRow {
+        id: f.id.to_string(),
+        incident: f.incident.map(|i| i.to_string()).unwrap_or_default(),
+        team: f.team.clone().unwrap_or_default(),
+        target: f.target.clone().unwrap_or_default(),
+        description: f.description.clone(),
+        left_ms: f.left_ms,
+        left: f.left_ms.map(duration).unwrap_or_default(),
+        origin: f.origin.clone(),
+    }
+}
+
+fn probe_row(p: &ProbeHealth, now: i64) -> ProbeRow {
+    let health = match &p.last {
+        None => "pending",
+        Some(r) if r.ok => "ok",
+        Some(_) => "failing",
+    };
+    ProbeRow {
+        name: p.name.clone(),
+        role: p.role,
+        team: p.team.clone().unwrap_or_default(),
+        health,
+        detail: p.last.as_ref().map(|r| r.detail.clone()).unwrap_or_default(),
+        failing_for: p
+            .failing_since_ms
+            .map(|s| duration(now - s))
+            .unwrap_or_default(),
+        checked_ago: p
+            .checked_ms
+            .map(|c| format!("{} ago", duration(now - c)))
+            .unwrap_or_default(),
+    }
+}
+
+impl GmView {
+    /// Everything, for the game master.
+    pub async fn build(server: &GameServer, scenarios: &[ScenarioChoice]) -> Self {
+        let snapshot = server.snapshot();
+        let info = server.info();
+        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &Viewer::GameMaster);
+        view.scoreboard = full_board(view.scoreboard, &info.teams);
+        let now = now_ms();
+        let open: Vec<GmIncident> = view
+            .incidents
+            .iter()
+            .rev()
+            .filter(|i| !i.state.is_closed())
+            .map(|i| gm_incident(i, now))
+            .collect();
+        let mut closed: Vec<GmIncident> = view
+            .incidents
+            .iter()
+            .rev()
+            .filter(|i| i.state.is_closed())
+            .map(|i| gm_incident(i, now))
+            .collect();
+        closed.truncate(50);
+        let seen: BTreeSet<String> = view
+            .incidents
+            .iter()
+            .filter_map(|i| i.scenario.clone())
+            .collect();
+        let mut faults: Vec<FaultRow> = server.faults().await.iter().map(fault_row).collect();
+        faults.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut probes: Vec<ProbeRow> = server.probes().iter().map(|p| probe_row(p, now)).collect();
+        probes.sort_by(|a, b| (a.role, &a.name, &a.team).cmp(&(b.role, &b.name, &b.team)));
+        let entries = server.timeline(&Viewer::GameMaster);
+        let status = StatusView::new(view.status, snapshot.armed);
+        GmView {
+            can_start: view.status == Status::NotStarted,
+            can_pause: view.status == Status::Running,
+            can_resume: view.status == Status::Paused,
+            can_end: view.status != Status::Ended,
+            teams: info.teams,
+            scenarios: scenarios.iter().filter(|s| !s.manual).cloned().collect(),
+            manual: scenarios.iter().filter(|s| s.manual).cloned().collect(),
+            scenarios_known: !scenarios.is_empty(),
+            seen_scenarios: seen.into_iter().collect(),
+            rev_status: rev(&status),
+            rev_incidents: rev(&view.incidents),
+            rev_faults: rev(&faults
+                .iter()
+                .map(|f| (&f.id, &f.incident))
+                .collect::<Vec<_>>()),
+            rev_probes: rev(&probes
+                .iter()
+                .map(|p| (&p.name, &p.team, p.health, &p.detail))
+                .collect::<Vec<_>>()),
+            rev_scores: rev(&view.scoreboard),
+            rev_timeline: rev(&(entries.len(), entries.last().map(|e| e.seq))),
+            status,
+            open,
+            closed,
+            faults,
+            probes,
+            rows: rows(&view.scoreboard),
+            timeline: timeline(entries),
+        }
+    }
+}
+
+// ---- Templates ----
+
+/// The big screen.
+#[derive(Template, WebTemplate)]
+#[template(path = "scoreboard.html")]
+pub struct ScoreboardPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The board.
+    pub v: BoardView,
+}
+
+/// The big screen's live parts.
+#[derive(Template, WebTemplate)]
+#[template(path = "board_live.html")]
+pub struct BoardLive {
+    /// The board.
+    pub v: BoardView,
+}
+
+/// The sign-in form.
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The form's CSRF token (also in its cookie).
+    pub login_csrf: String,
+    /// Where to go once signed in.
+    pub next: String,
+    /// The player's name, as typed.
+    pub player: String,
+    /// Why the last try failed.
+    pub error: String,
+    /// Whether the scoreboard is open without signing in.
+    pub spectators: bool,
+}
+
+/// The sign-out confirmation.
+#[derive(Template, WebTemplate)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    /// The frame.
+    pub layout: Layout,
+}
+
+/// The team console.
+#[derive(Template, WebTemplate)]
+#[template(path = "team.html")]
+pub struct TeamPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The console.
+    pub v: TeamView,
+    /// The session's CSRF token for the forms.
+    pub csrf: String,
+}
+
+/// The team console's live parts.
+#[derive(Template, WebTemplate)]
+#[template(path = "team_live.html")]
+pub struct TeamLive {
+    /// The console.
+    pub v: TeamView,
+    /// The session's CSRF token for the forms.
+    pub csrf: String,
+}
+
+/// The game master's console.
+#[derive(Template, WebTemplate)]
+#[template(path = "gm.html")]
+pub struct GmPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The console.
+    pub v: GmView,
+    /// The session's CSRF token for the forms.
+    pub csrf: String,
+}
+
+/// The game master's console's live parts.
+#[derive(Template, WebTemplate)]
+#[template(path = "gm_live.html")]
+pub struct GmLive {
+    /// The console.
+    pub v: GmView,
+    /// The session's CSRF token for the forms.
+    pub csrf: String,
+}
+
+/// The kill switch's confirmation, for browsers without scripts.
+#[derive(Template, WebTemplate)]
+#[template(path = "abort.html")]
+pub struct AbortPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The session's CSRF token for the form.
+    pub csrf: String,
+    /// Faults active now.
+    pub faults: usize,
+}
+
+/// An error page (403, 404) or a page with one message.
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// The frame.
+    pub layout: Layout,
+    /// The HTTP status, shown big.
+    pub code: u16,
+    /// The headline.
+    pub heading: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// Where to go next: (href, label).
+    pub links: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(team: &str, points: i64, ttr: u64) -> TeamScore {
+        TeamScore {
+            team: team.into(),
+            points,
+            time_to_resolve_ms: ttr,
+            ..TeamScore::default()
+        }
+    }
+
+    #[test]
+    fn rows_are_ranked_padded_and_level_teams_share_a_rank() {
+        let board = [
+            score("a", 1250, 10),
+            score("b", 300, 5),
+            score("c", 300, 5),
+            score("d", -20, 0),
+        ];
+        let rows = rows(&board);
+        let ranks: Vec<&str> = rows.iter().map(|r| r.rank_label.as_str()).collect();
+        assert_eq!(ranks, ["1ST", "2ND", "2ND", "4TH"]);
+        assert_eq!((rows[0].pad.as_str(), rows[0].digits.as_str()), ("0", "1250"));
+        assert_eq!((rows[3].sign, rows[3].pad.as_str()), ("-", "000"));
+        assert_eq!(rows[3].digits, "20");
+    }
+
+    #[test]
+    fn the_board_lists_every_team_even_before_it_scores() {
+        let board = full_board(vec![score("b", -10, 0)], &["a".into(), "b".into(), "c".into()]);
+        let teams: Vec<&str> = board.iter().map(|s| s.team.as_str()).collect();
+        assert_eq!(teams, ["a", "c", "b"]);
+    }
+
+    #[test]
+    fn ordinals_read_like_an_arcade_table() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            got,
+            ["1ST", "2ND", "3RD", "4TH", "11TH", "12TH", "13TH", "21ST", "22ND", "101ST", "111TH"]
+        );
+    }
+
+    #[test]
+    fn the_game_clock_reads_like_a_stopwatch() {
+        assert_eq!(game_clock(0), "00:00:00");
+        assert_eq!(game_clock(754_999), "00:12:34");
+        assert_eq!(game_clock(36_000_000), "10:00:00");
+    }
+
+    #[test]
+    fn durations_and_points_read_for_people() {
+        assert_eq!(duration(-5), "0s");
+        assert_eq!(duration(45_900), "45s");
+        assert_eq!(duration(185_000), "3m 05s");
+        assert_eq!(duration(3_720_000), "1h 02m");
+        assert_eq!(signed(90), "+90");
+        assert_eq!(signed(-10), "-10");
+        assert_eq!(signed(0), "0");
+    }
+
+    #[test]
+    fn timeline_lines_get_a_kind_from_what_they_say() {
+        for (text, kind) in [
+            ("checkout detected incident #1", "detect"),
+            ("an alert of checkout detected incident #1", "detect"),
+            ("checkout: false alarm on web", "alarm"),
+            ("checkout: right diagnosis of #1 (latency web-link)", "diagnose"),
+            ("#1 of checkout resolved: web-slow (diagnosed)", "resolve"),
+            ("#2 of search expired: search-stuck (deadline)", "expire"),
+            ("#2 of search cancelled: x (kill switch)", "cancel"),
+            ("checkout bought a hint for #1", "hint"),
+            ("checkout claims #1 fixed", "claim"),
+            ("the kill switch: 2 fault(s) reverted", "abort"),
+            ("the game master adjusted search by 50: talk", "adjust"),
+            ("the game started: checkout, search", "game"),
+            ("#3 opened: web-slow against checkout", "fault"),
+        ] {
+            assert_eq!(entry_kind(text), kind, "{text}");
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! `chaosday demo` for real: its shop (supervised children behind proxied links), its
+//! monitoring page and ops tools, the game it generates, the bot that plays a team, and how
+//! it ends: Ctrl-C reverts every fault and stops every child; `kill -9` leaves no child
+//! behind, and the next run reverts and cleans up what is left.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Running, Sandbox, processes_with, text, wait_until};
+
+/// A block of `len` free loopback ports (bound then released), distinct from those of
+/// other tests of this run.
+fn free_block(len: u16) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 997) as u16;
+    loop {
+        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 20_000 + (spread.wrapping_mul(41).wrapping_add(slot.wrapping_mul(len))) % 40_000;
+        let free = (0..len).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if free {
+            return base;
+        }
+    }
+}
+
+/// A running demo, its JSON lines collected as they come.
+struct Demo {
+    running: Running,
+    lines: Arc<Mutex<Vec<Value>>>,
+    stderr: PathBuf,
+    ready: Value,
+    http: reqwest::Client,
+}
+
+impl Demo {
+    /// Starts `chaosday demo ARGS --output json` in `sandbox` and waits for its `ready` line.
+    fn start(sandbox: &Sandbox, args: &[&str]) -> Demo {
+        let mut all = vec!["demo", "--output", "json"];
+        all.extend_from_slice(args);
+        let stderr = sandbox.state_dir().join(format!(
+            "demo-{}.stderr",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let log = std::fs::File::create(&stderr).unwrap();
+        let child: Child = sandbox
+            .command(&all)
+            .env("RUST_LOG", "chaosday=info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start chaosday demo");
+        let mut running = Running::from_child(child);
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = running.take_stdout();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut demo = Demo {
+            running,
+            lines,
+            stderr,
+            ready: Value::Null,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        };
+        let ready = wait_until(Duration::from_secs(60), || {
+            demo.event("ready").is_some() || demo.running.has_exited()
+        });
+        let line = demo.event("ready");
+        assert!(
+            ready && line.is_some(),
+            "the demo did not get ready:\n{:?}\n{}",
+            demo.lines.lock().unwrap(),
+            demo.stderr()
+        );
+        demo.ready = line.unwrap();
+        demo
+    }
+
+    fn event(&self, event: &str) -> Option<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l["event"] == event)
+            .cloned()
+    }
+
+    fn events(&self, event: &str) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.ready["urls"][key].as_str().expect(key).to_owned()
+    }
+
+    fn gm_token(&self) -> String {
+        self.ready["tokens"]["game_master"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn shop_dir(&self) -> PathBuf {
+        Path::new(self.ready["state_dir"].as_str().unwrap()).join("shop")
+    }
+
+    async fn get(&self, url: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    async fn post(&self, url: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut request = self.http.post(url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    async fn stats(&self) -> Value {
+        let (status, stats) = self
+            .get(&format!("{}api/stats", self.url("monitoring")), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{stats}");
+        stats
+    }
+
+    async fn service(&self, name: &str) -> Value {
+        let stats = self.stats().await;
+        stats["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Waits (at most `limit`) until `check` holds on the monitoring's view of `name`.
+    async fn wait_service(
+        &self,
+        name: &str,
+        limit: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let service = self.service(name).await;
+            if check(&service) {
+                return service;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{name}: not as expected after {limit:?}: {service}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Opens `scenario` against `team` now, as the game master, and waits for its fault.
+    async fn unleash(&self, scenario: &str, team: &str) {
+        let api = self.url("api");
+        let (status, answer) = self
+            .post(
+                &format!("{api}/unleash"),
+                Some(&self.gm_token()),
+                json!({"scenario": scenario, "team": team, "player": "test"}),
+            )
+            .await;
+        assert!(status.is_success(), "unleash {scenario}: {status} {answer}");
+    }
+
+    async fn faults(&self) -> Vec<Value> {
+        let (status, faults) = self
+            .get(
+                &format!("{}/faults", self.url("api")),
+                Some(&self.gm_token()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{faults}");
+        faults.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The shop processes of a demo's shop directory.
+fn shop_processes(shop_dir: &Path) -> Vec<u32> {
+    processes_with(&format!("--dir {}", shop_dir.display()))
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| String::from_utf8_lossy(&raw).contains("__shop"))
+        })
+        .collect()
+}
+
+/// `chaosday ARGS` in `sandbox`, to completion.
+fn chaosday(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
+    sandbox.run(args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reverts() {
+    let sandbox = Sandbox::new();
+    let port = free_block(1).to_string();
+    let shop = free_block(16).to_string();
+    let mut demo = Demo::start(
+        &sandbox,
+        &[
+            "--bots",
+            "--every",
+            "5s",
+            "--port",
+            &port,
+            "--shop-port",
+            &shop,
+            "--seed",
+            "7",
+        ],
+    );
+    let state_dir = sandbox.state_dir().join("demo");
+    assert_eq!(
+        demo.ready["state_dir"].as_str().map(PathBuf::from),
+        Some(state_dir.canonicalize().unwrap()),
+        "the demo's state directory is fixed: STATE_DIR/demo"
+    );
+    assert_eq!(demo.ready["bot_team"], "cart");
+    assert_eq!(shop_processes(&demo.shop_dir()).len(), 5, "five services");
+
+    // Every printed URL answers.
+    for key in [
+        "scoreboard",
+        "team_console",
+        "game_master_console",
+        "monitoring",
+        "ops",
+        "openapi",
+    ] {
+        let url = demo.url(key);
+        let answer = demo
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key} {url}: {e}"));
+        let status = answer.status();
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{key} {url} answered {status}"
+        );
+    }
+    let (status, game) = demo.get(&format!("{}/game", demo.url("api")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(game["game"], "chaosday-demo");
+    assert_eq!(game["status"], "running");
+    let page = demo
+        .http
+        .get(demo.url("monitoring"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Demo shop — monitoring"), "{page}");
+    assert!(
+        !page.contains("<script src"),
+        "the page loads nothing from elsewhere"
+    );
+
+    // The monitoring sees every service answer and traffic on every link in use.
+    let stats = demo.stats().await;
+    assert_eq!(stats["services"].as_array().unwrap().len(), 5, "{stats}");
+    let start = Instant::now();
+    loop {
+        let stats = demo.stats().await;
+        let busy = stats["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["in_use"] == true)
+            .all(|l| l["calls"]["requests"].as_u64().unwrap_or(0) > 0);
+        if busy {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no traffic: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The bot plays the cart team: its score moves within the first minute or so.
+    let start = Instant::now();
+    let board = loop {
+        let (status, board) = demo
+            .get(&format!("{}/scoreboard", demo.url("api")), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{board}");
+        let cart = board
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["team"] == "cart")
+            .cloned()
+            .unwrap_or_default();
+        if cart["points"].as_i64().unwrap_or(0) != 0 {
+            break board;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the scoreboard did not move in 2 minutes: {board}\n{:?}\n{}",
+            demo.lines.lock().unwrap(),
+            demo.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(!demo.events("bot").is_empty(), "the bot says what it does");
+    assert!(
+        demo.events("incident_opened")
+            .iter()
+            .all(|e| !e["text"].as_str().unwrap().contains("stock-")),
+        "the console keeps scenarios secret"
+    );
+    println!("scoreboard after {:?}: {board}", start.elapsed());
+
+    // The ops tools repair for real: a killed service runs again, from the command line the
+    // game supervises.
+    let spare = demo.service("catalog-spare").await;
+    let old = spare["pid"].as_u64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), Signal::SIGKILL).unwrap();
+    demo.wait_service("catalog-spare", Duration::from_secs(10), |s| {
+        s["health"] == "down"
+    })
+    .await;
+    let shop_url = demo.url("monitoring");
+    let shop_url = shop_url.trim_end_matches('/');
+    let out = chaosday(
+        &sandbox,
+        &[
+            "demo",
+            "ops",
+            "restart",
+            "catalog-spare",
+            "--shop",
+            shop_url,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("started again"),
+        "{}",
+        text(&out.stdout)
+    );
+    let healed = demo
+        .wait_service("catalog-spare", Duration::from_secs(10), |s| {
+            s["health"] == "up"
+        })
+        .await;
+    assert_ne!(healed["pid"].as_u64().unwrap() as i32, old);
+    let argv = std::fs::read(format!("/proc/{}/cmdline", healed["pid"])).unwrap();
+    assert!(String::from_utf8_lossy(&argv).contains("__shop\0catalog-spare\0--port"));
+    // Failing over shows on the monitoring page, and back.
+    let (status, answer) = demo
+        .post(
+            &format!("{shop_url}/api/ops/failover/storefront"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    demo.wait_service("storefront", Duration::from_secs(10), |s| {
+        s["route"] == "catalog-spare" || s["health"] != "up"
+    })
+    .await;
+    let (status, _) = demo
+        .post(
+            &format!("{shop_url}/api/ops/failback/storefront"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = demo
+        .post(
+            &format!("{shop_url}/api/ops/failover/stock"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let out = chaosday(
+        &sandbox,
+        &[
+            "demo", "ops", "status", "--shop", shop_url, "--output", "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 5);
+
+    // A paused service at Ctrl-C: every fault is reverted, every child stopped.
+    demo.unleash("catalog-hang", "storefront").await;
+    let faults = demo.faults().await;
+    assert!(!faults.is_empty(), "a fault is active");
+    let shop_dir = demo.shop_dir();
+    demo.running.signal(Signal::SIGINT);
+    let out = demo.running.finish(Duration::from_secs(40));
+    assert!(out.status.success(), "{:?}: {}", out.status, demo.stderr());
+    assert!(demo.event("stopping").is_some() && demo.event("stopped").is_some());
+    assert!(
+        shop_processes(&shop_dir).is_empty(),
+        "shop processes left: {:?}",
+        shop_processes(&shop_dir)
+    );
+    let out = chaosday(
+        &sandbox,
+        &[
+            "fault",
+            "list",
+            "--output",
+            "json",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let live: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(live.is_empty(), "faults left: {live:?}");
+    assert!(
+        !text(&out.stderr).contains("reverted fault"),
+        "nothing was left for recovery: {}",
+        text(&out.stderr)
+    );
+
+    // The game it wrote passes `chaosday validate`.
+    let game_file = state_dir.join("game.yaml");
+    let out = chaosday(&sandbox, &["validate", game_file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_cleans_up() {
+    let sandbox = Sandbox::new();
+    let port = free_block(1).to_string();
+    let shop = free_block(16).to_string();
+    let args = ["--every", "10m", "--port", &port, "--shop-port", &shop];
+    let mut demo = Demo::start(&sandbox, &args);
+    let shop_dir = demo.shop_dir();
+    assert_eq!(shop_processes(&shop_dir).len(), 5);
+    // A fault in effect (the stock paused), then the demo dies without a word.
+    demo.unleash("stock-hang", "cart").await;
+    assert_eq!(demo.faults().await.len(), 1);
+    demo.running.kill_9();
+    assert!(
+        wait_until(Duration::from_secs(10), || shop_processes(&shop_dir)
+            .is_empty()),
+        "the shop outlived the demo: {:?}",
+        shop_processes(&shop_dir)
+    );
+
+    // Something the last run left (started outside any demo, so nothing killed it).
+    let stock_port = demo.ready["services"]["stock"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let mut stale = Command::new(env!("CARGO_BIN_EXE_chaosday"))
+        .args(["__shop", "stock", "--port", &stock_port, "--dir"])
+        .arg(&shop_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || shop_processes(
+        &shop_dir
+    )
+    .len()
+        == 1));
+
+    let mut next = Demo::start(&sandbox, &args);
+    let cleaned = next
+        .event("cleaned_up")
+        .expect("the next run says what it stopped");
+    assert_eq!(cleaned["pids"], json!([stale.id()]), "{cleaned}");
+    assert!(
+        stale.try_wait().unwrap().is_some(),
+        "the stale shop process was stopped"
+    );
+    assert!(
+        next.stderr()
+            .contains("left active by a chaosday process that died"),
+        "the journal's recovery reverted the stock's pause: {}",
+        next.stderr()
+    );
+    assert_eq!(shop_processes(&shop_dir).len(), 5, "a fresh shop");
+    assert!(next.faults().await.is_empty(), "a fresh game");
+    let (_, game) = next.get(&format!("{}/game", next.url("api")), None).await;
+    assert_eq!(game["status"], "running");
+    assert_eq!(
+        next.ready["tokens"], demo.ready["tokens"],
+        "the tokens are kept from one run to the next"
+    );
+
+    next.running.signal(Signal::SIGTERM);
+    let out = next.running.finish(Duration::from_secs(40));
+    assert!(out.status.success(), "{:?}: {}", out.status, next.stderr());
+    assert!(shop_processes(&shop_dir).is_empty());
+}
+
+#[test]
+fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_errors() {
+    let sandbox = Sandbox::new();
+    let out = chaosday(&sandbox, &["demo", "--every", "1s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--every"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = chaosday(&sandbox, &["demo", "--bots", "--bot-team", "search"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = chaosday(&sandbox, &["demo", "--shop-port", "65530"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // The ops tools without a demo to talk to.
+    let nowhere = format!("http://127.0.0.1:{}", free_block(1));
+    let out = chaosday(
+        &sandbox,
+        &["demo", "ops", "restart", "stock", "--shop", &nowhere],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is `chaosday demo` running?"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = chaosday(&sandbox, &["demo", "ops", "reboot", "stock"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // One demo per state directory: the lock says who holds it.
+    let dir = sandbox.state_dir().join("demo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("demo.lock"))
+        .unwrap();
+    let _held = nix::fcntl::Flock::lock(holder, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let out = chaosday(
+        &sandbox,
+        &["demo", "--shop-port", &free_block(16).to_string()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("another chaosday demo"),
+        "{}",
+        text(&out.stderr)
+    );
+}
