@@ -283,7 +283,8 @@ async fn demo(
 }
 
 /// Unleashes the first scenario soon after the start (against the bot's team, so that the
-/// scoreboard moves early); the schedule takes over from there.
+/// scoreboard moves early), unless the game master opened one already; the schedule takes
+/// over from there.
 async fn first_scenario(
     server: GameServer,
     after: Duration,
@@ -294,6 +295,10 @@ async fn first_scenario(
     tokio::select! {
         () = stop.cancelled() => return,
         () = tokio::time::sleep(after) => {}
+    }
+    // The game master may have opened one already.
+    if !server.snapshot().state.incidents.is_empty() {
+        return;
     }
     let game_master = Caller::GameMaster {
         player: "demo".into(),

@@ -9,11 +9,13 @@
 //! notice, to think, to repair) and shrink with a faster `--every`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::game::Resolution;
+use chaosday_domain::incident::IncidentState;
 use chaosday_domain::secrecy::{IncidentView, Viewer};
 use chaosday_proxy::rng::Rng;
 use serde_json::json;
@@ -216,31 +218,42 @@ pub fn suspect(snapshot: &Snapshot, owns: &BTreeSet<String>) -> Option<Suspicion
 
 /// A part next to `target` that a hasty player could blame instead.
 fn neighbour(target: &str, owns: &BTreeSet<String>) -> Option<String> {
-    let candidate = match shop::link(target) {
-        Some(link) => link.to.to_owned(),
-        None => shop::LINKS
+    let candidate = match (shop::service(target), shop::link(target)) {
+        (Some(_), _) => shop::LINKS
             .iter()
             .find(|l| l.to == target && l.offset.is_some())?
             .name
             .to_owned(),
+        (None, Some(link)) => link.to.to_owned(),
+        (None, None) => return None,
     };
-    owns.contains(&candidate).then_some(candidate)
+    (candidate != target && owns.contains(&candidate)).then_some(candidate)
 }
 
 /// A bot playing `team`.
 pub struct Bot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     server: GameServer,
     monitor: Arc<Monitor>,
     ops: Arc<Ops>,
     team: String,
     owns: BTreeSet<String>,
     pace: f64,
-    rng: Rng,
+    rng: Mutex<Rng>,
     console: Console,
     stop: CancellationToken,
-    /// Targets it will not declare again before then (after a false alarm).
-    muted: BTreeMap<String, Instant>,
-    failed_over: bool,
+    /// Targets it leaves alone until then (after a false alarm, or a case just closed).
+    muted: Mutex<BTreeMap<String, Instant>>,
+    /// Targets a case is working on.
+    working: Mutex<BTreeSet<String>>,
+    failed_over: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Bot {
@@ -258,45 +271,51 @@ impl Bot {
         stop: CancellationToken,
     ) -> Self {
         Bot {
-            server,
-            monitor,
-            ops,
-            team: team.to_owned(),
-            owns: shop::owned_by(team)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            pace: pace.clamp(0.02, 1.0),
-            rng: Rng::new(seed),
-            console,
-            stop,
-            muted: BTreeMap::new(),
-            failed_over: false,
+            inner: Arc::new(Inner {
+                server,
+                monitor,
+                ops,
+                team: team.to_owned(),
+                owns: shop::owned_by(team)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                pace: pace.clamp(0.02, 1.0),
+                rng: Mutex::new(Rng::new(seed)),
+                console,
+                stop,
+                muted: Mutex::default(),
+                working: Mutex::default(),
+                failed_over: AtomicBool::new(false),
+            }),
         }
     }
 
-    /// Plays until stopped.
-    pub async fn run(mut self) {
-        self.say("ada", "on call, watching the shop's monitoring page");
+    /// Plays until stopped: watches the figures every second, and works each new trouble
+    /// as a case of its own (several at once if need be).
+    pub async fn run(self) {
+        let bot = self.inner;
+        bot.say("ada", "on call, watching the shop's monitoring page");
         let mut seen: Option<(String, u32)> = None;
         loop {
-            if !self.sleep(Duration::from_secs(1)).await {
+            if !bot.sleep(Duration::from_secs(1)).await {
                 return;
             }
-            let snapshot = self.monitor.snapshot();
-            let Some(suspicion) = suspect(&snapshot, &self.owns) else {
+            let snapshot = bot.monitor.snapshot();
+            let Some(suspicion) = suspect(&snapshot, &bot.owns) else {
                 seen = None;
-                if self.failed_over && self.open_incidents().is_empty() {
-                    self.fail_back().await;
+                if bot.failed_over.load(Ordering::SeqCst) && bot.open_incidents().is_empty() {
+                    bot.fail_back().await;
                 }
                 continue;
             };
-            if self
-                .muted
-                .get(&suspicion.target)
-                .is_some_and(|until| Instant::now() < *until)
-            {
+            let busy = lock(&bot.working).contains(&suspicion.target)
+                || lock(&bot.muted)
+                    .get(&suspicion.target)
+                    .is_some_and(|until| Instant::now() < *until);
+            if busy {
+                seen = None;
                 continue;
             }
             let count = match &seen {
@@ -309,27 +328,34 @@ impl Bot {
                 continue;
             }
             seen = None;
-            if !self.think(NOTICE).await {
-                return;
-            }
-            // Still there once someone looks properly?
-            let Some(suspicion) = suspect(&self.monitor.snapshot(), &self.owns) else {
-                continue;
-            };
-            if !self.work(suspicion).await {
-                return;
-            }
-            // Let the figures of the last seconds go by.
-            if !self.sleep(WINDOW + Duration::from_secs(2)).await {
-                return;
-            }
+            lock(&bot.working).insert(suspicion.target.clone());
+            tokio::spawn(bot.clone().case(suspicion));
         }
+    }
+}
+
+impl Inner {
+    /// One case: from noticing the trouble to the incident's close.
+    async fn case(self: Arc<Self>, first: Suspicion) {
+        let target = first.target.clone();
+        self.work(first).await;
+        lock(&self.working).remove(&target);
+        // Let the figures of the last seconds go by before looking at it again.
+        lock(&self.muted).insert(target, Instant::now() + WINDOW + Duration::from_secs(2));
     }
 
     /// Works one suspicion through; false once stopped.
-    async fn work(&mut self, suspicion: Suspicion) -> bool {
+    async fn work(&self, first: Suspicion) -> bool {
+        if !self.think(NOTICE).await {
+            return false;
+        }
+        // Still there once someone looks properly?
+        let suspicion = match suspect(&self.monitor.snapshot(), &self.owns) {
+            Some(now) if now.target == first.target => now,
+            _ => return true,
+        };
         let player = self.player();
-        if self.rng.chance(FALSE_ALARM)
+        if self.chance(FALSE_ALARM)
             && let Some(wrong) = neighbour(&suspicion.target, &self.owns)
         {
             self.say(
@@ -344,8 +370,7 @@ impl Bot {
         self.say(player, &format!("sees {}", suspicion.evidence));
         let Some(incident) = self.declare(player, &suspicion.target).await else {
             let mute = Duration::from_secs_f64((60.0 * self.pace).max(20.0));
-            self.muted
-                .insert(suspicion.target.clone(), Instant::now() + mute);
+            lock(&self.muted).insert(suspicion.target.clone(), Instant::now() + mute);
             return true;
         };
         if !self.diagnose(incident, &suspicion).await {
@@ -362,7 +387,7 @@ impl Bot {
         self.wait_closed(incident).await
     }
 
-    async fn declare(&mut self, player: &str, target: &str) -> Option<IncidentId> {
+    async fn declare(&self, player: &str, target: &str) -> Option<IncidentId> {
         let ack = self
             .act(
                 player,
@@ -376,17 +401,17 @@ impl Bot {
     }
 
     /// Diagnoses until right or out of tries; false once stopped.
-    async fn diagnose(&mut self, incident: IncidentId, suspicion: &Suspicion) -> bool {
+    async fn diagnose(&self, incident: IncidentId, suspicion: &Suspicion) -> bool {
         let mut kinds = suspicion.kinds.clone();
         // Alike symptoms are a coin toss; otherwise a hasty first guess, now and then.
         let doubt = if suspicion.unsure { 0.5 } else { WRONG_FIRST };
-        if kinds.len() > 1 && self.rng.chance(doubt) {
+        if kinds.len() > 1 && self.chance(doubt) {
             kinds.swap(0, 1);
         }
         if !self.think(THINK).await {
             return false;
         }
-        if self.rng.chance(HINT_FIRST) {
+        if self.chance(HINT_FIRST) {
             self.buy_hint(incident).await;
         }
         for (try_number, kind) in kinds.iter().take(3).enumerate() {
@@ -397,7 +422,7 @@ impl Bot {
                 return true;
             }
             if try_number > 0 {
-                if self.rng.chance(HINT_AFTER_WRONG) && self.buy_hint(incident).await {
+                if self.chance(HINT_AFTER_WRONG) && self.buy_hint(incident).await {
                     if !self.think(READ_HINT).await {
                         return false;
                     }
@@ -426,9 +451,9 @@ impl Bot {
                 player,
                 &format!("diagnoses {kind} on {}: {}", suspicion.target, ack.message),
             );
-            let right = ack.incident.is_some_and(|i| {
-                !matches!(i.state, chaosday_domain::incident::IncidentState::Detected)
-            });
+            let right = ack
+                .incident
+                .is_some_and(|i| i.state != IncidentState::Detected);
             if right {
                 return true;
             }
@@ -436,7 +461,7 @@ impl Bot {
         true
     }
 
-    async fn buy_hint(&mut self, incident: IncidentId) -> bool {
+    async fn buy_hint(&self, incident: IncidentId) -> bool {
         let Some(next) = self
             .view(incident)
             .and_then(|v| v.hints)
@@ -465,9 +490,9 @@ impl Bot {
         true
     }
 
-    /// Repairs with the ops tools, waits for the figures to look fine, claims (again if the
-    /// referee's verification fails); false once stopped.
-    async fn repair_and_claim(&mut self, incident: IncidentId, suspicion: &Suspicion) -> bool {
+    /// Repairs with the ops tools, waits until the figures look fine, claims (again, while
+    /// the incident is open, if the referee's verification fails); false once stopped.
+    async fn repair_and_claim(&self, incident: IncidentId, suspicion: &Suspicion) -> bool {
         if !self.think(REPAIR).await {
             return false;
         }
@@ -481,7 +506,7 @@ impl Bot {
             match self.ops.act(action, service).await {
                 Ok(message) => {
                     if action == OpsAction::Failover {
-                        self.failed_over = true;
+                        self.failed_over.store(true, Ordering::SeqCst);
                     }
                     self.say(player, &format!("repairs: {message}"));
                 }
@@ -493,8 +518,8 @@ impl Bot {
                 &format!("has no tool to repair {}: waits", suspicion.target),
             );
         }
-        for _ in 0..3 {
-            // Healthy again, by the figures?
+        loop {
+            // Claim only once the whole system looks fine: the referee checks it all.
             let mut healthy = 0;
             while healthy < 2 {
                 if !self.sleep(Duration::from_secs(1)).await {
@@ -503,10 +528,9 @@ impl Bot {
                 if self.view(incident).is_none_or(|v| v.state.is_closed()) {
                     return true;
                 }
-                let snapshot = self.monitor.snapshot();
-                healthy = match suspect(&snapshot, &self.owns) {
-                    Some(s) if s.target == suspicion.target => 0,
-                    _ => healthy + 1,
+                healthy = match suspect(&self.monitor.snapshot(), &self.owns) {
+                    Some(_) => 0,
+                    None => healthy + 1,
                 };
             }
             if !self.think(CLAIM).await {
@@ -528,7 +552,7 @@ impl Bot {
                     Some(v) if v.claimed == Some(false) => {
                         self.say(
                             player,
-                            "sees the claim refused: the system is not healthy yet",
+                            &format!("sees the claim on {incident} refused: not healthy yet"),
                         );
                         break;
                     }
@@ -536,44 +560,39 @@ impl Bot {
                 }
             }
         }
-        true
     }
 
     /// Waits until the incident is closed; false once stopped.
-    async fn wait_closed(&mut self, incident: IncidentId) -> bool {
+    async fn wait_closed(&self, incident: IncidentId) -> bool {
         loop {
             match self.view(incident) {
                 Some(view) if !view.state.is_closed() => {}
                 Some(view) => {
                     self.say(
-                        "ada",
+                        self.player(),
                         &format!(
                             "sees {incident} closed ({})",
                             view.closed_reason.as_deref().unwrap_or("closed")
                         ),
                     );
-                    break;
+                    return true;
                 }
-                None => break,
+                None => return true,
             }
             if !self.sleep(Duration::from_secs(1)).await {
                 return false;
             }
         }
-        if self.failed_over && self.open_incidents().is_empty() {
-            self.fail_back().await;
-        }
-        true
     }
 
-    async fn fail_back(&mut self) {
+    async fn fail_back(&self) {
         if !self.think(FAIL_BACK).await {
             return;
         }
         let player = self.player();
         match self.ops.act(OpsAction::Failback, "storefront").await {
             Ok(message) => {
-                self.failed_over = false;
+                self.failed_over.store(false, Ordering::SeqCst);
                 self.say(player, &format!("fails back: {message}"));
             }
             Err(e) => self.say(player, &format!("cannot fail back: {e}")),
@@ -595,7 +614,7 @@ impl Bot {
             .incident(&Viewer::Team(self.team.clone()), incident)
     }
 
-    async fn act(&mut self, player: &str, action: Action) -> Option<crate::game::Ack> {
+    async fn act(&self, player: &str, action: Action) -> Option<crate::game::Ack> {
         let caller = Caller::Team {
             team: self.team.clone(),
             player: format!("{player} (bot)"),
@@ -609,8 +628,12 @@ impl Bot {
         }
     }
 
-    fn player(&mut self) -> &'static str {
-        let pick = (self.rng.unit() * PLAYERS.len() as f64) as usize;
+    fn chance(&self, p: f64) -> bool {
+        lock(&self.rng).chance(p)
+    }
+
+    fn player(&self) -> &'static str {
+        let pick = (lock(&self.rng).unit() * PLAYERS.len() as f64) as usize;
         PLAYERS[pick.min(PLAYERS.len() - 1)]
     }
 
@@ -623,8 +646,9 @@ impl Bot {
     }
 
     /// A person's delay in `range` seconds, at the bot's pace; false once stopped.
-    async fn think(&mut self, range: (f64, f64)) -> bool {
-        let seconds = (range.0 + self.rng.unit() * (range.1 - range.0)) * self.pace;
+    async fn think(&self, range: (f64, f64)) -> bool {
+        let draw = lock(&self.rng).unit();
+        let seconds = (range.0 + draw * (range.1 - range.0)) * self.pace;
         self.sleep(Duration::from_secs_f64(seconds)).await
     }
 

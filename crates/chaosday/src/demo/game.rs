@@ -14,7 +14,7 @@
 //! | catalog-bad-config | storefront | catalog | (by hand: `ops break`) | manual | rollback catalog |
 //! | cart-crash | cart | cart | kill | fix | restart cart |
 //! | stock-hang | cart | stock | pause | fix | restart stock |
-//! | stock-latency | cart | stock-link | latency 900 ms | diagnose | — |
+//! | stock-latency | cart | stock-link | latency 800 ms | diagnose | — |
 //! | stock-trickle | cart | stock-link | bandwidth 2 KB/s | timed | — |
 //! | stock-blackhole | cart | stock-link | timeout (hold) | diagnose | — |
 //! | stock-resets | cart | stock-link | reset_peer | timed | — |
@@ -353,7 +353,7 @@ fn scenarios() -> Vec<Scenario> {
             difficulty: 2,
             fault: Some((
                 "stock-link",
-                "{ kind: latency, latency: 900ms, jitter: 100ms }",
+                "{ kind: latency, latency: 800ms, jitter: 100ms }",
             )),
             target: "stock-link",
             kind: "latency",

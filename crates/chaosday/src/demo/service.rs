@@ -9,7 +9,7 @@
 //! - `cart`: `GET /checkout` asks the stock over plain TCP: one HTTP/1.0 request per
 //!   connection, read to the connection's end, so that every byte-level fault of the link
 //!   shows (a late first byte, a crawl, a close that does not come, a cut answer);
-//! - `stock`: `GET /stock`, an 8 KB answer.
+//! - `stock`: `GET /stock`, an 8 KB answer streamed in 1 KB pieces.
 //!
 //! A service installs no signal handler: SIGTERM ends it at once, and it never knows of
 //! the game.
@@ -352,9 +352,9 @@ async fn stock(State(service): State<Arc<Service>>) -> Response {
 /// The size of the pieces the stock sends its answer in.
 const STOCK_PIECE: usize = 1024;
 
-/// The stock's answer: about 8 KB, so that a slow link shows.
+/// The stock's answer: about 8 KB, sent in 1 KB pieces.
 fn stock_levels() -> Value {
-    let levels: Vec<Value> = (1..=100)
+    let levels: Vec<Value> = (1..=150)
         .map(|i| {
             let warehouse = ["north", "south", "east"][i % 3];
             json!({
@@ -509,5 +509,6 @@ mod tests {
     fn the_stock_answer_is_large_enough_for_a_slow_link_to_show() {
         let bytes = serde_json::to_vec(&stock_levels()).unwrap();
         assert!((6_000..12_000).contains(&bytes.len()), "{}", bytes.len());
+        assert!(bytes.len() / STOCK_PIECE >= 5, "several pieces");
     }
 }

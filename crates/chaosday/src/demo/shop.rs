@@ -21,7 +21,7 @@ pub enum Role {
     /// The cart: `/checkout` asks the stock, over plain TCP (one HTTP/1.0 request per
     /// connection, read to the end), so that every byte-level fault shows.
     Cart,
-    /// The stock: `/stock`, an 8 KB answer.
+    /// The stock: `/stock`, an 8 KB answer streamed in pieces.
     Stock,
 }
 

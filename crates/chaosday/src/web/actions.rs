@@ -119,7 +119,7 @@ pub async fn logout(State(state): State<WebState>, headers: HeaderMap, body: Byt
     let form = Form::parse(&body);
     let current = match checked(&state, &headers, &form) {
         Ok(current) => current,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     state.sessions.remove(&current);
     let mut response = Redirect::to("/login").into_response();
@@ -130,24 +130,24 @@ pub async fn logout(State(state): State<WebState>, headers: HeaderMap, body: Byt
 }
 
 /// The session of a post whose CSRF token is right, or the 403 page.
-fn checked(state: &WebState, headers: &HeaderMap, form: &Form) -> Result<Current, Response> {
+fn checked(state: &WebState, headers: &HeaderMap, form: &Form) -> Result<Current, Box<Response>> {
     let Some(current) = state.current(headers) else {
-        return Err(state.message(
+        return Err(Box::new(state.message(
             None,
             StatusCode::FORBIDDEN,
             "Not signed in",
             "Your session has ended (or this browser never signed in), so this form was not sent. Sign in, then try again.",
             &[("/login", "Sign in")],
-        ));
+        )));
     };
     if !current.csrf_ok(form.get("csrf")) {
-        return Err(state.message(
+        return Err(Box::new(state.message(
             Some(&current),
             StatusCode::FORBIDDEN,
             "This form was refused",
             "It did not carry this session's security token (it is from an older session, or from another site). Nothing was done. Go back, reload the page, and try again.",
             &[("/", "Scoreboard")],
-        ));
+        )));
     }
     Ok(current)
 }
@@ -171,7 +171,7 @@ async fn perform(
     let form = Form::parse(body);
     let current = match checked(state, headers, &form) {
         Ok(current) => current,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let back = match (role, &current.caller) {
         (Role::Team, Caller::Team { .. }) => "/team",
@@ -297,7 +297,10 @@ pub async fn resume(State(state): State<WebState>, headers: HeaderMap, body: Byt
 
 /// `POST /gm/end`.
 pub async fn end(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
-    perform(&state, &headers, &body, Role::GameMaster, |_, _| Ok(Action::End)).await
+    perform(&state, &headers, &body, Role::GameMaster, |_, _| {
+        Ok(Action::End)
+    })
+    .await
 }
 
 /// A scenario field: blank (or `draw`) for none.

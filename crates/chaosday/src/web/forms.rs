@@ -83,7 +83,9 @@ pub fn check_text(value: &str, label: &str, max: usize) -> Result<(), String> {
         return Err(format!("{label}: at most {max} characters"));
     }
     if value.chars().any(char::is_control) {
-        return Err(format!("{label}: no control characters (such as line breaks)"));
+        return Err(format!(
+            "{label}: no control characters (such as line breaks)"
+        ));
     }
     Ok(())
 }
@@ -124,9 +126,21 @@ mod tests {
     fn text_is_required_bounded_and_free_of_control_characters() {
         let form = Form::parse(b"name=ada&long=aaaaaaaaaa&nl=a%0Ab");
         assert_eq!(form.text("name", "player", 64).unwrap(), "ada");
-        assert!(form.text("none", "player", 64).unwrap_err().contains("required"));
-        assert!(form.text("long", "reason", 5).unwrap_err().contains("at most 5"));
-        assert!(form.text("nl", "reason", 50).unwrap_err().contains("control"));
+        assert!(
+            form.text("none", "player", 64)
+                .unwrap_err()
+                .contains("required")
+        );
+        assert!(
+            form.text("long", "reason", 5)
+                .unwrap_err()
+                .contains("at most 5")
+        );
+        assert!(
+            form.text("nl", "reason", 50)
+                .unwrap_err()
+                .contains("control")
+        );
         assert_eq!(form.optional("none", "team", 10).unwrap(), None);
         assert_eq!(
             form.optional("name", "team", 10).unwrap().as_deref(),

@@ -28,7 +28,7 @@ const NEXT_PAGES: &[&str] = &["/", "/team", "/gm", "/report"];
 impl WebState {
     /// The request's session, if its cookie names a live one.
     pub(super) fn current(&self, headers: &HeaderMap) -> Option<Current> {
-        self.sessions.from_headers(headers, Instant::now())
+        self.sessions.of_request(headers, Instant::now())
     }
 
     /// The frame of a page for `current`, taking the flash its last action left.
@@ -215,10 +215,10 @@ pub async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Respon
 }
 
 /// The team and player of a team's session, or the answer for another.
-fn team_of(current: Option<&Current>, next: &str) -> Result<(String, String), Response> {
+fn team_of(current: Option<&Current>, next: &str) -> Result<(String, String), Box<Response>> {
     match current.map(|c| &c.caller) {
-        None => Err(to_login(next)),
-        Some(Caller::GameMaster { .. }) => Err(Redirect::to("/gm").into_response()),
+        None => Err(Box::new(to_login(next))),
+        Some(Caller::GameMaster { .. }) => Err(Box::new(Redirect::to("/gm").into_response())),
         Some(Caller::Team { team, player }) => Ok((team.clone(), player.clone())),
     }
 }
@@ -228,7 +228,7 @@ pub async fn team(State(state): State<WebState>, headers: HeaderMap) -> Response
     let current = state.current(&headers);
     let (team, player) = match team_of(current.as_ref(), "/team") {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut layout = state.layout(current.as_ref(), "team", &format!("Team {team}"), "console");
     layout.live_fragment = "/team/live".into();
@@ -247,7 +247,7 @@ pub async fn team_live(State(state): State<WebState>, headers: HeaderMap) -> Res
     let current = state.current(&headers);
     let (team, player) = match team_of(current.as_ref(), "/team") {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     TeamLive {
         v: TeamView::build(&state.server, &team, &player),
@@ -262,11 +262,11 @@ pub(super) fn game_master_only(
     state: &WebState,
     current: Option<&Current>,
     next: &str,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     match current.map(|c| &c.caller) {
-        None => Err(to_login(next)),
+        None => Err(Box::new(to_login(next))),
         Some(Caller::GameMaster { .. }) => Ok(()),
-        Some(Caller::Team { team, player }) => Err(state.message(
+        Some(Caller::Team { team, player }) => Err(Box::new(state.message(
             current,
             StatusCode::FORBIDDEN,
             "Game master only",
@@ -274,7 +274,7 @@ pub(super) fn game_master_only(
                 "This console is the game master's. You are signed in as {player} of team {team}."
             ),
             &[("/team", "Your team's console"), ("/", "Scoreboard")],
-        )),
+        ))),
     }
 }
 
@@ -282,7 +282,7 @@ pub(super) fn game_master_only(
 pub async fn game_master(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let current = state.current(&headers);
     if let Err(response) = game_master_only(&state, current.as_ref(), "/gm") {
-        return response;
+        return *response;
     }
     let mut layout = state.layout(current.as_ref(), "gm", "Game master", "console");
     layout.live_fragment = "/gm/live".into();
@@ -300,7 +300,7 @@ pub async fn game_master(State(state): State<WebState>, headers: HeaderMap) -> R
 pub async fn game_master_live(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let current = state.current(&headers);
     if let Err(response) = game_master_only(&state, current.as_ref(), "/gm") {
-        return response;
+        return *response;
     }
     GmLive {
         v: GmView::build(&state.server, &state.options.scenarios).await,
@@ -314,7 +314,7 @@ pub async fn game_master_live(State(state): State<WebState>, headers: HeaderMap)
 pub async fn abort(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let current = state.current(&headers);
     if let Err(response) = game_master_only(&state, current.as_ref(), "/gm") {
-        return response;
+        return *response;
     }
     AbortPage {
         layout: state.layout(current.as_ref(), "gm", "Kill switch", "console"),

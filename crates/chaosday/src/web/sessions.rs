@@ -225,13 +225,13 @@ impl Sessions {
     }
 
     /// The session of the request's cookie, if any is alive.
-    pub fn from_headers(&self, headers: &HeaderMap, now: Instant) -> Option<Current> {
+    pub fn of_request(&self, headers: &HeaderMap, now: Instant) -> Option<Current> {
         self.get(cookie(headers, COOKIE)?, now)
     }
 
     /// Whose session the request's cookie is, if any (the live event stream's sign-in).
     pub fn identity(&self, headers: &HeaderMap, now: Instant) -> Option<Identity> {
-        self.from_headers(headers, now)
+        self.of_request(headers, now)
             .map(|current| match current.caller {
                 Caller::GameMaster { .. } => Identity::GameMaster,
                 Caller::Team { team, .. } => Identity::Team(team),
@@ -333,7 +333,7 @@ mod tests {
         let now = Instant::now();
         let id = sessions.create(team(), now).unwrap();
         let current = sessions
-            .from_headers(&headers(&format!("theme=dark; {COOKIE}={id}; x=y")), now)
+            .of_request(&headers(&format!("theme=dark; {COOKIE}={id}; x=y")), now)
             .expect("the session");
         assert_eq!(current.caller, team());
         assert!(current.csrf_ok(Some(&current.csrf.hex())));
@@ -358,11 +358,11 @@ mod tests {
             "garbage".to_owned(),
         ] {
             assert!(
-                sessions.from_headers(&headers(&cookie), now).is_none(),
+                sessions.of_request(&headers(&cookie), now).is_none(),
                 "{cookie}"
             );
         }
-        assert!(sessions.from_headers(&HeaderMap::new(), now).is_none());
+        assert!(sessions.of_request(&HeaderMap::new(), now).is_none());
     }
 
     #[test]
@@ -398,7 +398,11 @@ mod tests {
         assert_eq!(sessions.len(), 0, "an expired session is dropped");
 
         let idle = sessions.create(team(), start).unwrap();
-        assert!(sessions.get(&idle, start + Duration::from_secs(11)).is_none());
+        assert!(
+            sessions
+                .get(&idle, start + Duration::from_secs(11))
+                .is_none()
+        );
 
         let out = sessions.create(team(), start).unwrap();
         let current = sessions.get(&out, start).unwrap();
@@ -411,12 +415,19 @@ mod tests {
         let sessions = Sessions::new(Duration::from_secs(100), Duration::from_secs(100), 2);
         let start = Instant::now();
         let a = sessions.create(team(), start).unwrap();
-        let b = sessions.create(team(), start + Duration::from_secs(1)).unwrap();
+        let b = sessions
+            .create(team(), start + Duration::from_secs(1))
+            .unwrap();
         sessions.get(&a, start + Duration::from_secs(2)).unwrap();
-        let c = sessions.create(team(), start + Duration::from_secs(3)).unwrap();
+        let c = sessions
+            .create(team(), start + Duration::from_secs(3))
+            .unwrap();
         let at = start + Duration::from_secs(4);
         assert!(sessions.get(&a, at).is_some());
-        assert!(sessions.get(&b, at).is_none(), "b was the least recently used");
+        assert!(
+            sessions.get(&b, at).is_none(),
+            "b was the least recently used"
+        );
         assert!(sessions.get(&c, at).is_some());
     }
 

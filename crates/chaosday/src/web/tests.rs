@@ -128,7 +128,9 @@ impl Ui {
     async fn sign_in(&self, token: &str, player: &str, page: &str) -> (String, String) {
         let form = self.get("/login", None).await;
         assert_eq!(form.status, StatusCode::OK);
-        let (login, _) = form.set_cookie("chaosday_login").expect("the form's cookie");
+        let (login, _) = form
+            .set_cookie("chaosday_login")
+            .expect("the form's cookie");
         let csrf = form.csrf();
         let answer = self
             .post(
@@ -165,11 +167,15 @@ async fn the_scoreboard_is_a_public_live_page_that_cannot_be_framed() {
             .contains("data-stream=\"/api/v1/events?view=spectator\""),
         "the big screen listens to the public stream whoever is signed in"
     );
-    assert!(page.headers[header::CONTENT_TYPE]
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        .unwrap();
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
     let fragment = ui.get("/board", None).await;
@@ -192,7 +198,10 @@ async fn signing_in_opens_an_http_only_strict_session_for_the_tokens_holder() {
     let ui = ui().await;
     let form = ui.get("/login", None).await;
     let (login, set) = form.set_cookie("chaosday_login").unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let answer = ui
         .post(
             "/login",
@@ -244,7 +253,11 @@ async fn a_sign_in_with_a_wrong_token_or_without_a_name_shows_the_form_again() {
             StatusCode::UNAUTHORIZED,
             "not a token of this game",
         ),
-        ("token=&player=ada", StatusCode::BAD_REQUEST, "paste the token"),
+        (
+            "token=&player=ada",
+            StatusCode::BAD_REQUEST,
+            "paste the token",
+        ),
         (
             &*format!("token={CHECKOUT}&player=+"),
             StatusCode::BAD_REQUEST,
@@ -342,7 +355,10 @@ async fn a_team_cannot_open_the_game_masters_console() {
     let (gm, _) = ui.sign_in(GM, "grace", "/gm").await;
     let page = ui.get("/gm", Some(&gm)).await;
     assert!(page.body.contains("Kill switch"));
-    assert!(page.body.contains("slow-database"), "the scenarios to unleash");
+    assert!(
+        page.body.contains("slow-database"),
+        "the scenarios to unleash"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +381,9 @@ async fn a_post_without_the_sessions_csrf_token_is_403_and_does_nothing() {
     let answer = ui.post("/gm/start", None, &format!("csrf={csrf}")).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     // The right token: done, and the next page says so.
-    let answer = ui.post("/gm/start", Some(&gm), &format!("csrf={csrf}")).await;
+    let answer = ui
+        .post("/gm/start", Some(&gm), &format!("csrf={csrf}"))
+        .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert_eq!(answer.location(), "/gm");
     assert_eq!(ui.status().await, "running");
@@ -390,7 +408,11 @@ async fn an_action_the_game_refuses_shows_its_reason() {
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     let page = ui.get("/team", Some(&team)).await;
     assert!(page.body.contains("flash-error"), "{}", page.body);
-    assert!(page.body.contains("teams act while it runs"), "{}", page.body);
+    assert!(
+        page.body.contains("teams act while it runs"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -402,27 +424,116 @@ async fn bad_input_is_a_message_never_a_server_error() {
     let (team, csrf) = ui.sign_in(CHECKOUT, "ada", "/team").await;
     let long = "x".repeat(5000);
     for (path, cookie, token, fields, says) in [
-        ("/team/declare", &team, &csrf, "target=", "target: this field is required"),
-        ("/team/declare", &team, &csrf, &*format!("target={long}"), "at most 200"),
-        ("/team/declare", &team, &csrf, "target=a%0Ab", "control characters"),
+        (
+            "/team/declare",
+            &team,
+            &csrf,
+            "target=",
+            "target: this field is required",
+        ),
+        (
+            "/team/declare",
+            &team,
+            &csrf,
+            &*format!("target={long}"),
+            "at most 200",
+        ),
+        (
+            "/team/declare",
+            &team,
+            &csrf,
+            "target=a%0Ab",
+            "control characters",
+        ),
         ("/team/declare", &team, &csrf, "target=nowhere", "nowhere"),
-        ("/team/diagnose", &team, &csrf, "incident=abc&target=x&kind=y", "incident: expected a whole number"),
-        ("/team/diagnose", &team, &csrf, "incident=99&target=cart-db-link&kind=latency", "#99"),
-        ("/team/hint", &team, &csrf, "incident=1&hint=-1", "hint: expected a whole number"),
-        ("/team/hint", &team, &csrf, "incident=1&hint=99999999999999999999", "hint: expected"),
-        ("/team/claim", &team, &csrf, "", "incident: this field is required"),
-        ("/gm/adjust", &gm, &gm_csrf, "team=checkout&points=1e9&reason=x", "points: expected"),
-        ("/gm/adjust", &gm, &gm_csrf, "team=checkout&points=5&reason=", "reason: this field is required"),
-        ("/gm/adjust", &gm, &gm_csrf, "team=nobody&points=5&reason=x", "nobody"),
-        ("/gm/unleash", &gm, &gm_csrf, "scenario=no-such-scenario", "no-such-scenario"),
-        ("/gm/inject-manual", &gm, &gm_csrf, "scenario=", "choose the manual scenario"),
-        ("/gm/pause", &gm, &gm_csrf, &*format!("reason={long}"), "at most 500"),
+        (
+            "/team/diagnose",
+            &team,
+            &csrf,
+            "incident=abc&target=x&kind=y",
+            "incident: expected a whole number",
+        ),
+        (
+            "/team/diagnose",
+            &team,
+            &csrf,
+            "incident=99&target=cart-db-link&kind=latency",
+            "#99",
+        ),
+        (
+            "/team/hint",
+            &team,
+            &csrf,
+            "incident=1&hint=-1",
+            "hint: expected a whole number",
+        ),
+        (
+            "/team/hint",
+            &team,
+            &csrf,
+            "incident=1&hint=99999999999999999999",
+            "hint: expected",
+        ),
+        (
+            "/team/claim",
+            &team,
+            &csrf,
+            "",
+            "incident: this field is required",
+        ),
+        (
+            "/gm/adjust",
+            &gm,
+            &gm_csrf,
+            "team=checkout&points=1e9&reason=x",
+            "points: expected",
+        ),
+        (
+            "/gm/adjust",
+            &gm,
+            &gm_csrf,
+            "team=checkout&points=5&reason=",
+            "reason: this field is required",
+        ),
+        (
+            "/gm/adjust",
+            &gm,
+            &gm_csrf,
+            "team=nobody&points=5&reason=x",
+            "nobody",
+        ),
+        (
+            "/gm/unleash",
+            &gm,
+            &gm_csrf,
+            "scenario=no-such-scenario",
+            "no-such-scenario",
+        ),
+        (
+            "/gm/inject-manual",
+            &gm,
+            &gm_csrf,
+            "scenario=",
+            "choose the manual scenario",
+        ),
+        (
+            "/gm/pause",
+            &gm,
+            &gm_csrf,
+            &*format!("reason={long}"),
+            "at most 500",
+        ),
         ("/gm/abort", &gm, &gm_csrf, "", "needs its confirmation"),
     ] {
         let answer = ui
             .post(path, Some(cookie), &format!("csrf={token}&{fields}"))
             .await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path} {fields}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{path} {fields}: {}",
+            answer.body
+        );
         let back = ui.get(answer.location(), Some(cookie)).await;
         assert_eq!(back.status, StatusCode::OK);
         assert!(
@@ -447,7 +558,8 @@ async fn bad_input_is_a_message_never_a_server_error() {
 async fn the_kill_switch_and_re_arm_go_through_the_game() {
     let ui = ui().await;
     let (gm, csrf) = ui.sign_in(GM, "grace", "/gm").await;
-    ui.post("/gm/start", Some(&gm), &format!("csrf={csrf}")).await;
+    ui.post("/gm/start", Some(&gm), &format!("csrf={csrf}"))
+        .await;
     let confirm = ui.get("/gm/abort", Some(&gm)).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.body.contains("Yes, revert every fault"));
@@ -457,7 +569,8 @@ async fn the_kill_switch_and_re_arm_go_through_the_game() {
     assert!(page.body.contains("flash-ok"), "{}", page.body);
     assert!(page.body.contains("Re-arm"), "{}", page.body);
     assert_eq!(ui.status().await, "paused");
-    ui.post("/gm/rearm", Some(&gm), &format!("csrf={csrf}")).await;
+    ui.post("/gm/rearm", Some(&gm), &format!("csrf={csrf}"))
+        .await;
     let page = ui.get("/gm", Some(&gm)).await;
     assert!(page.body.contains("re-armed"), "{}", page.body);
     assert!(page.body.contains("Faults armed"));
@@ -471,7 +584,9 @@ async fn signing_out_ends_the_session() {
         ui.post("/logout", Some(&team), "csrf=wrong").await.status,
         StatusCode::FORBIDDEN
     );
-    let answer = ui.post("/logout", Some(&team), &format!("csrf={csrf}")).await;
+    let answer = ui
+        .post("/logout", Some(&team), &format!("csrf={csrf}"))
+        .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     let (_, set) = answer.set_cookie("chaosday_session").unwrap();
     assert!(set.contains("Max-Age=0"), "{set}");
@@ -542,7 +657,12 @@ async fn unknown_pages_are_html_for_browsers_and_assets_are_served() {
     ] {
         let asset = ui.get(path, None).await;
         assert_eq!(asset.status, StatusCode::OK, "{path}");
-        assert!(asset.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind));
+        assert!(
+            asset.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
         assert!(!asset.body.is_empty());
     }
     assert_eq!(

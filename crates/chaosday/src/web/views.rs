@@ -212,6 +212,8 @@ pub struct RowView {
     pub rank_label: String,
     /// The team.
     pub team: String,
+    /// Its name, cut to fit the big screen.
+    pub team_short: String,
     /// Its points.
     pub points: i64,
     /// `-` for a negative score, else empty.
@@ -273,6 +275,19 @@ pub fn full_board(mut board: Vec<TeamScore>, teams: &[String]) -> Vec<TeamScore>
     board
 }
 
+/// The most characters of a team's name the big screen shows.
+const BOARD_NAME_CHARS: usize = 16;
+
+/// `text` cut to `max` characters, with an ellipsis if it was longer.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// The scoreboard's rows, best first, padded to a common width.
 pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
     let width = board
@@ -295,6 +310,7 @@ pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
             rank,
             rank_label: ordinal(rank),
             team: score.team.clone(),
+            team_short: shorten(&score.team, BOARD_NAME_CHARS),
             points: score.points,
             sign: if score.points < 0 { "-" } else { "" },
             pad: "0".repeat(width.saturating_sub(digits.len())),
@@ -516,12 +532,8 @@ fn resolution_help(resolution: Option<Resolution>) -> &'static str {
             "Repair it with your own tooling, then claim it: the referee checks that it stays healthy."
         }
         Some(Resolution::Diagnose) => "A right diagnosis heals it.",
-        Some(Resolution::Timed) => {
-            "It ends by itself: points for detecting and diagnosing it."
-        }
-        Some(Resolution::Manual) => {
-            "Repair it with your own tooling, then claim it."
-        }
+        Some(Resolution::Timed) => "It ends by itself: points for detecting and diagnosing it.",
+        Some(Resolution::Manual) => "Repair it with your own tooling, then claim it.",
         None => "",
     }
 }
@@ -921,7 +933,11 @@ fn probe_row(p: &ProbeHealth, now: i64) -> ProbeRow {
         role: p.role,
         team: p.team.clone().unwrap_or_default(),
         health,
-        detail: p.last.as_ref().map(|r| r.detail.clone()).unwrap_or_default(),
+        detail: p
+            .last
+            .as_ref()
+            .map(|r| r.detail.clone())
+            .unwrap_or_default(),
         failing_for: p
             .failing_since_ms
             .map(|s| duration(now - s))
@@ -1142,16 +1158,30 @@ mod tests {
         let rows = rows(&board);
         let ranks: Vec<&str> = rows.iter().map(|r| r.rank_label.as_str()).collect();
         assert_eq!(ranks, ["1ST", "2ND", "2ND", "4TH"]);
-        assert_eq!((rows[0].pad.as_str(), rows[0].digits.as_str()), ("0", "1250"));
+        assert_eq!(
+            (rows[0].pad.as_str(), rows[0].digits.as_str()),
+            ("0", "1250")
+        );
         assert_eq!((rows[3].sign, rows[3].pad.as_str()), ("-", "000"));
         assert_eq!(rows[3].digits, "20");
     }
 
     #[test]
     fn the_board_lists_every_team_even_before_it_scores() {
-        let board = full_board(vec![score("b", -10, 0)], &["a".into(), "b".into(), "c".into()]);
+        let board = full_board(
+            vec![score("b", -10, 0)],
+            &["a".into(), "b".into(), "c".into()],
+        );
         let teams: Vec<&str> = board.iter().map(|s| s.team.as_str()).collect();
         assert_eq!(teams, ["a", "c", "b"]);
+    }
+
+    #[test]
+    fn long_team_names_are_cut_for_the_big_screen() {
+        let rows = rows(&[score("platform-reliability-engineering", 1, 0)]);
+        assert_eq!(rows[0].team_short, "platform-reliab…");
+        assert_eq!(rows[0].team_short.chars().count(), BOARD_NAME_CHARS);
+        assert_eq!(shorten("search", 16), "search");
     }
 
     #[test]
@@ -1162,7 +1192,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            ["1ST", "2ND", "3RD", "4TH", "11TH", "12TH", "13TH", "21ST", "22ND", "101ST", "111TH"]
+            [
+                "1ST", "2ND", "3RD", "4TH", "11TH", "12TH", "13TH", "21ST", "22ND", "101ST",
+                "111TH"
+            ]
         );
     }
 
@@ -1190,7 +1223,10 @@ mod tests {
             ("checkout detected incident #1", "detect"),
             ("an alert of checkout detected incident #1", "detect"),
             ("checkout: false alarm on web", "alarm"),
-            ("checkout: right diagnosis of #1 (latency web-link)", "diagnose"),
+            (
+                "checkout: right diagnosis of #1 (latency web-link)",
+                "diagnose",
+            ),
             ("#1 of checkout resolved: web-slow (diagnosed)", "resolve"),
             ("#2 of search expired: search-stuck (deadline)", "expire"),
             ("#2 of search cancelled: x (kill switch)", "cancel"),

@@ -615,3 +615,244 @@ fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_
         text(&out.stderr)
     );
 }
+
+/// What a scenario must show on the shop's monitoring page.
+enum Shows {
+    /// The service's health (`down`, `hung`).
+    Service(&'static str, &'static str),
+    /// Calls through the link fail, mostly for this reason.
+    Failing(&'static str, &'static str),
+    /// Calls through the link are slow (p95 ≥ 400 ms) and do not fail.
+    Slow(&'static str),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
+    use Shows::*;
+    let sandbox = Sandbox::new();
+    let port = free_block(1).to_string();
+    let shop = free_block(16).to_string();
+    let demo = Demo::start(
+        &sandbox,
+        &["--every", "10m", "--port", &port, "--shop-port", &shop],
+    );
+    let api = demo.url("api");
+    let gm = demo.gm_token();
+    let shop_url = demo.url("monitoring");
+    let cases = [
+        (
+            "storefront-crash",
+            "storefront",
+            Service("storefront", "down"),
+            "storefront-products",
+        ),
+        (
+            "catalog-hang",
+            "storefront",
+            Service("catalog", "hung"),
+            "storefront-products",
+        ),
+        (
+            "catalog-errors",
+            "storefront",
+            Failing("catalog-link", "http_5xx"),
+            "storefront-products",
+        ),
+        (
+            "catalog-unreachable",
+            "storefront",
+            Failing("catalog-link", "refused"),
+            "storefront-products",
+        ),
+        (
+            "catalog-slow",
+            "storefront",
+            Slow("catalog-link"),
+            "storefront-products",
+        ),
+        (
+            "front-door-flaky",
+            "storefront",
+            Failing("storefront-link", "http_5xx"),
+            "storefront-products",
+        ),
+        (
+            "cart-crash",
+            "cart",
+            Service("cart", "down"),
+            "cart-checkout",
+        ),
+        (
+            "stock-hang",
+            "cart",
+            Service("stock", "hung"),
+            "cart-checkout",
+        ),
+        ("stock-latency", "cart", Slow("stock-link"), "cart-checkout"),
+        (
+            "stock-trickle",
+            "cart",
+            Failing("stock-link", "partial_response"),
+            "cart-checkout",
+        ),
+        (
+            "stock-blackhole",
+            "cart",
+            Failing("stock-link", "no_response"),
+            "cart-checkout",
+        ),
+        (
+            "stock-resets",
+            "cart",
+            Failing("stock-link", "reset"),
+            "cart-checkout",
+        ),
+        (
+            "stock-sliced",
+            "cart",
+            Failing("stock-link", "partial_response"),
+            "cart-checkout",
+        ),
+        (
+            "stock-slow-close",
+            "cart",
+            Failing("stock-link", "close_wait"),
+            "cart-checkout",
+        ),
+        (
+            "stock-truncated",
+            "cart",
+            Failing("stock-link", "truncated"),
+            "cart-checkout",
+        ),
+        (
+            "checkout-door-slow",
+            "cart",
+            Slow("cart-link"),
+            "cart-checkout",
+        ),
+    ];
+    let probe_ok = |probes: &Value, name: &str| {
+        probes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["last"]["ok"] == true)
+    };
+    let mut missed = Vec::new();
+    for (scenario, team, shows, probe) in cases {
+        demo.unleash(scenario, team).await;
+        let start = Instant::now();
+        let (mut seen, mut red) = (false, false);
+        while !(seen && red) && start.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let stats = demo.stats().await;
+            let find = |list: &str, name: &str| {
+                stats[list]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["name"] == name)
+                    .cloned()
+                    .unwrap()
+            };
+            seen = seen
+                || match shows {
+                    Service(name, health) => find("services", name)["health"] == health,
+                    Failing(name, why) => {
+                        let calls = &find("links", name)["calls"];
+                        let kinds = calls["errors_by_kind"]
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default();
+                        let main = kinds
+                            .iter()
+                            .max_by_key(|(_, n)| n.as_u64())
+                            .map(|(k, _)| k.clone());
+                        calls["error_rate"].as_f64().unwrap_or(0.0) >= 0.2
+                            && main.as_deref() == Some(why)
+                    }
+                    Slow(name) => {
+                        let calls = &find("links", name)["calls"];
+                        calls["error_rate"].as_f64() == Some(0.0)
+                            && calls["p95_ms"].as_f64().unwrap_or(0.0) >= 400.0
+                    }
+                };
+            let (_, probes) = demo.get(&format!("{api}/probes"), Some(&gm)).await;
+            red = red || probe_ok(&probes, probe) == Some(false);
+        }
+        if !(seen && red) {
+            missed.push(format!(
+                "{scenario}: seen on the page {seen}, probe {probe} red {red}: {}",
+                demo.stats().await
+            ));
+        }
+        // The kill switch puts everything back; then the game goes on.
+        for (path, body) in [
+            ("/abort", json!({})),
+            ("/rearm", json!({})),
+            ("/game/resume", json!({})),
+        ] {
+            let mut body = body;
+            body["player"] = json!("test");
+            let (status, answer) = demo.post(&format!("{api}{path}"), Some(&gm), body).await;
+            assert!(status.is_success(), "{path}: {status} {answer}");
+        }
+        let start = Instant::now();
+        loop {
+            let (_, probes) = demo.get(&format!("{api}/probes"), Some(&gm)).await;
+            if probe_ok(&probes, probe) == Some(true) && demo.faults().await.is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{scenario}: the probe stays red after the kill switch: {probes}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        // Let the page's window forget this scenario.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+
+    // The manual one: the game master breaks the catalog's config with the ops tool and says
+    // so; the catalog fails by itself; rolling it back repairs it.
+    let (status, _) = demo
+        .post(
+            &format!("{shop_url}api/ops/break/catalog"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = demo
+        .post(
+            &format!("{api}/inject-manual"),
+            Some(&gm),
+            json!({"scenario": "catalog-bad-config", "team": "storefront", "player": "test"}),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let broken = demo
+        .wait_service("catalog", Duration::from_secs(10), |s| {
+            s["served"]["errors_by_kind"]["internal"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        })
+        .await;
+    assert_eq!(broken["config"], "bad");
+    let (status, _) = demo
+        .post(
+            &format!("{shop_url}api/ops/rollback/catalog"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    demo.wait_service("catalog", Duration::from_secs(10), |s| {
+        s["config"] == "good"
+    })
+    .await;
+    assert!(missed.is_empty(), "{missed:#?}");
+}
