@@ -100,6 +100,10 @@ pub enum EventKind {
     GameStarted {
         /// The teams, by name.
         teams: Vec<String>,
+        /// The game file's scoring rules, so that a report counts points as the server did
+        /// without the game file (absent in logs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rules: Option<crate::scoring::ScoringRules>,
     },
     /// Every clock stopped.
     GamePaused {

@@ -329,10 +329,14 @@ impl GameState {
         self.last_seq = event.seq;
         let at = event.at_ms;
         match &event.kind {
-            EventKind::GameStarted { teams } => {
+            EventKind::GameStarted { teams, rules } => {
                 if self.status == Status::NotStarted {
                     self.status = Status::Running;
                     self.started_ms = Some(at);
+                    // The log says how its points count.
+                    if let Some(rules) = rules {
+                        self.rules = rules.clone();
+                    }
                 }
                 for team in teams {
                     self.extra(team);

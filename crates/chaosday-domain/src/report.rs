@@ -625,7 +625,7 @@ pub fn build(
             of(&state) - of(&before)
         };
         match &event.kind {
-            EventKind::GameStarted { teams } => push(
+            EventKind::GameStarted { teams, .. } => push(
                 TimelineKind::GameStarted,
                 None,
                 None,
@@ -1634,6 +1634,7 @@ mod tests {
                 gm.clone(),
                 EventKind::GameStarted {
                     teams: vec!["checkout".into(), "search".into()],
+                    rules: None,
                 },
             ),
             ev(

@@ -209,7 +209,7 @@ pub fn timeline_step(
     let visible = |id: IncidentId| after.incidents.get(&id).is_some_and(|i| can_see(i, viewer));
     let mut out = Vec::new();
     match &event.kind {
-        EventKind::GameStarted { teams } => out.push(entry(
+        EventKind::GameStarted { teams, .. } => out.push(entry(
             None,
             None,
             format!("the game started: {}", teams.join(", ")),

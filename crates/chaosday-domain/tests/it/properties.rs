@@ -92,6 +92,7 @@ fn build(steps: &[(Step, i64)]) -> Log {
         0,
         EventKind::GameStarted {
             teams: TEAMS.iter().map(|t| t.to_string()).collect(),
+            rules: None,
         },
     );
     let mut now = 0;
@@ -251,7 +252,7 @@ proptest! {
     ) {
         let score = |detect_at: i64| {
             let mut log = Log::default();
-            log.system(0, EventKind::GameStarted { teams: vec!["a".into()] })
+            log.system(0, EventKind::GameStarted { teams: vec!["a".into()], rules: None })
                 .system(10, opened(1, "a", "s", difficulty, if fix { Resolution::Fix } else { Resolution::Diagnose }, "t", "pause", None, &[], 100_000));
             let mut events = vec![
                 (detect_at, EventKind::Declared { team: "a".into(), target: "t".into() }),

@@ -15,6 +15,7 @@ fn scripted() -> Log {
         0,
         EventKind::GameStarted {
             teams: vec!["checkout".into(), "search".into()],
+            rules: None,
         },
     )
     .system(
@@ -219,6 +220,7 @@ fn ties_are_broken_by_total_time_to_resolve() {
         0,
         EventKind::GameStarted {
             teams: vec!["a".into(), "b".into()],
+            rules: None,
         },
     )
     .system(
@@ -331,6 +333,7 @@ fn a_pause_freezes_deadlines_and_decay() {
         0,
         EventKind::GameStarted {
             teams: vec!["a".into()],
+            rules: None,
         },
     )
     .system(
@@ -381,6 +384,7 @@ fn diagnoses_stop_after_three_tries_and_actions_on_closed_incidents_change_nothi
         0,
         EventKind::GameStarted {
             teams: vec!["a".into()],
+            rules: None,
         },
     )
     .system(

@@ -50,6 +50,7 @@ fn script() -> Vec<(i64, Actor, EventKind)> {
             Actor::System,
             EventKind::GameStarted {
                 teams: vec!["red".into(), "blue".into()],
+                rules: None,
             },
         ),
         (

@@ -164,7 +164,10 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
     if let (Some(limiter), true) = (&state.limiter, limited) {
         let key = match (&identity, hash) {
             (Some(_), Some(hash)) => Key::Token(hash),
-            _ => Key::Peer(peer),
+            (_, Some(_)) => Key::Peer(peer),
+            // A browser signed in to the web UI has a budget of its own, so that players
+            // behind one address (an office's NAT) do not share one.
+            (_, None) => session_key(state, request).unwrap_or(Key::Peer(peer)),
         };
         limiter.check(&key)?;
     }
@@ -176,6 +179,14 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
                 .into(),
         )),
     }
+}
+
+/// The rate-limit key of a request carrying the cookie of a live web session: the hash of
+/// its id. A cookie of no live session gets none (a made-up cookie buys no new budget).
+fn session_key(state: &AppState, request: &Request) -> Option<Key> {
+    let id = crate::web::sessions::cookie(request.headers(), crate::web::sessions::COOKIE)?;
+    state.sessions.get(id, Instant::now())?;
+    Some(Key::Token(TokenHash::of(id)))
 }
 
 /// The middleware in front of the game's Toxiproxy API: the game master's only.
@@ -194,7 +205,7 @@ pub async fn game_master_only(request: Request, next: Next) -> Response {
 /// What a rate limit is kept by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
-    /// A known token, by its hash.
+    /// A known token, by its hash (or a live web session, by the hash of its id).
     Token(TokenHash),
     /// The peer's address (no token, or an unknown one).
     Peer(IpAddr),

@@ -55,9 +55,15 @@ pub async fn run(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> 
     log.close().await;
     let (game, events) = read?;
 
-    // The log does not record the game file's `scoring:` yet: points are counted with the
-    // default rules (the report says which).
-    let rules = ScoringRules::default();
+    // The game's scoring rules, as its server recorded them when the game started (the
+    // defaults for a log written before they were recorded; the report says which).
+    let rules = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            chaosday_domain::events::EventKind::GameStarted { rules, .. } => rules.clone(),
+            _ => None,
+        })
+        .unwrap_or_else(ScoringRules::default);
     let now = jiff::Timestamp::now().as_millisecond();
     let built = figures::build(&rules, &events, &Viewer::GameMaster, Some(now));
     let format = match args.format {

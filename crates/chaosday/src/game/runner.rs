@@ -430,7 +430,13 @@ impl Runner {
                 }
                 let teams = self.game.teams.iter().map(|t| t.name.clone()).collect();
                 let event = self
-                    .commit_one(actor, EventKind::GameStarted { teams })
+                    .commit_one(
+                        actor,
+                        EventKind::GameStarted {
+                            teams,
+                            rules: Some(self.game.scoring.clone()),
+                        },
+                    )
                     .await?;
                 *lock(&self.due_in_ms) = self.interval();
                 Ok(self.gm_ack(&event, "the game started".into()))
@@ -1432,7 +1438,13 @@ impl Runner {
             if state.status == Status::NotStarted && at(schedule.start) {
                 let teams = self.game.teams.iter().map(|t| t.name.clone()).collect();
                 let _ = self
-                    .commit_one(Actor::System, EventKind::GameStarted { teams })
+                    .commit_one(
+                        Actor::System,
+                        EventKind::GameStarted {
+                            teams,
+                            rules: Some(self.game.scoring.clone()),
+                        },
+                    )
                     .await;
                 self.draw_next();
                 continue;

@@ -60,6 +60,7 @@ fn running() -> Vec<Event> {
             },
             EventKind::GameStarted {
                 teams: vec!["checkout".into(), "search".into()],
+                rules: None,
             },
         ),
         ev(

@@ -82,9 +82,20 @@ pub async fn login(State(state): State<WebState>, headers: HeaderMap, body: Byte
             "Token: this is not a token of this game; check it with the game master".into(),
         );
     };
-    let caller = match identity {
-        Identity::GameMaster => Caller::GameMaster { player },
-        Identity::Team(team) => Caller::Team { team, player },
+    let (caller, welcome) = match identity {
+        Identity::GameMaster => (
+            Caller::GameMaster {
+                player: player.clone(),
+            },
+            format!("signed in as {player}, game master"),
+        ),
+        Identity::Team(team) => (
+            Caller::Team {
+                player: player.clone(),
+                team: team.clone(),
+            },
+            format!("signed in as {player} of team {team}"),
+        ),
     };
     let game_master = matches!(caller, Caller::GameMaster { .. });
     let Ok(id) = state.sessions.create(caller, Instant::now()) else {
@@ -95,6 +106,15 @@ pub async fn login(State(state): State<WebState>, headers: HeaderMap, body: Byte
     };
     if let Some(old) = current {
         state.sessions.remove(&old);
+    }
+    if let Some(new) = state.sessions.get(&id, Instant::now()) {
+        state.sessions.set_flash(
+            &new,
+            Flash {
+                ok: true,
+                text: welcome,
+            },
+        );
     }
     let to = match next.as_str() {
         "" if game_master => "/gm",

@@ -138,17 +138,28 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .with_state(state)
 }
 
+/// The pages' content security policy: scripts and styles from this server only.
+const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// The report's: the same, but styles may also be inline (a standalone document, its
+/// charts inline SVG).
+const REPORT_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
 /// Headers on every page: no framing (the kill switch cannot be clickjacked), scripts and
 /// styles from this server only, pages never cached (they carry CSRF tokens).
 async fn security_headers(request: Request, next: Next) -> Response {
-    let assets = request.uri().path().starts_with("/assets/");
+    let path = request.uri().path();
+    let assets = path.starts_with("/assets/");
+    let policy = if path == "/report" {
+        REPORT_POLICY
+    } else {
+        POLICY
+    };
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-        ),
+        HeaderValue::from_static(policy),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

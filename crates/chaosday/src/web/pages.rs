@@ -332,7 +332,7 @@ pub async fn report(State(state): State<WebState>, headers: HeaderMap) -> Respon
         current.as_ref(),
         StatusCode::OK,
         "Report",
-        "The game's report is written by `chaosday report`: run it against this game's event log for HTML, Markdown, JSON or CSV.",
+        "The game's report is written by the chaosday report command: run it against this game's event log for HTML, Markdown, JSON or CSV.",
         &[("/", "Scoreboard")],
     )
 }

@@ -56,6 +56,10 @@ struct Ui {
 }
 
 async fn ui_with(spectators: bool) -> Ui {
+    ui_limited(spectators, 0).await
+}
+
+async fn ui_limited(spectators: bool, rate_limit: u32) -> Ui {
     let (server, auth, dir) = open_server().await;
     let scenarios = vec![crate::web::ScenarioChoice {
         name: "slow-database".into(),
@@ -63,7 +67,7 @@ async fn ui_with(spectators: bool) -> Ui {
         manual: false,
     }];
     let options = ApiOptions {
-        rate_limit: 0,
+        rate_limit,
         spectators,
         web: WebOptions { scenarios },
         ..ApiOptions::default()
@@ -671,4 +675,27 @@ async fn unknown_pages_are_html_for_browsers_and_assets_are_served() {
     );
     let report = ui.get("/report", None).await;
     assert_eq!(report.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_signed_in_browser_has_a_rate_limit_of_its_own() {
+    let ui = ui_limited(true, 5).await;
+    // Signing in takes two requests of the address's budget (the form, the post).
+    let (team, _) = ui.sign_in(CHECKOUT, "ada", "/team").await;
+    let mut anonymous = Vec::new();
+    for _ in 0..4 {
+        anonymous.push(ui.get("/", None).await.status);
+    }
+    assert_eq!(
+        anonymous.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{anonymous:?}"
+    );
+    assert_eq!(ui.get("/team", Some(&team)).await.status, StatusCode::OK);
+    // A made-up cookie buys no budget of its own.
+    let made_up = format!("chaosday_session={}", "ab".repeat(32));
+    assert_eq!(
+        ui.get("/", Some(&made_up)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

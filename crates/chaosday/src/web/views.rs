@@ -48,8 +48,7 @@ pub struct Layout {
     pub flash: Option<Flash>,
     /// The class of `<body>`: `wall` for the big screen, `console` for the consoles.
     pub body_class: &'static str,
-    /// The live parts of the page: fragment URL, event stream URL, and a poll period (ms,
-    /// 0 for none). Empty URLs: the page is not live.
+    /// Where the page fetches its live parts (HTML) from; empty if the page is not live.
     pub live_fragment: String,
     /// The event stream the page listens to.
     pub live_stream: String,

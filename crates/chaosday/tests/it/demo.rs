@@ -627,18 +627,8 @@ enum Shows {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
+async fn every_storefront_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
     use Shows::*;
-    let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
-    let demo = Demo::start(
-        &sandbox,
-        &["--every", "10m", "--port", &port, "--shop-port", &shop],
-    );
-    let api = demo.url("api");
-    let gm = demo.gm_token();
-    let shop_url = demo.url("monitoring");
     let cases = [
         (
             "storefront-crash",
@@ -676,6 +666,58 @@ async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
             Failing("storefront-link", "http_5xx"),
             "storefront-products",
         ),
+    ];
+    let (demo, _sandbox, missed) = play_each(&cases).await;
+
+    // The manual one: the game master breaks the catalog's config with the ops tool and says
+    // so; the catalog fails by itself; rolling it back repairs it.
+    let api = demo.url("api");
+    let gm = demo.gm_token();
+    let shop_url = demo.url("monitoring");
+    let (status, _) = demo
+        .post(
+            &format!("{shop_url}api/ops/break/catalog"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = demo
+        .post(
+            &format!("{api}/inject-manual"),
+            Some(&gm),
+            json!({"scenario": "catalog-bad-config", "team": "storefront", "player": "test"}),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let broken = demo
+        .wait_service("catalog", Duration::from_secs(10), |s| {
+            s["served"]["errors_by_kind"]["internal"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        })
+        .await;
+    assert_eq!(broken["config"], "bad");
+    let (status, _) = demo
+        .post(
+            &format!("{shop_url}api/ops/rollback/catalog"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    demo.wait_service("catalog", Duration::from_secs(10), |s| {
+        s["config"] == "good"
+    })
+    .await;
+    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cart_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
+    use Shows::*;
+    let cases = [
         (
             "cart-crash",
             "cart",
@@ -732,6 +774,24 @@ async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
             "cart-checkout",
         ),
     ];
+    let (_demo, _sandbox, missed) = play_each(&cases).await;
+    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+/// Opens each scenario in turn on a demo of its own (nothing else opens any), checks that it
+/// shows on the page and turns its probe red, then puts everything back with the kill
+/// switch. Returns the demo, its sandbox and what did not show.
+async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<String>) {
+    use Shows::*;
+    let sandbox = Sandbox::new();
+    let port = free_block(1).to_string();
+    let shop = free_block(16).to_string();
+    let demo = Demo::start(
+        &sandbox,
+        &["--every", "10m", "--port", &port, "--shop-port", &shop],
+    );
+    let api = demo.url("api");
+    let gm = demo.gm_token();
     let probe_ok = |probes: &Value, name: &str| {
         probes
             .as_array()
@@ -742,6 +802,7 @@ async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
     };
     let mut missed = Vec::new();
     for (scenario, team, shows, probe) in cases {
+        let (scenario, team, probe) = (*scenario, *team, *probe);
         demo.unleash(scenario, team).await;
         let start = Instant::now();
         let (mut seen, mut red) = (false, false);
@@ -759,7 +820,7 @@ async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
             };
             seen = seen
                 || match shows {
-                    Service(name, health) => find("services", name)["health"] == health,
+                    Service(name, health) => find("services", name)["health"] == *health,
                     Failing(name, why) => {
                         let calls = &find("links", name)["calls"];
                         let kinds = calls["errors_by_kind"]
@@ -815,44 +876,5 @@ async fn every_scenario_shows_on_the_monitoring_page_and_turns_its_probe_red() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 
-    // The manual one: the game master breaks the catalog's config with the ops tool and says
-    // so; the catalog fails by itself; rolling it back repairs it.
-    let (status, _) = demo
-        .post(
-            &format!("{shop_url}api/ops/break/catalog"),
-            None,
-            Value::Null,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, answer) = demo
-        .post(
-            &format!("{api}/inject-manual"),
-            Some(&gm),
-            json!({"scenario": "catalog-bad-config", "team": "storefront", "player": "test"}),
-        )
-        .await;
-    assert!(status.is_success(), "{answer}");
-    let broken = demo
-        .wait_service("catalog", Duration::from_secs(10), |s| {
-            s["served"]["errors_by_kind"]["internal"]
-                .as_u64()
-                .unwrap_or(0)
-                > 0
-        })
-        .await;
-    assert_eq!(broken["config"], "bad");
-    let (status, _) = demo
-        .post(
-            &format!("{shop_url}api/ops/rollback/catalog"),
-            None,
-            Value::Null,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    demo.wait_service("catalog", Duration::from_secs(10), |s| {
-        s["config"] == "good"
-    })
-    .await;
-    assert!(missed.is_empty(), "{missed:#?}");
+    (demo, sandbox, missed)
 }

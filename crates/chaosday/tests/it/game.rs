@@ -887,7 +887,11 @@ scenarios:
     ok(cli(&server, Some(GM), &["gm", "start"]));
     let opened = ok(cli(&server, Some(GM), &["gm", "unleash", "slow-web"]));
     assert!(opened.contains("slow-web"), "{opened}");
-    let declared = ok(cli(&server, Some(CHECKOUT), &["team", "declare", "web-link"]));
+    let declared = ok(cli(
+        &server,
+        Some(CHECKOUT),
+        &["team", "declare", "web-link"],
+    ));
     assert!(declared.contains("detected incident #1"), "{declared}");
     let hint = ok(cli(&server, Some(CHECKOUT), &["team", "hint", "#1"]));
     assert!(hint.contains("look at the link"), "{hint}");
@@ -901,7 +905,9 @@ scenarios:
     let diagnosed = ok(cli(
         &server,
         Some(CHECKOUT),
-        &["team", "diagnose", "1", "--target", "web-link", "--kind", "latency"],
+        &[
+            "team", "diagnose", "1", "--target", "web-link", "--kind", "latency",
+        ],
     ));
     assert!(diagnosed.contains("right diagnosis"), "{diagnosed}");
     let gm_status = ok(cli(&server, Some(GM), &["gm", "status"]));
@@ -909,7 +915,14 @@ scenarios:
     ok(cli(
         &server,
         Some(GM),
-        &["gm", "adjust", "search", "-15", "--reason", "late to the briefing"],
+        &[
+            "gm",
+            "adjust",
+            "search",
+            "-15",
+            "--reason",
+            "late to the briefing",
+        ],
     ));
     let (_, board) = server.get("/scoreboard", None).await;
     let search = board
@@ -923,19 +936,31 @@ scenarios:
     // Errors say what to do, with the exit codes of SPEC §3.
     let no_token = cli(&server, None, &["team", "declare", "web"]);
     assert_eq!(no_token.status.code(), Some(2), "{}", out(&no_token));
-    assert!(out(&no_token).contains("CHAOSDAY_TOKEN"), "{}", out(&no_token));
+    assert!(
+        out(&no_token).contains("CHAOSDAY_TOKEN"),
+        "{}",
+        out(&no_token)
+    );
     let bad_number = cli(&server, Some(CHECKOUT), &["team", "resolve", "x3"]);
     assert_eq!(bad_number.status.code(), Some(2), "{}", out(&bad_number));
     let not_yours = cli(&server, Some(SEARCH), &["team", "resolve", "1"]);
     assert_eq!(not_yours.status.code(), Some(1), "{}", out(&not_yours));
     let team_abort = cli(&server, Some(CHECKOUT), &["gm", "abort"]);
     assert_eq!(team_abort.status.code(), Some(1), "{}", out(&team_abort));
-    assert!(out(&team_abort).contains("game master"), "{}", out(&team_abort));
+    assert!(
+        out(&team_abort).contains("game master"),
+        "{}",
+        out(&team_abort)
+    );
     let mut nowhere = server.sandbox.command(&["team", "status"]);
     nowhere
         .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", free_port()))
         .env("CHAOSDAY_TOKEN", CHECKOUT);
     let nowhere = nowhere.output().unwrap();
     assert_eq!(nowhere.status.code(), Some(1), "{}", out(&nowhere));
-    assert!(out(&nowhere).contains("chaosday serve"), "{}", out(&nowhere));
+    assert!(
+        out(&nowhere).contains("chaosday serve"),
+        "{}",
+        out(&nowhere)
+    );
 }

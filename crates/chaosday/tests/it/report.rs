@@ -163,6 +163,7 @@ fn scripted() -> Script {
         gm(),
         EventKind::GameStarted {
             teams: vec!["checkout".into(), "search".into(), "payments".into()],
+            rules: None,
         },
     )
     .add(
@@ -785,6 +786,7 @@ async fn bad_input_says_what_to_do() {
         gm(),
         EventKind::GameStarted {
             teams: vec!["a".into()],
+            rules: None,
         },
     );
     write_log(&store, "autumn-days", &other).await;
