@@ -189,7 +189,12 @@ pub fn suspect(snapshot: &Snapshot, owns: &BTreeSet<String>) -> Option<Suspicion
             continue;
         }
         let behind = snapshot.service(link.to);
-        if !behind.is_some_and(|s| s.health == Health::Up) {
+        // The service behind must be up, and up long enough for its own account to cover
+        // the same seconds (just restarted, the link's figures still hold its outage).
+        let settled = behind.is_some_and(|s| {
+            s.health == Health::Up && s.uptime_s.is_some_and(|up| up >= WINDOW.as_secs_f64())
+        });
+        if !settled {
             continue;
         }
         // At a front door, the trouble is the door's only if the service behind it serves
@@ -249,6 +254,8 @@ struct Inner {
     muted: Mutex<BTreeMap<String, Instant>>,
     /// Targets a case is working on.
     working: Mutex<BTreeSet<String>>,
+    /// No new case before then: the figures still hold the time before a repair.
+    settling: Mutex<Instant>,
     failed_over: AtomicBool,
 }
 
@@ -287,6 +294,7 @@ impl Bot {
                 stop,
                 muted: Mutex::default(),
                 working: Mutex::default(),
+                settling: Mutex::new(Instant::now()),
                 failed_over: AtomicBool::new(false),
             }),
         }
@@ -310,7 +318,8 @@ impl Bot {
                 }
                 continue;
             };
-            let busy = lock(&bot.working).contains(&suspicion.target)
+            let busy = Instant::now() < *lock(&bot.settling)
+                || lock(&bot.working).contains(&suspicion.target)
                 || lock(&bot.muted)
                     .get(&suspicion.target)
                     .is_some_and(|until| Instant::now() < *until);
@@ -503,7 +512,9 @@ impl Inner {
                 Repair::Failover => (OpsAction::Failover, "storefront"),
                 Repair::Rollback(service) => (OpsAction::Rollback, service.as_str()),
             };
-            match self.ops.act(action, service).await {
+            let done = self.ops.act(action, service).await;
+            self.settle();
+            match done {
                 Ok(message) => {
                     if action == OpsAction::Failover {
                         self.failed_over.store(true, Ordering::SeqCst);
@@ -590,7 +601,9 @@ impl Inner {
             return;
         }
         let player = self.player();
-        match self.ops.act(OpsAction::Failback, "storefront").await {
+        let done = self.ops.act(OpsAction::Failback, "storefront").await;
+        self.settle();
+        match done {
             Ok(message) => {
                 self.failed_over.store(false, Ordering::SeqCst);
                 self.say(player, &format!("fails back: {message}"));
@@ -626,6 +639,11 @@ impl Inner {
                 None
             }
         }
+    }
+
+    /// After an ops action: no new case until the figures cover only the time since.
+    fn settle(&self) {
+        *lock(&self.settling) = Instant::now() + WINDOW + Duration::from_secs(1);
     }
 
     fn chance(&self, p: f64) -> bool {
@@ -700,7 +718,7 @@ mod tests {
                     health: Health::Up,
                     health_since_ms: 0,
                     pid: Some(1),
-                    uptime_s: Some(1.0),
+                    uptime_s: Some(60.0),
                     served: Some(healthy()),
                     route: None,
                     config: None,
@@ -834,6 +852,19 @@ mod tests {
         assert_eq!(found.kinds[0], "http_error");
         service(&mut snapshot, "storefront").served = Some(failing(errors::UPSTREAM, 0.5));
         assert_eq!(suspect(&snapshot, &team("storefront")), None);
+    }
+
+    #[test]
+    fn a_link_is_not_blamed_for_the_outage_of_a_service_just_restarted() {
+        let mut snapshot = shop();
+        link(&mut snapshot, "cart-link").calls = Some(failing(errors::HTTP_5XX, 0.3));
+        service(&mut snapshot, "cart").uptime_s = Some(2.0);
+        assert_eq!(suspect(&snapshot, &team("cart")), None);
+        service(&mut snapshot, "cart").uptime_s = Some(60.0);
+        assert_eq!(
+            suspect(&snapshot, &team("cart")).unwrap().target,
+            "cart-link"
+        );
     }
 
     #[test]

@@ -296,6 +296,13 @@ impl GameServer {
         info
     }
 
+    /// The report page (HTML, charts as SVG) as `viewer` may see it, during or after the
+    /// game.
+    pub fn report_page(&self, viewer: &Viewer) -> String {
+        let game = self.inner.game();
+        crate::report::html_page(&game.scoring, &self.inner.events(), viewer, &game.game)
+    }
+
     /// The scoreboard (public).
     pub fn scoreboard(&self) -> Vec<TeamScore> {
         self.snapshot().state.scoreboard()

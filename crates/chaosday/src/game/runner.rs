@@ -212,6 +212,10 @@ impl Runner {
         Ok(runner)
     }
 
+    pub fn game(&self) -> &Game {
+        &self.game
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.referee.snapshot()
     }

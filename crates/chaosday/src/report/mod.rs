@@ -82,10 +82,6 @@ pub fn render(format: Format, game: &str, report: &Report, clock: &Clock) -> Str
 /// a team sees only what the secrecy rules allow (no undetected incident, no ground truth
 /// before its incident closes); the game master sees everything. Times are shown in this
 /// host's time zone.
-#[allow(
-    dead_code,
-    reason = "the web UI serves it at /report; `chaosday report` uses `render`"
-)]
 pub fn html_page(rules: &ScoringRules, events: &[Event], viewer: &Viewer, game: &str) -> String {
     let now = jiff::Timestamp::now().as_millisecond();
     let report = figures::build(rules, events, viewer, Some(now));

@@ -324,15 +324,13 @@ pub async fn abort(State(state): State<WebState>, headers: HeaderMap) -> Respons
     .into_response()
 }
 
-/// `GET /report`: the game's report. Until the report's HTML is wired in, a page that says
-/// where to get it.
+/// `GET /report`: the game's report as the signed-in player (or a spectator) may see it,
+/// during the game and after it.
 pub async fn report(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let current = state.current(&headers);
-    state.message(
-        current.as_ref(),
-        StatusCode::OK,
-        "Report",
-        "The game's report is written by the chaosday report command: run it against this game's event log for HTML, Markdown, JSON or CSV.",
-        &[("/", "Scoreboard")],
-    )
+    let viewer = state
+        .current(&headers)
+        .map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
+            c.caller.viewer()
+        });
+    axum::response::Html(state.server.report_page(&viewer)).into_response()
 }
