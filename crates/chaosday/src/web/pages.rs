@@ -327,10 +327,12 @@ pub async fn abort(State(state): State<WebState>, headers: HeaderMap) -> Respons
 /// `GET /report`: the game's report as the signed-in player (or a spectator) may see it,
 /// during the game and after it.
 pub async fn report(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let viewer = state
-        .current(&headers)
-        .map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
-            c.caller.viewer()
-        });
+    let current = state.current(&headers);
+    if !state.spectators && current.is_none() {
+        return to_login("/report");
+    }
+    let viewer = current.map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
+        c.caller.viewer()
+    });
     axum::response::Html(state.server.report_page(&viewer)).into_response()
 }
