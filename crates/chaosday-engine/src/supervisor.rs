@@ -244,11 +244,12 @@ struct SpawnJob {
 /// fires when the thread that forked the child exits: a child forked from a tokio worker
 /// would be safe, one forked from a blocking-pool thread would be killed when that thread
 /// retires after a few idle seconds. Going through one lasting thread makes it safe
-/// whoever calls.
+/// whoever calls. The caller waits for the fork (a millisecond or so), as it would have
+/// forked itself.
 fn spawn_from_lasting_thread(
     command: tokio::process::Command,
 ) -> std::io::Result<tokio::process::Child> {
-    static SPAWNER: OnceLock<Option<Mutex<mpsc::Sender<SpawnJob>>>> = OnceLock::new();
+    static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnJob>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (jobs, inbox) = mpsc::channel::<SpawnJob>();
         std::thread::Builder::new()
@@ -261,7 +262,7 @@ fn spawn_from_lasting_thread(
                 }
             })
             .ok()
-            .map(|_| Mutex::new(jobs))
+            .map(|_| jobs)
     });
     let Some(spawner) = spawner else {
         return Err(std::io::Error::other(
@@ -273,8 +274,6 @@ fn spawn_from_lasting_thread(
     })?;
     let (reply, answer) = mpsc::sync_channel(1);
     spawner
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
         .send(SpawnJob {
             command,
             runtime,

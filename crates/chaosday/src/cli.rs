@@ -56,10 +56,12 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// A Day of Chaos in one command: a small shop (services run as supervised children,
-    /// behind proxied links, with its own monitoring page and ops tools), a game of two
-    /// teams (one may be a bot, --bots), the game server and its web UI. Prints the URLs and
-    /// tokens; Ctrl-C reverts every fault and stops every child.
+    /// A Day of Chaos in one command: a small shop, two teams (one may be a bot), the game
+    /// server and its web UI.
+    ///
+    /// The shop's services run as supervised children behind the game's proxied links, with
+    /// a monitoring page and ops tools of their own. Prints the URLs and tokens; Ctrl-C
+    /// reverts every fault and stops every child.
     Demo(DemoArgs),
     /// Inject, list and revert ad-hoc faults; the kill switch.
     #[command(subcommand)]
@@ -126,6 +128,7 @@ pub enum SchemaFormat {
     Game,
 }
 
+/// The flags of `chaosday demo`.
 #[derive(Debug, Args)]
 #[command(after_help = DEMO_EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
@@ -150,8 +153,8 @@ pub struct DemoArgs {
     /// would, with delays and mistakes.
     #[arg(long)]
     pub bots: bool,
-    /// The team the bot plays: `cart` or `storefront`.
-    #[arg(long, default_value = "cart", value_name = "TEAM")]
+    /// The team the bot plays.
+    #[arg(long, default_value = "cart", value_name = "TEAM", value_parser = ["cart", "storefront"])]
     pub bot_team: String,
     /// Seeds the draws (the deck, the bot's moods), for a demo that repeats.
     #[arg(long)]
@@ -179,6 +182,7 @@ pub enum DemoCommand {
     Ops(DemoOpsArgs),
 }
 
+/// The flags of `chaosday demo ops`.
 #[derive(Debug, Args)]
 #[command(after_help = DEMO_OPS_EXAMPLES)]
 pub struct DemoOpsArgs {
@@ -396,6 +400,7 @@ pub struct StressArgs {
     pub file: Option<PathBuf>,
 }
 
+/// The flags of the hidden `chaosday __shop`: one service of the demo's shop.
 #[derive(Debug, Args)]
 pub struct TickerArgs {
     /// The service: storefront, catalog, catalog-spare, cart or stock.

@@ -258,7 +258,10 @@ async fn demo(
     );
 
     // Until Ctrl-C or SIGTERM: then the game reverts every fault and stops its children.
+    // Each run is a game of its own: it ends with the demo, so that its log (and its
+    // report) says so.
     let stopping = stop.clone();
+    let ending = server.clone();
     let served = crate::commands::serve::serve(
         api_listener,
         server,
@@ -269,9 +272,12 @@ async fn demo(
             stopping.cancel();
             console.say_with(
                 "stopping",
-                &format!("{reason}: reverting every fault and stopping the shop"),
+                &format!("{reason}: ending the game, reverting every fault, stopping the shop"),
                 json!({"reason": reason}),
             );
+            if let Err(e) = ending.act(&game_master, Action::End).await {
+                tracing::warn!(error = %e, "could not end the demo's game");
+            }
             reason
         },
     )

@@ -75,9 +75,12 @@ pub struct Suspicion {
     pub evidence: String,
 }
 
-/// Whether a caller's figures show trouble: failures, or slowness.
+/// Whether a caller's figures show trouble: failures, or slowness well beyond a busy
+/// machine's hiccups.
 fn troubled(calls: &Summary) -> bool {
-    calls.requests >= 2 && (calls.error_rate >= 0.2 || calls.p95_ms.is_some_and(|p| p >= 400.0))
+    let failing = calls.requests >= 2 && calls.error_rate >= 0.2;
+    let slow = calls.requests >= 5 && calls.p95_ms.is_some_and(|p| p >= 600.0);
+    failing || slow
 }
 
 /// Whether a service's own figures look fine.

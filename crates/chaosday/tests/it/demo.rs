@@ -221,6 +221,35 @@ impl Demo {
         assert!(status.is_success(), "unleash {scenario}: {status} {answer}");
     }
 
+    /// Waits until the referee's probe `name` is green (`ok`) or red.
+    async fn wait_probe(&self, name: &str, ok: bool) {
+        let start = Instant::now();
+        loop {
+            let (status, probes) = self
+                .get(
+                    &format!("{}/probes", self.url("api")),
+                    Some(&self.gm_token()),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{probes}");
+            let last = probes
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["last"]["ok"].clone());
+            if last == Some(Value::Bool(ok)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "probe {name} is not {}: {probes}",
+                if ok { "green" } else { "red" }
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn faults(&self) -> Vec<Value> {
         let (status, faults) = self
             .get(
@@ -506,6 +535,42 @@ async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_c
     // A fault in effect (the stock paused), then the demo dies without a word.
     demo.unleash("stock-hang", "cart").await;
     assert_eq!(demo.faults().await.len(), 1);
+
+    // A team's repair is real: the catalog killed, the referee's probe goes red; restarted
+    // with the ops tool, it goes green, and the game tracks the new process (its next fault
+    // finds it).
+    let old = demo.service("catalog").await["pid"].as_u64().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+    demo.wait_probe("storefront-products", false).await;
+    let shop_url = demo.url("monitoring");
+    let out = chaosday(
+        &sandbox,
+        &[
+            "demo",
+            "ops",
+            "restart",
+            "catalog",
+            "--shop",
+            shop_url.trim_end_matches('/'),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    demo.wait_probe("storefront-products", true).await;
+    let new = demo
+        .wait_service("catalog", Duration::from_secs(10), |s| s["health"] == "up")
+        .await["pid"]
+        .as_u64()
+        .unwrap();
+    assert_ne!(new, old);
+    demo.unleash("catalog-hang", "storefront").await;
+    let faults = demo.faults().await;
+    assert!(
+        faults.iter().any(|f| f["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {new}"))),
+        "the pause found the restarted catalog: {faults:?}"
+    );
     demo.running.kill_9();
     assert!(
         wait_until(Duration::from_secs(10), || shop_processes(&shop_dir)
@@ -545,7 +610,7 @@ async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_c
     assert!(
         next.stderr()
             .contains("left active by a chaosday process that died"),
-        "the journal's recovery reverted the stock's pause: {}",
+        "the journal's recovery reverted the two pauses: {}",
         next.stderr()
     );
     assert_eq!(shop_processes(&shop_dir).len(), 5, "a fresh shop");
