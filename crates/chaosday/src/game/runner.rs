@@ -13,7 +13,7 @@ use chaosday_domain::events::{Actor, Event, EventKind, FaultSummary, IncidentId,
 use chaosday_domain::game::{
     Deck, Game, GuardCheck, Placement, ProbeCheck, Resolution, Scenario, WebhookEvent, scheduled,
 };
-use chaosday_domain::incident::{IncidentState, Status};
+use chaosday_domain::incident::Status;
 use chaosday_domain::secrecy::{self, Viewer};
 use chaosday_engine::clock::now_ms;
 use chaosday_engine::{Engine, FaultHandle, FaultId, FaultState, RevertOutcome, Supervisor};
@@ -122,11 +122,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Where an event log URL or path points, as `EventLog::open` takes it.
-fn store_url(store: &str) -> String {
-    store.to_owned()
-}
-
 impl Runner {
     pub async fn open(options: ServeOptions) -> anyhow::Result<Arc<Self>> {
         let game = options.game.clone();
@@ -143,7 +138,7 @@ impl Runner {
             registry.clone(),
         )
         .await?;
-        let log = EventLog::open(&store_url(&options.store))
+        let log = EventLog::open(&options.store)
             .await
             .with_context(|| format!("opening the game's event log at {}", options.store))?;
         let log = GameLog::new(log, game.game.clone());
@@ -1662,6 +1657,3 @@ fn actor_name(actor: &Actor) -> String {
         Actor::Alert { team } => format!("an alert of {team}"),
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: IncidentState) {}
