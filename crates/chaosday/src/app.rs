@@ -5,15 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use chaosday_engine::{
-    Engine, EngineConfig, LinkDriver, RevertOutcome, StressorCommand, Supervisor,
-};
+use chaosday_engine::{Engine, RevertOutcome, StressorCommand, Supervisor};
+use chaosday_game::host::HostConfig;
 use chaosday_proxy::Registry;
-use chaosday_store::SqliteJournal;
 use tokio::signal::unix::{SignalKind, signal};
-
-/// The name of the journal file in the state directory.
-const JOURNAL_FILE: &str = "journal.sqlite";
 
 /// An error in what the user asked for: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -60,37 +55,27 @@ pub async fn open_engine(
     state_dir: &Path,
     origin: &str,
 ) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
-    open_engine_with(state_dir, origin, Registry::new(None)).await
+    let config = HostConfig {
+        state_dir: state_dir.to_owned(),
+        origin: origin.to_owned(),
+        stressor: stressor()?,
+    };
+    let host = chaosday_game::host::open_engine(&config, Registry::new(None)).await?;
+    report_recovered(&host.recovered);
+    Ok((host.engine, host.supervisor))
 }
 
-/// [`open_engine`] with link faults acting on the proxies of `registry`.
-pub async fn open_engine_with(
-    state_dir: &Path,
-    origin: &str,
-    registry: Registry,
-) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
-    let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
-        .await
-        .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
-    let supervisor = Supervisor::new(Some(state_dir.join("logs")));
-    let stressor = StressorCommand {
+/// How host faults start a stressor: this very binary's hidden `__stress` command.
+pub fn stressor() -> anyhow::Result<StressorCommand> {
+    Ok(StressorCommand {
         program: std::env::current_exe()
             .context("cannot find the chaosday executable to start stressors")?,
         args: vec!["__stress".into()],
-    };
-    let links = LinkDriver::new(registry)?;
-    let drivers = chaosday_engine::standard_drivers(supervisor.clone(), stressor, links);
-    let config = EngineConfig {
-        origin: origin.to_owned(),
-        ..EngineConfig::default()
-    };
-    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, config).await?;
-    report_recovered(&recovered);
-    Ok((engine, supervisor))
+    })
 }
 
 /// Tells on stderr (never mixed with data on stdout) what recovery did.
-fn report_recovered(recovered: &[RevertOutcome]) {
+pub fn report_recovered(recovered: &[RevertOutcome]) {
     for outcome in recovered {
         match outcome {
             RevertOutcome::Reverted { id } => {

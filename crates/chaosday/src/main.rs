@@ -6,7 +6,6 @@ mod cli;
 mod client;
 mod commands;
 mod demo;
-mod game;
 mod output;
 mod report;
 mod telemetry;

@@ -27,9 +27,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::game::Caller;
-use crate::game::auth::{Identity, TokenHash};
 use chaosday_domain::secrecy::Viewer;
+use chaosday_game::Caller;
+use chaosday_game::auth::{Identity, TokenHash};
 
 /// Who sent a request, once its token is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

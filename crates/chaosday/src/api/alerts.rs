@@ -19,8 +19,8 @@ use super::body;
 use super::error::ApiError;
 use super::handlers::json;
 use super::openapi::schemas;
-use crate::game::auth::Identity;
-use crate::game::{Ack, Action, Caller, FiringAlert};
+use chaosday_game::auth::Identity;
+use chaosday_game::{Ack, Action, Caller, FiringAlert};
 
 /// The largest payload read (Alertmanager groups many alerts in one).
 pub const MAX_PAYLOAD: usize = 4 * 1024 * 1024;

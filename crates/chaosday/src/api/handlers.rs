@@ -2,7 +2,7 @@
 //! and the game master's faults and probes), the players' actions and the game master's.
 //!
 //! Each handler checks who is asking first (401, 403), then takes its body apart (400 naming
-//! the field), then asks [`GameServer`](crate::game::GameServer): a 200 carries the `Ack` of
+//! the field), then asks [`GameServer`](chaosday_game::GameServer): a 200 carries the `Ack` of
 //! an action that is durable.
 
 use axum::extract::{FromRequestParts, Path, State};
@@ -19,7 +19,7 @@ use super::access::Who;
 use super::body::{Fields, MAX_TEXT_CHARS, RawBody};
 use super::error::ApiError;
 use super::openapi::schemas;
-use crate::game::{Action, Caller};
+use chaosday_game::{Action, Caller};
 
 /// The most points one adjustment may add or take.
 pub const MAX_ADJUSTMENT: i64 = 100_000;

@@ -33,11 +33,11 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::game::GameServer;
-use crate::game::auth::Auth;
 use crate::web::sessions::Sessions;
 use crate::web::{self, WebOptions, WebState};
 use access::Who;
+use chaosday_game::GameServer;
+use chaosday_game::auth::Auth;
 use error::ApiError;
 
 /// How the game API behaves.

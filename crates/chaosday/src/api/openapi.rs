@@ -636,7 +636,7 @@ mod tests {
             claimed: None,
             points: Breakdown::default(),
         };
-        let ack = crate::game::Ack {
+        let ack = chaosday_game::Ack {
             seq: 1,
             at_ms: 2,
             message: "ok".into(),
@@ -644,7 +644,7 @@ mod tests {
             incident: Some(incident.clone()),
             hint: Some(hint.clone()),
         };
-        let info = crate::game::GameInfo {
+        let info = chaosday_game::GameInfo {
             game: "g".into(),
             status: Status::Running,
             teams: vec![],

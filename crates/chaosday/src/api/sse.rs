@@ -27,7 +27,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::AppState;
 use super::access::Who;
 use super::error::ApiError;
-use crate::game::{Frame, GameServer, Update};
+use chaosday_game::{Frame, GameServer, Update};
 
 /// How long an event stream waits before its client retries after a drop, in ms.
 const RETRY_MS: u64 = 2_000;

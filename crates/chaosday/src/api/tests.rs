@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{ApiOptions, router};
-use crate::game::auth::Auth;
-use crate::game::{GameServer, ServeOptions};
+use chaosday_game::auth::Auth;
+use chaosday_game::{GameServer, ServeOptions};
 
 pub(crate) const GM: &str = "gm-token-0123456789abcdef";
 pub(crate) const CHECKOUT: &str = "checkout-token-0123456789";
@@ -64,7 +64,12 @@ pub(crate) async fn open_server() -> (GameServer, Arc<Auth>, tempfile::TempDir) 
         chaosday_domain::game::Game::parse_yaml(&game_yaml(free_port(), free_port())).unwrap();
     assert_eq!(game.check(), vec![], "the test game is valid");
     let store = dir.path().join("games.sqlite").display().to_string();
-    let options = ServeOptions::new(game, store, dir.path().to_owned());
+    let options = ServeOptions::new(
+        game,
+        store,
+        dir.path().to_owned(),
+        crate::app::stressor().unwrap(),
+    );
     let server = GameServer::open(options).await.unwrap();
     let auth = Auth::from_tokens(Some(GM), &[("checkout", CHECKOUT), ("search", SEARCH)]).unwrap();
     (server, Arc::new(auth), dir)

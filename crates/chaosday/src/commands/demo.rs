@@ -32,9 +32,9 @@ use crate::demo::monitor::{self, Monitor};
 use crate::demo::ops::Ops;
 use crate::demo::shop::{self, Shop};
 use crate::demo::{load, state};
-use crate::game::auth::Auth;
-use crate::game::{Action, Caller, GameServer, ServeOptions};
 use crate::web::WebOptions;
+use chaosday_game::auth::Auth;
+use chaosday_game::{Action, Caller, GameServer, ServeOptions};
 
 /// The shortest `--every`: each scenario needs a few seconds to be seen.
 const SHORTEST_EVERY: Duration = Duration::from_secs(5);
@@ -206,12 +206,18 @@ async fn demo(
 
     // The game (it adopts the running services and proxies the links).
     let store = state::game_log(state_dir);
-    let mut options = ServeOptions::new(game, store.display().to_string(), state_dir.to_owned());
+    let mut options = ServeOptions::new(
+        game,
+        store.display().to_string(),
+        state_dir.to_owned(),
+        app::stressor()?,
+    );
     options.seed = args.seed;
     options.probe_every = Duration::from_secs(1);
     let server = GameServer::open(options)
         .await
         .context("opening the demo's game")?;
+    app::report_recovered(server.recovered());
     let load = load::start(shop, stop.clone())?;
     let monitor = Monitor::start(shop.clone(), load, stop.clone())?;
     let ops = Arc::new(Ops::new(shop.clone(), supervisor.clone())?);

@@ -20,9 +20,9 @@ use tokio::sync::watch;
 use crate::api::{self, ApiOptions};
 use crate::app::{self, UsageError};
 use crate::cli::{Global, Output, ServeArgs};
-use crate::game::auth::Auth;
-use crate::game::{GameServer, ServeOptions};
 use crate::web::WebOptions;
+use chaosday_game::auth::Auth;
+use chaosday_game::{GameServer, ServeOptions};
 
 /// How long requests in flight (and event streams) may take to finish once the server
 /// stops.
@@ -63,12 +63,13 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("reading the address the API listens on")?;
     let name = game.game.clone();
     let web = WebOptions::for_game(&game);
-    let mut options = ServeOptions::new(game, store.clone(), state_dir);
+    let mut options = ServeOptions::new(game, store.clone(), state_dir, app::stressor()?);
     options.seed = args.seed;
     options.probe_every = args.probe_every;
     let server = GameServer::open(options)
         .await
         .with_context(|| format!("opening the game `{name}` (its log in {store})"))?;
+    app::report_recovered(server.recovered());
     announce(global.output, &name, address, &store);
     let api_options = ApiOptions {
         spectators: args.spectators,

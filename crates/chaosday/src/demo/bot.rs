@@ -27,7 +27,7 @@ use super::ops::Ops;
 use super::shop;
 use super::stats::{Summary, WINDOW, errors};
 use crate::cli::OpsAction;
-use crate::game::{Action, Caller, GameServer};
+use chaosday_game::{Action, Caller, GameServer};
 
 /// The chance to declare a neighbour of the suspect first (a false alarm).
 const FALSE_ALARM: f64 = 0.12;
@@ -630,7 +630,7 @@ impl Inner {
             .incident(&Viewer::Team(self.team.clone()), incident)
     }
 
-    async fn act(&self, player: &str, action: Action) -> Option<crate::game::Ack> {
+    async fn act(&self, player: &str, action: Action) -> Option<chaosday_game::Ack> {
         let caller = Caller::Team {
             team: self.team.clone(),
             player: format!("{player} (bot)"),

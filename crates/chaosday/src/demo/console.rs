@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Output;
-use crate::game::GameServer;
+use chaosday_game::GameServer;
 
 /// Where the demo's lines go: stdout, as text or JSON lines.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@
 //! What each part may know: the services, the load generator, the monitoring page, the ops
 //! tools and the bot know nothing of the game (no fault, no probe, no ground truth); only the
 //! generated game file names the shop's parts, and only the bot acts on the game, as a team,
-//! through [`crate::game::GameServer::act`].
+//! through [`chaosday_game::GameServer::act`].
 
 pub mod bot;
 pub mod console;

@@ -6,9 +6,9 @@
 //! log for one viewer; this module only turns them into text. Every piece of text that
 //! comes from a game (names, reasons, descriptions) is escaped for its format.
 //!
-//! Two entries: [`html_page`], which the web UI serves during and after a game (what each
-//! viewer may see is decided by the domain's secrecy rules), and [`render`], which
-//! `chaosday report` uses for every format.
+//! One entry, [`render`]: `chaosday report` uses it for every format, and the web UI for
+//! the report page it serves during and after a game (the game server builds the figures as
+//! the viewer may see them).
 
 mod csv;
 mod html;
@@ -19,10 +19,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-use chaosday_domain::events::Event;
-use chaosday_domain::report::{self as figures, Report};
-use chaosday_domain::scoring::ScoringRules;
-use chaosday_domain::secrecy::Viewer;
+use chaosday_domain::report::Report;
 use serde::Serialize;
 
 pub use text::Clock;
@@ -75,17 +72,6 @@ pub fn render(format: Format, game: &str, report: &Report, clock: &Clock) -> Str
             out
         }
     }
-}
-
-/// The report page of the game `game` as `viewer` may see it, now: one self-contained HTML
-/// document (inline CSS and SVG, no JavaScript, printable). During a game, a spectator or
-/// a team sees only what the secrecy rules allow (no undetected incident, no ground truth
-/// before its incident closes); the game master sees everything. Times are shown in this
-/// host's time zone.
-pub fn html_page(rules: &ScoringRules, events: &[Event], viewer: &Viewer, game: &str) -> String {
-    let now = jiff::Timestamp::now().as_millisecond();
-    let report = figures::build(rules, events, viewer, Some(now));
-    html::page(game, &report, &Clock::system())
 }
 
 /// `chaosday VERSION`.

@@ -3,7 +3,7 @@
 //! Every form carries the CSRF token of its session in the field `csrf` (the sign-in form,
 //! before a session exists, the token of its own cookie); a post without it, or with
 //! another, gets a 403 page and does nothing. An action goes through
-//! [`GameServer::act`](crate::game::GameServer::act) as the session's caller; what it did
+//! [`GameServer::act`](chaosday_game::GameServer::act) as the session's caller; what it did
 //! (the `Ack`'s message) or why it was refused (the `ActionError`'s) is left as the flash of
 //! the page the browser is sent back to. Bad input is a message on that page, never a
 //! failure of the server.
@@ -20,8 +20,8 @@ use super::WebState;
 use super::forms::{Form, MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS};
 use super::pages::{login_form, safe_next};
 use super::sessions::{self, Current, Flash};
-use crate::game::auth::Identity;
-use crate::game::{Action, Caller};
+use chaosday_game::auth::Identity;
+use chaosday_game::{Action, Caller};
 
 /// The most points one adjustment may add or take (as in the API).
 const MAX_ADJUSTMENT: i64 = 100_000;

@@ -37,8 +37,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chaosday_domain::game::{Game, Resolution};
 
-use crate::game::GameServer;
-use crate::game::auth::Auth;
+use chaosday_game::GameServer;
+use chaosday_game::auth::Auth;
 use sessions::Sessions;
 
 /// A scenario the game master may open from the console.

@@ -20,7 +20,7 @@ use super::views::{
     AbortPage, BoardLive, BoardView, GmLive, GmPage, GmView, Layout, LoginPage, LogoutPage,
     MessagePage, ScoreboardPage, TeamLive, TeamPage, TeamView, UserView,
 };
-use crate::game::Caller;
+use chaosday_game::Caller;
 
 /// Where a sign-in may lead: only pages of this UI.
 const NEXT_PAGES: &[&str] = &["/", "/team", "/gm", "/report"];
@@ -334,5 +334,13 @@ pub async fn report(State(state): State<WebState>, headers: HeaderMap) -> Respon
     let viewer = current.map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
         c.caller.viewer()
     });
-    axum::response::Html(state.server.report_page(&viewer)).into_response()
+    let report = state.server.report(&viewer);
+    let game = state.server.info().game;
+    let page = crate::report::render(
+        crate::report::Format::Html,
+        &game,
+        &report,
+        &crate::report::Clock::system(),
+    );
+    axum::response::Html(page).into_response()
 }

@@ -21,8 +21,8 @@ use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::game::Caller;
-use crate::game::auth::Identity;
+use chaosday_game::Caller;
+use chaosday_game::auth::Identity;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "chaosday_session";

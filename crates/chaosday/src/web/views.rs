@@ -19,7 +19,7 @@ use chaosday_engine::clock::now_ms;
 
 use super::ScenarioChoice;
 use super::sessions::Flash;
-use crate::game::{ActiveFault, GameServer, ProbeHealth};
+use chaosday_game::{ActiveFault, GameServer, ProbeHealth};
 
 /// The most timeline entries a page shows (newest first).
 const TIMELINE_ROWS: usize = 60;

@@ -109,6 +109,11 @@ scenarios:
         game,
         dir.path().join("games.sqlite").display().to_string(),
         dir.path().to_path_buf(),
+        // No scenario here injects a host fault: nothing ever starts this.
+        chaosday_engine::StressorCommand {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+        },
     );
     options.seed = Some(7);
     options.probe_every = Duration::from_millis(200);

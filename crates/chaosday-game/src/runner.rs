@@ -24,10 +24,10 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::probes::{ProbeResult, Prober};
-use super::referee::{Committed, Referee, Refused, Update};
-use super::webhooks::Webhooks;
-use super::{Ack, Action, ActionError, Caller, FiringAlert, GameInfo, ServeOptions, Snapshot};
+use crate::probes::{ProbeResult, Prober};
+use crate::referee::{Committed, Referee, Refused, Update};
+use crate::webhooks::Webhooks;
+use crate::{Ack, Action, ActionError, Caller, FiringAlert, GameInfo, ServeOptions, Snapshot};
 
 /// The fault kinds any game may name in a diagnosis.
 const FAULT_KINDS: &[&str] = &[
@@ -113,6 +113,8 @@ pub(super) struct Runner {
     due_in_ms: Mutex<i64>,
     health: Mutex<BTreeMap<String, ProbeHealth>>,
     verifying: Mutex<BTreeSet<IncidentId>>,
+    /// What opening the engine reverted of dead chaosday processes' faults.
+    recovered: Vec<RevertOutcome>,
     prober: Prober,
     webhooks: Webhooks,
     stopping: CancellationToken,
@@ -132,12 +134,16 @@ impl Runner {
             )
         })?;
         let registry = Registry::new(options.seed);
-        let (engine, supervisor) = crate::app::open_engine_with(
-            &options.state_dir,
-            &format!("game:{}", game.game),
+        let host = crate::host::open_engine(
+            &crate::host::HostConfig {
+                state_dir: options.state_dir.clone(),
+                origin: format!("game:{}", game.game),
+                stressor: options.stressor.clone(),
+            },
             registry.clone(),
         )
         .await?;
+        let (engine, supervisor, recovered) = (host.engine, host.supervisor, host.recovered);
         let log = EventLog::open(&options.store)
             .await
             .with_context(|| format!("opening the game's event log at {}", options.store))?;
@@ -195,6 +201,7 @@ impl Runner {
             due_in_ms: Mutex::new(every),
             health: Mutex::default(),
             verifying: Mutex::default(),
+            recovered,
             prober: Prober::new(),
             stopping: CancellationToken::new(),
             options,
@@ -205,6 +212,10 @@ impl Runner {
         tokio::spawn(runner.clone().clock());
         tokio::spawn(runner.clone().watch_probes());
         Ok(runner)
+    }
+
+    pub fn recovered(&self) -> &[RevertOutcome] {
+        &self.recovered
     }
 
     pub fn game(&self) -> &Game {

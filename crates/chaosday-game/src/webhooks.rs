@@ -223,7 +223,7 @@ fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         format!("no answer within {}", humantime::format_duration(TIMEOUT))
     } else {
-        super::probes::request_failed(error)
+        crate::probes::request_failed(error)
     }
 }
 

@@ -9,6 +9,7 @@ mod referee;
 mod runner;
 
 pub mod auth;
+pub mod host;
 pub mod probes;
 pub mod webhooks;
 
@@ -24,6 +25,7 @@ use chaosday_domain::events::{Actor, Diagnosis, IncidentId};
 use chaosday_domain::game::Game;
 use chaosday_domain::incident::{GameState, Status, TeamScore};
 use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, View, Viewer};
+use chaosday_engine::{RevertOutcome, StressorCommand};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -39,6 +41,8 @@ pub struct ServeOptions {
     pub store: String,
     /// The state directory (the revert journal, supervised processes' logs).
     pub state_dir: PathBuf,
+    /// How host faults start their stressor (the binary's hidden `__stress` command).
+    pub stressor: StressorCommand,
     /// Seeds the scheduler's draws (the deck, jitter, team choice).
     pub seed: Option<u64>,
     /// How often probes and guards are checked.
@@ -48,12 +52,14 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Options with the defaults for `game`, its log in `store`, its journal in `state_dir`.
-    pub fn new(game: Game, store: String, state_dir: PathBuf) -> Self {
+    /// Options with the defaults for `game`, its log in `store`, its journal in `state_dir`,
+    /// host faults run by `stressor`.
+    pub fn new(game: Game, store: String, state_dir: PathBuf, stressor: StressorCommand) -> Self {
         ServeOptions {
             game,
             store,
             state_dir,
+            stressor,
             seed: None,
             probe_every: Duration::from_secs(2),
             tick: Duration::from_millis(250),
@@ -296,11 +302,18 @@ impl GameServer {
         info
     }
 
-    /// The report page (HTML, charts as SVG) as `viewer` may see it, during or after the
-    /// game.
-    pub fn report_page(&self, viewer: &Viewer) -> String {
+    /// The postmortem's figures as `viewer` may see them now, during or after the game
+    /// (the domain's secrecy rules decide what a spectator or a team sees).
+    pub fn report(&self, viewer: &Viewer) -> chaosday_domain::report::Report {
         let game = self.inner.game();
-        crate::report::html_page(&game.scoring, &self.inner.events(), viewer, &game.game)
+        let now = jiff::Timestamp::now().as_millisecond();
+        chaosday_domain::report::build(&game.scoring, &self.inner.events(), viewer, Some(now))
+    }
+
+    /// Faults that chaosday processes which died had left active, and what opening this
+    /// server's engine did about them (reverted, or why it could not).
+    pub fn recovered(&self) -> &[RevertOutcome] {
+        self.inner.recovered()
     }
 
     /// The scoreboard (public).

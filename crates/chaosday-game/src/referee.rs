@@ -17,7 +17,7 @@ use chaosday_store::GameLog;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::Snapshot;
+use crate::Snapshot;
 
 /// How many requests the referee takes into one commit at most.
 const BATCH: usize = 256;

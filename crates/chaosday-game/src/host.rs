@@ -1,0 +1,60 @@
+//! The fault engine of this host: the revert journal in the state directory, the standard
+//! drivers, and recovery of what a dead chaosday left. The game server opens it; so does
+//! every command of the binary that touches faults.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chaosday_engine::{
+    Engine, EngineConfig, LinkDriver, RevertOutcome, StressorCommand, Supervisor,
+};
+use chaosday_proxy::Registry;
+use chaosday_store::SqliteJournal;
+
+/// The name of the journal file in the state directory.
+pub const JOURNAL_FILE: &str = "journal.sqlite";
+
+/// What a host engine needs besides its state directory.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The journal, the supervised processes' logs.
+    pub state_dir: PathBuf,
+    /// Who asks for faults (`cli`, `game:NAME`, `demo`), recorded with each.
+    pub origin: String,
+    /// How to start a host stressor (the chaosday binary's hidden `__stress` command).
+    pub stressor: StressorCommand,
+}
+
+/// An open engine, with what opening it reverted.
+pub struct HostEngine {
+    /// The engine.
+    pub engine: Engine,
+    /// The supervisor of the processes chaosday starts.
+    pub supervisor: Arc<Supervisor>,
+    /// Faults left active by chaosday processes that died, reverted (or not) on opening.
+    pub recovered: Vec<RevertOutcome>,
+}
+
+/// Opens the engine over the journal in `config.state_dir`; link faults act on the proxies
+/// of `registry`. Faults left by dead chaosday processes are reverted first.
+pub async fn open_engine(config: &HostConfig, registry: Registry) -> anyhow::Result<HostEngine> {
+    let state_dir: &Path = &config.state_dir;
+    let journal = SqliteJournal::open(&state_dir.join(JOURNAL_FILE))
+        .await
+        .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
+    let supervisor = Supervisor::new(Some(state_dir.join("logs")));
+    let links = LinkDriver::new(registry)?;
+    let drivers =
+        chaosday_engine::standard_drivers(supervisor.clone(), config.stressor.clone(), links);
+    let engine_config = EngineConfig {
+        origin: config.origin.clone(),
+        ..EngineConfig::default()
+    };
+    let (engine, recovered) = Engine::open(Arc::new(journal), drivers, engine_config).await?;
+    Ok(HostEngine {
+        engine,
+        supervisor,
+        recovered,
+    })
+}
