@@ -154,6 +154,9 @@ impl Incident {
 /// A team's standing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TeamScore {
+    /// Its place (1 is first). Teams level on points and on time to resolve share a place
+    /// (1, 2, 2, 4), the same on every screen: see [`standings`].
+    pub rank: u32,
     /// The team.
     pub team: String,
     /// Total points.
@@ -166,6 +169,38 @@ pub struct TeamScore {
     pub false_alarms: u32,
     /// Total running time to resolve its resolved incidents, ms (breaks ties: less is better).
     pub time_to_resolve_ms: u64,
+}
+
+/// The scoreboard's one rule for order and ties: `board` with every team of `teams` (those
+/// not on it at 0), ordered by points (more first), then total time to resolve (less
+/// first), then name; teams level on points and time share a place (1, 2, 2, 4). The web,
+/// the CLI and the report all show these places.
+pub fn standings(mut board: Vec<TeamScore>, teams: &[String]) -> Vec<TeamScore> {
+    for team in teams {
+        if !board.iter().any(|s| s.team == *team) {
+            board.push(TeamScore {
+                team: team.clone(),
+                ..TeamScore::default()
+            });
+        }
+    }
+    board.sort_by(|a, b| {
+        b.points
+            .cmp(&a.points)
+            .then(a.time_to_resolve_ms.cmp(&b.time_to_resolve_ms))
+            .then(a.team.cmp(&b.team))
+    });
+    let mut rank = 0;
+    for i in 0..board.len() {
+        let level = i > 0
+            && board[i - 1].points == board[i].points
+            && board[i - 1].time_to_resolve_ms == board[i].time_to_resolve_ms;
+        if !level {
+            rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        board[i].rank = rank;
+    }
+    board
 }
 
 /// Something the log says that the rules did not accept, for the game master's eyes.
@@ -282,20 +317,14 @@ impl GameState {
                 score.time_to_resolve_ms += t;
             }
         }
-        let mut board: Vec<TeamScore> = teams
+        let board: Vec<TeamScore> = teams
             .into_values()
             .map(|mut s| {
                 s.points = s.breakdown.total();
                 s
             })
             .collect();
-        board.sort_by(|a, b| {
-            b.points
-                .cmp(&a.points)
-                .then(a.time_to_resolve_ms.cmp(&b.time_to_resolve_ms))
-                .then(a.team.cmp(&b.team))
-        });
-        board
+        standings(board, &[])
     }
 
     fn ignore(&mut self, seq: u64, why: impl Into<String>) {

@@ -1037,12 +1037,11 @@ pub fn build(
 
     let teams: Vec<TeamFigures> = board
         .iter()
-        .enumerate()
-        .map(|(rank, score)| {
+        .map(|score| {
             let mine: Vec<&IncidentFigures> =
                 incidents.iter().filter(|i| i.team == score.team).collect();
             TeamFigures {
-                rank: u32::try_from(rank + 1).unwrap_or(u32::MAX),
+                rank: score.rank,
                 team: score.team.clone(),
                 points: score.points,
                 breakdown: score.breakdown,

@@ -11,6 +11,7 @@ mod runner;
 pub mod auth;
 pub mod host;
 pub mod probes;
+pub mod views;
 pub mod webhooks;
 
 #[cfg(test)]
@@ -314,6 +315,39 @@ impl GameServer {
     /// server's engine did about them (reverted, or why it could not).
     pub fn recovered(&self) -> &[RevertOutcome] {
         self.inner.recovered()
+    }
+
+    /// The game as `viewer` may see it now, with what it may do: what the front ends show.
+    pub fn console(&self, viewer: &Viewer) -> views::Console {
+        let snapshot = self.snapshot();
+        views::console(
+            &snapshot.state,
+            snapshot.armed,
+            &self
+                .inner
+                .game()
+                .teams
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+            viewer,
+            jiff::Timestamp::now().as_millisecond(),
+        )
+    }
+
+    /// The sequence number of the last committed event.
+    pub fn seq(&self) -> u64 {
+        self.snapshot().state.last_seq
+    }
+
+    /// The game as `viewer` may see it, with the sequence number of the last event it
+    /// reflects (the live stream's `snapshot`).
+    pub fn view_at(&self, viewer: &Viewer) -> (u64, View) {
+        let snapshot = self.snapshot();
+        (
+            snapshot.state.last_seq,
+            chaosday_domain::secrecy::view(&snapshot.state, viewer),
+        )
     }
 
     /// The scoreboard (public).

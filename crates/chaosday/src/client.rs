@@ -458,6 +458,8 @@ pub struct View {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct TeamScore {
+    /// Its place (1 is first; level teams share one).
+    pub rank: u32,
     /// The team.
     pub team: String,
     /// Its points.

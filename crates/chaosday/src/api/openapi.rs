@@ -267,6 +267,8 @@ pub mod schemas {
     /// A team's standing.
     #[derive(ToSchema)]
     pub struct TeamScore {
+        /// Its place (1 is first); teams level on points and time share one.
+        pub rank: u32,
         /// The team.
         pub team: String,
         /// Total points.

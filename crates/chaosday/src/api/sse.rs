@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chaosday_domain::secrecy::{self, Viewer};
+use chaosday_domain::secrecy::Viewer;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -76,8 +76,7 @@ impl Streams {
     /// The `snapshot` event for `viewer`: its sequence number and its bytes, serialised once
     /// per viewer and sequence number.
     fn snapshot(&self, server: &GameServer, viewer: &Viewer) -> (u64, Bytes) {
-        let snapshot = server.snapshot();
-        let seq = snapshot.state.last_seq;
+        let seq = server.seq();
         let key = ViewerKey::from(viewer);
         if let Ok(cache) = self.snapshots.lock()
             && let Some((cached_seq, bytes)) = cache.get(&key)
@@ -85,7 +84,7 @@ impl Streams {
         {
             return (seq, bytes.clone());
         }
-        let view = secrecy::view(&snapshot.state, viewer);
+        let (seq, view) = server.view_at(viewer);
         let data = serde_json::to_string(&view).unwrap_or_else(|e| {
             tracing::error!(error = %e, "a view could not be written as JSON");
             "{}".to_owned()

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chaosday_domain::Signal;
 use chaosday_domain::game::Game;
+use chaosday_domain::secrecy::Viewer;
 use chaosday_engine::Supervisor;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -309,7 +310,7 @@ async fn first_scenario(
         () = tokio::time::sleep(after) => {}
     }
     // The game master may have opened one already.
-    if !server.snapshot().state.incidents.is_empty() {
+    if !server.console(&Viewer::GameMaster).incidents.is_empty() {
         return;
     }
     let game_master = Caller::GameMaster {

@@ -236,7 +236,7 @@ mod tests {
         .unwrap();
         let view: View = serde_json::from_value(json!({
             "status": "paused",
-            "scoreboard": [{"team": "checkout", "points": 90, "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
+            "scoreboard": [{"rank": 1, "team": "checkout", "points": 90, "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
             "incidents": [
                 {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "resolution": "diagnose",
                  "opened_ms": NOW - 65_000, "diagnosis": {"target": "cart-db-link", "kind": "latency"},

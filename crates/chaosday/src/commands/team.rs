@@ -167,16 +167,12 @@ pub(crate) fn team_status_text(game: &GameInfo, view: &View, now: i64, has_token
         (None, false) => None,
     };
     if let Some(team) = own
-        && let Some((rank, score)) = view
-            .scoreboard
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.team == team)
+        && let Some(score) = view.scoreboard.iter().find(|s| s.team == team)
     {
         text.push_str(&format!(
             "{team}: {} points, {} of {}{}\n",
             score.points,
-            ordinal(rank + 1),
+            ordinal(usize::try_from(score.rank).unwrap_or(usize::MAX)),
             view.scoreboard.len(),
             breakdown_text(score)
         ));
@@ -384,8 +380,7 @@ pub(crate) fn scoreboard_table(scores: &[TeamScore], own: Option<&str>) -> Strin
     }
     let rows: Vec<Vec<String>> = scores
         .iter()
-        .enumerate()
-        .map(|(rank, s)| {
+        .map(|s| {
             let team = if Some(s.team.as_str()) == own {
                 format!("{} (you)", s.team)
             } else {
@@ -397,7 +392,7 @@ pub(crate) fn scoreboard_table(scores: &[TeamScore], own: Option<&str>) -> Strin
                 duration(i64::try_from(s.time_to_resolve_ms).unwrap_or(i64::MAX))
             };
             vec![
-                (rank + 1).to_string(),
+                s.rank.to_string(),
                 team,
                 s.points.to_string(),
                 s.resolved.to_string(),
@@ -517,8 +512,8 @@ mod tests {
         serde_json::from_value(json!({
             "status": "running",
             "scoreboard": [
-                {"team": "search", "points": 310, "breakdown": {"detect": 200, "diagnose": 110, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}, "resolved": 2, "false_alarms": 0, "time_to_resolve_ms": 840_000},
-                {"team": "checkout", "points": 60, "breakdown": {"detect": 90, "diagnose": 0, "resolve": 0, "hints": -30, "penalties": 0, "adjustments": 0}, "resolved": 0, "false_alarms": 0, "time_to_resolve_ms": 0}
+                {"rank": 1, "team": "search", "points": 310, "breakdown": {"detect": 200, "diagnose": 110, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}, "resolved": 2, "false_alarms": 0, "time_to_resolve_ms": 840_000},
+                {"rank": 2, "team": "checkout", "points": 60, "breakdown": {"detect": 90, "diagnose": 0, "resolve": 0, "hints": -30, "penalties": 0, "adjustments": 0}, "resolved": 0, "false_alarms": 0, "time_to_resolve_ms": 0}
             ],
             "incidents": [
                 {"id": 1, "team": "search", "state": "resolved", "scenario": "search-down", "difficulty": 1, "resolution": "fix",

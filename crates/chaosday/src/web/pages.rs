@@ -63,7 +63,7 @@ impl WebState {
             live_stream: String::new(),
             live_poll_ms: 0,
             asset_version: assets::version(),
-            seq: self.server.snapshot().state.last_seq,
+            seq: self.server.seq(),
         }
     }
 

@@ -19,6 +19,7 @@ use chaosday_engine::clock::now_ms;
 
 use super::ScenarioChoice;
 use super::sessions::Flash;
+use chaosday_game::views::IncidentCard;
 use chaosday_game::{ActiveFault, GameServer, ProbeHealth};
 
 /// The most timeline entries a page shows (newest first).
@@ -254,26 +255,6 @@ fn breakdown(b: &Breakdown) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-/// The scoreboard with every team of the game (those that have not scored yet at 0), in
-/// the scoreboard's order: points, then time to resolve, then name.
-pub fn full_board(mut board: Vec<TeamScore>, teams: &[String]) -> Vec<TeamScore> {
-    for team in teams {
-        if !board.iter().any(|s| s.team == *team) {
-            board.push(TeamScore {
-                team: team.clone(),
-                ..TeamScore::default()
-            });
-        }
-    }
-    board.sort_by(|a, b| {
-        b.points
-            .cmp(&a.points)
-            .then(a.time_to_resolve_ms.cmp(&b.time_to_resolve_ms))
-            .then(a.team.cmp(&b.team))
-    });
-    board
-}
-
 /// The most characters of a team's name the big screen shows.
 const BOARD_NAME_CHARS: usize = 16;
 
@@ -295,15 +276,9 @@ pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
         .max()
         .unwrap_or(0)
         .max(5);
-    let mut rank = 0;
     let mut out: Vec<RowView> = Vec::with_capacity(board.len());
-    for (i, score) in board.iter().enumerate() {
-        let level = i > 0
-            && board[i - 1].points == score.points
-            && board[i - 1].time_to_resolve_ms == score.time_to_resolve_ms;
-        if !level {
-            rank = i + 1;
-        }
+    for score in board {
+        let rank = usize::try_from(score.rank).unwrap_or(usize::MAX);
         let digits = score.points.unsigned_abs().to_string();
         out.push(RowView {
             rank,
@@ -392,13 +367,12 @@ pub struct BoardView {
 impl BoardView {
     /// The board as spectators see it: nothing undetected.
     pub fn build(server: &GameServer) -> Self {
-        let snapshot = server.snapshot();
-        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &Viewer::Spectator);
-        view.scoreboard = full_board(view.scoreboard, &server.info().teams);
+        let view = server.console(&Viewer::Spectator);
         let now = now_ms();
         let incidents: Vec<PublicIncident> = view
             .incidents
             .iter()
+            .map(|card| &card.incident)
             .rev()
             .filter(|i| !i.state.is_closed() && i.detected_ms.is_some())
             .map(|i| {
@@ -414,20 +388,17 @@ impl BoardView {
             })
             .collect();
         let entries = server.timeline(&Viewer::Spectator);
-        let status = StatusView::new(view.status, snapshot.armed);
-        let clock_ms = snapshot
-            .state
-            .started_ms
-            .map_or(0, |started| snapshot.state.running_ms(started, now));
+        let status = StatusView::new(view.status, view.armed);
+        let clock_ms = view.clock_ms;
         let detected = view
             .incidents
             .iter()
-            .filter(|i| i.detected_ms.is_some())
+            .filter(|c| c.incident.detected_ms.is_some())
             .count();
         let resolved = view
             .incidents
             .iter()
-            .filter(|i| i.state == IncidentState::Resolved)
+            .filter(|c| c.incident.state == IncidentState::Resolved)
             .count();
         BoardView {
             rev_foot: rev(&(&status, detected, resolved)),
@@ -442,8 +413,8 @@ impl BoardView {
             rev_incidents: rev(&view
                 .incidents
                 .iter()
-                .filter(|i| !i.state.is_closed())
-                .map(|i| (i.id, i.state))
+                .filter(|c| c.open)
+                .map(|c| (c.incident.id, c.incident.state))
                 .collect::<Vec<_>>()),
             rev_timeline: rev(&(entries.len(), entries.last().map(|e| e.seq))),
             many: view.scoreboard.len() > 6,
@@ -537,14 +508,14 @@ fn resolution_help(resolution: Option<Resolution>) -> &'static str {
     }
 }
 
-fn team_incident(i: &IncidentView, max_tries: u32, now: i64) -> TeamIncident {
+fn team_incident(card: &IncidentCard, max_tries: u32, now: i64) -> TeamIncident {
+    let i = &card.incident;
     let (state, state_class) = state_label(i.state);
-    let open = !i.state.is_closed();
+    let open = card.open;
     let tries = i.tries.unwrap_or(0);
     let claimed = i.claimed.unwrap_or(false);
     let since = i.detected_ms.or(i.opened_ms).unwrap_or(now);
     let age_ms = i.closed_ms.unwrap_or(now) - since;
-    let claimable = matches!(i.resolution, Some(Resolution::Fix | Resolution::Manual));
     let hints = i
         .hints
         .iter()
@@ -555,7 +526,7 @@ fn team_incident(i: &IncidentView, max_tries: u32, now: i64) -> TeamIncident {
             cost: h.cost,
             text: h.text.clone().unwrap_or_default(),
             bought: h.bought,
-            can_buy: open && !h.bought,
+            can_buy: card.can_buy_hints && !h.bought,
         })
         .collect();
     TeamIncident {
@@ -571,8 +542,8 @@ fn team_incident(i: &IncidentView, max_tries: u32, now: i64) -> TeamIncident {
         ticking: open,
         tries,
         max_tries,
-        can_diagnose: i.state == IncidentState::Detected && tries < max_tries,
-        can_claim: open && claimable && !claimed,
+        can_diagnose: card.can_diagnose,
+        can_claim: card.can_claim,
         claimed: open && claimed,
         hints,
         points: signed(i.points.total()),
@@ -655,11 +626,9 @@ impl TeamView {
     /// The console of `team`, for `player`: the team's own incidents only.
     pub fn build(server: &GameServer, team: &str, player: &str) -> Self {
         let viewer = Viewer::Team(team.to_owned());
-        let snapshot = server.snapshot();
+        let view = server.console(&viewer);
         let info = server.info();
-        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &viewer);
-        view.scoreboard = full_board(view.scoreboard, &info.teams);
-        let max_tries = snapshot.state.rules.diagnose.max_tries;
+        let max_tries = view.max_tries;
         let now = now_ms();
         let own_targets = info.owns.get(team).cloned().unwrap_or_default();
         let others: BTreeSet<String> = info
@@ -669,18 +638,22 @@ impl TeamView {
             .flat_map(|(_, targets)| targets.iter().cloned())
             .filter(|t| !own_targets.contains(t))
             .collect();
-        let mine: Vec<&IncidentView> = view.incidents.iter().filter(|i| i.team == team).collect();
+        let mine: Vec<&IncidentCard> = view
+            .incidents
+            .iter()
+            .filter(|c| c.incident.team == team)
+            .collect();
         let open: Vec<TeamIncident> = mine
             .iter()
             .rev()
-            .filter(|i| !i.state.is_closed())
-            .map(|i| team_incident(i, max_tries, now))
+            .filter(|c| c.open)
+            .map(|c| team_incident(c, max_tries, now))
             .collect();
         let mut closed: Vec<TeamIncident> = mine
             .iter()
             .rev()
-            .filter(|i| i.state.is_closed())
-            .map(|i| team_incident(i, max_tries, now))
+            .filter(|c| !c.open)
+            .map(|c| team_incident(c, max_tries, now))
             .collect();
         closed.truncate(30);
         let rows = rows(&view.scoreboard);
@@ -704,7 +677,7 @@ impl TeamView {
                 breakdown: Vec::new(),
             });
         let entries = server.timeline(&viewer);
-        let status = StatusView::new(view.status, snapshot.armed);
+        let status = StatusView::new(view.status, view.armed);
         TeamView {
             team: team.to_owned(),
             player: player.to_owned(),
@@ -951,42 +924,40 @@ fn probe_row(p: &ProbeHealth, now: i64) -> ProbeRow {
 impl GmView {
     /// Everything, for the game master.
     pub async fn build(server: &GameServer, scenarios: &[ScenarioChoice]) -> Self {
-        let snapshot = server.snapshot();
+        let view = server.console(&Viewer::GameMaster);
         let info = server.info();
-        let mut view = chaosday_domain::secrecy::view(&snapshot.state, &Viewer::GameMaster);
-        view.scoreboard = full_board(view.scoreboard, &info.teams);
         let now = now_ms();
         let open: Vec<GmIncident> = view
             .incidents
             .iter()
             .rev()
-            .filter(|i| !i.state.is_closed())
-            .map(|i| gm_incident(i, now))
+            .filter(|c| c.open)
+            .map(|c| gm_incident(&c.incident, now))
             .collect();
         let mut closed: Vec<GmIncident> = view
             .incidents
             .iter()
             .rev()
-            .filter(|i| i.state.is_closed())
-            .map(|i| gm_incident(i, now))
+            .filter(|c| !c.open)
+            .map(|c| gm_incident(&c.incident, now))
             .collect();
         closed.truncate(50);
         let seen: BTreeSet<String> = view
             .incidents
             .iter()
-            .filter_map(|i| i.scenario.clone())
+            .filter_map(|c| c.incident.scenario.clone())
             .collect();
         let mut faults: Vec<FaultRow> = server.faults().await.iter().map(fault_row).collect();
         faults.sort_by(|a, b| a.id.cmp(&b.id));
         let mut probes: Vec<ProbeRow> = server.probes().iter().map(|p| probe_row(p, now)).collect();
         probes.sort_by(|a, b| (a.role, &a.name, &a.team).cmp(&(b.role, &b.name, &b.team)));
         let entries = server.timeline(&Viewer::GameMaster);
-        let status = StatusView::new(view.status, snapshot.armed);
+        let status = StatusView::new(view.status, view.armed);
         GmView {
-            can_start: view.status == Status::NotStarted,
-            can_pause: view.status == Status::Running,
-            can_resume: view.status == Status::Paused,
-            can_end: view.status != Status::Ended,
+            can_start: view.game.can_start,
+            can_pause: view.game.can_pause,
+            can_resume: view.game.can_resume,
+            can_end: view.game.can_end,
             teams: info.teams,
             scenarios: scenarios.iter().filter(|s| !s.manual).cloned().collect(),
             manual: scenarios.iter().filter(|s| s.manual).cloned().collect(),
@@ -1148,12 +1119,15 @@ mod tests {
 
     #[test]
     fn rows_are_ranked_padded_and_level_teams_share_a_rank() {
-        let board = [
-            score("a", 1250, 10),
-            score("b", 300, 5),
-            score("c", 300, 5),
-            score("d", -20, 0),
-        ];
+        let board = chaosday_domain::incident::standings(
+            vec![
+                score("d", -20, 0),
+                score("c", 300, 5),
+                score("a", 1250, 10),
+                score("b", 300, 5),
+            ],
+            &[],
+        );
         let rows = rows(&board);
         let ranks: Vec<&str> = rows.iter().map(|r| r.rank_label.as_str()).collect();
         assert_eq!(ranks, ["1ST", "2ND", "2ND", "4TH"]);
@@ -1167,12 +1141,14 @@ mod tests {
 
     #[test]
     fn the_board_lists_every_team_even_before_it_scores() {
-        let board = full_board(
+        let board = chaosday_domain::incident::standings(
             vec![score("b", -10, 0)],
             &["a".into(), "b".into(), "c".into()],
         );
         let teams: Vec<&str> = board.iter().map(|s| s.team.as_str()).collect();
         assert_eq!(teams, ["a", "c", "b"]);
+        let places: Vec<u32> = board.iter().map(|s| s.rank).collect();
+        assert_eq!(places, [1, 1, 3]);
     }
 
     #[test]
