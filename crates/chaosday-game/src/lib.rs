@@ -10,6 +10,7 @@ mod runner;
 
 pub mod auth;
 pub mod host;
+pub mod limits;
 pub mod probes;
 pub mod views;
 pub mod webhooks;
@@ -386,6 +387,7 @@ impl GameServer {
 
     /// Does `action` for `caller`; answers once its events are durable.
     pub async fn act(&self, caller: &Caller, action: Action) -> Result<Ack, ActionError> {
+        limits::check(caller, &action)?;
         self.inner.act(caller, action).await
     }
 
