@@ -483,11 +483,13 @@ fn note(
                 diagnosis: see(*incident).detail.then(|| diagnosis.clone()),
                 points: *points,
             }),
-        Change::Claimed { incident, .. } => extras.entry(*incident).or_default().claims.push(Claim {
-            at_ms: event.at_ms,
-            outcome: ClaimOutcome::Pending,
-            decided_ms: None,
-        }),
+        Change::Claimed { incident, .. } => {
+            extras.entry(*incident).or_default().claims.push(Claim {
+                at_ms: event.at_ms,
+                outcome: ClaimOutcome::Pending,
+                decided_ms: None,
+            })
+        }
         Change::Verified { incident } => {
             decide(extras, *incident, ClaimOutcome::Verified, event.at_ms)
         }
@@ -1095,8 +1097,8 @@ pub fn team_order(report: &Report) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::GameState;
     use crate::events::{Hint, Resolution};
+    use crate::incident::GameState;
 
     fn ev(seq: u64, second: i64, actor: Actor, kind: EventKind) -> Event {
         Event {
@@ -1499,6 +1501,57 @@ mod tests {
             (adjustment.points, adjustment.actor.as_str()),
             (15, "game master (gm)")
         );
+    }
+
+    #[test]
+    fn the_live_timeline_folds_once_as_the_referee_steps_with_states() {
+        let events = game(true);
+        for viewer in [
+            Viewer::GameMaster,
+            Viewer::Spectator,
+            Viewer::Team("checkout".into()),
+            Viewer::Team("search".into()),
+        ] {
+            // The referee's way: the state before and after each event.
+            let mut state = GameState::new(ScoringRules::default());
+            let mut stepped = Vec::new();
+            for event in &events {
+                let before = state.clone();
+                state.apply(event);
+                stepped.extend(secrecy::timeline_step(&before, &state, event, &viewer));
+            }
+            let folded = secrecy::timeline(&ScoringRules::default(), &events, &viewer);
+            assert_eq!(folded, stepped, "{viewer:?}");
+            assert!(!folded.is_empty());
+        }
+        // Every entry says what it is about, in the JSON too.
+        let live = secrecy::timeline(&ScoringRules::default(), &events, &Viewer::GameMaster);
+        let kinds: BTreeSet<TimelineKind> = live.iter().map(|e| e.kind).collect();
+        for kind in [
+            TimelineKind::GameStarted,
+            TimelineKind::Injection,
+            TimelineKind::FalseAlarm,
+            TimelineKind::Declaration,
+            TimelineKind::Alert,
+            TimelineKind::Hint,
+            TimelineKind::Diagnosis,
+            TimelineKind::Revert,
+            TimelineKind::Claim,
+            TimelineKind::Paused,
+            TimelineKind::Resumed,
+            TimelineKind::Resolved,
+            TimelineKind::Adjustment,
+            TimelineKind::KillSwitch,
+            TimelineKind::Rearmed,
+            TimelineKind::Cancelled,
+            TimelineKind::GameEnded,
+        ] {
+            assert!(kinds.contains(&kind), "{kind:?} is missing");
+        }
+        let json = serde_json::to_value(&live[0]).unwrap();
+        assert_eq!(json["kind"], "game_started");
+        let json = serde_json::to_string(&live).unwrap();
+        assert!(json.contains(r#""kind":"kill_switch""#), "{json}");
     }
 
     #[test]

@@ -710,9 +710,10 @@ pub fn tell(
                 return None;
             }
             let (kind, text) = match (by, live, a.detail) {
-                (Detector::Declaration { .. }, true, _) => {
-                    (K::Declaration, format!("{team} detected incident {incident}"))
-                }
+                (Detector::Declaration { .. }, true, _) => (
+                    K::Declaration,
+                    format!("{team} detected incident {incident}"),
+                ),
                 (Detector::Declaration { target }, false, true) => (
                     K::Declaration,
                     format!("{team} declared {target}: detected {incident}"),
@@ -924,7 +925,10 @@ pub fn tell(
                 kind,
                 Some(team),
                 Some(*incident),
-                format!("{incident} of {team} {}: {scenario} ({reason})", kind.as_str()),
+                format!(
+                    "{incident} of {team} {}: {scenario} ({reason})",
+                    kind.as_str()
+                ),
                 *points,
             )
         }
