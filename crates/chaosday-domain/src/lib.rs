@@ -13,6 +13,7 @@ pub mod scoring;
 pub mod secrecy;
 pub mod size;
 pub mod target;
+pub mod timeline;
 
 pub use fault::{FaultSpec, FaultSpecError, LinkToxic, Percent, Signal, Stream, TargetKind};
 pub use size::ByteSize;

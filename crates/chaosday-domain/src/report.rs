@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::events::{Actor, Diagnosis, Event, EventKind, FaultSummary, IncidentId, RevertCause};
-use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status};
+use crate::incident::{Breakdown, Incident, IncidentState, Status};
 use crate::scoring::ScoringRules;
-use crate::secrecy::{self, HintView, Viewer};
+use crate::secrecy::{self, Access, HintView, Viewer};
+use crate::timeline::{Change, Detector, Telling, Timeline, cause_text, tell};
 
 /// Who a report was made for (the viewer, as data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -334,79 +335,7 @@ pub struct ScoreSeries {
     pub points: Vec<ScorePoint>,
 }
 
-/// What a timeline item is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimelineKind {
-    /// The game started.
-    GameStarted,
-    /// The game paused.
-    Paused,
-    /// The game resumed.
-    Resumed,
-    /// The game ended.
-    GameEnded,
-    /// A scenario's faults became active against a team.
-    Injection,
-    /// A team's declaration detected an incident.
-    Declaration,
-    /// A declaration that matched no open incident.
-    FalseAlarm,
-    /// A firing alert (which detected an incident, or matched none).
-    Alert,
-    /// A diagnosis, right or wrong.
-    Diagnosis,
-    /// A hint bought.
-    Hint,
-    /// A claim that an incident is fixed.
-    Claim,
-    /// A claim's verification failed.
-    VerificationFailed,
-    /// A fault went away.
-    Revert,
-    /// An incident was resolved (a verified fix, a correct diagnosis, a timer).
-    Resolved,
-    /// An incident's deadline passed.
-    Expired,
-    /// An incident was cancelled.
-    Cancelled,
-    /// The kill switch.
-    KillSwitch,
-    /// Faults allowed again after the kill switch.
-    Rearmed,
-    /// A guard probe failed.
-    GuardFailed,
-    /// The game master adjusted a team's points.
-    Adjustment,
-}
-
-impl TimelineKind {
-    /// Its name in the JSON (`injection`, `kill_switch`...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimelineKind::GameStarted => "game_started",
-            TimelineKind::Paused => "paused",
-            TimelineKind::Resumed => "resumed",
-            TimelineKind::GameEnded => "game_ended",
-            TimelineKind::Injection => "injection",
-            TimelineKind::Declaration => "declaration",
-            TimelineKind::FalseAlarm => "false_alarm",
-            TimelineKind::Alert => "alert",
-            TimelineKind::Diagnosis => "diagnosis",
-            TimelineKind::Hint => "hint",
-            TimelineKind::Claim => "claim",
-            TimelineKind::VerificationFailed => "verification_failed",
-            TimelineKind::Revert => "revert",
-            TimelineKind::Resolved => "resolved",
-            TimelineKind::Expired => "expired",
-            TimelineKind::Cancelled => "cancelled",
-            TimelineKind::KillSwitch => "kill_switch",
-            TimelineKind::Rearmed => "rearmed",
-            TimelineKind::GuardFailed => "guard_failed",
-            TimelineKind::Adjustment => "adjustment",
-        }
-    }
-}
+pub use crate::timeline::TimelineKind;
 
 /// One line of the merged timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -428,6 +357,22 @@ pub struct TimelineItem {
     pub text: String,
     /// The change in the team's points.
     pub points: i64,
+}
+
+impl TimelineItem {
+    /// `entry`, done by `actor`.
+    fn new(entry: crate::timeline::TimelineEntry, actor: String) -> Self {
+        TimelineItem {
+            seq: entry.seq,
+            at_ms: entry.at_ms,
+            kind: entry.kind,
+            actor,
+            team: entry.team,
+            incident: entry.incident,
+            text: entry.text,
+            points: entry.points,
+        }
+    }
 }
 
 /// A blameless postmortem draft for one incident, as sentences to edit.
@@ -489,32 +434,6 @@ pub struct Report {
     pub postmortems: Vec<Postmortem>,
 }
 
-/// What the viewer may know of one incident.
-#[derive(Debug, Clone, Copy)]
-struct Access {
-    /// It may know the incident exists.
-    visible: bool,
-    /// The game master, or its own team: who did what.
-    own: bool,
-    /// Its details: own, or closed.
-    detail: bool,
-    /// Its scenario, faults and ground truth: the game master, or closed.
-    truth: bool,
-}
-
-fn access(incident: &Incident, viewer: &Viewer) -> Access {
-    let visible = secrecy::can_see(incident, viewer);
-    let gm = *viewer == Viewer::GameMaster;
-    let own = gm || matches!(viewer, Viewer::Team(team) if *team == incident.team);
-    let closed = incident.state.is_closed();
-    Access {
-        visible,
-        own: visible && own,
-        detail: visible && (own || closed),
-        truth: visible && (gm || closed),
-    }
-}
-
 /// What the log says of an incident beyond [`Incident`].
 #[derive(Debug, Default)]
 struct Extra {
@@ -534,24 +453,61 @@ fn actor_name(actor: &Actor, own: bool) -> String {
     }
 }
 
-fn labels_text(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn team_totals(state: &GameState) -> BTreeMap<&str, i64> {
-    let mut totals: BTreeMap<&str, i64> = state
-        .team_extra
-        .iter()
-        .map(|(team, (extra, _))| (team.as_str(), extra.total()))
-        .collect();
-    for i in state.incidents.values() {
-        *totals.entry(i.team.as_str()).or_default() += i.points.total();
+/// What the log says of an incident beyond [`Incident`], from one change.
+fn note(
+    extras: &mut BTreeMap<IncidentId, Extra>,
+    change: &Change,
+    event: &Event,
+    see: impl Fn(IncidentId) -> Access,
+) {
+    match change {
+        Change::Detected { incident, by, .. } => {
+            extras.entry(*incident).or_default().detection_detail = Some(match by {
+                Detector::Declaration { target } => target.clone(),
+                Detector::Alert { labels } => labels.clone(),
+            });
+        }
+        Change::Diagnosed {
+            incident,
+            diagnosis,
+            correct,
+            points,
+            ..
+        } => extras
+            .entry(*incident)
+            .or_default()
+            .diagnoses
+            .push(DiagnosisTry {
+                at_ms: event.at_ms,
+                correct: *correct,
+                diagnosis: see(*incident).detail.then(|| diagnosis.clone()),
+                points: *points,
+            }),
+        Change::Claimed { incident, .. } => {
+            extras.entry(*incident).or_default().claims.push(Claim {
+                at_ms: event.at_ms,
+                outcome: ClaimOutcome::Pending,
+                decided_ms: None,
+            })
+        }
+        Change::Verified { incident } => {
+            decide(extras, *incident, ClaimOutcome::Verified, event.at_ms)
+        }
+        Change::ClaimWithdrawn { incident, .. } => {
+            decide(extras, *incident, ClaimOutcome::Failed, event.at_ms)
+        }
+        Change::Reverted {
+            incident,
+            target,
+            cause,
+            ..
+        } => extras.entry(*incident).or_default().reverts.push(Revert {
+            at_ms: event.at_ms,
+            target: target.clone(),
+            cause: *cause,
+        }),
+        _ => {}
     }
-    totals
 }
 
 /// The report of the game in `events` (in log order) as `viewer` may see it, scored with
@@ -563,7 +519,10 @@ pub fn build(
     viewer: &Viewer,
     now_ms: Option<i64>,
 ) -> Report {
-    let last = GameState::replay(rules.clone(), events);
+    // One fold: what each event changed, and the game as it ends.
+    let mut fold = Timeline::new(rules.clone());
+    let steps: Vec<Vec<Change>> = events.iter().map(|event| fold.apply(event)).collect();
+    let last = fold.into_state();
     let last_event_ms = events.iter().map(|e| e.at_ms).max();
     let ended_ms = match last.status {
         Status::Ended => events
@@ -579,442 +538,47 @@ pub fn build(
             (now, last) => now.or(last),
         })
         .unwrap_or(0);
+    // What the viewer may know of each incident now, when the report is made.
     let seen: BTreeMap<IncidentId, Access> = last
         .incidents
         .values()
-        .map(|i| (i.id, access(i, viewer)))
+        .map(|i| (i.id, secrecy::access(i, viewer)))
         .collect();
-    let see = |id: &IncidentId| {
-        seen.get(id).copied().unwrap_or(Access {
-            visible: false,
-            own: false,
-            detail: false,
-            truth: false,
-        })
-    };
+    let see = |id: IncidentId| seen.get(&id).copied().unwrap_or(Access::NONE);
     let gm = *viewer == Viewer::GameMaster;
     let own_team = |team: &str| gm || *viewer == Viewer::Team(team.to_owned());
 
-    // Second pass: the timeline, the score over time, what the log says of each incident.
-    let mut state = GameState::new(rules.clone());
+    // The changes told in hindsight: the timeline, the score over time, what the log says
+    // of each incident.
     let mut timeline = Vec::new();
     let mut extras: BTreeMap<IncidentId, Extra> = BTreeMap::new();
     let mut series: BTreeMap<String, Vec<ScorePoint>> = BTreeMap::new();
-    for event in events {
-        let before = state.clone();
-        state.apply(event);
-        let mut push = |kind: TimelineKind,
-                        team: Option<&str>,
-                        incident: Option<IncidentId>,
-                        own: bool,
-                        text: String,
-                        points: i64| {
-            timeline.push(TimelineItem {
-                seq: event.seq,
-                at_ms: event.at_ms,
-                kind,
-                actor: actor_name(&event.actor, own),
-                team: team.map(str::to_owned),
-                incident,
-                text,
-                points,
-            });
-        };
-        let delta = |id: IncidentId, part: fn(&Breakdown) -> i64| {
-            let of = |s: &GameState| s.incidents.get(&id).map_or(0, |i| part(&i.points));
-            of(&state) - of(&before)
-        };
-        match &event.kind {
-            EventKind::GameStarted { teams, .. } => push(
-                TimelineKind::GameStarted,
-                None,
-                None,
-                gm,
-                format!("the game started: {}", teams.join(", ")),
-                0,
-            ),
-            EventKind::GamePaused { reason } => push(
-                TimelineKind::Paused,
-                None,
-                None,
-                gm,
-                format!("the game paused: {reason}"),
-                0,
-            ),
-            EventKind::GameResumed => push(
-                TimelineKind::Resumed,
-                None,
-                None,
-                gm,
-                "the game resumed".into(),
-                0,
-            ),
-            EventKind::GameEnded => push(
-                TimelineKind::GameEnded,
-                None,
-                None,
-                gm,
-                "the game ended".into(),
-                0,
-            ),
-            EventKind::IncidentOpened {
-                incident,
-                team,
-                scenario,
-                difficulty,
-                resolution,
-                ..
-            } => {
-                let a = see(incident);
-                if a.truth {
-                    push(
-                        TimelineKind::Injection,
-                        Some(team),
-                        Some(*incident),
-                        a.own,
-                        format!(
-                            "{incident} opened against {team}: {scenario} (difficulty {difficulty}, {resolution})"
-                        ),
-                        0,
-                    );
-                } else if a.detail {
-                    push(
-                        TimelineKind::Injection,
-                        Some(team),
-                        Some(*incident),
-                        a.own,
-                        format!("{incident} opened against {team}"),
-                        0,
-                    );
-                }
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for (event, changes) in events.iter().zip(&steps) {
+        let mut moved: BTreeMap<&str, i64> = BTreeMap::new();
+        for change in changes {
+            if let Some((team, points)) = change.points() {
+                *moved.entry(team).or_default() += points;
             }
-            EventKind::Declared { team, target } => {
-                let detected = newly_detected(&before, &state);
-                for id in &detected {
-                    let a = see(id);
-                    extras.entry(*id).or_default().detection_detail = Some(target.clone());
-                    if a.visible {
-                        let text = if a.detail {
-                            format!("{team} declared {target}: detected {id}")
-                        } else {
-                            format!("{team} detected {id}")
-                        };
-                        push(
-                            TimelineKind::Declaration,
-                            Some(team),
-                            Some(*id),
-                            a.own,
-                            text,
-                            delta(*id, |p| p.detect),
-                        );
-                    }
-                }
-                let alarms = |s: &GameState| s.team_extra.get(team).map_or(0, |e| e.1);
-                if alarms(&state) > alarms(&before) {
-                    let own = own_team(team);
-                    let text = if own {
-                        format!("{team}: false alarm on {target}")
-                    } else {
-                        format!("{team}: false alarm")
-                    };
-                    push(
-                        TimelineKind::FalseAlarm,
-                        Some(team),
-                        None,
-                        own,
-                        text,
-                        -i64::from(rules.false_alarm),
-                    );
-                }
-            }
-            EventKind::AlertFired { team, labels, .. } => {
-                let detected = newly_detected(&before, &state);
-                let labels = labels_text(labels);
-                for id in &detected {
-                    let a = see(id);
-                    extras.entry(*id).or_default().detection_detail = Some(labels.clone());
-                    if a.visible {
-                        let text = if a.detail {
-                            format!("an alert of {team} ({labels}) detected {id}")
-                        } else {
-                            format!("an alert of {team} detected {id}")
-                        };
-                        push(
-                            TimelineKind::Alert,
-                            Some(team),
-                            Some(*id),
-                            a.own,
-                            text,
-                            delta(*id, |p| p.detect),
-                        );
-                    }
-                }
-                if detected.is_empty() && own_team(team) {
-                    push(
-                        TimelineKind::Alert,
-                        Some(team),
-                        None,
-                        true,
-                        format!("an alert of {team} ({labels}) matched no open incident"),
-                        0,
-                    );
-                }
-            }
-            EventKind::Diagnosed {
-                team,
-                incident,
-                diagnosis,
-            } => {
-                let tries = |s: &GameState| s.incidents.get(incident).map_or(0, |i| i.tries);
-                let diagnosed = |s: &GameState| {
-                    s.incidents
-                        .get(incident)
-                        .is_some_and(|i| i.diagnosed_ms.is_some())
-                };
-                // Only a diagnosis that counted (the server never logs one the rules refuse).
-                if tries(&state) > tries(&before) {
-                    let correct = diagnosed(&state) && !diagnosed(&before);
-                    let points = delta(*incident, |p| p.diagnose);
-                    let acc = see(incident);
-                    extras
-                        .entry(*incident)
-                        .or_default()
-                        .diagnoses
-                        .push(DiagnosisTry {
-                            at_ms: event.at_ms,
-                            correct,
-                            diagnosis: acc.detail.then(|| diagnosis.clone()),
-                            points,
-                        });
-                    if acc.visible {
-                        let verdict = if correct { "right" } else { "wrong" };
-                        let what = if acc.detail {
-                            format!(": {} on {}", diagnosis.kind, diagnosis.target)
-                        } else {
-                            String::new()
-                        };
-                        push(
-                            TimelineKind::Diagnosis,
-                            Some(team),
-                            Some(*incident),
-                            acc.own,
-                            format!("{team}: {verdict} diagnosis of {incident}{what}"),
-                            points,
-                        );
-                    }
-                }
-            }
-            EventKind::HintBought {
-                team,
-                incident,
-                hint,
-            } => {
-                let acc = see(incident);
-                let bought = |s: &GameState| {
-                    s.incidents
-                        .get(incident)
-                        .map_or(0, |i| i.hints_bought.len())
-                };
-                if acc.visible && bought(&state) > bought(&before) {
-                    let text = match state
-                        .incidents
-                        .get(incident)
-                        .and_then(|i| i.hints.get(*hint))
-                    {
-                        Some(h) if acc.own => {
-                            format!(
-                                "{team} bought hint {} of {incident}: “{}”",
-                                hint + 1,
-                                h.text
-                            )
-                        }
-                        _ => format!("{team} bought a hint for {incident}"),
-                    };
-                    push(
-                        TimelineKind::Hint,
-                        Some(team),
-                        Some(*incident),
-                        acc.own,
-                        text,
-                        delta(*incident, |p| p.hints),
-                    );
-                }
-            }
-            EventKind::ResolutionClaimed { team, incident } => {
-                let claimed = |s: &GameState| s.incidents.get(incident).and_then(|i| i.claimed_ms);
-                if claimed(&state) == Some(event.at_ms) && claimed(&before) != Some(event.at_ms) {
-                    extras.entry(*incident).or_default().claims.push(Claim {
-                        at_ms: event.at_ms,
-                        outcome: ClaimOutcome::Pending,
-                        decided_ms: None,
-                    });
-                    let acc = see(incident);
-                    if acc.visible {
-                        push(
-                            TimelineKind::Claim,
-                            Some(team),
-                            Some(*incident),
-                            acc.own,
-                            format!("{team} claims {incident} fixed"),
-                            0,
-                        );
-                    }
-                }
-            }
-            EventKind::Verified { incident } => {
-                let resolved = state
-                    .incidents
-                    .get(incident)
-                    .is_some_and(|i| i.state == IncidentState::Resolved)
-                    && before
-                        .incidents
-                        .get(incident)
-                        .is_some_and(|i| !i.state.is_closed());
-                if resolved {
-                    decide(&mut extras, *incident, ClaimOutcome::Verified, event.at_ms);
-                }
-            }
-            EventKind::VerificationFailed { incident } => {
-                let withdrawn = before
-                    .incidents
-                    .get(incident)
-                    .and_then(|i| i.claimed_ms)
-                    .is_some()
-                    && state
-                        .incidents
-                        .get(incident)
-                        .and_then(|i| i.claimed_ms)
-                        .is_none();
-                if withdrawn {
-                    decide(&mut extras, *incident, ClaimOutcome::Failed, event.at_ms);
-                    let acc = see(incident);
-                    if acc.detail {
-                        let team = state.incidents.get(incident).map(|i| i.team.clone());
-                        push(
-                            TimelineKind::VerificationFailed,
-                            team.as_deref(),
-                            Some(*incident),
-                            acc.own,
-                            format!(
-                                "the referee's probes went red after the claim on {incident}: the claim is withdrawn"
-                            ),
-                            0,
-                        );
-                    }
-                }
-            }
-            EventKind::FaultReverted {
-                incident,
-                target,
-                cause,
-            } => {
-                extras.entry(*incident).or_default().reverts.push(Revert {
-                    at_ms: event.at_ms,
-                    target: target.clone(),
-                    cause: *cause,
-                });
-                let acc = see(incident);
-                if acc.truth {
-                    let team = state.incidents.get(incident).map(|i| i.team.clone());
-                    push(
-                        TimelineKind::Revert,
-                        team.as_deref(),
-                        Some(*incident),
-                        acc.own,
-                        format!(
-                            "the fault on {target} of {incident} went away: {}",
-                            cause_text(*cause)
-                        ),
-                        0,
-                    );
-                }
-            }
-            EventKind::Aborted { reverted } => push(
-                TimelineKind::KillSwitch,
-                None,
-                None,
-                gm,
-                format!(
-                    "the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"
-                ),
-                0,
-            ),
-            EventKind::Rearmed => push(
-                TimelineKind::Rearmed,
-                None,
-                None,
-                gm,
-                "re-armed: faults may be injected again".into(),
-                0,
-            ),
-            EventKind::GuardFailed { guard, detail } if gm => push(
-                TimelineKind::GuardFailed,
-                None,
-                None,
-                gm,
-                format!("guard {guard} failed: {detail}"),
-                0,
-            ),
-            EventKind::Adjusted {
-                team,
-                points,
-                reason,
-            } => push(
-                TimelineKind::Adjustment,
-                Some(team),
-                None,
-                gm,
-                format!("the game master adjusted {team} by {points:+}: {reason}"),
-                *points,
-            ),
-            EventKind::GuardFailed { .. }
-            | EventKind::Expired { .. }
-            | EventKind::Cancelled { .. } => {}
-        }
-        // Closings, whatever closed them.
-        for (id, a) in &state.incidents {
-            let was_open = before
-                .incidents
-                .get(id)
-                .is_some_and(|b| !b.state.is_closed());
-            if !(was_open && a.state.is_closed()) {
+            note(&mut extras, change, event, see);
+            let Some(entry) = tell(change, event, viewer, Telling::Postmortem, see) else {
                 continue;
-            }
-            let acc = see(id);
-            if !acc.visible {
-                continue;
-            }
-            let kind = match a.state {
-                IncidentState::Resolved => TimelineKind::Resolved,
-                IncidentState::Expired => TimelineKind::Expired,
-                _ => TimelineKind::Cancelled,
             };
-            let reason = a.closed_reason.as_deref().unwrap_or_default();
-            let text = format!(
-                "{id} of {} {}: {} ({reason})",
-                a.team,
-                kind.as_str(),
-                a.scenario
-            );
-            let points = delta(*id, |p| p.resolve);
-            timeline.push(TimelineItem {
-                seq: event.seq,
-                at_ms: event.at_ms,
-                kind,
-                actor: actor_name(&event.actor, acc.own),
-                team: Some(a.team.clone()),
-                incident: Some(*id),
-                text,
-                points,
-            });
+            let own = match change {
+                Change::FalseAlarm { team, .. } | Change::AlertUnmatched { team, .. } => {
+                    own_team(team)
+                }
+                _ => change.incident().map_or(gm, |id| see(id).own),
+            };
+            timeline.push(TimelineItem::new(entry, actor_name(&event.actor, own)));
         }
-        // The score over time.
-        let (now, then) = (team_totals(&state), team_totals(&before));
-        for (team, points) in now {
-            if then.get(team).copied().unwrap_or(0) != points {
+        for (team, points) in moved {
+            if points != 0 {
+                let total = totals.entry(team.to_owned()).or_default();
+                *total += points;
                 series.entry(team.to_owned()).or_default().push(ScorePoint {
                     at_ms: event.at_ms,
-                    points,
+                    points: *total,
                 });
             }
         }
@@ -1024,11 +588,11 @@ pub fn build(
     let incidents: Vec<IncidentFigures> = last
         .incidents
         .values()
-        .filter(|i| see(&i.id).visible)
+        .filter(|i| see(i.id).visible)
         .map(|i| {
             figures(
                 i,
-                see(&i.id),
+                see(i.id),
                 extras.remove(&i.id).unwrap_or_default(),
                 viewer,
             )
@@ -1162,22 +726,6 @@ fn count(list: &[&IncidentFigures], keep: impl Fn(&IncidentFigures) -> bool) -> 
     u32::try_from(list.iter().filter(|i| keep(i)).count()).unwrap_or(u32::MAX)
 }
 
-/// The incidents detected by the step from `before` to `after`.
-fn newly_detected(before: &GameState, after: &GameState) -> Vec<IncidentId> {
-    after
-        .incidents
-        .values()
-        .filter(|i| {
-            i.detected_ms.is_some()
-                && before
-                    .incidents
-                    .get(&i.id)
-                    .is_some_and(|b| b.detected_ms.is_none())
-        })
-        .map(|i| i.id)
-        .collect()
-}
-
 /// Sets the outcome of the last pending claim of `incident`.
 fn decide(
     extras: &mut BTreeMap<IncidentId, Extra>,
@@ -1195,16 +743,6 @@ fn decide(
     {
         claim.outcome = outcome;
         claim.decided_ms = Some(at_ms);
-    }
-}
-
-fn cause_text(cause: RevertCause) -> &'static str {
-    match cause {
-        RevertCause::Timer => "its duration ran out",
-        RevertCause::Healed => "it healed by itself",
-        RevertCause::Diagnosis => "reverted by chaosday after the correct diagnosis",
-        RevertCause::Closing => "reverted by chaosday as the incident closed",
-        RevertCause::Safety => "reverted by the kill switch or a guard",
     }
 }
 
@@ -1559,6 +1097,7 @@ pub fn team_order(report: &Report) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::events::{Hint, Resolution};
+    use crate::incident::GameState;
 
     fn ev(seq: u64, second: i64, actor: Actor, kind: EventKind) -> Event {
         Event {
@@ -1961,6 +1500,57 @@ mod tests {
             (adjustment.points, adjustment.actor.as_str()),
             (15, "game master (gm)")
         );
+    }
+
+    #[test]
+    fn the_live_timeline_folds_once_as_the_referee_steps_with_states() {
+        let events = game(true);
+        for viewer in [
+            Viewer::GameMaster,
+            Viewer::Spectator,
+            Viewer::Team("checkout".into()),
+            Viewer::Team("search".into()),
+        ] {
+            // The referee's way: the state before and after each event.
+            let mut state = GameState::new(ScoringRules::default());
+            let mut stepped = Vec::new();
+            for event in &events {
+                let before = state.clone();
+                state.apply(event);
+                stepped.extend(secrecy::timeline_step(&before, &state, event, &viewer));
+            }
+            let folded = secrecy::timeline(&ScoringRules::default(), &events, &viewer);
+            assert_eq!(folded, stepped, "{viewer:?}");
+            assert!(!folded.is_empty());
+        }
+        // Every entry says what it is about, in the JSON too.
+        let live = secrecy::timeline(&ScoringRules::default(), &events, &Viewer::GameMaster);
+        let kinds: BTreeSet<TimelineKind> = live.iter().map(|e| e.kind).collect();
+        for kind in [
+            TimelineKind::GameStarted,
+            TimelineKind::Injection,
+            TimelineKind::FalseAlarm,
+            TimelineKind::Declaration,
+            TimelineKind::Alert,
+            TimelineKind::Hint,
+            TimelineKind::Diagnosis,
+            TimelineKind::Revert,
+            TimelineKind::Claim,
+            TimelineKind::Paused,
+            TimelineKind::Resumed,
+            TimelineKind::Resolved,
+            TimelineKind::Adjustment,
+            TimelineKind::KillSwitch,
+            TimelineKind::Rearmed,
+            TimelineKind::Cancelled,
+            TimelineKind::GameEnded,
+        ] {
+            assert!(kinds.contains(&kind), "{kind:?} is missing");
+        }
+        let json = serde_json::to_value(&live[0]).unwrap();
+        assert_eq!(json["kind"], "game_started");
+        let json = serde_json::to_string(&live).unwrap();
+        assert!(json.contains(r#""kind":"kill_switch""#), "{json}");
     }
 
     #[test]

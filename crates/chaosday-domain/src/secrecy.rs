@@ -5,9 +5,12 @@
 
 use serde::Serialize;
 
-use crate::events::{Diagnosis, Event, EventKind, FaultSummary, IncidentId, Resolution};
+use crate::events::{Diagnosis, Event, FaultSummary, IncidentId, Resolution};
 use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status, TeamScore};
 use crate::scoring::ScoringRules;
+use crate::timeline::{Change, Marks, Telling, Timeline, tell};
+
+pub use crate::timeline::{TimelineEntry, TimelineKind};
 
 /// Who is looking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +92,43 @@ pub fn can_see(incident: &Incident, viewer: &Viewer) -> bool {
     }
 }
 
+/// What a viewer may know of one incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    /// It may know the incident exists.
+    pub visible: bool,
+    /// The game master, or the incident's own team: who did what.
+    pub own: bool,
+    /// Its details (difficulty, opening, diagnoses, claims): its own, or once closed.
+    pub detail: bool,
+    /// Its scenario, faults and ground truth: the game master, or once closed.
+    pub truth: bool,
+}
+
+impl Access {
+    /// Nothing: an incident the viewer may not know of.
+    pub const NONE: Access = Access {
+        visible: false,
+        own: false,
+        detail: false,
+        truth: false,
+    };
+}
+
+/// What `viewer` may know of `incident` as it stands.
+pub fn access(incident: &Incident, viewer: &Viewer) -> Access {
+    let visible = can_see(incident, viewer);
+    let gm = *viewer == Viewer::GameMaster;
+    let own = gm || matches!(viewer, Viewer::Team(team) if *team == incident.team);
+    let closed = incident.state.is_closed();
+    Access {
+        visible,
+        own: visible && own,
+        detail: visible && (own || closed),
+        truth: visible && (gm || closed),
+    }
+}
+
 /// `incident` as `viewer` sees it, or `None` if it may not know of it.
 pub fn incident_view(incident: &Incident, viewer: &Viewer) -> Option<IncidentView> {
     if !can_see(incident, viewer) {
@@ -146,45 +186,16 @@ pub fn view(state: &GameState, viewer: &Viewer) -> View {
     }
 }
 
-/// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimelineEntry {
-    /// The event it comes from.
-    pub seq: u64,
-    /// When.
-    pub at_ms: i64,
-    /// The team concerned, if one.
-    pub team: Option<String>,
-    /// The incident concerned, if one.
-    pub incident: Option<IncidentId>,
-    /// What happened, for people.
-    pub text: String,
-    /// The change in the team's points.
-    pub points: i64,
-}
-
 /// The timeline of the game as `viewer` may see it, replaying `events` under `rules`.
 /// An event shows only if it says nothing the viewer may not know at that moment.
 pub fn timeline(rules: &ScoringRules, events: &[Event], viewer: &Viewer) -> Vec<TimelineEntry> {
-    let mut state = GameState::new(rules.clone());
+    let mut fold = Timeline::new(rules.clone());
     let mut out = Vec::new();
     for event in events {
-        let before = state.clone();
-        state.apply(event);
-        out.extend(timeline_step(&before, &state, event, viewer));
+        let changes = fold.apply(event);
+        out.extend(live_entries(&changes, fold.state(), event, viewer));
     }
     out
-}
-
-/// How one part of an incident's points changed with an event.
-fn delta(
-    before: &GameState,
-    after: &GameState,
-    id: IncidentId,
-    part: fn(&Breakdown) -> i64,
-) -> i64 {
-    let of = |state: &GameState| state.incidents.get(&id).map_or(0, |i| part(&i.points));
-    of(after) - of(before)
 }
 
 /// The timeline entries `viewer` may see for `event`, given the state `before` and `after`
@@ -195,200 +206,25 @@ pub fn timeline_step(
     event: &Event,
     viewer: &Viewer,
 ) -> Vec<TimelineEntry> {
-    let gm = *viewer == Viewer::GameMaster;
-    let entry = |team: Option<&str>, incident: Option<IncidentId>, text: String, points: i64| {
-        TimelineEntry {
-            seq: event.seq,
-            at_ms: event.at_ms,
-            team: team.map(str::to_owned),
-            incident,
-            text,
-            points,
-        }
-    };
-    let visible = |id: IncidentId| after.incidents.get(&id).is_some_and(|i| can_see(i, viewer));
-    let mut out = Vec::new();
-    match &event.kind {
-        EventKind::GameStarted { teams, .. } => out.push(entry(
-            None,
-            None,
-            format!("the game started: {}", teams.join(", ")),
-            0,
-        )),
-        EventKind::GamePaused { reason } => out.push(entry(
-            None,
-            None,
-            format!("the game is paused: {reason}"),
-            0,
-        )),
-        EventKind::GameResumed => out.push(entry(None, None, "the game resumed".into(), 0)),
-        EventKind::GameEnded => out.push(entry(None, None, "the game ended".into(), 0)),
-        EventKind::IncidentOpened {
-            incident,
-            team,
-            scenario,
-            ..
-        } if gm => {
-            out.push(entry(
-                Some(team),
-                Some(*incident),
-                format!("{incident} opened: {scenario} against {team}"),
-                0,
-            ));
-        }
-        EventKind::Declared { team, .. } | EventKind::AlertFired { team, .. } => {
-            let detected: Vec<IncidentId> = after
-                .incidents
-                .values()
-                .filter(|i| {
-                    i.detected_ms.is_some()
-                        && before
-                            .incidents
-                            .get(&i.id)
-                            .is_some_and(|b| b.detected_ms.is_none())
-                })
-                .map(|i| i.id)
-                .collect();
-            let how = if matches!(event.kind, EventKind::AlertFired { .. }) {
-                "an alert of"
-            } else {
-                ""
-            };
-            for id in &detected {
-                let text = format!("{how} {team} detected incident {id}")
-                    .trim()
-                    .to_owned();
-                out.push(entry(
-                    Some(team),
-                    Some(*id),
-                    text,
-                    delta(before, after, *id, |p| p.detect),
-                ));
-            }
-            let false_alarm =
-                after.team_extra.get(team).map(|e| e.1) != before.team_extra.get(team).map(|e| e.1);
-            if false_alarm {
-                let text = match (gm || *viewer == Viewer::Team(team.clone()), &event.kind) {
-                    (true, EventKind::Declared { target, .. }) => {
-                        format!("{team}: false alarm on {target}")
-                    }
-                    _ => format!("{team}: false alarm"),
-                };
-                out.push(entry(
-                    Some(team),
-                    None,
-                    text,
-                    -i64::from(after.rules.false_alarm),
-                ));
-            }
-        }
-        EventKind::Diagnosed {
-            team,
-            incident,
-            diagnosis,
-        } if visible(*incident) => {
-            let b = before.incidents.get(incident);
-            let a = after.incidents.get(incident);
-            if let (Some(b), Some(a)) = (b, a)
-                && a.tries > b.tries
-            {
-                let correct = a.diagnosed_ms.is_some() && b.diagnosed_ms.is_none();
-                let own = gm || *viewer == Viewer::Team(team.clone());
-                let what = if own {
-                    format!(" ({} {})", diagnosis.kind, diagnosis.target)
-                } else {
-                    String::new()
-                };
-                let verdict = if correct { "right" } else { "wrong" };
-                let text = format!("{team}: {verdict} diagnosis of {incident}{what}");
-                out.push(entry(
-                    Some(team),
-                    Some(*incident),
-                    text,
-                    delta(before, after, *incident, |p| p.diagnose),
-                ));
-            }
-        }
-        EventKind::HintBought { team, incident, .. } if visible(*incident) && before != after => {
-            let text = format!("{team} bought a hint for {incident}");
-            out.push(entry(
-                Some(team),
-                Some(*incident),
-                text,
-                delta(before, after, *incident, |p| p.hints),
-            ));
-        }
-        EventKind::ResolutionClaimed { team, incident }
-            if visible(*incident) && before != after =>
-        {
-            out.push(entry(
-                Some(team),
-                Some(*incident),
-                format!("{team} claims {incident} fixed"),
-                0,
-            ));
-        }
-        EventKind::Adjusted {
-            team,
-            points,
-            reason,
-        } => {
-            let text = format!("the game master adjusted {team} by {points}: {reason}");
-            out.push(entry(Some(team), None, text, *points));
-        }
-        EventKind::Aborted { reverted } => out.push(entry(
-            None,
-            None,
-            format!("the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"),
-            0,
-        )),
-        EventKind::Rearmed => out.push(entry(
-            None,
-            None,
-            "re-armed: faults may be injected again".into(),
-            0,
-        )),
-        EventKind::GuardFailed { guard, detail } if gm => out.push(entry(
-            None,
-            None,
-            format!("guard {guard} failed: {detail}"),
-            0,
-        )),
-        EventKind::FaultReverted {
-            incident,
-            target,
-            cause,
-        } if gm => {
-            out.push(entry(
-                None,
-                Some(*incident),
-                format!("fault on {target} of {incident} reverted ({cause:?})"),
-                0,
-            ));
-        }
-        _ => {}
-    }
-    // Closings, whatever closed them.
-    for (id, a) in &after.incidents {
-        let was_open = before
+    let changes = crate::timeline::changes(&Marks::before(before, event), after, event);
+    live_entries(&changes, after, event, viewer)
+}
+
+/// `changes` told to `viewer` as the game goes: what it may know just `after` the event.
+fn live_entries(
+    changes: &[Change],
+    after: &GameState,
+    event: &Event,
+    viewer: &Viewer,
+) -> Vec<TimelineEntry> {
+    let access = |id: IncidentId| {
+        after
             .incidents
-            .get(id)
-            .is_some_and(|b| !b.state.is_closed());
-        if was_open && a.state.is_closed() && can_see(a, viewer) {
-            let how = match a.state {
-                IncidentState::Resolved => "resolved",
-                IncidentState::Expired => "expired",
-                _ => "cancelled",
-            };
-            let reason = a.closed_reason.as_deref().unwrap_or_default();
-            let text = format!("{id} of {} {how}: {} ({reason})", a.team, a.scenario);
-            out.push(entry(
-                Some(&a.team),
-                Some(*id),
-                text,
-                delta(before, after, *id, |p| p.resolve),
-            ));
-        }
-    }
-    out
+            .get(&id)
+            .map_or(Access::NONE, |i| access(i, viewer))
+    };
+    changes
+        .iter()
+        .filter_map(|change| tell(change, event, viewer, Telling::Live, access))
+        .collect()
 }

@@ -366,6 +366,52 @@ pub mod schemas {
         pub incidents: Vec<IncidentView>,
     }
 
+    /// What a timeline entry is about.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum TimelineKind {
+        /// The game started.
+        GameStarted,
+        /// The game paused.
+        Paused,
+        /// The game resumed.
+        Resumed,
+        /// The game ended.
+        GameEnded,
+        /// A scenario's faults became active against a team.
+        Injection,
+        /// A team's declaration detected an incident.
+        Declaration,
+        /// A declaration that matched no open incident.
+        FalseAlarm,
+        /// A firing alert (which detected an incident, or matched none).
+        Alert,
+        /// A diagnosis, right or wrong.
+        Diagnosis,
+        /// A hint bought.
+        Hint,
+        /// A claim that an incident is fixed.
+        Claim,
+        /// A claim's verification failed.
+        VerificationFailed,
+        /// A fault went away.
+        Revert,
+        /// An incident was resolved.
+        Resolved,
+        /// An incident's deadline passed.
+        Expired,
+        /// An incident was cancelled.
+        Cancelled,
+        /// The kill switch.
+        KillSwitch,
+        /// Faults allowed again after the kill switch.
+        Rearmed,
+        /// A guard probe failed.
+        GuardFailed,
+        /// The game master adjusted a team's points.
+        Adjustment,
+    }
+
     /// One line of the timeline.
     #[derive(ToSchema)]
     pub struct TimelineEntry {
@@ -373,6 +419,8 @@ pub mod schemas {
         pub seq: u64,
         /// When, unix ms.
         pub at_ms: i64,
+        /// What it is about.
+        pub kind: TimelineKind,
         /// The team concerned, if one.
         pub team: Option<String>,
         /// The incident concerned, if one.
@@ -671,6 +719,7 @@ mod tests {
         let entry = TimelineEntry {
             seq: 1,
             at_ms: 1,
+            kind: chaosday_domain::secrecy::TimelineKind::GameStarted,
             team: None,
             incident: None,
             text: "t".into(),

@@ -1,15 +1,12 @@
 //! The report as one self-contained HTML page: inline CSS, inline SVG, no script, no
 //! external resource, printable.
 
-use std::fmt::Write as _;
+use askama::Template;
+use chaosday_domain::incident::Breakdown;
+use chaosday_domain::report::{IncidentFigures, Postmortem, Report, TimelineKind, team_order};
 
-use chaosday_domain::incident::{Breakdown, IncidentState};
-use chaosday_domain::report::{
-    Durations, IncidentFigures, Postmortem, Report, TimelineKind, team_order,
-};
-
-use super::svg::{self, Group};
-use super::text::{self, Clock, duration, html as esc};
+use super::svg::{self, Group, Svg};
+use super::text::{self, Clock, duration};
 
 const STYLE: &str = r#"
 :root { --ink: #1f2328; --muted: #6a737d; --line: #d8dee4; --soft: #f6f8fa; --accent: #3b73b9;
@@ -88,60 +85,147 @@ footer { color: var(--muted); font-size: 12px; padding: 0 4px; }
 }
 "#;
 
+/// A table cell of points: its class (`n`, `n neg`, `n pos`) and its text.
+struct Cell {
+    class: &'static str,
+    text: String,
+}
+
+/// Points as the scoreboard shows them: `-30` in red, `168`.
+fn signed(p: i64) -> Cell {
+    Cell {
+        class: if p < 0 { "n neg" } else { "n" },
+        text: text::points(p),
+    }
+}
+
+/// A time of day, with the full date and time as its title; a dash for none.
+struct TimeCell {
+    title: Option<String>,
+    text: String,
+}
+
+fn time_cell(clock: &Clock, ms: Option<i64>) -> TimeCell {
+    match ms {
+        Some(ms) => TimeCell {
+            title: Some(clock.date_time(ms)),
+            text: clock.time(ms),
+        },
+        None => TimeCell {
+            title: None,
+            text: "—".into(),
+        },
+    }
+}
+
+/// A duration as words that the page joins with non-breaking spaces: `3m`, `00s`.
+fn dur(ms: Option<u64>) -> Vec<String> {
+    duration(ms).split(' ').map(str::to_owned).collect()
+}
+
+struct TeamRow {
+    rank: u32,
+    color: &'static str,
+    team: String,
+    points: i64,
+    breakdown: [Cell; 6],
+    resolved: u32,
+    incidents: u32,
+    to_detect: Vec<String>,
+    to_resolve: Vec<String>,
+}
+
+fn breakdown_cells(b: &Breakdown) -> [Cell; 6] {
+    [
+        signed(b.detect),
+        signed(b.diagnose),
+        signed(b.resolve),
+        signed(b.hints),
+        signed(b.penalties),
+        signed(b.adjustments),
+    ]
+}
+
+struct ScenarioRow {
+    scenario: String,
+    difficulty: u32,
+    resolution: String,
+    incidents: u32,
+    detected: u32,
+    resolved: u32,
+    detect_median: Vec<String>,
+    detect_max: Vec<String>,
+    resolve_median: Vec<String>,
+    resolve_max: Vec<String>,
+}
+
+struct IncidentRow {
+    name: String,
+    sub: String,
+    team: String,
+    state: &'static str,
+    opened: TimeCell,
+    detected: TimeCell,
+    closed: TimeCell,
+    to_detect: Vec<String>,
+    to_resolve: Vec<String>,
+    detected_by: String,
+    tries: String,
+    hints: u32,
+    points: Cell,
+}
+
+struct TimelineRow {
+    time: TimeCell,
+    class: &'static str,
+    kind: String,
+    actor: String,
+    text: String,
+    points: Cell,
+}
+
+struct PostmortemView {
+    id: u64,
+    title: String,
+    state: &'static str,
+    facts: String,
+    parts: Vec<(&'static str, Vec<String>)>,
+}
+
+/// The page, for its template (`templates/report/page.html`). Every value is escaped by
+/// the report's escaper ([`text::Html`]), but for the style sheet and the charts, which are
+/// inserted as they are: the charts are [`Svg`], whose texts [`svg`] escaped.
+#[derive(Template)]
+#[template(path = "report/page.html", escape = "report")]
+struct Page<'a> {
+    game: &'a str,
+    generator: String,
+    style: &'static str,
+    status_class: String,
+    status: &'static str,
+    span: String,
+    audience: String,
+    cards: Vec<(String, &'static str)>,
+    teams: Vec<TeamRow>,
+    total: Option<TeamRow>,
+    false_alarms: u32,
+    score_chart: Svg,
+    gantt: Svg,
+    per_team: Svg,
+    per_scenario: Svg,
+    scenarios: Vec<ScenarioRow>,
+    incidents: Vec<IncidentRow>,
+    timeline: Vec<TimelineRow>,
+    postmortems: Vec<PostmortemView>,
+    rules: String,
+}
+
 /// The whole page.
 pub fn page(game: &str, report: &Report, clock: &Clock) -> String {
     let teams = team_order(report);
-    let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="{generator}">
-<title>Postmortem: {game}</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<main>
-"#,
-        game = esc(game),
-        generator = esc(&super::generator()),
-    );
-    header(&mut out, game, report, clock);
-    scoreboard(&mut out, report, &teams);
-    charts(&mut out, report, &teams, clock);
-    incidents(&mut out, report, clock);
-    timeline(&mut out, report, clock);
-    postmortems(&mut out, report, clock);
-    let _ = write!(
-        out,
-        "<footer><p>Made by {} from the game's event log, as seen by {}. Points are counted with these rules: {}.</p></footer>\n</main>\n</body>\n</html>\n",
-        esc(&super::generator()),
-        esc(&text::audience(&report.audience)),
-        esc(&text::rules(&report.rules)),
-    );
-    out
-}
-
-fn header(out: &mut String, game: &str, report: &Report, clock: &Clock) {
     let status = text::status(report.status);
-    let _ = write!(
-        out,
-        r#"<header class="top">
-<h1>{} <small>postmortem</small></h1>
-<p><span class="badge {}">{}</span> {}</p>
-<p>As seen by {}.</p>
-"#,
-        esc(game),
-        status.replace(' ', "-"),
-        esc(status),
-        esc(&text::span(report, clock)),
-        esc(&text::audience(&report.audience)),
-    );
     let s = &report.summary;
-    let cards: [(String, &str); 8] = [
+    let cards = vec![
         (s.incidents.to_string(), "incidents"),
         (s.detected.to_string(), "detected"),
         (s.resolved.to_string(), "resolved"),
@@ -157,89 +241,116 @@ fn header(out: &mut String, game: &str, report: &Report, clock: &Clock) {
         ),
         (s.false_alarms.to_string(), "false alarms"),
     ];
-    out.push_str(r#"<div class="cards">"#);
-    for (value, label) in cards {
-        let _ = write!(
-            out,
-            r#"<div class="card"><b>{}</b><span>{label}</span></div>"#,
-            esc(&value)
-        );
-    }
-    out.push_str("</div>\n</header>\n");
-}
-
-/// A duration that never breaks across lines: `3m&nbsp;00s`.
-fn dur(ms: Option<u64>) -> String {
-    esc(&duration(ms)).replace(' ', "&nbsp;")
-}
-
-fn signed(p: i64) -> String {
-    let class = if p < 0 { " neg" } else { "" };
-    format!(r#"<td class="n{class}">{}</td>"#, text::points(p))
-}
-
-fn scoreboard(out: &mut String, report: &Report, teams: &[String]) {
-    out.push_str(r#"<section id="scoreboard"><h2>Scoreboard</h2><div class="scroll"><table><thead><tr><th class="n">#</th><th>team</th><th class="n">points</th><th class="n">detect</th><th class="n">diagnose</th><th class="n">resolve</th><th class="n">hints</th><th class="n" title="false alarms">penalties</th><th class="n">adjust</th><th class="n">resolved</th><th class="n">median to detect</th><th class="n">median to resolve</th></tr></thead><tbody>"#);
-    if report.teams.is_empty() {
-        out.push_str(r#"<tr><td colspan="12" class="empty">No team has played yet.</td></tr>"#);
-    }
     let mut sum = Breakdown::default();
-    for t in &report.teams {
-        let color = teams
+    let rows: Vec<TeamRow> = report
+        .teams
+        .iter()
+        .map(|t| {
+            let b = t.breakdown;
+            sum = Breakdown {
+                detect: sum.detect + b.detect,
+                diagnose: sum.diagnose + b.diagnose,
+                resolve: sum.resolve + b.resolve,
+                hints: sum.hints + b.hints,
+                penalties: sum.penalties + b.penalties,
+                adjustments: sum.adjustments + b.adjustments,
+            };
+            TeamRow {
+                rank: t.rank,
+                color: teams
+                    .iter()
+                    .position(|name| *name == t.team)
+                    .map_or("#999", svg::team_color),
+                team: t.team.clone(),
+                points: t.points,
+                breakdown: breakdown_cells(&b),
+                resolved: t.resolved,
+                incidents: t.incidents,
+                to_detect: dur(t.time_to_detect.median_ms),
+                to_resolve: dur(t.time_to_resolve.median_ms),
+            }
+        })
+        .collect();
+    let total = (report.teams.len() > 1).then(|| TeamRow {
+        rank: 0,
+        color: "",
+        team: String::new(),
+        points: sum.total(),
+        breakdown: breakdown_cells(&sum),
+        resolved: s.resolved,
+        incidents: s.incidents,
+        to_detect: dur(s.time_to_detect.median_ms),
+        to_resolve: dur(s.time_to_resolve.median_ms),
+    });
+    let (score_chart, gantt, per_team, per_scenario) = charts(report, &teams, clock);
+    let page = Page {
+        game,
+        generator: super::generator(),
+        style: STYLE,
+        status_class: status.replace(' ', "-"),
+        status,
+        span: text::span(report, clock),
+        audience: text::audience(&report.audience),
+        cards,
+        teams: rows,
+        total,
+        false_alarms: s.false_alarms,
+        score_chart,
+        gantt,
+        per_team,
+        per_scenario,
+        scenarios: report
+            .scenarios
             .iter()
-            .position(|name| *name == t.team)
-            .map_or("#999", svg::team_color);
-        let b = t.breakdown;
-        sum = Breakdown {
-            detect: sum.detect + b.detect,
-            diagnose: sum.diagnose + b.diagnose,
-            resolve: sum.resolve + b.resolve,
-            hints: sum.hints + b.hints,
-            penalties: sum.penalties + b.penalties,
-            adjustments: sum.adjustments + b.adjustments,
-        };
-        let _ = write!(
-            out,
-            r#"<tr><td class="n">{}</td><td class="name"><span class="swatch" style="background:{color}"></span><b>{}</b></td><td class="n"><b>{}</b></td>{}{}{}{}{}{}<td class="n">{}/{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
-            t.rank,
-            esc(&t.team),
-            t.points,
-            signed(b.detect),
-            signed(b.diagnose),
-            signed(b.resolve),
-            signed(b.hints),
-            signed(b.penalties),
-            signed(b.adjustments),
-            t.resolved,
-            t.incidents,
-            dur(t.time_to_detect.median_ms),
-            dur(t.time_to_resolve.median_ms),
-        );
-    }
-    out.push_str("</tbody>");
-    if report.teams.len() > 1 {
-        let _ = write!(
-            out,
-            r#"<tfoot><tr class="total"><td></td><td class="name">all teams</td><td class="n">{}</td>{}{}{}{}{}{}<td class="n">{}/{}</td><td class="n">{}</td><td class="n">{}</td></tr></tfoot>"#,
-            sum.total(),
-            signed(sum.detect),
-            signed(sum.diagnose),
-            signed(sum.resolve),
-            signed(sum.hints),
-            signed(sum.penalties),
-            signed(sum.adjustments),
-            report.summary.resolved,
-            report.summary.incidents,
-            dur(report.summary.time_to_detect.median_ms),
-            dur(report.summary.time_to_resolve.median_ms),
-        );
-    }
-    let _ = write!(
-        out,
-        r#"</table></div><p class="caption">Penalties are false alarms ({} in all). Ties are broken by the total time to resolve (less is better). Times are running game time: pauses do not count.</p></section>"#,
-        report.summary.false_alarms
-    );
-    out.push('\n');
+            .map(|s| ScenarioRow {
+                scenario: s.scenario.clone(),
+                difficulty: s.difficulty,
+                resolution: s.resolution.to_string(),
+                incidents: s.incidents,
+                detected: s.detected,
+                resolved: s.resolved,
+                detect_median: dur(s.time_to_detect.median_ms),
+                detect_max: dur(s.time_to_detect.max_ms),
+                resolve_median: dur(s.time_to_resolve.median_ms),
+                resolve_max: dur(s.time_to_resolve.max_ms),
+            })
+            .collect(),
+        incidents: report
+            .incidents
+            .iter()
+            .map(|i| incident_row(i, clock))
+            .collect(),
+        timeline: report
+            .timeline
+            .iter()
+            .map(|item| TimelineRow {
+                time: time_cell(clock, Some(item.at_ms)),
+                class: kind_class(item.kind),
+                kind: item.kind.as_str().replace('_', " "),
+                actor: item.actor.clone(),
+                text: item.text.clone(),
+                points: match item.points {
+                    0 => Cell {
+                        class: "n",
+                        text: String::new(),
+                    },
+                    p => Cell {
+                        class: if p < 0 { "n neg" } else { "n pos" },
+                        text: format!("{p:+}"),
+                    },
+                },
+            })
+            .collect(),
+        postmortems: report
+            .postmortems
+            .iter()
+            .zip(&report.incidents)
+            .map(|(pm, i)| postmortem(pm, i, clock))
+            .collect(),
+        rules: text::rules(&report.rules),
+    };
+    page.render()
+        .unwrap_or_else(|e| format!("the report page failed to render: {e}\n"))
 }
 
 fn incidents_note(n: u32) -> String {
@@ -249,14 +360,7 @@ fn incidents_note(n: u32) -> String {
     }
 }
 
-fn charts(out: &mut String, report: &Report, teams: &[String], clock: &Clock) {
-    out.push_str(r#"<section id="charts"><h2>Charts</h2>"#);
-    out.push_str(r#"<h3>Score over time</h3><div class="chart">"#);
-    out.push_str(&svg::score_over_time(report, teams, clock));
-    out.push_str(r#"</div><p class="caption">Each team's points as they changed: detection, diagnosis, resolution, hints, false alarms and the game master's adjustments. Hatched: the game was paused.</p>"#);
-    out.push_str(r#"<h3>Incidents on a timeline</h3><div class="chart">"#);
-    out.push_str(&svg::gantt(report, teams, clock));
-    out.push_str(r#"</div><p class="caption">One lane per team. A bar runs from the moment the faults became active to the moment the incident closed; it is pale until the team detected it (▼).</p>"#);
+fn charts(report: &Report, teams: &[String], clock: &Clock) -> (Svg, Svg, Svg, Svg) {
     let per_team: Vec<Group> = report
         .teams
         .iter()
@@ -267,12 +371,6 @@ fn charts(out: &mut String, report: &Report, teams: &[String], clock: &Clock) {
             resolve: t.time_to_resolve,
         })
         .collect();
-    out.push_str(r#"<h3>Time to detect and to resolve, per team</h3><div class="chart">"#);
-    out.push_str(&svg::durations(
-        "Time to detect and to resolve (medians), per team",
-        &per_team,
-    ));
-    out.push_str("</div>");
     let per_scenario: Vec<Group> = report
         .scenarios
         .iter()
@@ -288,51 +386,18 @@ fn charts(out: &mut String, report: &Report, teams: &[String], clock: &Clock) {
             resolve: s.time_to_resolve,
         })
         .collect();
-    out.push_str(r#"<h3>Time to detect and to resolve, per scenario</h3><div class="chart">"#);
-    out.push_str(&svg::durations(
-        "Time to detect and to resolve (medians), per scenario",
-        &per_scenario,
-    ));
-    out.push_str("</div>");
-    out.push_str(r#"<div class="scroll"><table><thead><tr><th>scenario</th><th class="n">difficulty</th><th>resolution</th><th class="n">incidents</th><th class="n">detected</th><th class="n">resolved</th><th class="n">median to detect</th><th class="n">slowest</th><th class="n">median to resolve</th><th class="n">slowest</th></tr></thead><tbody>"#);
-    if report.scenarios.is_empty() {
-        out.push_str(r#"<tr><td colspan="10" class="empty">No scenario can be shown yet: a scenario is named once its incident closes.</td></tr>"#);
-    }
-    for s in &report.scenarios {
-        let _ = write!(
-            out,
-            r#"<tr><td class="name"><b>{}</b></td><td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td>{}</tr>"#,
-            esc(&s.scenario),
-            s.difficulty,
-            s.resolution,
-            s.incidents,
-            s.detected,
-            s.resolved,
-            duration_cells(&s.time_to_detect, &s.time_to_resolve)
-        );
-    }
-    out.push_str("</tbody></table></div></section>\n");
-}
-
-fn duration_cells(detect: &Durations, resolve: &Durations) -> String {
-    format!(
-        r#"<td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td>"#,
-        dur(detect.median_ms),
-        dur(detect.max_ms),
-        dur(resolve.median_ms),
-        dur(resolve.max_ms),
-    )
-}
-
-fn time_cell(clock: &Clock, ms: Option<i64>) -> String {
-    match ms {
-        Some(ms) => format!(
-            r#"<td class="t" title="{}">{}</td>"#,
-            esc(&clock.date_time(ms)),
-            esc(&clock.time(ms))
+    (
+        svg::score_over_time(report, teams, clock),
+        svg::gantt(report, teams, clock),
+        svg::durations(
+            "Time to detect and to resolve (medians), per team",
+            &per_team,
         ),
-        None => r#"<td class="t">—</td>"#.into(),
-    }
+        svg::durations(
+            "Time to detect and to resolve (medians), per scenario",
+            &per_scenario,
+        ),
+    )
 }
 
 fn incident_name(i: &IncidentFigures) -> String {
@@ -342,50 +407,33 @@ fn incident_name(i: &IncidentFigures) -> String {
     }
 }
 
-fn state_badge(state: IncidentState) -> String {
-    let s = text::state(state);
-    format!(r#"<span class="badge {s}">{s}</span>"#)
-}
-
-fn incidents(out: &mut String, report: &Report, clock: &Clock) {
-    out.push_str(r#"<section id="incidents"><h2>Incidents</h2><div class="scroll"><table><thead><tr><th>incident</th><th>team</th><th>state</th><th>opened</th><th>detected</th><th>closed</th><th class="n">to detect</th><th class="n">to resolve</th><th>detected by</th><th class="n">diagnoses</th><th class="n">hints</th><th class="n">points</th></tr></thead><tbody>"#);
-    if report.incidents.is_empty() {
-        out.push_str(r#"<tr><td colspan="12" class="empty">No incident to show yet.</td></tr>"#);
-    }
-    for i in &report.incidents {
-        let detected_by = i.detection.as_ref().map_or("—".to_owned(), |d| {
+fn incident_row(i: &IncidentFigures, clock: &Clock) -> IncidentRow {
+    IncidentRow {
+        name: incident_name(i),
+        sub: match (i.difficulty, i.resolution) {
+            (Some(d), Some(r)) => format!("difficulty {d} · {r}"),
+            _ => String::new(),
+        },
+        team: i.team.clone(),
+        state: text::state(i.state),
+        opened: time_cell(clock, i.opened_ms),
+        detected: time_cell(clock, i.detected_ms),
+        closed: time_cell(clock, i.closed_ms),
+        to_detect: dur(i.time_to_detect_ms),
+        to_resolve: dur(i.time_to_resolve_ms),
+        detected_by: i.detection.as_ref().map_or("—".to_owned(), |d| {
             format!("{} · {}", d.how.as_str(), d.by)
-        });
-        let tries = i.diagnoses.as_ref().map_or("—".to_owned(), |d| {
+        }),
+        tries: i.diagnoses.as_ref().map_or("—".to_owned(), |d| {
             let wrong = d.iter().filter(|t| !t.correct).count();
             match wrong {
                 0 => d.len().to_string(),
                 w => format!("{} ({w} wrong)", d.len()),
             }
-        });
-        let sub = match (i.difficulty, i.resolution) {
-            (Some(d), Some(r)) => format!("difficulty {d} · {r}"),
-            _ => String::new(),
-        };
-        let _ = write!(
-            out,
-            r#"<tr><td class="name"><b>{}</b><span class="sub">{}</span></td><td>{}</td><td>{}</td>{}{}{}<td class="n">{}</td><td class="n">{}</td><td class="name">{}</td><td class="n">{}</td><td class="n">{}</td>{}</tr>"#,
-            esc(&incident_name(i)),
-            esc(&sub),
-            esc(&i.team),
-            state_badge(i.state),
-            time_cell(clock, i.opened_ms),
-            time_cell(clock, i.detected_ms),
-            time_cell(clock, i.closed_ms),
-            dur(i.time_to_detect_ms),
-            dur(i.time_to_resolve_ms),
-            esc(&detected_by),
-            esc(&tries),
-            i.hints_bought,
-            signed(i.points_total),
-        );
+        }),
+        hints: i.hints_bought,
+        points: signed(i.points_total),
     }
-    out.push_str("</tbody></table></div></section>\n");
 }
 
 fn kind_class(kind: TimelineKind) -> &'static str {
@@ -405,51 +453,7 @@ fn kind_class(kind: TimelineKind) -> &'static str {
     }
 }
 
-fn timeline(out: &mut String, report: &Report, clock: &Clock) {
-    out.push_str(r#"<section id="timeline"><h2>Timeline</h2><div class="scroll"><table><thead><tr><th>time</th><th>what</th><th>who</th><th></th><th class="n">points</th></tr></thead><tbody>"#);
-    if report.timeline.is_empty() {
-        out.push_str(r#"<tr><td colspan="5" class="empty">Nothing has happened yet.</td></tr>"#);
-    }
-    for item in &report.timeline {
-        let kind = item.kind.as_str().replace('_', " ");
-        let points = if item.points == 0 {
-            r#"<td class="n"></td>"#.to_owned()
-        } else {
-            let class = if item.points < 0 { "neg" } else { "pos" };
-            format!(r#"<td class="n {class}">{:+}</td>"#, item.points)
-        };
-        let _ = write!(
-            out,
-            r#"<tr>{}<td><span class="kind {}">{}</span></td><td class="name">{}</td><td>{}</td>{points}</tr>"#,
-            time_cell(clock, Some(item.at_ms)),
-            kind_class(item.kind),
-            esc(&kind),
-            esc(&item.actor),
-            esc(&item.text),
-        );
-    }
-    out.push_str("</tbody></table></div></section>\n");
-}
-
-fn postmortems(out: &mut String, report: &Report, clock: &Clock) {
-    out.push_str(r#"<section id="postmortems"><h2>Postmortem drafts</h2><p class="caption">One blameless draft per incident, filled from the timeline: edit it together, fill in the notes.</p>"#);
-    if report.postmortems.is_empty() {
-        out.push_str(r#"<p class="empty">No incident to write about yet.</p>"#);
-    }
-    for (pm, i) in report.postmortems.iter().zip(&report.incidents) {
-        postmortem(out, pm, i, clock);
-    }
-    out.push_str("</section>\n");
-}
-
-fn postmortem(out: &mut String, pm: &Postmortem, i: &IncidentFigures, clock: &Clock) {
-    let _ = write!(
-        out,
-        r#"<article class="pm" id="incident-{}"><h3>{} {}</h3><p class="facts">"#,
-        i.id.0,
-        esc(&pm.title),
-        state_badge(i.state),
-    );
+fn postmortem(pm: &Postmortem, i: &IncidentFigures, clock: &Clock) -> PostmortemView {
     let mut facts = Vec::new();
     if let Some(o) = i.opened_ms {
         facts.push(format!("opened {}", clock.time(o)));
@@ -464,20 +468,17 @@ fn postmortem(out: &mut String, pm: &Postmortem, i: &IncidentFigures, clock: &Cl
     if pm.in_progress {
         facts.push("in progress: this draft will grow".into());
     }
-    out.push_str(&esc(&facts.join(" · ")));
-    out.push_str("</p>");
-    for (title, lines) in [
-        ("What happened", &pm.what_happened),
-        ("When it was seen", &pm.when_seen),
-        ("How it was found", &pm.how_found),
-        ("How it was fixed", &pm.how_fixed),
-        ("What to improve", &pm.to_improve),
-    ] {
-        let _ = write!(out, "<h4>{title}</h4><ul>");
-        for line in lines {
-            let _ = write!(out, "<li>{}</li>", esc(line));
-        }
-        out.push_str(r#"</ul><div class="notes">Notes:</div>"#);
+    PostmortemView {
+        id: i.id.0,
+        title: pm.title.clone(),
+        state: text::state(i.state),
+        facts: facts.join(" · "),
+        parts: vec![
+            ("What happened", pm.what_happened.clone()),
+            ("When it was seen", pm.when_seen.clone()),
+            ("How it was found", pm.how_found.clone()),
+            ("How it was fixed", pm.how_fixed.clone()),
+            ("What to improve", pm.to_improve.clone()),
+        ],
     }
-    out.push_str("</article>\n");
 }

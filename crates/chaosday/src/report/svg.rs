@@ -38,6 +38,17 @@ const WIDTH: f64 = 960.0;
 const LEFT: f64 = 130.0;
 const RIGHT: f64 = 30.0;
 
+/// One finished chart: SVG markup in which every text is escaped, so that the page may
+/// insert it as it is. Only this module makes one.
+#[derive(Debug, Clone)]
+pub struct Svg(String);
+
+impl std::fmt::Display for Svg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The color of the team at `index` in scoreboard order.
 pub fn team_color(index: usize) -> &'static str {
     TEAM_COLORS[index % TEAM_COLORS.len()]
@@ -285,7 +296,7 @@ fn legend_height(items: &[(String, String, Option<String>)], left: f64, right: f
 
 /// Each team's score over time: a step line per team, a legend with the final scores, the
 /// pauses shaded.
-pub fn score_over_time(report: &Report, teams: &[String], clock: &Clock) -> String {
+pub fn score_over_time(report: &Report, teams: &[String], clock: &Clock) -> Svg {
     let (from, to) = time_span(report);
     let items: Vec<(String, String, Option<String>)> = teams
         .iter()
@@ -375,7 +386,7 @@ pub fn score_over_time(report: &Report, teams: &[String], clock: &Clock) -> Stri
         }
     }
     out.push_str("</svg>");
-    out
+    Svg(out)
 }
 
 /// One group of the duration chart: a label, a count, and the two medians.
@@ -392,7 +403,7 @@ pub struct Group {
 
 /// Time to detect and to resolve (medians), as grouped horizontal bars: a group per team or
 /// scenario, a bar per measure, the value at the end of each bar.
-pub fn durations(title: &str, groups: &[Group]) -> String {
+pub fn durations(title: &str, groups: &[Group]) -> Svg {
     let label_w = groups
         .iter()
         .map(|g| (text_width(&g.label, 12.0) * 1.08).max(text_width(&g.note, 10.5)))
@@ -531,7 +542,7 @@ pub fn durations(title: &str, groups: &[Group]) -> String {
         top - 4.0
     );
     out.push_str("</svg>");
-    out
+    Svg(out)
 }
 
 /// Where an incident's bar starts, is detected and ends.
@@ -546,7 +557,7 @@ type Bar<'a> = (&'a IncidentFigures, (i64, Option<i64>, i64));
 
 /// Every incident on a timeline: a lane per team (split in rows when incidents overlap), a
 /// bar from opening to closing, pale until detected, colored by outcome.
-pub fn gantt(report: &Report, teams: &[String], clock: &Clock) -> String {
+pub fn gantt(report: &Report, teams: &[String], clock: &Clock) -> Svg {
     let (from, to) = time_span(report);
     let scale = TimeScale::new(from, to, LEFT, WIDTH - LEFT - RIGHT);
     let (row_h, bar_h, lane_pad) = (28.0, 16.0, 4.0);
@@ -667,7 +678,7 @@ pub fn gantt(report: &Report, teams: &[String], clock: &Clock) -> String {
         r##"<line x1="{LEFT:.1}" y1="{top:.1}" x2="{LEFT:.1}" y2="{bottom:.1}" stroke="#9aa1a9"/>"##
     );
     out.push_str("</svg>");
-    out
+    Svg(out)
 }
 
 /// One incident's bar at `by`, its label inside, or after it when there is room before

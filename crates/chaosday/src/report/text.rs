@@ -87,18 +87,34 @@ pub fn points(p: i64) -> String {
 /// Escapes text for HTML and SVG (element content and quoted attributes).
 pub fn html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let _ = write_html(&mut out, s);
+    out
+}
+
+fn write_html(mut out: impl std::fmt::Write, s: &str) -> std::fmt::Result {
     for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
-            c => out.push(c),
+            '&' => out.write_str("&amp;")?,
+            '<' => out.write_str("&lt;")?,
+            '>' => out.write_str("&gt;")?,
+            '"' => out.write_str("&quot;")?,
+            '\'' => out.write_str("&#39;")?,
+            c if c.is_control() && c != '\n' && c != '\t' => out.write_char('\u{FFFD}')?,
+            c => out.write_char(c)?,
         }
     }
-    out
+    Ok(())
+}
+
+/// The report page's escaper (`escape = "report"` in `askama.toml`): [`html`], so that the
+/// page's text is escaped as its charts' are.
+#[derive(Debug, Clone, Copy)]
+pub struct Html;
+
+impl askama::filters::Escaper for Html {
+    fn write_escaped_str<W: std::fmt::Write>(&self, dest: W, string: &str) -> std::fmt::Result {
+        write_html(dest, string)
+    }
 }
 
 /// Escapes text for Markdown: every mark that could start markup is backslash-escaped (an
