@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,22 +13,7 @@ use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Running, Sandbox, processes_with, text, wait_until};
-
-/// A block of `len` free loopback ports (bound then released), distinct from those of
-/// other tests of this run.
-fn free_block(len: u16) -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let spread = (std::process::id() % 997) as u16;
-    loop {
-        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
-        let base = 20_000 + (spread.wrapping_mul(41).wrapping_add(slot.wrapping_mul(len))) % 40_000;
-        let free = (0..len).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-}
+use crate::support::{Running, Sandbox, owned_port, owned_ports, processes_with, text, wait_until};
 
 /// A running demo, its JSON lines collected as they come.
 struct Demo {
@@ -281,8 +265,9 @@ fn chaosday(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reverts() {
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
     let mut demo = Demo::start(
         &sandbox,
         &[
@@ -290,7 +275,7 @@ async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reve
             "--every",
             "5s",
             "--port",
-            &port,
+            "0",
             "--shop-port",
             &shop,
             "--seed",
@@ -526,9 +511,10 @@ async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_cleans_up() {
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
-    let args = ["--every", "10m", "--port", &port, "--shop-port", &shop];
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
+    let args = ["--every", "10m", "--port", "0", "--shop-port", &shop];
     let mut demo = Demo::start(&sandbox, &args);
     let shop_dir = demo.shop_dir();
     assert_eq!(shop_processes(&shop_dir).len(), 5);
@@ -643,7 +629,7 @@ fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_
     let out = chaosday(&sandbox, &["demo", "--shop-port", "65530"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     // The ops tools without a demo to talk to.
-    let nowhere = format!("http://127.0.0.1:{}", free_block(1));
+    let nowhere = format!("http://127.0.0.1:{}", owned_port());
     let out = chaosday(
         &sandbox,
         &["demo", "ops", "restart", "stock", "--shop", &nowhere],
@@ -671,7 +657,7 @@ fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_
         .unwrap();
     let out = chaosday(
         &sandbox,
-        &["demo", "--shop-port", &free_block(16).to_string()],
+        &["demo", "--shop-port", &owned_ports(16).to_string()],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
@@ -849,11 +835,12 @@ async fn every_cart_scenario_shows_on_the_monitoring_page_and_turns_its_probe_re
 async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<String>) {
     use Shows::*;
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
     let demo = Demo::start(
         &sandbox,
-        &["--every", "10m", "--port", &port, "--shop-port", &shop],
+        &["--every", "10m", "--port", "0", "--shop-port", &shop],
     );
     let api = demo.url("api");
     let gm = demo.gm_token();

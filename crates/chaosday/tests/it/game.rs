@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::game_support::{
-    CHECKOUT, GM, GameServer, SEARCH, Started, free_port, kill_all, service_argv,
+    CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, service_argv,
 };
+use crate::support::owned_port;
 
 /// The services of a game: two HTTP services, each behind a proxied link.
 struct Shop {
@@ -22,10 +23,10 @@ struct Shop {
 impl Shop {
     fn new() -> Self {
         Shop {
-            web: service_argv(free_port()),
-            search: service_argv(free_port()),
-            web_link: free_port(),
-            search_link: free_port(),
+            web: service_argv(owned_port()),
+            search: service_argv(owned_port()),
+            web_link: owned_port(),
+            search_link: owned_port(),
         }
     }
 
@@ -954,7 +955,7 @@ scenarios:
     );
     let mut nowhere = server.sandbox.command(&["team", "status"]);
     nowhere
-        .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", free_port()))
+        .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", owned_port()))
         .env("CHAOSDAY_TOKEN", CHECKOUT);
     let nowhere = nowhere.output().unwrap();
     assert_eq!(nowhere.status.code(), Some(1), "{}", out(&nowhere));
