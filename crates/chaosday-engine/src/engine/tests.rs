@@ -382,7 +382,11 @@ async fn recovery_at_open_reverts_the_live_faults_of_dead_owners_and_never_a_liv
         );
     }
     assert_eq!(journal.entry(ended).state, FaultState::Reverted);
-    assert_eq!(journal.entry(ended).owner, dead, "an ended fault is left alone");
+    assert_eq!(
+        journal.entry(ended).owner,
+        dead,
+        "an ended fault is left alone"
+    );
     let untouched = journal.entry(alive);
     assert_eq!(untouched.state, FaultState::Active);
     assert_eq!(untouched.owner, live.1, "a live chaosday keeps its fault");
@@ -454,7 +458,10 @@ async fn inject_is_refused_while_disarmed_and_rearm_allows_it_again() {
         "{refused:?}"
     );
     assert!(driver.injected().is_empty(), "nothing took effect");
-    assert!(journal.recent(10).await.unwrap().is_empty(), "nothing recorded");
+    assert!(
+        journal.recent(10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
 
     engine.rearm("carol").await.unwrap();
     let arming = engine.arming().await.unwrap();

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::game_support::{
-    CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, service_argv,
-};
+use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, service_argv};
 use crate::support::owned_port;
 
 /// The services of a game: two HTTP services, each behind a proxied link.
