@@ -833,7 +833,6 @@ async fn every_cart_scenario_shows_on_the_monitoring_page_and_turns_its_probe_re
 /// shows on the page and turns its probe red, then puts everything back with the kill
 /// switch. Returns the demo, its sandbox and what did not show.
 async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<String>) {
-    use Shows::*;
     let sandbox = Sandbox::new();
     // The API binds port 0 and the ready line says where; the shop's children bind their
     // ports themselves: a block this test owns, below the ephemeral range.
@@ -860,38 +859,7 @@ async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<S
         let (mut seen, mut red) = (false, false);
         while !(seen && red) && start.elapsed() < Duration::from_secs(15) {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let stats = demo.stats().await;
-            let find = |list: &str, name: &str| {
-                stats[list]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|x| x["name"] == name)
-                    .cloned()
-                    .unwrap()
-            };
-            seen = seen
-                || match shows {
-                    Service(name, health) => find("services", name)["health"] == *health,
-                    Failing(name, why) => {
-                        let calls = &find("links", name)["calls"];
-                        let kinds = calls["errors_by_kind"]
-                            .as_object()
-                            .cloned()
-                            .unwrap_or_default();
-                        let main = kinds
-                            .iter()
-                            .max_by_key(|(_, n)| n.as_u64())
-                            .map(|(k, _)| k.clone());
-                        calls["error_rate"].as_f64().unwrap_or(0.0) >= 0.2
-                            && main.as_deref() == Some(why)
-                    }
-                    Slow(name) => {
-                        let calls = &find("links", name)["calls"];
-                        calls["error_rate"].as_f64() == Some(0.0)
-                            && calls["p95_ms"].as_f64().unwrap_or(0.0) >= 400.0
-                    }
-                };
+            seen = seen || shows_on(&demo.stats().await, shows);
             let (_, probes) = demo.get(&format!("{api}/probes"), Some(&gm)).await;
             red = red || probe_ok(&probes, probe) == Some(false);
         }
@@ -924,9 +892,76 @@ async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<S
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        // Let the page's window forget this scenario.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // The page's window (5 s) forgets this scenario before the next one opens: its
+        // service is up, or its link has no failed or slow call left.
+        let start = Instant::now();
+        loop {
+            let stats = demo.stats().await;
+            if forgotten(&stats, shows) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{scenario}: the page still shows it 30 s after the kill switch: {stats}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     (demo, sandbox, missed)
+}
+
+/// Whether the monitoring page's `stats` show nothing left of a scenario that `shows` this.
+fn forgotten(stats: &Value, shows: &Shows) -> bool {
+    let find = |list: &str, name: &str| {
+        stats[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    match shows {
+        Shows::Service(name, _) => find("services", name)["health"] == "up",
+        Shows::Failing(name, _) | Shows::Slow(name) => {
+            let calls = &find("links", name)["calls"];
+            calls["error_rate"].as_f64().unwrap_or(0.0) == 0.0
+                && calls["p95_ms"].as_f64().unwrap_or(0.0) < 400.0
+        }
+    }
+}
+
+/// Whether the monitoring page's `stats` show what `shows` says.
+fn shows_on(stats: &Value, shows: &Shows) -> bool {
+    use Shows::*;
+    let find = |list: &str, name: &str| {
+        stats[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    match shows {
+        Service(name, health) => find("services", name)["health"] == *health,
+        Failing(name, why) => {
+            let calls = &find("links", name)["calls"];
+            let kinds = calls["errors_by_kind"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let main = kinds
+                .iter()
+                .max_by_key(|(_, n)| n.as_u64())
+                .map(|(k, _)| k.clone());
+            calls["error_rate"].as_f64().unwrap_or(0.0) >= 0.2 && main.as_deref() == Some(why)
+        }
+        Slow(name) => {
+            let calls = &find("links", name)["calls"];
+            calls["error_rate"].as_f64() == Some(0.0)
+                && calls["p95_ms"].as_f64().unwrap_or(0.0) >= 400.0
+        }
+    }
 }

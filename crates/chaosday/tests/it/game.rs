@@ -355,6 +355,8 @@ scenarios:
         "{opened}"
     );
     let id = server.incidents().await[0]["id"].as_u64().unwrap();
+    // An honest wait: what is tested is that nothing reaches these streams (no leak of the
+    // opening), so there is no condition to poll for; this gives a leak time to arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for (who, token) in [
@@ -432,9 +434,10 @@ scenarios:
         !hint.to_string().contains("the database link"),
         "another team bought a hint: {hint}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        spectator.text().contains("event: scoreboard"),
+        spectator
+            .wait_for("event: scoreboard", Duration::from_secs(10))
+            .await,
         "the scoreboard moves live: {}",
         spectator.text()
     );
@@ -450,6 +453,18 @@ struct Stream {
 impl Stream {
     fn text(&self) -> String {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `limit`) until the stream has shown `needle`; whether it did.
+    async fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }
 
