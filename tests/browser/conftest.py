@@ -11,6 +11,7 @@ playwright with the flags of STACK.md; `playwright install` is never run. Withou
 or playwright the tests fail under CI=true and are skipped, with a notice, elsewhere.
 """
 
+import itertools
 import json
 import os
 import signal
@@ -57,10 +58,28 @@ def binary():
     return target / "debug" / "chaosday"
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def owned_port():
+    """A loopback port this test process owns, for a child that binds it itself.
+
+    It is below the kernel's ephemeral range (32768-60999): a port bound to 0 and released
+    may go to any outgoing connection before the child binds it ("Address already in use"
+    under load). Each process starts at an offset derived from its pid, never hands out a
+    port twice, and skips ports held right now.
+    """
+    while True:
+        offset = next(_OWNED)
+        assert offset < _SPAN, "this test process used up its ports"
+        port = 20000 + (os.getpid() * 2654435761 + offset) % _SPAN
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+_SPAN = 12000
+_OWNED = itertools.count()
 
 
 def service_argv(port):
@@ -159,12 +178,12 @@ class Game:
 
     def __init__(self, tmp):
         self.tmp = Path(tmp)
-        self.port = free_port()
+        self.port = owned_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.web = service_argv(free_port())
-        self.search = service_argv(free_port())
-        self.web_link = free_port()
-        self.search_link = free_port()
+        self.web = service_argv(owned_port())
+        self.search = service_argv(owned_port())
+        self.web_link = owned_port()
+        self.search_link = owned_port()
         (self.tmp / "game.yaml").write_text(
             GAME.format(
                 web=json.dumps(self.web),

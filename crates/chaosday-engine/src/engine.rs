@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chaosday_domain::{FaultSpec, TargetSpec};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
@@ -692,11 +693,8 @@ impl Engine {
         let _ = self.inner.events.send(event);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FaultId, Local>> {
-        self.inner
-            .local
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<FaultId, Local>> {
+        self.inner.local.lock()
     }
 }
 
@@ -766,3 +764,6 @@ async fn watch_journal(weak: Weak<Inner>) {
         tokio::time::sleep(every).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

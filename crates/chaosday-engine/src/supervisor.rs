@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chaosday_domain::{Signal, Supervision};
@@ -24,7 +24,7 @@ use crate::signal;
 /// Starts supervised processes, tracks them and reaps them.
 #[derive(Debug, Default)]
 pub struct Supervisor {
-    children: Mutex<HashMap<Vec<String>, ProcessIdentity>>,
+    children: parking_lot::Mutex<HashMap<Vec<String>, ProcessIdentity>>,
     log_dir: Option<PathBuf>,
     parent_death: Option<nix::sys::signal::Signal>,
 }
@@ -63,7 +63,7 @@ impl Supervisor {
     /// `None` is [`Supervisor::new`] without a default: children outlive chaosday.
     pub fn with_parent_death_signal(log_dir: Option<PathBuf>, signal: Option<Signal>) -> Arc<Self> {
         Arc::new(Supervisor {
-            children: Mutex::default(),
+            children: parking_lot::Mutex::default(),
             log_dir,
             parent_death: signal.and_then(|s| nix::sys::signal::Signal::try_from(s.number()).ok()),
         })
@@ -190,8 +190,8 @@ impl Supervisor {
             .ok()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<String>, ProcessIdentity>> {
-        self.children.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<Vec<String>, ProcessIdentity>> {
+        self.children.lock()
     }
 }
 
@@ -331,6 +331,8 @@ mod tests {
                 .unwrap()
         })
         .unwrap();
+        // An honest wait: what is tested is that nothing happens (the kernel would send the
+        // parent-death signal as the thread exits), so there is no condition to poll for.
         std::thread::sleep(Duration::from_millis(300));
         assert!(
             identity.is_alive(),

@@ -54,7 +54,9 @@ start() {
         --no-sync >"$dir/initdb.log" 2>&1 ||
         die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
     for attempt in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + RANDOM % 40000))
+        # Below the kernel's ephemeral range (32768-60999): a port there may be taken by any
+        # outgoing connection between this check and the server's bind.
+        port=$((20000 + RANDOM % 12000))
         port_in_use "$port" && continue
         if as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
             -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200" \

@@ -64,9 +64,7 @@ async fn start_server() -> Result<Server> {
         &game,
         "game: bench\ngame_master: { token_env: GM_TOKEN }\nteams:\n  - { name: red, token_env: TEAM_TOKEN, owns: [box] }\n  - { name: blue, token_env: BLUE_TOKEN, owns: [box] }\ntargets:\n  box: { host: {} }\nscenarios:\n  - name: noisy\n    faults: [ { target: box, fault: { kind: cpu, cores: 1, load: 10 } } ]\n    diagnosis: { target: box, kind: cpu }\n    resolution: diagnose\n",
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = owned_port();
     let child = Command::new(env!("CARGO_BIN_EXE_chaosday"))
         .args(["serve", game.to_str().unwrap(), "--bind"])
         .arg(format!("127.0.0.1:{port}"))
@@ -296,4 +294,22 @@ async fn throughput(port: u16, write: bool) -> Result<f64> {
         println!("   ({failed} requests failed)");
     }
     Ok(done.load(Ordering::Relaxed) as f64 / ACTION_SECONDS as f64)
+}
+
+/// A loopback port this benchmark owns, for a process that binds it itself: below the
+/// kernel's ephemeral range (32768–60999), where a port bound and released may go to any
+/// outgoing connection before it is bound again. From a per-process offset, never the same
+/// twice, skipping ports held right now.
+fn owned_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761);
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 12_000, "this benchmark used up its ports");
+        let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

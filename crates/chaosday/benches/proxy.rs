@@ -1411,7 +1411,7 @@ impl Children {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
-        let listen = [free_port()?, free_port()?, free_port()?]
+        let listen = [owned_port(), owned_port(), owned_port()]
             .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
         let proxy = |name: &str, listen: SocketAddr, upstream: SocketAddr| json!({"name": name, "protocol": "tcp", "listen": listen.to_string(), "upstream": upstream.to_string()});
         let config = json!({
@@ -1515,10 +1515,22 @@ fn tail(log: &Path) -> String {
     }
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a port")?;
-    Ok(listener.local_addr()?.port())
+/// A loopback port this benchmark owns, for a process that binds it itself: below the
+/// kernel's ephemeral range (32768–60999), where a port bound and released may go to any
+/// outgoing connection before it is bound again. From a per-process offset, never the same
+/// twice, skipping ports held right now.
+fn owned_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761);
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 12_000, "this benchmark used up its ports");
+        let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `CHAOSDAY_BENCH_FAULT`, else `fault` on PATH.

@@ -271,7 +271,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::api::tests::{CHECKOUT, GM, free_port, game_yaml, open_server};
+    use crate::api::tests::{CHECKOUT, GM, game_yaml, open_server, owned_port};
 
     #[test]
     fn refuses_a_non_loopback_bind_without_the_game_masters_token() {
@@ -295,7 +295,7 @@ mod tests {
     fn a_game_file_with_problems_is_a_usage_error_listing_them() {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.yaml");
-        let text = game_yaml(free_port(), free_port()).replace(
+        let text = game_yaml(owned_port(), owned_port()).replace(
             "diagnosis: { target: search-link",
             "diagnosis: { target: nowhere",
         );
@@ -320,7 +320,7 @@ mod tests {
                 .contains("broken.yaml:")
         );
         let good = dir.path().join("good.yaml");
-        std::fs::write(&good, game_yaml(free_port(), free_port())).unwrap();
+        std::fs::write(&good, game_yaml(owned_port(), owned_port())).unwrap();
         assert_eq!(read_game(&good).unwrap().game, "api-test");
     }
 

@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,22 +13,7 @@ use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Running, Sandbox, processes_with, text, wait_until};
-
-/// A block of `len` free loopback ports (bound then released), distinct from those of
-/// other tests of this run.
-fn free_block(len: u16) -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let spread = (std::process::id() % 997) as u16;
-    loop {
-        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
-        let base = 20_000 + (spread.wrapping_mul(41).wrapping_add(slot.wrapping_mul(len))) % 40_000;
-        let free = (0..len).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-}
+use crate::support::{Running, Sandbox, owned_port, owned_ports, processes_with, text, wait_until};
 
 /// A running demo, its JSON lines collected as they come.
 struct Demo {
@@ -281,8 +265,9 @@ fn chaosday(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reverts() {
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
     let mut demo = Demo::start(
         &sandbox,
         &[
@@ -290,7 +275,7 @@ async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reve
             "--every",
             "5s",
             "--port",
-            &port,
+            "0",
             "--shop-port",
             &shop,
             "--seed",
@@ -526,9 +511,10 @@ async fn the_demo_runs_a_game_that_its_bot_scores_its_ops_repair_and_ctrl_c_reve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_cleans_up() {
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
-    let args = ["--every", "10m", "--port", &port, "--shop-port", &shop];
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
+    let args = ["--every", "10m", "--port", "0", "--shop-port", &shop];
     let mut demo = Demo::start(&sandbox, &args);
     let shop_dir = demo.shop_dir();
     assert_eq!(shop_processes(&shop_dir).len(), 5);
@@ -643,7 +629,7 @@ fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_
     let out = chaosday(&sandbox, &["demo", "--shop-port", "65530"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     // The ops tools without a demo to talk to.
-    let nowhere = format!("http://127.0.0.1:{}", free_block(1));
+    let nowhere = format!("http://127.0.0.1:{}", owned_port());
     let out = chaosday(
         &sandbox,
         &["demo", "ops", "restart", "stock", "--shop", &nowhere],
@@ -671,7 +657,7 @@ fn a_second_demo_on_the_same_state_directory_is_refused_and_bad_flags_are_usage_
         .unwrap();
     let out = chaosday(
         &sandbox,
-        &["demo", "--shop-port", &free_block(16).to_string()],
+        &["demo", "--shop-port", &owned_ports(16).to_string()],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
@@ -847,13 +833,13 @@ async fn every_cart_scenario_shows_on_the_monitoring_page_and_turns_its_probe_re
 /// shows on the page and turns its probe red, then puts everything back with the kill
 /// switch. Returns the demo, its sandbox and what did not show.
 async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<String>) {
-    use Shows::*;
     let sandbox = Sandbox::new();
-    let port = free_block(1).to_string();
-    let shop = free_block(16).to_string();
+    // The API binds port 0 and the ready line says where; the shop's children bind their
+    // ports themselves: a block this test owns, below the ephemeral range.
+    let shop = owned_ports(16).to_string();
     let demo = Demo::start(
         &sandbox,
-        &["--every", "10m", "--port", &port, "--shop-port", &shop],
+        &["--every", "10m", "--port", "0", "--shop-port", &shop],
     );
     let api = demo.url("api");
     let gm = demo.gm_token();
@@ -873,38 +859,7 @@ async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<S
         let (mut seen, mut red) = (false, false);
         while !(seen && red) && start.elapsed() < Duration::from_secs(15) {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let stats = demo.stats().await;
-            let find = |list: &str, name: &str| {
-                stats[list]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|x| x["name"] == name)
-                    .cloned()
-                    .unwrap()
-            };
-            seen = seen
-                || match shows {
-                    Service(name, health) => find("services", name)["health"] == *health,
-                    Failing(name, why) => {
-                        let calls = &find("links", name)["calls"];
-                        let kinds = calls["errors_by_kind"]
-                            .as_object()
-                            .cloned()
-                            .unwrap_or_default();
-                        let main = kinds
-                            .iter()
-                            .max_by_key(|(_, n)| n.as_u64())
-                            .map(|(k, _)| k.clone());
-                        calls["error_rate"].as_f64().unwrap_or(0.0) >= 0.2
-                            && main.as_deref() == Some(why)
-                    }
-                    Slow(name) => {
-                        let calls = &find("links", name)["calls"];
-                        calls["error_rate"].as_f64() == Some(0.0)
-                            && calls["p95_ms"].as_f64().unwrap_or(0.0) >= 400.0
-                    }
-                };
+            seen = seen || shows_on(&demo.stats().await, shows);
             let (_, probes) = demo.get(&format!("{api}/probes"), Some(&gm)).await;
             red = red || probe_ok(&probes, probe) == Some(false);
         }
@@ -937,9 +892,76 @@ async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<S
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        // Let the page's window forget this scenario.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // The page's window (5 s) forgets this scenario before the next one opens: its
+        // service is up, or its link has no failed or slow call left.
+        let start = Instant::now();
+        loop {
+            let stats = demo.stats().await;
+            if forgotten(&stats, shows) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{scenario}: the page still shows it 30 s after the kill switch: {stats}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     (demo, sandbox, missed)
+}
+
+/// Whether the monitoring page's `stats` show nothing left of a scenario that `shows` this.
+fn forgotten(stats: &Value, shows: &Shows) -> bool {
+    let find = |list: &str, name: &str| {
+        stats[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    match shows {
+        Shows::Service(name, _) => find("services", name)["health"] == "up",
+        Shows::Failing(name, _) | Shows::Slow(name) => {
+            let calls = &find("links", name)["calls"];
+            calls["error_rate"].as_f64().unwrap_or(0.0) == 0.0
+                && calls["p95_ms"].as_f64().unwrap_or(0.0) < 400.0
+        }
+    }
+}
+
+/// Whether the monitoring page's `stats` show what `shows` says.
+fn shows_on(stats: &Value, shows: &Shows) -> bool {
+    use Shows::*;
+    let find = |list: &str, name: &str| {
+        stats[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    match shows {
+        Service(name, health) => find("services", name)["health"] == *health,
+        Failing(name, why) => {
+            let calls = &find("links", name)["calls"];
+            let kinds = calls["errors_by_kind"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let main = kinds
+                .iter()
+                .max_by_key(|(_, n)| n.as_u64())
+                .map(|(k, _)| k.clone());
+            calls["error_rate"].as_f64().unwrap_or(0.0) >= 0.2 && main.as_deref() == Some(why)
+        }
+        Slow(name) => {
+            let calls = &find("links", name)["calls"];
+            calls["error_rate"].as_f64() == Some(0.0)
+                && calls["p95_ms"].as_f64().unwrap_or(0.0) >= 400.0
+        }
+    }
 }

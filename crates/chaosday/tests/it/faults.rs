@@ -39,6 +39,8 @@ fn a_paused_process_runs_again_after_its_injector_is_killed_and_not_before() {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["owner_alive"], true);
     assert_eq!(list[0]["owner_pid"], injector.pid());
+    // Honest waits, here and below: what is tested is that nothing resumes the victim, so
+    // there is no condition to poll for; this gives a wrong SIGCONT time to land.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         victim.is_stopped(),
@@ -101,6 +103,8 @@ fn a_disk_fill_file_is_deleted_and_its_stressor_stopped_after_its_injector_is_ki
     assert_eq!(stressors_of(pid).len(), 1);
 
     injector.kill_9();
+    // An honest wait: what is tested is that nothing deletes the file or stops the stressor
+    // once the injector is gone, so there is no condition to poll for.
     std::thread::sleep(Duration::from_millis(200));
     assert!(filler.exists(), "nothing but chaosday should delete it");
     assert_eq!(

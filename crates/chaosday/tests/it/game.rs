@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::game_support::{
-    CHECKOUT, GM, GameServer, SEARCH, Started, free_port, kill_all, service_argv,
-};
+use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, service_argv};
+use crate::support::owned_port;
 
 /// The services of a game: two HTTP services, each behind a proxied link.
 struct Shop {
@@ -22,10 +21,10 @@ struct Shop {
 impl Shop {
     fn new() -> Self {
         Shop {
-            web: service_argv(free_port()),
-            search: service_argv(free_port()),
-            web_link: free_port(),
-            search_link: free_port(),
+            web: service_argv(owned_port()),
+            search: service_argv(owned_port()),
+            web_link: owned_port(),
+            search_link: owned_port(),
         }
     }
 
@@ -356,6 +355,8 @@ scenarios:
         "{opened}"
     );
     let id = server.incidents().await[0]["id"].as_u64().unwrap();
+    // An honest wait: what is tested is that nothing reaches these streams (no leak of the
+    // opening), so there is no condition to poll for; this gives a leak time to arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for (who, token) in [
@@ -433,9 +434,10 @@ scenarios:
         !hint.to_string().contains("the database link"),
         "another team bought a hint: {hint}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        spectator.text().contains("event: scoreboard"),
+        spectator
+            .wait_for("event: scoreboard", Duration::from_secs(10))
+            .await,
         "the scoreboard moves live: {}",
         spectator.text()
     );
@@ -451,6 +453,18 @@ struct Stream {
 impl Stream {
     fn text(&self) -> String {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `limit`) until the stream has shown `needle`; whether it did.
+    async fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }
 
@@ -954,7 +968,7 @@ scenarios:
     );
     let mut nowhere = server.sandbox.command(&["team", "status"]);
     nowhere
-        .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", free_port()))
+        .env("CHAOSDAY_URL", format!("http://127.0.0.1:{}", owned_port()))
         .env("CHAOSDAY_TOKEN", CHECKOUT);
     let nowhere = nowhere.output().unwrap();
     assert_eq!(nowhere.status.code(), Some(1), "{}", out(&nowhere));

@@ -6,19 +6,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Running, Sandbox};
+use crate::support::{Running, Sandbox, owned_port};
 
 pub const GM: &str = "gm-token-0123456789abcdef";
 pub const CHECKOUT: &str = "checkout-token-0123456789";
 pub const SEARCH: &str = "search-token-0123456789ab";
-
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// The command line of a small HTTP service on `port`: the kind of process a team runs.
 /// The interpreter is named by its real path: a `python3` found through a shim (pyenv)
@@ -85,11 +77,12 @@ pub struct GameServer {
 }
 
 impl GameServer {
-    /// Writes `yaml` as the game file and starts `chaosday serve` on a free port.
+    /// Writes `yaml` as the game file and starts `chaosday serve` on a port of its own
+    /// (fixed, so that a restart listens where the clients look).
     pub async fn start(yaml: &str) -> Self {
         let sandbox = Sandbox::new();
         std::fs::write(sandbox.state_dir().join("game.yaml"), yaml).expect("write the game");
-        let port = free_port();
+        let port = owned_port();
         let mut server = GameServer {
             sandbox,
             running: None,

@@ -28,7 +28,7 @@ async fn echo() -> String {
     addr.to_string()
 }
 
-/// A link from a free loopback port to a fresh echo server (not proxied yet).
+/// A link from a loopback port of its own to a fresh echo server (not proxied yet).
 async fn echo_link() -> LinkTarget {
     LinkTarget {
         listen: free_port(),
@@ -37,9 +37,10 @@ async fn echo_link() -> LinkTarget {
     }
 }
 
+/// A loopback address for a link to listen on: the link driver binds it, in this process,
+/// so it is a port this test owns (below the ephemeral range), not one bound and released.
 fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").to_string()
+    format!("127.0.0.1:{}", owned_port())
 }
 
 async fn round_trip(conn: &mut TcpStream) -> Duration {

@@ -157,6 +157,8 @@ async fn a_pid_reused_by_another_process_is_never_signalled() {
     .await;
     let (_engine, _, _, recovered) = engine(&sandbox).await;
     assert_eq!(recovered.len(), 1);
+    // An honest wait: what is tested is that no SIGCONT arrives, so there is no condition to
+    // poll for; this gives a wrong one time to land.
     std::thread::sleep(Duration::from_millis(200));
     assert!(victim.is_stopped(), "SIGCONT was sent to a reused pid");
 }

@@ -135,10 +135,10 @@ fn http(
     }
 }
 
-/// A port nothing listens on (bound, then closed).
+/// A loopback address this test owns (below the ephemeral range), nothing listening on it:
+/// the transcript's proxies listen there, so the proxy must bind it itself.
 fn free_port() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").to_string()
+    format!("127.0.0.1:{}", owned_port())
 }
 
 /// A TCP echo server on a free port, for the life of the test binary.
