@@ -12,6 +12,7 @@
 //! a fresh temporary directory (`TMPDIR` chooses where, which matters: every journal write
 //! is an fsync).
 
+use chaosday_testkit::owned_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -672,24 +673,6 @@ impl Stats {
             p50: rank(0.50),
             p99: rank(0.99),
             max: rank(1.0),
-        }
-    }
-}
-
-/// A loopback port this benchmark owns, for a process that binds it itself: below the
-/// kernel's ephemeral range (32768–60999), where a port bound and released may go to any
-/// outgoing connection before it is bound again. From a per-process offset, never the same
-/// twice, skipping ports held right now.
-fn owned_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(2_654_435_761);
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 12_000, "this benchmark used up its ports");
-        let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Run with `cargo bench -p chaosday --bench game`. It prints figures and ratios measured in
 //! one run and never asserts on timing. `CHAOSDAY_BENCH_SPECTATORS` changes the 5,000.
 
+use chaosday_testkit::owned_port;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -294,22 +295,4 @@ async fn throughput(port: u16, write: bool) -> Result<f64> {
         println!("   ({failed} requests failed)");
     }
     Ok(done.load(Ordering::Relaxed) as f64 / ACTION_SECONDS as f64)
-}
-
-/// A loopback port this benchmark owns, for a process that binds it itself: below the
-/// kernel's ephemeral range (32768–60999), where a port bound and released may go to any
-/// outgoing connection before it is bound again. From a per-process offset, never the same
-/// twice, skipping ports held right now.
-fn owned_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(2_654_435_761);
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 12_000, "this benchmark used up its ports");
-        let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }

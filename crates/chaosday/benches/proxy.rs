@@ -20,6 +20,7 @@
 //! is printed with its SPEC target and whether it was met. Every child process is stopped at
 //! the end, also when a step fails; the upstream also exits when this process dies.
 
+use chaosday_testkit::owned_port;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1512,24 +1513,6 @@ fn tail(log: &Path) -> String {
         "(empty)".to_string()
     } else {
         tail
-    }
-}
-
-/// A loopback port this benchmark owns, for a process that binds it itself: below the
-/// kernel's ephemeral range (32768–60999), where a port bound and released may go to any
-/// outgoing connection before it is bound again. From a per-process offset, never the same
-/// twice, skipping ports held right now.
-fn owned_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(2_654_435_761);
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 12_000, "this benchmark used up its ports");
-        let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 

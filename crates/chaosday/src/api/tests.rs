@@ -1,6 +1,7 @@
 //! The game API through its router (`oneshot`, no socket), over a real game server on a
 //! fresh state directory: who may do what, and the error shape of every bad request.
 
+pub(crate) use chaosday_testkit::owned_port;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,37 +46,6 @@ scenarios:
     diagnosis: { target: search-link, kind: latency }
     resolution: diagnose
 "#;
-
-/// A loopback port this test process owns, for a link the game server binds itself.
-///
-/// It is below the kernel's ephemeral range (32768–60999): a port bound and released there
-/// may go to any outgoing connection before the server binds it again. Each process starts
-/// at an offset derived from its pid (plus `salt`, so that two such helpers of one process
-/// do not overlap), never hands out a port twice, and skips ports held right now.
-fn owned_port_from(salt: u32) -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id()
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(salt)
-        % SPAN;
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 4_000, "this test process used up its ports");
-        let port = (LOW + (start + offset) % SPAN) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A port of [`owned_port_from`] (4000 ports from this process's offset; the game's tests
-/// take the next 4000, the probes' tests the 3000 after).
-pub(crate) fn owned_port() -> u16 {
-    owned_port_from(0)
-}
 
 /// A game server on a fresh state directory, and the API over it.
 pub(crate) struct TestApp {

@@ -318,42 +318,4 @@ pub async fn engine(
     (engine, supervisor, links, recovered)
 }
 
-/// The first of `len` consecutive loopback ports that this test process owns, for a child
-/// process that must bind a port itself (a service, a link, a server restarted on the same
-/// port).
-///
-/// The ports are below the kernel's ephemeral range (32768–60999 here): a port picked by
-/// binding port 0 and releasing it is one the kernel may hand to any outgoing connection
-/// before the child binds it ("Address already in use" under load). Below that range only
-/// tests take ports: each process starts at an offset derived from its pid and never hands
-/// out a port twice, and a block some other process holds right now is skipped. Where the
-/// code under test can take a listener or bind port 0 and say what it bound, do that instead.
-pub fn owned_ports(len: u16) -> u16 {
-    const LOW: u32 = 20_000;
-    const HIGH: u32 = 32_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let span = HIGH - LOW;
-    // Knuth's multiplicative hash spreads neighbouring pids far apart.
-    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
-    loop {
-        let offset = NEXT.fetch_add(u32::from(len), Ordering::Relaxed);
-        assert!(
-            offset + u32::from(len) <= span,
-            "this test process used up its {span} ports"
-        );
-        let base = LOW + (start + offset) % span;
-        if base + u32::from(len) > HIGH {
-            continue;
-        }
-        let base = base as u16;
-        let free = (0..len).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-}
-
-/// One port of [`owned_ports`].
-pub fn owned_port() -> u16 {
-    owned_ports(1)
-}
+pub use chaosday_testkit::{owned_port, owned_ports};
