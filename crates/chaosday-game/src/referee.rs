@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chaosday_domain::events::{Actor, Event, EventKind, IncidentId};
-use chaosday_domain::incident::GameState;
+use chaosday_domain::incident::{ApplyError, GameState};
 use chaosday_domain::secrecy::{self, TimelineEntry, Viewer};
 use chaosday_store::GameLog;
 use serde::Serialize;
@@ -85,7 +85,7 @@ pub(super) struct Committed {
 #[derive(Debug, Clone)]
 pub(super) enum Refused {
     /// The state does not take it: the domain's reason.
-    Ignored(String),
+    Ignored(ApplyError),
     /// The event log failed.
     Store(String),
 }

@@ -16,7 +16,9 @@ use chaosday_domain::game::{
 use chaosday_domain::incident::Status;
 use chaosday_domain::secrecy::{self, Viewer};
 use chaosday_engine::clock::now_ms;
-use chaosday_engine::{Engine, FaultHandle, FaultId, FaultState, RevertOutcome, Supervisor};
+use chaosday_engine::{
+    EndCause, Engine, FaultHandle, FaultId, FaultState, RevertOutcome, Supervisor,
+};
 use chaosday_proxy::Registry;
 use chaosday_proxy::rng::Rng;
 use chaosday_store::{EventLog, GameLog};
@@ -28,25 +30,6 @@ use crate::probes::{ProbeResult, Prober};
 use crate::referee::{Committed, Referee, Refused, Update};
 use crate::webhooks::Webhooks;
 use crate::{Ack, Action, ActionError, Caller, FiringAlert, GameInfo, ServeOptions, Snapshot};
-
-/// The fault kinds any game may name in a diagnosis.
-const FAULT_KINDS: &[&str] = &[
-    "kill",
-    "pause",
-    "cpu",
-    "memory",
-    "disk_fill",
-    "latency",
-    "bandwidth",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "slow_close",
-    "limit_data",
-    "down",
-    "http_error",
-    "http_delay",
-];
 
 /// An active fault, as the game master sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +227,10 @@ impl Runner {
 
     pub fn info(&self) -> GameInfo {
         let snapshot = self.snapshot();
-        let mut kinds: BTreeSet<String> = FAULT_KINDS.iter().map(|k| (*k).to_owned()).collect();
+        let mut kinds: BTreeSet<String> = chaosday_domain::FaultSpec::KINDS
+            .iter()
+            .map(|(kind, _)| (*kind).to_owned())
+            .collect();
         kinds.extend(self.game.scenarios.iter().map(|s| s.diagnosis.kind.clone()));
         GameInfo {
             game: self.game.game.clone(),
@@ -739,7 +725,7 @@ impl Runner {
 
     async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, ActionError> {
         self.referee.commit(events).await.map_err(|e| match e {
-            Refused::Ignored(why) => ActionError::Conflict(why),
+            Refused::Ignored(why) => ActionError::Conflict(why.to_string()),
             Refused::Store(why) => ActionError::Unavailable(why),
         })
     }
@@ -1141,19 +1127,16 @@ impl Runner {
         let live = self.live.clone();
         tokio::spawn(async move {
             let ending = handle.ended().await;
-            if stopping.is_cancelled() || ending.reason == "the engine stopped" {
+            if stopping.is_cancelled() {
                 return;
             }
+            let Some(default_cause) = revert_cause(ending.cause) else {
+                return;
+            };
             let Some(fault) = lock(&live).remove(&handle.id) else {
                 return;
             };
-            let cause = fault.cause.unwrap_or(if ending.reason == "timer" {
-                RevertCause::Timer
-            } else if ending.reason.starts_with("kill switch") {
-                RevertCause::Safety
-            } else {
-                RevertCause::Healed
-            });
+            let cause = fault.cause.unwrap_or(default_cause);
             let kind = EventKind::FaultReverted {
                 incident: fault.incident,
                 target: fault.target,
@@ -1599,6 +1582,22 @@ impl Runner {
         if let Err(e) = self.commit(events).await {
             tracing::error!(error = %e, "could not record a guard's failure");
         }
+    }
+}
+
+/// What the log says of a fault of an incident that ended by `cause`, when this server
+/// had not said why it reverts it; `None` when the end means nothing to the game (the
+/// engine or the server stops: the next start puts the fault back).
+fn revert_cause(cause: EndCause) -> Option<RevertCause> {
+    match cause {
+        EndCause::Timer => Some(RevertCause::Timer),
+        EndCause::KillSwitch => Some(RevertCause::Safety),
+        EndCause::EngineStopped | EndCause::Shutdown => None,
+        EndCause::Reverted
+        | EndCause::TakenOver
+        | EndCause::Removed
+        | EndCause::InjectionFailed
+        | EndCause::Preempted => Some(RevertCause::Healed),
     }
 }
 
