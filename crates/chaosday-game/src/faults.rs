@@ -381,3 +381,22 @@ async fn open_scenario(
     }
     Ok(committed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_a_fault_ended_is_matched_as_a_kind_never_as_text() {
+        assert_eq!(revert_cause(EndCause::Timer), Some(RevertCause::Timer));
+        assert_eq!(
+            revert_cause(EndCause::KillSwitch),
+            Some(RevertCause::Safety)
+        );
+        assert_eq!(revert_cause(EndCause::TakenOver), Some(RevertCause::Healed));
+        assert_eq!(revert_cause(EndCause::Reverted), Some(RevertCause::Healed));
+        // The server or the engine stopping is no end for the game: a restart puts it back.
+        assert_eq!(revert_cause(EndCause::Shutdown), None);
+        assert_eq!(revert_cause(EndCause::EngineStopped), None);
+    }
+}

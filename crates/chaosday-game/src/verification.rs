@@ -114,3 +114,36 @@ async fn verdict(inner: &Inner, incident: IncidentId) -> Option<Result<(), Strin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_the_scenario_s_or_the_default() {
+        let game = Game::parse_yaml(
+            r#"
+game: window
+game_master: { token_env: GM_TOKEN }
+teams:
+  - { name: a, token_env: A_TOKEN, owns: [box] }
+targets:
+  box: { host: {} }
+scenarios:
+  - name: hog
+    faults: [ { target: box, fault: { kind: cpu } } ]
+    diagnosis: { target: box, kind: cpu }
+    resolution: fix
+    verification: 5s
+  - name: plain
+    faults: [ { target: box, fault: { kind: cpu } } ]
+    diagnosis: { target: box, kind: cpu }
+    resolution: fix
+"#,
+        )
+        .expect("the test game parses");
+        assert_eq!(window(&game, "hog"), Duration::from_secs(5));
+        assert_eq!(window(&game, "plain"), DEFAULT_VERIFICATION);
+        assert_eq!(window(&game, "unknown"), DEFAULT_VERIFICATION);
+    }
+}
