@@ -234,6 +234,36 @@ pub enum FaultSpecError {
 }
 
 impl FaultSpec {
+    /// Every fault kind as written in files, with the kind of target it acts on: the one
+    /// list (a test checks it against the variants).
+    pub const KINDS: &[(&str, TargetKind)] = &[
+        ("kill", TargetKind::Process),
+        ("pause", TargetKind::Process),
+        ("cpu", TargetKind::Host),
+        ("memory", TargetKind::Host),
+        ("disk_fill", TargetKind::Host),
+        ("latency", TargetKind::Link),
+        ("bandwidth", TargetKind::Link),
+        ("timeout", TargetKind::Link),
+        ("reset_peer", TargetKind::Link),
+        ("slicer", TargetKind::Link),
+        ("slow_close", TargetKind::Link),
+        ("limit_data", TargetKind::Link),
+        ("down", TargetKind::Link),
+        ("http_error", TargetKind::Link),
+        ("http_delay", TargetKind::Link),
+    ];
+
+    /// The fault kinds that act on a target of `target_kind` as written in files
+    /// (`process`, `host`, `link`); none for a kind chaosday has no faults for yet.
+    pub fn kinds_for(target_kind: &str) -> Vec<&'static str> {
+        Self::KINDS
+            .iter()
+            .filter(|(_, on)| on.to_string() == target_kind)
+            .map(|(kind, _)| *kind)
+            .collect()
+    }
+
     /// The fault's kind as written in files (`pause`, `disk_fill`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -554,6 +584,32 @@ impl<'de> Deserialize<'de> for Signal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kinds_list_every_variant_and_its_target_kind() {
+        let schema = schemars::schema_for!(FaultSpec);
+        let mut in_schema: Vec<&str> = schema
+            .get("oneOf")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|variant| variant.pointer("/properties/kind/const")?.as_str())
+            .collect();
+        let mut listed: Vec<&str> = FaultSpec::KINDS.iter().map(|(kind, _)| *kind).collect();
+        in_schema.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(in_schema, listed);
+        // A variant without parameters tells its own kind and target kind.
+        for (kind, on) in FaultSpec::KINDS {
+            if let Ok(spec) =
+                serde_json::from_value::<FaultSpec>(serde_json::json!({ "kind": kind }))
+            {
+                assert_eq!((spec.kind(), spec.target_kind()), (*kind, *on));
+            }
+        }
+        assert_eq!(FaultSpec::kinds_for("process"), ["kill", "pause"]);
+        assert!(FaultSpec::kinds_for("pod").is_empty());
+    }
 
     fn parse(json: &str) -> Result<FaultSpec, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())

@@ -212,6 +212,104 @@ pub struct Ignored {
     pub why: String,
 }
 
+/// Why an event would change nothing: the rules do not take it now. Its message is for
+/// people (the game master's list of ignored events, an action's 409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// An `incident_opened` for an id already in use.
+    #[error("incident {incident} was already opened")]
+    AlreadyOpened {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A declaration of a target whose incident the team already detected.
+    #[error("{team} declared {target} again: already detected")]
+    AlreadyDetected {
+        /// The team.
+        team: String,
+        /// The target declared.
+        target: String,
+    },
+    /// A firing alert that matches none of the team's open, undetected incidents.
+    #[error("an alert of {team} matched no open incident")]
+    AlertMatchedNothing {
+        /// The team.
+        team: String,
+    },
+    /// No such incident.
+    #[error("no incident {incident}")]
+    NoIncident {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A team acting on another team's incident.
+    #[error("{team} acted on {incident}, an incident of {owner}")]
+    NotTheirs {
+        /// The team that acted.
+        team: String,
+        /// The incident.
+        incident: IncidentId,
+        /// The team whose incident it is.
+        owner: String,
+    },
+    /// The incident is closed.
+    #[error("{incident} is closed")]
+    Closed {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A diagnosis of an incident that is not detected-and-undiagnosed.
+    #[error("{incident} is {state:?}: only a detected, undiagnosed incident takes a diagnosis")]
+    NotDiagnosable {
+        /// The incident.
+        incident: IncidentId,
+        /// Its state.
+        state: IncidentState,
+    },
+    /// A diagnosis beyond the allowed tries.
+    #[error("{incident} had its {max_tries} tries already")]
+    NoTriesLeft {
+        /// The incident.
+        incident: IncidentId,
+        /// The rules' limit.
+        max_tries: u32,
+    },
+    /// A hint or a claim on an incident the team has not detected.
+    #[error("{incident} is not detected yet")]
+    NotDetected {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A hint the scenario does not have.
+    #[error("{incident} has no hint {hint}")]
+    NoHint {
+        /// The incident.
+        incident: IncidentId,
+        /// The hint asked for (0-based).
+        hint: usize,
+    },
+    /// A hint bought twice.
+    #[error("hint {hint} of {incident} was already bought")]
+    HintAlreadyBought {
+        /// The incident.
+        incident: IncidentId,
+        /// The hint (0-based).
+        hint: usize,
+    },
+    /// A claim on an incident that a fix does not resolve.
+    #[error("{incident} is not resolved by a fix")]
+    NotAFix {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A verification with no open claim.
+    #[error("{incident} has no open claim to verify")]
+    NoClaim {
+        /// The incident.
+        incident: IncidentId,
+    },
+}
+
 /// The whole game, as the log says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GameState {
@@ -327,13 +425,6 @@ impl GameState {
         standings(board, &[])
     }
 
-    fn ignore(&mut self, seq: u64, why: impl Into<String>) {
-        self.ignored.push(Ignored {
-            seq,
-            why: why.into(),
-        });
-    }
-
     fn extra(&mut self, team: &str) -> &mut (Breakdown, u32) {
         self.team_extra.entry(team.to_owned()).or_default()
     }
@@ -341,21 +432,27 @@ impl GameState {
     /// Folds `event` in if it means something now; otherwise leaves the state as it was
     /// and says why. The game server checks an action with it before the action's event is
     /// written, so the log holds only events that count.
-    pub fn try_apply(&mut self, event: &Event) -> Result<(), String> {
-        let (last_seq, ignored) = (self.last_seq, self.ignored.len());
-        self.apply(event);
-        if self.ignored.len() > ignored {
-            let why = self.ignored.pop().map(|i| i.why).unwrap_or_default();
-            self.ignored.truncate(ignored);
-            self.last_seq = last_seq;
-            return Err(why);
-        }
+    pub fn try_apply(&mut self, event: &Event) -> Result<(), ApplyError> {
+        self.fold(event)?;
+        self.last_seq = event.seq;
         Ok(())
     }
 
-    /// Folds one event in.
+    /// Folds one event in; one the rules do not take changes nothing and is listed in
+    /// [`GameState::ignored`].
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
+        if let Err(why) = self.fold(event) {
+            self.ignored.push(Ignored {
+                seq: event.seq,
+                why: why.to_string(),
+            });
+        }
+    }
+
+    /// Folds one event in, or changes nothing and says why. (Every check comes before the
+    /// first change.)
+    fn fold(&mut self, event: &Event) -> Result<(), ApplyError> {
         let at = event.at_ms;
         match &event.kind {
             EventKind::GameStarted { teams, rules } => {
@@ -406,8 +503,9 @@ impl GameState {
                 deadline_ms,
             } => {
                 if self.incidents.contains_key(incident) {
-                    return self
-                        .ignore(event.seq, format!("incident {incident} was already opened"));
+                    return Err(ApplyError::AlreadyOpened {
+                        incident: *incident,
+                    });
                 }
                 self.extra(team);
                 self.incidents.insert(
@@ -448,10 +546,10 @@ impl GameState {
                 match open {
                     Some(id) => self.detect(id, at, event.actor.clone()),
                     None if self.open_incidents(team).any(|i| i.matches_target(target)) => {
-                        self.ignore(
-                            event.seq,
-                            format!("{team} declared {target} again: already detected"),
-                        );
+                        return Err(ApplyError::AlreadyDetected {
+                            team: team.clone(),
+                            target: target.clone(),
+                        });
                     }
                     None => {
                         let penalty = i64::from(self.rules.false_alarm);
@@ -478,10 +576,7 @@ impl GameState {
                     .map(|i| (i.id, (*starts_at_ms).max(i.opened_ms).min(at)))
                     .collect();
                 if matching.is_empty() {
-                    self.ignore(
-                        event.seq,
-                        format!("an alert of {team} matched no open incident"),
-                    );
+                    return Err(ApplyError::AlertMatchedNothing { team: team.clone() });
                 }
                 for (id, when) in matching {
                     self.detect(id, when, event.actor.clone());
@@ -493,21 +588,18 @@ impl GameState {
                 diagnosis,
             } => {
                 let rules = self.rules.diagnose;
-                let Some(i) = self.own_open(event.seq, team, *incident) else {
-                    return;
-                };
+                let i = self.own_open(team, *incident)?;
                 if i.state != IncidentState::Detected {
-                    let why = format!(
-                        "{incident} is {:?}: only a detected, undiagnosed incident takes a diagnosis",
-                        i.state
-                    );
-                    return self.ignore(event.seq, why);
+                    return Err(ApplyError::NotDiagnosable {
+                        incident: *incident,
+                        state: i.state,
+                    });
                 }
                 if i.tries >= rules.max_tries {
-                    return self.ignore(
-                        event.seq,
-                        format!("{incident} had its {} tries already", rules.max_tries),
-                    );
+                    return Err(ApplyError::NoTriesLeft {
+                        incident: *incident,
+                        max_tries: rules.max_tries,
+                    });
                 }
                 let difficulty = i64::from(i.difficulty);
                 i.tries += 1;
@@ -515,7 +607,7 @@ impl GameState {
                     && diagnosis.kind.eq_ignore_ascii_case(&i.diagnosis.kind);
                 if !correct {
                     i.points.diagnose -= i64::from(rules.wrong) * difficulty;
-                    return;
+                    return Ok(());
                 }
                 i.points.diagnose += i64::from(rules.correct) * difficulty;
                 i.state = IncidentState::Diagnosed;
@@ -529,33 +621,28 @@ impl GameState {
                 incident,
                 hint,
             } => {
-                let Some(i) = self.own_open(event.seq, team, *incident) else {
-                    return;
-                };
+                let i = self.own_open(team, *incident)?;
+                let (incident, hint) = (*incident, *hint);
                 if i.state == IncidentState::Open {
-                    return self.ignore(event.seq, format!("{incident} is not detected yet"));
+                    return Err(ApplyError::NotDetected { incident });
                 }
-                let Some(cost) = i.hints.get(*hint).map(|h| h.cost) else {
-                    return self.ignore(event.seq, format!("{incident} has no hint {hint}"));
+                let Some(cost) = i.hints.get(hint).map(|h| h.cost) else {
+                    return Err(ApplyError::NoHint { incident, hint });
                 };
-                if i.hints_bought.contains(hint) {
-                    return self.ignore(
-                        event.seq,
-                        format!("hint {hint} of {incident} was already bought"),
-                    );
+                if i.hints_bought.contains(&hint) {
+                    return Err(ApplyError::HintAlreadyBought { incident, hint });
                 }
-                i.hints_bought.push(*hint);
+                i.hints_bought.push(hint);
                 i.points.hints -= i64::from(cost);
             }
             EventKind::ResolutionClaimed { team, incident } => {
-                let Some(i) = self.own_open(event.seq, team, *incident) else {
-                    return;
-                };
+                let i = self.own_open(team, *incident)?;
+                let incident = *incident;
                 if i.state == IncidentState::Open {
-                    return self.ignore(event.seq, format!("{incident} is not detected yet"));
+                    return Err(ApplyError::NotDetected { incident });
                 }
                 if !matches!(i.resolution, Resolution::Fix | Resolution::Manual) {
-                    return self.ignore(event.seq, format!("{incident} is not resolved by a fix"));
+                    return Err(ApplyError::NotAFix { incident });
                 }
                 i.claimed_ms = Some(at);
             }
@@ -570,7 +657,9 @@ impl GameState {
                         self.resolve(*incident, claimed, at, "fixed, and verified by the referee")
                     }
                     None => {
-                        self.ignore(event.seq, format!("{incident} has no open claim to verify"))
+                        return Err(ApplyError::NoClaim {
+                            incident: *incident,
+                        });
                     }
                 }
             }
@@ -591,7 +680,7 @@ impl GameState {
                     .get_mut(incident)
                     .filter(|i| !i.state.is_closed())
                 else {
-                    return;
+                    return Ok(());
                 };
                 if matches!(cause, RevertCause::Timer | RevertCause::Healed)
                     && i.claimed_ms.is_none()
@@ -613,18 +702,21 @@ impl GameState {
             EventKind::Adjusted { team, points, .. } => self.extra(team).0.adjustments += points,
             EventKind::Aborted { .. } | EventKind::Rearmed | EventKind::GuardFailed { .. } => {}
         }
+        Ok(())
     }
 
-    /// The incident if it is open and the team's own; otherwise records why the event is ignored.
-    fn own_open(&mut self, seq: u64, team: &str, id: IncidentId) -> Option<&mut Incident> {
-        let why = match self.incidents.get(&id) {
-            None => format!("no incident {id}"),
-            Some(i) if i.team != team => format!("{team} acted on {id}, an incident of {}", i.team),
-            Some(i) if i.state.is_closed() => format!("{id} is closed"),
-            Some(_) => return self.incidents.get_mut(&id),
-        };
-        self.ignore(seq, why);
-        None
+    /// The incident if it is open and the team's own; otherwise why the event changes nothing.
+    fn own_open(&mut self, team: &str, id: IncidentId) -> Result<&mut Incident, ApplyError> {
+        match self.incidents.get_mut(&id) {
+            None => Err(ApplyError::NoIncident { incident: id }),
+            Some(i) if i.team != team => Err(ApplyError::NotTheirs {
+                team: team.to_owned(),
+                incident: id,
+                owner: i.team.clone(),
+            }),
+            Some(i) if i.state.is_closed() => Err(ApplyError::Closed { incident: id }),
+            Some(i) => Ok(i),
+        }
     }
 
     fn detect(&mut self, id: IncidentId, when: i64, by: Actor) {
@@ -671,5 +763,37 @@ impl GameState {
             i.closed_ms = Some(at);
             i.closed_reason = Some(reason.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_apply_says_why_in_a_type_and_changes_nothing() {
+        let mut state = GameState::new(ScoringRules::default());
+        let before = state.clone();
+        let claim = Event {
+            seq: 1,
+            at_ms: 1_000,
+            actor: Actor::System,
+            kind: EventKind::ResolutionClaimed {
+                team: "checkout".into(),
+                incident: IncidentId(9),
+            },
+        };
+        let why = state.try_apply(&claim).unwrap_err();
+        assert_eq!(
+            why,
+            ApplyError::NoIncident {
+                incident: IncidentId(9)
+            }
+        );
+        assert_eq!(why.to_string(), "no incident #9");
+        assert_eq!(state, before);
+        state.apply(&claim);
+        assert_eq!(state.ignored[0].why, "no incident #9");
+        assert_eq!(state.last_seq, 1);
     }
 }

@@ -70,10 +70,36 @@ pub enum Event {
     },
 }
 
+/// Why a fault ended, as the engine knows it: match on this, never on [`Ending::reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    /// Its timer ran out.
+    Timer,
+    /// The kill switch, pressed in this chaosday process or in another one on the host.
+    KillSwitch,
+    /// Reverted on request ([`Engine::revert`], [`Engine::revert_all`]).
+    Reverted,
+    /// This engine reverted it before its process exits ([`Engine::shutdown`]).
+    Shutdown,
+    /// Another chaosday process reverted it or took it over.
+    TakenOver,
+    /// Its entry disappeared from the journal.
+    Removed,
+    /// Its injection failed (and was undone).
+    InjectionFailed,
+    /// It was reverted while it was being injected.
+    Preempted,
+    /// The engine stopped before the fault's end was known.
+    EngineStopped,
+}
+
 /// How a fault ended, as its handle learns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ending {
-    /// Why: `timer`, `kill switch`, `reverted by pid 123`, ...
+    /// Why, as a kind.
+    pub cause: EndCause,
+    /// Why, for people: `timer`, `kill switch`, `reverted by pid 123`, ...
     pub reason: String,
     /// Set if the revert failed.
     pub error: Option<String>,
@@ -103,6 +129,7 @@ impl FaultHandle {
 
 fn gone() -> Ending {
     Ending {
+        cause: EndCause::EngineStopped,
         reason: "the engine stopped".into(),
         error: None,
     }
@@ -253,7 +280,10 @@ impl Engine {
                 .await?
             {
                 tracing::info!(id = %entry.id, dead_owner = entry.owner.pid, "reverting a fault left by a dead chaosday");
-                outcomes.push(self.finish_revert(&entry, &reason).await);
+                outcomes.push(
+                    self.finish_revert(&entry, EndCause::TakenOver, &reason)
+                        .await,
+                );
             }
         }
         Ok(outcomes)
@@ -321,6 +351,7 @@ impl Engine {
             self.end_local(
                 id,
                 Ending {
+                    cause: EndCause::InjectionFailed,
                     reason: "injection failed".into(),
                     error: Some(error.clone()),
                 },
@@ -356,6 +387,7 @@ impl Engine {
             self.end_local(
                 id,
                 Ending {
+                    cause: EndCause::Preempted,
                     reason: "reverted while injecting".into(),
                     error: None,
                 },
@@ -368,7 +400,7 @@ impl Engine {
                 tokio::time::sleep(duration).await;
                 if let Some(inner) = weak.upgrade() {
                     let engine = Engine { inner };
-                    let _ = engine.revert_mine(id, "timer").await;
+                    let _ = engine.revert_mine(id, EndCause::Timer, "timer").await;
                 }
             });
             if let Some(local) = self.lock().get_mut(&id) {
@@ -390,19 +422,27 @@ impl Engine {
 
     /// Reverts a fault, whichever chaosday owns it (an explicit request wins over the owner).
     pub async fn revert(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
-        self.claim_and_revert(id, None, reason).await
+        self.claim_and_revert(id, None, EndCause::Reverted, reason)
+            .await
     }
 
     /// Reverts every live fault on this host, whoever owns it, all at once; returns when
     /// each has ended (including those another process was already reverting).
     pub async fn revert_all(&self, reason: &str) -> Result<Vec<RevertOutcome>> {
+        self.revert_all_for(EndCause::Reverted, reason).await
+    }
+
+    async fn revert_all_for(&self, cause: EndCause, reason: &str) -> Result<Vec<RevertOutcome>> {
         let entries = self.journal_live().await?;
         let mut reverts = tokio::task::JoinSet::new();
         for entry in entries {
             let engine = self.clone();
             let reason = reason.to_owned();
             reverts.spawn(async move {
-                match engine.claim_and_revert(entry.id, None, &reason).await? {
+                match engine
+                    .claim_and_revert(entry.id, None, cause, &reason)
+                    .await?
+                {
                     RevertOutcome::AlreadyEnded { id, state } if state.is_live() => {
                         engine.wait_ended(id).await
                     }
@@ -462,7 +502,8 @@ impl Engine {
         let result = async {
             self.inner.journal.set_armed(false, now_ms(), by).await?;
             tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
-            self.revert_all(&format!("kill switch ({by})")).await
+            self.revert_all_for(EndCause::KillSwitch, &format!("kill switch ({by})"))
+                .await
         }
         .await;
         self.inner.aborting.fetch_sub(1, Ordering::SeqCst);
@@ -490,7 +531,7 @@ impl Engine {
             return outcomes;
         };
         for entry in entries.into_iter().filter(|e| e.owner == self.inner.owner) {
-            if let Ok(outcome) = self.revert_mine(entry.id, reason).await {
+            if let Ok(outcome) = self.revert_mine(entry.id, EndCause::Shutdown, reason).await {
                 outcomes.push(outcome);
             }
         }
@@ -527,8 +568,13 @@ impl Engine {
         Ok(views)
     }
 
-    async fn revert_mine(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
-        self.claim_and_revert(id, Some(self.inner.owner), reason)
+    async fn revert_mine(
+        &self,
+        id: FaultId,
+        cause: EndCause,
+        reason: &str,
+    ) -> Result<RevertOutcome> {
+        self.claim_and_revert(id, Some(self.inner.owner), cause, reason)
             .await
     }
 
@@ -536,6 +582,7 @@ impl Engine {
         &self,
         id: FaultId,
         expected: Option<Owner>,
+        cause: EndCause,
         reason: &str,
     ) -> Result<RevertOutcome> {
         let won = self
@@ -555,11 +602,11 @@ impl Engine {
                 state: entry.state,
             });
         }
-        Ok(self.finish_revert(&entry, reason).await)
+        Ok(self.finish_revert(&entry, cause, reason).await)
     }
 
     /// Carries out the revert of an entry this process has claimed, and records the end.
-    async fn finish_revert(&self, entry: &Entry, reason: &str) -> RevertOutcome {
+    async fn finish_revert(&self, entry: &Entry, cause: EndCause, reason: &str) -> RevertOutcome {
         let id = entry.id;
         let result = match self.plan_and_driver(entry) {
             Ok((plan, driver)) => self.step("reverting", driver.revert(&plan)).await,
@@ -587,6 +634,7 @@ impl Engine {
         self.end_local(
             id,
             Ending {
+                cause,
                 reason: reason.to_owned(),
                 error: error.clone(),
             },
@@ -722,13 +770,16 @@ async fn watch_journal(weak: Weak<Inner>) {
         }
         let mine: Vec<FaultId> = engine.lock().keys().copied().collect();
         if !mine.is_empty() {
+            let disarmed = match engine.inner.journal.arming().await {
+                Ok(arming) if !arming.armed => Some(arming.by),
+                _ => None,
+            };
             if engine.inner.aborting.load(Ordering::SeqCst) == 0
-                && let Ok(arming) = engine.inner.journal.arming().await
-                && !arming.armed
+                && let Some(by) = &disarmed
             {
                 for id in &mine {
                     let _ = engine
-                        .revert_mine(*id, &format!("kill switch ({})", arming.by))
+                        .revert_mine(*id, EndCause::KillSwitch, &format!("kill switch ({by})"))
                         .await;
                 }
             }
@@ -741,9 +792,16 @@ async fn watch_journal(weak: Weak<Inner>) {
                         let reason = entry
                             .end_reason
                             .unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));
+                        // Another process's kill switch took it: the host is disarmed.
+                        let cause = if disarmed.is_some() {
+                            EndCause::KillSwitch
+                        } else {
+                            EndCause::TakenOver
+                        };
                         engine.end_local(
                             id,
                             Ending {
+                                cause,
                                 reason,
                                 error: entry.error,
                             },
@@ -752,6 +810,7 @@ async fn watch_journal(weak: Weak<Inner>) {
                     Ok(None) => engine.end_local(
                         id,
                         Ending {
+                            cause: EndCause::Removed,
                             reason: "removed from the journal".into(),
                             error: None,
                         },

@@ -27,7 +27,8 @@ pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
 pub use drivers::process::ProcessDriver;
 pub use engine::{
-    AbortReport, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, RevertOutcome,
+    AbortReport, EndCause, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView,
+    RevertOutcome,
 };
 pub use error::{Error, Result};
 pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};

@@ -5,8 +5,15 @@
 //!
 //! A 2xx means durable: [`GameServer::act`] answers only once the action's event is committed.
 
+mod actions;
+mod clock;
+mod faults;
+mod guards;
 mod referee;
-mod runner;
+mod restore;
+mod scheduler;
+mod server;
+mod verification;
 
 pub mod auth;
 pub mod host;
@@ -31,8 +38,9 @@ use chaosday_engine::{RevertOutcome, StressorCommand};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use faults::ActiveFault;
+pub use guards::ProbeHealth;
 pub use referee::{Frame, Update};
-pub use runner::{ActiveFault, ProbeHealth};
 
 /// How to run a game.
 #[derive(Debug, Clone)]
@@ -272,7 +280,7 @@ pub struct GameInfo {
 /// A running game. Cloning shares it.
 #[derive(Clone)]
 pub struct GameServer {
-    inner: Arc<runner::Runner>,
+    inner: Arc<server::Inner>,
 }
 
 impl GameServer {
@@ -281,7 +289,7 @@ impl GameServer {
     /// the game's links, and starts the referee, the scheduler, the probes and the guards.
     pub async fn open(options: ServeOptions) -> anyhow::Result<Self> {
         Ok(GameServer {
-            inner: runner::Runner::open(options).await?,
+            inner: server::Inner::open(options).await?,
         })
     }
 
@@ -308,7 +316,7 @@ impl GameServer {
     /// (the domain's secrecy rules decide what a spectator or a team sees).
     pub fn report(&self, viewer: &Viewer) -> chaosday_domain::report::Report {
         let game = self.inner.game();
-        let now = jiff::Timestamp::now().as_millisecond();
+        let now = self.inner.now_ms();
         chaosday_domain::report::build(&game.scoring, &self.inner.events(), viewer, Some(now))
     }
 

@@ -7,17 +7,19 @@
 //! the cancellations and the pause together).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chaosday_domain::events::{Actor, Event, EventKind, IncidentId};
-use chaosday_domain::incident::GameState;
+use chaosday_domain::incident::{ApplyError, GameState};
 use chaosday_domain::secrecy::{self, TimelineEntry, Viewer};
 use chaosday_store::GameLog;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::Snapshot;
+use crate::clock::Clock;
 
 /// How many requests the referee takes into one commit at most.
 const BATCH: usize = 256;
@@ -85,7 +87,7 @@ pub(super) struct Committed {
 #[derive(Debug, Clone)]
 pub(super) enum Refused {
     /// The state does not take it: the domain's reason.
-    Ignored(String),
+    Ignored(ApplyError),
     /// The event log failed.
     Store(String),
 }
@@ -122,6 +124,7 @@ impl Referee {
         events: Vec<Event>,
         teams: Vec<String>,
         armed: Arc<AtomicBool>,
+        clock: Clock,
         reactions: mpsc::UnboundedSender<Committed>,
     ) -> Self {
         let mut history = History::default();
@@ -156,6 +159,7 @@ impl Referee {
             armed,
             referee: referee.clone(),
             reactions,
+            clock,
             last_at: 0,
         };
         tokio::spawn(task.run(rx));
@@ -175,18 +179,12 @@ impl Referee {
 
     /// The game as it stands.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.snapshot.read().clone()
     }
 
     /// Publishes a new `armed` flag with the current state.
     pub fn set_armed(&self, armed: bool) {
-        let mut slot = self
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.snapshot.write();
         let mut next = Snapshot::clone(&slot);
         next.armed = armed;
         *slot = Arc::new(next);
@@ -199,7 +197,7 @@ impl Referee {
 
     /// The timeline `viewer` may see.
     pub fn timeline(&self, viewer: &Viewer) -> Vec<TimelineEntry> {
-        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        let history = self.history.lock();
         match viewer {
             Viewer::Spectator => history.spectator.clone(),
             Viewer::GameMaster => history.game_master.clone(),
@@ -209,11 +207,7 @@ impl Referee {
 
     /// Every committed event.
     pub fn events(&self) -> Vec<Event> {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .events
-            .clone()
+        self.history.lock().events.clone()
     }
 }
 
@@ -241,6 +235,7 @@ struct Task {
     armed: Arc<AtomicBool>,
     referee: Referee,
     reactions: mpsc::UnboundedSender<Committed>,
+    clock: Clock,
     last_at: i64,
 }
 
@@ -262,7 +257,7 @@ impl Task {
 
     async fn batch(&mut self, requests: Vec<Request>) {
         let start = self.state.clone();
-        let now = chaosday_engine::clock::now_ms().max(self.last_at);
+        let now = self.clock.now_ms().max(self.last_at);
         let mut befores: Vec<GameState> = Vec::new();
         let mut rows: Vec<(i64, Actor, EventKind)> = Vec::new();
         let mut pending = Vec::new();
@@ -328,11 +323,7 @@ impl Task {
 
     /// Publishes the new snapshot, the viewers' frames and the reactions of a commit.
     fn publish(&mut self, befores: &[GameState], committed: &[Event]) {
-        *self
-            .referee
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot {
+        *self.referee.snapshot.write() = Arc::new(Snapshot {
             state: self.state.clone(),
             armed: self.armed.load(Ordering::SeqCst),
         });
@@ -341,11 +332,7 @@ impl Task {
             teams: self.teams.iter().map(|t| (t.clone(), Vec::new())).collect(),
             ..Update::default()
         };
-        let mut history = self
-            .referee
-            .history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut history = self.referee.history.lock();
         for (i, event) in committed.iter().enumerate() {
             let before = &befores[i];
             let after = befores.get(i + 1).unwrap_or(&self.state);

@@ -28,36 +28,6 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The fault kinds of each target kind, as written in files.
-pub(crate) const FAULT_KINDS: &[(&str, &[&str])] = &[
-    ("process", &["kill", "pause"]),
-    ("host", &["cpu", "memory", "disk_fill"]),
-    (
-        "link",
-        &[
-            "latency",
-            "bandwidth",
-            "timeout",
-            "reset_peer",
-            "slicer",
-            "slow_close",
-            "limit_data",
-            "down",
-            "http_error",
-            "http_delay",
-        ],
-    ),
-    ("container", &[]),
-    ("pod", &[]),
-];
-
-fn kinds_for(target_kind: &str) -> &'static [&'static str] {
-    FAULT_KINDS
-        .iter()
-        .find(|(kind, _)| *kind == target_kind)
-        .map_or(&[], |(_, kinds)| kinds)
-}
-
 impl Game {
     /// Checks what only the whole file can tell: names that refer to nothing, faults that do
     /// not fit their target, resolutions that cannot work, schedules that cannot run. Empty
@@ -569,7 +539,7 @@ impl<'g> Checker<'g> {
         let kind = fault.kind();
         let wanted = fault.target_kind().to_string();
         if wanted != spec.kind() {
-            let kinds = kinds_for(spec.kind());
+            let kinds = FaultSpec::kinds_for(spec.kind());
             let fix = if kinds.is_empty() {
                 format!(
                     "chaosday has no {} faults yet: target a {wanted} instead",

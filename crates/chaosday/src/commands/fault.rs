@@ -195,6 +195,7 @@ async fn wait_with_countdown(
             let outcome = engine.revert(id, reason).await?;
             Ok(match outcome {
                 RevertOutcome::Failed { error, .. } => Ending {
+                    cause: chaosday_engine::EndCause::Reverted,
                     reason: reason.into(),
                     error: Some(error),
                 },

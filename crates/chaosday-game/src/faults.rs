@@ -1,0 +1,402 @@
+//! The live faults of the game's incidents: opening an incident (inject every fault, then
+//! record it; a failure undoes what was injected), the watchers that tell the log how each
+//! fault ended, reverting what is left of an incident's faults, and the kill-switch flag.
+//!
+//! Invariants: a fault is injected before its incident is recorded, and registered here
+//! before that record, so that an end at once is still told; one opening at a time, so two
+//! cannot take one target; the engine, not the game, owns revert plans.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chaosday_domain::events::{Actor, Event, EventKind, FaultSummary, IncidentId, RevertCause};
+use chaosday_domain::game::{Resolution, Scenario};
+use chaosday_domain::{FaultSpec, TargetSpec};
+use chaosday_engine::{EndCause, Engine, FaultHandle, FaultId, FaultState};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::ActionError;
+use crate::referee::Referee;
+use crate::server::Inner;
+
+/// An active fault, as the game master sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveFault {
+    /// Its id in the revert journal.
+    pub id: FaultId,
+    /// The incident it belongs to, if it is this game's.
+    pub incident: Option<IncidentId>,
+    /// The team of that incident.
+    pub team: Option<String>,
+    /// The logical target.
+    pub target: Option<String>,
+    /// What it is.
+    pub description: String,
+    /// When its timer reverts it, unix ms.
+    pub expires_ms: Option<i64>,
+    /// Milliseconds left before its timer reverts it.
+    pub left_ms: Option<i64>,
+    /// Who asked for it (`game:NAME`, `cli`...).
+    pub origin: String,
+}
+
+/// A fault of an incident, while it is active.
+struct LiveFault {
+    incident: IncidentId,
+    team: String,
+    target: String,
+    /// Why this server reverts it, set just before it does.
+    cause: Option<RevertCause>,
+}
+
+/// The faults this game holds, by journal id.
+type Live = Arc<Mutex<HashMap<FaultId, LiveFault>>>;
+
+/// The live faults of the game's incidents and the engine that holds them.
+pub(crate) struct Faults {
+    engine: Engine,
+    /// Whether the host takes faults (false after the kill switch until a re-arm); shared
+    /// with the referee, which publishes it in every snapshot.
+    armed: Arc<AtomicBool>,
+    live: Live,
+    /// Serialises openings (scheduler, unleash, manual) so two cannot take one target.
+    opening: tokio::sync::Mutex<()>,
+    next_incident: AtomicU64,
+    referee: Referee,
+    stopping: CancellationToken,
+}
+
+impl Faults {
+    pub fn new(
+        engine: Engine,
+        armed: Arc<AtomicBool>,
+        next_incident: u64,
+        referee: Referee,
+        stopping: CancellationToken,
+    ) -> Self {
+        Faults {
+            engine,
+            armed,
+            live: Live::default(),
+            opening: tokio::sync::Mutex::new(()),
+            next_incident: AtomicU64::new(next_incident),
+            referee,
+            stopping,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether the host takes faults.
+    pub fn armed(&self) -> bool {
+        self.armed.load(Ordering::SeqCst)
+    }
+
+    /// Sets the kill-switch flag and publishes it.
+    pub fn set_armed(&self, armed: bool) {
+        self.armed.store(armed, Ordering::SeqCst);
+        self.referee.set_armed(armed);
+    }
+
+    /// The active faults on the host, with the incident of those that are this game's.
+    pub async fn list(&self, now_ms: i64) -> Vec<ActiveFault> {
+        let Ok(list) = self.engine.list(None).await else {
+            return Vec::new();
+        };
+        let live = self.live.lock();
+        list.into_iter()
+            .filter(|f| FaultState::LIVE.contains(&f.state))
+            .map(|f| {
+                let mine = live.get(&f.id);
+                ActiveFault {
+                    id: f.id,
+                    incident: mine.map(|l| l.incident),
+                    team: mine.map(|l| l.team.clone()),
+                    target: mine.map(|l| l.target.clone()),
+                    description: f.description,
+                    expires_ms: f.expires_ms,
+                    left_ms: f.expires_ms.map(|e| (e - now_ms).max(0)),
+                    origin: f.origin,
+                }
+            })
+            .collect()
+    }
+
+    /// Says why every live fault is about to be reverted (the kill switch, a guard);
+    /// returns their ids.
+    pub fn all_for(&self, cause: RevertCause) -> Vec<FaultId> {
+        self.live
+            .lock()
+            .iter_mut()
+            .map(|(id, f)| {
+                f.cause = Some(cause);
+                *id
+            })
+            .collect()
+    }
+
+    /// Reverts what is left of an incident's faults.
+    pub async fn revert_incident(&self, incident: IncidentId, cause: RevertCause) {
+        let ids: Vec<FaultId> = self
+            .live
+            .lock()
+            .iter_mut()
+            .filter(|(_, f)| f.incident == incident)
+            .map(|(id, f)| {
+                f.cause.get_or_insert(cause);
+                *id
+            })
+            .collect();
+        for id in ids {
+            if let Err(e) = self.engine.revert(id, &format!("{incident} closed")).await {
+                tracing::warn!(fault = %id, error = %e, "reverting an incident's fault failed");
+            }
+        }
+    }
+
+    /// After a restart: injects an open incident's fault again and watches it.
+    pub async fn put_back(
+        &self,
+        incident: IncidentId,
+        team: &str,
+        target: &str,
+        spec: &TargetSpec,
+        fault: &FaultSpec,
+        lasts: Option<Duration>,
+    ) -> Result<(), chaosday_engine::Error> {
+        let handle = self.engine.inject(spec, fault, lasts).await?;
+        self.live.lock().insert(
+            handle.id,
+            LiveFault {
+                incident,
+                team: team.to_owned(),
+                target: target.to_owned(),
+                cause: None,
+            },
+        );
+        self.watch(handle);
+        Ok(())
+    }
+
+    fn next_incident(&self) -> IncidentId {
+        IncidentId(self.next_incident.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Tells the log how a fault of an incident ended, however it ended.
+    fn watch(&self, mut handle: FaultHandle) {
+        let referee = self.referee.clone();
+        let stopping = self.stopping.clone();
+        let live = self.live.clone();
+        tokio::spawn(async move {
+            let ending = handle.ended().await;
+            if stopping.is_cancelled() {
+                return;
+            }
+            let Some(default_cause) = revert_cause(ending.cause) else {
+                return;
+            };
+            let Some(fault) = live.lock().remove(&handle.id) else {
+                return;
+            };
+            let cause = fault.cause.unwrap_or(default_cause);
+            let kind = EventKind::FaultReverted {
+                incident: fault.incident,
+                target: fault.target,
+                cause,
+            };
+            if let Err(e) = referee.commit(vec![(Actor::System, kind)]).await {
+                tracing::warn!(error = ?e, fault = %handle.id, "could not record a fault's end");
+            }
+        });
+    }
+}
+
+/// What the log says of a fault of an incident that ended by `cause`, when this server
+/// had not said why it reverts it; `None` when the end means nothing to the game (the
+/// engine or the server stops: the next start puts the fault back).
+fn revert_cause(cause: EndCause) -> Option<RevertCause> {
+    match cause {
+        EndCause::Timer => Some(RevertCause::Timer),
+        EndCause::KillSwitch => Some(RevertCause::Safety),
+        EndCause::EngineStopped | EndCause::Shutdown => None,
+        EndCause::Reverted
+        | EndCause::TakenOver
+        | EndCause::Removed
+        | EndCause::InjectionFailed
+        | EndCause::Preempted => Some(RevertCause::Healed),
+    }
+}
+
+/// Opens `scenario` (or a drawn one) against `team` (or a chosen one). Openings by the
+/// schedule respect the per-team cap and skip what cannot open now.
+pub(crate) async fn open(
+    inner: &Inner,
+    actor: Actor,
+    scenario: Option<&Scenario>,
+    team: Option<&str>,
+    by_schedule: bool,
+) -> Result<Vec<Event>, ActionError> {
+    let faults = &inner.faults;
+    let _opening = faults.opening.lock().await;
+    if !faults.armed() {
+        return Err(ActionError::Conflict(
+            "the kill switch is on: no fault until `gm rearm`".into(),
+        ));
+    }
+    if let Some(team) = team
+        && inner.game.team(team).is_none()
+    {
+        return Err(ActionError::NotFound(format!(
+            "no team `{team}`: the teams are {}",
+            crate::actions::team_names(&inner.game)
+        )));
+    }
+    let state = inner.snapshot().state.clone();
+    let (scenario, teams) =
+        inner
+            .scheduler
+            .plan(&inner.game, &state, scenario, team, by_schedule)?;
+    open_scenario(inner, actor, scenario, &teams).await
+}
+
+/// Injects `scenario`'s faults for each of `teams`, then records the incidents.
+async fn open_scenario(
+    inner: &Inner,
+    actor: Actor,
+    scenario: &Scenario,
+    teams: &[String],
+) -> Result<Vec<Event>, ActionError> {
+    let (game, faults) = (&inner.game, &inner.faults);
+    let mut injected: Vec<(String, FaultHandle, String)> = Vec::new();
+    let mut summaries: BTreeMap<String, Vec<FaultSummary>> = BTreeMap::new();
+    for team in teams {
+        for fault in &scenario.faults {
+            let spec = game.target_for(&fault.target, team).cloned();
+            let result = match &spec {
+                Some(spec) => {
+                    let lasts = fault.lasts.or(match scenario.resolution {
+                        Resolution::Timed => scenario.duration,
+                        _ => None,
+                    });
+                    faults
+                        .engine
+                        .inject(spec, &fault.fault, lasts)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                None => Err(format!("`{}` has no replica for {team}", fault.target)),
+            };
+            match result {
+                Ok(handle) => {
+                    summaries
+                        .entry(team.clone())
+                        .or_default()
+                        .push(FaultSummary {
+                            target: fault.target.clone(),
+                            kind: fault.fault.kind().to_owned(),
+                            description: handle.description.clone(),
+                            alert_match: game
+                                .targets
+                                .get(&fault.target)
+                                .map(|t| t.alert_match.clone())
+                                .unwrap_or_default(),
+                        });
+                    injected.push((team.clone(), handle, fault.target.clone()));
+                }
+                Err(why) => {
+                    for (_, handle, _) in &injected {
+                        let _ = faults
+                            .engine
+                            .revert(handle.id, "the scenario could not open")
+                            .await;
+                    }
+                    tracing::warn!(scenario = %scenario.name, %team, %why, "a scenario could not open");
+                    return Err(ActionError::Conflict(format!(
+                        "`{}` could not open against {team}: injecting on {} failed: {why}",
+                        scenario.name, fault.target
+                    )));
+                }
+            }
+        }
+    }
+    let mut ids = BTreeMap::new();
+    let events: Vec<(Actor, EventKind)> = teams
+        .iter()
+        .map(|team| {
+            let id = faults.next_incident();
+            ids.insert(team.clone(), id);
+            (
+                actor.clone(),
+                EventKind::IncidentOpened {
+                    incident: id,
+                    team: team.clone(),
+                    scenario: scenario.name.clone(),
+                    difficulty: scenario.difficulty,
+                    resolution: scenario.resolution,
+                    diagnosis: scenario.diagnosis.clone(),
+                    faults: summaries.remove(team).unwrap_or_default(),
+                    hints: scenario.hints.clone(),
+                    deadline_ms: u64::try_from(scenario.deadline.as_millis()).unwrap_or(u64::MAX),
+                },
+            )
+        })
+        .collect();
+    // Registered before the commit, so a fault that ends at once is still told.
+    {
+        let mut live = faults.live.lock();
+        for (team, handle, target) in &injected {
+            live.insert(
+                handle.id,
+                LiveFault {
+                    incident: ids[team],
+                    team: team.clone(),
+                    target: target.clone(),
+                    cause: None,
+                },
+            );
+        }
+    }
+    let committed = match inner.commit(events).await {
+        Ok(events) => events,
+        Err(e) => {
+            for (_, handle, _) in &injected {
+                faults.live.lock().remove(&handle.id);
+                let _ = faults
+                    .engine
+                    .revert(handle.id, "the incident could not be recorded")
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    inner.scheduler.mark(game, &scenario.name);
+    for (_, handle, _) in injected {
+        faults.watch(handle);
+    }
+    Ok(committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_a_fault_ended_is_matched_as_a_kind_never_as_text() {
+        assert_eq!(revert_cause(EndCause::Timer), Some(RevertCause::Timer));
+        assert_eq!(
+            revert_cause(EndCause::KillSwitch),
+            Some(RevertCause::Safety)
+        );
+        assert_eq!(revert_cause(EndCause::TakenOver), Some(RevertCause::Healed));
+        assert_eq!(revert_cause(EndCause::Reverted), Some(RevertCause::Healed));
+        // The server or the engine stopping is no end for the game: a restart puts it back.
+        assert_eq!(revert_cause(EndCause::Shutdown), None);
+        assert_eq!(revert_cause(EndCause::EngineStopped), None);
+    }
+}

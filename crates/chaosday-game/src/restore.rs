@@ -1,0 +1,117 @@
+//! After a restart: the faults of open incidents were reverted (by recovery, or by the
+//! shutdown); they are put back so the game goes on — a timed fault with what was left of
+//! its time — or the incident is cancelled saying why. Claims waiting for their
+//! verification are verified again.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaosday_domain::events::{Actor, EventKind, IncidentId, RevertCause};
+use chaosday_domain::game::Resolution;
+
+use crate::server::Inner;
+
+pub(crate) async fn restore(inner: &Arc<Inner>) {
+    let snapshot = inner.snapshot();
+    let game = &inner.game;
+    // Faults whose end is in the log stay ended.
+    let ended: BTreeSet<(IncidentId, String)> = inner
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::FaultReverted {
+                incident, target, ..
+            } => Some((incident, target)),
+            _ => None,
+        })
+        .collect();
+    for incident in snapshot
+        .state
+        .incidents
+        .values()
+        .filter(|i| !i.state.is_closed())
+    {
+        let Some(scenario) = game.scenario(&incident.scenario) else {
+            let reason = format!(
+                "its scenario `{}` is no longer in the game file",
+                incident.scenario
+            );
+            let _ = inner
+                .commit_one(
+                    Actor::System,
+                    EventKind::Cancelled {
+                        incident: incident.id,
+                        reason,
+                    },
+                )
+                .await;
+            continue;
+        };
+        let mut failed = None;
+        for fault in &scenario.faults {
+            let Some(spec) = game.target_for(&fault.target, &incident.team) else {
+                failed = Some(format!(
+                    "`{}` has no replica for {}",
+                    fault.target, incident.team
+                ));
+                break;
+            };
+            // A timed fault gets what was left of its time.
+            let lasts = fault.lasts.or(match scenario.resolution {
+                Resolution::Timed => scenario.duration,
+                _ => None,
+            });
+            let elapsed = snapshot
+                .state
+                .running_ms(incident.opened_ms, inner.now_ms());
+            let left = lasts.map(|d| {
+                d.saturating_sub(Duration::from_millis(elapsed))
+                    .max(Duration::from_millis(100))
+            });
+            if incident.faults.iter().all(|f| f.target != fault.target)
+                || ended.contains(&(incident.id, fault.target.clone()))
+            {
+                continue;
+            }
+            if let Err(e) = inner
+                .faults
+                .put_back(
+                    incident.id,
+                    &incident.team,
+                    &fault.target,
+                    spec,
+                    &fault.fault,
+                    left,
+                )
+                .await
+            {
+                failed = Some(format!(
+                    "putting back its fault on {} after a restart failed: {e}",
+                    fault.target
+                ));
+                break;
+            }
+        }
+        if let Some(reason) = failed {
+            tracing::warn!(incident = %incident.id, %reason, "an open incident is cancelled");
+            inner
+                .faults
+                .revert_incident(incident.id, RevertCause::Closing)
+                .await;
+            let _ = inner
+                .commit_one(
+                    Actor::System,
+                    EventKind::Cancelled {
+                        incident: incident.id,
+                        reason,
+                    },
+                )
+                .await;
+            continue;
+        }
+        if incident.claimed_ms.is_some() {
+            crate::verification::verify(inner.clone(), incident.id);
+        }
+    }
+}

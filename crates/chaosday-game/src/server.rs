@@ -1,0 +1,367 @@
+//! What `GameServer` is made of: the referee and the components that each own one part of
+//! the running game — the scheduler, the live faults, the verification of claims, the
+//! guards — composed here, with the reactions to every committed event.
+//!
+//! State lives in the component that owns it; a use case that spans several (opening an
+//! incident, the kill switch, a guard's failure) is a function over [`Inner`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use chaosday_domain::TargetSpec;
+use chaosday_domain::events::{Actor, Event, EventKind, RevertCause};
+use chaosday_domain::game::{Game, WebhookEvent};
+use chaosday_domain::incident::{GameState, Status};
+use chaosday_domain::secrecy::{self, Viewer};
+use chaosday_engine::{RevertOutcome, Supervisor};
+use chaosday_proxy::Registry;
+use chaosday_store::{EventLog, GameLog};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::faults::{ActiveFault, Faults};
+use crate::guards::{Guards, ProbeHealth};
+use crate::probes::Prober;
+use crate::referee::{Committed, Referee, Refused, Update};
+use crate::scheduler::Scheduler;
+use crate::verification::Verification;
+use crate::webhooks::Webhooks;
+use crate::{Ack, Action, ActionError, Caller, GameInfo, ServeOptions, Snapshot};
+
+/// The processes and proxies the game's targets need, and what opening the engine found.
+struct Host {
+    registry: Registry,
+    supervisor: Arc<Supervisor>,
+    /// What opening the engine reverted of dead chaosday processes' faults.
+    recovered: Vec<RevertOutcome>,
+}
+
+/// A running game: the referee and its components.
+pub(crate) struct Inner {
+    pub game: Game,
+    pub clock: Clock,
+    pub referee: Referee,
+    /// Deck, draws, and when the next scenario is due.
+    pub scheduler: Scheduler,
+    /// The faults of open incidents, the kill-switch flag, openings.
+    pub faults: Faults,
+    /// Claims being verified by the scenario's probes.
+    pub verification: Verification,
+    /// The last result of every probe and guard.
+    pub guards: Guards,
+    pub webhooks: Webhooks,
+    host: Host,
+    /// Cancelled when the server stops: every task ends.
+    pub stopping: CancellationToken,
+    /// How often the scheduler and the deadlines are looked at.
+    tick: Duration,
+}
+
+impl Inner {
+    pub async fn open(options: ServeOptions) -> anyhow::Result<Arc<Self>> {
+        let clock = Clock::system();
+        let game = options.game.clone();
+        std::fs::create_dir_all(&options.state_dir).with_context(|| {
+            format!(
+                "cannot create the state directory {}",
+                options.state_dir.display()
+            )
+        })?;
+        let registry = Registry::new(options.seed);
+        let opened = crate::host::open_engine(
+            &crate::host::HostConfig {
+                state_dir: options.state_dir.clone(),
+                origin: format!("game:{}", game.game),
+                stressor: options.stressor.clone(),
+            },
+            registry.clone(),
+        )
+        .await?;
+        let (engine, supervisor, recovered) = (opened.engine, opened.supervisor, opened.recovered);
+        let log = EventLog::open(&options.store)
+            .await
+            .with_context(|| format!("opening the game's event log at {}", options.store))?;
+        let log = GameLog::new(log, game.game.clone());
+        let events = log.events_since(0).await?;
+        let state = GameState::replay(game.scoring.clone(), &events);
+        for (name, target) in &game.targets {
+            for (_, spec) in target.placement.all() {
+                start_target(&registry, &supervisor, spec)
+                    .await
+                    .with_context(|| format!("targets.{name}"))?;
+            }
+        }
+        let armed = Arc::new(AtomicBool::new(engine.arming().await?.armed));
+        let (reactions_tx, reactions) = mpsc::unbounded_channel();
+        let teams: Vec<String> = game.teams.iter().map(|t| t.name.clone()).collect();
+        let scheduler = Scheduler::new(&game, &events, options.seed);
+        let next_incident = state.incidents.keys().map(|i| i.0).max().unwrap_or(0) + 1;
+        let referee = Referee::start(
+            log,
+            state,
+            events,
+            teams,
+            armed.clone(),
+            clock,
+            reactions_tx,
+        );
+        let stopping = CancellationToken::new();
+        let faults = Faults::new(
+            engine,
+            armed,
+            next_incident,
+            referee.clone(),
+            stopping.clone(),
+        );
+        let prober = Prober::new();
+        let inner = Arc::new(Inner {
+            webhooks: Webhooks::new(&game.game, game.webhooks.clone()),
+            guards: Guards::new(&game, prober.clone(), options.probe_every),
+            verification: Verification::new(prober, options.probe_every),
+            scheduler,
+            faults,
+            referee,
+            clock,
+            host: Host {
+                registry,
+                supervisor,
+                recovered,
+            },
+            stopping,
+            tick: options.tick,
+            game,
+        });
+        crate::restore::restore(&inner).await;
+        inner.scheduler.draw_next(&inner.game);
+        tokio::spawn(inner.clone().react(reactions));
+        tokio::spawn(crate::scheduler::run(inner.clone(), inner.tick));
+        tokio::spawn(crate::guards::run(inner.clone()));
+        Ok(inner)
+    }
+
+    pub fn recovered(&self) -> &[RevertOutcome] {
+        &self.host.recovered
+    }
+
+    pub fn game(&self) -> &Game {
+        &self.game
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.referee.snapshot()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.host.registry
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Update>> {
+        self.referee.subscribe()
+    }
+
+    pub fn timeline(&self, viewer: &Viewer) -> Vec<secrecy::TimelineEntry> {
+        self.referee.timeline(viewer)
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.referee.events()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn info(&self) -> GameInfo {
+        let snapshot = self.snapshot();
+        let mut kinds: BTreeSet<String> = chaosday_domain::FaultSpec::KINDS
+            .iter()
+            .map(|(kind, _)| (*kind).to_owned())
+            .collect();
+        kinds.extend(self.game.scenarios.iter().map(|s| s.diagnosis.kind.clone()));
+        GameInfo {
+            game: self.game.game.clone(),
+            status: snapshot.state.status,
+            teams: self.game.teams.iter().map(|t| t.name.clone()).collect(),
+            owns: self
+                .game
+                .teams
+                .iter()
+                .map(|t| (t.name.clone(), t.owns.clone()))
+                .collect(),
+            fault_kinds: kinds.into_iter().collect(),
+            started_ms: snapshot.state.started_ms,
+            armed: snapshot.armed,
+            seq: snapshot.state.last_seq,
+            your_team: None,
+        }
+    }
+
+    pub fn probes(&self) -> Vec<ProbeHealth> {
+        self.guards.health()
+    }
+
+    pub async fn faults(&self) -> Vec<ActiveFault> {
+        self.faults.list(self.clock.now_ms()).await
+    }
+
+    pub async fn act(
+        self: &Arc<Self>,
+        caller: &Caller,
+        action: Action,
+    ) -> Result<Ack, ActionError> {
+        crate::actions::act(self, caller, action).await
+    }
+
+    pub async fn shutdown(&self, reason: &str) {
+        self.stopping.cancel();
+        let outcomes = self.faults.engine().shutdown(reason).await;
+        tracing::info!(
+            reverted = outcomes.len(),
+            "game server stopped: faults reverted"
+        );
+        self.host.registry.stop_all().await;
+        self.host.supervisor.stop_all(Duration::from_secs(5)).await;
+    }
+
+    /// Commits `events` together, or none; a refusal becomes the action's error.
+    pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, ActionError> {
+        self.referee.commit(events).await.map_err(|e| match e {
+            Refused::Ignored(why) => ActionError::Conflict(why.to_string()),
+            Refused::Store(why) => ActionError::Unavailable(why),
+        })
+    }
+
+    pub async fn commit_one(&self, actor: Actor, kind: EventKind) -> Result<Event, ActionError> {
+        let mut events = self.commit(vec![(actor, kind)]).await?;
+        Ok(events.remove(0))
+    }
+
+    /// The events that cancel every open incident and pause the game.
+    pub fn closing_all(&self, actor: &Actor, reason: &str) -> Vec<(Actor, EventKind)> {
+        let snapshot = self.snapshot();
+        let state = &snapshot.state;
+        let mut events: Vec<(Actor, EventKind)> = state
+            .incidents
+            .values()
+            .filter(|i| !i.state.is_closed())
+            .map(|i| {
+                (
+                    actor.clone(),
+                    EventKind::Cancelled {
+                        incident: i.id,
+                        reason: reason.to_owned(),
+                    },
+                )
+            })
+            .collect();
+        if state.status == Status::Running {
+            events.push((
+                actor.clone(),
+                EventKind::GamePaused {
+                    reason: reason.to_owned(),
+                },
+            ));
+        }
+        events
+    }
+
+    /// Reacts to every committed event, in order: closing an incident reverts what is left
+    /// of its faults, a claim starts its verification, the webhooks are told.
+    async fn react(self: Arc<Self>, mut reactions: mpsc::UnboundedReceiver<Committed>) {
+        while let Some(Committed { event, closed }) = reactions.recv().await {
+            for id in closed {
+                let cause = match &event.kind {
+                    EventKind::Diagnosed { .. } => RevertCause::Diagnosis,
+                    EventKind::Aborted { .. } | EventKind::GuardFailed { .. } => {
+                        RevertCause::Safety
+                    }
+                    _ => RevertCause::Closing,
+                };
+                let inner = self.clone();
+                tokio::spawn(async move { inner.faults.revert_incident(id, cause).await });
+            }
+            let notify = |what: WebhookEvent, text: String| {
+                self.webhooks.notify(
+                    what,
+                    &text,
+                    serde_json::to_value(&event).unwrap_or_default(),
+                );
+            };
+            let game = &self.game.game;
+            match &event.kind {
+                EventKind::ResolutionClaimed { incident, .. } => {
+                    crate::verification::verify(self.clone(), *incident)
+                }
+                EventKind::GameStarted { .. } => notify(
+                    WebhookEvent::GameStarted,
+                    format!("{game}: the game started"),
+                ),
+                EventKind::GamePaused { reason } => notify(
+                    WebhookEvent::GamePaused,
+                    format!("{game}: the game is paused: {reason}"),
+                ),
+                EventKind::GameResumed => notify(
+                    WebhookEvent::GameResumed,
+                    format!("{game}: the game resumed"),
+                ),
+                EventKind::GameEnded => {
+                    notify(WebhookEvent::GameEnded, format!("{game}: the game ended"))
+                }
+                EventKind::Aborted { reverted } => notify(
+                    WebhookEvent::Aborted,
+                    format!(
+                        "{game}: KILL SWITCH by {}: {reverted} fault(s) reverted, no fault until re-armed",
+                        actor_name(&event.actor)
+                    ),
+                ),
+                EventKind::GuardFailed { guard, detail } => notify(
+                    WebhookEvent::GuardFailed,
+                    format!(
+                        "{game}: guard {guard} failed ({detail}): the game is paused and every fault reverted"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Makes a target ready for the game: proxies its link, starts it if chaosday supervises it.
+async fn start_target(
+    registry: &Registry,
+    supervisor: &Supervisor,
+    spec: &TargetSpec,
+) -> anyhow::Result<()> {
+    match spec {
+        TargetSpec::Link(link) => {
+            chaosday_engine::LinkDriver::new(registry.clone())?
+                .ensure(link)
+                .await
+                .with_context(|| format!("proxying {} → {}", link.listen, link.upstream))?;
+        }
+        TargetSpec::Process(process) => {
+            if let Some(supervision) = process.supervision() {
+                supervisor
+                    .ensure_running(supervision)
+                    .await
+                    .with_context(|| format!("starting {}", supervision.argv.join(" ")))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An actor as people read it.
+pub(crate) fn actor_name(actor: &Actor) -> String {
+    match actor {
+        Actor::System => "chaosday".into(),
+        Actor::GameMaster { player } => format!("game master {player}"),
+        Actor::Team { team, player } => format!("{player} ({team})"),
+        Actor::Alert { team } => format!("an alert of {team}"),
+    }
+}
