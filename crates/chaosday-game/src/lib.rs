@@ -340,7 +340,7 @@ impl GameServer {
                 .map(|t| t.name.clone())
                 .collect::<Vec<_>>(),
             viewer,
-            jiff::Timestamp::now().as_millisecond(),
+            self.inner.now_ms(),
         )
     }
 
