@@ -757,23 +757,10 @@ mod tests {
         addr
     }
 
-    /// A loopback port nothing listens on, below the kernel's ephemeral range (32768–60999),
-    /// where no outgoing connection takes it before Prometheus binds it: from a per-process
-    /// offset, never the same twice in a process, skipping ports held right now.
+    /// A loopback port nothing listens on, below the kernel's ephemeral range, where no
+    /// outgoing connection takes it before Prometheus binds it.
     fn closed_port() -> SocketAddr {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let start = std::process::id()
-            .wrapping_mul(2_654_435_761)
-            .wrapping_add(8_000);
-        loop {
-            let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-            assert!(offset < 3_000, "this test process used up its ports");
-            let port = (20_000 + start.wrapping_add(offset) % 12_000) as u16;
-            if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-                return listener.local_addr().unwrap();
-            }
-        }
+        SocketAddr::from(([127, 0, 0, 1], chaosday_testkit::owned_port()))
     }
 
     fn http(url: String) -> HttpProbe {

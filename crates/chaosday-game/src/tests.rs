@@ -7,38 +7,9 @@ use chaosday_domain::events::{Diagnosis, EventKind, IncidentId};
 use chaosday_domain::game::Game;
 use chaosday_domain::incident::{IncidentState, Status};
 use chaosday_domain::secrecy::Viewer;
+use chaosday_testkit::owned_port;
 
 use super::*;
-
-/// A loopback port this test process owns, for a link the game server binds itself.
-///
-/// It is below the kernel's ephemeral range (32768–60999): a port bound and released there
-/// may go to any outgoing connection before the server binds it again. Each process starts
-/// at an offset derived from its pid (plus `salt`, so that two such helpers of one process
-/// do not overlap), never hands out a port twice, and skips ports held right now.
-fn owned_port_from(salt: u32) -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id()
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(salt)
-        % SPAN;
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 4_000, "this test process used up its ports");
-        let port = (LOW + (start + offset) % SPAN) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A port of [`owned_port_from`], 4000 ports away from the API tests' ones.
-fn free_port() -> u16 {
-    owned_port_from(4_000)
-}
 
 /// An HTTP upstream answering `ok`, on a port of its own.
 async fn upstream() -> u16 {
@@ -73,7 +44,7 @@ fn player(team: &str) -> Caller {
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let up = upstream().await;
-    let link_port = free_port();
+    let link_port = owned_port();
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let sleeper = format!("36{}{n}", std::process::id());

@@ -451,10 +451,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_hook_that_cannot_be_reached_is_tried_three_times() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        // Below the ephemeral range: no outgoing connection (this one included) takes it.
+        let closed = std::net::SocketAddr::from(([127, 0, 0, 1], chaosday_testkit::owned_port()));
         let hooks = webhooks(vec![hook(closed, "/", &[WebhookEvent::Aborted])]);
         let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
         assert_eq!(sent[0].tries, 3);
