@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chaosday_proxy::{ProxyConfig, Registry, Toxic};
+use chaosday_proxy::{ProxyConfig, Registry, Toxic, ToxicKind, ToxicUpdate, toxiproxy};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,15 +46,13 @@ async fn source(size: usize) -> SocketAddr {
 }
 
 async fn proxy_to(registry: &Registry, name: &str, upstream: SocketAddr) -> String {
-    let config = ProxyConfig::from_json(
-        &json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string()}),
-    )
-    .expect("config");
+    let config = ProxyConfig::new(name, "127.0.0.1:0", upstream.to_string());
     registry.create(config).await.expect("create").listen
 }
 
+/// A toxic from its Toxiproxy JSON (with Toxiproxy's defaults).
 fn toxic(body: serde_json::Value) -> Toxic {
-    Toxic::from_create(&body).expect("toxic")
+    toxiproxy::parse_toxic(&body).expect("toxic")
 }
 
 async fn round_trip(conn: &mut TcpStream, payload: &[u8]) -> Duration {
@@ -238,7 +236,10 @@ async fn timeout_holds_data_then_closes_and_zero_holds_forever() {
         .update_toxic(
             "to",
             "timeout_downstream",
-            &json!({"attributes": {"timeout": 0}}),
+            ToxicUpdate {
+                kind: Some(ToxicKind::Timeout { timeout: 0 }),
+                toxicity: None,
+            },
         )
         .expect("update");
     let mut conn = TcpStream::connect(&listen).await.expect("connect");
@@ -359,7 +360,7 @@ async fn disabling_refuses_new_connections_and_drops_open_ones_and_reset_restore
     let mut open = TcpStream::connect(&listen).await.expect("connect");
     round_trip(&mut open, b"x").await;
     registry
-        .update("d", &json!({"enabled": false}))
+        .set_enabled("d", false)
         .await
         .expect("disable");
     let mut buf = [0u8; 1];
