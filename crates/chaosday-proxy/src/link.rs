@@ -542,11 +542,7 @@ async fn write_front(
 }
 
 /// Writes every queued chunk now.
-async fn flush(
-    dst: &TcpStream,
-    queue: &mut VecDeque<Chunk>,
-    counter: &AtomicU64,
-) -> bool {
+async fn flush(dst: &TcpStream, queue: &mut VecDeque<Chunk>, counter: &AtomicU64) -> bool {
     while let Some(chunk) = queue.pop_front() {
         let rest = &chunk.data[chunk.written..];
         if write_all(dst, rest).await.is_err() {

@@ -184,7 +184,9 @@ pub fn parse_proxy(body: &Value) -> Result<ProxyConfig, ApiError> {
 /// Parses a proxy's update request: `listen`, `upstream` and `enabled`, whichever it names.
 pub fn parse_proxy_update(body: &Value) -> Result<ProxyUpdate, ApiError> {
     let obj = body.as_object().ok_or_else(|| {
-        ApiError::bad_request("bad request body: expected a JSON object such as {\"enabled\": false}")
+        ApiError::bad_request(
+            "bad request body: expected a JSON object such as {\"enabled\": false}",
+        )
     })?;
     let text = |field: &'static str| -> Result<Option<String>, ApiError> {
         match obj.get(field) {
@@ -377,16 +379,18 @@ fn describe(v: &Value) -> &'static str {
     }
 }
 
-
 /// A toxic as Toxiproxy answers it: `{attributes, name, type, stream, toxicity}`.
 pub fn toxic_json(toxic: &Toxic) -> Value {
-let mut map = Map::new();
-map.insert("attributes".into(), Value::Object(attributes_json(&toxic.kind)));
-map.insert("name".into(), toxic.name.clone().into());
-map.insert("type".into(), toxic.kind.type_name().into());
-map.insert("stream".into(), toxic.stream.as_str().into());
-map.insert("toxicity".into(), toxicity_json(toxic.toxicity));
-Value::Object(map)
+    let mut map = Map::new();
+    map.insert(
+        "attributes".into(),
+        Value::Object(attributes_json(&toxic.kind)),
+    );
+    map.insert("name".into(), toxic.name.clone().into());
+    map.insert("type".into(), toxic.kind.type_name().into());
+    map.insert("stream".into(), toxic.stream.as_str().into());
+    map.insert("toxicity".into(), toxicity_json(toxic.toxicity));
+    Value::Object(map)
 }
 
 /// Parses a toxic's create request: `{name?, type, stream?, toxicity?, attributes?}`, with
@@ -404,8 +408,8 @@ pub fn parse_toxic(body: &Value) -> Result<Toxic, ApiError> {
             ));
         }
     };
-    let mut kind = ToxicKind::default_of(type_name)
-        .ok_or_else(|| ApiError::invalid_toxic_type(type_name))?;
+    let mut kind =
+        ToxicKind::default_of(type_name).ok_or_else(|| ApiError::invalid_toxic_type(type_name))?;
     let stream = match obj.get("stream") {
         None | Some(Value::Null) => Stream::Downstream,
         Some(Value::String(s)) if s.is_empty() => Stream::Downstream,
@@ -460,34 +464,34 @@ pub fn parse_toxic_update(current: &Toxic, body: &Value) -> Result<ToxicUpdate, 
 }
 
 fn attributes_of(obj: &Map<String, Value>) -> Result<Option<&Map<String, Value>>, ApiError> {
-match obj.get("attributes") {
-    None | Some(Value::Null) => Ok(None),
-    Some(Value::Object(attrs)) => Ok(Some(attrs)),
-    Some(_) => Err(ApiError::bad_request(
-        "bad request body: `attributes` must be an object such as {\"latency\": 100}",
-    )),
-}
+    match obj.get("attributes") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(attrs)) => Ok(Some(attrs)),
+        Some(_) => Err(ApiError::bad_request(
+            "bad request body: `attributes` must be an object such as {\"latency\": 100}",
+        )),
+    }
 }
 
 fn parse_toxicity(value: Option<&Value>) -> Result<Option<f64>, ApiError> {
-match value {
-    None | Some(Value::Null) => Ok(None),
-    Some(v) => match v.as_f64() {
-        Some(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
-        _ => Err(ApiError::bad_request(
-            "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)",
-        )),
-    },
-}
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
+            _ => Err(ApiError::bad_request(
+                "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)",
+            )),
+        },
+    }
 }
 
 /// Toxiproxy writes a toxicity of 1 as `1`, not `1.0`.
 fn toxicity_json(t: f64) -> Value {
-if t.fract() == 0.0 {
-    Value::from(t as i64)
-} else {
-    number(t)
-}
+    if t.fract() == 0.0 {
+        Value::from(t as i64)
+    } else {
+        number(t)
+    }
 }
 
 #[cfg(test)]
@@ -575,7 +579,13 @@ mod tests {
             r#"{"attributes":{"latency":250,"jitter":10},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":0.25}"#
         );
         let before = toxic.clone();
-        assert!(update(&mut toxic, json!({"attributes": {"latency": "x"}, "toxicity": 0.5})).is_err());
+        assert!(
+            update(
+                &mut toxic,
+                json!({"attributes": {"latency": "x"}, "toxicity": 0.5})
+            )
+            .is_err()
+        );
         assert_eq!(toxic, before, "a refused update changed the toxic");
     }
 

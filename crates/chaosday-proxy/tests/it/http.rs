@@ -212,7 +212,12 @@ async fn toxics_that_do_not_fit_the_proxy_kind_are_refused() {
     );
     let err = registry.add_toxic("web", latency).expect_err("refused");
     assert!(
-        matches!(err, RegistryError::NeedsTcpProxy { toxic_type: "latency" }),
+        matches!(
+            err,
+            RegistryError::NeedsTcpProxy {
+                toxic_type: "latency"
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("use http_delay"), "{err}");
@@ -222,7 +227,12 @@ async fn toxics_that_do_not_fit_the_proxy_kind_are_refused() {
     let http = toxiproxy::parse_toxic(&json!({"type": "http_error"})).expect("toxic");
     let err = registry.add_toxic("tcp", http).expect_err("refused");
     assert!(
-        matches!(err, RegistryError::NeedsHttpProxy { toxic_type: "http_error" }),
+        matches!(
+            err,
+            RegistryError::NeedsHttpProxy {
+                toxic_type: "http_error"
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("\"http\": true"), "{err}");

@@ -359,10 +359,7 @@ async fn disabling_refuses_new_connections_and_drops_open_ones_and_reset_restore
     let listen = proxy_to(&registry, "d", echo().await).await;
     let mut open = TcpStream::connect(&listen).await.expect("connect");
     round_trip(&mut open, b"x").await;
-    registry
-        .set_enabled("d", false)
-        .await
-        .expect("disable");
+    registry.set_enabled("d", false).await.expect("disable");
     let mut buf = [0u8; 1];
     let read = timeout(LIMIT, open.read(&mut buf))
         .await
