@@ -1,10 +1,16 @@
 //! Arbitrary bytes as the JSON bodies of the Toxiproxy API: creating a proxy, creating a
-//! toxic, and updating a valid toxic of every type. None may panic; what they accept must
-//! be in range and must read back as itself.
+//! toxic, and updating a valid toxic of every type, through the parsers of
+//! `chaosday_proxy::toxiproxy`. None may panic; what they accept must be in range (the
+//! registry's own check passes), must read back as itself, and an update must keep the
+//! toxic's name, stream and type.
 
 #![no_main]
 
-use chaosday_proxy::{ProxyConfig, Toxic, ToxicKind, toxic::TYPES};
+use chaosday_proxy::toxic::TYPES;
+use chaosday_proxy::toxiproxy::{
+    attributes_json, parse_proxy, parse_proxy_update, parse_toxic, parse_toxic_update, toxic_json,
+};
+use chaosday_proxy::{Toxic, ToxicKind};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -12,23 +18,30 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    if let Ok(config) = ProxyConfig::from_json(&body) {
+    if let Ok(config) = parse_proxy(&body) {
         assert!(!config.name.is_empty() && !config.upstream.is_empty());
         config.toxics.iter().for_each(check);
     }
-    if let Ok(toxic) = Toxic::from_create(&body) {
+    let _ = parse_proxy_update(&body);
+    if let Ok(toxic) = parse_toxic(&body) {
         check(&toxic);
     }
     for type_name in TYPES {
         let created = serde_json::json!({ "type": type_name });
-        let mut toxic = Toxic::from_create(&created).expect("a valid toxic");
-        let before = toxic.clone();
-        match toxic.update(&body) {
-            Ok(()) => check(&toxic),
-            Err(e) => {
-                assert_eq!(toxic, before, "a refused update changed the toxic");
-                assert_eq!(e.status, 400);
+        let toxic = parse_toxic(&created).expect("a valid toxic");
+        match parse_toxic_update(&toxic, &body) {
+            Ok(update) => {
+                let mut after = toxic.clone();
+                if let Some(kind) = update.kind {
+                    assert_eq!(kind.type_name(), toxic.kind.type_name());
+                    after.kind = kind;
+                }
+                if let Some(toxicity) = update.toxicity {
+                    after.toxicity = toxicity;
+                }
+                check(&after);
             }
+            Err(e) => assert_eq!(e.status, 400),
         }
     }
 });
@@ -37,7 +50,8 @@ fuzz_target!(|data: &[u8]| {
 fn check(toxic: &Toxic) {
     assert!((0.0..=1.0).contains(&toxic.toxicity), "{toxic:?}");
     assert!(!toxic.name.is_empty());
-    for (name, value) in toxic.kind.attributes() {
+    toxic.check().expect("the registry takes what the API accepted");
+    for (name, value) in attributes_json(&toxic.kind) {
         if let Some(n) = value.as_i64() {
             assert!(n >= 0, "attributes.{name} = {n} in {toxic:?}");
         }
@@ -45,7 +59,7 @@ fn check(toxic: &Toxic) {
     if let ToxicKind::HttpError { status, .. } = toxic.kind {
         assert!((100..=599).contains(&status));
     }
-    let json = toxic.to_json();
-    let again = Toxic::from_create(&json).expect("its own JSON is a valid toxic");
-    assert_eq!(again.to_json(), json, "{toxic:?}");
+    let json = toxic_json(toxic);
+    let again = parse_toxic(&json).expect("its own JSON is a valid toxic");
+    assert_eq!(toxic_json(&again), json, "{toxic:?}");
 }

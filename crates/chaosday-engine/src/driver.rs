@@ -50,12 +50,12 @@ pub enum Action {
         /// The process.
         process: ProcessIdentity,
     },
-    /// Put a toxic (Toxiproxy JSON) on a proxy of this process.
+    /// Put a toxic on a proxy of this process.
     AddToxic {
         /// The proxy's name.
         proxy: String,
-        /// The toxic, as the Toxiproxy API takes it.
-        toxic: serde_json::Value,
+        /// The toxic.
+        toxic: chaosday_proxy::Toxic,
     },
     /// Disable a proxy of this process (the link is down).
     DisableProxy {

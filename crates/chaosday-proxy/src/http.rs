@@ -17,11 +17,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
 
-use crate::link::Connection;
 use crate::rng::Rng;
-use crate::toxic::ToxicKind;
+use crate::toxic::{ToxicKind, ToxicSet};
 
 type Body = Either<Incoming, Full<Bytes>>;
 
@@ -60,8 +60,17 @@ enum Verdict {
     Forward(Duration),
 }
 
-/// Serves one HTTP/1.1 client connection through `upstream`.
-pub async fn serve(client: TcpStream, upstream: TcpStream, connection: Connection) {
+/// Serves one HTTP/1.1 client connection through `upstream` (connected to `address`, which
+/// is connected to again if the upstream closes), with the proxy's live `toxics`, until the
+/// client closes or `cancel` fires. `seed` seeds this connection's draws.
+pub async fn serve(
+    client: TcpStream,
+    upstream: TcpStream,
+    address: &str,
+    seed: u64,
+    toxics: watch::Receiver<Arc<ToxicSet>>,
+    cancel: &CancellationToken,
+) {
     let (sender, upstream_conn) =
         match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
             Ok(pair) => pair,
@@ -71,12 +80,11 @@ pub async fn serve(client: TcpStream, upstream: TcpStream, connection: Connectio
         let _ = upstream_conn.await;
     });
     let state = Arc::new(Mutex::new(Upstream {
-        address: connection.upstream.clone(),
+        address: address.to_owned(),
         sender: Some(sender),
-        rng: Rng::new(connection.seed),
+        rng: Rng::new(seed),
         drawn: HashMap::new(),
     }));
-    let toxics = connection.toxics.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let state = state.clone();
         let toxics = toxics.clone();
@@ -86,7 +94,7 @@ pub async fn serve(client: TcpStream, upstream: TcpStream, connection: Connectio
         .preserve_header_case(true)
         .serve_connection(TokioIo::new(client), service);
     tokio::select! {
-        () = connection.cancel.cancelled() => {}
+        () = cancel.cancelled() => {}
         _ = serving => {}
     }
 }
@@ -94,7 +102,7 @@ pub async fn serve(client: TcpStream, upstream: TcpStream, connection: Connectio
 async fn handle(
     request: Request<Incoming>,
     state: &Mutex<Upstream>,
-    toxics: &tokio::sync::watch::Receiver<Arc<crate::registry::ToxicSet>>,
+    toxics: &watch::Receiver<Arc<ToxicSet>>,
 ) -> Response<Body> {
     let set = toxics.borrow().clone();
     let mut upstream = state.lock().await;
@@ -136,7 +144,7 @@ async fn handle(
     }
 }
 
-fn decide(set: &crate::registry::ToxicSet, path: &str, upstream: &mut Upstream) -> Verdict {
+fn decide(set: &ToxicSet, path: &str, upstream: &mut Upstream) -> Verdict {
     let mut delay = Duration::ZERO;
     upstream
         .drawn

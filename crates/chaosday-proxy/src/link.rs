@@ -12,8 +12,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
@@ -23,9 +23,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{Stats, ToxicSet};
 use crate::rng::Rng;
-use crate::toxic::{Stream, ToxicKind};
+use crate::toxic::{Stream, ToxicKind, ToxicSet};
 
 /// How long connecting to the upstream may take.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
@@ -35,6 +34,20 @@ const CHUNK: usize = 64 * 1024;
 const MAX_QUEUED: usize = 64;
 /// Pipes kept for reuse between bursts.
 const POOLED_PIPES: usize = 256;
+
+/// Byte and connection counters of one proxy, shared by its connections: each count is a
+/// relaxed atomic add, never a lock on the data path.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bytes from clients to the upstream.
+    pub bytes_upstream: AtomicU64,
+    /// Bytes from the upstream to clients.
+    pub bytes_downstream: AtomicU64,
+    /// Connections accepted.
+    pub connections_total: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+}
 
 /// What a connection needs from its proxy.
 pub struct Connection {
@@ -91,7 +104,15 @@ pub async fn serve(client: TcpStream, connection: Connection) {
     };
     let _ = upstream.set_nodelay(true);
     if connection.http {
-        crate::http::serve(client, upstream, connection).await;
+        crate::http::serve(
+            client,
+            upstream,
+            &connection.upstream,
+            connection.seed,
+            connection.toxics,
+            &connection.cancel,
+        )
+        .await;
         return;
     }
     let up = pump(
@@ -240,11 +261,11 @@ enum Step {
     End(End),
 }
 
-static PIPES: Mutex<Vec<(OwnedFd, OwnedFd)>> = Mutex::new(Vec::new());
+static PIPES: parking_lot::Mutex<Vec<(OwnedFd, OwnedFd)>> = parking_lot::const_mutex(Vec::new());
 
 /// A pipe from the pool, or a new one.
 fn take_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    if let Some(pipe) = PIPES.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+    if let Some(pipe) = PIPES.lock().pop() {
         return Ok(pipe);
     }
     nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
@@ -252,7 +273,7 @@ fn take_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Returns an empty pipe to the pool.
 fn give_pipe(pipe: (OwnedFd, OwnedFd)) {
-    let mut pool = PIPES.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut pool = PIPES.lock();
     if pool.len() < POOLED_PIPES {
         pool.push(pipe);
     }
@@ -266,7 +287,7 @@ async fn splice_pump(
     toxics: &mut watch::Receiver<Arc<ToxicSet>>,
     stream: Stream,
     draws: &mut Draws,
-    counter: &std::sync::atomic::AtomicU64,
+    counter: &AtomicU64,
 ) -> Step {
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
     loop {
@@ -347,7 +368,7 @@ async fn toxic_pump(
     stream: Stream,
     draws: &mut Draws,
     mut acting: Vec<Acting>,
-    counter: &std::sync::atomic::AtomicU64,
+    counter: &AtomicU64,
 ) -> Step {
     let mut queue: VecDeque<Chunk> = VecDeque::new();
     let mut paced = Instant::now();
@@ -455,7 +476,7 @@ async fn write_front(
     acting: &[Acting],
     draws: &mut Draws,
     paced: &mut Instant,
-    counter: &std::sync::atomic::AtomicU64,
+    counter: &AtomicU64,
 ) -> Result<(), End> {
     let Some(front) = queue.front_mut() else {
         return Ok(());
@@ -521,11 +542,7 @@ async fn write_front(
 }
 
 /// Writes every queued chunk now.
-async fn flush(
-    dst: &TcpStream,
-    queue: &mut VecDeque<Chunk>,
-    counter: &std::sync::atomic::AtomicU64,
-) -> bool {
+async fn flush(dst: &TcpStream, queue: &mut VecDeque<Chunk>, counter: &AtomicU64) -> bool {
     while let Some(chunk) = queue.pop_front() {
         let rest = &chunk.data[chunk.written..];
         if write_all(dst, rest).await.is_err() {

@@ -1,46 +1,29 @@
-//! The proxies of one server and their toxics: what the Toxiproxy API manages.
+//! The proxies of one process and their toxics, by name: a typed API over the data plane.
 //!
 //! Each enabled proxy has a listener and an accept task; each accepted connection is served
 //! by [`crate::link`]. Toxics live in a `watch` channel per proxy, so every open connection
 //! sees a change on its next chunk. Disabling a proxy closes its listener (new connections
 //! are refused) and cancels its connections (open ones are dropped).
+//!
+//! Every operation takes typed values and fails with a [`RegistryError`]; the Toxiproxy JSON
+//! and HTTP statuses are [`crate::toxiproxy`]'s concern, which uses this module (never the
+//! reverse).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
-use crate::link::{self, Connection};
+use crate::error::RegistryError;
+use crate::link::{self, Connection, Stats};
 use crate::rng::Rng;
-use crate::toxic::Toxic;
+use crate::toxic::{Toxic, ToxicKind, ToxicSet};
 
-/// The toxics of one proxy, in the order they were added.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ToxicSet {
-    /// The toxics.
-    pub toxics: Vec<Toxic>,
-}
-
-/// Byte and connection counters of one proxy.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Bytes from clients to the upstream.
-    pub bytes_upstream: AtomicU64,
-    /// Bytes from the upstream to clients.
-    pub bytes_downstream: AtomicU64,
-    /// Connections accepted.
-    pub connections_total: AtomicU64,
-    /// Connections open now.
-    pub connections_open: AtomicU64,
-}
-
-/// A proxy as the API shows it.
+/// A proxy as it is now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyView {
     /// Its name.
@@ -53,30 +36,11 @@ pub struct ProxyView {
     pub enabled: bool,
     /// Whether it parses HTTP/1.1 (for `http_error` and `http_delay`).
     pub http: bool,
-    /// Its toxics.
+    /// Its toxics, in the order they were added.
     pub toxics: Vec<Toxic>,
 }
 
-impl ProxyView {
-    /// `{name, listen, upstream, enabled, toxics}` as Toxiproxy, plus `http` when set.
-    pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("name".into(), self.name.clone().into());
-        map.insert("listen".into(), self.listen.clone().into());
-        map.insert("upstream".into(), self.upstream.clone().into());
-        map.insert("enabled".into(), self.enabled.into());
-        if self.http {
-            map.insert("http".into(), true.into());
-        }
-        map.insert(
-            "toxics".into(),
-            Value::Array(self.toxics.iter().map(Toxic::to_json).collect()),
-        );
-        Value::Object(map)
-    }
-}
-
-/// What creates a proxy: `{name, listen, upstream, enabled?, http?, toxics?}`.
+/// What creates a proxy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyConfig {
     /// Unique name.
@@ -94,69 +58,62 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Parses a create request, with Toxiproxy's messages for missing fields.
-    pub fn from_json(body: &Value) -> Result<Self, ApiError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ApiError::bad_request("bad request body: expected a JSON object such as {\"name\": \"db\", \"listen\": \"127.0.0.1:0\", \"upstream\": \"127.0.0.1:5432\"}")
-        })?;
-        let text = |field: &str| -> Result<Option<String>, ApiError> {
-            match obj.get(field) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if s.is_empty() => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ApiError::bad_request(format!(
-                    "bad request body: `{field}` must be a string"
-                ))),
-            }
-        };
-        let flag = |field: &str, default: bool| -> Result<bool, ApiError> {
-            match obj.get(field) {
-                None | Some(Value::Null) => Ok(default),
-                Some(Value::Bool(b)) => Ok(*b),
-                Some(_) => Err(ApiError::bad_request(format!(
-                    "bad request body: `{field}` must be true or false"
-                ))),
-            }
-        };
-        let name = text("name")?.ok_or_else(|| ApiError::missing_field("name"))?;
-        let upstream = text("upstream")?.ok_or_else(|| ApiError::missing_field("upstream"))?;
-        check_host_port("upstream", &upstream)?;
-        let listen = text("listen")?.unwrap_or_else(|| "127.0.0.1:0".into());
-        check_host_port("listen", &listen)?;
-        let toxics = match obj.get("toxics") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(Toxic::from_create)
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "bad request body: `toxics` must be a list",
-                ));
-            }
-        };
-        Ok(ProxyConfig {
-            name,
-            listen,
-            upstream,
-            enabled: flag("enabled", true)?,
-            http: flag("http", false)?,
-            toxics,
-        })
+    /// An enabled TCP proxy from `listen` to `upstream`, with no toxics.
+    pub fn new(
+        name: impl Into<String>,
+        listen: impl Into<String>,
+        upstream: impl Into<String>,
+    ) -> Self {
+        ProxyConfig {
+            name: name.into(),
+            listen: listen.into(),
+            upstream: upstream.into(),
+            enabled: true,
+            http: false,
+            toxics: Vec::new(),
+        }
+    }
+
+    /// Whether [`Registry::populate`] keeps `existing` as it is for this config: the same
+    /// upstream, and the same listen address, or port 0 on its IP.
+    pub fn keeps(&self, existing: &ProxyView) -> bool {
+        existing.upstream == self.upstream && same_listen(&existing.listen, &self.listen)
     }
 }
 
-/// `host:port` with a port that parses; the host is resolved when used.
-fn check_host_port(field: &str, value: &str) -> Result<(), ApiError> {
+/// What an update of a proxy changes: each field that is `Some`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyUpdate {
+    /// A new `host:port` to listen on (the proxy listens again there).
+    pub listen: Option<String>,
+    /// A new `host:port` to forward new connections to.
+    pub upstream: Option<String>,
+    /// Enable (listen) or disable (stop listening, drop the connections).
+    pub enabled: Option<bool>,
+}
+
+/// What an update of a toxic changes: its attributes (the same type) and its toxicity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToxicUpdate {
+    /// The new attributes; the type must stay the same.
+    pub kind: Option<ToxicKind>,
+    /// The new toxicity, 0 to 1.
+    pub toxicity: Option<f64>,
+}
+
+/// `host:port` with a port that parses; the host is resolved when used. `field` names it
+/// in the error (`listen` or `upstream`).
+pub fn check_host_port(field: &'static str, value: &str) -> Result<(), RegistryError> {
     let ok = value
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "{field} {value:?} is not host:port; write it like 127.0.0.1:6379 (port 0 picks a free port for listen)"
-        )))
+        Err(RegistryError::InvalidAddress {
+            field,
+            value: value.to_owned(),
+        })
     }
 }
 
@@ -183,8 +140,8 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     fn view(&self) -> ProxyView {
@@ -234,28 +191,30 @@ impl Registry {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Proxy>>> {
-        self.proxies.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, BTreeMap<String, Arc<Proxy>>> {
+        self.proxies.lock()
     }
 
-    fn find(&self, name: &str) -> Result<Arc<Proxy>, ApiError> {
+    fn find(&self, name: &str) -> Result<Arc<Proxy>, RegistryError> {
         self.lock()
             .get(name)
             .cloned()
-            .ok_or_else(ApiError::proxy_not_found)
+            .ok_or_else(|| RegistryError::ProxyNotFound {
+                proxy: name.to_owned(),
+            })
     }
 
     fn next_seed(&self) -> u64 {
-        self.rng
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .next_u64()
+        self.rng.lock().next_u64()
     }
 
-    /// Creates a proxy and, if enabled, starts listening. 409 if the name is taken.
-    pub async fn create(&self, config: ProxyConfig) -> Result<ProxyView, ApiError> {
+    /// Creates a proxy and, if enabled, starts listening. Refused if the name is taken, an
+    /// address is not `host:port`, a toxic is refused, or the listen address cannot be bound.
+    pub async fn create(&self, config: ProxyConfig) -> Result<ProxyView, RegistryError> {
+        check_host_port("upstream", &config.upstream)?;
+        check_host_port("listen", &config.listen)?;
         if self.lock().contains_key(&config.name) {
-            return Err(ApiError::proxy_exists());
+            return Err(RegistryError::ProxyExists { proxy: config.name });
         }
         let (toxics, _) = watch::channel(Arc::new(ToxicSet { toxics: Vec::new() }));
         let proxy = Arc::new(Proxy {
@@ -286,24 +245,24 @@ impl Registry {
         };
         if raced {
             proxy.stop().await;
-            return Err(ApiError::proxy_exists());
+            return Err(RegistryError::ProxyExists {
+                proxy: proxy.name.clone(),
+            });
         }
         Ok(proxy.view())
     }
 
     /// Creates the proxies that do not exist, re-creates those whose listen or upstream
     /// changed, and leaves the others as they are.
-    pub async fn populate(&self, configs: Vec<ProxyConfig>) -> Result<Vec<ProxyView>, ApiError> {
+    pub async fn populate(
+        &self,
+        configs: Vec<ProxyConfig>,
+    ) -> Result<Vec<ProxyView>, RegistryError> {
         let mut views = Vec::with_capacity(configs.len());
         for config in configs {
             let existing = self.lock().get(&config.name).map(|p| p.view());
             match existing {
-                Some(view)
-                    if view.upstream == config.upstream
-                        && same_listen(&view.listen, &config.listen) =>
-                {
-                    views.push(view);
-                }
+                Some(view) if config.keeps(&view) => views.push(view),
                 Some(_) => {
                     self.delete(&config.name).await?;
                     views.push(self.create(config).await?);
@@ -315,7 +274,7 @@ impl Registry {
     }
 
     /// One proxy.
-    pub fn get(&self, name: &str) -> Result<ProxyView, ApiError> {
+    pub fn get(&self, name: &str) -> Result<ProxyView, RegistryError> {
         Ok(self.find(name)?.view())
     }
 
@@ -326,42 +285,29 @@ impl Registry {
     }
 
     /// The counters of one proxy.
-    pub fn stats(&self, name: &str) -> Result<Arc<Stats>, ApiError> {
+    pub fn stats(&self, name: &str) -> Result<Arc<Stats>, RegistryError> {
         Ok(self.find(name)?.stats.clone())
     }
 
-    /// Updates `listen`, `upstream` and `enabled`, whichever the body names.
-    pub async fn update(&self, name: &str, body: &Value) -> Result<ProxyView, ApiError> {
+    /// Updates `listen`, `upstream` and `enabled`, whichever `update` names. A new listen
+    /// address is bound at once (if enabled); a new upstream serves new connections.
+    pub async fn update(
+        &self,
+        name: &str,
+        update: ProxyUpdate,
+    ) -> Result<ProxyView, RegistryError> {
         let proxy = self.find(name)?;
-        let obj = body.as_object().ok_or_else(|| {
-            ApiError::bad_request(
-                "bad request body: expected a JSON object such as {\"enabled\": false}",
-            )
-        })?;
-        let text = |field: &str| -> Result<Option<String>, ApiError> {
-            match obj.get(field) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if s.is_empty() => Ok(None),
-                Some(Value::String(s)) => {
-                    check_host_port(field, s)?;
-                    Ok(Some(s.clone()))
-                }
-                Some(_) => Err(ApiError::bad_request(format!(
-                    "bad request body: `{field}` must be a string"
-                ))),
-            }
-        };
-        let listen = text("listen")?;
-        let upstream = text("upstream")?;
-        let enabled = match obj.get("enabled") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "bad request body: `enabled` must be true or false",
-                ));
-            }
-        };
+        let ProxyUpdate {
+            listen,
+            upstream,
+            enabled,
+        } = update;
+        if let Some(listen) = &listen {
+            check_host_port("listen", listen)?;
+        }
+        if let Some(upstream) = &upstream {
+            check_host_port("upstream", upstream)?;
+        }
         let (relisten, was_enabled) = {
             let mut state = proxy.lock();
             let relisten = listen
@@ -391,19 +337,34 @@ impl Registry {
         Ok(proxy.view())
     }
 
+    /// Enables (listens again) or disables (closes the listener and drops the connections)
+    /// a proxy.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyView, RegistryError> {
+        self.update(
+            name,
+            ProxyUpdate {
+                enabled: Some(enabled),
+                ..ProxyUpdate::default()
+            },
+        )
+        .await
+    }
+
     /// Stops and removes a proxy, dropping its connections; returns once its address is free.
-    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, name: &str) -> Result<(), RegistryError> {
         let proxy = self
             .lock()
             .remove(name)
-            .ok_or_else(ApiError::proxy_not_found)?;
+            .ok_or_else(|| RegistryError::ProxyNotFound {
+                proxy: name.to_owned(),
+            })?;
         proxy.stop().await;
         Ok(())
     }
 
     /// Removes every toxic and enables every proxy. A proxy that cannot listen again does
     /// not stop the others; the first such error is returned at the end.
-    pub async fn reset(&self) -> Result<(), ApiError> {
+    pub async fn reset(&self) -> Result<(), RegistryError> {
         let proxies: Vec<Arc<Proxy>> = self.lock().values().cloned().collect();
         let mut first_error = None;
         for proxy in proxies {
@@ -429,12 +390,12 @@ impl Registry {
     }
 
     /// The toxics of a proxy.
-    pub fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ApiError> {
+    pub fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, RegistryError> {
         Ok(self.find(proxy)?.toxics.borrow().toxics.clone())
     }
 
     /// One toxic.
-    pub fn toxic(&self, proxy: &str, toxic: &str) -> Result<Toxic, ApiError> {
+    pub fn toxic(&self, proxy: &str, toxic: &str) -> Result<Toxic, RegistryError> {
         self.find(proxy)?
             .toxics
             .borrow()
@@ -442,27 +403,71 @@ impl Registry {
             .iter()
             .find(|t| t.name == toxic)
             .cloned()
-            .ok_or_else(ApiError::toxic_not_found)
+            .ok_or_else(|| toxic_not_found(proxy, toxic))
     }
 
-    /// Adds a toxic; it acts on open connections from their next chunk. 409 if its name is taken.
-    pub fn add_toxic(&self, proxy: &str, toxic: Toxic) -> Result<Toxic, ApiError> {
+    /// Adds a toxic; it acts on open connections from their next chunk. Refused if its name
+    /// is taken on the proxy, if it is out of range ([`Toxic::check`]), or if it does not
+    /// fit the proxy (an HTTP toxic on a TCP proxy, a byte-level one on an HTTP proxy).
+    pub fn add_toxic(&self, proxy: &str, toxic: Toxic) -> Result<Toxic, RegistryError> {
         add_to(&*self.find(proxy)?, toxic)
     }
 
-    /// Updates a toxic's attributes and toxicity.
-    pub fn update_toxic(&self, proxy: &str, toxic: &str, body: &Value) -> Result<Toxic, ApiError> {
-        let proxy = self.find(proxy)?;
-        let mut result = Err(ApiError::toxic_not_found());
-        proxy.toxics.send_if_modified(|set| {
-            let mut next = (**set).clone();
-            let Some(found) = next.toxics.iter_mut().find(|t| t.name == toxic) else {
+    /// Changes a toxic's attributes and toxicity; the change reaches open connections on
+    /// their next chunk.
+    pub fn update_toxic(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        update: ToxicUpdate,
+    ) -> Result<Toxic, RegistryError> {
+        self.edit_toxic(proxy, toxic, |_| Ok::<_, RegistryError>(update))
+    }
+
+    /// [`Registry::update_toxic`] with an update worked out from the toxic as it is, at
+    /// once: no other change to the proxy's toxics comes between the read and the write (a
+    /// merge of attributes loses none). If `edit` fails, nothing changes.
+    pub fn edit_toxic<E: From<RegistryError>>(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        edit: impl FnOnce(&Toxic) -> Result<ToxicUpdate, E>,
+    ) -> Result<Toxic, E> {
+        let found = self.find(proxy)?;
+        let mut result = Err(E::from(toxic_not_found(proxy, toxic)));
+        let mut edit = Some(edit);
+        found.toxics.send_if_modified(|set| {
+            let Some(index) = set.toxics.iter().position(|t| t.name == toxic) else {
                 return false;
             };
-            match found.update(body) {
-                Ok(()) => {
-                    result = Ok(found.clone());
-                    *set = Arc::new(next);
+            let Some(edit) = edit.take() else {
+                return false;
+            };
+            let current = &set.toxics[index];
+            let changed = edit(current).and_then(|update| {
+                let mut next = current.clone();
+                if let Some(kind) = update.kind {
+                    if kind.type_name() != next.kind.type_name() {
+                        return Err(E::from(RegistryError::ToxicTypeChanged {
+                            toxic: next.name.clone(),
+                            from: next.kind.type_name(),
+                            to: kind.type_name(),
+                        }));
+                    }
+                    next.kind = kind;
+                }
+                if let Some(toxicity) = update.toxicity {
+                    next.toxicity = toxicity;
+                }
+                next.check()?;
+                Ok(next)
+            });
+            match changed {
+                Ok(next) => {
+                    let mut toxics = (**set).clone();
+                    toxics.toxics[index] = next.clone();
+                    *set = Arc::new(toxics);
+                    result = Ok(next);
                     true
                 }
                 Err(e) => {
@@ -475,9 +480,8 @@ impl Registry {
     }
 
     /// Removes a toxic; open connections recover on their next chunk.
-    pub fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ApiError> {
-        let proxy = self.find(proxy)?;
-        let removed = proxy.toxics.send_if_modified(|set| {
+    pub fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), RegistryError> {
+        let removed = self.find(proxy)?.toxics.send_if_modified(|set| {
             let before = set.toxics.len();
             let next: Vec<Toxic> = set
                 .toxics
@@ -494,23 +498,26 @@ impl Registry {
         if removed {
             Ok(())
         } else {
-            Err(ApiError::toxic_not_found())
+            Err(toxic_not_found(proxy, toxic))
         }
     }
 
-    async fn start(&self, proxy: &Arc<Proxy>) -> Result<(), ApiError> {
+    async fn start(&self, proxy: &Arc<Proxy>) -> Result<(), RegistryError> {
         let listen = proxy.lock().listen.clone();
-        let listener = TcpListener::bind(&listen).await.map_err(|e| {
-            let message = if e.kind() == std::io::ErrorKind::AddrInUse {
-                format!("listen {listen}: the address is already in use; pick another port, or 0 for a free one")
+        let refused = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                RegistryError::AddressInUse {
+                    listen: listen.clone(),
+                }
             } else {
-                format!("listen {listen}: {e}; write it like 127.0.0.1:6379")
-            };
-            ApiError { status: if e.kind() == std::io::ErrorKind::AddrInUse { 409 } else { 400 }, message }
-        })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| ApiError::bad_request(format!("listen {listen}: {e}")))?;
+                RegistryError::Listen {
+                    listen: listen.clone(),
+                    source,
+                }
+            }
+        };
+        let listener = TcpListener::bind(&listen).await.map_err(refused)?;
+        let local = listener.local_addr().map_err(refused)?;
         let cancel = CancellationToken::new();
         let accept = tokio::spawn(accept_loop(
             listener,
@@ -528,21 +535,30 @@ impl Registry {
     }
 }
 
-fn add_to(proxy: &Proxy, toxic: Toxic) -> Result<Toxic, ApiError> {
+fn toxic_not_found(proxy: &str, toxic: &str) -> RegistryError {
+    RegistryError::ToxicNotFound {
+        proxy: proxy.to_owned(),
+        toxic: toxic.to_owned(),
+    }
+}
+
+fn add_to(proxy: &Proxy, toxic: Toxic) -> Result<Toxic, RegistryError> {
     let http = proxy.lock().http;
     if toxic.kind.is_http() && !http {
-        return Err(ApiError::bad_request(format!(
-            "{} needs an HTTP proxy: create the proxy with \"http\": true",
-            toxic.kind.type_name()
-        )));
+        return Err(RegistryError::NeedsHttpProxy {
+            toxic_type: toxic.kind.type_name(),
+        });
     }
     if !toxic.kind.is_http() && http {
-        return Err(ApiError::bad_request(format!(
-            "{} acts on bytes, and this proxy parses HTTP: use http_delay or http_error here, or a proxy with \"http\": false",
-            toxic.kind.type_name()
-        )));
+        return Err(RegistryError::NeedsTcpProxy {
+            toxic_type: toxic.kind.type_name(),
+        });
     }
-    let mut result = Err(ApiError::toxic_exists());
+    toxic.check()?;
+    let mut result = Err(RegistryError::ToxicExists {
+        proxy: proxy.name.clone(),
+        toxic: toxic.name.clone(),
+    });
     proxy.toxics.send_if_modified(|set| {
         if set.toxics.iter().any(|t| t.name == toxic.name) {
             return false;

@@ -1,16 +1,17 @@
-//! Toxics as the Toxiproxy API speaks them: `{attributes, name, type, stream, toxicity}`,
-//! with Toxiproxy's defaults, plus chaosday's HTTP toxics.
+//! Toxics as data: what a toxic does ([`ToxicKind`]), which way it acts ([`Stream`]), how
+//! often ([`Toxic::toxicity`]), and the live set of a proxy ([`ToxicSet`]).
 //!
-//! Parsing is strict where Toxiproxy is lax in ways that hurt (a toxicity outside 0–1 is an
-//! error here) and lenient where clients rely on it (unknown attributes are ignored, missing
-//! ones are 0).
+//! A leaf of the crate: the registry, the links and the Toxiproxy API all use these types,
+//! and this module uses none of them. The Toxiproxy wire format of a toxic
+//! (`{attributes, name, type, stream, toxicity}`, its defaults and its parsing) is in
+//! [`crate::toxiproxy`]; the serde derives here are chaosday's own shape (for a driver's
+//! serialisable actions), not Toxiproxy's.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::RegistryError;
 
 /// Which way the bytes a toxic acts on flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -39,7 +40,8 @@ impl fmt::Display for Stream {
 }
 
 /// What a toxic does, with its attributes (times in milliseconds unless named otherwise).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToxicKind {
     /// Delays each chunk by `latency` ± `jitter` ms from its own arrival.
     Latency {
@@ -177,169 +179,69 @@ impl ToxicKind {
         })
     }
 
-    /// The attributes as a JSON object, in Toxiproxy's field order.
-    pub fn attributes(&self) -> Map<String, Value> {
-        let mut map = Map::new();
-        let mut put = |k: &str, v: Value| {
-            map.insert(k.to_owned(), v);
+    /// Whether every attribute is in range: no negative number, an HTTP status from 100 to
+    /// 599, a probability from 0 to 1. Says what is wrong otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        let whole = |name: &str, value: i64| {
+            if value < 0 {
+                Err(format!("attributes.{name} must be 0 or more"))
+            } else {
+                Ok(())
+            }
+        };
+        let probability = |p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err("attributes.probability must be a number from 0 to 1".to_owned())
+            }
         };
         match self {
             ToxicKind::Latency { latency, jitter } => {
-                put("latency", (*latency).into());
-                put("jitter", (*jitter).into());
+                whole("latency", *latency)?;
+                whole("jitter", *jitter)
             }
-            ToxicKind::Bandwidth { rate } => put("rate", (*rate).into()),
+            ToxicKind::Bandwidth { rate } => whole("rate", *rate),
             ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
-                put("timeout", (*timeout).into())
+                whole("timeout", *timeout)
             }
             ToxicKind::Slicer {
                 average_size,
                 size_variation,
                 delay,
             } => {
-                put("average_size", (*average_size).into());
-                put("size_variation", (*size_variation).into());
-                put("delay", (*delay).into());
+                whole("average_size", *average_size)?;
+                whole("size_variation", *size_variation)?;
+                whole("delay", *delay)
             }
-            ToxicKind::SlowClose { delay } => put("delay", (*delay).into()),
-            ToxicKind::LimitData { bytes } => put("bytes", (*bytes).into()),
+            ToxicKind::SlowClose { delay } => whole("delay", *delay),
+            ToxicKind::LimitData { bytes } => whole("bytes", *bytes),
             ToxicKind::HttpError {
                 status,
-                probability,
-                path_prefix,
+                probability: p,
+                ..
             } => {
-                put("status", (*status).into());
-                put("probability", number(*probability));
-                put("path_prefix", path_prefix.clone().into());
-            }
-            ToxicKind::HttpDelay {
-                delay,
-                probability,
-                path_prefix,
-            } => {
-                put("delay", (*delay).into());
-                put("probability", number(*probability));
-                put("path_prefix", path_prefix.clone().into());
-            }
-        }
-        map
-    }
-
-    /// Applies the attributes named in `attrs` over the current ones. Unknown attributes are
-    /// ignored, as Toxiproxy does; a known one of the wrong type or range is an error.
-    pub fn merge(&mut self, attrs: &Map<String, Value>) -> Result<(), ApiError> {
-        let int = |name: &str, slot: &mut i64| -> Result<(), ApiError> {
-            match attrs.get(name) {
-                None | Some(Value::Null) => Ok(()),
-                Some(v) => match v
-                    .as_i64()
-                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-                {
-                    Some(n) if n >= 0 => {
-                        *slot = n;
-                        Ok(())
-                    }
-                    Some(_) => Err(ApiError::bad_request(format!(
-                        "attributes.{name} must be 0 or more"
-                    ))),
-                    None => Err(ApiError::bad_request(format!(
-                        "attributes.{name} must be a whole number, not {}",
-                        describe(v)
-                    ))),
-                },
-            }
-        };
-        let prob = |slot: &mut f64| -> Result<(), ApiError> {
-            match attrs.get("probability") {
-                None | Some(Value::Null) => Ok(()),
-                Some(v) => match v.as_f64() {
-                    Some(p) if (0.0..=1.0).contains(&p) => {
-                        *slot = p;
-                        Ok(())
-                    }
-                    _ => Err(ApiError::bad_request(
-                        "attributes.probability must be a number from 0 to 1",
-                    )),
-                },
-            }
-        };
-        let prefix = |slot: &mut String| -> Result<(), ApiError> {
-            match attrs.get("path_prefix") {
-                None | Some(Value::Null) => Ok(()),
-                Some(Value::String(s)) => {
-                    slot.clone_from(s);
-                    Ok(())
-                }
-                Some(v) => Err(ApiError::bad_request(format!(
-                    "attributes.path_prefix must be a string such as \"/api\", not {}",
-                    describe(v)
-                ))),
-            }
-        };
-        match self {
-            ToxicKind::Latency { latency, jitter } => {
-                int("latency", latency)?;
-                int("jitter", jitter)
-            }
-            ToxicKind::Bandwidth { rate } => int("rate", rate),
-            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
-                int("timeout", timeout)
-            }
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => {
-                int("average_size", average_size)?;
-                int("size_variation", size_variation)?;
-                int("delay", delay)
-            }
-            ToxicKind::SlowClose { delay } => int("delay", delay),
-            ToxicKind::LimitData { bytes } => int("bytes", bytes),
-            ToxicKind::HttpError {
-                status,
-                probability,
-                path_prefix,
-            } => {
-                int("status", status)?;
                 if !(100..=599).contains(status) {
-                    return Err(ApiError::bad_request(
-                        "attributes.status must be an HTTP status code from 100 to 599",
-                    ));
+                    return Err(
+                        "attributes.status must be an HTTP status code from 100 to 599".to_owned(),
+                    );
                 }
-                prob(probability)?;
-                prefix(path_prefix)
+                probability(*p)
             }
             ToxicKind::HttpDelay {
                 delay,
-                probability,
-                path_prefix,
+                probability: p,
+                ..
             } => {
-                int("delay", delay)?;
-                prob(probability)?;
-                prefix(path_prefix)
+                whole("delay", *delay)?;
+                probability(*p)
             }
         }
-    }
-}
-
-fn number(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-}
-
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a fractional number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
 /// A toxic on a proxy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Toxic {
     /// Unique on its proxy; `<type>_<stream>` unless given.
     pub name: String,
@@ -352,203 +254,57 @@ pub struct Toxic {
 }
 
 impl Toxic {
-    /// The JSON Toxiproxy answers: `{attributes, name, type, stream, toxicity}`.
-    pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("attributes".into(), Value::Object(self.kind.attributes()));
-        map.insert("name".into(), self.name.clone().into());
-        map.insert("type".into(), self.kind.type_name().into());
-        map.insert("stream".into(), self.stream.as_str().into());
-        map.insert("toxicity".into(), toxicity_json(self.toxicity));
-        Value::Object(map)
-    }
-
-    /// Parses a create request: `{name?, type, stream?, toxicity?, attributes?}`.
-    pub fn from_create(body: &Value) -> Result<Self, ApiError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("bad request body: expected a JSON object such as {\"type\": \"latency\", \"attributes\": {\"latency\": 100}}"))?;
-        let type_name = match obj.get("type") {
-            Some(Value::String(t)) => t.as_str(),
-            None | Some(Value::Null) => "",
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "bad request body: `type` must be a string",
-                ));
-            }
-        };
-        let mut kind = ToxicKind::default_of(type_name)
-            .ok_or_else(|| ApiError::invalid_toxic_type(type_name))?;
-        let stream = match obj.get("stream") {
-            None | Some(Value::Null) => Stream::Downstream,
-            Some(Value::String(s)) if s.is_empty() => Stream::Downstream,
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("upstream") => Stream::Upstream,
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("downstream") => Stream::Downstream,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "stream was invalid, can be either upstream or downstream",
-                ));
-            }
-        };
-        let toxicity = parse_toxicity(obj.get("toxicity"))?.unwrap_or(1.0);
-        if let Some(attrs) = attributes_of(obj)? {
-            kind.merge(attrs)?;
-        }
-        let name = match obj.get("name") {
-            Some(Value::String(n)) if !n.is_empty() => n.clone(),
-            None | Some(Value::Null) | Some(Value::String(_)) => format!("{type_name}_{stream}"),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "bad request body: `name` must be a string",
-                ));
-            }
-        };
-        Ok(Toxic {
-            name,
+    /// A toxic of `kind` on `stream`, named `<type>_<stream>`, acting on every connection
+    /// (toxicity 1): Toxiproxy's defaults.
+    pub fn new(kind: ToxicKind, stream: Stream) -> Self {
+        Toxic {
+            name: Toxic::default_name(&kind, stream),
             kind,
             stream,
-            toxicity,
-        })
-    }
-
-    /// Applies an update request: only `attributes` (merged) and `toxicity` change.
-    pub fn update(&mut self, body: &Value) -> Result<(), ApiError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ApiError::bad_request(
-                "bad request body: expected a JSON object such as {\"toxicity\": 0.5}",
-            )
-        })?;
-        let mut kind = self.kind.clone();
-        if let Some(attrs) = attributes_of(obj)? {
-            kind.merge(attrs)?;
-        }
-        let toxicity = parse_toxicity(obj.get("toxicity"))?;
-        self.kind = kind;
-        if let Some(toxicity) = toxicity {
-            self.toxicity = toxicity;
-        }
-        Ok(())
-    }
-}
-
-fn attributes_of(obj: &Map<String, Value>) -> Result<Option<&Map<String, Value>>, ApiError> {
-    match obj.get("attributes") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(attrs)) => Ok(Some(attrs)),
-        Some(_) => Err(ApiError::bad_request(
-            "bad request body: `attributes` must be an object such as {\"latency\": 100}",
-        )),
-    }
-}
-
-fn parse_toxicity(value: Option<&Value>) -> Result<Option<f64>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_f64() {
-            Some(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
-            _ => Err(ApiError::bad_request(
-                "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)",
-            )),
-        },
-    }
-}
-
-/// Toxiproxy writes a toxicity of 1 as `1`, not `1.0`.
-fn toxicity_json(t: f64) -> Value {
-    if t.fract() == 0.0 {
-        Value::from(t as i64)
-    } else {
-        number(t)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[track_caller]
-    fn created(body: Value) -> String {
-        match Toxic::from_create(&body) {
-            Ok(t) => t.to_json().to_string(),
-            Err(e) => format!("{} {}", e.status, e.message),
+            toxicity: 1.0,
         }
     }
 
-    #[test]
-    fn create_fills_toxiproxy_defaults_in_its_field_order() {
-        assert_eq!(
-            created(json!({"type": "latency", "attributes": {"latency": 100, "jitter": 10}})),
-            r#"{"attributes":{"latency":100,"jitter":10},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
-        );
-        assert_eq!(
-            created(
-                json!({"name": "up_bw", "type": "bandwidth", "stream": "upstream", "toxicity": 0.5, "attributes": {"rate": 100}})
-            ),
-            r#"{"attributes":{"rate":100},"name":"up_bw","type":"bandwidth","stream":"upstream","toxicity":0.5}"#
-        );
-        assert_eq!(
-            created(
-                json!({"name": "s", "type": "slicer", "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}})
-            ),
-            r#"{"attributes":{"average_size":64,"size_variation":32,"delay":10},"name":"s","type":"slicer","stream":"downstream","toxicity":1}"#
-        );
-        assert_eq!(
-            created(json!({"type": "latency", "attributes": {"latency": 5, "extra": true}})),
-            r#"{"attributes":{"latency":5,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
-        );
+    /// The name a toxic gets when none is given: `<type>_<stream>`.
+    pub fn default_name(kind: &ToxicKind, stream: Stream) -> String {
+        format!("{}_{stream}", kind.type_name())
     }
 
-    #[test]
-    fn bad_toxics_are_refused_with_toxiproxy_s_messages_or_better() {
-        assert!(
-            created(json!({"type": "no_such"}))
-                .starts_with("400 invalid toxic type \"no_such\": use one of latency,")
-        );
-        assert!(created(json!({"type": "down"})).starts_with("400 invalid toxic type"));
-        assert_eq!(
-            created(json!({"type": "latency", "stream": "sideways"})),
-            "400 stream was invalid, can be either upstream or downstream"
-        );
-        assert!(
-            created(json!({"type": "latency", "toxicity": 2}))
-                .starts_with("400 toxicity must be a number from 0 to 1")
-        );
-        assert_eq!(
-            created(json!({"type": "latency", "attributes": {"latency": "fast"}})),
-            "400 attributes.latency must be a whole number, not a string"
-        );
-        assert_eq!(
-            created(json!({"type": "latency", "attributes": {"latency": -1}})),
-            "400 attributes.latency must be 0 or more"
-        );
-        assert!(
-            created(json!({"type": "http_error", "attributes": {"status": 99}}))
-                .contains("from 100 to 599")
-        );
-        assert!(created(json!([1])).starts_with("400 bad request body"));
+    /// The same toxic, named `name`.
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
-    #[test]
-    fn an_update_changes_only_what_it_names() {
-        let mut toxic = Toxic::from_create(
-            &json!({"type": "latency", "attributes": {"latency": 100, "jitter": 10}}),
-        )
-        .unwrap();
-        toxic
-            .update(&json!({"attributes": {"latency": 250}}))
-            .unwrap();
-        toxic.update(&json!({"toxicity": 0.25})).unwrap();
-        assert_eq!(
-            toxic.to_json().to_string(),
-            r#"{"attributes":{"latency":250,"jitter":10},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":0.25}"#
-        );
-        let before = toxic.clone();
-        assert!(
-            toxic
-                .update(&json!({"attributes": {"latency": "x"}, "toxicity": 0.5}))
-                .is_err()
-        );
-        assert_eq!(toxic, before, "a refused update changed the toxic");
+    /// The same toxic, acting on a connection with probability `toxicity` (0 to 1).
+    #[must_use]
+    pub fn with_toxicity(mut self, toxicity: f64) -> Self {
+        self.toxicity = toxicity;
+        self
     }
+
+    /// Whether the registry takes it: a name, a toxicity from 0 to 1, attributes in range.
+    pub fn check(&self) -> Result<(), RegistryError> {
+        let invalid = |reason: String| RegistryError::InvalidToxic {
+            toxic: self.name.clone(),
+            reason,
+        };
+        if self.name.is_empty() {
+            return Err(invalid("a toxic needs a name".to_owned()));
+        }
+        if !(0.0..=1.0).contains(&self.toxicity) {
+            return Err(invalid(
+                "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)".to_owned(),
+            ));
+        }
+        self.kind.check().map_err(invalid)
+    }
+}
+
+/// The toxics of one proxy, in the order they were added.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ToxicSet {
+    /// The toxics.
+    pub toxics: Vec<Toxic>,
 }

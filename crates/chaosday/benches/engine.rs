@@ -584,22 +584,21 @@ async fn bench_link_toxic(engine: &Engine, links: &chaosday_engine::LinkDriver) 
         jitter: Duration::ZERO,
         link: LinkToxic::default(),
     };
-    let toxic = serde_json::json!({"name": "bench", "type": "latency", "attributes": {"latency": LATENCY.as_millis() as u64}});
+    let toxic = chaosday_proxy::Toxic::new(
+        chaosday_proxy::ToxicKind::Latency {
+            latency: LATENCY.as_millis() as i64,
+            jitter: 0,
+        },
+        chaosday_proxy::Stream::Downstream,
+    )
+    .named("bench");
     let (mut direct, mut chaosday, mut delayed) = (Vec::new(), Vec::new(), 0);
     for _ in 0..ITERATIONS {
         let start = Instant::now();
-        let parsed =
-            chaosday_proxy::Toxic::from_create(&toxic).map_err(|e| anyhow::anyhow!(e.message))?;
-        links
-            .registry()
-            .add_toxic(&proxy, parsed)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        links.registry().add_toxic(&proxy, toxic.clone())?;
         direct.push(ms(start.elapsed()));
         delayed += usize::from(ping().await? >= LATENCY);
-        links
-            .registry()
-            .remove_toxic(&proxy, "bench")
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        links.registry().remove_toxic(&proxy, "bench")?;
         ping().await?;
 
         let start = Instant::now();
@@ -635,11 +634,7 @@ async fn bench_link_toxic(engine: &Engine, links: &chaosday_engine::LinkDriver) 
         c.p99,
         if c.p99 <= 5.0 { "within" } else { "NOT within" }
     );
-    links
-        .registry()
-        .delete(&proxy)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    links.registry().delete(&proxy).await?;
     Ok(())
 }
 

@@ -9,8 +9,7 @@
 
 use async_trait::async_trait;
 use chaosday_domain::{FaultSpec, LinkTarget, Stream, TargetSpec};
-use chaosday_proxy::{ProxyConfig, Registry, Toxic};
-use serde_json::{Value, json};
+use chaosday_proxy::{ProxyConfig, Registry, RegistryError, Toxic, ToxicKind};
 
 use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
 use crate::error::{Error, Result};
@@ -47,44 +46,68 @@ impl LinkDriver {
         if self.registry.get(&name).is_ok() {
             return Ok(name);
         }
-        let config = ProxyConfig::from_json(&json!({
-            "name": name, "listen": target.listen, "upstream": target.upstream, "http": target.http,
-        }))
-        .map_err(|e| Error::BadFault(format!("link {}: {}", target.listen, e.message)))?;
-        self.registry.create(config).await.map_err(|e| {
-            Error::System(format!(
-                "cannot proxy link {}: {}",
-                target.listen, e.message
-            ))
+        // No listen address: any free port, as the Toxiproxy API defaults it.
+        let listen = if target.listen.is_empty() {
+            "127.0.0.1:0"
+        } else {
+            &target.listen
+        };
+        let config = ProxyConfig {
+            http: target.http,
+            ..ProxyConfig::new(name.clone(), listen, &target.upstream)
+        };
+        self.registry.create(config).await.map_err(|e| match e {
+            RegistryError::InvalidAddress { .. } => {
+                Error::BadFault(format!("link {}: {e}", target.listen))
+            }
+            e => Error::System(format!("cannot proxy link {}: {e}", target.listen)),
         })?;
         Ok(name)
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// A duration in whole milliseconds, as the toxics count them (saturating).
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The Toxiproxy JSON of a link fault; `None` for `down`, which is not a toxic.
-fn toxic_json(fault: &FaultSpec) -> Option<Value> {
-    let (attributes, stream, toxicity) = match fault {
+/// A count as a toxic attribute (saturating).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The toxic of a link fault, named `chaosday_<kind>`; `None` for `down`, which is not a
+/// toxic (the proxy is disabled).
+fn toxic_of(fault: &FaultSpec) -> Option<Toxic> {
+    let (kind, stream, toxicity) = match fault {
         FaultSpec::Latency {
             latency,
             jitter,
             link,
         } => (
-            json!({"latency": millis(*latency), "jitter": millis(*jitter)}),
+            ToxicKind::Latency {
+                latency: millis(*latency),
+                jitter: millis(*jitter),
+            },
             link.stream,
             link.toxicity,
         ),
-        FaultSpec::Bandwidth { rate, link } => (json!({"rate": rate}), link.stream, link.toxicity),
+        FaultSpec::Bandwidth { rate, link } => (
+            ToxicKind::Bandwidth { rate: count(*rate) },
+            link.stream,
+            link.toxicity,
+        ),
         FaultSpec::Timeout { timeout, link } => (
-            json!({"timeout": millis(*timeout)}),
+            ToxicKind::Timeout {
+                timeout: millis(*timeout),
+            },
             link.stream,
             link.toxicity,
         ),
         FaultSpec::ResetPeer { timeout, link } => (
-            json!({"timeout": millis(*timeout)}),
+            ToxicKind::ResetPeer {
+                timeout: millis(*timeout),
+            },
             link.stream,
             link.toxicity,
         ),
@@ -94,22 +117,38 @@ fn toxic_json(fault: &FaultSpec) -> Option<Value> {
             delay,
             link,
         } => (
-            json!({"average_size": average_size, "size_variation": size_variation, "delay": u64::try_from(delay.as_micros()).unwrap_or(u64::MAX)}),
+            ToxicKind::Slicer {
+                average_size: count(*average_size),
+                size_variation: count(*size_variation),
+                delay: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
+            },
             link.stream,
             link.toxicity,
         ),
-        FaultSpec::SlowClose { delay, link } => {
-            (json!({"delay": millis(*delay)}), link.stream, link.toxicity)
-        }
-        FaultSpec::LimitData { bytes, link } => {
-            (json!({"bytes": bytes.bytes()}), link.stream, link.toxicity)
-        }
+        FaultSpec::SlowClose { delay, link } => (
+            ToxicKind::SlowClose {
+                delay: millis(*delay),
+            },
+            link.stream,
+            link.toxicity,
+        ),
+        FaultSpec::LimitData { bytes, link } => (
+            ToxicKind::LimitData {
+                bytes: count(bytes.bytes()),
+            },
+            link.stream,
+            link.toxicity,
+        ),
         FaultSpec::HttpError {
             status,
             probability,
             path_prefix,
         } => (
-            json!({"status": status, "probability": probability, "path_prefix": path_prefix}),
+            ToxicKind::HttpError {
+                status: i64::from(*status),
+                probability: *probability,
+                path_prefix: path_prefix.clone(),
+            },
             Stream::Downstream,
             1.0,
         ),
@@ -118,23 +157,30 @@ fn toxic_json(fault: &FaultSpec) -> Option<Value> {
             probability,
             path_prefix,
         } => (
-            json!({"delay": millis(*delay), "probability": probability, "path_prefix": path_prefix}),
+            ToxicKind::HttpDelay {
+                delay: millis(*delay),
+                probability: *probability,
+                path_prefix: path_prefix.clone(),
+            },
             Stream::Downstream,
             1.0,
         ),
         _ => return None,
     };
     let stream = match stream {
-        Stream::Upstream => "upstream",
-        Stream::Downstream => "downstream",
+        Stream::Upstream => chaosday_proxy::Stream::Upstream,
+        Stream::Downstream => chaosday_proxy::Stream::Downstream,
     };
-    Some(json!({
-        "name": format!("chaosday_{}", fault.kind()),
-        "type": fault.kind(),
-        "stream": stream,
-        "toxicity": toxicity,
-        "attributes": attributes,
-    }))
+    Some(
+        Toxic::new(kind, stream)
+            .named(format!("chaosday_{}", fault.kind()))
+            .with_toxicity(toxicity),
+    )
+}
+
+/// What a registry error means for a driver: the message of an [`Error::System`].
+fn system(proxy: &str, error: &RegistryError) -> Error {
+    Error::System(format!("proxy {proxy}: {error}"))
 }
 
 #[async_trait]
@@ -169,7 +215,7 @@ impl Driver for LinkDriver {
         })?;
         let description = format!("{fault} on link {} → {}", link.listen, link.upstream);
         let target_key = format!("link:{}", link.listen);
-        let Some(toxic) = toxic_json(fault) else {
+        let Some(toxic) = toxic_of(fault) else {
             return Ok(Prepared {
                 target_key,
                 description,
@@ -182,8 +228,10 @@ impl Driver for LinkDriver {
                 },
             });
         };
-        let parsed = Toxic::from_create(&toxic).map_err(|e| Error::BadFault(e.message))?;
-        if parsed.kind.is_http() != view.http {
+        if let Err(RegistryError::InvalidToxic { reason, .. }) = toxic.check() {
+            return Err(Error::BadFault(reason));
+        }
+        if toxic.kind.is_http() != view.http {
             return Err(Error::BadFault(if view.http {
                 format!(
                     "`{}` acts on bytes and link {} carries HTTP: use http_delay or http_error",
@@ -198,6 +246,7 @@ impl Driver for LinkDriver {
                 )
             }));
         }
+        let name = toxic.name.clone();
         Ok(Prepared {
             target_key,
             description,
@@ -208,7 +257,7 @@ impl Driver for LinkDriver {
             revert: RevertPlan::RemoveToxic {
                 owner: self.me,
                 proxy,
-                toxic: parsed.name,
+                toxic: name,
             },
         })
     }
@@ -216,20 +265,20 @@ impl Driver for LinkDriver {
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
         match &prepared.action {
             Action::AddToxic { proxy, toxic } => {
-                let toxic = Toxic::from_create(toxic).map_err(|e| Error::BadFault(e.message))?;
                 // A toxic of the same name can only be a leftover: replace it.
                 let _ = self.registry.remove_toxic(proxy, &toxic.name);
-                self.registry
-                    .add_toxic(proxy, toxic)
-                    .map(|_| ())
-                    .map_err(|e| Error::System(format!("proxy {proxy}: {}", e.message)))
+                match self.registry.add_toxic(proxy, toxic.clone()) {
+                    Ok(_) => Ok(()),
+                    Err(RegistryError::InvalidToxic { reason, .. }) => Err(Error::BadFault(reason)),
+                    Err(e) => Err(system(proxy, &e)),
+                }
             }
             Action::DisableProxy { proxy } => self
                 .registry
-                .update(proxy, &json!({"enabled": false}))
+                .set_enabled(proxy, false)
                 .await
                 .map(|_| ())
-                .map_err(|e| Error::System(format!("proxy {proxy}: {}", e.message))),
+                .map_err(|e| system(proxy, &e)),
             _ => Err(Error::Unsupported {
                 fault: "non-link",
                 target: "link".into(),
@@ -245,16 +294,17 @@ impl Driver for LinkDriver {
         match plan {
             RevertPlan::RemoveToxic { proxy, toxic, .. } => {
                 match self.registry.remove_toxic(proxy, toxic) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.status == 404 => Ok(()),
-                    Err(e) => Err(Error::System(format!("proxy {proxy}: {}", e.message))),
+                    Ok(())
+                    | Err(
+                        RegistryError::ProxyNotFound { .. } | RegistryError::ToxicNotFound { .. },
+                    ) => Ok(()),
+                    Err(e) => Err(system(proxy, &e)),
                 }
             }
             RevertPlan::EnableProxy { proxy, .. } => {
-                match self.registry.update(proxy, &json!({"enabled": true})).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.status == 404 => Ok(()),
-                    Err(e) => Err(Error::System(format!("proxy {proxy}: {}", e.message))),
+                match self.registry.set_enabled(proxy, true).await {
+                    Ok(_) | Err(RegistryError::ProxyNotFound { .. }) => Ok(()),
+                    Err(e) => Err(system(proxy, &e)),
                 }
             }
             _ => Err(Error::Unsupported {

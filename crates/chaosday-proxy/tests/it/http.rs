@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chaosday_proxy::{ProxyConfig, Registry, Toxic};
+use chaosday_proxy::{ProxyConfig, Registry, RegistryError, Stream, Toxic, ToxicKind, toxiproxy};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -89,13 +89,13 @@ async fn get(conn: &mut BufReader<TcpStream>, path: &str) -> (u16, String) {
 }
 
 async fn http_proxy(registry: &Registry) -> String {
-    let config = ProxyConfig::from_json(&json!({
-        "name": "web", "listen": "127.0.0.1:0", "upstream": http_upstream().await.to_string(), "http": true
-    }))
-    .expect("config");
+    let config = ProxyConfig {
+        http: true,
+        ..ProxyConfig::new("web", "127.0.0.1:0", http_upstream().await.to_string())
+    };
     let view = registry.create(config).await.expect("create");
     assert!(view.http);
-    assert_eq!(view.to_json()["http"], true);
+    assert_eq!(toxiproxy::proxy_json(&view)["http"], true);
     view.listen
 }
 
@@ -112,7 +112,7 @@ async fn http_error_answers_matching_requests_and_forwards_the_others_on_one_kee
         (200, "ok /api/cart".into())
     );
 
-    let toxic = Toxic::from_create(
+    let toxic = toxiproxy::parse_toxic(
         &json!({"type": "http_error", "attributes": {"status": 503, "path_prefix": "/api"}}),
     )
     .expect("toxic");
@@ -144,7 +144,7 @@ async fn http_error_answers_matching_requests_and_forwards_the_others_on_one_kee
 async fn http_delay_slows_matching_requests_only() {
     let registry = Registry::new(Some(3));
     let listen = http_proxy(&registry).await;
-    let toxic = Toxic::from_create(
+    let toxic = toxiproxy::parse_toxic(
         &json!({"type": "http_delay", "attributes": {"delay": 300, "path_prefix": "/slow"}}),
     )
     .expect("toxic");
@@ -182,7 +182,7 @@ async fn http_delay_slows_matching_requests_only() {
 async fn http_probability_applies_per_request() {
     let registry = Registry::new(Some(11));
     let listen = http_proxy(&registry).await;
-    let toxic = Toxic::from_create(
+    let toxic = toxiproxy::parse_toxic(
         &json!({"type": "http_error", "attributes": {"status": 500, "probability": 0.5}}),
     )
     .expect("toxic");
@@ -203,14 +203,37 @@ async fn http_probability_applies_per_request() {
 async fn toxics_that_do_not_fit_the_proxy_kind_are_refused() {
     let registry = Registry::new(Some(3));
     http_proxy(&registry).await;
-    let latency = Toxic::from_create(&json!({"type": "latency"})).expect("toxic");
+    let latency = Toxic::new(
+        ToxicKind::Latency {
+            latency: 0,
+            jitter: 0,
+        },
+        Stream::Downstream,
+    );
     let err = registry.add_toxic("web", latency).expect_err("refused");
-    assert!(err.message.contains("use http_delay"), "{}", err.message);
+    assert!(
+        matches!(
+            err,
+            RegistryError::NeedsTcpProxy {
+                toxic_type: "latency"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("use http_delay"), "{err}");
 
-    let config =
-        ProxyConfig::from_json(&json!({"name": "tcp", "upstream": "127.0.0.1:9"})).expect("config");
+    let config = ProxyConfig::new("tcp", "127.0.0.1:0", "127.0.0.1:9");
     registry.create(config).await.expect("create");
-    let http = Toxic::from_create(&json!({"type": "http_error"})).expect("toxic");
+    let http = toxiproxy::parse_toxic(&json!({"type": "http_error"})).expect("toxic");
     let err = registry.add_toxic("tcp", http).expect_err("refused");
-    assert!(err.message.contains("\"http\": true"), "{}", err.message);
+    assert!(
+        matches!(
+            err,
+            RegistryError::NeedsHttpProxy {
+                toxic_type: "http_error"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"http\": true"), "{err}");
 }

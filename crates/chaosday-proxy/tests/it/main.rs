@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chaosday_proxy::{ProxyConfig, Registry, Toxic};
+use chaosday_proxy::{
+    ProxyConfig, Registry, RegistryError, Stream, Toxic, ToxicKind, ToxicUpdate, toxiproxy,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,15 +48,13 @@ async fn source(size: usize) -> SocketAddr {
 }
 
 async fn proxy_to(registry: &Registry, name: &str, upstream: SocketAddr) -> String {
-    let config = ProxyConfig::from_json(
-        &json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string()}),
-    )
-    .expect("config");
+    let config = ProxyConfig::new(name, "127.0.0.1:0", upstream.to_string());
     registry.create(config).await.expect("create").listen
 }
 
+/// A toxic from its Toxiproxy JSON (with Toxiproxy's defaults).
 fn toxic(body: serde_json::Value) -> Toxic {
-    Toxic::from_create(&body).expect("toxic")
+    toxiproxy::parse_toxic(&body).expect("toxic")
 }
 
 async fn round_trip(conn: &mut TcpStream, payload: &[u8]) -> Duration {
@@ -238,7 +238,10 @@ async fn timeout_holds_data_then_closes_and_zero_holds_forever() {
         .update_toxic(
             "to",
             "timeout_downstream",
-            &json!({"attributes": {"timeout": 0}}),
+            ToxicUpdate {
+                kind: Some(ToxicKind::Timeout { timeout: 0 }),
+                toxicity: None,
+            },
         )
         .expect("update");
     let mut conn = TcpStream::connect(&listen).await.expect("connect");
@@ -358,10 +361,7 @@ async fn disabling_refuses_new_connections_and_drops_open_ones_and_reset_restore
     let listen = proxy_to(&registry, "d", echo().await).await;
     let mut open = TcpStream::connect(&listen).await.expect("connect");
     round_trip(&mut open, b"x").await;
-    registry
-        .update("d", &json!({"enabled": false}))
-        .await
-        .expect("disable");
+    registry.set_enabled("d", false).await.expect("disable");
     let mut buf = [0u8; 1];
     let read = timeout(LIMIT, open.read(&mut buf))
         .await
@@ -384,4 +384,104 @@ async fn disabling_refuses_new_connections_and_drops_open_ones_and_reset_restore
         .await
         .expect("enabled again, on the same port");
     assert!(round_trip(&mut conn, b"y").await < Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn the_registry_refuses_with_typed_errors_and_changes_nothing_then() {
+    let registry = Registry::new(Some(1));
+    let config = ProxyConfig {
+        enabled: false,
+        ..ProxyConfig::new("r", "127.0.0.1:0", "127.0.0.1:1")
+    };
+    registry.create(config.clone()).await.expect("create");
+    assert!(matches!(
+        registry.create(config).await,
+        Err(RegistryError::ProxyExists { proxy }) if proxy == "r"
+    ));
+    assert!(matches!(
+        registry.get("nope"),
+        Err(RegistryError::ProxyNotFound { proxy }) if proxy == "nope"
+    ));
+    assert!(matches!(
+        registry
+            .create(ProxyConfig::new("bad", "nope", "127.0.0.1:1"))
+            .await,
+        Err(RegistryError::InvalidAddress {
+            field: "listen",
+            ..
+        })
+    ));
+
+    let latency = Toxic::new(
+        ToxicKind::Latency {
+            latency: 10,
+            jitter: 0,
+        },
+        Stream::Downstream,
+    );
+    assert_eq!(latency.name, "latency_downstream");
+    registry.add_toxic("r", latency.clone()).expect("add");
+    assert!(matches!(
+        registry.add_toxic("r", latency),
+        Err(RegistryError::ToxicExists { .. })
+    ));
+    let retype = ToxicUpdate {
+        kind: Some(ToxicKind::Bandwidth { rate: 1 }),
+        toxicity: None,
+    };
+    assert!(matches!(
+        registry.update_toxic("r", "latency_downstream", retype),
+        Err(RegistryError::ToxicTypeChanged {
+            from: "latency",
+            to: "bandwidth",
+            ..
+        })
+    ));
+    let too_toxic = ToxicUpdate {
+        kind: None,
+        toxicity: Some(2.0),
+    };
+    assert!(matches!(
+        registry.update_toxic("r", "latency_downstream", too_toxic),
+        Err(RegistryError::InvalidToxic { .. })
+    ));
+    assert_eq!(
+        registry
+            .toxic("r", "latency_downstream")
+            .expect("toxic")
+            .toxicity,
+        1.0,
+        "a refused update changed the toxic"
+    );
+    let half = ToxicUpdate {
+        kind: None,
+        toxicity: Some(0.5),
+    };
+    let after = registry
+        .update_toxic("r", "latency_downstream", half)
+        .expect("update");
+    assert_eq!(after.toxicity, 0.5);
+    assert!(matches!(
+        registry.remove_toxic("r", "nope"),
+        Err(RegistryError::ToxicNotFound { proxy, toxic }) if proxy == "r" && toxic == "nope"
+    ));
+    assert!(matches!(
+        registry.set_enabled("nope", true).await,
+        Err(RegistryError::ProxyNotFound { .. })
+    ));
+    assert!(
+        registry
+            .set_enabled("r", true)
+            .await
+            .expect("enable")
+            .enabled
+    );
+    assert!(
+        !registry
+            .set_enabled("r", false)
+            .await
+            .expect("disable")
+            .enabled
+    );
+    registry.stop_all().await;
 }

@@ -8,9 +8,13 @@
 //! never 500s or accepted; bodies are parsed here from bytes, whatever their content type,
 //! so a malformed one is a 400 that says what is wrong. Failures become HTTP answers in one
 //! place: [`Error`]'s `IntoResponse`.
+//!
+//! The wire format itself (parsing proxy and toxic bodies with Toxiproxy's defaults and
+//! words, rendering them, and the answer for each `RegistryError`) is
+//! [`chaosday_proxy::toxiproxy`]; this module routes, reads bodies and calls the typed
+//! [`Registry`].
 
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,7 +25,8 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chaosday_proxy::{ApiError, ProxyConfig, ProxyView, Registry, Stream, Toxic};
+use chaosday_proxy::toxiproxy::{self, ApiError};
+use chaosday_proxy::{ProxyConfig, ProxyView, Registry, RegistryError, Stream, Toxic};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -123,6 +128,12 @@ pub enum Error {
         /// The proxies created or kept before it.
         created: Vec<ProxyView>,
     },
+}
+
+impl From<RegistryError> for Error {
+    fn from(error: RegistryError) -> Self {
+        Error::Api(error.into())
+    }
 }
 
 impl IntoResponse for Error {
@@ -239,7 +250,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Names<T
 /// A proxy as Toxiproxy shows it, its toxics in Toxiproxy's order.
 fn proxy_json(mut view: ProxyView) -> Value {
     view.toxics = toxiproxy_order(view.toxics);
-    view.to_json()
+    toxiproxy::proxy_json(&view)
 }
 
 /// Toxiproxy lists a proxy's toxics upstream first, then downstream, each in the order they
@@ -258,21 +269,7 @@ fn api_proxy_config(mut body: Value) -> Result<ProxyConfig, ApiError> {
     if let Some(fields) = body.as_object_mut() {
         fields.remove("toxics");
     }
-    ProxyConfig::from_json(&body)
-}
-
-/// Whether `POST /populate` keeps `existing` as it is for `config` (the registry's rule):
-/// the same upstream, and the same listen address, or port 0 on its IP.
-fn kept_by_populate(existing: &ProxyView, config: &ProxyConfig) -> bool {
-    existing.upstream == config.upstream
-        && (existing.listen == config.listen
-            || match (
-                existing.listen.parse::<SocketAddr>(),
-                config.listen.parse::<SocketAddr>(),
-            ) {
-                (Ok(current), Ok(asked)) => asked.port() == 0 && asked.ip() == current.ip(),
-                _ => false,
-            })
+    toxiproxy::parse_proxy(&body)
 }
 
 async fn version() -> Response {
@@ -328,14 +325,22 @@ async fn populate(
         // A proxy that changed is replaced: deleted here, so that its address is free again
         // before the registry binds it for the new one.
         if let Ok(existing) = registry.get(&config.name)
-            && !kept_by_populate(&existing, &config)
+            && !config.keeps(&existing)
             && let Err(error) = registry.delete(&config.name).await
         {
-            return Err(Error::Populate { error, created });
+            return Err(Error::Populate {
+                error: error.into(),
+                created,
+            });
         }
         match registry.populate(vec![config]).await {
             Ok(views) => created.extend(views),
-            Err(error) => return Err(Error::Populate { error, created }),
+            Err(error) => {
+                return Err(Error::Populate {
+                    error: error.into(),
+                    created,
+                });
+            }
         }
     }
     let proxies: Vec<Value> = created.into_iter().map(proxy_json).collect();
@@ -364,8 +369,8 @@ async fn update_proxy(
 ) -> Result<Response, Error> {
     // An unknown proxy is a 404 whatever the body, as Toxiproxy.
     registry.get(&proxy)?;
-    let body = parse(&body, UPDATE_EXAMPLE)?;
-    let after = registry.update(&proxy, &body).await?;
+    let update = toxiproxy::parse_proxy_update(&parse(&body, UPDATE_EXAMPLE)?)?;
+    let after = registry.update(&proxy, update).await?;
     Ok(ok(&proxy_json(after)))
 }
 
@@ -383,7 +388,7 @@ async fn list_toxics(
 ) -> Result<Response, Error> {
     let toxics = toxiproxy_order(registry.toxics(&proxy)?);
     Ok(ok(&Value::Array(
-        toxics.iter().map(Toxic::to_json).collect(),
+        toxics.iter().map(toxiproxy::toxic_json).collect(),
     )))
 }
 
@@ -393,15 +398,17 @@ async fn create_toxic(
     RawBody(body): RawBody,
 ) -> Result<Response, Error> {
     registry.get(&proxy)?;
-    let toxic = Toxic::from_create(&parse(&body, TOXIC_EXAMPLE)?)?;
-    Ok(ok(&registry.add_toxic(&proxy, toxic)?.to_json()))
+    let toxic = toxiproxy::parse_toxic(&parse(&body, TOXIC_EXAMPLE)?)?;
+    Ok(ok(&toxiproxy::toxic_json(
+        &registry.add_toxic(&proxy, toxic)?,
+    )))
 }
 
 async fn get_toxic(
     State(registry): State<Registry>,
     Names((proxy, toxic)): Names<(String, String)>,
 ) -> Result<Response, Error> {
-    Ok(ok(&registry.toxic(&proxy, &toxic)?.to_json()))
+    Ok(ok(&toxiproxy::toxic_json(&registry.toxic(&proxy, &toxic)?)))
 }
 
 async fn update_toxic(
@@ -411,7 +418,11 @@ async fn update_toxic(
 ) -> Result<Response, Error> {
     registry.toxic(&proxy, &toxic)?;
     let body = parse(&body, TOXIC_UPDATE_EXAMPLE)?;
-    Ok(ok(&registry.update_toxic(&proxy, &toxic, &body)?.to_json()))
+    // Parsed against the toxic as it is when the registry applies it: attributes merge.
+    let after = registry.edit_toxic(&proxy, &toxic, |current| {
+        toxiproxy::parse_toxic_update(current, &body).map_err(Error::from)
+    })?;
+    Ok(ok(&toxiproxy::toxic_json(&after)))
 }
 
 async fn delete_toxic(
@@ -693,10 +704,7 @@ mod tests {
         let registry = Registry::new(Some(1));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let proxy = registry
-            .create(
-                ProxyConfig::from_json(&json!({"name": "p", "upstream": "127.0.0.1:1"}))
-                    .expect("config"),
-            )
+            .create(ProxyConfig::new("p", "127.0.0.1:0", "127.0.0.1:1"))
             .await
             .expect("create");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

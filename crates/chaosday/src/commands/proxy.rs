@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chaosday_proxy::{ProxyConfig, ProxyView, Registry};
+use chaosday_proxy::{ProxyConfig, ProxyView, Registry, toxiproxy as wire};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -37,7 +37,11 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             registry.stop_all().await;
             let file = args.config.as_deref().unwrap_or(Path::new("")).display();
-            return Err(UsageError(format!("--config {file}: {}", e.message)).into());
+            return Err(UsageError(format!(
+                "--config {file}: {}",
+                wire::ApiError::from(e).message
+            ))
+            .into());
         }
     };
     announce(global.output, address, &proxies);
@@ -95,7 +99,7 @@ fn read_config(path: &Path) -> anyhow::Result<Vec<ProxyConfig>> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            ProxyConfig::from_json(item).map_err(|e| {
+            wire::parse_proxy(item).map_err(|e| {
                 let message = e
                     .message
                     .strip_prefix("bad request body: ")
@@ -119,7 +123,7 @@ fn announce(output: Output, address: SocketAddr, proxies: &[ProxyView]) {
                 "address": address.to_string(),
                 "url": format!("http://{address}"),
                 "version": toxiproxy::VERSION,
-                "proxies": proxies.iter().map(ProxyView::to_json).collect::<Vec<_>>(),
+                "proxies": proxies.iter().map(wire::proxy_json).collect::<Vec<_>>(),
             });
             println!("{line}");
         }
