@@ -415,7 +415,7 @@ impl Runner {
                 let window = self.verification_window(&found.scenario);
                 let message = format!(
                     "claim on {incident} recorded: the referee checks that the system stays healthy for {}",
-                    humantime::format_duration(window)
+                    chaosday_domain::duration::human(window)
                 );
                 Ok(self.ack(&event, &team, message, Some(incident), 0))
             }
