@@ -28,7 +28,8 @@ pub const MAX_HINT_INDEX: u64 = 1_000;
 /// The largest body an action takes.
 pub const MAX_ACTION_BODY: usize = 64 * 1024;
 
-/// A request body read whole, up to [`MAX_ACTION_BODY`].
+/// A request body read whole. Its route bounds it with tower-http's `RequestBodyLimitLayer`
+/// at [`MAX_ACTION_BODY`] (see [`super::router`]).
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -39,20 +40,26 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// Reads `request`'s body, up to `limit` bytes.
+/// Reads `request`'s body. Its route's `RequestBodyLimitLayer` bounds it at `limit` bytes: a
+/// longer body fails its read, which is answered 413 naming `limit`.
 pub async fn read(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(request.into_body(), limit)
+    axum::body::to_bytes(request.into_body(), usize::MAX)
         .await
         .map_err(|e| {
             if too_large(&e) {
-                ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} KiB, the most this endpoint reads",
-                    limit / 1024
-                ))
+                ApiError::PayloadTooLarge(too_large_detail(limit))
             } else {
                 ApiError::bad("body", format!("it could not be read: {e}"))
             }
         })
+}
+
+/// The detail of a 413 for a body over `limit` bytes.
+pub fn too_large_detail(limit: usize) -> String {
+    format!(
+        "the body is larger than {} KiB, the most this endpoint reads",
+        limit / 1024
+    )
 }
 
 fn too_large(error: &axum::Error) -> bool {
