@@ -6,33 +6,20 @@
 //! an action that is durable.
 
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::secrecy::Viewer;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::access::Who;
-use super::body::MAX_HINT_INDEX;
-use super::body::{self, RawBody, field};
+use super::body::{MAX_HINT_INDEX, RawBody};
 use super::error::ApiError;
-use super::openapi::schemas;
+use super::types::{
+    ActionBody, AdjustBody, DeclareBody, DiagnoseBody, HintBody, InjectManualBody, PauseBody,
+    PlayerBody, UnleashBody, json, schemas,
+};
 use crate::game::{Action, Caller};
-
-/// `value` as a JSON answer.
-pub fn json<T: Serialize>(value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "an answer could not be written as JSON");
-            ApiError::Unavailable(format!("the answer could not be written as JSON: {e}"))
-                .into_response()
-        }
-    }
-}
 
 /// Does `action` for `caller`; its `Ack` as the answer.
 async fn act(state: &AppState, caller: Caller, action: Action) -> Result<Response, ApiError> {
@@ -65,174 +52,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IncidentNumber {
             .map(|n| IncidentNumber(IncidentId(n)))
             .map_err(|_| bad())
     }
-}
-
-/// A body of an action: its fields, an example, and serde's reading of it.
-pub trait ActionBody: serde::de::DeserializeOwned {
-    /// Every field it takes (serde refuses others; the OpenAPI schema has the same, a test
-    /// checks).
-    const FIELDS: &'static [&'static str];
-    /// A valid body, shown in errors.
-    const EXAMPLE: &'static str;
-
-    /// Parses `body`.
-    fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        body::parse(body, Self::FIELDS, Self::EXAMPLE)
-    }
-}
-
-/// `POST /api/v1/declare`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeclareBody {
-    /// The player's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// The logical target (or service) you see suffering.
-    #[serde(deserialize_with = "field::name")]
-    pub target: String,
-}
-
-impl ActionBody for DeclareBody {
-    const FIELDS: &'static [&'static str] = &["player", "target"];
-    const EXAMPLE: &'static str = r#"{"player": "ada", "target": "cart"}"#;
-}
-
-/// `POST /api/v1/incidents/{id}/diagnose`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DiagnoseBody {
-    /// The player's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// The logical target at fault.
-    #[serde(deserialize_with = "field::name")]
-    pub target: String,
-    /// The fault kind, such as `latency` or `kill` (`GET /api/v1/game` lists them).
-    #[serde(deserialize_with = "field::name")]
-    pub kind: String,
-}
-
-impl ActionBody for DiagnoseBody {
-    const FIELDS: &'static [&'static str] = &["player", "target", "kind"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "ada", "target": "cart-db-link", "kind": "latency"}"#;
-}
-
-/// `POST /api/v1/incidents/{id}/hints`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HintBody {
-    /// The player's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// Which hint (0-based); the next one not bought if absent.
-    #[schema(minimum = 0, maximum = 1000)]
-    #[serde(default, deserialize_with = "field::hint_index")]
-    pub hint: Option<u64>,
-}
-
-impl ActionBody for HintBody {
-    const FIELDS: &'static [&'static str] = &["player", "hint"];
-    const EXAMPLE: &'static str = r#"{"player": "ada", "hint": 0}"#;
-}
-
-/// A body with only the player: resolve, start, resume, end, abort, rearm.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlayerBody {
-    /// The player's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-}
-
-impl ActionBody for PlayerBody {
-    const FIELDS: &'static [&'static str] = &["player"];
-    const EXAMPLE: &'static str = r#"{"player": "ada"}"#;
-}
-
-/// `POST /api/v1/game/pause`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PauseBody {
-    /// The game master's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// Why, for the timeline (`paused by PLAYER` if absent).
-    #[serde(default, deserialize_with = "field::optional_long_text")]
-    pub reason: Option<String>,
-}
-
-impl ActionBody for PauseBody {
-    const FIELDS: &'static [&'static str] = &["player", "reason"];
-    const EXAMPLE: &'static str = r#"{"player": "grace", "reason": "lunch"}"#;
-}
-
-/// `POST /api/v1/unleash`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UnleashBody {
-    /// The game master's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// The scenario; one drawn from the deck if absent.
-    #[serde(default, deserialize_with = "field::optional_name")]
-    pub scenario: Option<String>,
-    /// The team; one the scenario can be played against if absent.
-    #[serde(default, deserialize_with = "field::optional_name")]
-    pub team: Option<String>,
-}
-
-impl ActionBody for UnleashBody {
-    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "scenario": "slow-database", "team": "checkout"}"#;
-}
-
-/// `POST /api/v1/inject-manual`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InjectManualBody {
-    /// The game master's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// The `manual` scenario you carried out by hand.
-    #[serde(deserialize_with = "field::name")]
-    pub scenario: String,
-    /// The team (required when several can play it).
-    #[serde(default, deserialize_with = "field::optional_name")]
-    pub team: Option<String>,
-}
-
-impl ActionBody for InjectManualBody {
-    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "scenario": "unplugged-cable", "team": "checkout"}"#;
-}
-
-/// `POST /api/v1/adjust`.
-#[derive(Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdjustBody {
-    /// The game master's name (1–64 characters).
-    #[serde(deserialize_with = "field::player")]
-    pub player: String,
-    /// The team.
-    #[serde(deserialize_with = "field::name")]
-    pub team: String,
-    /// Points to add, negative to take (not 0).
-    #[schema(minimum = -100_000, maximum = 100_000)]
-    #[serde(deserialize_with = "field::points")]
-    pub points: i64,
-    /// Why (in the log and on the timeline).
-    #[serde(deserialize_with = "field::long_text")]
-    pub reason: String,
-}
-
-impl ActionBody for AdjustBody {
-    const FIELDS: &'static [&'static str] = &["player", "team", "points", "reason"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "team": "checkout", "points": 50, "reason": "best postmortem"}"#;
 }
 
 /// Fails for a request without a token: every action needs one.

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod sse;
 pub mod toxiproxy;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
