@@ -54,11 +54,11 @@ pub enum FaultSpec {
     /// Delay each chunk on a link by `latency` ± `jitter`, from its own arrival.
     Latency {
         /// The delay, such as `800ms`.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         latency: Duration,
         /// Up to this much more or less, drawn per chunk.
-        #[serde(default, with = "humantime_serde")]
+        #[serde(default, with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         jitter: Duration,
         /// Which way, and on which share of connections.
@@ -76,7 +76,7 @@ pub enum FaultSpec {
     /// Stop all data on a link, and close connections after `timeout` (0: hold them forever).
     Timeout {
         /// When to close; `0s` holds connections open.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         timeout: Duration,
         /// Which way, and on which share of connections.
@@ -86,7 +86,7 @@ pub enum FaultSpec {
     /// Reset connections (TCP RST) after `timeout`.
     ResetPeer {
         /// When to reset.
-        #[serde(default, with = "humantime_serde")]
+        #[serde(default, with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         timeout: Duration,
         /// Which way, and on which share of connections.
@@ -101,7 +101,7 @@ pub enum FaultSpec {
         #[serde(default)]
         size_variation: u64,
         /// The pause between slices, such as `10us` or `2ms`.
-        #[serde(default, with = "humantime_serde")]
+        #[serde(default, with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// Which way, and on which share of connections.
@@ -111,7 +111,7 @@ pub enum FaultSpec {
     /// Delay the close of connections by `delay`.
     SlowClose {
         /// How long.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// Which way, and on which share of connections.
@@ -143,7 +143,7 @@ pub enum FaultSpec {
     /// Delay HTTP requests on a link by `delay`.
     HttpDelay {
         /// How long.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration::serde_human")]
         #[schemars(with = "HumanDuration")]
         delay: Duration,
         /// The share of matching requests delayed (0 to 1).
@@ -368,36 +368,32 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Latency {
                 latency, jitter, ..
             } if jitter.is_zero() => {
-                write!(f, "latency ({})", humantime::format_duration(*latency))
+                write!(f, "latency ({})", crate::duration::human(*latency))
             }
             FaultSpec::Latency {
                 latency, jitter, ..
             } => write!(
                 f,
                 "latency ({} ± {})",
-                humantime::format_duration(*latency),
-                humantime::format_duration(*jitter)
+                crate::duration::human(*latency),
+                crate::duration::human(*jitter)
             ),
             FaultSpec::Bandwidth { rate, .. } => write!(f, "bandwidth ({rate} KB/s)"),
             FaultSpec::Timeout { timeout, .. } => {
-                write!(f, "timeout ({})", humantime::format_duration(*timeout))
+                write!(f, "timeout ({})", crate::duration::human(*timeout))
             }
             FaultSpec::ResetPeer { timeout, .. } => {
-                write!(
-                    f,
-                    "reset_peer (after {})",
-                    humantime::format_duration(*timeout)
-                )
+                write!(f, "reset_peer (after {})", crate::duration::human(*timeout))
             }
             FaultSpec::Slicer { average_size, .. } => write!(f, "slicer ({average_size} B slices)"),
             FaultSpec::SlowClose { delay, .. } => {
-                write!(f, "slow_close ({})", humantime::format_duration(*delay))
+                write!(f, "slow_close ({})", crate::duration::human(*delay))
             }
             FaultSpec::LimitData { bytes, .. } => write!(f, "limit_data ({bytes})"),
             FaultSpec::Down {} => f.write_str("down"),
             FaultSpec::HttpError { status, .. } => write!(f, "http_error ({status})"),
             FaultSpec::HttpDelay { delay, .. } => {
-                write!(f, "http_delay ({})", humantime::format_duration(*delay))
+                write!(f, "http_delay ({})", crate::duration::human(*delay))
             }
         }
     }

@@ -52,7 +52,7 @@ pub struct Decay {
     /// Points after `over` and later.
     pub min: u32,
     /// How long the decay takes, such as `10m`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub over: Duration,
 }

@@ -254,7 +254,7 @@ async fn claim(inner: &Inner, by: TeamActor, incident: IncidentId) -> Result<Ack
     let window = crate::verification::window(&inner.game, &found.scenario);
     let message = format!(
         "claim on {incident} recorded: the referee checks that the system stays healthy for {}",
-        humantime::format_duration(window)
+        chaosday_domain::duration::human(window)
     );
     Ok(ack(inner, &event, &team, message, Some(incident), 0))
 }

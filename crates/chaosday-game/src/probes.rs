@@ -235,7 +235,7 @@ fn millis(duration: Duration) -> u64 {
 }
 
 fn timed_out(check: &ProbeCheck, limit: Duration) -> String {
-    let limit = humantime::format_duration(limit);
+    let limit = chaosday_domain::duration::human(limit);
     match check {
         ProbeCheck::Tcp(_) => format!("no connection within {limit}"),
         ProbeCheck::Command(_) => format!("still running after {limit}: killed"),
@@ -414,7 +414,7 @@ async fn command(probe: &CommandProbe, started: Instant) -> Outcome {
                 false,
                 format!(
                     "still running after {} (expected exit {}): killed",
-                    humantime::format_duration(probe.timeout),
+                    chaosday_domain::duration::human(probe.timeout),
                     probe.expect_exit
                 ),
             );

@@ -221,7 +221,10 @@ fn event_name(event: WebhookEvent) -> &'static str {
 /// What went wrong with a call, in a few words.
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
-        format!("no answer within {}", humantime::format_duration(TIMEOUT))
+        format!(
+            "no answer within {}",
+            chaosday_domain::duration::human(TIMEOUT)
+        )
     } else {
         crate::probes::request_failed(error)
     }

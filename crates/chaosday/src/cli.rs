@@ -420,8 +420,7 @@ pub struct TickerArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 30s, 5m or 250ms"))
+    chaosday_domain::duration::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_size(text: &str) -> Result<ByteSize, String> {

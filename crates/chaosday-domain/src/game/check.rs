@@ -994,6 +994,6 @@ fn socket_address(address: &str) -> Result<(), &'static str> {
     }
 }
 
-fn human(duration: Duration) -> humantime::FormattedDuration {
-    humantime::format_duration(duration)
+fn human(duration: Duration) -> crate::duration::Human {
+    crate::duration::human(duration)
 }

@@ -499,7 +499,7 @@ pub struct HttpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
     /// How long to wait for the answer.
-    #[serde(default = "five_seconds", with = "humantime_serde")]
+    #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
 }
@@ -532,7 +532,7 @@ pub struct TcpProbe {
     /// `host:port`, such as `127.0.0.1:5432`.
     pub address: String,
     /// How long the connection may take to open.
-    #[serde(default = "five_seconds", with = "humantime_serde")]
+    #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
 }
@@ -547,7 +547,7 @@ pub struct CommandProbe {
     #[serde(default)]
     pub expect_exit: i32,
     /// How long it may run; it is killed after that and counts as failed.
-    #[serde(default = "five_seconds", with = "humantime_serde")]
+    #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
 }
@@ -566,7 +566,7 @@ pub struct PrometheusProbe {
     /// The number compared to.
     pub threshold: f64,
     /// How long the query may take.
-    #[serde(default = "five_seconds", with = "humantime_serde")]
+    #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
 }
@@ -660,7 +660,7 @@ struct RawGuard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     probe: Option<String>,
     /// How long the check may stay red before the game pauses, such as `2m`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     fail_for: Duration,
 }
@@ -747,14 +747,14 @@ pub struct Scenario {
     /// How the incident ends.
     pub resolution: Resolution,
     /// How long the team has, from the moment the faults are active.
-    #[serde(default = "thirty_minutes", with = "humantime_serde")]
+    #[serde(default = "thirty_minutes", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub deadline: Duration,
     /// `fix` only: how long the scenario's probes must stay green after a claim (30s unless
     /// set).
     #[serde(
         default,
-        with = "humantime_serde::option",
+        with = "crate::duration::serde_human_option",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<HumanDuration>")]
@@ -762,7 +762,7 @@ pub struct Scenario {
     /// `timed` only: how long the faults last before they revert themselves.
     #[serde(
         default,
-        with = "humantime_serde::option",
+        with = "crate::duration::serde_human_option",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<HumanDuration>")]
@@ -801,7 +801,7 @@ pub struct ScenarioFault {
     #[serde(
         rename = "for",
         default,
-        with = "humantime_serde::option",
+        with = "crate::duration::serde_human_option",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<HumanDuration>")]
@@ -861,11 +861,11 @@ pub struct Hint {
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// The interval between two scenarios.
-    #[serde(default = "thirty_minutes", with = "humantime_serde")]
+    #[serde(default = "thirty_minutes", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub every: Duration,
     /// Up to this much earlier or later, drawn each time; less than `every`.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub jitter: Duration,
     /// When the first scenario may be unleashed (unset: when the game master starts the

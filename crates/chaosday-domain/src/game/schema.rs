@@ -51,11 +51,12 @@ fn without_null(schema: &mut Schema) {
     }
 }
 
-/// The schema of a human duration as `humantime` reads it: `30s`, `5m`, `1h 30m`, `250ms`.
+/// The schema of a duration as [`crate::duration::parse`] reads it (jiff's friendly format):
+/// `30s`, `5m`, `1h30m`, `1h 30m`, `250ms`.
 pub(crate) struct HumanDuration;
 
-/// Every unit `humantime` knows, longest spellings first.
-const DURATION_UNITS: &str = "nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y";
+/// Every unit jiff's friendly format knows, longest spellings first.
+const DURATION_UNITS: &str = "nanoseconds|nanosecond|nanos|nano|nsecs|nsec|ns|microseconds|microsecond|micros|micro|usecs|usec|µsecs|µsec|us|µs|milliseconds|millisecond|millis|milli|msecs|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|mos|mo|years|year|yrs|yr|y";
 
 impl JsonSchema for HumanDuration {
     fn schema_name() -> Cow<'static, str> {
@@ -68,9 +69,11 @@ impl JsonSchema for HumanDuration {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A duration: numbers with units, such as `30s`, `5m`, `1h 30m` or `250ms`.",
+            "description": "A duration: numbers with units, such as `30s`, `5m`, `1h30m`, `1h 30m` or `250ms`; never negative.",
             "type": "string",
-            "pattern": format!(r"^\s*([0-9]+(\.[0-9]+)?\s*({DURATION_UNITS})\s*)+$"),
+            "pattern": format!(
+                r"^\s*[0-9]+([.,][0-9]+)?\s*({DURATION_UNITS})((,\s+|\s*)[0-9]+([.,][0-9]+)?\s*({DURATION_UNITS}))*\s*$"
+            ),
             "examples": ["30s", "5m", "250ms"],
         })
     }
@@ -109,19 +112,21 @@ mod tests {
     }
 
     #[test]
-    fn the_duration_pattern_accepts_what_humantime_reads() {
+    fn the_duration_pattern_accepts_what_the_parser_reads() {
         let schema = HumanDuration::json_schema(&mut SchemaGenerator::default());
         let pattern = schema
             .get("pattern")
             .and_then(|p| p.as_str())
             .unwrap_or_default();
         let regex = regex::Regex::new(pattern).unwrap();
-        for ok in ["30s", "5m", "1h 30m", "250ms", "1.5h", "2 days", "10us"] {
-            assert!(humantime::parse_duration(ok).is_ok(), "{ok}");
+        for ok in [
+            "30s", "5m", "1h 30m", "1h30m", "250ms", "1.5h", "2 days", "10us", "1h, 30m",
+        ] {
+            assert!(crate::duration::parse(ok).is_ok(), "{ok}");
             assert!(regex.is_match(ok), "{ok}");
         }
-        for bad in ["", "30", "5 parsecs", "m5", "-1s"] {
-            assert!(humantime::parse_duration(bad).is_err(), "{bad}");
+        for bad in ["", "30", "5 parsecs", "m5", "-1s", "5m ago"] {
+            assert!(crate::duration::parse(bad).is_err(), "{bad}");
             assert!(!regex.is_match(bad), "{bad}");
         }
     }

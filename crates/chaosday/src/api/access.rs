@@ -185,8 +185,8 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
 /// its id. A cookie of no live session gets none (a made-up cookie buys no new budget).
 fn session_key(state: &AppState, request: &Request) -> Option<Key> {
     let id = crate::web::sessions::cookie(request.headers(), crate::web::sessions::COOKIE)?;
-    state.sessions.get(id, Instant::now())?;
-    Some(Key::Token(TokenHash::of(id)))
+    state.sessions.get(&id, Instant::now())?;
+    Some(Key::Token(TokenHash::of(&id)))
 }
 
 /// The middleware in front of the game's Toxiproxy API: the game master's only.

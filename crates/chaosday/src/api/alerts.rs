@@ -17,8 +17,7 @@ use super::AppState;
 use super::access::Who;
 use super::body;
 use super::error::ApiError;
-use super::handlers::json;
-use super::openapi::schemas;
+use super::types::{json, schemas};
 use chaosday_game::auth::Identity;
 use chaosday_game::{Ack, Action, Caller, FiringAlert};
 

@@ -1,11 +1,12 @@
 //! Request bodies: read whole (whatever their content type, as `curl -d` sends them), parsed
-//! as a JSON object, and taken apart field by field so that every mistake is a 400 naming
-//! its field: not JSON, not an object, a missing or unknown field, a wrong type, a number
-//! out of range, an empty or overlong string.
+//! as a JSON object, and deserialised with serde through `serde_path_to_error`, so that every
+//! mistake is a 400 naming its field's path: not JSON, not an object, a missing or unknown
+//! field, a wrong type, a number out of range, an empty or overlong string.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -15,10 +16,20 @@ pub const MAX_PLAYER_CHARS: usize = 64;
 /// The most any other string field may hold, in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
 
+/// The most a name (target, fault kind, scenario, team) may hold, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The most points one adjustment may add or take.
+pub const MAX_ADJUSTMENT: i64 = 100_000;
+
+/// The highest hint index a request may name.
+pub const MAX_HINT_INDEX: u64 = 1_000;
+
 /// The largest body an action takes.
 pub const MAX_ACTION_BODY: usize = 64 * 1024;
 
-/// A request body read whole, up to [`MAX_ACTION_BODY`].
+/// A request body read whole. Its route bounds it with tower-http's `RequestBodyLimitLayer`
+/// at [`MAX_ACTION_BODY`] (see [`super::router`]).
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -29,20 +40,26 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// Reads `request`'s body, up to `limit` bytes.
+/// Reads `request`'s body. Its route's `RequestBodyLimitLayer` bounds it at `limit` bytes: a
+/// longer body fails its read, which is answered 413 naming `limit`.
 pub async fn read(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(request.into_body(), limit)
+    axum::body::to_bytes(request.into_body(), usize::MAX)
         .await
         .map_err(|e| {
             if too_large(&e) {
-                ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} KiB, the most this endpoint reads",
-                    limit / 1024
-                ))
+                ApiError::PayloadTooLarge(too_large_detail(limit))
             } else {
                 ApiError::bad("body", format!("it could not be read: {e}"))
             }
         })
+}
+
+/// The detail of a 413 for a body over `limit` bytes.
+pub fn too_large_detail(limit: usize) -> String {
+    format!(
+        "the body is larger than {} KiB, the most this endpoint reads",
+        limit / 1024
+    )
 }
 
 fn too_large(error: &axum::Error) -> bool {
@@ -72,122 +89,170 @@ pub fn json(body: &[u8], example: &str) -> Result<Value, ApiError> {
     })
 }
 
-/// A JSON object taken apart field by field. Fields not named in `allowed` are errors, so
-/// a typo (`"targte"`) is told, not ignored.
-#[derive(Debug)]
-pub struct Fields {
-    map: Map<String, Value>,
-    example: &'static str,
-}
+/// A required field was `null`: the same answer as when it is absent.
+const MISSING: &str = "\u{0}missing";
 
-impl Fields {
-    /// Parses `body` as an object of the `allowed` fields; `example` shows one.
-    pub fn parse(body: &[u8], allowed: &[&str], example: &'static str) -> Result<Self, ApiError> {
-        let Value::Object(map) = json(body, example)? else {
-            return Err(ApiError::bad(
-                "body",
-                format!("expected a JSON object such as {example}"),
-            ));
+/// Parses `body` as a JSON object of the `allowed` fields into `T` (through serde, with the
+/// failing field's path from `serde_path_to_error`); `example` shows a valid body. Fields
+/// not in `allowed` are errors, so a typo (`"targte"`) is told, not ignored; `null` counts as
+/// absent.
+pub fn parse<T: DeserializeOwned>(
+    body: &[u8],
+    allowed: &[&str],
+    example: &str,
+) -> Result<T, ApiError> {
+    let value = json(body, example)?;
+    if !value.is_object() {
+        return Err(ApiError::bad(
+            "body",
+            format!("expected a JSON object such as {example}"),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = e.into_inner().to_string();
+        // serde's own words for an absent field: "missing field `name`".
+        let absent = detail
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match absent {
+            Some(name) => name.to_owned(),
+            None if path == "." => "body".to_owned(),
+            None => path,
         };
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::bad(
-                unknown.clone(),
+        if absent.is_some() || detail == MISSING {
+            return missing(&field, example);
+        }
+        if detail.starts_with("unknown field `") {
+            return ApiError::bad(
+                field,
                 format!(
                     "unknown field; this endpoint takes {}, such as {example}",
                     allowed.join(", ")
                 ),
-            ));
+            );
         }
-        Ok(Fields { map, example })
+        ApiError::bad(field, detail)
+    })
+}
+
+fn missing(name: &str, example: &str) -> ApiError {
+    if name == "player" {
+        return ApiError::bad(
+            "player",
+            "missing; every action carries the name of the player who does it, such as \"player\": \"ada\"",
+        );
+    }
+    ApiError::bad(name, format!("missing; send it, such as {example}"))
+}
+
+/// Field readers for `#[serde(deserialize_with = "...")]`: each reads any JSON value, so that
+/// a wrong type is told in the API's words ("expected a string, got a number").
+pub mod field {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use serde_json::Value;
+
+    use super::{
+        MAX_ADJUSTMENT, MAX_HINT_INDEX, MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS, MISSING,
+        kind, shown,
+    };
+
+    /// The acting player's name: required, trimmed, not blank, at most
+    /// [`MAX_PLAYER_CHARS`].
+    pub fn player<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        required(d, |v| text(v, MAX_PLAYER_CHARS))
     }
 
-    /// A field's value; `null` counts as absent.
-    fn take(&mut self, name: &str) -> Option<Value> {
-        self.map.remove(name).filter(|v| !v.is_null())
+    /// A required name, at most [`MAX_NAME_CHARS`].
+    pub fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        required(d, |v| text(v, MAX_NAME_CHARS))
     }
 
-    fn missing(&self, name: &str) -> ApiError {
-        ApiError::bad(name, format!("missing; send it, such as {}", self.example))
+    /// An optional name, at most [`MAX_NAME_CHARS`].
+    pub fn optional_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        optional(d, |v| text(v, MAX_NAME_CHARS))
     }
 
-    /// The acting player's name: required, not blank, at most [`MAX_PLAYER_CHARS`].
-    pub fn player(&mut self) -> Result<String, ApiError> {
-        let player = self
-            .optional_text("player", MAX_PLAYER_CHARS)?
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "player",
-                    "missing; every action carries the name of the player who does it, such as \"player\": \"ada\"",
-                )
-            })?;
-        Ok(player)
+    /// A required free text, at most [`MAX_TEXT_CHARS`].
+    pub fn long_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        required(d, |v| text(v, MAX_TEXT_CHARS))
     }
 
-    /// A required string, trimmed, not blank, at most `max` characters.
-    pub fn text(&mut self, name: &str, max: usize) -> Result<String, ApiError> {
-        self.optional_text(name, max)?
-            .ok_or_else(|| self.missing(name))
+    /// An optional free text, at most [`MAX_TEXT_CHARS`].
+    pub fn optional_long_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        optional(d, |v| text(v, MAX_TEXT_CHARS))
     }
 
-    /// An optional string (absent or `null`), trimmed, not blank, at most `max` characters.
-    pub fn optional_text(&mut self, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-        let Some(value) = self.take(name) else {
-            return Ok(None);
-        };
+    /// An optional hint index, from 0 to [`MAX_HINT_INDEX`](MAX_HINT_INDEX).
+    pub fn hint_index<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        optional(d, |v| index(v, MAX_HINT_INDEX))
+    }
+
+    /// Points of an adjustment, from -[`MAX_ADJUSTMENT`](MAX_ADJUSTMENT)
+    /// to the same.
+    pub fn points<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        required(d, |v| integer(v, MAX_ADJUSTMENT))
+    }
+
+    fn required<'de, D: Deserializer<'de>, T>(
+        d: D,
+        check: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<T, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Err(D::Error::custom(MISSING)),
+            value => check(&value).map_err(D::Error::custom),
+        }
+    }
+
+    fn optional<'de, D: Deserializer<'de>, T>(
+        d: D,
+        check: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<Option<T>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            value => check(&value).map(Some).map_err(D::Error::custom),
+        }
+    }
+
+    /// A string, trimmed, not blank, at most `max` characters, without control characters.
+    fn text(value: &Value, max: usize) -> Result<String, String> {
         let Value::String(text) = value else {
-            return Err(ApiError::bad(
-                name,
-                format!("expected a string, got {}", kind(&value)),
-            ));
+            return Err(format!("expected a string, got {}", kind(value)));
         };
         let text = text.trim();
         if text.is_empty() {
-            return Err(ApiError::bad(name, "must not be empty"));
+            return Err("must not be empty".into());
         }
         let chars = text.chars().count();
         if chars > max {
-            return Err(ApiError::bad(
-                name,
-                format!("is {chars} characters long; at most {max} are allowed"),
+            return Err(format!(
+                "is {chars} characters long; at most {max} are allowed"
             ));
         }
         if text.chars().any(char::is_control) {
-            return Err(ApiError::bad(
-                name,
-                "must not contain control characters (newlines, tabs...)",
-            ));
+            return Err("must not contain control characters (newlines, tabs...)".into());
         }
-        Ok(Some(text.to_owned()))
+        Ok(text.to_owned())
     }
 
-    /// An optional whole number from 0 to `max`.
-    pub fn optional_index(&mut self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
-        let Some(value) = self.take(name) else {
-            return Ok(None);
-        };
+    /// A whole number from 0 to `max`.
+    fn index(value: &Value, max: u64) -> Result<u64, String> {
         match value.as_u64() {
-            Some(n) if n <= max => Ok(Some(n)),
-            _ => Err(ApiError::bad(
-                name,
-                format!(
-                    "expected a whole number from 0 to {max}, got {}",
-                    shown(&value)
-                ),
+            Some(n) if n <= max => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from 0 to {max}, got {}",
+                shown(value)
             )),
         }
     }
 
-    /// A required whole number from `-limit` to `limit`.
-    pub fn integer(&mut self, name: &str, limit: i64) -> Result<i64, ApiError> {
-        let value = self.take(name).ok_or_else(|| self.missing(name))?;
+    /// A whole number from `-limit` to `limit`.
+    fn integer(value: &Value, limit: i64) -> Result<i64, String> {
         match value.as_i64() {
             Some(n) if (-limit..=limit).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad(
-                name,
-                format!(
-                    "expected a whole number from -{limit} to {limit}, got {}",
-                    shown(&value)
-                ),
+            _ => Err(format!(
+                "expected a whole number from -{limit} to {limit}, got {}",
+                shown(value)
             )),
         }
     }
@@ -215,16 +280,38 @@ fn shown(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     const EXAMPLE: &str = r#"{"player": "ada", "target": "cart"}"#;
+    const ALLOWED: &[&str] = &["player", "target", "hint"];
 
-    fn fields(body: &str) -> Result<Fields, ApiError> {
-        Fields::parse(
-            body.as_bytes(),
-            &["player", "target", "hint", "points"],
-            EXAMPLE,
-        )
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        #[serde(deserialize_with = "field::player")]
+        player: String,
+        #[serde(default, deserialize_with = "field::optional_name")]
+        #[allow(dead_code)]
+        target: Option<String>,
+        #[serde(default, deserialize_with = "field::hint_index")]
+        hint: Option<u64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Points {
+        #[serde(deserialize_with = "field::points")]
+        points: i64,
+    }
+
+    fn named(body: &str) -> Result<Named, ApiError> {
+        parse(body.as_bytes(), ALLOWED, EXAMPLE)
+    }
+
+    fn points(body: &str) -> Result<Points, ApiError> {
+        parse(body.as_bytes(), &["points"], r#"{"points": 5}"#)
     }
 
     /// The field an error names.
@@ -248,26 +335,29 @@ mod tests {
             "null",
             "{\"player\": \"a\",}",
         ] {
-            assert_eq!(field(fields(body).unwrap_err()), "body", "{body:?}");
+            assert_eq!(field(named(body).unwrap_err()), "body", "{body:?}");
         }
         let bytes = b"{\"player\": \"\xff\xfe\"}";
-        let error = Fields::parse(bytes, &["player"], EXAMPLE).unwrap_err();
+        let error = parse::<Named>(bytes, ALLOWED, EXAMPLE).unwrap_err();
         assert_eq!(field(error), "body");
     }
 
     #[test]
     fn an_unknown_field_is_named() {
-        let error = fields(r#"{"player": "ada", "targte": "cart"}"#).unwrap_err();
+        let error = named(r#"{"player": "ada", "targte": "cart"}"#).unwrap_err();
         assert_eq!(field(error.clone()), "targte");
         assert!(error.to_string().contains("player, target"), "{error}");
     }
 
     #[test]
+    fn a_duplicate_field_is_read_as_before_the_last_one_wins() {
+        let body = named(r#"{"player": "ada", "player": "grace"}"#).unwrap();
+        assert_eq!(body.player, "grace");
+    }
+
+    #[test]
     fn the_player_is_required_trimmed_and_bounded() {
-        assert_eq!(
-            fields(r#"{"player": " ada "}"#).unwrap().player().unwrap(),
-            "ada"
-        );
+        assert_eq!(named(r#"{"player": " ada "}"#).unwrap().player, "ada");
         let long = format!(r#"{{"player": "{}"}}"#, "é".repeat(65));
         for body in [
             "{}",
@@ -279,64 +369,69 @@ mod tests {
             r#"{"player": "a\nb"}"#,
             long.as_str(),
         ] {
-            let error = fields(body).unwrap().player().unwrap_err();
+            let error = named(body).unwrap_err();
             assert_eq!(field(error), "player", "{body}");
         }
+        let missing = named(r#"{"player": null}"#).unwrap_err().to_string();
+        assert!(
+            missing.contains("missing; every action carries"),
+            "{missing}"
+        );
+        let wrong = named(r#"{"player": 7}"#).unwrap_err().to_string();
+        assert_eq!(wrong, "player: expected a string, got a number");
         let sixty_four = format!(r#"{{"player": "{}"}}"#, "é".repeat(64));
-        assert!(fields(&sixty_four).unwrap().player().is_ok());
+        assert!(named(&sixty_four).is_ok());
+    }
+
+    #[test]
+    fn a_missing_field_names_itself_with_the_example() {
+        let error = points("{}").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"points: missing; send it, such as {"points": 5}"#
+        );
+        assert_eq!(field(points(r#"{"points": null}"#).unwrap_err()), "points");
     }
 
     #[test]
     fn indexes_refuse_negative_fractional_and_huge_numbers() {
         assert_eq!(
-            fields(r#"{"hint": 2}"#)
-                .unwrap()
-                .optional_index("hint", 100)
-                .unwrap(),
+            named(r#"{"player": "a", "hint": 2}"#).unwrap().hint,
             Some(2)
         );
         assert_eq!(
-            fields(r#"{"hint": null}"#)
-                .unwrap()
-                .optional_index("hint", 100)
-                .unwrap(),
+            named(r#"{"player": "a", "hint": null}"#).unwrap().hint,
             None
         );
         for body in [
-            r#"{"hint": -1}"#,
-            r#"{"hint": 1.5}"#,
-            r#"{"hint": 101}"#,
-            r#"{"hint": 1e300}"#,
-            r#"{"hint": 99999999999999999999999}"#,
-            r#"{"hint": "1"}"#,
+            r#"{"player": "a", "hint": -1}"#,
+            r#"{"player": "a", "hint": 1.5}"#,
+            r#"{"player": "a", "hint": 1001}"#,
+            r#"{"player": "a", "hint": 1e300}"#,
+            r#"{"player": "a", "hint": 99999999999999999999999}"#,
+            r#"{"player": "a", "hint": "1"}"#,
         ] {
-            let error = fields(body)
-                .unwrap()
-                .optional_index("hint", 100)
-                .unwrap_err();
-            assert_eq!(field(error), "hint", "{body}");
+            assert_eq!(field(named(body).unwrap_err()), "hint", "{body}");
         }
     }
 
     #[test]
     fn integers_stay_within_their_limit() {
-        assert_eq!(
-            fields(r#"{"points": -50}"#)
-                .unwrap()
-                .integer("points", 100)
-                .unwrap(),
-            -50
-        );
+        assert_eq!(points(r#"{"points": -50}"#).unwrap().points, -50);
         for body in [
             "{}",
-            r#"{"points": 101}"#,
-            r#"{"points": -101}"#,
+            r#"{"points": 100001}"#,
+            r#"{"points": -100001}"#,
             r#"{"points": 9223372036854775808}"#,
             r#"{"points": "5"}"#,
             r#"{"points": true}"#,
         ] {
-            let error = fields(body).unwrap().integer("points", 100).unwrap_err();
-            assert_eq!(field(error), "points", "{body}");
+            assert_eq!(field(points(body).unwrap_err()), "points", "{body}");
         }
+        let error = points(r#"{"points": 100001}"#).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "points: expected a whole number from -100000 to 100000, got 100001"
+        );
     }
 }

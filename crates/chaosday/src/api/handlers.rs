@@ -6,41 +6,20 @@
 //! an action that is durable.
 
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::secrecy::Viewer;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::access::Who;
-use super::body::{Fields, MAX_TEXT_CHARS, RawBody};
+use super::body::{MAX_HINT_INDEX, RawBody};
 use super::error::ApiError;
-use super::openapi::schemas;
+use super::types::{
+    ActionBody, AdjustBody, DeclareBody, DiagnoseBody, HintBody, InjectManualBody, PauseBody,
+    PlayerBody, UnleashBody, json, schemas,
+};
 use chaosday_game::{Action, Caller};
-
-/// The most points one adjustment may add or take.
-pub const MAX_ADJUSTMENT: i64 = 100_000;
-
-/// The highest hint index a request may name.
-pub const MAX_HINT_INDEX: u64 = 1_000;
-
-/// The most a name (target, fault kind, scenario, team) may hold, in characters.
-const MAX_NAME_CHARS: usize = 200;
-
-/// `value` as a JSON answer.
-pub fn json<T: Serialize>(value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "an answer could not be written as JSON");
-            ApiError::Unavailable(format!("the answer could not be written as JSON: {e}"))
-                .into_response()
-        }
-    }
-}
 
 /// Does `action` for `caller`; its `Ack` as the answer.
 async fn act(state: &AppState, caller: Caller, action: Action) -> Result<Response, ApiError> {
@@ -72,199 +51,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IncidentNumber {
             .parse::<u64>()
             .map(|n| IncidentNumber(IncidentId(n)))
             .map_err(|_| bad())
-    }
-}
-
-/// A body of an action: its fields, an example, and how to take it apart.
-pub trait ActionBody: Sized {
-    /// Every field it takes (the OpenAPI schema has the same; a test checks).
-    const FIELDS: &'static [&'static str];
-    /// A valid body, shown in errors.
-    const EXAMPLE: &'static str;
-    /// Takes the fields apart.
-    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError>;
-
-    /// Parses `body`.
-    fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        Self::from_fields(&mut Fields::parse(body, Self::FIELDS, Self::EXAMPLE)?)
-    }
-}
-
-/// `POST /api/v1/declare`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct DeclareBody {
-    /// The player's name (1–64 characters).
-    pub player: String,
-    /// The logical target (or service) you see suffering.
-    pub target: String,
-}
-
-impl ActionBody for DeclareBody {
-    const FIELDS: &'static [&'static str] = &["player", "target"];
-    const EXAMPLE: &'static str = r#"{"player": "ada", "target": "cart"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(DeclareBody {
-            player: f.player()?,
-            target: f.text("target", MAX_NAME_CHARS)?,
-        })
-    }
-}
-
-/// `POST /api/v1/incidents/{id}/diagnose`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct DiagnoseBody {
-    /// The player's name (1–64 characters).
-    pub player: String,
-    /// The logical target at fault.
-    pub target: String,
-    /// The fault kind, such as `latency` or `kill` (`GET /api/v1/game` lists them).
-    pub kind: String,
-}
-
-impl ActionBody for DiagnoseBody {
-    const FIELDS: &'static [&'static str] = &["player", "target", "kind"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "ada", "target": "cart-db-link", "kind": "latency"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(DiagnoseBody {
-            player: f.player()?,
-            target: f.text("target", MAX_NAME_CHARS)?,
-            kind: f.text("kind", MAX_NAME_CHARS)?,
-        })
-    }
-}
-
-/// `POST /api/v1/incidents/{id}/hints`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct HintBody {
-    /// The player's name (1–64 characters).
-    pub player: String,
-    /// Which hint (0-based); the next one not bought if absent.
-    #[schema(minimum = 0, maximum = 1000)]
-    pub hint: Option<u64>,
-}
-
-impl ActionBody for HintBody {
-    const FIELDS: &'static [&'static str] = &["player", "hint"];
-    const EXAMPLE: &'static str = r#"{"player": "ada", "hint": 0}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(HintBody {
-            player: f.player()?,
-            hint: f.optional_index("hint", MAX_HINT_INDEX)?,
-        })
-    }
-}
-
-/// A body with only the player: resolve, start, resume, end, abort, rearm.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct PlayerBody {
-    /// The player's name (1–64 characters).
-    pub player: String,
-}
-
-impl ActionBody for PlayerBody {
-    const FIELDS: &'static [&'static str] = &["player"];
-    const EXAMPLE: &'static str = r#"{"player": "ada"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(PlayerBody {
-            player: f.player()?,
-        })
-    }
-}
-
-/// `POST /api/v1/game/pause`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct PauseBody {
-    /// The game master's name (1–64 characters).
-    pub player: String,
-    /// Why, for the timeline (`paused by PLAYER` if absent).
-    pub reason: Option<String>,
-}
-
-impl ActionBody for PauseBody {
-    const FIELDS: &'static [&'static str] = &["player", "reason"];
-    const EXAMPLE: &'static str = r#"{"player": "grace", "reason": "lunch"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(PauseBody {
-            player: f.player()?,
-            reason: f.optional_text("reason", MAX_TEXT_CHARS)?,
-        })
-    }
-}
-
-/// `POST /api/v1/unleash`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct UnleashBody {
-    /// The game master's name (1–64 characters).
-    pub player: String,
-    /// The scenario; one drawn from the deck if absent.
-    pub scenario: Option<String>,
-    /// The team; one the scenario can be played against if absent.
-    pub team: Option<String>,
-}
-
-impl ActionBody for UnleashBody {
-    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "scenario": "slow-database", "team": "checkout"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(UnleashBody {
-            player: f.player()?,
-            scenario: f.optional_text("scenario", MAX_NAME_CHARS)?,
-            team: f.optional_text("team", MAX_NAME_CHARS)?,
-        })
-    }
-}
-
-/// `POST /api/v1/inject-manual`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct InjectManualBody {
-    /// The game master's name (1–64 characters).
-    pub player: String,
-    /// The `manual` scenario you carried out by hand.
-    pub scenario: String,
-    /// The team (required when several can play it).
-    pub team: Option<String>,
-}
-
-impl ActionBody for InjectManualBody {
-    const FIELDS: &'static [&'static str] = &["player", "scenario", "team"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "scenario": "unplugged-cable", "team": "checkout"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(InjectManualBody {
-            player: f.player()?,
-            scenario: f.text("scenario", MAX_NAME_CHARS)?,
-            team: f.optional_text("team", MAX_NAME_CHARS)?,
-        })
-    }
-}
-
-/// `POST /api/v1/adjust`.
-#[derive(Debug, PartialEq, ToSchema)]
-pub struct AdjustBody {
-    /// The game master's name (1–64 characters).
-    pub player: String,
-    /// The team.
-    pub team: String,
-    /// Points to add, negative to take (not 0).
-    #[schema(minimum = -100_000, maximum = 100_000)]
-    pub points: i64,
-    /// Why (in the log and on the timeline).
-    pub reason: String,
-}
-
-impl ActionBody for AdjustBody {
-    const FIELDS: &'static [&'static str] = &["player", "team", "points", "reason"];
-    const EXAMPLE: &'static str =
-        r#"{"player": "grace", "team": "checkout", "points": 50, "reason": "best postmortem"}"#;
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        Ok(AdjustBody {
-            player: f.player()?,
-            team: f.text("team", MAX_NAME_CHARS)?,
-            points: f.integer("points", MAX_ADJUSTMENT)?,
-            reason: f.text("reason", MAX_TEXT_CHARS)?,
-        })
     }
 }
 

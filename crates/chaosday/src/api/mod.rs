@@ -3,7 +3,8 @@
 //! game server, for the game master only).
 //!
 //! The game API is a thin layer over [`GameServer`]: it knows who is asking (a bearer
-//! token, [`access`]), takes bodies apart field by field ([`body`]), and turns every failure
+//! token, [`access`]), reads bodies through serde naming the failing field ([`body`]), bounds
+//! them and traces requests with tower-http layers, and turns every failure
 //! into `{"error", "detail"}` in one place ([`error`]). Live updates are Server-Sent Events
 //! ([`sse`]); the OpenAPI document is generated from the handlers ([`openapi`]).
 //!
@@ -19,6 +20,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod sse;
 pub mod toxiproxy;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +28,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, Uri, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
-use tracing::Instrument;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::web::sessions::Sessions;
 use crate::web::{self, WebOptions, WebState};
@@ -116,15 +120,19 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
     };
     let toxiproxy = toxiproxy::router(server.registry().clone())
         .layer(middleware::from_fn(access::game_master_only));
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/api/v1/game", get(handlers::game))
-        .route("/api/v1/scoreboard", get(handlers::scoreboard))
-        .route("/api/v1/view", get(handlers::view))
-        .route("/api/v1/incidents", get(handlers::incidents))
-        .route("/api/v1/incidents/{id}", get(handlers::incident))
-        .route("/api/v1/timeline", get(handlers::timeline))
-        .route("/api/v1/events", get(events))
+    // Bodies are bounded by tower-http's limit (a Content-Length over it is refused before
+    // the handler runs; a longer stream fails its read), its bare 413 made the API's error.
+    let action_limit = ServiceBuilder::new()
+        .layer(middleware::map_response(|r| {
+            too_large(r, body::MAX_ACTION_BODY)
+        }))
+        .layer(RequestBodyLimitLayer::new(body::MAX_ACTION_BODY));
+    let alerts_limit = ServiceBuilder::new()
+        .layer(middleware::map_response(|r| {
+            too_large(r, alerts::MAX_PAYLOAD)
+        }))
+        .layer(RequestBodyLimitLayer::new(alerts::MAX_PAYLOAD));
+    let actions = Router::new()
         .route("/api/v1/declare", post(handlers::declare))
         .route("/api/v1/incidents/{id}/diagnose", post(handlers::diagnose))
         .route("/api/v1/incidents/{id}/hints", post(handlers::buy_hint))
@@ -138,9 +146,23 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/abort", post(handlers::abort))
         .route("/api/v1/rearm", post(handlers::rearm))
         .route("/api/v1/adjust", post(handlers::adjust))
+        .route_layer(action_limit)
+        .route(
+            "/api/v1/alerts/alertmanager",
+            post(alerts::alertmanager).layer(alerts_limit),
+        );
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/game", get(handlers::game))
+        .route("/api/v1/scoreboard", get(handlers::scoreboard))
+        .route("/api/v1/view", get(handlers::view))
+        .route("/api/v1/incidents", get(handlers::incidents))
+        .route("/api/v1/incidents/{id}", get(handlers::incident))
+        .route("/api/v1/timeline", get(handlers::timeline))
+        .route("/api/v1/events", get(events))
         .route("/api/v1/faults", get(handlers::faults))
         .route("/api/v1/probes", get(handlers::probes))
-        .route("/api/v1/alerts/alertmanager", post(alerts::alertmanager))
+        .merge(actions)
         .nest_service("/toxiproxy", toxiproxy)
         .merge(web::router(web))
         // After the routes: it applies to those already added.
@@ -150,8 +172,34 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             state.clone(),
             access::authenticate,
         ))
-        .layer(middleware::from_fn(trace))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(
+                    |response: &Response, latency: Duration, _: &tracing::Span| {
+                        tracing::debug!(status = response.status().as_u16(), ?latency, "answered");
+                    },
+                )
+                .on_failure(()),
+        )
         .with_state(state)
+}
+
+/// Turns tower-http's bare 413 (`text/plain`) into the API's `{"error", "detail"}`.
+async fn too_large<B>(response: Response<B>, limit: usize) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return ApiError::PayloadTooLarge(body::too_large_detail(limit)).into_response();
+    }
+    response.into_response()
 }
 
 /// `GET /api/v1/events`: the caller's live events, or with `?view=spectator` the public
@@ -210,20 +258,14 @@ async fn method_not_allowed(
     .into_response()
 }
 
-/// A span per request, with its method and matched route, and the answer's status.
-async fn trace(request: Request, next: Next) -> Response {
+/// A span per request, with its method and matched route (the status is logged when it is
+/// answered).
+fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!("request", method = %request.method(), %route);
-    async move {
-        let response = next.run(request).await;
-        tracing::debug!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+        .map_or("(no route)", |p| p.as_str());
+    tracing::info_span!("request", method = %request.method(), %route)
 }
 
 #[cfg(test)]

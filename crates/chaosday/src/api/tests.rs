@@ -596,6 +596,40 @@ async fn a_body_larger_than_an_action_takes_is_413() {
 }
 
 #[tokio::test]
+async fn a_content_length_over_the_limit_is_refused_with_the_error_shape() {
+    let app = app().await;
+    for (path, limit) in [
+        ("/api/v1/declare", super::body::MAX_ACTION_BODY),
+        ("/api/v1/alerts/alertmanager", super::alerts::MAX_PAYLOAD),
+    ] {
+        let body = vec![b' '; limit + 1];
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {CHECKOUT}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap();
+        let response = app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let answer = Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        answer.error(413);
+        assert_eq!(answer.body["error"], "payload_too_large", "{path}");
+        let kib = format!("{} KiB", limit / 1024);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains(&kib),
+            "{path}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_embedded_toxiproxy_api_is_the_game_masters_only() {
     let app = app().await;
     send(

@@ -60,8 +60,8 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.every < SHORTEST_EVERY {
         return Err(UsageError(format!(
             "--every {}: give each scenario at least {} (such as --every 30s)",
-            humantime::format_duration(args.every),
-            humantime::format_duration(SHORTEST_EVERY)
+            chaosday_domain::duration::human(args.every),
+            chaosday_domain::duration::human(SHORTEST_EVERY)
         ))
         .into());
     }
@@ -473,8 +473,8 @@ fn announce(
     ));
     out.push_str(&format!(
         "The game has started: a first scenario in {}, then one every {}{}. Ctrl-C reverts every fault and stops the shop.",
-        humantime::format_duration(timings.first),
-        humantime::format_duration(timings.every),
+        chaosday_domain::duration::human(timings.first),
+        chaosday_domain::duration::human(timings.every),
         if args.bots {
             format!("; the bot plays team {}", args.bot_team)
         } else {

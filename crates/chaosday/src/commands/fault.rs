@@ -222,7 +222,7 @@ fn countdown(duration: Duration, output: Output, description: &str) -> ProgressB
                     let _ = write!(
                         w,
                         "{}",
-                        humantime::format_duration(Duration::from_millis(millis))
+                        chaosday_domain::duration::human(Duration::from_millis(millis))
                     );
                 },
             )

@@ -9,8 +9,8 @@
 //! notice, to think, to repair) and shrink with a faster `--every`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chaosday_domain::events::{Diagnosis, IncidentId};
@@ -18,6 +18,7 @@ use chaosday_domain::game::Resolution;
 use chaosday_domain::incident::IncidentState;
 use chaosday_domain::secrecy::{IncidentView, Viewer};
 use chaosday_proxy::rng::Rng;
+use parking_lot::Mutex;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -262,10 +263,6 @@ struct Inner {
     failed_over: AtomicBool,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Bot {
     /// A bot for `team`; `pace` scales its delays (1: a person's, at a scenario every 2
     /// minutes).
@@ -321,9 +318,11 @@ impl Bot {
                 }
                 continue;
             };
-            let busy = Instant::now() < *lock(&bot.settling)
-                || lock(&bot.working).contains(&suspicion.target)
-                || lock(&bot.muted)
+            let busy = Instant::now() < *bot.settling.lock()
+                || bot.working.lock().contains(&suspicion.target)
+                || bot
+                    .muted
+                    .lock()
                     .get(&suspicion.target)
                     .is_some_and(|until| Instant::now() < *until);
             if busy {
@@ -340,7 +339,7 @@ impl Bot {
                 continue;
             }
             seen = None;
-            lock(&bot.working).insert(suspicion.target.clone());
+            bot.working.lock().insert(suspicion.target.clone());
             tokio::spawn(bot.clone().case(suspicion));
         }
     }
@@ -351,9 +350,11 @@ impl Inner {
     async fn case(self: Arc<Self>, first: Suspicion) {
         let target = first.target.clone();
         self.work(first).await;
-        lock(&self.working).remove(&target);
+        self.working.lock().remove(&target);
         // Let the figures of the last seconds go by before looking at it again.
-        lock(&self.muted).insert(target, Instant::now() + WINDOW + Duration::from_secs(2));
+        self.muted
+            .lock()
+            .insert(target, Instant::now() + WINDOW + Duration::from_secs(2));
     }
 
     /// Works one suspicion through; false once stopped.
@@ -382,7 +383,9 @@ impl Inner {
         self.say(player, &format!("sees {}", suspicion.evidence));
         let Some(incident) = self.declare(player, &suspicion.target).await else {
             let mute = Duration::from_secs_f64((60.0 * self.pace).max(20.0));
-            lock(&self.muted).insert(suspicion.target.clone(), Instant::now() + mute);
+            self.muted
+                .lock()
+                .insert(suspicion.target.clone(), Instant::now() + mute);
             return true;
         };
         if !self.diagnose(incident, &suspicion).await {
@@ -646,15 +649,15 @@ impl Inner {
 
     /// After an ops action: no new case until the figures cover only the time since.
     fn settle(&self) {
-        *lock(&self.settling) = Instant::now() + WINDOW + Duration::from_secs(1);
+        *self.settling.lock() = Instant::now() + WINDOW + Duration::from_secs(1);
     }
 
     fn chance(&self, p: f64) -> bool {
-        lock(&self.rng).chance(p)
+        self.rng.lock().chance(p)
     }
 
     fn player(&self) -> &'static str {
-        let pick = (lock(&self.rng).unit() * PLAYERS.len() as f64) as usize;
+        let pick = (self.rng.lock().unit() * PLAYERS.len() as f64) as usize;
         PLAYERS[pick.min(PLAYERS.len() - 1)]
     }
 
@@ -668,7 +671,7 @@ impl Inner {
 
     /// A person's delay in `range` seconds, at the bot's pace; false once stopped.
     async fn think(&self, range: (f64, f64)) -> bool {
-        let draw = lock(&self.rng).unit();
+        let draw = self.rng.lock().unit();
         let seconds = (range.0 + draw * (range.1 - range.0)) * self.pace;
         self.sleep(Duration::from_secs_f64(seconds)).await
     }

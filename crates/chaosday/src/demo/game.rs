@@ -78,7 +78,7 @@ impl Timings {
 }
 
 fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string().replace(' ', "")
+    chaosday_domain::duration::compact(d)
 }
 
 fn quote(text: &str) -> String {

@@ -5,7 +5,7 @@
 //! served beside them (`/api/ops`). It knows nothing of the game: no fault, no probe.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chaosday_engine::clock::now_ms;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -165,10 +166,7 @@ impl Monitor {
 
     /// The shop as last seen.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.read().clone()
     }
 
     async fn poll(&self) {
@@ -216,7 +214,7 @@ impl Monitor {
             links,
         };
         {
-            let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut history = self.history.lock();
             let rows = snapshot
                 .services
                 .iter()
@@ -238,7 +236,7 @@ impl Monitor {
                 }
             }
         }
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        *self.current.write() = Arc::new(snapshot);
     }
 
     fn link_view(&self, spec: &LinkSpec, caller: Option<&ServiceStats>) -> LinkView {
@@ -284,7 +282,6 @@ impl Monitor {
     fn history(&self) -> BTreeMap<String, Vec<Point>> {
         self.history
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(key, row)| (key.clone(), row.iter().copied().collect()))
             .collect()

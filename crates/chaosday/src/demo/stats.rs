@@ -2,9 +2,9 @@
 //! record, and the summaries the monitoring page shows.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// How far back a summary looks.
@@ -71,7 +71,7 @@ impl Recorder {
         error: Option<&'static str>,
     ) {
         let now = Instant::now();
-        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut samples = self.samples.lock();
         prune(&mut samples, now);
         samples.push_back(Sample {
             at: now,
@@ -84,7 +84,7 @@ impl Recorder {
     /// The figures of the last [`WINDOW`].
     pub fn summary(&self) -> Summary {
         let now = Instant::now();
-        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut samples = self.samples.lock();
         prune(&mut samples, now);
         let span = now
             .duration_since(self.created)

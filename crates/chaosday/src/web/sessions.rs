@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
+use cookie::{Cookie, SameSite};
+use parking_lot::{Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -163,8 +164,8 @@ impl Sessions {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Session>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Session>> {
+        self.map.lock()
     }
 
     /// How many sessions are kept (expired ones included until the next sweep).
@@ -226,7 +227,7 @@ impl Sessions {
 
     /// The session of the request's cookie, if any is alive.
     pub fn of_request(&self, headers: &HeaderMap, now: Instant) -> Option<Current> {
-        self.get(cookie(headers, COOKIE)?, now)
+        self.get(&cookie(headers, COOKIE)?, now)
     }
 
     /// Whose session the request's cookie is, if any (the live event stream's sign-in).
@@ -261,36 +262,48 @@ fn is_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| HEX.contains(&b))
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name` in the request's `Cookie` headers (the first one so named).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().trim().to_owned())
+}
+
+/// A `Set-Cookie` value for `name=value` at `path`: `HttpOnly`, `SameSite=Strict`, kept
+/// `max_age`.
+fn set_cookie(name: &str, value: String, path: &str, max_age: Duration) -> String {
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
 }
 
 /// The `Set-Cookie` value that gives the browser session `id`.
 pub fn session_cookie(id: &str) -> String {
-    format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        LIFETIME.as_secs()
-    )
+    set_cookie(COOKIE, id.to_owned(), "/", LIFETIME)
 }
 
 /// The `Set-Cookie` value that makes the browser forget cookie `name` (at `path`).
 pub fn expired_cookie(name: &str, path: &str) -> String {
-    format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0")
+    set_cookie(name, String::new(), path, Duration::ZERO)
 }
 
 /// The `Set-Cookie` value of the sign-in form's CSRF token.
 pub fn login_cookie(token: &Secret) -> String {
-    format!(
-        "{LOGIN_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600",
-        token.hex()
+    set_cookie(
+        LOGIN_COOKIE,
+        token.hex(),
+        "/login",
+        Duration::from_secs(3600),
     )
 }
 
@@ -457,5 +470,17 @@ mod tests {
             assert!(value.contains("; SameSite=Strict"), "{value}");
         }
         assert!(expired_cookie(COOKIE, "/").contains("Max-Age=0"));
+        let session = session_cookie("abc");
+        assert!(session.starts_with(&format!("{COOKIE}=abc;")), "{session}");
+        assert!(
+            session.contains("; Path=/;") || session.ends_with("; Path=/"),
+            "{session}"
+        );
+        assert!(
+            session.contains(&format!("Max-Age={}", LIFETIME.as_secs())),
+            "{session}"
+        );
+        let login = login_cookie(&Secret::random().unwrap());
+        assert!(login.contains("; Path=/login"), "{login}");
     }
 }
