@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::game::{Diagnosis, Hint, Resolution};
 
 /// An incident's number in its game.
+/// In JSON, the number alone (`3`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct IncidentId(pub u64);
 
@@ -64,6 +66,7 @@ pub enum Actor {
 
 /// A fault of an incident, as the game master sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaultSummary {
     /// The logical target.
     pub target: String,

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{
     Actor, Diagnosis, Event, EventKind, FaultSummary, Hint, IncidentId, Resolution, RevertCause,
@@ -17,7 +17,8 @@ use crate::events::{
 use crate::scoring::ScoringRules;
 
 /// Where the game is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Not started yet.
@@ -31,7 +32,8 @@ pub enum Status {
 }
 
 /// Where an incident is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
     /// Its faults are active; the team has not detected it.
@@ -48,7 +50,31 @@ pub enum IncidentState {
     Cancelled,
 }
 
+impl Status {
+    /// Its name in the JSON (`not_started`, `running`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NotStarted => "not_started",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Ended => "ended",
+        }
+    }
+}
+
 impl IncidentState {
+    /// Its name in the JSON (`open`, `detected`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Detected => "detected",
+            IncidentState::Diagnosed => "diagnosed",
+            IncidentState::Resolved => "resolved",
+            IncidentState::Expired => "expired",
+            IncidentState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the incident is closed.
     pub fn is_closed(self) -> bool {
         matches!(
@@ -59,7 +85,8 @@ impl IncidentState {
 }
 
 /// Points by what earned or cost them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Breakdown {
     /// Detection.
     pub detect: i64,
@@ -152,7 +179,8 @@ impl Incident {
 }
 
 /// A team's standing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamScore {
     /// Its place (1 is first). Teams level on points and on time to resolve share a place
     /// (1, 2, 2, 4), the same on every screen: see [`standings`].
@@ -769,6 +797,33 @@ impl GameState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_are_named_as_in_the_json_and_read_back() {
+        use IncidentState as I;
+        for state in [
+            I::Open,
+            I::Detected,
+            I::Diagnosed,
+            I::Resolved,
+            I::Expired,
+            I::Cancelled,
+        ] {
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json, state.as_str());
+            assert_eq!(serde_json::from_value::<I>(json).unwrap(), state);
+        }
+        for status in [
+            Status::NotStarted,
+            Status::Running,
+            Status::Paused,
+            Status::Ended,
+        ] {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+            assert_eq!(serde_json::from_value::<Status>(json).unwrap(), status);
+        }
+    }
 
     #[test]
     fn try_apply_says_why_in_a_type_and_changes_nothing() {

@@ -3,7 +3,7 @@
 //! others; spectators only incidents that were detected or have closed. A pure projection of
 //! [`GameState`] and of the log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{Diagnosis, Event, FaultSummary, IncidentId, Resolution};
 use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status, TeamScore};
@@ -24,7 +24,8 @@ pub enum Viewer {
 }
 
 /// A hint as a viewer sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HintView {
     /// Its index, to buy it.
     pub index: usize,
@@ -37,7 +38,8 @@ pub struct HintView {
 }
 
 /// An incident as a viewer sees it. `None` means hidden from this viewer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {
     /// Its number.
     pub id: IncidentId,
@@ -74,7 +76,8 @@ pub struct IncidentView {
 }
 
 /// A game as a viewer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct View {
     /// Where the game is.
     pub status: Status,

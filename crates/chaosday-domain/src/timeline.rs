@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{Diagnosis, Event, EventKind, IncidentId, Resolution, RevertCause};
 use crate::incident::{Breakdown, GameState, Incident, IncidentState};
@@ -23,7 +23,8 @@ use crate::scoring::ScoringRules;
 use crate::secrecy::{Access, Viewer};
 
 /// What a timeline entry is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimelineKind {
     /// The game started.
@@ -97,7 +98,8 @@ impl TimelineKind {
 }
 
 /// One line of the timeline, as one viewer may see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     /// The event it comes from.
     pub seq: u64,

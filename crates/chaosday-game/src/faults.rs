@@ -16,7 +16,7 @@ use chaosday_domain::game::{Resolution, Scenario};
 use chaosday_domain::{FaultSpec, TargetSpec};
 use chaosday_engine::{EndCause, Engine, FaultHandle, FaultId, FaultState};
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::ActionError;
@@ -24,9 +24,11 @@ use crate::referee::Referee;
 use crate::server::Inner;
 
 /// An active fault, as the game master sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActiveFault {
     /// Its id in the revert journal.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: FaultId,
     /// The incident it belongs to, if it is this game's.
     pub incident: Option<IncidentId>,

@@ -11,19 +11,20 @@ use chaosday_domain::events::{Actor, EventKind, RevertCause};
 use chaosday_domain::game::{Game, GuardCheck, Placement, ProbeCheck};
 use chaosday_domain::incident::Status;
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::ms;
 use crate::probes::{ProbeResult, Prober};
 use crate::server::Inner;
 
 /// The last result of a probe or a guard.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeHealth {
     /// Its name in the game file.
     pub name: String,
     /// `probe` (the referee's) or `guard` (safety).
-    pub role: &'static str,
+    pub role: ProbeRole,
     /// The team whose replica it checks, for per-team probes.
     pub team: Option<String>,
     /// Its last result, if it ran.
@@ -34,10 +35,31 @@ pub struct ProbeHealth {
     pub failing_since_ms: Option<i64>,
 }
 
+/// What a check is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeRole {
+    /// One of the referee's probes, which verify a team's claimed fix.
+    Probe,
+    /// A guard: red beyond its `fail_for`, it pauses the game and reverts every fault.
+    Guard,
+}
+
+impl ProbeRole {
+    /// Its name in the JSON: `probe` or `guard`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeRole::Probe => "probe",
+            ProbeRole::Guard => "guard",
+        }
+    }
+}
+
 /// One check to run on every period.
 struct Watched {
     name: String,
-    role: &'static str,
+    role: ProbeRole,
     team: Option<String>,
     check: ProbeCheck,
     /// For guards: how long it may fail before safety takes over.
@@ -60,7 +82,7 @@ impl Guards {
             for (team, check) in probe.placement.all() {
                 checks.push(Watched {
                     name: name.clone(),
-                    role: "probe",
+                    role: ProbeRole::Probe,
                     team: team.map(str::to_owned),
                     check: check.clone(),
                     fail_for: None,
@@ -82,7 +104,7 @@ impl Guards {
             for (team, check) in guard_checks {
                 checks.push(Watched {
                     name: name.clone(),
-                    role: "guard",
+                    role: ProbeRole::Guard,
                     team,
                     check,
                     fail_for: Some(guard.fail_for),
@@ -118,7 +140,7 @@ impl Guards {
         for (watched, result) in self.checks.iter().zip(results) {
             let key = format!(
                 "{}:{}@{}",
-                watched.role,
+                watched.role.as_str(),
                 watched.name,
                 watched.team.as_deref().unwrap_or("")
             );

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use faults::ActiveFault;
-pub use guards::ProbeHealth;
+pub use guards::{ProbeHealth, ProbeRole};
 pub use referee::{Frame, Update};
 
 /// How to run a game.
@@ -160,7 +160,8 @@ pub struct FiringAlert {
 }
 
 /// What an accepted action did, once its events are durable.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
     /// The sequence number of its (last) event; 0 if it changed nothing in the log.
     pub seq: u64,
@@ -254,7 +255,8 @@ impl Caller {
 }
 
 /// The game's public description: what anyone may know about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GameInfo {
     /// The game's name.
     pub game: String,

@@ -48,7 +48,8 @@ const OUTPUT_GRACE: Duration = Duration::from_millis(100);
 const MAX_QUOTE: usize = 160;
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeResult {
     /// Whether the check passed.
     pub ok: bool,

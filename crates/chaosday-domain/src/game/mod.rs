@@ -810,6 +810,7 @@ pub struct ScenarioFault {
 
 /// The ground truth: the logical target and the fault kind a correct diagnosis names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Diagnosis {
     /// The logical target (a name under `targets`).
@@ -820,6 +821,7 @@ pub struct Diagnosis {
 
 /// How a scenario's incident ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// The team repairs the system with its own tooling and claims it; resolved when the

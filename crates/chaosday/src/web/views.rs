@@ -898,7 +898,7 @@ fn probe_row(p: &ProbeHealth, now: i64) -> ProbeRow {
     };
     ProbeRow {
         name: p.name.clone(),
-        role: p.role,
+        role: p.role.as_str(),
         team: p.team.clone().unwrap_or_default(),
         health,
         detail: p
