@@ -1,15 +1,18 @@
 //! A client of the game server's REST API (`/api/v1`), for `chaosday team` and `chaosday gm`.
 //!
-//! Each answer comes back typed for text output, with the server's JSON kept as it came for
-//! `--output json`. Each failure becomes an error that says what to do: no server at the URL,
+//! Each answer comes back typed for text output, as the server's own types (those it
+//! serialises), with the server's JSON kept as it came for `--output json`. An answer that
+//! does not read as its type is an error naming the endpoint and the field; fields this
+//! chaosday does not know (from a newer server) are ignored. Each failure becomes an error that says what to do: no server at the URL,
 //! no or an unknown token, a refusal with the server's own `error: detail`. What the user got
 //! wrong before any request (no token, no player, a bad incident number) is a
 //! [`UsageError`] (exit code 2); what the server refuses exits 1.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chaosday_domain::events::IncidentId;
+use chaosday_domain::secrecy::View;
+use chaosday_game::{Ack, ActiveFault, GameInfo, ProbeHealth};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -275,12 +278,8 @@ impl Client {
                 self.url
             )
         })?;
-        let data = serde_json::from_value(raw.clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "{} answered {what} with JSON this chaosday does not understand ({e}): is the server the same version? `--output json` shows the answer as it is",
-                self.url
-            )
-        })?;
+        let data = serde_path_to_error::deserialize(&raw)
+            .map_err(|e| not_understood(&self.url, &what, &e))?;
         Ok(Reply { raw, data })
     }
 
@@ -302,6 +301,25 @@ impl Client {
             anyhow::anyhow!("talking to the chaosday server at {}: {cause}", self.url)
         }
     }
+}
+
+/// The error for an answer whose JSON does not read as the type the server sends: which
+/// endpoint, which field (its path in the answer) and what is wrong with it.
+fn not_understood(
+    url: &str,
+    what: &str,
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> anyhow::Error {
+    let path = error.path().to_string();
+    let at = if path == "." {
+        String::new()
+    } else {
+        format!(" at `{path}`")
+    };
+    anyhow::anyhow!(
+        "{url} answered {what} with JSON this chaosday does not understand{at}: {}; is the server the same version? `--output json` shows the answer as it is",
+        error.inner()
+    )
 }
 
 /// The innermost cause of an error, which says what happened (`Connection refused`).
@@ -422,212 +440,6 @@ pub fn hint_index(number: Option<usize>) -> Result<Option<usize>, UsageError> {
         Some(n) => Ok(Some(n - 1)),
         None => Ok(None),
     }
-}
-
-/// What `GET /game` says (the fields the commands read).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct GameInfo {
-    /// The game's name.
-    pub game: String,
-    /// `not_started`, `running`, `paused`, `ended`.
-    pub status: String,
-    /// The logical targets of each team.
-    pub owns: BTreeMap<String, Vec<String>>,
-    /// The fault kinds a diagnosis may name.
-    pub fault_kinds: Vec<String>,
-    /// When the game started, unix ms.
-    pub started_ms: Option<i64>,
-    /// Whether the host takes faults (false after the kill switch).
-    pub armed: Option<bool>,
-    /// The team of the caller's token, if it is a team's.
-    pub your_team: Option<String>,
-}
-
-/// What `GET /view` says.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct View {
-    /// The standings, first first.
-    pub scoreboard: Vec<TeamScore>,
-    /// The incidents the caller may see, oldest first.
-    pub incidents: Vec<IncidentView>,
-}
-
-/// One line of the scoreboard.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TeamScore {
-    /// Its place (1 is first; level teams share one).
-    pub rank: u32,
-    /// The team.
-    pub team: String,
-    /// Its points.
-    pub points: i64,
-    /// Where they come from.
-    pub breakdown: Breakdown,
-    /// Incidents resolved.
-    pub resolved: u32,
-    /// False alarms.
-    pub false_alarms: u32,
-    /// Total time to resolve (the tie-breaker).
-    pub time_to_resolve_ms: u64,
-}
-
-/// Points by source.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(default)]
-pub struct Breakdown {
-    /// Detections.
-    pub detect: i64,
-    /// Diagnoses.
-    pub diagnose: i64,
-    /// Resolutions.
-    pub resolve: i64,
-    /// Hints bought (negative).
-    pub hints: i64,
-    /// False alarms and wrong tries (negative).
-    pub penalties: i64,
-    /// The game master's adjustments.
-    pub adjustments: i64,
-}
-
-impl Breakdown {
-    /// The sum.
-    pub fn total(&self) -> i64 {
-        self.detect + self.diagnose + self.resolve + self.hints + self.penalties + self.adjustments
-    }
-}
-
-/// An incident as the caller sees it; `None` is what this caller may not know.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct IncidentView {
-    /// Its number.
-    pub id: u64,
-    /// The team it is against.
-    pub team: String,
-    /// `open`, `detected`, `diagnosed`, `resolved`, `expired`, `cancelled`.
-    pub state: String,
-    /// The scenario (once closed, or to the game master).
-    pub scenario: Option<String>,
-    /// Its difficulty.
-    pub difficulty: Option<u32>,
-    /// How it ends: `fix`, `diagnose`, `timed`, `manual`.
-    pub resolution: Option<String>,
-    /// When its faults became active.
-    pub opened_ms: Option<i64>,
-    /// When it was detected.
-    pub detected_ms: Option<i64>,
-    /// When it closed.
-    pub closed_ms: Option<i64>,
-    /// Why it closed.
-    pub closed_reason: Option<String>,
-    /// The ground truth.
-    pub diagnosis: Option<Diagnosis>,
-    /// Its hints (to its team and the game master).
-    pub hints: Option<Vec<HintView>>,
-    /// Diagnoses submitted (to its team and the game master).
-    pub tries: Option<u32>,
-    /// Whether a fix is claimed and being verified.
-    pub claimed: Option<bool>,
-    /// Its points.
-    pub points: Breakdown,
-}
-
-impl IncidentView {
-    /// Whether it is closed.
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state.as_str(), "resolved" | "expired" | "cancelled")
-    }
-}
-
-/// The ground truth of an incident.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Diagnosis {
-    /// The logical target.
-    pub target: String,
-    /// The fault kind.
-    pub kind: String,
-}
-
-/// A hint as the caller sees it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct HintView {
-    /// Its 0-based index.
-    pub index: usize,
-    /// Its price.
-    pub cost: u32,
-    /// Its text, once bought (or to the game master).
-    pub text: Option<String>,
-    /// Whether the team bought it.
-    pub bought: bool,
-}
-
-/// What an accepted action did.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Ack {
-    /// One line for people.
-    pub message: String,
-    /// The change in the acting team's points.
-    pub points: i64,
-    /// The incident acted on, as the caller now sees it.
-    pub incident: Option<IncidentView>,
-    /// The hint bought.
-    pub hint: Option<HintView>,
-}
-
-/// An active fault, with its incident and time left (`GET /faults`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ActiveFault {
-    /// Its number in the host's revert journal.
-    pub id: i64,
-    /// The incident it belongs to, if it is the game's.
-    pub incident: Option<u64>,
-    /// The team of that incident.
-    pub team: Option<String>,
-    /// The logical target.
-    pub target: Option<String>,
-    /// What it is.
-    pub description: String,
-    /// When its timer reverts it, unix ms (the server's clock).
-    pub expires_ms: Option<i64>,
-    /// Milliseconds left before its timer reverts it, as the server counted them.
-    pub left_ms: Option<i64>,
-    /// Who asked for it (`game:NAME`, `cli`...).
-    pub origin: String,
-}
-
-/// The last result of a probe or a guard (`GET /probes`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ProbeHealth {
-    /// Its name in the game file.
-    pub name: String,
-    /// `probe` (the referee's) or `guard` (safety).
-    pub role: String,
-    /// The team whose replica it checks, for per-team probes.
-    pub team: Option<String>,
-    /// Its last result, if it ran.
-    pub last: Option<ProbeResult>,
-    /// When it last ran, unix ms.
-    pub checked_ms: Option<i64>,
-    /// Since when it fails, unix ms.
-    pub failing_since_ms: Option<i64>,
-}
-
-/// One check's result.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ProbeResult {
-    /// Whether it passed.
-    pub ok: bool,
-    /// What it saw: `200 in 3 ms`, `connection refused`.
-    pub detail: String,
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
-use chaosday_domain::secrecy::Viewer;
+use chaosday_domain::incident::TeamScore;
+use chaosday_domain::secrecy::{IncidentView, TimelineEntry, View, Viewer};
+use chaosday_game::{Ack, Action, ActiveFault, Caller, GameInfo, ProbeHealth};
 
 use super::AppState;
 use super::access::Who;
@@ -17,9 +19,9 @@ use super::body::{MAX_HINT_INDEX, RawBody};
 use super::error::ApiError;
 use super::types::{
     ActionBody, AdjustBody, DeclareBody, DiagnoseBody, HintBody, InjectManualBody, PauseBody,
-    PlayerBody, UnleashBody, json, schemas,
+    PlayerBody, UnleashBody, json,
 };
-use chaosday_game::{Action, Caller};
+
 
 /// Does `action` for `caller`; its `Ack` as the answer.
 async fn act(state: &AppState, caller: Caller, action: Action) -> Result<Response, ApiError> {
@@ -63,7 +65,7 @@ fn require_token(who: &Who) -> Result<(), ApiError> {
 
 /// The game: its status, teams, the targets each owns, the fault kinds a diagnosis names.
 #[utoipa::path(get, path = "/api/v1/game", tag = "read",
-    responses((status = 200, description = "The game", body = schemas::GameInfo)),
+    responses((status = 200, description = "The game", body = GameInfo)),
     security((), ("bearer" = [])))]
 pub async fn game(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     let viewer = who.viewer(state.spectators)?;
@@ -72,7 +74,7 @@ pub async fn game(State(state): State<AppState>, who: Who) -> Result<Response, A
 
 /// The scoreboard, best first.
 #[utoipa::path(get, path = "/api/v1/scoreboard", tag = "read",
-    responses((status = 200, description = "The standings", body = Vec<schemas::TeamScore>)),
+    responses((status = 200, description = "The standings", body = Vec<TeamScore>)),
     security((), ("bearer" = [])))]
 pub async fn scoreboard(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.viewer(state.spectators)?;
@@ -81,7 +83,7 @@ pub async fn scoreboard(State(state): State<AppState>, who: Who) -> Result<Respo
 
 /// The game as the caller may see it: status, scoreboard, visible incidents.
 #[utoipa::path(get, path = "/api/v1/view", tag = "read",
-    responses((status = 200, description = "The caller's view", body = schemas::View)),
+    responses((status = 200, description = "The caller's view", body = View)),
     security((), ("bearer" = [])))]
 pub async fn view(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     let viewer = who.viewer(state.spectators)?;
@@ -91,7 +93,7 @@ pub async fn view(State(state): State<AppState>, who: Who) -> Result<Response, A
 /// Incidents: a team's own once detected; every one for the game master; those detected
 /// or closed for spectators.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "read",
-    responses((status = 200, description = "Incidents, oldest first", body = Vec<schemas::IncidentView>)),
+    responses((status = 200, description = "Incidents, oldest first", body = Vec<IncidentView>)),
     security((), ("bearer" = [])))]
 pub async fn incidents(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     let viewer = who.viewer(state.spectators)?;
@@ -105,7 +107,7 @@ pub async fn incidents(State(state): State<AppState>, who: Who) -> Result<Respon
 /// One incident, as the caller may see it (404 if it may not know of it).
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "read",
     params(("id" = u64, Path, description = "The incident's number")),
-    responses((status = 200, description = "The incident", body = schemas::IncidentView)),
+    responses((status = 200, description = "The incident", body = IncidentView)),
     security((), ("bearer" = [])))]
 pub async fn incident(
     State(state): State<AppState>,
@@ -128,7 +130,7 @@ fn unknown_incident(id: IncidentId) -> ApiError {
 
 /// The timeline as the caller may see it, oldest first.
 #[utoipa::path(get, path = "/api/v1/timeline", tag = "read",
-    responses((status = 200, description = "The timeline", body = Vec<schemas::TimelineEntry>)),
+    responses((status = 200, description = "The timeline", body = Vec<TimelineEntry>)),
     security((), ("bearer" = [])))]
 pub async fn timeline(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     let viewer = who.viewer(state.spectators)?;
@@ -137,7 +139,7 @@ pub async fn timeline(State(state): State<AppState>, who: Who) -> Result<Respons
 
 /// The active faults, with their incident and time left (the game master's).
 #[utoipa::path(get, path = "/api/v1/faults", tag = "game master",
-    responses((status = 200, description = "Active faults", body = Vec<schemas::ActiveFault>)),
+    responses((status = 200, description = "Active faults", body = Vec<ActiveFault>)),
     security(("bearer" = [])))]
 pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;
@@ -146,7 +148,7 @@ pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response,
 
 /// The last result of every probe and guard (the game master's).
 #[utoipa::path(get, path = "/api/v1/probes", tag = "game master",
-    responses((status = 200, description = "Probe and guard health", body = Vec<schemas::ProbeHealth>)),
+    responses((status = 200, description = "Probe and guard health", body = Vec<ProbeHealth>)),
     security(("bearer" = [])))]
 pub async fn probes(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;
@@ -158,7 +160,7 @@ pub async fn probes(State(state): State<AppState>, who: Who) -> Result<Response,
 /// Declare an incident: the target you see suffering. It detects your open incident on that
 /// target, or is a false alarm.
 #[utoipa::path(post, path = "/api/v1/declare", tag = "team", request_body = DeclareBody,
-    responses((status = 200, description = "Recorded", body = schemas::Ack)),
+    responses((status = 200, description = "Recorded", body = Ack)),
     security(("bearer" = [])))]
 pub async fn declare(
     State(state): State<AppState>,
@@ -183,7 +185,7 @@ pub async fn declare(
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/diagnose", tag = "team",
     params(("id" = u64, Path, description = "The incident's number")),
     request_body = DiagnoseBody,
-    responses((status = 200, description = "Recorded", body = schemas::Ack)),
+    responses((status = 200, description = "Recorded", body = Ack)),
     security(("bearer" = [])))]
 pub async fn diagnose(
     State(state): State<AppState>,
@@ -213,7 +215,7 @@ pub async fn diagnose(
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/hints", tag = "team",
     params(("id" = u64, Path, description = "The incident's number")),
     request_body = HintBody,
-    responses((status = 200, description = "Bought: the Ack carries the hint's text", body = schemas::Ack)),
+    responses((status = 200, description = "Bought: the Ack carries the hint's text", body = Ack)),
     security(("bearer" = [])))]
 pub async fn buy_hint(
     State(state): State<AppState>,
@@ -269,7 +271,7 @@ fn next_hint(state: &AppState, caller: &Caller, incident: IncidentId) -> Result<
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "team",
     params(("id" = u64, Path, description = "The incident's number")),
     request_body = PlayerBody,
-    responses((status = 200, description = "Claimed", body = schemas::Ack)),
+    responses((status = 200, description = "Claimed", body = Ack)),
     security(("bearer" = [])))]
 pub async fn resolve(
     State(state): State<AppState>,
@@ -300,7 +302,7 @@ async fn game_master_action(
 
 /// Start the game.
 #[utoipa::path(post, path = "/api/v1/game/start", tag = "game master", request_body = PlayerBody,
-    responses((status = 200, description = "Started", body = schemas::Ack)),
+    responses((status = 200, description = "Started", body = Ack)),
     security(("bearer" = [])))]
 pub async fn start(
     State(state): State<AppState>,
@@ -312,7 +314,7 @@ pub async fn start(
 
 /// Pause every clock (score decay, deadlines, the schedule).
 #[utoipa::path(post, path = "/api/v1/game/pause", tag = "game master", request_body = PauseBody,
-    responses((status = 200, description = "Paused", body = schemas::Ack)),
+    responses((status = 200, description = "Paused", body = Ack)),
     security(("bearer" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -330,7 +332,7 @@ pub async fn pause(
 
 /// Resume the game.
 #[utoipa::path(post, path = "/api/v1/game/resume", tag = "game master", request_body = PlayerBody,
-    responses((status = 200, description = "Resumed", body = schemas::Ack)),
+    responses((status = 200, description = "Resumed", body = Ack)),
     security(("bearer" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -342,7 +344,7 @@ pub async fn resume(
 
 /// End the game: open incidents are cancelled, their faults reverted.
 #[utoipa::path(post, path = "/api/v1/game/end", tag = "game master", request_body = PlayerBody,
-    responses((status = 200, description = "Ended", body = schemas::Ack)),
+    responses((status = 200, description = "Ended", body = Ack)),
     security(("bearer" = [])))]
 pub async fn end(
     State(state): State<AppState>,
@@ -355,7 +357,7 @@ pub async fn end(
 /// Open a scenario now: the one named (else one drawn), against the team named (else one
 /// that can play it).
 #[utoipa::path(post, path = "/api/v1/unleash", tag = "game master", request_body = UnleashBody,
-    responses((status = 200, description = "Unleashed", body = schemas::Ack)),
+    responses((status = 200, description = "Unleashed", body = Ack)),
     security(("bearer" = [])))]
 pub async fn unleash(
     State(state): State<AppState>,
@@ -378,7 +380,7 @@ pub async fn unleash(
 
 /// Mark a `manual` scenario as injected: you broke it by hand, its clocks start now.
 #[utoipa::path(post, path = "/api/v1/inject-manual", tag = "game master", request_body = InjectManualBody,
-    responses((status = 200, description = "Opened", body = schemas::Ack)),
+    responses((status = 200, description = "Opened", body = Ack)),
     security(("bearer" = [])))]
 pub async fn inject_manual(
     State(state): State<AppState>,
@@ -402,7 +404,7 @@ pub async fn inject_manual(
 /// The kill switch: every fault reverted, open incidents cancelled, the game paused, no new
 /// fault until a re-arm.
 #[utoipa::path(post, path = "/api/v1/abort", tag = "game master", request_body = PlayerBody,
-    responses((status = 200, description = "Every fault reverted", body = schemas::Ack)),
+    responses((status = 200, description = "Every fault reverted", body = Ack)),
     security(("bearer" = [])))]
 pub async fn abort(
     State(state): State<AppState>,
@@ -414,7 +416,7 @@ pub async fn abort(
 
 /// Allow faults again after the kill switch.
 #[utoipa::path(post, path = "/api/v1/rearm", tag = "game master", request_body = PlayerBody,
-    responses((status = 200, description = "Re-armed", body = schemas::Ack)),
+    responses((status = 200, description = "Re-armed", body = Ack)),
     security(("bearer" = [])))]
 pub async fn rearm(
     State(state): State<AppState>,
@@ -426,7 +428,7 @@ pub async fn rearm(
 
 /// Add or take a team's points, with a reason.
 #[utoipa::path(post, path = "/api/v1/adjust", tag = "game master", request_body = AdjustBody,
-    responses((status = 200, description = "Adjusted", body = schemas::Ack)),
+    responses((status = 200, description = "Adjusted", body = Ack)),
     security(("bearer" = [])))]
 pub async fn adjust(
     State(state): State<AppState>,

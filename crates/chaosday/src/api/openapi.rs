@@ -1,10 +1,12 @@
 //! The OpenAPI 3.1 document of the game API, `GET /api/v1/openapi.json`, generated from the
 //! handlers' annotations (utoipa), with the bearer security scheme and every error answer.
 //!
-//! The answers' shapes are domain types that know nothing of OpenAPI;
-//! [`schemas`](super::types::schemas) describes them, and a test checks each description
-//! against the real type's JSON, field by field. This module only reads those types and the
-//! handlers' annotations: nothing imports it but the router.
+//! The answers' schemas are derived from the real types the server serialises (and the CLI
+//! reads), `chaosday_domain`'s and `chaosday_game`'s, with their `openapi` feature; utoipa
+//! collects them from the handlers' `body = …`. A test still checks every answer schema
+//! against the real type's JSON, field by field, and that the document has no schema it does
+//! not check. This module only reads those types and the handlers' annotations: nothing
+//! imports it but the router.
 
 use axum::extract::State;
 use axum::http::header;
@@ -282,77 +284,53 @@ mod tests {
         }
     }
 
-    /// The keys of `value`'s JSON object.
-    fn keys(value: impl serde::Serialize) -> BTreeSet<String> {
-        serde_json::to_value(value)
-            .unwrap()
+    /// The keys of a JSON object.
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value
             .as_object()
-            .unwrap()
+            .unwrap_or_else(|| panic!("{value} is not an object"))
             .keys()
             .cloned()
             .collect()
     }
 
-    #[test]
-    fn every_answer_schema_has_the_fields_of_the_real_type() {
+    /// `value` as the server sends it, checked to read back as itself (what the CLI does).
+    fn sent<T>(value: &T) -> Value
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let json = serde_json::to_value(value).unwrap();
+        let read: T = serde_json::from_value(json.clone())
+            .unwrap_or_else(|e| panic!("{json} does not read back: {e}"));
+        assert_eq!(&read, value, "{json} reads back as something else");
+        json
+    }
+
+    /// Each answer schema's name, with its real type's JSON with every field set (as `full`)
+    /// and with every optional field left out (`bare`), both as the server writes them.
+    fn answers() -> Vec<(&'static str, Value, Value)> {
         use chaosday_domain::events::{Diagnosis, FaultSummary, IncidentId, Resolution};
         use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
-        use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, View};
-
-        let doc = doc();
-        let documented = |name: &str| -> BTreeSet<String> {
-            doc["components"]["schemas"][name]["properties"]
-                .as_object()
-                .unwrap_or_else(|| panic!("{name} is not documented"))
-                .keys()
-                .cloned()
-                .collect()
+        use chaosday_domain::secrecy::{
+            HintView, IncidentView, TimelineEntry, TimelineKind, View,
         };
+        use chaosday_engine::FaultId;
+        use chaosday_game::probes::ProbeResult;
+        use chaosday_game::{Ack, ActiveFault, GameInfo, ProbeHealth, ProbeRole};
+
         let hint = HintView {
             index: 0,
             cost: 10,
+            text: Some("look at the pool".into()),
+            bought: true,
+        };
+        let bare_hint = HintView {
             text: None,
-            bought: false,
+            ..hint.clone()
         };
-        let incident = IncidentView {
-            id: IncidentId(1),
-            team: "checkout".into(),
-            state: IncidentState::Detected,
-            scenario: None,
-            difficulty: None,
-            resolution: Some(Resolution::Fix),
-            opened_ms: None,
-            detected_ms: None,
-            closed_ms: None,
-            closed_reason: None,
-            diagnosis: Some(Diagnosis {
-                target: "cart".into(),
-                kind: "latency".into(),
-            }),
-            faults: None,
-            hints: Some(vec![hint.clone()]),
-            tries: None,
-            claimed: None,
-            points: Breakdown::default(),
-        };
-        let ack = chaosday_game::Ack {
-            seq: 1,
-            at_ms: 2,
-            message: "ok".into(),
-            points: 0,
-            incident: Some(incident.clone()),
-            hint: Some(hint.clone()),
-        };
-        let info = chaosday_game::GameInfo {
-            game: "g".into(),
-            status: Status::Running,
-            teams: vec![],
-            owns: Default::default(),
-            fault_kinds: vec![],
-            started_ms: None,
-            armed: true,
-            seq: 0,
-            your_team: Some("checkout".into()),
+        let diagnosis = Diagnosis {
+            target: "cart".into(),
+            kind: "latency".into(),
         };
         let fault = FaultSummary {
             target: "cart".into(),
@@ -360,35 +338,320 @@ mod tests {
             description: "d".into(),
             alert_match: [("service".to_owned(), "cart".to_owned())].into(),
         };
+        let bare_fault = FaultSummary {
+            alert_match: Default::default(),
+            ..fault.clone()
+        };
+        let breakdown = Breakdown {
+            detect: 90,
+            diagnose: 100,
+            resolve: 200,
+            hints: -10,
+            penalties: -5,
+            adjustments: 3,
+        };
+        let incident = IncidentView {
+            id: IncidentId(1),
+            team: "checkout".into(),
+            state: IncidentState::Resolved,
+            scenario: Some("slow-database".into()),
+            difficulty: Some(2),
+            resolution: Some(Resolution::Fix),
+            opened_ms: Some(1),
+            detected_ms: Some(2),
+            closed_ms: Some(3),
+            closed_reason: Some("verified".into()),
+            diagnosis: Some(diagnosis.clone()),
+            faults: Some(vec![fault.clone()]),
+            hints: Some(vec![hint.clone()]),
+            tries: Some(1),
+            claimed: Some(false),
+            points: breakdown,
+        };
+        let bare_incident = IncidentView {
+            id: IncidentId(1),
+            team: "checkout".into(),
+            state: IncidentState::Detected,
+            scenario: None,
+            difficulty: None,
+            resolution: None,
+            opened_ms: None,
+            detected_ms: None,
+            closed_ms: None,
+            closed_reason: None,
+            diagnosis: None,
+            faults: None,
+            hints: None,
+            tries: None,
+            claimed: None,
+            points: Breakdown::default(),
+        };
+        let score = TeamScore {
+            rank: 1,
+            team: "checkout".into(),
+            points: 378,
+            breakdown,
+            resolved: 1,
+            false_alarms: 1,
+            time_to_resolve_ms: 60_000,
+        };
+        let ack = Ack {
+            seq: 1,
+            at_ms: 2,
+            message: "ok".into(),
+            points: 0,
+            incident: Some(incident.clone()),
+            hint: Some(hint.clone()),
+        };
+        let bare_ack = Ack {
+            incident: None,
+            hint: None,
+            ..ack.clone()
+        };
+        let info = GameInfo {
+            game: "g".into(),
+            status: Status::Running,
+            teams: vec!["checkout".into()],
+            owns: [("checkout".to_owned(), vec!["cart".to_owned()])].into(),
+            fault_kinds: vec!["latency".into()],
+            started_ms: Some(1),
+            armed: true,
+            seq: 7,
+            your_team: Some("checkout".into()),
+        };
+        let bare_info = GameInfo {
+            started_ms: None,
+            your_team: None,
+            ..info.clone()
+        };
         let view = View {
             status: Status::Running,
-            scoreboard: vec![],
-            incidents: vec![],
+            scoreboard: vec![score.clone()],
+            incidents: vec![incident.clone()],
         };
         let entry = TimelineEntry {
             seq: 1,
             at_ms: 1,
-            kind: chaosday_domain::secrecy::TimelineKind::GameStarted,
+            kind: TimelineKind::Declaration,
+            team: Some("checkout".into()),
+            incident: Some(IncidentId(1)),
+            text: "t".into(),
+            points: 90,
+        };
+        let bare_entry = TimelineEntry {
+            kind: TimelineKind::GameStarted,
             team: None,
             incident: None,
-            text: "t".into(),
-            points: 0,
+            ..entry.clone()
         };
-        assert_eq!(documented("Ack"), keys(&ack));
-        assert_eq!(documented("GameInfo"), keys(&info));
-        assert_eq!(documented("IncidentView"), keys(&incident));
-        assert_eq!(documented("HintView"), keys(&hint));
-        assert_eq!(documented("TeamScore"), keys(TeamScore::default()));
-        assert_eq!(documented("Breakdown"), keys(Breakdown::default()));
-        assert_eq!(documented("FaultSummary"), keys(&fault));
-        assert_eq!(documented("View"), keys(&view));
-        assert_eq!(documented("TimelineEntry"), keys(&entry));
+        let active = ActiveFault {
+            id: FaultId(12),
+            incident: Some(IncidentId(1)),
+            team: Some("checkout".into()),
+            target: Some("cart".into()),
+            description: "latency (800ms)".into(),
+            expires_ms: Some(9),
+            left_ms: Some(5),
+            origin: "game:g".into(),
+        };
+        let bare_active = ActiveFault {
+            incident: None,
+            team: None,
+            target: None,
+            expires_ms: None,
+            left_ms: None,
+            origin: "cli".into(),
+            ..active.clone()
+        };
+        let result = ProbeResult {
+            ok: true,
+            detail: "HTTP 200 in 3 ms".into(),
+            took_ms: 3,
+        };
+        let health = ProbeHealth {
+            name: "cart-up".into(),
+            role: ProbeRole::Probe,
+            team: Some("checkout".into()),
+            last: Some(result.clone()),
+            checked_ms: Some(1),
+            failing_since_ms: Some(1),
+        };
+        let bare_health = ProbeHealth {
+            role: ProbeRole::Guard,
+            team: None,
+            last: None,
+            checked_ms: None,
+            failing_since_ms: None,
+            ..health.clone()
+        };
+        vec![
+            ("Ack", sent(&ack), sent(&bare_ack)),
+            ("GameInfo", sent(&info), sent(&bare_info)),
+            ("IncidentView", sent(&incident), sent(&bare_incident)),
+            ("HintView", sent(&hint), sent(&bare_hint)),
+            ("TeamScore", sent(&score), sent(&TeamScore::default())),
+            ("Breakdown", sent(&breakdown), sent(&Breakdown::default())),
+            ("Diagnosis", sent(&diagnosis), sent(&diagnosis)),
+            ("FaultSummary", sent(&fault), sent(&bare_fault)),
+            ("View", sent(&view), sent(&view)),
+            ("TimelineEntry", sent(&entry), sent(&bare_entry)),
+            ("ActiveFault", sent(&active), sent(&bare_active)),
+            ("ProbeHealth", sent(&health), sent(&bare_health)),
+            ("ProbeResult", sent(&result), sent(&result)),
+        ]
+    }
+
+    /// The answers that are strings from a fixed set, each with its variants as the server
+    /// writes them.
+    fn string_enums() -> Vec<(&'static str, Vec<Value>)> {
+        use chaosday_domain::events::Resolution;
+        use chaosday_domain::incident::{IncidentState, Status};
+        use chaosday_domain::secrecy::TimelineKind as K;
+        use chaosday_game::ProbeRole;
+
+        fn all<T: serde::Serialize>(values: &[T]) -> Vec<Value> {
+            values
+                .iter()
+                .map(|v| serde_json::to_value(v).unwrap())
+                .collect()
+        }
+        use IncidentState as I;
+        vec![
+            (
+                "Status",
+                all(&[
+                    Status::NotStarted,
+                    Status::Running,
+                    Status::Paused,
+                    Status::Ended,
+                ]),
+            ),
+            (
+                "IncidentState",
+                all(&[
+                    I::Open,
+                    I::Detected,
+                    I::Diagnosed,
+                    I::Resolved,
+                    I::Expired,
+                    I::Cancelled,
+                ]),
+            ),
+            (
+                "Resolution",
+                all(&[
+                    Resolution::Fix,
+                    Resolution::Diagnose,
+                    Resolution::Timed,
+                    Resolution::Manual,
+                ]),
+            ),
+            ("ProbeRole", all(&[ProbeRole::Probe, ProbeRole::Guard])),
+            (
+                "TimelineKind",
+                all(&[
+                    K::GameStarted,
+                    K::Paused,
+                    K::Resumed,
+                    K::GameEnded,
+                    K::Injection,
+                    K::Declaration,
+                    K::FalseAlarm,
+                    K::Alert,
+                    K::Diagnosis,
+                    K::Hint,
+                    K::Claim,
+                    K::VerificationFailed,
+                    K::Revert,
+                    K::Resolved,
+                    K::Expired,
+                    K::Cancelled,
+                    K::KillSwitch,
+                    K::Rearmed,
+                    K::GuardFailed,
+                    K::Adjustment,
+                ]),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_answer_schema_has_the_fields_of_the_real_type() {
+        let doc = doc();
+        for (name, full, bare) in answers() {
+            let schema = &doc["components"]["schemas"][name];
+            let documented = keys(&schema["properties"]);
+            assert_eq!(documented, keys(&full), "{name}: documented fields");
+            // What the document says is always there, is.
+            let required: BTreeSet<String> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().map(|k| k.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            let always = keys(&bare);
+            assert!(
+                required.is_subset(&always),
+                "{name}: documented as required but left out: {:?}",
+                required.difference(&always).collect::<Vec<_>>()
+            );
+            // And what the server may leave out is not required.
+            for left_out in keys(&full).difference(&always) {
+                assert!(
+                    !required.contains(left_out),
+                    "{name}.{left_out} is left out when empty but documented as required"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_string_answer_lists_the_real_type_s_values() {
+        let doc = doc();
+        for (name, values) in string_enums() {
+            let schema = &doc["components"]["schemas"][name];
+            assert_eq!(schema["type"], "string", "{name}: {schema}");
+            assert_eq!(schema["enum"], Value::Array(values), "{name}");
+        }
+    }
+
+    #[test]
+    fn incident_numbers_are_documented_as_integers() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["IncidentId"]["type"], "integer");
         assert_eq!(
-            documented("Diagnosis"),
-            keys(Diagnosis {
-                target: "a".into(),
-                kind: "b".into()
-            })
+            schemas["IncidentView"]["properties"]["id"]["$ref"],
+            "#/components/schemas/IncidentId"
         );
+        assert_eq!(schemas["ActiveFault"]["properties"]["id"]["type"], "integer");
+    }
+
+    #[test]
+    fn the_document_has_no_schema_that_is_not_checked() {
+        let doc = doc();
+        let documented = keys(&doc["components"]["schemas"]);
+        let mut checked: BTreeSet<String> = answers()
+            .into_iter()
+            .map(|(name, _, _)| name.to_owned())
+            .chain(string_enums().into_iter().map(|(name, _)| name.to_owned()))
+            .collect();
+        // Request bodies (checked against their parsers above), the error shape (checked
+        // above), the incident number (an integer) and the Alertmanager payload (not ours).
+        for other in [
+            "DeclareBody",
+            "DiagnoseBody",
+            "HintBody",
+            "PlayerBody",
+            "PauseBody",
+            "UnleashBody",
+            "InjectManualBody",
+            "AdjustBody",
+            "ErrorBody",
+            "IncidentId",
+            "AlertmanagerPayload",
+            "Alert",
+        ] {
+            checked.insert(other.to_owned());
+        }
+        assert_eq!(documented, checked);
     }
 }

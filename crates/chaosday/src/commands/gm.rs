@@ -5,10 +5,12 @@
 
 use std::process::ExitCode;
 
+use chaosday_domain::secrecy::{IncidentView, View};
 use chaosday_engine::clock::now_ms;
+use chaosday_game::{ActiveFault, GameInfo, ProbeHealth};
 
 use crate::cli::{ClientArgs, Global, GmCommand, Output};
-use crate::client::{ActiveFault, Client, GameInfo, IncidentView, ProbeHealth, Role, View};
+use crate::client::{Client, Role};
 use crate::commands::team::{
     Columns, duration, game_line, incident_table, merge, print_ack, scoreboard_table, table,
 };
@@ -96,11 +98,11 @@ fn gm_status_text(
     now: i64,
 ) -> String {
     let mut text = game_line(game, now);
-    if game.armed == Some(true) {
+    if game.armed {
         text.push_str("armed: faults may be injected (`chaosday gm abort` is the kill switch)\n");
     }
     text.push('\n');
-    let open = view.incidents.iter().filter(|i| !i.is_closed()).count();
+    let open = view.incidents.iter().filter(|i| !i.state.is_closed()).count();
     if view.incidents.is_empty() {
         text.push_str("no incidents yet\n");
     } else {
@@ -141,7 +143,7 @@ fn faults_text(faults: &[ActiveFault]) -> String {
             };
             vec![
                 f.id.to_string(),
-                f.incident.map_or_else(dash, |id| format!("#{id}")),
+                f.incident.map_or_else(dash, |id| id.to_string()),
                 f.team.clone().unwrap_or_else(dash),
                 f.target.clone().unwrap_or_else(dash),
                 left,
@@ -184,7 +186,7 @@ fn probes_text(probes: &[ProbeHealth], now: i64) -> String {
             };
             vec![
                 name,
-                p.role.clone(),
+                p.role.as_str().to_owned(),
                 state,
                 p.checked_ms
                     .map_or_else(|| "-".into(), |at| format!("{} ago", duration(now - at))),

@@ -5,13 +5,14 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chaosday_domain::incident::{IncidentState, Status, TeamScore};
+use chaosday_domain::secrecy::{IncidentView, View};
 use chaosday_engine::clock::now_ms;
+use chaosday_game::{Ack, GameInfo};
 use serde_json::Value;
 
 use crate::cli::{ClientArgs, Global, Output, TeamCommand};
-use crate::client::{
-    Ack, Client, GameInfo, IncidentView, Reply, Role, TeamScore, View, hint_index, parse_incident,
-};
+use crate::client::{Client, Reply, Role, hint_index, parse_incident};
 use crate::output;
 
 /// Runs a team command against the server.
@@ -136,12 +137,12 @@ pub(crate) fn ack_text(ack: &Ack) -> String {
         }
     }
     if let Some(incident) = &ack.incident
-        && incident.is_closed()
+        && incident.state.is_closed()
     {
         text.push_str(&format!(
-            "\nincident #{} is {}: {} points in all",
+            "\nincident {} is {}: {} points in all",
             incident.id,
-            words(&incident.state),
+            words(incident.state.as_str()),
             signed(incident.points.total())
         ));
     }
@@ -216,7 +217,7 @@ pub(crate) fn team_status_text(game: &GameInfo, view: &View, now: i64, has_token
                         && let Some(hint_text) = &hint.text
                     {
                         text.push_str(&format!(
-                            "  #{} hint {}: {hint_text}\n",
+                            "  {} hint {}: {hint_text}\n",
                             incident.id,
                             hint.index + 1
                         ));
@@ -237,8 +238,8 @@ pub(crate) fn game_line(game: &GameInfo, now: i64) -> String {
     } else {
         &game.game
     };
-    let mut line = format!("{name}: {}", words(&game.status));
-    if game.status == "paused" {
+    let mut line = format!("{name}: {}", words(game.status.as_str()));
+    if game.status == Status::Paused {
         line.push_str(" (every clock is frozen)");
     }
     if let Some(started) = game.started_ms {
@@ -248,7 +249,7 @@ pub(crate) fn game_line(game: &GameInfo, now: i64) -> String {
         ));
     }
     line.push('\n');
-    if game.armed == Some(false) {
+    if !game.armed {
         line.push_str(
             "KILL SWITCH ON: no fault is injected until the game master runs `chaosday gm rearm`\n",
         );
@@ -306,11 +307,11 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
     let rows = incidents
         .iter()
         .map(|i| {
-            let mut row = vec![format!("#{}", i.id)];
+            let mut row = vec![i.id.to_string()];
             if columns != Columns::Team {
                 row.push(i.team.clone());
             }
-            row.push(words(&i.state));
+            row.push(words(i.state.as_str()));
             row.push(
                 i.opened_ms
                     .or(i.detected_ms)
@@ -325,7 +326,7 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
                 );
             }
             if columns != Columns::Public {
-                row.push(i.resolution.clone().unwrap_or_else(|| "-".into()));
+                row.push(i.resolution.map_or("-".into(), |r| r.to_string()));
                 row.push(i.tries.map_or("-".into(), |t| t.to_string()));
                 row.push(match &i.hints {
                     Some(hints) if !hints.is_empty() => {
@@ -346,7 +347,7 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
 /// What else to know about an incident, in a few words.
 fn note(incident: &IncidentView, columns: Columns) -> String {
     let mut parts = Vec::new();
-    if incident.is_closed() {
+    if incident.state.is_closed() {
         if columns != Columns::GameMaster
             && let Some(scenario) = &incident.scenario
         {
@@ -357,7 +358,7 @@ fn note(incident: &IncidentView, columns: Columns) -> String {
                 .unwrap_or_default();
             parts.push(format!("{scenario}{truth}"));
         }
-        if incident.state != "resolved"
+        if incident.state != IncidentState::Resolved
             && let Some(reason) = &incident.closed_reason
         {
             parts.push(reason.clone());
@@ -366,7 +367,7 @@ fn note(incident: &IncidentView, columns: Columns) -> String {
         if incident.claimed == Some(true) {
             parts.push("fix claimed, the referee is verifying".into());
         }
-        if incident.state == "open" {
+        if incident.state == IncidentState::Open {
             parts.push("not detected yet".into());
         }
     }
