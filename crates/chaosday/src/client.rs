@@ -456,6 +456,7 @@ pub mod tests {
 
     use super::*;
     use crate::app::exit_code;
+    use chaosday_domain::incident::IncidentState;
 
     /// A request the stand-in received.
     #[derive(Debug, Clone)]
@@ -545,6 +546,15 @@ pub mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
         StandIn { url, seen }
     }
+
+    /// What the server answers a team's diagnosis of incident #3 (a right one): the `Ack`
+    /// with the incident as the team now sees it.
+    pub const DIAGNOSED: &str = r#"{"seq": 7, "at_ms": 1800000000000, "message": "incident #3 diagnosed (+100)", "points": 100,
+        "incident": {"id": 3, "team": "checkout", "state": "diagnosed", "scenario": null, "difficulty": 2,
+            "resolution": "fix", "opened_ms": 1799999900000, "detected_ms": 1799999950000, "closed_ms": null,
+            "closed_reason": null, "diagnosis": null, "faults": null,
+            "hints": [{"index": 0, "cost": 30, "text": null, "bought": false}], "tries": 1, "claimed": false,
+            "points": {"detect": 90, "diagnose": 100, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}}}"#;
 
     /// The message and exit code of an error.
     fn said(error: &anyhow::Error) -> (String, u8) {
@@ -741,12 +751,7 @@ pub mod tests {
 
     #[tokio::test]
     async fn an_action_carries_the_token_and_the_player() {
-        let server = stand_in(&[(
-            "POST /api/v1/incidents/3/diagnose",
-            200,
-            r#"{"seq": 7, "at_ms": 1, "message": "incident #3 diagnosed (+100)", "points": 100}"#,
-        )])
-        .await;
+        let server = stand_in(&[("POST /api/v1/incidents/3/diagnose", 200, DIAGNOSED)]).await;
         let client = Client::new(&server.args(Some("s3cret"), Some("alice")), Role::Team).unwrap();
         let reply = client
             .diagnose(IncidentId(3), "cart-db-link", "latency")
@@ -754,6 +759,11 @@ pub mod tests {
             .unwrap();
         assert_eq!(reply.data.points, 100);
         assert_eq!(reply.data.message, "incident #3 diagnosed (+100)");
+        let incident = reply.data.incident.unwrap();
+        assert_eq!(
+            (incident.id, incident.state),
+            (IncidentId(3), IncidentState::Diagnosed)
+        );
         let seen = server.seen();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].request, "POST /api/v1/incidents/3/diagnose");
@@ -767,11 +777,16 @@ pub mod tests {
     #[tokio::test]
     async fn optional_fields_left_out_are_not_sent() {
         let server = stand_in(&[
-            ("POST /api/v1/unleash", 200, r#"{"message": "unleashed"}"#),
+            (
+                "POST /api/v1/unleash",
+                200,
+                r#"{"seq": 4, "at_ms": 1800000000000, "message": "unleashed slow-database against search", "points": 0}"#,
+            ),
             (
                 "POST /api/v1/incidents/2/hints",
                 200,
-                r#"{"message": "hint"}"#,
+                r#"{"seq": 5, "at_ms": 1800000000000, "message": "hint 1 of #2: -30 points", "points": -30,
+                    "hint": {"index": 0, "cost": 30, "text": "look at the pool", "bought": true}}"#,
             ),
         ])
         .await;
@@ -828,7 +843,12 @@ pub mod tests {
 
     #[tokio::test]
     async fn reads_keep_the_server_s_json_as_it_came() {
-        let body = r#"{"status": "running", "scoreboard": [{"team": "b", "points": 5, "extra": 1}], "incidents": [], "later": {"z": 1, "a": 2}}"#;
+        // What the server sends, with fields a newer server might add (`extra`, `later`):
+        // read past, and kept in the JSON as they came.
+        let body = r#"{"status": "running", "scoreboard": [{"rank": 1, "team": "b", "points": 5,
+            "breakdown": {"detect": 5, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0},
+            "resolved": 0, "false_alarms": 0, "time_to_resolve_ms": 0, "extra": 1}],
+            "incidents": [], "later": {"z": 1, "a": 2}}"#;
         let server = stand_in(&[("GET /api/v1/view", 200, body)]).await;
         let client = Client::new(&server.args(None, None), Role::Team).unwrap();
         let reply = client.view().await.unwrap();
@@ -842,6 +862,39 @@ pub mod tests {
         );
         assert_eq!(reply.data.scoreboard[0].points, 5);
         assert_eq!(server.seen()[0].auth, None, "no token, no header");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_field_the_server_sends_names_the_endpoint_and_the_field() {
+        let server = stand_in(&[
+            (
+                "GET /api/v1/view",
+                200,
+                r#"{"status": "running", "scoreboard": [], "incidents": [{"id": 1, "team": "a"}]}"#,
+            ),
+            (
+                "GET /api/v1/game",
+                200,
+                r#"{"game": "g", "status": "sleeping"}"#,
+            ),
+        ])
+        .await;
+        let client = Client::new(&server.args(None, None), Role::Team).unwrap();
+        let (message, code) = said(&client.view().await.unwrap_err());
+        assert!(
+            message.starts_with(&format!(
+                "{} answered GET /api/v1/view with JSON this chaosday does not understand at `incidents[0]`: missing field `state`;",
+                server.url
+            )),
+            "{message}"
+        );
+        assert!(message.contains("`--output json` shows the answer"), "{message}");
+        assert_eq!(code, 1);
+        let (message, _) = said(&client.game().await.unwrap_err());
+        assert!(
+            message.contains("GET /api/v1/game with JSON this chaosday does not understand at `status`: unknown variant `sleeping`"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

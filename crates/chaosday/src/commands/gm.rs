@@ -214,6 +214,7 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
+    use chaosday_domain::incident::Status;
     use crate::client::tests::stand_in;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -233,17 +234,23 @@ mod tests {
     #[test]
     fn the_status_shows_the_ground_truth_the_faults_and_the_probes() {
         let game: GameInfo = serde_json::from_value(json!({
-            "game": "spring", "status": "paused", "started_ms": NOW - 600_000, "armed": false
+            "game": "spring", "status": "paused", "teams": ["checkout"], "owns": {"checkout": ["cart", "cart-db-link"]},
+            "fault_kinds": ["kill", "latency"], "started_ms": NOW - 600_000, "armed": false, "seq": 9
         }))
         .unwrap();
         let view: View = serde_json::from_value(json!({
             "status": "paused",
-            "scoreboard": [{"rank": 1, "team": "checkout", "points": 90, "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
+            "scoreboard": [{"rank": 1, "team": "checkout", "points": 90,
+                            "breakdown": {"detect": 100, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": -10, "adjustments": 0},
+                            "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
             "incidents": [
-                {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "resolution": "diagnose",
-                 "opened_ms": NOW - 65_000, "diagnosis": {"target": "cart-db-link", "kind": "latency"},
+                {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "difficulty": 2, "resolution": "diagnose",
+                 "opened_ms": NOW - 65_000, "detected_ms": null, "closed_ms": null, "closed_reason": null,
+                 "diagnosis": {"target": "cart-db-link", "kind": "latency"},
+                 "faults": [{"target": "cart-db-link", "kind": "latency", "description": "latency (800ms) on link",
+                             "alert_match": {"service": "cart"}}],
                  "hints": [{"index": 0, "cost": 30, "text": "db", "bought": false}], "tries": 0, "claimed": false,
-                 "points": {"detect": 0}}
+                 "points": {"detect": 0, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}}
             ]
         }))
         .unwrap();
@@ -291,11 +298,20 @@ search-up           probe  not checked yet  -
         let text = gm_status_text(
             &GameInfo {
                 game: "g".into(),
-                status: "not_started".into(),
-                armed: Some(true),
-                ..GameInfo::default()
+                status: Status::NotStarted,
+                teams: Vec::new(),
+                owns: Default::default(),
+                fault_kinds: Vec::new(),
+                started_ms: None,
+                armed: true,
+                seq: 0,
+                your_team: None,
             },
-            &View::default(),
+            &View {
+                status: Status::NotStarted,
+                scoreboard: Vec::new(),
+                incidents: Vec::new(),
+            },
             &[],
             &[],
             NOW,
@@ -392,17 +408,20 @@ search-up           probe  not checked yet  -
             (
                 "GET /api/v1/game",
                 200,
-                r#"{"game": "g", "status": "running", "armed": true}"#,
+                r#"{"game": "g", "status": "running", "teams": [], "owns": {}, "fault_kinds": [],
+                    "started_ms": 1800000000000, "armed": true, "seq": 1}"#,
             ),
             (
                 "GET /api/v1/view",
                 200,
                 r#"{"status": "running", "scoreboard": [], "incidents": []}"#,
             ),
+            // A fault as the server sends it, with a field a newer server might add.
             (
                 "GET /api/v1/faults",
                 200,
-                r#"[{"id": 1, "whatever": {"x": 1}}]"#,
+                r#"[{"id": 1, "incident": null, "team": null, "target": null, "description": "cpu (1 core)",
+                     "expires_ms": null, "left_ms": null, "origin": "cli", "whatever": {"x": 1}}]"#,
             ),
             ("GET /api/v1/probes", 200, r#"[]"#),
         ])
@@ -426,8 +445,11 @@ search-up           probe  not checked yet  -
         );
         assert_eq!(
             merged,
-            json!({"game": "g", "status": "running", "armed": true, "scoreboard": [], "incidents": [],
-                   "faults": [{"id": 1, "whatever": {"x": 1}}], "probes": []})
+            json!({"game": "g", "status": "running", "teams": [], "owns": {}, "fault_kinds": [],
+                   "started_ms": 1_800_000_000_000_i64, "armed": true, "seq": 1, "scoreboard": [], "incidents": [],
+                   "faults": [{"id": 1, "incident": null, "team": null, "target": null, "description": "cpu (1 core)",
+                               "expires_ms": null, "left_ms": null, "origin": "cli", "whatever": {"x": 1}}],
+                   "probes": []})
         );
     }
 

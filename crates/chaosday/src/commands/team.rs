@@ -580,7 +580,13 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
 
     #[test]
     fn an_acknowledgement_says_the_points_once() {
-        let ack = |value: Value| -> Ack { serde_json::from_value(value).unwrap() };
+        // Each as the server sends it: `seq` and `at_ms` always, the incident and the hint
+        // when the action has one.
+        let ack = |mut value: Value| -> Ack {
+            value["seq"] = json!(12);
+            value["at_ms"] = json!(NOW);
+            serde_json::from_value(value).unwrap()
+        };
         for (answer, want) in [
             (
                 json!({"message": "detected incident #3: +90 points", "points": 90}),
@@ -609,8 +615,13 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
             ),
             (
                 json!({"message": "right diagnosis of #3: +200 points", "points": 200,
-                       "incident": {"id": 3, "team": "checkout", "state": "resolved",
-                                    "points": {"detect": 90, "diagnose": 200, "resolve": 380}}}),
+                       "incident": {"id": 3, "team": "checkout", "state": "resolved", "scenario": "slow-database",
+                                    "difficulty": 2, "resolution": "diagnose", "opened_ms": NOW - 725_000,
+                                    "detected_ms": NOW - 600_000, "closed_ms": NOW, "closed_reason": "healed by a right diagnosis",
+                                    "diagnosis": {"target": "cart-db-link", "kind": "latency"},
+                                    "faults": [{"target": "cart-db-link", "kind": "latency", "description": "latency (800ms) on link"}],
+                                    "hints": [], "tries": 1, "claimed": false,
+                                    "points": {"detect": 90, "diagnose": 200, "resolve": 380, "hints": 0, "penalties": 0, "adjustments": 0}}}),
                 "right diagnosis of #3: +200 points\nincident #3 is resolved: +670 points in all",
             ),
         ] {
@@ -638,7 +649,15 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
         let server = stand_in(&[(
             "POST /api/v1/incidents/3/hints",
             200,
-            r#"{"seq": 9, "at_ms": 1, "message": "bought hint 2", "points": -50}"#,
+            r#"{"seq": 9, "at_ms": 1800000000000, "message": "bought hint 2", "points": -50,
+                "incident": {"id": 3, "team": "checkout", "state": "detected", "scenario": null, "difficulty": 2,
+                    "resolution": "fix", "opened_ms": 1799999900000, "detected_ms": 1799999950000, "closed_ms": null,
+                    "closed_reason": null, "diagnosis": null, "faults": null,
+                    "hints": [{"index": 0, "cost": 30, "text": null, "bought": false},
+                              {"index": 1, "cost": 50, "text": "look at the pool", "bought": true}],
+                    "tries": 0, "claimed": false,
+                    "points": {"detect": 90, "diagnose": 0, "resolve": 0, "hints": -50, "penalties": 0, "adjustments": 0}},
+                "hint": {"index": 1, "cost": 50, "text": "look at the pool", "bought": true}}"#,
         )])
         .await;
         for (hint, want) in [
@@ -704,9 +723,16 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
 
     #[tokio::test]
     async fn the_status_in_json_is_one_document_with_the_server_s_fields() {
+        let incident = json!({"id": 1, "team": "a", "state": "detected", "scenario": null, "difficulty": 1,
+            "resolution": "fix", "opened_ms": NOW - 60_000, "detected_ms": NOW - 30_000, "closed_ms": null,
+            "closed_reason": null, "diagnosis": null, "faults": null, "hints": [], "tries": 0, "claimed": false,
+            "points": {"detect": 100, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}});
+        let game = json!({"game": "spring", "status": "running", "teams": ["a"], "owns": {"a": ["x"]},
+            "fault_kinds": ["kill"], "started_ms": NOW - 120_000, "armed": true, "seq": 4, "your_team": "a"});
+        let view = json!({"status": "running", "scoreboard": [], "incidents": [incident]});
         let server = stand_in(&[
-            ("GET /api/v1/game", 200, r#"{"game": "spring", "status": "running", "owns": {"a": ["x"]}, "armed": true}"#),
-            ("GET /api/v1/view", 200, r#"{"status": "running", "scoreboard": [], "incidents": [{"id": 1, "team": "a", "state": "detected"}]}"#),
+            ("GET /api/v1/game", 200, &game.to_string()),
+            ("GET /api/v1/view", 200, &view.to_string()),
         ])
         .await;
         let client = Client::new(&server.args(Some("t"), None), Role::Team).unwrap();
@@ -714,8 +740,9 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
         let merged = merge(&game.raw, [("", &view.raw)]);
         assert_eq!(
             merged,
-            json!({"game": "spring", "status": "running", "owns": {"a": ["x"]}, "armed": true,
-                   "scoreboard": [], "incidents": [{"id": 1, "team": "a", "state": "detected"}]})
+            json!({"game": "spring", "status": "running", "teams": ["a"], "owns": {"a": ["x"]},
+                   "fault_kinds": ["kill"], "started_ms": NOW - 120_000, "armed": true, "seq": 4,
+                   "your_team": "a", "scoreboard": [], "incidents": [incident]})
         );
         let code = run(
             &global(Output::Text),
