@@ -37,7 +37,7 @@ pub struct HintView {
     pub bought: bool,
 }
 
-/// An incident as a viewer sees it. `None` means hidden from this viewer.
+/// An incident as a viewer sees it. `None` (`null` in JSON) means hidden from this viewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {

@@ -171,11 +171,13 @@ pub struct Ack {
     pub message: String,
     /// The change in the acting team's points (0 for the game master's actions but adjust).
     pub points: i64,
-    /// The incident acted on, as the actor now sees it.
+    /// The incident acted on, as the actor now sees it (absent if none).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub incident: Option<IncidentView>,
-    /// The hint bought.
+    /// The hint bought (absent if none).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub hint: Option<HintView>,
 }
 
@@ -274,8 +276,9 @@ pub struct GameInfo {
     pub armed: bool,
     /// The last event's sequence number.
     pub seq: u64,
-    /// The team of the caller's token, if it is a team's.
+    /// The team of the caller's token, if it is a team's (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub your_team: Option<String>,
 }
 

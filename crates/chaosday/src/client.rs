@@ -888,7 +888,10 @@ pub mod tests {
             )),
             "{message}"
         );
-        assert!(message.contains("`--output json` shows the answer"), "{message}");
+        assert!(
+            message.contains("`--output json` shows the answer"),
+            "{message}"
+        );
         assert_eq!(code, 1);
         let (message, _) = said(&client.game().await.unwrap_err());
         assert!(

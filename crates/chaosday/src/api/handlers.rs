@@ -22,7 +22,6 @@ use super::types::{
     PlayerBody, UnleashBody, json,
 };
 
-
 /// Does `action` for `caller`; its `Ack` as the answer.
 async fn act(state: &AppState, caller: Caller, action: Action) -> Result<Response, ApiError> {
     let ack = state.server.act(&caller, action).await?;

@@ -311,9 +311,7 @@ mod tests {
     fn answers() -> Vec<(&'static str, Value, Value)> {
         use chaosday_domain::events::{Diagnosis, FaultSummary, IncidentId, Resolution};
         use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
-        use chaosday_domain::secrecy::{
-            HintView, IncidentView, TimelineEntry, TimelineKind, View,
-        };
+        use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, TimelineKind, View};
         use chaosday_engine::FaultId;
         use chaosday_game::probes::ProbeResult;
         use chaosday_game::{Ack, ActiveFault, GameInfo, ProbeHealth, ProbeRole};
@@ -622,7 +620,10 @@ mod tests {
             schemas["IncidentView"]["properties"]["id"]["$ref"],
             "#/components/schemas/IncidentId"
         );
-        assert_eq!(schemas["ActiveFault"]["properties"]["id"]["type"], "integer");
+        assert_eq!(
+            schemas["ActiveFault"]["properties"]["id"]["type"],
+            "integer"
+        );
     }
 
     #[test]

@@ -102,7 +102,11 @@ fn gm_status_text(
         text.push_str("armed: faults may be injected (`chaosday gm abort` is the kill switch)\n");
     }
     text.push('\n');
-    let open = view.incidents.iter().filter(|i| !i.state.is_closed()).count();
+    let open = view
+        .incidents
+        .iter()
+        .filter(|i| !i.state.is_closed())
+        .count();
     if view.incidents.is_empty() {
         text.push_str("no incidents yet\n");
     } else {
@@ -214,8 +218,8 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
-    use chaosday_domain::incident::Status;
     use crate::client::tests::stand_in;
+    use chaosday_domain::incident::Status;
 
     const NOW: i64 = 1_800_000_000_000;
 
