@@ -294,8 +294,9 @@ impl GameServer {
         })
     }
 
-    /// The game as it stands.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// The game as it stands: the referee's ledger, for the game's own use cases. Front
+    /// ends read [`GameServer::console`] and the other views instead.
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.snapshot()
     }
 
