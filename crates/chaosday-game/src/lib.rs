@@ -15,6 +15,7 @@ mod scheduler;
 mod server;
 mod verification;
 
+pub mod alerts;
 pub mod auth;
 pub mod host;
 pub mod limits;
@@ -298,8 +299,9 @@ impl GameServer {
         })
     }
 
-    /// The game as it stands.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// The game as it stands: the referee's ledger, for the game's own use cases. Front
+    /// ends read [`GameServer::console`] and the other views instead.
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.snapshot()
     }
 
@@ -396,6 +398,29 @@ impl GameServer {
     /// that falls behind loses updates (and is told how many); it then reads a snapshot.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
         self.inner.subscribe()
+    }
+
+    /// Receives a payload of `team`'s Alertmanager (webhook version 4): its firing alerts
+    /// detect the team's incidents whose targets' labels they carry. A malformed payload is
+    /// refused with the field at fault; one with no firing alert changes nothing.
+    pub async fn alertmanager(&self, team: &str, payload: &[u8]) -> Result<Ack, ActionError> {
+        let now = self.inner.now_ms();
+        let alerts = alerts::parse(payload, now)?;
+        if alerts.is_empty() {
+            return Ok(Ack {
+                seq: 0,
+                at_ms: now,
+                message: "no firing alerts: nothing to detect".into(),
+                points: 0,
+                incident: None,
+                hint: None,
+            });
+        }
+        let caller = Caller::Team {
+            team: team.to_owned(),
+            player: alerts::ALERT_PLAYER.into(),
+        };
+        self.act(&caller, Action::Alerts { alerts }).await
     }
 
     /// Does `action` for `caller`; answers once its events are durable.

@@ -37,15 +37,7 @@ pub(crate) async fn restore(inner: &Arc<Inner>) {
                 "its scenario `{}` is no longer in the game file",
                 incident.scenario
             );
-            let _ = inner
-                .commit_one(
-                    Actor::System,
-                    EventKind::Cancelled {
-                        incident: incident.id,
-                        reason,
-                    },
-                )
-                .await;
+            cancel(inner, incident.id, reason).await;
             continue;
         };
         let mut failed = None;
@@ -99,19 +91,20 @@ pub(crate) async fn restore(inner: &Arc<Inner>) {
                 .faults
                 .revert_incident(incident.id, RevertCause::Closing)
                 .await;
-            let _ = inner
-                .commit_one(
-                    Actor::System,
-                    EventKind::Cancelled {
-                        incident: incident.id,
-                        reason,
-                    },
-                )
-                .await;
+            cancel(inner, incident.id, reason).await;
             continue;
         }
         if incident.claimed_ms.is_some() {
             crate::verification::verify(inner.clone(), incident.id);
         }
+    }
+}
+
+/// Cancels an open incident that cannot go on after a restart, saying why. A refusal (the
+/// incident closed meanwhile) or a failed commit leaves it as the log has it.
+async fn cancel(inner: &Inner, incident: IncidentId, reason: String) {
+    let cancelled = EventKind::Cancelled { incident, reason };
+    if let Err(e) = inner.commit_one(Actor::System, cancelled).await {
+        tracing::warn!(%incident, error = %e, "an incident that cannot go on was not cancelled");
     }
 }

@@ -12,7 +12,6 @@
 //! a fresh temporary directory (`TMPDIR` chooses where, which matters: every journal write
 //! is an fsync).
 
-use chaosday_testkit::owned_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -27,6 +26,7 @@ use chaosday_engine::{
     Engine, EngineConfig, RevertOutcome, StressorCommand, Supervisor, standard_drivers,
 };
 use chaosday_store::SqliteJournal;
+use chaosday_testkit::owned_port;
 use nix::sys::signal::{Signal as NixSignal, kill};
 use nix::unistd::Pid;
 

@@ -8,13 +8,13 @@
 //! Run with `cargo bench -p chaosday --bench game`. It prints figures and ratios measured in
 //! one run and never asserts on timing. `CHAOSDAY_BENCH_SPECTATORS` changes the 5,000.
 
-use chaosday_testkit::owned_port;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chaosday_testkit::owned_port;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;

@@ -20,7 +20,6 @@
 //! is printed with its SPEC target and whether it was met. Every child process is stopped at
 //! the end, also when a step fails; the upstream also exits when this process dies.
 
-use chaosday_testkit::owned_port;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +28,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use chaosday_testkit::owned_port;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};

@@ -10,23 +10,14 @@ use serde_json::Value;
 
 use super::error::ApiError;
 
-/// The most a player's name may hold, in characters.
-pub const MAX_PLAYER_CHARS: usize = 64;
+// The bounds are the game's (it enforces them on every action); reading them here refuses a
+// bad body early, with the field's path.
+pub use chaosday_game::limits::{
+    MAX_ACTION_BODY, MAX_ADJUSTMENT, MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS,
+};
 
-/// The most any other string field may hold, in characters.
-pub const MAX_TEXT_CHARS: usize = 500;
-
-/// The most a name (target, fault kind, scenario, team) may hold, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
-
-/// The most points one adjustment may add or take.
-pub const MAX_ADJUSTMENT: i64 = 100_000;
-
-/// The highest hint index a request may name.
-pub const MAX_HINT_INDEX: u64 = 1_000;
-
-/// The largest body an action takes.
-pub const MAX_ACTION_BODY: usize = 64 * 1024;
+/// The highest hint index a request may name (the game's bound, as JSON reads it).
+pub const MAX_HINT_INDEX: u64 = chaosday_game::limits::MAX_HINT_INDEX as u64;
 
 /// A request body read whole. Its route bounds it with tower-http's `RequestBodyLimitLayer`
 /// at [`MAX_ACTION_BODY`] (see [`super::router`]).

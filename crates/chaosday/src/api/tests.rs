@@ -1,13 +1,13 @@
 //! The game API through its router (`oneshot`, no socket), over a real game server on a
 //! fresh state directory: who may do what, and the error shape of every bad request.
 
-pub(crate) use chaosday_testkit::owned_port;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+pub(crate) use chaosday_testkit::owned_port;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;

@@ -154,19 +154,22 @@ async fn demo(
         );
     }
     // Everything must be free before anything starts (the last run's shop is gone now).
-    let api_listener = TcpListener::bind(("127.0.0.1", args.port))
+    let api_listener = bind_after_leftovers(args.port)
         .await
+        .and_then(TcpListener::from_std)
         .map_err(|e| {
             UsageError(format!(
                 "cannot listen on 127.0.0.1:{} for the game server: {e}; pick another --port",
                 args.port
             ))
         })?;
-    let shop_listener = TcpListener::bind(("127.0.0.1", shop.monitor_port()))
+    let shop_listener = bind_after_leftovers(shop.monitor_port())
         .await
+        .and_then(TcpListener::from_std)
         .map_err(|e| port_error(shop.monitor_port(), "the shop's monitoring page", &e))?;
     for (what, port) in shop.ports().into_iter().skip(1) {
-        std::net::TcpListener::bind(("127.0.0.1", port))
+        bind_after_leftovers(port)
+            .await
             .map_err(|e| port_error(port, &what, &e))?;
     }
 
@@ -357,6 +360,32 @@ async fn wait_for_shop(shop: &Shop, state_dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How long a port in use may take to come free: a process of the last run that is dying
+/// (killed with its demo) may still hold its listener for a moment after its command line
+/// is gone from `/proc`, so the clean-up above cannot see it.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(3);
+
+/// A non-blocking listener on 127.0.0.1:`port`, waiting up to [`LEFTOVER_GRACE`] while the
+/// port is in use; any other error, or a port still in use then, is the answer.
+async fn bind_after_leftovers(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + LEFTOVER_GRACE;
+    loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => {
+                listener.set_nonblocking(true)?;
+                return Ok(listener);
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn port_error(port: u16, what: &str, error: &std::io::Error) -> anyhow::Error {

@@ -23,11 +23,10 @@ use super::sessions::{self, Current, Flash};
 use chaosday_game::auth::Identity;
 use chaosday_game::{Action, Caller};
 
-/// The most points one adjustment may add or take (as in the API).
-const MAX_ADJUSTMENT: i64 = 100_000;
+use chaosday_game::limits::MAX_ADJUSTMENT;
 
-/// The highest hint index a form may name (as in the API).
-const MAX_HINT_INDEX: i64 = 1_000;
+/// The highest hint index a form may name (the game's bound, as a form's number).
+const MAX_HINT_INDEX: i64 = chaosday_game::limits::MAX_HINT_INDEX as i64;
 
 /// `POST /login`: `token`, `player`, `csrf` (the sign-in form's), `next`.
 pub async fn login(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {

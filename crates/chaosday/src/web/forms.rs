@@ -4,14 +4,8 @@
 
 use std::collections::HashMap;
 
-/// The most a name (target, fault kind, scenario, team) may hold, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
-
-/// The most a player's name may hold, in characters (as in the API).
-pub const MAX_PLAYER_CHARS: usize = 64;
-
-/// The most a reason may hold, in characters (as in the API).
-pub const MAX_TEXT_CHARS: usize = 500;
+// The game's bounds (it enforces them on every action, whatever the front end).
+pub use chaosday_game::limits::{MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS};
 
 /// The fields of a posted form; the first value of a repeated name wins.
 #[derive(Debug, Default)]
