@@ -22,7 +22,7 @@ pub const MAX_PAYLOAD: usize = chaosday_game::limits::MAX_ALERT_PAYLOAD;
 /// Receives a team's Alertmanager notification.
 #[utoipa::path(post, path = "/api/v1/alerts/alertmanager", tag = "team",
     request_body(content = schemas::AlertmanagerPayload, description = "Alertmanager's webhook payload, version 4; unknown fields are ignored"),
-    responses((status = 200, description = "Received; the Ack says what the firing alerts detected", body = schemas::Ack)),
+    responses((status = 200, description = "Received; the Ack says what the firing alerts detected", body = chaosday_game::Ack)),
     security(("bearer" = [])))]
 pub async fn alertmanager(
     State(state): State<AppState>,

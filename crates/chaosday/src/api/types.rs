@@ -204,9 +204,6 @@ pub mod schemas {
 
     use utoipa::ToSchema;
 
-    /// The answer of the Alertmanager receiver (the real type, named here for `alerts`).
-    pub use chaosday_game::Ack;
-
     /// Alertmanager's webhook payload, version 4 (the fields read; others are ignored).
     #[derive(ToSchema, serde::Serialize)]
     #[serde(rename_all = "camelCase")]
