@@ -183,7 +183,7 @@ impl Incident {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamScore {
     /// Its place (1 is first). Teams level on points and on time to resolve share a place
-    /// (1, 2, 2, 4), the same on every screen: see [`standings`].
+    /// (1, 2, 2, 4), the same on every screen (the web, the CLI, the report).
     pub rank: u32,
     /// The team.
     pub team: String,
