@@ -154,15 +154,21 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn opened(ack: &Ack) -> IncidentId {
-    let n: u64 = ack
-        .message
-        .split('#')
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("the ack names the incident");
-    IncidentId(n)
+/// The game master unleashes `scenario`; the incident it opened (the newest of that scenario).
+async fn unleash(s: &GameServer, scenario: &str) -> IncidentId {
+    let action = Action::Unleash {
+        scenario: Some(scenario.into()),
+        team: None,
+    };
+    s.act(&gm(), action).await.expect("the scenario opens");
+    s.snapshot()
+        .state
+        .incidents
+        .values()
+        .filter(|i| i.scenario == scenario)
+        .map(|i| i.id)
+        .max()
+        .expect("the unleashed incident is in the state")
 }
 
 fn pid_of(argv: &str) -> i32 {
@@ -203,17 +209,7 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
     assert_eq!(s.snapshot().state.status, Status::Running);
 
     // 1. A diagnose scenario: a false alarm, a detection, a wrong then a right diagnosis.
-    let ack = s
-        .act(
-            &gm(),
-            Action::Unleash {
-                scenario: Some("slow-api".into()),
-                team: None,
-            },
-        )
-        .await
-        .unwrap();
-    let slow = opened(&ack);
+    let slow = unleash(s, "slow-api").await;
     assert_eq!(s.registry().list().len(), 1, "the link is proxied");
     let spectator = s.view(&Viewer::Spectator);
     assert!(
@@ -317,17 +313,7 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
     .await;
 
     // 2. A fix scenario: the team resumes the paused process itself, then claims.
-    let frozen = opened(
-        &s.act(
-            &gm(),
-            Action::Unleash {
-                scenario: Some("frozen-worker".into()),
-                team: None,
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let frozen = unleash(s, "frozen-worker").await;
     s.act(
         &checkout,
         Action::Declare {
@@ -362,33 +348,13 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
     assert!(s.snapshot().state.incidents[&frozen].points.resolve > 0);
 
     // 3. A timed scenario ends by itself; 4. an unseen one expires, and its fault goes.
-    let cut = opened(
-        &s.act(
-            &gm(),
-            Action::Unleash {
-                scenario: Some("cut".into()),
-                team: None,
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let cut = unleash(s, "cut").await;
     eventually("the timed incident closes by its timer", || {
         s.snapshot().state.incidents[&cut].state == IncidentState::Resolved
     })
     .await;
     assert_eq!(s.snapshot().state.incidents[&cut].points.resolve, 0);
-    let ghost = opened(
-        &s.act(
-            &gm(),
-            Action::Unleash {
-                scenario: Some("ghost".into()),
-                team: None,
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let ghost = unleash(s, "ghost").await;
     eventually("the ghost expires", || {
         s.snapshot().state.incidents[&ghost].state == IncidentState::Expired
     })
@@ -429,17 +395,7 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
     let w = world().await;
     let s = &w.server;
     s.act(&gm(), Action::Start).await.unwrap();
-    let slow = opened(
-        &s.act(
-            &gm(),
-            Action::Unleash {
-                scenario: Some("slow-api".into()),
-                team: None,
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let slow = unleash(s, "slow-api").await;
     let proxy = s.registry().list()[0].name.clone();
     assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1);
     // The guard's check starts failing: past its fail_for, safety takes over.

@@ -911,17 +911,20 @@ async fn play_each(cases: &[(&str, &str, Shows, &str)]) -> (Demo, Sandbox, Vec<S
     (demo, sandbox, missed)
 }
 
+/// The entry named `name` in the list `list` (`services`, `links`) of the page's `stats`.
+fn entry(stats: &Value, list: &str, name: &str) -> Value {
+    stats[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("the monitoring page lists no {list} entry {name}"))
+}
+
 /// Whether the monitoring page's `stats` show nothing left of a scenario that `shows` this.
 fn forgotten(stats: &Value, shows: &Shows) -> bool {
-    let find = |list: &str, name: &str| {
-        stats[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let find = |list: &str, name: &str| entry(stats, list, name);
     match shows {
         Shows::Service(name, _) => find("services", name)["health"] == "up",
         Shows::Failing(name, _) | Shows::Slow(name) => {
@@ -935,15 +938,7 @@ fn forgotten(stats: &Value, shows: &Shows) -> bool {
 /// Whether the monitoring page's `stats` show what `shows` says.
 fn shows_on(stats: &Value, shows: &Shows) -> bool {
     use Shows::*;
-    let find = |list: &str, name: &str| {
-        stats[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let find = |list: &str, name: &str| entry(stats, list, name);
     match shows {
         Service(name, health) => find("services", name)["health"] == *health,
         Failing(name, why) => {
