@@ -426,6 +426,27 @@ impl Engine {
             .await
     }
 
+    /// Reverts fault `id` and returns once it has ended, also when another task or process
+    /// was already reverting it (then it waits for that revert, within the step limit).
+    pub async fn revert_to_end(&self, id: FaultId, reason: &str) -> Result<RevertOutcome> {
+        self.claim_and_revert_to_end(id, EndCause::Reverted, reason)
+            .await
+    }
+
+    async fn claim_and_revert_to_end(
+        &self,
+        id: FaultId,
+        cause: EndCause,
+        reason: &str,
+    ) -> Result<RevertOutcome> {
+        match self.claim_and_revert(id, None, cause, reason).await? {
+            RevertOutcome::AlreadyEnded { id, state } if state.is_live() => {
+                self.wait_ended(id).await
+            }
+            outcome => Ok(outcome),
+        }
+    }
+
     /// Reverts every live fault on this host, whoever owns it, all at once; returns when
     /// each has ended (including those another process was already reverting).
     pub async fn revert_all(&self, reason: &str) -> Result<Vec<RevertOutcome>> {
@@ -439,15 +460,9 @@ impl Engine {
             let engine = self.clone();
             let reason = reason.to_owned();
             reverts.spawn(async move {
-                match engine
-                    .claim_and_revert(entry.id, None, cause, &reason)
-                    .await?
-                {
-                    RevertOutcome::AlreadyEnded { id, state } if state.is_live() => {
-                        engine.wait_ended(id).await
-                    }
-                    outcome => Ok(outcome),
-                }
+                engine
+                    .claim_and_revert_to_end(entry.id, cause, &reason)
+                    .await
             });
         }
         let mut outcomes = Vec::new();

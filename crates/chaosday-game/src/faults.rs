@@ -6,7 +6,7 @@
 //! before that record, so that an end at once is still told; one opening at a time, so two
 //! cannot take one target; the engine, not the game, owns revert plans.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -143,7 +143,8 @@ impl Faults {
             .collect()
     }
 
-    /// Reverts what is left of an incident's faults.
+    /// Reverts what is left of an incident's faults; returns once each has ended, also when
+    /// another task was already reverting it.
     pub async fn revert_incident(&self, incident: IncidentId, cause: RevertCause) {
         let ids: Vec<FaultId> = self
             .live
@@ -156,7 +157,8 @@ impl Faults {
             })
             .collect();
         for id in ids {
-            if let Err(e) = self.engine.revert(id, &format!("{incident} closed")).await {
+            let reason = format!("{incident} closed");
+            if let Err(e) = self.engine.revert_to_end(id, &reason).await {
                 tracing::warn!(fault = %id, error = %e, "reverting an incident's fault failed");
             }
         }
@@ -260,6 +262,19 @@ pub(crate) async fn open(
         )));
     }
     let state = inner.snapshot().state.clone();
+    // A closed incident's faults are reverted by the reactions to its closing; one that is
+    // still going would take the target from the scenario about to open (the next scenario
+    // starts from a clean system), so it ends here first.
+    let closing: BTreeSet<IncidentId> = faults
+        .live
+        .lock()
+        .values()
+        .map(|f| f.incident)
+        .filter(|id| state.incidents.get(id).is_some_and(|i| i.state.is_closed()))
+        .collect();
+    for incident in closing {
+        faults.revert_incident(incident, RevertCause::Closing).await;
+    }
     let (scenario, teams) =
         inner
             .scheduler

@@ -428,3 +428,32 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
     assert!(text.contains("safe"), "{hooks:?}");
     s.shutdown("test over").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() {
+    let w = world().await;
+    let s = &w.server;
+    s.act(&gm(), Action::Start).await.unwrap();
+    let slow = unleash(s, "slow-api").await;
+    let checkout = player("checkout");
+    let declare = Action::Declare {
+        target: "api".into(),
+    };
+    s.act(&checkout, declare).await.unwrap();
+    let diagnose = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "latency".into(),
+        },
+    };
+    s.act(&checkout, diagnose).await.unwrap();
+    // At once: the healed incident's latency may still be going when the next one opens on
+    // the same link; the opening waits for it instead of being refused as busy.
+    let ghost = unleash(s, "ghost").await;
+    let state = s.snapshot().state.clone();
+    assert_eq!(state.incidents[&slow].state, IncidentState::Resolved);
+    assert_eq!(state.incidents[&ghost].state, IncidentState::Open);
+    let toxics = s.registry().toxics(&s.registry().list()[0].name).unwrap();
+    assert_eq!(toxics.len(), 1, "only the new incident's latency: {toxics:?}");
+}
