@@ -455,5 +455,9 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
     assert_eq!(state.incidents[&slow].state, IncidentState::Resolved);
     assert_eq!(state.incidents[&ghost].state, IncidentState::Open);
     let toxics = s.registry().toxics(&s.registry().list()[0].name).unwrap();
-    assert_eq!(toxics.len(), 1, "only the new incident's latency: {toxics:?}");
+    assert_eq!(
+        toxics.len(),
+        1,
+        "only the new incident's latency: {toxics:?}"
+    );
 }
