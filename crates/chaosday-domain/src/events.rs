@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::game::{Diagnosis, Hint, Resolution};
 
-/// An incident's number in its game.
-/// In JSON, the number alone (`3`).
+/// An incident's number in its game: drawn at random when it opens (never a counter), so
+/// that a number says nothing of the incidents a viewer may not know of.
+/// In JSON, the number alone (`482913`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
@@ -137,6 +138,10 @@ pub enum EventKind {
         hints: Vec<Hint>,
         /// How long the team has, in milliseconds of running game time.
         deadline_ms: u64,
+        /// The other teams' copies of a mirrored scenario, opened with this one: its ground
+        /// truth stays the game master's until every copy has closed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mirrors: Vec<IncidentId>,
     },
     /// A team declared an incident on a target it sees suffering.
     Declared {

@@ -167,6 +167,10 @@ pub struct Incident {
     pub time_to_detect_ms: Option<u64>,
     /// What it earned or cost the team.
     pub points: Breakdown,
+    /// The other teams' copies of a mirrored scenario.
+    pub mirrors: Vec<IncidentId>,
+    /// Closed, and every mirrored copy too: its details and ground truth are everyone's.
+    pub public: bool,
 }
 
 impl Incident {
@@ -423,6 +427,12 @@ impl GameState {
 
     /// The teams' standings, best first: points, then less time to resolve, then name.
     pub fn scoreboard(&self) -> Vec<TeamScore> {
+        self.scoreboard_counting(|_| true)
+    }
+
+    /// The standings counting only the incidents `counts` takes (the others' points are
+    /// left out): the scoreboard as a viewer who may not know every incident's points sees it.
+    pub fn scoreboard_counting(&self, counts: impl Fn(&Incident) -> bool) -> Vec<TeamScore> {
         let mut teams: BTreeMap<&str, TeamScore> = BTreeMap::new();
         for (team, (extra, false_alarms)) in &self.team_extra {
             let score = teams.entry(team).or_insert_with(|| TeamScore {
@@ -432,7 +442,7 @@ impl GameState {
             score.breakdown.add(extra);
             score.false_alarms += false_alarms;
         }
-        for incident in self.incidents.values() {
+        for incident in self.incidents.values().filter(|i| counts(i)) {
             let score = teams.entry(&incident.team).or_insert_with(|| TeamScore {
                 team: incident.team.clone(),
                 ..TeamScore::default()
@@ -462,6 +472,7 @@ impl GameState {
     /// written, so the log holds only events that count.
     pub fn try_apply(&mut self, event: &Event) -> Result<(), ApplyError> {
         self.fold(event)?;
+        self.publish_closed();
         self.last_seq = event.seq;
         Ok(())
     }
@@ -470,11 +481,34 @@ impl GameState {
     /// [`GameState::ignored`].
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
-        if let Err(why) = self.fold(event) {
-            self.ignored.push(Ignored {
+        match self.fold(event) {
+            Ok(()) => self.publish_closed(),
+            Err(why) => self.ignored.push(Ignored {
                 seq: event.seq,
                 why: why.to_string(),
-            });
+            }),
+        }
+    }
+
+    /// Makes public every closed incident whose mirrored copies have all closed too.
+    fn publish_closed(&mut self) {
+        let ready: Vec<IncidentId> = self
+            .incidents
+            .values()
+            .filter(|i| !i.public && i.state.is_closed())
+            .filter(|i| {
+                i.mirrors.iter().all(|m| {
+                    self.incidents
+                        .get(m)
+                        .is_none_or(|copy| copy.state.is_closed())
+                })
+            })
+            .map(|i| i.id)
+            .collect();
+        for id in ready {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.public = true;
+            }
         }
     }
 
@@ -529,6 +563,7 @@ impl GameState {
                 faults,
                 hints,
                 deadline_ms,
+                mirrors,
             } => {
                 if self.incidents.contains_key(incident) {
                     return Err(ApplyError::AlreadyOpened {
@@ -562,6 +597,8 @@ impl GameState {
                         time_to_resolve_ms: None,
                         time_to_detect_ms: None,
                         points: Breakdown::default(),
+                        mirrors: mirrors.clone(),
+                        public: false,
                     },
                 );
             }
@@ -569,8 +606,8 @@ impl GameState {
                 let open = self
                     .open_incidents(team)
                     .filter(|i| i.state == IncidentState::Open && i.matches_target(target))
-                    .map(|i| i.id)
-                    .next();
+                    .min_by_key(|i| (i.opened_ms, i.id))
+                    .map(|i| i.id);
                 match open {
                     Some(id) => self.detect(id, at, event.actor.clone()),
                     None if self.open_incidents(team).any(|i| i.matches_target(target)) => {

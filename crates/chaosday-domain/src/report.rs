@@ -311,10 +311,10 @@ pub struct IncidentFigures {
     /// Whether a fault went away by its timer or by itself before a claim (no resolution
     /// points then), when the viewer may know.
     pub healed_without_team: Option<bool>,
-    /// What it earned or cost the team.
-    pub points: Breakdown,
+    /// What it earned or cost the team, when the viewer may know its details.
+    pub points: Option<Breakdown>,
     /// The sum of `points`.
-    pub points_total: i64,
+    pub points_total: Option<i64>,
 }
 
 /// The score of a team after a change.
@@ -554,16 +554,29 @@ pub fn build(
     let mut extras: BTreeMap<IncidentId, Extra> = BTreeMap::new();
     let mut series: BTreeMap<String, Vec<ScorePoint>> = BTreeMap::new();
     let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    // Entries are numbered by the events that told the viewer something, never by the
+    // log's sequence numbers (whose gaps would count hidden events).
+    let mut told_events = 0;
     for (event, changes) in events.iter().zip(&steps) {
         let mut moved: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut told = false;
         for change in changes {
-            if let Some((team, points)) = change.points() {
+            // Points say an incident's difficulty and time to detect: they count once the
+            // viewer may know its details.
+            if let Some((team, points)) = change.points()
+                && change.incident().is_none_or(|id| see(id).detail)
+            {
                 *moved.entry(team).or_default() += points;
             }
             note(&mut extras, change, event, see);
-            let Some(entry) = tell(change, event, viewer, Telling::Postmortem, see) else {
+            let Some(mut entry) = tell(change, event, viewer, Telling::Postmortem, see) else {
                 continue;
             };
+            if !told {
+                told = true;
+                told_events += 1;
+            }
+            entry.seq = told_events;
             let own = match change {
                 Change::FalseAlarm { team, .. } | Change::AlertUnmatched { team, .. } => {
                     own_team(team)
@@ -584,7 +597,7 @@ pub fn build(
         }
     }
 
-    let board = last.scoreboard();
+    let board = secrecy::scoreboard(&last, viewer);
     let incidents: Vec<IncidentFigures> = last
         .incidents
         .values()
@@ -779,7 +792,7 @@ fn figures(i: &Incident, a: Access, extra: Extra, viewer: &Viewer) -> IncidentFi
         closed_ms: i.closed_ms,
         closed_reason: i.closed_reason.clone(),
         time_to_detect_ms: i.time_to_detect_ms.filter(|_| a.detail),
-        time_to_resolve_ms: i.time_to_resolve_ms,
+        time_to_resolve_ms: i.time_to_resolve_ms.filter(|_| a.detail),
         diagnoses: a.detail.then_some(extra.diagnoses),
         hints_bought: u32::try_from(i.hints_bought.len()).unwrap_or(u32::MAX),
         hints: view.and_then(|v| v.hints),
@@ -788,8 +801,8 @@ fn figures(i: &Incident, a: Access, extra: Extra, viewer: &Viewer) -> IncidentFi
         ground_truth: a.truth.then(|| i.diagnosis.clone()),
         reverts: a.truth.then_some(extra.reverts),
         healed_without_team: a.truth.then_some(i.healed_without_team),
-        points: i.points,
-        points_total: i.points.total(),
+        points: a.detail.then_some(i.points),
+        points_total: a.detail.then(|| i.points.total()),
     }
 }
 
@@ -870,10 +883,10 @@ fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> P
                 (DetectedBy::Alert, None) => format!("by an alert of {}", d.by),
             };
             seen.push(format!("{when}, {how}."));
-            if ttd.is_some() {
+            if let (Some(_), Some(points)) = (ttd, i.points) {
                 seen.push(format!(
                     "Detection earned {} points (at most {} × difficulty, less as time passes).",
-                    i.points.detect, rules.detect.max
+                    points.detect, rules.detect.max
                 ));
             }
         }
@@ -915,10 +928,12 @@ fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> P
         } else {
             format!(": {}", texts.join(", "))
         };
+        let cost = i
+            .points
+            .map_or(String::new(), |p| format!(" ({} points)", p.hints));
         found.push(format!(
-            "{} bought ({} points){listed}.",
+            "{} bought{cost}{listed}.",
             plural(i.hints_bought as usize, "hint", "hints"),
-            i.points.hints
         ));
     }
 
@@ -933,13 +948,14 @@ fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> P
     match i.state {
         IncidentState::Resolved => {
             let reason = i.closed_reason.as_deref().unwrap_or("resolved");
-            match i.time_to_resolve_ms {
-                Some(ms) => fixed.push(format!(
+            match (i.time_to_resolve_ms, i.points) {
+                (Some(ms), Some(points)) => fixed.push(format!(
                     "Resolved {} ({reason}), for {} points.",
                     after_open(ms),
-                    i.points.resolve
+                    points.resolve
                 )),
-                None => fixed.push(format!("Closed: {reason}; no resolution points.")),
+                (Some(_), None) => fixed.push(format!("Resolved ({reason}).")),
+                (None, _) => fixed.push(format!("Closed: {reason}; no resolution points.")),
             }
         }
         IncidentState::Expired => fixed.push("Its deadline passed before it was resolved.".into()),
@@ -1144,6 +1160,7 @@ mod tests {
                 cost: 30,
             }],
             deadline_ms: 1_800_000,
+            mirrors: Vec::new(),
         }
     }
 
@@ -1398,7 +1415,7 @@ mod tests {
                         .incidents
                         .iter()
                         .filter(|i| i.team == figures.team)
-                        .map(|i| i.points_total)
+                        .filter_map(|i| i.points_total)
                         .sum();
                     let extra = state.team_extra[&figures.team].0.total();
                     assert_eq!(
@@ -1503,23 +1520,27 @@ mod tests {
     }
 
     #[test]
-    fn the_live_timeline_folds_once_as_the_referee_steps_with_states() {
+    fn the_live_timeline_is_the_same_folded_for_one_viewer_or_for_all() {
         let events = game(true);
-        for viewer in [
+        let viewers = vec![
             Viewer::GameMaster,
             Viewer::Spectator,
             Viewer::Team("checkout".into()),
             Viewer::Team("search".into()),
-        ] {
-            // The referee's way: the state before and after each event.
-            let mut state = GameState::new(ScoringRules::default());
-            let mut stepped = Vec::new();
-            for event in &events {
-                let before = state.clone();
-                state.apply(event);
-                stepped.extend(secrecy::timeline_step(&before, &state, event, &viewer));
+        ];
+        // The referee's way: one feed for every viewer.
+        let mut feed = secrecy::Feed::new(ScoringRules::default(), viewers.clone());
+        let mut stepped = vec![Vec::new(); viewers.len()];
+        for event in &events {
+            for (k, told) in feed.apply(event).told.into_iter().enumerate() {
+                stepped[k].extend(told.into_iter().filter_map(|t| match t {
+                    secrecy::Told::Timeline(entry) => Some(entry),
+                    _ => None,
+                }));
             }
-            let folded = secrecy::timeline(&ScoringRules::default(), &events, &viewer);
+        }
+        for (viewer, stepped) in viewers.iter().zip(stepped) {
+            let folded = secrecy::timeline(&ScoringRules::default(), &events, viewer);
             assert_eq!(folded, stepped, "{viewer:?}");
             assert!(!folded.is_empty());
         }

@@ -3,12 +3,14 @@
 //! others; spectators only incidents that were detected or have closed. A pure projection of
 //! [`GameState`] and of the log.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Diagnosis, Event, FaultSummary, IncidentId, Resolution};
 use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status, TeamScore};
 use crate::scoring::ScoringRules;
-use crate::timeline::{Change, Marks, Telling, Timeline, tell};
+use crate::timeline::{Change, Telling, Timeline, tell};
 
 pub use crate::timeline::{TimelineEntry, TimelineKind};
 
@@ -71,8 +73,9 @@ pub struct IncidentView {
     pub tries: Option<u32>,
     /// Whether a fix is claimed and being verified (to its team).
     pub claimed: Option<bool>,
-    /// The points it earned or cost.
-    pub points: Breakdown,
+    /// The points it earned or cost (to its team, and once public: points say its
+    /// difficulty and time to detect).
+    pub points: Option<Breakdown>,
 }
 
 /// A game as a viewer sees it.
@@ -118,37 +121,40 @@ impl Access {
     };
 }
 
-/// What `viewer` may know of `incident` as it stands.
+/// What `viewer` may know of `incident` as it stands. An incident's details and ground
+/// truth become everyone's once it is [`Incident::public`]: closed, and for a mirrored
+/// scenario every team's copy closed too (until then its own team knows its details only).
 pub fn access(incident: &Incident, viewer: &Viewer) -> Access {
     let visible = can_see(incident, viewer);
     let gm = *viewer == Viewer::GameMaster;
     let own = gm || matches!(viewer, Viewer::Team(team) if *team == incident.team);
-    let closed = incident.state.is_closed();
     Access {
         visible,
         own: visible && own,
-        detail: visible && (own || closed),
-        truth: visible && (gm || closed),
+        detail: visible && (own || incident.public),
+        truth: visible && (gm || incident.public),
     }
 }
 
 /// `incident` as `viewer` sees it, or `None` if it may not know of it.
 pub fn incident_view(incident: &Incident, viewer: &Viewer) -> Option<IncidentView> {
-    if !can_see(incident, viewer) {
+    let Access {
+        visible,
+        own,
+        detail,
+        truth,
+    } = access(incident, viewer);
+    if !visible {
         return None;
     }
-    let gm = *viewer == Viewer::GameMaster;
-    let own = gm || matches!(viewer, Viewer::Team(team) if *team == incident.team);
-    let closed = incident.state.is_closed();
-    let truth = gm || closed;
     Some(IncidentView {
         id: incident.id,
         team: incident.team.clone(),
         state: incident.state,
         scenario: truth.then(|| incident.scenario.clone()),
-        difficulty: (own || closed).then_some(incident.difficulty),
-        resolution: (own || closed).then_some(incident.resolution),
-        opened_ms: (own || closed).then_some(incident.opened_ms),
+        difficulty: detail.then_some(incident.difficulty),
+        resolution: detail.then_some(incident.resolution),
+        opened_ms: detail.then_some(incident.opened_ms),
         detected_ms: incident.detected_ms,
         closed_ms: incident.closed_ms,
         closed_reason: incident.closed_reason.clone(),
@@ -172,45 +178,274 @@ pub fn incident_view(incident: &Incident, viewer: &Viewer) -> Option<IncidentVie
         }),
         tries: own.then_some(incident.tries),
         claimed: own.then_some(incident.claimed_ms.is_some()),
-        points: incident.points,
+        points: detail.then_some(incident.points),
     })
+}
+
+/// The standings as `viewer` may know them: an incident's points count once the viewer
+/// may know its details (its own team's at once, another team's once it is public), since
+/// points encode difficulty and time to detect.
+pub fn scoreboard(state: &GameState, viewer: &Viewer) -> Vec<TeamScore> {
+    match viewer {
+        Viewer::GameMaster => state.scoreboard(),
+        _ => state.scoreboard_counting(|i| access(i, viewer).detail),
+    }
+}
+
+/// The incidents `viewer` may see, in the order it came to know them: the game master by
+/// opening, everyone else by detection (or closing, for one never detected), so that the
+/// order says nothing of when another team's incident opened.
+pub fn visible_incidents<'a>(state: &'a GameState, viewer: &Viewer) -> Vec<&'a Incident> {
+    let mut seen: Vec<&Incident> = state
+        .incidents
+        .values()
+        .filter(|i| can_see(i, viewer))
+        .collect();
+    match viewer {
+        Viewer::GameMaster => seen.sort_by_key(|i| (i.opened_ms, i.id)),
+        _ => seen.sort_by_key(|i| (i.detected_ms.or(i.closed_ms).unwrap_or(i.opened_ms), i.id)),
+    }
+    seen
+}
+
+/// The fault kinds `viewer` may know a diagnosis can name: chaosday's own, and the custom
+/// kinds of `scenario_kinds` (every scenario's) for the game master, or of incidents whose
+/// ground truth the viewer may know.
+pub fn fault_kinds<'a>(
+    state: &GameState,
+    viewer: &Viewer,
+    scenario_kinds: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut kinds: std::collections::BTreeSet<String> = crate::FaultSpec::KINDS
+        .iter()
+        .map(|(kind, _)| (*kind).to_owned())
+        .collect();
+    match viewer {
+        Viewer::GameMaster => kinds.extend(scenario_kinds.into_iter().map(str::to_owned)),
+        _ => kinds.extend(
+            state
+                .incidents
+                .values()
+                .filter(|i| access(i, viewer).truth)
+                .map(|i| i.diagnosis.kind.clone()),
+        ),
+    }
+    kinds.into_iter().collect()
 }
 
 /// The game as `viewer` sees it.
 pub fn view(state: &GameState, viewer: &Viewer) -> View {
     View {
         status: state.status,
-        scoreboard: state.scoreboard(),
-        incidents: state
-            .incidents
-            .values()
+        scoreboard: scoreboard(state, viewer),
+        incidents: visible_incidents(state, viewer)
+            .into_iter()
             .filter_map(|i| incident_view(i, viewer))
             .collect(),
     }
 }
 
 /// The timeline of the game as `viewer` may see it, replaying `events` under `rules`.
-/// An event shows only if it says nothing the viewer may not know at that moment.
+/// An event shows only if it says nothing the viewer may not know at that moment; entries
+/// are numbered with the viewer's own count ([`Seqs`]), as the live stream numbers them.
 pub fn timeline(rules: &ScoringRules, events: &[Event], viewer: &Viewer) -> Vec<TimelineEntry> {
-    let mut fold = Timeline::new(rules.clone());
+    let mut feed = Feed::new(rules.clone(), vec![viewer.clone()]);
     let mut out = Vec::new();
     for event in events {
-        let changes = fold.apply(event);
-        out.extend(live_entries(&changes, fold.state(), event, viewer));
+        let step = feed.apply(event);
+        out.extend(
+            step.told
+                .into_iter()
+                .flatten()
+                .filter_map(|told| match told {
+                    Told::Timeline(entry) => Some(entry),
+                    _ => None,
+                }),
+        );
     }
     out
 }
 
-/// The timeline entries `viewer` may see for `event`, given the state `before` and `after`
-/// it was applied: the step of [`timeline`], for servers that fold events in as they come.
-pub fn timeline_step(
-    before: &GameState,
-    after: &GameState,
-    event: &Event,
-    viewer: &Viewer,
-) -> Vec<TimelineEntry> {
-    let changes = crate::timeline::changes(&Marks::before(before, event), after, event);
-    live_entries(&changes, after, event, viewer)
+/// What one viewer is told of one event: a frame of the live stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Told {
+    /// A line of its timeline.
+    Timeline(TimelineEntry),
+    /// An incident it may see, as it now sees it (only when that changed).
+    Incident(IncidentView),
+    /// The game's status, when it changed.
+    Status(Status),
+    /// The standings as it may know them, when they changed.
+    Scoreboard(Vec<TeamScore>),
+}
+
+/// Each viewer's own count of the events that told it something: the sequence numbers it
+/// sees (the live stream's ids, the game's `seq`, an acknowledgement's, its timeline's). A
+/// count moves only on what its viewer may see, so it says nothing of anything hidden.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seqs {
+    spectator: u64,
+    game_master: u64,
+    teams: BTreeMap<String, u64>,
+}
+
+impl Seqs {
+    /// `viewer`'s count (0 for a team that is not playing).
+    pub fn get(&self, viewer: &Viewer) -> u64 {
+        match viewer {
+            Viewer::Spectator => self.spectator,
+            Viewer::GameMaster => self.game_master,
+            Viewer::Team(team) => self.teams.get(team).copied().unwrap_or(0),
+        }
+    }
+
+    /// Sets `viewer`'s count (a feed counts by itself; this is for tests and tools that
+    /// build updates by hand).
+    pub fn set(&mut self, viewer: &Viewer, seq: u64) {
+        match viewer {
+            Viewer::Spectator => self.spectator = seq,
+            Viewer::GameMaster => self.game_master = seq,
+            Viewer::Team(team) => {
+                self.teams.insert(team.clone(), seq);
+            }
+        }
+    }
+
+    fn bump(&mut self, viewer: &Viewer) -> u64 {
+        let seq = match viewer {
+            Viewer::Spectator => &mut self.spectator,
+            Viewer::GameMaster => &mut self.game_master,
+            Viewer::Team(team) => self.teams.entry(team.clone()).or_default(),
+        };
+        *seq += 1;
+        *seq
+    }
+}
+
+/// What one event told each viewer of a [`Feed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// For each viewer, in the feed's order, what it is told (empty: nothing, and its
+    /// count did not move).
+    pub told: Vec<Vec<Told>>,
+    /// Incidents that closed with this event.
+    pub closed: Vec<IncidentId>,
+}
+
+/// The game folded event by event, telling each of its viewers what it may see of each
+/// event and counting, per viewer, the events that told it something: the one fold behind
+/// the live stream, the live timeline and the sequence numbers every viewer sees.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    timeline: Timeline,
+    viewers: Vec<Viewer>,
+    /// The standings each viewer was last told.
+    boards: Vec<Vec<TeamScore>>,
+    seqs: Seqs,
+}
+
+impl Feed {
+    /// A game before its first event, told to `viewers`.
+    pub fn new(rules: ScoringRules, viewers: Vec<Viewer>) -> Self {
+        let timeline = Timeline::new(rules);
+        let boards = viewers
+            .iter()
+            .map(|viewer| scoreboard(timeline.state(), viewer))
+            .collect();
+        Feed {
+            timeline,
+            viewers,
+            boards,
+            seqs: Seqs::default(),
+        }
+    }
+
+    /// The viewers, in the order of [`Step::told`].
+    pub fn viewers(&self) -> &[Viewer] {
+        &self.viewers
+    }
+
+    /// Each viewer's count so far.
+    pub fn seqs(&self) -> &Seqs {
+        &self.seqs
+    }
+
+    /// The game as the events folded so far leave it.
+    pub fn state(&self) -> &GameState {
+        self.timeline.state()
+    }
+
+    /// Folds `event` in; says what it tells each viewer.
+    pub fn apply(&mut self, event: &Event) -> Step {
+        let state = self.timeline.state();
+        // What the event may change: the open incidents, the one it names, and their
+        // mirrored copies (whose details become public when the last copy closes).
+        let mut ids: std::collections::BTreeSet<IncidentId> = state
+            .incidents
+            .values()
+            .filter(|i| !i.state.is_closed())
+            .map(|i| i.id)
+            .chain(event.kind.incident())
+            .collect();
+        let mirrors: Vec<IncidentId> = ids
+            .iter()
+            .filter_map(|id| state.incidents.get(id))
+            .flat_map(|i| i.mirrors.iter().copied())
+            .collect();
+        ids.extend(mirrors);
+        let before: Vec<(IncidentId, Option<Incident>)> = ids
+            .into_iter()
+            .map(|id| (id, state.incidents.get(&id).cloned()))
+            .collect();
+        let status = state.status;
+        let changes = self.timeline.apply(event);
+        let after = self.timeline.state();
+        let closed = before
+            .iter()
+            .filter(|(id, was)| {
+                was.as_ref().is_none_or(|w| !w.state.is_closed())
+                    && after.incidents.get(id).is_some_and(|i| i.state.is_closed())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut told = Vec::with_capacity(self.viewers.len());
+        for (k, viewer) in self.viewers.iter().enumerate() {
+            let mut frames: Vec<Told> = live_entries(&changes, after, event, viewer)
+                .into_iter()
+                .map(Told::Timeline)
+                .collect();
+            for (id, was) in &before {
+                let Some(view) = after
+                    .incidents
+                    .get(id)
+                    .and_then(|i| incident_view(i, viewer))
+                else {
+                    continue;
+                };
+                if was.as_ref().and_then(|w| incident_view(w, viewer)).as_ref() != Some(&view) {
+                    frames.push(Told::Incident(view));
+                }
+            }
+            if status != after.status {
+                frames.push(Told::Status(after.status));
+            }
+            let board = scoreboard(after, viewer);
+            if board != self.boards[k] {
+                self.boards[k] = board.clone();
+                frames.push(Told::Scoreboard(board));
+            }
+            if !frames.is_empty() {
+                let seq = self.seqs.bump(viewer);
+                for frame in &mut frames {
+                    if let Told::Timeline(entry) = frame {
+                        entry.seq = seq;
+                    }
+                }
+            }
+            told.push(frames);
+        }
+        Step { told, closed }
+    }
 }
 
 /// `changes` told to `viewer` as the game goes: what it may know just `after` the event.

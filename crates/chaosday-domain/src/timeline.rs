@@ -101,7 +101,8 @@ impl TimelineKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
-    /// The event it comes from.
+    /// Its number in what this viewer sees: the viewer's own count of the events that told
+    /// it something (entries of one event share it), never the log's sequence number.
     pub seq: u64,
     /// When, unix ms.
     pub at_ms: i64,
@@ -935,5 +936,13 @@ pub fn tell(
             )
         }
     };
+    // An incident's points say its difficulty and time to detect: they are told to whoever
+    // may know its details, and to no one else.
+    let mut told = told;
+    if let Some(id) = change.incident()
+        && !access(id).detail
+    {
+        told.points = 0;
+    }
     Some(told)
 }

@@ -542,14 +542,15 @@ fn incident_for(inner: &Inner, team: &str, id: IncidentId) -> Option<secrecy::In
 /// The incident if it is `team`'s and the team may know of it.
 fn own_incident(inner: &Inner, team: &str, id: IncidentId) -> Result<Incident, ActionError> {
     let snapshot = inner.snapshot();
-    let Some(incident) = snapshot.state.incidents.get(&id) else {
-        return Err(ActionError::NotFound(format!("no incident {id}")));
+    // One answer for an incident that does not exist and one the team may not know of.
+    let Some(incident) = snapshot
+        .state
+        .incidents
+        .get(&id)
+        .filter(|i| secrecy::can_see(i, &Viewer::Team(team.to_owned())))
+    else {
+        return Err(ActionError::unknown_incident(id));
     };
-    if !secrecy::can_see(incident, &Viewer::Team(team.to_owned())) {
-        return Err(ActionError::NotFound(format!(
-            "no incident {id} that your team knows of: declare what you see first"
-        )));
-    }
     if incident.team != team {
         return Err(ActionError::Forbidden(format!(
             "{id} is {}'s incident, not {team}'s",

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chaosday_domain::events::{Actor, Event, EventKind, FaultSummary, IncidentId, RevertCause};
@@ -67,7 +67,6 @@ pub(crate) struct Faults {
     live: Live,
     /// Serialises openings (scheduler, unleash, manual) so two cannot take one target.
     opening: tokio::sync::Mutex<()>,
-    next_incident: AtomicU64,
     referee: Referee,
     stopping: CancellationToken,
 }
@@ -76,7 +75,6 @@ impl Faults {
     pub fn new(
         engine: Engine,
         armed: Arc<AtomicBool>,
-        next_incident: u64,
         referee: Referee,
         stopping: CancellationToken,
     ) -> Self {
@@ -85,7 +83,6 @@ impl Faults {
             armed,
             live: Live::default(),
             opening: tokio::sync::Mutex::new(()),
-            next_incident: AtomicU64::new(next_incident),
             referee,
             stopping,
         }
@@ -188,8 +185,27 @@ impl Faults {
         Ok(())
     }
 
-    fn next_incident(&self) -> IncidentId {
-        IncidentId(self.next_incident.fetch_add(1, Ordering::SeqCst))
+    /// `n` new incident numbers, drawn at random from the operating system (never a
+    /// counter, nor the scheduler's seeded draws): a number says nothing of other incidents.
+    /// Six digits, so that a player can type one; none already taken.
+    fn new_incidents(&self, n: usize) -> Result<Vec<IncidentId>, ActionError> {
+        const FIRST: u64 = 100_000;
+        const SPAN: u64 = 900_000;
+        let snapshot = self.referee.snapshot();
+        let mut ids: Vec<IncidentId> = Vec::with_capacity(n);
+        while ids.len() < n {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                ActionError::Unavailable(format!(
+                    "the operating system gave no random numbers for an incident's number: {e}"
+                ))
+            })?;
+            let id = IncidentId(FIRST + u64::from_le_bytes(bytes) % SPAN);
+            if !snapshot.state.incidents.contains_key(&id) && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     /// Tells the log how a fault of an incident ended, however it ended.
@@ -342,12 +358,28 @@ async fn open_scenario(
             }
         }
     }
-    let mut ids = BTreeMap::new();
+    let drawn = match faults.new_incidents(teams.len()) {
+        Ok(drawn) => drawn,
+        Err(e) => {
+            for (_, handle, _) in &injected {
+                let _ = faults
+                    .engine
+                    .revert(handle.id, "the incident could not be numbered")
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    let ids: BTreeMap<String, IncidentId> = teams.iter().cloned().zip(drawn.clone()).collect();
     let events: Vec<(Actor, EventKind)> = teams
         .iter()
         .map(|team| {
-            let id = faults.next_incident();
-            ids.insert(team.clone(), id);
+            let id = ids[team];
+            let mirrors = if scenario.mirrored {
+                drawn.iter().copied().filter(|m| *m != id).collect()
+            } else {
+                Vec::new()
+            };
             (
                 actor.clone(),
                 EventKind::IncidentOpened {
@@ -360,6 +392,7 @@ async fn open_scenario(
                     faults: summaries.remove(team).unwrap_or_default(),
                     hints: scenario.hints.clone(),
                     deadline_ms: u64::try_from(scenario.deadline.as_millis()).unwrap_or(u64::MAX),
+                    mirrors,
                 },
             )
         })

@@ -164,7 +164,8 @@ pub struct FiringAlert {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
-    /// The sequence number of its (last) event; 0 if it changed nothing in the log.
+    /// The caller's own count of the events that told it something, once its action is
+    /// committed (what its live stream's ids reach): never the log's sequence number.
     pub seq: u64,
     /// When, unix ms.
     pub at_ms: i64,
@@ -208,11 +209,23 @@ pub enum ActionError {
     Unavailable(String),
 }
 
+impl ActionError {
+    /// The one answer for an incident the caller may not know of, whether it does not exist
+    /// or is hidden from the caller: the same status and the same words, whatever the route.
+    pub fn unknown_incident(id: IncidentId) -> Self {
+        ActionError::NotFound(format!(
+            "no incident {id} that you may see: GET /api/v1/incidents lists those you may see"
+        ))
+    }
+}
+
 /// The game as it stands, shared read-only with every reader.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The referee's ledger after the last committed event.
     pub state: GameState,
+    /// Each viewer's own count of the events that told it something, at that event.
+    pub seqs: chaosday_domain::secrecy::Seqs,
     /// Whether the host takes faults (false after the kill switch until a re-arm).
     pub armed: bool,
 }
@@ -269,13 +282,16 @@ pub struct GameInfo {
     pub teams: Vec<String>,
     /// The logical targets each team owns (for declarations and diagnoses).
     pub owns: BTreeMap<String, Vec<String>>,
-    /// The fault kinds a diagnosis may name.
+    /// The fault kinds a diagnosis may name that the caller may know of: chaosday's own,
+    /// and a scenario's custom kind once an incident of it is public (every custom kind for
+    /// the game master). A diagnosis may name a custom kind not listed here.
     pub fault_kinds: Vec<String>,
     /// When the game started, unix ms.
     pub started_ms: Option<i64>,
     /// Whether the host takes faults.
     pub armed: bool,
-    /// The last event's sequence number.
+    /// The caller's own count of the events that told it something (the live stream's
+    /// last id): it moves only on what the caller may see.
     pub seq: u64,
     /// The team of the caller's token, if it is a team's (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,14 +321,14 @@ impl GameServer {
         self.inner.snapshot()
     }
 
-    /// What anyone may know of the game.
+    /// What anyone may know of the game (a spectator's description).
     pub fn info(&self) -> GameInfo {
-        self.inner.info()
+        self.inner.info(&Viewer::Spectator)
     }
 
     /// What `viewer` may know of the game, with the team of its token.
     pub fn info_for(&self, viewer: &Viewer) -> GameInfo {
-        let mut info = self.inner.info();
+        let mut info = self.inner.info(viewer);
         if let Viewer::Team(team) = viewer {
             info.your_team = Some(team.clone());
         }
@@ -338,6 +354,7 @@ impl GameServer {
         let snapshot = self.snapshot();
         views::console(
             &snapshot.state,
+            snapshot.seqs.get(viewer),
             snapshot.armed,
             &self
                 .inner
@@ -351,24 +368,26 @@ impl GameServer {
         )
     }
 
-    /// The sequence number of the last committed event.
-    pub fn seq(&self) -> u64 {
-        self.snapshot().state.last_seq
+    /// `viewer`'s own count of the events that told it something: the sequence number it
+    /// sees (it moves only on what the viewer may see).
+    pub fn seq(&self, viewer: &Viewer) -> u64 {
+        self.snapshot().seqs.get(viewer)
     }
 
-    /// The game as `viewer` may see it, with the sequence number of the last event it
-    /// reflects (the live stream's `snapshot`).
+    /// The game as `viewer` may see it, with the viewer's count at that point (the live
+    /// stream's `snapshot`).
     pub fn view_at(&self, viewer: &Viewer) -> (u64, View) {
         let snapshot = self.snapshot();
         (
-            snapshot.state.last_seq,
+            snapshot.seqs.get(viewer),
             chaosday_domain::secrecy::view(&snapshot.state, viewer),
         )
     }
 
-    /// The scoreboard (public).
-    pub fn scoreboard(&self) -> Vec<TeamScore> {
-        self.snapshot().state.scoreboard()
+    /// The standings as `viewer` may know them (another team's incident counts once
+    /// public).
+    pub fn scoreboard(&self, viewer: &Viewer) -> Vec<TeamScore> {
+        chaosday_domain::secrecy::scoreboard(&self.snapshot().state, viewer)
     }
 
     /// The game as `viewer` may see it.
@@ -426,7 +445,9 @@ impl GameServer {
     /// Does `action` for `caller`; answers once its events are durable.
     pub async fn act(&self, caller: &Caller, action: Action) -> Result<Ack, ActionError> {
         limits::check(caller, &action)?;
-        self.inner.act(caller, action).await
+        let mut ack = self.inner.act(caller, action).await?;
+        ack.seq = self.seq(&caller.viewer());
+        Ok(ack)
     }
 
     /// The active faults, with their incident and time left (the game master's view).

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chaosday_domain::events::{Actor, Event, EventKind, IncidentId};
 use chaosday_domain::incident::{ApplyError, GameState};
-use chaosday_domain::secrecy::{self, TimelineEntry, Viewer};
+use chaosday_domain::secrecy::{Feed, Seqs, TimelineEntry, Told, Viewer};
 use chaosday_store::GameLog;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -29,7 +29,8 @@ const BATCH: usize = 256;
 pub struct Frame {
     /// The SSE event name: `timeline`, `scoreboard`, `status` or `incident`.
     pub event: &'static str,
-    /// The SSE id: the sequence number of the event it comes from.
+    /// The SSE id: the viewer's own count of the events that told it something
+    /// ([`Seqs`]), never the log's sequence number.
     pub id: u64,
     /// The JSON data.
     pub data: Arc<str>,
@@ -38,8 +39,8 @@ pub struct Frame {
 /// What one committed batch means to each kind of viewer.
 #[derive(Debug, Clone, Default)]
 pub struct Update {
-    /// The last sequence number of the batch.
-    pub seq: u64,
+    /// Each viewer's count after the batch.
+    pub seqs: Seqs,
     /// Frames for spectators.
     pub spectator: Vec<Frame>,
     /// Frames for the game master.
@@ -55,14 +56,6 @@ impl Update {
             Viewer::Spectator => &self.spectator,
             Viewer::GameMaster => &self.game_master,
             Viewer::Team(team) => self.teams.get(team).map_or(&[], Vec::as_slice),
-        }
-    }
-
-    fn push_all(&mut self, frame: Frame) {
-        self.spectator.push(frame.clone());
-        self.game_master.push(frame.clone());
-        for frames in self.teams.values_mut() {
-            frames.push(frame.clone());
         }
     }
 
@@ -128,15 +121,16 @@ impl Referee {
         reactions: mpsc::UnboundedSender<Committed>,
     ) -> Self {
         let mut history = History::default();
-        let viewers = viewers(&teams);
-        // The domain's one fold: no copy of the state per event on start-up.
-        for viewer in &viewers {
-            let entries = secrecy::timeline(&state.rules, &events, viewer);
-            history.timeline_mut(viewer).extend(entries);
+        // The domain's one fold for every viewer: the timelines and each viewer's count.
+        let mut feed = Feed::new(state.rules.clone(), viewers(&teams));
+        for event in &events {
+            let step = feed.apply(event);
+            history.record(feed.viewers(), step.told);
         }
         history.events = events;
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot {
             state: state.clone(),
+            seqs: feed.seqs().clone(),
             armed: armed.load(Ordering::SeqCst),
         })));
         let (requests, rx) = mpsc::channel(4096);
@@ -150,8 +144,7 @@ impl Referee {
         let task = Task {
             log,
             state,
-            teams,
-            viewers,
+            feed,
             armed,
             referee: referee.clone(),
             reactions,
@@ -215,6 +208,17 @@ impl History {
             Viewer::Team(team) => self.teams.entry(team.clone()).or_default(),
         }
     }
+
+    /// Keeps the timeline entries of what one event told each viewer.
+    fn record(&mut self, viewers: &[Viewer], told: Vec<Vec<Told>>) {
+        for (viewer, frames) in viewers.iter().zip(told) {
+            let entries = frames.into_iter().filter_map(|told| match told {
+                Told::Timeline(entry) => Some(entry),
+                _ => None,
+            });
+            self.timeline_mut(viewer).extend(entries);
+        }
+    }
 }
 
 fn viewers(teams: &[String]) -> Vec<Viewer> {
@@ -225,9 +229,10 @@ fn viewers(teams: &[String]) -> Vec<Viewer> {
 
 struct Task {
     log: GameLog,
+    /// The state requests are checked against (ahead of `feed` while a batch commits).
     state: GameState,
-    teams: Vec<String>,
-    viewers: Vec<Viewer>,
+    /// The committed game, told to every viewer.
+    feed: Feed,
     armed: Arc<AtomicBool>,
     referee: Referee,
     reactions: mpsc::UnboundedSender<Committed>,
@@ -254,11 +259,10 @@ impl Task {
     async fn batch(&mut self, requests: Vec<Request>) {
         let start = self.state.clone();
         let now = self.clock.now_ms().max(self.last_at);
-        let mut befores: Vec<GameState> = Vec::new();
         let mut rows: Vec<(i64, Actor, EventKind)> = Vec::new();
         let mut pending = Vec::new();
         for request in requests {
-            let saved = (self.state.clone(), befores.len(), rows.len());
+            let saved = (self.state.clone(), rows.len());
             let mut refused = None;
             for (actor, kind) in request.events {
                 let event = Event {
@@ -267,25 +271,22 @@ impl Task {
                     actor,
                     kind,
                 };
-                let before = self.state.clone();
                 if let Err(why) = self.state.try_apply(&event) {
                     refused = Some(why);
                     break;
                 }
-                befores.push(before);
                 rows.push((event.at_ms, event.actor, event.kind));
             }
             match refused {
                 Some(why) => {
                     self.state = saved.0;
-                    befores.truncate(saved.1);
-                    rows.truncate(saved.2);
+                    rows.truncate(saved.1);
                     let _ = request.reply.send(Err(Refused::Ignored(why)));
                 }
                 None => pending.push(Pending {
                     reply: request.reply,
-                    first: saved.2,
-                    len: rows.len() - saved.2,
+                    first: saved.1,
+                    len: rows.len() - saved.1,
                 }),
             }
         }
@@ -309,7 +310,7 @@ impl Task {
         if let Some(last) = committed.last() {
             self.state.last_seq = last.seq;
         }
-        self.publish(&befores, &committed);
+        self.publish(&committed);
         for p in pending {
             let _ = p
                 .reply
@@ -317,70 +318,57 @@ impl Task {
         }
     }
 
-    /// Publishes the new snapshot, the viewers' frames and the reactions of a commit.
-    fn publish(&mut self, befores: &[GameState], committed: &[Event]) {
-        *self.referee.snapshot.write() = Arc::new(Snapshot {
-            state: self.state.clone(),
-            armed: self.armed.load(Ordering::SeqCst),
-        });
+    /// Tells every viewer what the committed events mean to it, then publishes the new
+    /// snapshot, the viewers' frames and the reactions of the commit.
+    fn publish(&mut self, committed: &[Event]) {
         let mut update = Update {
-            seq: self.state.last_seq,
-            teams: self.teams.iter().map(|t| (t.clone(), Vec::new())).collect(),
+            teams: self
+                .feed
+                .viewers()
+                .iter()
+                .filter_map(|v| match v {
+                    Viewer::Team(team) => Some((team.clone(), Vec::new())),
+                    _ => None,
+                })
+                .collect(),
             ..Update::default()
         };
         let mut history = self.referee.history.lock();
-        for (i, event) in committed.iter().enumerate() {
-            let before = &befores[i];
-            let after = befores.get(i + 1).unwrap_or(&self.state);
-            for viewer in &self.viewers {
-                for entry in secrecy::timeline_step(before, after, event, viewer) {
-                    update
-                        .frames_mut(viewer)
-                        .push(frame("timeline", event.seq, &entry));
-                    history.timeline_mut(viewer).push(entry);
+        for event in committed {
+            let step = self.feed.apply(event);
+            let seqs = self.feed.seqs();
+            for (viewer, told) in self.feed.viewers().iter().zip(&step.told) {
+                let id = seqs.get(viewer);
+                let frames = update.frames_mut(viewer);
+                for told in told {
+                    frames.push(match told {
+                        Told::Timeline(entry) => frame("timeline", id, entry),
+                        Told::Incident(view) => frame("incident", id, view),
+                        Told::Status(status) => {
+                            #[derive(Serialize)]
+                            struct StatusFrame {
+                                status: chaosday_domain::incident::Status,
+                            }
+                            frame("status", id, &StatusFrame { status: *status })
+                        }
+                        Told::Scoreboard(board) => frame("scoreboard", id, board),
+                    });
                 }
             }
-            let mut closed = Vec::new();
-            for (id, now) in &after.incidents {
-                let was = before.incidents.get(id);
-                if was == Some(now) {
-                    continue;
-                }
-                if now.state.is_closed() && was.is_none_or(|w| !w.state.is_closed()) {
-                    closed.push(*id);
-                }
-                for viewer in &self.viewers {
-                    if let Some(view) = secrecy::incident_view(now, viewer) {
-                        update
-                            .frames_mut(viewer)
-                            .push(frame("incident", event.seq, &view));
-                    }
-                }
-            }
-            if before.status != after.status {
-                #[derive(Serialize)]
-                struct StatusFrame {
-                    status: chaosday_domain::incident::Status,
-                }
-                update.push_all(frame(
-                    "status",
-                    event.seq,
-                    &StatusFrame {
-                        status: after.status,
-                    },
-                ));
-            }
-            let board = after.scoreboard();
-            if before.scoreboard() != board {
-                update.push_all(frame("scoreboard", event.seq, &board));
-            }
+            history.record(self.feed.viewers(), step.told);
             history.events.push(event.clone());
             let _ = self.reactions.send(Committed {
                 event: event.clone(),
-                closed,
+                closed: step.closed,
             });
         }
         drop(history);
+        update.seqs = self.feed.seqs().clone();
+        *self.referee.snapshot.write() = Arc::new(Snapshot {
+            state: self.state.clone(),
+            seqs: update.seqs.clone(),
+            armed: self.armed.load(Ordering::SeqCst),
+        });
         // No subscriber is not an error: the update is simply not needed.
         let _ = self.referee.updates.send(Arc::new(update));
     }

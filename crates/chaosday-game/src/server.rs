@@ -5,7 +5,6 @@
 //! State lives in the component that owns it; a use case that spans several (opening an
 //! incident, the kill switch, a guard's failure) is a function over [`Inner`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -99,7 +98,6 @@ impl Inner {
         let (reactions_tx, reactions) = mpsc::unbounded_channel();
         let teams: Vec<String> = game.teams.iter().map(|t| t.name.clone()).collect();
         let scheduler = Scheduler::new(&game, &events, options.seed);
-        let next_incident = state.incidents.keys().map(|i| i.0).max().unwrap_or(0) + 1;
         let referee = Referee::start(
             log,
             state,
@@ -110,13 +108,7 @@ impl Inner {
             reactions_tx,
         );
         let stopping = CancellationToken::new();
-        let faults = Faults::new(
-            engine,
-            armed,
-            next_incident,
-            referee.clone(),
-            stopping.clone(),
-        );
+        let faults = Faults::new(engine, armed, referee.clone(), stopping.clone());
         let prober = Prober::new();
         let inner = Arc::new(Inner {
             webhooks: Webhooks::new(&game.game, game.webhooks.clone()),
@@ -175,13 +167,16 @@ impl Inner {
         self.clock.now_ms()
     }
 
-    pub fn info(&self) -> GameInfo {
+    pub fn info(&self, viewer: &Viewer) -> GameInfo {
         let snapshot = self.snapshot();
-        let mut kinds: BTreeSet<String> = chaosday_domain::FaultSpec::KINDS
-            .iter()
-            .map(|(kind, _)| (*kind).to_owned())
-            .collect();
-        kinds.extend(self.game.scenarios.iter().map(|s| s.diagnosis.kind.clone()));
+        let kinds = secrecy::fault_kinds(
+            &snapshot.state,
+            viewer,
+            self.game
+                .scenarios
+                .iter()
+                .map(|s| s.diagnosis.kind.as_str()),
+        );
         GameInfo {
             game: self.game.game.clone(),
             status: snapshot.state.status,
@@ -192,10 +187,10 @@ impl Inner {
                 .iter()
                 .map(|t| (t.name.clone(), t.owns.clone()))
                 .collect(),
-            fault_kinds: kinds.into_iter().collect(),
+            fault_kinds: kinds,
             started_ms: snapshot.state.started_ms,
             armed: snapshot.armed,
-            seq: snapshot.state.last_seq,
+            seq: snapshot.seqs.get(viewer),
             your_team: None,
         }
     }

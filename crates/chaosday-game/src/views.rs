@@ -10,7 +10,8 @@ use serde::Serialize;
 /// The game as one viewer may see it at one moment, and what it may do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Console {
-    /// The sequence number of the last event this console reflects.
+    /// The viewer's own count of the events that told it something, up to this console
+    /// (never the log's sequence number: it says nothing of hidden events).
     pub seq: u64,
     /// Where the game is.
     pub status: Status,
@@ -64,9 +65,11 @@ pub struct GameActions {
     pub can_rearm: bool,
 }
 
-/// The console of `viewer` over `state` at `now_ms`; `teams` are every team of the game.
+/// The console of `viewer` over `state` at `now_ms`, the viewer's count being `seq`;
+/// `teams` are every team of the game.
 pub(crate) fn console(
     state: &GameState,
+    seq: u64,
     armed: bool,
     teams: &[String],
     viewer: &Viewer,
@@ -113,7 +116,7 @@ pub(crate) fn console(
         Viewer::Team(_) | Viewer::Spectator => GameActions::default(),
     };
     Console {
-        seq: state.last_seq,
+        seq,
         status: view.status,
         armed,
         clock_ms: state
@@ -176,6 +179,7 @@ mod tests {
                     }],
                     hints: Vec::new(),
                     deadline_ms: 600_000,
+                    mirrors: Vec::new(),
                 },
             ),
         ];
@@ -190,7 +194,7 @@ mod tests {
             Viewer::Team("checkout".into()),
             Viewer::Team("search".into()),
         ] {
-            let console = console(&state, true, &teams(), &viewer, 10_000);
+            let console = console(&state, 0, true, &teams(), &viewer, 10_000);
             assert!(console.incidents.is_empty(), "{viewer:?} sees nothing");
             let places: Vec<(u32, &str)> = console
                 .scoreboard
@@ -210,13 +214,13 @@ mod tests {
     #[test]
     fn the_game_master_sees_the_incident_but_only_its_team_may_act_on_it() {
         let state = state();
-        let gm = console(&state, true, &teams(), &Viewer::GameMaster, 10_000);
+        let gm = console(&state, 0, true, &teams(), &Viewer::GameMaster, 10_000);
         let card = &gm.incidents[0];
         assert!(card.open);
         assert!(!card.can_diagnose && !card.can_claim && !card.can_buy_hints);
         assert!(gm.game.can_pause && gm.game.can_end && gm.game.can_unleash);
         assert!(!gm.game.can_start && !gm.game.can_resume && !gm.game.can_rearm);
-        let disarmed = console(&state, false, &teams(), &Viewer::GameMaster, 10_000);
+        let disarmed = console(&state, 0, false, &teams(), &Viewer::GameMaster, 10_000);
         assert!(disarmed.game.can_rearm && !disarmed.game.can_unleash);
     }
 
@@ -237,6 +241,7 @@ mod tests {
         });
         let mine = console(
             &state,
+            0,
             true,
             &teams(),
             &Viewer::Team("checkout".into()),
@@ -247,6 +252,7 @@ mod tests {
         assert_eq!(card.tries_left, Some(mine.max_tries));
         let theirs = console(
             &state,
+            0,
             true,
             &teams(),
             &Viewer::Team("search".into()),

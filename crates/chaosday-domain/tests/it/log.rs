@@ -79,6 +79,7 @@ pub fn opened(
             })
             .collect(),
         deadline_ms: deadline_s * 1000,
+        mirrors: Vec::new(),
     }
 }
 

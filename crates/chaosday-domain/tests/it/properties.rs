@@ -325,12 +325,16 @@ proptest! {
                 for incident in view.incidents.iter().filter(|i| !i.state.is_closed()) {
                     prop_assert!(incident.diagnosis.is_none() && incident.faults.is_none() && incident.scenario.is_none());
                 }
-                let lines = secrecy::timeline(&rules, &log.events[..end], &viewer);
-                for line in lines {
-                    if let Some(id) = line.incident {
-                        let at_that_time = GameState::replay(rules.clone(), log.events.iter().filter(|e| e.seq <= line.seq));
-                        let known = at_that_time.incidents.get(&id).is_some_and(|i| i.detected_ms.is_some() || i.state.is_closed());
-                        prop_assert!(known, "{:?} read about {} before it was detected: {}", viewer, id, line.text);
+                // Each line as it is told, against the game at that moment.
+                let mut feed = secrecy::Feed::new(rules.clone(), vec![viewer.clone()]);
+                for event in &log.events[..end] {
+                    let told = feed.apply(event).told.remove(0);
+                    for told in told {
+                        let secrecy::Told::Timeline(line) = told else { continue };
+                        if let Some(id) = line.incident {
+                            let known = feed.state().incidents.get(&id).is_some_and(|i| i.detected_ms.is_some() || i.state.is_closed());
+                            prop_assert!(known, "{:?} read about {} before it was detected: {}", viewer, id, line.text);
+                        }
                     }
                 }
             }

@@ -43,6 +43,7 @@ fn script() -> Vec<(i64, Actor, EventKind)> {
             cost: 30,
         }],
         deadline_ms: 1_800_000,
+        mirrors: Vec::new(),
     };
     vec![
         (

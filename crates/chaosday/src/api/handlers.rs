@@ -11,7 +11,7 @@ use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::incident::TeamScore;
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, View, Viewer};
-use chaosday_game::{Ack, Action, ActiveFault, Caller, GameInfo, ProbeHealth};
+use chaosday_game::{Ack, Action, ActionError, ActiveFault, Caller, GameInfo, ProbeHealth};
 
 use super::AppState;
 use super::access::Who;
@@ -76,8 +76,8 @@ pub async fn game(State(state): State<AppState>, who: Who) -> Result<Response, A
     responses((status = 200, description = "The standings", body = Vec<TeamScore>)),
     security((), ("bearer" = [])))]
 pub async fn scoreboard(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
-    who.viewer(state.spectators)?;
-    Ok(json(&state.server.scoreboard()))
+    let viewer = who.viewer(state.spectators)?;
+    Ok(json(&state.server.scoreboard(&viewer)))
 }
 
 /// The game as the caller may see it: status, scoreboard, visible incidents.
@@ -117,14 +117,8 @@ pub async fn incident(
     let incident = state
         .server
         .incident(&viewer, id)
-        .ok_or_else(|| unknown_incident(id))?;
+        .ok_or_else(|| ApiError::from(ActionError::unknown_incident(id)))?;
     Ok(json(&incident))
-}
-
-fn unknown_incident(id: IncidentId) -> ApiError {
-    ApiError::NotFound(format!(
-        "no incident {id} that you can see; GET /api/v1/incidents lists yours"
-    ))
 }
 
 /// The timeline as the caller may see it, oldest first.
@@ -242,7 +236,7 @@ fn next_hint(state: &AppState, caller: &Caller, incident: IncidentId) -> Result<
     let view = state
         .server
         .incident(&caller.viewer(), incident)
-        .ok_or_else(|| unknown_incident(incident))?;
+        .ok_or_else(|| ApiError::from(ActionError::unknown_incident(incident)))?;
     let Some(hints) = view.hints else {
         return Err(ApiError::Forbidden(format!(
             "incident {incident} is team {}'s: only its players buy its hints",

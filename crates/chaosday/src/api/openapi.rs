@@ -364,7 +364,7 @@ mod tests {
             hints: Some(vec![hint.clone()]),
             tries: Some(1),
             claimed: Some(false),
-            points: breakdown,
+            points: Some(breakdown),
         };
         let bare_incident = IncidentView {
             id: IncidentId(1),
@@ -382,7 +382,7 @@ mod tests {
             hints: None,
             tries: None,
             claimed: None,
-            points: Breakdown::default(),
+            points: None,
         };
         let score = TeamScore {
             rank: 1,

@@ -1,9 +1,10 @@
 //! Live updates as Server-Sent Events: `GET /api/v1/events` (SPEC §5).
 //!
-//! A stream opens with a `snapshot` event (the caller's `View` as JSON, `id:` the last
-//! event's sequence number), then sends the frames of each committed update that the
-//! caller's kind of viewer may see (`timeline`, `scoreboard`, `status`, `incident`), with
-//! `id:` the update's sequence number, and a comment every `keep_alive` while idle. A stream
+//! A stream opens with a `snapshot` event (the caller's `View` as JSON, `id:` the caller's
+//! own count of the events that told it something), then sends the frames of each
+//! committed update that the caller's kind of viewer may see (`timeline`, `scoreboard`,
+//! `status`, `incident`), with `id:` that count after the event: an event hidden from the
+//! caller sends it nothing and moves no id, and a comment every `keep_alive` while idle. A stream
 //! that falls behind the broadcast gets a fresh `snapshot` and goes on.
 //!
 //! Built for thousands of spectators: the referee serialises each update once per kind of
@@ -76,7 +77,7 @@ impl Streams {
     /// The `snapshot` event for `viewer`: its sequence number and its bytes, serialised once
     /// per viewer and sequence number.
     fn snapshot(&self, server: &GameServer, viewer: &Viewer) -> (u64, Bytes) {
-        let seq = server.seq();
+        let seq = server.seq(viewer);
         let key = ViewerKey::from(viewer);
         if let Ok(cache) = self.snapshots.lock()
             && let Some((cached_seq, bytes)) = cache.get(&key)
@@ -227,10 +228,11 @@ impl Stream {
 
     /// Queues `update`'s frames for this viewer, unless the client has it already.
     fn push(&mut self, update: &Update) {
-        if update.seq <= self.seen {
+        let seq = update.seqs.get(&self.viewer);
+        if seq <= self.seen {
             return;
         }
-        self.seen = update.seq;
+        self.seen = seq;
         for frame in update.frames_for(&self.viewer) {
             frame_chunks(frame, &mut self.pending);
         }
@@ -256,7 +258,7 @@ async fn stopped(stopping: &mut Option<watch::Receiver<bool>>) -> bool {
 
 /// The live event stream for the caller.
 #[utoipa::path(get, path = "/api/v1/events", tag = "read",
-    responses((status = 200, description = "Server-Sent Events: first `snapshot` (the caller's View), then `timeline`, `scoreboard`, `status` and `incident` frames as JSON, `id:` the sequence number; a comment every 15 s while idle; a fresh `snapshot` after falling behind",
+    responses((status = 200, description = "Server-Sent Events: first `snapshot` (the caller's View), then `timeline`, `scoreboard`, `status` and `incident` frames as JSON, `id:` the caller's own count of the events that told it something (hidden events move nothing); a comment every 15 s while idle; a fresh `snapshot` after falling behind",
         content_type = "text/event-stream", body = String)),
     security((), ("bearer" = [])))]
 pub async fn events(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
@@ -291,6 +293,7 @@ pub async fn events(State(state): State<AppState>, who: Who) -> Result<Response,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chaosday_domain::secrecy::Seqs;
 
     fn frame(event: &'static str, id: u64, data: &str) -> Frame {
         Frame {
@@ -361,8 +364,16 @@ mod tests {
     }
 
     fn update(seq: u64, team: &str) -> Arc<Update> {
+        let mut seqs = Seqs::default();
+        for viewer in [
+            Viewer::Spectator,
+            Viewer::GameMaster,
+            Viewer::Team(team.to_owned()),
+        ] {
+            seqs.set(&viewer, seq);
+        }
         let mut update = Update {
-            seq,
+            seqs,
             spectator: vec![frame("scoreboard", seq, "[]")],
             game_master: vec![frame("incident", seq, "{\"secret\":true}")],
             ..Update::default()

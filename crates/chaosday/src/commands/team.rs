@@ -143,7 +143,9 @@ pub(crate) fn ack_text(ack: &Ack) -> String {
             "\nincident {} is {}: {} points in all",
             incident.id,
             words(incident.state.as_str()),
-            signed(incident.points.total())
+            incident
+                .points
+                .map_or_else(|| "?".to_owned(), |p| signed(p.total()))
         ));
     }
     text
@@ -336,7 +338,10 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
                     _ => "-".into(),
                 });
             }
-            row.push(signed(i.points.total()));
+            row.push(
+                i.points
+                    .map_or_else(|| "-".to_owned(), |p| signed(p.total())),
+            );
             row.push(note(i, columns));
             row
         })

@@ -87,11 +87,11 @@ fn row(i: &IncidentFigures) -> Vec<String> {
             .as_ref()
             .map(|d| d.iter().filter(|t| !t.correct).count().to_string())),
         i.hints_bought.to_string(),
-        i.points.detect.to_string(),
-        i.points.diagnose.to_string(),
-        i.points.resolve.to_string(),
-        i.points.hints.to_string(),
-        i.points_total.to_string(),
+        opt(i.points.map(|p| p.detect.to_string())),
+        opt(i.points.map(|p| p.diagnose.to_string())),
+        opt(i.points.map(|p| p.resolve.to_string())),
+        opt(i.points.map(|p| p.hints.to_string())),
+        opt(i.points_total.map(|p| p.to_string())),
         opt(i.closed_reason.clone()),
     ]
 }

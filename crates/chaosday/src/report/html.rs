@@ -432,7 +432,13 @@ fn incident_row(i: &IncidentFigures, clock: &Clock) -> IncidentRow {
             }
         }),
         hints: i.hints_bought,
-        points: signed(i.points_total),
+        points: i.points_total.map_or_else(
+            || Cell {
+                class: "n",
+                text: "—".into(),
+            },
+            signed,
+        ),
     }
 }
 
@@ -464,7 +470,9 @@ fn postmortem(pm: &Postmortem, i: &IncidentFigures, clock: &Clock) -> Postmortem
     if let Some(c) = i.closed_ms {
         facts.push(format!("closed {}", clock.time(c)));
     }
-    facts.push(format!("{} points", i.points_total));
+    if let Some(points) = i.points_total {
+        facts.push(format!("{points} points"));
+    }
     if pm.in_progress {
         facts.push("in progress: this draft will grow".into());
     }

@@ -202,7 +202,7 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
                         .as_ref()
                         .map_or("—".into(), |d| d.len().to_string()),
                     i.hints_bought.to_string(),
-                    i.points_total.to_string(),
+                    i.points_total.map_or("—".into(), |p| p.to_string()),
                 ]
             })
             .collect();
@@ -276,7 +276,9 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
         if let Some(c) = i.closed_ms {
             facts.push(format!("closed {}", clock.time(c)));
         }
-        facts.push(format!("{} points", i.points_total));
+        if let Some(points) = i.points_total {
+            facts.push(format!("{points} points"));
+        }
         if pm.in_progress {
             facts.push("in progress: this draft will grow".into());
         }

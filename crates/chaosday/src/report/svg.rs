@@ -713,7 +713,9 @@ fn bar(
     if let Some(c) = i.closed_ms {
         let _ = write!(title, "; closed {}", clock.time(c));
     }
-    let _ = write!(title, "; {} points", i.points_total);
+    if let Some(points) = i.points_total {
+        let _ = write!(title, "; {points} points");
+    }
     let _ = write!(out, "<g><title>{}</title>", text::html(&title));
     // Pale until detected (all of it if never), full color after.
     let pale_end = xd.unwrap_or(x1);

@@ -42,6 +42,7 @@ fn opened(id: u64, team: &str, scenario: &str, target: &str) -> EventKind {
             cost: 30,
         }],
         deadline_ms: 1_800_000,
+        mirrors: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ use super::views::{
     AbortPage, BoardLive, BoardView, GmLive, GmPage, GmView, Layout, LoginPage, LogoutPage,
     MessagePage, ScoreboardPage, TeamLive, TeamPage, TeamView, UserView,
 };
+use chaosday_domain::secrecy::Viewer;
 use chaosday_game::Caller;
 
 /// Where a sign-in may lead: only pages of this UI.
@@ -63,7 +64,9 @@ impl WebState {
             live_stream: String::new(),
             live_poll_ms: 0,
             asset_version: assets::version(),
-            seq: self.server.seq(),
+            seq: self
+                .server
+                .seq(&current.map_or(Viewer::Spectator, |c| c.caller.viewer())),
         }
     }
 
@@ -116,6 +119,8 @@ pub async fn scoreboard(State(state): State<WebState>, headers: HeaderMap) -> Re
     let mut layout = state.layout(current.as_ref(), "board", "Scoreboard", "wall");
     layout.live_fragment = "/board".into();
     layout.live_stream = "/api/v1/events?view=spectator".into();
+    // The page is the spectators' view, and so is its stream's count.
+    layout.seq = state.server.seq(&Viewer::Spectator);
     layout.live_poll_ms = 60_000;
     ScoreboardPage {
         layout,

@@ -542,8 +542,8 @@ fn team_incident(card: &IncidentCard, max_tries: u32, now: i64) -> TeamIncident 
         can_claim: card.can_claim,
         claimed: open && claimed,
         hints,
-        points: signed(i.points.total()),
-        breakdown: breakdown(&i.points)
+        points: i.points.map_or_else(String::new, |p| signed(p.total())),
+        breakdown: breakdown(&i.points.unwrap_or_default())
             .into_iter()
             .filter(|(_, p)| p != "0")
             .collect(),
@@ -872,7 +872,7 @@ fn gm_incident(i: &IncidentView, now: i64) -> GmIncident {
             )
         },
         claimed: open && i.claimed.unwrap_or(false),
-        points: signed(i.points.total()),
+        points: i.points.map_or_else(String::new, |p| signed(p.total())),
         closed_reason: i.closed_reason.clone().unwrap_or_default(),
     }
 }

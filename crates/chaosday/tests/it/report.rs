@@ -108,6 +108,7 @@ fn opened(o: Opening<'_>) -> EventKind {
             })
             .collect(),
         deadline_ms: o.deadline_min * 60_000,
+        mirrors: Vec::new(),
     }
 }
 
