@@ -272,7 +272,7 @@ pub enum Told {
     /// A line of its timeline.
     Timeline(TimelineEntry),
     /// An incident it may see, as it now sees it (only when that changed).
-    Incident(IncidentView),
+    Incident(Box<IncidentView>),
     /// The game's status, when it changed.
     Status(Status),
     /// The standings as it may know them, when they changed.
@@ -423,7 +423,7 @@ impl Feed {
                     continue;
                 };
                 if was.as_ref().and_then(|w| incident_view(w, viewer)).as_ref() != Some(&view) {
-                    frames.push(Told::Incident(view));
+                    frames.push(Told::Incident(Box::new(view)));
                 }
             }
             if status != after.status {
@@ -465,4 +465,171 @@ fn live_entries(
         .iter()
         .filter_map(|change| tell(change, event, viewer, Telling::Live, access))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::events::{Actor, EventKind, FaultSummary};
+    use crate::game::Resolution;
+
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at_ms: i64::try_from(seq).unwrap() * 1000,
+            actor: Actor::System,
+            kind,
+        }
+    }
+
+    fn opened(id: u64, team: &str, mirrors: &[u64]) -> EventKind {
+        EventKind::IncidentOpened {
+            incident: IncidentId(id),
+            team: team.into(),
+            scenario: "slow-db".into(),
+            difficulty: 3,
+            resolution: Resolution::Diagnose,
+            diagnosis: Diagnosis {
+                target: "db".into(),
+                kind: "latency".into(),
+            },
+            faults: vec![FaultSummary {
+                target: "db".into(),
+                kind: "latency".into(),
+                description: "latency on db".into(),
+                alert_match: BTreeMap::new(),
+            }],
+            hints: Vec::new(),
+            deadline_ms: 600_000,
+            mirrors: mirrors.iter().copied().map(IncidentId).collect(),
+        }
+    }
+
+    fn declared(team: &str) -> EventKind {
+        EventKind::Declared {
+            team: team.into(),
+            target: "db".into(),
+        }
+    }
+
+    fn teams() -> [Viewer; 2] {
+        [Viewer::Team("a".into()), Viewer::Team("b".into())]
+    }
+
+    #[test]
+    fn a_mirrored_scenarios_truth_stays_hidden_until_every_copy_has_closed() {
+        let started = EventKind::GameStarted {
+            teams: vec!["a".into(), "b".into()],
+            rules: None,
+        };
+        let mut state = GameState::new(ScoringRules::default());
+        for (seq, kind) in [
+            (1, started),
+            (2, opened(11, "a", &[22])),
+            (3, opened(22, "b", &[11])),
+            (4, declared("a")),
+            (5, declared("b")),
+            (
+                6,
+                EventKind::Expired {
+                    incident: IncidentId(11),
+                },
+            ),
+        ] {
+            state.apply(&event(seq, kind));
+        }
+        // a's copy closed, b's is open: nobody but the game master learns the truth, and
+        // nobody but a learns a's copy's difficulty or points.
+        let closed = &state.incidents[&IncidentId(11)];
+        for viewer in [Viewer::Spectator, teams()[0].clone(), teams()[1].clone()] {
+            let view = incident_view(closed, &viewer).unwrap();
+            assert_eq!(view.scenario, None, "{viewer:?}");
+            assert_eq!(view.diagnosis, None, "{viewer:?}");
+            assert_eq!(view.faults, None, "{viewer:?}");
+        }
+        let theirs = incident_view(closed, &teams()[1]).unwrap();
+        assert_eq!((theirs.difficulty, theirs.points), (None, None));
+        let gm = incident_view(closed, &Viewer::GameMaster).unwrap();
+        assert_eq!(gm.scenario.as_deref(), Some("slow-db"));
+
+        state.apply(&event(
+            7,
+            EventKind::Expired {
+                incident: IncidentId(22),
+            },
+        ));
+        for id in [11, 22] {
+            let view =
+                incident_view(&state.incidents[&IncidentId(id)], &Viewer::Spectator).unwrap();
+            assert_eq!(view.scenario.as_deref(), Some("slow-db"), "#{id}");
+            assert_eq!(view.difficulty, Some(3), "#{id}");
+            assert!(view.points.is_some(), "#{id}");
+        }
+    }
+
+    #[test]
+    fn a_hidden_event_moves_no_count_and_tells_nothing_but_to_the_game_master() {
+        let viewers = vec![
+            Viewer::Spectator,
+            Viewer::GameMaster,
+            teams()[0].clone(),
+            teams()[1].clone(),
+        ];
+        let mut feed = Feed::new(ScoringRules::default(), viewers.clone());
+        let start = feed.apply(&event(
+            1,
+            EventKind::GameStarted {
+                teams: vec!["a".into(), "b".into()],
+                rules: None,
+            },
+        ));
+        assert!(
+            start.told.iter().all(|t| !t.is_empty()),
+            "everyone hears the start"
+        );
+        let counts = |feed: &Feed| {
+            viewers
+                .iter()
+                .map(|v| feed.seqs().get(v))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(counts(&feed), [1, 1, 1, 1]);
+
+        // Opened against a, undetected: only the game master hears of it.
+        let hidden = feed.apply(&event(2, opened(11, "a", &[])));
+        assert_eq!(
+            hidden.told.iter().map(Vec::is_empty).collect::<Vec<_>>(),
+            [true, false, true, true]
+        );
+        assert_eq!(counts(&feed), [1, 2, 1, 1]);
+
+        // b's false alarm is public; then a detects: a sees its points, the others do not.
+        feed.apply(&event(3, declared("b")));
+        assert_eq!(counts(&feed), [2, 3, 2, 2]);
+        let detected = feed.apply(&event(4, declared("a")));
+        assert_eq!(counts(&feed), [3, 4, 3, 3]);
+        let points_told = |k: usize| {
+            detected.told[k].iter().any(|t| match t {
+                Told::Timeline(e) => e.points != 0,
+                Told::Incident(view) => view.points.is_some(),
+                Told::Scoreboard(board) => board.iter().any(|s| s.team == "a" && s.points != 0),
+                Told::Status(_) => false,
+            })
+        };
+        assert_eq!(
+            (0..4).map(points_told).collect::<Vec<_>>(),
+            [false, true, true, false],
+            "detection points say difficulty and time to detect: the team's and the game master's"
+        );
+        // Entries carry the viewer's count, never the log's.
+        for (k, told) in detected.told.iter().enumerate() {
+            for t in told {
+                if let Told::Timeline(entry) = t {
+                    assert_eq!(entry.seq, counts(&feed)[k]);
+                }
+            }
+        }
+    }
 }

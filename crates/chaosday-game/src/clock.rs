@@ -2,17 +2,44 @@
 //! from here: wall time read once at the start, then tokio's monotonic time since, so that
 //! `tokio::time::pause()` and `advance()` drive the whole game in tests.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Wall time at the start plus tokio's elapsed time. Copying shares the same origin.
-#[derive(Debug, Clone, Copy)]
+/// A wall clock that moves only when told: the game's timestamps then depend on nothing but
+/// what a test does (timers still wait on tokio's time). Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock reading `wall_ms`.
+    pub fn at(wall_ms: i64) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(wall_ms)))
+    }
+
+    /// Moves it on by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(ms(by), Ordering::SeqCst);
+    }
+
+    /// What it reads, unix ms.
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Wall time at the start plus tokio's elapsed time (or a [`ManualClock`]). Cloning shares
+/// the same origin.
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     /// Unix ms when the clock started.
     wall_ms: i64,
     /// The tokio instant that wall time corresponds to.
     start: Instant,
+    /// Read instead, when set.
+    manual: Option<ManualClock>,
 }
 
 impl Clock {
@@ -26,12 +53,24 @@ impl Clock {
         Clock {
             wall_ms,
             start: Instant::now(),
+            manual: None,
+        }
+    }
+
+    /// A clock that reads `manual`.
+    pub fn manual(manual: ManualClock) -> Self {
+        Clock {
+            manual: Some(manual),
+            ..Clock::system()
         }
     }
 
     /// Now, in unix milliseconds.
     pub fn now_ms(&self) -> i64 {
-        self.wall_ms.saturating_add(ms(self.start.elapsed()))
+        match &self.manual {
+            Some(manual) => manual.now_ms(),
+            None => self.wall_ms.saturating_add(ms(self.start.elapsed())),
+        }
     }
 
     /// Now, for measuring how long something took (tokio's time).

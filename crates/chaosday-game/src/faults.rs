@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use chaosday_domain::events::{Actor, Event, EventKind, FaultSummary, IncidentId, RevertCause};
@@ -69,6 +71,8 @@ pub(crate) struct Faults {
     opening: tokio::sync::Mutex<()>,
     referee: Referee,
     stopping: CancellationToken,
+    /// The secret incident numbers are drawn with.
+    key: [u8; 32],
 }
 
 impl Faults {
@@ -77,8 +81,10 @@ impl Faults {
         armed: Arc<AtomicBool>,
         referee: Referee,
         stopping: CancellationToken,
+        key: [u8; 32],
     ) -> Self {
         Faults {
+            key,
             engine,
             armed,
             live: Live::default(),
@@ -185,27 +191,37 @@ impl Faults {
         Ok(())
     }
 
-    /// `n` new incident numbers, drawn at random from the operating system (never a
-    /// counter, nor the scheduler's seeded draws): a number says nothing of other incidents.
-    /// Six digits, so that a player can type one; none already taken.
-    fn new_incidents(&self, n: usize) -> Result<Vec<IncidentId>, ActionError> {
+    /// The numbers of a scenario's new incidents against `teams` at `at_ms`: a keyed hash
+    /// (SHA-256 under the game's secret [`Faults::key`]) of the team, the scenario and the
+    /// time, never a counter: without the key a number says nothing of other incidents, and
+    /// the same opening at the same time gets the same number whatever else happened. Six
+    /// digits, so that a player can type one; none already taken.
+    fn new_incidents(&self, teams: &[String], scenario: &str, at_ms: i64) -> Vec<IncidentId> {
         const FIRST: u64 = 100_000;
         const SPAN: u64 = 900_000;
         let snapshot = self.referee.snapshot();
-        let mut ids: Vec<IncidentId> = Vec::with_capacity(n);
-        while ids.len() < n {
-            let mut bytes = [0u8; 8];
-            getrandom::fill(&mut bytes).map_err(|e| {
-                ActionError::Unavailable(format!(
-                    "the operating system gave no random numbers for an incident's number: {e}"
-                ))
-            })?;
-            let id = IncidentId(FIRST + u64::from_le_bytes(bytes) % SPAN);
-            if !snapshot.state.incidents.contains_key(&id) && !ids.contains(&id) {
-                ids.push(id);
+        let mut ids: Vec<IncidentId> = Vec::with_capacity(teams.len());
+        for team in teams {
+            for attempt in 0u32.. {
+                let digest = Sha256::new()
+                    .chain_update(self.key)
+                    .chain_update(team.as_bytes())
+                    .chain_update([0])
+                    .chain_update(scenario.as_bytes())
+                    .chain_update([0])
+                    .chain_update(at_ms.to_le_bytes())
+                    .chain_update(attempt.to_le_bytes())
+                    .finalize();
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&digest[..8]);
+                let id = IncidentId(FIRST + u64::from_le_bytes(head) % SPAN);
+                if !snapshot.state.incidents.contains_key(&id) && !ids.contains(&id) {
+                    ids.push(id);
+                    break;
+                }
             }
         }
-        Ok(ids)
+        ids
     }
 
     /// Tells the log how a fault of an incident ended, however it ended.
@@ -358,18 +374,7 @@ async fn open_scenario(
             }
         }
     }
-    let drawn = match faults.new_incidents(teams.len()) {
-        Ok(drawn) => drawn,
-        Err(e) => {
-            for (_, handle, _) in &injected {
-                let _ = faults
-                    .engine
-                    .revert(handle.id, "the incident could not be numbered")
-                    .await;
-            }
-            return Err(e);
-        }
-    };
+    let drawn = faults.new_incidents(teams, &scenario.name, inner.now_ms());
     let ids: BTreeMap<String, IncidentId> = teams.iter().cloned().zip(drawn.clone()).collect();
     let events: Vec<(Actor, EventKind)> = teams
         .iter()

@@ -39,6 +39,7 @@ use chaosday_engine::{RevertOutcome, StressorCommand};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use clock::ManualClock;
 pub use faults::ActiveFault;
 pub use guards::{ProbeHealth, ProbeRole};
 pub use referee::{Frame, Update};
@@ -60,6 +61,11 @@ pub struct ServeOptions {
     pub probe_every: Duration,
     /// How often the scheduler and the deadlines are looked at.
     pub tick: Duration,
+    /// A wall clock to read instead of the system's (reproducible runs and tests).
+    pub clock: Option<ManualClock>,
+    /// The secret key incident numbers are drawn with; random when `None` (set it only for
+    /// reproducible runs and tests: whoever knows it can tell numbers in advance).
+    pub incident_key: Option<[u8; 32]>,
 }
 
 impl ServeOptions {
@@ -74,6 +80,8 @@ impl ServeOptions {
             seed: None,
             probe_every: Duration::from_secs(2),
             tick: Duration::from_millis(250),
+            clock: None,
+            incident_key: None,
         }
     }
 }

@@ -175,7 +175,7 @@ impl Scheduler {
 /// The game's clock: automatic start and end, deadlines, and the schedule, looked at
 /// every `tick` of the game's clock.
 pub(crate) async fn run(inner: Arc<Inner>, tick: Duration) {
-    let clock = inner.clock;
+    let clock = inner.clock.clone();
     let mut last = clock.instant();
     loop {
         tokio::select! {

@@ -62,7 +62,10 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub async fn open(options: ServeOptions) -> anyhow::Result<Arc<Self>> {
-        let clock = Clock::system();
+        let clock = options
+            .clock
+            .clone()
+            .map_or_else(Clock::system, Clock::manual);
         let game = options.game.clone();
         std::fs::create_dir_all(&options.state_dir).with_context(|| {
             format!(
@@ -104,11 +107,23 @@ impl Inner {
             events,
             teams,
             armed.clone(),
-            clock,
+            clock.clone(),
             reactions_tx,
         );
         let stopping = CancellationToken::new();
-        let faults = Faults::new(engine, armed, referee.clone(), stopping.clone());
+        let key = match options.incident_key {
+            Some(key) => key,
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the operating system gave no random bytes for the incident numbers' key: {e}"
+                    )
+                })?;
+                key
+            }
+        };
+        let faults = Faults::new(engine, armed, referee.clone(), stopping.clone(), key);
         let prober = Prober::new();
         let inner = Arc::new(Inner {
             webhooks: Webhooks::new(&game.game, game.webhooks.clone()),

@@ -13,6 +13,8 @@ pub struct Console {
     /// The viewer's own count of the events that told it something, up to this console
     /// (never the log's sequence number: it says nothing of hidden events).
     pub seq: u64,
+    /// The game's wall clock when the console was made, unix ms (ages count from it).
+    pub now_ms: i64,
     /// Where the game is.
     pub status: Status,
     /// Whether the host takes faults (false after the kill switch until a re-arm).
@@ -117,6 +119,7 @@ pub(crate) fn console(
     };
     Console {
         seq,
+        now_ms,
         status: view.status,
         armed,
         clock_ms: state

@@ -11,6 +11,9 @@ mod report;
 mod telemetry;
 mod web;
 
+#[cfg(test)]
+mod secrecy_tests;
+
 use std::process::ExitCode;
 
 use clap::Parser;

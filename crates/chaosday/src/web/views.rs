@@ -15,7 +15,6 @@ use askama_web::WebTemplate;
 use chaosday_domain::events::Resolution;
 use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, TimelineKind, Viewer};
-use chaosday_engine::clock::now_ms;
 
 use super::ScenarioChoice;
 use super::sessions::Flash;
@@ -364,7 +363,7 @@ impl BoardView {
     /// The board as spectators see it: nothing undetected.
     pub fn build(server: &GameServer) -> Self {
         let view = server.console(&Viewer::Spectator);
-        let now = now_ms();
+        let now = view.now_ms;
         let incidents: Vec<PublicIncident> = view
             .incidents
             .iter()
@@ -623,9 +622,9 @@ impl TeamView {
     pub fn build(server: &GameServer, team: &str, player: &str) -> Self {
         let viewer = Viewer::Team(team.to_owned());
         let view = server.console(&viewer);
-        let info = server.info();
+        let info = server.info_for(&viewer);
         let max_tries = view.max_tries;
-        let now = now_ms();
+        let now = view.now_ms;
         let own_targets = info.owns.get(team).cloned().unwrap_or_default();
         let others: BTreeSet<String> = info
             .owns
@@ -921,8 +920,8 @@ impl GmView {
     /// Everything, for the game master.
     pub async fn build(server: &GameServer, scenarios: &[ScenarioChoice]) -> Self {
         let view = server.console(&Viewer::GameMaster);
-        let info = server.info();
-        let now = now_ms();
+        let info = server.info_for(&Viewer::GameMaster);
+        let now = view.now_ms;
         let open: Vec<GmIncident> = view
             .incidents
             .iter()

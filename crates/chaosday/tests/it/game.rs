@@ -906,8 +906,21 @@ scenarios:
         Some(CHECKOUT),
         &["team", "declare", "web-link"],
     ));
-    assert!(declared.contains("detected incident #1"), "{declared}");
-    let hint = ok(cli(&server, Some(CHECKOUT), &["team", "hint", "#1"]));
+    // Incident numbers are drawn at random: read it from the answer.
+    let number: String = declared
+        .split("detected incident #")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{declared}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(number.len(), 6, "{declared}");
+    let hash_number = format!("#{number}");
+    let hint = ok(cli(
+        &server,
+        Some(CHECKOUT),
+        &["team", "hint", &hash_number],
+    ));
     assert!(hint.contains("look at the link"), "{hint}");
     let status = ok(cli(
         &server,
@@ -920,7 +933,7 @@ scenarios:
         &server,
         Some(CHECKOUT),
         &[
-            "team", "diagnose", "1", "--target", "web-link", "--kind", "latency",
+            "team", "diagnose", &number, "--target", "web-link", "--kind", "latency",
         ],
     ));
     assert!(diagnosed.contains("right diagnosis"), "{diagnosed}");
@@ -957,7 +970,7 @@ scenarios:
     );
     let bad_number = cli(&server, Some(CHECKOUT), &["team", "resolve", "x3"]);
     assert_eq!(bad_number.status.code(), Some(2), "{}", out(&bad_number));
-    let not_yours = cli(&server, Some(SEARCH), &["team", "resolve", "1"]);
+    let not_yours = cli(&server, Some(SEARCH), &["team", "resolve", &number]);
     assert_eq!(not_yours.status.code(), Some(1), "{}", out(&not_yours));
     let team_abort = cli(&server, Some(CHECKOUT), &["gm", "abort"]);
     assert_eq!(team_abort.status.code(), Some(1), "{}", out(&team_abort));
