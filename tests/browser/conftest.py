@@ -267,6 +267,12 @@ class Game:
         assert status == 200, answer
         return answer
 
+    def number(self, scenario):
+        """The number of the last incident of `scenario` (numbers are drawn at random)."""
+        found = [i["id"] for i in self.incidents() if i["scenario"] == scenario]
+        assert found, f"no incident of {scenario}"
+        return found[-1]
+
     def faults(self):
         status, answer = self.api("GET", "/faults", GM)
         assert status == 200, answer

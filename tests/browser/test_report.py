@@ -33,17 +33,18 @@ def play(game):
     and a third that nobody detects."""
     game.gm("/game/start")
     game.gm("/unleash", scenario="web-slow", team="checkout")
-    game.team(CHECKOUT, "/declare", target="web-link")
-    game.team(CHECKOUT, "/incidents/1/hints", hint=0)
-    game.team(CHECKOUT, "/incidents/1/diagnose", target="web", kind="pause")
-    game.team(CHECKOUT, "/incidents/1/diagnose", target="web-link", kind="latency")
+    web = game.team(CHECKOUT, "/declare", target="web-link")["incident"]["id"]
+    game.team(CHECKOUT, f"/incidents/{web}/hints", hint=0)
+    game.team(CHECKOUT, f"/incidents/{web}/diagnose", target="web", kind="pause")
+    game.team(CHECKOUT, f"/incidents/{web}/diagnose", target="web-link", kind="latency")
     game.gm("/unleash", scenario="search-cut", team="search")
-    game.team(SEARCH, "/declare", target="search-link")
+    search = game.team(SEARCH, "/declare", target="search-link")["incident"]["id"]
     game.gm("/game/pause", reason="coffee")
     game.gm("/game/resume")
-    game.team(SEARCH, "/incidents/2/diagnose", target="search-link", kind="down")
+    game.team(SEARCH, f"/incidents/{search}/diagnose", target="search-link", kind="down")
     game.gm("/adjust", team="checkout", points=5, reason="tidy <b>notes</b>, thanks")
     game.gm("/unleash", scenario="secret-slowness", team="search")
+    return web, search, game.number("secret-slowness")
 
 
 def open_report(open_page, path, requests):
@@ -92,7 +93,7 @@ def check_charts(page):
 
 
 def test_the_html_report_of_a_played_game_during_and_after_it(game, open_page):
-    play(game)
+    web, search, secret = play(game)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     # During the game: the game master's view (the CLI reads the whole log).
@@ -116,10 +117,10 @@ def test_the_html_report_of_a_played_game_during_and_after_it(game, open_page):
     board = page.inner_text("#scoreboard")
     assert "checkout" in board and "search" in board
     incidents = page.inner_text("#incidents")
-    for name in ["#1 web-slow", "#2 search-cut", "#3 secret-slowness"]:
+    for name in [f"#{web} web-slow", f"#{search} search-cut", f"#{secret} secret-slowness"]:
         assert name in incidents, incidents
     timeline = page.inner_text("#timeline")
-    for step in ["wrong diagnosis of #1", "right diagnosis of #2", "the game paused: coffee", "bought hint 1 of #1"]:
+    for step in [f"wrong diagnosis of #{web}", f"right diagnosis of #{search}", "the game paused: coffee", f"bought hint 1 of #{web}"]:
         assert step in timeline, timeline
     # A reason is text, never markup.
     assert "tidy <b>notes</b>, thanks" in timeline
@@ -127,8 +128,8 @@ def test_the_html_report_of_a_played_game_during_and_after_it(game, open_page):
     # A postmortem draft per incident, with its sections and notes to fill in.
     assert page.locator("article.pm").count() == 3
     assert page.locator("article.pm").nth(0).locator(".notes").count() == 5
-    assert "wrong diagnosis before the right one" in page.inner_text("#incident-1")
-    assert "cancelled before anyone saw it" in page.inner_text("#incident-3")
+    assert "wrong diagnosis before the right one" in page.inner_text(f"#incident-{web}")
+    assert "cancelled before anyone saw it" in page.inner_text(f"#incident-{secret}")
     # Self-contained: no script, nothing but the file itself loaded.
     assert page.locator("script").count() == 0
     assert requests == [ended.as_uri()], requests

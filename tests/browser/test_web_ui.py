@@ -49,24 +49,25 @@ def test_a_team_declares_diagnoses_and_claims_while_the_scoreboard_follows_live(
     # Detect: declare the stuck service.
     team.select_option("#declare select[name=target]", "web")
     team.click("#declare button[type=submit]")
-    assert "detected incident #1" in flash(team)
-    card = "#incident-1"
+    number = game.number("web-stuck")
+    assert f"detected incident #{number}" in flash(team)
+    card = f"#incident-{number}"
     team.wait_for_selector(f"{card} .badge-detected")
 
     # The big screen moves without a reload.
     wait_for(lambda: int(board_points(board, "checkout")) > 0, "the scoreboard to count the detection")
-    board.wait_for_selector("#incidents li:has-text('#1')")
-    board.wait_for_selector("#timeline li:has-text('checkout detected incident #1')")
+    board.wait_for_selector(f"#incidents li:has-text('#{number}')")
+    board.wait_for_selector(f"#timeline li:has-text('checkout detected incident #{number}')")
     assert_not_reloaded(board)
 
     # A hint, then the right diagnosis.
     team.click(f"{card} form[action='/team/hint'] button")
-    assert "hint 1 of #1" in flash(team)
+    assert f"hint 1 of #{number}" in flash(team)
     assert "is there, but is it running" in team.inner_text(f"{card} .hint-bought")
     team.select_option(f"{card} select[name=target]", "web")
     team.select_option(f"{card} select[name=kind]", "pause")
     team.click(f"{card} form[action='/team/diagnose'] button")
-    assert "right diagnosis of #1" in flash(team)
+    assert f"right diagnosis of #{number}" in flash(team)
     team.wait_for_selector(f"{card} .badge-diagnosed")
 
     # Repair with the team's own tooling (here: SIGCONT), then claim.
@@ -74,12 +75,12 @@ def test_a_team_declares_diagnoses_and_claims_while_the_scoreboard_follows_live(
         os.kill(pid, signal.SIGCONT)
     wait_for(lambda: http_ok(game.link_url("web")), "the web service to answer again")
     team.click(f"{card} form[action='/team/claim'] button")
-    assert "claim on #1 recorded" in flash(team)
+    assert f"claim on #{number} recorded" in flash(team)
 
     # The referee verifies; the console and the big screen follow, live.
     team.wait_for_selector(f"{card} .badge-resolved")
     board.wait_for_selector("#rows tr[data-team='checkout'] td.c-fixed:text-is('1')")
-    board.wait_for_selector("#timeline li:has-text('#1 of checkout resolved')")
+    board.wait_for_selector(f"#timeline li:has-text('#{number} of checkout resolved')")
     assert_not_reloaded(board)
     assert not board.query_selector("#incidents li"), "a closed incident leaves the live list"
 
@@ -96,7 +97,8 @@ def test_an_undetected_incident_never_shows_on_the_scoreboard_or_a_team_console(
     board.wait_for_selector("#status .status-running")
     search.wait_for_selector("#status .status-running")
     checkout.wait_for_selector("#status .status-running")
-    secrets = ["secret-slowness", "#1", "latency"]
+    number = game.number("secret-slowness")
+    secrets = ["secret-slowness", f"#{number}", str(number), "latency"]
     for page, region in [
         (board, "body"),
         (search, "#incidents"),
@@ -116,10 +118,10 @@ def test_an_undetected_incident_never_shows_on_the_scoreboard_or_a_team_console(
 
     # Once the team detects it, it shows, live, without its ground truth.
     game.team(SEARCH, "/declare", target="search-link")
-    board.wait_for_selector("#incidents li:has-text('#1')")
+    board.wait_for_selector(f"#incidents li:has-text('#{number}')")
     text = board.inner_text("body")
     assert "secret-slowness" not in text and "latency" not in text
-    search.wait_for_selector("#incident-1 .badge-detected")
+    search.wait_for_selector(f"#incident-{number} .badge-detected")
     assert "secret-slowness" not in search.inner_text("#incidents")
 
 
@@ -173,12 +175,12 @@ def test_screenshots_of_every_page(game, open_page):
     """A game in full swing, then every page at 1920x1080 and 1366x768."""
     game.gm("/game/start")
     game.gm("/unleash", scenario="search-cut", team="search")
-    game.team(SEARCH, "/declare", target="search-link")
-    game.team(SEARCH, "/incidents/1/diagnose", target="search-link", kind="down")
+    search = game.team(SEARCH, "/declare", target="search-link")["incident"]["id"]
+    game.team(SEARCH, f"/incidents/{search}/diagnose", target="search-link", kind="down")
     game.gm("/unleash", scenario="web-slow", team="checkout")
-    game.team(CHECKOUT, "/declare", target="web-link")
-    game.team(CHECKOUT, "/incidents/2/hints", hint=0)
-    game.team(CHECKOUT, "/incidents/2/diagnose", target="web", kind="kill")
+    web = game.team(CHECKOUT, "/declare", target="web-link")["incident"]["id"]
+    game.team(CHECKOUT, f"/incidents/{web}/hints", hint=0)
+    game.team(CHECKOUT, f"/incidents/{web}/diagnose", target="web", kind="kill")
     game.team(SEARCH, "/declare", target="search")
     game.gm("/adjust", team="checkout", points=50, reason="best incident channel etiquette")
     game.gm("/unleash", scenario="web-stuck", team="checkout")
@@ -197,7 +199,7 @@ def test_screenshots_of_every_page(game, open_page):
         shots.append(screenshot(login, f"login-{size}"))
 
         team = sign_in(open_page(width, height), game, CHECKOUT, "ada")
-        team.wait_for_selector("#incident-2")
+        team.wait_for_selector(f"#incident-{web}")
         shots.append(screenshot(team, f"team-{size}"))
         team.screenshot(path=str(shots[-1]).replace(".png", "-full.png"), full_page=True)
 
