@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::alerting::AlertMatch;
 pub use crate::game::{Diagnosis, Hint, Resolution};
 
 /// An incident's number in its game: drawn at random when it opens (never a counter), so
@@ -75,9 +76,10 @@ pub struct FaultSummary {
     pub kind: String,
     /// One line for people: `latency (800ms) on link 127.0.0.1:15432 → 127.0.0.1:5432`.
     pub description: String,
-    /// Labels of the target that a firing alert must carry to detect the incident.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub alert_match: BTreeMap<String, String>,
+    /// The target's matchers that a firing alert must satisfy to detect the incident.
+    #[serde(default, skip_serializing_if = "AlertMatch::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub alert_match: AlertMatch,
 }
 
 /// How a fault of an incident went away.
@@ -156,8 +158,12 @@ pub enum EventKind {
         team: String,
         /// The alert's labels.
         labels: BTreeMap<String, String>,
-        /// When the alert started firing, unix ms.
+        /// When the alert started firing, unix ms (as its sender says).
         starts_at_ms: i64,
+        /// Alertmanager's fingerprint of the alert (empty in older logs: the labels' hash
+        /// stands in).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        fingerprint: String,
     },
     /// A team's diagnosis of one of its incidents.
     Diagnosed {

@@ -7,7 +7,7 @@
 //! team acting on another team's incident, a fourth diagnosis, a claim on a closed incident)
 //! change nothing: the log keeps them, the score ignores them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -262,12 +262,6 @@ pub enum ApplyError {
         /// The target declared.
         target: String,
     },
-    /// A firing alert that matches none of the team's open, undetected incidents.
-    #[error("an alert of {team} matched no open incident")]
-    AlertMatchedNothing {
-        /// The team.
-        team: String,
-    },
     /// No such incident.
     #[error("no incident {incident}")]
     NoIncident {
@@ -359,6 +353,9 @@ pub struct GameState {
     pub incidents: BTreeMap<IncidentId, Incident>,
     /// Points that belong to no incident (false alarms, adjustments), by team.
     pub team_extra: BTreeMap<String, (Breakdown, u32)>,
+    /// The alerts each team's alerting sent so far, by fingerprint (a false alarm is
+    /// charged once per alert).
+    pub alert_fingerprints: BTreeSet<(String, String)>,
     /// The last event folded in.
     pub last_seq: u64,
     /// Events that changed nothing, and why.
@@ -376,6 +373,7 @@ impl GameState {
             pauses: Vec::new(),
             incidents: BTreeMap::new(),
             team_extra: BTreeMap::new(),
+            alert_fingerprints: BTreeSet::new(),
             last_seq: 0,
             ignored: Vec::new(),
         }
@@ -628,23 +626,36 @@ impl GameState {
                 team,
                 labels,
                 starts_at_ms,
+                fingerprint,
             } => {
-                let matching: Vec<(IncidentId, i64)> = self
+                // Evidence only if it started after the incident opened (a standing alert
+                // is none), credited when chaosday received it (the event's time), never
+                // at the sender's `startsAt`.
+                let matching: Vec<(IncidentId, IncidentState)> = self
                     .open_incidents(team)
-                    .filter(|i| i.state == IncidentState::Open)
-                    .filter(|i| {
-                        i.faults.iter().any(|f| {
-                            !f.alert_match.is_empty()
-                                && f.alert_match.iter().all(|(k, v)| labels.get(k) == Some(v))
-                        })
-                    })
-                    .map(|i| (i.id, (*starts_at_ms).max(i.opened_ms).min(at)))
+                    .filter(|i| *starts_at_ms >= i.opened_ms)
+                    .filter(|i| i.faults.iter().any(|f| f.alert_match.matches(labels)))
+                    .map(|i| (i.id, i.state))
                     .collect();
+                let fingerprint = if fingerprint.is_empty() {
+                    crate::alerting::fingerprint(labels)
+                } else {
+                    fingerprint.clone()
+                };
+                let new = self.alert_fingerprints.insert((team.clone(), fingerprint));
                 if matching.is_empty() {
-                    return Err(ApplyError::AlertMatchedNothing { team: team.clone() });
+                    // Matching no open incident costs a false alarm, once per alert.
+                    if new {
+                        let penalty = i64::from(self.rules.false_alarm);
+                        let extra = self.extra(team);
+                        extra.0.penalties -= penalty;
+                        extra.1 += 1;
+                    }
                 }
-                for (id, when) in matching {
-                    self.detect(id, when, event.actor.clone());
+                for (id, state) in matching {
+                    if state == IncidentState::Open {
+                        self.detect(id, at, event.actor.clone());
+                    }
                 }
             }
             EventKind::Diagnosed {

@@ -4,6 +4,7 @@
 //! and signals are spelled in files. There is no IO, no async runtime, no clock and no RNG:
 //! time and seeds are passed in by the caller, and the only failure is bad input.
 
+pub mod alerting;
 pub mod duration;
 pub mod events;
 pub mod fault;

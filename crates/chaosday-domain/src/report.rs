@@ -1153,7 +1153,7 @@ mod tests {
                 target: target.into(),
                 kind: kind.into(),
                 description: format!("{kind} on {target}"),
-                alert_match: BTreeMap::from([("service".into(), target.into())]),
+                alert_match: crate::alerting::AlertMatch::labels([("service", target)]),
             }],
             hints: vec![Hint {
                 text: format!("look at {target}"),
@@ -1278,6 +1278,7 @@ mod tests {
                     team: "search".into(),
                     labels: BTreeMap::from([("service".into(), "search".into())]),
                     starts_at_ms: 390_000,
+                    fingerprint: String::new(),
                 },
             ),
             ev(
@@ -1455,15 +1456,16 @@ mod tests {
     fn times_to_detect_and_resolve_per_team_and_scenario() {
         let report = build_for(&Viewer::GameMaster, true);
         let search = report.teams.iter().find(|t| t.team == "search").unwrap();
-        // #2: opened at 120 s, the alert started at 390 s; claimed at 800 s with 300 s of pause.
-        assert_eq!(search.time_to_detect.median_ms, Some(270_000));
+        // #2: opened at 120 s, the alert started at 390 s and came at 400 s (detection counts
+        // when it comes); claimed at 800 s with 300 s of pause.
+        assert_eq!(search.time_to_detect.median_ms, Some(280_000));
         assert_eq!(search.time_to_resolve.median_ms, Some(380_000));
         assert_eq!(search.false_alarms, 1);
         assert_eq!(search.breakdown.penalties, -10);
         assert_eq!(search.breakdown.adjustments, 15);
         let all = report.summary;
         assert_eq!(all.time_to_detect.count, 2);
-        assert_eq!(all.time_to_detect.median_ms, Some((120_000 + 270_000) / 2));
+        assert_eq!(all.time_to_detect.median_ms, Some((120_000 + 280_000) / 2));
         assert_eq!(all.time_to_resolve.median_ms, Some((240_000 + 380_000) / 2));
         assert_eq!((all.incidents, all.missed, all.cancelled), (3, 1, 1));
         let scenario = report

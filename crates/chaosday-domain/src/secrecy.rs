@@ -469,8 +469,6 @@ fn live_entries(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::events::{Actor, EventKind, FaultSummary};
     use crate::game::Resolution;
@@ -499,7 +497,7 @@ mod tests {
                 target: "db".into(),
                 kind: "latency".into(),
                 description: "latency on db".into(),
-                alert_match: BTreeMap::new(),
+                alert_match: Default::default(),
             }],
             hints: Vec::new(),
             deadline_ms: 600_000,

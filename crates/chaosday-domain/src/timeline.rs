@@ -460,7 +460,8 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
                 .team_extra
                 .get(team)
                 .map_or((0, 0), |(b, n)| (b.penalties, *n));
-            if marks.alarms.is_some_and(|(_, n)| alarms.1 != n) {
+            let false_alarm = marks.alarms.is_some_and(|(_, n)| alarms.1 != n);
+            if false_alarm {
                 let before = marks.alarms.map_or(0, |(p, _)| p);
                 out.push(Change::FalseAlarm {
                     team: team.clone(),
@@ -471,7 +472,11 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
                     points: alarms.0 - before,
                 });
             }
-            if let (true, Detector::Alert { labels }) = (detected.is_empty(), by) {
+            // An alert that detected nothing and cost nothing: a repeat, or one matching an
+            // incident already detected.
+            if let (true, false, Detector::Alert { labels }) =
+                (detected.is_empty(), false_alarm, by)
+            {
                 out.push(Change::AlertUnmatched {
                     team: team.clone(),
                     labels,
@@ -750,15 +755,17 @@ pub fn tell(
             entry(K::FalseAlarm, Some(team), None, text, *points)
         }
         Change::AlertUnmatched { team, labels } => {
-            // Live, an alert that matched nothing is no news (the reply never says either).
-            if live || !own_team(team) {
+            // The game master sees alert traffic as it comes; the team reads it in the
+            // report (live, the reply never says whether an alert counted, and neither does
+            // this).
+            if (live && !gm) || !own_team(team) {
                 return None;
             }
             entry(
                 K::Alert,
                 Some(team),
                 None,
-                format!("an alert of {team} ({labels}) matched no open incident"),
+                format!("an alert of {team} ({labels}) came again: nothing new to detect"),
                 0,
             )
         }

@@ -121,9 +121,17 @@ pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<FiringAlert>, ActionError>
                 ));
             }
         };
+        let fingerprint = match alert.get("fingerprint") {
+            Some(Value::String(f)) if !f.trim().is_empty() => f.trim().to_owned(),
+            None | Some(Value::Null | Value::String(_)) => {
+                chaosday_domain::alerting::fingerprint(&labels)
+            }
+            Some(_) => return Err(bad(at("fingerprint"), "expected a string")),
+        };
         firing.push(FiringAlert {
             labels,
             starts_at_ms,
+            fingerprint,
         });
     }
     Ok(firing)

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use clock::ManualClock;
+
 pub use faults::ActiveFault;
 pub use guards::{ProbeHealth, ProbeRole};
 pub use referee::{Frame, Update};
@@ -164,8 +165,11 @@ pub enum Action {
 pub struct FiringAlert {
     /// Its labels.
     pub labels: BTreeMap<String, String>,
-    /// When it started firing, unix ms.
+    /// When it started firing, unix ms (as its sender says: evidence only if after the
+    /// incident opened; detection is credited when chaosday receives it).
     pub starts_at_ms: i64,
+    /// Alertmanager's fingerprint, or a hash of the labels when it sent none.
+    pub fingerprint: String,
 }
 
 /// What an accepted action did, once its events are durable.
@@ -307,6 +311,19 @@ pub struct GameInfo {
     pub your_team: Option<String>,
 }
 
+/// A logical target a team owns and what alerts detect an incident on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetMatchers {
+    /// The logical target (what a declaration or a diagnosis names).
+    pub target: String,
+    /// The teams that own it.
+    pub teams: Vec<String>,
+    /// The Alertmanager matchers a firing alert must satisfy, all of them, such as
+    /// `service="cart"` (empty: no alert detects an incident on it).
+    pub alert_match: Vec<String>,
+}
+
 /// A running game. Cloning shares it.
 #[derive(Clone)]
 pub struct GameServer {
@@ -332,6 +349,30 @@ impl GameServer {
     /// What anyone may know of the game (a spectator's description).
     pub fn info(&self) -> GameInfo {
         self.inner.info(&Viewer::Spectator)
+    }
+
+    /// The targets `viewer` owns with their alert matchers: a team's own, or every one for
+    /// the game master (spectators may not learn which labels detect).
+    pub fn targets(&self, viewer: &Viewer) -> Vec<TargetMatchers> {
+        let game = self.inner.game();
+        game.targets
+            .iter()
+            .map(|(name, target)| TargetMatchers {
+                target: name.clone(),
+                teams: game
+                    .teams
+                    .iter()
+                    .filter(|t| t.owns.iter().any(|o| o == name))
+                    .map(|t| t.name.clone())
+                    .collect(),
+                alert_match: target.alert_match.written(),
+            })
+            .filter(|t| match viewer {
+                Viewer::GameMaster => true,
+                Viewer::Team(team) => t.teams.contains(team),
+                Viewer::Spectator => false,
+            })
+            .collect()
     }
 
     /// What `viewer` may know of the game, with the team of its token.
@@ -427,21 +468,21 @@ impl GameServer {
         self.inner.subscribe()
     }
 
-    /// Receives a payload of `team`'s Alertmanager (webhook version 4): its firing alerts
-    /// detect the team's incidents whose targets' labels they carry. A malformed payload is
-    /// refused with the field at fault; one with no firing alert changes nothing.
+    /// Receives a payload of `team`'s Alertmanager (webhook version 4): every firing alert
+    /// is written to the log, and detects the team's incidents by the domain's rules
+    /// (matchers, started after the opening, credited now; a false alarm once per alert
+    /// that matches no open incident). The answer never says what the alerts did. A
+    /// malformed payload is refused with the field at fault; before the game starts and
+    /// after it ends, nothing is recorded and the answer is still 200 (Alertmanager would
+    /// retry a refusal forever).
     pub async fn alertmanager(&self, team: &str, payload: &[u8]) -> Result<Ack, ActionError> {
         let now = self.inner.now_ms();
         let alerts = alerts::parse(payload, now)?;
-        if alerts.is_empty() {
-            return Ok(Ack {
-                seq: 0,
-                at_ms: now,
-                message: "no firing alerts: nothing to detect".into(),
-                points: 0,
-                incident: None,
-                hint: None,
-            });
+        let status = self.snapshot().state.status;
+        if alerts.is_empty() || matches!(status, Status::NotStarted | Status::Ended) {
+            let mut ack = actions::alerts_received(now, alerts.len());
+            ack.seq = self.seq(&Viewer::Team(team.to_owned()));
+            return Ok(ack);
         }
         let caller = Caller::Team {
             team: team.to_owned(),

@@ -203,8 +203,9 @@ impl<'g> Checker<'g> {
             }
             if target
                 .alert_match
-                .keys()
-                .any(|label| label.trim().is_empty())
+                .0
+                .iter()
+                .any(|m| m.name.trim().is_empty())
             {
                 self.report(
                     format!("{at}.alert_match"),

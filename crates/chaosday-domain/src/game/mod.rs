@@ -37,6 +37,7 @@ use schemars::JsonSchema;
 use serde::de::{self, MapAccess};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::alerting::AlertMatch;
 use crate::fault::FaultSpec;
 use crate::scoring::ScoringRules;
 use crate::target::{
@@ -156,9 +157,9 @@ impl<T> Placement<T> {
 pub struct Target {
     /// The concrete target, or one per team.
     pub placement: Placement<TargetSpec>,
-    /// Labels a firing alert from the owning team's Alertmanager must carry to detect an
-    /// incident on this target.
-    pub alert_match: BTreeMap<String, String>,
+    /// Matchers a firing alert from the owning team's Alertmanager must satisfy to detect
+    /// an incident on this target.
+    pub alert_match: AlertMatch,
 }
 
 const TARGET_KEYS: &[&str] = &["process", "link", "container", "pod", "host", "per_team"];
@@ -192,14 +193,12 @@ struct RawTarget {
         skip_serializing_if = "Option::is_none"
     )]
     per_team: Option<BTreeMap<String, TargetSpec>>,
-    /// Labels a firing alert must carry to detect an incident on this target, such as
-    /// `{service: cart}`.
-    #[serde(
-        default,
-        deserialize_with = "unique_keys",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    alert_match: BTreeMap<String, String>,
+    /// What a firing alert must carry to detect an incident on this target: labels such as
+    /// `{service: cart}`, or Alertmanager matchers such as
+    /// `['service="cart"', 'severity=~"crit|page"', 'env!="dev"']`.
+    #[serde(default, skip_serializing_if = "AlertMatch::is_empty")]
+    #[schemars(with = "Option<crate::alerting::AlertMatchWritten>")]
+    alert_match: AlertMatch,
 }
 
 impl TryFrom<RawTarget> for Target {

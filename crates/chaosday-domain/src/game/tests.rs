@@ -155,10 +155,7 @@ fn defaults_fill_what_the_file_leaves_out() {
 fn targets_are_shared_or_per_team_with_their_alert_labels() {
     let game = patched("targets: {cart: {alert_match: {service: cart}}}");
     let cart = &game.targets["cart"];
-    assert_eq!(
-        cart.alert_match.get("service").map(String::as_str),
-        Some("cart")
-    );
+    assert_eq!(cart.alert_match.written(), ["service=\"cart\""]);
     assert!(matches!(
         &cart.placement,
         Placement::Shared(TargetSpec::Process(p)) if p.supervision().is_some()

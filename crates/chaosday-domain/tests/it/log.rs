@@ -1,7 +1,5 @@
 //! A small builder of event logs for tests.
 
-use std::collections::BTreeMap;
-
 use chaosday_domain::events::{
     Actor, Diagnosis, Event, EventKind, FaultSummary, Hint, IncidentId, Resolution,
 };
@@ -50,10 +48,7 @@ pub fn opened(
     hints: &[u32],
     deadline_s: u64,
 ) -> EventKind {
-    let alert_match: BTreeMap<String, String> = alert
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let alert_match = chaosday_domain::alerting::AlertMatch::labels(alert);
     EventKind::IncidentOpened {
         incident: IncidentId(id),
         team: team.into(),

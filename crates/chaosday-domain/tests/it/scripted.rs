@@ -103,6 +103,7 @@ fn scripted() -> Log {
                 ("severity".into(), "page".into()),
             ]),
             starts_at_ms: 390_000,
+            fingerprint: String::new(),
         },
     )
     .system(
@@ -198,11 +199,13 @@ fn the_scripted_game_scores_to_the_point() {
     // 240 s: resolve (200 - 150*240/1800) * 2 = 360. Total 648.
     assert_eq!(board[0].team, "checkout");
     assert_eq!(board[0].points, 168 - 30 - 50 + 200 + 360);
-    // search: a false alarm -10; #2 detected by an alert that started at 390 s, 270 s after
-    // opening: 100 - 80*270/600 = 64; claimed at 800 s, 380 s of running time after opening
-    // (the 300 s pause does not count): 200 - 150*380/1800 = 168; +15 from the game master.
+    // search: a false alarm -10; #2 detected by an alert that started at 390 s and came at
+    // 400 s, 280 s after opening (detection counts when the alert comes, never at the
+    // sender's startsAt): 100 - 80*280/600 = 62; claimed at 800 s, 380 s of running time
+    // after opening (the 300 s pause does not count): 200 - 150*380/1800 = 168; +15 from the
+    // game master.
     assert_eq!(board[1].team, "search");
-    assert_eq!(board[1].points, -10 + 64 + 168 + 15);
+    assert_eq!(board[1].points, -10 + 62 + 168 + 15);
     assert_eq!(board[1].time_to_resolve_ms, 380_000);
     // #3 was timed and never detected: it closed by its timer, worth nothing.
     assert_eq!(

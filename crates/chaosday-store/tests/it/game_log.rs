@@ -36,7 +36,7 @@ fn script() -> Vec<(i64, Actor, EventKind)> {
             target: target.into(),
             kind: "latency".into(),
             description: format!("latency on {target}"),
-            alert_match: BTreeMap::from([("service".into(), target.into())]),
+            alert_match: chaosday_domain::alerting::AlertMatch::labels([("service", target)]),
         }],
         hints: vec![Hint {
             text: "look at the database".into(),
@@ -89,6 +89,7 @@ fn script() -> Vec<(i64, Actor, EventKind)> {
                 team: "blue".into(),
                 labels: BTreeMap::from([("service".into(), "cache".into())]),
                 starts_at_ms: 45_000,
+                fingerprint: String::new(),
             },
         ),
         (

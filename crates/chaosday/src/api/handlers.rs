@@ -11,7 +11,9 @@ use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::incident::TeamScore;
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, View, Viewer};
-use chaosday_game::{Ack, Action, ActionError, ActiveFault, Caller, GameInfo, ProbeHealth};
+use chaosday_game::{
+    Ack, Action, ActionError, ActiveFault, Caller, GameInfo, ProbeHealth, TargetMatchers,
+};
 
 use super::AppState;
 use super::access::Who;
@@ -146,6 +148,23 @@ pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response,
 pub async fn probes(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;
     Ok(json(&state.server.probes()))
+}
+
+/// The caller's logical targets with the Alertmanager matchers that detect an incident on
+/// each: a team's own, every one for the game master. Spectators may not learn them.
+#[utoipa::path(get, path = "/api/v1/targets", tag = "read",
+    responses((status = 200, description = "The caller's targets and their alert matchers", body = Vec<TargetMatchers>)),
+    security(("bearer" = [])))]
+pub async fn targets(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    let viewer = match &who {
+        Who::Anonymous => {
+            return Err(ApiError::Unauthorized(
+                "a team's targets and their alert matchers are the team's: send its token as `Authorization: Bearer TOKEN`".into(),
+            ));
+        }
+        Who::Known(_) => who.viewer(true)?,
+    };
+    Ok(json(&state.server.targets(&viewer)))
 }
 
 // ---- The players' actions ----

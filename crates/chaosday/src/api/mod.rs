@@ -162,6 +162,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/events", get(events))
         .route("/api/v1/faults", get(handlers::faults))
         .route("/api/v1/probes", get(handlers::probes))
+        .route("/api/v1/targets", get(handlers::targets))
         .merge(actions)
         .nest_service("/toxiproxy", toxiproxy)
         .merge(web::router(web))

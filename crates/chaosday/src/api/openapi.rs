@@ -54,6 +54,7 @@ use super::{alerts, handlers, sse};
         handlers::adjust,
         handlers::faults,
         handlers::probes,
+        handlers::targets,
         alerts::alertmanager,
     ),
     components(schemas(
@@ -219,6 +220,7 @@ mod tests {
             "/api/v1/adjust",
             "/api/v1/faults",
             "/api/v1/probes",
+            "/api/v1/targets",
             "/api/v1/alerts/alertmanager",
         ];
         assert_eq!(paths, expected.into_iter().collect());
@@ -334,7 +336,7 @@ mod tests {
             target: "cart".into(),
             kind: "latency".into(),
             description: "d".into(),
-            alert_match: [("service".to_owned(), "cart".to_owned())].into(),
+            alert_match: chaosday_domain::alerting::AlertMatch::labels([("service", "cart")]),
         };
         let bare_fault = FaultSummary {
             alert_match: Default::default(),
@@ -482,7 +484,18 @@ mod tests {
             failing_since_ms: None,
             ..health.clone()
         };
+        let targets = chaosday_game::TargetMatchers {
+            target: "cart".into(),
+            teams: vec!["checkout".into()],
+            alert_match: vec!["service=\"cart\"".into()],
+        };
+        let bare_targets = chaosday_game::TargetMatchers {
+            teams: Vec::new(),
+            alert_match: Vec::new(),
+            ..targets.clone()
+        };
         vec![
+            ("TargetMatchers", sent(&targets), sent(&bare_targets)),
             ("Ack", sent(&ack), sent(&bare_ack)),
             ("GameInfo", sent(&info), sent(&bare_info)),
             ("IncidentView", sent(&incident), sent(&bare_incident)),

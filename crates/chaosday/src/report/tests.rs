@@ -1,7 +1,5 @@
 //! The rendered report: what each viewer's page shows and hides, escaping, well-formed SVG.
 
-use std::collections::BTreeMap;
-
 use chaosday_domain::events::{
     Actor, Diagnosis, Event, EventKind, FaultSummary, Hint, IncidentId, Resolution,
 };
@@ -35,7 +33,7 @@ fn opened(id: u64, team: &str, scenario: &str, target: &str) -> EventKind {
             target: target.into(),
             kind: "latency".into(),
             description: format!("latency (800ms) on {target}"),
-            alert_match: BTreeMap::new(),
+            alert_match: Default::default(),
         }],
         hints: vec![Hint {
             text: format!("the hint about {target}"),

@@ -97,7 +97,7 @@ fn opened(o: Opening<'_>) -> EventKind {
             target: o.target.into(),
             kind: o.kind.into(),
             description: o.description.into(),
-            alert_match: BTreeMap::from([("service".to_owned(), o.service.to_owned())]),
+            alert_match: chaosday_domain::alerting::AlertMatch::labels([("service", o.service)]),
         }],
         hints: o
             .hints
@@ -138,6 +138,7 @@ fn fired(team: &str, service: &str, starts_at_ms: i64) -> EventKind {
             ("service".to_owned(), service.to_owned()),
         ]),
         starts_at_ms,
+        fingerprint: String::new(),
     }
 }
 
