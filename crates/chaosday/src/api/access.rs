@@ -158,6 +158,23 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
             return Ok(Who::Known(identity));
         }
     }
+    // A team's Alertmanager has a budget of its own, apart from its players': a burst of
+    // alert groups must not cost them their actions, nor be dropped (Alertmanager retries a
+    // 503, never a 429).
+    if request.uri().path() == ALERT_RECEIVER
+        && let (Some(limiter), Some(known), Some(hash)) = (&state.alert_limiter, &identity, &hash)
+    {
+        limiter
+            .check(&Key::Token(hash.clone()))
+            .map_err(|e| match e {
+                ApiError::TooManyRequests { retry_after } => ApiError::Busy {
+                    detail: "this team's alert receiver is taking no more notifications now".into(),
+                    retry_after,
+                },
+                other => other,
+            })?;
+        return Ok(Who::Known(known.clone()));
+    }
     // A live event stream is one long request: it counts against the streams cap, not the
     // request rate (5,000 spectators behind one address would be refused otherwise).
     let limited = !events;
@@ -202,6 +219,15 @@ pub async fn game_master_only(request: Request, next: Next) -> Response {
     }
 }
 
+/// The Alertmanager receiver's path: its budget is its own.
+pub const ALERT_RECEIVER: &str = "/api/v1/alerts/alertmanager";
+
+/// Notifications per second a team's Alertmanager may send, and the burst it may send at
+/// once (a restart flushes every group).
+pub const ALERT_RATE: u32 = 50;
+/// See [`ALERT_RATE`].
+pub const ALERT_BURST: u32 = 1_000;
+
 /// What a rate limit is kept by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -223,9 +249,15 @@ const SWEEP_EVERY: u64 = 4096;
 impl Limiter {
     /// A limit of `per_second` (bursts of as many), or none for 0.
     pub fn new(per_second: u32) -> Option<Self> {
+        Limiter::with_burst(per_second, per_second)
+    }
+
+    /// A limit of `per_second`, with bursts of `burst`, or none for 0.
+    pub fn with_burst(per_second: u32, burst: u32) -> Option<Self> {
         let rate = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(burst.max(per_second))?;
         Some(Limiter {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate)),
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             checks: AtomicU64::new(0),
         })
     }

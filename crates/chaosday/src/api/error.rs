@@ -51,6 +51,15 @@ pub enum ApiError {
     /// The event log or the fault engine failed; nothing was recorded (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The server takes no more of this now (a full budget, as for a burst of alerts or
+    /// too many event streams); nothing was recorded; try again after `retry_after` (503).
+    #[error("{detail}; retry in {} s", retry_seconds(*retry_after))]
+    Busy {
+        /// What is full.
+        detail: String,
+        /// How long to wait.
+        retry_after: Duration,
+    },
 }
 
 impl ApiError {
@@ -73,7 +82,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -89,6 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
         }
     }
 
@@ -125,7 +135,7 @@ fn retry_seconds(wait: Duration) -> u64 {
 pub struct ErrorBody {
     /// A short, stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `too_many_requests`,
-    /// `unavailable`.
+    /// `unavailable`, `busy`.
     pub error: String,
     /// What is wrong and what to do, for people.
     pub detail: String,
@@ -154,7 +164,8 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let ApiError::TooManyRequests { retry_after } = self {
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after, .. } = self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_seconds(retry_after)),

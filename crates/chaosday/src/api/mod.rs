@@ -57,6 +57,9 @@ pub struct ApiOptions {
     pub keep_alive: Duration,
     /// The most event streams open at once; one more is a 429.
     pub max_streams: usize,
+    /// A team's Alertmanager's own budget: notifications per second, and the burst it
+    /// may send at once; over it, 503 with Retry-After (which Alertmanager retries). 0: none.
+    pub alert_rate: (u32, u32),
     /// Becomes `true` when the server stops: every event stream then ends, so that the
     /// server can drain. A sender dropped without sending leaves streams open.
     pub stopping: watch::Receiver<bool>,
@@ -69,6 +72,7 @@ impl Default for ApiOptions {
         ApiOptions {
             spectators: true,
             rate_limit: 50,
+            alert_rate: (access::ALERT_RATE, access::ALERT_BURST),
             keep_alive: Duration::from_secs(15),
             max_streams: 10_000,
             stopping: watch::channel(false).1,
@@ -84,6 +88,8 @@ pub struct AppState {
     auth: Arc<Auth>,
     spectators: bool,
     limiter: Option<Arc<access::Limiter>>,
+    /// The Alertmanager receiver's own budget, per team.
+    alert_limiter: Option<Arc<access::Limiter>>,
     streams: Arc<sse::Streams>,
     openapi: Bytes,
     sessions: Arc<Sessions>,
@@ -109,6 +115,8 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         auth,
         spectators: options.spectators,
         limiter: access::Limiter::new(options.rate_limit).map(Arc::new),
+        alert_limiter: access::Limiter::with_burst(options.alert_rate.0, options.alert_rate.1)
+            .map(Arc::new),
         streams: Arc::new(sse::Streams::new(
             options.keep_alive,
             options.max_streams,

@@ -1119,3 +1119,53 @@ async fn event_streams_beyond_the_cap_are_429_until_one_closes() {
     let third = open().await.unwrap();
     assert_eq!(third.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_alert_receiver_has_its_own_budget_and_asks_alertmanager_to_retry() {
+    // Players at one request per second; the team's Alertmanager at 1/s with bursts of 3.
+    let app = app_with(ApiOptions {
+        rate_limit: 1,
+        alert_rate: (1, 3),
+        ..ApiOptions::default()
+    })
+    .await;
+    let payload = json!({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"service": "cart-db"}, "fingerprint": "f"}]})
+    .to_string();
+    let post = || {
+        send(
+            &app.router,
+            "POST",
+            "/api/v1/alerts/alertmanager",
+            Some(CHECKOUT),
+            payload.clone(),
+        )
+    };
+    // A burst over the players' budget, within the receiver's: all taken.
+    for _ in 0..3 {
+        let answer = post().await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    // Over it: 503 with Retry-After (Alertmanager retries a 5xx, drops a 429).
+    let refused = post().await;
+    refused.error(503);
+    assert_eq!(refused.body["error"], "busy");
+    assert!(
+        refused.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // The players' budget is untouched by it.
+    let read = send(
+        &app.router,
+        "GET",
+        "/api/v1/game",
+        Some(CHECKOUT),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+}

@@ -4,6 +4,7 @@
 //! processes, whose command lines are unique so that tests running in parallel never match
 //! each other's.
 
+mod alerts;
 mod demo;
 mod faults;
 mod game;
