@@ -165,7 +165,7 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
         && let (Some(limiter), Some(known), Some(hash)) = (&state.alert_limiter, &identity, &hash)
     {
         limiter
-            .check(&Key::Token(hash.clone()))
+            .check(&Key::Token(*hash))
             .map_err(|e| match e {
                 ApiError::TooManyRequests { retry_after } => ApiError::Busy {
                     detail: "this team's alert receiver is taking no more notifications now".into(),
