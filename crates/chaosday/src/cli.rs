@@ -475,6 +475,17 @@ pub struct ServeArgs {
     /// Requests per second allowed per token (and per address for spectators).
     #[arg(long, default_value_t = 50)]
     pub rate_limit: u32,
+    /// Live event streams held at once, at most: fewer if the descriptor limit (raised to
+    /// its hard limit at start) keeps less than twice as many.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_streams: usize,
+    /// Live event streams one address may hold without a token (a room of spectators
+    /// behind one NAT counts as one address).
+    #[arg(long, default_value_t = 1_000)]
+    pub streams_per_address: usize,
+    /// Live event streams one token's holder (a team, the game master) may hold.
+    #[arg(long, default_value_t = 1_000)]
+    pub streams_per_token: usize,
 }
 
 const SERVE_EXAMPLES: &str = "\

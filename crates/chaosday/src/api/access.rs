@@ -129,6 +129,18 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     Ok(Some(token))
 }
 
+/// The address a request came from (unspecified when the server was not told).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub IpAddr);
+
+/// The address of `request`'s peer.
+fn peer_of(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// The middleware in front of every route: token, rate limit, then [`Who`].
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -137,6 +149,8 @@ pub async fn authenticate(
 ) -> Response {
     match check(&state, &request) {
         Ok(who) => {
+            let peer = Peer(peer_of(&request));
+            request.extensions_mut().insert(peer);
             request.extensions_mut().insert(who);
             next.run(request).await
         }
@@ -145,12 +159,15 @@ pub async fn authenticate(
 }
 
 fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let peer = peer_of(request);
     let hash = bearer(request.headers())?.map(TokenHash::of);
     let identity = hash.as_ref().and_then(|h| state.auth.identify_hash(h));
+    // Guessing tokens is limited on every route, event streams included, by address, on a
+    // budget of its own: a client flooding bad tokens costs neither the good tokens nor
+    // the spectators behind the same address anything.
+    if let (Some(limiter), Some(_), None) = (&state.limiter, &hash, &identity) {
+        limiter.check(&Key::BadToken(peer))?;
+    }
     let events = request.uri().path() == "/api/v1/events";
     if events && hash.is_none() && request.method() == Method::GET {
         // A signed-in browser's own live events (the session cookie).
@@ -164,24 +181,22 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
     if request.uri().path() == ALERT_RECEIVER
         && let (Some(limiter), Some(known), Some(hash)) = (&state.alert_limiter, &identity, &hash)
     {
-        limiter
-            .check(&Key::Token(*hash))
-            .map_err(|e| match e {
-                ApiError::TooManyRequests { retry_after } => ApiError::Busy {
-                    detail: "this team's alert receiver is taking no more notifications now".into(),
-                    retry_after,
-                },
-                other => other,
-            })?;
+        limiter.check(&Key::Token(*hash)).map_err(|e| match e {
+            ApiError::TooManyRequests { retry_after } => ApiError::Busy {
+                detail: "this team's alert receiver is taking no more notifications now".into(),
+                retry_after,
+            },
+            other => other,
+        })?;
         return Ok(Who::Known(known.clone()));
     }
     // A live event stream is one long request: it counts against the streams cap, not the
     // request rate (5,000 spectators behind one address would be refused otherwise).
-    let limited = !events;
+    let limited = !events && (hash.is_none() || identity.is_some());
     if let (Some(limiter), true) = (&state.limiter, limited) {
         let key = match (&identity, hash) {
             (Some(_), Some(hash)) => Key::Token(hash),
-            (_, Some(_)) => Key::Peer(peer),
+            (_, Some(_)) => Key::BadToken(peer),
             // A browser signed in to the web UI has a budget of its own, so that players
             // behind one address (an office's NAT) do not share one.
             (_, None) => session_key(state, request).unwrap_or(Key::Peer(peer)),
@@ -233,8 +248,10 @@ pub const ALERT_BURST: u32 = 1_000;
 pub enum Key {
     /// A known token, by its hash (or a live web session, by the hash of its id).
     Token(TokenHash),
-    /// The peer's address (no token, or an unknown one).
+    /// The peer's address (no token).
     Peer(IpAddr),
+    /// The peer's address, for requests with a token of no one.
+    BadToken(IpAddr),
 }
 
 /// Requests per second per [`Key`].

@@ -48,6 +48,14 @@ pub enum ApiError {
         /// How long until the next request is allowed.
         retry_after: Duration,
     },
+    /// This token or address holds as many live event streams as it may (429).
+    #[error("{detail}; retry in {} s", retry_seconds(*retry_after))]
+    TooManyStreams {
+        /// Whose budget is full.
+        detail: String,
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// The event log or the fault engine failed; nothing was recorded (503).
     #[error("{0}")]
     Unavailable(String),
@@ -81,7 +89,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -96,7 +106,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams { .. } => {
+                "too_many_requests"
+            }
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy { .. } => "busy",
         }
@@ -164,7 +176,9 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after, .. } = self
+        if let ApiError::TooManyRequests { retry_after }
+        | ApiError::TooManyStreams { retry_after, .. }
+        | ApiError::Busy { retry_after, .. } = self
         {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

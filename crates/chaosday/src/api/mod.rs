@@ -15,6 +15,7 @@
 pub mod access;
 pub mod alerts;
 pub mod body;
+pub mod budget;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
@@ -39,7 +40,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::web::sessions::Sessions;
 use crate::web::{self, WebOptions, WebState};
-use access::Who;
 use chaosday_game::GameServer;
 use chaosday_game::auth::Auth;
 use error::ApiError;
@@ -55,8 +55,9 @@ pub struct ApiOptions {
     pub rate_limit: u32,
     /// How often an idle event stream gets a comment, so that proxies keep it open.
     pub keep_alive: Duration,
-    /// The most event streams open at once; one more is a 429.
-    pub max_streams: usize,
+    /// The live event streams each token's holder, each address without a token, and all
+    /// together may hold (over one's own: 429; over all: 503; with Retry-After).
+    pub streams: budget::StreamLimits,
     /// A team's Alertmanager's own budget: notifications per second, and the burst it
     /// may send at once; over it, 503 with Retry-After (which Alertmanager retries). 0: none.
     pub alert_rate: (u32, u32),
@@ -74,7 +75,7 @@ impl Default for ApiOptions {
             rate_limit: 50,
             alert_rate: (access::ALERT_RATE, access::ALERT_BURST),
             keep_alive: Duration::from_secs(15),
-            max_streams: 10_000,
+            streams: budget::StreamLimits::default(),
             stopping: watch::channel(false).1,
             web: WebOptions::default(),
         }
@@ -119,7 +120,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             .map(Arc::new),
         streams: Arc::new(sse::Streams::new(
             options.keep_alive,
-            options.max_streams,
+            options.streams,
             options.stopping,
         )),
         openapi: Bytes::from(openapi::document()),
@@ -167,7 +168,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/incidents", get(handlers::incidents))
         .route("/api/v1/incidents/{id}", get(handlers::incident))
         .route("/api/v1/timeline", get(handlers::timeline))
-        .route("/api/v1/events", get(events))
+        .route("/api/v1/events", get(sse::events))
         .route("/api/v1/faults", get(handlers::faults))
         .route("/api/v1/probes", get(handlers::probes))
         .route("/api/v1/targets", get(handlers::targets))
@@ -209,25 +210,6 @@ where
         return ApiError::PayloadTooLarge(body::too_large_detail(limit)).into_response();
     }
     response.into_response()
-}
-
-/// `GET /api/v1/events`: the caller's live events, or with `?view=spectator` the public
-/// ones whoever asks (the big screen, on a browser that is signed in for a team or as the
-/// game master, shows only what spectators may see). The public stream is open to anyone
-/// who may read: everyone when spectators are let in, else a token's or a session's holder.
-async fn events(State(state): State<AppState>, who: Who, uri: Uri) -> Result<Response, ApiError> {
-    let spectator = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|pair| pair == "view=spectator"));
-    if spectator {
-        who.viewer(state.spectators)?;
-        let public = AppState {
-            spectators: true,
-            ..state
-        };
-        return sse::events(State(public), Who::Anonymous).await;
-    }
-    sse::events(State(state), who).await
 }
 
 /// Whether the client asked for a page (a browser), rather than for JSON.

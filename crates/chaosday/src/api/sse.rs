@@ -13,32 +13,33 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chaosday_domain::secrecy::Viewer;
+use std::net::{IpAddr, Ipv4Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::AppState;
-use super::access::Who;
+use super::access::{Peer, Who};
+use super::budget::{StreamBudget, StreamLimits, StreamPermit};
 use super::error::ApiError;
 use chaosday_game::{Frame, GameServer, Update};
 
 /// How long an event stream waits before its client retries after a drop, in ms.
 const RETRY_MS: u64 = 2_000;
 
-/// What every event stream shares: the keep-alive, the cap, the stop, and the snapshots
-/// already serialised.
+/// What every event stream shares: the keep-alive, the budgets, the stop, and the
+/// snapshots already serialised.
 pub struct Streams {
     keep_alive: Duration,
-    max: usize,
-    open: AtomicUsize,
+    budget: Arc<StreamBudget>,
     stopping: watch::Receiver<bool>,
     snapshots: Mutex<HashMap<ViewerKey, (u64, Bytes)>>,
 }
@@ -62,13 +63,16 @@ impl From<&Viewer> for ViewerKey {
 }
 
 impl Streams {
-    /// Streams with a comment every `keep_alive`, at most `max` open, all ending when
+    /// Streams with a comment every `keep_alive`, held within `limits`, all ending when
     /// `stopping` becomes true.
-    pub fn new(keep_alive: Duration, max: usize, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        keep_alive: Duration,
+        limits: StreamLimits,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         Streams {
             keep_alive,
-            max,
-            open: AtomicUsize::new(0),
+            budget: Arc::new(StreamBudget::new(limits)),
             stopping,
             snapshots: Mutex::new(HashMap::new()),
         }
@@ -147,15 +151,6 @@ fn frame_chunks(frame: &Frame, out: &mut VecDeque<Bytes>) {
     out.push_back(Bytes::from_static(b"\n\n"));
 }
 
-/// Counts a stream as open while it lives.
-struct OpenStream(Arc<Streams>);
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// One client's stream.
 struct Stream {
     server: GameServer,
@@ -168,17 +163,18 @@ struct Stream {
     keep_alive: Interval,
     /// `None` once its sender is gone without a stop: the stream then never stops by it.
     stopping: Option<watch::Receiver<bool>>,
-    _open: OpenStream,
+    _permit: StreamPermit,
 }
 
 impl Stream {
-    /// A stream for `viewer` (counted open in `streams` already) over `updates`: its first
-    /// chunks are the client's retry delay and the snapshot.
+    /// A stream for `viewer` (admitted by `permit`) over `updates`: its first chunks are
+    /// the client's retry delay and the snapshot.
     fn new(
         server: GameServer,
         streams: Arc<Streams>,
         viewer: Viewer,
         updates: broadcast::Receiver<Arc<Update>>,
+        permit: StreamPermit,
     ) -> Self {
         let (seen, snapshot) = streams.snapshot(&server, &viewer);
         let mut keep_alive =
@@ -190,7 +186,7 @@ impl Stream {
         Stream {
             server,
             stopping: Some(streams.stopping.clone()),
-            _open: OpenStream(streams.clone()),
+            _permit: permit,
             streams,
             viewer,
             updates,
@@ -261,19 +257,31 @@ async fn stopped(stopping: &mut Option<watch::Receiver<bool>>) -> bool {
     responses((status = 200, description = "Server-Sent Events: first `snapshot` (the caller's View), then `timeline`, `scoreboard`, `status` and `incident` frames as JSON, `id:` the caller's own count of the events that told it something (hidden events move nothing); a comment every 15 s while idle; a fresh `snapshot` after falling behind",
         content_type = "text/event-stream", body = String)),
     security((), ("bearer" = [])))]
-pub async fn events(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+///
+/// With `?view=spectator`, the public events whoever asks (the big screen, on a browser that
+/// is signed in for a team or as the game master, shows only what spectators may see); that
+/// stream is open to anyone who may read. A stream counts against its token's holder, or
+/// its address without a token.
+pub async fn events(
+    State(state): State<AppState>,
+    who: Who,
+    uri: Uri,
+    peer: Option<Extension<Peer>>,
+) -> Result<Response, ApiError> {
+    let spectator = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "view=spectator"));
     let viewer = who.viewer(state.spectators)?;
+    let viewer = if spectator { Viewer::Spectator } else { viewer };
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(Peer(ip))| ip);
     let streams = state.streams.clone();
-    if streams.open.fetch_add(1, Ordering::Relaxed) >= streams.max {
-        streams.open.fetch_sub(1, Ordering::Relaxed);
-        return Err(ApiError::TooManyRequests {
-            retry_after: Duration::from_secs(5),
-        });
-    }
+    let permit = streams
+        .budget
+        .admit(&viewer, matches!(who, Who::Known(_)), peer)?;
     // Subscribe before the snapshot: an update committed in between is in one or the other
     // (and sent twice at worst, never lost); `seen` drops what the snapshot has.
     let updates = state.server.subscribe();
-    let stream = Stream::new(state.server.clone(), streams, viewer, updates);
+    let stream = Stream::new(state.server, streams, viewer, updates, permit);
     let body = futures_util::stream::unfold(stream, |mut stream| async move {
         let chunk = stream.next().await?;
         Some((Ok::<_, Infallible>(chunk), stream))
@@ -340,10 +348,13 @@ mod tests {
     ) {
         let (server, _, dir) = crate::api::tests::open_server().await;
         let (stop, stopping) = watch::channel(false);
-        let streams = Arc::new(Streams::new(keep_alive, 10, stopping));
-        streams.open.fetch_add(1, Ordering::Relaxed);
+        let streams = Arc::new(Streams::new(keep_alive, StreamLimits::default(), stopping));
+        let permit = streams
+            .budget
+            .admit(&viewer, false, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .unwrap();
         let (updates, receiver) = broadcast::channel(2);
-        let stream = Stream::new(server, streams, viewer, receiver);
+        let stream = Stream::new(server, streams, viewer, receiver, permit);
         (stream, updates, stop, dir)
     }
 
@@ -442,9 +453,9 @@ mod tests {
         let (stream, _updates, _stop, _dir) =
             stream(Viewer::Spectator, Duration::from_secs(60)).await;
         let streams = stream.streams.clone();
-        assert_eq!(streams.open.load(Ordering::Relaxed), 1);
+        assert_eq!(streams.budget.held(), 1);
         drop(stream);
-        assert_eq!(streams.open.load(Ordering::Relaxed), 0);
+        assert_eq!(streams.budget.held(), 0);
     }
 
     #[test]

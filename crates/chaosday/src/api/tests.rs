@@ -731,8 +731,9 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK);
-    // Guessing tokens spends the address's budget.
-    for _ in 0..2 {
+    // Guessing tokens spends a budget of the address's own: the spectators there keep
+    // theirs.
+    for _ in 0..3 {
         send(
             &app.router,
             "GET",
@@ -752,6 +753,18 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     )
     .await
     .error(429);
+    // On every route, the event stream included.
+    send(
+        &app.router,
+        "GET",
+        "/api/v1/events",
+        Some("guess-guess-guess-guess"),
+        Body::empty(),
+    )
+    .await
+    .error(429);
+    let answer = send(&app.router, "GET", "/api/v1/game", None, Body::empty()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 }
 
 #[tokio::test]
@@ -1099,25 +1112,43 @@ async fn a_team_plays_an_incident_through_the_api_from_alert_to_diagnosis() {
 }
 
 #[tokio::test]
-async fn event_streams_beyond_the_cap_are_429_until_one_closes() {
+async fn event_streams_beyond_a_budget_are_429_or_503_with_retry_after_until_one_closes() {
     let app = app_with(ApiOptions {
-        max_streams: 1,
+        streams: crate::api::budget::StreamLimits {
+            total: 2,
+            per_holder: 1,
+            per_address: 1,
+        },
         rate_limit: 0,
         ..ApiOptions::default()
     })
     .await;
-    let open = || {
-        let request = Request::get("/api/v1/events").body(Body::empty()).unwrap();
-        app.router.clone().oneshot(request)
+    let open = |token: Option<&str>| {
+        let mut request = Request::get("/api/v1/events");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        app.router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
     };
-    let first = open().await.unwrap();
+    let first = open(None).await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
-    let second = open().await.unwrap();
+    // The address's budget: 429.
+    let second = open(None).await.unwrap();
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers().contains_key(header::RETRY_AFTER));
+    // A team has its own.
+    let team = open(Some(CHECKOUT)).await.unwrap();
+    assert_eq!(team.status(), StatusCode::OK);
+    // The server's cap: 503.
+    let full = open(Some(SEARCH)).await.unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(full.headers().contains_key(header::RETRY_AFTER));
     drop(first);
-    let third = open().await.unwrap();
+    let third = open(None).await.unwrap();
     assert_eq!(third.status(), StatusCode::OK);
+    drop(team);
 }
 
 #[tokio::test]

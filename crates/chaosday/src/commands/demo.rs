@@ -187,8 +187,14 @@ async fn demo(
         problems.is_empty(),
         "the demo's game has problems (a bug): {problems:?}"
     );
+    let nofile = crate::api::budget::raise_descriptor_limit();
+    let defaults = crate::api::budget::StreamLimits::default();
     let api_options = ApiOptions {
         web: WebOptions::for_game(&game),
+        streams: crate::api::budget::StreamLimits {
+            total: crate::api::budget::StreamLimits::total_for(nofile, defaults.total),
+            ..defaults
+        },
         ..ApiOptions::default()
     };
     let tokens = state::tokens(state_dir)?;

@@ -74,6 +74,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let api_options = ApiOptions {
         spectators: args.spectators,
         rate_limit: args.rate_limit,
+        streams: stream_limits(&args),
         web,
         ..ApiOptions::default()
     };
@@ -142,6 +143,25 @@ pub async fn serve(
     };
     let (result, ()) = tokio::join!(drain, server.shutdown(&reason));
     result
+}
+
+/// The event streams' budgets: the flags', the cap kept below the descriptor limit (raised
+/// to the hard limit first) so that streams never take the sockets everything else needs.
+fn stream_limits(args: &ServeArgs) -> api::budget::StreamLimits {
+    let nofile = api::budget::raise_descriptor_limit();
+    let total = api::budget::StreamLimits::total_for(nofile, args.max_streams);
+    if total < args.max_streams {
+        tracing::warn!(
+            nofile,
+            streams = total,
+            "the descriptor limit holds fewer live event streams than --max-streams asks"
+        );
+    }
+    api::budget::StreamLimits {
+        total,
+        per_holder: args.streams_per_token,
+        per_address: args.streams_per_address,
+    }
 }
 
 /// Reads and checks the game file: problems are printed on stderr, and exit 2.

@@ -40,6 +40,10 @@ pub const LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The most sessions kept at once.
 pub const MAX_SESSIONS: usize = 10_000;
 
+/// The most sessions one token's holder (a team, the game master) keeps at once: a new one
+/// beyond it ends that holder's least recently used, never another's.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 500;
+
 /// A random 256-bit value: a session id, a CSRF token. Shown as 64 hex digits.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret([u8; 32]);
@@ -135,6 +139,7 @@ pub struct Sessions {
     idle: Duration,
     lifetime: Duration,
     max: usize,
+    per_token: usize,
 }
 
 impl Default for Sessions {
@@ -161,6 +166,7 @@ impl Sessions {
             idle,
             lifetime,
             max: max.max(1),
+            per_token: MAX_SESSIONS_PER_TOKEN.min(max.max(1)),
         }
     }
 
@@ -178,11 +184,35 @@ impl Sessions {
         let id = Secret::random()?.hex();
         let csrf = Secret::random()?;
         let mut map = self.lock();
-        if map.len() >= self.max {
+        let holder = caller.viewer();
+        let held = |map: &HashMap<Key, Session>, who: &chaosday_domain::secrecy::Viewer| {
+            map.values().filter(|s| s.caller.viewer() == *who).count()
+        };
+        if map.len() >= self.max || held(&map, &holder) >= self.per_token {
             map.retain(|_, s| self.alive(s, now));
         }
-        if map.len() >= self.max
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k)
+        // A holder's own sessions make room for its new one; when every session is taken,
+        // the holder with the most gives up its least recently used. A flood of sign-ins
+        // with one token never ends the sessions of another.
+        let evict_from = if held(&map, &holder) >= self.per_token {
+            Some(holder)
+        } else if map.len() >= self.max {
+            let mut counts: HashMap<String, (usize, chaosday_domain::secrecy::Viewer)> =
+                HashMap::new();
+            for s in map.values() {
+                let v = s.caller.viewer();
+                counts.entry(format!("{v:?}")).or_insert((0, v)).0 += 1;
+            }
+            counts.into_values().max_by_key(|(n, _)| *n).map(|(_, v)| v)
+        } else {
+            None
+        };
+        if let Some(who) = evict_from
+            && let Some(oldest) = map
+                .iter()
+                .filter(|(_, s)| s.caller.viewer() == who)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| *k)
         {
             map.remove(&oldest);
         }
@@ -442,6 +472,38 @@ mod tests {
             "b was the least recently used"
         );
         assert!(sessions.get(&c, at).is_some());
+    }
+
+    #[test]
+    fn a_flood_of_sign_ins_with_a_teams_token_never_pushes_out_the_game_master() {
+        let sessions = Sessions::new(Duration::from_secs(1000), Duration::from_secs(1000), 50);
+        let start = Instant::now();
+        let gm = sessions
+            .create(
+                Caller::GameMaster {
+                    player: "grace".into(),
+                },
+                start,
+            )
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..500u64 {
+            ids.push(
+                sessions
+                    .create(team(), start + Duration::from_millis(i + 1))
+                    .unwrap(),
+            );
+        }
+        let at = start + Duration::from_secs(1);
+        assert!(
+            sessions.get(&gm, at).is_some(),
+            "the game master is still in"
+        );
+        assert_eq!(sessions.len(), 50, "the cap holds");
+        assert!(
+            sessions.get(ids.last().unwrap(), at).is_some(),
+            "the newest sign-in is in"
+        );
     }
 
     #[test]
