@@ -7,6 +7,7 @@
 mod alerts;
 mod demo;
 mod faults;
+mod flood;
 mod game;
 mod game_support;
 mod links;
