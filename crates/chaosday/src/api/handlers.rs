@@ -245,6 +245,8 @@ pub async fn buy_hint(
                 format!("expected a whole number from 0 to {MAX_HINT_INDEX}"),
             )
         })?,
+        // Only a team buys hints: the game master is told so by the action itself.
+        None if matches!(caller, Caller::GameMaster { .. }) => 0,
         None => next_hint(&state, &caller, incident)?,
     };
     act(&state, caller, Action::BuyHint { incident, hint }).await

@@ -18,6 +18,8 @@ pub mod body;
 pub mod budget;
 pub mod error;
 pub mod handlers;
+#[cfg(test)]
+mod matrix_tests;
 pub mod openapi;
 pub mod sse;
 pub mod toxiproxy;
