@@ -226,9 +226,20 @@ pub mod field {
         Ok(text.to_owned())
     }
 
+    /// A JSON number that is whole, as an integer: `3` and `3.0` alike (JSON Schema's
+    /// `integer` takes both).
+    fn whole(value: &Value) -> Option<i64> {
+        value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+    }
+
     /// A whole number from 0 to `max`.
     fn index(value: &Value, max: u64) -> Result<u64, String> {
-        match value.as_u64() {
+        match whole(value).and_then(|n| u64::try_from(n).ok()) {
             Some(n) if n <= max => Ok(n),
             _ => Err(format!(
                 "expected a whole number from 0 to {max}, got {}",
@@ -239,7 +250,7 @@ pub mod field {
 
     /// A whole number from `-limit` to `limit`.
     fn integer(value: &Value, limit: i64) -> Result<i64, String> {
-        match value.as_i64() {
+        match whole(value) {
             Some(n) if (-limit..=limit).contains(&n) => Ok(n),
             _ => Err(format!(
                 "expected a whole number from -{limit} to {limit}, got {}",

@@ -106,6 +106,25 @@ pub struct AppState {
 /// known token are rate-limited by their peer's address.
 pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Router {
     let sessions = Arc::new(Sessions::default());
+    let scenarios = |manual: bool| -> Vec<String> {
+        options
+            .web
+            .scenarios
+            .iter()
+            .filter(|s| s.manual == manual)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let names = openapi::GameNames {
+        teams: server.info().teams,
+        targets: server
+            .targets(&chaosday_domain::secrecy::Viewer::GameMaster)
+            .into_iter()
+            .map(|t| t.target)
+            .collect(),
+        scenarios: scenarios(false),
+        manual: scenarios(true),
+    };
     let web = WebState::new(
         server.clone(),
         auth.clone(),
@@ -125,7 +144,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             options.streams,
             options.stopping,
         )),
-        openapi: Bytes::from(openapi::document()),
+        openapi: Bytes::from(openapi::document_for(&names)),
         sessions,
         web: web.clone(),
     };

@@ -84,6 +84,58 @@ pub fn document() -> String {
         .unwrap_or_else(|e| format!(r#"{{"openapi": "3.1.0", "error": "{e}"}}"#))
 }
 
+/// The names one game takes where a body names a team, a target or a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct GameNames {
+    /// The teams.
+    pub teams: Vec<String>,
+    /// The logical targets.
+    pub targets: Vec<String>,
+    /// The scenarios `unleash` opens.
+    pub scenarios: Vec<String>,
+    /// The `manual` scenarios `inject-manual` opens.
+    pub manual: Vec<String>,
+}
+
+/// The document of one game's server: [`document`], with the game's own names as the only
+/// values of the fields that name a team, a target or a scenario (so that a client, or a
+/// fuzzer, knows what the server takes), and an adjustment's points never 0.
+pub fn document_for(names: &GameNames) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&document()) else {
+        return document();
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    let mut only = |body: &str, field: &str, values: &[String], nullable: bool| {
+        if values.is_empty() {
+            return;
+        }
+        let property = &mut schemas[body]["properties"][field];
+        if property.is_null() {
+            return;
+        }
+        let mut values: Vec<serde_json::Value> = values
+            .iter()
+            .map(|v| serde_json::Value::from(v.as_str()))
+            .collect();
+        if nullable {
+            values.push(serde_json::Value::Null);
+        }
+        property["enum"] = serde_json::Value::Array(values);
+    };
+    only("DeclareBody", "target", &names.targets, false);
+    only("DiagnoseBody", "target", &names.targets, false);
+    only("UnleashBody", "scenario", &names.scenarios, true);
+    only("UnleashBody", "team", &names.teams, true);
+    only("InjectManualBody", "scenario", &names.manual, false);
+    only("InjectManualBody", "team", &names.teams, true);
+    only("AdjustBody", "team", &names.teams, false);
+    let points = &mut schemas["AdjustBody"]["properties"]["points"];
+    if !points.is_null() {
+        points["not"] = serde_json::json!({"const": 0});
+    }
+    serde_json::to_string(&doc).unwrap_or_else(|_| document())
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "read",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")),
@@ -663,6 +715,8 @@ mod tests {
             "IncidentId",
             "AlertmanagerPayload",
             "Alert",
+            "AlertStatus",
+            "PayloadVersion",
         ] {
             checked.insert(other.to_owned());
         }

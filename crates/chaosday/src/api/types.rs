@@ -46,9 +46,19 @@ pub trait ActionBody: serde::de::DeserializeOwned {
 pub struct DeclareBody {
     /// The player's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// The logical target (or service) you see suffering.
     #[serde(deserialize_with = "field::name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub target: String,
 }
 
@@ -63,12 +73,27 @@ impl ActionBody for DeclareBody {
 pub struct DiagnoseBody {
     /// The player's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// The logical target at fault.
     #[serde(deserialize_with = "field::name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub target: String,
     /// The fault kind, such as `latency` or `kill` (`GET /api/v1/game` lists them).
     #[serde(deserialize_with = "field::name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub kind: String,
 }
 
@@ -84,6 +109,11 @@ impl ActionBody for DiagnoseBody {
 pub struct HintBody {
     /// The player's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// Which hint (0-based); the next one not bought if absent.
     #[schema(minimum = 0, maximum = 1000)]
@@ -102,6 +132,11 @@ impl ActionBody for HintBody {
 pub struct PlayerBody {
     /// The player's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
 }
 
@@ -116,9 +151,19 @@ impl ActionBody for PlayerBody {
 pub struct PauseBody {
     /// The game master's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// Why, for the timeline (`paused by PLAYER` if absent).
     #[serde(default, deserialize_with = "field::optional_long_text")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -133,12 +178,27 @@ impl ActionBody for PauseBody {
 pub struct UnleashBody {
     /// The game master's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// The scenario; one drawn from the deck if absent.
     #[serde(default, deserialize_with = "field::optional_name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub scenario: Option<String>,
     /// The team; one the scenario can be played against if absent.
     #[serde(default, deserialize_with = "field::optional_name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub team: Option<String>,
 }
 
@@ -154,12 +214,27 @@ impl ActionBody for UnleashBody {
 pub struct InjectManualBody {
     /// The game master's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// The `manual` scenario you carried out by hand.
     #[serde(deserialize_with = "field::name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub scenario: String,
     /// The team (required when several can play it).
     #[serde(default, deserialize_with = "field::optional_name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub team: Option<String>,
 }
 
@@ -175,9 +250,19 @@ impl ActionBody for InjectManualBody {
 pub struct AdjustBody {
     /// The game master's name (1–64 characters).
     #[serde(deserialize_with = "field::player")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub player: String,
     /// The team.
     #[serde(deserialize_with = "field::name")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub team: String,
     /// Points to add, negative to take (not 0).
     #[schema(minimum = -100_000, maximum = 100_000)]
@@ -185,6 +270,11 @@ pub struct AdjustBody {
     pub points: i64,
     /// Why (in the log and on the timeline).
     #[serde(deserialize_with = "field::long_text")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
 }
 
@@ -208,23 +298,47 @@ pub mod schemas {
     #[derive(ToSchema, serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct AlertmanagerPayload {
-        /// `"4"`.
-        pub version: Option<String>,
-        /// The group's status: `firing` or `resolved`.
-        pub status: Option<String>,
-        /// The alerts.
+        /// The payload's version: only `"4"` is read.
+        pub version: Option<PayloadVersion>,
+        /// The group's status.
+        pub status: Option<AlertStatus>,
+        /// The alerts (at most 1,000).
+        #[schema(max_items = 1000)]
         pub alerts: Vec<Alert>,
+    }
+
+    /// The version of Alertmanager's webhook payload this receiver reads.
+    #[derive(ToSchema, serde::Serialize)]
+    pub enum PayloadVersion {
+        /// Alertmanager's webhook payload version 4.
+        #[serde(rename = "4")]
+        V4,
+    }
+
+    /// Whether an alert fires.
+    #[derive(ToSchema, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum AlertStatus {
+        /// Firing: passed to the referee.
+        Firing,
+        /// Resolved: changes nothing.
+        Resolved,
     }
 
     /// One alert of a payload.
     #[derive(ToSchema, serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Alert {
-        /// `firing` (passed to the referee) or `resolved` (ignored).
-        pub status: Option<String>,
+        /// `firing` (passed to the referee) or `resolved` (ignored); the group's if absent.
+        pub status: Option<AlertStatus>,
         /// Its labels, matched against the targets' `alert_match`.
         pub labels: Option<BTreeMap<String, String>>,
-        /// When it started firing, RFC 3339.
+        /// When it started firing, RFC 3339 (evidence only if after the incident opened;
+        /// detection counts when chaosday receives it).
+        #[schema(format = DateTime)]
         pub starts_at: Option<String>,
+        /// Alertmanager's fingerprint of the alert (a false alarm is charged once per
+        /// fingerprint).
+        pub fingerprint: Option<String>,
     }
 }
