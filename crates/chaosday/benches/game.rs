@@ -70,6 +70,8 @@ async fn start_server() -> Result<Server> {
         .args(["serve", game.to_str().unwrap(), "--bind"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["--rate-limit", "1000000"])
+        // Every spectator comes from this one address.
+        .args(["--streams-per-address", "100000"])
         .env("CHAOSDAY_STATE_DIR", dir.path())
         .env("GM_TOKEN", GM)
         .env("TEAM_TOKEN", TEAM)
