@@ -4,7 +4,8 @@
 //! timeout: whatever goes wrong (a refused connection, a slow answer, a missing program, a bad
 //! query) becomes a failed [`ProbeResult`] whose `detail` says what was seen, in one line.
 //!
-//! - `http`: plain HTTP only (chaosday is built without TLS). The timeout covers the
+//! - `http`: `http://` or `https://` (rustls: the system's roots and the check's `ca_file`,
+//!   see [`crate::outgoing`]), with the check's `headers`. The timeout covers the
 //!   connection, the answer and its whole body; at most [`MAX_BODY`] of it is read.
 //!   Redirects are not followed (the status is the server's own), proxies from the
 //!   environment are not used, and every check opens a connection of its own, so that what
@@ -13,12 +14,11 @@
 //! - `command`: the program runs without a shell, with no input, in a process group of its
 //!   own; at the timeout the whole group is killed. At most [`MAX_OUTPUT`] of each of
 //!   stdout and stderr is kept.
-//! - `prometheus`: an instant query (`GET {url}/api/v1/query`); every series of the answer
-//!   (or its scalar) must satisfy the comparison; no data, NaN, a range vector or a string
-//!   fails.
+//! - `prometheus`: an instant query (`GET {url}/api/v1/query`, `http://` or `https://`, with
+//!   the check's `headers`); every series of the answer (or its scalar) must satisfy the
+//!   comparison; no data, NaN, a range vector or a string fails.
 
 use std::collections::BTreeMap;
-use std::error::Error as _;
 use std::io;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitStatus, Stdio};
@@ -30,6 +30,8 @@ use chaosday_domain::game::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt as _;
+
+use crate::outgoing::{Outgoing, io_words, request_failed};
 
 /// The most of an HTTP probe's answer body that is read (and searched for `body_contains`).
 pub const MAX_BODY: usize = 1 << 20;
@@ -60,11 +62,15 @@ pub struct ProbeResult {
     pub took_ms: u64,
 }
 
-/// Runs checks; cheap to clone (clones share one HTTP client).
+/// Runs checks; cheap to clone (clones share their HTTP clients).
 #[derive(Debug, Clone)]
 pub struct Prober {
-    /// The HTTP client of `http` and `prometheus` checks, or why there is none.
-    client: Result<reqwest::Client, String>,
+    /// What the game's `http` and `prometheus` checks need: their headers' secrets and CA
+    /// files.
+    outgoing: Outgoing,
+    /// The HTTP client of `http` and `prometheus` checks, by CA file (`None`: the system's
+    /// roots only), or why there is none.
+    clients: Arc<BTreeMap<Option<String>, Result<reqwest::Client, String>>>,
 }
 
 impl Default for Prober {
@@ -76,18 +82,35 @@ impl Default for Prober {
 /// What a check saw: whether it passed, and the detail.
 type Outcome = (bool, String);
 
+/// The HTTP client settings of every check.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .user_agent(concat!("chaosday/", env!("CARGO_PKG_VERSION"), " (probe)"))
+}
+
 impl Prober {
-    /// A prober.
+    /// A prober for checks with no `{env: …}` header and no CA file read at start.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .tcp_nodelay(true)
-            .user_agent(concat!("chaosday/", env!("CARGO_PKG_VERSION"), " (probe)"))
-            .build()
-            .map_err(|e| format!("the HTTP client cannot start: {}", chain(&e)));
-        Prober { client }
+        Prober::for_game(Outgoing::default())
+    }
+
+    /// A prober for the game's checks, with what [`Outgoing::load`] read at start.
+    pub fn for_game(outgoing: Outgoing) -> Self {
+        let clients = std::iter::once(None)
+            .chain(outgoing.ca_files().map(|file| Some(file.to_owned())))
+            .map(|file| {
+                let client = outgoing.client(client_builder(), file.as_deref());
+                (file, client)
+            })
+            .collect();
+        Prober {
+            outgoing,
+            clients: Arc::new(clients),
+        }
     }
 
     /// Runs `check` once, within its timeout.
@@ -107,16 +130,26 @@ impl Prober {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
-        self.client.as_ref().map_err(Clone::clone)
+    /// The client of a check with `ca_file`, and its request headers.
+    fn client(
+        &self,
+        ca_file: &Option<String>,
+        headers: &chaosday_domain::game::Headers,
+    ) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
+        let client = match self.clients.get(ca_file) {
+            Some(client) => client.clone()?,
+            // Not a check of the game: its CA file is read now.
+            None => self.outgoing.client(client_builder(), ca_file.as_deref())?,
+        };
+        Ok((client, self.outgoing.headers(headers)?))
     }
 
     async fn http(&self, probe: &HttpProbe, started: Instant) -> Outcome {
-        let client = match self.client() {
+        let (client, headers) = match self.client(&probe.ca_file, &probe.headers) {
             Ok(client) => client,
             Err(e) => return (false, e),
         };
-        let url = match plain_http_url(&probe.url) {
+        let url = match http_url(&probe.url) {
             Ok(url) => url,
             Err(e) => return (false, e),
         };
@@ -129,7 +162,7 @@ impl Prober {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Options => reqwest::Method::OPTIONS,
         };
-        let response = match client.request(method, url).send().await {
+        let response = match client.request(method, url).headers(headers).send().await {
             Ok(response) => response,
             Err(e) => return (false, request_failed(&e)),
         };
@@ -176,18 +209,18 @@ impl Prober {
     }
 
     async fn prometheus(&self, probe: &PrometheusProbe) -> Outcome {
-        let client = match self.client() {
+        let (client, headers) = match self.client(&probe.ca_file, &probe.headers) {
             Ok(client) => client,
             Err(e) => return (false, e),
         };
         let base = probe.url.trim_end_matches('/');
-        let url = match plain_http_url(&format!("{base}/api/v1/query")) {
+        let url = match http_url(&format!("{base}/api/v1/query")) {
             Ok(url) => url,
             Err(e) => return (false, e),
         };
         // Prometheus gives up on the query at the same time as the probe.
         let server_timeout = format!("{}ms", millis(probe.timeout).max(1));
-        let request = client.get(url).query(&[
+        let request = client.get(url).headers(headers).query(&[
             ("query", probe.query.as_str()),
             ("timeout", &server_timeout),
         ]);
@@ -208,6 +241,14 @@ impl Prober {
                 );
             }
         };
+        if status == 401 || status == 403 {
+            let fix = if probe.headers.is_empty() {
+                "it wants credentials: send them with `headers`, such as Authorization: {env: PROMETHEUS_AUTH}"
+            } else {
+                "the credentials in `headers` are refused: check the variables they are read from"
+            };
+            return (false, format!("HTTP {status} from {}: {fix}", quote(base)));
+        }
         if body.truncated {
             return (
                 false,
@@ -244,17 +285,13 @@ fn timed_out(check: &ProbeCheck, limit: Duration) -> String {
     }
 }
 
-/// `url` parsed, if its scheme is `http`.
-fn plain_http_url(url: &str) -> Result<reqwest::Url, String> {
+/// `url` parsed, if its scheme is `http` or `https`.
+fn http_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {}: {e}", quote(url)))?;
     match parsed.scheme() {
-        "http" => Ok(parsed),
-        "https" => Err(format!(
-            "TLS is not built into chaosday, so {} cannot be checked: use an http:// URL",
-            quote(url)
-        )),
+        "http" | "https" => Ok(parsed),
         other => Err(format!(
-            "bad URL {}: the scheme is {other}, expected http",
+            "bad URL {}: the scheme is {other}, expected http or https",
             quote(url)
         )),
     }
@@ -291,66 +328,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         || haystack
             .windows(needle.len())
             .any(|window| window == needle)
-}
-
-/// What went wrong with a request, in a few words: `connection refused`, `cannot connect
-/// to HOST: failed to lookup address information…`, or its causes.
-pub(super) fn request_failed(error: &reqwest::Error) -> String {
-    let mut causes: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>()
-            && let Some(words) = io_words(io)
-        {
-            return words.into();
-        }
-        causes.push(cause);
-        source = cause.source();
-    }
-    match (causes.first(), causes.last()) {
-        (_, Some(innermost)) if error.is_connect() => {
-            let host = error
-                .url()
-                .and_then(|url| url.host_str())
-                .unwrap_or("the server");
-            format!(
-                "cannot connect to {host}: {}",
-                one_line(&innermost.to_string())
-            )
-        }
-        // Without reqwest's own "error sending request for url (...)".
-        (Some(outermost), _) => chain(*outermost),
-        _ => chain(error),
-    }
-}
-
-/// The usual network failures, named as people know them.
-fn io_words(error: &io::Error) -> Option<&'static str> {
-    Some(match error.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused",
-        io::ErrorKind::ConnectionReset => "connection reset",
-        io::ErrorKind::ConnectionAborted => "connection aborted",
-        io::ErrorKind::HostUnreachable => "host unreachable",
-        io::ErrorKind::NetworkUnreachable => "network unreachable",
-        io::ErrorKind::AddrNotAvailable => "address not available",
-        io::ErrorKind::UnexpectedEof => "the connection closed early",
-        io::ErrorKind::TimedOut => "timed out",
-        _ => return None,
-    })
-}
-
-/// An error and its causes, on one line, without the repetitions reqwest and hyper make.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    one_line(&parts.join(": "))
 }
 
 async fn tcp(probe: &TcpProbe, started: Instant) -> Outcome {
@@ -727,7 +704,7 @@ fn quote(text: &str) -> String {
     format!("`{}`", shorten(&one_line(text)))
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -771,6 +748,8 @@ mod tests {
             expect_status: 200,
             body_contains: None,
             timeout: Duration::from_secs(5),
+            headers: Default::default(),
+            ca_file: None,
         }
     }
 
@@ -933,19 +912,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http_probe_of_an_https_url_says_tls_is_not_built_in() {
-        let result = check(ProbeCheck::Http(http("https://127.0.0.1:1/health".into()))).await;
-        assert!(!result.ok);
-        assert_eq!(
-            result.detail,
-            "TLS is not built into chaosday, so `https://127.0.0.1:1/health` cannot be \
-             checked: use an http:// URL"
-        );
+    async fn an_http_probe_of_a_bad_url_says_so() {
         let result = check(ProbeCheck::Http(http("not a url".into()))).await;
         assert!(!result.ok);
         assert!(
             result.detail.starts_with("bad URL `not a url`"),
             "{result:?}"
+        );
+        let result = check(ProbeCheck::Http(http("ftp://127.0.0.1/x".into()))).await;
+        assert_eq!(
+            result.detail,
+            "bad URL `ftp://127.0.0.1/x`: the scheme is ftp, expected http or https"
         );
     }
 
@@ -1164,6 +1141,8 @@ mod tests {
             op,
             threshold,
             timeout: Duration::from_secs(5),
+            headers: Default::default(),
+            ca_file: None,
         })
     }
 
@@ -1277,16 +1256,20 @@ mod tests {
             result.detail,
             format!("HTTP 404 from `http://{addr}`: not an answer of Prometheus's query API")
         );
+        // https:// to a server that answers in plain HTTP.
         let result = check(prometheus(
-            "https://127.0.0.1:9090",
+            &format!("https://{addr}"),
             "up",
             Comparison::Greater,
             0.5,
         ))
         .await;
-        assert!(
-            result.detail.starts_with("TLS is not built into chaosday"),
-            "{result:?}"
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "TLS: https://{addr}/ does not answer in TLS: is it an http:// server? (write http:// in the URL then)"
+            )
         );
     }
 

@@ -164,15 +164,13 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
     if request.uri().path() == ALERT_RECEIVER
         && let (Some(limiter), Some(known), Some(hash)) = (&state.alert_limiter, &identity, &hash)
     {
-        limiter
-            .check(&Key::Token(*hash))
-            .map_err(|e| match e {
-                ApiError::TooManyRequests { retry_after } => ApiError::Busy {
-                    detail: "this team's alert receiver is taking no more notifications now".into(),
-                    retry_after,
-                },
-                other => other,
-            })?;
+        limiter.check(&Key::Token(*hash)).map_err(|e| match e {
+            ApiError::TooManyRequests { retry_after } => ApiError::Busy {
+                detail: "this team's alert receiver is taking no more notifications now".into(),
+                retry_after,
+            },
+            other => other,
+        })?;
         return Ok(Who::Known(known.clone()));
     }
     // A live event stream is one long request: it counts against the streams cap, not the
