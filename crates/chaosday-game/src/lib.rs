@@ -25,6 +25,8 @@ pub mod views;
 pub mod webhooks;
 
 #[cfg(test)]
+mod test_tls;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

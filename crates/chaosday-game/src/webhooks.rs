@@ -382,7 +382,12 @@ mod tests {
     use axum::routing::post;
     use tokio::sync::mpsc;
 
+    use std::collections::BTreeMap;
+
+    use chaosday_domain::game::Problem;
+
     use super::*;
+    use crate::outgoing::Env;
 
     /// What a receiver got: the path, the content type and the body.
     type Received = (String, String, serde_json::Value);
@@ -659,5 +664,160 @@ mod tests {
             &[WebhookEvent::Aborted],
         )]);
         hooks.notify(WebhookEvent::Aborted, "abort", json!({}));
+    }
+
+    // ---- https, headers, incident events -------------------------------------------------
+
+    /// The headers an HTTPS receiver got (those named in the request) and the body.
+    type Got = (BTreeMap<String, String>, serde_json::Value);
+
+    /// An HTTPS receiver with `config`'s certificate, keeping every call's headers and body.
+    async fn https_receiver(
+        config: Arc<rustls::ServerConfig>,
+    ) -> (SocketAddr, mpsc::UnboundedReceiver<Got>) {
+        let (got, received) = mpsc::unbounded_channel::<Got>();
+        let app = Router::new().route(
+            "/{*path}",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    let headers = headers
+                        .iter()
+                        .map(|(name, value)| {
+                            (name.to_string(), value.to_str().unwrap_or("?").to_owned())
+                        })
+                        .collect();
+                    let body = serde_json::from_slice(&body).unwrap_or_default();
+                    let _ = got.send((headers, body));
+                    StatusCode::OK
+                }
+            }),
+        );
+        (crate::test_tls::serve_https(app, config).await, received)
+    }
+
+    /// The hooks of a game file whose `webhooks:` is `hooks`, with `env`'s variables.
+    fn game_hooks(hooks: &str, env: &[(&str, &str)]) -> Result<Webhooks, Vec<Problem>> {
+        let game = chaosday_domain::game::Game::parse_yaml(&format!(
+            "game: friday\ngame_master: {{token_env: GM}}\nteams: []\ntargets: {{}}\nscenarios: []\nwebhooks: {hooks}\n"
+        ))
+        .unwrap();
+        let env = Env::from_map(
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        let outgoing = Outgoing::load(&game, &env)?;
+        let mut webhooks = Webhooks::new(&game.game, game.webhooks, &outgoing);
+        webhooks.first_backoff = Duration::from_millis(20);
+        Ok(webhooks)
+    }
+
+    const TOKEN: &str = "Bearer hook-t0ken-from-the-environment";
+
+    #[tokio::test]
+    async fn a_hook_over_https_signed_by_its_ca_file_gets_its_headers_with_the_secret_from_the_environment()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::test_tls::TestCa::new("chaosday test CA");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let server = ca.server(&["127.0.0.1", "localhost"]);
+        let (addr, mut received) = https_receiver(server.server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://{addr}/chat\", events: [aborted], headers: {{Authorization: {{env: HOOK_TOKEN}}, X-Source: chaosday}}, ca_file: \"{}\"}}]",
+                ca_file.display()
+            ),
+            &[("HOOK_TOKEN", TOKEN)],
+        )
+        .unwrap();
+        let sent = hooks
+            .send(WebhookEvent::Aborted, "kill switch", json!({}))
+            .await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+        let (headers, body) = received.recv().await.unwrap();
+        assert_eq!(headers["authorization"], TOKEN);
+        assert_eq!(headers["x-source"], "chaosday");
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(body["text"], "kill switch");
+        // The secret is nowhere in what chaosday keeps or could log of the hooks.
+        assert!(!format!("{hooks:?}").contains("t0ken"), "{hooks:?}");
+
+        // `localhost` is on the certificate too.
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://localhost:{}/chat\", events: [aborted], ca_file: \"{}\"}}]",
+                addr.port(),
+                ca_file.display()
+            ),
+            &[],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::Aborted, "again", json!({})).await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+    }
+
+    #[tokio::test]
+    async fn a_self_signed_endpoint_works_with_its_own_certificate_as_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::test_tls::self_signed(&["127.0.0.1"]);
+        let (cert, _) = server.write(dir.path(), "internal");
+        let (addr, mut received) = https_receiver(server.server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://{addr}/grafana\", events: [game_started], ca_file: \"{cert}\"}}]"
+            ),
+            &[],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::GameStarted, "go", json!({})).await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+        assert_eq!(received.recv().await.unwrap().1["event"], "game_started");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_is_not_trusted_is_refused_at_once_saying_what_to_do() {
+        let ca = crate::test_tls::TestCa::new("someone else's CA");
+        let (addr, mut received) =
+            https_receiver(ca.server(&["127.0.0.1"]).server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!("[{{url: \"https://{addr}/services/T0/B0/s3cret-path\", events: [aborted], headers: {{Authorization: {{env: HOOK_TOKEN}}}}}}]"),
+            &[("HOOK_TOKEN", TOKEN)],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
+        assert_eq!(
+            sent[0].tries, 1,
+            "a certificate does not get better: {sent:?}"
+        );
+        assert_eq!(
+            sent[0].result,
+            Err(format!(
+                "TLS: the certificate of https://{addr}/ is not trusted (not signed by a known CA): set `ca_file` to the PEM of the CA that signed it (for a self-signed certificate, the certificate itself)"
+            ))
+        );
+        assert!(received.try_recv().is_err(), "nothing was sent");
+        // The log names the hook and its origin, never the path (a Slack URL's secret).
+        assert_eq!(origin(&hooks.hooks[0].spec.url), format!("https://{addr}"));
+    }
+
+    #[test]
+    fn a_header_variable_that_is_not_set_is_an_error_at_load_naming_the_field() {
+        let problems = game_hooks(
+            "[{url: \"https://hooks.example/x\", headers: {Authorization: {env: HOOK_TOKEN}}}, {url: \"https://hooks.example/y\", headers: {X-Key: {env: BAD_VALUE}}, ca_file: /nonexistent/ca.pem}]",
+            &[("BAD_VALUE", "one\ntwo-s3cret")],
+        )
+        .unwrap_err();
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "webhooks[0].headers.Authorization.env: `HOOK_TOKEN` is not set: header `Authorization` takes its value from it (fix: set HOOK_TOKEN in the environment of chaosday to the value of `Authorization` (on one line), or remove the header)",
+                "webhooks[1].headers.X-Key.env: `BAD_VALUE` does not hold a header value (a line break or another control character?): header `X-Key` takes its value from it (fix: set BAD_VALUE in the environment of chaosday to the value of `X-Key` (on one line), or remove the header)",
+                "webhooks[1].ca_file: cannot read `/nonexistent/ca.pem`: No such file or directory (os error 2) (fix: write the path of a PEM file holding the CA certificate(s) that sign the server's certificate (for a self-signed one, the certificate itself), such as /etc/ssl/internal-ca.pem)",
+            ]
+        );
+        assert!(!said.concat().contains("s3cret"));
     }
 }
