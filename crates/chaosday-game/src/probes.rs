@@ -1299,10 +1299,24 @@ mod tests {
         })
     }
 
+    /// How a Prometheus serves its API over HTTPS with basic auth (its `--web.config.file`),
+    /// and how the probes that wait for it reach it.
+    struct PrometheusTls {
+        web_config: PathBuf,
+        prober: Prober,
+        headers: chaosday_domain::game::Headers,
+        ca_file: String,
+    }
+
     impl RealPrometheus {
         /// Starts Prometheus on a free loopback port; `None` when it is not installed and
         /// this is not CI.
         async fn start() -> Option<RealPrometheus> {
+            Self::start_with(None).await
+        }
+
+        /// As [`RealPrometheus::start`], over HTTPS with basic auth when `tls` says so.
+        async fn start_with(tls: Option<&PrometheusTls>) -> Option<RealPrometheus> {
             let Some(binary) = prometheus_binary() else {
                 let how = "install Debian's prometheus package (apt-get install -y \
                            prometheus; ./scripts/test does it when run as root), or set \
@@ -1318,7 +1332,7 @@ mod tests {
             let mut last_log = String::new();
             // Another process may take the free port before Prometheus binds it: try again.
             for _ in 0..3 {
-                match Self::try_start(&binary).await {
+                match Self::try_start(&binary, tls).await {
                     Ok(prometheus) => return Some(prometheus),
                     Err(log) => last_log = log,
                 }
@@ -1329,7 +1343,10 @@ mod tests {
             );
         }
 
-        async fn try_start(binary: &Path) -> Result<RealPrometheus, String> {
+        async fn try_start(
+            binary: &Path,
+            tls: Option<&PrometheusTls>,
+        ) -> Result<RealPrometheus, String> {
             let dir = tempfile::tempdir().unwrap();
             let addr = closed_port();
             let config = dir.path().join("prometheus.yml");
@@ -1344,7 +1361,11 @@ mod tests {
             .unwrap();
             let log_path = dir.path().join("prometheus.log");
             let log = std::fs::File::create(&log_path).unwrap();
-            let child = Command::new(binary)
+            let mut command = Command::new(binary);
+            if let Some(tls) = tls {
+                command.arg(format!("--web.config.file={}", tls.web_config.display()));
+            }
+            let child = command
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!(
                     "--storage.tsdb.path={}",
@@ -1356,15 +1377,26 @@ mod tests {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let mut server = RealPrometheus {
                 child,
-                url: format!("http://{addr}"),
+                url: format!("{scheme}://{addr}"),
                 _dir: dir,
             };
             let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-            // Ready, then the first scrape of itself done (`up` has data).
-            let up = prometheus(&server.url, "up", Comparison::Greater, 0.5);
-            let prober = Prober::new();
+            // Ready (its API answers, over TLS with credentials if asked): `vector(1)`. With
+            // TLS its scrape of itself fails (its scrape config speaks plain HTTP), so `up`
+            // is read only without.
+            let mut up = prometheus(&server.url, "up", Comparison::Greater, 0.5);
+            let mut prober = Prober::new();
+            if let Some(tls) = tls {
+                up = prometheus(&server.url, "vector(1)", Comparison::Greater, 0.5);
+                if let ProbeCheck::Prometheus(probe) = &mut up {
+                    probe.headers = tls.headers.clone();
+                    probe.ca_file = Some(tls.ca_file.clone());
+                }
+                prober = tls.prober.clone();
+            }
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(status)) = server.child.try_wait() {
@@ -1440,5 +1472,127 @@ mod tests {
 
         let result = check(prometheus(&format!("{url}/"), "vector(1)", Equal, 1.0)).await;
         assert!(result.ok, "a trailing slash is fine: {result:?}");
+    }
+
+    /// The password of the Prometheus over HTTPS below, and its bcrypt hash (cost 4) for
+    /// its `basic_auth_users`.
+    const PROMETHEUS_PASSWORD: &str = "chaosday-probe-password";
+    const PROMETHEUS_PASSWORD_BCRYPT: &str =
+        "$2a$04$mP5eYDXqZXfE.KXN9DeLx.3C37Pz73emYb5YU4yjg3xd3SsTPNPOC";
+    /// `Basic` + base64 of `chaosday:chaosday-probe-password`, and of a wrong password.
+    const PROMETHEUS_AUTH: &str = "Basic Y2hhb3NkYXk6Y2hhb3NkYXktcHJvYmUtcGFzc3dvcmQ=";
+    const PROMETHEUS_WRONG_AUTH: &str = "Basic Y2hhb3NkYXk6d3JvbmctcGFzc3dvcmQ=";
+
+    #[tokio::test]
+    async fn prometheus_probes_query_a_real_prometheus_over_https_with_basic_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::test_tls::TestCa::new("chaosday test CA");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let ca_file = ca_file.display().to_string();
+        let (cert, key) = ca.server(&["127.0.0.1"]).write(dir.path(), "prometheus");
+        let web_config = dir.path().join("web.yml");
+        std::fs::write(
+            &web_config,
+            format!(
+                "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\nbasic_auth_users:\n  chaosday: '{PROMETHEUS_PASSWORD_BCRYPT}'\n"
+            ),
+        )
+        .unwrap();
+        // The probes as a game file writes them: the credentials in the environment.
+        let game = chaosday_domain::game::Game::parse_yaml(&format!(
+            r#"
+game: https
+game_master: {{ token_env: GM }}
+teams: []
+targets: {{}}
+scenarios: []
+probes:
+  good: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_AUTH }} }}, ca_file: "{ca_file}" }} }}
+  untrusted: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_AUTH }} }} }} }}
+  anonymous: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, ca_file: "{ca_file}" }} }}
+  refused: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_WRONG_AUTH }} }}, ca_file: "{ca_file}" }} }}
+"#
+        ))
+        .unwrap();
+        let problems = game.check();
+        assert!(
+            problems.iter().all(|p| !p.path.starts_with("probes")),
+            "{problems:?}"
+        );
+        let env = crate::outgoing::Env::from_map(
+            [
+                ("PROMETHEUS_AUTH", PROMETHEUS_AUTH),
+                ("PROMETHEUS_WRONG_AUTH", PROMETHEUS_WRONG_AUTH),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let outgoing = Outgoing::load(&game, &env).unwrap();
+        let prober = Prober::for_game(outgoing);
+        let probe = |name: &str, url: &str| {
+            let chaosday_domain::game::Placement::Shared(ProbeCheck::Prometheus(probe)) =
+                &game.probes[name].placement
+            else {
+                unreachable!()
+            };
+            let mut probe = probe.clone();
+            probe.url = url.to_owned();
+            ProbeCheck::Prometheus(probe)
+        };
+        let ProbeCheck::Prometheus(good) = probe("good", "https://placeholder") else {
+            unreachable!()
+        };
+        let tls = PrometheusTls {
+            web_config,
+            prober: prober.clone(),
+            headers: good.headers.clone(),
+            ca_file: ca_file.clone(),
+        };
+        let Some(server) = RealPrometheus::start_with(Some(&tls)).await else {
+            return;
+        };
+        let url = server.url.as_str();
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+        let result = prober.check(&probe("good", url)).await;
+        assert!(result.ok, "{result:?}");
+        assert_eq!(result.detail, "vector(1) = 1");
+
+        let result = prober.check(&probe("untrusted", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "TLS: the certificate of {url}/ is not trusted (not signed by a known CA): set `ca_file` to the PEM of the CA that signed it (for a self-signed certificate, the certificate itself)"
+            )
+        );
+
+        let result = prober.check(&probe("anonymous", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "HTTP 401 from `{url}`: it wants credentials: send them with `headers`, such as Authorization: {{env: PROMETHEUS_AUTH}}"
+            )
+        );
+
+        let result = prober.check(&probe("refused", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "HTTP 401 from `{url}`: the credentials in `headers` are refused: check the variables they are read from"
+            )
+        );
+
+        // Plain HTTP to the TLS port: Prometheus answers 400 in plain text.
+        let plain = url.replacen("https://", "http://", 1);
+        let result = prober.check(&probe("good", &plain)).await;
+        assert!(!result.ok, "{result:?}");
+        for secret in [PROMETHEUS_PASSWORD, PROMETHEUS_AUTH, "Y2hhb3NkYXk6"] {
+            assert!(!format!("{prober:?}").contains(secret));
+        }
     }
 }
