@@ -24,10 +24,13 @@ use reqwest::header::{HeaderMap, HeaderName};
 
 use crate::probes::one_line;
 
+/// Reads one environment variable.
+type Lookup = dyn Fn(&str) -> Option<OsString> + Send + Sync;
+
 /// Where the values of `{env: VARIABLE}` headers come from: the process's environment, or
 /// a map (tests).
 #[derive(Clone)]
-pub struct Env(Arc<dyn Fn(&str) -> Option<OsString> + Send + Sync>);
+pub struct Env(Arc<Lookup>);
 
 impl Env {
     /// The process's environment.
@@ -207,9 +210,7 @@ impl Outgoing {
 /// The certificates of a PEM file, or what is wrong and how to fix it.
 fn read_ca_file(file: &str) -> Result<Vec<reqwest::Certificate>, (String, String)> {
     let fix = || {
-        format!(
-            "write the path of a PEM file holding the CA certificate(s) that sign the server's certificate (for a self-signed one, the certificate itself), such as /etc/ssl/internal-ca.pem"
-        )
+        "write the path of a PEM file holding the CA certificate(s) that sign the server's certificate (for a self-signed one, the certificate itself), such as /etc/ssl/internal-ca.pem".to_owned()
     };
     let bytes = std::fs::read(file).map_err(|e| (format!("cannot read `{file}`: {e}"), fix()))?;
     let certificates = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
