@@ -109,6 +109,8 @@ Examples:
   chaosday validate examples/per-team.yaml && echo ready
 
 Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game file.
+Like `serve`, it reads the environment variables that headers name ({env: VARIABLE}) and
+the CA files (ca_file) of webhooks and probes: run it where the game will run.
 Only game files are supported yet; experiment and monkey files will follow.";
 
 #[derive(Debug, Args)]

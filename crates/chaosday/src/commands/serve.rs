@@ -22,6 +22,7 @@ use crate::app::{self, UsageError};
 use crate::cli::{Global, Output, ServeArgs};
 use crate::web::WebOptions;
 use chaosday_game::auth::Auth;
+use chaosday_game::outgoing::{Env, Outgoing};
 use chaosday_game::{GameServer, ServeOptions};
 
 /// How long requests in flight (and event streams) may take to finish once the server
@@ -192,7 +193,13 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
     }
     let game = Game::parse(&text, format)
         .map_err(|error| UsageError(format!("{}: {}", location(&error), error.message)))?;
-    let problems = game.check();
+    let mut problems = game.check();
+    if problems.is_empty() {
+        // What its webhooks and probes read from the environment and the disk.
+        problems = Outgoing::load(&game, &Env::system())
+            .err()
+            .unwrap_or_default();
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("{name}: {problem}");
