@@ -103,6 +103,14 @@ pub struct Current {
 }
 
 impl Current {
+    /// Whose session this is.
+    pub fn identity(&self) -> Identity {
+        match &self.caller {
+            Caller::GameMaster { .. } => Identity::GameMaster,
+            Caller::Team { team, .. } => Identity::Team(team.clone()),
+        }
+    }
+
     /// Whether `presented` is this session's CSRF token (constant time).
     pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|token| self.csrf.matches(token))
@@ -263,10 +271,7 @@ impl Sessions {
     /// Whose session the request's cookie is, if any (the live event stream's sign-in).
     pub fn identity(&self, headers: &HeaderMap, now: Instant) -> Option<Identity> {
         self.of_request(headers, now)
-            .map(|current| match current.caller {
-                Caller::GameMaster { .. } => Identity::GameMaster,
-                Caller::Team { team, .. } => Identity::Team(team),
-            })
+            .map(|current| current.identity())
     }
 
     /// Ends the session of `id`.
