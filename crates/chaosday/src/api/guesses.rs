@@ -76,9 +76,10 @@ impl Guesses {
         let peer = address_key(peer);
         let state = self.state.lock();
         let tat = *state.tat.get(&peer)?;
-        let free_at = tat.checked_sub(self.tolerance()).unwrap_or(tat);
         // GCRA: a failure is allowed at `now` when `now >= tat - tolerance`; the address is
-        // over its budget when the next one would not be.
+        // over its budget when the next one would not be (a tolerance beyond the clock's
+        // start never is).
+        let free_at = tat.checked_sub(self.tolerance())?;
         let wait = free_at.saturating_duration_since(now);
         if wait.is_zero() {
             return None;

@@ -413,3 +413,119 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use axum::serve::Listener as _;
+
+    use super::*;
+
+    /// A self-signed certificate for `chaosday.test` and 127.0.0.1, as PEM files in `dir`:
+    /// (certificate, key, the certificate's PEM).
+    pub(crate) fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "chaosday.test".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        (cert, key, made.cert.pem())
+    }
+
+    #[test]
+    fn tls_files_that_cannot_serve_are_errors_naming_the_flag_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, _) = certificate(dir.path());
+        assert!(load_tls(&cert, &key).is_ok());
+        let missing = dir.path().join("missing.pem");
+        let check = |cert: &Path, key: &Path, flag: &str, says: &str| {
+            let error = load_tls(cert, key).err().expect("an error").to_string();
+            assert!(error.contains(flag), "{error}");
+            assert!(error.contains(says), "{error}");
+        };
+        check(&missing, &key, "--tls-cert", "cannot read it");
+        check(&cert, &missing, "--tls-key", "cannot read it");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not pem at all\n").unwrap();
+        check(&empty, &key, "--tls-cert", "holds no certificate");
+        check(&cert, &empty, "--tls-key", "holds no private key");
+        // The certificate where the key should be.
+        check(&cert, &cert, "--tls-key", "holds no private key");
+        // Another certificate's key.
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_key, _) = certificate(other.path());
+        check(
+            &cert,
+            &other_key,
+            "does not go with --tls-cert",
+            "private key",
+        );
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut text = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut text))
+            .await
+            .expect("the refused connection is closed")
+            .unwrap();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_an_addresss_cap_gets_503_and_is_closed_until_one_ends() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let limits = ConnectionLimits {
+            total: 10,
+            per_address: 2,
+        };
+        let mut listener = Listener::new(tcp, limits, None).unwrap();
+        let address = listener.local_addr().unwrap();
+        let _first = TcpStream::connect(address).await.unwrap();
+        let _second = TcpStream::connect(address).await.unwrap();
+        let mut held = vec![listener.accept().await.0, listener.accept().await.0];
+        let mut third = TcpStream::connect(address).await.unwrap();
+        let answer = read_all(&mut third).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503 ") && answer.contains("retry-after: 5\r\n"),
+            "{answer}"
+        );
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        let json: serde_json::Value = serde_json::from_str(body).expect("the error shape");
+        assert_eq!(json["error"], "busy");
+        // One ends: the next connection is taken.
+        held.pop();
+        let _fourth = TcpStream::connect(address).await.unwrap();
+        let (_conn, peer) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("taken once a place is free");
+        assert_eq!(peer.ip(), address.ip());
+    }
+
+    /// A connection to `to` from loopback address `from` (Linux routes all of 127/8 to lo:
+    /// each is another client).
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn all_addresses_together_are_held_to_the_total() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let limits = ConnectionLimits {
+            total: 2,
+            per_address: 2,
+        };
+        let mut listener = Listener::new(tcp, limits, None).unwrap();
+        let address = listener.local_addr().unwrap();
+        let _a = connect_from([127, 0, 0, 1], address).await;
+        let _b = connect_from([127, 0, 0, 2], address).await;
+        let held = [listener.accept().await, listener.accept().await];
+        assert_ne!(held[0].1.ip(), held[1].1.ip());
+        let mut c = connect_from([127, 0, 0, 3], address).await;
+        assert!(read_all(&mut c).await.starts_with("HTTP/1.1 503 "));
+    }
+}

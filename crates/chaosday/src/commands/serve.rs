@@ -491,3 +491,126 @@ mod tests {
         let _ = end;
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use std::process::Command;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::api::tests::open_server;
+
+    #[tokio::test]
+    async fn serves_the_api_the_web_ui_and_event_streams_over_https_to_real_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, pem) = crate::api::listen::tests::certificate(dir.path());
+        let tls = listen::load_tls(&cert, &key).unwrap();
+        let (server, auth, _state) = open_server().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listening = Listening {
+            tls: Some(tls),
+            ..Listening::default()
+        };
+        let task = tokio::spawn(serve(
+            listener,
+            listening,
+            server,
+            auth,
+            ApiOptions::default(),
+            async move {
+                let _ = stopped.await;
+                "the test is over".to_owned()
+            },
+        ));
+        // A client that trusts only this certificate, for the name in it.
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+            .resolve("chaosday.test", address)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let base = format!("https://chaosday.test:{}", address.port());
+        let game = client
+            .get(format!("{base}/api/v1/game"))
+            .send()
+            .await
+            .expect("the API answers over HTTPS");
+        assert_eq!(game.status(), 200);
+        assert_eq!(
+            game.json::<serde_json::Value>().await.unwrap()["game"],
+            "api-test"
+        );
+        let page = client.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("<html"));
+        let mut events = client
+            .get(format!("{base}/api/v1/events"))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        let mut text = String::new();
+        while !text.contains("event: snapshot") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("the snapshot comes at once")
+                .unwrap()
+                .expect("the stream is open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        // Plain HTTP on the TLS port gets nothing; a client that does not trust the
+        // certificate refuses it.
+        let plain = reqwest::Client::new()
+            .get(format!("http://{address}/api/v1/game"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        assert!(plain.is_err() || plain.unwrap().status() != 200);
+        let untrusting = reqwest::Client::builder()
+            .resolve("chaosday.test", address)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        assert!(
+            untrusting
+                .get(format!("{base}/api/v1/game"))
+                .send()
+                .await
+                .is_err()
+        );
+        // curl, with the certificate as its CA.
+        let cacert = cert.clone();
+        let url = format!("{base}/api/v1/game");
+        let resolve = format!("chaosday.test:{}:127.0.0.1", address.port());
+        let curl = tokio::task::spawn_blocking(move || {
+            Command::new("curl")
+                .args(["--silent", "--show-error", "--max-time", "10"])
+                .arg("--cacert")
+                .arg(&cacert)
+                .args(["--resolve", &resolve, "--write-out", "\n%{http_code}", &url])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("curl runs (./scripts/test installs it: apt-get install -y curl)");
+        let out = String::from_utf8_lossy(&curl.stdout);
+        assert!(
+            curl.status.success(),
+            "{out} {}",
+            String::from_utf8_lossy(&curl.stderr)
+        );
+        assert!(out.ends_with("\n200") && out.contains("api-test"), "{out}");
+
+        drop(events);
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("serve returns")
+            .unwrap()
+            .unwrap();
+    }
+}
