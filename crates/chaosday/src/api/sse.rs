@@ -16,13 +16,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chaosday_domain::secrecy::Viewer;
-use std::net::{IpAddr, Ipv4Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -266,14 +264,13 @@ pub async fn events(
     State(state): State<AppState>,
     who: Who,
     uri: Uri,
-    peer: Option<Extension<Peer>>,
+    Peer(peer): Peer,
 ) -> Result<Response, ApiError> {
     let spectator = uri
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "view=spectator"));
     let viewer = who.viewer(state.spectators)?;
     let viewer = if spectator { Viewer::Spectator } else { viewer };
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(Peer(ip))| ip);
     let streams = state.streams.clone();
     let permit = streams
         .budget
@@ -300,6 +297,8 @@ pub async fn events(
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
     use super::*;
     use chaosday_domain::secrecy::Seqs;
 
