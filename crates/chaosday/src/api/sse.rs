@@ -1,11 +1,11 @@
 //! Live updates as Server-Sent Events: `GET /api/v1/events` (SPEC §5).
 //!
-//! A stream opens with a `snapshot` event (the caller's `View` as JSON, `id:` the caller's
-//! own count of the events that told it something), then sends the frames of each
-//! committed update that the caller's kind of viewer may see (`timeline`, `scoreboard`,
-//! `status`, `incident`), with `id:` that count after the event: an event hidden from the
-//! caller sends it nothing and moves no id, and a comment every `keep_alive` while idle. A stream
-//! that falls behind the broadcast gets a fresh `snapshot` and goes on.
+//! A stream opens with a `snapshot` event (the caller's `View` as JSON), then sends the
+//! frames of each committed update that the caller's kind of viewer may see (`timeline`,
+//! `scoreboard`, `status`, `incident`), and a comment every `keep_alive` while idle. Every
+//! `id:` is the caller's own count of the events that told it something: an event hidden
+//! from the caller sends it nothing and moves no id. A stream that falls behind the
+//! broadcast gets a fresh `snapshot` and goes on.
 //!
 //! Built for thousands of spectators: the referee serialises each update once per kind of
 //! viewer, and a stream sends those bytes as they are (no copy, no JSON work per client);
