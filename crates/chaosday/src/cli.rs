@@ -474,7 +474,9 @@ pub struct ServeArgs {
     /// token for every read.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub spectators: bool,
-    /// Requests per second allowed per token (and per address for spectators).
+    /// Requests per second allowed per token (and per address for spectators). 0 turns
+    /// every request limit off, the budget of failed tokens per address included: for tests
+    /// and closed networks only.
     #[arg(long, default_value_t = 50)]
     pub rate_limit: u32,
     /// Live event streams held at once, at most: fewer if the descriptor limit allows

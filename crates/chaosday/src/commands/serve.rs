@@ -119,12 +119,19 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     announce(global.output, &name, address, scheme, &store);
     announce_limits(&descriptors, &streams, &listening.connections);
+    let defaults = ApiOptions::default();
     let api_options = ApiOptions {
         spectators: args.spectators,
         rate_limit: args.rate_limit,
+        // No request limit means no guessing budget either.
+        guesses: if args.rate_limit == 0 {
+            (u32::MAX, defaults.guesses.1)
+        } else {
+            defaults.guesses
+        },
         streams,
         web,
-        ..ApiOptions::default()
+        ..defaults
     };
     let output = global.output;
     let auth = Arc::new(auth);
