@@ -54,10 +54,11 @@ def test_a_team_declares_diagnoses_and_claims_while_the_scoreboard_follows_live(
     card = f"#incident-{number}"
     team.wait_for_selector(f"{card} .badge-detected")
 
-    # The big screen moves without a reload.
-    wait_for(lambda: int(board_points(board, "checkout")) > 0, "the scoreboard to count the detection")
+    # The big screen moves without a reload. An open incident's points say its difficulty
+    # and time to detect: the big screen counts them once it closes.
     board.wait_for_selector(f"#incidents li:has-text('#{number}')")
     board.wait_for_selector(f"#timeline li:has-text('checkout detected incident #{number}')")
+    assert board_points(board, "checkout") == "0", "an open incident's points are not public"
     assert_not_reloaded(board)
 
     # A hint, then the right diagnosis.
@@ -80,6 +81,7 @@ def test_a_team_declares_diagnoses_and_claims_while_the_scoreboard_follows_live(
     # The referee verifies; the console and the big screen follow, live.
     team.wait_for_selector(f"{card} .badge-resolved")
     board.wait_for_selector("#rows tr[data-team='checkout'] td.c-fixed:text-is('1')")
+    wait_for(lambda: int(board_points(board, "checkout")) > 0, "the scoreboard to count the resolved incident")
     board.wait_for_selector(f"#timeline li:has-text('#{number} of checkout resolved')")
     assert_not_reloaded(board)
     assert not board.query_selector("#incidents li"), "a closed incident leaves the live list"
