@@ -248,6 +248,13 @@ pub struct Ignored {
 /// people (the game master's list of ignored events, an action's 409).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
+    /// A declaration or an alert while the game is not on (not started, or ended): no
+    /// detection and no false alarm.
+    #[error("the game is {}: teams act while it runs", status.as_str())]
+    NotPlaying {
+        /// Where the game is.
+        status: Status,
+    },
     /// An `incident_opened` for an id already in use.
     #[error("incident {incident} was already opened")]
     AlreadyOpened {
@@ -611,6 +618,7 @@ impl GameState {
                 );
             }
             EventKind::Declared { team, target } => {
+                self.playing()?;
                 let open = self
                     .open_incidents(team)
                     .filter(|i| i.state == IncidentState::Open && i.matches_target(target))
@@ -638,6 +646,7 @@ impl GameState {
                 starts_at_ms,
                 fingerprint,
             } => {
+                self.playing()?;
                 let fingerprint = if fingerprint.is_empty() {
                     crate::alerting::fingerprint(labels)
                 } else {
@@ -686,6 +695,8 @@ impl GameState {
                     }
                 }
             }
+            // In the log for the game master's eyes: it changes no score.
+            EventKind::AlertResolved { .. } => self.playing()?,
             EventKind::Diagnosed {
                 team,
                 incident,
@@ -820,6 +831,14 @@ impl GameState {
             }),
             Some(i) if i.state.is_closed() => Err(ApplyError::Closed { incident: id }),
             Some(i) => Ok(i),
+        }
+    }
+
+    /// Teams' detections count while the game runs or is paused (every clock frozen).
+    fn playing(&self) -> Result<(), ApplyError> {
+        match self.status {
+            Status::Running | Status::Paused => Ok(()),
+            status @ (Status::NotStarted | Status::Ended) => Err(ApplyError::NotPlaying { status }),
         }
     }
 
@@ -1118,6 +1137,39 @@ mod tests {
         assert_eq!(
             (detected_s(&state, 1), false_alarms(&state)),
             (Some(120), 3)
+        );
+    }
+
+    #[test]
+    fn no_alert_or_declaration_counts_before_the_start_or_after_the_end() {
+        let mut state = GameState::new(ScoringRules::default());
+        alert(&mut state, 10, "cart", 5, "early");
+        assert_eq!(
+            state.ignored[0].why,
+            "the game is not_started: teams act while it runs"
+        );
+        let mut state = alert_game();
+        state.apply(&at(200, EventKind::GameEnded));
+        alert(&mut state, 210, "search", 205, "late");
+        assert_eq!(false_alarms(&state), 0);
+        assert_eq!(state.ignored.len(), 1);
+    }
+
+    #[test]
+    fn while_paused_an_alert_detects_on_the_frozen_clock() {
+        let mut state = alert_game();
+        state.apply(&at(
+            130,
+            EventKind::GamePaused {
+                reason: "lunch".into(),
+            },
+        ));
+        alert(&mut state, 400, "cart", 390, "a");
+        assert_eq!(detected_s(&state, 1), Some(400));
+        // 30 s of running time from the opening to the pause; the pause does not count.
+        assert_eq!(
+            state.incidents[&IncidentId(1)].time_to_detect_ms,
+            Some(30_000)
         );
     }
 

@@ -575,9 +575,9 @@ pub fn build(
             }
             entry.seq = told_events;
             let own = match change {
-                Change::FalseAlarm { team, .. } | Change::AlertUnmatched { team, .. } => {
-                    own_team(team)
-                }
+                Change::FalseAlarm { team, .. }
+                | Change::AlertUnmatched { team, .. }
+                | Change::AlertResolved { team, .. } => own_team(team),
                 _ => change.incident().map_or(gm, |id| see(id).own),
             };
             timeline.push(TimelineItem::new(entry, actor_name(&event.actor, own)));

@@ -207,6 +207,13 @@ pub enum Change {
         /// Its labels and fingerprint, for people.
         alert: String,
     },
+    /// A resolved alert (it changes nothing).
+    AlertResolved {
+        /// The team.
+        team: String,
+        /// Its labels and fingerprint, for people.
+        alert: String,
+    },
     /// A diagnosis that counted.
     Diagnosed {
         /// The incident.
@@ -594,6 +601,19 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
             points: *points,
             reason: reason.clone(),
         }),
+        EventKind::AlertResolved {
+            team,
+            labels,
+            fingerprint,
+            ..
+        } => out.push(Change::AlertResolved {
+            team: team.clone(),
+            alert: Detector::Alert {
+                labels: labels_text(labels),
+                fingerprint: fingerprint.clone(),
+            }
+            .described(),
+        }),
         EventKind::Expired { .. } | EventKind::Cancelled { .. } => {}
     }
     // Closings, whatever closed them.
@@ -801,6 +821,19 @@ pub fn tell(
                 Some(team),
                 None,
                 format!("an alert of {team} ({alert}) detected nothing new"),
+                0,
+            )
+        }
+        Change::AlertResolved { team, alert } => {
+            // As an alert that detected nothing: the game master's live, the team's later.
+            if (live && !gm) || !own_team(team) {
+                return None;
+            }
+            entry(
+                K::Alert,
+                Some(team),
+                None,
+                format!("an alert of {team} ({alert}) resolved"),
                 0,
             )
         }

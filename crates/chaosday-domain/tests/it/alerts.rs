@@ -31,7 +31,8 @@ fn by_alert() -> Actor {
 }
 
 /// Checkout's #1 on cart opens at 100 s; a standing alert (since 10 s) comes at 110 s and
-/// again at 120 s; an alert started at 130 s comes at 140 s and detects #1.
+/// again at 120 s; an alert started at 130 s comes at 140 s and detects #1; the standing
+/// alert resolves at 150 s.
 fn game() -> Log {
     let mut log = Log::default();
     log.system(
@@ -58,7 +59,21 @@ fn game() -> Log {
     )
     .at(110, by_alert(), alert("Standing", 10, "f-standing"))
     .at(120, by_alert(), alert("Standing", 10, "f-standing"))
-    .at(140, by_alert(), alert("CartSlow", 130, "f-slow"));
+    .at(140, by_alert(), alert("CartSlow", 130, "f-slow"))
+    .at(
+        150,
+        by_alert(),
+        EventKind::AlertResolved {
+            team: "checkout".into(),
+            labels: BTreeMap::from([
+                ("alertname".into(), "Standing".into()),
+                ("service".into(), "cart".into()),
+            ]),
+            starts_at_ms: 10_000,
+            ends_at_ms: 149_000,
+            fingerprint: "f-standing".into(),
+        },
+    );
     log
 }
 
@@ -80,6 +95,7 @@ fn the_game_master_sees_every_alert_with_its_labels_and_fingerprint() {
             "false_alarm: checkout: false alarm from an alert (alertname=Standing, service=cart; fingerprint f-standing)".to_owned(),
             "alert: an alert of checkout (alertname=Standing, service=cart; fingerprint f-standing) detected nothing new".to_owned(),
             format!("alert: an alert of checkout (alertname=CartSlow, service=cart; fingerprint f-slow) detected incident {id}"),
+            "alert: an alert of checkout (alertname=Standing, service=cart; fingerprint f-standing) resolved".to_owned(),
         ]
     );
 }
@@ -114,6 +130,24 @@ fn spectators_and_other_teams_see_no_alert_traffic_of_a_team() {
 #[test]
 fn the_report_names_the_alert_that_detected_an_incident() {
     let log = game();
+    // The team reads its whole alert traffic in the report, the repeat and the resolution too.
+    let team = report::build(
+        &ScoringRules::default(),
+        &log.events,
+        &Viewer::Team("checkout".into()),
+        None,
+    );
+    let told: Vec<&str> = team
+        .timeline
+        .iter()
+        .filter(|item| item.kind == TimelineKind::Alert)
+        .map(|item| item.text.as_str())
+        .collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(
+        told[2].ends_with("fingerprint f-standing) resolved"),
+        "{told:?}"
+    );
     let report = report::build(
         &ScoringRules::default(),
         &log.events,
