@@ -340,7 +340,7 @@ pub use crate::timeline::TimelineKind;
 /// One line of the merged timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimelineItem {
-    /// The event it comes from.
+    /// Its number among the lines the viewer may see (lines of one event share it).
     pub seq: u64,
     /// When, unix ms.
     pub at_ms: i64,

@@ -523,6 +523,7 @@ mod tests {
             rules: None,
         };
         let mut state = GameState::new(ScoringRules::default());
+        let mut log = Vec::new();
         for (seq, kind) in [
             (1, started),
             (2, opened(11, "a", &[22])),
@@ -536,7 +537,19 @@ mod tests {
                 },
             ),
         ] {
-            state.apply(&event(seq, kind));
+            let event = event(seq, kind);
+            state.apply(&event);
+            log.push(event);
+        }
+        // Nor does any timeline line say it, live or in a report made now.
+        for viewer in [Viewer::Spectator, teams()[0].clone(), teams()[1].clone()] {
+            for line in timeline(&ScoringRules::default(), &log, &viewer) {
+                assert!(!line.text.contains("slow-db"), "{viewer:?}: {}", line.text);
+            }
+            let report = crate::report::build(&ScoringRules::default(), &log, &viewer, None);
+            for line in &report.timeline {
+                assert!(!line.text.contains("slow-db"), "{viewer:?}: {}", line.text);
+            }
         }
         // a's copy closed, b's is open: nobody but the game master learns the truth, and
         // nobody but a learns a's copy's difficulty or points.

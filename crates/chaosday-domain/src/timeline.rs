@@ -990,8 +990,10 @@ pub fn tell(
             reason,
             points,
         } => {
-            // A closed incident is public.
-            if !access(*incident).visible {
+            // A closed incident is visible; its scenario is its truth, public only once
+            // every mirrored copy has closed too.
+            let a = access(*incident);
+            if !a.visible {
                 return None;
             }
             let kind = match state {
@@ -999,16 +1001,15 @@ pub fn tell(
                 IncidentState::Expired => K::Expired,
                 _ => K::Cancelled,
             };
-            entry(
-                kind,
-                Some(team),
-                Some(*incident),
+            let text = if a.truth {
                 format!(
                     "{incident} of {team} {}: {scenario} ({reason})",
                     kind.as_str()
-                ),
-                *points,
-            )
+                )
+            } else {
+                format!("{incident} of {team} {} ({reason})", kind.as_str())
+            };
+            entry(kind, Some(team), Some(*incident), text, *points)
         }
     };
     // An incident's points say its difficulty and time to detect: they are told to whoever

@@ -19,10 +19,13 @@ pub mod alerts;
 pub mod auth;
 pub mod host;
 pub mod limits;
+pub mod outgoing;
 pub mod probes;
 pub mod views;
 pub mod webhooks;
 
+#[cfg(test)]
+mod test_tls;
 #[cfg(test)]
 mod tests;
 
@@ -67,6 +70,9 @@ pub struct ServeOptions {
     /// The secret key incident numbers are drawn with; random when `None` (set it only for
     /// reproducible runs and tests: whoever knows it can tell numbers in advance).
     pub incident_key: Option<[u8; 32]>,
+    /// Where the secrets of `{env: VARIABLE}` headers are read from when the game opens:
+    /// the process's environment unless set.
+    pub env: outgoing::Env,
 }
 
 impl ServeOptions {
@@ -83,6 +89,7 @@ impl ServeOptions {
             tick: Duration::from_millis(250),
             clock: None,
             incident_key: None,
+            env: outgoing::Env::system(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! timeout: whatever goes wrong (a refused connection, a slow answer, a missing program, a bad
 //! query) becomes a failed [`ProbeResult`] whose `detail` says what was seen, in one line.
 //!
-//! - `http`: plain HTTP only (chaosday is built without TLS). The timeout covers the
+//! - `http`: `http://` or `https://` (rustls: the system's roots and the check's `ca_file`,
+//!   see [`crate::outgoing`]), with the check's `headers`. The timeout covers the
 //!   connection, the answer and its whole body; at most [`MAX_BODY`] of it is read.
 //!   Redirects are not followed (the status is the server's own), proxies from the
 //!   environment are not used, and every check opens a connection of its own, so that what
@@ -13,12 +14,11 @@
 //! - `command`: the program runs without a shell, with no input, in a process group of its
 //!   own; at the timeout the whole group is killed. At most [`MAX_OUTPUT`] of each of
 //!   stdout and stderr is kept.
-//! - `prometheus`: an instant query (`GET {url}/api/v1/query`); every series of the answer
-//!   (or its scalar) must satisfy the comparison; no data, NaN, a range vector or a string
-//!   fails.
+//! - `prometheus`: an instant query (`GET {url}/api/v1/query`, `http://` or `https://`, with
+//!   the check's `headers`); every series of the answer (or its scalar) must satisfy the
+//!   comparison; no data, NaN, a range vector or a string fails.
 
 use std::collections::BTreeMap;
-use std::error::Error as _;
 use std::io;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitStatus, Stdio};
@@ -30,6 +30,8 @@ use chaosday_domain::game::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt as _;
+
+use crate::outgoing::{Outgoing, io_words, request_failed};
 
 /// The most of an HTTP probe's answer body that is read (and searched for `body_contains`).
 pub const MAX_BODY: usize = 1 << 20;
@@ -60,11 +62,15 @@ pub struct ProbeResult {
     pub took_ms: u64,
 }
 
-/// Runs checks; cheap to clone (clones share one HTTP client).
+/// Runs checks; cheap to clone (clones share their HTTP clients).
 #[derive(Debug, Clone)]
 pub struct Prober {
-    /// The HTTP client of `http` and `prometheus` checks, or why there is none.
-    client: Result<reqwest::Client, String>,
+    /// What the game's `http` and `prometheus` checks need: their headers' secrets and CA
+    /// files.
+    outgoing: Outgoing,
+    /// The HTTP client of `http` and `prometheus` checks, by CA file (`None`: the system's
+    /// roots only), or why there is none.
+    clients: Arc<BTreeMap<Option<String>, Result<reqwest::Client, String>>>,
 }
 
 impl Default for Prober {
@@ -76,18 +82,35 @@ impl Default for Prober {
 /// What a check saw: whether it passed, and the detail.
 type Outcome = (bool, String);
 
+/// The HTTP client settings of every check.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .user_agent(concat!("chaosday/", env!("CARGO_PKG_VERSION"), " (probe)"))
+}
+
 impl Prober {
-    /// A prober.
+    /// A prober for checks with no `{env: …}` header and no CA file read at start.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .tcp_nodelay(true)
-            .user_agent(concat!("chaosday/", env!("CARGO_PKG_VERSION"), " (probe)"))
-            .build()
-            .map_err(|e| format!("the HTTP client cannot start: {}", chain(&e)));
-        Prober { client }
+        Prober::for_game(Outgoing::default())
+    }
+
+    /// A prober for the game's checks, with what [`Outgoing::load`] read at start.
+    pub fn for_game(outgoing: Outgoing) -> Self {
+        let clients = std::iter::once(None)
+            .chain(outgoing.ca_files().map(|file| Some(file.to_owned())))
+            .map(|file| {
+                let client = outgoing.client(client_builder(), file.as_deref());
+                (file, client)
+            })
+            .collect();
+        Prober {
+            outgoing,
+            clients: Arc::new(clients),
+        }
     }
 
     /// Runs `check` once, within its timeout.
@@ -107,16 +130,26 @@ impl Prober {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
-        self.client.as_ref().map_err(Clone::clone)
+    /// The client of a check with `ca_file`, and its request headers.
+    fn client(
+        &self,
+        ca_file: &Option<String>,
+        headers: &chaosday_domain::game::Headers,
+    ) -> Result<(reqwest::Client, reqwest::header::HeaderMap), String> {
+        let client = match self.clients.get(ca_file) {
+            Some(client) => client.clone()?,
+            // Not a check of the game: its CA file is read now.
+            None => self.outgoing.client(client_builder(), ca_file.as_deref())?,
+        };
+        Ok((client, self.outgoing.headers(headers)?))
     }
 
     async fn http(&self, probe: &HttpProbe, started: Instant) -> Outcome {
-        let client = match self.client() {
+        let (client, headers) = match self.client(&probe.ca_file, &probe.headers) {
             Ok(client) => client,
             Err(e) => return (false, e),
         };
-        let url = match plain_http_url(&probe.url) {
+        let url = match http_url(&probe.url) {
             Ok(url) => url,
             Err(e) => return (false, e),
         };
@@ -129,7 +162,7 @@ impl Prober {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Options => reqwest::Method::OPTIONS,
         };
-        let response = match client.request(method, url).send().await {
+        let response = match client.request(method, url).headers(headers).send().await {
             Ok(response) => response,
             Err(e) => return (false, request_failed(&e)),
         };
@@ -176,18 +209,18 @@ impl Prober {
     }
 
     async fn prometheus(&self, probe: &PrometheusProbe) -> Outcome {
-        let client = match self.client() {
+        let (client, headers) = match self.client(&probe.ca_file, &probe.headers) {
             Ok(client) => client,
             Err(e) => return (false, e),
         };
         let base = probe.url.trim_end_matches('/');
-        let url = match plain_http_url(&format!("{base}/api/v1/query")) {
+        let url = match http_url(&format!("{base}/api/v1/query")) {
             Ok(url) => url,
             Err(e) => return (false, e),
         };
         // Prometheus gives up on the query at the same time as the probe.
         let server_timeout = format!("{}ms", millis(probe.timeout).max(1));
-        let request = client.get(url).query(&[
+        let request = client.get(url).headers(headers).query(&[
             ("query", probe.query.as_str()),
             ("timeout", &server_timeout),
         ]);
@@ -208,6 +241,14 @@ impl Prober {
                 );
             }
         };
+        if status == 401 || status == 403 {
+            let fix = if probe.headers.is_empty() {
+                "it wants credentials: send them with `headers`, such as Authorization: {env: PROMETHEUS_AUTH}"
+            } else {
+                "the credentials in `headers` are refused: check the variables they are read from"
+            };
+            return (false, format!("HTTP {status} from {}: {fix}", quote(base)));
+        }
         if body.truncated {
             return (
                 false,
@@ -244,17 +285,13 @@ fn timed_out(check: &ProbeCheck, limit: Duration) -> String {
     }
 }
 
-/// `url` parsed, if its scheme is `http`.
-fn plain_http_url(url: &str) -> Result<reqwest::Url, String> {
+/// `url` parsed, if its scheme is `http` or `https`.
+fn http_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {}: {e}", quote(url)))?;
     match parsed.scheme() {
-        "http" => Ok(parsed),
-        "https" => Err(format!(
-            "TLS is not built into chaosday, so {} cannot be checked: use an http:// URL",
-            quote(url)
-        )),
+        "http" | "https" => Ok(parsed),
         other => Err(format!(
-            "bad URL {}: the scheme is {other}, expected http",
+            "bad URL {}: the scheme is {other}, expected http or https",
             quote(url)
         )),
     }
@@ -291,66 +328,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         || haystack
             .windows(needle.len())
             .any(|window| window == needle)
-}
-
-/// What went wrong with a request, in a few words: `connection refused`, `cannot connect
-/// to HOST: failed to lookup address information…`, or its causes.
-pub(super) fn request_failed(error: &reqwest::Error) -> String {
-    let mut causes: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>()
-            && let Some(words) = io_words(io)
-        {
-            return words.into();
-        }
-        causes.push(cause);
-        source = cause.source();
-    }
-    match (causes.first(), causes.last()) {
-        (_, Some(innermost)) if error.is_connect() => {
-            let host = error
-                .url()
-                .and_then(|url| url.host_str())
-                .unwrap_or("the server");
-            format!(
-                "cannot connect to {host}: {}",
-                one_line(&innermost.to_string())
-            )
-        }
-        // Without reqwest's own "error sending request for url (...)".
-        (Some(outermost), _) => chain(*outermost),
-        _ => chain(error),
-    }
-}
-
-/// The usual network failures, named as people know them.
-fn io_words(error: &io::Error) -> Option<&'static str> {
-    Some(match error.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused",
-        io::ErrorKind::ConnectionReset => "connection reset",
-        io::ErrorKind::ConnectionAborted => "connection aborted",
-        io::ErrorKind::HostUnreachable => "host unreachable",
-        io::ErrorKind::NetworkUnreachable => "network unreachable",
-        io::ErrorKind::AddrNotAvailable => "address not available",
-        io::ErrorKind::UnexpectedEof => "the connection closed early",
-        io::ErrorKind::TimedOut => "timed out",
-        _ => return None,
-    })
-}
-
-/// An error and its causes, on one line, without the repetitions reqwest and hyper make.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    one_line(&parts.join(": "))
 }
 
 async fn tcp(probe: &TcpProbe, started: Instant) -> Outcome {
@@ -727,7 +704,7 @@ fn quote(text: &str) -> String {
     format!("`{}`", shorten(&one_line(text)))
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -771,6 +748,8 @@ mod tests {
             expect_status: 200,
             body_contains: None,
             timeout: Duration::from_secs(5),
+            headers: Default::default(),
+            ca_file: None,
         }
     }
 
@@ -933,19 +912,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http_probe_of_an_https_url_says_tls_is_not_built_in() {
-        let result = check(ProbeCheck::Http(http("https://127.0.0.1:1/health".into()))).await;
-        assert!(!result.ok);
-        assert_eq!(
-            result.detail,
-            "TLS is not built into chaosday, so `https://127.0.0.1:1/health` cannot be \
-             checked: use an http:// URL"
-        );
+    async fn an_http_probe_of_a_bad_url_says_so() {
         let result = check(ProbeCheck::Http(http("not a url".into()))).await;
         assert!(!result.ok);
         assert!(
             result.detail.starts_with("bad URL `not a url`"),
             "{result:?}"
+        );
+        let result = check(ProbeCheck::Http(http("ftp://127.0.0.1/x".into()))).await;
+        assert_eq!(
+            result.detail,
+            "bad URL `ftp://127.0.0.1/x`: the scheme is ftp, expected http or https"
         );
     }
 
@@ -1164,6 +1141,8 @@ mod tests {
             op,
             threshold,
             timeout: Duration::from_secs(5),
+            headers: Default::default(),
+            ca_file: None,
         })
     }
 
@@ -1277,16 +1256,20 @@ mod tests {
             result.detail,
             format!("HTTP 404 from `http://{addr}`: not an answer of Prometheus's query API")
         );
+        // https:// to a server that answers in plain HTTP.
         let result = check(prometheus(
-            "https://127.0.0.1:9090",
+            &format!("https://{addr}"),
             "up",
             Comparison::Greater,
             0.5,
         ))
         .await;
-        assert!(
-            result.detail.starts_with("TLS is not built into chaosday"),
-            "{result:?}"
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "TLS: https://{addr}/ does not answer in TLS: is it an http:// server? (write http:// in the URL then)"
+            )
         );
     }
 
@@ -1316,10 +1299,24 @@ mod tests {
         })
     }
 
+    /// How a Prometheus serves its API over HTTPS with basic auth (its `--web.config.file`),
+    /// and how the probes that wait for it reach it.
+    struct PrometheusTls {
+        web_config: PathBuf,
+        prober: Prober,
+        headers: chaosday_domain::game::Headers,
+        ca_file: String,
+    }
+
     impl RealPrometheus {
         /// Starts Prometheus on a free loopback port; `None` when it is not installed and
         /// this is not CI.
         async fn start() -> Option<RealPrometheus> {
+            Self::start_with(None).await
+        }
+
+        /// As [`RealPrometheus::start`], over HTTPS with basic auth when `tls` says so.
+        async fn start_with(tls: Option<&PrometheusTls>) -> Option<RealPrometheus> {
             let Some(binary) = prometheus_binary() else {
                 let how = "install Debian's prometheus package (apt-get install -y \
                            prometheus; ./scripts/test does it when run as root), or set \
@@ -1335,7 +1332,7 @@ mod tests {
             let mut last_log = String::new();
             // Another process may take the free port before Prometheus binds it: try again.
             for _ in 0..3 {
-                match Self::try_start(&binary).await {
+                match Self::try_start(&binary, tls).await {
                     Ok(prometheus) => return Some(prometheus),
                     Err(log) => last_log = log,
                 }
@@ -1346,7 +1343,10 @@ mod tests {
             );
         }
 
-        async fn try_start(binary: &Path) -> Result<RealPrometheus, String> {
+        async fn try_start(
+            binary: &Path,
+            tls: Option<&PrometheusTls>,
+        ) -> Result<RealPrometheus, String> {
             let dir = tempfile::tempdir().unwrap();
             let addr = closed_port();
             let config = dir.path().join("prometheus.yml");
@@ -1361,7 +1361,11 @@ mod tests {
             .unwrap();
             let log_path = dir.path().join("prometheus.log");
             let log = std::fs::File::create(&log_path).unwrap();
-            let child = Command::new(binary)
+            let mut command = Command::new(binary);
+            if let Some(tls) = tls {
+                command.arg(format!("--web.config.file={}", tls.web_config.display()));
+            }
+            let child = command
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!(
                     "--storage.tsdb.path={}",
@@ -1373,15 +1377,26 @@ mod tests {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let mut server = RealPrometheus {
                 child,
-                url: format!("http://{addr}"),
+                url: format!("{scheme}://{addr}"),
                 _dir: dir,
             };
             let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-            // Ready, then the first scrape of itself done (`up` has data).
-            let up = prometheus(&server.url, "up", Comparison::Greater, 0.5);
-            let prober = Prober::new();
+            // Ready (its API answers, over TLS with credentials if asked): `vector(1)`. With
+            // TLS its scrape of itself fails (its scrape config speaks plain HTTP), so `up`
+            // is read only without.
+            let mut up = prometheus(&server.url, "up", Comparison::Greater, 0.5);
+            let mut prober = Prober::new();
+            if let Some(tls) = tls {
+                up = prometheus(&server.url, "vector(1)", Comparison::Greater, 0.5);
+                if let ProbeCheck::Prometheus(probe) = &mut up {
+                    probe.headers = tls.headers.clone();
+                    probe.ca_file = Some(tls.ca_file.clone());
+                }
+                prober = tls.prober.clone();
+            }
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(status)) = server.child.try_wait() {
@@ -1457,5 +1472,127 @@ mod tests {
 
         let result = check(prometheus(&format!("{url}/"), "vector(1)", Equal, 1.0)).await;
         assert!(result.ok, "a trailing slash is fine: {result:?}");
+    }
+
+    /// The password of the Prometheus over HTTPS below, and its bcrypt hash (cost 4) for
+    /// its `basic_auth_users`.
+    const PROMETHEUS_PASSWORD: &str = "chaosday-probe-password";
+    const PROMETHEUS_PASSWORD_BCRYPT: &str =
+        "$2a$04$mP5eYDXqZXfE.KXN9DeLx.3C37Pz73emYb5YU4yjg3xd3SsTPNPOC";
+    /// `Basic` + base64 of `chaosday:chaosday-probe-password`, and of a wrong password.
+    const PROMETHEUS_AUTH: &str = "Basic Y2hhb3NkYXk6Y2hhb3NkYXktcHJvYmUtcGFzc3dvcmQ=";
+    const PROMETHEUS_WRONG_AUTH: &str = "Basic Y2hhb3NkYXk6d3JvbmctcGFzc3dvcmQ=";
+
+    #[tokio::test]
+    async fn prometheus_probes_query_a_real_prometheus_over_https_with_basic_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::test_tls::TestCa::new("chaosday test CA");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let ca_file = ca_file.display().to_string();
+        let (cert, key) = ca.server(&["127.0.0.1"]).write(dir.path(), "prometheus");
+        let web_config = dir.path().join("web.yml");
+        std::fs::write(
+            &web_config,
+            format!(
+                "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\nbasic_auth_users:\n  chaosday: '{PROMETHEUS_PASSWORD_BCRYPT}'\n"
+            ),
+        )
+        .unwrap();
+        // The probes as a game file writes them: the credentials in the environment.
+        let game = chaosday_domain::game::Game::parse_yaml(&format!(
+            r#"
+game: https
+game_master: {{ token_env: GM }}
+teams: []
+targets: {{}}
+scenarios: []
+probes:
+  good: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_AUTH }} }}, ca_file: "{ca_file}" }} }}
+  untrusted: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_AUTH }} }} }} }}
+  anonymous: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, ca_file: "{ca_file}" }} }}
+  refused: {{ prometheus: {{ url: "https://placeholder", query: "vector(1)", op: ">", threshold: 0.5, headers: {{ Authorization: {{ env: PROMETHEUS_WRONG_AUTH }} }}, ca_file: "{ca_file}" }} }}
+"#
+        ))
+        .unwrap();
+        let problems = game.check();
+        assert!(
+            problems.iter().all(|p| !p.path.starts_with("probes")),
+            "{problems:?}"
+        );
+        let env = crate::outgoing::Env::from_map(
+            [
+                ("PROMETHEUS_AUTH", PROMETHEUS_AUTH),
+                ("PROMETHEUS_WRONG_AUTH", PROMETHEUS_WRONG_AUTH),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let outgoing = Outgoing::load(&game, &env).unwrap();
+        let prober = Prober::for_game(outgoing);
+        let probe = |name: &str, url: &str| {
+            let chaosday_domain::game::Placement::Shared(ProbeCheck::Prometheus(probe)) =
+                &game.probes[name].placement
+            else {
+                unreachable!()
+            };
+            let mut probe = probe.clone();
+            probe.url = url.to_owned();
+            ProbeCheck::Prometheus(probe)
+        };
+        let ProbeCheck::Prometheus(good) = probe("good", "https://placeholder") else {
+            unreachable!()
+        };
+        let tls = PrometheusTls {
+            web_config,
+            prober: prober.clone(),
+            headers: good.headers.clone(),
+            ca_file: ca_file.clone(),
+        };
+        let Some(server) = RealPrometheus::start_with(Some(&tls)).await else {
+            return;
+        };
+        let url = server.url.as_str();
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+        let result = prober.check(&probe("good", url)).await;
+        assert!(result.ok, "{result:?}");
+        assert_eq!(result.detail, "vector(1) = 1");
+
+        let result = prober.check(&probe("untrusted", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "TLS: the certificate of {url}/ is not trusted (not signed by a known CA): set `ca_file` to the PEM of the CA that signed it (for a self-signed certificate, the certificate itself)"
+            )
+        );
+
+        let result = prober.check(&probe("anonymous", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "HTTP 401 from `{url}`: it wants credentials: send them with `headers`, such as Authorization: {{env: PROMETHEUS_AUTH}}"
+            )
+        );
+
+        let result = prober.check(&probe("refused", url)).await;
+        assert!(!result.ok);
+        assert_eq!(
+            result.detail,
+            format!(
+                "HTTP 401 from `{url}`: the credentials in `headers` are refused: check the variables they are read from"
+            )
+        );
+
+        // Plain HTTP to the TLS port: Prometheus answers 400 in plain text.
+        let plain = url.replacen("https://", "http://", 1);
+        let result = prober.check(&probe("good", &plain)).await;
+        assert!(!result.ok, "{result:?}");
+        for secret in [PROMETHEUS_PASSWORD, PROMETHEUS_AUTH, "Y2hhb3NkYXk6"] {
+            assert!(!format!("{prober:?}").contains(secret));
+        }
     }
 }

@@ -74,6 +74,8 @@ pub(super) struct Committed {
     pub event: Event,
     /// Incidents that closed with this event.
     pub closed: Vec<IncidentId>,
+    /// What the event told spectators (what the webhooks may carry of it).
+    pub spectator: Vec<Told>,
 }
 
 /// Why a request was not committed.
@@ -355,11 +357,19 @@ impl Task {
                     });
                 }
             }
+            let spectator = self
+                .feed
+                .viewers()
+                .iter()
+                .position(|viewer| *viewer == Viewer::Spectator)
+                .and_then(|k| step.told.get(k).cloned())
+                .unwrap_or_default();
             history.record(self.feed.viewers(), step.told);
             history.events.push(event.clone());
             let _ = self.reactions.send(Committed {
                 event: event.clone(),
                 closed: step.closed,
+                spectator,
             });
         }
         drop(history);

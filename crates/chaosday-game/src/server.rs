@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::faults::{ActiveFault, Faults};
 use crate::guards::{Guards, ProbeHealth};
+use crate::outgoing::Outgoing;
 use crate::probes::Prober;
 use crate::referee::{Committed, Referee, Refused, Update};
 use crate::scheduler::Scheduler;
@@ -67,6 +68,14 @@ impl Inner {
             .clone()
             .map_or_else(Clock::system, Clock::manual);
         let game = options.game.clone();
+        // Before anything starts: a header's variable that is not set stops the game here.
+        let outgoing = Outgoing::load(&game, &options.env).map_err(|problems| {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the game's outgoing calls cannot be set up:\n  {}",
+                problems.join("\n  ")
+            )
+        })?;
         std::fs::create_dir_all(&options.state_dir).with_context(|| {
             format!(
                 "cannot create the state directory {}",
@@ -124,9 +133,9 @@ impl Inner {
             }
         };
         let faults = Faults::new(engine, armed, referee.clone(), stopping.clone(), key);
-        let prober = Prober::new();
+        let prober = Prober::for_game(outgoing.clone());
         let inner = Arc::new(Inner {
-            webhooks: Webhooks::new(&game.game, game.webhooks.clone()),
+            webhooks: Webhooks::new(&game.game, game.webhooks.clone(), &outgoing),
             guards: Guards::new(&game, prober.clone(), options.probe_every),
             verification: Verification::new(prober, options.probe_every),
             scheduler,
@@ -282,7 +291,12 @@ impl Inner {
     /// Reacts to every committed event, in order: closing an incident reverts what is left
     /// of its faults, a claim starts its verification, the webhooks are told.
     async fn react(self: Arc<Self>, mut reactions: mpsc::UnboundedReceiver<Committed>) {
-        while let Some(Committed { event, closed }) = reactions.recv().await {
+        while let Some(Committed {
+            event,
+            closed,
+            spectator,
+        }) = reactions.recv().await
+        {
             for id in closed {
                 let cause = match &event.kind {
                     EventKind::Diagnosed { .. } => RevertCause::Diagnosis,
@@ -294,12 +308,14 @@ impl Inner {
                 let inner = self.clone();
                 tokio::spawn(async move { inner.faults.revert_incident(id, cause).await });
             }
+            // What spectators were told of it: incident events and score changes.
+            for notice in crate::webhooks::public_notices(&self.game.game, &event, &spectator) {
+                self.webhooks
+                    .notify(notice.event, &notice.text, notice.details);
+            }
             let notify = |what: WebhookEvent, text: String| {
-                self.webhooks.notify(
-                    what,
-                    &text,
-                    serde_json::to_value(&event).unwrap_or_default(),
-                );
+                self.webhooks
+                    .notify(what, &text, crate::webhooks::event_details(&event));
             };
             let game = &self.game.game;
             match &event.kind {

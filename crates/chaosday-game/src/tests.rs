@@ -23,6 +23,8 @@ async fn upstream() -> u16 {
 struct World {
     dir: tempfile::TempDir,
     hooks: Hooks,
+    /// What the HTTPS hook subscribed to incident events got: its `Authorization` and body.
+    news: News,
     server: GameServer,
     link_port: u16,
     sleeper: String,
@@ -51,6 +53,10 @@ async fn world() -> World {
     let flag = dir.path().join("safe");
     std::fs::write(&flag, "").unwrap();
     let (hook_port, hooks) = webhook_receiver().await;
+    let ca = crate::test_tls::TestCa::new("chaosday test CA");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let (news_port, news) = news_receiver(ca.server(&["127.0.0.1"])).await;
     let yaml = format!(
         r#"
 game: unit
@@ -71,6 +77,10 @@ guards:
   safe: {{ command: {{ argv: ["test", "-e", "{flag}"] }}, fail_for: 300ms }}
 webhooks:
   - {{ url: "http://127.0.0.1:{hook_port}/hook", events: [guard_failed, game_paused] }}
+  - url: "https://127.0.0.1:{news_port}/news"
+    events: [incident_detected, incident_diagnosed, incident_resolved, incident_expired, score_changed]
+    headers: {{ Authorization: {{ env: NEWS_TOKEN }} }}
+    ca_file: "{ca_file}"
 scenarios:
   - name: slow-api
     difficulty: 2
@@ -95,7 +105,8 @@ scenarios:
     resolution: fix
     deadline: 1s
 "#,
-        flag = flag.display()
+        flag = flag.display(),
+        ca_file = ca_file.display(),
     );
     let game = Game::parse_yaml(&yaml).expect("the test game parses");
     let mut options = ServeOptions::new(
@@ -111,10 +122,13 @@ scenarios:
     options.seed = Some(7);
     options.probe_every = Duration::from_millis(200);
     options.tick = Duration::from_millis(50);
+    options.env =
+        crate::outgoing::Env::from_map([("NEWS_TOKEN".to_owned(), NEWS_TOKEN.to_owned())].into());
     let server = GameServer::open(options).await.expect("the server opens");
     World {
         dir,
         hooks,
+        news,
         server,
         link_port,
         sleeper,
@@ -141,6 +155,37 @@ async fn webhook_receiver() -> (u16, Hooks) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (port, hooks)
+}
+
+const NEWS_TOKEN: &str = "Bearer news-t0ken";
+
+type News = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// An HTTPS webhook receiver with `pem`'s certificate that keeps every call's
+/// `Authorization` header and body.
+async fn news_receiver(pem: crate::test_tls::Pem) -> (u16, News) {
+    let news = News::default();
+    let kept = news.clone();
+    let app = axum::Router::new().route(
+        "/news",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap,
+                  axum::Json(body): axum::Json<serde_json::Value>| {
+                let kept = kept.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    kept.lock().unwrap().push((auth, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let addr = crate::test_tls::serve_https(app, pem.server_config(&[])).await;
+    (addr.port(), news)
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -460,4 +505,134 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
         1,
         "only the new incident's latency: {toxics:?}"
     );
+}
+
+/// The bodies the incident-events hook got, and whether each came with its token.
+fn news(w: &World) -> Vec<serde_json::Value> {
+    let news = w.news.lock().unwrap().clone();
+    assert!(
+        news.iter().all(|(auth, _)| auth == NEWS_TOKEN),
+        "every call carries the header from the environment"
+    );
+    news.into_iter().map(|(_, body)| body).collect()
+}
+
+fn told(w: &World, event: &str) -> Vec<serde_json::Value> {
+    news(w)
+        .into_iter()
+        .filter(|body| body["event"] == event)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_webhooks_carry_only_what_a_spectator_sees_until_the_incident_closes() {
+    let w = world().await;
+    let s = &w.server;
+    let spectator = |id: IncidentId| {
+        let view = s.view(&Viewer::Spectator);
+        let incident = view.incidents.into_iter().find(|i| i.id == id);
+        serde_json::to_value(incident).unwrap()
+    };
+    s.act(&gm(), Action::Start).await.unwrap();
+    let slow = unleash(s, "slow-api").await;
+    // A public change after the hidden opening: it is told, the opening is not.
+    let adjust = Action::Adjust {
+        team: "search".into(),
+        points: 5,
+        reason: "warm-up".into(),
+    };
+    s.act(&gm(), adjust).await.unwrap();
+    eventually("the score change is told", || {
+        !told(&w, "score_changed").is_empty()
+    })
+    .await;
+    assert!(
+        news(&w).iter().all(|body| body["event"] == "score_changed"),
+        "nothing of the undetected incident: {:?}",
+        news(&w)
+    );
+
+    // Detected: the incident as a spectator sees it, and nothing of its scenario.
+    let checkout = player("checkout");
+    let declare = Action::Declare {
+        target: "api".into(),
+    };
+    s.act(&checkout, declare).await.unwrap();
+    let seen = spectator(slow);
+    eventually("the detection is told", || {
+        !told(&w, "incident_detected").is_empty()
+    })
+    .await;
+    let detected = told(&w, "incident_detected").remove(0);
+    assert_eq!(detected["details"]["incident"], seen);
+    assert_eq!(
+        detected["text"],
+        format!("unit: checkout detected incident {slow}")
+    );
+    for secret in [
+        "scenario",
+        "difficulty",
+        "resolution",
+        "opened_ms",
+        "diagnosis",
+        "faults",
+        "hints",
+        "points",
+    ] {
+        assert!(
+            detected["details"]["incident"][secret].is_null(),
+            "{secret} before it closes: {detected}"
+        );
+    }
+    let all = serde_json::to_string(&news(&w)).unwrap();
+    for secret in ["slow-api", "latency", "time it"] {
+        assert!(
+            !all.contains(secret),
+            "{secret} told before it closes: {all}"
+        );
+    }
+
+    // A right diagnosis heals it: diagnosed and resolved, now public.
+    let diagnose = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "latency".into(),
+        },
+    };
+    s.act(&checkout, diagnose).await.unwrap();
+    eventually("the diagnosis and the resolution are told", || {
+        !told(&w, "incident_diagnosed").is_empty() && !told(&w, "incident_resolved").is_empty()
+    })
+    .await;
+    let resolved = told(&w, "incident_resolved").remove(0);
+    assert_eq!(resolved["details"]["incident"], spectator(slow));
+    assert_eq!(resolved["details"]["incident"]["scenario"], "slow-api");
+    assert_eq!(
+        resolved["text"],
+        format!("unit: incident {slow} of checkout is resolved: slow-api")
+    );
+    let board = serde_json::to_value(s.view(&Viewer::Spectator).scoreboard).unwrap();
+    eventually("the public scoreboard is told", || {
+        told(&w, "score_changed")
+            .iter()
+            .any(|body| body["details"]["scoreboard"] == board)
+    })
+    .await;
+
+    // An incident never detected is told only when it closes.
+    let ghost = unleash(s, "ghost").await;
+    eventually("the ghost's expiry is told", || {
+        !told(&w, "incident_expired").is_empty()
+    })
+    .await;
+    let expired = told(&w, "incident_expired").remove(0);
+    assert_eq!(expired["details"]["incident"], spectator(ghost));
+    assert_eq!(expired["details"]["incident"]["scenario"], "ghost");
+    assert_eq!(
+        told(&w, "incident_detected").len(),
+        1,
+        "the ghost was never detected"
+    );
+    s.shutdown("test over").await;
 }

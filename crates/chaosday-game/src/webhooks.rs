@@ -1,26 +1,45 @@
 //! Outgoing webhooks (SPEC §5): JSON with a Slack-compatible `text`, on game start, pause,
-//! resume, end, guard failure and abort.
+//! resume, end, guard failure and abort, and, for the hooks that list them, the incident
+//! events (detected, diagnosed, resolved, expired) and score changes.
 //!
 //! Every hook subscribed to an event gets one `POST` of
 //!
 //! ```json
-//! {"text": "Game paused by the game master", "event": "game_paused", "game": "friday",
-//!  "at": "2026-11-20T14:03:07.412Z", "details": {"by": "gm"}}
+//! {"text": "friday: the game is paused: lunch", "event": "game_paused", "game": "friday",
+//!  "at": "2026-11-20T14:03:07.412Z", "details": {"at_ms": 1795183387412, "actor": {...},
+//!  "event": "game_paused", "reason": "lunch"}}
 //! ```
 //!
-//! with `Content-Type: application/json`. `text` is one line, so that a Slack (or
-//! Mattermost, Rocket.Chat…) incoming webhook shows it as it is; `at` is when the
-//! notification was made (RFC 3339, UTC, to the millisecond), the same on every try. A call
-//! gets [`TIMEOUT`]; a failure to connect, a timeout, a 5xx or a 429 is tried again (up to
-//! [`TRIES`] tries, waiting 1 s then 2 s); another answer that is not 2xx is not. Delivery
-//! happens in the background: it never blocks the game and never fails it; failures are
-//! logged (`warn`). chaosday is built without TLS, so an `https://` hook fails at once, with
-//! a warning saying so.
+//! with `Content-Type: application/json` and the hook's `headers`. `text` is one line, so
+//! that a Slack (or Mattermost, Rocket.Chat…) incoming webhook shows it as it is; `at` is
+//! when the notification was made (RFC 3339, UTC, to the millisecond), the same on every try.
+//! A game event's `details` is the event as logged, without its place in the log (which
+//! counts hidden events).
+//!
+//! **Secrecy.** A hook's channel may be read by every team, so an incident event carries only
+//! what a spectator was told of it ([`public_notices`], from the domain's
+//! `secrecy::Feed`): `details` is `{"incident": …}`, the incident as a spectator sees it
+//! (no scenario, faults, ground truth, difficulty or points until it is public), or
+//! `{"scoreboard": […]}`, the spectators' standings. An incident a spectator may not see
+//! sends nothing (there is no `incident_opened`).
+//!
+//! A call gets [`TIMEOUT`]; a failure to connect, a timeout, a 5xx or a 429 is tried again
+//! (up to [`TRIES`] tries, waiting 1 s then 2 s); another answer that is not 2xx is not.
+//! `https://` hooks use rustls with the system's roots and the hook's `ca_file`
+//! ([`crate::outgoing`]). Delivery happens in the background: it never blocks the game and
+//! never fails it; failures are logged (`warn`) with the hook's place in the game file and
+//! its origin (never its path, which for Slack holds a secret, nor a header value).
 
 use std::time::Duration;
 
+use chaosday_domain::events::{Event, EventKind};
 use chaosday_domain::game::{Webhook, WebhookEvent};
+use chaosday_domain::incident::IncidentState;
+use chaosday_domain::secrecy::Told;
+use reqwest::header::HeaderMap;
 use serde_json::json;
+
+use crate::outgoing::Outgoing;
 
 /// How long one call to a hook may take (connecting, sending, the answer).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,10 +54,19 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     game: String,
-    hooks: Vec<Webhook>,
-    /// The HTTP client, or why there is none.
-    client: Result<reqwest::Client, String>,
+    hooks: Vec<Hook>,
     first_backoff: Duration,
+}
+
+/// One hook, ready to call.
+#[derive(Debug, Clone)]
+struct Hook {
+    /// Its place in the game file: `webhooks[0]`.
+    path: String,
+    spec: Webhook,
+    /// Its HTTP client (trusting its CA file) and its headers (values marked sensitive), or
+    /// why it has none.
+    client: Result<(reqwest::Client, HeaderMap), String>,
 }
 
 /// What became of one hook's call.
@@ -52,23 +80,46 @@ pub struct Delivery {
     pub result: Result<u16, String>,
 }
 
+/// Something a webhook may say: an event, its one-line text, and its details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// What happened.
+    pub event: WebhookEvent,
+    /// For people: the payload's `text`.
+    pub text: String,
+    /// The payload's `details`.
+    pub details: serde_json::Value,
+}
+
 impl Webhooks {
-    /// The webhooks of the game `game`.
-    pub fn new(game: &str, hooks: Vec<Webhook>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "chaosday/",
-                env!("CARGO_PKG_VERSION"),
-                " (webhook)"
-            ))
-            .build()
-            .map_err(|e| format!("the HTTP client cannot start: {e}"));
+    /// The webhooks `hooks` of the game `game`, with the secrets and CA files `outgoing`
+    /// read at start.
+    pub fn new(game: &str, hooks: Vec<Webhook>, outgoing: &Outgoing) -> Self {
+        let hooks = hooks
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let builder = reqwest::Client::builder()
+                    .timeout(TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!(
+                        "chaosday/",
+                        env!("CARGO_PKG_VERSION"),
+                        " (webhook)"
+                    ));
+                let client = outgoing
+                    .client(builder, spec.ca_file.as_deref())
+                    .and_then(|client| Ok((client, outgoing.headers(&spec.headers)?)));
+                Hook {
+                    path: format!("webhooks[{i}]"),
+                    spec,
+                    client,
+                }
+            })
+            .collect();
         Webhooks {
             game: game.to_owned(),
             hooks,
-            client,
             first_backoff: FIRST_BACKOFF,
         }
     }
@@ -83,7 +134,7 @@ impl Webhooks {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(
                 game = %self.game,
-                event = event_name(event),
+                event = event.as_str(),
                 "webhooks not sent: no async runtime"
             );
             return;
@@ -105,7 +156,9 @@ impl Webhooks {
     }
 
     fn wants(&self, event: WebhookEvent) -> bool {
-        self.hooks.iter().any(|hook| hook.events.contains(&event))
+        self.hooks
+            .iter()
+            .any(|hook| hook.spec.events.contains(&event))
     }
 
     /// The JSON body of `event`, dated now.
@@ -119,7 +172,7 @@ impl Webhooks {
         let at = now.round(jiff::Unit::Millisecond).unwrap_or(now);
         json!({
             "text": text.split_whitespace().collect::<Vec<_>>().join(" "),
-            "event": event_name(event),
+            "event": event.as_str(),
             "game": self.game,
             "at": at.to_string(),
             "details": details,
@@ -127,18 +180,20 @@ impl Webhooks {
     }
 
     async fn deliver(&self, event: WebhookEvent, payload: &serde_json::Value) -> Vec<Delivery> {
-        let calls = self
+        let wanting: Vec<&Hook> = self
             .hooks
             .iter()
-            .filter(|hook| hook.events.contains(&event))
-            .map(|hook| self.call(&hook.url, payload));
+            .filter(|hook| hook.spec.events.contains(&event))
+            .collect();
+        let calls = wanting.iter().map(|hook| self.call(hook, payload));
         let deliveries = futures_util::future::join_all(calls).await;
-        for delivery in &deliveries {
+        for (hook, delivery) in wanting.iter().zip(&deliveries) {
             if let Err(error) = &delivery.result {
                 tracing::warn!(
                     game = %self.game,
-                    event = event_name(event),
-                    url = %delivery.url,
+                    event = event.as_str(),
+                    hook = %hook.path,
+                    to = %origin(&hook.spec.url),
                     tries = delivery.tries,
                     "webhook not delivered: {error}"
                 );
@@ -148,33 +203,25 @@ impl Webhooks {
     }
 
     /// One hook's call, tried again after a failure that may pass.
-    async fn call(&self, url: &str, payload: &serde_json::Value) -> Delivery {
+    async fn call(&self, hook: &Hook, payload: &serde_json::Value) -> Delivery {
         let delivery = |tries, result| Delivery {
-            url: url.to_owned(),
+            url: hook.spec.url.clone(),
             tries,
             result,
         };
-        let client = match &self.client {
+        let (client, headers) = match &hook.client {
             Ok(client) => client,
             Err(e) => return delivery(0, Err(e.clone())),
         };
-        let url = match reqwest::Url::parse(url) {
-            Ok(parsed) if parsed.scheme() == "http" => parsed,
-            Ok(parsed) if parsed.scheme() == "https" => {
-                return delivery(
-                    0,
-                    Err(
-                        "TLS is not built into chaosday: use an http:// URL (a relay, for \
-                         Slack)"
-                            .into(),
-                    ),
-                );
-            }
+        let url = match reqwest::Url::parse(&hook.spec.url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
             Ok(parsed) => {
                 let scheme = parsed.scheme();
                 return delivery(
                     0,
-                    Err(format!("bad URL: the scheme is {scheme}, expected http")),
+                    Err(format!(
+                        "bad URL: the scheme is {scheme}, expected http or https"
+                    )),
                 );
             }
             Err(e) => return delivery(0, Err(format!("bad URL: {e}"))),
@@ -183,7 +230,11 @@ impl Webhooks {
         let mut tries = 0;
         loop {
             tries += 1;
-            let (result, again) = match client.post(url.clone()).json(payload).send().await {
+            let request = client
+                .post(url.clone())
+                .headers(headers.clone())
+                .json(payload);
+            let (result, again) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     if status.is_success() {
@@ -194,8 +245,12 @@ impl Webhooks {
                         (Err(format!("HTTP {}", status.as_u16())), again)
                     }
                 }
-                // A request that cannot be built will not get better.
-                Err(e) => (Err(describe(&e)), !e.is_builder()),
+                // A request that cannot be built, or a certificate that is not trusted, will
+                // not get better.
+                Err(e) => {
+                    let (said, lasting) = describe(&e);
+                    (Err(said), !lasting)
+                }
             };
             if !again || tries >= TRIES {
                 return delivery(tries, result);
@@ -206,27 +261,111 @@ impl Webhooks {
     }
 }
 
-/// The event as written in game files and payloads: `game_paused`.
-fn event_name(event: WebhookEvent) -> &'static str {
-    match event {
-        WebhookEvent::GameStarted => "game_started",
-        WebhookEvent::GamePaused => "game_paused",
-        WebhookEvent::GameResumed => "game_resumed",
-        WebhookEvent::GameEnded => "game_ended",
-        WebhookEvent::GuardFailed => "guard_failed",
-        WebhookEvent::Aborted => "aborted",
+/// A game event's details: the event as logged, without its sequence number (the log's
+/// count, which moves on hidden events too).
+pub(crate) fn event_details(event: &Event) -> serde_json::Value {
+    let mut details = serde_json::to_value(event).unwrap_or_default();
+    if let Some(fields) = details.as_object_mut() {
+        fields.remove("seq");
+    }
+    details
+}
+
+/// What the webhooks may say of `event`, from what it told spectators (`told`, the
+/// domain's secrecy feed): an incident detected, diagnosed, resolved or expired, with the
+/// incident as a spectator now sees it, and the spectators' standings when they changed.
+/// Nothing that a spectator was not told.
+pub fn public_notices(game: &str, event: &Event, told: &[Told]) -> Vec<Notice> {
+    let detection = matches!(
+        event.kind,
+        EventKind::Declared { .. } | EventKind::AlertFired { .. }
+    );
+    let mut notices = Vec::new();
+    for told in told {
+        match told {
+            Told::Incident(view) => {
+                // Only the incident the event is about: another one told at the same time
+                // (a mirrored copy made public by this one's closing) did not change state.
+                if !(detection || event.kind.incident() == Some(view.id)) {
+                    continue;
+                }
+                use WebhookEvent as W;
+                let events: &[WebhookEvent] = match (view.state, &event.kind) {
+                    (IncidentState::Detected, _) if detection => &[W::IncidentDetected],
+                    (IncidentState::Diagnosed, EventKind::Diagnosed { .. }) => {
+                        &[W::IncidentDiagnosed]
+                    }
+                    // A correct diagnosis that heals it (`diagnose`).
+                    (IncidentState::Resolved, EventKind::Diagnosed { .. }) => {
+                        &[W::IncidentDiagnosed, W::IncidentResolved]
+                    }
+                    (IncidentState::Resolved, _) => &[W::IncidentResolved],
+                    (IncidentState::Expired, _) => &[W::IncidentExpired],
+                    _ => &[],
+                };
+                let (id, team) = (view.id, &view.team);
+                let scenario = view
+                    .scenario
+                    .as_ref()
+                    .map(|scenario| format!(": {scenario}"))
+                    .unwrap_or_default();
+                for what in events {
+                    let text = match what {
+                        W::IncidentDetected => format!("{game}: {team} detected incident {id}"),
+                        W::IncidentDiagnosed => {
+                            format!("{game}: {team} diagnosed incident {id}")
+                        }
+                        W::IncidentResolved => {
+                            format!("{game}: incident {id} of {team} is resolved{scenario}")
+                        }
+                        _ => format!("{game}: incident {id} of {team} expired{scenario}"),
+                    };
+                    notices.push(Notice {
+                        event: *what,
+                        text,
+                        details: json!({ "incident": view }),
+                    });
+                }
+            }
+            Told::Scoreboard(board) => {
+                let standings: Vec<String> = board
+                    .iter()
+                    .map(|score| format!("{}. {} {}", score.rank, score.team, score.points))
+                    .collect();
+                notices.push(Notice {
+                    event: WebhookEvent::ScoreChanged,
+                    text: format!("{game}: scores: {}", standings.join(", ")),
+                    details: json!({ "scoreboard": board }),
+                });
+            }
+            Told::Timeline(_) | Told::Status(_) => {}
+        }
+    }
+    notices
+}
+
+/// A URL's scheme, host and port, for logs: a hook's path may hold a secret (Slack's do).
+fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed.origin().ascii_serialization(),
+        Err(_) => "(a bad URL)".to_owned(),
     }
 }
 
-/// What went wrong with a call, in a few words.
-fn describe(error: &reqwest::Error) -> String {
+/// What went wrong with a call, in a few words, and whether trying again cannot help.
+fn describe(error: &reqwest::Error) -> (String, bool) {
     if error.is_timeout() {
-        format!(
-            "no answer within {}",
-            chaosday_domain::duration::human(TIMEOUT)
+        (
+            format!(
+                "no answer within {}",
+                chaosday_domain::duration::human(TIMEOUT)
+            ),
+            false,
         )
     } else {
-        crate::probes::request_failed(error)
+        let said = crate::outgoing::request_failed(error);
+        let lasting = error.is_builder() || crate::outgoing::is_tls_failure(error);
+        (said, lasting)
     }
 }
 
@@ -243,7 +382,12 @@ mod tests {
     use axum::routing::post;
     use tokio::sync::mpsc;
 
+    use std::collections::BTreeMap;
+
+    use chaosday_domain::game::Problem;
+
     use super::*;
+    use crate::outgoing::Env;
 
     /// What a receiver got: the path, the content type and the body.
     type Received = (String, String, serde_json::Value);
@@ -305,12 +449,14 @@ mod tests {
         Webhook {
             url: format!("http://{addr}{path}"),
             events: events.to_vec(),
+            headers: Default::default(),
+            ca_file: None,
         }
     }
 
     /// Webhooks that wait only a little between tries.
     fn webhooks(hooks: Vec<Webhook>) -> Webhooks {
-        let mut webhooks = Webhooks::new("friday", hooks);
+        let mut webhooks = Webhooks::new("friday", hooks, &Outgoing::default());
         webhooks.first_backoff = Duration::from_millis(20);
         webhooks
     }
@@ -464,30 +610,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_https_or_bad_url_fails_at_once_without_a_try() {
-        let hooks = webhooks(vec![Webhook {
-            url: "https://hooks.slack.com/services/T0/B0/x".into(),
-            events: vec![WebhookEvent::Aborted],
-        }]);
-        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
-        assert_eq!(sent[0].tries, 0);
-        assert!(
-            sent[0]
-                .result
-                .clone()
-                .unwrap_err()
-                .starts_with("TLS is not built into chaosday")
+    async fn a_bad_url_fails_at_once_without_a_try() {
+        let mut bad = hook(
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+            "/",
+            &[WebhookEvent::Aborted],
         );
-
-        let hooks = webhooks(vec![Webhook {
-            url: "hooks.example.com/x".into(),
-            events: vec![WebhookEvent::Aborted],
-        }]);
+        bad.url = "hooks.example.com/x".into();
+        let hooks = webhooks(vec![bad.clone()]);
         let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
         assert_eq!(sent[0].tries, 0);
         assert_eq!(
             sent[0].result,
             Err("bad URL: relative URL without a base".into())
+        );
+        bad.url = "ftp://hooks.example.com/x".into();
+        let sent = webhooks(vec![bad])
+            .send(WebhookEvent::Aborted, "abort", json!({}))
+            .await;
+        assert_eq!(
+            sent[0].result,
+            Err("bad URL: the scheme is ftp, expected http or https".into())
         );
     }
 
@@ -498,6 +641,7 @@ mod tests {
         let hooks = Webhooks::new(
             "friday",
             vec![hook(addr, "/flaky", &[WebhookEvent::GameStarted])],
+            &Outgoing::default(),
         );
         let started = Instant::now();
         hooks.notify(WebhookEvent::GameStarted, "go", json!({"teams": 3}));
@@ -514,10 +658,166 @@ mod tests {
 
     #[test]
     fn notify_outside_a_runtime_sends_nothing_and_does_not_panic() {
-        let hooks = webhooks(vec![Webhook {
-            url: "http://127.0.0.1:9/hook".into(),
-            events: vec![WebhookEvent::Aborted],
-        }]);
+        let hooks = webhooks(vec![hook(
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+            "/hook",
+            &[WebhookEvent::Aborted],
+        )]);
         hooks.notify(WebhookEvent::Aborted, "abort", json!({}));
+    }
+
+    // ---- https, headers, incident events -------------------------------------------------
+
+    /// The headers an HTTPS receiver got (those named in the request) and the body.
+    type Got = (BTreeMap<String, String>, serde_json::Value);
+
+    /// An HTTPS receiver with `config`'s certificate, keeping every call's headers and body.
+    async fn https_receiver(
+        config: Arc<rustls::ServerConfig>,
+    ) -> (SocketAddr, mpsc::UnboundedReceiver<Got>) {
+        let (got, received) = mpsc::unbounded_channel::<Got>();
+        let app = Router::new().route(
+            "/{*path}",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    let headers = headers
+                        .iter()
+                        .map(|(name, value)| {
+                            (name.to_string(), value.to_str().unwrap_or("?").to_owned())
+                        })
+                        .collect();
+                    let body = serde_json::from_slice(&body).unwrap_or_default();
+                    let _ = got.send((headers, body));
+                    StatusCode::OK
+                }
+            }),
+        );
+        (crate::test_tls::serve_https(app, config).await, received)
+    }
+
+    /// The hooks of a game file whose `webhooks:` is `hooks`, with `env`'s variables.
+    fn game_hooks(hooks: &str, env: &[(&str, &str)]) -> Result<Webhooks, Vec<Problem>> {
+        let game = chaosday_domain::game::Game::parse_yaml(&format!(
+            "game: friday\ngame_master: {{token_env: GM}}\nteams: []\ntargets: {{}}\nscenarios: []\nwebhooks: {hooks}\n"
+        ))
+        .unwrap();
+        let env = Env::from_map(
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        let outgoing = Outgoing::load(&game, &env)?;
+        let mut webhooks = Webhooks::new(&game.game, game.webhooks, &outgoing);
+        webhooks.first_backoff = Duration::from_millis(20);
+        Ok(webhooks)
+    }
+
+    const TOKEN: &str = "Bearer hook-t0ken-from-the-environment";
+
+    #[tokio::test]
+    async fn a_hook_over_https_signed_by_its_ca_file_gets_its_headers_with_the_secret_from_the_environment()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::test_tls::TestCa::new("chaosday test CA");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let server = ca.server(&["127.0.0.1", "localhost"]);
+        let (addr, mut received) = https_receiver(server.server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://{addr}/chat\", events: [aborted], headers: {{Authorization: {{env: HOOK_TOKEN}}, X-Source: chaosday}}, ca_file: \"{}\"}}]",
+                ca_file.display()
+            ),
+            &[("HOOK_TOKEN", TOKEN)],
+        )
+        .unwrap();
+        let sent = hooks
+            .send(WebhookEvent::Aborted, "kill switch", json!({}))
+            .await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+        let (headers, body) = received.recv().await.unwrap();
+        assert_eq!(headers["authorization"], TOKEN);
+        assert_eq!(headers["x-source"], "chaosday");
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(body["text"], "kill switch");
+        // The secret is nowhere in what chaosday keeps or could log of the hooks.
+        assert!(!format!("{hooks:?}").contains("t0ken"), "{hooks:?}");
+
+        // `localhost` is on the certificate too.
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://localhost:{}/chat\", events: [aborted], ca_file: \"{}\"}}]",
+                addr.port(),
+                ca_file.display()
+            ),
+            &[],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::Aborted, "again", json!({})).await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+    }
+
+    #[tokio::test]
+    async fn a_self_signed_endpoint_works_with_its_own_certificate_as_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::test_tls::self_signed(&["127.0.0.1"]);
+        let (cert, _) = server.write(dir.path(), "internal");
+        let (addr, mut received) = https_receiver(server.server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!(
+                "[{{url: \"https://{addr}/grafana\", events: [game_started], ca_file: \"{cert}\"}}]"
+            ),
+            &[],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::GameStarted, "go", json!({})).await;
+        assert_eq!(sent[0].result, Ok(200), "{sent:?}");
+        assert_eq!(received.recv().await.unwrap().1["event"], "game_started");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_is_not_trusted_is_refused_at_once_saying_what_to_do() {
+        let ca = crate::test_tls::TestCa::new("someone else's CA");
+        let (addr, mut received) =
+            https_receiver(ca.server(&["127.0.0.1"]).server_config(&[])).await;
+        let hooks = game_hooks(
+            &format!("[{{url: \"https://{addr}/services/T0/B0/s3cret-path\", events: [aborted], headers: {{Authorization: {{env: HOOK_TOKEN}}}}}}]"),
+            &[("HOOK_TOKEN", TOKEN)],
+        )
+        .unwrap();
+        let sent = hooks.send(WebhookEvent::Aborted, "abort", json!({})).await;
+        assert_eq!(
+            sent[0].tries, 1,
+            "a certificate does not get better: {sent:?}"
+        );
+        assert_eq!(
+            sent[0].result,
+            Err(format!(
+                "TLS: the certificate of https://{addr}/ is not trusted (not signed by a known CA): set `ca_file` to the PEM of the CA that signed it (for a self-signed certificate, the certificate itself)"
+            ))
+        );
+        assert!(received.try_recv().is_err(), "nothing was sent");
+        // The log names the hook and its origin, never the path (a Slack URL's secret).
+        assert_eq!(origin(&hooks.hooks[0].spec.url), format!("https://{addr}"));
+    }
+
+    #[test]
+    fn a_header_variable_that_is_not_set_is_an_error_at_load_naming_the_field() {
+        let problems = game_hooks(
+            "[{url: \"https://hooks.example/x\", headers: {Authorization: {env: HOOK_TOKEN}}}, {url: \"https://hooks.example/y\", headers: {X-Key: {env: BAD_VALUE}}, ca_file: /nonexistent/ca.pem}]",
+            &[("BAD_VALUE", "one\ntwo-s3cret")],
+        )
+        .unwrap_err();
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "webhooks[0].headers.Authorization.env: `HOOK_TOKEN` is not set: header `Authorization` takes its value from it (fix: set HOOK_TOKEN in the environment of chaosday to the value of `Authorization` (on one line), or remove the header)",
+                "webhooks[1].headers.X-Key.env: `BAD_VALUE` does not hold a header value (a line break or another control character?): header `X-Key` takes its value from it (fix: set BAD_VALUE in the environment of chaosday to the value of `X-Key` (on one line), or remove the header)",
+                "webhooks[1].ca_file: cannot read `/nonexistent/ca.pem`: No such file or directory (os error 2) (fix: write the path of a PEM file holding the CA certificate(s) that sign the server's certificate (for a self-signed one, the certificate itself), such as /etc/ssl/internal-ca.pem)",
+            ]
+        );
+        assert!(!said.concat().contains("s3cret"));
     }
 }

@@ -109,6 +109,8 @@ Examples:
   chaosday validate examples/per-team.yaml && echo ready
 
 Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game file.
+Like `serve`, it reads the environment variables that headers name ({env: VARIABLE}) and
+the CA files (ca_file) of webhooks and probes: run it where the game will run.
 Only game files are supported yet; experiment and monkey files will follow.";
 
 #[derive(Debug, Args)]
@@ -472,30 +474,60 @@ pub struct ServeArgs {
     /// token for every read.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub spectators: bool,
-    /// Requests per second allowed per token (and per address for spectators).
+    /// Requests per second allowed per token (and per address for spectators). 0 turns
+    /// every request limit off, the budget of failed tokens per address included: for tests
+    /// and closed networks only.
     #[arg(long, default_value_t = 50)]
     pub rate_limit: u32,
-    /// Live event streams held at once, at most: fewer if the descriptor limit (raised to
-    /// its hard limit at start) keeps less than twice as many.
+    /// Live event streams held at once, at most: fewer if the descriptor limit allows
+    /// fewer (see "Limits" below).
     #[arg(long, default_value_t = 10_000)]
     pub max_streams: usize,
     /// Live event streams one address may hold without a token (a room of spectators
-    /// behind one NAT counts as one address).
+    /// behind one NAT counts as one address; an IPv6 address counts by its /64).
     #[arg(long, default_value_t = 1_000)]
     pub streams_per_address: usize,
     /// Live event streams one token's holder (a team, the game master) may hold.
     #[arg(long, default_value_t = 1_000)]
     pub streams_per_token: usize,
+    /// Serve HTTPS (the API, the web UI and the event streams, on the same listener) with
+    /// this certificate chain: a PEM file, the server's certificate first. Needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "CHAOSDAY_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key: a PEM file (PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "CHAOSDAY_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
   GM_TOKEN=$(openssl rand -hex 32) CHECKOUT_TOKEN=... SEARCH_TOKEN=... chaosday serve game.yaml
-  chaosday serve game.yaml --bind 0.0.0.0:8080     (refused unless the game master token is set)
+  chaosday serve game.yaml --bind 0.0.0.0:8443 --tls-cert fullchain.pem --tls-key privkey.pem
+  chaosday serve game.yaml --bind 0.0.0.0:8080     (refused unless the game master token is set;
+                                                   warns: without TLS, tokens travel in clear)
   chaosday serve game.yaml --store postgres://chaosday@db/chaosday
 
 The tokens are read from the environment variables the game file names (token_env).
-The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).";
+The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).
+
+Limits: at start the soft descriptor limit (ulimit -n) is raised to the hard one, N. Half of
+N is kept for the game's link proxies, the event log and supervised processes; the API's
+listener holds at most N/2 connections (N/8 per address; beyond, a 503 and the connection is
+closed), and live event streams at most 3N/8 (and --max-streams), a quarter of them kept for
+token holders. A stream beyond its token's or its address's budget gets 429, beyond the
+server's 503, both with Retry-After. Tokens of no one (and wrong sign-ins, ended sessions)
+spend their address's budget: 30, then one every 2 s; over it, 429 for every token not yet
+proven from that address.";
 
 /// Where a CLI client finds the server and who it acts as.
 #[derive(Debug, Args)]

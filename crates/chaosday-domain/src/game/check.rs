@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Game, GuardCheck, Placement, ProbeCheck, Resolution, Scenario};
+use super::{Game, GuardCheck, HeaderValue, Headers, Placement, ProbeCheck, Resolution, Scenario};
 use crate::fault::{FaultSpec, FaultSpecError};
 use crate::target::TargetSpec;
 
@@ -82,11 +82,16 @@ impl<'g> Checker<'g> {
 
     /// Reports a bad variable name; true when it is a good one.
     fn env_var(&mut self, path: &str, name: &str) -> bool {
+        self.env_var_holding(path, name, "the token", "CHECKOUT_TOKEN")
+    }
+
+    /// Reports a bad name for the variable that holds `what`; true when it is a good one.
+    fn env_var_holding(&mut self, path: &str, name: &str, what: &str, example: &str) -> bool {
         if name.is_empty() {
             self.report(
                 path,
                 "the environment variable name is empty",
-                "name the variable that holds the token, such as CHECKOUT_TOKEN",
+                format!("name the variable that holds {what}, such as {example}"),
             );
             return false;
         }
@@ -98,7 +103,7 @@ impl<'g> Checker<'g> {
             self.report(
                 path,
                 format!("`{name}` is not an environment variable name"),
-                "use letters, digits and underscores, not starting with a digit, such as CHECKOUT_TOKEN",
+                format!("use letters, digits and underscores, not starting with a digit, such as {example}"),
             );
             return false;
         }
@@ -349,6 +354,7 @@ impl<'g> Checker<'g> {
                         "remove it, or write the text a healthy answer contains",
                     );
                 }
+                self.call_settings(&at, &http.headers, http.ca_file.as_deref());
             }
             ProbeCheck::Tcp(tcp) => {
                 if let Err(why) = socket_address(&tcp.address) {
@@ -388,6 +394,7 @@ impl<'g> Checker<'g> {
                         "write a number, such as 0.05",
                     );
                 }
+                self.call_settings(&at, &prometheus.headers, prometheus.ca_file.as_deref());
             }
         }
     }
@@ -925,14 +932,92 @@ impl<'g> Checker<'g> {
 
     fn webhooks(&mut self) {
         for (i, webhook) in self.game.webhooks.iter().enumerate() {
-            self.http_url(&format!("webhooks[{i}].url"), &webhook.url);
+            let at = format!("webhooks[{i}]");
+            self.http_url(&format!("{at}.url"), &webhook.url);
             if webhook.events.is_empty() {
                 self.report(
-                    format!("webhooks[{i}].events"),
+                    format!("{at}.events"),
                     "the webhook has no events",
-                    "list the events to send, such as events: [game_paused, guard_failed, aborted]",
+                    "list the events to send, such as events: [game_paused, guard_failed, aborted, incident_detected], or leave `events` out for the game's own",
                 );
             }
+            for (j, event) in webhook.events.iter().enumerate() {
+                if webhook.events[..j].contains(event) {
+                    self.report(
+                        format!("{at}.events[{j}]"),
+                        format!("`{}` is listed twice", event.as_str()),
+                        "list each event once",
+                    );
+                }
+            }
+            self.call_settings(&at, &webhook.headers, webhook.ca_file.as_deref());
+        }
+    }
+
+    /// The headers and CA file of an outgoing HTTP call written at `at`. Whether a header's
+    /// variable is set and the CA file reads are for the game server to tell, at start.
+    fn call_settings(&mut self, at: &str, headers: &Headers, ca_file: Option<&str>) {
+        let mut names: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, value) in headers {
+            let path = key(&format!("{at}.headers"), name);
+            if !is_header_name(name) {
+                self.report(
+                    &path,
+                    format!("`{name}` is not an HTTP header name"),
+                    "use letters, digits and dashes, such as Authorization or X-Api-Key",
+                );
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            if let Some(first) = names.get(&lower) {
+                self.report(
+                    &path,
+                    format!("`{name}` is also written as `{first}`: header names ignore case"),
+                    "write each header once",
+                );
+                continue;
+            }
+            names.insert(lower.clone(), name);
+            if MANAGED_HEADERS.contains(&lower.as_str()) {
+                self.report(
+                    &path,
+                    format!("chaosday sets `{name}` itself: it says how the request is framed"),
+                    "remove it",
+                );
+                continue;
+            }
+            match value {
+                HeaderValue::Env { env } => {
+                    self.env_var_holding(
+                        &format!("{path}.env"),
+                        env,
+                        "the header's value",
+                        "PAGERDUTY_KEY",
+                    );
+                }
+                HeaderValue::Literal(text) => {
+                    if text.chars().any(|c| c.is_control() && c != '\t') {
+                        self.report(
+                            &path,
+                            format!("the value of `{name}` holds a control character, such as a line break"),
+                            "write the value on one line",
+                        );
+                    } else if is_credential(&lower) {
+                        self.report(
+                            &path,
+                            format!("`{name}` is a credential, written in clear in the game file"),
+                            format!("put it in an environment variable and write {name}: {{env: VARIABLE}}, such as {{env: PAGERDUTY_KEY}}"),
+                        );
+                    }
+                }
+            }
+        }
+        if ca_file.is_some_and(|file| file.trim().is_empty()) {
+            self.report(
+                format!("{at}.ca_file"),
+                "`ca_file` is empty",
+                "write the path of a PEM file of CA certificates, or remove it to trust the system's",
+            );
         }
     }
 
@@ -988,7 +1073,37 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// `base.name`, or `base["name"]` when the name is not a plain word.
-fn key(base: &str, name: &str) -> String {
+/// Headers that say how a request is framed or routed: chaosday's HTTP client sets them.
+const MANAGED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Whether `name` is an HTTP header name (RFC 9110's token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether a header named `lower` (in lower case) carries a credential, which the game file
+/// must not hold in clear.
+fn is_credential(lower: &str) -> bool {
+    matches!(lower, "authorization" | "proxy-authorization" | "cookie")
+        || ["token", "secret", "password", "api-key", "apikey", "auth"]
+            .iter()
+            .any(|word| lower.contains(word))
+}
+
+pub(super) fn key(base: &str, name: &str) -> String {
     let plain = !name.is_empty()
         && name
             .chars()

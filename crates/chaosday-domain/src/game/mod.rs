@@ -501,6 +501,17 @@ pub struct HttpProbe {
     #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
+    /// Headers sent with the request, such as `{Authorization: {env: HEALTH_TOKEN}}`.
+    #[serde(
+        default,
+        deserialize_with = "unique_keys",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub headers: Headers,
+    /// A PEM file of CA certificates trusted besides the system's, for an `https://` URL
+    /// whose certificate an internal CA signed (or a self-signed one: the certificate itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 /// An HTTP request method.
@@ -568,6 +579,18 @@ pub struct PrometheusProbe {
     #[serde(default = "five_seconds", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub timeout: Duration,
+    /// Headers sent with the query, such as `{Authorization: {env: PROMETHEUS_AUTH}}` for a
+    /// Prometheus behind basic auth or a bearer token.
+    #[serde(
+        default,
+        deserialize_with = "unique_keys",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub headers: Headers,
+    /// A PEM file of CA certificates trusted besides the system's, for an `https://` URL
+    /// whose certificate an internal CA signed (or a self-signed one: the certificate itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 /// A comparison of a value to a threshold.
@@ -910,11 +933,27 @@ impl Default for Schedule {
 pub struct Webhook {
     /// Where the JSON is POSTed, `http://` or `https://`.
     pub url: String,
-    /// Which events are sent.
+    /// Which events are sent (unset: the game's own, from `game_started` to `aborted`; the
+    /// incident events only when listed).
+    #[serde(default = "WebhookEvent::game_events")]
     pub events: Vec<WebhookEvent>,
+    /// Headers sent with every call, such as `{Authorization: {env: PAGERDUTY_KEY}}` (a
+    /// secret read from the environment when the game starts) or `{X-Source: chaosday}`.
+    #[serde(
+        default,
+        deserialize_with = "unique_keys",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub headers: Headers,
+    /// A PEM file of CA certificates trusted besides the system's, for an `https://` URL
+    /// whose certificate an internal CA signed (or a self-signed one: the certificate itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
-/// A game event an outgoing webhook can carry.
+/// A game event an outgoing webhook can carry. The incident events carry only what a
+/// spectator may know (a webhook's channel may be read by every team): an incident shows
+/// once it is detected or closed, its scenario and ground truth once it is public.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookEvent {
@@ -930,6 +969,141 @@ pub enum WebhookEvent {
     GuardFailed,
     /// The kill switch.
     Aborted,
+    /// A team detected an incident (by a declaration or an alert).
+    IncidentDetected,
+    /// A team diagnosed an incident correctly.
+    IncidentDiagnosed,
+    /// An incident was resolved (fixed and verified, healed by a diagnosis, or over).
+    IncidentResolved,
+    /// An incident's deadline passed.
+    IncidentExpired,
+    /// The public scoreboard changed.
+    ScoreChanged,
+}
+
+impl WebhookEvent {
+    /// The events of a webhook that lists none: the game's own.
+    pub fn game_events() -> Vec<WebhookEvent> {
+        vec![
+            WebhookEvent::GameStarted,
+            WebhookEvent::GamePaused,
+            WebhookEvent::GameResumed,
+            WebhookEvent::GameEnded,
+            WebhookEvent::GuardFailed,
+            WebhookEvent::Aborted,
+        ]
+    }
+
+    /// The event as written in game files and payloads: `game_paused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::GameStarted => "game_started",
+            WebhookEvent::GamePaused => "game_paused",
+            WebhookEvent::GameResumed => "game_resumed",
+            WebhookEvent::GameEnded => "game_ended",
+            WebhookEvent::GuardFailed => "guard_failed",
+            WebhookEvent::Aborted => "aborted",
+            WebhookEvent::IncidentDetected => "incident_detected",
+            WebhookEvent::IncidentDiagnosed => "incident_diagnosed",
+            WebhookEvent::IncidentResolved => "incident_resolved",
+            WebhookEvent::IncidentExpired => "incident_expired",
+            WebhookEvent::ScoreChanged => "score_changed",
+        }
+    }
+}
+
+/// Headers sent with an outgoing request, by name, such as
+/// `{Authorization: {env: PAGERDUTY_KEY}, X-Source: chaosday}`.
+pub type Headers = BTreeMap<String, HeaderValue>;
+
+/// A header's value: a string sent as written (nothing secret), or `{env: VARIABLE}`, the
+/// value of an environment variable read when the game starts, so that no credential is
+/// written in the game file. Its `Debug` never shows a value.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    /// Sent as written; not for credentials (`validate` refuses one in a credential header).
+    Literal(String),
+    /// The value of an environment variable, read when the game starts.
+    Env {
+        /// The variable, such as `PAGERDUTY_KEY`.
+        env: String,
+    },
+}
+
+impl fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderValue::Literal(_) => f.write_str("Literal(..)"),
+            HeaderValue::Env { env } => f.debug_struct("Env").field("env", env).finish(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Value;
+
+        impl<'de> de::Visitor<'de> for Value {
+            type Value = HeaderValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header value: a string, or {env: VARIABLE} to read a secret from the environment")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderValue, E> {
+                Ok(HeaderValue::Literal(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderValue, A::Error> {
+                let mut env = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "env" {
+                        return Err(de::Error::custom(format!(
+                            "unknown field `{key}`: a header value is a string or {{env: VARIABLE}}"
+                        )));
+                    }
+                    if env.is_some() {
+                        return Err(de::Error::duplicate_field("env"));
+                    }
+                    env = Some(map.next_value::<String>()?);
+                }
+                env.map(|env| HeaderValue::Env { env }).ok_or_else(|| {
+                    de::Error::custom(
+                        "a header value written as a map needs `env`, such as {env: PAGERDUTY_KEY}",
+                    )
+                })
+            }
+        }
+
+        deserializer.deserialize_any(Value)
+    }
+}
+
+impl JsonSchema for HeaderValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HeaderValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A header's value: a string sent as written (nothing secret), or `{env: VARIABLE}`, read from the environment when the game starts (for credentials).",
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "env": {
+                            "description": "The environment variable holding the value, such as `PAGERDUTY_KEY`.",
+                            "type": "string"
+                        }
+                    },
+                    "required": ["env"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// A game file that could not be read: bad syntax, a wrong type, an unknown field.
@@ -1058,6 +1232,61 @@ impl Game {
     pub fn scenario(&self, name: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|scenario| scenario.name == name)
     }
+
+    /// Every outgoing HTTP call the game makes, as written: its webhooks, and the `http` and
+    /// `prometheus` checks of its probes (each replica) and guards.
+    pub fn http_calls(&self) -> Vec<HttpCall<'_>> {
+        fn push<'g>(calls: &mut Vec<HttpCall<'g>>, at: String, check: &'g ProbeCheck) {
+            let path = format!("{at}.{}", check.kind());
+            let (headers, ca_file) = match check {
+                ProbeCheck::Http(http) => (&http.headers, &http.ca_file),
+                ProbeCheck::Prometheus(prometheus) => (&prometheus.headers, &prometheus.ca_file),
+                ProbeCheck::Tcp(_) | ProbeCheck::Command(_) => return,
+            };
+            calls.push(HttpCall {
+                path,
+                headers,
+                ca_file: ca_file.as_deref(),
+            });
+        }
+        let mut calls = Vec::new();
+        for (name, probe) in &self.probes {
+            let at = check::key("probes", name);
+            match &probe.placement {
+                Placement::Shared(one) => push(&mut calls, at, one),
+                Placement::PerTeam(replicas) => {
+                    for (team, one) in replicas {
+                        push(&mut calls, check::key(&format!("{at}.per_team"), team), one);
+                    }
+                }
+            }
+        }
+        for (name, guard) in &self.guards {
+            if let GuardCheck::Check(one) = &guard.check {
+                push(&mut calls, check::key("guards", name), one);
+            }
+        }
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            calls.push(HttpCall {
+                path: format!("webhooks[{i}]"),
+                headers: &webhook.headers,
+                ca_file: webhook.ca_file.as_deref(),
+            });
+        }
+        calls
+    }
+}
+
+/// An outgoing HTTP call of a game (a webhook, or an `http` or `prometheus` check) as its
+/// file writes it: what the game server reads from the environment and the disk at start.
+#[derive(Debug, Clone)]
+pub struct HttpCall<'g> {
+    /// Where in the file, such as `webhooks[0]` or `probes.cart-up.http`.
+    pub path: String,
+    /// Its headers.
+    pub headers: &'g Headers,
+    /// Its CA file, if any.
+    pub ca_file: Option<&'g str>,
 }
 
 /// The one value of `found`, or an error saying which keys `what` takes.

@@ -1315,3 +1315,215 @@ fn every_problem_reads_as_path_message_and_fix() {
         "game: the game has no name (fix: name it, such as game: spring-days-of-chaos)"
     );
 }
+
+// ---- outgoing calls: events, headers, CA files ---------------------------------------------
+
+#[test]
+fn a_webhook_without_events_sends_the_games_own_and_incident_events_are_listed() {
+    let game = patched(
+        "webhooks: [{url: \"https://hooks.example/a\"}, {url: \"https://hooks.example/b\", events: [incident_detected, incident_diagnosed, incident_resolved, incident_expired, score_changed]}]",
+    );
+    assert_eq!(game.webhooks[0].events, WebhookEvent::game_events());
+    assert_eq!(
+        game.webhooks[1]
+            .events
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "incident_detected",
+            "incident_diagnosed",
+            "incident_resolved",
+            "incident_expired",
+            "score_changed"
+        ]
+    );
+    // `as_str` is the wire name.
+    for event in game.webhooks[1]
+        .events
+        .iter()
+        .chain(&game.webhooks[0].events)
+    {
+        assert_eq!(
+            serde_json::to_value(event).unwrap(),
+            Value::String(event.as_str().to_owned())
+        );
+    }
+    check(
+        "webhooks: [{url: \"https://hooks.example/a\", events: [aborted, score_changed, aborted]}]",
+        &[("webhooks[0].events[2]", "`aborted` is listed twice")],
+    );
+}
+
+#[test]
+fn an_unknown_webhook_event_is_named_with_its_path_and_the_events_to_write() {
+    let text = format!(
+        "{HEAD}targets: {{}}\nscenarios: []\nwebhooks: [{{url: u, events: [aborted, incident_detect]}}]\n"
+    );
+    parse_error(
+        &text,
+        6,
+        39,
+        "webhooks[0].events[1]: unknown variant `incident_detect`",
+    );
+    let error = Game::parse_yaml(&text).unwrap_err();
+    for name in [
+        "incident_detected",
+        "incident_diagnosed",
+        "incident_resolved",
+        "incident_expired",
+        "score_changed",
+    ] {
+        assert!(error.message.contains(&format!("`{name}`")), "{error}");
+    }
+}
+
+#[test]
+fn header_values_are_strings_or_env_variables_and_debug_never_shows_a_value() {
+    let game = patched(
+        "webhooks: [{url: \"https://events.pagerduty.example/v2\", headers: {Authorization: {env: PAGERDUTY_KEY}, X-Source: chaosday}, ca_file: /etc/chaosday/ca.pem}]",
+    );
+    let hook = &game.webhooks[0];
+    assert_eq!(
+        hook.headers["Authorization"],
+        HeaderValue::Env {
+            env: "PAGERDUTY_KEY".into()
+        }
+    );
+    assert_eq!(
+        hook.headers["X-Source"],
+        HeaderValue::Literal("chaosday".into())
+    );
+    assert_eq!(hook.ca_file.as_deref(), Some("/etc/chaosday/ca.pem"));
+    let debug = format!("{game:?}");
+    assert!(debug.contains("PAGERDUTY_KEY"), "{debug}");
+    assert!(!debug.contains("chaosday\""), "a literal value in {debug}");
+    // It reads back as written.
+    let json = serde_json::to_value(hook).unwrap();
+    assert_eq!(
+        json["headers"],
+        serde_json::json!({"Authorization": {"env": "PAGERDUTY_KEY"}, "X-Source": "chaosday"})
+    );
+    assert_eq!(&serde_json::from_value::<Webhook>(json).unwrap(), hook);
+}
+
+#[test]
+fn a_malformed_header_value_is_an_error_that_says_what_to_write() {
+    let with = |headers: &str| {
+        format!(
+            "{HEAD}targets: {{}}\nscenarios: []\nprobes: {{p: {{prometheus: {{url: u, query: q, op: \"<\", threshold: 1, headers: {headers}}}}}}}\n"
+        )
+    };
+    let error = Game::parse_yaml(&with("{Authorization: {envv: KEY}}")).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("unknown field `envv`: a header value is a string or {env: VARIABLE}"),
+        "{error}"
+    );
+    let error = Game::parse_yaml(&with("{X-Count: 5}")).unwrap_err();
+    assert!(
+        error.message.contains(
+            "expected a header value: a string, or {env: VARIABLE} to read a secret from the environment"
+        ),
+        "{error}"
+    );
+    let error = Game::parse_yaml(&with("{Authorization: {}}")).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("needs `env`, such as {env: PAGERDUTY_KEY}"),
+        "{error}"
+    );
+    let error = Game::parse_yaml(&with("{X-A: a, X-A: b}")).unwrap_err();
+    assert!(error.message.contains("`X-A` is written twice"), "{error}");
+}
+
+#[test]
+fn headers_are_checked_for_their_name_and_for_credentials_written_in_clear() {
+    check(
+        "webhooks: [{url: \"https://hooks.example/x\", headers: {\"X Bad\": a, Authorization: \"Bearer abc\", authorization: {env: K}, Content-Length: \"3\", X-Note: \"a\\nb\", X-Api-Key: {env: \"9KEY\"}, X-Team: {env: \"\"}, X-Source: chaosday}, ca_file: \" \"}]",
+        &[
+            (
+                "webhooks[0].headers.Authorization",
+                "`Authorization` is a credential, written in clear in the game file (fix: put it in an environment variable and write Authorization: {env: VARIABLE}",
+            ),
+            (
+                "webhooks[0].headers.Content-Length",
+                "chaosday sets `Content-Length` itself",
+            ),
+            (
+                "webhooks[0].headers[\"X Bad\"]",
+                "`X Bad` is not an HTTP header name (fix: use letters, digits and dashes, such as Authorization or X-Api-Key)",
+            ),
+            (
+                "webhooks[0].headers.X-Api-Key.env",
+                "`9KEY` is not an environment variable name (fix: use letters, digits and underscores, not starting with a digit, such as PAGERDUTY_KEY)",
+            ),
+            ("webhooks[0].headers.X-Note", "holds a control character"),
+            (
+                "webhooks[0].headers.X-Team.env",
+                "the environment variable name is empty (fix: name the variable that holds the header's value",
+            ),
+            (
+                "webhooks[0].headers.authorization",
+                "`authorization` is also written as `Authorization`: header names ignore case",
+            ),
+            ("webhooks[0].ca_file", "`ca_file` is empty"),
+        ],
+    );
+    check(
+        "probes: {cart-up: {http: {url: \"https://127.0.0.1:8081/health\", headers: {X-Auth-Token: secret}}}}",
+        &[(
+            "probes.cart-up.http.headers.X-Auth-Token",
+            "is a credential, written in clear",
+        )],
+    );
+    check(
+        "guards: {prom: {prometheus: {url: \"https://prometheus:9090\", query: up, op: \">\", threshold: 0, headers: {Cookie: a=b}}, fail_for: 1m}}",
+        &[(
+            "guards.prom.prometheus.headers.Cookie",
+            "is a credential, written in clear",
+        )],
+    );
+    check(
+        "probes: {cart-up: {http: {url: \"https://127.0.0.1:8081/health\", headers: {Authorization: {env: HEALTH_TOKEN}, X-Source: chaosday}, ca_file: ca.pem}}}",
+        &[],
+    );
+}
+
+#[test]
+fn http_calls_lists_every_webhook_and_http_or_prometheus_check_with_its_path() {
+    let game = patched(
+        r#"
+probes:
+  cart-up: { http: { url: "https://a", headers: { X-A: a } } }
+  shop-up:
+    per_team:
+      checkout: { prometheus: { url: "https://p", query: up, op: ">", threshold: 0, ca_file: ca.pem } }
+      search: { tcp: { address: "127.0.0.1:9002" } }
+guards:
+  g: { http: { url: "https://g" }, fail_for: 1m }
+  h: { probe: cart-up, fail_for: 1m }
+webhooks: [ { url: "https://w", headers: { Authorization: { env: W } } } ]
+"#,
+    );
+    let calls: Vec<(String, usize, Option<&str>)> = game
+        .http_calls()
+        .into_iter()
+        .map(|call| (call.path, call.headers.len(), call.ca_file))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("probes.cart-up.http".to_owned(), 1, None),
+            (
+                "probes.shop-up.per_team.checkout.prometheus".to_owned(),
+                0,
+                Some("ca.pem")
+            ),
+            ("guards.g.http".to_owned(), 0, None),
+            ("webhooks[0]".to_owned(), 1, None),
+        ]
+    );
+}

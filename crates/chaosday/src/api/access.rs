@@ -2,10 +2,11 @@
 //! limit.
 //!
 //! [`authenticate`] runs before every handler: it reads `Authorization: Bearer TOKEN`,
-//! hashes the token once, checks the rate limit (keyed by the token's hash, or by the peer's
-//! address for requests without a known token, so that guessing tokens is limited too), then
-//! answers 401 for a token of no one, or leaves a [`Who`] for the handlers. No token is a
-//! spectator: read-only, and only if the server lets spectators in.
+//! hashes the token once, refuses it unchecked while its address is over its budget of
+//! failed credentials ([`super::guesses`]: token guessing is limited on every route), checks
+//! the rate limit (keyed by the token's hash, a web session's, or the peer's address without
+//! either), then answers 401 for a token of no one, or leaves a [`Who`] for the handlers. No
+//! token is a spectator: read-only, and only if the server lets spectators in.
 //!
 //! One exception to "a bearer token or nothing": `GET /api/v1/events` without an
 //! `Authorization` header takes the web UI's session cookie, since a browser's
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -27,6 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::web::sessions;
 use chaosday_domain::secrecy::Viewer;
 use chaosday_game::Caller;
 use chaosday_game::auth::{Identity, TokenHash};
@@ -129,9 +131,22 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     Ok(Some(token))
 }
 
-/// The address a request came from (unspecified when the server was not told).
+/// The address a request came from (unspecified when the server was not told: served
+/// without `into_make_service_with_connect_info::<SocketAddr>()`, as in `oneshot` tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Peer>()
+            .copied()
+            .unwrap_or(Peer(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+    }
+}
 
 /// The address of `request`'s peer.
 fn peer_of(request: &Request) -> IpAddr {
@@ -141,39 +156,106 @@ fn peer_of(request: &Request) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
-/// The middleware in front of every route: token, rate limit, then [`Who`].
+/// The middleware in front of every route: credentials (and their guessing budget), rate
+/// limit, then [`Who`] and [`Peer`] for the handlers. A session cookie of no live session
+/// is forgotten by the answer (so a browser stops sending it after a restart of the server).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match check(&state, &request) {
+    let mut forget_cookie = false;
+    let peer = peer_of(&request);
+    let mut response = match check(&state, &request, peer, &mut forget_cookie) {
         Ok(who) => {
-            let peer = Peer(peer_of(&request));
-            request.extensions_mut().insert(peer);
+            request.extensions_mut().insert(Peer(peer));
             request.extensions_mut().insert(who);
             next.run(request).await
         }
         Err(error) => error.into_response(),
+    };
+    if forget_cookie
+        && let Ok(value) = HeaderValue::from_str(&sessions::expired_cookie(sessions::COOKIE, "/"))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The answer to a credential refused unchecked: its address sent too many bad ones.
+fn guessing(retry_after: std::time::Duration) -> ApiError {
+    ApiError::OverBudget {
+        detail: "too many tokens of no one (or sessions that ended) came from this address; a token that has worked from here before still works".into(),
+        retry_after,
     }
 }
 
-fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
-    let peer = peer_of(request);
-    let hash = bearer(request.headers())?.map(TokenHash::of);
+fn check(
+    state: &AppState,
+    request: &Request,
+    peer: IpAddr,
+    forget_cookie: &mut bool,
+) -> Result<Who, ApiError> {
+    let guesses = &state.guesses;
+    // Guessing is limited on every route, event streams included: a credential is refused
+    // unchecked while its address is over its budget of failures (see `guesses`), and
+    // every failure spends that budget, never the request rate of anyone else.
+    let hash = match bearer(request.headers()) {
+        Ok(token) => token.map(TokenHash::of),
+        Err(error) => {
+            if let Some(wait) = guesses.refused(peer, &TokenHash::of("")) {
+                return Err(guessing(wait));
+            }
+            guesses.failed(peer);
+            return Err(error);
+        }
+    };
+    if let Some(hash) = &hash
+        && let Some(wait) = guesses.refused(peer, hash)
+    {
+        return Err(guessing(wait));
+    }
     let identity = hash.as_ref().and_then(|h| state.auth.identify_hash(h));
-    // Guessing tokens is limited on every route, event streams included, by address, on a
-    // budget of its own: a client flooding bad tokens costs neither the good tokens nor
-    // the spectators behind the same address anything.
-    if let (Some(limiter), Some(_), None) = (&state.limiter, &hash, &identity) {
-        limiter.check(&Key::BadToken(peer))?;
+    match (&hash, &identity) {
+        (Some(hash), Some(_)) => guesses.succeeded(peer, *hash),
+        (Some(_), None) => {
+            guesses.failed(peer);
+            return Err(ApiError::Unauthorized(
+                "this token is not one of this game's; check it with the game master, or send no Authorization header to read as a spectator"
+                    .into(),
+            ));
+        }
+        (None, _) => {}
+    }
+    // Without a token, the web UI's session cookie, if any: a live one is a credential
+    // proven from this address, one of no live session a failure.
+    let mut session: Option<(TokenHash, Identity)> = None;
+    if hash.is_none()
+        && let Some(id) = sessions::cookie(request.headers(), sessions::COOKIE)
+    {
+        let credential = TokenHash::of(&id);
+        if let Some(wait) = guesses.refused(peer, &credential) {
+            *forget_cookie = true;
+            return Err(guessing(wait));
+        }
+        match state.sessions.get(&id, Instant::now()) {
+            Some(current) => {
+                guesses.succeeded(peer, credential);
+                session = Some((credential, current.identity()));
+            }
+            None => {
+                guesses.failed(peer);
+                *forget_cookie = true;
+            }
+        }
     }
     let events = request.uri().path() == "/api/v1/events";
-    if events && hash.is_none() && request.method() == Method::GET {
+    if events
+        && request.method() == Method::GET
+        && let Some((_, identity)) = &session
+    {
         // A signed-in browser's own live events (the session cookie).
-        if let Some(identity) = state.sessions.identity(request.headers(), Instant::now()) {
-            return Ok(Who::Known(identity));
-        }
+        return Ok(Who::Known(identity.clone()));
     }
     // A team's Alertmanager has a budget of its own, apart from its players': a burst of
     // alert groups must not cost them their actions, nor be dropped (Alertmanager retries a
@@ -190,35 +272,22 @@ fn check(state: &AppState, request: &Request) -> Result<Who, ApiError> {
         })?;
         return Ok(Who::Known(known.clone()));
     }
-    // A live event stream is one long request: it counts against the streams cap, not the
-    // request rate (5,000 spectators behind one address would be refused otherwise).
-    let limited = !events && (hash.is_none() || identity.is_some());
-    if let (Some(limiter), true) = (&state.limiter, limited) {
-        let key = match (&identity, hash) {
-            (Some(_), Some(hash)) => Key::Token(hash),
-            (_, Some(_)) => Key::BadToken(peer),
+    // A live event stream is one long request: it counts against the streams' budgets, not
+    // the request rate (5,000 spectators would be refused otherwise).
+    if let (Some(limiter), false) = (&state.limiter, events) {
+        let key = match (hash, &session) {
+            (Some(hash), _) => Key::Token(hash),
             // A browser signed in to the web UI has a budget of its own, so that players
             // behind one address (an office's NAT) do not share one.
-            (_, None) => session_key(state, request).unwrap_or(Key::Peer(peer)),
+            (None, Some((credential, _))) => Key::Token(*credential),
+            (None, None) => Key::Peer(peer),
         };
         limiter.check(&key)?;
     }
-    match (hash, identity) {
-        (None, _) => Ok(Who::Anonymous),
-        (Some(_), Some(identity)) => Ok(Who::Known(identity)),
-        (Some(_), None) => Err(ApiError::Unauthorized(
-            "this token is not one of this game's; check it with the game master, or send no Authorization header to read as a spectator"
-                .into(),
-        )),
-    }
-}
-
-/// The rate-limit key of a request carrying the cookie of a live web session: the hash of
-/// its id. A cookie of no live session gets none (a made-up cookie buys no new budget).
-fn session_key(state: &AppState, request: &Request) -> Option<Key> {
-    let id = crate::web::sessions::cookie(request.headers(), crate::web::sessions::COOKIE)?;
-    state.sessions.get(&id, Instant::now())?;
-    Some(Key::Token(TokenHash::of(&id)))
+    Ok(match identity {
+        Some(identity) => Who::Known(identity),
+        None => Who::Anonymous,
+    })
 }
 
 /// The middleware in front of the game's Toxiproxy API: the game master's only.
@@ -250,8 +319,6 @@ pub enum Key {
     Token(TokenHash),
     /// The peer's address (no token).
     Peer(IpAddr),
-    /// The peer's address, for requests with a token of no one.
-    BadToken(IpAddr),
 }
 
 /// Requests per second per [`Key`].

@@ -48,9 +48,10 @@ pub enum ApiError {
         /// How long until the next request is allowed.
         retry_after: Duration,
     },
-    /// This token or address holds as many live event streams as it may (429).
+    /// This token or address is over a budget of its own (429): it holds as many live
+    /// event streams as it may, or sent too many tokens of no one.
     #[error("{detail}; retry in {} s", retry_seconds(*retry_after))]
-    TooManyStreams {
+    OverBudget {
         /// Whose budget is full.
         detail: String,
         /// How long to wait.
@@ -89,7 +90,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams { .. } => {
+            ApiError::TooManyRequests { .. } | ApiError::OverBudget { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,9 +107,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams { .. } => {
-                "too_many_requests"
-            }
+            ApiError::TooManyRequests { .. } | ApiError::OverBudget { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy { .. } => "busy",
         }
@@ -177,7 +176,7 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if let ApiError::TooManyRequests { retry_after }
-        | ApiError::TooManyStreams { retry_after, .. }
+        | ApiError::OverBudget { retry_after, .. }
         | ApiError::Busy { retry_after, .. } = self
         {
             response.headers_mut().insert(

@@ -159,6 +159,9 @@ impl Game {
             Arc::new(auth),
             ApiOptions {
                 rate_limit: 0,
+                // Every bad token here must be checked: the guessing budget has tests of
+                // its own (`a_token_over_its_rate_limit_gets_429_with_retry_after`).
+                guesses: (u32::MAX, std::time::Duration::from_secs(1)),
                 spectators,
                 ..ApiOptions::default()
             },

@@ -17,7 +17,9 @@ pub mod alerts;
 pub mod body;
 pub mod budget;
 pub mod error;
+pub mod guesses;
 pub mod handlers;
+pub mod listen;
 #[cfg(test)]
 mod matrix_tests;
 pub mod openapi;
@@ -60,6 +62,9 @@ pub struct ApiOptions {
     /// The live event streams each token's holder, each address without a token, and all
     /// together may hold (over one's own: 429; over all: 503; with Retry-After).
     pub streams: budget::StreamLimits,
+    /// Each address's budget of failed credentials (bad tokens, sessions that ended, wrong
+    /// sign-ins): a burst of so many, then one per so long; over it, 429 with Retry-After.
+    pub guesses: (u32, Duration),
     /// A team's Alertmanager's own budget: notifications per second, and the burst it
     /// may send at once; over it, 503 with Retry-After (which Alertmanager retries). 0: none.
     pub alert_rate: (u32, u32),
@@ -78,6 +83,7 @@ impl Default for ApiOptions {
             alert_rate: (access::ALERT_RATE, access::ALERT_BURST),
             keep_alive: Duration::from_secs(15),
             streams: budget::StreamLimits::default(),
+            guesses: (guesses::BURST, guesses::EVERY),
             stopping: watch::channel(false).1,
             web: WebOptions::default(),
         }
@@ -93,6 +99,8 @@ pub struct AppState {
     limiter: Option<Arc<access::Limiter>>,
     /// The Alertmanager receiver's own budget, per team.
     alert_limiter: Option<Arc<access::Limiter>>,
+    /// Each address's budget of failed credentials, and the credentials proven from it.
+    guesses: Arc<guesses::Guesses>,
     streams: Arc<sse::Streams>,
     openapi: Bytes,
     sessions: Arc<Sessions>,
@@ -125,10 +133,12 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         scenarios: scenarios(false),
         manual: scenarios(true),
     };
+    let guesses = Arc::new(guesses::Guesses::new(options.guesses.0, options.guesses.1));
     let web = WebState::new(
         server.clone(),
         auth.clone(),
         sessions.clone(),
+        guesses.clone(),
         options.spectators,
         options.web,
     );
@@ -139,6 +149,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         limiter: access::Limiter::new(options.rate_limit).map(Arc::new),
         alert_limiter: access::Limiter::with_burst(options.alert_rate.0, options.alert_rate.1)
             .map(Arc::new),
+        guesses,
         streams: Arc::new(sse::Streams::new(
             options.keep_alive,
             options.streams,

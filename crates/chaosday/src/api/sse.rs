@@ -1,11 +1,11 @@
 //! Live updates as Server-Sent Events: `GET /api/v1/events` (SPEC §5).
 //!
-//! A stream opens with a `snapshot` event (the caller's `View` as JSON, `id:` the caller's
-//! own count of the events that told it something), then sends the frames of each
-//! committed update that the caller's kind of viewer may see (`timeline`, `scoreboard`,
-//! `status`, `incident`), with `id:` that count after the event: an event hidden from the
-//! caller sends it nothing and moves no id, and a comment every `keep_alive` while idle. A stream
-//! that falls behind the broadcast gets a fresh `snapshot` and goes on.
+//! A stream opens with a `snapshot` event (the caller's `View` as JSON), then sends the
+//! frames of each committed update that the caller's kind of viewer may see (`timeline`,
+//! `scoreboard`, `status`, `incident`), and a comment every `keep_alive` while idle. Every
+//! `id:` is the caller's own count of the events that told it something: an event hidden
+//! from the caller sends it nothing and moves no id. A stream that falls behind the
+//! broadcast gets a fresh `snapshot` and goes on.
 //!
 //! Built for thousands of spectators: the referee serialises each update once per kind of
 //! viewer, and a stream sends those bytes as they are (no copy, no JSON work per client);
@@ -16,13 +16,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chaosday_domain::secrecy::Viewer;
-use std::net::{IpAddr, Ipv4Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -266,14 +264,13 @@ pub async fn events(
     State(state): State<AppState>,
     who: Who,
     uri: Uri,
-    peer: Option<Extension<Peer>>,
+    Peer(peer): Peer,
 ) -> Result<Response, ApiError> {
     let spectator = uri
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "view=spectator"));
     let viewer = who.viewer(state.spectators)?;
     let viewer = if spectator { Viewer::Spectator } else { viewer };
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(Peer(ip))| ip);
     let streams = state.streams.clone();
     let permit = streams
         .budget
@@ -300,6 +297,8 @@ pub async fn events(
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
     use super::*;
     use chaosday_domain::secrecy::Seqs;
 

@@ -688,6 +688,7 @@ async fn the_embedded_toxiproxy_api_is_the_game_masters_only() {
 async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     let app = app_with(ApiOptions {
         rate_limit: 3,
+        guesses: (3, Duration::from_secs(60)),
         ..ApiOptions::default()
     })
     .await;
@@ -753,18 +754,44 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     )
     .await
     .error(429);
-    // On every route, the event stream included.
-    send(
-        &app.router,
-        "GET",
-        "/api/v1/events",
-        Some("guess-guess-guess-guess"),
-        Body::empty(),
-    )
-    .await
-    .error(429);
+    // On every route, the event stream, the Toxiproxy API and the alert receiver included.
+    for (method, path) in [
+        ("GET", "/api/v1/events"),
+        ("GET", "/toxiproxy/proxies"),
+        ("POST", "/api/v1/alerts/alertmanager"),
+        ("POST", "/api/v1/declare"),
+        ("GET", "/"),
+    ] {
+        let answer = send(
+            &app.router,
+            method,
+            path,
+            Some("guess-guess-guess-guess"),
+            Body::empty(),
+        )
+        .await;
+        answer.error(429);
+        assert!(
+            answer.headers.contains_key(header::RETRY_AFTER),
+            "{method} {path}"
+        );
+    }
     let answer = send(&app.router, "GET", "/api/v1/game", None, Body::empty()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // A token already proven from this address keeps working; one that never came from it
+    // waits like a guess (right or wrong, the same answer).
+    let answer = send(
+        &app.router,
+        "GET",
+        "/api/v1/view",
+        Some(SEARCH),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    send(&app.router, "GET", "/api/v1/view", Some(GM), Body::empty())
+        .await
+        .error(429);
 }
 
 #[tokio::test]

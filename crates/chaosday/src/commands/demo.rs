@@ -187,15 +187,19 @@ async fn demo(
         problems.is_empty(),
         "the demo's game has problems (a bug): {problems:?}"
     );
-    let nofile = crate::api::budget::raise_descriptor_limit();
-    let defaults = crate::api::budget::StreamLimits::default();
+    // The same budgets as `serve`'s defaults, within the raised descriptor limit.
+    let descriptors = crate::api::budget::Descriptors::raise();
     let api_options = ApiOptions {
         web: WebOptions::for_game(&game),
-        streams: crate::api::budget::StreamLimits {
-            total: crate::api::budget::StreamLimits::total_for(nofile, defaults.total),
-            ..defaults
-        },
+        streams: descriptors.stream_limits(crate::api::budget::StreamLimits::default()),
         ..ApiOptions::default()
+    };
+    let listening = crate::commands::serve::Listening {
+        connections: crate::api::listen::ConnectionLimits {
+            total: descriptors.connections(),
+            per_address: descriptors.connections_per_address(),
+        },
+        tls: None,
     };
     let tokens = state::tokens(state_dir)?;
     let teams: Vec<(&str, &str)> = shop::TEAMS
@@ -280,6 +284,7 @@ async fn demo(
     let ending = server.clone();
     let served = crate::commands::serve::serve(
         api_listener,
+        listening,
         server,
         Arc::new(auth),
         api_options,

@@ -16,12 +16,16 @@ use chaosday_domain::game::{self, Format, Game};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
+use crate::api::budget::{Descriptors, StreamLimits};
+use crate::api::listen::{self, ConnectionLimits};
 use crate::api::{self, ApiOptions};
 use crate::app::{self, UsageError};
 use crate::cli::{Global, Output, ServeArgs};
 use crate::web::WebOptions;
 use chaosday_game::auth::Auth;
+use chaosday_game::outgoing::{Env, Outgoing};
 use chaosday_game::{GameServer, ServeOptions};
 
 /// How long requests in flight (and event streams) may take to finish once the server
@@ -55,6 +59,32 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .store
         .clone()
         .unwrap_or_else(|| state_dir.join(STORE_FILE).display().to_string());
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(listen::load_tls(cert, key).map_err(|e| UsageError(e.to_string()))?)
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(UsageError(
+                "--tls-cert needs --tls-key: give the certificate's private key too".into(),
+            )
+            .into());
+        }
+        (None, Some(_)) => {
+            return Err(UsageError(
+                "--tls-key needs --tls-cert: give the certificate chain too".into(),
+            )
+            .into());
+        }
+    };
+    if tls.is_none()
+        && let Some(open) = addresses.iter().find(|a| !a.ip().is_loopback())
+    {
+        eprintln!(
+            "warning: serving plain HTTP on {open} (not a loopback address): tokens and session cookies travel in clear; give --tls-cert and --tls-key, or put a TLS proxy in front"
+        );
+    }
+    let descriptors = Descriptors::raise();
     let listener = TcpListener::bind(addresses.as_slice())
         .await
         .map_err(|e| bind_error(&args.bind, &e))?;
@@ -70,16 +100,42 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening the game `{name}` (its log in {store})"))?;
     app::report_recovered(server.recovered());
-    announce(global.output, &name, address, &store);
+    let streams = descriptors.stream_limits(StreamLimits {
+        total: args.max_streams,
+        per_holder: args.streams_per_token,
+        per_address: args.streams_per_address,
+    });
+    let listening = Listening {
+        connections: ConnectionLimits {
+            total: descriptors.connections(),
+            per_address: descriptors.connections_per_address(),
+        },
+        tls,
+    };
+    let scheme = if listening.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    announce(global.output, &name, address, scheme, &store);
+    announce_limits(&descriptors, &streams, &listening.connections);
+    let defaults = ApiOptions::default();
     let api_options = ApiOptions {
         spectators: args.spectators,
         rate_limit: args.rate_limit,
-        streams: stream_limits(&args),
+        // No request limit means no guessing budget either.
+        guesses: if args.rate_limit == 0 {
+            (u32::MAX, defaults.guesses.1)
+        } else {
+            defaults.guesses
+        },
+        streams,
         web,
-        ..ApiOptions::default()
+        ..defaults
     };
     let output = global.output;
-    serve(listener, server, Arc::new(auth), api_options, async move {
+    let auth = Arc::new(auth);
+    serve(listener, listening, server, auth, api_options, async move {
         let reason = interrupts.recv().await;
         match output {
             Output::Json => println!("{}", json!({"event": "stopping", "reason": reason})),
@@ -92,12 +148,22 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves the game API of `server` on `listener` until `shutdown` completes (with a reason
-/// for the log), then, at once, ends every event stream, stops taking connections and shuts
-/// the game down (every fault reverted) while requests in flight get a few seconds to finish.
-/// `options.stopping` is this function's own.
+/// How the API's listener takes connections: its caps, and TLS if any.
+#[derive(Clone, Default)]
+pub struct Listening {
+    /// The connections it holds at once, in all and per address.
+    pub connections: ConnectionLimits,
+    /// TLS (rustls) on every connection, or plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Serves the game API of `server` on `listener` (as `listening` says) until `shutdown`
+/// completes (with a reason for the log), then, at once, ends every event stream, stops
+/// taking connections and shuts the game down (every fault reverted) while requests in
+/// flight get a few seconds to finish. `options.stopping` is this function's own.
 pub async fn serve(
     listener: TcpListener,
+    listening: Listening,
     server: GameServer,
     auth: Arc<Auth>,
     options: ApiOptions,
@@ -110,12 +176,9 @@ pub async fn serve(
     };
     let app = api::router(server.clone(), auth, options)
         .into_make_service_with_connect_info::<SocketAddr>();
-    // Small frames (events, acks) go out at once.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
+    // Tapped, so that axum hands the peer's `SocketAddr` to the router.
+    let listener =
+        listen::Listener::new(listener, listening.connections, listening.tls)?.tap_io(|_| ());
     let mut graceful = stopping;
     let http = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -143,25 +206,6 @@ pub async fn serve(
     };
     let (result, ()) = tokio::join!(drain, server.shutdown(&reason));
     result
-}
-
-/// The event streams' budgets: the flags', the cap kept below the descriptor limit (raised
-/// to the hard limit first) so that streams never take the sockets everything else needs.
-fn stream_limits(args: &ServeArgs) -> api::budget::StreamLimits {
-    let nofile = api::budget::raise_descriptor_limit();
-    let total = api::budget::StreamLimits::total_for(nofile, args.max_streams);
-    if total < args.max_streams {
-        tracing::warn!(
-            nofile,
-            streams = total,
-            "the descriptor limit holds fewer live event streams than --max-streams asks"
-        );
-    }
-    api::budget::StreamLimits {
-        total,
-        per_holder: args.streams_per_token,
-        per_address: args.streams_per_address,
-    }
 }
 
 /// Reads and checks the game file: problems are printed on stderr, and exit 2.
@@ -192,7 +236,13 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
     }
     let game = Game::parse(&text, format)
         .map_err(|error| UsageError(format!("{}: {}", location(&error), error.message)))?;
-    let problems = game.check();
+    let mut problems = game.check();
+    if problems.is_empty() {
+        // What its webhooks and probes read from the environment and the disk.
+        problems = Outgoing::load(&game, &Env::system())
+            .err()
+            .unwrap_or_default();
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("{name}: {problem}");
@@ -258,8 +308,8 @@ fn bind_error(bind: &str, error: &std::io::Error) -> anyhow::Error {
 }
 
 /// Says where the API and the web UI are, on stderr (and one JSON line on stdout with `--output json`).
-fn announce(output: Output, game: &str, address: SocketAddr, store: &str) {
-    let base = format!("http://{address}/api/v1");
+fn announce(output: Output, game: &str, address: SocketAddr, scheme: &str, store: &str) {
+    let base = format!("{scheme}://{address}/api/v1");
     if output == Output::Json {
         println!(
             "{}",
@@ -270,18 +320,43 @@ fn announce(output: Output, game: &str, address: SocketAddr, store: &str) {
                 "api": base,
                 "openapi": format!("{base}/openapi.json"),
                 "events": format!("{base}/events"),
-                "web": format!("http://{address}/"),
+                "web": format!("{scheme}://{address}/"),
                 "store": store,
             })
         );
     }
     eprintln!("chaosday serve: game `{game}`, its log in {store}");
-    eprintln!("  web UI   http://{address}/  (scoreboard; sign in for /team and /gm)");
+    eprintln!("  web UI   {scheme}://{address}/  (scoreboard; sign in for /team and /gm)");
     eprintln!("  API      {base}");
     eprintln!("  OpenAPI  {base}/openapi.json");
     eprintln!("  events   {base}/events");
     eprintln!(
         "Ctrl-C reverts every fault and stops the server; the next start goes on with the game."
+    );
+}
+
+/// Says on stderr what the descriptor limit allows (SPEC: the server stays up).
+fn announce_limits(
+    descriptors: &Descriptors,
+    streams: &StreamLimits,
+    connections: &ConnectionLimits,
+) {
+    let raised = if descriptors.soft_before < descriptors.limit {
+        format!(
+            "raised from {} to {}",
+            descriptors.soft_before, descriptors.limit
+        )
+    } else {
+        format!("{}", descriptors.limit)
+    };
+    eprintln!(
+        "  limits   descriptors {raised} (hard {}): {} connections ({} per address), {} live event streams ({} per token, {} per address without one)",
+        descriptors.hard,
+        connections.total,
+        connections.per_address,
+        streams.total,
+        streams.per_holder,
+        streams.per_address,
     );
 }
 
@@ -354,10 +429,17 @@ mod tests {
             rate_limit: 5,
             ..ApiOptions::default()
         };
-        let task = tokio::spawn(serve(listener, server, auth, options, async move {
-            let _ = stopped.await;
-            "the test is over".to_owned()
-        }));
+        let task = tokio::spawn(serve(
+            listener,
+            Listening::default(),
+            server,
+            auth,
+            options,
+            async move {
+                let _ = stopped.await;
+                "the test is over".to_owned()
+            },
+        ));
         let client = reqwest::Client::new();
         let base = format!("http://{address}/api/v1");
         let game: Value = tokio::time::timeout(Duration::from_secs(10), async {
@@ -421,5 +503,128 @@ mod tests {
         .await
         .expect("the stream ends");
         let _ = end;
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use std::process::Command;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::api::tests::open_server;
+
+    #[tokio::test]
+    async fn serves_the_api_the_web_ui_and_event_streams_over_https_to_real_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, pem) = crate::api::listen::tests::certificate(dir.path());
+        let tls = listen::load_tls(&cert, &key).unwrap();
+        let (server, auth, _state) = open_server().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listening = Listening {
+            tls: Some(tls),
+            ..Listening::default()
+        };
+        let task = tokio::spawn(serve(
+            listener,
+            listening,
+            server,
+            auth,
+            ApiOptions::default(),
+            async move {
+                let _ = stopped.await;
+                "the test is over".to_owned()
+            },
+        ));
+        // A client that trusts only this certificate, for the name in it.
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+            .resolve("chaosday.test", address)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let base = format!("https://chaosday.test:{}", address.port());
+        let game = client
+            .get(format!("{base}/api/v1/game"))
+            .send()
+            .await
+            .expect("the API answers over HTTPS");
+        assert_eq!(game.status(), 200);
+        assert_eq!(
+            game.json::<serde_json::Value>().await.unwrap()["game"],
+            "api-test"
+        );
+        let page = client.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("<html"));
+        let mut events = client
+            .get(format!("{base}/api/v1/events"))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        let mut text = String::new();
+        while !text.contains("event: snapshot") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("the snapshot comes at once")
+                .unwrap()
+                .expect("the stream is open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        // Plain HTTP on the TLS port gets nothing; a client that does not trust the
+        // certificate refuses it.
+        let plain = reqwest::Client::new()
+            .get(format!("http://{address}/api/v1/game"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        assert!(plain.is_err() || plain.unwrap().status() != 200);
+        let untrusting = reqwest::Client::builder()
+            .resolve("chaosday.test", address)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        assert!(
+            untrusting
+                .get(format!("{base}/api/v1/game"))
+                .send()
+                .await
+                .is_err()
+        );
+        // curl, with the certificate as its CA.
+        let cacert = cert.clone();
+        let url = format!("{base}/api/v1/game");
+        let resolve = format!("chaosday.test:{}:127.0.0.1", address.port());
+        let curl = tokio::task::spawn_blocking(move || {
+            Command::new("curl")
+                .args(["--silent", "--show-error", "--max-time", "10"])
+                .arg("--cacert")
+                .arg(&cacert)
+                .args(["--resolve", &resolve, "--write-out", "\n%{http_code}", &url])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("curl runs (./scripts/test installs it: apt-get install -y curl)");
+        let out = String::from_utf8_lossy(&curl.stdout);
+        assert!(
+            curl.status.success(),
+            "{out} {}",
+            String::from_utf8_lossy(&curl.stderr)
+        );
+        assert!(out.ends_with("\n200") && out.contains("api-test"), "{out}");
+
+        drop(events);
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("serve returns")
+            .unwrap()
+            .unwrap();
     }
 }

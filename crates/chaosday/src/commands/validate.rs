@@ -1,11 +1,13 @@
-//! `chaosday validate FILE`: a game file's syntax, then its cross-references; and
-//! `chaosday schema game`, the JSON Schema of the format.
+//! `chaosday validate FILE`: a game file's syntax, then its cross-references, then what
+//! `serve` would read for it (the environment variables its headers name, its CA files);
+//! and `chaosday schema game`, the JSON Schema of the format.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use chaosday_domain::game::{self, FileError, Format, Game, Problem};
+use chaosday_game::outgoing::{Env, Outgoing};
 use serde::Serialize;
 
 use crate::app::UsageError;
@@ -84,7 +86,14 @@ pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         Ok(true) => match Game::parse(&text, format) {
             Err(error) => Outcome::Unreadable(error),
             Ok(game) => {
-                let problems = game.check();
+                let mut problems = game.check();
+                if problems.is_empty() {
+                    // What `serve` reads for its webhooks and probes: the variables their
+                    // headers name, their CA files.
+                    problems = Outgoing::load(&game, &Env::system())
+                        .err()
+                        .unwrap_or_default();
+                }
                 Outcome::Checked(Box::new(game), problems)
             }
         },

@@ -20,7 +20,8 @@ use super::WebState;
 use super::forms::{Form, MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS};
 use super::pages::{login_form, safe_next};
 use super::sessions::{self, Current, Flash};
-use chaosday_game::auth::Identity;
+use crate::api::access::Peer;
+use chaosday_game::auth::{Identity, TokenHash};
 use chaosday_game::{Action, Caller};
 
 use chaosday_game::limits::MAX_ADJUSTMENT;
@@ -29,7 +30,12 @@ use chaosday_game::limits::MAX_ADJUSTMENT;
 const MAX_HINT_INDEX: i64 = chaosday_game::limits::MAX_HINT_INDEX as i64;
 
 /// `POST /login`: `token`, `player`, `csrf` (the sign-in form's), `next`.
-pub async fn login(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<WebState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = Form::parse(&body);
     let current = state.current(&headers);
     let presented = form.get("csrf");
@@ -75,12 +81,30 @@ pub async fn login(State(state): State<WebState>, headers: HeaderMap, body: Byte
             "Token: paste the token the game master gave your team".into(),
         );
     };
-    let Some(identity) = state.auth.identify(token) else {
+    // A wrong token spends the address's budget of failed credentials, as it would on the
+    // API; over it, every token not yet proven from this address waits, right or wrong.
+    let hash = TokenHash::of(token);
+    if let Some(wait) = state.guesses.refused(peer, &hash) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Token: too many wrong tokens came from your address; try again in {seconds} s"
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return response;
+    }
+    let Some(identity) = state.auth.identify_hash(&hash) else {
+        state.guesses.failed(peer);
         return again(
             StatusCode::UNAUTHORIZED,
             "Token: this is not a token of this game; check it with the game master".into(),
         );
     };
+    state.guesses.succeeded(peer, hash);
     let (caller, welcome) = match identity {
         Identity::GameMaster => (
             Caller::GameMaster {

@@ -37,6 +37,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chaosday_domain::game::{Game, Resolution};
 
+use crate::api::guesses::Guesses;
 use chaosday_game::GameServer;
 use chaosday_game::auth::Auth;
 use sessions::Sessions;
@@ -83,18 +84,21 @@ pub struct WebState {
     server: GameServer,
     auth: Arc<Auth>,
     sessions: Arc<Sessions>,
+    guesses: Arc<Guesses>,
     spectators: bool,
     options: Arc<WebOptions>,
 }
 
 impl WebState {
     /// The UI over `server`, signing in with `auth`'s tokens into `sessions` (shared with the
-    /// API, whose event stream takes the session cookie). `spectators`: whether the
+    /// API, whose event stream takes the session cookie), a wrong token at sign-in spending
+    /// its address's budget in `guesses` (shared with the API). `spectators`: whether the
     /// scoreboard is open to people who have not signed in.
     pub fn new(
         server: GameServer,
         auth: Arc<Auth>,
         sessions: Arc<Sessions>,
+        guesses: Arc<Guesses>,
         spectators: bool,
         options: WebOptions,
     ) -> Self {
@@ -102,6 +106,7 @@ impl WebState {
             server,
             auth,
             sessions,
+            guesses,
             spectators,
             options: Arc::new(options),
         }

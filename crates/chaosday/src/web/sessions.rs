@@ -6,8 +6,10 @@
 //! every form as a hidden field and compared in constant time), and a one-shot flash
 //! message for the next page. A session ends when it is idle for [`IDLE`], [`LIFETIME`]
 //! after it began, when its player signs out, or when the server stops (sessions live in
-//! memory: players sign in again after a restart). At most [`MAX_SESSIONS`] are kept; a new
-//! one pushes out the least recently used.
+//! memory: players sign in again after a restart). At most [`MAX_SESSIONS_PER_TOKEN`] are
+//! kept per token's holder (a new one ends that holder's least recently used) and
+//! [`MAX_SESSIONS`] in all (a new one then ends the least recently used of the holder with
+//! the most): a flood of sign-ins with one token never signs another holder out.
 //!
 //! The cookie is `HttpOnly` (no script reads it) and `SameSite=Strict` (no other site's page
 //! sends it); chaosday serves plain HTTP, so it carries no `Secure` flag.
@@ -103,6 +105,14 @@ pub struct Current {
 }
 
 impl Current {
+    /// Whose session this is.
+    pub fn identity(&self) -> Identity {
+        match &self.caller {
+            Caller::GameMaster { .. } => Identity::GameMaster,
+            Caller::Team { team, .. } => Identity::Team(team.clone()),
+        }
+    }
+
     /// Whether `presented` is this session's CSRF token (constant time).
     pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|token| self.csrf.matches(token))
@@ -260,15 +270,6 @@ impl Sessions {
         self.get(&cookie(headers, COOKIE)?, now)
     }
 
-    /// Whose session the request's cookie is, if any (the live event stream's sign-in).
-    pub fn identity(&self, headers: &HeaderMap, now: Instant) -> Option<Identity> {
-        self.of_request(headers, now)
-            .map(|current| match current.caller {
-                Caller::GameMaster { .. } => Identity::GameMaster,
-                Caller::Team { team, .. } => Identity::Team(team),
-            })
-    }
-
     /// Ends the session of `id`.
     pub fn remove(&self, current: &Current) {
         self.lock().remove(&current.id);
@@ -381,7 +382,9 @@ mod tests {
         assert_eq!(current.caller, team());
         assert!(current.csrf_ok(Some(&current.csrf.hex())));
         assert_eq!(
-            sessions.identity(&headers(&format!("{COOKIE}={id}")), now),
+            sessions
+                .of_request(&headers(&format!("{COOKIE}={id}")), now)
+                .map(|current| current.identity()),
             Some(Identity::Team("checkout".into()))
         );
     }

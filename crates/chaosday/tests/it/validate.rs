@@ -259,3 +259,103 @@ fn the_schema_command_prints_the_committed_schema() {
         "the game file schema changed: run `cargo run -p chaosday -- schema game > schemas/game.schema.json`"
     );
 }
+
+#[test]
+fn webhook_and_probe_settings_are_checked_naming_the_field_and_what_to_write() {
+    let sandbox = Sandbox::new();
+    let game = example("small.yaml");
+
+    // An unknown event: the line, the path, and every event there is.
+    let unknown = broken(
+        &game,
+        "events: [incident_detected, incident_diagnosed",
+        "events: [incident_detect, incident_diagnosed",
+    );
+    let path = write(&sandbox, "unknown-event.yaml", &unknown);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let line = line_of(&unknown, "incident_detect,");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("{path}:{line}:")), "{first}");
+    assert!(
+        first.contains("webhooks[1].events[0]: unknown variant `incident_detect`, expected one of"),
+        "{first}"
+    );
+    assert!(first.contains("`incident_detected`"), "{first}");
+
+    // A bad header name, and a credential written in clear.
+    let bad = broken(
+        &game,
+        "headers: { X-Source: chaosday }",
+        "headers: { \"X Source\": chaosday, Authorization: \"Bearer abc\" }",
+    );
+    let path = write(&sandbox, "bad-headers.yaml", &bad);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{path}: webhooks[1].headers.Authorization: `Authorization` is a credential, written in clear in the game file (fix: put it in an environment variable and write Authorization: {{env: VARIABLE}}, such as {{env: PAGERDUTY_KEY}})"
+            ),
+            format!(
+                "{path}: webhooks[1].headers[\"X Source\"]: `X Source` is not an HTTP header name (fix: use letters, digits and dashes, such as Authorization or X-Api-Key)"
+            ),
+            format!("{path}: invalid: 2 problems"),
+        ]
+    );
+
+    // A secret from the environment: refused while its variable is not set, as `serve` would.
+    let secret = broken(
+        &game,
+        "headers: { X-Source: chaosday }",
+        "headers: { Authorization: { env: CHAOSDAY_TEST_CHAT_TOKEN } }",
+    );
+    let path = write(&sandbox, "secret.yaml", &secret);
+    let output = sandbox
+        .command(&["validate", &path, "--output", "json"])
+        .env_remove("CHAOSDAY_TEST_CHAT_TOKEN")
+        .output()
+        .expect("validate runs");
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([{
+            "path": "webhooks[1].headers.Authorization.env",
+            "message": "`CHAOSDAY_TEST_CHAT_TOKEN` is not set: header `Authorization` takes its value from it",
+            "fix": "set CHAOSDAY_TEST_CHAT_TOKEN in the environment of chaosday to the value of `Authorization` (on one line), or remove the header",
+        }])
+    );
+    let output = sandbox
+        .command(&["validate", &path])
+        .env("CHAOSDAY_TEST_CHAT_TOKEN", "Bearer chat-s3cret")
+        .output()
+        .expect("validate runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+
+    // A CA file that is not there.
+    let ca = broken(
+        &game,
+        "headers: { X-Source: chaosday }",
+        "headers: { X-Source: chaosday }\n    ca_file: /nonexistent/chaosday-ca.pem",
+    );
+    let path = write(&sandbox, "ca.yaml", &ca);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "{path}: webhooks[1].ca_file: cannot read `/nonexistent/chaosday-ca.pem`: "
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(fix: write the path of a PEM file"),
+        "{stdout}"
+    );
+}
