@@ -63,15 +63,7 @@ impl Matcher {
     /// A matcher from its parts; a bad name or regular expression says what to write.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Self, String> {
         let name = name.trim();
-        let valid = name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-        if name.is_empty() || !valid {
-            return Err(format!(
-                "`{name}` is not a label name (letters, digits and _, not starting with a digit); {WRITE}"
-            ));
-        }
+        label_name(name)?;
         let regex = match op {
             MatchOp::Re | MatchOp::NotRe => Some(
                 Regex::new(&format!("^(?:{value})$"))
@@ -106,6 +98,11 @@ impl Matcher {
         Matcher::new(name, op, &unquote(value.trim())?)
     }
 
+    /// Whether an alert without its label satisfies it (`env!="prod"`, `env=~".*"`).
+    pub fn matches_empty(&self) -> bool {
+        self.matches(&BTreeMap::new())
+    }
+
     /// Whether `labels` satisfy it (a missing label is empty).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.name).map_or("", String::as_str);
@@ -117,6 +114,21 @@ impl Matcher {
             (MatchOp::Re | MatchOp::NotRe, None) => false,
         }
     }
+}
+
+/// Checks a label name as Prometheus writes them: letters, digits and `_`, not starting
+/// with a digit; the error says what to write.
+pub fn label_name(name: &str) -> Result<(), String> {
+    let valid = name
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if name.is_empty() || !valid {
+        return Err(format!(
+            "`{name}` is not a label name (letters, digits and _, not starting with a digit); {WRITE}"
+        ));
+    }
+    Ok(())
 }
 
 /// A value in double quotes (with `\"` and `\\` escapes), or bare.
@@ -173,6 +185,13 @@ impl AlertMatch {
         self.0.is_empty()
     }
 
+    /// Whether every alert satisfies it, even one without a single label: no matcher
+    /// needs a label (`env!="dev"` alone). Alertmanager refuses such a silence; a game
+    /// refuses such an `alert_match`, which any alert at all would satisfy.
+    pub fn matches_anything(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(Matcher::matches_empty)
+    }
+
     /// Whether a firing alert with `labels` detects the target (never when empty).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         !self.0.is_empty() && self.0.iter().all(|m| m.matches(labels))
@@ -217,30 +236,56 @@ impl Serialize for AlertMatch {
 
 impl<'de> Deserialize<'de> for AlertMatch {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let written = AlertMatchWritten::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom(
-                "expected labels such as {service: cart}, or matchers such as ['service=\"cart\"', 'severity=~\"crit|page\"']",
-            )
-        })?;
-        let matchers = match written {
-            // A label name that is not one is left to the game's check, which says where.
-            AlertMatchWritten::Labels(map) => map
-                .into_iter()
-                .map(|(name, value)| Matcher {
-                    name,
-                    op: MatchOp::Eq,
-                    value,
-                    regex: None,
-                })
-                .collect(),
-            AlertMatchWritten::Matchers(list) => list
-                .iter()
-                .enumerate()
-                .map(|(i, text)| Matcher::parse(text).map_err(|e| format!("[{i}]: {e}")))
-                .collect::<Result<_, _>>()
-                .map_err(serde::de::Error::custom)?,
-        };
-        Ok(AlertMatch(matchers))
+        // A visitor rather than an untagged enum: a bad matcher is refused while its list
+        // is read, so the error has the field's path and place in the file.
+        struct Written;
+        impl<'de> serde::de::Visitor<'de> for Written {
+            type Value = AlertMatch;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "labels such as {service: cart}, or matchers such as ['service=\"cart\"', 'severity=~\"crit|page\"']",
+                )
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AlertMatch, A::Error> {
+                let mut labels = BTreeMap::new();
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    labels.insert(name, value);
+                }
+                // A label name that is not one is left to the game's check, which says where.
+                Ok(AlertMatch(
+                    labels
+                        .into_iter()
+                        .map(|(name, value)| Matcher {
+                            name,
+                            op: MatchOp::Eq,
+                            value,
+                            regex: None,
+                        })
+                        .collect(),
+                ))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut list: A,
+            ) -> Result<AlertMatch, A::Error> {
+                let mut matchers = Vec::new();
+                while let Some(text) = list.next_element::<String>()? {
+                    let i = matchers.len();
+                    matchers.push(
+                        Matcher::parse(&text)
+                            .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?,
+                    );
+                }
+                Ok(AlertMatch(matchers))
+            }
+        }
+        deserializer.deserialize_any(Written)
     }
 }
 

@@ -152,7 +152,9 @@ pub enum EventKind {
         /// The logical target (or service) it names.
         target: String,
     },
-    /// A firing alert from a team's alerting.
+    /// A firing alert from a team's alerting: it detects the team's open incidents its
+    /// labels match if it started after they opened, credited at the event's time (when
+    /// chaosday received it); one matching none costs a false alarm, once per firing.
     AlertFired {
         /// The team.
         team: String,
@@ -163,6 +165,20 @@ pub enum EventKind {
         /// Alertmanager's fingerprint of the alert (empty in older logs: the labels' hash
         /// stands in).
         #[serde(default, skip_serializing_if = "String::is_empty")]
+        fingerprint: String,
+    },
+    /// A resolved alert from a team's alerting. In the log because every alert received is
+    /// (the game master sees the alert traffic); it changes no score.
+    AlertResolved {
+        /// The team.
+        team: String,
+        /// The alert's labels.
+        labels: BTreeMap<String, String>,
+        /// When the alert started firing, unix ms (as its sender says).
+        starts_at_ms: i64,
+        /// When it resolved, unix ms (as its sender says).
+        ends_at_ms: i64,
+        /// Alertmanager's fingerprint of the alert (the labels' hash when it sent none).
         fingerprint: String,
     },
     /// A team's diagnosis of one of its incidents.
@@ -259,6 +275,7 @@ impl EventKind {
             EventKind::IncidentOpened { .. } => "incident_opened",
             EventKind::Declared { .. } => "declared",
             EventKind::AlertFired { .. } => "alert_fired",
+            EventKind::AlertResolved { .. } => "alert_resolved",
             EventKind::Diagnosed { .. } => "diagnosed",
             EventKind::HintBought { .. } => "hint_bought",
             EventKind::ResolutionClaimed { .. } => "resolution_claimed",

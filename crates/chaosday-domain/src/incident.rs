@@ -7,7 +7,7 @@
 //! team acting on another team's incident, a fourth diagnosis, a claim on a closed incident)
 //! change nothing: the log keeps them, the score ignores them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -248,6 +248,13 @@ pub struct Ignored {
 /// people (the game master's list of ignored events, an action's 409).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
+    /// A declaration or an alert while the game is not on (not started, or ended): no
+    /// detection and no false alarm.
+    #[error("the game is {}: teams act while it runs", status.as_str())]
+    NotPlaying {
+        /// Where the game is.
+        status: Status,
+    },
     /// An `incident_opened` for an id already in use.
     #[error("incident {incident} was already opened")]
     AlreadyOpened {
@@ -353,13 +360,23 @@ pub struct GameState {
     pub incidents: BTreeMap<IncidentId, Incident>,
     /// Points that belong to no incident (false alarms, adjustments), by team.
     pub team_extra: BTreeMap<String, (Breakdown, u32)>,
-    /// The alerts each team's alerting sent so far, by fingerprint (a false alarm is
-    /// charged once per alert).
-    pub alert_fingerprints: BTreeSet<(String, String)>,
+    /// The alerts each team's alerting sent so far: by team, then by fingerprint, the
+    /// firing last seen (a false alarm is charged once per firing, never for a repeat).
+    pub alerts: BTreeMap<String, BTreeMap<String, AlertFiring>>,
     /// The last event folded in.
     pub last_seq: u64,
     /// Events that changed nothing, and why.
     pub ignored: Vec<Ignored>,
+}
+
+/// One firing of one alert, as a team's alerting last sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AlertFiring {
+    /// When the alert started firing, unix ms, as its sender says.
+    pub starts_at_ms: i64,
+    /// When it counts as started, unix ms: its `starts_at_ms`, but never later than the
+    /// firing was first received.
+    pub since_ms: i64,
 }
 
 impl GameState {
@@ -373,7 +390,7 @@ impl GameState {
             pauses: Vec::new(),
             incidents: BTreeMap::new(),
             team_extra: BTreeMap::new(),
-            alert_fingerprints: BTreeSet::new(),
+            alerts: BTreeMap::new(),
             last_seq: 0,
             ignored: Vec::new(),
         }
@@ -601,6 +618,7 @@ impl GameState {
                 );
             }
             EventKind::Declared { team, target } => {
+                self.playing()?;
                 let open = self
                     .open_incidents(team)
                     .filter(|i| i.state == IncidentState::Open && i.matches_target(target))
@@ -628,29 +646,48 @@ impl GameState {
                 starts_at_ms,
                 fingerprint,
             } => {
-                // Evidence only if it started after the incident opened (a standing alert
-                // is none), credited when chaosday received it (the event's time), never
-                // at the sender's `startsAt`.
-                let matching: Vec<(IncidentId, IncidentState)> = self
-                    .open_incidents(team)
-                    .filter(|i| *starts_at_ms >= i.opened_ms)
-                    .filter(|i| i.faults.iter().any(|f| f.alert_match.matches(labels)))
-                    .map(|i| (i.id, i.state))
-                    .collect();
+                self.playing()?;
                 let fingerprint = if fingerprint.is_empty() {
                     crate::alerting::fingerprint(labels)
                 } else {
                     fingerprint.clone()
                 };
-                let new = self.alert_fingerprints.insert((team.clone(), fingerprint));
-                if matching.is_empty() {
-                    // Matching no open incident costs a false alarm, once per alert.
-                    if new {
-                        let penalty = i64::from(self.rules.false_alarm);
-                        let extra = self.extra(team);
-                        extra.0.penalties -= penalty;
-                        extra.1 += 1;
+                // One firing of an alert is its fingerprint with its start: Alertmanager
+                // repeats a standing alert with the start it had, and an alert that fires
+                // anew comes with a new start. A repeat keeps the time its firing was first
+                // received; a new firing cannot have started later than it arrived (a start
+                // in the future would make a standing alert look new at every opening).
+                let seen = self.alerts.entry(team.clone()).or_default();
+                let (since_ms, new) = match seen.get(&fingerprint) {
+                    Some(firing) if firing.starts_at_ms == *starts_at_ms => {
+                        (firing.since_ms, false)
                     }
+                    _ => ((*starts_at_ms).min(at), true),
+                };
+                seen.insert(
+                    fingerprint,
+                    AlertFiring {
+                        starts_at_ms: *starts_at_ms,
+                        since_ms,
+                    },
+                );
+                // Evidence only if it started after the incident opened (a standing alert
+                // is none), credited when chaosday received it (the event's time), never
+                // at the sender's `startsAt`.
+                let matching: Vec<(IncidentId, IncidentState)> = self
+                    .open_incidents(team)
+                    .filter(|i| since_ms >= i.opened_ms)
+                    .filter(|i| i.faults.iter().any(|f| f.alert_match.matches(labels)))
+                    .map(|i| (i.id, i.state))
+                    .collect();
+                if matching.is_empty() && new {
+                    // Matching no open incident costs a false alarm, once per firing: a
+                    // repeat costs nothing more, a firing anew (a new start) costs again, so
+                    // one false alarm never buys a script endless tries.
+                    let penalty = i64::from(self.rules.false_alarm);
+                    let extra = self.extra(team);
+                    extra.0.penalties -= penalty;
+                    extra.1 += 1;
                 }
                 for (id, state) in matching {
                     if state == IncidentState::Open {
@@ -658,6 +695,8 @@ impl GameState {
                     }
                 }
             }
+            // In the log for the game master's eyes: it changes no score.
+            EventKind::AlertResolved { .. } => self.playing()?,
             EventKind::Diagnosed {
                 team,
                 incident,
@@ -795,6 +834,14 @@ impl GameState {
         }
     }
 
+    /// Teams' detections count while the game runs or is paused (every clock frozen).
+    fn playing(&self) -> Result<(), ApplyError> {
+        match self.status {
+            Status::Running | Status::Paused => Ok(()),
+            status @ (Status::NotStarted | Status::Ended) => Err(ApplyError::NotPlaying { status }),
+        }
+    }
+
     fn detect(&mut self, id: IncidentId, when: i64, by: Actor) {
         let rules = self.rules.detect;
         let Some(opened) = self.incidents.get(&id).map(|i| i.opened_ms) else {
@@ -898,5 +945,253 @@ mod tests {
         state.apply(&claim);
         assert_eq!(state.ignored[0].why, "no incident #9");
         assert_eq!(state.last_seq, 1);
+    }
+
+    /// Checkout's game: started at 0 s; incident #1 (cart, `service="cart"`) opens at 100 s.
+    fn alert_game() -> GameState {
+        let mut state = GameState::new(ScoringRules::default());
+        state.apply(&at(
+            0,
+            EventKind::GameStarted {
+                teams: vec!["checkout".into()],
+                rules: None,
+            },
+        ));
+        open(&mut state, 1, 100);
+        state
+    }
+
+    fn open(state: &mut GameState, id: u64, second: i64) {
+        let alert_match = crate::alerting::AlertMatch(vec![
+            crate::alerting::Matcher::parse("service=\"cart\"").unwrap(),
+        ]);
+        state.apply(&at(
+            second,
+            EventKind::IncidentOpened {
+                incident: IncidentId(id),
+                team: "checkout".into(),
+                scenario: "cart-slow".into(),
+                difficulty: 1,
+                resolution: Resolution::Diagnose,
+                diagnosis: crate::events::Diagnosis {
+                    target: "cart".into(),
+                    kind: "latency".into(),
+                },
+                faults: vec![crate::events::FaultSummary {
+                    target: "cart".into(),
+                    kind: "latency".into(),
+                    description: "latency on cart".into(),
+                    alert_match,
+                }],
+                hints: Vec::new(),
+                deadline_ms: 3_600_000,
+                mirrors: Vec::new(),
+            },
+        ));
+    }
+
+    fn at(second: i64, kind: EventKind) -> Event {
+        Event {
+            seq: 0,
+            at_ms: second * 1000,
+            actor: Actor::System,
+            kind,
+        }
+    }
+
+    /// Checkout's alert `fingerprint` on `service`, started at `starts_s`, received at
+    /// `second`.
+    fn alert(state: &mut GameState, second: i64, service: &str, starts_s: i64, fingerprint: &str) {
+        state.apply(&Event {
+            seq: 0,
+            at_ms: second * 1000,
+            actor: Actor::Alert {
+                team: "checkout".into(),
+            },
+            kind: EventKind::AlertFired {
+                team: "checkout".into(),
+                labels: [("service".to_owned(), service.to_owned())].into(),
+                starts_at_ms: starts_s * 1000,
+                fingerprint: fingerprint.into(),
+            },
+        });
+    }
+
+    fn false_alarms(state: &GameState) -> u32 {
+        state.team_extra.get("checkout").map_or(0, |(_, n)| *n)
+    }
+
+    fn detected_s(state: &GameState, id: u64) -> Option<i64> {
+        state.incidents[&IncidentId(id)]
+            .detected_ms
+            .map(|ms| ms / 1000)
+    }
+
+    #[test]
+    fn an_alert_detects_when_received_never_at_its_start() {
+        let mut state = alert_game();
+        alert(&mut state, 160, "cart", 110, "a");
+        assert_eq!(detected_s(&state, 1), Some(160));
+        let incident = &state.incidents[&IncidentId(1)];
+        assert_eq!(incident.time_to_detect_ms, Some(60_000));
+        assert_eq!(false_alarms(&state), 0);
+    }
+
+    #[test]
+    fn an_alert_that_started_before_the_opening_is_no_evidence_and_costs_one_false_alarm() {
+        let mut state = alert_game();
+        // The cheat: "it started long ago" (a day before this game's epoch), sent 60 s after
+        // the opening.
+        alert(&mut state, 160, "cart", -86_400, "cheat");
+        assert_eq!(detected_s(&state, 1), None);
+        assert_eq!(false_alarms(&state), 1);
+        // Repeated, it costs nothing more and still detects nothing.
+        alert(&mut state, 170, "cart", -86_400, "cheat");
+        assert_eq!((detected_s(&state, 1), false_alarms(&state)), (None, 1));
+    }
+
+    #[test]
+    fn a_standing_alert_costs_one_false_alarm_and_never_detects_a_later_incident() {
+        let mut state = GameState::new(ScoringRules::default());
+        state.apply(&at(
+            0,
+            EventKind::GameStarted {
+                teams: vec!["checkout".into()],
+                rules: None,
+            },
+        ));
+        alert(&mut state, 10, "cart", 5, "standing");
+        assert_eq!(false_alarms(&state), 1);
+        open(&mut state, 1, 100);
+        for second in [110, 120, 130] {
+            alert(&mut state, second, "cart", 5, "standing");
+        }
+        open(&mut state, 2, 200);
+        alert(&mut state, 210, "cart", 5, "standing");
+        assert_eq!((detected_s(&state, 1), detected_s(&state, 2)), (None, None));
+        assert_eq!(false_alarms(&state), 1);
+    }
+
+    #[test]
+    fn a_start_in_the_future_counts_from_when_the_alert_was_first_received() {
+        let mut state = GameState::new(ScoringRules::default());
+        state.apply(&at(
+            0,
+            EventKind::GameStarted {
+                teams: vec!["checkout".into()],
+                rules: None,
+            },
+        ));
+        // "Started in 2099", first sent before anything opened: a standing alert.
+        alert(&mut state, 10, "cart", 4_000_000_000, "liar");
+        open(&mut state, 1, 100);
+        alert(&mut state, 110, "cart", 4_000_000_000, "liar");
+        assert_eq!((detected_s(&state, 1), false_alarms(&state)), (None, 1));
+        // First sent after the opening, it detects, credited on receipt.
+        alert(&mut state, 120, "cart", 4_000_000_000, "new");
+        assert_eq!(
+            (detected_s(&state, 1), false_alarms(&state)),
+            (Some(120), 1)
+        );
+    }
+
+    #[test]
+    fn an_alert_firing_anew_is_a_new_alert_for_evidence_and_for_false_alarms() {
+        let mut state = alert_game();
+        // Unmatched: each firing of the fingerprint costs once, its repeats nothing; a
+        // script resending one alert as new at each try pays for each try.
+        alert(&mut state, 110, "search", 105, "s");
+        alert(&mut state, 111, "search", 105, "s");
+        alert(&mut state, 120, "search", 119, "s");
+        alert(&mut state, 121, "search", 119, "s");
+        alert(&mut state, 122, "search", 122, "s");
+        assert_eq!(false_alarms(&state), 3);
+        // A cart alert standing since before the opening costs its false alarm, and its
+        // repeats detect nothing; resolved and firing again after the opening, the new
+        // firing is evidence.
+        alert(&mut state, 125, "cart", 40, "c");
+        alert(&mut state, 130, "cart", 40, "c");
+        assert_eq!((detected_s(&state, 1), false_alarms(&state)), (None, 4));
+        alert(&mut state, 140, "cart", 135, "c");
+        assert_eq!(
+            (detected_s(&state, 1), false_alarms(&state)),
+            (Some(140), 4)
+        );
+    }
+
+    #[test]
+    fn unmatched_alerts_cost_once_per_fingerprint_and_a_missing_one_is_the_labels_hash() {
+        let mut state = alert_game();
+        alert(&mut state, 110, "search", 105, "one");
+        alert(&mut state, 111, "search", 105, "two");
+        alert(&mut state, 112, "search", 105, "one");
+        assert_eq!(false_alarms(&state), 2);
+        alert(&mut state, 113, "index", 105, "");
+        alert(&mut state, 114, "index", 105, "");
+        assert_eq!(false_alarms(&state), 3);
+        let extra = state.team_extra["checkout"].0;
+        assert_eq!(extra.penalties, -30);
+        // An alert matching an incident already detected detects nothing and costs nothing.
+        alert(&mut state, 120, "cart", 115, "cart-1");
+        alert(&mut state, 121, "cart", 116, "cart-2");
+        assert_eq!(
+            (detected_s(&state, 1), false_alarms(&state)),
+            (Some(120), 3)
+        );
+    }
+
+    #[test]
+    fn no_alert_or_declaration_counts_before_the_start_or_after_the_end() {
+        let mut state = GameState::new(ScoringRules::default());
+        alert(&mut state, 10, "cart", 5, "early");
+        assert_eq!(
+            state.ignored[0].why,
+            "the game is not_started: teams act while it runs"
+        );
+        let mut state = alert_game();
+        state.apply(&at(200, EventKind::GameEnded));
+        alert(&mut state, 210, "search", 205, "late");
+        assert_eq!(false_alarms(&state), 0);
+        assert_eq!(state.ignored.len(), 1);
+    }
+
+    #[test]
+    fn while_paused_an_alert_detects_on_the_frozen_clock() {
+        let mut state = alert_game();
+        state.apply(&at(
+            130,
+            EventKind::GamePaused {
+                reason: "lunch".into(),
+            },
+        ));
+        alert(&mut state, 400, "cart", 390, "a");
+        assert_eq!(detected_s(&state, 1), Some(400));
+        // 30 s of running time from the opening to the pause; the pause does not count.
+        assert_eq!(
+            state.incidents[&IncidentId(1)].time_to_detect_ms,
+            Some(30_000)
+        );
+    }
+
+    #[test]
+    fn a_declaration_is_credited_when_received() {
+        let mut state = alert_game();
+        state.apply(&Event {
+            seq: 0,
+            at_ms: 130_000,
+            actor: Actor::Team {
+                team: "checkout".into(),
+                player: "alice".into(),
+            },
+            kind: EventKind::Declared {
+                team: "checkout".into(),
+                target: "cart".into(),
+            },
+        });
+        assert_eq!(detected_s(&state, 1), Some(130));
+        assert_eq!(
+            state.incidents[&IncidentId(1)].time_to_detect_ms,
+            Some(30_000)
+        );
     }
 }

@@ -23,7 +23,7 @@ use crate::events::{Actor, Diagnosis, Event, EventKind, FaultSummary, IncidentId
 use crate::incident::{Breakdown, Incident, IncidentState, Status};
 use crate::scoring::ScoringRules;
 use crate::secrecy::{self, Access, HintView, Viewer};
-use crate::timeline::{Change, Detector, Telling, Timeline, cause_text, tell};
+use crate::timeline::{Change, Telling, Timeline, cause_text, tell};
 
 /// Who a report was made for (the viewer, as data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -210,8 +210,8 @@ pub struct Detection {
     pub how: DetectedBy,
     /// Who: the player's name (to the game master and the team), else the team's.
     pub by: String,
-    /// The target the declaration named, or the labels of the alert, when the viewer may
-    /// know them.
+    /// The target the declaration named, or the alert's labels and fingerprint
+    /// (`alertname=CartSlow, service=cart; fingerprint 3f2a…`), when the viewer may know them.
     pub detail: Option<String>,
 }
 
@@ -462,10 +462,7 @@ fn note(
 ) {
     match change {
         Change::Detected { incident, by, .. } => {
-            extras.entry(*incident).or_default().detection_detail = Some(match by {
-                Detector::Declaration { target } => target.clone(),
-                Detector::Alert { labels } => labels.clone(),
-            });
+            extras.entry(*incident).or_default().detection_detail = Some(by.described());
         }
         Change::Diagnosed {
             incident,
@@ -578,9 +575,9 @@ pub fn build(
             }
             entry.seq = told_events;
             let own = match change {
-                Change::FalseAlarm { team, .. } | Change::AlertUnmatched { team, .. } => {
-                    own_team(team)
-                }
+                Change::FalseAlarm { team, .. }
+                | Change::AlertUnmatched { team, .. }
+                | Change::AlertResolved { team, .. } => own_team(team),
                 _ => change.incident().map_or(gm, |id| see(id).own),
             };
             timeline.push(TimelineItem::new(entry, actor_name(&event.actor, own)));

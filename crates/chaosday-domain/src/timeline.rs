@@ -130,7 +130,23 @@ pub enum Detector {
     Alert {
         /// The labels, for people.
         labels: String,
+        /// Its fingerprint (Alertmanager's, or the labels' hash when it sent none).
+        fingerprint: String,
     },
+}
+
+impl Detector {
+    /// What the detection said, for people: the target declared, or the alert's labels and
+    /// fingerprint (`alertname=CartSlow, service=cart; fingerprint 3f2a…`).
+    pub fn described(&self) -> String {
+        match self {
+            Detector::Declaration { target } => target.clone(),
+            Detector::Alert {
+                labels,
+                fingerprint,
+            } => format!("{labels}; fingerprint {fingerprint}"),
+        }
+    }
 }
 
 /// What one event changed, the same for every viewer: the facts a timeline entry tells.
@@ -178,17 +194,25 @@ pub enum Change {
     FalseAlarm {
         /// The team.
         team: String,
-        /// The target it declared (none for an alert).
-        target: Option<String>,
+        /// The declaration, or the alert, that matched no open incident.
+        by: Detector,
         /// The penalty (negative).
         points: i64,
     },
-    /// A firing alert that detected nothing.
+    /// A firing alert that detected nothing and cost nothing (a repeat, or one matching an
+    /// incident already detected).
     AlertUnmatched {
         /// The team.
         team: String,
-        /// Its labels, for people.
-        labels: String,
+        /// Its labels and fingerprint, for people.
+        alert: String,
+    },
+    /// A resolved alert (it changes nothing).
+    AlertResolved {
+        /// The team.
+        team: String,
+        /// Its labels and fingerprint, for people.
+        alert: String,
     },
     /// A diagnosis that counted.
     Diagnosed {
@@ -437,8 +461,17 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
                 EventKind::Declared { target, .. } => Detector::Declaration {
                     target: target.clone(),
                 },
-                EventKind::AlertFired { labels, .. } => Detector::Alert {
+                EventKind::AlertFired {
+                    labels,
+                    fingerprint,
+                    ..
+                } => Detector::Alert {
                     labels: labels_text(labels),
+                    fingerprint: if fingerprint.is_empty() {
+                        crate::alerting::fingerprint(labels)
+                    } else {
+                        fingerprint.clone()
+                    },
                 },
                 _ => unreachable!("a declaration or an alert"),
             };
@@ -465,21 +498,16 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
                 let before = marks.alarms.map_or(0, |(p, _)| p);
                 out.push(Change::FalseAlarm {
                     team: team.clone(),
-                    target: match &by {
-                        Detector::Declaration { target } => Some(target.clone()),
-                        Detector::Alert { .. } => None,
-                    },
+                    by: by.clone(),
                     points: alarms.0 - before,
                 });
             }
             // An alert that detected nothing and cost nothing: a repeat, or one matching an
             // incident already detected.
-            if let (true, false, Detector::Alert { labels }) =
-                (detected.is_empty(), false_alarm, by)
-            {
+            if let (true, false, Detector::Alert { .. }) = (detected.is_empty(), false_alarm, &by) {
                 out.push(Change::AlertUnmatched {
                     team: team.clone(),
-                    labels,
+                    alert: by.described(),
                 });
             }
         }
@@ -572,6 +600,19 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
             team: team.clone(),
             points: *points,
             reason: reason.clone(),
+        }),
+        EventKind::AlertResolved {
+            team,
+            labels,
+            fingerprint,
+            ..
+        } => out.push(Change::AlertResolved {
+            team: team.clone(),
+            alert: Detector::Alert {
+                labels: labels_text(labels),
+                fingerprint: fingerprint.clone(),
+            }
+            .described(),
         }),
         EventKind::Expired { .. } | EventKind::Cancelled { .. } => {}
     }
@@ -729,13 +770,24 @@ pub fn tell(
                 (Detector::Declaration { .. }, false, false) => {
                     (K::Declaration, format!("{team} detected {incident}"))
                 }
+                // The game master sees which alert it was as it comes.
+                (Detector::Alert { .. }, true, _) if gm => (
+                    K::Alert,
+                    format!(
+                        "an alert of {team} ({}) detected incident {incident}",
+                        by.described()
+                    ),
+                ),
                 (Detector::Alert { .. }, true, _) => (
                     K::Alert,
                     format!("an alert of {team} detected incident {incident}"),
                 ),
-                (Detector::Alert { labels }, false, true) => (
+                (Detector::Alert { .. }, false, true) => (
                     K::Alert,
-                    format!("an alert of {team} ({labels}) detected {incident}"),
+                    format!(
+                        "an alert of {team} ({}) detected {incident}",
+                        by.described()
+                    ),
                 ),
                 (Detector::Alert { .. }, false, false) => {
                     (K::Alert, format!("an alert of {team} detected {incident}"))
@@ -743,18 +795,21 @@ pub fn tell(
             };
             entry(kind, Some(team), Some(*incident), text, *points)
         }
-        Change::FalseAlarm {
-            team,
-            target,
-            points,
-        } => {
-            let text = match target {
-                Some(target) if own_team(team) => format!("{team}: false alarm on {target}"),
+        Change::FalseAlarm { team, by, points } => {
+            // The team (and the game master) may read what it sent itself: the target it
+            // declared, the alert that matched nothing. Nobody else.
+            let text = match by {
+                Detector::Declaration { target } if own_team(team) => {
+                    format!("{team}: false alarm on {target}")
+                }
+                Detector::Alert { .. } if own_team(team) => {
+                    format!("{team}: false alarm from an alert ({})", by.described())
+                }
                 _ => format!("{team}: false alarm"),
             };
             entry(K::FalseAlarm, Some(team), None, text, *points)
         }
-        Change::AlertUnmatched { team, labels } => {
+        Change::AlertUnmatched { team, alert } => {
             // The game master sees alert traffic as it comes; the team reads it in the
             // report (live, the reply never says whether an alert counted, and neither does
             // this).
@@ -765,7 +820,20 @@ pub fn tell(
                 K::Alert,
                 Some(team),
                 None,
-                format!("an alert of {team} ({labels}) came again: nothing new to detect"),
+                format!("an alert of {team} ({alert}) detected nothing new"),
+                0,
+            )
+        }
+        Change::AlertResolved { team, alert } => {
+            // As an alert that detected nothing: the game master's live, the team's later.
+            if (live && !gm) || !own_team(team) {
+                return None;
+            }
+            entry(
+                K::Alert,
+                Some(team),
+                None,
+                format!("an alert of {team} ({alert}) resolved"),
                 0,
             )
         }

@@ -13,7 +13,7 @@ use chaosday_engine::RevertOutcome;
 
 use crate::referee::Refused;
 use crate::server::{Inner, actor_name};
-use crate::{Ack, Action, ActionError, Caller, FiringAlert};
+use crate::{Ack, Action, ActionError, Caller, ReceivedAlert};
 
 /// Does `action` for `caller`, once they may.
 pub(crate) async fn act(
@@ -259,37 +259,48 @@ async fn claim(inner: &Inner, by: TeamActor, incident: IncidentId) -> Result<Ack
     Ok(ack(inner, &event, &team, message, Some(incident), 0))
 }
 
-/// Firing alerts from a team's Alertmanager, every one written to the log in one commit:
+/// Alerts from a team's Alertmanager, every one written to the log in one commit: a firing
 /// one that started after an open incident of the team opened and matches its target
 /// detects it, credited now; one matching no open incident costs a false alarm, once per
-/// alert fingerprint (the domain's rules). The answer is the same whatever they did.
+/// firing; a resolved one changes nothing (the domain's rules). The answer is the same
+/// whatever they did.
 async fn alerts_fired(
     inner: &Inner,
     team: &str,
-    alerts: Vec<FiringAlert>,
+    alerts: Vec<ReceivedAlert>,
 ) -> Result<Ack, ActionError> {
     let received = alerts.len();
     let events: Vec<(Actor, EventKind)> = alerts
         .into_iter()
         .map(|alert| {
-            (
-                Actor::Alert {
-                    team: team.to_owned(),
-                },
-                EventKind::AlertFired {
+            let kind = match alert.resolved_ms {
+                None => EventKind::AlertFired {
                     team: team.to_owned(),
                     labels: alert.labels,
                     starts_at_ms: alert.starts_at_ms,
                     fingerprint: alert.fingerprint,
                 },
+                Some(ends_at_ms) => EventKind::AlertResolved {
+                    team: team.to_owned(),
+                    labels: alert.labels,
+                    starts_at_ms: alert.starts_at_ms,
+                    ends_at_ms,
+                    fingerprint: alert.fingerprint,
+                },
+            };
+            (
+                Actor::Alert {
+                    team: team.to_owned(),
+                },
+                kind,
             )
         })
         .collect();
     if !events.is_empty() {
         match inner.referee.commit(events).await {
             Ok(_) => {}
-            // An alert the state does not take (none today) changes nothing, and says so
-            // no differently.
+            // Alerts the state does not take (the game ended meanwhile) change nothing, and
+            // say so no differently.
             Err(Refused::Ignored(_)) => {}
             Err(Refused::Store(why)) => return Err(ActionError::Unavailable(why)),
         }
@@ -297,13 +308,13 @@ async fn alerts_fired(
     Ok(alerts_received(inner.now_ms(), received))
 }
 
-/// The one answer to a team's alerts: how many firing alerts were received, never what
-/// they did (a script would fish with it).
-pub(crate) fn alerts_received(at_ms: i64, received: usize) -> Ack {
+/// The one answer to a team's alerts: how many were received, never what they did (a
+/// script would fish with it). The receiver answers [`crate::AlertsReceived`].
+fn alerts_received(at_ms: i64, received: usize) -> Ack {
     Ack {
         seq: 0,
         at_ms,
-        message: format!("received {received} firing alert(s)"),
+        message: format!("received {received} alert(s)"),
         points: 0,
         incident: None,
         hint: None,

@@ -1,15 +1,16 @@
 //! Alerts intake (SPEC §2, §5): a team's Alertmanager webhook payload, version 4, read into
-//! the firing alerts the referee matches against its targets' `alert_match` labels.
-//! Resolved alerts, repeats and unknown fields change nothing; only a malformed payload is
-//! refused, with the path of the field at fault (Alertmanager retries 5xx only, and a payload
-//! that does not parse would not parse the next time either).
+//! the alerts the referee logs, the firing ones matched against its targets' `alert_match`
+//! matchers. Resolved alerts and repeats are logged and score nothing; unknown fields are
+//! ignored; only a malformed payload is refused, with the path of the field at fault
+//! (Alertmanager retries 5xx only, and a payload that does not parse would not parse the
+//! next time either).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::limits::MAX_ALERTS;
-use crate::{ActionError, FiringAlert};
+use crate::{ActionError, ReceivedAlert};
 
 /// The player name the referee records for alerts (their actor is the team's alerting).
 pub const ALERT_PLAYER: &str = "alertmanager";
@@ -24,8 +25,9 @@ fn bad(field: impl Into<String>, detail: impl Into<String>) -> ActionError {
     }
 }
 
-/// The firing alerts of a payload; an alert without a start time started at `now_ms`.
-pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<FiringAlert>, ActionError> {
+/// The alerts of a payload, firing and resolved, in its order; an alert without a start
+/// time started at `now_ms`, a resolved one without an end time ended then.
+pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<ReceivedAlert>, ActionError> {
     let payload: Value = serde_json::from_slice(bytes).map_err(|e| {
         bad(
             "body",
@@ -65,7 +67,7 @@ pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<FiringAlert>, ActionError>
             ),
         ));
     }
-    let mut firing = Vec::new();
+    let mut received = Vec::new();
     for (i, alert) in alerts.iter().enumerate() {
         let at = |field: &str| format!("alerts[{i}].{field}");
         let Value::Object(alert) = alert else {
@@ -82,16 +84,16 @@ pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<FiringAlert>, ActionError>
                 return Err(bad(at("status"), "expected \"firing\" or \"resolved\""));
             }
         };
-        match status {
-            "firing" => {}
-            "resolved" => continue,
+        let resolved = match status {
+            "firing" => false,
+            "resolved" => true,
             other => {
                 return Err(bad(
                     at("status"),
                     format!("expected \"firing\" or \"resolved\", got {other:?}"),
                 ));
             }
-        }
+        };
         let labels = match alert.get("labels") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(labels)) => labels
@@ -128,16 +130,39 @@ pub fn parse(bytes: &[u8], now_ms: i64) -> Result<Vec<FiringAlert>, ActionError>
             }
             Some(_) => return Err(bad(at("fingerprint"), "expected a string")),
         };
-        firing.push(FiringAlert {
+        let resolved_ms = if resolved {
+            Some(match alert.get("endsAt") {
+                None | Some(Value::Null) => now_ms,
+                Some(Value::String(text)) => starts_at(text, now_ms).ok_or_else(|| {
+                    bad(
+                        at("endsAt"),
+                        format!(
+                            "expected an RFC 3339 time such as 2027-03-12T09:41:00Z, got {text:?}"
+                        ),
+                    )
+                })?,
+                Some(_) => {
+                    return Err(bad(
+                        at("endsAt"),
+                        "expected an RFC 3339 time such as 2027-03-12T09:41:00Z",
+                    ));
+                }
+            })
+        } else {
+            None
+        };
+        received.push(ReceivedAlert {
             labels,
             starts_at_ms,
             fingerprint,
+            resolved_ms,
         });
     }
-    Ok(firing)
+    Ok(received)
 }
 
 /// An RFC 3339 time in unix ms; Go's zero time (`0001-01-01T00:00:00Z`, "unknown") is now.
+/// (Also for a resolved alert's `endsAt`.)
 fn starts_at(text: &str, now_ms: i64) -> Option<i64> {
     let at: jiff::Timestamp = text.parse().ok()?;
     if at.as_second() <= 0 {
@@ -194,19 +219,24 @@ mod tests {
     }
 
     #[test]
-    fn passes_on_firing_alerts_and_ignores_resolved_ones_and_unknown_fields() {
+    fn passes_on_firing_and_resolved_alerts_and_ignores_unknown_fields() {
         let alerts = parse(PAYLOAD.as_bytes(), NOW).unwrap();
-        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts.len(), 2);
         assert_eq!(alerts[0].labels["service"], "cart");
         assert_eq!(alerts[0].labels.len(), 3);
-        let expected: jiff::Timestamp = "2027-03-12T09:31:00.123Z".parse().unwrap();
-        assert_eq!(alerts[0].starts_at_ms, expected.as_millisecond());
+        assert_eq!(alerts[0].fingerprint, "c3c3b4f2a1e0d9f8");
+        assert_eq!(alerts[0].resolved_ms, None);
+        let ms = |text: &str| text.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        assert_eq!(alerts[0].starts_at_ms, ms("2027-03-12T09:31:00.123Z"));
+        assert_eq!(alerts[1].labels["service"], "search");
+        assert_eq!(alerts[1].resolved_ms, Some(ms("2027-03-12T09:10:00Z")));
     }
 
     #[test]
-    fn a_payload_of_only_resolved_alerts_fires_nothing() {
+    fn a_resolved_alert_without_an_end_ended_when_received() {
         let payload = r#"{"version": "4", "status": "resolved", "alerts": [{"status": "resolved", "labels": {"a": "b"}, "startsAt": "2027-03-12T09:00:00Z"}]}"#;
-        assert!(parse(payload.as_bytes(), NOW).unwrap().is_empty());
+        let alerts = parse(payload.as_bytes(), NOW).unwrap();
+        assert_eq!(alerts[0].resolved_ms, Some(NOW));
         assert!(parse(br#"{"alerts": []}"#, NOW).unwrap().is_empty());
     }
 
@@ -229,6 +259,10 @@ mod tests {
                 "alerts[0].startsAt",
             ),
             (r#"{"alerts": [{"status": "pending"}]}"#, "alerts[0].status"),
+            (
+                r#"{"alerts": [{"status": "resolved", "endsAt": "soon"}]}"#,
+                "alerts[0].endsAt",
+            ),
             (
                 r#"{"alerts": [{"status": "firing", "labels": {"service": 1}}]}"#,
                 "alerts[0].labels.service",

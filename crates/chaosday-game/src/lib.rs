@@ -160,16 +160,16 @@ pub enum Action {
         /// Why (required).
         reason: String,
     },
-    /// Firing alerts from a team's Alertmanager.
+    /// Alerts from a team's Alertmanager, firing or resolved.
     Alerts {
-        /// The firing alerts.
-        alerts: Vec<FiringAlert>,
+        /// The alerts, in the payload's order.
+        alerts: Vec<ReceivedAlert>,
     },
 }
 
-/// A firing alert, as the Alertmanager receiver passes it on.
+/// An alert, as the Alertmanager receiver passes it on: firing, or resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FiringAlert {
+pub struct ReceivedAlert {
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// When it started firing, unix ms (as its sender says: evidence only if after the
@@ -177,6 +177,30 @@ pub struct FiringAlert {
     pub starts_at_ms: i64,
     /// Alertmanager's fingerprint, or a hash of the labels when it sent none.
     pub fingerprint: String,
+    /// When it resolved, unix ms (as its sender says); `None` while it fires.
+    pub resolved_ms: Option<i64>,
+}
+
+/// The answer to a team's Alertmanager: how many alerts its payload carried, and nothing
+/// else. It is the same whatever the alerts did (detected, cost a false alarm, repeated,
+/// resolved, came before the start): a script learns nothing from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertsReceived {
+    /// The alerts of the payload, firing or resolved.
+    pub received: usize,
+    /// One line for people: `received 3 alert(s)`.
+    pub message: String,
+}
+
+impl AlertsReceived {
+    /// The answer to a payload of `received` alerts.
+    pub fn of(received: usize) -> Self {
+        AlertsReceived {
+            received,
+            message: format!("received {received} alert(s)"),
+        }
+    }
 }
 
 /// What an accepted action did, once its events are durable.
@@ -475,27 +499,34 @@ impl GameServer {
         self.inner.subscribe()
     }
 
-    /// Receives a payload of `team`'s Alertmanager (webhook version 4): every firing alert
-    /// is written to the log, and detects the team's incidents by the domain's rules
-    /// (matchers, started after the opening, credited now; a false alarm once per alert
-    /// that matches no open incident). The answer never says what the alerts did. A
-    /// malformed payload is refused with the field at fault; before the game starts and
-    /// after it ends, nothing is recorded and the answer is still 200 (Alertmanager would
-    /// retry a refusal forever).
-    pub async fn alertmanager(&self, team: &str, payload: &[u8]) -> Result<Ack, ActionError> {
-        let now = self.inner.now_ms();
-        let alerts = alerts::parse(payload, now)?;
+    /// Receives a payload of `team`'s Alertmanager (webhook version 4): every alert, firing
+    /// or resolved, is written to the log, and the firing ones detect the team's incidents
+    /// by the domain's rules (matchers, started after the opening, credited now; a false
+    /// alarm once per firing that matches no open incident). The answer is the same
+    /// whatever the alerts did. A malformed payload is refused with the field at fault.
+    /// Before the game starts and after it ends, nothing is recorded and the answer is
+    /// still 200 (Alertmanager would retry a refusal forever); while it is paused, alerts
+    /// count as a declaration does, on the frozen clocks.
+    pub async fn alertmanager(
+        &self,
+        team: &str,
+        payload: &[u8],
+    ) -> Result<AlertsReceived, ActionError> {
+        let alerts = alerts::parse(payload, self.inner.now_ms())?;
+        let received = AlertsReceived::of(alerts.len());
         let status = self.snapshot().state.status;
         if alerts.is_empty() || matches!(status, Status::NotStarted | Status::Ended) {
-            let mut ack = actions::alerts_received(now, alerts.len());
-            ack.seq = self.seq(&Viewer::Team(team.to_owned()));
-            return Ok(ack);
+            return Ok(received);
         }
         let caller = Caller::Team {
             team: team.to_owned(),
             player: alerts::ALERT_PLAYER.into(),
         };
-        self.act(&caller, Action::Alerts { alerts }).await
+        match self.act(&caller, Action::Alerts { alerts }).await {
+            // The game ended meanwhile: nothing recorded, and the same answer.
+            Ok(_) | Err(ActionError::Conflict(_)) => Ok(received),
+            Err(other) => Err(other),
+        }
     }
 
     /// Does `action` for `caller`; answers once its events are durable.

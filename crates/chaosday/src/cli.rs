@@ -603,6 +603,15 @@ pub enum TeamCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Your team's targets, each with the Alertmanager matchers a firing alert must satisfy
+    /// to detect an incident on it (with the game master's token: every team's).
+    #[command(
+        after_help = "Examples:\n  chaosday team targets\n  chaosday team targets --output json | jq '.[].alert_match'"
+    )]
+    Targets {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 const TEAM_EXAMPLES: &str = "\
@@ -613,6 +622,7 @@ Examples:
   chaosday team diagnose 3 --target cart-db-link --kind latency
   chaosday team hint 3
   chaosday team resolve 3
+  chaosday team targets                       which alerts detect an incident on your targets
   chaosday team status --output json | jq '.incidents'";
 
 #[derive(Debug, Subcommand)]

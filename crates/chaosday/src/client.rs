@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chaosday_domain::events::IncidentId;
 use chaosday_domain::secrecy::View;
-use chaosday_game::{Ack, ActiveFault, GameInfo, ProbeHealth};
+use chaosday_game::{Ack, ActiveFault, GameInfo, ProbeHealth, TargetMatchers};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -124,6 +124,11 @@ impl Client {
     /// The game as this caller may see it: status, scoreboard, incidents.
     pub async fn view(&self) -> anyhow::Result<Reply<View>> {
         self.get("view").await
+    }
+
+    /// The caller's targets with their alert matchers (every team's for the game master).
+    pub async fn targets(&self) -> anyhow::Result<Reply<Vec<TargetMatchers>>> {
+        self.get("targets").await
     }
 
     /// The active faults (the game master's).

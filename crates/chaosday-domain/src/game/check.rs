@@ -217,6 +217,26 @@ impl<'g> Checker<'g> {
                     "an alert label name is empty",
                     "name the label an alert carries, such as service: cart",
                 );
+            } else if let Some(why) = target
+                .alert_match
+                .0
+                .iter()
+                .find_map(|m| crate::alerting::label_name(&m.name).err())
+            {
+                self.report(
+                    format!("{at}.alert_match"),
+                    why,
+                    "use the label's name as Prometheus writes it, such as service: cart",
+                );
+            } else if target.alert_match.matches_anything() {
+                self.report(
+                    format!("{at}.alert_match"),
+                    format!(
+                        "every alert would detect an incident on it: no matcher of {} needs a label (each holds for an alert without it)",
+                        target.alert_match.written().join(", ")
+                    ),
+                    "add a matcher that an alert must carry a label to satisfy, such as service=\"cart\"",
+                );
             }
             match &target.placement {
                 Placement::Shared(spec) => self.target_spec(&at, spec, &mut listens),

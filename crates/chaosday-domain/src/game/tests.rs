@@ -724,6 +724,46 @@ fn alert_labels_have_names() {
         "targets: {cart: {alert_match: {\"\": cart}}}",
         &[("targets.cart.alert_match", "an alert label name is empty")],
     );
+    check(
+        "targets: {cart: {alert_match: {1service: cart}}}",
+        &[("targets.cart.alert_match", "`1service` is not a label name")],
+    );
+    check(
+        "targets: {cart: {alert_match: ['env!=\"dev\"', 'severity=~\".*\"']}}",
+        &[(
+            "targets.cart.alert_match",
+            "every alert would detect an incident on it: no matcher of env!=\"dev\", severity=~\".*\" needs a label (each holds for an alert without it) (fix: add a matcher",
+        )],
+    );
+    check(
+        "targets: {cart: {alert_match: ['env!=\"dev\"', 'service=~\"cart|shop\"']}}",
+        &[],
+    );
+}
+
+#[test]
+fn a_bad_matcher_is_refused_with_its_path_and_what_to_write() {
+    let game = |matchers: &str| {
+        format!("{HEAD}targets:\n  cart:\n    host: {{}}\n    alert_match: {matchers}\n")
+    };
+    parse_error(
+        &game("['service=\"cart\"', 'severity~crit']"),
+        7,
+        18,
+        "targets.cart.alert_match: [1]: `severity~crit` has no operator; write a matcher as NAME=\"VALUE\"",
+    );
+    parse_error(
+        &game("['severity=~\"(crit\"']"),
+        7,
+        18,
+        "targets.cart.alert_match: [0]: `(crit` is not a regular expression",
+    );
+    parse_error(
+        &game("service"),
+        7,
+        18,
+        "targets.cart.alert_match: invalid type: string \"service\", expected labels such as {service: cart}, or matchers such as",
+    );
 }
 
 #[test]

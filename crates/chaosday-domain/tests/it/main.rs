@@ -1,5 +1,6 @@
 //! The Days of Chaos rules, replayed from scripted and generated event logs.
 
+mod alerts;
 mod log;
 mod properties;
 mod scripted;

@@ -3,8 +3,11 @@
 //! (`http_config: {authorization: {credentials: TOKEN}}` in its `webhook_configs`).
 //!
 //! The payload goes to the game server ([`chaosday_game::GameServer::alertmanager`]), which
-//! reads it ([`chaosday_game::alerts`]) and detects the team's incidents whose targets'
-//! `alert_match` labels its firing alerts carry. Only a malformed payload is a 4xx.
+//! reads it ([`chaosday_game::alerts`]), logs every alert, and detects the team's incidents
+//! whose targets' `alert_match` matchers its firing alerts satisfy. The answer is the same
+//! whatever they did ([`chaosday_game::AlertsReceived`]): 200 also before the start and after
+//! the end (nothing is recorded then); only a malformed payload is a 4xx; the receiver's own
+//! budget answers 503 with Retry-After (see `access`), which Alertmanager retries.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -22,7 +25,7 @@ pub const MAX_PAYLOAD: usize = chaosday_game::limits::MAX_ALERT_PAYLOAD;
 /// Receives a team's Alertmanager notification.
 #[utoipa::path(post, path = "/api/v1/alerts/alertmanager", tag = "team",
     request_body(content = schemas::AlertmanagerPayload, description = "Alertmanager's webhook payload, version 4; unknown fields are ignored"),
-    responses((status = 200, description = "Received; the Ack says what the firing alerts detected", body = chaosday_game::Ack)),
+    responses((status = 200, description = "Received (and, while the game is on, recorded); the same answer whatever the alerts did", body = chaosday_game::AlertsReceived)),
     security(("bearer" = [])))]
 pub async fn alertmanager(
     State(state): State<AppState>,
@@ -43,6 +46,6 @@ pub async fn alertmanager(
         }
     };
     let bytes = body::read(request, MAX_PAYLOAD).await?;
-    let ack = state.server.alertmanager(&team, &bytes).await?;
-    Ok(json(&ack))
+    let received = state.server.alertmanager(&team, &bytes).await?;
+    Ok(json(&received))
 }

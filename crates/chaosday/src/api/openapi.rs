@@ -546,7 +546,9 @@ mod tests {
             alert_match: Vec::new(),
             ..targets.clone()
         };
+        let received = chaosday_game::AlertsReceived::of(2);
         vec![
+            ("AlertsReceived", sent(&received), sent(&received)),
             ("TargetMatchers", sent(&targets), sent(&bare_targets)),
             ("Ack", sent(&ack), sent(&bare_ack)),
             ("GameInfo", sent(&info), sent(&bare_info)),

@@ -807,7 +807,10 @@ async fn the_alertmanager_receiver_takes_a_teams_token_only() {
         .error(403);
     let answer = send(&app.router, "POST", path, Some(CHECKOUT), payload).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(answer.body["seq"], 0);
+    assert_eq!(
+        answer.body,
+        json!({"received": 1, "message": "received 1 alert(s)"})
+    );
     let answer = send(
         &app.router,
         "POST",
@@ -1226,4 +1229,147 @@ async fn the_alert_receiver_has_its_own_budget_and_asks_alertmanager_to_retry() 
     )
     .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+}
+
+#[tokio::test]
+async fn the_alert_receivers_answer_is_the_same_whatever_the_alerts_did() {
+    let app = app().await;
+    let gm = |path: &'static str, body: Value| {
+        let router = app.router.clone();
+        async move {
+            let answer = send(&router, "POST", path, Some(GM), body.to_string()).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+        }
+    };
+    let now = || jiff::Timestamp::now().to_string();
+    let alert = |status: &str, service: &str, fingerprint: &str, starts_at: String| {
+        json!({"version": "4", "status": status, "alerts": [{"status": status,
+            "labels": {"alertname": "A", "service": service}, "fingerprint": fingerprint,
+            "startsAt": starts_at}]})
+        .to_string()
+    };
+    let post = |payload: String| {
+        send(
+            &app.router,
+            "POST",
+            "/api/v1/alerts/alertmanager",
+            Some(CHECKOUT),
+            payload,
+        )
+    };
+    let mut answers = vec![(
+        "before the start",
+        post(alert("firing", "cart-db", "early", now())).await,
+    )];
+    gm("/api/v1/game/start", json!({"player": "grace"})).await;
+    gm(
+        "/api/v1/unleash",
+        json!({"player": "grace", "scenario": "slow-database", "team": "checkout"}),
+    )
+    .await;
+    let standing = alert(
+        "firing",
+        "cart-db",
+        "standing",
+        "2000-01-01T00:00:00Z".into(),
+    );
+    answers.push(("a standing alert", post(standing.clone()).await));
+    answers.push(("its repeat", post(standing).await));
+    answers.push((
+        "a miss",
+        post(alert("firing", "nothing", "miss", now())).await,
+    ));
+    answers.push((
+        "a hit",
+        post(alert("firing", "cart-db", "hit", now())).await,
+    ));
+    answers.push((
+        "a resolved alert",
+        post(alert("resolved", "nothing", "miss", now())).await,
+    ));
+    gm(
+        "/api/v1/game/pause",
+        json!({"player": "grace", "reason": "lunch"}),
+    )
+    .await;
+    answers.push((
+        "a miss while paused",
+        post(alert("firing", "other", "paused", now())).await,
+    ));
+    gm("/api/v1/game/resume", json!({"player": "grace"})).await;
+    gm("/api/v1/game/end", json!({"player": "grace"})).await;
+    answers.push((
+        "after the end",
+        post(alert("firing", "late", "late", now())).await,
+    ));
+    let (_, first) = &answers[0];
+    for (what, answer) in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.body);
+        assert_eq!(answer.body, first.body, "{what}");
+        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
+            assert_eq!(
+                answer.headers.get(&name),
+                first.headers.get(&name),
+                "{what}: {name}"
+            );
+        }
+    }
+    assert_eq!(
+        first.body,
+        json!({"received": 1, "message": "received 1 alert(s)"})
+    );
+    // What they did: the hit detected; the standing alert, the miss and the paused miss
+    // cost one false alarm each; nothing before the start or after the end.
+    let board = send(
+        &app.router,
+        "GET",
+        "/api/v1/scoreboard",
+        Some(GM),
+        Body::empty(),
+    )
+    .await;
+    let checkout = board
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["team"] == "checkout")
+        .unwrap();
+    assert_eq!(checkout["false_alarms"], 3, "{}", board.body);
+    assert!(
+        checkout["breakdown"]["detect"].as_i64().unwrap() > 0,
+        "{}",
+        board.body
+    );
+    // Every alert received while the game was on is in the game master's timeline.
+    let timeline = send(
+        &app.router,
+        "GET",
+        "/api/v1/timeline",
+        Some(GM),
+        Body::empty(),
+    )
+    .await;
+    let told: Vec<&str> = timeline
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "alert" || e["kind"] == "false_alarm")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(told.len(), 6, "{told:#?}");
+    for fingerprint in ["standing", "miss", "hit", "paused"] {
+        assert!(
+            told.iter()
+                .any(|t| t.contains(&format!("fingerprint {fingerprint})"))),
+            "{fingerprint}: {told:#?}"
+        );
+    }
+    assert!(
+        !told
+            .iter()
+            .any(|t| t.contains("early") || t.contains("late")),
+        "{told:#?}"
+    );
 }

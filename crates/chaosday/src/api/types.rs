@@ -319,9 +319,9 @@ pub mod schemas {
     #[derive(ToSchema, serde::Serialize)]
     #[serde(rename_all = "snake_case")]
     pub enum AlertStatus {
-        /// Firing: passed to the referee.
+        /// Firing: logged, and passed to the referee.
         Firing,
-        /// Resolved: changes nothing.
+        /// Resolved: logged; it changes nothing.
         Resolved,
     }
 
@@ -329,16 +329,22 @@ pub mod schemas {
     #[derive(ToSchema, serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Alert {
-        /// `firing` (passed to the referee) or `resolved` (ignored); the group's if absent.
+        /// `firing` (passed to the referee) or `resolved` (logged, changes nothing); the
+        /// group's if absent.
         pub status: Option<AlertStatus>,
         /// Its labels, matched against the targets' `alert_match`.
         pub labels: Option<BTreeMap<String, String>>,
-        /// When it started firing, RFC 3339 (evidence only if after the incident opened;
-        /// detection counts when chaosday receives it).
+        /// When it started firing, RFC 3339 (evidence only if after the incident opened,
+        /// and never later than when chaosday first received it; detection counts when
+        /// chaosday receives it). Absent: when received.
         #[schema(format = DateTime)]
         pub starts_at: Option<String>,
-        /// Alertmanager's fingerprint of the alert (a false alarm is charged once per
-        /// fingerprint).
+        /// When it resolved, RFC 3339 (read for a resolved alert only; absent: when
+        /// received).
+        #[schema(format = DateTime)]
+        pub ends_at: Option<String>,
+        /// Alertmanager's fingerprint of the alert (a false alarm is charged once per firing:
+        /// the fingerprint with its `startsAt`); absent or empty, a hash of the labels.
         pub fingerprint: Option<String>,
     }
 }

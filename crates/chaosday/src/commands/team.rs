@@ -1,5 +1,5 @@
 //! `chaosday team`: the player's commands against a game server — declare, diagnose, buy a
-//! hint, claim a resolution, and the team's status. Also the text renderings that
+//! hint, claim a resolution, the team's status, and its targets' alert matchers. Also the text renderings that
 //! `chaosday gm` shares: acknowledgements, incident tables and the scoreboard.
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use anyhow::Context;
 use chaosday_domain::incident::{IncidentState, Status, TeamScore};
 use chaosday_domain::secrecy::{IncidentView, View};
 use chaosday_engine::clock::now_ms;
-use chaosday_game::{Ack, GameInfo};
+use chaosday_game::{Ack, GameInfo, TargetMatchers};
 use serde_json::Value;
 
 use crate::cli::{ClientArgs, Global, Output, TeamCommand};
@@ -56,6 +56,14 @@ pub async fn run(global: &Global, command: TeamCommand) -> anyhow::Result<ExitCo
             print_ack(out, &client.resolve(id).await?)?;
         }
         TeamCommand::Status { client } => status(out, &client).await?,
+        TeamCommand::Targets { client } => {
+            let client = Client::new(&client, Role::Team)?;
+            let reply = client.targets().await?;
+            match out {
+                Output::Json => output::json(&reply.raw)?,
+                Output::Text => print!("{}", targets_text(&reply.data)),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -74,6 +82,29 @@ async fn status(out: Output, args: &ClientArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The targets and their alert matchers, one target a line:
+/// `cart-link  (checkout)  service="cart", severity=~"page|critical"`.
+fn targets_text(targets: &[TargetMatchers]) -> String {
+    if targets.is_empty() {
+        return "no targets\n".into();
+    }
+    let width = targets.iter().map(|t| t.target.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for t in targets {
+        let matchers = if t.alert_match.is_empty() {
+            "no alert detects it: declare it".to_owned()
+        } else {
+            t.alert_match.join(", ")
+        };
+        text.push_str(&format!(
+            "{:width$}  ({})  {matchers}\n",
+            t.target,
+            t.teams.join(", ")
+        ));
+    }
+    text
 }
 
 /// One JSON document from several answers: the fields of `base` (an object), then, for each
@@ -752,6 +783,31 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
         let code = run(
             &global(Output::Text),
             TeamCommand::Status {
+                client: server.args(Some("t"), None),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+    }
+
+    #[tokio::test]
+    async fn targets_are_listed_with_their_matchers() {
+        let targets = json!([
+            {"target": "cart-link", "teams": ["checkout"], "alert_match": ["service=\"cart\"", "severity=~\"page|critical\""]},
+            {"target": "db", "teams": ["checkout"], "alert_match": []}
+        ]);
+        let server = stand_in(&[("GET /api/v1/targets", 200, &targets.to_string())]).await;
+        let client = Client::new(&server.args(Some("t"), None), Role::Team).unwrap();
+        let reply = client.targets().await.unwrap();
+        assert_eq!(
+            targets_text(&reply.data),
+            "cart-link  (checkout)  service=\"cart\", severity=~\"page|critical\"\n\
+             db         (checkout)  no alert detects it: declare it\n"
+        );
+        let code = run(
+            &global(Output::Json),
+            TeamCommand::Targets {
                 client: server.args(Some("t"), None),
             },
         )

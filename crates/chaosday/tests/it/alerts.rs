@@ -6,9 +6,13 @@
 //!   nothing: it is a standing alert, and costs its one false alarm;
 //! - a standing alert repeated by Alertmanager costs nothing more, and never detects;
 //! - an alert that started after the opening detects, credited when it arrived;
-//! - an alert matching no open incident costs a false alarm once per fingerprint, and the
-//!   receiver's answer is the same as for one that detects;
-//! - a burst of 300 alert groups all arrive (the receiver has its own budget).
+//! - an alert matching no open incident costs a false alarm once per fingerprint (once per
+//!   firing: a script resending one alert as new pays for each try), and the receiver's
+//!   answer is the same as for one that detects, one that repeats, one that
+//!   resolved, and one sent before the start;
+//! - the game master's timeline names each alert (labels and fingerprint);
+//! - a burst of 300 alert groups all arrive (the receiver has its own budget), each in the
+//!   log.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -220,7 +224,7 @@ async fn alerts_through_a_real_alertmanager_score_only_what_they_detect() {
     // Before the start: received, nothing recorded, and 200 (a 409 is retried forever).
     let early = json!({"version": "4", "status": "firing", "alerts": [
         {"status": "firing", "labels": {"service": "cart"}, "fingerprint": "early"}]});
-    let (status, _) = server
+    let (status, early_answer) = server
         .post("/alerts/alertmanager", Some(CHECKOUT), early)
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -303,31 +307,39 @@ async fn alerts_through_a_real_alertmanager_score_only_what_they_detect() {
     assert!(detected["points"]["detect"].as_i64().unwrap() > 0);
     assert_eq!(false_alarms(&server).await, 3, "a detection costs nothing");
     let (_, timeline) = server.get("/timeline", Some(GM)).await;
+    // The game master sees which alert detected it, with Alertmanager's fingerprint.
+    let firing = am_alerts(&am).await;
+    let fingerprint = firing
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "CartSlow")
+        .map(|a| a["fingerprint"].as_str().unwrap().to_owned())
+        .unwrap();
+    let detection = format!(
+        "an alert of checkout (alertname=CartSlow, service=cart, severity=critical; fingerprint {fingerprint}) detected incident #{cart_id}"
+    );
     assert!(
         timeline
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["kind"] == "alert"
-                && e["text"]
-                    .as_str()
-                    .unwrap()
-                    .contains(&format!("detected incident #{cart_id}"))),
-        "{timeline}"
+            .any(|e| e["kind"] == "alert" && e["text"] == detection.as_str()),
+        "{detection}\n{timeline:#}"
     );
 
     // The receiver's answer never says whether anything matched: the same status and
-    // words for a payload that detects and for one that costs a false alarm.
+    // bytes for a payload that detects, one that costs a false alarm, its repeat, one that
+    // resolved, and one sent before the start.
     server
         .gm(
             "/unleash",
             json!({"scenario": "pay-slow", "team": "checkout"}),
         )
         .await;
+    let started = rfc3339(now_ms());
     let payload = |service: &str, fingerprint: &str| {
         json!({"version": "4", "status": "firing", "alerts": [{"status": "firing",
             "labels": {"alertname": "Direct", "service": service}, "fingerprint": fingerprint,
-            "startsAt": rfc3339(now_ms())}]})
+            "startsAt": started}]})
     };
     let (hit_status, hit) = server
         .post(
@@ -344,24 +356,75 @@ async fn alerts_through_a_real_alertmanager_score_only_what_they_detect() {
         )
         .await;
     assert_eq!((hit_status, miss_status), (StatusCode::OK, StatusCode::OK));
-    for field in ["message", "points", "incident", "hint"] {
-        assert_eq!(hit[field], miss[field], "{field}: {hit} / {miss}");
-    }
+    assert_eq!(hit, miss);
+    assert_eq!(hit, early_answer);
     assert_eq!(false_alarms(&server).await, 4);
-    // The same alert again costs nothing more.
-    server
+    // The same alert again costs nothing more, and is answered alike.
+    let (_, repeat) = server
         .post(
             "/alerts/alertmanager",
             Some(CHECKOUT),
             payload("nothing", "direct-2"),
         )
         .await;
+    assert_eq!(repeat, hit);
     assert_eq!(false_alarms(&server).await, 4);
+    let (_, resolved) = server
+        .post(
+            "/alerts/alertmanager",
+            Some(CHECKOUT),
+            json!({"version": "4", "status": "resolved", "alerts": [{"status": "resolved",
+                "labels": {"alertname": "Direct", "service": "nothing"},
+                "fingerprint": "direct-2", "startsAt": started, "endsAt": rfc3339(now_ms())}]}),
+        )
+        .await;
+    assert_eq!(resolved, hit);
+    assert_eq!(false_alarms(&server).await, 4);
+    // A script that resends one alert as new (a new start each time) to fish for the next
+    // incident pays a false alarm for each try.
+    for n in 0..3 {
+        let start = rfc3339(now_ms() + n);
+        server
+            .post(
+                "/alerts/alertmanager",
+                Some(CHECKOUT),
+                json!({"version": "4", "alerts": [{"status": "firing",
+                    "labels": {"alertname": "Fish", "service": "nothing"},
+                    "fingerprint": "fish", "startsAt": start}]}),
+            )
+            .await;
+    }
+    assert_eq!(false_alarms(&server).await, 7);
 
     // A burst of 300 alert groups: every one arrives (each costs its false alarm).
     let burst: Vec<Value> = (0..300)
         .map(|i| json!({"labels": {"alertname": format!("Burst{i}"), "service": "elsewhere"}}))
         .collect();
     am.fire(Value::Array(burst)).await;
-    wait_false_alarms(&server, &am, 304).await;
+    wait_false_alarms(&server, &am, 307).await;
+    // Each is in the log: the game master's timeline names every one.
+    let (_, timeline) = server.get("/timeline", Some(GM)).await;
+    let burst_told = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("(alertname=Burst"))
+        })
+        .count();
+    assert_eq!(burst_told, 300);
+}
+
+/// The alerts Alertmanager holds (its own API), with their fingerprints.
+async fn am_alerts(am: &RealAlertmanager) -> Vec<Value> {
+    let answer = am
+        .http
+        .get(format!("{}/api/v2/alerts", am.url))
+        .send()
+        .await
+        .expect("Alertmanager answers");
+    assert!(answer.status().is_success(), "{}", am.log());
+    answer.json().await.expect("Alertmanager's alerts")
 }

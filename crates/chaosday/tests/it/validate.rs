@@ -146,6 +146,41 @@ fn cross_reference_problems_are_printed_with_their_path_and_fix() {
 }
 
 #[test]
+fn bad_alert_matchers_are_refused_with_their_path_and_what_to_write() {
+    let sandbox = Sandbox::new();
+    let game = example("small.yaml");
+    // A matcher without an operator: refused where the file says it.
+    let bad = broken(
+        &game,
+        r#"'severity=~"page|critical"'"#,
+        r#"'severity~"page|critical"'"#,
+    );
+    let path = write(&sandbox, "bad-matcher.yaml", &bad);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("targets.search-api.alert_match: [1]: `severity~\"page|critical\"` has no operator; write a matcher as NAME=\"VALUE\", NAME!=\"VALUE\", NAME=~\"REGEX\" or NAME!~\"REGEX\""),
+        "{stdout}"
+    );
+    // Matchers that any alert meets: a cross-reference problem, with its fix.
+    let loose = broken(
+        &game,
+        r#"['service="search"', 'severity=~"page|critical"', 'env!="dev"']"#,
+        r#"['env!="dev"']"#,
+    );
+    let path = write(&sandbox, "loose.yaml", &loose);
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("targets.search-api.alert_match: every alert would detect an incident on it")
+            && stdout.contains("(fix: add a matcher that an alert must carry a label to satisfy, such as service=\"cart\")"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_json_game_is_read_by_its_extension_with_json_locations() {
     let sandbox = Sandbox::new();
     let json = "{\n  \"game\": \"g\",\n  \"game_master\": {\"token_env\": \"GM\"},\n  \"teams\": [],\n  \"targets\": {},\n  \"scenarios\": [],\n  \"colour\": \"red\"\n}\n";
