@@ -724,4 +724,34 @@ mod tests {
         }
         assert_eq!(documented, checked);
     }
+
+    #[test]
+    fn text_bounds_in_the_document_are_the_game_crates_limits() {
+        use chaosday_game::limits::{MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS};
+        // utoipa takes only literal bounds: this keeps them the limits the server enforces.
+        let doc = doc();
+        let mut seen = 0;
+        for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+            let Some(properties) = schema["properties"].as_object() else {
+                continue;
+            };
+            for (field, property) in properties {
+                let Some(max) = property["maxLength"].as_u64() else {
+                    continue;
+                };
+                let limit = match field.as_str() {
+                    "player" => MAX_PLAYER_CHARS,
+                    "reason" => MAX_TEXT_CHARS,
+                    _ => MAX_NAME_CHARS,
+                };
+                assert_eq!(max, limit as u64, "{name}.{field}");
+                assert_eq!(property["minLength"], 1, "{name}.{field}");
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 14,
+            "every text field of the bodies is bounded ({seen})"
+        );
+    }
 }
