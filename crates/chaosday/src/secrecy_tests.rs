@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::api::tests::{CHECKOUT, GM, SEARCH, owned_port};
+use crate::api::tests::{CHECKOUT, GM, SEARCH, cookie, csrf_of, owned_port};
 use crate::api::{ApiOptions, router};
 use chaosday_game::auth::Auth;
 use chaosday_game::{GameServer, ManualClock, ServeOptions};
@@ -428,23 +428,6 @@ impl Run {
         }
         out
     }
-}
-
-fn cookie(headers: &axum::http::HeaderMap, name: &str) -> String {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("a {name} cookie"))
-        .to_owned()
-}
-
-fn csrf_of(page: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("a form with a CSRF token") + marker.len();
-    page[start..start + 64].to_owned()
 }
 
 /// Plays the game; with `hidden`, also unleashes one scenario against each team that no one

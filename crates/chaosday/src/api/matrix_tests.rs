@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::tests::{CHECKOUT, GM, SEARCH, owned_port};
+use super::tests::{CHECKOUT, GM, SEARCH, cookie, csrf_of, owned_port};
 use super::{ApiOptions, router};
 use chaosday_game::auth::Auth;
 use chaosday_game::{GameServer, ServeOptions};
@@ -116,24 +116,6 @@ async fn call(router: &Router, request: Request<Body>) -> (u16, String) {
     }
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn cookie_of(response: &axum::http::Response<Body>, name: &str) -> String {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned()
-}
-
-fn csrf_of(page: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("a CSRF token") + marker.len();
-    page[start..start + 64].to_owned()
 }
 
 impl Game {
@@ -236,7 +218,7 @@ impl Game {
             .oneshot(Request::get("/login").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let login = cookie_of(&form, "chaosday_login");
+        let login = cookie(form.headers(), "chaosday_login");
         let page = form.into_body().collect().await.unwrap().to_bytes();
         let csrf = csrf_of(&String::from_utf8_lossy(&page));
         let answer = self
@@ -253,7 +235,7 @@ impl Game {
             .unwrap();
         let cookie = format!(
             "chaosday_session={}",
-            cookie_of(&answer, "chaosday_session")
+            cookie(answer.headers(), "chaosday_session")
         );
         let (_, page) = call(
             &self.router,

@@ -114,6 +114,25 @@ impl Answer {
     }
 }
 
+/// The value a `Set-Cookie` header of `headers` gives cookie `name`.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> String {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("a {name} cookie"))
+        .to_owned()
+}
+
+/// The first CSRF token in a page's forms.
+pub(crate) fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a form with a CSRF token") + marker.len();
+    page[start..start + 64].to_owned()
+}
+
 pub(crate) async fn send(
     router: &Router,
     method: &str,
