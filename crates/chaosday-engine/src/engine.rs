@@ -1,8 +1,8 @@
 //! The engine: injects faults through drivers, keeps the journal's owner rules, reverts on
 //! timers, on request, on shutdown, on the kill switch, and after another chaosday's crash.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -12,9 +12,9 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::clock::now_ms;
-use crate::driver::{Driver, RevertPlan, Status};
+use crate::driver::{Driver, Prepared, RevertPlan, Status};
 use crate::error::{Error, Result};
-use crate::journal::{Arming, Entry, FaultId, FaultState, Journal, NewEntry, Owner};
+use crate::journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -59,6 +59,15 @@ pub enum Event {
         /// Why it ended.
         reason: String,
     },
+    /// A person dropped a fault whose revert failed (`chaosday fault forget`).
+    Forgotten {
+        /// The fault.
+        id: FaultId,
+        /// What it is.
+        description: String,
+        /// Who dropped it, and why.
+        reason: String,
+    },
     /// An injection or a revert failed.
     Failed {
         /// The fault.
@@ -92,6 +101,9 @@ pub enum EndCause {
     Preempted,
     /// The engine stopped before the fault's end was known.
     EngineStopped,
+    /// Its revert failed and a person dropped it (`chaosday fault forget`): it may still be
+    /// in effect.
+    Forgotten,
 }
 
 /// How a fault ended, as its handle learns it.
@@ -151,7 +163,7 @@ pub enum RevertOutcome {
         /// Its state.
         state: FaultState,
     },
-    /// The revert failed; the fault is marked `failed`.
+    /// The revert failed; the fault is `revert_failed`, still live, and retried.
     Failed {
         /// The fault.
         id: FaultId,
@@ -160,13 +172,49 @@ pub enum RevertOutcome {
     },
 }
 
+impl RevertOutcome {
+    /// The fault.
+    pub fn id(&self) -> FaultId {
+        match self {
+            RevertOutcome::Reverted { id }
+            | RevertOutcome::AlreadyEnded { id, .. }
+            | RevertOutcome::Failed { id, .. } => *id,
+        }
+    }
+}
+
 /// What the kill switch did.
 #[derive(Debug, Clone, Serialize)]
 pub struct AbortReport {
     /// Every fault it dealt with.
     pub outcomes: Vec<RevertOutcome>,
-    /// How long reverting took, in milliseconds.
+    /// How many of them it reverted.
+    pub reverted: usize,
+    /// The faults still live on the host when it returned: each may still be in effect
+    /// (their reverts go on being retried). Empty when the kill switch did all it must.
+    pub left: Vec<LeftFault>,
+    /// How long it took, in milliseconds.
     pub elapsed_ms: u128,
+}
+
+impl AbortReport {
+    /// Whether every fault on the host was reverted.
+    pub fn complete(&self) -> bool {
+        self.left.is_empty()
+    }
+}
+
+/// A fault the kill switch could not revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftFault {
+    /// The fault.
+    pub id: FaultId,
+    /// What it is.
+    pub description: String,
+    /// Its state now.
+    pub state: FaultState,
+    /// Why its revert failed, if it failed.
+    pub error: Option<String>,
 }
 
 /// A journal entry as `fault list` shows it.
@@ -212,6 +260,10 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// Set while this engine's kill switch runs, so its watcher does not race it.
     aborting: AtomicUsize,
+    /// Set by [`Engine::shutdown`]: nothing more is injected.
+    closed: AtomicBool,
+    /// The faults whose failed revert a task of this engine retries.
+    retrying: Mutex<HashSet<FaultId>>,
 }
 
 /// The fault engine of one chaosday process. Cloning shares it.
@@ -248,6 +300,8 @@ impl Engine {
                 local: Mutex::default(),
                 events,
                 aborting: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                retrying: Mutex::default(),
             }),
         };
         let recovered = engine.recover().await?;
@@ -297,10 +351,70 @@ impl Engine {
         duration: Option<Duration>,
     ) -> Result<FaultHandle> {
         fault.check().map_err(|e| Error::BadFault(e.to_string()))?;
+        self.refuse_if_closed()?;
         let driver = self.driver_for(target, fault)?;
         let prepared = self
             .step("resolving the target", driver.prepare(target, fault))
             .await?;
+        self.take_effect(
+            driver,
+            prepared,
+            to_json(target)?,
+            to_json(fault)?,
+            duration,
+        )
+        .await
+    }
+
+    /// Injects a fault worked out by the caller (the Toxiproxy API's toxics, a proxy it
+    /// disables), with the same journal rules as [`Engine::inject`]: recorded before it takes
+    /// effect, refused while disarmed or when its target key has a live fault, reverted by the
+    /// kill switch, on shutdown and after a crash. `target` and `fault` say what it is, as JSON.
+    pub async fn inject_prepared(
+        &self,
+        prepared: Prepared,
+        target: serde_json::Value,
+        fault: serde_json::Value,
+    ) -> Result<FaultHandle> {
+        self.refuse_if_closed()?;
+        let driver = self
+            .inner
+            .drivers
+            .iter()
+            .find(|d| d.name() == prepared.revert.driver())
+            .cloned()
+            .ok_or_else(|| {
+                Error::System(format!(
+                    "no `{}` driver in this chaosday",
+                    prepared.revert.driver()
+                ))
+            })?;
+        self.take_effect(
+            driver,
+            prepared,
+            target.to_string(),
+            fault.to_string(),
+            None,
+        )
+        .await
+    }
+
+    fn refuse_if_closed(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// Records the revert plan, then takes effect, then marks the fault active.
+    async fn take_effect(
+        &self,
+        driver: Arc<dyn Driver>,
+        prepared: Prepared,
+        target: String,
+        fault: String,
+        duration: Option<Duration>,
+    ) -> Result<FaultHandle> {
         let now = now_ms();
         let expires_ms =
             duration.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
@@ -309,8 +423,8 @@ impl Engine {
             .journal
             .record(NewEntry {
                 target_key: prepared.target_key.clone(),
-                target: to_json(target)?,
-                fault: to_json(fault)?,
+                target,
+                fault,
                 revert: to_json(&prepared.revert)?,
                 description: prepared.description.clone(),
                 origin: self.inner.config.origin.clone(),
@@ -327,42 +441,89 @@ impl Engine {
                 timer: None,
             },
         );
+        crate::failpoint::hit("after-record");
 
-        if let Err(e) = self.step("injecting", driver.inject(&prepared)).await {
-            let _ = self
-                .step(
-                    "undoing a failed injection",
-                    driver.revert(&prepared.revert),
-                )
-                .await;
-            let error = e.to_string();
+        // A kill switch or a shutdown that came after the record wins: the fault never takes
+        // effect. (One that comes later waits for this injection to settle, then reverts it.)
+        if let Some((cause, why)) = self.stopped_before_effect().await {
             let _ = self
                 .inner
                 .journal
                 .transition(
                     id,
                     self.inner.owner,
-                    &FaultState::LIVE,
+                    &[FaultState::Injecting],
                     FaultState::Failed,
                     now_ms(),
-                    Some(&error),
+                    Some(&why),
                 )
                 .await;
             self.end_local(
                 id,
                 Ending {
-                    cause: EndCause::InjectionFailed,
-                    reason: "injection failed".into(),
-                    error: Some(error.clone()),
+                    cause,
+                    reason: why.clone(),
+                    error: None,
                 },
             );
+            return Err(match cause {
+                EndCause::Shutdown => Error::ShuttingDown,
+                _ => match self.inner.journal.arming().await {
+                    Ok(arming) => JournalError::Disarmed(arming).into(),
+                    Err(e) => e.into(),
+                },
+            });
+        }
+
+        if let Err(e) = self.step("injecting", driver.inject(&prepared)).await {
+            let error = e.to_string();
+            // Undo what the injection may have done; if even that fails, the fault may be in
+            // effect: it stays live and its revert is retried.
+            let undone = self
+                .step(
+                    "undoing a failed injection",
+                    driver.revert(&prepared.revert),
+                )
+                .await;
+            let (state, recorded_error) = match &undone {
+                Ok(()) => (FaultState::Failed, error.clone()),
+                Err(undo) => (
+                    FaultState::RevertFailed,
+                    format!("{error}; undoing it failed too: {undo}"),
+                ),
+            };
+            let _ = self
+                .inner
+                .journal
+                .transition(
+                    id,
+                    self.inner.owner,
+                    &[FaultState::Injecting],
+                    state,
+                    now_ms(),
+                    Some(&recorded_error),
+                )
+                .await;
+            if state == FaultState::RevertFailed {
+                self.spawn_retry(id, EndCause::InjectionFailed, "injection failed".into());
+            } else {
+                self.end_local(
+                    id,
+                    Ending {
+                        cause: EndCause::InjectionFailed,
+                        reason: "injection failed".into(),
+                        error: Some(error.clone()),
+                    },
+                );
+            }
             self.emit(Event::Failed {
                 id,
                 description: prepared.description.clone(),
-                error,
+                error: recorded_error,
             });
             return Err(e);
         }
+        crate::failpoint::hit("before-active");
         let active = self
             .inner
             .journal
@@ -376,8 +537,9 @@ impl Engine {
             )
             .await?;
         if !active {
-            // Claimed while injecting (kill switch, explicit revert): its revert may have run
-            // before the effect took place, so undo it once more; reverts are idempotent.
+            // Claimed while injecting (an explicit revert, or a kill switch that waited in
+            // vain): its revert may have run before the effect took place, so undo it once
+            // more; reverts are idempotent.
             let _ = self
                 .step(
                     "reverting a preempted fault",
@@ -418,6 +580,31 @@ impl Engine {
             expires_ms,
             ending: ending_rx,
         })
+    }
+
+    /// Whether a shutdown or the kill switch came after a fault was recorded and before it
+    /// took effect, and why; a journal that cannot tell counts as disarmed.
+    async fn stopped_before_effect(&self) -> Option<(EndCause, String)> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Some((
+                EndCause::Shutdown,
+                "this chaosday shut down before the fault took effect".into(),
+            ));
+        }
+        match self.inner.journal.arming().await {
+            Ok(arming) if arming.armed => None,
+            Ok(arming) => Some((
+                EndCause::KillSwitch,
+                format!(
+                    "the kill switch ({}) came before the fault took effect",
+                    arming.by
+                ),
+            )),
+            Err(e) => Some((
+                EndCause::KillSwitch,
+                format!("the kill switch could not be read before the fault took effect: {e}"),
+            )),
+        }
     }
 
     /// Reverts a fault, whichever chaosday owns it (an explicit request wins over the owner).
@@ -471,11 +658,7 @@ impl Engine {
                 joined.map_err(|e| Error::System(format!("a revert task failed: {e}")))?;
             outcomes.push(outcome?);
         }
-        outcomes.sort_by_key(|o| match o {
-            RevertOutcome::Reverted { id }
-            | RevertOutcome::AlreadyEnded { id, .. }
-            | RevertOutcome::Failed { id, .. } => *id,
-        });
+        outcomes.sort_by_key(RevertOutcome::id);
         Ok(outcomes)
     }
 
@@ -495,6 +678,12 @@ impl Engine {
                     state: entry.state,
                 });
             }
+            if entry.state == FaultState::RevertFailed {
+                return Ok(RevertOutcome::Failed {
+                    id,
+                    error: entry.error.unwrap_or_else(|| "its revert failed".into()),
+                });
+            }
             if start.elapsed() >= self.inner.config.step_timeout {
                 return Err(Error::Timeout {
                     step: format!(
@@ -509,7 +698,10 @@ impl Engine {
     }
 
     /// The kill switch: disarms the host (every chaosday process refuses new faults until
-    /// [`Engine::rearm`]) and reverts every live fault, whoever owns it.
+    /// [`Engine::rearm`]) and reverts every live fault, whoever owns it. It is a barrier:
+    /// an injection recorded before the disarm is waited for (it either sees the disarm and
+    /// never takes effect, or takes effect and is reverted here), so when it returns nothing
+    /// is being injected, and [`AbortReport::left`] lists exactly what is still live.
     pub async fn abort(&self, by: &str) -> Result<AbortReport> {
         let start = Instant::now();
         // This engine's watcher stands aside: the faults are reverted here.
@@ -517,15 +709,59 @@ impl Engine {
         let result = async {
             self.inner.journal.set_armed(false, now_ms(), by).await?;
             tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
-            self.revert_all_for(EndCause::KillSwitch, &format!("kill switch ({by})"))
-                .await
+            self.settle_injections(None).await?;
+            let outcomes = self
+                .revert_all_for(EndCause::KillSwitch, &format!("kill switch ({by})"))
+                .await?;
+            let left = self
+                .journal_live()
+                .await?
+                .into_iter()
+                .map(|entry| LeftFault {
+                    id: entry.id,
+                    description: entry.description,
+                    state: entry.state,
+                    error: entry.error,
+                })
+                .collect();
+            Ok::<_, Error>((outcomes, left))
         }
         .await;
         self.inner.aborting.fetch_sub(1, Ordering::SeqCst);
+        let (outcomes, left): (Vec<RevertOutcome>, Vec<LeftFault>) = result?;
+        let reverted = outcomes
+            .iter()
+            .filter(|o| matches!(o, RevertOutcome::Reverted { .. }))
+            .count();
+        if !left.is_empty() {
+            tracing::error!(
+                left = left.len(),
+                "kill switch: some faults could not be reverted; their reverts are retried"
+            );
+        }
         Ok(AbortReport {
-            outcomes: result?,
+            outcomes,
+            reverted,
+            left,
             elapsed_ms: start.elapsed().as_millis(),
         })
+    }
+
+    /// Waits until no fault of a live chaosday (of `owner` only, if given) is `injecting`,
+    /// within the step limit: each either takes effect or gives up.
+    async fn settle_injections(&self, owner: Option<Owner>) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let pending = self.journal_live().await?.into_iter().any(|e| {
+                e.state == FaultState::Injecting
+                    && owner.is_none_or(|o| o == e.owner)
+                    && (e.owner == self.inner.owner || e.owner.is_alive())
+            });
+            if !pending || start.elapsed() >= self.inner.config.step_timeout {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Re-arms the host after the kill switch.
@@ -539,18 +775,76 @@ impl Engine {
         Ok(self.inner.journal.arming().await?)
     }
 
-    /// Reverts every fault this process owns; call before exiting.
+    /// Reverts every fault this process owns and injects nothing more; call before exiting.
+    /// An injection already recorded is waited for, then reverted.
     pub async fn shutdown(&self, reason: &str) -> Vec<RevertOutcome> {
+        self.inner.closed.store(true, Ordering::SeqCst);
         let mut outcomes = Vec::new();
+        if let Err(e) = self.settle_injections(Some(self.inner.owner)).await {
+            tracing::warn!(error = %e, "shutdown: cannot read the journal");
+        }
         let Ok(entries) = self.journal_live().await else {
             return outcomes;
         };
+        crate::failpoint::hit("during-shutdown");
+        let mut reverts = tokio::task::JoinSet::new();
         for entry in entries.into_iter().filter(|e| e.owner == self.inner.owner) {
-            if let Ok(outcome) = self.revert_mine(entry.id, EndCause::Shutdown, reason).await {
+            let engine = self.clone();
+            let reason = reason.to_owned();
+            reverts.spawn(async move {
+                engine
+                    .revert_mine(entry.id, EndCause::Shutdown, &reason)
+                    .await
+            });
+        }
+        while let Some(joined) = reverts.join_next().await {
+            if let Ok(Ok(outcome)) = joined {
                 outcomes.push(outcome);
             }
         }
+        outcomes.sort_by_key(RevertOutcome::id);
         outcomes
+    }
+
+    /// Drops a fault whose revert failed (`revert_failed`): chaosday stops trying to undo it.
+    /// The only way such a fault leaves the journal other than a successful revert.
+    pub async fn forget(&self, id: FaultId, reason: &str, by: &str) -> Result<Entry> {
+        let entry = self
+            .inner
+            .journal
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        let why = format!("forgotten by {by}: {reason}");
+        if !self.inner.journal.forget(id, &why, now_ms()).await? {
+            let state = self
+                .inner
+                .journal
+                .get(id)
+                .await?
+                .map_or(entry.state, |e| e.state);
+            return Err(Error::NotForgettable { id, state });
+        }
+        tracing::warn!(%id, description = %entry.description, by, reason, "a fault whose revert failed was forgotten: it may still be in effect");
+        self.end_local(
+            id,
+            Ending {
+                cause: EndCause::Forgotten,
+                reason: why.clone(),
+                error: entry.error.clone(),
+            },
+        );
+        self.emit(Event::Forgotten {
+            id,
+            description: entry.description,
+            reason: why,
+        });
+        Ok(self
+            .inner
+            .journal
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound(id))?)
     }
 
     /// The live faults, or the newest `limit` of every state when `history` is set.
@@ -620,16 +914,18 @@ impl Engine {
         Ok(self.finish_revert(&entry, cause, reason).await)
     }
 
-    /// Carries out the revert of an entry this process has claimed, and records the end.
+    /// Carries out the revert of an entry this process has claimed, and records the end. A
+    /// failed revert leaves the fault live (`revert_failed`) and retried with backoff.
     async fn finish_revert(&self, entry: &Entry, cause: EndCause, reason: &str) -> RevertOutcome {
         let id = entry.id;
+        crate::failpoint::hit("mid-revert");
         let result = match self.plan_and_driver(entry) {
             Ok((plan, driver)) => self.step("reverting", driver.revert(&plan)).await,
             Err(e) => Err(e),
         };
         let (state, error) = match &result {
             Ok(()) => (FaultState::Reverted, None),
-            Err(e) => (FaultState::Failed, Some(e.to_string())),
+            Err(e) => (FaultState::RevertFailed, Some(e.to_string())),
         };
         let recorded = self
             .inner
@@ -646,16 +942,16 @@ impl Engine {
         if let Err(e) = recorded {
             tracing::error!(%id, error = %e, "could not record the end of a fault");
         }
-        self.end_local(
-            id,
-            Ending {
-                cause,
-                reason: reason.to_owned(),
-                error: error.clone(),
-            },
-        );
         match error {
             None => {
+                self.end_local(
+                    id,
+                    Ending {
+                        cause,
+                        reason: reason.to_owned(),
+                        error: None,
+                    },
+                );
                 tracing::info!(%id, reason, "fault reverted");
                 self.emit(Event::Reverted {
                     id,
@@ -665,15 +961,68 @@ impl Engine {
                 RevertOutcome::Reverted { id }
             }
             Some(error) => {
-                tracing::error!(%id, %error, "revert failed");
+                tracing::error!(%id, %error, "revert failed; it is retried until it succeeds or `chaosday fault forget` drops it");
                 self.emit(Event::Failed {
                     id,
                     description: entry.description.clone(),
                     error: error.clone(),
                 });
+                self.spawn_retry(id, cause, reason.to_owned());
                 RevertOutcome::Failed { id, error }
             }
         }
+    }
+
+    /// Retries the revert of a `revert_failed` fault of this process, with backoff, until it
+    /// is reverted, another process takes it over, or a person forgets it. One task per fault.
+    fn spawn_retry(&self, id: FaultId, cause: EndCause, reason: String) {
+        if !self.inner.retrying.lock().insert(id) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut delay = RETRY_FIRST;
+            loop {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+                let Some(inner) = weak.upgrade() else { return };
+                let engine = Engine { inner };
+                let entry = match engine.inner.journal.get(id).await {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "cannot read a fault to retry its revert");
+                        continue;
+                    }
+                };
+                if entry.owner != engine.inner.owner || entry.state != FaultState::RevertFailed {
+                    break;
+                }
+                let claimed = engine
+                    .inner
+                    .journal
+                    .transition(
+                        id,
+                        engine.inner.owner,
+                        &[FaultState::RevertFailed],
+                        FaultState::Reverting,
+                        now_ms(),
+                        None,
+                    )
+                    .await;
+                if !matches!(claimed, Ok(true)) {
+                    continue;
+                }
+                tracing::info!(%id, "retrying a failed revert");
+                engine.inner.retrying.lock().remove(&id);
+                // On failure this spawns the next retry (this task ends).
+                engine.finish_revert(&entry, cause, &reason).await;
+                return;
+            }
+            if let Some(inner) = weak.upgrade() {
+                inner.retrying.lock().remove(&id);
+            }
+        });
     }
 
     /// A fault of this process that another took over: if only this process can undo it (a
@@ -765,6 +1114,11 @@ fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
 }
 
+/// The first wait before a failed revert is tried again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+/// The longest wait between two tries of a failed revert.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
 /// How often a running engine looks for faults left by chaosday processes that died since.
 const RECOVER_EVERY: Duration = Duration::from_secs(2);
 
@@ -793,6 +1147,10 @@ async fn watch_journal(weak: Weak<Inner>) {
                 && let Some(by) = &disarmed
             {
                 for id in &mine {
+                    // A failed revert is retried by its own task, with backoff.
+                    if engine.inner.retrying.lock().contains(id) {
+                        continue;
+                    }
                     let _ = engine
                         .revert_mine(*id, EndCause::KillSwitch, &format!("kill switch ({by})"))
                         .await;
@@ -808,7 +1166,9 @@ async fn watch_journal(weak: Weak<Inner>) {
                             .end_reason
                             .unwrap_or_else(|| format!("taken over by pid {}", entry.owner.pid));
                         // Another process's kill switch took it: the host is disarmed.
-                        let cause = if disarmed.is_some() {
+                        let cause = if entry.state == FaultState::Forgotten {
+                            EndCause::Forgotten
+                        } else if disarmed.is_some() {
                             EndCause::KillSwitch
                         } else {
                             EndCause::TakenOver

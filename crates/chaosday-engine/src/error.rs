@@ -71,6 +71,19 @@ pub enum Error {
     /// The fault was reverted (kill switch, or an explicit revert) while it was being injected.
     #[error("fault #{0} was reverted while it was being injected (kill switch or `fault revert`)")]
     Preempted(FaultId),
+    /// This engine is shutting down: it injects nothing more.
+    #[error("this chaosday is shutting down: no new fault is injected")]
+    ShuttingDown,
+    /// `fault forget` of a fault whose revert did not fail.
+    #[error(
+        "fault #{id} is {state}: only a fault whose revert failed (`revert_failed`) can be forgotten; revert it instead (`chaosday fault revert {id}`)"
+    )]
+    NotForgettable {
+        /// The fault.
+        id: FaultId,
+        /// Its state.
+        state: crate::journal::FaultState,
+    },
     /// The operating system refused.
     #[error("{0}")]
     System(String),

@@ -55,16 +55,36 @@ pub enum FaultState {
     Reverting,
     /// Undone.
     Reverted,
-    /// The injection or the revert failed; see the entry's error.
+    /// The injection failed and what it did was undone, or it never took effect (the kill
+    /// switch or a shutdown came first); see the entry's error.
     Failed,
+    /// A revert failed: the fault may still be in effect. Its owner retries the revert with
+    /// backoff (recovery takes it over when the owner dies) until it succeeds or a person
+    /// drops it with [`Journal::forget`]. See the entry's error.
+    RevertFailed,
+    /// A person dropped it after its revert failed (`chaosday fault forget`): chaosday no
+    /// longer tries to undo it. See the entry's end reason.
+    Forgotten,
 }
 
 impl FaultState {
     /// The states in which a fault may be in effect and must be reverted.
-    pub const LIVE: [FaultState; 3] = [
+    pub const LIVE: [FaultState; 4] = [
         FaultState::Injecting,
         FaultState::Active,
         FaultState::Reverting,
+        FaultState::RevertFailed,
+    ];
+
+    /// Every state.
+    pub const ALL: [FaultState; 7] = [
+        FaultState::Injecting,
+        FaultState::Active,
+        FaultState::Reverting,
+        FaultState::Reverted,
+        FaultState::Failed,
+        FaultState::RevertFailed,
+        FaultState::Forgotten,
     ];
 
     /// Whether a fault in this state may still be in effect.
@@ -80,6 +100,8 @@ impl FaultState {
             FaultState::Reverting => "reverting",
             FaultState::Reverted => "reverted",
             FaultState::Failed => "failed",
+            FaultState::RevertFailed => "revert_failed",
+            FaultState::Forgotten => "forgotten",
         }
     }
 }
@@ -94,16 +116,10 @@ impl FromStr for FaultState {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            FaultState::Injecting,
-            FaultState::Active,
-            FaultState::Reverting,
-            FaultState::Reverted,
-            FaultState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
-        .ok_or_else(|| format!("unknown fault state {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown fault state {s:?}"))
     }
 }
 
@@ -200,7 +216,8 @@ pub trait Journal: Send + Sync + 'static {
     /// target has a live fault; returns its id.
     async fn record(&self, entry: NewEntry) -> Result<FaultId, JournalError>;
 
-    /// Moves a fault from one of `from` to `to`, if `owner` owns it. Returns whether it moved.
+    /// Moves a fault from one of `from` (at most four states) to `to`, if `owner` owns it.
+    /// Returns whether it moved.
     async fn transition(
         &self,
         id: FaultId,
@@ -221,6 +238,11 @@ pub trait Journal: Send + Sync + 'static {
         new_owner: Owner,
         reason: &str,
     ) -> Result<bool, JournalError>;
+
+    /// Drops a fault whose revert failed (state `revert_failed`, whoever owns it): it becomes
+    /// `forgotten` with `reason` as its end reason, and chaosday stops trying to undo it.
+    /// Returns whether it was dropped (false if it is not, or no longer, `revert_failed`).
+    async fn forget(&self, id: FaultId, reason: &str, at_ms: i64) -> Result<bool, JournalError>;
 
     /// One entry.
     async fn get(&self, id: FaultId) -> Result<Option<Entry>, JournalError>;

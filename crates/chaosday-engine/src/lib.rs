@@ -14,6 +14,7 @@ pub mod driver;
 pub mod drivers;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod journal;
 pub mod proc;
 pub mod signal;
@@ -27,7 +28,7 @@ pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
 pub use drivers::process::ProcessDriver;
 pub use engine::{
-    AbortReport, EndCause, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView,
+    AbortReport, EndCause, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, LeftFault,
     RevertOutcome,
 };
 pub use error::{Error, Result};

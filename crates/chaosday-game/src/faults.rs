@@ -265,7 +265,8 @@ fn revert_cause(cause: EndCause) -> Option<RevertCause> {
         | EndCause::TakenOver
         | EndCause::Removed
         | EndCause::InjectionFailed
-        | EndCause::Preempted => Some(RevertCause::Healed),
+        | EndCause::Preempted
+        | EndCause::Forgotten => Some(RevertCause::Healed),
     }
 }
 

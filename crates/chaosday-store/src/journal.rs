@@ -19,7 +19,7 @@ use sqlx::{Row, SqlitePool};
 // sqlx takes only static SQL text; these macros keep the repeated parts in one place.
 macro_rules! live {
     () => {
-        "('injecting', 'active', 'reverting')"
+        "('injecting', 'active', 'reverting', 'revert_failed')"
     };
 }
 macro_rules! columns {
@@ -69,10 +69,39 @@ impl SqliteJournal {
         Ok(SqliteJournal { pool })
     }
 
-    async fn busy_or_disarmed(&self, target_key: &str) -> JournalError {
+    /// Inserts the entry unless the host is disarmed or the target has a live fault, in one
+    /// statement; `None` when refused.
+    async fn try_record(&self, entry: &NewEntry) -> Result<Option<FaultId>, JournalError> {
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO faults (target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms)
+             SELECT ?, ?, ?, ?, ?, ?, 'injecting', ?, ?, ?, ?
+             WHERE COALESCE((SELECT value FROM flags WHERE name = 'armed'), 'true') = 'true'
+               AND NOT EXISTS (SELECT 1 FROM faults WHERE target_key = ? AND state IN ",
+            live!(),
+            ") RETURNING id"
+        ))
+        .bind(&entry.target_key)
+        .bind(&entry.target)
+        .bind(&entry.fault)
+        .bind(&entry.revert)
+        .bind(&entry.description)
+        .bind(&entry.origin)
+        .bind(owner_pid(entry.owner))
+        .bind(owner_start(entry.owner))
+        .bind(entry.created_ms)
+        .bind(entry.expires_ms)
+        .bind(&entry.target_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(inserted.map(|row| FaultId(row.get(0))))
+    }
+
+    /// Why an insert was refused; `None` when neither reason holds any more.
+    async fn busy_or_disarmed(&self, target_key: &str) -> Option<JournalError> {
         match self.arming().await {
-            Ok(arming) if !arming.armed => return JournalError::Disarmed(arming),
-            Err(e) => return e,
+            Ok(arming) if !arming.armed => return Some(JournalError::Disarmed(arming)),
+            Err(e) => return Some(e),
             Ok(_) => {}
         }
         let busy = sqlx::query(concat!(
@@ -84,12 +113,12 @@ impl SqliteJournal {
         .fetch_optional(&self.pool)
         .await;
         match busy {
-            Ok(Some(row)) => JournalError::TargetBusy {
+            Ok(Some(row)) => Some(JournalError::TargetBusy {
                 target_key: target_key.to_owned(),
                 id: FaultId(row.get(0)),
-            },
-            Ok(None) => storage("the fault was neither recorded nor refused; try again"),
-            Err(e) => storage(e),
+            }),
+            Ok(None) => None,
+            Err(e) => Some(storage(e)),
         }
     }
 }
@@ -134,31 +163,22 @@ fn owner_start(owner: Owner) -> i64 {
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn record(&self, entry: NewEntry) -> Result<FaultId, JournalError> {
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO faults (target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms)
-             SELECT ?, ?, ?, ?, ?, ?, 'injecting', ?, ?, ?, ?
-             WHERE COALESCE((SELECT value FROM flags WHERE name = 'armed'), 'true') = 'true'
-               AND NOT EXISTS (SELECT 1 FROM faults WHERE target_key = ? AND state IN ",
-            live!(),
-            ") RETURNING id"
-        ))
-        .bind(&entry.target_key)
-        .bind(&entry.target)
-        .bind(&entry.fault)
-        .bind(&entry.revert)
-        .bind(&entry.description)
-        .bind(&entry.origin)
-        .bind(owner_pid(entry.owner))
-        .bind(owner_start(entry.owner))
-        .bind(entry.created_ms)
-        .bind(entry.expires_ms)
-        .bind(&entry.target_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage)?;
-        match inserted {
-            Some(row) => Ok(FaultId(row.get(0))),
-            None => Err(self.busy_or_disarmed(&entry.target_key).await),
+        // A refused insert is told why by a second query; when the reason has gone meanwhile
+        // (the target's fault ended, the host was re-armed), the insert is tried again.
+        let mut tries = 0;
+        loop {
+            match self.try_record(&entry).await? {
+                Some(id) => return Ok(id),
+                None => match self.busy_or_disarmed(&entry.target_key).await {
+                    Some(refusal) => return Err(refusal),
+                    None if tries < 8 => tries += 1,
+                    None => {
+                        return Err(storage(
+                            "the fault was neither recorded nor refused after 8 tries; try again",
+                        ));
+                    }
+                },
+            }
         }
     }
 
@@ -171,19 +191,20 @@ impl Journal for SqliteJournal {
         at_ms: i64,
         error: Option<&str>,
     ) -> Result<bool, JournalError> {
-        // Up to three `from` states, padded by repeating the first.
+        // Up to four `from` states, padded by repeating the first.
         let mut states = from.iter().map(|s| s.as_str()).chain(std::iter::repeat(""));
         let first = from.first().map_or("", |s| s.as_str());
-        let [a, b, c] = [0, 1, 2].map(|_| states.next().filter(|s| !s.is_empty()).unwrap_or(first));
+        let [a, b, c, d] =
+            [0, 1, 2, 3].map(|_| states.next().filter(|s| !s.is_empty()).unwrap_or(first));
         debug_assert!(
-            from.len() <= 3,
-            "transition takes at most three `from` states"
+            from.len() <= 4,
+            "transition takes at most four `from` states"
         );
         let ends = !to.is_live();
         let done = sqlx::query(
             "UPDATE faults SET state = ?, error = COALESCE(?, error),
                     ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END
-             WHERE id = ? AND owner_pid = ? AND owner_start = ? AND state IN (?, ?, ?)",
+             WHERE id = ? AND owner_pid = ? AND owner_start = ? AND state IN (?, ?, ?, ?)",
         )
         .bind(to.as_str())
         .bind(error)
@@ -195,6 +216,7 @@ impl Journal for SqliteJournal {
         .bind(a)
         .bind(b)
         .bind(c)
+        .bind(d)
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -224,6 +246,20 @@ impl Journal for SqliteJournal {
         .bind(expected.is_none())
         .bind(expected.map_or(0, owner_pid))
         .bind(expected.map_or(0, owner_start))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget(&self, id: FaultId, reason: &str, at_ms: i64) -> Result<bool, JournalError> {
+        let done = sqlx::query(
+            "UPDATE faults SET state = 'forgotten', end_reason = ?, ended_ms = ?
+             WHERE id = ? AND state = 'revert_failed'",
+        )
+        .bind(reason)
+        .bind(at_ms)
+        .bind(id.0)
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -493,5 +529,75 @@ mod tests {
             "an ended fault is claimed"
         );
         assert_eq!(journal.recent(10).await.expect("recent").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_revert_keeps_its_target_busy_until_it_is_reverted_or_forgotten() {
+        let (_dir, journal) = journal().await;
+        let id = journal.record(entry("a", owner(1))).await.expect("record");
+        for (from, to) in [
+            (FaultState::Injecting, FaultState::Active),
+            (FaultState::Active, FaultState::Reverting),
+            (FaultState::Reverting, FaultState::RevertFailed),
+        ] {
+            assert!(
+                journal
+                    .transition(id, owner(1), &[from], to, 2, Some("port taken"))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(journal.live().await.unwrap().len(), 1, "still live");
+        assert!(matches!(
+            journal.record(entry("a", owner(2))).await,
+            Err(JournalError::TargetBusy { .. })
+        ));
+        // A claim (the kill switch, recovery) takes a failed revert like any live fault.
+        assert!(
+            journal
+                .claim(id, None, owner(3), "kill switch")
+                .await
+                .unwrap()
+        );
+        assert!(
+            journal
+                .transition(
+                    id,
+                    owner(3),
+                    &[FaultState::Reverting],
+                    FaultState::RevertFailed,
+                    3,
+                    Some("still taken")
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            journal
+                .forget(id, "forgotten by ops: port reassigned", 4)
+                .await
+                .unwrap()
+        );
+        assert!(!journal.forget(id, "twice", 5).await.unwrap(), "once");
+        let got = journal.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                got.state,
+                got.ended_ms,
+                got.end_reason.as_deref(),
+                got.error.as_deref()
+            ),
+            (
+                FaultState::Forgotten,
+                Some(4),
+                Some("forgotten by ops: port reassigned"),
+                Some("still taken")
+            )
+        );
+        assert!(journal.live().await.unwrap().is_empty());
+        journal
+            .record(entry("a", owner(2)))
+            .await
+            .expect("the target is free again");
     }
 }

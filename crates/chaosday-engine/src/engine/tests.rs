@@ -29,6 +29,8 @@ struct MemoryState {
     next: i64,
     /// `None` until first set: armed, as a fresh journal is.
     arming: Option<Arming>,
+    /// Set: the next record is followed at once by a kill switch from another process.
+    disarm_after_record: bool,
 }
 
 impl MemoryJournal {
@@ -111,6 +113,13 @@ impl Journal for MemoryJournal {
                 error: None,
             },
         );
+        if std::mem::take(&mut s.disarm_after_record) {
+            s.arming = Some(Arming {
+                armed: false,
+                since_ms: 1,
+                by: "erin".into(),
+            });
+        }
         Ok(id)
     }
 
@@ -157,6 +166,20 @@ impl Journal for MemoryJournal {
         entry.owner = new_owner;
         entry.state = FaultState::Reverting;
         entry.end_reason = Some(reason.to_owned());
+        Ok(true)
+    }
+
+    async fn forget(&self, id: FaultId, reason: &str, at_ms: i64) -> Result<bool, JournalError> {
+        let mut s = self.state.lock();
+        let Some(entry) = s.entries.get_mut(&id.0) else {
+            return Ok(false);
+        };
+        if entry.state != FaultState::RevertFailed {
+            return Ok(false);
+        }
+        entry.state = FaultState::Forgotten;
+        entry.end_reason = Some(reason.to_owned());
+        entry.ended_ms = Some(at_ms);
         Ok(true)
     }
 
@@ -210,6 +233,10 @@ struct RecordingDriver {
     injected: Mutex<Vec<String>>,
     reverted: Mutex<Vec<String>>,
     broken: Mutex<HashSet<String>>,
+    /// When set, an injection waits here (holding the fault `injecting`) until released.
+    gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// Told when an injection reaches the gate.
+    at_gate: tokio::sync::Notify,
 }
 
 impl RecordingDriver {
@@ -250,6 +277,11 @@ impl Driver for RecordingDriver {
     }
 
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
+        let gate = self.gate.lock().clone();
+        if let Some(gate) = gate {
+            self.at_gate.notify_one();
+            let _ = gate.acquire().await.expect("the gate stays open");
+        }
         self.injected.lock().push(prepared.target_key.clone());
         Ok(())
     }
@@ -436,9 +468,31 @@ async fn abort_disarms_reverts_every_live_fault_and_reports_what_it_could_not_re
     let mut expected = vec![key(1), key(2), "theirs".to_owned()];
     expected.sort();
     assert_eq!(driver.reverted(), expected);
-    assert!(journal.live().await.unwrap().is_empty(), "nothing is live");
-    assert_eq!(journal.entry(second.id).state, FaultState::Failed);
-    assert!(journal.entry(second.id).error.is_some());
+    // The fault whose revert failed stays live, is reported as left, and is retried.
+    assert_eq!(report.reverted, 2);
+    assert!(!report.complete());
+    assert_eq!(
+        report.left.iter().map(|l| l.id).collect::<Vec<_>>(),
+        [second.id],
+        "{report:?}"
+    );
+    assert_eq!(report.left[0].state, FaultState::RevertFailed);
+    assert!(
+        report.left[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot be reverted"))
+    );
+    assert_eq!(
+        journal
+            .live()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        [second.id]
+    );
     assert_eq!(journal.entry(theirs).owner, engine.owner());
     let ending = first.ended().await;
     assert_eq!(ending.reason, "kill switch (alice)");
@@ -552,4 +606,170 @@ async fn shutdown_reverts_this_process_s_faults_and_only_those() {
     assert_eq!(journal.entry(second.id).state, FaultState::Reverted);
     assert_eq!(journal.entry(theirs).state, FaultState::Active);
     assert_eq!(journal.entry(theirs).owner, live.1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_revert_stays_live_and_is_retried_until_it_succeeds() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    let mut handle = engine.inject(&target(1), &pause(), None).await.unwrap();
+    driver.broken.lock().insert(key(1));
+
+    let outcome = engine.revert(handle.id, "healed").await.unwrap();
+
+    assert!(
+        matches!(outcome, RevertOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    let entry = journal.entry(handle.id);
+    assert_eq!(entry.state, FaultState::RevertFailed);
+    assert!(entry.state.is_live(), "a failed revert is not an end");
+    assert!(entry.error.is_some());
+    // Retried with backoff while it fails; the handle has not ended.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        driver.reverted().len() >= 3,
+        "retried: {:?}",
+        driver.reverted()
+    );
+    assert_eq!(journal.entry(handle.id).state, FaultState::RevertFailed);
+    assert!(
+        handle.ending.borrow().is_none(),
+        "not ended while it may be in effect"
+    );
+
+    // The port is free again (say): the next try succeeds.
+    driver.broken.lock().clear();
+    let ending = handle.ended().await;
+    assert_eq!(ending.cause, EndCause::Reverted);
+    assert_eq!(ending.error, None);
+    assert_eq!(journal.entry(handle.id).state, FaultState::Reverted);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_person_can_drop_a_fault_whose_revert_keeps_failing() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    let mut handle = engine.inject(&target(1), &pause(), None).await.unwrap();
+    let active = engine.inject(&target(2), &pause(), None).await.unwrap();
+    driver.broken.lock().insert(key(1));
+    engine.revert(handle.id, "healed").await.unwrap();
+
+    // An active fault cannot be forgotten: it is reverted instead.
+    let refused = engine.forget(active.id, "oops", "frank").await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::NotForgettable {
+                state: FaultState::Active,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    let forgotten = engine
+        .forget(handle.id, "the port is someone else's now", "frank")
+        .await
+        .unwrap();
+
+    assert_eq!(forgotten.state, FaultState::Forgotten);
+    assert_eq!(
+        forgotten.end_reason.as_deref(),
+        Some("forgotten by frank: the port is someone else's now")
+    );
+    let ending = handle.ended().await;
+    assert_eq!(ending.cause, EndCause::Forgotten);
+    // No more tries.
+    let tries = driver.reverted().len();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(driver.reverted().len(), tries);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_kill_switch_waits_for_an_injection_in_flight_then_reverts_it() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    *driver.gate.lock() = Some(gate.clone());
+    let injecting = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.inject(&target(1), &pause(), None).await }
+    });
+    driver.at_gate.notified().await;
+    let abort = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.abort("grace").await }
+    });
+    // The kill switch disarms, then waits for the injection in flight.
+    while engine.arming().await.unwrap().armed {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !abort.is_finished(),
+        "the kill switch returned while a fault was being injected"
+    );
+    gate.add_permits(1);
+
+    let report = abort.await.unwrap().unwrap();
+    let mut handle = injecting
+        .await
+        .unwrap()
+        .expect("the injection won the race");
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.outcomes, [RevertOutcome::Reverted { id: handle.id }]);
+    assert_eq!(driver.reverted(), [key(1)]);
+    assert!(journal.live().await.unwrap().is_empty());
+    assert_eq!(handle.ended().await.cause, EndCause::KillSwitch);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_injection_that_loses_the_race_with_the_kill_switch_never_takes_effect() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    journal.state.lock().disarm_after_record = true;
+
+    let refused = engine.inject(&target(1), &pause(), None).await.unwrap_err();
+
+    assert!(
+        matches!(&refused, Error::Disarmed { by, .. } if by == "erin"),
+        "{refused:?}"
+    );
+    assert!(driver.injected().is_empty(), "it never took effect");
+    let entries = journal.recent(10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].state, FaultState::Failed);
+    assert!(journal.live().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_waits_for_an_injection_in_flight_and_then_injects_nothing() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    *driver.gate.lock() = Some(gate.clone());
+    let injecting = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.inject(&target(1), &pause(), None).await }
+    });
+    driver.at_gate.notified().await;
+    let shutdown = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.shutdown("exiting").await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown returned while a fault was being injected"
+    );
+    gate.add_permits(1);
+
+    let outcomes = shutdown.await.unwrap();
+    let handle = injecting.await.unwrap().unwrap();
+    assert_eq!(outcomes, [RevertOutcome::Reverted { id: handle.id }]);
+    assert!(journal.live().await.unwrap().is_empty());
+    *driver.gate.lock() = None;
+    let refused = engine.inject(&target(2), &pause(), None).await.unwrap_err();
+    assert!(matches!(refused, Error::ShuttingDown), "{refused:?}");
+    assert_eq!(driver.injected(), [key(1)]);
 }
