@@ -255,6 +255,13 @@ pub enum ApplyError {
         /// Where the game is.
         status: Status,
     },
+    /// An `incident_opened` while the game does not run (not started, paused, ended): an
+    /// opening in flight when the game ended or paused is refused, and its faults reverted.
+    #[error("the game is {}: incidents open only while it runs", status.as_str())]
+    NotRunning {
+        /// Where the game is.
+        status: Status,
+    },
     /// An `incident_opened` for an id already in use.
     #[error("incident {incident} was already opened")]
     AlreadyOpened {
@@ -580,6 +587,11 @@ impl GameState {
                 deadline_ms,
                 mirrors,
             } => {
+                if self.status != Status::Running {
+                    return Err(ApplyError::NotRunning {
+                        status: self.status,
+                    });
+                }
                 if self.incidents.contains_key(incident) {
                     return Err(ApplyError::AlreadyOpened {
                         incident: *incident,

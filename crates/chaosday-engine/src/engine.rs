@@ -1158,9 +1158,9 @@ async fn watch_journal(weak: Weak<Inner>) {
             }
             for id in mine {
                 match engine.inner.journal.get(id).await {
-                    Ok(Some(entry))
-                        if entry.owner != engine.inner.owner || !entry.state.is_live() =>
-                    {
+                    // Ended, however; or taken over by another process and reverted there
+                    // (while that process reverts it, or retries a failed revert, it waits).
+                    Ok(Some(entry)) if !entry.state.is_live() => {
                         engine.undo_taken_over(&entry).await;
                         let reason = entry
                             .end_reason

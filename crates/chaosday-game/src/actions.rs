@@ -9,7 +9,6 @@ use chaosday_domain::events::{Actor, Diagnosis, Event, EventKind, IncidentId};
 use chaosday_domain::game::{Game, Resolution, Scenario};
 use chaosday_domain::incident::{Incident, Status};
 use chaosday_domain::secrecy::{self, Viewer};
-use chaosday_engine::RevertOutcome;
 
 use crate::referee::Refused;
 use crate::server::{Inner, actor_name};
@@ -301,7 +300,7 @@ async fn alerts_fired(
             Ok(_) => {}
             // Alerts the state does not take (the game ended meanwhile) change nothing, and
             // say so no differently.
-            Err(Refused::Ignored(_)) => {}
+            Err(Refused::Ignored(_) | Refused::Disarmed) => {}
             Err(Refused::Store(why)) => return Err(ActionError::Unavailable(why)),
         }
     }
@@ -455,17 +454,31 @@ async fn abort(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {
         .abort(&by)
         .await
         .map_err(|e| ActionError::Unavailable(format!("the kill switch failed: {e}")))?;
-    let count = report
-        .outcomes
-        .iter()
-        .filter(|o| matches!(o, RevertOutcome::Reverted { .. }))
-        .count();
-    let reverted = u32::try_from(count).unwrap_or(u32::MAX);
+    let reverted = u32::try_from(report.reverted).unwrap_or(u32::MAX);
     let mut events = vec![(actor.clone(), EventKind::Aborted { reverted })];
     events.extend(inner.closing_all(&actor, "the kill switch"));
     let committed = inner.commit(events).await?;
+    if !report.complete() {
+        let left: Vec<String> = report
+            .left
+            .iter()
+            .map(|l| {
+                format!(
+                    "#{} {} ({})",
+                    l.id,
+                    l.description,
+                    l.error.as_deref().unwrap_or(l.state.as_str())
+                )
+            })
+            .collect();
+        return Err(ActionError::Incomplete(format!(
+            "kill switch on and the game paused, but {} fault(s) could NOT be reverted: {}; chaosday keeps retrying them: undo them by hand, then `chaosday fault forget ID --reason ...`",
+            left.len(),
+            left.join("; ")
+        )));
+    }
     let message = format!(
-        "kill switch: {reverted} fault(s) reverted in {} ms; no fault until `gm rearm`",
+        "kill switch: {reverted} fault(s) reverted in {} ms, none left; no fault until `gm rearm`",
         report.elapsed_ms
     );
     Ok(gm_ack(

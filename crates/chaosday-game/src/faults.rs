@@ -46,6 +46,9 @@ pub struct ActiveFault {
     pub left_ms: Option<i64>,
     /// Who asked for it (`game:NAME`, `cli`...).
     pub origin: String,
+    /// Set when its revert failed: why. It may still be in effect; chaosday retries the
+    /// revert until it succeeds or `chaosday fault forget` drops it.
+    pub revert_error: Option<String>,
 }
 
 /// A fault of an incident, while it is active.
@@ -128,6 +131,8 @@ impl Faults {
                     expires_ms: f.expires_ms,
                     left_ms: f.expires_ms.map(|e| (e - now_ms).max(0)),
                     origin: f.origin,
+                    revert_error: (f.state == FaultState::RevertFailed)
+                        .then(|| f.error.unwrap_or_else(|| "the revert failed".into())),
                 }
             })
             .collect()

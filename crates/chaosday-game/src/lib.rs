@@ -250,6 +250,10 @@ pub enum ActionError {
     /// The event log or the fault engine failed; nothing was recorded (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Recorded, but not all of it took place: the kill switch left faults it could not
+    /// revert (they are retried) (500).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl ActionError {

@@ -85,11 +85,13 @@ pub(super) enum Refused {
     Ignored(ApplyError),
     /// The event log failed.
     Store(String),
+    /// An incident would open while the kill switch is on: its faults were reverted by it.
+    Disarmed,
 }
 
 struct Request {
     events: Vec<(Actor, EventKind)>,
-    reply: oneshot::Sender<Result<Vec<Event>, Refused>>,
+    reply: oneshot::Sender<Result<Vec<(Event, Vec<IncidentId>)>, Refused>>,
 }
 
 /// The timelines as each kind of viewer sees them, and the whole log.
@@ -159,6 +161,19 @@ impl Referee {
 
     /// Commits `events` together, or none of them; answers once they are durable.
     pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, Refused> {
+        Ok(self
+            .commit_closing(events)
+            .await?
+            .into_iter()
+            .map(|(event, _)| event)
+            .collect())
+    }
+
+    /// [`Referee::commit`], with the incidents each committed event closed.
+    pub async fn commit_closing(
+        &self,
+        events: Vec<(Actor, EventKind)>,
+    ) -> Result<Vec<(Event, Vec<IncidentId>)>, Refused> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Refused::Store("the game server is stopping".into());
         self.requests
@@ -244,7 +259,7 @@ struct Task {
 
 /// A request checked against the state, waiting for its commit.
 struct Pending {
-    reply: oneshot::Sender<Result<Vec<Event>, Refused>>,
+    reply: oneshot::Sender<Result<Vec<(Event, Vec<IncidentId>)>, Refused>>,
     /// Index of its first event in the batch, and how many.
     first: usize,
     len: usize,
@@ -267,6 +282,13 @@ impl Task {
             let saved = (self.state.clone(), rows.len());
             let mut refused = None;
             for (actor, kind) in request.events {
+                // An opening that lands after the kill switch: its faults were reverted.
+                if matches!(kind, EventKind::IncidentOpened { .. })
+                    && !self.armed.load(Ordering::SeqCst)
+                {
+                    refused = Some(Refused::Disarmed);
+                    break;
+                }
                 let event = Event {
                     seq: self.state.last_seq,
                     at_ms: now,
@@ -274,7 +296,7 @@ impl Task {
                     kind,
                 };
                 if let Err(why) = self.state.try_apply(&event) {
-                    refused = Some(why);
+                    refused = Some(Refused::Ignored(why));
                     break;
                 }
                 rows.push((event.at_ms, event.actor, event.kind));
@@ -283,7 +305,7 @@ impl Task {
                 Some(why) => {
                     self.state = saved.0;
                     rows.truncate(saved.1);
-                    let _ = request.reply.send(Err(Refused::Ignored(why)));
+                    let _ = request.reply.send(Err(why));
                 }
                 None => pending.push(Pending {
                     reply: request.reply,
@@ -312,7 +334,8 @@ impl Task {
         if let Some(last) = committed.last() {
             self.state.last_seq = last.seq;
         }
-        self.publish(&committed);
+        let closed = self.publish(&committed);
+        let committed: Vec<(Event, Vec<IncidentId>)> = committed.into_iter().zip(closed).collect();
         for p in pending {
             let _ = p
                 .reply
@@ -322,7 +345,9 @@ impl Task {
 
     /// Tells every viewer what the committed events mean to it, then publishes the new
     /// snapshot, the viewers' frames and the reactions of the commit.
-    fn publish(&mut self, committed: &[Event]) {
+    /// Returns, for each event, the incidents it closed.
+    fn publish(&mut self, committed: &[Event]) -> Vec<Vec<IncidentId>> {
+        let mut closed = Vec::with_capacity(committed.len());
         let mut update = Update {
             teams: self
                 .feed
@@ -368,7 +393,10 @@ impl Task {
             history.events.push(event.clone());
             let _ = self.reactions.send(Committed {
                 event: event.clone(),
-                closed: step.closed,
+                closed: {
+                    closed.push(step.closed.clone());
+                    step.closed
+                },
                 spectator,
             });
         }
@@ -381,6 +409,7 @@ impl Task {
         });
         // No subscriber is not an error: the update is simply not needed.
         let _ = self.referee.updates.send(Arc::new(update));
+        closed
     }
 }
 

@@ -1,7 +1,8 @@
 //! After a restart: the faults of open incidents were reverted (by recovery, or by the
 //! shutdown); they are put back so the game goes on — a timed fault with what was left of
 //! its time — or the incident is cancelled saying why. Claims waiting for their
-//! verification are verified again.
+//! verification are verified again. Nothing is put back into a game that is not running: a
+//! paused game gets its faults back when it resumes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,10 +10,38 @@ use std::time::Duration;
 
 use chaosday_domain::events::{Actor, EventKind, IncidentId, RevertCause};
 use chaosday_domain::game::Resolution;
+use chaosday_domain::incident::Status;
 
 use crate::server::Inner;
 
 pub(crate) async fn restore(inner: &Arc<Inner>) {
+    match inner.snapshot().state.status {
+        Status::Running => put_back(inner).await,
+        // Faults are never injected into a paused game: they go back when it resumes.
+        Status::Paused => {
+            let mut updates = inner.subscribe();
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                loop {
+                    match inner.snapshot().state.status {
+                        Status::Running => return put_back(&inner).await,
+                        Status::Ended | Status::NotStarted => return,
+                        Status::Paused => {}
+                    }
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) =
+                        updates.recv().await
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        // Nothing is open in a game that has ended or not started.
+        Status::Ended | Status::NotStarted => {}
+    }
+}
+
+async fn put_back(inner: &Arc<Inner>) {
     let snapshot = inner.snapshot();
     let game = &inner.game;
     // Faults whose end is in the log stay ended.

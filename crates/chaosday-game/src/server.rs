@@ -246,12 +246,31 @@ impl Inner {
         self.host.supervisor.stop_all(Duration::from_secs(5)).await;
     }
 
-    /// Commits `events` together, or none; a refusal becomes the action's error.
+    /// Commits `events` together, or none; a refusal becomes the action's error. Returns
+    /// once the faults of every incident the events closed are reverted (or their revert
+    /// failed and is retried), so that an answer never comes before the fault is gone.
     pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, ActionError> {
-        self.referee.commit(events).await.map_err(|e| match e {
-            Refused::Ignored(why) => ActionError::Conflict(why.to_string()),
-            Refused::Store(why) => ActionError::Unavailable(why),
-        })
+        let committed = self
+            .referee
+            .commit_closing(events)
+            .await
+            .map_err(|e| match e {
+                Refused::Ignored(why) => ActionError::Conflict(why.to_string()),
+                Refused::Store(why) => ActionError::Unavailable(why),
+                Refused::Disarmed => ActionError::Conflict(
+                    "the kill switch is on: no incident opens until `gm rearm`".into(),
+                ),
+            })?;
+        let mut events = Vec::with_capacity(committed.len());
+        for (event, closed) in committed {
+            for incident in closed {
+                self.faults
+                    .revert_incident(incident, revert_cause_of(&event.kind))
+                    .await;
+            }
+            events.push(event);
+        }
+        Ok(events)
     }
 
     pub async fn commit_one(&self, actor: Actor, kind: EventKind) -> Result<Event, ActionError> {
@@ -297,14 +316,10 @@ impl Inner {
             spectator,
         }) = reactions.recv().await
         {
+            // Also for events committed without `commit` (a fault's end, alerts); reverting
+            // what has already ended does nothing.
             for id in closed {
-                let cause = match &event.kind {
-                    EventKind::Diagnosed { .. } => RevertCause::Diagnosis,
-                    EventKind::Aborted { .. } | EventKind::GuardFailed { .. } => {
-                        RevertCause::Safety
-                    }
-                    _ => RevertCause::Closing,
-                };
+                let cause = revert_cause_of(&event.kind);
                 let inner = self.clone();
                 tokio::spawn(async move { inner.faults.revert_incident(id, cause).await });
             }
@@ -353,6 +368,15 @@ impl Inner {
                 _ => {}
             }
         }
+    }
+}
+
+/// Why the faults of an incident closed by an event are reverted.
+fn revert_cause_of(kind: &EventKind) -> RevertCause {
+    match kind {
+        EventKind::Diagnosed { .. } => RevertCause::Diagnosis,
+        EventKind::Aborted { .. } | EventKind::GuardFailed { .. } => RevertCause::Safety,
+        _ => RevertCause::Closing,
     }
 }
 

@@ -284,6 +284,24 @@ pub enum FaultCommand {
     /// Allow faults again after the kill switch.
     #[command(after_help = "Example:\n  chaosday fault rearm")]
     Rearm,
+    /// Stop trying to revert a fault whose revert keeps failing (state `revert_failed`),
+    /// once you have undone it yourself or decided to leave it: the only way such a fault
+    /// leaves the journal without a successful revert. The reason is kept in the journal
+    /// and logged.
+    #[command(
+        after_help = "Example:\n  chaosday fault forget 12 --reason \"port 8080 reassigned to the new gateway; proxy removed by hand\""
+    )]
+    Forget(ForgetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The fault, as `chaosday fault list` numbers it.
+    #[arg(value_name = "ID", value_parser = parse_fault_id)]
+    pub id: FaultId,
+    /// Why it may be dropped: what you did, or why it is safe to leave.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Debug, Subcommand)]

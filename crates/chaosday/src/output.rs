@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use chaosday_engine::clock::{now_ms, rfc3339};
-use chaosday_engine::{FaultView, RevertOutcome, Status};
+use chaosday_engine::{AbortReport, FaultState, FaultView, RevertOutcome, Status};
 use serde::Serialize;
 
 use crate::cli::Output;
@@ -36,6 +36,7 @@ pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
         .iter()
         .map(|v| {
             let when = match (v.state.is_live(), v.expires_ms, v.ended_ms) {
+                _ if v.state == FaultState::RevertFailed => "retrying its revert".into(),
                 (true, Some(expires), _) => format!("{}s left", (expires - now).max(0) / 1000),
                 (true, None, _) => "until reverted".into(),
                 (false, _, Some(ended)) => format!("ended {}", rfc3339(ended)),
@@ -82,7 +83,45 @@ pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
     for row in &rows {
         println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
     }
+    if let Some(stuck) = views.iter().find(|v| v.state == FaultState::RevertFailed) {
+        eprintln!(
+            "warning: a fault whose revert failed may still be in effect; chaosday retries it. Once you have undone it by hand: chaosday fault forget {} --reason \"...\"",
+            stuck.id
+        );
+    }
     Ok(())
+}
+
+/// The kill switch's report, for people.
+pub fn abort_report(report: &AbortReport) {
+    for outcome in &report.outcomes {
+        if let RevertOutcome::Reverted { id } = outcome {
+            println!("reverted fault #{id}");
+        }
+    }
+    for left in &report.left {
+        println!(
+            "NOT REVERTED: fault #{} ({}): {}",
+            left.id,
+            left.state,
+            left.error
+                .as_deref()
+                .unwrap_or("still being injected or reverted")
+        );
+    }
+    if report.complete() {
+        println!(
+            "kill switch on: {} fault(s) reverted in {} ms, nothing left; no fault will be injected on this host until `chaosday fault rearm`",
+            report.reverted, report.elapsed_ms
+        );
+    } else {
+        println!(
+            "kill switch on, but {} fault(s) could NOT be reverted ({} reverted in {} ms): chaosday keeps retrying them; undo them by hand if you can, then `chaosday fault forget ID --reason ...`. No fault will be injected on this host until `chaosday fault rearm`",
+            report.left.len(),
+            report.reverted,
+            report.elapsed_ms
+        );
+    }
 }
 
 /// Prints what reverts did.

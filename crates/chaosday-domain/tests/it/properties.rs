@@ -3,7 +3,7 @@
 //! nothing undetected leaks to spectators or other teams.
 
 use chaosday_domain::events::{EventKind, IncidentId, Resolution, RevertCause};
-use chaosday_domain::incident::GameState;
+use chaosday_domain::incident::{GameState, Status};
 use chaosday_domain::scoring::ScoringRules;
 use chaosday_domain::secrecy::{self, Viewer};
 use proptest::prelude::*;
@@ -276,7 +276,16 @@ proptest! {
     #[test]
     fn a_fault_gone_by_its_timer_or_by_itself_earns_no_resolution_points(steps in steps(), timer in any::<bool>()) {
         let mut log = build(&steps);
-        let t = log.events.last().map_or(0, |e| e.at_ms / 1000) + 1;
+        let mut t = log.events.last().map_or(0, |e| e.at_ms / 1000) + 1;
+        // Incidents open only while the game runs.
+        match GameState::replay(ScoringRules::default(), &log.events).status {
+            Status::Ended | Status::NotStarted => return Ok(()),
+            Status::Paused => {
+                log.system(t, EventKind::GameResumed);
+                t += 1;
+            }
+            Status::Running => {}
+        }
         log.system(t, opened(99, "a", "s", 3, Resolution::Fix, "t9", "pause", None, &[], 100_000))
             .at(t + 1, player("a"), EventKind::Declared { team: "a".into(), target: "t9".into() })
             .system(t + 2, EventKind::FaultReverted { incident: IncidentId(99), target: "t9".into(), cause: if timer { RevertCause::Timer } else { RevertCause::Healed } })

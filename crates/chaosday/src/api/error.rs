@@ -60,6 +60,10 @@ pub enum ApiError {
     /// The event log or the fault engine failed; nothing was recorded (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Recorded, but not all of it took place: the kill switch could not revert every
+    /// fault (500).
+    #[error("{0}")]
+    Incomplete(String),
     /// The server takes no more of this now (a full budget, as for a burst of alerts or
     /// too many event streams); nothing was recorded; try again after `retry_after` (503).
     #[error("{detail}; retry in {} s", retry_seconds(*retry_after))]
@@ -94,6 +98,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Incomplete(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -110,6 +115,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } | ApiError::OverBudget { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy { .. } => "busy",
+            ApiError::Incomplete(_) => "incomplete",
         }
     }
 
@@ -202,6 +208,7 @@ impl From<ActionError> for ApiError {
             ActionError::NotFound(detail) => ApiError::NotFound(detail),
             ActionError::Conflict(detail) => ApiError::Conflict(detail),
             ActionError::Unavailable(detail) => ApiError::Unavailable(detail),
+            ActionError::Incomplete(detail) => ApiError::Incomplete(detail),
         }
     }
 }
@@ -246,6 +253,11 @@ mod tests {
                 ActionError::Unavailable("the log failed".into()),
                 503,
                 "unavailable",
+            ),
+            (
+                ActionError::Incomplete("1 fault could not be reverted".into()),
+                500,
+                "incomplete",
             ),
         ];
         for (error, status, code) in cases {

@@ -505,6 +505,7 @@ mod tests {
             expires_ms: Some(9),
             left_ms: Some(5),
             origin: "game:g".into(),
+            revert_error: Some("cannot listen on 127.0.0.1:8080: address in use".into()),
         };
         let bare_active = ActiveFault {
             incident: None,
@@ -513,6 +514,7 @@ mod tests {
             expires_ms: None,
             left_ms: None,
             origin: "cli".into(),
+            revert_error: None,
             ..active.clone()
         };
         let result = ProbeResult {

@@ -43,16 +43,37 @@ pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitC
             let report = engine.abort(&by).await?;
             match global.output {
                 Output::Json => output::json(&report)?,
-                Output::Text => {
-                    output::outcomes(Output::Text, &report.outcomes)?;
-                    println!(
-                        "kill switch on: {} fault(s) dealt with in {} ms; no fault will be injected on this host until `chaosday fault rearm`",
-                        report.outcomes.len(),
-                        report.elapsed_ms
-                    );
-                }
+                Output::Text => output::abort_report(&report),
             }
-            Ok(exit_for(&report.outcomes))
+            Ok(if report.complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        FaultCommand::Forget(args) => {
+            let reason = args.reason.trim();
+            if reason.is_empty() {
+                return Err(UsageError(
+                    "--reason is empty: say what you did about the fault, or why it may stay"
+                        .into(),
+                )
+                .into());
+            }
+            let entry = engine.forget(args.id, reason, &by).await?;
+            match global.output {
+                Output::Json => output::json(&json!({
+                    "id": entry.id,
+                    "state": entry.state,
+                    "description": entry.description,
+                    "end_reason": entry.end_reason,
+                }))?,
+                Output::Text => println!(
+                    "fault #{} forgotten: chaosday no longer tries to revert it ({}); it may still be in effect: {}",
+                    entry.id, reason, entry.description
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         FaultCommand::Rearm => {
             engine.rearm(&by).await?;

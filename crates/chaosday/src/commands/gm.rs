@@ -136,9 +136,10 @@ fn faults_text(faults: &[ActiveFault]) -> String {
         .iter()
         .map(|f| {
             // The server's count, not this host's clock against its `expires_ms`.
-            let left = match f.left_ms {
-                Some(left) => format!("{} left", duration(left)),
-                None => "until reverted".into(),
+            let left = match (&f.revert_error, f.left_ms) {
+                (Some(error), _) => format!("REVERT FAILED, retrying: {error}"),
+                (None, Some(left)) => format!("{} left", duration(left)),
+                (None, None) => "until reverted".into(),
             };
             let what = if f.incident.is_none() && !f.origin.is_empty() {
                 format!("{} (from {}, not the game)", f.description, f.origin)

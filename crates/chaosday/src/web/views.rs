@@ -759,6 +759,8 @@ pub struct FaultRow {
     pub left: String,
     /// Who asked for it.
     pub origin: String,
+    /// Why its revert failed (it is retried), or empty.
+    pub revert_error: String,
 }
 
 /// A probe's or guard's health.
@@ -886,6 +888,7 @@ fn fault_row(f: &ActiveFault) -> FaultRow {
         left_ms: f.left_ms,
         left: f.left_ms.map(duration).unwrap_or_default(),
         origin: f.origin.clone(),
+        revert_error: f.revert_error.clone().unwrap_or_default(),
     }
 }
 
@@ -962,7 +965,7 @@ impl GmView {
             rev_incidents: rev(&view.incidents),
             rev_faults: rev(&faults
                 .iter()
-                .map(|f| (&f.id, &f.incident))
+                .map(|f| (&f.id, &f.incident, &f.revert_error))
                 .collect::<Vec<_>>()),
             rev_probes: rev(&probes
                 .iter()
