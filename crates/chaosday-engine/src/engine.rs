@@ -847,6 +847,11 @@ impl Engine {
             .ok_or(Error::NotFound(id))?)
     }
 
+    /// The journal's live entries, oldest first.
+    pub async fn live(&self) -> Result<Vec<Entry>> {
+        self.journal_live().await
+    }
+
     /// The live faults, or the newest `limit` of every state when `history` is set.
     pub async fn list(&self, history: Option<u32>) -> Result<Vec<FaultView>> {
         let entries = match history {

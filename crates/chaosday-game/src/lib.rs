@@ -556,6 +556,13 @@ impl GameServer {
         self.inner.registry()
     }
 
+    /// The engine the game's faults are injected with; its link driver acts on
+    /// [`GameServer::registry`], so faults made through the game's Toxiproxy API are
+    /// journaled like the game's own.
+    pub fn engine(&self) -> &chaosday_engine::Engine {
+        self.inner.faults.engine()
+    }
+
     /// Stops the game's tasks and reverts every fault this server holds. Open incidents
     /// stay open in the log: the next start puts their faults back.
     pub async fn shutdown(&self, reason: &str) {

@@ -55,12 +55,21 @@ pub async fn open_engine(
     state_dir: &Path,
     origin: &str,
 ) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
+    open_engine_with(state_dir, origin, Registry::new(None)).await
+}
+
+/// [`open_engine`], its link driver acting on the proxies of `registry`.
+pub async fn open_engine_with(
+    state_dir: &Path,
+    origin: &str,
+    registry: Registry,
+) -> anyhow::Result<(Engine, Arc<Supervisor>)> {
     let config = HostConfig {
         state_dir: state_dir.to_owned(),
         origin: origin.to_owned(),
         stressor: stressor()?,
     };
-    let host = chaosday_game::host::open_engine(&config, Registry::new(None)).await?;
+    let host = chaosday_game::host::open_engine(&config, registry).await?;
     report_recovered(&host.recovered);
     Ok((host.engine, host.supervisor))
 }

@@ -171,9 +171,13 @@ fn toxic_of(fault: &FaultSpec) -> Option<Toxic> {
         Stream::Upstream => chaosday_proxy::Stream::Upstream,
         Stream::Downstream => chaosday_proxy::Stream::Downstream,
     };
+    // A name of its own per fault: a late revert of an earlier fault on the same link (one
+    // healed just before a new one opened) removes that fault's toxic, never the new one's.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Some(
         Toxic::new(kind, stream)
-            .named(format!("chaosday_{}", fault.kind()))
+            .named(format!("chaosday_{}_{n}", fault.kind()))
             .with_toxicity(toxicity),
     )
 }

@@ -159,8 +159,11 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         sessions,
         web: web.clone(),
     };
-    let toxiproxy = toxiproxy::router(server.registry().clone())
-        .layer(middleware::from_fn(access::game_master_only));
+    let toxiproxy = toxiproxy::router(toxiproxy::Toxiproxy {
+        registry: server.registry().clone(),
+        engine: server.engine().clone(),
+    })
+    .layer(middleware::from_fn(access::game_master_only));
     // Bodies are bounded by tower-http's limit (a Content-Length over it is refused before
     // the handler runs; a longer stream fails its read), its bare 413 made the API's error.
     let action_limit = ServiceBuilder::new()

@@ -13,6 +13,12 @@
 //! words, rendering them, and the answer for each `RegistryError`) is
 //! [`chaosday_proxy::toxiproxy`]; this module routes, reads bodies and calls the typed
 //! [`Registry`].
+//!
+//! Every fault made through this API is a fault of the engine like any other ([`Toxiproxy`]):
+//! a toxic, or a proxy disabled, is recorded in the revert journal before it takes effect
+//! (refused while the kill switch is on), so the kill switch, a shutdown and the next
+//! chaosday after a crash undo it. Deleting the toxic, enabling the proxy, deleting the proxy
+//! or `/reset` end its journal entry.
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -25,8 +31,9 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chaosday_engine::{Action, Engine, Prepared, RevertPlan};
 use chaosday_proxy::toxiproxy::{self, ApiError};
-use chaosday_proxy::{ProxyConfig, ProxyView, Registry, RegistryError, Stream, Toxic};
+use chaosday_proxy::{ProxyConfig, ProxyUpdate, ProxyView, Registry, RegistryError, Stream, Toxic};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -41,8 +48,100 @@ const MAX_BODY: usize = 1024 * 1024;
 /// How long requests in flight may take to finish once the server is asked to stop.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// The API's routes, over `registry`.
-pub fn router(registry: Registry) -> Router {
+/// What the API acts on: the proxies, and the engine that journals every fault made
+/// through it (its link driver acts on the same registry).
+#[derive(Clone)]
+pub struct Toxiproxy {
+    /// The proxies.
+    pub registry: Registry,
+    /// The engine the toxics and disabled proxies are faults of.
+    pub engine: Engine,
+}
+
+/// The journal's key for a toxic made through the API: one live entry per toxic.
+fn toxic_key(proxy: &str, toxic: &str) -> String {
+    format!("toxiproxy:{proxy}/{toxic}")
+}
+
+/// The journal's key for a proxy disabled through the API.
+fn down_key(proxy: &str) -> String {
+    format!("toxiproxy:{proxy}")
+}
+
+impl Toxiproxy {
+    /// Ends the journal entries of faults made through the API whose key `matches`: their
+    /// effect is gone or is being undone by the caller (a deleted toxic or proxy, a reset).
+    async fn end_entries(&self, matches: impl Fn(&str) -> bool) -> Result<(), Error> {
+        let live = self.engine.live().await.map_err(engine_error)?;
+        for entry in live.into_iter().filter(|e| matches(&e.target_key)) {
+            self.engine
+                .revert(entry.id, "undone through the Toxiproxy API")
+                .await
+                .map_err(engine_error)?;
+        }
+        Ok(())
+    }
+
+    /// Puts `toxic` on `proxy` as a fault of the journal (a 409 if the proxy has a toxic of
+    /// that name, as Toxiproxy).
+    pub async fn add_toxic(&self, proxy: &str, toxic: Toxic) -> Result<Toxic, Error> {
+        let name = toxic.name.clone();
+        if self.registry.toxic(proxy, &name).is_ok() {
+            return Err(RegistryError::ToxicExists {
+                proxy: proxy.to_owned(),
+                toxic: name,
+            }
+            .into());
+        }
+        let prepared = Prepared {
+            target_key: toxic_key(proxy, &name),
+            description: format!(
+                "toxic {name} ({}) on proxy {proxy}, through the Toxiproxy API",
+                toxic.kind.type_name()
+            ),
+            revert: RevertPlan::RemoveToxic {
+                owner: self.engine.owner(),
+                proxy: proxy.to_owned(),
+                toxic: name.clone(),
+            },
+            action: Action::AddToxic {
+                proxy: proxy.to_owned(),
+                toxic: toxic.clone(),
+            },
+        };
+        self.inject(prepared, toxiproxy::toxic_json(&toxic)).await?;
+        Ok(self.registry.toxic(proxy, &name)?)
+    }
+
+    /// Records a fault made through the API, then makes it take effect.
+    async fn inject(&self, prepared: Prepared, what: Value) -> Result<(), Error> {
+        self.engine
+            .inject_prepared(prepared, json!({ "toxiproxy": what.clone() }), what)
+            .await
+            .map(drop)
+            .map_err(engine_error)
+    }
+}
+
+/// An engine refusal as Toxiproxy-style answer: 409 while the kill switch is on or the
+/// fault is already there, 500 when the journal or the proxy failed.
+fn engine_error(error: chaosday_engine::Error) -> Error {
+    use chaosday_engine::Error as E;
+    let status = match &error {
+        E::Disarmed { .. } | E::TargetBusy { .. } | E::ShuttingDown | E::Preempted(_) => {
+            StatusCode::CONFLICT
+        }
+        E::BadFault(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Error::Api(ApiError {
+        status: status.as_u16(),
+        message: error.to_string(),
+    })
+}
+
+/// The API's routes, over `api`.
+pub fn router(api: Toxiproxy) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/proxies", get(list_proxies).post(create_proxy))
@@ -70,28 +169,32 @@ pub fn router(registry: Registry) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(trace))
-        .with_state(registry)
+        .with_state(api)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then stops every proxy of
-/// `registry` (their listeners and connections). Requests in flight get a few seconds to
-/// finish.
+/// Serves the API on `listener` until `shutdown` completes, then reverts the faults made
+/// through it and stops every proxy of the registry (their listeners and connections).
+/// Requests in flight get a few seconds to finish.
 pub async fn serve(
     listener: TcpListener,
-    registry: Registry,
+    api: Toxiproxy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let registry = api.registry.clone();
+    let engine = api.engine.clone();
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let signal = {
         let registry = registry.clone();
+        let engine = engine.clone();
         async move {
             shutdown.await;
-            // Proxies stop at once; the API only drains what it is answering.
+            // Faults end, and proxies stop, at once; the API only drains what it is answering.
+            engine.shutdown("the Toxiproxy API stopped").await;
             registry.stop_all().await;
             let _ = stopping_tx.send(true);
         }
     };
-    let server = axum::serve(listener, router(registry.clone()))
+    let server = axum::serve(listener, router(api))
         .with_graceful_shutdown(signal)
         .into_future();
     let grace_over = async {
@@ -108,6 +211,7 @@ pub async fn serve(
         }
     };
     // Again: a request in flight during the stop may have created one.
+    engine.shutdown("the Toxiproxy API stopped").await;
     registry.stop_all().await;
     result
 }
@@ -276,8 +380,9 @@ async fn version() -> Response {
     ok(&json!({ "version": VERSION }))
 }
 
-async fn list_proxies(State(registry): State<Registry>) -> Response {
-    let proxies: Map<String, Value> = registry
+async fn list_proxies(State(api): State<Toxiproxy>) -> Response {
+    let proxies: Map<String, Value> = api
+        .registry
         .list()
         .into_iter()
         .map(|view| (view.name.clone(), proxy_json(view)))
@@ -286,18 +391,15 @@ async fn list_proxies(State(registry): State<Registry>) -> Response {
 }
 
 async fn create_proxy(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     RawBody(body): RawBody,
 ) -> Result<Response, Error> {
     let config = api_proxy_config(parse(&body, PROXY_EXAMPLE)?)?;
-    let view = registry.create(config).await?;
+    let view = api.registry.create(config).await?;
     Ok(json_response(StatusCode::CREATED, &proxy_json(view)))
 }
 
-async fn populate(
-    State(registry): State<Registry>,
-    RawBody(body): RawBody,
-) -> Result<Response, Error> {
+async fn populate(State(api): State<Toxiproxy>, RawBody(body): RawBody) -> Result<Response, Error> {
     let fail = |error| Error::Populate {
         error,
         created: Vec::new(),
@@ -324,16 +426,16 @@ async fn populate(
     for config in configs {
         // A proxy that changed is replaced: deleted here, so that its address is free again
         // before the registry binds it for the new one.
-        if let Ok(existing) = registry.get(&config.name)
+        if let Ok(existing) = api.registry.get(&config.name)
             && !config.keeps(&existing)
-            && let Err(error) = registry.delete(&config.name).await
+            && let Err(error) = api.registry.delete(&config.name).await
         {
             return Err(Error::Populate {
                 error: error.into(),
                 created,
             });
         }
-        match registry.populate(vec![config]).await {
+        match api.registry.populate(vec![config]).await {
             Ok(views) => created.extend(views),
             Err(error) => {
                 return Err(Error::Populate {
@@ -350,87 +452,139 @@ async fn populate(
     ))
 }
 
-async fn reset(State(registry): State<Registry>) -> Result<StatusCode, Error> {
-    registry.reset().await?;
+async fn reset(State(api): State<Toxiproxy>) -> Result<StatusCode, Error> {
+    api.registry.reset().await?;
+    // Every toxic is gone and every proxy enabled: so are the faults made through the API.
+    api.end_entries(|key| key.starts_with("toxiproxy:")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_proxy(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names(proxy): Names<String>,
 ) -> Result<Response, Error> {
-    Ok(ok(&proxy_json(registry.get(&proxy)?)))
+    Ok(ok(&proxy_json(api.registry.get(&proxy)?)))
 }
 
 async fn update_proxy(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names(proxy): Names<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, Error> {
     // An unknown proxy is a 404 whatever the body, as Toxiproxy.
-    registry.get(&proxy)?;
+    let before = api.registry.get(&proxy)?;
     let update = toxiproxy::parse_proxy_update(&parse(&body, UPDATE_EXAMPLE)?)?;
-    let after = registry.update(&proxy, update).await?;
+    // Disabling is a fault (the link is down): the rest of the update first, then the fault
+    // through the journal. Enabling ends that fault.
+    let enabled = update.enabled;
+    let mut after = api
+        .registry
+        .update(
+            &proxy,
+            ProxyUpdate {
+                enabled: None,
+                ..update
+            },
+        )
+        .await?;
+    match enabled {
+        Some(false) if before.enabled => {
+            let prepared = Prepared {
+                target_key: down_key(&proxy),
+                description: format!("proxy {proxy} disabled through the Toxiproxy API"),
+                action: Action::DisableProxy {
+                    proxy: proxy.clone(),
+                },
+                revert: RevertPlan::EnableProxy {
+                    owner: api.engine.owner(),
+                    proxy: proxy.clone(),
+                },
+            };
+            api.inject(prepared, json!({ "proxy": proxy, "enabled": false }))
+                .await?;
+            after = api.registry.get(&proxy)?;
+        }
+        Some(true) if !before.enabled => {
+            let key = down_key(&proxy);
+            api.end_entries(|k| k == key).await?;
+            // Disabled by no fault of the journal (a game's link fault keeps its own entry):
+            // enabled as asked.
+            after = api.registry.set_enabled(&proxy, true).await?;
+        }
+        _ => {}
+    }
     Ok(ok(&proxy_json(after)))
 }
 
 async fn delete_proxy(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names(proxy): Names<String>,
 ) -> Result<StatusCode, Error> {
-    registry.delete(&proxy).await?;
+    api.registry.delete(&proxy).await?;
+    let (down, toxics) = (down_key(&proxy), format!("{}/", down_key(&proxy)));
+    api.end_entries(|key| key == down || key.starts_with(&toxics))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_toxics(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names(proxy): Names<String>,
 ) -> Result<Response, Error> {
-    let toxics = toxiproxy_order(registry.toxics(&proxy)?);
+    let toxics = toxiproxy_order(api.registry.toxics(&proxy)?);
     Ok(ok(&Value::Array(
         toxics.iter().map(toxiproxy::toxic_json).collect(),
     )))
 }
 
 async fn create_toxic(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names(proxy): Names<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, Error> {
-    registry.get(&proxy)?;
+    api.registry.get(&proxy)?;
     let toxic = toxiproxy::parse_toxic(&parse(&body, TOXIC_EXAMPLE)?)?;
     Ok(ok(&toxiproxy::toxic_json(
-        &registry.add_toxic(&proxy, toxic)?,
+        &api.add_toxic(&proxy, toxic).await?,
     )))
 }
 
 async fn get_toxic(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names((proxy, toxic)): Names<(String, String)>,
 ) -> Result<Response, Error> {
-    Ok(ok(&toxiproxy::toxic_json(&registry.toxic(&proxy, &toxic)?)))
+    Ok(ok(&toxiproxy::toxic_json(
+        &api.registry.toxic(&proxy, &toxic)?,
+    )))
 }
 
 async fn update_toxic(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names((proxy, toxic)): Names<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Response, Error> {
-    registry.toxic(&proxy, &toxic)?;
+    api.registry.toxic(&proxy, &toxic)?;
     let body = parse(&body, TOXIC_UPDATE_EXAMPLE)?;
     // Parsed against the toxic as it is when the registry applies it: attributes merge.
-    let after = registry.edit_toxic(&proxy, &toxic, |current| {
+    let after = api.registry.edit_toxic(&proxy, &toxic, |current| {
         toxiproxy::parse_toxic_update(current, &body).map_err(Error::from)
     })?;
     Ok(ok(&toxiproxy::toxic_json(&after)))
 }
 
 async fn delete_toxic(
-    State(registry): State<Registry>,
+    State(api): State<Toxiproxy>,
     Names((proxy, toxic)): Names<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    registry.remove_toxic(&proxy, &toxic)?;
-    Ok(StatusCode::NO_CONTENT)
+    // A 404 for a toxic that is not there, as Toxiproxy; the journal's entry, if any, ends
+    // with it (its revert removes the toxic).
+    api.registry.toxic(&proxy, &toxic)?;
+    let key = toxic_key(&proxy, &toxic);
+    api.end_entries(|k| k == key).await?;
+    match api.registry.remove_toxic(&proxy, &toxic) {
+        Ok(()) | Err(RegistryError::ToxicNotFound { .. }) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn not_found(uri: Uri) -> Error {
@@ -479,9 +633,37 @@ mod tests {
 
     use super::*;
 
+    /// The API over a registry of its own, journaled in a state directory of its own.
+    struct TestApi {
+        api: Toxiproxy,
+        _state: tempfile::TempDir,
+    }
+
+    impl TestApi {
+        async fn new() -> Self {
+            let state = tempfile::tempdir().expect("a state directory");
+            let registry = Registry::new(Some(1));
+            let (engine, _) = crate::app::open_engine_with(state.path(), "test", registry.clone())
+                .await
+                .expect("the engine opens");
+            TestApi {
+                api: Toxiproxy { registry, engine },
+                _state: state,
+            }
+        }
+    }
+
+    impl std::ops::Deref for TestApi {
+        type Target = Registry;
+
+        fn deref(&self) -> &Registry {
+            &self.api.registry
+        }
+    }
+
     /// Sends one request to a router over `registry`: status, content type and body.
     async fn send(
-        registry: &Registry,
+        registry: &TestApi,
         method: &str,
         path: &str,
         content_type: Option<&str>,
@@ -493,7 +675,7 @@ mod tests {
         }
         let response = tokio::time::timeout(
             Duration::from_secs(10),
-            router(registry.clone()).oneshot(request.body(body.into()).expect("request")),
+            router(registry.api.clone()).oneshot(request.body(body.into()).expect("request")),
         )
         .await
         .expect("answered in time")
@@ -523,7 +705,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_body_is_a_json_400_that_names_the_problem_whatever_its_content_type() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         for content_type in [
             None,
             Some("application/json"),
@@ -549,7 +731,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_in_any_content_type_creates_a_proxy() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let body = r#"{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1", "enabled": false}"#;
         let (status, kind, answer) = send(
             &registry,
@@ -572,7 +754,7 @@ mod tests {
 
     #[tokio::test]
     async fn toxics_in_a_created_proxy_s_body_are_ignored_as_toxiproxy_does() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let body = r#"{"name": "db", "upstream": "127.0.0.1:1", "enabled": false,
                        "toxics": [{"type": "no_such"}, {"type": "latency"}]}"#;
         let (status, _, answer) = send(&registry, "POST", "/proxies", None, body).await;
@@ -582,7 +764,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_a_413_and_nothing_is_created() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let huge = format!("[{}]", " ".repeat(MAX_BODY));
         let (status, kind, body) = send(&registry, "POST", "/populate", None, huge).await;
         assert_eq!((status, kind.as_str()), (413, "application/json"));
@@ -592,7 +774,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_paths_are_json_404s_and_unknown_methods_json_405s() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         for path in ["/nope", "/metrics", "/proxies/", "/proxies/db/toxics/t/x"] {
             let (status, kind, body) = send(&registry, "GET", path, None, "").await;
             assert_eq!((status, kind.as_str()), (404, "application/json"), "{path}");
@@ -612,7 +794,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_that_is_not_utf8_once_decoded_is_a_400() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let (status, kind, body) = send(&registry, "GET", "/proxies/%FF", None, "").await;
         assert_eq!((status, kind.as_str()), (400, "application/json"), "{body}");
         assert!(error_of(&body).0.contains("UTF-8"), "{body}");
@@ -620,7 +802,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_percent_encoded_name_reaches_its_proxy() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let body = r#"{"name": "a b/c", "upstream": "127.0.0.1:1", "enabled": false}"#;
         assert_eq!(send(&registry, "POST", "/proxies", None, body).await.0, 201);
         let (status, _, answer) = send(&registry, "GET", "/proxies/a%20b%2Fc", None, "").await;
@@ -630,7 +812,7 @@ mod tests {
 
     #[tokio::test]
     async fn toxics_are_listed_upstream_first_as_toxiproxy_lists_them() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let body = r#"{"name": "db", "upstream": "127.0.0.1:1", "enabled": false}"#;
         send(&registry, "POST", "/proxies", None, body).await;
         for toxic in [
@@ -665,7 +847,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_populate_that_fails_midway_names_the_proxies_created_before_it() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let taken = taken.local_addr().expect("addr");
         let body = format!(
@@ -687,7 +869,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_populate_with_a_bad_proxy_creates_none_and_says_which() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let body = r#"[{"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"},
                        {"name": "b", "listen": "127.0.0.1:0"}]"#;
         let (status, _, answer) = send(&registry, "POST", "/populate", None, body).await;
@@ -701,14 +883,14 @@ mod tests {
 
     #[tokio::test]
     async fn serve_stops_every_proxy_when_shutdown_completes() {
-        let registry = Registry::new(Some(1));
+        let registry = TestApi::new().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let proxy = registry
             .create(ProxyConfig::new("p", "127.0.0.1:0", "127.0.0.1:1"))
             .await
             .expect("create");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, registry.clone(), async move {
+        let server = tokio::spawn(serve(listener, registry.api.clone(), async move {
             let _ = stopped.await;
         }));
         let connect = || {
@@ -729,5 +911,81 @@ mod tests {
             connect().await.expect("in time").is_err(),
             "a proxy outlived the server"
         );
+    }
+
+    #[tokio::test]
+    async fn toxics_and_disabled_proxies_made_through_the_api_are_journaled_and_the_kill_switch_undoes_them()
+     {
+        let registry = TestApi::new().await;
+        let body = r#"{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}"#;
+        assert_eq!(send(&registry, "POST", "/proxies", None, body).await.0, 201);
+        let toxic = r#"{"name": "slow", "type": "latency", "attributes": {"latency": 100}}"#;
+        assert_eq!(
+            send(&registry, "POST", "/proxies/db/toxics", None, toxic)
+                .await
+                .0,
+            200
+        );
+        let (status, _, _) = send(
+            &registry,
+            "POST",
+            "/proxies/db",
+            None,
+            r#"{"enabled": false}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let live = registry.api.engine.live().await.unwrap();
+        let keys: Vec<&str> = live.iter().map(|e| e.target_key.as_str()).collect();
+        assert_eq!(keys, ["toxiproxy:db/slow", "toxiproxy:db"], "{live:?}");
+
+        let report = registry.api.engine.abort("test").await.unwrap();
+
+        assert!(report.complete(), "{report:?}");
+        assert_eq!(report.reverted, 2);
+        assert!(
+            registry.toxics("db").unwrap().is_empty(),
+            "the kill switch removed the toxic"
+        );
+        assert!(
+            registry.get("db").unwrap().enabled,
+            "and enabled the proxy again"
+        );
+        // Disarmed: the API refuses new toxics, saying why, and adds none.
+        let (status, _, answer) = send(&registry, "POST", "/proxies/db/toxics", None, toxic).await;
+        assert_eq!(status, 409, "{answer}");
+        assert!(error_of(&answer).0.contains("kill switch"), "{answer}");
+        assert!(registry.toxics("db").unwrap().is_empty());
+        registry.stop_all().await;
+    }
+
+    #[tokio::test]
+    async fn deleting_a_toxic_or_its_proxy_ends_its_journal_entry() {
+        let registry = TestApi::new().await;
+        let body = r#"{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}"#;
+        send(&registry, "POST", "/proxies", None, body).await;
+        let toxic = r#"{"name": "slow", "type": "latency", "attributes": {"latency": 100}}"#;
+        send(&registry, "POST", "/proxies/db/toxics", None, toxic).await;
+        assert_eq!(
+            send(&registry, "DELETE", "/proxies/db/toxics/slow", None, "")
+                .await
+                .0,
+            204
+        );
+        assert!(registry.api.engine.live().await.unwrap().is_empty());
+        // The same name again is a new fault; deleting the proxy ends it.
+        assert_eq!(
+            send(&registry, "POST", "/proxies/db/toxics", None, toxic)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(registry.api.engine.live().await.unwrap().len(), 1);
+        assert_eq!(
+            send(&registry, "DELETE", "/proxies/db", None, "").await.0,
+            204
+        );
+        assert!(registry.api.engine.live().await.unwrap().is_empty());
+        registry.stop_all().await;
     }
 }

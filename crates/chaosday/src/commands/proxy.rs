@@ -32,18 +32,44 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("reading the address the API listens on")?;
     let registry = Registry::new(args.seed);
-    let proxies = match registry.populate(configs).await {
-        Ok(proxies) => proxies,
-        Err(e) => {
-            registry.stop_all().await;
-            let file = args.config.as_deref().unwrap_or(Path::new("")).display();
-            return Err(UsageError(format!(
-                "--config {file}: {}",
-                wire::ApiError::from(e).message
-            ))
-            .into());
-        }
+    // Toxics are faults: the engine journals them (the kill switch, a stop and the next
+    // chaosday after a crash remove them), those of --config included.
+    let state_dir = app::state_dir(global.state_dir.as_deref());
+    let (engine, _supervisor) =
+        app::open_engine_with(&state_dir, "toxiproxy", registry.clone()).await?;
+    let api = toxiproxy::Toxiproxy {
+        registry: registry.clone(),
+        engine,
     };
+    let file = args.config.as_deref().unwrap_or(Path::new("")).display();
+    let mut toxics = Vec::new();
+    let configs: Vec<ProxyConfig> = configs
+        .into_iter()
+        .map(|mut config| {
+            toxics.push((config.name.clone(), std::mem::take(&mut config.toxics)));
+            config
+        })
+        .collect();
+    if let Err(e) = registry.populate(configs).await {
+        registry.stop_all().await;
+        return Err(UsageError(format!(
+            "--config {file}: {}",
+            wire::ApiError::from(e).message
+        ))
+        .into());
+    }
+    for (proxy, toxics) in toxics {
+        for toxic in toxics {
+            if let Err(e) = api.add_toxic(&proxy, toxic).await {
+                api.engine
+                    .shutdown("the proxy server could not start")
+                    .await;
+                registry.stop_all().await;
+                return Err(anyhow::anyhow!("--config {file}: proxy {proxy}: {e}"));
+            }
+        }
+    }
+    let proxies = registry.list();
     announce(global.output, address, &proxies);
     if !address.ip().is_loopback() {
         eprintln!(
@@ -51,7 +77,7 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let output = global.output;
-    toxiproxy::serve(listener, registry, async move {
+    toxiproxy::serve(listener, api, async move {
         let reason = interrupts.recv().await;
         match output {
             Output::Json => println!("{}", json!({"event": "stopping", "reason": reason})),
