@@ -380,6 +380,7 @@ async fn open_scenario(
             }
         }
     }
+    chaosday_engine::failpoint::hit("opening-injected");
     let drawn = faults.new_incidents(teams, &scenario.name, inner.now_ms());
     let ids: BTreeMap<String, IncidentId> = teams.iter().cloned().zip(drawn.clone()).collect();
     let events: Vec<(Actor, EventKind)> = teams

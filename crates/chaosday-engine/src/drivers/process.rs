@@ -255,6 +255,7 @@ impl Driver for ProcessDriver {
                         process.pid
                     )));
                 }
+                crate::failpoint::hit("mid-inject");
                 let stopped = signal::wait_until(EFFECT_LIMIT, || {
                     process
                         .read()

@@ -213,7 +213,16 @@ async fn wait_with_countdown(
     match interrupted {
         Err(ending) => Ok(ending),
         Ok(reason) => {
-            let outcome = engine.revert(id, reason).await?;
+            // Every fault of this process ends, and none is injected any more.
+            let outcome = engine
+                .shutdown(reason)
+                .await
+                .into_iter()
+                .find(|o| o.id() == id)
+                .unwrap_or(RevertOutcome::AlreadyEnded {
+                    id,
+                    state: chaosday_engine::FaultState::Reverted,
+                });
             Ok(match outcome {
                 RevertOutcome::Failed { error, .. } => Ending {
                     cause: chaosday_engine::EndCause::Reverted,

@@ -96,6 +96,11 @@ impl GameServer {
 
     /// Starts (again) the server process, and waits until it answers.
     pub async fn restart(&mut self) {
+        self.restart_with(&[]).await;
+    }
+
+    /// [`GameServer::restart`] with these environment variables set.
+    pub async fn restart_with(&mut self, env: &[(&str, &str)]) {
         let game = self.sandbox.state_dir().join("game.yaml");
         let bind = format!("127.0.0.1:{}", self.port);
         let mut command = self.sandbox.command(&[
@@ -116,6 +121,7 @@ impl GameServer {
             .env("CHECKOUT_TOKEN", CHECKOUT)
             .env("SEARCH_TOKEN", SEARCH)
             .env("RUST_LOG", "chaosday=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log);
         let child = command.spawn().expect("start chaosday serve");

@@ -10,6 +10,7 @@ mod faults;
 mod flood;
 mod game;
 mod game_support;
+mod leaks;
 mod links;
 mod report;
 mod supervised;
