@@ -76,6 +76,10 @@ pub(crate) struct Faults {
     stopping: CancellationToken,
     /// The secret incident numbers are drawn with.
     key: [u8; 32],
+    /// Tests hold an opening here, its faults injected and its incident not yet recorded:
+    /// told when an opening arrives, it waits for a permit.
+    #[cfg(test)]
+    pub(crate) gate: Mutex<Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Semaphore>)>>,
 }
 
 impl Faults {
@@ -94,6 +98,8 @@ impl Faults {
             opening: tokio::sync::Mutex::new(()),
             referee,
             stopping,
+            #[cfg(test)]
+            gate: Mutex::default(),
         }
     }
 
@@ -381,6 +387,14 @@ async fn open_scenario(
         }
     }
     chaosday_engine::failpoint::hit("opening-injected");
+    #[cfg(test)]
+    {
+        let gate = faults.gate.lock().clone();
+        if let Some((reached, release)) = gate {
+            reached.notify_one();
+            let _ = release.acquire().await;
+        }
+    }
     let drawn = faults.new_incidents(teams, &scenario.name, inner.now_ms());
     let ids: BTreeMap<String, IncidentId> = teams.iter().cloned().zip(drawn.clone()).collect();
     let events: Vec<(Actor, EventKind)> = teams

@@ -199,21 +199,24 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// The game master unleashes `scenario`; the incident it opened (the newest of that scenario).
+/// The game master unleashes `scenario`; the incident it opened (the open one of that
+/// scenario: incident numbers are drawn, not counted).
 async fn unleash(s: &GameServer, scenario: &str) -> IncidentId {
     let action = Action::Unleash {
         scenario: Some(scenario.into()),
         team: None,
     };
     s.act(&gm(), action).await.expect("the scenario opens");
-    s.snapshot()
+    let open: Vec<IncidentId> = s
+        .snapshot()
         .state
         .incidents
         .values()
-        .filter(|i| i.scenario == scenario)
+        .filter(|i| i.scenario == scenario && !i.state.is_closed())
         .map(|i| i.id)
-        .max()
-        .expect("the unleashed incident is in the state")
+        .collect();
+    assert_eq!(open.len(), 1, "one open incident of {scenario}");
+    open[0]
 }
 
 fn pid_of(argv: &str) -> i32 {
@@ -634,5 +637,111 @@ async fn incident_webhooks_carry_only_what_a_spectator_sees_until_the_incident_c
         1,
         "the ghost was never detected"
     );
+    s.shutdown("test over").await;
+}
+
+/// How an opening in flight is overtaken in [`an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_reverted`].
+#[derive(Debug, Clone, Copy)]
+enum Overtaken {
+    End,
+    Guard,
+    KillSwitch,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_reverted() {
+    for by in [Overtaken::End, Overtaken::Guard, Overtaken::KillSwitch] {
+        let w = world().await;
+        let s = &w.server;
+        s.act(&gm(), Action::Start).await.unwrap();
+        let proxy = s.registry().list()[0].name.clone();
+        // The opening is held with its fault injected and its incident not yet recorded.
+        let reached = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        *s.inner.faults.gate.lock() = Some((reached.clone(), release.clone()));
+        let opening = tokio::spawn({
+            let s = s.clone();
+            async move {
+                let action = Action::Unleash {
+                    scenario: Some("slow-api".into()),
+                    team: None,
+                };
+                s.act(&gm(), action).await
+            }
+        });
+        reached.notified().await;
+        assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1, "{by:?}");
+        match by {
+            Overtaken::End => {
+                s.act(&gm(), Action::End).await.unwrap();
+            }
+            Overtaken::Guard => {
+                std::fs::remove_file(w.dir.path().join("safe")).unwrap();
+                eventually("the guard pauses the game", || {
+                    s.snapshot().state.status == Status::Paused
+                })
+                .await;
+            }
+            Overtaken::KillSwitch => {
+                s.act(&gm(), Action::Abort).await.unwrap();
+            }
+        }
+        release.add_permits(1);
+
+        let refused = opening.await.unwrap();
+
+        assert!(
+            matches!(refused, Err(ActionError::Conflict(_))),
+            "{by:?}: {refused:?}"
+        );
+        let state = s.snapshot().state.clone();
+        assert!(
+            state.incidents.values().all(|i| i.state.is_closed()),
+            "{by:?}: an incident is open in a game that is {:?}: {:?}",
+            state.status,
+            state.incidents
+        );
+        assert!(
+            s.registry().toxics(&proxy).unwrap().is_empty(),
+            "{by:?}: the fault outlived its refused opening"
+        );
+        assert!(
+            s.faults().await.is_empty(),
+            "{by:?}: {:?}",
+            s.faults().await
+        );
+        s.shutdown("test over").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_diagnosis_answers_once_its_fault_is_reverted_and_the_same_scenario_opens_again_at_once()
+ {
+    let w = world().await;
+    let s = &w.server;
+    s.act(&gm(), Action::Start).await.unwrap();
+    let proxy = s.registry().list()[0].name.clone();
+    let checkout = player("checkout");
+    for round in 0..8 {
+        let slow = unleash(s, "slow-api").await;
+        let declare = Action::Declare {
+            target: "api".into(),
+        };
+        s.act(&checkout, declare).await.unwrap();
+        let diagnose = Action::Diagnose {
+            incident: slow,
+            diagnosis: Diagnosis {
+                target: "api".into(),
+                kind: "latency".into(),
+            },
+        };
+        s.act(&checkout, diagnose).await.unwrap();
+        // No waiting: the answer came after the revert.
+        assert!(
+            s.registry().toxics(&proxy).unwrap().is_empty(),
+            "round {round}: the latency is still on when the diagnosis is answered"
+        );
+        assert!(s.faults().await.is_empty(), "round {round}");
+    }
     s.shutdown("test over").await;
 }
