@@ -2,16 +2,26 @@
 //!
 //! Each stress runs in a child process of its own (the `chaosday` binary, see
 //! [`crate::stress`]), tagged with a unique token on its command line. The revert plan names
-//! the token and the filler file, so any chaosday can find the stressor and stop it, even
-//! after the one that started it was killed.
+//! the token (and the filler's name, for a file system that cannot make a nameless file), so
+//! any chaosday can find the stressor and stop it.
+//!
+//! A stressor does not outlive its owner: it is forked from one thread that lasts as long as
+//! the process, with SIGKILL as its parent-death signal (as [`crate::supervisor`] does for
+//! supervised children), and it is given its owner's pid and a deadline, the fault's end
+//! plus [`DEADLINE_MARGIN`]. A disk fill holds its space through a nameless file, which the
+//! kernel frees when the stressor dies.
+//!
+//! A disk fill is keyed by its file system (the directory's device), not by the directory's
+//! spelling, so two fills of one file system collide; and it leaves at least a margin free
+//! ([`keep_free`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chaosday_domain::{FaultSpec, TargetSpec};
+use chaosday_domain::{ByteSize, FaultSpec, TargetSpec};
 use nix::sys::signal::Signal as NixSignal;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -20,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::proc::{self, ProcessIdentity};
 use crate::signal;
 use crate::stress::READY;
+use crate::supervisor;
 
 /// How long a stressor may take to put its stress in place (a large disk fill writes).
 const READY_LIMIT: Duration = Duration::from_secs(120);
@@ -27,6 +38,73 @@ const READY_LIMIT: Duration = Duration::from_secs(120);
 const MEMORY_SHARE: f64 = 0.9;
 /// The argument that precedes a stressor's token on its command line.
 pub const TOKEN_FLAG: &str = "--chaosday-stress-token";
+/// How long after its fault's end a stressor ends by itself: the engine's timer normally
+/// stops it at the end; this is for a stressor no chaosday is left to stop (its own
+/// parent-death signal aside), and leaves the timer, a slow revert and recovery time first.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+/// The default `keep_free` is this share of the file system's size...
+const KEEP_FREE_SHARE_PERCENT: u64 = 5;
+/// ...but at most this much.
+const KEEP_FREE_CAP: u64 = 1 << 30;
+
+/// How much a `disk_fill` must leave free on a file system of `size` bytes: `asked` if the
+/// fault says, else the smaller of 5% of the size and 1 GiB. 5% scales with small file
+/// systems (a 2 GiB volume keeps 100 MiB, not half of it); the 1 GiB cap keeps a large
+/// disk fillable to within a gigabyte of full (5% of 2 TB would be 100 GiB of headroom, and
+/// the services on it would never feel a full disk), and a gigabyte is far more than
+/// chaosday's journal and event log write in a day.
+pub fn keep_free(size: u64, asked: Option<u64>) -> u64 {
+    asked.unwrap_or_else(|| (size / 100 * KEEP_FREE_SHARE_PERCENT).min(KEEP_FREE_CAP))
+}
+
+/// The most a `disk_fill` may take from a file system with `free` bytes free that must keep
+/// `margin` free.
+pub fn fillable(free: u64, margin: u64) -> u64 {
+    free.saturating_sub(margin)
+}
+
+/// A directory's file system, for a `disk_fill`: its device and its space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSystem {
+    /// The device's major and minor numbers (`st_dev` of the directory).
+    pub device: (u64, u64),
+    /// Its size, in bytes.
+    pub size: u64,
+    /// The bytes an unprivileged process may still take.
+    pub free: u64,
+}
+
+impl FileSystem {
+    /// The file system `directory` is on.
+    pub fn of(directory: &Path) -> Result<Self> {
+        let stat = nix::sys::stat::stat(directory).map_err(|e| {
+            Error::System(format!(
+                "cannot read the device of {}: {e}",
+                directory.display()
+            ))
+        })?;
+        let space = nix::sys::statvfs::statvfs(directory).map_err(|e| {
+            Error::System(format!(
+                "cannot read the free space of {}: {e}",
+                directory.display()
+            ))
+        })?;
+        let block = space.fragment_size() as u64;
+        Ok(FileSystem {
+            device: (
+                nix::sys::stat::major(stat.st_dev),
+                nix::sys::stat::minor(stat.st_dev),
+            ),
+            size: (space.blocks() as u64).saturating_mul(block),
+            free: (space.blocks_available() as u64).saturating_mul(block),
+        })
+    }
+
+    /// The fault's key: one `disk_fill` per file system, however its directory is named.
+    pub fn target_key(&self) -> String {
+        format!("host:disk_fill:dev:{}:{}", self.device.0, self.device.1)
+    }
+}
 
 /// How to start a stressor: a program and the arguments before the stress's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +138,11 @@ impl HostDriver {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         format!("{}-{nanos}-{n}", std::process::id())
     }
+}
+
+/// When a stressor for a fault due to end at `ends_ms` ends by itself.
+fn stressor_deadline(ends_ms: i64) -> i64 {
+    ends_ms.saturating_add(DEADLINE_MARGIN.as_millis() as i64)
 }
 
 /// The stressors running for `token` (normally one).
@@ -114,38 +197,42 @@ impl Driver for HostDriver {
                     if bytes.bytes() > limit {
                         return Err(Error::BadFault(format!(
                             "fault field `bytes` ({bytes}) is more than 90% of the memory available now ({}); ask for less so the host stays up",
-                            chaosday_domain::ByteSize::new(available)
+                            ByteSize::new(available)
                         )));
                     }
                 }
                 ("host:memory".to_owned(), None)
             }
-            FaultSpec::DiskFill { directory, bytes } => {
+            FaultSpec::DiskFill {
+                directory,
+                bytes,
+                keep_free: asked,
+            } => {
                 if !directory.is_dir() {
                     return Err(Error::BadFault(format!(
                         "fault field `directory`: {} is not an existing directory; create it or name another",
                         directory.display()
                     )));
                 }
-                let stat = nix::sys::statvfs::statvfs(directory).map_err(|e| {
-                    Error::System(format!(
-                        "cannot read free space of {}: {e}",
-                        directory.display()
-                    ))
-                })?;
-                let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
-                if bytes.bytes() > free {
+                let fs = FileSystem::of(directory)?;
+                let margin = keep_free(fs.size, asked.map(ByteSize::bytes));
+                let most = fillable(fs.free, margin);
+                if bytes.bytes() > most {
+                    let why = match asked {
+                        Some(_) => "its `keep_free`",
+                        None => "by default 5% of the file system, at most 1GiB",
+                    };
                     return Err(Error::BadFault(format!(
-                        "fault field `bytes` ({bytes}) is more than the {} free in {}; ask for at most that",
-                        chaosday_domain::ByteSize::new(free),
-                        directory.display()
+                        "fault field `bytes` ({bytes}) would leave less than {} free on the file system of {} ({why}), which has {} free: ask for at most {}, or set `keep_free` lower (at least {})",
+                        ByteSize::new(margin),
+                        directory.display(),
+                        ByteSize::new(fs.free),
+                        ByteSize::new(most),
+                        FaultSpec::MIN_KEEP_FREE,
                     )));
                 }
                 let file = directory.join(format!(".chaosday-disk-fill-{token}"));
-                (
-                    format!("host:disk_fill:{}", directory.display()),
-                    Some(file),
-                )
+                (fs.target_key(), Some(file))
             }
             other => {
                 return Err(Error::Unsupported {
@@ -161,13 +248,21 @@ impl Driver for HostDriver {
                 token: token.clone(),
                 fault: fault.clone(),
                 file: file.clone(),
+                // Set by the engine once it knows the fault's duration (`Prepared::ending_at`).
+                ends_ms: None,
             },
             revert: RevertPlan::StopStressor { token, file },
         })
     }
 
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
-        let Action::Stress { token, fault, file } = &prepared.action else {
+        let Action::Stress {
+            token,
+            fault,
+            file,
+            ends_ms,
+        } = &prepared.action
+        else {
             return Err(Error::Unsupported {
                 fault: "signal",
                 target: "host".into(),
@@ -178,14 +273,23 @@ impl Driver for HostDriver {
         command
             .args(&self.command.args)
             .args([TOKEN_FLAG, token.as_str(), "--fault", fault_json.as_str()])
+            .arg("--owner")
+            .arg(std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0);
+        if let Some(until) = ends_ms.map(stressor_deadline) {
+            command.arg("--until").arg(until.to_string());
+        }
         if let Some(file) = file {
             command.arg("--file").arg(file);
         }
-        let mut child = command.spawn().map_err(|e| {
+        // The stressor dies with this process (the stressor asks again itself, and checks
+        // that its parent is the `--owner`); forked from a thread that lasts as long as the
+        // process, since the signal comes when the forking *thread* exits.
+        supervisor::die_with_parent(&mut command, NixSignal::SIGKILL);
+        let mut child = supervisor::spawn_from_lasting_thread(command).map_err(|e| {
             Error::System(format!(
                 "cannot start the stressor {}: {e}",
                 self.command.program.display()
