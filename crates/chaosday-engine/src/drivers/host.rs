@@ -42,8 +42,8 @@ pub const TOKEN_FLAG: &str = "--chaosday-stress-token";
 /// stops it at the end; this is for a stressor no chaosday is left to stop (its own
 /// parent-death signal aside), and leaves the timer, a slow revert and recovery time first.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
-/// The default `keep_free` is this share of the file system's size...
-const KEEP_FREE_SHARE_PERCENT: u64 = 5;
+/// The default `keep_free` is the file system's size divided by this (5%)...
+const KEEP_FREE_DIVISOR: u64 = 20;
 /// ...but at most this much.
 const KEEP_FREE_CAP: u64 = 1 << 30;
 
@@ -54,7 +54,7 @@ const KEEP_FREE_CAP: u64 = 1 << 30;
 /// the services on it would never feel a full disk), and a gigabyte is far more than
 /// chaosday's journal and event log write in a day.
 pub fn keep_free(size: u64, asked: Option<u64>) -> u64 {
-    asked.unwrap_or_else(|| (size / 100 * KEEP_FREE_SHARE_PERCENT).min(KEEP_FREE_CAP))
+    asked.unwrap_or_else(|| (size / KEEP_FREE_DIVISOR).min(KEEP_FREE_CAP))
 }
 
 /// The most a `disk_fill` may take from a file system with `free` bytes free that must keep
@@ -98,6 +98,33 @@ impl FileSystem {
             size: (space.blocks() as u64).saturating_mul(block),
             free: (space.blocks_available() as u64).saturating_mul(block),
         })
+    }
+
+    /// Refuses a fill of `bytes` that would leave less than its margin free
+    /// ([`keep_free`], `asked` if the fault says).
+    pub fn check_headroom(
+        &self,
+        directory: &Path,
+        bytes: ByteSize,
+        asked: Option<ByteSize>,
+    ) -> Result<()> {
+        let margin = keep_free(self.size, asked.map(ByteSize::bytes));
+        let most = fillable(self.free, margin);
+        if bytes.bytes() <= most {
+            return Ok(());
+        }
+        let why = match asked {
+            Some(_) => "its `keep_free`",
+            None => "by default 5% of the file system's size, at most 1GiB",
+        };
+        Err(Error::BadFault(format!(
+            "fault field `bytes` ({bytes}) would leave less than {} free on the file system of {} ({why}), which has {} free: ask for at most {}, or set `keep_free` lower (at least {})",
+            ByteSize::new(margin),
+            directory.display(),
+            ByteSize::new(self.free),
+            ByteSize::new(most),
+            FaultSpec::MIN_KEEP_FREE,
+        )))
     }
 
     /// The fault's key: one `disk_fill` per file system, however its directory is named.
@@ -215,22 +242,7 @@ impl Driver for HostDriver {
                     )));
                 }
                 let fs = FileSystem::of(directory)?;
-                let margin = keep_free(fs.size, asked.map(ByteSize::bytes));
-                let most = fillable(fs.free, margin);
-                if bytes.bytes() > most {
-                    let why = match asked {
-                        Some(_) => "its `keep_free`",
-                        None => "by default 5% of the file system, at most 1GiB",
-                    };
-                    return Err(Error::BadFault(format!(
-                        "fault field `bytes` ({bytes}) would leave less than {} free on the file system of {} ({why}), which has {} free: ask for at most {}, or set `keep_free` lower (at least {})",
-                        ByteSize::new(margin),
-                        directory.display(),
-                        ByteSize::new(fs.free),
-                        ByteSize::new(most),
-                        FaultSpec::MIN_KEEP_FREE,
-                    )));
-                }
+                fs.check_headroom(directory, *bytes, *asked)?;
                 let file = directory.join(format!(".chaosday-disk-fill-{token}"));
                 (fs.target_key(), Some(file))
             }
@@ -361,5 +373,257 @@ impl Driver for HostDriver {
         } else {
             Status::Gone
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+
+    fn disk_fill(directory: &Path, bytes: u64) -> FaultSpec {
+        FaultSpec::DiskFill {
+            directory: directory.to_path_buf(),
+            bytes: ByteSize::new(bytes),
+            keep_free: None,
+        }
+    }
+
+    #[test]
+    fn the_margin_is_5_percent_of_the_file_system_at_most_1_gib_unless_asked() {
+        assert_eq!(keep_free(100 * GIB, None), GIB, "capped");
+        assert_eq!(keep_free(20 * GIB, None), GIB, "5% is exactly the cap");
+        assert_eq!(keep_free(2 * GIB, None), 2 * GIB / 20, "5%");
+        assert_eq!(keep_free(100 * GIB, Some(16 * MIB)), 16 * MIB);
+        assert_eq!(keep_free(GIB, Some(4 * GIB)), 4 * GIB);
+        assert_eq!(fillable(10 * GIB, GIB), 9 * GIB);
+        assert_eq!(fillable(GIB, 2 * GIB), 0, "no room at all, no underflow");
+    }
+
+    #[test]
+    fn a_fill_must_leave_its_margin_free() {
+        let fs = FileSystem {
+            device: (8, 1),
+            size: 100 * GIB,
+            free: 10 * GIB,
+        };
+        let dir = Path::new("/var/lib/app");
+        let size = ByteSize::new;
+        assert!(fs.check_headroom(dir, size(9 * GIB), None).is_ok());
+        // Everything that is free (what was accepted before), or one byte past the margin.
+        for bytes in [10 * GIB, 9 * GIB + 1] {
+            let err = fs
+                .check_headroom(dir, size(bytes), None)
+                .unwrap_err()
+                .to_string();
+            for part in [
+                "`bytes`",
+                "less than 1GiB free",
+                "/var/lib/app",
+                "10GiB free",
+                "at most 9GiB",
+                "`keep_free`",
+            ] {
+                assert!(err.contains(part), "{part:?} missing from: {err}");
+            }
+        }
+        // An explicit margin replaces the default, both ways.
+        assert!(
+            fs.check_headroom(dir, size(10 * GIB - 16 * MIB), Some(size(16 * MIB)))
+                .is_ok()
+        );
+        let err = fs
+            .check_headroom(dir, size(5 * GIB), Some(size(6 * GIB)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("less than 6GiB free") && err.contains("at most 4GiB"),
+            "{err}"
+        );
+        // A small file system keeps 5% of itself.
+        let small = FileSystem {
+            device: (8, 2),
+            size: 200 * MIB,
+            free: 100 * MIB,
+        };
+        assert!(small.check_headroom(dir, size(90 * MIB), None).is_ok());
+        assert!(small.check_headroom(dir, size(91 * MIB), None).is_err());
+    }
+
+    fn driver() -> HostDriver {
+        HostDriver::new(StressorCommand {
+            program: "false".into(),
+            args: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_fill_of_all_the_free_space_is_refused_before_anything_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = FileSystem::of(dir.path()).unwrap().free;
+        let err = driver()
+            .prepare(
+                &TargetSpec::Host(Default::default()),
+                &disk_fill(dir.path(), free),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BadFault(_)), "{err:?}");
+        assert!(err.to_string().contains("fault field `bytes`"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn two_spellings_and_two_directories_of_one_file_system_have_one_key() {
+        let root = tempfile::tempdir().unwrap();
+        let a = root.path().join("a");
+        let b = root.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let host = TargetSpec::Host(Default::default());
+        let driver = driver();
+        let mut keys = Vec::new();
+        for dir in [a.clone(), a.join("..").join("a"), a.join("."), b] {
+            let prepared = driver.prepare(&host, &disk_fill(&dir, MIB)).await.unwrap();
+            keys.push(prepared.target_key);
+        }
+        assert!(keys[0].starts_with("host:disk_fill:dev:"), "{keys:?}");
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+        // Another file system has another key.
+        let proc_fs = FileSystem::of(Path::new("/proc")).unwrap();
+        assert_ne!(proc_fs.target_key(), keys[0]);
+    }
+
+    /// A stand-in stressor: says `ready` and waits, with the driver's arguments (the token
+    /// among them) on its command line.
+    fn shell_stressor() -> HostDriver {
+        HostDriver::new(StressorCommand {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "echo ready; while :; do sleep 1; done".into(),
+                "chaosday-test-stressor".into(),
+            ],
+        })
+    }
+
+    fn argv(pid: u32) -> Vec<String> {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let start = std::time::Instant::now();
+        while !done() {
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    #[test]
+    fn a_stressor_survives_the_exit_of_the_thread_that_injected_it_and_knows_its_deadline() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let driver = shell_stressor();
+        let host = TargetSpec::Host(Default::default());
+        let cpu = FaultSpec::Cpu {
+            cores: 1,
+            load: chaosday_domain::Percent::new(1).unwrap(),
+        };
+        let prepared = runtime
+            .block_on(driver.prepare(&host, &cpu))
+            .unwrap()
+            .ending_at(Some(1_000_000));
+        // A short-lived thread injects (as a blocking-pool thread could, which retires when
+        // idle). Beside it, as a control, the same thread forks a child that dies with it.
+        let mut control = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut control = std::process::Command::new("sleep");
+                    control.arg("600");
+                    // SAFETY: only prctl(2), async-signal-safe, between fork and exec.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        std::os::unix::process::CommandExt::pre_exec(&mut control, || {
+                            nix::sys::prctl::set_pdeathsig(NixSignal::SIGKILL)
+                                .map_err(std::io::Error::from)
+                        });
+                    }
+                    let control = control.spawn().unwrap();
+                    runtime.block_on(driver.inject(&prepared)).unwrap();
+                    control
+                })
+                .join()
+                .unwrap()
+        });
+        let RevertPlan::StopStressor { token, .. } = &prepared.revert else {
+            panic!("{:?}", prepared.revert);
+        };
+        let stressor = stressors(token);
+        assert_eq!(
+            stressor.len(),
+            1,
+            "the stressor died with the thread that injected it"
+        );
+        let stressor = stressor[0];
+        // The control was killed as its thread exited: the test can see such a death...
+        assert!(
+            poll(Duration::from_secs(10), || control
+                .try_wait()
+                .unwrap()
+                .is_some()),
+            "the control child outlived the thread that forked it"
+        );
+        // ...and the signal that killed it was sent at that moment, so a stressor forked from
+        // that thread would be dying by now.
+        assert!(
+            !poll(Duration::from_millis(300), || !stressor.is_alive()),
+            "the stressor died with the thread that injected it"
+        );
+        let args = argv(stressor.pid);
+        let after = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+        assert_eq!(after("--owner"), Some(std::process::id().to_string()));
+        assert_eq!(after("--until"), Some("1030000".to_owned()), "{args:?}");
+
+        runtime.block_on(driver.revert(&prepared.revert)).unwrap();
+        assert!(!stressor.is_alive());
+        // Idempotent.
+        runtime.block_on(driver.revert(&prepared.revert)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_fault_without_an_end_gives_its_stressor_no_deadline() {
+        let driver = shell_stressor();
+        let prepared = driver
+            .prepare(
+                &TargetSpec::Host(Default::default()),
+                &FaultSpec::Memory {
+                    bytes: ByteSize::new(1),
+                },
+            )
+            .await
+            .unwrap()
+            .ending_at(None);
+        driver.inject(&prepared).await.unwrap();
+        let RevertPlan::StopStressor { token, .. } = &prepared.revert else {
+            panic!("{:?}", prepared.revert);
+        };
+        let stressor = stressors(token)[0];
+        let args = argv(stressor.pid);
+        assert!(!args.iter().any(|a| a == "--until"), "{args:?}");
+        assert!(args.iter().any(|a| a == "--owner"), "{args:?}");
+        driver.revert(&prepared.revert).await.unwrap();
+        assert!(!stressor.is_alive());
     }
 }
