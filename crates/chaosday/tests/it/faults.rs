@@ -301,6 +301,26 @@ fn one_disk_fill_per_file_system_however_the_directory_is_spelled_and_never_all_
         "{stderr}"
     );
     assert!(std::fs::read_dir(&b).expect("dir b").next().is_none());
+    // The margin is the user's to set, within reason.
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "disk-fill",
+        "--directory",
+        b.to_str().expect("utf-8 path"),
+        "--bytes",
+        "1MiB",
+        "--keep-free",
+        "1MiB",
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("fault field `keep_free` must be at least 16MiB"),
+        "{stderr}"
+    );
 }
 
 #[test]
