@@ -90,13 +90,18 @@ fn a_stressor_dies_with_its_injector(fault: &[&str], fill_dir: Option<&std::path
     args.extend_from_slice(&["--for", "60s"]);
     let mut injector = sandbox.spawn(&args);
     let pid = injector.pid();
-    assert!(
-        wait_until(GENEROUS, || live_faults(&sandbox)
-            .0
-            .first()
-            .is_some_and(|f| f["state"] == "active")),
-        "{fault:?} never became active"
-    );
+    let active = wait_until(GENEROUS, || {
+        injector.has_exited()
+            || live_faults(&sandbox)
+                .0
+                .first()
+                .is_some_and(|f| f["state"] == "active")
+    });
+    if injector.has_exited() {
+        let out = injector.finish(GENEROUS);
+        panic!("{fault:?}: the injector exited: {out:?}");
+    }
+    assert!(active, "{fault:?} never became active");
     let stressors = stressors_of(pid);
     assert_eq!(stressors.len(), 1, "{fault:?}: {stressors:?}");
     let stressor = stressors[0];
