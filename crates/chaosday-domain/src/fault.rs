@@ -44,12 +44,20 @@ pub enum FaultSpec {
         /// How much memory to allocate and touch.
         bytes: ByteSize,
     },
-    /// Fill a directory's file system with a file of `bytes`; reverted by deleting it.
+    /// Fill a directory's file system with `bytes`, held by a stressor through a file that
+    /// has no name (so it is released however the stressor ends); reverted by stopping it.
+    /// One fill per file system at a time, however the directory is spelled.
     DiskFill {
-        /// The directory the filler file is written to. It must exist.
+        /// A directory on the file system to fill. It must exist.
         directory: PathBuf,
-        /// The size of the filler file.
+        /// How much space to take.
         bytes: ByteSize,
+        /// How much must stay free on the file system after the fill, so that the services
+        /// on it and chaosday's own journal still have room: at least 16MiB. The default is
+        /// 5% of the file system's size, at most 1GiB. A fill that would leave less is
+        /// refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep_free: Option<ByteSize>,
     },
     /// Delay each chunk on a link by `latency` ± `jitter`, from its own arrival.
     Latency {
@@ -296,6 +304,10 @@ impl FaultSpec {
         }
     }
 
+    /// The least a `disk_fill` may leave free (its `keep_free` floor): room for chaosday's
+    /// journal and event log writes, and the revert, on a file system it fills.
+    pub const MIN_KEEP_FREE: ByteSize = ByteSize::new(16 << 20);
+
     /// Checks the ranges serde cannot express.
     pub fn check(&self) -> Result<(), FaultSpecError> {
         let field = |field, problem: &str| {
@@ -312,6 +324,13 @@ impl FaultSpec {
             {
                 field("bytes", "must be more than 0, such as 512MiB")
             }
+            FaultSpec::DiskFill {
+                keep_free: Some(keep),
+                ..
+            } if keep.bytes() < Self::MIN_KEEP_FREE.bytes() => field(
+                "keep_free",
+                "must be at least 16MiB, so that a full disk leaves room for the revert, such as 1GiB",
+            ),
             FaultSpec::DiskFill { directory, .. } if !directory.is_absolute() => field(
                 "directory",
                 "must be an absolute path, such as /var/lib/app",
@@ -362,7 +381,9 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Cpu { cores: 1, load } => write!(f, "cpu (1 core at {load})"),
             FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
-            FaultSpec::DiskFill { directory, bytes } => {
+            FaultSpec::DiskFill {
+                directory, bytes, ..
+            } => {
                 write!(f, "disk_fill ({bytes} in {})", directory.display())
             }
             FaultSpec::Latency {
@@ -636,8 +657,27 @@ mod tests {
             parse(r#"{"kind":"disk_fill","directory":"/tmp/x","bytes":"1MiB"}"#),
             Ok(FaultSpec::DiskFill {
                 directory: "/tmp/x".into(),
-                bytes: ByteSize::new(1 << 20)
+                bytes: ByteSize::new(1 << 20),
+                keep_free: None,
             })
+        );
+        assert_eq!(
+            parse(r#"{"kind":"disk_fill","directory":"/tmp/x","bytes":"1MiB","keep_free":"2GiB"}"#),
+            Ok(FaultSpec::DiskFill {
+                directory: "/tmp/x".into(),
+                bytes: ByteSize::new(1 << 20),
+                keep_free: Some(ByteSize::new(2 << 30)),
+            })
+        );
+        // No `keep_free` is written when there is none: journals and files read as before.
+        let written = serde_json::to_string(&FaultSpec::DiskFill {
+            directory: "/tmp/x".into(),
+            bytes: ByteSize::new(1 << 20),
+            keep_free: None,
+        });
+        assert_eq!(
+            written.ok().as_deref(),
+            Some(r#"{"kind":"disk_fill","directory":"/tmp/x","bytes":"1MiB"}"#)
         );
         let written = serde_json::to_string(&FaultSpec::Memory {
             bytes: ByteSize::new(1 << 30),
@@ -680,8 +720,25 @@ mod tests {
                 FaultSpec::DiskFill {
                     directory: "relative".into(),
                     bytes: ByteSize::new(1),
+                    keep_free: None,
                 },
                 Some("`directory` must be an absolute path"),
+            ),
+            (
+                FaultSpec::DiskFill {
+                    directory: "/tmp".into(),
+                    bytes: ByteSize::new(1),
+                    keep_free: Some(ByteSize::new((16 << 20) - 1)),
+                },
+                Some("`keep_free` must be at least 16MiB"),
+            ),
+            (
+                FaultSpec::DiskFill {
+                    directory: "/tmp".into(),
+                    bytes: ByteSize::new(1),
+                    keep_free: Some(ByteSize::new(16 << 20)),
+                },
+                None,
             ),
             (FaultSpec::Pause {}, None),
         ];

@@ -68,9 +68,27 @@ pub enum Action {
         token: String,
         /// The host fault it runs.
         fault: FaultSpec,
-        /// The file a `disk_fill` writes.
+        /// The name a `disk_fill` gives its filler, on a file system that cannot make a
+        /// nameless one (the stressor unlinks it at once; a revert deletes it if left).
         file: Option<PathBuf>,
+        /// When the fault is due to end (unix milliseconds), if it has a duration: the
+        /// stressor ends itself a margin after it, should no chaosday be left to stop it.
+        /// Absent in plans written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ends_ms: Option<i64>,
     },
+}
+
+impl Prepared {
+    /// This fault, due to end at `ends_ms` (unix milliseconds; `None`: when reverted). The
+    /// engine calls it once it knows the end, so that an effect that can bound its own life
+    /// (a stressor) does.
+    pub fn ending_at(mut self, ends_ms: Option<i64>) -> Self {
+        if let Action::Stress { ends_ms: end, .. } = &mut self.action {
+            *end = ends_ms;
+        }
+        self
+    }
 }
 
 /// How to undo a fault, with nothing but what is stored in the journal.
@@ -109,11 +127,12 @@ pub enum RevertPlan {
         /// The proxy's name.
         proxy: String,
     },
-    /// Kill the stressor tagged `token` and delete `file`.
+    /// Kill the stressor tagged `token` and delete `file` if it exists.
     StopStressor {
         /// Identifies the stressor.
         token: String,
-        /// The filler file of a `disk_fill`.
+        /// The name of a `disk_fill`'s filler, which exists only if the stressor died between
+        /// creating and unlinking it (or was started by a chaosday that kept it).
         file: Option<PathBuf>,
     },
 }

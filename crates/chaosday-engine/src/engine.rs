@@ -418,6 +418,7 @@ impl Engine {
         let now = now_ms();
         let expires_ms =
             duration.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        let prepared = prepared.ending_at(expires_ms);
         let id = self
             .inner
             .journal

@@ -217,7 +217,10 @@ fn detach(command: &mut tokio::process::Command) {
 /// parent is still there once asked (it may have died between the fork and the request, and
 /// then nothing would ever be sent).
 #[allow(unsafe_code)]
-fn die_with_parent(command: &mut tokio::process::Command, signal: nix::sys::signal::Signal) {
+pub(crate) fn die_with_parent(
+    command: &mut tokio::process::Command,
+    signal: nix::sys::signal::Signal,
+) {
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the child between fork and exec; it only makes the
     // prctl(2) and getppid(2) system calls, which are async-signal-safe, and allocates
@@ -246,7 +249,7 @@ struct SpawnJob {
 /// retires after a few idle seconds. Going through one lasting thread makes it safe
 /// whoever calls. The caller waits for the fork (a millisecond or so), as it would have
 /// forked itself.
-fn spawn_from_lasting_thread(
+pub(crate) fn spawn_from_lasting_thread(
     command: tokio::process::Command,
 ) -> std::io::Result<tokio::process::Child> {
     static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnJob>>> = OnceLock::new();
@@ -266,7 +269,7 @@ fn spawn_from_lasting_thread(
     });
     let Some(spawner) = spawner else {
         return Err(std::io::Error::other(
-            "cannot start the thread that starts supervised processes",
+            "cannot start the thread that starts child processes",
         ));
     };
     let runtime = tokio::runtime::Handle::try_current().map_err(|e| {

@@ -323,7 +323,7 @@ pub enum InjectKind {
     /// Hold memory.
     #[command(after_help = "Example:\n  chaosday fault inject memory --bytes 512MiB --for 1m")]
     Memory(MemoryFault),
-    /// Fill a file system with a file in a directory; the file is deleted at revert.
+    /// Fill a directory's file system, one fill per file system; the space is freed at revert.
     #[command(
         after_help = "Example:\n  chaosday fault inject disk-fill --directory /var/lib/app --bytes 2GiB --for 5m"
     )]
@@ -375,9 +375,13 @@ pub struct DiskFillFault {
     /// An existing directory on the file system to fill.
     #[arg(long, value_name = "DIR")]
     pub directory: PathBuf,
-    /// The size of the filler file, such as 2GiB.
+    /// How much space to take, such as 2GiB.
     #[arg(long, value_parser = parse_size)]
     pub bytes: ByteSize,
+    /// How much must stay free on the file system (at least 16MiB); by default 5% of its
+    /// size, at most 1GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub keep_free: Option<ByteSize>,
     #[command(flatten)]
     pub timing: Timing,
 }
@@ -418,6 +422,12 @@ pub struct StressArgs {
     pub fault: String,
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// The pid of the chaosday that starts it: its parent, with which it dies.
+    #[arg(long)]
+    pub owner: Option<u32>,
+    /// When it ends by itself, in unix milliseconds.
+    #[arg(long, value_name = "UNIX_MS")]
+    pub until: Option<i64>,
 }
 
 /// The flags of the hidden `chaosday __shop`: one service of the demo's shop.

@@ -131,6 +131,7 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             FaultSpec::DiskFill {
                 directory: absolute(&d.directory)?,
                 bytes: d.bytes,
+                keep_free: d.keep_free,
             },
             d.timing.duration,
         ),

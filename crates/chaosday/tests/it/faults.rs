@@ -64,61 +64,267 @@ fn a_paused_process_runs_again_after_its_injector_is_killed_and_not_before() {
     assert!(victim.state().is_some());
 }
 
-#[test]
-fn a_disk_fill_file_is_deleted_and_its_stressor_stopped_after_its_injector_is_killed() {
+/// The nameless filler a disk-fill stressor holds in `dir`: its `/proc/PID/fd/N`, whose
+/// link reads `DIR/#INODE (deleted)`.
+fn filler_of(stressor: u32, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let dir = dir.canonicalize().ok()?;
+    std::fs::read_dir(format!("/proc/{stressor}/fd"))
+        .ok()?
+        .flatten()
+        .map(|fd| fd.path())
+        .find(|fd| {
+            std::fs::read_link(fd).is_ok_and(|target| {
+                target.parent() == Some(dir.as_path())
+                    && target.to_string_lossy().ends_with(" (deleted)")
+            })
+        })
+}
+
+/// Injects a host fault in a chaosday (`--for 60s`), kills that chaosday with SIGKILL and,
+/// running no other chaosday (whose recovery would stop it), waits for its stressor to die
+/// by itself; a disk fill in `fill_dir` leaves nothing behind.
+fn a_stressor_dies_with_its_injector(fault: &[&str], fill_dir: Option<&std::path::Path>) {
     let sandbox = Sandbox::new();
+    let mut args = vec!["fault", "inject"];
+    args.extend_from_slice(fault);
+    args.extend_from_slice(&["--for", "60s"]);
+    let mut injector = sandbox.spawn(&args);
+    let pid = injector.pid();
+    let active = wait_until(GENEROUS, || {
+        injector.has_exited()
+            || live_faults(&sandbox)
+                .0
+                .first()
+                .is_some_and(|f| f["state"] == "active")
+    });
+    if injector.has_exited() {
+        let out = injector.finish(GENEROUS);
+        panic!("{fault:?}: the injector exited: {out:?}");
+    }
+    assert!(active, "{fault:?} never became active");
+    let stressors = stressors_of(pid);
+    assert_eq!(stressors.len(), 1, "{fault:?}: {stressors:?}");
+    let stressor = stressors[0];
+    if let Some(dir) = fill_dir {
+        let filler = filler_of(stressor, dir).expect("the stressor holds no filler in the dir");
+        // The space is really taken (not sparse), by a file that has no name.
+        let held = std::fs::metadata(&filler).expect("the filler's metadata");
+        let blocks = std::os::unix::fs::MetadataExt::blocks(&held);
+        assert!(blocks * 512 >= 8 << 20, "sparse filler: {blocks} blocks");
+        assert_eq!(std::os::unix::fs::MetadataExt::nlink(&held), 0);
+        assert!(files_with_prefix(dir, ".chaosday-disk-fill-").is_empty());
+    }
+
+    injector.kill_9();
+    assert!(
+        wait_until(GENEROUS, || state_of(stressor).is_none()),
+        "{fault:?}: the stressor (pid {stressor}) outlived its injector"
+    );
+    if let Some(dir) = fill_dir {
+        // Its descriptors closed as it died: the kernel freed the nameless filler's space.
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .expect("fill dir")
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "left in the fill dir: {left:?}");
+    }
+    // The next chaosday finds the fault in the journal and reverts it: nothing to do.
+    let (list, stderr) = live_faults(&sandbox);
+    assert!(list.is_empty(), "{list:?}");
+    assert!(
+        stderr.contains("left active by a chaosday process that died"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cpu_stressor_dies_with_its_injector() {
+    a_stressor_dies_with_its_injector(&["cpu", "--cores", "1", "--load", "10"], None);
+}
+
+#[test]
+fn a_memory_stressor_dies_with_its_injector() {
+    a_stressor_dies_with_its_injector(&["memory", "--bytes", "32MiB"], None);
+}
+
+#[test]
+fn a_disk_fill_stressor_dies_with_its_injector_and_frees_the_space() {
     let fill_dir = tempfile::tempdir().expect("temp dir");
     let dir = fill_dir.path().to_str().expect("utf-8 path");
-    let mut injector = sandbox.spawn(&[
+    a_stressor_dies_with_its_injector(
+        &["disk-fill", "--directory", dir, "--bytes", "8MiB"],
+        Some(fill_dir.path()),
+    );
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// `chaosday __stress` started by this test process, as the host driver starts it.
+fn stressor(fault: &str, owner: u32, until_ms: i64, file: Option<&std::path::Path>) -> Running {
+    let token = format!("test-{}-{}", std::process::id(), unique());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_chaosday"));
+    command
+        .args([
+            "__stress",
+            "--chaosday-stress-token",
+            &token,
+            "--fault",
+            fault,
+        ])
+        .args([
+            "--owner",
+            &owner.to_string(),
+            "--until",
+            &until_ms.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(file) = file {
+        command.arg("--file").arg(file);
+    }
+    Running::from_child(command.spawn().expect("spawn the stressor"))
+}
+
+#[test]
+fn a_stressor_ends_by_itself_at_its_deadline_though_its_owner_lives() {
+    let fill_dir = tempfile::tempdir().expect("temp dir");
+    let file = fill_dir.path().join(".chaosday-disk-fill-deadline");
+    let disk_fill = serde_json::json!({
+        "kind": "disk_fill", "directory": fill_dir.path(), "bytes": "4MiB"
+    })
+    .to_string();
+    let faults = [
+        (r#"{"kind":"cpu","cores":1,"load":10}"#, None),
+        (r#"{"kind":"memory","bytes":"8MiB"}"#, None),
+        (disk_fill.as_str(), Some(file.as_path())),
+    ];
+    for (fault, file) in faults {
+        let until = now_ms() + 2_000;
+        let mut stressor = stressor(fault, std::process::id(), until, file);
+        let out = stressor.finish(GENEROUS);
+        assert!(
+            now_ms() >= until,
+            "{fault}: it ended before its deadline: {out:?}"
+        );
+        assert!(out.status.success(), "{fault}: {out:?}");
+        assert_eq!(text(&out.stdout), "ready\n", "{fault}");
+    }
+    let left: Vec<_> = std::fs::read_dir(fill_dir.path())
+        .expect("fill dir")
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "left in the fill dir: {left:?}");
+}
+
+#[test]
+fn a_stressor_whose_owner_is_not_its_parent_or_whose_deadline_passed_refuses_to_start() {
+    let fault = r#"{"kind":"memory","bytes":"8MiB"}"#;
+    let later = now_ms() + 60_000;
+    let out = stressor(fault, 1, later, None).finish(GENEROUS);
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("error: ") && said.contains("(--owner 1) is gone"),
+        "{said}"
+    );
+    let out = stressor(fault, std::process::id(), now_ms() - 1, None).finish(GENEROUS);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("deadline"), "{out:?}");
+}
+
+#[test]
+fn one_disk_fill_per_file_system_however_the_directory_is_spelled_and_never_all_of_it() {
+    let sandbox = Sandbox::new();
+    let root = tempfile::tempdir().expect("temp dir");
+    let a = root.path().join("a");
+    let b = root.path().join("b");
+    std::fs::create_dir_all(&a).expect("dir a");
+    std::fs::create_dir_all(&b).expect("dir b");
+    let dir_a = a.to_str().expect("utf-8 path");
+    let injector = sandbox.spawn(&[
         "fault",
         "inject",
         "disk-fill",
         "--directory",
-        dir,
+        dir_a,
         "--bytes",
-        "8MiB",
+        "1MiB",
         "--for",
-        "10m",
+        "60s",
     ]);
-    let pid = injector.pid();
-    let filled = wait_until(GENEROUS, || {
-        files_with_prefix(fill_dir.path(), ".chaosday-disk-fill-")
-            .first()
-            .and_then(|f| std::fs::metadata(f).ok())
-            .is_some_and(|m| m.len() == 8 << 20)
-    });
-    assert!(filled, "no 8 MiB filler file appeared");
     assert!(wait_until(GENEROUS, || live_faults(&sandbox)
         .0
         .first()
         .is_some_and(|f| f["state"] == "active")));
-    let filler = files_with_prefix(fill_dir.path(), ".chaosday-disk-fill-").remove(0);
-    // The file really takes space, it is not sparse.
-    let blocks =
-        std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&filler).expect("metadata"));
+    let other_spelling = format!("{dir_a}/../a");
+    for dir in [other_spelling.as_str(), b.to_str().expect("utf-8 path")] {
+        let out = sandbox.run(&[
+            "fault",
+            "inject",
+            "disk-fill",
+            "--directory",
+            dir,
+            "--bytes",
+            "1MiB",
+            "--for",
+            "1s",
+        ]);
+        assert!(
+            !out.status.success(),
+            "{dir}: a second fill of one file system"
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("host:disk_fill:dev:")
+                && stderr.contains("already has an active fault"),
+            "{dir}: {stderr}"
+        );
+    }
+    // Stopped as a user would: it reverts its fill.
+    drop(injector);
+    // All that is free, as was accepted before: refused, naming the field and the fix.
+    let free = nix::sys::statvfs::statvfs(&b).expect("statvfs");
+    let free = free.blocks_available() as u64 * free.fragment_size() as u64;
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "disk-fill",
+        "--directory",
+        b.to_str().expect("utf-8 path"),
+        "--bytes",
+        &format!("{free}B"),
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
     assert!(
-        blocks * 512 >= 8 << 20,
-        "the filler file is sparse ({blocks} blocks)"
+        stderr.contains("fault field `bytes`") && stderr.contains("`keep_free`"),
+        "{stderr}"
     );
-    assert_eq!(stressors_of(pid).len(), 1);
-
-    injector.kill_9();
-    // An honest wait: what is tested is that nothing deletes the file or stops the stressor
-    // once the injector is gone, so there is no condition to poll for.
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(filler.exists(), "nothing but chaosday should delete it");
-    assert_eq!(
-        stressors_of(pid).len(),
-        1,
-        "the stressor outlives a kill -9 of its parent until chaosday reverts it"
-    );
-
-    let (list, _) = live_faults(&sandbox);
-    assert!(list.is_empty(), "{list:?}");
-    assert!(!filler.exists(), "the filler file was not deleted");
+    assert!(std::fs::read_dir(&b).expect("dir b").next().is_none());
+    // The margin is the user's to set, within reason.
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "disk-fill",
+        "--directory",
+        b.to_str().expect("utf-8 path"),
+        "--bytes",
+        "1MiB",
+        "--keep-free",
+        "1MiB",
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
     assert!(
-        stressors_of(pid).is_empty(),
-        "the disk-fill stressor still runs"
+        stderr.contains("fault field `keep_free` must be at least 16MiB"),
+        "{stderr}"
     );
 }
 
