@@ -307,6 +307,7 @@ impl Driver for HostDriver {
                 self.command.program.display()
             ))
         })?;
+        crate::failpoint::hit("mid-inject");
         let stdout = child
             .stdout
             .take()
