@@ -1123,7 +1123,7 @@ fn to_json(value: &impl Serialize) -> Result<String> {
 /// The first wait before a failed revert is tried again; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 /// The longest wait between two tries of a failed revert.
-const RETRY_MAX: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How often a running engine looks for faults left by chaosday processes that died since.
 const RECOVER_EVERY: Duration = Duration::from_secs(2);

@@ -206,3 +206,46 @@ async fn a_dead_owner_s_link_fault_is_closed_without_touching_this_process_s_pro
     let all = engine.list(Some(10)).await.expect("list");
     assert_eq!(all[0].state, FaultState::Reverted);
 }
+
+#[tokio::test]
+async fn a_down_link_whose_port_was_taken_stays_live_and_is_retried_until_the_port_is_free() {
+    let sandbox = Sandbox::new();
+    let (engine, _, links, _) = engine(&sandbox).await;
+    let link = echo_link().await;
+    links.ensure(&link).await.expect("proxy the link");
+    let mut handle = engine
+        .inject(&TargetSpec::Link(link.clone()), &FaultSpec::Down {}, None)
+        .await
+        .expect("inject");
+    // Something binds the port the down link freed.
+    let squatter = TcpListener::bind(&link.listen)
+        .await
+        .expect("the freed port");
+
+    let outcome = engine.revert(handle.id, "healed").await.expect("revert");
+
+    assert!(
+        matches!(&outcome, chaosday_engine::RevertOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    let list = engine.list(None).await.expect("list");
+    assert_eq!(list.len(), 1, "a failed revert is still live: {list:?}");
+    assert_eq!(list[0].state, FaultState::RevertFailed);
+    assert!(list[0].error.is_some(), "{list:?}");
+    // The kill switch says it could not revert it, and does not call that a success.
+    let report = engine.abort("test").await.expect("abort");
+    assert!(!report.complete(), "{report:?}");
+    assert_eq!(report.left.len(), 1);
+    assert_eq!(report.left[0].id, handle.id);
+
+    // The port is free again: a retry brings the link back, and the fault ends.
+    drop(squatter);
+    let ending = timeout(LIMIT, handle.ended())
+        .await
+        .expect("the revert was retried until it succeeded");
+    assert_eq!(ending.error, None, "{ending:?}");
+    let mut conn = TcpStream::connect(&link.listen).await.expect("up again");
+    round_trip(&mut conn).await;
+    assert!(engine.list(None).await.expect("list").is_empty());
+    engine.rearm("test").await.expect("rearm");
+}
