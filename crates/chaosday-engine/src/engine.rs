@@ -840,12 +840,7 @@ impl Engine {
             description: entry.description,
             reason: why,
         });
-        Ok(self
-            .inner
-            .journal
-            .get(id)
-            .await?
-            .ok_or(Error::NotFound(id))?)
+        self.inner.journal.get(id).await?.ok_or(Error::NotFound(id))
     }
 
     /// The journal's live entries, oldest first.

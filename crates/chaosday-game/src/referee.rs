@@ -78,6 +78,9 @@ pub(super) struct Committed {
     pub spectator: Vec<Told>,
 }
 
+/// A committed event, with the incidents it closed.
+pub(super) type Closing = (Event, Vec<IncidentId>);
+
 /// Why a request was not committed.
 #[derive(Debug, Clone)]
 pub(super) enum Refused {
@@ -91,7 +94,7 @@ pub(super) enum Refused {
 
 struct Request {
     events: Vec<(Actor, EventKind)>,
-    reply: oneshot::Sender<Result<Vec<(Event, Vec<IncidentId>)>, Refused>>,
+    reply: oneshot::Sender<Result<Vec<Closing>, Refused>>,
 }
 
 /// The timelines as each kind of viewer sees them, and the whole log.
@@ -173,7 +176,7 @@ impl Referee {
     pub async fn commit_closing(
         &self,
         events: Vec<(Actor, EventKind)>,
-    ) -> Result<Vec<(Event, Vec<IncidentId>)>, Refused> {
+    ) -> Result<Vec<Closing>, Refused> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Refused::Store("the game server is stopping".into());
         self.requests
@@ -259,7 +262,7 @@ struct Task {
 
 /// A request checked against the state, waiting for its commit.
 struct Pending {
-    reply: oneshot::Sender<Result<Vec<(Event, Vec<IncidentId>)>, Refused>>,
+    reply: oneshot::Sender<Result<Vec<Closing>, Refused>>,
     /// Index of its first event in the batch, and how many.
     first: usize,
     len: usize,
@@ -335,7 +338,7 @@ impl Task {
             self.state.last_seq = last.seq;
         }
         let closed = self.publish(&committed);
-        let committed: Vec<(Event, Vec<IncidentId>)> = committed.into_iter().zip(closed).collect();
+        let committed: Vec<Closing> = committed.into_iter().zip(closed).collect();
         for p in pending {
             let _ = p
                 .reply

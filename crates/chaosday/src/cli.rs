@@ -268,8 +268,9 @@ pub enum FaultCommand {
     /// time is up, on Ctrl-C or SIGTERM, by `chaosday fault revert`, or by the kill switch.
     #[command(subcommand)]
     Inject(InjectKind),
-    /// List live faults on this host (with --all, recent ones of every state). Reverts the
-    /// faults of any chaosday that died, never those of a live one.
+    /// List live faults on this host (with --all, recent ones of every state), those whose
+    /// revert failed and is being retried (`revert_failed`) included. Reverts the faults of
+    /// any chaosday that died, never those of a live one.
     #[command(
         after_help = "Examples:\n  chaosday fault list\n  chaosday fault list --all --output json"
     )]
