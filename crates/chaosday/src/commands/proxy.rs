@@ -50,14 +50,18 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
             config
         })
         .collect();
-    if let Err(e) = registry.populate(configs).await {
-        registry.stop_all().await;
-        return Err(UsageError(format!(
-            "--config {file}: {}",
-            wire::ApiError::from(e).message
-        ))
-        .into());
-    }
+    // Announced in the order of the file.
+    let proxies = match registry.populate(configs).await {
+        Ok(proxies) => proxies,
+        Err(e) => {
+            registry.stop_all().await;
+            return Err(UsageError(format!(
+                "--config {file}: {}",
+                wire::ApiError::from(e).message
+            ))
+            .into());
+        }
+    };
     for (proxy, toxics) in toxics {
         for toxic in toxics {
             if let Err(e) = api.add_toxic(&proxy, toxic).await {
@@ -69,7 +73,6 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let proxies = registry.list();
     announce(global.output, address, &proxies);
     if !address.ip().is_loopback() {
         eprintln!(
