@@ -349,7 +349,10 @@ mod tests {
         assert!(!other_boot.is_alive());
         assert!(other_boot.read().is_none());
         let unknown = ProcessIdentity { boot: None, ..me };
-        assert!(!unknown.is_alive(), "an identity without a boot is of another boot");
+        assert!(
+            !unknown.is_alive(),
+            "an identity without a boot is of another boot"
+        );
     }
 
     #[test]
@@ -392,6 +395,9 @@ mod tests {
                 boot: None
             }
         );
-        assert!(serde_json::from_str::<ProcessIdentity>(r#"{"pid":1,"start_time":1,"boot":"nope"}"#).is_err());
+        assert!(
+            serde_json::from_str::<ProcessIdentity>(r#"{"pid":1,"start_time":1,"boot":"nope"}"#)
+                .is_err()
+        );
     }
 }
