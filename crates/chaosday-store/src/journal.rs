@@ -41,11 +41,13 @@ fn storage(e: impl std::fmt::Display) -> JournalError {
 
 impl SqliteJournal {
     /// Opens (creating if needed) the journal at `path`, and brings its schema up to date.
+    /// Its directory (created 0700) and the file (created 0600) must be this user's and
+    /// writable by no one else: recovery runs the revert plans kept there.
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::private::ensure_private_dir(dir).map_err(storage)?;
         }
+        crate::private::ensure_private_file(path).map_err(storage)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -12,6 +12,7 @@ mod game;
 mod game_support;
 mod links;
 mod report;
+mod state;
 mod supervised;
 mod support;
 mod toxiproxy_api;
