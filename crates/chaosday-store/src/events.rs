@@ -316,9 +316,13 @@ type Result<T, E = EventLogError> = std::result::Result<T, E>;
 /// Seqs are global and strictly increasing in commit order: once seq `n` is visible, every
 /// lower seq is too, so reading on from the last seq seen misses nothing (what SSE catch-up
 /// relies on). On SQLite the file lock
-/// gives that; on PostgreSQL, where several server replicas may write to one database, each
-/// batch takes a transaction advisory lock before inserting, so batches commit one at a
-/// time in seq order.
+/// gives that; on PostgreSQL each batch takes a transaction advisory lock before inserting,
+/// so batches commit one at a time in seq order (today one writer holds a store anyway, see
+/// below; the batch lock keeps the order should replicas ever share one).
+///
+/// One writer per store: [`EventLog::open`] takes the store's writer lock (see
+/// `writer_lock.rs`) and fails with [`EventLogError::InUse`], naming the holder, while
+/// another writer holds it; [`EventLog::open_read_only`] reads beside the writer.
 ///
 /// Cloning is cheap; the clones share the writer and the pool.
 #[derive(Debug, Clone)]
