@@ -168,7 +168,9 @@ pub(crate) async fn lock_postgres(base: &PgConnectOptions) -> Result<WriterLock,
 /// it as this user may see).
 async fn postgres_holder(conn: &mut PgConnection) -> Holder {
     let key = PG_WRITER_KEY as u64;
-    let row: Result<Option<(i32, Option<String>, Option<String>)>, _> = sqlx::query_as(
+    /// The holder's session: its backend pid, `application_name` and client address.
+    type Session = (i32, Option<String>, Option<String>);
+    let row: Result<Option<Session>, _> = sqlx::query_as(
         "SELECT l.pid, a.application_name, host(a.client_addr)
          FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
