@@ -1,4 +1,4 @@
-//! Signals sent only to the very process meant: pid **and** start time are checked first.
+//! Signals sent only to the very process meant: boot, pid **and** start time are checked first.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +7,9 @@ use nix::unistd::Pid;
 
 use crate::proc::ProcessIdentity;
 
-/// Sends `signal` if `process` still runs as the same process (same start time). Returns
-/// whether it was sent. A reused pid is never signalled.
+/// Sends `signal` if `process` still runs as the same process (same boot and start time).
+/// Returns whether it was sent. A reused pid, or an identity from another boot, is never
+/// signalled.
 pub fn send_if_same(process: ProcessIdentity, signal: Signal) -> bool {
     let Some(info) = process.read() else {
         return false;
@@ -61,26 +62,35 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_process_is_signalled_only_if_its_start_time_matches() {
+    async fn a_process_is_signalled_only_if_its_boot_and_start_time_match() {
         let mut child = std::process::Command::new("sleep")
             .arg("1000")
             .spawn()
             .expect("sleep");
         let pid = child.id();
         let info = crate::proc::read(pid).expect("read").expect("exists");
-        let reused = ProcessIdentity {
-            pid,
-            start_time: info.start_time + 1,
-        };
+        let reused = ProcessIdentity::on_this_boot(pid, info.start_time + 1);
         assert!(!send_if_same(reused, Signal::SIGKILL));
         assert!(
             child.try_wait().expect("wait").is_none(),
             "a pid with another start time was killed"
         );
-        let real = ProcessIdentity {
-            pid,
-            start_time: info.start_time,
-        };
+        let real = info.identity();
+        // The same pid and start time in another boot (or an unknown one) is another process.
+        for other_boot in [
+            Some(crate::proc::BootId(real.boot.expect("a boot id").0 ^ 1)),
+            None,
+        ] {
+            let stale = ProcessIdentity {
+                boot: other_boot,
+                ..real
+            };
+            assert!(!send_if_same(stale, Signal::SIGKILL));
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "a process of another boot ({other_boot:?}) was killed"
+            );
+        }
         assert!(send_if_same(real, Signal::SIGKILL));
         assert!(wait_gone(real, Duration::from_secs(5)).await);
         child.wait().expect("reap");

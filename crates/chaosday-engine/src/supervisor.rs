@@ -78,10 +78,7 @@ impl Supervisor {
             return Some(identity);
         }
         let found = proc::all().ok()?.into_iter().find_map(|info| {
-            (info.argv == supervision.argv && !info.is_zombie()).then_some(ProcessIdentity {
-                pid: info.pid,
-                start_time: info.start_time,
-            })
+            (info.argv == supervision.argv && !info.is_zombie()).then(|| info.identity())
         })?;
         self.lock().insert(supervision.argv.clone(), found);
         Some(found)
@@ -141,7 +138,7 @@ impl Supervisor {
             .ok_or_else(|| {
                 Error::System(format!("the supervised process (pid {pid}) exited at once"))
             })?;
-        let identity = ProcessIdentity { pid, start_time };
+        let identity = ProcessIdentity::on_this_boot(pid, start_time);
         self.lock().insert(supervision.argv.clone(), identity);
         tracing::info!(pid, command = %supervision.argv.join(" "), "started supervised process");
         // Reap it whenever it exits, so a kill leaves no zombie behind.

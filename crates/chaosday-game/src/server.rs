@@ -76,12 +76,16 @@ impl Inner {
                 problems.join("\n  ")
             )
         })?;
-        std::fs::create_dir_all(&options.state_dir).with_context(|| {
+        chaosday_store::ensure_private_dir(&options.state_dir).with_context(|| {
             format!(
-                "cannot create the state directory {}",
+                "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
                 options.state_dir.display()
             )
         })?;
+        // The store's one writer, before anything else: a second server on the same store is
+        // refused here, before its engine recovers or starts anything. (The errors name the
+        // store without its password.)
+        let log = EventLog::open(&options.store).await?;
         let registry = Registry::new(options.seed);
         let opened = crate::host::open_engine(
             &crate::host::HostConfig {
@@ -93,9 +97,6 @@ impl Inner {
         )
         .await?;
         let (engine, supervisor, recovered) = (opened.engine, opened.supervisor, opened.recovered);
-        let log = EventLog::open(&options.store)
-            .await
-            .with_context(|| format!("opening the game's event log at {}", options.store))?;
         let log = GameLog::new(log, game.game.clone());
         let events = log.events_since(0).await?;
         let state = GameState::replay(game.scoring.clone(), &events);

@@ -21,6 +21,8 @@ use sqlx::{FromRow, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::writer_lock::{self, LockError, WriterLock};
+
 // sqlx takes only static SQL text; these macros keep the repeated parts in one place.
 macro_rules! columns {
     () => {
@@ -125,9 +127,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// Whether a log is opened to append or only to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// The one writer of the store: refused while another process (or another open log in
+    /// this one) writes to it; holds the store's writer lock until closed or dropped.
+    #[default]
+    Write,
+    /// Reads only, beside a writer; appends are refused with [`EventLogError::ReadOnly`].
+    Read,
+}
+
 /// How a log is opened. [`EventLogOptions::default`] suits a game server.
 #[derive(Debug, Clone)]
 pub struct EventLogOptions {
+    /// To append (the default: the store's one writer) or only to read.
+    pub access: Access,
     /// The writer commits at most this many events per transaction (more when one
     /// [`EventLog::append_batch`] is larger: a batch is never split).
     pub max_batch: usize,
@@ -140,6 +155,7 @@ pub struct EventLogOptions {
 impl Default for EventLogOptions {
     fn default() -> Self {
         EventLogOptions {
+            access: Access::Write,
             max_batch: 1000,
             queue: 10_000,
             max_connections: 4,
@@ -183,6 +199,48 @@ pub enum EventLogError {
         /// The database's error.
         #[source]
         source: sqlx::Error,
+    },
+    /// Another chaosday server holds the store's writer lock: two servers on one store would
+    /// both hand out the same incident numbers and lose acknowledged events on replay.
+    #[error(
+        "the event log at {at} is in use by another chaosday server ({holder}): two servers on one event log would hand out the same incident numbers and lose events; stop that server first, or give this one another event log{advice}"
+    )]
+    InUse {
+        /// The log's address, without any password.
+        at: String,
+        /// Who holds it, as far as it can be told (`pid N on host H`…).
+        holder: String,
+        /// What to do if the holder is gone but its lock lingers (may be empty).
+        advice: String,
+    },
+    /// The store's writer lock could not be tried.
+    #[error(
+        "cannot take the writer lock of the event log at {at} ({reason}); check that this user may write beside it (SQLite) or connect to it (PostgreSQL)"
+    )]
+    Lock {
+        /// The log's address, without any password.
+        at: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// This server's writer lock was lost and another server holds it now: nothing of the
+    /// batch was stored, and nothing more will be.
+    #[error(
+        "the events were not stored in {at}: this server lost the event log's writer lock and another chaosday server ({holder}) holds it now; stop this server"
+    )]
+    LockLost {
+        /// The log's address, without any password.
+        at: String,
+        /// Who holds it now.
+        holder: String,
+    },
+    /// The log was opened to read ([`Access::Read`]).
+    #[error(
+        "the event log at {at} was opened read-only: only the server that writes it may append"
+    )]
+    ReadOnly {
+        /// The log's address, without any password.
+        at: String,
     },
     /// The log's tables could not be created or brought up to date.
     #[error(
@@ -258,9 +316,13 @@ type Result<T, E = EventLogError> = std::result::Result<T, E>;
 /// Seqs are global and strictly increasing in commit order: once seq `n` is visible, every
 /// lower seq is too, so reading on from the last seq seen misses nothing (what SSE catch-up
 /// relies on). On SQLite the file lock
-/// gives that; on PostgreSQL, where several server replicas may write to one database, each
-/// batch takes a transaction advisory lock before inserting, so batches commit one at a
-/// time in seq order.
+/// gives that; on PostgreSQL each batch takes a transaction advisory lock before inserting,
+/// so batches commit one at a time in seq order (today one writer holds a store anyway, see
+/// below; the batch lock keeps the order should replicas ever share one).
+///
+/// One writer per store: [`EventLog::open`] takes the store's writer lock (see
+/// `writer_lock.rs`) and fails with [`EventLogError::InUse`], naming the holder, while
+/// another writer holds it; [`EventLog::open_read_only`] reads beside the writer.
 ///
 /// Cloning is cheap; the clones share the writer and the pool.
 #[derive(Debug, Clone)]
@@ -272,6 +334,7 @@ pub struct EventLog {
 struct Inner {
     pool: Pool,
     at: String,
+    access: Access,
     requests: mpsc::Sender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -311,6 +374,7 @@ enum Target {
 }
 
 const SQLITE_EXAMPLE: &str = "sqlite:///var/lib/chaosday/events.sqlite or a file path";
+const POSTGRES_ADVICE: &str = "check that PostgreSQL is running there, that the database exists, and that this user may connect";
 const POSTGRES_EXAMPLE: &str = "postgres://user:password@host:5432/database";
 
 /// Reads an event log address: `postgres://…` or `postgresql://…`, `sqlite://…` or
@@ -369,16 +433,35 @@ fn describe_postgres(options: &PgConnectOptions) -> String {
 }
 
 impl EventLog {
-    /// Opens the log at `url` (creating it and its tables if needed) with the default
-    /// options, and starts its writer. `url` is a file path, `sqlite:///path/events.sqlite`,
-    /// or `postgres://user:password@host:5432/database` (the database must exist).
+    /// Opens the log at `url` to append (creating it and its tables if needed) with the
+    /// default options, and starts its writer. `url` is a file path,
+    /// `sqlite:///path/events.sqlite`, or `postgres://user:password@host:5432/database` (the
+    /// database must exist).
+    ///
+    /// The opener becomes the store's one writer: while another writer has it open (in any
+    /// process) this fails with [`EventLogError::InUse`], which says who holds it. The lock
+    /// is released by [`EventLog::close`], shortly after the last clone is dropped, or when
+    /// the process dies, however it dies.
     pub async fn open(url: &str) -> Result<Self> {
         Self::open_with(url, EventLogOptions::default()).await
     }
 
+    /// Opens the log at `url` to read only, beside its writer if one runs; appends are
+    /// refused with [`EventLogError::ReadOnly`].
+    pub async fn open_read_only(url: &str) -> Result<Self> {
+        Self::open_with(
+            url,
+            EventLogOptions {
+                access: Access::Read,
+                ..EventLogOptions::default()
+            },
+        )
+        .await
+    }
+
     /// [`EventLog::open`] with chosen options.
     pub async fn open_with(url: &str, options: EventLogOptions) -> Result<Self> {
-        let (pool, at) = match target(url)? {
+        let (pool, at, lock) = match target(url)? {
             Target::Sqlite(sqlite) => open_sqlite(sqlite, &options).await?,
             Target::Postgres(postgres) => open_postgres(postgres, &options).await?,
         };
@@ -386,6 +469,7 @@ impl EventLog {
         let writer = tokio::spawn(write_loop(
             pool.clone(),
             at.clone(),
+            lock,
             receiver,
             options.max_batch.max(1),
         ));
@@ -393,10 +477,16 @@ impl EventLog {
             inner: Arc::new(Inner {
                 pool,
                 at,
+                access: options.access,
                 requests,
                 writer: Mutex::new(Some(writer)),
             }),
         })
+    }
+
+    /// Whether this log appends or only reads.
+    pub fn access(&self) -> Access {
+        self.inner.access
     }
 
     /// Which database holds this log.
@@ -424,6 +514,11 @@ impl EventLog {
     /// Appends events together, in one transaction: either all of them are stored, in this
     /// order with increasing seqs, or none is acknowledged.
     pub async fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>> {
+        if self.inner.access == Access::Read {
+            return Err(EventLogError::ReadOnly {
+                at: self.inner.at.clone(),
+            });
+        }
         for event in &events {
             check(event)?;
         }
@@ -478,9 +573,9 @@ impl EventLog {
         .map_err(|e| self.read_error(e))
     }
 
-    /// Stops taking appends, stores those already queued (answering their callers), then
-    /// closes the connections. Every clone of this log is closed; later calls answer
-    /// [`EventLogError::Closed`]. Closing twice is harmless.
+    /// Stops taking appends, stores those already queued (answering their callers), releases
+    /// the writer lock, then closes the connections. Every clone of this log is closed; later
+    /// calls answer [`EventLogError::Closed`]. Closing twice is harmless.
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
         if self.inner.requests.send(Message::Close(done)).await.is_ok() {
@@ -548,10 +643,30 @@ fn check(event: &NewEvent) -> Result<()> {
     Ok(())
 }
 
+/// The error for a writer lock that was not taken.
+fn in_use(at: &str, e: LockError) -> EventLogError {
+    match e {
+        LockError::Held(holder) => EventLogError::InUse {
+            at: at.to_owned(),
+            holder: holder.describe(),
+            advice: holder.advice.unwrap_or_default(),
+        },
+        LockError::Connect(source) => EventLogError::Open {
+            at: at.to_owned(),
+            advice: POSTGRES_ADVICE,
+            source,
+        },
+        LockError::Failed(reason) => EventLogError::Lock {
+            at: at.to_owned(),
+            reason,
+        },
+    }
+}
+
 async fn open_sqlite(
     options: SqliteConnectOptions,
     settings: &EventLogOptions,
-) -> Result<(Pool, String)> {
+) -> Result<(Pool, String, Option<WriterLock>)> {
     let path: PathBuf = options.get_filename().to_owned();
     let at = path.display().to_string();
     let open_error = |source| EventLogError::Open {
@@ -562,6 +677,11 @@ async fn open_sqlite(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| open_error(sqlx::Error::Io(e)))?;
     }
+    // Before anything else: a second writer is refused without touching the database.
+    let lock = match settings.access {
+        Access::Write => Some(writer_lock::lock_sqlite(&path).map_err(|e| in_use(&at, e))?),
+        Access::Read => None,
+    };
     let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -574,23 +694,33 @@ async fn open_sqlite(
         .map_err(open_error)?;
     // Several processes may open a new log at once: one migrates at a time (PostgreSQL's
     // migrations take an advisory lock of their own).
-    let lock = crate::sqlite::migration_lock(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+    let migrating =
+        crate::sqlite::migration_lock(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
     let migrated = migrator(sqlx::migrate!("./migrations/events-sqlite"))
         .run(&pool)
         .await;
-    drop(lock);
+    drop(migrating);
     migrated.map_err(|source| EventLogError::Migrate {
         at: at.clone(),
         source,
     })?;
-    Ok((Pool::Sqlite(pool), at))
+    Ok((Pool::Sqlite(pool), at, lock))
 }
 
 async fn open_postgres(
     options: PgConnectOptions,
     settings: &EventLogOptions,
-) -> Result<(Pool, String)> {
+) -> Result<(Pool, String, Option<WriterLock>)> {
     let at = describe_postgres(&options);
+    // Before anything else: a second writer is refused without touching the database.
+    let lock = match settings.access {
+        Access::Write => Some(
+            writer_lock::lock_postgres(&options)
+                .await
+                .map_err(|e| in_use(&at, e))?,
+        ),
+        Access::Read => None,
+    };
     // A commit is durable before it is acknowledged, whatever the server's default.
     let options = options
         .options([("synchronous_commit", "on")])
@@ -602,7 +732,7 @@ async fn open_postgres(
         .await
         .map_err(|source| EventLogError::Open {
             at: at.clone(),
-            advice: "check that PostgreSQL is running there, that the database exists, and that this user may connect",
+            advice: POSTGRES_ADVICE,
             source,
         })?;
     migrator(sqlx::migrate!("./migrations/events-postgres"))
@@ -612,7 +742,7 @@ async fn open_postgres(
             at: at.clone(),
             source,
         })?;
-    Ok((Pool::Postgres(pool), at))
+    Ok((Pool::Postgres(pool), at, lock))
 }
 
 fn migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
@@ -624,6 +754,7 @@ fn migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
 async fn write_loop(
     pool: Pool,
     at: String,
+    mut lock: Option<WriterLock>,
     mut receiver: mpsc::Receiver<Message>,
     max_batch: usize,
 ) {
@@ -649,8 +780,11 @@ async fn write_loop(
             }
         }
         if !batch.is_empty() {
-            commit(&pool, &at, batch).await;
+            commit(&pool, &at, lock.as_mut(), batch).await;
         }
+    }
+    if let Some(lock) = lock {
+        lock.release().await;
     }
     for done in closers {
         let _ = done.send(());
@@ -659,8 +793,38 @@ async fn write_loop(
 
 /// Stores one batch and answers each of its callers: all `Ok` after the commit, or all
 /// `NotStored`.
-async fn commit(pool: &Pool, at: &str, batch: Vec<Request>) {
+async fn commit(pool: &Pool, at: &str, lock: Option<&mut WriterLock>, batch: Vec<Request>) {
     let events = batch.iter().map(|r| r.events.len()).sum::<usize>();
+    if let Some(lock) = lock
+        && let Err(e) = lock.ensure_held().await
+    {
+        tracing::error!(
+            at,
+            events,
+            "the event log's writer lock is lost: a batch was not stored"
+        );
+        for request in batch {
+            let _ = request.reply.send(Err(match &e {
+                LockError::Held(holder) => EventLogError::LockLost {
+                    at: at.to_owned(),
+                    holder: holder.describe(),
+                },
+                LockError::Connect(source) => EventLogError::NotStored {
+                    at: at.to_owned(),
+                    source: Arc::new(sqlx::Error::Protocol(format!(
+                        "the event log's writer lock could not be taken again: {source}"
+                    ))),
+                },
+                LockError::Failed(reason) => EventLogError::NotStored {
+                    at: at.to_owned(),
+                    source: Arc::new(sqlx::Error::Protocol(format!(
+                        "the event log's writer lock could not be taken again: {reason}"
+                    ))),
+                },
+            }));
+        }
+        return;
+    }
     let inserted = match pool {
         Pool::Sqlite(p) => insert_sqlite(p, &batch).await,
         Pool::Postgres(p) => insert_postgres(p, &batch).await,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chaosday_engine::proc::BootId;
 use chaosday_engine::{Arming, Entry, FaultId, FaultState, Journal, JournalError, NewEntry, Owner};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -24,7 +25,7 @@ macro_rules! live {
 }
 macro_rules! columns {
     () => {
-        "id, target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms, ended_ms, end_reason, error"
+        "id, target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, owner_boot, created_ms, expires_ms, ended_ms, end_reason, error"
     };
 }
 
@@ -40,11 +41,13 @@ fn storage(e: impl std::fmt::Display) -> JournalError {
 
 impl SqliteJournal {
     /// Opens (creating if needed) the journal at `path`, and brings its schema up to date.
+    /// Its directory (created 0700) and the file (created 0600) must be this user's and
+    /// writable by no one else: recovery runs the revert plans kept there.
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::private::ensure_private_dir(dir).map_err(storage)?;
         }
+        crate::private::ensure_private_file(path).map_err(storage)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -73,8 +76,8 @@ impl SqliteJournal {
     /// statement; `None` when refused.
     async fn try_record(&self, entry: &NewEntry) -> Result<Option<FaultId>, JournalError> {
         let inserted = sqlx::query(concat!(
-            "INSERT INTO faults (target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, created_ms, expires_ms)
-             SELECT ?, ?, ?, ?, ?, ?, 'injecting', ?, ?, ?, ?
+            "INSERT INTO faults (target_key, target, fault, revert, description, origin, state, owner_pid, owner_start, owner_boot, created_ms, expires_ms)
+             SELECT ?, ?, ?, ?, ?, ?, 'injecting', ?, ?, ?, ?, ?
              WHERE COALESCE((SELECT value FROM flags WHERE name = 'armed'), 'true') = 'true'
                AND NOT EXISTS (SELECT 1 FROM faults WHERE target_key = ? AND state IN ",
             live!(),
@@ -88,6 +91,7 @@ impl SqliteJournal {
         .bind(&entry.origin)
         .bind(owner_pid(entry.owner))
         .bind(owner_start(entry.owner))
+        .bind(owner_boot(entry.owner))
         .bind(entry.created_ms)
         .bind(entry.expires_ms)
         .bind(&entry.target_key)
@@ -123,12 +127,22 @@ impl SqliteJournal {
     }
 }
 
-fn owner_of(row: &SqliteRow) -> Result<Owner, sqlx::Error> {
-    let pid: i64 = row.try_get("owner_pid")?;
-    let start: i64 = row.try_get("owner_start")?;
+fn owner_of(row: &SqliteRow) -> Result<Owner, JournalError> {
+    let pid: i64 = row.try_get("owner_pid").map_err(storage)?;
+    let start: i64 = row.try_get("owner_start").map_err(storage)?;
+    let boot: Option<String> = row.try_get("owner_boot").map_err(storage)?;
+    let boot = boot
+        .map(|text| {
+            text.parse::<BootId>().map_err(|e| {
+                let id: i64 = row.try_get("id").unwrap_or(0);
+                storage(format!("fault #{id}'s owner_boot: {e}"))
+            })
+        })
+        .transpose()?;
     Ok(Owner {
         pid: u32::try_from(pid).unwrap_or(0),
         start_time: u64::try_from(start).unwrap_or(0),
+        boot,
     })
 }
 
@@ -143,7 +157,7 @@ fn entry_of(row: &SqliteRow) -> Result<Entry, JournalError> {
         description: row.try_get("description").map_err(storage)?,
         origin: row.try_get("origin").map_err(storage)?,
         state: FaultState::from_str(&state).map_err(storage)?,
-        owner: owner_of(row).map_err(storage)?,
+        owner: owner_of(row)?,
         created_ms: row.try_get("created_ms").map_err(storage)?,
         expires_ms: row.try_get("expires_ms").map_err(storage)?,
         ended_ms: row.try_get("ended_ms").map_err(storage)?,
@@ -158,6 +172,11 @@ fn owner_pid(owner: Owner) -> i64 {
 
 fn owner_start(owner: Owner) -> i64 {
     i64::try_from(owner.start_time).unwrap_or(i64::MAX)
+}
+
+/// The owner's boot as stored: UUID text, NULL if unknown (compared with `IS`).
+fn owner_boot(owner: Owner) -> Option<String> {
+    owner.boot.map(|boot| boot.to_string())
 }
 
 #[async_trait]
@@ -204,7 +223,7 @@ impl Journal for SqliteJournal {
         let done = sqlx::query(
             "UPDATE faults SET state = ?, error = COALESCE(?, error),
                     ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END
-             WHERE id = ? AND owner_pid = ? AND owner_start = ? AND state IN (?, ?, ?, ?)",
+             WHERE id = ? AND owner_pid = ? AND owner_start = ? AND owner_boot IS ? AND state IN (?, ?, ?, ?)",
         )
         .bind(to.as_str())
         .bind(error)
@@ -213,6 +232,7 @@ impl Journal for SqliteJournal {
         .bind(id.0)
         .bind(owner_pid(owner))
         .bind(owner_start(owner))
+        .bind(owner_boot(owner))
         .bind(a)
         .bind(b)
         .bind(c)
@@ -234,18 +254,20 @@ impl Journal for SqliteJournal {
         // owner's, even one it left `reverting`). Without one, the caller takes it from anyone:
         // an explicit revert or the kill switch.
         let done = sqlx::query(concat!(
-            "UPDATE faults SET owner_pid = ?, owner_start = ?, state = 'reverting', end_reason = ?
+            "UPDATE faults SET owner_pid = ?, owner_start = ?, owner_boot = ?, state = 'reverting', end_reason = ?
              WHERE id = ? AND state IN ",
             live!(),
-            " AND (? OR (owner_pid = ? AND owner_start = ?))"
+            " AND (? OR (owner_pid = ? AND owner_start = ? AND owner_boot IS ?))"
         ))
         .bind(owner_pid(new_owner))
         .bind(owner_start(new_owner))
+        .bind(owner_boot(new_owner))
         .bind(reason)
         .bind(id.0)
         .bind(expected.is_none())
         .bind(expected.map_or(0, owner_pid))
         .bind(expected.map_or(0, owner_start))
+        .bind(expected.and_then(owner_boot))
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -342,10 +364,7 @@ mod tests {
     use super::*;
 
     fn owner(pid: u32) -> Owner {
-        Owner {
-            pid,
-            start_time: 1000 + u64::from(pid),
-        }
+        Owner::on_this_boot(pid, 1000 + u64::from(pid))
     }
 
     fn entry(key: &str, by: Owner) -> NewEntry {
@@ -599,5 +618,81 @@ mod tests {
             .record(entry("a", owner(2)))
             .await
             .expect("the target is free again");
+    }
+
+    #[tokio::test]
+    async fn the_owner_s_boot_round_trips_and_an_owner_of_another_boot_is_another_owner() {
+        let (_dir, journal) = journal().await;
+        let here = owner(1);
+        assert!(here.boot.is_some(), "this kernel tells its boot id");
+        let id = journal.record(entry("a", here)).await.expect("record");
+        assert_eq!(
+            journal.get(id).await.expect("get").expect("present").owner,
+            here
+        );
+
+        // The same pid and start time in another boot neither moves nor loses the fault.
+        let other_boot = Owner {
+            boot: Some(BootId(here.boot.expect("boot").0 ^ 1)),
+            ..here
+        };
+        let unknown_boot = Owner { boot: None, ..here };
+        for stranger in [other_boot, unknown_boot] {
+            let moved = journal
+                .transition(
+                    id,
+                    stranger,
+                    &[FaultState::Injecting],
+                    FaultState::Active,
+                    2,
+                    None,
+                )
+                .await
+                .expect("transition");
+            assert!(!moved, "{stranger:?} moved the fault");
+            let taken = journal
+                .claim(id, Some(stranger), owner(2), "recovery")
+                .await
+                .expect("claim");
+            assert!(!taken, "a claim expecting {stranger:?} took the fault");
+        }
+        assert!(
+            journal
+                .claim(id, Some(here), other_boot, "recovery")
+                .await
+                .expect("claim")
+        );
+        assert_eq!(
+            journal.get(id).await.expect("get").expect("present").owner,
+            other_boot
+        );
+
+        // An entry written before boots were recorded reads with no boot, and a claim that
+        // expects exactly that owner takes it.
+        sqlx::query("UPDATE faults SET owner_boot = NULL WHERE id = ?")
+            .bind(id.0)
+            .execute(&journal.pool)
+            .await
+            .expect("forget the boot");
+        let old = journal.get(id).await.expect("get").expect("present").owner;
+        assert_eq!(old, unknown_boot);
+        assert!(
+            journal
+                .claim(id, Some(old), here, "recovery")
+                .await
+                .expect("claim")
+        );
+        assert_eq!(
+            journal.get(id).await.expect("get").expect("present").owner,
+            here
+        );
+
+        sqlx::query("UPDATE faults SET owner_boot = 'garbage' WHERE id = ?")
+            .bind(id.0)
+            .execute(&journal.pool)
+            .await
+            .expect("spoil the boot");
+        let e = journal.get(id).await.expect_err("an unreadable boot");
+        assert!(e.to_string().contains("owner_boot"), "{e}");
     }
 }

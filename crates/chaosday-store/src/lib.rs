@@ -8,8 +8,13 @@
 mod events;
 mod game_log;
 mod journal;
+mod private;
 mod sqlite;
+mod writer_lock;
 
-pub use events::{Backend, EventLog, EventLogError, EventLogOptions, NewEvent, StoredEvent};
+pub use events::{
+    Access, Backend, EventLog, EventLogError, EventLogOptions, NewEvent, StoredEvent,
+};
 pub use game_log::{GameLog, GameLogError};
 pub use journal::SqliteJournal;
+pub use private::{PrivateDirError, ensure_private_dir};

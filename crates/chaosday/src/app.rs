@@ -33,20 +33,52 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     }
 }
 
-/// The state directory: the flag or `CHAOSDAY_STATE_DIR`, else a per-host or per-user default.
-pub fn state_dir(flag: Option<&Path>) -> PathBuf {
+/// The state directory: the flag or `CHAOSDAY_STATE_DIR`, else a per-host (root:
+/// `/var/lib/chaosday`) or per-user default (`$XDG_STATE_HOME/chaosday`, else
+/// `$HOME/.local/state/chaosday`). Never a shared temporary directory: it holds revert plans
+/// that chaosday runs, so without a home it asks for one.
+pub fn state_dir(flag: Option<&Path>) -> Result<PathBuf, UsageError> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+    default_state_dir(flag, nix::unistd::Uid::effective().is_root(), xdg, home)
+}
+
+fn default_state_dir(
+    flag: Option<&Path>,
+    root: bool,
+    xdg_state_home: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> Result<PathBuf, UsageError> {
     if let Some(dir) = flag {
-        return dir.to_owned();
+        return Ok(dir.to_owned());
     }
-    if nix::unistd::Uid::effective().is_root() {
-        return PathBuf::from("/var/lib/chaosday");
+    if root {
+        return Ok(PathBuf::from("/var/lib/chaosday"));
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
+    let base = xdg_state_home
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("chaosday")
+        .or_else(|| {
+            home.filter(|p| p.is_absolute())
+                .map(|home| home.join(".local/state"))
+        })
+        .ok_or_else(|| {
+            UsageError(
+                "no state directory: HOME is not set to an absolute path (nor XDG_STATE_HOME), and chaosday keeps its revert journal only in a directory of this user's, never a shared temporary one: give one with --state-dir DIR or CHAOSDAY_STATE_DIR"
+                    .into(),
+            )
+        })?;
+    Ok(base.join("chaosday"))
+}
+
+/// Creates the state directory with mode 0700, or checks the one there: this user's, and
+/// writable by no one else (it holds the revert plans recovery runs).
+pub fn private_state_dir(dir: &Path) -> anyhow::Result<()> {
+    chaosday_store::ensure_private_dir(dir).with_context(|| {
+        format!(
+            "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
+            dir.display()
+        )
+    })
 }
 
 /// The engine of this process, over the journal in `state_dir`, with faults left by dead
@@ -125,6 +157,44 @@ impl Interrupts {
             _ = self.int.recv() => "interrupted (Ctrl-C)",
             _ = self.term.recv() => "interrupted (SIGTERM)",
             _ = self.hup.recv() => "interrupted (SIGHUP)",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_directory_is_never_a_shared_temporary_one() {
+        let dir = |flag: Option<&str>, root, xdg: Option<&str>, home: Option<&str>| {
+            default_state_dir(
+                flag.map(Path::new),
+                root,
+                xdg.map(PathBuf::from),
+                home.map(PathBuf::from),
+            )
+            .map_err(|e| e.0)
+        };
+        assert_eq!(
+            dir(Some("/srv/cd"), false, None, None),
+            Ok("/srv/cd".into())
+        );
+        assert_eq!(dir(None, true, None, None), Ok("/var/lib/chaosday".into()));
+        assert_eq!(
+            dir(None, false, Some("/x/state"), Some("/home/a")),
+            Ok("/x/state/chaosday".into())
+        );
+        assert_eq!(
+            dir(None, false, Some("relative"), Some("/home/a")),
+            Ok("/home/a/.local/state/chaosday".into())
+        );
+        for home in [None, Some(""), Some("relative/home")] {
+            let e = dir(None, false, None, home).expect_err("no home, no default");
+            assert!(
+                e.contains("give one with --state-dir DIR or CHAOSDAY_STATE_DIR"),
+                "{e}"
+            );
         }
     }
 }

@@ -184,10 +184,7 @@ fn stressors(token: &str) -> Vec<ProcessIdentity> {
                     .windows(2)
                     .any(|w| w[0] == TOKEN_FLAG && w[1] == token)
         })
-        .map(|info| ProcessIdentity {
-            pid: info.pid,
-            start_time: info.start_time,
-        })
+        .map(|info| info.identity())
         .collect()
 }
 

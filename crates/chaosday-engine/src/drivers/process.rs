@@ -14,7 +14,7 @@ use nix::sys::signal::Signal as NixSignal;
 
 use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
 use crate::error::{Error, Result};
-use crate::proc::{self, ProcessIdentity, ProcessInfo};
+use crate::proc::{self, ProcessInfo};
 use crate::signal;
 use crate::supervisor::Supervisor;
 
@@ -196,10 +196,7 @@ impl Driver for ProcessDriver {
             });
         }
         let info = self.resolve(target)?;
-        let process = ProcessIdentity {
-            pid: info.pid,
-            start_time: info.start_time,
-        };
+        let process = info.identity();
         let (action, revert) = match fault {
             FaultSpec::Kill { signal } => (
                 Action::Signal {

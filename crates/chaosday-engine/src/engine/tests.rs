@@ -320,8 +320,8 @@ fn pause() -> FaultSpec {
 fn dead_owner() -> Owner {
     let me = Owner::current().unwrap();
     Owner {
-        pid: me.pid,
         start_time: me.start_time.wrapping_sub(1),
+        ..me
     }
 }
 
@@ -337,10 +337,7 @@ impl LiveOwner {
         let info = crate::proc::read(child.id())
             .unwrap()
             .expect("the child in /proc");
-        let owner = Owner {
-            pid: info.pid,
-            start_time: info.start_time,
-        };
+        let owner = info.identity();
         assert!(owner.is_alive());
         LiveOwner(child, owner)
     }

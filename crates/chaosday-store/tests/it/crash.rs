@@ -112,7 +112,9 @@ async fn every_acknowledged_event_survives_kill_9_of_the_appending_process(db: D
         take_ack(&line, &mut acknowledged);
     }
 
-    let log = db.open().await;
+    // A reader: the killed child's PostgreSQL session, and its writer lock, may outlive it
+    // for a moment.
+    let log = db.open_read_only().await;
     let stored: HashMap<i64, String> = replay(&log, GAME)
         .await
         .into_iter()

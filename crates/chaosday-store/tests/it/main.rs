@@ -6,3 +6,4 @@ mod crash;
 mod events;
 mod game_log;
 mod support;
+mod writer;

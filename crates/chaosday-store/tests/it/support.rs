@@ -83,6 +83,13 @@ impl Db {
             .unwrap_or_else(|e| panic!("open {}: {e}", self.url))
     }
 
+    /// Opens the log to read only, beside its writer.
+    pub async fn open_read_only(&self) -> EventLog {
+        EventLog::open_read_only(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("open {} to read: {e}", self.url))
+    }
+
     /// Runs SQL straight on the database, beside the log (test set-up only).
     pub async fn execute(&self, sql: &str) {
         let sql = AssertSqlSafe(sql.to_owned());

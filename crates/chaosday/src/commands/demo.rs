@@ -77,13 +77,13 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     // supervisor included): SIGKILL, which also ends a paused one.
     chaosday_engine::supervisor::set_default_parent_death_signal(Some(Signal::Kill));
     let console = Console::new(global.output);
-    let state_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| app::state_dir(global.state_dir.as_deref()).join("demo"));
-    std::fs::create_dir_all(&state_dir).with_context(|| {
+    let state_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => app::state_dir(global.state_dir.as_deref())?.join("demo"),
+    };
+    chaosday_store::ensure_private_dir(&state_dir).with_context(|| {
         format!(
-            "creating the demo's state directory {} (--data-dir chooses another)",
+            "the demo's state directory {} (--data-dir chooses another)",
             state_dir.display()
         )
     })?;

@@ -16,7 +16,7 @@ use crate::output;
 
 /// Runs a `chaosday fault` command.
 pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitCode> {
-    let state_dir = app::state_dir(global.state_dir.as_deref());
+    let state_dir = app::state_dir(global.state_dir.as_deref())?;
     let (engine, _supervisor) = app::open_engine(&state_dir, "cli").await?;
     let by = format!("chaosday fault (pid {})", std::process::id());
     match command {

@@ -25,7 +25,7 @@ pub async fn run(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> 
     let (store, default) = match &args.store {
         Some(store) => (store.clone(), false),
         None => {
-            let dir = app::state_dir(global.state_dir.as_deref());
+            let dir = app::state_dir(global.state_dir.as_deref())?;
             (dir.join(STORE_FILE).display().to_string(), true)
         }
     };
@@ -45,12 +45,15 @@ pub async fn run(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> 
         ))
         .into());
     }
-    let log = EventLog::open(&store).await.map_err(|e| match e {
-        EventLogError::UnsupportedUrl { .. }
-        | EventLogError::BadUrl { .. }
-        | EventLogError::InMemory => anyhow::Error::new(UsageError(format!("--store: {e}"))),
-        other => anyhow::Error::new(other),
-    })?;
+    // A reader: the game's server may be writing it right now.
+    let log = EventLog::open_read_only(&store)
+        .await
+        .map_err(|e| match e {
+            EventLogError::UnsupportedUrl { .. }
+            | EventLogError::BadUrl { .. }
+            | EventLogError::InMemory => anyhow::Error::new(UsageError(format!("--store: {e}"))),
+            other => anyhow::Error::new(other),
+        })?;
     let read = read_game(&log, args.game.as_deref()).await;
     log.close().await;
     let (game, events) = read?;

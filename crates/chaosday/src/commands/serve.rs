@@ -48,13 +48,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             unset.variable, unset.role
         );
     }
-    let state_dir = app::state_dir(global.state_dir.as_deref());
-    std::fs::create_dir_all(&state_dir).with_context(|| {
-        format!(
-            "creating the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
-            state_dir.display()
-        )
-    })?;
+    let state_dir = app::state_dir(global.state_dir.as_deref())?;
+    app::private_state_dir(&state_dir)?;
     let store = args
         .store
         .clone()

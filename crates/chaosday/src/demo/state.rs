@@ -122,10 +122,7 @@ pub async fn stop_shop_processes(dir: &Path) -> Vec<u32> {
     let found: Vec<ProcessIdentity> = all
         .into_iter()
         .filter(|p| p.pid != me && !p.is_zombie() && shop::is_shop_process(&p.argv, dir))
-        .map(|p| ProcessIdentity {
-            pid: p.pid,
-            start_time: p.start_time,
-        })
+        .map(|p| p.identity())
         .collect();
     for process in &found {
         send_if_same(*process, Signal::SIGTERM);

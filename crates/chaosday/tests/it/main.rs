@@ -13,6 +13,7 @@ mod game_support;
 mod leaks;
 mod links;
 mod report;
+mod state;
 mod supervised;
 mod support;
 mod toxiproxy_api;

@@ -23,7 +23,7 @@ pub fn dead_owner() -> ProcessIdentity {
     let mut child = std::process::Command::new("true").spawn().expect("true");
     let pid = child.id();
     child.wait().expect("reap");
-    ProcessIdentity { pid, start_time: 1 }
+    ProcessIdentity::on_this_boot(pid, 1)
 }
 
 pub async fn record_orphan(sandbox: &Sandbox, key: &str, plan: &RevertPlan) {
@@ -145,10 +145,7 @@ async fn a_pid_reused_by_another_process_is_never_signalled() {
         .expect("read")
         .expect("exists")
         .start_time;
-    let reused = ProcessIdentity {
-        pid: victim.pid(),
-        start_time: start_time.saturating_sub(1),
-    };
+    let reused = ProcessIdentity::on_this_boot(victim.pid(), start_time.saturating_sub(1));
     record_orphan(
         &sandbox,
         "process:reused",
