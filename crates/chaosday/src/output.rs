@@ -52,7 +52,10 @@ pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
                 format!("pid {} (dead)", v.owner_pid)
             };
             let what = match (&v.end_reason, &v.error) {
-                (_, Some(error)) => format!("{}: {error}", v.description),
+                // A revert that failed before it succeeded: its reason, not the old error.
+                (_, Some(error)) if v.state != FaultState::Reverted => {
+                    format!("{}: {error}", v.description)
+                }
                 (Some(reason), None) if !v.state.is_live() => {
                     format!("{} [{reason}]", v.description)
                 }
