@@ -56,7 +56,7 @@ pub fn faults(output: Output, views: &[FaultView]) -> anyhow::Result<()> {
                 (_, Some(error)) if v.state != FaultState::Reverted => {
                     format!("{}: {error}", v.description)
                 }
-                (Some(reason), None) if !v.state.is_live() => {
+                (Some(reason), _) if !v.state.is_live() => {
                     format!("{} [{reason}]", v.description)
                 }
                 _ => v.description.clone(),
