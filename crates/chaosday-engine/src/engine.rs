@@ -758,7 +758,9 @@ impl Engine {
                     && owner.is_none_or(|o| o == e.owner)
                     && (e.owner == self.inner.owner || e.owner.is_alive())
             });
-            if !pending || start.elapsed() >= self.inner.config.step_timeout {
+            // A stuck injection does not hold the kill switch for long: past the limit its
+            // fault is claimed like any other, and its injector, finding it claimed, undoes it.
+            if !pending || start.elapsed() >= SETTLE_LIMIT.min(self.inner.config.step_timeout) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -1114,6 +1116,9 @@ impl Engine {
 fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
 }
+
+/// How long the kill switch and a shutdown wait for injections in flight to settle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The first wait before a failed revert is tried again; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(200);
