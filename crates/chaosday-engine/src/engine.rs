@@ -648,6 +648,14 @@ impl Engine {
             let engine = self.clone();
             let reason = reason.to_owned();
             reverts.spawn(async move {
+                // Only its owner can undo a fault bound to it (a toxic on its own proxy);
+                // every live chaosday obeys the kill switch, so the kill switch waits for
+                // that owner to revert it rather than record a revert it cannot do.
+                if cause == EndCause::KillSwitch
+                    && let Some(outcome) = engine.reverted_by_its_owner(&entry).await?
+                {
+                    return Ok(outcome);
+                }
                 engine
                     .claim_and_revert_to_end(entry.id, cause, &reason)
                     .await
@@ -661,6 +669,47 @@ impl Engine {
         }
         outcomes.sort_by_key(RevertOutcome::id);
         Ok(outcomes)
+    }
+
+    /// For a fault only another live chaosday can undo: waits (a few seconds at most) for
+    /// that chaosday to revert it on the kill switch; `None` when the fault is not such a
+    /// one, or its owner did not act in time (then it is claimed like any other).
+    async fn reverted_by_its_owner(&self, entry: &Entry) -> Result<Option<RevertOutcome>> {
+        let bound = self
+            .plan_and_driver(entry)
+            .ok()
+            .and_then(|(plan, _)| plan.bound_to());
+        let Some(owner) = bound else { return Ok(None) };
+        if owner == self.inner.owner || entry.owner != owner || !owner.is_alive() {
+            return Ok(None);
+        }
+        let start = Instant::now();
+        while start.elapsed() < OWNER_REVERT_LIMIT {
+            let now = self
+                .inner
+                .journal
+                .get(entry.id)
+                .await?
+                .ok_or(Error::NotFound(entry.id))?;
+            match now.state {
+                FaultState::Reverted => return Ok(Some(RevertOutcome::Reverted { id: entry.id })),
+                FaultState::RevertFailed => {
+                    return Ok(Some(RevertOutcome::Failed {
+                        id: entry.id,
+                        error: now.error.unwrap_or_else(|| "its revert failed".into()),
+                    }));
+                }
+                state if !state.is_live() => {
+                    return Ok(Some(RevertOutcome::AlreadyEnded {
+                        id: entry.id,
+                        state,
+                    }));
+                }
+                _ if !owner.is_alive() => return Ok(None),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+        Ok(None)
     }
 
     /// Waits (within the step limit) for a fault another process is reverting to end.
@@ -1116,6 +1165,9 @@ impl Engine {
 fn to_json(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Journal(e.to_string()))
 }
+
+/// How long the kill switch waits for a live chaosday to revert a fault only it can undo.
+const OWNER_REVERT_LIMIT: Duration = Duration::from_secs(5);
 
 /// How long the kill switch and a shutdown wait for injections in flight to settle.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
