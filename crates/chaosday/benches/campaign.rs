@@ -105,8 +105,13 @@ fn parse_args() -> Result<Args> {
                     .context("--trials needs a number")?;
             }
             "--kinds" => {
-                let list = it.next().context("--kinds needs a list such as pause,cpu")?;
-                args.kinds = list.split(',').map(|k| k.trim().replace('-', "_")).collect();
+                let list = it
+                    .next()
+                    .context("--kinds needs a list such as pause,cpu")?;
+                args.kinds = list
+                    .split(',')
+                    .map(|k| k.trim().replace('-', "_"))
+                    .collect();
                 args.kinds = args
                     .kinds
                     .iter()
@@ -169,7 +174,10 @@ fn main() -> Result<()> {
     );
     println!("  binary {CHAOSDAY}");
     let fill_root = fill_root();
-    println!("  disk_fill fills {FILL} bytes under {}", fill_root.display());
+    println!(
+        "  disk_fill fills {FILL} bytes under {}",
+        fill_root.display()
+    );
     let echo = echo_server()?;
 
     let mut tallies = Vec::new();
@@ -215,11 +223,7 @@ fn main() -> Result<()> {
                         i + 1,
                         phase,
                         ms(moment),
-                        if t.exited_first {
-                            " (had exited)"
-                        } else {
-                            ""
-                        },
+                        if t.exited_first { " (had exited)" } else { "" },
                         if t.note.is_empty() {
                             String::new()
                         } else {
@@ -305,7 +309,11 @@ fn fill_root() -> PathBuf {
     }
 }
 
-fn calibrate(kind: &str, echo: &str, fill_root: &Path) -> Result<Vec<(&'static str, Duration, Duration)>> {
+fn calibrate(
+    kind: &str,
+    echo: &str,
+    fill_root: &Path,
+) -> Result<Vec<(&'static str, Duration, Duration)>> {
     match kind {
         "pause" | "cpu" | "memory" | "disk_fill" => cli_calibrate(kind, fill_root),
         "kill" => kill_calibrate(),
@@ -372,7 +380,9 @@ struct CliSetup {
 impl CliSetup {
     fn new(kind: &str, fill_root: &Path) -> Result<CliSetup> {
         let sandbox = temp_dir_in(&tmp_root())?;
-        let victim = (kind == "pause").then(|| Victim::sleep(unique())).transpose()?;
+        let victim = (kind == "pause")
+            .then(|| Victim::sleep(unique()))
+            .transpose()?;
         let fill = if kind == "disk_fill" {
             let dir = temp_dir_in(fill_root)?;
             let free = free_bytes(dir.path())?;
@@ -392,7 +402,11 @@ impl CliSetup {
         match kind {
             "pause" => {
                 let victim = self.victim.as_ref().context("victim")?;
-                args.extend(["pause".into(), "--target".into(), victim.command_line.clone()]);
+                args.extend([
+                    "pause".into(),
+                    "--target".into(),
+                    victim.command_line.clone(),
+                ]);
             }
             "cpu" => args.extend(["cpu", "--cores", "1", "--load", "10"].map(String::from)),
             "memory" => args.extend(["memory", "--bytes", "64MiB"].map(String::from)),
@@ -520,7 +534,10 @@ fn cli_trial(kind: &str, moment: Duration, fill_root: &Path) -> Result<Trial> {
         note.push(format!("live entries: {}", describe(&list)));
     }
     if (!after.is_empty() || live > 0) && !stderr.trim().is_empty() {
-        note.push(format!("fault list said: {}", stderr.trim().replace('\n', " | ")));
+        note.push(format!(
+            "fault list said: {}",
+            stderr.trim().replace('\n', " | ")
+        ));
     }
     // Leave nothing to the next trial.
     for stressor in stressors_of(pid) {
@@ -564,7 +581,13 @@ fn serve_command(sandbox: &Path) -> Result<std::process::Command> {
 fn gm(address: &str, path: &str, body: Value) -> Result<Value> {
     let mut body = body;
     body["player"] = json!("gm");
-    http_ok(address, "POST", &format!("/api/v1{path}"), Some(GM), Some(&body))
+    http_ok(
+        address,
+        "POST",
+        &format!("/api/v1{path}"),
+        Some(GM),
+        Some(&body),
+    )
 }
 
 fn gm_get(address: &str, path: &str) -> Result<Value> {
@@ -613,8 +636,10 @@ scenarios:
         );
         std::fs::write(sandbox.path().join("game.yaml"), yaml)?;
         let start = Instant::now();
-        let (child, listening) =
-            spawn_json(serve_command(sandbox.path())?, &sandbox.path().join("serve.log"))?;
+        let (child, listening) = spawn_json(
+            serve_command(sandbox.path())?,
+            &sandbox.path().join("serve.log"),
+        )?;
         let times = Arc::new(Mutex::new(KillTimes::default()));
         let stop = Arc::new(AtomicBool::new(false));
         // The game master: start the game, unleash the scenario.
@@ -706,8 +731,16 @@ fn kill_calibrate() -> Result<Vec<(&'static str, Duration, Duration)>> {
     Ok(vec![
         (PHASES[0], Duration::ZERO, sent),
         (PHASES[1], sent, dead + d(2)),
-        (PHASES[2], dead + d(2), back.saturating_sub(d(30)).max(dead + d(3))),
-        (PHASES[3], back.saturating_sub(d(30)).max(dead + d(3)), back + d(5)),
+        (
+            PHASES[2],
+            dead + d(2),
+            back.saturating_sub(d(30)).max(dead + d(3)),
+        ),
+        (
+            PHASES[3],
+            back.saturating_sub(d(30)).max(dead + d(3)),
+            back + d(5),
+        ),
     ])
 }
 
@@ -717,11 +750,32 @@ fn kill_trial(moment: Duration) -> Result<Trial> {
     let exited_first = run.child.try_wait()?.is_some();
     let _ = run.child.kill();
     run.child.wait()?;
-    let ran = run.times().first_pid.is_some();
+    let times = run.times();
+    let ran = times.first_pid.is_some();
     run.stop.store(true, Ordering::Relaxed);
-    let mut note = Vec::new();
+    // What had happened when the kill landed (this run's own times, not the calibration's).
+    let seen = match (times.unleash_sent, times.dead, times.back) {
+        (None, _, _) => "before unleash".to_owned(),
+        (Some(u), None, _) => format!("unleash sent at {:.1} ms, target not killed yet", ms(u)),
+        (Some(u), Some(d), None) => format!(
+            "unleash sent at {:.1} ms, target dead at {:.1} ms, not restarted yet",
+            ms(u),
+            ms(d)
+        ),
+        (Some(_), Some(d), Some(b)) => {
+            format!(
+                "target dead at {:.1} ms, restarted at {:.1} ms",
+                ms(d),
+                ms(b)
+            )
+        }
+    };
+    let mut note = vec![seen];
     // A restart in flight (forked, not yet exec'd) gets half a second to show.
-    let before = ran && !wait_until(Duration::from_millis(500), || !exactly(&run.line).is_empty());
+    let before = ran
+        && !wait_until(Duration::from_millis(500), || {
+            !exactly(&run.line).is_empty()
+        });
     if before {
         note.push("after the kill: the supervised target is not running".to_owned());
     }
@@ -739,7 +793,10 @@ fn kill_trial(moment: Duration) -> Result<Trial> {
         note.push(format!("live entries: {}", describe(&list)));
     }
     if (after || live > 0) && !stderr.trim().is_empty() {
-        note.push(format!("fault list said: {}", stderr.trim().replace('\n', " | ")));
+        note.push(format!(
+            "fault list said: {}",
+            stderr.trim().replace('\n', " | ")
+        ));
     }
     if !ran {
         note.push("the target had not started yet".to_owned());
@@ -779,7 +836,10 @@ impl LinkRun {
     fn start(kind: &str, echo: &str) -> Result<LinkRun> {
         let sandbox = temp_dir_in(&tmp_root())?;
         let start = Instant::now();
-        let command = chaosday(sandbox.path(), &["--output", "json", "proxy", "--port", "0"]);
+        let command = chaosday(
+            sandbox.path(),
+            &["--output", "json", "proxy", "--port", "0"],
+        );
         let (child, listening) = spawn_json(command, &sandbox.path().join("proxy.log"))?;
         let times = Arc::new(Mutex::new(LinkTimes::default()));
         let down = kind == "link-down";
@@ -800,22 +860,36 @@ impl LinkRun {
                 times.lock().unwrap().link = Some(listen);
                 times.lock().unwrap().inject_sent = Some(start.elapsed());
                 if down {
-                    http_ok(&api, "POST", "/proxies/link", None, Some(&json!({"enabled": false})))?;
+                    http_ok(
+                        &api,
+                        "POST",
+                        "/proxies/link",
+                        None,
+                        Some(&json!({"enabled": false})),
+                    )?;
                 } else {
                     http_ok(
                         &api,
                         "POST",
                         "/proxies/link/toxics",
                         None,
-                        Some(&json!({"name": "slow", "type": "latency", "stream": "downstream",
-                            "toxicity": 1.0, "attributes": {"latency": 200}})),
+                        Some(
+                            &json!({"name": "slow", "type": "latency", "stream": "downstream",
+                            "toxicity": 1.0, "attributes": {"latency": 200}}),
+                        ),
                     )?;
                 }
                 times.lock().unwrap().inject_done = Some(start.elapsed());
                 std::thread::sleep(LINK_HOLD);
                 times.lock().unwrap().revert_sent = Some(start.elapsed());
                 if down {
-                    http_ok(&api, "POST", "/proxies/link", None, Some(&json!({"enabled": true})))?;
+                    http_ok(
+                        &api,
+                        "POST",
+                        "/proxies/link",
+                        None,
+                        Some(&json!({"enabled": true})),
+                    )?;
                 } else {
                     http_ok(&api, "DELETE", "/proxies/link/toxics/slow", None, None)?;
                 }
@@ -845,7 +919,9 @@ impl Drop for LinkRun {
 
 fn link_calibrate(kind: &str, echo: &str) -> Result<Vec<(&'static str, Duration, Duration)>> {
     let run = LinkRun::start(kind, echo)?;
-    if !wait_until(Duration::from_secs(30), || run.times().revert_done.is_some()) {
+    if !wait_until(Duration::from_secs(30), || {
+        run.times().revert_done.is_some()
+    }) {
         bail!(
             "the link fault was not injected and removed in 30 s: {:?}; log: {}",
             run.times(),
@@ -884,8 +960,22 @@ fn link_trial(kind: &str, moment: Duration, echo: &str) -> Result<Trial> {
     let exited_first = run.child.try_wait()?.is_some();
     let _ = run.child.kill();
     run.child.wait()?;
-    let link = run.times().link;
-    let mut note = Vec::new();
+    let times = run.times();
+    let link = times.link.clone();
+    // What the API had done when the kill landed (this run's own times).
+    let seen = match (
+        times.inject_sent,
+        times.inject_done,
+        times.revert_sent,
+        times.revert_done,
+    ) {
+        (None, ..) => "no fault asked yet",
+        (Some(_), None, ..) => "fault asked, not answered",
+        (Some(_), Some(_), None, _) => "fault in place",
+        (.., Some(_), None) => "removal asked, not answered",
+        (.., Some(_)) => "fault removed",
+    };
+    let mut note = vec![seen.to_owned()];
     let before = link
         .as_deref()
         .is_some_and(|link| !wait_until(GRACE, || !accepts(link)));
@@ -901,7 +991,10 @@ fn link_trial(kind: &str, moment: Duration, echo: &str) -> Result<Trial> {
     if live > 0 {
         note.push(format!("live entries: {}", describe(&list)));
         if !stderr.trim().is_empty() {
-            note.push(format!("fault list said: {}", stderr.trim().replace('\n', " | ")));
+            note.push(format!(
+                "fault list said: {}",
+                stderr.trim().replace('\n', " | ")
+            ));
         }
     }
     Ok(Trial {
@@ -976,7 +1069,9 @@ scenarios:
         for &server in servers {
             let stressors = stressors_of(server);
             if !stressors.is_empty() {
-                seen.push(format!("stressor(s) {stressors:?} of serve {server} running"));
+                seen.push(format!(
+                    "stressor(s) {stressors:?} of serve {server} running"
+                ));
             }
         }
         seen
@@ -1008,7 +1103,9 @@ fn opening_calibrate() -> Result<Vec<(&'static str, Duration, Duration)>> {
     let start = Instant::now();
     gm(&address, "/unleash", json!({"scenario": "opening"}))?;
     let took = start.elapsed();
-    let effect = wait_until(Duration::from_secs(10), || game.effect(&[child.id()]).len() == 2);
+    let effect = wait_until(Duration::from_secs(10), || {
+        game.effect(&[child.id()]).len() == 2
+    });
     let faults = gm_get(&address, "/faults")?;
     println!(
         "serve-opening: calibration run: unleash answered in {:.1} ms; both effects seen: {}; GET /faults: {faults}",
@@ -1041,7 +1138,11 @@ fn opening_trial(moment: Duration) -> Result<Trial> {
         "unleash {}",
         if answered { "answered" } else { "cut" }
     )];
-    wait_until(GRACE, || game.effect(&[first]).iter().all(|e| !e.contains("stressor")));
+    wait_until(GRACE, || {
+        game.effect(&[first])
+            .iter()
+            .all(|e| !e.contains("stressor"))
+    });
     let before = game.effect(&[first]);
     if !before.is_empty() {
         note.push(format!("after the kill: {}", before.join(", ")));

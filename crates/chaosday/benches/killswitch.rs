@@ -8,9 +8,12 @@
 //!
 //! The faults, all `--for 10m`, in one state directory (one journal):
 //! - 20 `pause` of `sleep` children, each by its own `chaosday fault inject pause`;
-//! - 5 `cpu` (1 core, 5%) and 5 `memory` (16MiB) stressors, each by its own injector;
-//! - 10 latency toxics and 10 disabled proxies (link `down`) in one `chaosday proxy`
-//!   (Toxiproxy API on port 0, 20 proxies listening on port 0 in front of an echo server).
+//! - 1 `cpu` (1 core, 5%), 1 `memory` (16MiB) and 1 `disk_fill` (16MiB, in a directory
+//!   under TMPDIR) stressor, each by its own injector: the engine holds at most one active
+//!   fault per target, and the host is one target per kind (`host:cpu` refuses a second
+//!   `cpu`), one per file system for `disk_fill`;
+//! - 14 latency toxics and 13 disabled proxies (link `down`) in one `chaosday proxy`
+//!   (Toxiproxy API on port 0, 27 proxies listening on port 0 in front of an echo server).
 //!
 //! Measured from the call until every effect is gone, as seen from outside: no `sleep` in
 //! state `T`, no stressor of the injectors, and the proxy API showing every proxy enabled
@@ -29,11 +32,10 @@ use serde_json::{Value, json};
 use common::*;
 
 const PAUSES: usize = 20;
-const CPUS: usize = 5;
-const MEMORIES: usize = 5;
-const TOXICS: usize = 10;
-const DOWNS: usize = 10;
-const FAULTS: usize = PAUSES + CPUS + MEMORIES + TOXICS + DOWNS;
+const HOST: usize = 3;
+const TOXICS: usize = 14;
+const DOWNS: usize = 13;
+const FAULTS: usize = PAUSES + HOST + TOXICS + DOWNS;
 /// How long to wait for the set-up or for the reverts before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -50,13 +52,13 @@ fn main() -> Result<()> {
     let echo = echo_server()?;
     println!("chaosday kill-switch benchmark");
     println!(
-        "  {} CPU(s); {FAULTS} live faults: {PAUSES} pause, {CPUS} cpu (1 core, 5%), {MEMORIES} memory (16MiB), {TOXICS} latency toxics, {DOWNS} links down",
+        "  {} CPU(s); {FAULTS} live faults: {PAUSES} pause, 1 cpu (1 core, 5%), 1 memory (16MiB), 1 disk_fill (16MiB), {TOXICS} latency toxics, {DOWNS} links down",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
         "  in {} chaosday processes ({} `fault inject`, 1 `proxy`); all times in milliseconds",
-        PAUSES + CPUS + MEMORIES + 1,
-        PAUSES + CPUS + MEMORIES
+        PAUSES + HOST + 1,
+        PAUSES + HOST
     );
 
     let mut rows = Vec::new();
@@ -194,16 +196,24 @@ fn set_up(echo: &str) -> Result<Faults> {
             .push(inject(&dir, &["pause", "--target", &victim.command_line])?);
         faults.victims.push(victim);
     }
-    for _ in 0..CPUS {
-        faults
-            .injectors
-            .push(inject(&dir, &["cpu", "--cores", "1", "--load", "5"])?);
-    }
-    for _ in 0..MEMORIES {
-        faults
-            .injectors
-            .push(inject(&dir, &["memory", "--bytes", "16MiB"])?);
-    }
+    faults
+        .injectors
+        .push(inject(&dir, &["cpu", "--cores", "1", "--load", "5"])?);
+    faults
+        .injectors
+        .push(inject(&dir, &["memory", "--bytes", "16MiB"])?);
+    let fill = dir.join("fill");
+    std::fs::create_dir(&fill)?;
+    faults.injectors.push(inject(
+        &dir,
+        &[
+            "disk-fill",
+            "--directory",
+            path_str(&fill)?,
+            "--bytes",
+            "16MiB",
+        ],
+    )?);
     faults.api = listening
         .recv_timeout(LIMIT)
         .context("chaosday proxy did not listen")?;
@@ -222,8 +232,10 @@ fn set_up(echo: &str) -> Result<Faults> {
                 "POST",
                 &format!("/proxies/{name}/toxics"),
                 None,
-                Some(&json!({"name": "slow", "type": "latency", "stream": "downstream",
-                    "toxicity": 1.0, "attributes": {"latency": 100}})),
+                Some(
+                    &json!({"name": "slow", "type": "latency", "stream": "downstream",
+                    "toxicity": 1.0, "attributes": {"latency": 100}}),
+                ),
             )?;
         } else {
             http_ok(
@@ -282,7 +294,10 @@ fn effects_left(faults: &Faults) -> Result<Vec<String>> {
     if toxics > 0 {
         left.push(format!("{toxics} toxics"));
     }
-    let disabled = map.values().filter(|p| p["enabled"] == Value::Bool(false)).count();
+    let disabled = map
+        .values()
+        .filter(|p| p["enabled"] == Value::Bool(false))
+        .count();
     let refusing = faults.downs.iter().filter(|d| !accepts(d)).count();
     if disabled > 0 || refusing > 0 {
         left.push(format!("{disabled} disabled, {refusing} refusing"));

@@ -146,7 +146,7 @@ pub fn http(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let addr = address
+    let addr: std::net::SocketAddr = address
         .parse()
         .with_context(|| format!("address {address}"))?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
@@ -239,9 +239,9 @@ pub fn echo_server() -> Result<String> {
 
 /// Whether something accepts TCP connections at `address` now.
 pub fn accepts(address: &str) -> bool {
-    address.parse().is_ok_and(|addr| {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-    })
+    address
+        .parse()
+        .is_ok_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,7 +372,9 @@ impl Drop for Victim {
 pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    7_000_000 + u64::from(std::process::id() % 10_000) * 1_000 + NEXT.fetch_add(1, Ordering::Relaxed)
+    7_000_000
+        + u64::from(std::process::id() % 10_000) * 1_000
+        + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 // ---------------------------------------------------------------------------------------
