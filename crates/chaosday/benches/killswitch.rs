@@ -38,6 +38,8 @@ const DOWNS: usize = 13;
 const FAULTS: usize = PAUSES + HOST + TOXICS + DOWNS;
 /// How long to wait for the set-up or for the reverts before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
+/// How long to wait for every effect to be gone once the reverts were asked for.
+const GONE_LIMIT: Duration = Duration::from_secs(10);
 
 fn main() -> Result<()> {
     let mut runs = 3;
@@ -294,13 +296,17 @@ fn effects_left(faults: &Faults) -> Result<Vec<String>> {
     if toxics > 0 {
         left.push(format!("{toxics} toxics"));
     }
-    let disabled = map
-        .values()
-        .filter(|p| p["enabled"] == Value::Bool(false))
-        .count();
+    let disabled: Vec<&String> = map
+        .iter()
+        .filter(|(_, p)| p["enabled"] == Value::Bool(false))
+        .map(|(name, _)| name)
+        .collect();
     let refusing = faults.downs.iter().filter(|d| !accepts(d)).count();
-    if disabled > 0 || refusing > 0 {
-        left.push(format!("{disabled} disabled, {refusing} refusing"));
+    if !disabled.is_empty() || refusing > 0 {
+        left.push(format!(
+            "{} disabled {disabled:?}, {refusing} refusing",
+            disabled.len()
+        ));
     }
     Ok(left)
 }
@@ -343,12 +349,12 @@ fn measure(echo: &str, way: Way) -> Result<Measured> {
     }
     // Polled as fast as the checks go (each reads /proc and asks the proxy's API).
     let mut left = effects_left(&faults)?;
-    while !left.is_empty() && start.elapsed() < LIMIT {
+    while !left.is_empty() && start.elapsed() < GONE_LIMIT {
         left = effects_left(&faults)?;
     }
     let gone = ms(start.elapsed());
     if !left.is_empty() {
-        notes.push(format!("still in effect after {LIMIT:?}: {left:?}"));
+        notes.push(format!("still in effect after {GONE_LIMIT:?}: {left:?}"));
     }
     let (list, _) = fault_list(&dir)?;
     if way == Way::Abort {
