@@ -327,6 +327,13 @@ fn measure(echo: &str, way: Way) -> Result<Measured> {
         Way::Abort => {
             let out = run(&dir, &["fault", "abort"], LIMIT)?;
             returned = ms(start.elapsed());
+            // The kill switch has returned: what is still in effect at that moment.
+            let at_return = effects_left(&faults)?;
+            if !at_return.is_empty() {
+                notes.push(format!(
+                    "in effect when `fault abort` returned: {at_return:?}"
+                ));
+            }
             if !out.status.success() {
                 notes.push(format!(
                     "fault abort: {} {}",
