@@ -113,6 +113,24 @@ impl Toxiproxy {
         Ok(self.registry.toxic(proxy, &name)?)
     }
 
+    /// Disables `proxy` (the link is down) as a fault of the journal; a proxy already
+    /// disabled (by a `--config` file) gets its journal entry, so the kill switch enables it.
+    pub async fn disable(&self, proxy: &str) -> Result<(), Error> {
+        let prepared = Prepared {
+            target_key: down_key(proxy),
+            description: format!("proxy {proxy} disabled through the Toxiproxy API"),
+            action: Action::DisableProxy {
+                proxy: proxy.to_owned(),
+            },
+            revert: RevertPlan::EnableProxy {
+                owner: self.engine.owner(),
+                proxy: proxy.to_owned(),
+            },
+        };
+        self.inject(prepared, json!({ "proxy": proxy, "enabled": false }))
+            .await
+    }
+
     /// Records a fault made through the API, then makes it take effect.
     async fn inject(&self, prepared: Prepared, what: Value) -> Result<(), Error> {
         self.engine
@@ -489,19 +507,7 @@ async fn update_proxy(
         .await?;
     match enabled {
         Some(false) if before.enabled => {
-            let prepared = Prepared {
-                target_key: down_key(&proxy),
-                description: format!("proxy {proxy} disabled through the Toxiproxy API"),
-                action: Action::DisableProxy {
-                    proxy: proxy.clone(),
-                },
-                revert: RevertPlan::EnableProxy {
-                    owner: api.engine.owner(),
-                    proxy: proxy.clone(),
-                },
-            };
-            api.inject(prepared, json!({ "proxy": proxy, "enabled": false }))
-                .await?;
+            api.disable(&proxy).await?;
             after = api.registry.get(&proxy)?;
         }
         Some(true) if !before.enabled => {

@@ -62,6 +62,17 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
     };
+    // A proxy the file leaves disabled is a link down: journaled too (the kill switch
+    // enables it).
+    for view in proxies.iter().filter(|view| !view.enabled) {
+        if let Err(e) = api.disable(&view.name).await {
+            api.engine
+                .shutdown("the proxy server could not start")
+                .await;
+            registry.stop_all().await;
+            return Err(anyhow::anyhow!("--config {file}: proxy {}: {e}", view.name));
+        }
+    }
     for (proxy, toxics) in toxics {
         for toxic in toxics {
             if let Err(e) = api.add_toxic(&proxy, toxic).await {
