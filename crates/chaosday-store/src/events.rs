@@ -682,6 +682,12 @@ async fn open_sqlite(
         Access::Write => Some(writer_lock::lock_sqlite(&path).map_err(|e| in_use(&at, e))?),
         Access::Read => None,
     };
+    // Several processes may open a new log at once: one at a time turns it to WAL (a change
+    // of journal mode is refused, not waited for, while another connection holds the file)
+    // and migrates it (PostgreSQL's migrations take an advisory lock of their own).
+    let migrating = crate::sqlite::migration_lock(&path)
+        .await
+        .map_err(|e| open_error(sqlx::Error::Io(e)))?;
     let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -692,10 +698,6 @@ async fn open_sqlite(
         .connect_with(options)
         .await
         .map_err(open_error)?;
-    // Several processes may open a new log at once: one migrates at a time (PostgreSQL's
-    // migrations take an advisory lock of their own).
-    let migrating =
-        crate::sqlite::migration_lock(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
     let migrated = migrator(sqlx::migrate!("./migrations/events-sqlite"))
         .run(&pool)
         .await;

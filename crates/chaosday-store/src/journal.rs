@@ -29,6 +29,21 @@ macro_rules! columns {
     };
 }
 
+/// How long opening the journal is tried again while SQLite answers that it is busy.
+const OPEN_RETRIES_FOR: Duration = Duration::from_secs(10);
+
+/// Whether SQLite answered SQLITE_BUSY (or one of its extended codes) rather than failed.
+fn is_busy(error: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        _ => false,
+    }
+}
+
 /// The revert journal in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
@@ -48,24 +63,35 @@ impl SqliteJournal {
             crate::private::ensure_private_dir(dir).map_err(storage)?;
         }
         crate::private::ensure_private_file(path).map_err(storage)?;
+        // Several chaosday processes may open a new journal at once: one at a time turns it
+        // to WAL (a change of journal mode is refused, not waited for, while another
+        // connection holds the file) and migrates it.
+        let lock = crate::sqlite::migration_lock(path)
+            .await
+            .map_err(|e| storage(format!("cannot lock {} to open it: {e}", path.display())))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
-        // Several chaosday processes may open a new journal at once: one migrates at a time.
-        let lock = crate::sqlite::migration_lock(path).map_err(|e| {
-            storage(format!(
-                "cannot lock {} for its migrations: {e}",
-                path.display()
-            ))
-        })?;
+        // Another chaosday closing the journal (its last connection checkpoints the WAL and
+        // removes it under an exclusive lock) makes an open fail at once with SQLITE_BUSY,
+        // not after the busy timeout: such an open is tried again, for a few seconds.
+        let start = std::time::Instant::now();
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && start.elapsed() < OPEN_RETRIES_FOR => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(storage(format!("cannot open {}: {e}", path.display()))),
+            }
+        };
         let migrated = sqlx::migrate!("./migrations/journal").run(&pool).await;
         drop(lock);
         migrated.map_err(|e| storage(format!("cannot prepare {}: {e}", path.display())))?;
@@ -694,5 +720,22 @@ mod tests {
             .expect("spoil the boot");
         let e = journal.get(id).await.expect_err("an unreadable boot");
         assert!(e.to_string().contains("owner_boot"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_chaosday_processes_may_open_a_new_journal_at_once() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("journal.sqlite");
+            let opens: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    tokio::spawn(async move { SqliteJournal::open(&path).await.map(drop) })
+                })
+                .collect();
+            for open in opens {
+                open.await.expect("join").expect("every open succeeds");
+            }
+        }
     }
 }
