@@ -181,6 +181,7 @@ async fn diagnose(
             "name the fault kind, such as latency, kill or pause",
         ));
     }
+    known_kind(inner, &team, &diagnosis.kind)?;
     let kind = EventKind::Diagnosed {
         team: team.clone(),
         incident,
@@ -620,6 +621,32 @@ fn known_target(game: &Game, field: &str, target: &str) -> Result<(), ActionErro
         &format!(
             "`{target}` is not a target of this game: the targets are {}",
             names.join(", ")
+        ),
+    ))
+}
+
+/// A diagnosis names a fault kind of this game (chaosday's kinds, or a scenario's own): a
+/// typo is refused, costing nothing, with the kinds the team may know of.
+fn known_kind(inner: &Inner, team: &str, kind: &str) -> Result<(), ActionError> {
+    let kind = kind.trim();
+    let builtin = chaosday_domain::FaultSpec::KINDS
+        .iter()
+        .any(|(known, _)| known.eq_ignore_ascii_case(kind));
+    let custom = inner
+        .game
+        .scenarios
+        .iter()
+        .any(|s| s.diagnosis.kind.eq_ignore_ascii_case(kind));
+    if builtin || custom {
+        return Ok(());
+    }
+    let viewer = Viewer::Team(team.to_owned());
+    let known = inner.info(&viewer).fault_kinds;
+    Err(bad(
+        "diagnosis.kind",
+        &format!(
+            "`{kind}` is not a fault kind of this game, and a try is not spent on it: the kinds are {}",
+            known.join(", ")
         ),
     ))
 }

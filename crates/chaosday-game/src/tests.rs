@@ -745,3 +745,58 @@ async fn a_right_diagnosis_answers_once_its_fault_is_reverted_and_the_same_scena
     }
     s.shutdown("test over").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diagnosis_naming_no_fault_kind_of_the_game_is_refused_and_costs_nothing() {
+    let w = world().await;
+    let s = &w.server;
+    s.act(&gm(), Action::Start).await.unwrap();
+    let slow = unleash(s, "slow-api").await;
+    let checkout = player("checkout");
+    let declare = Action::Declare {
+        target: "api".into(),
+    };
+    s.act(&checkout, declare).await.unwrap();
+    let before = s.snapshot().state.incidents[&slow].clone();
+    let typo = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "gremlins".into(),
+        },
+    };
+
+    let refused = s.act(&checkout, typo).await.unwrap_err();
+
+    match &refused {
+        ActionError::BadInput { field, detail } => {
+            assert_eq!(field, "diagnosis.kind");
+            assert!(
+                detail.contains("`gremlins` is not a fault kind"),
+                "{detail}"
+            );
+            assert!(
+                detail.contains("latency") && detail.contains("pause"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = s.snapshot().state.incidents[&slow].clone();
+    assert_eq!(after.tries, before.tries, "no try spent");
+    assert_eq!(after.points, before.points, "no points lost");
+    // A kind in another case is the same kind.
+    let right = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "Latency".into(),
+        },
+    };
+    s.act(&checkout, right).await.unwrap();
+    assert_eq!(
+        s.snapshot().state.incidents[&slow].state,
+        IncidentState::Resolved
+    );
+    s.shutdown("test over").await;
+}
