@@ -244,6 +244,11 @@ pub struct Ignored {
     pub why: String,
 }
 
+/// How long after an incident is cancelled (kill switch, guard, end of the game) a
+/// declaration of its target is neither a detection nor a false alarm: the target may still
+/// look broken while its faults are reverted and it recovers.
+pub const CANCEL_GRACE_MS: i64 = 60_000;
+
 /// Why an event would change nothing: the rules do not take it now. Its message is for
 /// people (the game master's list of ignored events, an action's 409).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,6 +271,20 @@ pub enum ApplyError {
     #[error("incident {incident} was already opened")]
     AlreadyOpened {
         /// The incident.
+        incident: IncidentId,
+    },
+    /// A declaration of a target whose incident was cancelled (kill switch, guard, end of
+    /// the game) less than [`CANCEL_GRACE_MS`] ago: the target may still look broken, so it
+    /// is neither a detection nor a false alarm.
+    #[error(
+        "{target}'s incident was cancelled moments ago ({incident}): a declaration now is neither a detection nor a false alarm"
+    )]
+    JustCancelled {
+        /// The team.
+        team: String,
+        /// The target declared.
+        target: String,
+        /// The cancelled incident.
         incident: IncidentId,
     },
     /// A declaration of a target whose incident the team already detected.
@@ -438,6 +457,20 @@ impl GameState {
             })
             .map(|i| i.id)
             .collect()
+    }
+
+    /// The team's incident on `target` cancelled less than [`CANCEL_GRACE_MS`] before `at`.
+    fn just_cancelled(&self, team: &str, target: &str, at: i64) -> Option<IncidentId> {
+        self.incidents
+            .values()
+            .filter(|i| i.team == team && i.state == IncidentState::Cancelled)
+            .filter(|i| i.matches_target(target))
+            .filter(|i| {
+                i.closed_ms
+                    .is_some_and(|closed| at - closed < CANCEL_GRACE_MS)
+            })
+            .map(|i| i.id)
+            .max_by_key(|id| self.incidents[id].closed_ms)
     }
 
     /// The open incidents of a team.
@@ -642,6 +675,13 @@ impl GameState {
                         return Err(ApplyError::AlreadyDetected {
                             team: team.clone(),
                             target: target.clone(),
+                        });
+                    }
+                    None if let Some(cancelled) = self.just_cancelled(team, target, at) => {
+                        return Err(ApplyError::JustCancelled {
+                            team: team.clone(),
+                            target: target.clone(),
+                            incident: cancelled,
                         });
                     }
                     None => {
@@ -1205,5 +1245,46 @@ mod tests {
             state.incidents[&IncidentId(1)].time_to_detect_ms,
             Some(30_000)
         );
+    }
+
+    #[test]
+    fn declaring_a_target_just_cancelled_is_neither_a_detection_nor_a_false_alarm() {
+        let mut state = alert_game();
+        state.apply(&at(
+            200,
+            EventKind::Cancelled {
+                incident: IncidentId(1),
+                reason: "the kill switch".into(),
+            },
+        ));
+        let declare = |second| {
+            at(
+                second,
+                EventKind::Declared {
+                    team: "checkout".into(),
+                    target: "cart".into(),
+                },
+            )
+        };
+        // Within the grace window: refused, saying why, and it costs nothing.
+        let refused = state
+            .clone()
+            .try_apply(&declare(200 + CANCEL_GRACE_MS / 1000 - 1));
+        assert!(
+            matches!(
+                refused,
+                Err(ApplyError::JustCancelled {
+                    incident: IncidentId(1),
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        state.apply(&declare(201));
+        assert_eq!(false_alarms(&state), 0);
+        assert_eq!(state.incidents[&IncidentId(1)].detected_ms, None);
+        // After it, a declaration of a healthy target is a false alarm again.
+        state.apply(&declare(200 + CANCEL_GRACE_MS / 1000));
+        assert_eq!(false_alarms(&state), 1);
     }
 }

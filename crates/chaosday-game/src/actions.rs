@@ -63,7 +63,8 @@ struct TeamActor {
 }
 
 impl By {
-    /// Teams act only while the game runs or is paused.
+    /// Teams act only while the game runs: while it is paused nothing can be played, so a
+    /// team's action is refused and costs nothing (alerts still arrive, as the domain rules).
     fn check(inner: &Inner, caller: &Caller, action: &Action) -> Result<By, ActionError> {
         let team_action = matches!(
             action,
@@ -79,6 +80,12 @@ impl By {
                 "the game is {}: teams act while it runs",
                 status_name(status)
             )));
+        }
+        let by_a_player = team_action && !matches!(action, Action::Alerts { .. });
+        if by_a_player && status == Status::Paused {
+            return Err(ActionError::Conflict(
+                "the game is paused: every clock is stopped and nothing is played until the game master resumes it; this cost nothing".into(),
+            ));
         }
         Ok(By {
             actor: caller.actor(),

@@ -800,3 +800,51 @@ async fn a_diagnosis_naming_no_fault_kind_of_the_game_is_refused_and_costs_nothi
     );
     s.shutdown("test over").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_game_is_paused_team_actions_are_refused_and_cost_nothing() {
+    let w = world().await;
+    let s = &w.server;
+    s.act(&gm(), Action::Start).await.unwrap();
+    let slow = unleash(s, "slow-api").await;
+    let checkout = player("checkout");
+    let pause = Action::Pause {
+        reason: "coffee".into(),
+    };
+    s.act(&gm(), pause).await.unwrap();
+    let board = s.snapshot().state.scoreboard();
+    let declare = Action::Declare {
+        target: "other".into(),
+    };
+
+    let refused = s.act(&checkout, declare).await.unwrap_err();
+
+    assert!(
+        matches!(&refused, ActionError::Conflict(why) if why.contains("paused") && why.contains("cost nothing")),
+        "{refused:?}"
+    );
+    assert_eq!(s.snapshot().state.scoreboard(), board, "no false alarm");
+    let diagnose = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "pause".into(),
+        },
+    };
+    assert!(matches!(
+        s.act(&checkout, diagnose).await,
+        Err(ActionError::Conflict(_))
+    ));
+    assert_eq!(s.snapshot().state.incidents[&slow].tries, 0);
+    // Resumed, the same declaration counts again.
+    s.act(&gm(), Action::Resume).await.unwrap();
+    let declare = Action::Declare {
+        target: "api".into(),
+    };
+    s.act(&checkout, declare).await.unwrap();
+    assert_eq!(
+        s.snapshot().state.incidents[&slow].state,
+        IncidentState::Detected
+    );
+    s.shutdown("test over").await;
+}
