@@ -132,6 +132,9 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             .collect(),
         scenarios: scenarios(false),
         manual: scenarios(true),
+        kinds: server
+            .info_for(&chaosday_domain::secrecy::Viewer::GameMaster)
+            .fault_kinds,
     };
     let guesses = Arc::new(guesses::Guesses::new(options.guesses.0, options.guesses.1));
     let web = WebState::new(

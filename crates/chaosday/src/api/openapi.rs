@@ -95,10 +95,12 @@ pub struct GameNames {
     pub scenarios: Vec<String>,
     /// The `manual` scenarios `inject-manual` opens.
     pub manual: Vec<String>,
+    /// The fault kinds a diagnosis may name (chaosday's, and the scenarios' own).
+    pub kinds: Vec<String>,
 }
 
 /// The document of one game's server: [`document`], with the game's own names as the only
-/// values of the fields that name a team, a target or a scenario (so that a client, or a
+/// values of the fields that name a team, a target, a scenario or a fault kind (so that a client, or a
 /// fuzzer, knows what the server takes), and an adjustment's points never 0.
 pub fn document_for(names: &GameNames) -> String {
     let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&document()) else {
@@ -124,6 +126,7 @@ pub fn document_for(names: &GameNames) -> String {
     };
     only("DeclareBody", "target", &names.targets, false);
     only("DiagnoseBody", "target", &names.targets, false);
+    only("DiagnoseBody", "kind", &names.kinds, false);
     only("UnleashBody", "scenario", &names.scenarios, true);
     only("UnleashBody", "team", &names.teams, true);
     only("InjectManualBody", "scenario", &names.manual, false);
