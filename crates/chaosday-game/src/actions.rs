@@ -442,9 +442,18 @@ async fn inject_manual(
         ));
     }
     let events = crate::faults::open(inner, actor, Some(found), team.as_deref(), false).await?;
+    let opened: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::IncidentOpened { incident, team, .. } => {
+                Some(format!("{incident} against {team}"))
+            }
+            _ => None,
+        })
+        .collect();
     Ok(gm_ack(
         events.last().expect("an opening commits events"),
-        format!("{scenario} is open"),
+        format!("{scenario} is open: {}", opened.join(", ")),
     ))
 }
 

@@ -241,8 +241,10 @@ async fn perform(
     let flash = match build(&form, &current.caller) {
         Err(text) => Flash { ok: false, text },
         Ok(action) => match state.server.act(&current.caller, action).await {
+            // A loss (a false alarm, a wrong diagnosis, a hint bought) is not good news: red,
+            // as errors are; green for what gained or cost nothing.
             Ok(ack) => Flash {
-                ok: true,
+                ok: ack.points >= 0,
                 text: ack.message,
             },
             Err(error) => Flash {

@@ -87,7 +87,8 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// A one-shot message for the next page: what an action did, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flash {
-    /// Whether it is good news (the action's acknowledgement) or an error.
+    /// Whether it is good news (an action that gained or cost nothing) or not (an error,
+    /// or an action that cost points): green or red.
     pub ok: bool,
     /// The message, for people.
     pub text: String,

@@ -399,6 +399,29 @@ async fn a_post_without_the_sessions_csrf_token_is_403_and_does_nothing() {
 }
 
 #[tokio::test]
+async fn a_penalty_is_shown_red_as_a_loss_and_a_gain_green() {
+    let ui = ui().await;
+    let (gm, gm_csrf) = ui.sign_in(GM, "grace", "/gm").await;
+    ui.post("/gm/start", Some(&gm), &format!("csrf={gm_csrf}"))
+        .await;
+    let (team, csrf) = ui.sign_in(CHECKOUT, "ada", "/team").await;
+    // Nothing is open: a declaration is a false alarm.
+    ui.post(
+        "/team/declare",
+        Some(&team),
+        &format!("csrf={csrf}&target=cart-db-link"),
+    )
+    .await;
+    let page = ui.get("/team", Some(&team)).await;
+    assert!(
+        page.body.contains("flash-error") && page.body.contains("false alarm"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("flash-ok"), "{}", page.body);
+}
+
+#[tokio::test]
 async fn an_action_the_game_refuses_shows_its_reason() {
     let ui = ui().await;
     let (team, csrf) = ui.sign_in(CHECKOUT, "ada", "/team").await;

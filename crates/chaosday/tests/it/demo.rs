@@ -741,6 +741,12 @@ async fn every_storefront_scenario_shows_on_the_monitoring_page_and_turns_its_pr
         )
         .await;
     assert!(status.is_success(), "{answer}");
+    // The game master is told the incident's number, as for an unleash.
+    let said = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("is open: #") && said.contains("against storefront"),
+        "{answer}"
+    );
     let broken = demo
         .wait_service("catalog", Duration::from_secs(10), |s| {
             s["served"]["errors_by_kind"]["internal"]
