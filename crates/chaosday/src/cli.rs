@@ -64,7 +64,7 @@ pub enum Command {
     /// reverts every fault and stops every child.
     Demo(DemoArgs),
     /// Inject, list and revert ad-hoc faults; the kill switch.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = FAULT_EXAMPLES)]
     Fault(FaultCommand),
     /// Serve the Toxiproxy 2.12 HTTP API: existing Toxiproxy clients create proxies and
     /// toxics through it unchanged. Runs until Ctrl-C or SIGTERM, then stops every proxy.
@@ -261,6 +261,16 @@ const PROXY_EXAMPLES: &str = r#"Examples:
 A --config file:
   [{"name": "redis", "listen": "127.0.0.1:26379", "upstream": "127.0.0.1:6379",
     "toxics": [{"type": "latency", "attributes": {"latency": 100, "jitter": 10}}]}]"#;
+
+const FAULT_EXAMPLES: &str = r#"Examples:
+  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s
+  chaosday fault inject cpu --cores 2 --load 80 --for 1m
+  chaosday fault inject disk-fill --directory /var/lib/app --bytes 2GiB --for 5m
+  chaosday fault list                      live faults on this host (--all: history)
+  chaosday fault revert 12                 or --all
+  chaosday fault abort                     the kill switch: revert everything, refuse new faults
+  chaosday fault rearm
+  chaosday fault forget 12 --reason "..."  stop retrying a revert that keeps failing"#;
 
 #[derive(Debug, Subcommand)]
 pub enum FaultCommand {

@@ -853,3 +853,17 @@ fn a_running_chaosday_reverts_the_faults_of_one_that_died_beside_it() {
         "its own fault was touched"
     );
 }
+
+#[test]
+fn fault_help_has_examples_that_name_every_command() {
+    let output = Sandbox::new().run(&["fault", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let help = text(&output.stdout);
+    assert!(help.contains("Examples:"), "{help}");
+    for command in ["inject", "list", "revert", "abort", "rearm", "forget"] {
+        assert!(
+            help.contains(&format!("chaosday fault {command}")),
+            "no example of `fault {command}`: {help}"
+        );
+    }
+}
