@@ -92,7 +92,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         trials: 10,
         kinds: KINDS.iter().map(|k| (*k).to_owned()).collect(),
-        seed: Rng::fresh_seed(),
+        seed: Rng::entropy(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -202,7 +202,7 @@ fn main() -> Result<()> {
         println!();
         for i in 0..args.trials {
             let (phase, lo, hi) = windows[i % windows.len()];
-            let moment = rng.between(lo, hi);
+            let moment = between(&mut rng, lo, hi);
             match trial(kind, moment, &echo, &fill_root) {
                 Ok(mut t) => {
                     t.phase = phase;

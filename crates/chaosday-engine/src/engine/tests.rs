@@ -682,10 +682,15 @@ async fn only_a_person_can_drop_a_fault_whose_revert_keeps_failing() {
     assert_eq!(driver.reverted().len(), tries);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_kill_switch_waits_for_an_injection_in_flight_then_reverts_it() {
-    let (journal, driver) = fakes();
-    let (engine, _) = open(&journal, &driver).await;
+/// Starts injecting a fault on `target(1)` and returns once the injection is held at the
+/// driver's gate (recorded, not yet in effect), with the gate that releases it.
+async fn inject_held(
+    engine: &Engine,
+    driver: &RecordingDriver,
+) -> (
+    Arc<tokio::sync::Semaphore>,
+    tokio::task::JoinHandle<Result<FaultHandle>>,
+) {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     *driver.gate.lock() = Some(gate.clone());
     let injecting = tokio::spawn({
@@ -693,6 +698,14 @@ async fn the_kill_switch_waits_for_an_injection_in_flight_then_reverts_it() {
         async move { engine.inject(&target(1), &pause(), None).await }
     });
     driver.at_gate.notified().await;
+    (gate, injecting)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_kill_switch_waits_for_an_injection_in_flight_then_reverts_it() {
+    let (journal, driver) = fakes();
+    let (engine, _) = open(&journal, &driver).await;
+    let (gate, injecting) = inject_held(&engine, &driver).await;
     let abort = tokio::spawn({
         let engine = engine.clone();
         async move { engine.abort("grace").await }
@@ -743,13 +756,7 @@ async fn an_injection_that_loses_the_race_with_the_kill_switch_never_takes_effec
 async fn a_shutdown_waits_for_an_injection_in_flight_and_then_injects_nothing() {
     let (journal, driver) = fakes();
     let (engine, _) = open(&journal, &driver).await;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    *driver.gate.lock() = Some(gate.clone());
-    let injecting = tokio::spawn({
-        let engine = engine.clone();
-        async move { engine.inject(&target(1), &pause(), None).await }
-    });
-    driver.at_gate.notified().await;
+    let (gate, injecting) = inject_held(&engine, &driver).await;
     let shutdown = tokio::spawn({
         let engine = engine.clone();
         async move { engine.shutdown("exiting").await }

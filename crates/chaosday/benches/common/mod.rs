@@ -380,38 +380,16 @@ pub fn unique() -> u64 {
 // ---------------------------------------------------------------------------------------
 // Misc
 
-/// SplitMix64: small, seeded, good enough to draw moments.
-pub struct Rng(u64);
+/// The proxy's seeded generator (SplitMix64): the same seed draws the same moments.
+pub use chaosday_proxy::rng::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+/// A moment drawn uniformly in [lo, hi] (lo if the range is empty).
+pub fn between(rng: &mut Rng, lo: Duration, hi: Duration) -> Duration {
+    if hi <= lo {
+        return lo;
     }
-
-    /// A seed from the clock and the pid.
-    pub fn fresh_seed() -> u64 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        nanos ^ (u64::from(std::process::id()) << 32)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [lo, hi] (lo if the range is empty).
-    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
-        if hi <= lo {
-            return lo;
-        }
-        let span = (hi - lo).as_micros() as u64;
-        lo + Duration::from_micros(self.next_u64() % (span + 1))
-    }
+    let span = (hi - lo).as_micros() as u64;
+    lo + Duration::from_micros(rng.next_u64() % (span + 1))
 }
 
 pub fn ms(duration: Duration) -> f64 {
