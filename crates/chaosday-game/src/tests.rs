@@ -219,6 +219,22 @@ async fn unleash(s: &GameServer, scenario: &str) -> IncidentId {
     open[0]
 }
 
+/// Checkout detects `slow-api`'s incident and diagnoses it right (which heals it).
+async fn detect_and_diagnose_slow_api(s: &GameServer, checkout: &Caller, slow: IncidentId) {
+    let declare = Action::Declare {
+        target: "api".into(),
+    };
+    s.act(checkout, declare).await.unwrap();
+    let diagnose = Action::Diagnose {
+        incident: slow,
+        diagnosis: Diagnosis {
+            target: "api".into(),
+            kind: "latency".into(),
+        },
+    };
+    s.act(checkout, diagnose).await.unwrap();
+}
+
 fn pid_of(argv: &str) -> i32 {
     let out = std::process::Command::new("pgrep")
         .args(["-xf", argv])
@@ -484,18 +500,7 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
     s.act(&gm(), Action::Start).await.unwrap();
     let slow = unleash(s, "slow-api").await;
     let checkout = player("checkout");
-    let declare = Action::Declare {
-        target: "api".into(),
-    };
-    s.act(&checkout, declare).await.unwrap();
-    let diagnose = Action::Diagnose {
-        incident: slow,
-        diagnosis: Diagnosis {
-            target: "api".into(),
-            kind: "latency".into(),
-        },
-    };
-    s.act(&checkout, diagnose).await.unwrap();
+    detect_and_diagnose_slow_api(s, &checkout, slow).await;
     // At once: the healed incident's latency may still be going when the next one opens on
     // the same link; the opening waits for it instead of being refused as busy.
     let ghost = unleash(s, "ghost").await;
@@ -724,18 +729,7 @@ async fn a_right_diagnosis_answers_once_its_fault_is_reverted_and_the_same_scena
     let checkout = player("checkout");
     for round in 0..8 {
         let slow = unleash(s, "slow-api").await;
-        let declare = Action::Declare {
-            target: "api".into(),
-        };
-        s.act(&checkout, declare).await.unwrap();
-        let diagnose = Action::Diagnose {
-            incident: slow,
-            diagnosis: Diagnosis {
-                target: "api".into(),
-                kind: "latency".into(),
-            },
-        };
-        s.act(&checkout, diagnose).await.unwrap();
+        detect_and_diagnose_slow_api(s, &checkout, slow).await;
         // No waiting: the answer came after the revert.
         assert!(
             s.registry().toxics(&proxy).unwrap().is_empty(),
