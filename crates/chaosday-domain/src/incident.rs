@@ -147,6 +147,8 @@ pub struct Incident {
     pub detected_ms: Option<i64>,
     /// Who detected it (a player or an alert).
     pub detected_by: Option<Actor>,
+    /// The target the team named when it declared it (none when an alert detected it).
+    pub declared_target: Option<String>,
     /// When the team diagnosed it correctly.
     pub diagnosed_ms: Option<i64>,
     /// How many diagnoses the team submitted.
@@ -197,6 +199,10 @@ pub struct TeamScore {
     pub breakdown: Breakdown,
     /// Incidents it resolved.
     pub resolved: u32,
+    /// Incidents opened against it (as the viewer may count them: see
+    /// [`GameState::scoreboard_counting`]).
+    #[serde(default)]
+    pub faced: u32,
     /// Its false alarms.
     pub false_alarms: u32,
     /// Total running time to resolve its resolved incidents, ms (breaks ties: less is better).
@@ -447,6 +453,16 @@ impl GameState {
         u64::try_from(to - from - paused).unwrap_or(0)
     }
 
+    /// Running time left at `now_ms` before `incident`'s deadline, in ms (0 once passed);
+    /// `None` for an unknown or closed incident.
+    pub fn time_left_ms(&self, incident: IncidentId, now_ms: i64) -> Option<u64> {
+        let i = self.incidents.get(&incident)?;
+        (!i.state.is_closed()).then(|| {
+            i.deadline_ms
+                .saturating_sub(self.running_ms(i.opened_ms, now_ms))
+        })
+    }
+
     /// The open incidents whose deadline has passed at `now` (the server closes them with
     /// an `expired` event).
     pub fn overdue(&self, now_ms: i64) -> Vec<IncidentId> {
@@ -503,6 +519,7 @@ impl GameState {
                 ..TeamScore::default()
             });
             score.breakdown.add(&incident.points);
+            score.faced += 1;
             if let Some(t) = incident.time_to_resolve_ms {
                 score.resolved += 1;
                 score.time_to_resolve_ms += t;
@@ -647,6 +664,7 @@ impl GameState {
                         opened_ms: at,
                         detected_ms: None,
                         detected_by: None,
+                        declared_target: None,
                         diagnosed_ms: None,
                         tries: 0,
                         hints_bought: Vec::new(),
@@ -670,7 +688,12 @@ impl GameState {
                     .min_by_key(|i| (i.opened_ms, i.id))
                     .map(|i| i.id);
                 match open {
-                    Some(id) => self.detect(id, at, event.actor.clone()),
+                    Some(id) => {
+                        self.detect(id, at, event.actor.clone());
+                        if let Some(i) = self.incidents.get_mut(&id) {
+                            i.declared_target = Some(target.clone());
+                        }
+                    }
                     None if self.open_incidents(team).any(|i| i.matches_target(target)) => {
                         return Err(ApplyError::AlreadyDetected {
                             team: team.clone(),

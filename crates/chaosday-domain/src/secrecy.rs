@@ -59,6 +59,12 @@ pub struct IncidentView {
     pub opened_ms: Option<i64>,
     /// When it was detected.
     pub detected_ms: Option<i64>,
+    /// The target its team named when it declared it (to its team; none if an alert
+    /// detected it).
+    pub declared_target: Option<String>,
+    /// Running time its team has from the opening to the deadline, ms (to its team, and
+    /// once closed).
+    pub deadline_ms: Option<u64>,
     /// When it closed.
     pub closed_ms: Option<i64>,
     /// Why it closed.
@@ -156,6 +162,8 @@ pub fn incident_view(incident: &Incident, viewer: &Viewer) -> Option<IncidentVie
         resolution: detail.then_some(incident.resolution),
         opened_ms: detail.then_some(incident.opened_ms),
         detected_ms: incident.detected_ms,
+        declared_target: own.then(|| incident.declared_target.clone()).flatten(),
+        deadline_ms: detail.then_some(incident.deadline_ms),
         closed_ms: incident.closed_ms,
         closed_reason: incident.closed_reason.clone(),
         diagnosis: truth.then(|| incident.diagnosis.clone()),
