@@ -82,7 +82,7 @@ def test_a_team_declares_diagnoses_and_claims_while_the_scoreboard_follows_live(
     team.wait_for_selector(f"{card} .badge-resolved")
     board.wait_for_selector("#rows tr[data-team='checkout'] td.c-fixed:text-is('1')")
     wait_for(lambda: int(board_points(board, "checkout")) > 0, "the scoreboard to count the resolved incident")
-    board.wait_for_selector(f"#timeline li:has-text('#{number} of checkout resolved')")
+    board.wait_for_selector(f"#timeline li:has-text('#{number} of checkout'):has-text('resolved by the team')")
     assert_not_reloaded(board)
     assert not board.query_selector("#incidents li"), "a closed incident leaves the live list"
 

@@ -42,8 +42,10 @@ pub enum IncidentState {
     Detected,
     /// The team diagnosed it correctly.
     Diagnosed,
-    /// Closed: fixed and verified, healed by a diagnosis, or (timed) over.
+    /// Closed: resolved by the team (its fix verified, or healed by its correct diagnosis).
     Resolved,
+    /// Closed: a timed scenario's faults reverted at the end of their duration.
+    RanOut,
     /// Closed: its deadline passed.
     Expired,
     /// Closed: the game master, the kill switch or the end of the game.
@@ -70,6 +72,7 @@ impl IncidentState {
             IncidentState::Detected => "detected",
             IncidentState::Diagnosed => "diagnosed",
             IncidentState::Resolved => "resolved",
+            IncidentState::RanOut => "ran_out",
             IncidentState::Expired => "expired",
             IncidentState::Cancelled => "cancelled",
         }
@@ -79,8 +82,98 @@ impl IncidentState {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            IncidentState::Resolved | IncidentState::Expired | IncidentState::Cancelled
+            IncidentState::Resolved
+                | IncidentState::RanOut
+                | IncidentState::Expired
+                | IncidentState::Cancelled
         )
+    }
+}
+
+/// How a closed incident ended: the one vocabulary of every screen, the API, the CLI and the
+/// report. Each closed incident has exactly one, so the counts of the outcomes add up to
+/// the closed incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Resolved by the team: its fix verified by the referee (or confirmed by the game
+    /// master), or healed by its correct diagnosis. The scoreboard's "resolved".
+    Resolved,
+    /// A timed scenario that the team detected, whose faults reverted at the end of their
+    /// duration.
+    RanOut,
+    /// The team detected it; its deadline passed first.
+    Expired,
+    /// Ended by the game master, the kill switch, a guard or the end of the game.
+    Cancelled,
+    /// It ran out or expired and its team never detected it.
+    NeverDetected,
+}
+
+impl Outcome {
+    /// Every outcome, in the order screens list them.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Resolved,
+        Outcome::RanOut,
+        Outcome::Expired,
+        Outcome::Cancelled,
+        Outcome::NeverDetected,
+    ];
+
+    /// How an incident in `state`, detected or not, ended; `None` while it is open.
+    pub fn of(state: IncidentState, detected: bool) -> Option<Outcome> {
+        match state {
+            IncidentState::Open | IncidentState::Detected | IncidentState::Diagnosed => None,
+            IncidentState::Resolved => Some(Outcome::Resolved),
+            IncidentState::Cancelled => Some(Outcome::Cancelled),
+            IncidentState::RanOut | IncidentState::Expired if !detected => {
+                Some(Outcome::NeverDetected)
+            }
+            IncidentState::RanOut => Some(Outcome::RanOut),
+            IncidentState::Expired => Some(Outcome::Expired),
+        }
+    }
+
+    /// Its name in the JSON (`resolved`, `ran_out`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Resolved => "resolved",
+            Outcome::RanOut => "ran_out",
+            Outcome::Expired => "expired",
+            Outcome::Cancelled => "cancelled",
+            Outcome::NeverDetected => "never_detected",
+        }
+    }
+
+    /// Its words for people, the same on every screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Resolved => "resolved by the team",
+            Outcome::RanOut => "ran out",
+            Outcome::Expired => "expired",
+            Outcome::Cancelled => "cancelled",
+            Outcome::NeverDetected => "never detected",
+        }
+    }
+}
+
+/// Where an incident is, in the words every screen uses: its outcome once closed
+/// ([`Outcome::label`]), else `undetected`, `detected` or `diagnosed`.
+pub fn describe(state: IncidentState, detected: bool) -> &'static str {
+    match Outcome::of(state, detected) {
+        Some(outcome) => outcome.label(),
+        None => match state {
+            IncidentState::Diagnosed => "diagnosed",
+            IncidentState::Detected => "detected",
+            _ => "undetected",
+        },
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
     }
 }
 
@@ -143,6 +236,10 @@ pub struct Incident {
     pub state: IncidentState,
     /// When its faults became active.
     pub opened_ms: i64,
+    /// The game clock (running time since the start) when its faults became active, ms.
+    pub opened_clock_ms: u64,
+    /// Once closed: how long it was open, running time from its opening to its closing, ms.
+    pub open_for_ms: Option<u64>,
     /// When the team detected it.
     pub detected_ms: Option<i64>,
     /// Who detected it (a player or an alert).
@@ -176,6 +273,11 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// How it ended, once closed.
+    pub fn outcome(&self) -> Option<Outcome> {
+        Outcome::of(self.state, self.detected_ms.is_some())
+    }
+
     fn matches_target(&self, target: &str) -> bool {
         self.faults
             .iter()
@@ -562,8 +664,20 @@ impl GameState {
         }
     }
 
-    /// Makes public every closed incident whose mirrored copies have all closed too.
+    /// Makes public every closed incident whose mirrored copies have all closed too, and
+    /// says how long each newly closed incident was open.
     fn publish_closed(&mut self) {
+        let measured: Vec<(IncidentId, u64)> = self
+            .incidents
+            .values()
+            .filter(|i| i.open_for_ms.is_none())
+            .filter_map(|i| Some((i.id, self.running_ms(i.opened_ms, i.closed_ms?))))
+            .collect();
+        for (id, ms) in measured {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.open_for_ms = Some(ms);
+            }
+        }
         let ready: Vec<IncidentId> = self
             .incidents
             .values()
@@ -665,6 +779,10 @@ impl GameState {
                         detected_ms: None,
                         detected_by: None,
                         declared_target: None,
+                        opened_clock_ms: self
+                            .started_ms
+                            .map_or(0, |started| self.running_ms(started, at)),
+                        open_for_ms: None,
                         diagnosed_ms: None,
                         tries: 0,
                         hints_bought: Vec::new(),
@@ -803,7 +921,7 @@ impl GameState {
                 i.state = IncidentState::Diagnosed;
                 i.diagnosed_ms = Some(at);
                 if i.resolution == Resolution::Diagnose {
-                    self.resolve(*incident, at, at, "healed by a correct diagnosis");
+                    self.resolve(*incident, at, at, "healed by its correct diagnosis");
                 }
             }
             EventKind::HintBought {
@@ -844,7 +962,7 @@ impl GameState {
                     .and_then(|i| i.claimed_ms);
                 match claimed {
                     Some(claimed) => {
-                        self.resolve(*incident, claimed, at, "fixed, and verified by the referee")
+                        self.resolve(*incident, claimed, at, "its fix verified by the referee")
                     }
                     None => {
                         return Err(ApplyError::NoClaim {
@@ -878,9 +996,10 @@ impl GameState {
                     i.healed_without_team = true;
                 }
                 if i.resolution == Resolution::Timed && *cause == RevertCause::Timer {
-                    i.state = IncidentState::Resolved;
+                    i.state = IncidentState::RanOut;
                     i.closed_ms = Some(at);
-                    i.closed_reason = Some("its time ran out (timed)".into());
+                    i.closed_reason =
+                        Some("a timed scenario, over at the end of its duration".into());
                 }
             }
             EventKind::Expired { incident } => {
@@ -969,6 +1088,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_closed_incident_has_one_outcome_and_never_detected_wins_over_ran_out_and_expired() {
+        use IncidentState as I;
+        assert_eq!(Outcome::of(I::Open, false), None);
+        assert_eq!(Outcome::of(I::Diagnosed, true), None);
+        assert_eq!(Outcome::of(I::Resolved, true), Some(Outcome::Resolved));
+        assert_eq!(Outcome::of(I::RanOut, true), Some(Outcome::RanOut));
+        assert_eq!(Outcome::of(I::RanOut, false), Some(Outcome::NeverDetected));
+        assert_eq!(Outcome::of(I::Expired, true), Some(Outcome::Expired));
+        assert_eq!(Outcome::of(I::Expired, false), Some(Outcome::NeverDetected));
+        assert_eq!(Outcome::of(I::Cancelled, false), Some(Outcome::Cancelled));
+        for outcome in Outcome::ALL {
+            assert!(!outcome.label().contains('('), "{outcome}: no parentheses");
+        }
+    }
+
+    #[test]
     fn states_are_named_as_in_the_json_and_read_back() {
         use IncidentState as I;
         for state in [
@@ -976,12 +1111,18 @@ mod tests {
             I::Detected,
             I::Diagnosed,
             I::Resolved,
+            I::RanOut,
             I::Expired,
             I::Cancelled,
         ] {
             let json = serde_json::to_value(state).unwrap();
             assert_eq!(json, state.as_str());
             assert_eq!(serde_json::from_value::<I>(json).unwrap(), state);
+        }
+        for outcome in Outcome::ALL {
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json, outcome.as_str());
+            assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), outcome);
         }
         for status in [
             Status::NotStarted,

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::events::{Actor, Diagnosis, Event, EventKind, FaultSummary, IncidentId, RevertCause};
-use crate::incident::{Breakdown, Incident, IncidentState, Status};
+use crate::incident::{Breakdown, Incident, IncidentState, Outcome, Status};
 use crate::scoring::ScoringRules;
 use crate::secrecy::{self, Access, HintView, Viewer};
 use crate::timeline::{Change, Telling, Timeline, cause_text, tell};
@@ -109,14 +109,9 @@ pub struct Summary {
     pub incidents: u32,
     /// Of those, detected.
     pub detected: u32,
-    /// Closed without having been detected.
-    pub missed: u32,
-    /// Resolved.
-    pub resolved: u32,
-    /// Expired at their deadline.
-    pub expired: u32,
-    /// Cancelled.
-    pub cancelled: u32,
+    /// How they ended: one outcome per closed incident, so these and `open` add up to
+    /// `incidents`.
+    pub outcomes: Outcomes,
     /// Still open.
     pub open: u32,
     /// Declarations that matched no incident.
@@ -131,6 +126,50 @@ pub struct Summary {
     pub time_to_resolve: Durations,
 }
 
+/// How many incidents ended each way ([`Outcome`]): each closed incident counts once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Outcomes {
+    /// Resolved by the team (its fix verified, or healed by its correct diagnosis).
+    pub resolved: u32,
+    /// Timed incidents the team detected, over at the end of their duration.
+    pub ran_out: u32,
+    /// Detected, and the deadline passed first.
+    pub expired: u32,
+    /// Cancelled (the game master, the kill switch, a guard, the end of the game).
+    pub cancelled: u32,
+    /// Ran out or expired without the team ever detecting them.
+    pub never_detected: u32,
+}
+
+impl Outcomes {
+    /// The outcomes of `incidents`.
+    pub fn of<'a>(incidents: impl IntoIterator<Item = &'a IncidentFigures>) -> Self {
+        let mut out = Outcomes::default();
+        for i in incidents {
+            match i.outcome {
+                Some(Outcome::Resolved) => out.resolved += 1,
+                Some(Outcome::RanOut) => out.ran_out += 1,
+                Some(Outcome::Expired) => out.expired += 1,
+                Some(Outcome::Cancelled) => out.cancelled += 1,
+                Some(Outcome::NeverDetected) => out.never_detected += 1,
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// How many ended as `outcome`.
+    pub fn count(&self, outcome: Outcome) -> u32 {
+        match outcome {
+            Outcome::Resolved => self.resolved,
+            Outcome::RanOut => self.ran_out,
+            Outcome::Expired => self.expired,
+            Outcome::Cancelled => self.cancelled,
+            Outcome::NeverDetected => self.never_detected,
+        }
+    }
+}
+
 /// One team's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeamFigures {
@@ -142,16 +181,12 @@ pub struct TeamFigures {
     pub points: i64,
     /// Points by what earned or cost them.
     pub breakdown: Breakdown,
-    /// Incidents against it that the viewer may know of.
+    /// Incidents against it that the viewer may know of (its "faced").
     pub incidents: u32,
     /// Of those, detected.
     pub detected: u32,
-    /// Resolved.
-    pub resolved: u32,
-    /// Expired.
-    pub expired: u32,
-    /// Cancelled.
-    pub cancelled: u32,
+    /// How they ended (`outcomes.resolved` is the scoreboard's "resolved").
+    pub outcomes: Outcomes,
     /// Its false alarms.
     pub false_alarms: u32,
     /// Its times to detect.
@@ -175,8 +210,8 @@ pub struct ScenarioFigures {
     pub incidents: u32,
     /// Of those, detected.
     pub detected: u32,
-    /// Resolved.
-    pub resolved: u32,
+    /// How they ended.
+    pub outcomes: Outcomes,
     /// Times to detect.
     pub time_to_detect: Durations,
     /// Times to resolve.
@@ -272,6 +307,8 @@ pub struct IncidentFigures {
     pub team: String,
     /// Where it is.
     pub state: IncidentState,
+    /// How it ended, once closed.
+    pub outcome: Option<Outcome>,
     /// The scenario (to the game master, and once closed).
     pub scenario: Option<String>,
     /// 1 to 5 (to its team, and once closed).
@@ -621,9 +658,7 @@ pub fn build(
                 breakdown: score.breakdown,
                 incidents: count(&mine, |_| true),
                 detected: count(&mine, |i| i.detected_ms.is_some()),
-                resolved: count(&mine, |i| i.state == IncidentState::Resolved),
-                expired: count(&mine, |i| i.state == IncidentState::Expired),
-                cancelled: count(&mine, |i| i.state == IncidentState::Cancelled),
+                outcomes: Outcomes::of(mine.iter().copied()),
                 false_alarms: score.false_alarms,
                 time_to_detect: Durations::of(mine.iter().filter_map(|i| i.time_to_detect_ms)),
                 time_to_resolve: Durations::of(mine.iter().filter_map(|i| i.time_to_resolve_ms)),
@@ -652,7 +687,7 @@ pub fn build(
                 resolution: first.resolution,
                 incidents: count(&list, |_| true),
                 detected: count(&list, |i| i.detected_ms.is_some()),
-                resolved: count(&list, |i| i.state == IncidentState::Resolved),
+                outcomes: Outcomes::of(list.iter().copied()),
                 time_to_detect: Durations::of(list.iter().filter_map(|i| i.time_to_detect_ms)),
                 time_to_resolve: Durations::of(list.iter().filter_map(|i| i.time_to_resolve_ms)),
             }
@@ -664,10 +699,7 @@ pub fn build(
         teams: u32::try_from(board.len()).unwrap_or(u32::MAX),
         incidents: count(&all, |_| true),
         detected: count(&all, |i| i.detected_ms.is_some()),
-        missed: count(&all, |i| i.detected_ms.is_none() && i.state.is_closed()),
-        resolved: count(&all, |i| i.state == IncidentState::Resolved),
-        expired: count(&all, |i| i.state == IncidentState::Expired),
-        cancelled: count(&all, |i| i.state == IncidentState::Cancelled),
+        outcomes: Outcomes::of(all.iter().copied()),
         open: count(&all, |i| !i.state.is_closed()),
         false_alarms: board.iter().map(|s| s.false_alarms).sum(),
         wrong_diagnoses: incidents
@@ -779,6 +811,7 @@ fn figures(i: &Incident, a: Access, extra: Extra, viewer: &Viewer) -> IncidentFi
         id: i.id,
         team: i.team.clone(),
         state: i.state,
+        outcome: i.outcome(),
         scenario: a.truth.then(|| i.scenario.clone()),
         difficulty: a.detail.then_some(i.difficulty),
         resolution: a.detail.then_some(i.resolution),
@@ -942,25 +975,26 @@ fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> P
             ClaimOutcome::Pending => "A fix was claimed; its verification had not finished.".to_owned(),
         });
     }
-    match i.state {
-        IncidentState::Resolved => {
-            let reason = i.closed_reason.as_deref().unwrap_or("resolved");
-            match (i.time_to_resolve_ms, i.points) {
-                (Some(ms), Some(points)) => fixed.push(format!(
-                    "Resolved {} ({reason}), for {} points.",
-                    after_open(ms),
-                    points.resolve
-                )),
-                (Some(_), None) => fixed.push(format!("Resolved ({reason}).")),
-                (None, _) => fixed.push(format!("Closed: {reason}; no resolution points.")),
-            }
+    let reason = i.closed_reason.as_deref().unwrap_or("no reason given");
+    match i.outcome {
+        Some(Outcome::Resolved) => match (i.time_to_resolve_ms, i.points) {
+            (Some(ms), Some(points)) => fixed.push(format!(
+                "Resolved by the team {}: {reason}, for {} points.",
+                after_open(ms),
+                points.resolve
+            )),
+            _ => fixed.push(format!("Resolved by the team: {reason}.")),
+        },
+        Some(Outcome::RanOut) => fixed.push(
+            "It ran out: a timed scenario ends by itself, with points for detecting and diagnosing it only."
+                .into(),
+        ),
+        Some(Outcome::Expired) => fixed.push("Its deadline passed before it was resolved.".into()),
+        Some(Outcome::Cancelled) => fixed.push(format!("Cancelled: {reason}.")),
+        Some(Outcome::NeverDetected) => {
+            fixed.push(format!("Never detected: {reason} before the team saw it."))
         }
-        IncidentState::Expired => fixed.push("Its deadline passed before it was resolved.".into()),
-        IncidentState::Cancelled => fixed.push(format!(
-            "Cancelled: {}.",
-            i.closed_reason.as_deref().unwrap_or("no reason given")
-        )),
-        _ => fixed.push("Not resolved yet.".into()),
+        None => fixed.push("Not resolved yet.".into()),
     }
     let timed = i.resolution == Some(crate::events::Resolution::Timed);
     if i.healed_without_team == Some(true) && i.state == IncidentState::Resolved && !timed {
@@ -1056,7 +1090,7 @@ fn postmortem(i: &IncidentFigures, summary: &Summary, rules: &ScoringRules) -> P
             human_duration(median)
         ));
     }
-    if i.state == IncidentState::Expired {
+    if i.outcome == Some(Outcome::Expired) {
         improve.push(
             "The deadline passed: what blocked the repair? Rehearse it, or automate the fix."
                 .into(),
@@ -1464,7 +1498,13 @@ mod tests {
         assert_eq!(all.time_to_detect.count, 2);
         assert_eq!(all.time_to_detect.median_ms, Some((120_000 + 280_000) / 2));
         assert_eq!(all.time_to_resolve.median_ms, Some((240_000 + 380_000) / 2));
-        assert_eq!((all.incidents, all.missed, all.cancelled), (3, 1, 1));
+        let o = all.outcomes;
+        assert_eq!((all.incidents, o.cancelled, o.resolved), (3, 1, 2));
+        assert_eq!(
+            Outcome::ALL.iter().map(|k| o.count(*k)).sum::<u32>() + all.open,
+            all.incidents,
+            "each incident has one outcome or is open"
+        );
         let scenario = report
             .scenarios
             .iter()

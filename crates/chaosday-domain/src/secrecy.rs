@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Diagnosis, Event, FaultSummary, IncidentId, Resolution};
-use crate::incident::{Breakdown, GameState, Incident, IncidentState, Status, TeamScore};
+use crate::incident::{Breakdown, GameState, Incident, IncidentState, Outcome, Status, TeamScore};
 use crate::scoring::ScoringRules;
 use crate::timeline::{Change, Telling, Timeline, tell};
 
@@ -65,10 +65,24 @@ pub struct IncidentView {
     /// Running time its team has from the opening to the deadline, ms (to its team, and
     /// once closed).
     pub deadline_ms: Option<u64>,
+    /// The game clock (running time since the start, pauses left out) when its faults
+    /// became active, ms (to its team, and once public). While it is open, its "open for"
+    /// is the game clock now (`GameInfo.clock_ms`) less this.
+    pub opened_clock_ms: Option<u64>,
+    /// Once closed, how long it was open: running time from its opening to its closing, ms
+    /// (to its team, and once public). The one "open for" of every screen.
+    pub open_for_ms: Option<u64>,
     /// When it closed.
     pub closed_ms: Option<i64>,
-    /// Why it closed.
+    /// Why it closed, for people.
     pub closed_reason: Option<String>,
+    /// How it ended, once closed (the one vocabulary of every screen).
+    pub outcome: Option<Outcome>,
+    /// Running time from its opening to its detection, ms (to its team, and once public).
+    pub time_to_detect_ms: Option<u64>,
+    /// Running time from its opening to its resolution by the team (the fix claimed and
+    /// verified, or the healing diagnosis), ms (to its team, and once public).
+    pub time_to_resolve_ms: Option<u64>,
     /// The ground truth (once closed).
     pub diagnosis: Option<Diagnosis>,
     /// Its faults (once closed).
@@ -164,8 +178,13 @@ pub fn incident_view(incident: &Incident, viewer: &Viewer) -> Option<IncidentVie
         detected_ms: incident.detected_ms,
         declared_target: own.then(|| incident.declared_target.clone()).flatten(),
         deadline_ms: detail.then_some(incident.deadline_ms),
+        opened_clock_ms: detail.then_some(incident.opened_clock_ms),
+        open_for_ms: detail.then_some(incident.open_for_ms).flatten(),
         closed_ms: incident.closed_ms,
         closed_reason: incident.closed_reason.clone(),
+        outcome: incident.outcome(),
+        time_to_detect_ms: detail.then_some(incident.time_to_detect_ms).flatten(),
+        time_to_resolve_ms: detail.then_some(incident.time_to_resolve_ms).flatten(),
         diagnosis: truth.then(|| incident.diagnosis.clone()),
         faults: truth.then(|| incident.faults.clone()),
         hints: own.then(|| {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Diagnosis, Event, EventKind, IncidentId, Resolution, RevertCause};
-use crate::incident::{Breakdown, GameState, Incident, IncidentState};
+use crate::incident::{Breakdown, GameState, Incident, IncidentState, Outcome};
 use crate::scoring::ScoringRules;
 use crate::secrecy::{Access, Viewer};
 
@@ -53,12 +53,16 @@ pub enum TimelineKind {
     VerificationFailed,
     /// A fault went away.
     Revert,
-    /// An incident was resolved (a verified fix, a correct diagnosis, a timer).
+    /// An incident was resolved by its team (a verified fix, a correct diagnosis).
     Resolved,
-    /// An incident's deadline passed.
+    /// A timed incident that its team detected ran out.
+    RanOut,
+    /// An incident's deadline passed after its team detected it.
     Expired,
     /// An incident was cancelled.
     Cancelled,
+    /// An incident ran out or expired without its team ever detecting it.
+    NeverDetected,
     /// The kill switch.
     KillSwitch,
     /// Faults allowed again after the kill switch.
@@ -87,8 +91,10 @@ impl TimelineKind {
             TimelineKind::VerificationFailed => "verification_failed",
             TimelineKind::Revert => "revert",
             TimelineKind::Resolved => "resolved",
+            TimelineKind::RanOut => "ran_out",
             TimelineKind::Expired => "expired",
             TimelineKind::Cancelled => "cancelled",
+            TimelineKind::NeverDetected => "never_detected",
             TimelineKind::KillSwitch => "kill_switch",
             TimelineKind::Rearmed => "rearmed",
             TimelineKind::GuardFailed => "guard_failed",
@@ -299,8 +305,8 @@ pub enum Change {
         incident: IncidentId,
         /// Its team.
         team: String,
-        /// Resolved, expired or cancelled.
-        state: IncidentState,
+        /// How it ended.
+        outcome: Outcome,
         /// Its scenario.
         scenario: String,
         /// Why it closed.
@@ -618,11 +624,11 @@ pub fn changes(marks: &Marks, after: &GameState, event: &Event) -> Vec<Change> {
     }
     // Closings, whatever closed them.
     for id in marks.open.keys() {
-        if let Some(a) = now(*id).filter(|a| a.state.is_closed()) {
+        if let Some((a, outcome)) = now(*id).and_then(|a| Some((a, a.outcome()?))) {
             out.push(Change::Closed {
                 incident: *id,
                 team: a.team.clone(),
-                state: a.state,
+                outcome,
                 scenario: a.scenario.clone(),
                 reason: a.closed_reason.clone().unwrap_or_default(),
                 points: delta(*id, |p| p.resolve),
@@ -925,7 +931,10 @@ pub fn tell(
                     K::Revert,
                     None,
                     Some(*incident),
-                    format!("fault on {target} of {incident} reverted ({cause:?})"),
+                    format!(
+                        "fault on {target} of {incident} reverted: {}",
+                        cause_text(*cause)
+                    ),
                     0,
                 )
             } else {
@@ -985,7 +994,7 @@ pub fn tell(
         Change::Closed {
             incident,
             team,
-            state,
+            outcome,
             scenario,
             reason,
             points,
@@ -996,18 +1005,17 @@ pub fn tell(
             if !a.visible {
                 return None;
             }
-            let kind = match state {
-                IncidentState::Resolved => K::Resolved,
-                IncidentState::Expired => K::Expired,
-                _ => K::Cancelled,
+            let kind = match outcome {
+                Outcome::Resolved => K::Resolved,
+                Outcome::RanOut => K::RanOut,
+                Outcome::Expired => K::Expired,
+                Outcome::Cancelled => K::Cancelled,
+                Outcome::NeverDetected => K::NeverDetected,
             };
             let text = if a.truth {
-                format!(
-                    "{incident} of {team} {}: {scenario} ({reason})",
-                    kind.as_str()
-                )
+                format!("{incident} of {team}, {scenario}: {outcome} — {reason}")
             } else {
-                format!("{incident} of {team} {} ({reason})", kind.as_str())
+                format!("{incident} of {team}: {outcome} — {reason}")
             };
             entry(kind, Some(team), Some(*incident), text, *points)
         }

@@ -335,6 +335,10 @@ pub struct GameInfo {
     pub fault_kinds: Vec<String>,
     /// When the game started, unix ms.
     pub started_ms: Option<i64>,
+    /// The game clock as of this answer: running time since the start, pauses left out,
+    /// ms. An open incident has been open for this less its `opened_clock_ms`.
+    #[serde(default)]
+    pub clock_ms: u64,
     /// Whether the host takes faults.
     pub armed: bool,
     /// The caller's own count of the events that told it something (the live stream's

@@ -214,6 +214,9 @@ impl Inner {
                 .collect(),
             fault_kinds: kinds,
             started_ms: snapshot.state.started_ms,
+            clock_ms: snapshot.state.started_ms.map_or(0, |started| {
+                snapshot.state.running_ms(started, self.clock.now_ms())
+            }),
             armed: snapshot.armed,
             seq: snapshot.seqs.get(viewer),
             your_team: None,

@@ -414,7 +414,7 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
     // 3. A timed scenario ends by itself; 4. an unseen one expires, and its fault goes.
     let cut = unleash(s, "cut").await;
     eventually("the timed incident closes by its timer", || {
-        s.snapshot().state.incidents[&cut].state == IncidentState::Resolved
+        s.snapshot().state.incidents[&cut].state == IncidentState::RanOut
     })
     .await;
     assert_eq!(s.snapshot().state.incidents[&cut].points.resolve, 0);

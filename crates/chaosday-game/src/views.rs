@@ -48,6 +48,13 @@ pub struct IncidentCard {
     pub can_buy_hints: bool,
     /// Diagnoses the team may still submit (its team and the game master only).
     pub tries_left: Option<u32>,
+    /// How long it has been open: running time (pauses left out) from the moment its
+    /// faults became active to its closing, or to now while open, ms. The one "open for"
+    /// of every screen (to whoever may know its opening: its team, and once public).
+    pub open_for_ms: Option<u64>,
+    /// Running time left before its deadline, ms (while open, to its team and the game
+    /// master).
+    pub time_left_ms: Option<u64>,
 }
 
 /// What the game master may do to the game now.
@@ -90,6 +97,13 @@ pub(crate) fn console(
             let open = !incident.state.is_closed();
             let acting = own(&incident.team) && open;
             let tries = incident.tries.unwrap_or(0);
+            let open_for_ms = incident
+                .opened_ms
+                .map(|opened| state.running_ms(opened, incident.closed_ms.unwrap_or(now_ms)));
+            let insider = *viewer == Viewer::GameMaster || own(&incident.team);
+            let time_left_ms = insider
+                .then(|| state.time_left_ms(incident.id, now_ms))
+                .flatten();
             let claimable = matches!(
                 incident.resolution,
                 Some(Resolution::Fix | Resolution::Manual)
@@ -101,6 +115,8 @@ pub(crate) fn console(
                 can_claim: acting && claimable && !incident.claimed.unwrap_or(false),
                 can_buy_hints: acting,
                 tries_left: incident.tries.map(|t| max_tries.saturating_sub(t)),
+                open_for_ms,
+                time_left_ms,
                 open,
                 incident,
             }
@@ -267,6 +283,69 @@ mod tests {
                 card.tries_left, None,
                 "another team's tries are not theirs to know"
             );
+        }
+    }
+
+    #[test]
+    fn open_for_is_one_running_time_from_the_opening_on_every_console_and_in_the_view() {
+        // Opened at 2 s, detected at 4 s, paused from 10 s to 40 s, closed at 50 s.
+        let mut state = state();
+        let at = |state: &mut GameState, seq: u64, at_ms: i64, kind: EventKind| {
+            state.apply(&Event {
+                seq,
+                at_ms,
+                actor: Actor::System,
+                kind,
+            });
+        };
+        at(
+            &mut state,
+            3,
+            4_000,
+            EventKind::Declared {
+                team: "checkout".into(),
+                target: "db".into(),
+            },
+        );
+        at(
+            &mut state,
+            4,
+            10_000,
+            EventKind::GamePaused {
+                reason: "lunch".into(),
+            },
+        );
+        at(&mut state, 5, 40_000, EventKind::GameResumed);
+        let checkout = Viewer::Team("checkout".into());
+        // Open at 45 s: 43 s since the opening, 30 s of them paused.
+        for viewer in [checkout.clone(), Viewer::GameMaster] {
+            let card = &console(&state, 0, true, &teams(), &viewer, 45_000).incidents[0];
+            assert_eq!(card.open_for_ms, Some(13_000), "{viewer:?}");
+            assert_eq!(card.incident.time_to_detect_ms, Some(2_000), "{viewer:?}");
+            assert_eq!(card.incident.opened_clock_ms, Some(1_000), "{viewer:?}");
+            assert_eq!(card.time_left_ms, Some(600_000 - 13_000), "{viewer:?}");
+        }
+        // What a client computes from the view and the game clock is the same figure.
+        let clock = console(&state, 0, true, &teams(), &checkout, 45_000).clock_ms;
+        assert_eq!(clock - 1_000, 13_000);
+        at(
+            &mut state,
+            6,
+            50_000,
+            EventKind::Cancelled {
+                incident: IncidentId(1),
+                reason: "the game master".into(),
+            },
+        );
+        for viewer in [checkout, Viewer::Spectator, Viewer::GameMaster] {
+            let card = &console(&state, 0, true, &teams(), &viewer, 99_000).incidents[0];
+            assert_eq!(
+                card.open_for_ms,
+                Some(18_000),
+                "{viewer:?}: frozen at its closing"
+            );
+            assert_eq!(card.incident.open_for_ms, Some(18_000), "{viewer:?}");
+            assert_eq!(card.time_left_ms, None, "{viewer:?}: closed");
         }
     }
 }

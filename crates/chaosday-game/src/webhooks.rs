@@ -300,6 +300,7 @@ pub fn public_notices(game: &str, event: &Event, told: &[Told]) -> Vec<Notice> {
                         &[W::IncidentDiagnosed, W::IncidentResolved]
                     }
                     (IncidentState::Resolved, _) => &[W::IncidentResolved],
+                    (IncidentState::RanOut, _) => &[W::IncidentRanOut],
                     (IncidentState::Expired, _) => &[W::IncidentExpired],
                     _ => &[],
                 };
@@ -317,6 +318,9 @@ pub fn public_notices(game: &str, event: &Event, told: &[Told]) -> Vec<Notice> {
                         }
                         W::IncidentResolved => {
                             format!("{game}: incident {id} of {team} is resolved{scenario}")
+                        }
+                        W::IncidentRanOut => {
+                            format!("{game}: incident {id} of {team} ran out{scenario}")
                         }
                         _ => format!("{game}: incident {id} of {team} expired{scenario}"),
                     };

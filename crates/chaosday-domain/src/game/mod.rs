@@ -973,8 +973,10 @@ pub enum WebhookEvent {
     IncidentDetected,
     /// A team diagnosed an incident correctly.
     IncidentDiagnosed,
-    /// An incident was resolved (fixed and verified, healed by a diagnosis, or over).
+    /// An incident was resolved by its team (its fix verified, or healed by its diagnosis).
     IncidentResolved,
+    /// A timed incident ran out (its faults reverted at the end of their duration).
+    IncidentRanOut,
     /// An incident's deadline passed.
     IncidentExpired,
     /// The public scoreboard changed.
@@ -1006,6 +1008,7 @@ impl WebhookEvent {
             WebhookEvent::IncidentDetected => "incident_detected",
             WebhookEvent::IncidentDiagnosed => "incident_diagnosed",
             WebhookEvent::IncidentResolved => "incident_resolved",
+            WebhookEvent::IncidentRanOut => "incident_ran_out",
             WebhookEvent::IncidentExpired => "incident_expired",
             WebhookEvent::ScoreChanged => "score_changed",
         }

@@ -1371,6 +1371,7 @@ fn an_unknown_webhook_event_is_named_with_its_path_and_the_events_to_write() {
         "incident_detected",
         "incident_diagnosed",
         "incident_resolved",
+        "incident_ran_out",
         "incident_expired",
         "score_changed",
     ] {

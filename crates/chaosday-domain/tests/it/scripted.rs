@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chaosday_domain::events::{EventKind, IncidentId, Resolution, RevertCause};
-use chaosday_domain::incident::{GameState, IncidentState};
+use chaosday_domain::incident::{GameState, IncidentState, Outcome};
 use chaosday_domain::scoring::ScoringRules;
 use chaosday_domain::secrecy::{self, Viewer};
 
@@ -208,10 +208,13 @@ fn the_scripted_game_scores_to_the_point() {
     assert_eq!(board[1].points, -10 + 62 + 168 + 15);
     assert_eq!(board[1].time_to_resolve_ms, 380_000);
     // #3 was timed and never detected: it closed by its timer, worth nothing.
-    assert_eq!(
-        state.incidents[&IncidentId(3)].state,
-        IncidentState::Resolved
-    );
+    let timed = &state.incidents[&IncidentId(3)];
+    assert_eq!(timed.state, IncidentState::RanOut);
+    assert_eq!(timed.outcome(), Some(Outcome::NeverDetected));
+    // The scoreboard's "resolved" is the report's: incidents resolved by the team, never a
+    // timed incident that ran out.
+    assert_eq!(board.iter().map(|s| s.resolved).sum::<u32>(), 2);
+    assert_eq!(board.iter().map(|s| s.faced).sum::<u32>(), 3);
     assert_eq!(state.incidents[&IncidentId(3)].points.total(), 0);
     insta::assert_snapshot!("scripted_scoreboard", table(&state));
 }

@@ -367,7 +367,7 @@ mod tests {
     /// and with every optional field left out (`bare`), both as the server writes them.
     fn answers() -> Vec<(&'static str, Value, Value)> {
         use chaosday_domain::events::{Diagnosis, FaultSummary, IncidentId, Resolution};
-        use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
+        use chaosday_domain::incident::{Breakdown, IncidentState, Outcome, Status, TeamScore};
         use chaosday_domain::secrecy::{HintView, IncidentView, TimelineEntry, TimelineKind, View};
         use chaosday_engine::FaultId;
         use chaosday_game::probes::ProbeResult;
@@ -416,8 +416,13 @@ mod tests {
             detected_ms: Some(2),
             declared_target: Some("cart".into()),
             deadline_ms: Some(1_800_000),
+            opened_clock_ms: Some(60_000),
+            open_for_ms: Some(120_000),
             closed_ms: Some(3),
-            closed_reason: Some("verified".into()),
+            closed_reason: Some("its fix verified by the referee".into()),
+            outcome: Some(Outcome::Resolved),
+            time_to_detect_ms: Some(1),
+            time_to_resolve_ms: Some(2),
             diagnosis: Some(diagnosis.clone()),
             faults: Some(vec![fault.clone()]),
             hints: Some(vec![hint.clone()]),
@@ -436,8 +441,13 @@ mod tests {
             detected_ms: None,
             declared_target: None,
             deadline_ms: None,
+            opened_clock_ms: None,
+            open_for_ms: None,
             closed_ms: None,
             closed_reason: None,
+            outcome: None,
+            time_to_detect_ms: None,
+            time_to_resolve_ms: None,
             diagnosis: None,
             faults: None,
             hints: None,
@@ -475,6 +485,7 @@ mod tests {
             owns: [("checkout".to_owned(), vec!["cart".to_owned()])].into(),
             fault_kinds: vec!["latency".into()],
             started_ms: Some(1),
+            clock_ms: 300_000,
             armed: true,
             seq: 7,
             your_team: Some("checkout".into()),
@@ -580,7 +591,7 @@ mod tests {
     /// writes them.
     fn string_enums() -> Vec<(&'static str, Vec<Value>)> {
         use chaosday_domain::events::Resolution;
-        use chaosday_domain::incident::{IncidentState, Status};
+        use chaosday_domain::incident::{IncidentState, Outcome, Status};
         use chaosday_domain::secrecy::TimelineKind as K;
         use chaosday_game::ProbeRole;
 
@@ -608,10 +619,12 @@ mod tests {
                     I::Detected,
                     I::Diagnosed,
                     I::Resolved,
+                    I::RanOut,
                     I::Expired,
                     I::Cancelled,
                 ]),
             ),
+            ("Outcome", all(&Outcome::ALL)),
             (
                 "Resolution",
                 all(&[
@@ -639,8 +652,10 @@ mod tests {
                     K::VerificationFailed,
                     K::Revert,
                     K::Resolved,
+                    K::RanOut,
                     K::Expired,
                     K::Cancelled,
+                    K::NeverDetected,
                     K::KillSwitch,
                     K::Rearmed,
                     K::GuardFailed,

@@ -115,7 +115,7 @@ fn gm_status_text(
             view.incidents.len() - open
         ));
         let all: Vec<&IncidentView> = view.incidents.iter().collect();
-        text.push_str(&incident_table(&all, now, Columns::GameMaster));
+        text.push_str(&incident_table(&all, game.clock_ms, Columns::GameMaster));
     }
     text.push('\n');
     text.push_str(&faults_text(faults));
@@ -240,7 +240,7 @@ mod tests {
     fn the_status_shows_the_ground_truth_the_faults_and_the_probes() {
         let game: GameInfo = serde_json::from_value(json!({
             "game": "spring", "status": "paused", "teams": ["checkout"], "owns": {"checkout": ["cart", "cart-db-link"]},
-            "fault_kinds": ["kill", "latency"], "started_ms": NOW - 600_000, "armed": false, "seq": 9
+            "fault_kinds": ["kill", "latency"], "started_ms": NOW - 600_000, "clock_ms": 500_000, "armed": false, "seq": 9
         }))
         .unwrap();
         let view: View = serde_json::from_value(json!({
@@ -250,7 +250,7 @@ mod tests {
                             "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
             "incidents": [
                 {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "difficulty": 2, "resolution": "diagnose",
-                 "opened_ms": NOW - 65_000, "detected_ms": null, "closed_ms": null, "closed_reason": null,
+                 "opened_ms": NOW - 65_000, "opened_clock_ms": 435_000, "detected_ms": null, "closed_ms": null, "closed_reason": null,
                  "diagnosis": {"target": "cart-db-link", "kind": "latency"},
                  "faults": [{"target": "cart-db-link", "kind": "latency", "description": "latency (800ms) on link",
                              "alert_match": {"service": "cart"}}],
@@ -278,8 +278,8 @@ spring: paused (every clock is frozen), started 10m ago
 KILL SWITCH ON: no fault is injected until the game master runs `chaosday gm rearm`
 
 incidents (1 open, 0 closed):
-INCIDENT  TEAM      STATE  AGE     SCENARIO       TRUTH                    RESOLUTION  TRIES  HINTS  POINTS  NOTE
-#3        checkout  open   1m 05s  slow-database  latency on cart-db-link  diagnose    0      0/1    0       not detected yet
+INCIDENT  TEAM      STATE       OPEN FOR  SCENARIO       TRUTH                    RESOLUTION  TRIES  HINTS  POINTS  NOTE
+#3        checkout  undetected  1m 05s    slow-database  latency on cart-db-link  diagnose    0      0/1    0
 
 active faults:
 FAULT  INCIDENT  TEAM      TARGET        TIME            WHAT
@@ -308,6 +308,7 @@ search-up           probe  not checked yet  -
                 owns: Default::default(),
                 fault_kinds: Vec::new(),
                 started_ms: None,
+                clock_ms: 0,
                 armed: true,
                 seq: 0,
                 your_team: None,

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chaosday_domain::incident::{IncidentState, Status, TeamScore};
+use chaosday_domain::incident::{Status, TeamScore, describe};
 use chaosday_domain::secrecy::{IncidentView, View};
 use chaosday_engine::clock::now_ms;
 use chaosday_game::{Ack, GameInfo, TargetMatchers};
@@ -171,9 +171,9 @@ pub(crate) fn ack_text(ack: &Ack) -> String {
         && incident.state.is_closed()
     {
         text.push_str(&format!(
-            "\nincident {} is {}: {} points in all",
+            "\nincident {} {}: {} points in all",
             incident.id,
-            words(incident.state.as_str()),
+            describe(incident.state, incident.detected_ms.is_some()),
             incident
                 .points
                 .map_or_else(|| "?".to_owned(), |p| signed(p.total()))
@@ -231,7 +231,7 @@ pub(crate) fn team_status_text(game: &GameInfo, view: &View, now: i64, has_token
         text.push_str("no token: this is what spectators see; set your team's token with --token or CHAOSDAY_TOKEN to see your incidents\n");
         let public: Vec<&IncidentView> = view.incidents.iter().collect();
         if !public.is_empty() {
-            text.push_str(&incident_table(&public, now, Columns::Public));
+            text.push_str(&incident_table(&public, game.clock_ms, Columns::Public));
         }
     } else {
         let mine: Vec<&IncidentView> = view
@@ -243,7 +243,7 @@ pub(crate) fn team_status_text(game: &GameInfo, view: &View, now: i64, has_token
             text.push_str("no incidents of yours yet: when you see a target suffering, `chaosday team declare TARGET`\n");
         } else {
             text.push_str("your incidents:\n");
-            text.push_str(&incident_table(&mine, now, Columns::Team));
+            text.push_str(&incident_table(&mine, game.clock_ms, Columns::Team));
             for incident in &mine {
                 for hint in incident.hints.iter().flatten() {
                     if hint.bought
@@ -324,12 +324,18 @@ pub(crate) enum Columns {
 }
 
 /// Incidents as a table.
-pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Columns) -> String {
+/// Incidents as a table; `clock_ms` is the game clock now (`GameInfo.clock_ms`), from which
+/// an open incident's "open for" counts.
+pub(crate) fn incident_table(
+    incidents: &[&IncidentView],
+    clock_ms: u64,
+    columns: Columns,
+) -> String {
     let mut header = vec!["INCIDENT"];
     if columns != Columns::Team {
         header.push("TEAM");
     }
-    header.extend(["STATE", "AGE"]);
+    header.extend(["STATE", "OPEN FOR"]);
     if columns == Columns::GameMaster {
         header.extend(["SCENARIO", "TRUTH"]);
     }
@@ -344,12 +350,10 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
             if columns != Columns::Team {
                 row.push(i.team.clone());
             }
-            row.push(words(i.state.as_str()));
-            row.push(
-                i.opened_ms
-                    .or(i.detected_ms)
-                    .map_or("-".into(), |at| duration((now - at).max(0))),
-            );
+            row.push(describe(i.state, i.detected_ms.is_some()).to_owned());
+            row.push(open_for(i, clock_ms).map_or("-".into(), |ms| {
+                duration(i64::try_from(ms).unwrap_or(i64::MAX))
+            }));
             if columns == Columns::GameMaster {
                 row.push(i.scenario.clone().unwrap_or_else(|| "-".into()));
                 row.push(
@@ -380,6 +384,14 @@ pub(crate) fn incident_table(incidents: &[&IncidentView], now: i64, columns: Col
     table(&header, &rows)
 }
 
+/// The one "open for" of every screen: running time from the incident's opening to its
+/// closing, or to the game clock now while it is open; unknown when its opening is hidden.
+pub(crate) fn open_for(incident: &IncidentView, clock_ms: u64) -> Option<u64> {
+    incident
+        .open_for_ms
+        .or_else(|| Some(clock_ms.saturating_sub(incident.opened_clock_ms?)))
+}
+
 /// What else to know about an incident, in a few words.
 fn note(incident: &IncidentView, columns: Columns) -> String {
     let mut parts = Vec::new();
@@ -394,17 +406,12 @@ fn note(incident: &IncidentView, columns: Columns) -> String {
                 .unwrap_or_default();
             parts.push(format!("{scenario}{truth}"));
         }
-        if incident.state != IncidentState::Resolved
-            && let Some(reason) = &incident.closed_reason
-        {
+        if let Some(reason) = &incident.closed_reason {
             parts.push(reason.clone());
         }
     } else {
         if incident.claimed == Some(true) {
             parts.push("fix claimed, the referee is verifying".into());
-        }
-        if incident.state == IncidentState::Open {
-            parts.push("not detected yet".into());
         }
     }
     parts.join("; ")
@@ -540,7 +547,7 @@ mod tests {
         serde_json::from_value(json!({
             "game": "spring", "status": "running", "teams": ["checkout", "search"],
             "owns": {"checkout": ["cart", "cart-db-link"], "search": ["search"]},
-            "fault_kinds": ["kill", "latency"], "started_ms": NOW - 3_900_000, "armed": true, "seq": 12
+            "fault_kinds": ["kill", "latency"], "started_ms": NOW - 3_900_000, "clock_ms": 3_900_000, "armed": true, "seq": 12
         }))
         .unwrap()
     }
@@ -558,7 +565,7 @@ mod tests {
                  "diagnosis": {"target": "search", "kind": "kill"}, "faults": [], "hints": null, "tries": null, "claimed": null,
                  "points": {"detect": 100, "diagnose": 100, "resolve": 110, "hints": 0, "penalties": 0, "adjustments": 0}},
                 {"id": 3, "team": "checkout", "state": "detected", "scenario": null, "difficulty": 2, "resolution": "diagnose",
-                 "opened_ms": NOW - 725_000, "detected_ms": NOW - 600_000, "closed_ms": null, "closed_reason": null,
+                 "opened_ms": NOW - 725_000, "opened_clock_ms": 3_175_000, "detected_ms": NOW - 600_000, "closed_ms": null, "closed_reason": null,
                  "diagnosis": null, "faults": null,
                  "hints": [{"index": 0, "cost": 30, "text": "Look at the database", "bought": true}, {"index": 1, "cost": 50, "text": null, "bought": false}],
                  "tries": 1, "claimed": false,
@@ -578,8 +585,8 @@ your targets: cart, cart-db-link
 fault kinds: kill, latency
 
 your incidents:
-INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
-#3        detected  12m  diagnose    1      1/2    +60
+INCIDENT  STATE     OPEN FOR  RESOLUTION  TRIES  HINTS  POINTS  NOTE
+#3        detected  12m       diagnose    1      1/2    +60
   #3 hint 1: Look at the database
 
 #  TEAM            POINTS  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
@@ -658,7 +665,7 @@ INCIDENT  STATE     AGE  RESOLUTION  TRIES  HINTS  POINTS  NOTE
                                     "faults": [{"target": "cart-db-link", "kind": "latency", "description": "latency (800ms) on link"}],
                                     "hints": [], "tries": 1, "claimed": false,
                                     "points": {"detect": 90, "diagnose": 200, "resolve": 380, "hints": 0, "penalties": 0, "adjustments": 0}}}),
-                "right diagnosis of #3: +200 points\nincident #3 is resolved: +670 points in all",
+                "right diagnosis of #3: +200 points\nincident #3 resolved by the team: +670 points in all",
             ),
         ] {
             assert_eq!(ack_text(&ack(answer)), want);

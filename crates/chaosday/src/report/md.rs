@@ -58,7 +58,8 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
         &[
             ("incidents", true),
             ("detected", true),
-            ("resolved", true),
+            ("resolved by the team", true),
+            ("ran out", true),
             ("expired", true),
             ("cancelled", true),
             ("never detected", true),
@@ -70,10 +71,11 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
         &[vec![
             s.incidents.to_string(),
             s.detected.to_string(),
-            s.resolved.to_string(),
-            s.expired.to_string(),
-            s.cancelled.to_string(),
-            s.missed.to_string(),
+            s.outcomes.resolved.to_string(),
+            s.outcomes.ran_out.to_string(),
+            s.outcomes.expired.to_string(),
+            s.outcomes.cancelled.to_string(),
+            s.outcomes.never_detected.to_string(),
             s.open.to_string(),
             s.false_alarms.to_string(),
             duration(s.time_to_detect.median_ms),
@@ -97,7 +99,7 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
                 b.hints.to_string(),
                 b.penalties.to_string(),
                 b.adjustments.to_string(),
-                format!("{}/{}", t.resolved, t.incidents),
+                format!("{}/{}", t.outcomes.resolved, t.incidents),
                 t.false_alarms.to_string(),
             ]
         })
@@ -189,7 +191,7 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
                 vec![
                     name(i),
                     esc(&i.team),
-                    text::state(i.state).to_owned(),
+                    text::state(i).to_owned(),
                     when(clock, i.opened_ms),
                     when(clock, i.detected_ms),
                     when(clock, i.closed_ms),
@@ -266,7 +268,7 @@ pub fn document(game: &str, report: &Report, clock: &Clock) -> String {
     }
     for (pm, i) in report.postmortems.iter().zip(&report.incidents) {
         let _ = writeln!(out, "### {}\n", esc(&pm.title));
-        let mut facts = vec![format!("**{}**", text::state(i.state))];
+        let mut facts = vec![format!("**{}**", text::state(i))];
         if let Some(o) = i.opened_ms {
             facts.push(format!("opened {}", clock.time(o)));
         }

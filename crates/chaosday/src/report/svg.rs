@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use chaosday_domain::incident::IncidentState;
+use chaosday_domain::incident::Outcome;
 use chaosday_domain::report::{Durations, IncidentFigures, Report, human_duration};
 
 use super::text::{self, Clock};
@@ -27,6 +27,7 @@ const RESOLVE_COLOR: &str = "#f28e2b";
 const RESOLVED: &str = "#4c9a4a";
 const EXPIRED: &str = "#d6453d";
 const CANCELLED: &str = "#8c8c8c";
+const RAN_OUT: &str = "#c9a227";
 const OPEN: &str = "#3b73b9";
 
 const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', Arial, sans-serif";
@@ -54,13 +55,14 @@ pub fn team_color(index: usize) -> &'static str {
     TEAM_COLORS[index % TEAM_COLORS.len()]
 }
 
-/// The color of an incident's outcome.
-pub fn outcome_color(state: IncidentState) -> &'static str {
-    match state {
-        IncidentState::Resolved => RESOLVED,
-        IncidentState::Expired => EXPIRED,
-        IncidentState::Cancelled => CANCELLED,
-        _ => OPEN,
+/// The color of an incident's outcome (open: in progress).
+pub fn outcome_color(outcome: Option<Outcome>) -> &'static str {
+    match outcome {
+        Some(Outcome::Resolved) => RESOLVED,
+        Some(Outcome::RanOut) => RAN_OUT,
+        Some(Outcome::Expired | Outcome::NeverDetected) => EXPIRED,
+        Some(Outcome::Cancelled) => CANCELLED,
+        None => OPEN,
     }
 }
 
@@ -590,8 +592,17 @@ pub fn gantt(report: &Report, teams: &[String], clock: &Clock) -> Svg {
     }
 
     let items = [
-        (square(RESOLVED, 1.0), "resolved".to_owned(), None),
-        (square(EXPIRED, 1.0), "expired".to_owned(), None),
+        (
+            square(RESOLVED, 1.0),
+            "resolved by the team".to_owned(),
+            None,
+        ),
+        (square(RAN_OUT, 1.0), "ran out".to_owned(), None),
+        (
+            square(EXPIRED, 1.0),
+            "expired or never detected".to_owned(),
+            None,
+        ),
         (square(CANCELLED, 1.0), "cancelled".to_owned(), None),
         (square(OPEN, 1.0), "in progress".to_owned(), None),
         (square("#7d8590", 0.32), "not yet detected".to_owned(), None),
@@ -695,7 +706,7 @@ fn bar(
     bar_h: f64,
     next: f64,
 ) {
-    let color = outcome_color(i.state);
+    let color = outcome_color(i.outcome);
     let x0 = scale.x(start);
     let x1 = scale.x(end).max(x0 + 3.0);
     let xd = detected.map(|d| scale.x(d).clamp(x0, x1));
@@ -703,7 +714,7 @@ fn bar(
         Some(s) => format!("{} {s}", i.id),
         None => i.id.to_string(),
     };
-    let mut title = format!("{name} ({team}): {}", text::state(i.state));
+    let mut title = format!("{name} ({team}): {}", text::state(i));
     if let Some(o) = i.opened_ms {
         let _ = write!(title, "; opened {}", clock.time(o));
     }

@@ -1,7 +1,7 @@
 //! Small pieces every format shares: times on a clock, durations, escaping.
 
-use chaosday_domain::incident::{IncidentState, Status};
-use chaosday_domain::report::{Audience, Report, human_duration};
+use chaosday_domain::incident::Status;
+use chaosday_domain::report::{Audience, IncidentFigures, Report, human_duration};
 use chaosday_domain::scoring::ScoringRules;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -155,16 +155,9 @@ pub fn status(s: Status) -> &'static str {
     }
 }
 
-/// An incident's state, for people.
-pub fn state(s: IncidentState) -> &'static str {
-    match s {
-        IncidentState::Open => "open",
-        IncidentState::Detected => "detected",
-        IncidentState::Diagnosed => "diagnosed",
-        IncidentState::Resolved => "resolved",
-        IncidentState::Expired => "expired",
-        IncidentState::Cancelled => "cancelled",
-    }
+/// Where an incident is, for people: its outcome once closed (the words of every screen).
+pub fn state(i: &IncidentFigures) -> &'static str {
+    chaosday_domain::incident::describe(i.state, i.detected_ms.is_some())
 }
 
 /// Who the report was made for, for people.

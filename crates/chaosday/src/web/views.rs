@@ -13,7 +13,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use askama::Template;
 use askama_web::WebTemplate;
 use chaosday_domain::events::Resolution;
-use chaosday_domain::incident::{Breakdown, IncidentState, Status, TeamScore};
+use chaosday_domain::incident::{Breakdown, IncidentState, Outcome, Status, TeamScore, describe};
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, TimelineKind, Viewer};
 
 use super::ScenarioChoice;
@@ -165,8 +165,8 @@ fn entry_kind(kind: TimelineKind) -> &'static str {
         K::Hint => "hint",
         K::Claim | K::VerificationFailed => "claim",
         K::Resolved => "resolve",
-        K::Expired => "expire",
-        K::Cancelled => "cancel",
+        K::Expired | K::NeverDetected => "expire",
+        K::RanOut | K::Cancelled => "cancel",
         K::KillSwitch | K::Rearmed => "abort",
         K::GuardFailed => "guard",
         K::Adjustment => "adjust",
@@ -292,15 +292,19 @@ pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
     out
 }
 
-fn state_label(state: IncidentState) -> (&'static str, &'static str) {
-    match state {
-        IncidentState::Open => ("undetected", "open"),
-        IncidentState::Detected => ("detected", "detected"),
-        IncidentState::Diagnosed => ("diagnosed", "diagnosed"),
-        IncidentState::Resolved => ("resolved", "resolved"),
-        IncidentState::Expired => ("expired", "expired"),
-        IncidentState::Cancelled => ("cancelled", "cancelled"),
-    }
+/// An incident's state in the words of every screen ([`describe`]: its outcome once
+/// closed), and the CSS class of its badge.
+fn state_label(i: &IncidentView) -> (&'static str, &'static str) {
+    let words = describe(i.state, i.detected_ms.is_some());
+    let class = match (i.state, i.outcome) {
+        (_, Some(Outcome::Resolved)) => "resolved",
+        (_, Some(Outcome::Expired | Outcome::NeverDetected)) => "expired",
+        (_, Some(Outcome::RanOut | Outcome::Cancelled)) => "cancelled",
+        (IncidentState::Diagnosed, None) => "diagnosed",
+        (IncidentState::Detected, None) => "detected",
+        _ => "open",
+    };
+    (words, class)
 }
 
 // ---- The scoreboard ----
@@ -371,7 +375,7 @@ impl BoardView {
             .rev()
             .filter(|i| !i.state.is_closed() && i.detected_ms.is_some())
             .map(|i| {
-                let (state, state_class) = state_label(i.state);
+                let (state, state_class) = state_label(i);
                 PublicIncident {
                     label: i.id.to_string(),
                     team: i.team.clone(),
@@ -390,11 +394,12 @@ impl BoardView {
             .iter()
             .filter(|c| c.incident.detected_ms.is_some())
             .count();
+        // The sum of the standings' "resolved", so that the footer and the rows agree.
         let resolved = view
-            .incidents
+            .scoreboard
             .iter()
-            .filter(|c| c.incident.state == IncidentState::Resolved)
-            .count();
+            .map(|s| s.resolved as usize)
+            .sum::<usize>();
         BoardView {
             rev_foot: rev(&(&status, detected, resolved)),
             clock: game_clock(clock_ms),
@@ -457,12 +462,14 @@ pub struct TeamIncident {
     pub resolution: String,
     /// What the team should do about it.
     pub resolution_help: &'static str,
-    /// Since it was detected (open) or how long it lasted (closed), ms.
+    /// Open for: running time from its opening to its closing (or now), ms.
     pub age_ms: i64,
     /// The same, for people.
     pub age: String,
-    /// Whether `age_ms` still counts on.
+    /// Whether `age_ms` still counts on (open, and the game running).
     pub ticking: bool,
+    /// Its time to detect (running time from its opening), for people.
+    pub detected_after: String,
     /// Diagnoses submitted.
     pub tries: u32,
     /// Diagnoses allowed.
@@ -491,6 +498,13 @@ pub struct TeamIncident {
     pub rev: String,
 }
 
+/// The one "open for" of every screen: running time from the incident's opening to its
+/// closing or now ([`IncidentCard::open_for_ms`]), ms.
+fn open_for(card: &IncidentCard) -> i64 {
+    card.open_for_ms
+        .map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
 fn resolution_help(resolution: Option<Resolution>) -> &'static str {
     match resolution {
         Some(Resolution::Fix) => {
@@ -503,14 +517,13 @@ fn resolution_help(resolution: Option<Resolution>) -> &'static str {
     }
 }
 
-fn team_incident(card: &IncidentCard, max_tries: u32, now: i64) -> TeamIncident {
+fn team_incident(card: &IncidentCard, max_tries: u32, running: bool) -> TeamIncident {
     let i = &card.incident;
-    let (state, state_class) = state_label(i.state);
+    let (state, state_class) = state_label(i);
     let open = card.open;
     let tries = i.tries.unwrap_or(0);
     let claimed = i.claimed.unwrap_or(false);
-    let since = i.detected_ms.or(i.opened_ms).unwrap_or(now);
-    let age_ms = i.closed_ms.unwrap_or(now) - since;
+    let age_ms = open_for(card);
     let hints = i
         .hints
         .iter()
@@ -534,7 +547,11 @@ fn team_incident(card: &IncidentCard, max_tries: u32, now: i64) -> TeamIncident 
         resolution_help: resolution_help(i.resolution),
         age_ms,
         age: duration(age_ms),
-        ticking: open,
+        ticking: open && running,
+        detected_after: i
+            .time_to_detect_ms
+            .map(|ms| duration(i64::try_from(ms).unwrap_or(i64::MAX)))
+            .unwrap_or_default(),
         tries,
         max_tries,
         can_diagnose: card.can_diagnose,
@@ -624,7 +641,7 @@ impl TeamView {
         let view = server.console(&viewer);
         let info = server.info_for(&viewer);
         let max_tries = view.max_tries;
-        let now = view.now_ms;
+        let running = view.status == Status::Running;
         let own_targets = info.owns.get(team).cloned().unwrap_or_default();
         let others: BTreeSet<String> = info
             .owns
@@ -642,13 +659,13 @@ impl TeamView {
             .iter()
             .rev()
             .filter(|c| c.open)
-            .map(|c| team_incident(c, max_tries, now))
+            .map(|c| team_incident(c, max_tries, running))
             .collect();
         let mut closed: Vec<TeamIncident> = mine
             .iter()
             .rev()
             .filter(|c| !c.open)
-            .map(|c| team_incident(c, max_tries, now))
+            .map(|c| team_incident(c, max_tries, running))
             .collect();
         closed.truncate(30);
         let rows = rows(&view.scoreboard);
@@ -720,13 +737,13 @@ pub struct GmIncident {
     pub truth: String,
     /// Its faults, for people.
     pub faults: Vec<String>,
-    /// Since it opened (open) or how long it lasted (closed), ms.
+    /// Open for: running time from its opening to its closing (or now), ms.
     pub age_ms: i64,
     /// The same, for people.
     pub age: String,
-    /// Whether `age_ms` counts on.
+    /// Whether `age_ms` counts on (open, and the game running).
     pub ticking: bool,
-    /// Detected after (ms from opening), empty if not.
+    /// Its time to detect (running time from its opening), empty if not detected.
     pub detected_after: String,
     /// Diagnoses submitted.
     pub tries: u32,
@@ -831,10 +848,11 @@ pub struct GmView {
     pub rev_timeline: String,
 }
 
-fn gm_incident(i: &IncidentView, now: i64) -> GmIncident {
-    let (state, state_class) = state_label(i.state);
+fn gm_incident(card: &IncidentCard, running: bool) -> GmIncident {
+    let i = &card.incident;
+    let (state, state_class) = state_label(i);
     let open = !i.state.is_closed();
-    let opened = i.opened_ms.unwrap_or(now);
+    let age_ms = open_for(card);
     let hints = i.hints.as_deref().unwrap_or_default();
     GmIncident {
         label: i.id.to_string(),
@@ -855,12 +873,12 @@ fn gm_incident(i: &IncidentView, now: i64) -> GmIncident {
             .flatten()
             .map(|f| f.description.clone())
             .collect(),
-        age_ms: i.closed_ms.unwrap_or(now) - opened,
-        age: duration(i.closed_ms.unwrap_or(now) - opened),
-        ticking: open,
+        age_ms,
+        age: duration(age_ms),
+        ticking: open && running,
         detected_after: i
-            .detected_ms
-            .map(|d| duration(d - opened))
+            .time_to_detect_ms
+            .map(|ms| duration(i64::try_from(ms).unwrap_or(i64::MAX)))
             .unwrap_or_default(),
         tries: i.tries.unwrap_or(0),
         hints: if hints.is_empty() {
@@ -924,20 +942,21 @@ impl GmView {
     pub async fn build(server: &GameServer, scenarios: &[ScenarioChoice]) -> Self {
         let view = server.console(&Viewer::GameMaster);
         let info = server.info_for(&Viewer::GameMaster);
+        let running = view.status == Status::Running;
         let now = view.now_ms;
         let open: Vec<GmIncident> = view
             .incidents
             .iter()
             .rev()
             .filter(|c| c.open)
-            .map(|c| gm_incident(&c.incident, now))
+            .map(|c| gm_incident(c, running))
             .collect();
         let mut closed: Vec<GmIncident> = view
             .incidents
             .iter()
             .rev()
             .filter(|c| !c.open)
-            .map(|c| gm_incident(&c.incident, now))
+            .map(|c| gm_incident(c, running))
             .collect();
         closed.truncate(50);
         let seen: BTreeSet<String> = view

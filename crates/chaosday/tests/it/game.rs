@@ -266,8 +266,9 @@ scenarios:
                         .await;
                     *expected.get_mut("search").unwrap() += 100;
                     let closed = server
-                        .wait_incident(id, "its timer", |i| i["state"] == "resolved")
+                        .wait_incident(id, "its timer", |i| i["state"] == "ran_out")
                         .await;
+                    assert_eq!(closed["outcome"], "ran_out", "detected, then ran out");
                     assert_eq!(
                         n(&closed["points"]["resolve"]),
                         0,

@@ -25,6 +25,7 @@ const CSV_COLUMNS: &[&str] = &[
     "difficulty",
     "resolution",
     "state",
+    "outcome",
     "opened_at",
     "detected_at",
     "closed_at",
@@ -650,7 +651,32 @@ async fn the_json_report_adds_up_to_the_scoreboard() {
         .map(|k| b[k].as_i64().expect("a number"))
         .sum();
         assert_eq!(sum, score.points, "{}", score.team);
+        // One definition per figure: the report's "resolved" and incidents per team are the
+        // scoreboard's "resolved" and "faced".
+        assert_eq!(
+            team["outcomes"]["resolved"], score.resolved,
+            "{}",
+            score.team
+        );
+        assert_eq!(team["incidents"], score.faced, "{}", score.team);
     }
+    // Each closed incident has one outcome: the outcomes and the open ones add up.
+    let summary = &json["summary"];
+    let outcomes: u64 = summary["outcomes"]
+        .as_object()
+        .expect("outcomes")
+        .values()
+        .map(|n| n.as_u64().expect("a count"))
+        .sum();
+    assert_eq!(
+        outcomes + summary["open"].as_u64().unwrap(),
+        summary["incidents"].as_u64().unwrap()
+    );
+    assert_eq!(
+        summary["outcomes"]["resolved"],
+        board.iter().map(|s| s.resolved).sum::<u32>(),
+        "the report's resolved is the scoreboard's, timed incidents that ran out left out"
+    );
     for key in [
         "summary",
         "scenarios",
@@ -727,7 +753,7 @@ print(json.dumps({"header": header, "rows": rows}))
     assert_eq!(one["diagnosis_tries"], "2");
     assert_eq!(one["wrong_diagnoses"], "1");
     assert_eq!(one["hints_bought"], "1");
-    assert_eq!(one["closed_reason"], "healed by a correct diagnosis");
+    assert_eq!(one["closed_reason"], "healed by its correct diagnosis");
     let total: i64 = [
         "points_detect",
         "points_diagnose",
