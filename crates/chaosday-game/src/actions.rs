@@ -208,7 +208,12 @@ async fn diagnose(
         format!("right diagnosis of {incident}: {points:+} points")
     } else {
         let left = state.rules.diagnose.max_tries.saturating_sub(i.tries);
-        format!("wrong diagnosis of {incident}: {points:+} points, {left} tries left")
+        let left = match left {
+            0 => "no try left".to_owned(),
+            1 => "1 try left".to_owned(),
+            n => format!("{n} tries left"),
+        };
+        format!("wrong diagnosis of {incident}: {points:+} points, {left}")
     };
     Ok(ack(inner, &event, &team, message, Some(incident), points))
 }

@@ -350,6 +350,29 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
         .await
         .unwrap();
     assert_eq!(wrong.points, -50);
+    assert!(
+        wrong.message.ends_with("-50 points, 2 tries left"),
+        "{}",
+        wrong.message
+    );
+    let again = s
+        .act(
+            &checkout,
+            Action::Diagnose {
+                incident: slow,
+                diagnosis: Diagnosis {
+                    target: "api".into(),
+                    kind: "cpu".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.message.ends_with("points, 1 try left"),
+        "{}",
+        again.message
+    );
     let right = s
         .act(
             &checkout,
