@@ -247,7 +247,7 @@ mod tests {
             "status": "paused",
             "scoreboard": [{"rank": 1, "team": "checkout", "points": 90,
                             "breakdown": {"detect": 100, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": -10, "adjustments": 0},
-                            "resolved": 0, "false_alarms": 1, "time_to_resolve_ms": 0}],
+                            "resolved": 0, "faced": 1, "false_alarms": 1, "time_to_resolve_ms": 0}],
             "incidents": [
                 {"id": 3, "team": "checkout", "state": "open", "scenario": "slow-database", "difficulty": 2, "resolution": "diagnose",
                  "opened_ms": NOW - 65_000, "opened_clock_ms": 435_000, "detected_ms": null, "closed_ms": null, "closed_reason": null,
@@ -292,8 +292,8 @@ cart-up (checkout)  probe  ok               2s ago   200 in 3 ms
 db-alive            guard  FAILING for 30s  1s ago   connection refused
 search-up           probe  not checked yet  -
 
-#  TEAM      POINTS  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
-1  checkout  90      0         1             -
+#  TEAM      POINTS  FACED  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
+1  checkout  90      1      0         1             -
 ";
         assert_eq!(text, want);
     }

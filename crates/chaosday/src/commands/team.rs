@@ -439,6 +439,7 @@ pub(crate) fn scoreboard_table(scores: &[TeamScore], own: Option<&str>) -> Strin
                 s.rank.to_string(),
                 team,
                 s.points.to_string(),
+                s.faced.to_string(),
                 s.resolved.to_string(),
                 s.false_alarms.to_string(),
                 time,
@@ -450,6 +451,7 @@ pub(crate) fn scoreboard_table(scores: &[TeamScore], own: Option<&str>) -> Strin
             "#",
             "TEAM",
             "POINTS",
+            "FACED",
             "RESOLVED",
             "FALSE ALARMS",
             "TIME TO RESOLVE",
@@ -556,8 +558,8 @@ mod tests {
         serde_json::from_value(json!({
             "status": "running",
             "scoreboard": [
-                {"rank": 1, "team": "search", "points": 310, "breakdown": {"detect": 200, "diagnose": 110, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}, "resolved": 2, "false_alarms": 0, "time_to_resolve_ms": 840_000},
-                {"rank": 2, "team": "checkout", "points": 60, "breakdown": {"detect": 90, "diagnose": 0, "resolve": 0, "hints": -30, "penalties": 0, "adjustments": 0}, "resolved": 0, "false_alarms": 0, "time_to_resolve_ms": 0}
+                {"rank": 1, "team": "search", "points": 310, "breakdown": {"detect": 200, "diagnose": 110, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0}, "resolved": 2, "faced": 2, "false_alarms": 0, "time_to_resolve_ms": 840_000},
+                {"rank": 2, "team": "checkout", "points": 60, "breakdown": {"detect": 90, "diagnose": 0, "resolve": 0, "hints": -30, "penalties": 0, "adjustments": 0}, "resolved": 0, "faced": 1, "false_alarms": 0, "time_to_resolve_ms": 0}
             ],
             "incidents": [
                 {"id": 1, "team": "search", "state": "resolved", "scenario": "search-down", "difficulty": 1, "resolution": "fix",
@@ -589,9 +591,9 @@ INCIDENT  STATE     OPEN FOR  RESOLUTION  TRIES  HINTS  POINTS  NOTE
 #3        detected  12m       diagnose    1      1/2    +60
   #3 hint 1: Look at the database
 
-#  TEAM            POINTS  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
-1  search          310     2         0             14m
-2  checkout (you)  60      0         0             -
+#  TEAM            POINTS  FACED  RESOLVED  FALSE ALARMS  TIME TO RESOLVE
+1  search          310     2      2         0             14m
+2  checkout (you)  60      1      0         0             -
 ";
         assert_eq!(text, want);
     }
