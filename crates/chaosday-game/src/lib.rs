@@ -21,6 +21,7 @@ pub mod host;
 pub mod limits;
 pub mod outgoing;
 pub mod probes;
+pub mod simulation;
 pub mod views;
 pub mod webhooks;
 
@@ -548,6 +549,12 @@ impl GameServer {
     /// The active faults, with their incident and time left (the game master's view).
     pub async fn faults(&self) -> Vec<ActiveFault> {
         self.inner.faults().await
+    }
+
+    /// When the next scenario comes (running time: a pause freezes the countdown) and the
+    /// draws available now, or why none: the game master's only.
+    pub fn schedule(&self) -> views::Schedule {
+        self.inner.schedule()
     }
 
     /// The last result of every probe and guard (the game master's view).

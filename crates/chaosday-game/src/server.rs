@@ -223,6 +223,12 @@ impl Inner {
         }
     }
 
+    pub fn schedule(&self) -> crate::views::Schedule {
+        let snapshot = self.snapshot();
+        self.scheduler
+            .schedule(&self.game, &snapshot.state, snapshot.armed)
+    }
+
     pub fn probes(&self) -> Vec<ProbeHealth> {
         self.guards.health()
     }

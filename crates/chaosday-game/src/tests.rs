@@ -865,3 +865,84 @@ async fn while_the_game_is_paused_team_actions_are_refused_and_cost_nothing() {
     );
     s.shutdown("test over").await;
 }
+
+/// Waits until the probes were checked twice more: the game's tasks ran meanwhile (the
+/// clock task ticks four times as often).
+async fn two_probe_rounds(s: &GameServer) {
+    let last = || s.probes().iter().filter_map(|p| p.checked_ms).max();
+    for _ in 0..2 {
+        let before = last();
+        eventually("the probes are checked again", || last() > before).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_the_countdown() {
+    use crate::views::NextScenario;
+    let w = world().await;
+    let s = &w.server;
+    let waiting = s.schedule();
+    assert_eq!(
+        (waiting.next, waiting.next_in_ms, waiting.every_ms),
+        (NextScenario::NotStarted, 3_600_000, 3_600_000)
+    );
+    s.act(&gm(), Action::Start).await.unwrap();
+    eventually("the countdown runs", || s.schedule().next_in_ms < 3_600_000).await;
+    let running = s.schedule();
+    assert_eq!(running.next, NextScenario::Counting);
+    // Every scheduled scenario acts on checkout's targets: search plays none of them, and
+    // the schedule does not wait for it.
+    let draws: Vec<(&str, &[String])> = running
+        .draws
+        .iter()
+        .map(|d| (d.scenario.as_str(), d.teams.as_slice()))
+        .collect();
+    let checkout = ["checkout".to_owned()];
+    assert_eq!(
+        draws,
+        [
+            ("slow-api", &checkout[..]),
+            ("frozen-worker", &checkout[..]),
+            ("cut", &checkout[..]),
+            ("ghost", &checkout[..]),
+        ]
+    );
+    // A team's console says nothing of it.
+    let team = serde_json::to_string(&s.console(&Viewer::Team("checkout".into()))).unwrap();
+    assert!(
+        !team.contains("next_in") && !team.contains("draws"),
+        "{team}"
+    );
+
+    let pause = Action::Pause {
+        reason: "lunch".into(),
+    };
+    s.act(&gm(), pause).await.unwrap();
+    two_probe_rounds(s).await;
+    let frozen = s.schedule();
+    assert_eq!(frozen.next, NextScenario::Paused);
+    assert!(frozen.draws.is_empty());
+    assert!(frozen.waiting.as_deref().unwrap().contains("paused"));
+    two_probe_rounds(s).await;
+    assert_eq!(
+        s.schedule().next_in_ms,
+        frozen.next_in_ms,
+        "a pause freezes the countdown"
+    );
+    s.act(&gm(), Action::Resume).await.unwrap();
+    eventually("the countdown runs again", || {
+        s.schedule().next_in_ms < frozen.next_in_ms
+    })
+    .await;
+
+    // An opening restarts the interval; checkout at its cap, nothing can open.
+    unleash(s, "slow-api").await;
+    let full = s.schedule();
+    assert!(full.next_in_ms > frozen.next_in_ms, "{full:?}");
+    assert!(full.draws.is_empty(), "{full:?}");
+    assert_eq!(
+        full.waiting.as_deref(),
+        Some("every team is at its cap of 1 open incident(s)")
+    );
+    s.shutdown("test over").await;
+}

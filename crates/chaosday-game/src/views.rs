@@ -5,7 +5,7 @@
 use chaosday_domain::events::Resolution;
 use chaosday_domain::incident::{GameState, IncidentState, Status, TeamScore, standings};
 use chaosday_domain::secrecy::{self, IncidentView, Viewer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The game as one viewer may see it at one moment, and what it may do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +146,78 @@ pub(crate) fn console(
         max_tries,
         game,
     }
+}
+
+/// When the next scenario comes and what it may be: the game master's only (a team must
+/// not learn when its next incident comes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Schedule {
+    /// Where the countdown is.
+    pub next: NextScenario,
+    /// Running time left before the next scenario is due, ms (a pause or the kill switch
+    /// freezes it; 0 once due).
+    pub next_in_ms: u64,
+    /// The schedule's interval, ms.
+    pub every_ms: u64,
+    /// Its jitter (each interval is drawn within ± this), ms.
+    pub jitter_ms: u64,
+    /// Open incidents a team may have before the scheduler waits for it.
+    pub max_open_per_team: u32,
+    /// The scenarios that could open now, each with its chance and the teams it could open
+    /// against (fair chances: only the teams that are behind).
+    pub draws: Vec<Draw>,
+    /// Why nothing can open now, when `draws` is empty.
+    pub waiting: Option<String>,
+}
+
+/// Where the countdown to the next scenario is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NextScenario {
+    /// The game has not started: the countdown starts with it.
+    NotStarted,
+    /// It counts down.
+    Counting,
+    /// The next scenario is due and opens as soon as one can.
+    Due,
+    /// The game is paused: the countdown is frozen.
+    Paused,
+    /// The kill switch is on: the countdown is frozen until a re-arm.
+    Disarmed,
+    /// The game has ended.
+    Ended,
+}
+
+impl NextScenario {
+    /// How the CLI and the web say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NextScenario::NotStarted => "not started",
+            NextScenario::Counting => "counting",
+            NextScenario::Due => "due",
+            NextScenario::Paused => "paused",
+            NextScenario::Disarmed => "disarmed",
+            NextScenario::Ended => "ended",
+        }
+    }
+}
+
+/// A scenario that could open now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Draw {
+    /// Its name.
+    pub scenario: String,
+    /// Its difficulty (its weight in the draw).
+    pub difficulty: u32,
+    /// The chance the next draw is this scenario, 0 to 1.
+    pub chance: f64,
+    /// Whether it opens against every team at once.
+    pub mirrored: bool,
+    /// The teams it would open against: all of them if mirrored, else one of them by a draw.
+    pub teams: Vec<String>,
 }
 
 #[cfg(test)]

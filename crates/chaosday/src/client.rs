@@ -136,6 +136,11 @@ impl Client {
         self.get("faults").await
     }
 
+    /// When the next scenario comes and what could open now (the game master's).
+    pub async fn schedule(&self) -> anyhow::Result<Reply<chaosday_game::views::Schedule>> {
+        self.get("schedule").await
+    }
+
     /// Every probe's and guard's last result (the game master's).
     pub async fn probes(&self) -> anyhow::Result<Reply<Vec<ProbeHealth>>> {
         self.get("probes").await

@@ -1,5 +1,5 @@
 //! The game API's endpoints: reads (the game, the scoreboard, views, incidents, the timeline,
-//! and the game master's faults and probes), the players' actions and the game master's.
+//! and the game master's faults, probes and schedule), the players' actions and the game master's.
 //!
 //! Each handler checks who is asking first (401, 403), then takes its body apart (400 naming
 //! the field), then asks [`GameServer`](chaosday_game::GameServer): a 200 carries the `Ack` of
@@ -11,6 +11,7 @@ use axum::response::Response;
 use chaosday_domain::events::{Diagnosis, IncidentId};
 use chaosday_domain::incident::TeamScore;
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, View, Viewer};
+use chaosday_game::views::Schedule;
 use chaosday_game::{
     Ack, Action, ActionError, ActiveFault, Caller, GameInfo, ProbeHealth, TargetMatchers,
 };
@@ -139,6 +140,17 @@ pub async fn timeline(State(state): State<AppState>, who: Who) -> Result<Respons
 pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;
     Ok(json(&state.server.faults().await))
+}
+
+/// When the next scenario comes (a countdown in running time: a pause freezes it) and the
+/// scenarios that could open now, with the teams each could open against, or why nothing
+/// can (the game master's: a team must not learn when its next incident comes).
+#[utoipa::path(get, path = "/api/v1/schedule", tag = "game master",
+    responses((status = 200, description = "The next scenario", body = Schedule)),
+    security(("bearer" = [])))]
+pub async fn schedule(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    who.require_game_master()?;
+    Ok(json(&state.server.schedule()))
 }
 
 /// The last result of every probe and guard (the game master's).

@@ -385,6 +385,7 @@ fn table() -> Vec<Row> {
         ),
         row("GET", "/api/v1/faults", Empty, GM_READ),
         row("GET", "/api/v1/probes", Empty, GM_READ),
+        row("GET", "/api/v1/schedule", Empty, GM_READ),
         row("GET", "/api/v1/targets", Empty, OWNERS_READ),
         // Actions. Declaring is every team's; search's is a false alarm.
         row(

@@ -209,6 +209,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/events", get(sse::events))
         .route("/api/v1/faults", get(handlers::faults))
         .route("/api/v1/probes", get(handlers::probes))
+        .route("/api/v1/schedule", get(handlers::schedule))
         .route("/api/v1/targets", get(handlers::targets))
         .merge(actions)
         .nest_service("/toxiproxy", toxiproxy)

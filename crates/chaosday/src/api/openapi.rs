@@ -54,6 +54,7 @@ use super::{alerts, handlers, sse};
         handlers::adjust,
         handlers::faults,
         handlers::probes,
+        handlers::schedule,
         handlers::targets,
         alerts::alertmanager,
     ),
@@ -275,6 +276,7 @@ mod tests {
             "/api/v1/adjust",
             "/api/v1/faults",
             "/api/v1/probes",
+            "/api/v1/schedule",
             "/api/v1/targets",
             "/api/v1/alerts/alertmanager",
         ];
@@ -568,7 +570,30 @@ mod tests {
             ..targets.clone()
         };
         let received = chaosday_game::AlertsReceived::of(2);
+        let draw = chaosday_game::views::Draw {
+            scenario: "slow-db".into(),
+            difficulty: 2,
+            chance: 0.5,
+            mirrored: false,
+            teams: vec!["checkout".into()],
+        };
+        let schedule = chaosday_game::views::Schedule {
+            next: chaosday_game::views::NextScenario::Counting,
+            next_in_ms: 272_000,
+            every_ms: 600_000,
+            jitter_ms: 60_000,
+            max_open_per_team: 1,
+            draws: vec![draw.clone()],
+            waiting: Some("every team is at its cap of 1 open incident(s)".into()),
+        };
+        let bare_schedule = chaosday_game::views::Schedule {
+            draws: Vec::new(),
+            waiting: None,
+            ..schedule.clone()
+        };
         vec![
+            ("Schedule", sent(&schedule), sent(&bare_schedule)),
+            ("Draw", sent(&draw), sent(&draw)),
             ("AlertsReceived", sent(&received), sent(&received)),
             ("TargetMatchers", sent(&targets), sent(&bare_targets)),
             ("Ack", sent(&ack), sent(&bare_ack)),
@@ -594,6 +619,7 @@ mod tests {
         use chaosday_domain::incident::{IncidentState, Outcome, Status};
         use chaosday_domain::secrecy::TimelineKind as K;
         use chaosday_game::ProbeRole;
+        use chaosday_game::views::NextScenario as N;
 
         fn all<T: serde::Serialize>(values: &[T]) -> Vec<Value> {
             values
@@ -635,6 +661,17 @@ mod tests {
                 ]),
             ),
             ("ProbeRole", all(&[ProbeRole::Probe, ProbeRole::Guard])),
+            (
+                "NextScenario",
+                all(&[
+                    N::NotStarted,
+                    N::Counting,
+                    N::Due,
+                    N::Paused,
+                    N::Disarmed,
+                    N::Ended,
+                ]),
+            ),
             (
                 "TimelineKind",
                 all(&[

@@ -1,12 +1,13 @@
 //! `chaosday gm`: the game master's commands against a game server — start, pause, resume,
 //! end, unleash a scenario, mark a manual one injected, the kill switch and re-arm, point
-//! adjustments, and the status with every incident's ground truth, the active faults and the
-//! health of probes and guards.
+//! adjustments, and the status with when the next scenario comes (and what could open),
+//! every incident's ground truth, the active faults and the health of probes and guards.
 
 use std::process::ExitCode;
 
 use chaosday_domain::secrecy::{IncidentView, View};
 use chaosday_engine::clock::now_ms;
+use chaosday_game::views::{NextScenario, Schedule};
 use chaosday_game::{ActiveFault, GameInfo, ProbeHealth};
 
 use crate::cli::{ClientArgs, Global, GmCommand, Output};
@@ -61,12 +62,13 @@ pub async fn run(global: &Global, command: GmCommand) -> anyhow::Result<ExitCode
 }
 
 /// `gm status`: one document (JSON) or one page (text) from the game, the game master's
-/// view, the active faults and the probes.
+/// view, the schedule, the active faults and the probes.
 async fn status(out: Output, client: &Client) -> anyhow::Result<()> {
     client.require_token()?;
-    let (game, view, faults, probes) = tokio::try_join!(
+    let (game, view, schedule, faults, probes) = tokio::try_join!(
         client.game(),
         client.view(),
+        client.schedule(),
         client.faults(),
         client.probes()
     )?;
@@ -75,32 +77,48 @@ async fn status(out: Output, client: &Client) -> anyhow::Result<()> {
             &game.raw,
             [
                 ("", &view.raw),
+                ("schedule", &schedule.raw),
                 ("faults", &faults.raw),
                 ("probes", &probes.raw),
             ],
         )),
         Output::Text => {
-            print!(
-                "{}",
-                gm_status_text(&game.data, &view.data, &faults.data, &probes.data, now_ms())
-            );
+            let status = StatusPage {
+                game: &game.data,
+                view: &view.data,
+                schedule: &schedule.data,
+                faults: &faults.data,
+                probes: &probes.data,
+            };
+            print!("{}", gm_status_text(&status, now_ms()));
             Ok(())
         }
     }
 }
 
+/// What `gm status` shows.
+struct StatusPage<'a> {
+    game: &'a GameInfo,
+    view: &'a View,
+    schedule: &'a Schedule,
+    faults: &'a [ActiveFault],
+    probes: &'a [ProbeHealth],
+}
+
 /// `gm status` for people.
-fn gm_status_text(
-    game: &GameInfo,
-    view: &View,
-    faults: &[ActiveFault],
-    probes: &[ProbeHealth],
-    now: i64,
-) -> String {
+fn gm_status_text(status: &StatusPage<'_>, now: i64) -> String {
+    let StatusPage {
+        game,
+        view,
+        schedule,
+        faults,
+        probes,
+    } = *status;
     let mut text = game_line(game, now);
     if game.armed {
         text.push_str("armed: faults may be injected (`chaosday gm abort` is the kill switch)\n");
     }
+    text.push_str(&schedule_text(schedule, view));
     text.push('\n');
     let open = view
         .incidents
@@ -124,6 +142,68 @@ fn gm_status_text(
     text.push('\n');
     text.push_str(&scoreboard_table(&view.scoreboard, None));
     text
+}
+
+/// When the next scenario comes (running time: a pause freezes the countdown), what could
+/// open now and against whom (or why nothing can), and the incidents each team faced.
+fn schedule_text(schedule: &Schedule, view: &View) -> String {
+    let left = duration(ms(schedule.next_in_ms));
+    let human = |ms| chaosday_domain::duration::compact(std::time::Duration::from_millis(ms));
+    let mut every = format!("a scenario every {}", human(schedule.every_ms));
+    if schedule.jitter_ms > 0 {
+        every.push_str(&format!(" ± {}", human(schedule.jitter_ms)));
+    }
+    let when = match schedule.next {
+        NextScenario::NotStarted => format!("{left} after the start"),
+        NextScenario::Counting => format!("in {left} of running time"),
+        NextScenario::Due => "due now: it opens as soon as one can".into(),
+        NextScenario::Paused => format!("paused, {left} left once the game resumes"),
+        NextScenario::Disarmed => {
+            format!("disarmed, {left} left once `chaosday gm rearm` arms the host again")
+        }
+        NextScenario::Ended => "none: the game has ended".into(),
+    };
+    let mut text = format!(
+        "next scenario: {when} ({every}; at most {} open per team)\n",
+        schedule.max_open_per_team
+    );
+    if schedule.draws.is_empty() {
+        if let Some(why) = &schedule.waiting {
+            text.push_str(&format!("  nothing can open now: {why}\n"));
+        }
+    } else {
+        text.push_str("  could open now:\n");
+        for draw in &schedule.draws {
+            let against = if draw.mirrored {
+                format!("{} at once", draw.teams.join(", "))
+            } else {
+                draw.teams.join(" or ")
+            };
+            text.push_str(&format!(
+                "    {} ({:.0}%) against {against}\n",
+                draw.scenario,
+                draw.chance * 100.0
+            ));
+        }
+    }
+    if !view.scoreboard.is_empty() {
+        let mut faced: Vec<(&str, u32)> = view
+            .scoreboard
+            .iter()
+            .map(|s| (s.team.as_str(), s.faced))
+            .collect();
+        faced.sort();
+        let list: Vec<String> = faced.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        text.push_str(&format!(
+            "  incidents faced: {} (the schedule keeps them within one)\n",
+            list.join(", ")
+        ));
+    }
+    text
+}
+
+fn ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// The active faults, with the time each has left.
@@ -272,10 +352,24 @@ mod tests {
              "checked_ms": NOW - 1_000, "failing_since_ms": NOW - 30_000},
             {"name": "search-up", "role": "probe", "team": null, "last": null, "checked_ms": null, "failing_since_ms": null}
         ]));
-        let text = gm_status_text(&game, &view, &faults, &probes, NOW);
+        let schedule: Schedule = parse(json!({
+            "next": "paused", "next_in_ms": 272_000, "every_ms": 600_000, "jitter_ms": 60_000,
+            "max_open_per_team": 1, "draws": [], "waiting": "the game is paused: nothing opens until it resumes"
+        }));
+        let page = |schedule| StatusPage {
+            game: &game,
+            view: &view,
+            schedule,
+            faults: &faults,
+            probes: &probes,
+        };
+        let text = gm_status_text(&page(&schedule), NOW);
         let want = "\
 spring: paused (every clock is frozen), started 10m ago
 KILL SWITCH ON: no fault is injected until the game master runs `chaosday gm rearm`
+next scenario: paused, 4m 32s left once the game resumes (a scenario every 10m ± 1m; at most 1 open per team)
+  nothing can open now: the game is paused: nothing opens until it resumes
+  incidents faced: checkout 1 (the schedule keeps them within one)
 
 incidents (1 open, 0 closed):
 INCIDENT  TEAM      STATE       OPEN FOR  SCENARIO       TRUTH                    RESOLUTION  TRIES  HINTS  POINTS  NOTE
@@ -300,30 +394,37 @@ search-up           probe  not checked yet  -
 
     #[test]
     fn an_empty_game_says_so() {
-        let text = gm_status_text(
-            &GameInfo {
-                game: "g".into(),
-                status: Status::NotStarted,
-                teams: Vec::new(),
-                owns: Default::default(),
-                fault_kinds: Vec::new(),
-                started_ms: None,
-                clock_ms: 0,
-                armed: true,
-                seq: 0,
-                your_team: None,
-            },
-            &View {
-                status: Status::NotStarted,
-                scoreboard: Vec::new(),
-                incidents: Vec::new(),
-            },
-            &[],
-            &[],
-            NOW,
-        );
+        let game = GameInfo {
+            game: "g".into(),
+            status: Status::NotStarted,
+            teams: Vec::new(),
+            owns: Default::default(),
+            fault_kinds: Vec::new(),
+            started_ms: None,
+            clock_ms: 0,
+            armed: true,
+            seq: 0,
+            your_team: None,
+        };
+        let view = View {
+            status: Status::NotStarted,
+            scoreboard: Vec::new(),
+            incidents: Vec::new(),
+        };
+        let schedule: Schedule = parse(json!({
+            "next": "not_started", "next_in_ms": 600_000, "every_ms": 600_000, "jitter_ms": 0,
+            "max_open_per_team": 2, "draws": [], "waiting": "the game has not started"
+        }));
+        let page = StatusPage {
+            game: &game,
+            view: &view,
+            schedule: &schedule,
+            faults: &[],
+            probes: &[],
+        };
+        let text = gm_status_text(&page, NOW);
         assert!(
-            text.starts_with("g: not started\narmed: faults may be injected"),
+            text.starts_with("g: not started\narmed: faults may be injected (`chaosday gm abort` is the kill switch)\nnext scenario: 10m after the start (a scenario every 10m; at most 2 open per team)\n  nothing can open now: the game has not started\n"),
             "{text}"
         );
         for line in [
@@ -334,6 +435,50 @@ search-up           probe  not checked yet  -
         ] {
             assert!(text.contains(line), "{line}: {text}");
         }
+    }
+
+    #[test]
+    fn the_status_says_when_the_next_scenario_comes_and_what_could_open() {
+        let view: View = parse(json!({
+            "status": "running",
+            "scoreboard": [
+                {"rank": 1, "team": "search", "points": 0, "breakdown": {"detect": 0, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0},
+                 "resolved": 0, "faced": 3, "false_alarms": 0, "time_to_resolve_ms": 0},
+                {"rank": 1, "team": "checkout", "points": 0, "breakdown": {"detect": 0, "diagnose": 0, "resolve": 0, "hints": 0, "penalties": 0, "adjustments": 0},
+                 "resolved": 0, "faced": 2, "false_alarms": 0, "time_to_resolve_ms": 0}
+            ],
+            "incidents": []
+        }));
+        let mut schedule: Schedule = parse(json!({
+            "next": "counting", "next_in_ms": 92_400, "every_ms": 120_000, "jitter_ms": 0,
+            "max_open_per_team": 1, "waiting": null,
+            "draws": [
+                {"scenario": "slow-db", "difficulty": 1, "chance": 0.25, "mirrored": false, "teams": ["checkout"]},
+                {"scenario": "shop-down", "difficulty": 3, "chance": 0.75, "mirrored": true, "teams": ["checkout", "search"]}
+            ]
+        }));
+        assert_eq!(
+            schedule_text(&schedule, &view),
+            "\
+next scenario: in 1m 32s of running time (a scenario every 2m; at most 1 open per team)
+  could open now:
+    slow-db (25%) against checkout
+    shop-down (75%) against checkout, search at once
+  incidents faced: checkout 2, search 3 (the schedule keeps them within one)
+"
+        );
+        schedule.next = NextScenario::Due;
+        schedule.draws.clear();
+        schedule.waiting = Some("waiting for checkout (fewest incidents faced: 2) to close an incident: at the cap of 1 open".into());
+        let text = schedule_text(&schedule, &view);
+        assert!(
+            text.starts_with("next scenario: due now: it opens as soon as one can (a scenario every 2m; at most 1 open per team)\n  nothing can open now: waiting for checkout (fewest incidents faced: 2)"),
+            "{text}"
+        );
+        schedule.next = NextScenario::Disarmed;
+        assert!(schedule_text(&schedule, &view).starts_with(
+            "next scenario: disarmed, 1m 32s left once `chaosday gm rearm` arms the host again"
+        ));
     }
 
     #[tokio::test]
@@ -430,13 +575,20 @@ search-up           probe  not checked yet  -
                      "expires_ms": null, "left_ms": null, "origin": "cli", "whatever": {"x": 1}}]"#,
             ),
             ("GET /api/v1/probes", 200, r#"[]"#),
+            (
+                "GET /api/v1/schedule",
+                200,
+                r#"{"next": "counting", "next_in_ms": 5000, "every_ms": 60000, "jitter_ms": 0,
+                    "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 open incident(s)"}"#,
+            ),
         ])
         .await;
         let client = Client::new(&server.args(Some("gm"), None), Role::GameMaster).unwrap();
         status(Output::Text, &client).await.unwrap();
-        let (game, view, faults, probes) = tokio::try_join!(
+        let (game, view, schedule, faults, probes) = tokio::try_join!(
             client.game(),
             client.view(),
+            client.schedule(),
             client.faults(),
             client.probes()
         )
@@ -445,6 +597,7 @@ search-up           probe  not checked yet  -
             &game.raw,
             [
                 ("", &view.raw),
+                ("schedule", &schedule.raw),
                 ("faults", &faults.raw),
                 ("probes", &probes.raw),
             ],
@@ -453,6 +606,8 @@ search-up           probe  not checked yet  -
             merged,
             json!({"game": "g", "status": "running", "teams": [], "owns": {}, "fault_kinds": [],
                    "started_ms": 1_800_000_000_000_i64, "armed": true, "seq": 1, "scoreboard": [], "incidents": [],
+                   "schedule": {"next": "counting", "next_in_ms": 5000, "every_ms": 60000, "jitter_ms": 0,
+                                "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 open incident(s)"},
                    "faults": [{"id": 1, "incident": null, "team": null, "target": null, "description": "cpu (1 core)",
                                "expires_ms": null, "left_ms": null, "origin": "cli", "whatever": {"x": 1}}],
                    "probes": []})

@@ -722,3 +722,75 @@ async fn a_signed_in_browser_has_a_rate_limit_of_its_own() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// The `data-countdown` of `page`'s next scenario, in ms, if it counts down.
+fn countdown(page: &str) -> Option<u64> {
+    let at = page.find("data-countdown=\"")? + "data-countdown=\"".len();
+    page[at..].split('"').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn the_game_masters_console_counts_down_to_the_next_scenario_and_no_one_else_sees_it() {
+    let ui = ui().await;
+    let (gm, csrf) = ui.sign_in(GM, "grace", "/gm").await;
+    let page = ui.get("/gm", Some(&gm)).await;
+    assert!(page.body.contains("id=\"gm-next\""), "{}", page.body);
+    assert!(page.body.contains("30:00 after the start"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Nothing can open now: the game has not started.")
+    );
+    assert_eq!(countdown(&page.body), None);
+    ui.post("/gm/start", Some(&gm), &format!("csrf={csrf}"))
+        .await;
+    let live = ui.get("/gm/live", Some(&gm)).await;
+    let left = countdown(&live.body).expect("a running game counts down");
+    assert!((1_700_000..=1_800_000).contains(&left), "{left}");
+    assert!(
+        live.body.contains(">in <span data-countdown="),
+        "{}",
+        live.body
+    );
+    assert!(
+        live.body
+            .contains("a scenario every 30m, at most 1 open per team"),
+        "{}",
+        live.body
+    );
+    // The scenarios that could open now, and against whom; the incidents faced per team.
+    assert!(live.body.contains("Could open now"), "{}", live.body);
+    assert!(
+        live.body
+            .contains("<th class=\"num\" title=\"Incidents opened against the team")
+    );
+    // Paused: frozen, no countdown ticks.
+    ui.post("/gm/pause", Some(&gm), &format!("csrf={csrf}&reason=lunch"))
+        .await;
+    let paused = ui.get("/gm/live", Some(&gm)).await;
+    assert_eq!(countdown(&paused.body), None);
+    assert!(
+        paused.body.contains("next-paused\">paused, "),
+        "{}",
+        paused.body
+    );
+    assert!(
+        paused
+            .body
+            .contains("Nothing can open now: the game is paused")
+    );
+    // A team and a spectator see nothing of it.
+    let (team, _) = ui.sign_in(CHECKOUT, "ada", "/team").await;
+    for (path, cookie) in [
+        ("/team", Some(team.as_str())),
+        ("/team/live", Some(team.as_str())),
+        ("/", None),
+        ("/board", None),
+    ] {
+        let page = ui.get(path, cookie).await;
+        assert!(
+            !page.body.contains("gm-next") && !page.body.contains("Next scenario"),
+            "{path}: {}",
+            page.body
+        );
+    }
+}

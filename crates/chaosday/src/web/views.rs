@@ -1,7 +1,7 @@
 //! What the pages show, prepared for the templates: plain strings, numbers and flags, built
 //! only from what the page's viewer may see ([`GameServer::view`] and
-//! [`GameServer::timeline`] for that viewer; the game master's faults and probes for the
-//! game master only). The templates hold no game logic.
+//! [`GameServer::timeline`] for that viewer; the game master's faults, probes and schedule
+//! for the game master only). The templates hold no game logic.
 //!
 //! Parts of a page that change live carry a `rev`: a fingerprint of what they show, so that
 //! the page's script replaces a part only when it changed (and a form being filled in stays
@@ -18,7 +18,7 @@ use chaosday_domain::secrecy::{IncidentView, TimelineEntry, TimelineKind, Viewer
 
 use super::ScenarioChoice;
 use super::sessions::Flash;
-use chaosday_game::views::IncidentCard;
+use chaosday_game::views::{Draw, IncidentCard, NextScenario, Schedule};
 use chaosday_game::{ActiveFault, GameServer, ProbeHealth};
 
 /// The most timeline entries a page shows (newest first).
@@ -799,6 +799,99 @@ pub struct ProbeRow {
     pub checked_ago: String,
 }
 
+/// A team's line on the game master's scores.
+#[derive(Debug, Clone)]
+pub struct GmScore {
+    /// Its place.
+    pub rank: u32,
+    /// The team.
+    pub team: String,
+    /// Its points.
+    pub points: i64,
+    /// Incidents opened against it (the schedule keeps them within one of each other).
+    pub faced: u32,
+    /// Incidents it resolved.
+    pub resolved: u32,
+    /// Its false alarms.
+    pub false_alarms: u32,
+}
+
+/// A scenario that could open now, for the game master.
+#[derive(Debug, Clone)]
+pub struct GmDraw {
+    /// Its name.
+    pub scenario: String,
+    /// The chance it is drawn next: `25%`.
+    pub chance: String,
+    /// Against whom: `checkout or search`, `checkout, search at once`.
+    pub against: String,
+}
+
+/// When the next scenario comes, for the game master.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GmNext {
+    /// `counting`, `due`, `paused`, `disarmed`, `not started`, `ended`.
+    pub state: &'static str,
+    /// Its CSS class: `next-counting`, `next-not-started`...
+    pub class: String,
+    /// Milliseconds of running time left while it counts down (the page's script counts
+    /// on from there); `None` when frozen or due.
+    pub countdown_ms: Option<u64>,
+    /// The running time left, as of the page's render: `4:32`.
+    pub left: String,
+    /// What the page shows when it does not count down: `due now`, `paused, 4:32 left`.
+    pub when: String,
+    /// The schedule: `a scenario every 10m ± 1m, at most 1 open per team`.
+    pub rule: String,
+}
+
+/// `4:32`, `64:00`: minutes and seconds, as the page's script counts them.
+fn min_sec(ms: u64) -> String {
+    let s = ms.div_ceil(1000);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+fn gm_next(schedule: &Schedule) -> GmNext {
+    let left = min_sec(schedule.next_in_ms);
+    let human = |ms| chaosday_domain::duration::compact(std::time::Duration::from_millis(ms));
+    let mut rule = format!("a scenario every {}", human(schedule.every_ms));
+    if schedule.jitter_ms > 0 {
+        rule.push_str(&format!(" ± {}", human(schedule.jitter_ms)));
+    }
+    rule.push_str(&format!(
+        ", at most {} open per team",
+        schedule.max_open_per_team
+    ));
+    let (countdown_ms, when) = match schedule.next {
+        NextScenario::Counting => (Some(schedule.next_in_ms), format!("in {left}")),
+        NextScenario::Due => (None, "due now".to_owned()),
+        NextScenario::Paused => (None, format!("paused, {left} left")),
+        NextScenario::Disarmed => (None, format!("disarmed, {left} left")),
+        NextScenario::NotStarted => (None, format!("{left} after the start")),
+        NextScenario::Ended => (None, "none: the game has ended".to_owned()),
+    };
+    GmNext {
+        state: schedule.next.as_str(),
+        class: format!("next-{}", schedule.next.as_str().replace(' ', "-")),
+        countdown_ms,
+        left,
+        when,
+        rule,
+    }
+}
+
+fn gm_draw(draw: &Draw) -> GmDraw {
+    GmDraw {
+        scenario: draw.scenario.clone(),
+        chance: format!("{:.0}%", draw.chance * 100.0),
+        against: if draw.mirrored {
+            format!("{} at once", draw.teams.join(", "))
+        } else {
+            draw.teams.join(" or ")
+        },
+    }
+}
+
 /// The game master's console content.
 #[derive(Debug, Clone)]
 pub struct GmView {
@@ -830,12 +923,20 @@ pub struct GmView {
     pub faults: Vec<FaultRow>,
     /// Probes and guards.
     pub probes: Vec<ProbeRow>,
-    /// The standings.
-    pub rows: Vec<RowView>,
+    /// The standings, with the incidents each team faced.
+    pub scores: Vec<GmScore>,
+    /// When the next scenario comes.
+    pub next: GmNext,
+    /// The scenarios that could open now.
+    pub draws: Vec<GmDraw>,
+    /// Why nothing can open now (empty when something can).
+    pub waiting: String,
     /// The whole timeline, newest first.
     pub timeline: Vec<EntryView>,
     /// Fingerprints of the parts.
     pub rev_status: String,
+    /// Of the next scenario (its due time, not the seconds left: the script counts those).
+    pub rev_next: String,
     /// Of the incidents.
     pub rev_incidents: String,
     /// Of the faults.
@@ -970,7 +1071,37 @@ impl GmView {
         probes.sort_by(|a, b| (a.role, &a.name, &a.team).cmp(&(b.role, &b.name, &b.team)));
         let entries = server.timeline(&Viewer::GameMaster);
         let status = StatusView::new(view.status, view.armed);
+        let schedule = server.schedule();
+        let next = gm_next(&schedule);
+        let draws: Vec<GmDraw> = schedule.draws.iter().map(gm_draw).collect();
+        // While it counts, the running time it is due at (to the second) stays the same.
+        let due_at = match schedule.next {
+            NextScenario::Counting => (view.clock_ms + schedule.next_in_ms) / 1000,
+            _ => schedule.next_in_ms / 1000,
+        };
         GmView {
+            rev_next: rev(&(
+                next.state,
+                &next.rule,
+                due_at,
+                &schedule.draws,
+                &schedule.waiting,
+            )),
+            scores: view
+                .scoreboard
+                .iter()
+                .map(|s| GmScore {
+                    rank: s.rank,
+                    team: s.team.clone(),
+                    points: s.points,
+                    faced: s.faced,
+                    resolved: s.resolved,
+                    false_alarms: s.false_alarms,
+                })
+                .collect(),
+            next,
+            draws,
+            waiting: schedule.waiting.clone().unwrap_or_default(),
             can_start: view.game.can_start,
             can_pause: view.game.can_pause,
             can_resume: view.game.can_resume,
@@ -997,7 +1128,6 @@ impl GmView {
             closed,
             faults,
             probes,
-            rows: rows(&view.scoreboard),
             timeline: timeline(entries),
         }
     }

@@ -940,6 +940,13 @@ scenarios:
     assert!(diagnosed.contains("right diagnosis"), "{diagnosed}");
     let gm_status = ok(cli(&server, Some(GM), &["gm", "status"]));
     assert!(gm_status.contains("slow-web"), "{gm_status}");
+    // When the next scenario comes and what could open: the interval restarted at the
+    // unleash; search owns none of the targets, and checkout has room again.
+    assert!(
+        gm_status.contains("next scenario: in ")
+            && gm_status.contains("    slow-web (100%) against checkout\n"),
+        "{gm_status}"
+    );
     ok(cli(
         &server,
         Some(GM),
