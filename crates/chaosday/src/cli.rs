@@ -33,9 +33,11 @@ Examples:
 /// Flags every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where chaosday keeps its state (the revert journal of this host).
+    /// Where chaosday keeps its state (the revert journal of this host), for the commands
+    /// that keep state here (`demo`, `fault`, `proxy`, `serve`, `report`); they take
+    /// `--state-dir` after their name too. The clients (`team`, `gm`) keep none.
     /// [default: /var/lib/chaosday as root, else $XDG_STATE_HOME/chaosday or ~/.local/state/chaosday]
-    #[arg(long, global = true, env = "CHAOSDAY_STATE_DIR", value_name = "DIR")]
+    #[arg(long, env = "CHAOSDAY_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// How to print results: `text` for people, `json` for scripts.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text, env = "CHAOSDAY_OUTPUT")]
@@ -43,6 +45,28 @@ pub struct Global {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--state-dir`, for the commands that keep state on this host (the clients `team` and
+/// `gm` do not take it).
+#[derive(Debug, Args, Default)]
+pub struct StateDir {
+    /// Where chaosday keeps its state on this host (the revert journal, the demo, the
+    /// event log); else $CHAOSDAY_STATE_DIR. [default: /var/lib/chaosday as root, else $XDG_STATE_HOME/chaosday or ~/.local/state/chaosday]
+    #[arg(
+        id = "local_state_dir",
+        long = "state-dir",
+        global = true,
+        value_name = "DIR"
+    )]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDir {
+    /// The directory given after the command's name, else before it.
+    pub fn or<'a>(&'a self, global: &'a Global) -> Option<&'a std::path::Path> {
+        self.state_dir.as_deref().or(global.state_dir.as_deref())
+    }
 }
 
 /// Output formats.
@@ -64,8 +88,8 @@ pub enum Command {
     /// reverts every fault and stops every child.
     Demo(DemoArgs),
     /// Inject, list and revert ad-hoc faults; the kill switch.
-    #[command(subcommand, after_help = FAULT_EXAMPLES)]
-    Fault(FaultCommand),
+    #[command(after_help = FAULT_EXAMPLES)]
+    Fault(FaultArgs),
     /// Serve the Toxiproxy 2.12 HTTP API: existing Toxiproxy clients create proxies and
     /// toxics through it unchanged. Runs until Ctrl-C or SIGTERM, then stops every proxy.
     Proxy(ProxyArgs),
@@ -130,10 +154,21 @@ pub enum SchemaFormat {
     Game,
 }
 
+/// `chaosday fault`: its state directory and its command.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+    #[command(subcommand)]
+    pub command: FaultCommand,
+}
+
 /// The flags of `chaosday demo`.
 #[derive(Debug, Args)]
 #[command(after_help = DEMO_EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub state: StateDir,
     /// The teams' ops tools, on a running demo.
     #[command(subcommand)]
     pub command: Option<DemoCommand>,
@@ -233,6 +268,8 @@ pub enum OpsAction {
 #[derive(Debug, Args)]
 #[command(after_help = PROXY_EXAMPLES)]
 pub struct ProxyArgs {
+    #[command(flatten)]
+    pub state: StateDir,
     /// The address the API listens on. It has no authentication: anyone who reaches it can
     /// open proxies on this host, so keep it on loopback unless the network is yours.
     #[arg(long, default_value = "127.0.0.1")]
@@ -489,11 +526,74 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    fn help(path: &[&str]) -> String {
+        let mut command = super::Cli::command();
+        command.build();
+        let mut at = &mut command;
+        for name in path {
+            at = at.find_subcommand_mut(name).expect("the subcommand exists");
+        }
+        at.render_long_help().to_string()
+    }
+
+    #[test]
+    fn only_the_commands_that_keep_state_here_offer_a_state_directory() {
+        for client in [
+            &["team"][..],
+            &["team", "declare"],
+            &["gm"],
+            &["gm", "status"],
+        ] {
+            assert!(
+                !help(client).contains("--state-dir"),
+                "{client:?} keeps no state: {}",
+                help(client)
+            );
+        }
+        for local in [
+            &["fault"][..],
+            &["fault", "list"],
+            &["demo"],
+            &["serve"],
+            &["proxy"],
+            &["report"],
+        ] {
+            assert!(help(local).contains("--state-dir"), "{local:?}");
+        }
+    }
+
+    #[test]
+    fn the_state_directory_is_read_before_or_after_the_command() {
+        use clap::Parser;
+        for args in [
+            &["chaosday", "--state-dir", "/x", "fault", "list"][..],
+            &["chaosday", "fault", "--state-dir", "/x", "list"],
+            &["chaosday", "fault", "list", "--state-dir", "/x"],
+        ] {
+            let cli = super::Cli::try_parse_from(args).expect("parses");
+            let super::Command::Fault(fault) = cli.command else {
+                panic!("a fault command");
+            };
+            assert_eq!(
+                fault.state.or(&cli.global),
+                Some(std::path::Path::new("/x")),
+                "{args:?}"
+            );
+        }
+        assert!(
+            super::Cli::try_parse_from(["chaosday", "team", "status", "--state-dir", "/x"])
+                .is_err(),
+            "a client takes no state directory"
+        );
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_EXAMPLES)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub state: StateDir,
     /// The game file (YAML or JSON), as `chaosday validate` checks it.
     #[arg(value_name = "GAME")]
     pub game: PathBuf,
@@ -769,6 +869,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = REPORT_EXAMPLES)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub state: StateDir,
     /// The game's name in the event log [default: the only game in it]
     #[arg(long)]
     pub game: Option<String>,

@@ -79,7 +79,7 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let console = Console::new(global.output);
     let state_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
-        None => app::state_dir(global.state_dir.as_deref())?.join("demo"),
+        None => app::state_dir(args.state.or(global))?.join("demo"),
     };
     chaosday_store::ensure_private_dir(&state_dir).with_context(|| {
         format!(

@@ -11,12 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::app::{self, UsageError};
-use crate::cli::{FaultCommand, Global, InjectKind, Output, ProcessFault};
+use crate::cli::{FaultArgs, FaultCommand, Global, InjectKind, Output, ProcessFault};
 use crate::output;
 
 /// Runs a `chaosday fault` command.
-pub async fn run(global: &Global, command: FaultCommand) -> anyhow::Result<ExitCode> {
-    let state_dir = app::state_dir(global.state_dir.as_deref())?;
+pub async fn run(global: &Global, args: FaultArgs) -> anyhow::Result<ExitCode> {
+    let FaultArgs { state, command } = args;
+    let state_dir = app::state_dir(state.or(global))?;
     let (engine, _supervisor) = app::open_engine(&state_dir, "cli").await?;
     let by = format!("chaosday fault (pid {})", std::process::id());
     match command {

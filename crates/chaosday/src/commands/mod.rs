@@ -19,7 +19,7 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(&cli.global, args).await,
-        Command::Fault(command) => fault::run(&cli.global, command).await,
+        Command::Fault(args) => fault::run(&cli.global, args).await,
         Command::Proxy(args) => proxy::run(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Team(command) => team::run(&cli.global, command).await,

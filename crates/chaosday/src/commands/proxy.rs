@@ -34,7 +34,7 @@ pub async fn run(global: &Global, args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::new(args.seed);
     // Toxics are faults: the engine journals them (the kill switch, a stop and the next
     // chaosday after a crash remove them), those of --config included.
-    let state_dir = app::state_dir(global.state_dir.as_deref())?;
+    let state_dir = app::state_dir(args.state.or(global))?;
     let (engine, _supervisor) =
         app::open_engine_with(&state_dir, "toxiproxy", registry.clone()).await?;
     let api = toxiproxy::Toxiproxy {

@@ -25,7 +25,7 @@ pub async fn run(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> 
     let (store, default) = match &args.store {
         Some(store) => (store.clone(), false),
         None => {
-            let dir = app::state_dir(global.state_dir.as_deref())?;
+            let dir = app::state_dir(args.state.or(global))?;
             (dir.join(STORE_FILE).display().to_string(), true)
         }
     };

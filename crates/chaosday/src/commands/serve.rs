@@ -48,7 +48,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             unset.variable, unset.role
         );
     }
-    let state_dir = app::state_dir(global.state_dir.as_deref())?;
+    let state_dir = app::state_dir(args.state.or(global))?;
     app::private_state_dir(&state_dir)?;
     let store = args
         .store
