@@ -208,7 +208,8 @@ async fn diagnose(
         format!("right diagnosis of {incident}: {points:+} points")
     } else {
         let left = state.rules.diagnose.max_tries.saturating_sub(i.tries);
-        format!("wrong diagnosis of {incident}: {points:+} points, {left} tries left")
+        let tries = if left == 1 { "try" } else { "tries" };
+        format!("wrong diagnosis of {incident}: {points:+} points, {left} {tries} left")
     };
     Ok(ack(inner, &event, &team, message, Some(incident), points))
 }

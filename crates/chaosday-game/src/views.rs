@@ -48,6 +48,9 @@ pub struct IncidentCard {
     pub can_buy_hints: bool,
     /// Diagnoses the team may still submit (its team and the game master only).
     pub tries_left: Option<u32>,
+    /// Running time left before its deadline, ms (its team and the game master, while
+    /// it is open; it does not run during a pause).
+    pub time_left_ms: Option<u64>,
 }
 
 /// What the game master may do to the game now.
@@ -101,6 +104,9 @@ pub(crate) fn console(
                 can_claim: acting && claimable && !incident.claimed.unwrap_or(false),
                 can_buy_hints: acting,
                 tries_left: incident.tries.map(|t| max_tries.saturating_sub(t)),
+                time_left_ms: incident
+                    .deadline_ms
+                    .and_then(|_| state.time_left_ms(incident.id, now_ms)),
                 open,
                 incident,
             }
@@ -253,6 +259,11 @@ mod tests {
         let card = &mine.incidents[0];
         assert!(card.can_diagnose && card.can_claim && card.can_buy_hints);
         assert_eq!(card.tries_left, Some(mine.max_tries));
+        assert_eq!(
+            card.time_left_ms,
+            Some(597_000),
+            "opened at 2 s with 10 min to go, seen at 5 s"
+        );
         let theirs = console(
             &state,
             0,
@@ -267,6 +278,7 @@ mod tests {
                 card.tries_left, None,
                 "another team's tries are not theirs to know"
             );
+            assert_eq!(card.time_left_ms, None, "nor its deadline");
         }
     }
 }

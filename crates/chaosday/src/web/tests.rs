@@ -69,7 +69,10 @@ async fn ui_limited(spectators: bool, rate_limit: u32) -> Ui {
     let options = ApiOptions {
         rate_limit,
         spectators,
-        web: WebOptions { scenarios },
+        web: WebOptions {
+            scenarios,
+            ..WebOptions::default()
+        },
         ..ApiOptions::default()
     };
     Ui {
@@ -721,4 +724,38 @@ async fn a_signed_in_browser_has_a_rate_limit_of_its_own() {
         ui.get("/", Some(&made_up)).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn the_kiosk_board_has_no_top_bar_and_the_report_keeps_it() {
+    let ui = ui().await;
+    let board = ui.get("/", None).await;
+    assert!(board.body.contains(r#"class="topbar""#));
+    assert!(
+        board.body.contains(r#"href="/?kiosk=1""#),
+        "a link to the kiosk mode"
+    );
+    let kiosk = ui.get("/?kiosk=1", None).await;
+    assert_eq!(kiosk.status, StatusCode::OK);
+    assert!(kiosk.body.contains(r#"<body class="wall kiosk""#));
+    for absent in [r#"class="topbar""#, r#"href="/login""#, "<nav", "?kiosk=1"] {
+        assert!(!kiosk.body.contains(absent), "the kiosk shows {absent}");
+    }
+    assert!(kiosk.body.contains(r#"id="board-stats""#));
+    assert!(
+        ui.get("/board", None)
+            .await
+            .body
+            .contains(r#"id="board-stats""#),
+        "the stats are a live part"
+    );
+    let report = ui.get("/report", None).await;
+    assert!(report.body.contains(r#"class="topbar""#), "{}", report.body);
+    assert!(
+        report
+            .body
+            .contains(r#"<a href="/report" aria-current="page">Report</a>"#)
+    );
+    assert!(report.body.contains(r#"<div class="report">"#));
+    assert_eq!(report.body.matches("<html").count(), 1, "one document");
 }
