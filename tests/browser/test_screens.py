@@ -142,6 +142,7 @@ def test_the_kiosk_mode_fills_a_booth_screen_with_no_top_bar(game, open_page):
     game.team(CHECKOUT, f"/incidents/{number}/diagnose", target="web-link", kind="latency")
     game.gm("/unleash", scenario="web-cut", team="checkout")
     game.team(CHECKOUT, "/declare", target="web-link")
+    game.gm("/adjust", team="checkout", points=12345, reason="a five-digit score for the big screen")
 
     board = open_page(1920, 1080)
     board.goto(game.url + "/")
@@ -170,6 +171,10 @@ def test_the_kiosk_mode_fills_a_booth_screen_with_no_top_bar(game, open_page):
         line = f"{score['team']} {score['resolved']} resolved of {score['faced']} faced"
         assert line in stats, f"{line!r} not in {stats!r}: the same figures as the API"
     assert any(score["faced"] > 0 for score in scores), scores
+    # Nothing of the standings is cut off: the table fits in its panel.
+    table = kiosk.locator("#rows").bounding_box()
+    panel = kiosk.locator(".hiscore").bounding_box()
+    assert table["x"] + table["width"] <= panel["x"] + panel["width"], (table, panel)
     stats_box = kiosk.locator("#board-stats").bounding_box()
     foot_box = kiosk.locator("#board-foot").bounding_box()
     assert stats_box["y"] + stats_box["height"] <= foot_box["y"] + 1, "the stats sit above the footer"
