@@ -126,7 +126,7 @@ game: browser-day
 game_master: {{ token_env: GM_TOKEN }}
 schedule: {{ every: 1h, max_open_per_team: 3 }}
 teams:
-  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [web, web-link] }}
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [web, web-link], repair_url: "http://127.0.0.1:{web_link}/ops" }}
   - {{ name: search, token_env: SEARCH_TOKEN, owns: [search, search-link] }}
 targets:
   web: {{ process: {{ command: {web}, supervised: true }} }}

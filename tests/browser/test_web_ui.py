@@ -196,12 +196,17 @@ def test_screenshots_of_every_page(game, open_page):
         board.wait_for_selector("#rows tr[data-team='search']")
         shots.append(screenshot(board, f"scoreboard-{size}"))
 
+        kiosk = open_page(width, height)
+        kiosk.goto(game.url + "/?kiosk=1")
+        kiosk.wait_for_selector("#rows tr[data-team='search']")
+        shots.append(screenshot(kiosk, f"kiosk-{size}"))
+
         login = open_page(width, height)
         login.goto(game.url + "/login")
         shots.append(screenshot(login, f"login-{size}"))
 
         team = sign_in(open_page(width, height), game, CHECKOUT, "ada")
-        team.wait_for_selector(f"#incident-{web}")
+        team.wait_for_selector(f"#incident-{web} [data-countdown]")
         shots.append(screenshot(team, f"team-{size}"))
         team.screenshot(path=str(shots[-1]).replace(".png", "-full.png"), full_page=True)
 
@@ -212,6 +217,10 @@ def test_screenshots_of_every_page(game, open_page):
         gm.click("#kill-switch")
         gm.locator("#kill-dialog").wait_for(state="visible")
         shots.append(screenshot(gm, f"gm-kill-dialog-{size}"))
+
+        team.goto(game.url + "/report")
+        shots.append(screenshot(team, f"report-web-{size}"))
+        team.screenshot(path=str(shots[-1]).replace(".png", "-full.png"), full_page=True)
 
         forbidden = sign_in(open_page(width, height), game, SEARCH, "bob")
         forbidden.goto(game.url + "/gm")

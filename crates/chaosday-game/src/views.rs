@@ -341,6 +341,11 @@ mod tests {
         let card = &mine.incidents[0];
         assert!(card.can_diagnose && card.can_claim && card.can_buy_hints);
         assert_eq!(card.tries_left, Some(mine.max_tries));
+        assert_eq!(
+            card.time_left_ms,
+            Some(597_000),
+            "opened at 2 s with 10 min to go, seen at 5 s"
+        );
         let theirs = console(
             &state,
             0,
@@ -355,6 +360,7 @@ mod tests {
                 card.tries_left, None,
                 "another team's tries are not theirs to know"
             );
+            assert_eq!(card.time_left_ms, None, "nor its deadline");
         }
     }
 

@@ -1,7 +1,9 @@
 // chaosday's pages: live parts, counting clocks, confirmations. No dependencies, no build.
 //
-// [data-age], [data-left] and [data-clock] hold milliseconds as of the page's render, and
-// count on from there (the browser's clock may differ from the server's).
+// [data-age], [data-left], [data-clock] and [data-countdown] hold milliseconds as of the
+// page's render, and count on from there (the browser's clock may differ from the
+// server's). [data-countdown] counts down to 0:00 as m:ss (h:mm:ss over an hour), and stands
+// still while the element has data-paused (the game is paused: its time does not run).
 //
 // A live page names, on <body>, the HTML fragment of its live parts (data-live), the event
 // stream it listens to (data-stream) and a poll period (data-poll, ms). On every event it
@@ -30,9 +32,17 @@
     return two(Math.floor(s / 3600)) + ":" + two(Math.floor((s % 3600) / 60)) + ":" + two(s % 60);
   }
 
+  // Time left, as the server writes it: 4:05, 0:00, 1:02:03.
+  function countdown(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var m = Math.floor((s % 3600) / 60);
+    if (s >= 3600) return Math.floor(s / 3600) + ":" + two(m) + ":" + two(s % 60);
+    return m + ":" + two(s % 60);
+  }
+
   function stamp(root) {
     var now = performance.now();
-    root.querySelectorAll("[data-age],[data-left],[data-clock]").forEach(function (el) {
+    root.querySelectorAll("[data-age],[data-left],[data-clock],[data-countdown]").forEach(function (el) {
       el._t0 = now;
     });
   }
@@ -47,6 +57,12 @@
     });
     document.querySelectorAll("[data-clock]").forEach(function (el) {
       el.textContent = stopwatch(Number(el.dataset.clock) + (now - (el._t0 || now)));
+    });
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var left = Number(el.dataset.countdown);
+      if (!el.hasAttribute("data-paused")) left -= now - (el._t0 || now);
+      el.textContent = countdown(left);
+      el.classList.toggle("is-low", left < 60000);
     });
   }
 

@@ -164,6 +164,15 @@ impl<'g> Checker<'g> {
                     "list the targets it runs, such as owns: [cart]",
                 );
             }
+            if let Some(url) = &team.repair_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                self.report(
+                    format!("{at}.repair_url"),
+                    format!("`{url}` is not an http:// or https:// address"),
+                    "write the address of the team's ops page, such as repair_url: https://ops.example.com/checkout",
+                );
+            }
             for (j, name) in team.owns.iter().enumerate() {
                 let path = format!("{at}.owns[{j}]");
                 match game.targets.get(name) {

@@ -112,6 +112,10 @@ pub struct Team {
     /// the team's to detect, diagnose and resolve.
     #[serde(default)]
     pub owns: Vec<String>,
+    /// Where the team repairs what it runs (an ops page, a runbook, a dashboard), an
+    /// `http://` or `https://` address: the team console links it on every open incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_url: Option<String>,
 }
 
 /// Either one concrete thing for the whole game, or one per team (a per-team replica).

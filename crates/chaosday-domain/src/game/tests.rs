@@ -627,6 +627,17 @@ fn teams_need_unique_names_their_own_tokens_and_something_to_own() {
 }
 
 #[test]
+fn a_teams_repair_url_is_a_web_address() {
+    check(
+        "teams: [{name: checkout, token_env: A, owns: [cart-db, shop], repair_url: \"javascript:alert(1)\"}, {name: search, token_env: B, owns: [shop], repair_url: \"https://ops.example.com/search\"}]",
+        &[(
+            "teams[0].repair_url",
+            "`javascript:alert(1)` is not an http:// or https:// address",
+        )],
+    );
+}
+
+#[test]
 fn owns_names_known_targets_with_a_replica_for_the_team() {
     check(
         "teams: [{name: checkout, token_env: A, owns: [cart-db, kart]}, {name: search, token_env: B, owns: [shop, nothing-like-it]}]",

@@ -112,9 +112,10 @@ schedule: {{ every: {every}, max_open_per_team: 1 }}
     for (team, owns) in TEAMS {
         let _ = writeln!(
             y,
-            "  - {{ name: {team}, token_env: {}, owns: [{}] }}",
+            "  - {{ name: {team}, token_env: {}, owns: [{}], repair_url: \"{}/\" }}",
             team_token_env(team),
-            owns.join(", ")
+            owns.join(", "),
+            shop.monitor_url()
         );
     }
     y.push_str(

@@ -8,82 +8,104 @@ use chaosday_domain::report::{IncidentFigures, Postmortem, Report, TimelineKind,
 use super::svg::{self, Group, Svg};
 use super::text::{self, Clock, duration};
 
-const STYLE: &str = r#"
-:root { --ink: #1f2328; --muted: #6a737d; --line: #d8dee4; --soft: #f6f8fa; --accent: #3b73b9;
-  --good: #2f7a2d; --bad: #c0362c; }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; background: #eef1f4; color: var(--ink);
+/// The report's style sheet: the web UI's dark theme, every rule under `.report` (so that
+/// the web UI's /report can show the report in its own frame). The charts' colors are
+/// overridden here by the colors svg.rs writes (`#1f2328` ink, `#6a737d` muted, `#e4e7eb`
+/// grid, `#f6f8fa` lanes, the pause's hatching), so the same SVG reads on the dark page and
+/// on paper.
+pub const STYLE: &str = r##"
+.report { --ink: #ecebf8; --muted: #a09ec4; --dim: #6d6a96; --line: #2b2950; --line-2: #3b3868;
+  --soft: #1a1833; --panel: #121124; --accent: #22e3ff; --good: #3dfc8f; --bad: #ff3b5c;
+  --hatch: #1a1833; --hatch-line: #2b2950;
+  color: var(--ink); max-width: 2400px; margin: 0 auto;
   font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 24px 48px; }
-header.top { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 22px 26px; margin-bottom: 18px; }
-header.top h1 { margin: 0 0 4px; font-size: 26px; letter-spacing: -0.01em; }
-header.top h1 small { font-weight: 400; color: var(--muted); font-size: 16px; }
-header.top p { margin: 2px 0; color: var(--muted); }
-.badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600;
-  background: var(--soft); border: 1px solid var(--line); color: var(--ink); white-space: nowrap; }
-.badge.running, .badge.open, .badge.detected, .badge.diagnosed { background: #e7f0fb; border-color: #b9d2f0; color: #1d4f8c; }
-.badge.paused { background: #fff6db; border-color: #f0dc9b; color: #7a5a00; }
-.badge.resolved, .badge.ended { background: #e6f4e5; border-color: #b5dcb2; color: #23611f; }
-.badge.expired { background: #fbe7e5; border-color: #f0bab5; color: #8f241b; }
-.badge.cancelled { background: #efefef; border-color: #d4d4d4; color: #555; }
-.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 10px; margin: 16px 0 0; }
-.card { background: var(--soft); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
-.card b { display: block; font-size: 22px; line-height: 1.2; font-variant-numeric: tabular-nums; }
-.card span { color: var(--muted); font-size: 12px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 18px 22px 20px; margin-bottom: 18px; }
-h2 { font-size: 19px; margin: 0 0 12px; }
-h3 { font-size: 16px; margin: 22px 0 8px; }
-h4 { font-size: 13px; margin: 14px 0 4px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
-.chart { margin: 8px 0 6px; overflow-x: auto; }
-.chart svg { display: block; width: 100%; height: auto; }
-.chart + h3 { margin-top: 18px; }
-.caption { color: var(--muted); font-size: 12.5px; margin: 2px 0 0; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--soft); white-space: nowrap; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { white-space: nowrap; }
-td .sub { display: block; color: var(--muted); font-size: 11.5px; font-weight: 400; }
-td.t { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
-tr.total td { font-weight: 700; }
-.neg { color: var(--bad); }
-.pos { color: var(--good); }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
-.kind { font-size: 11.5px; font-weight: 600; color: var(--muted); white-space: nowrap; }
-.kind.gm { color: #7a4bb0; }
-.kind.incident { color: #1d4f8c; }
-.kind.closed { color: #23611f; }
-.kind.bad { color: #8f241b; }
-.empty { color: var(--muted); font-style: italic; }
-article.pm { border-top: 1px solid var(--line); padding-top: 6px; margin-top: 18px; }
-article.pm:first-of-type { border-top: 0; margin-top: 0; }
-article.pm h3 { margin-top: 8px; }
-article.pm ul { margin: 4px 0 6px; padding-left: 20px; }
-article.pm .facts { color: var(--muted); margin: 0 0 4px; }
-.notes { border: 1px dashed #c2c8cf; border-radius: 6px; min-height: 54px; padding: 6px 10px; color: var(--muted); font-size: 12px; margin: 4px 0 8px; }
-footer { color: var(--muted); font-size: 12px; padding: 0 4px; }
+.report * { box-sizing: border-box; }
+body.report-doc { margin: 0; background: #07060f; color-scheme: dark; -webkit-text-size-adjust: 100%; }
+body.report-doc .report { padding: 24px clamp(12px, 2vw, 40px) 48px; }
+.report header.top { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 22px 26px; margin-bottom: 18px; }
+.report header.top h1 { margin: 0 0 4px; font-size: 26px; letter-spacing: -0.01em; }
+.report header.top h1 small { font-weight: 400; color: var(--muted); font-size: 16px; }
+.report header.top p { margin: 2px 0; color: var(--muted); }
+.report .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600;
+  background: var(--soft); border: 1px solid var(--line-2); color: var(--ink); white-space: nowrap; text-transform: none; letter-spacing: 0; }
+.report .badge.running, .report .badge.open, .report .badge.detected, .report .badge.diagnosed { border-color: #22e3ff; color: #22e3ff; }
+.report .badge.paused { border-color: #ffe14d; color: #ffe14d; }
+.report .badge.resolved, .report .badge.ended { border-color: #3dfc8f; color: #3dfc8f; }
+.report .badge.expired { border-color: #ff3b5c; color: #ff3b5c; }
+.report .badge.cancelled { border-color: var(--line-2); color: var(--muted); }
+.report .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(118px, 1fr)); gap: 10px; margin: 16px 0 0; }
+.report .cards .card { background: var(--soft); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; margin: 0; }
+.report .cards .card b { display: block; font-size: 22px; line-height: 1.2; font-variant-numeric: tabular-nums; }
+.report .cards .card span { color: var(--muted); font-size: 12px; }
+.report section { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 18px 22px 20px; margin-bottom: 18px; min-width: 0; }
+.report h2 { font-size: 19px; margin: 0 0 12px; color: var(--accent); }
+.report h3 { font-size: 16px; margin: 22px 0 8px; }
+.report h4 { font-size: 13px; margin: 14px 0 4px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
+.report .chart { margin: 8px 0 6px; overflow-x: auto; }
+.report .chart svg { display: block; width: 100%; max-width: 1400px; height: auto; fill: var(--ink); }
+.report .chart svg [fill="#1f2328"] { fill: var(--ink); }
+.report .chart svg [fill="#6a737d"] { fill: var(--muted); }
+.report .chart svg [stroke="#e4e7eb"] { stroke: var(--line); }
+.report .chart svg [stroke="#fff"] { stroke: var(--panel); }
+.report .chart svg [fill="#f3f4f6"] { fill: var(--hatch); }
+.report .chart svg [stroke="#dcdfe3"] { stroke: var(--hatch-line); }
+.report .chart svg [stroke="#c8ccd1"] { stroke: var(--line-2); }
+.report .chart svg [fill="#f6f8fa"] { fill: var(--soft); }
+.report .chart + h3 { margin-top: 18px; }
+.report .caption { color: var(--muted); font-size: 12.5px; margin: 2px 0 0; }
+.report .scroll { overflow-x: auto; }
+.report table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.report th, .report td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+.report th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--soft); white-space: nowrap; }
+.report td.n, .report th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.report td.name { white-space: nowrap; }
+.report td .sub { display: block; color: var(--muted); font-size: 11.5px; font-weight: 400; }
+.report td.t { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
+.report tr.total td { font-weight: 700; }
+.report .neg { color: var(--bad); }
+.report .pos { color: var(--good); }
+.report .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
+.report .kind { font-size: 11.5px; font-weight: 600; color: var(--muted); white-space: nowrap; }
+.report .kind.gm { color: #b197ff; }
+.report .kind.incident { color: #22e3ff; }
+.report .kind.closed { color: #3dfc8f; }
+.report .kind.bad { color: #ff6b83; }
+.report .empty { color: var(--muted); font-style: italic; }
+.report article.pm { border-top: 1px solid var(--line); padding-top: 6px; margin-top: 18px; }
+.report article.pm:first-of-type { border-top: 0; margin-top: 0; }
+.report article.pm h3 { margin-top: 8px; }
+.report article.pm ul { margin: 4px 0 6px; padding-left: 20px; }
+.report article.pm .facts { color: var(--muted); margin: 0 0 4px; display: block; }
+.report .notes { border: 1px dashed var(--line-2); border-radius: 6px; min-height: 54px; padding: 6px 10px; color: var(--muted); font-size: 12px; margin: 4px 0 8px; }
+.report footer { color: var(--muted); font-size: 12px; padding: 0 4px; }
+@media (min-width: 1500px) {
+  .report { font-size: 15px; }
+  .report table { font-size: 14px; }
+}
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
-  body { background: #fff; font-size: 10.5pt; }
-  main { max-width: none; padding: 0; }
-  header.top, section { border: 0; border-radius: 0; padding: 0; margin: 0 0 8mm; }
-  section { break-inside: auto; }
-  .chart, table tr, article.pm .notes, .cards { break-inside: avoid; }
-  h2, h3, h4 { break-after: avoid; }
-  article.pm { break-inside: avoid-page; }
-  .notes { min-height: 28mm; }
-  .chart { overflow: visible; }
-  .scroll { overflow: visible; }
-  table { font-size: 7.5pt; }
-  th, th.n { white-space: normal; }
-  th, td { padding: 2px 3px; }
-  td.name, td.n { white-space: normal; }
-  td .sub { font-size: 7pt; }
-  .badge { padding: 0 4px; font-size: 7pt; }
+  .report { --ink: #1f2328; --muted: #6a737d; --line: #d8dee4; --line-2: #c2c8cf; --soft: #f6f8fa; --panel: #fff;
+    --accent: #1f2328; --good: #2f7a2d; --bad: #c0362c; --hatch: #f3f4f6; --hatch-line: #dcdfe3; max-width: none; }
+  body.report-doc { background: #fff; font-size: 10.5pt; }
+  body.report-doc .report { padding: 0; }
+  .report .badge { color: var(--ink) !important; border-color: var(--line-2) !important; }
+  .report .kind { color: var(--muted) !important; }
+  .report header.top, .report section { border: 0; border-radius: 0; padding: 0; margin: 0 0 8mm; }
+  .report section { break-inside: auto; }
+  .report .chart, .report table tr, .report article.pm .notes, .report .cards { break-inside: avoid; }
+  .report h2, .report h3, .report h4 { break-after: avoid; }
+  .report article.pm { break-inside: avoid-page; }
+  .report .notes { min-height: 28mm; }
+  .report .chart { overflow: visible; }
+  .report .scroll { overflow: visible; }
+  .report table { font-size: 7.5pt; }
+  .report th, .report th.n { white-space: normal; }
+  .report th, .report td { padding: 2px 3px; }
+  .report td.name, .report td.n { white-space: normal; }
+  .report td .sub { font-size: 7pt; }
+  .report .badge { padding: 0 4px; font-size: 7pt; }
 }
-"#;
+"##;
 
 /// A table cell of points: its class (`n`, `n neg`, `n pos`) and its text.
 struct Cell {
@@ -218,10 +240,22 @@ struct Page<'a> {
     timeline: Vec<TimelineRow>,
     postmortems: Vec<PostmortemView>,
     rules: String,
+    /// A document of its own (`chaosday report`), or only the content (the web UI's).
+    standalone: bool,
 }
 
-/// The whole page.
+/// The whole page: a document of its own, its style sheet inline.
 pub fn page(game: &str, report: &Report, clock: &Clock) -> String {
+    render(game, report, clock, true)
+}
+
+/// The page's content only (`<div class="report">`), for a page that has its own frame and
+/// links [`STYLE`].
+pub fn content(game: &str, report: &Report, clock: &Clock) -> String {
+    render(game, report, clock, false)
+}
+
+fn render(game: &str, report: &Report, clock: &Clock, standalone: bool) -> String {
     let teams = team_order(report);
     let status = text::status(report.status);
     let s = &report.summary;
@@ -349,6 +383,7 @@ pub fn page(game: &str, report: &Report, clock: &Clock) -> String {
             .map(|(pm, i)| postmortem(pm, i, clock))
             .collect(),
         rules: text::rules(&report.rules),
+        standalone,
     };
     page.render()
         .unwrap_or_else(|e| format!("the report page failed to render: {e}\n"))

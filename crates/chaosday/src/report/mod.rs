@@ -11,7 +11,7 @@
 //! the viewer may see them).
 
 mod csv;
-mod html;
+pub mod html;
 mod md;
 mod svg;
 mod text;

@@ -19,7 +19,7 @@ use chaosday_domain::events::{Diagnosis, IncidentId};
 use super::WebState;
 use super::forms::{Form, MAX_NAME_CHARS, MAX_PLAYER_CHARS, MAX_TEXT_CHARS};
 use super::pages::{login_form, safe_next};
-use super::sessions::{self, Current, Flash};
+use super::sessions::{self, Current, DiagnosisChoice, Flash};
 use crate::api::access::Peer;
 use chaosday_game::auth::{Identity, TokenHash};
 use chaosday_game::{Action, Caller};
@@ -240,18 +240,35 @@ async fn perform(
     };
     let flash = match build(&form, &current.caller) {
         Err(text) => Flash { ok: false, text },
-        Ok(action) => match state.server.act(&current.caller, action).await {
-            // A loss (a false alarm, a wrong diagnosis, a hint bought) is not good news: red,
-            // as errors are; green for what gained or cost nothing.
-            Ok(ack) => Flash {
-                ok: ack.points >= 0,
-                text: ack.message,
-            },
-            Err(error) => Flash {
-                ok: false,
-                text: error.to_string(),
-            },
-        },
+        Ok(action) => {
+            // The form shows this diagnosis again, after a wrong try as after a refusal.
+            if let Action::Diagnose {
+                incident,
+                diagnosis,
+            } = &action
+            {
+                state.sessions.set_choice(
+                    &current,
+                    DiagnosisChoice {
+                        incident: incident.0,
+                        target: diagnosis.target.clone(),
+                        kind: diagnosis.kind.clone(),
+                    },
+                );
+            }
+            match state.server.act(&current.caller, action).await {
+                // A loss (a false alarm, a wrong diagnosis, a hint bought) is not good news: red,
+                // as errors are; green for what gained or cost nothing.
+                Ok(ack) => Flash {
+                    ok: ack.points >= 0,
+                    text: ack.message,
+                },
+                Err(error) => Flash {
+                    ok: false,
+                    text: error.to_string(),
+                },
+            }
+        }
     };
     state.sessions.set_flash(&current, flash);
     Redirect::to(back).into_response()

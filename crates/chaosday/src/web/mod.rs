@@ -27,6 +27,7 @@ pub mod views;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -59,6 +60,8 @@ pub struct WebOptions {
     /// The game's scenarios, for the game master's lists. Empty, the console asks for a
     /// scenario's name as text.
     pub scenarios: Vec<ScenarioChoice>,
+    /// Where each team repairs (the game file's `repair_url`), by team.
+    pub repair_urls: BTreeMap<String, String>,
 }
 
 impl WebOptions {
@@ -73,6 +76,11 @@ impl WebOptions {
                     difficulty: s.difficulty,
                     manual: s.resolution == Resolution::Manual,
                 })
+                .collect(),
+            repair_urls: game
+                .teams
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.repair_url.clone()?)))
                 .collect(),
         }
     }

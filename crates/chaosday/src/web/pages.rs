@@ -18,7 +18,7 @@ use super::assets;
 use super::sessions::{self, Current, Secret};
 use super::views::{
     AbortPage, BoardLive, BoardView, GmLive, GmPage, GmView, Layout, LoginPage, LogoutPage,
-    MessagePage, ScoreboardPage, TeamLive, TeamPage, TeamView, UserView,
+    MessagePage, ReportPage, ScoreboardPage, TeamLive, TeamPage, TeamView, UserView,
 };
 use chaosday_domain::secrecy::Viewer;
 use chaosday_game::Caller;
@@ -64,6 +64,7 @@ impl WebState {
             live_stream: String::new(),
             live_poll_ms: 0,
             asset_version: assets::version(),
+            kiosk: false,
             seq: self
                 .server
                 .seq(&current.map_or(Viewer::Spectator, |c| c.caller.viewer())),
@@ -110,13 +111,32 @@ fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
-/// `GET /`: the big screen.
-pub async fn scoreboard(State(state): State<WebState>, headers: HeaderMap) -> Response {
+/// The query of `/`.
+#[derive(Debug, Deserialize)]
+pub struct BoardQuery {
+    /// `1` (or `true`, or nothing): the kiosk mode, for a booth's screen.
+    kiosk: Option<String>,
+}
+
+/// `GET /`: the big screen; `/?kiosk=1` shows it with no top bar (no navigation, no
+/// sign-in), scaled to the screen, for a booth.
+pub async fn scoreboard(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Query(query): Query<BoardQuery>,
+) -> Response {
     let current = state.current(&headers);
     if !state.spectators && current.is_none() {
         return to_login("/");
     }
-    let mut layout = state.layout(current.as_ref(), "board", "Scoreboard", "wall");
+    let kiosk = matches!(query.kiosk.as_deref(), Some("" | "1" | "true" | "yes"));
+    let mut layout = state.layout(
+        current.as_ref(),
+        "board",
+        "Scoreboard",
+        if kiosk { "wall kiosk" } else { "wall" },
+    );
+    layout.kiosk = kiosk;
     layout.live_fragment = "/board".into();
     layout.live_stream = "/api/v1/events?view=spectator".into();
     // The page is the spectators' view, and so is its stream's count.
@@ -241,7 +261,13 @@ pub async fn team(State(state): State<WebState>, headers: HeaderMap) -> Response
     layout.live_poll_ms = 30_000;
     TeamPage {
         layout,
-        v: TeamView::build(&state.server, &team, &player),
+        v: TeamView::build(&state.server, &team, &player).with_session(
+            state.options.repair_urls.get(&team).map(String::as_str),
+            current
+                .as_ref()
+                .and_then(|c| state.sessions.choice(c))
+                .as_ref(),
+        ),
         csrf: current.map(|c| c.csrf.hex()).unwrap_or_default(),
     }
     .into_response()
@@ -255,7 +281,13 @@ pub async fn team_live(State(state): State<WebState>, headers: HeaderMap) -> Res
         Err(response) => return *response,
     };
     TeamLive {
-        v: TeamView::build(&state.server, &team, &player),
+        v: TeamView::build(&state.server, &team, &player).with_session(
+            state.options.repair_urls.get(&team).map(String::as_str),
+            current
+                .as_ref()
+                .and_then(|c| state.sessions.choice(c))
+                .as_ref(),
+        ),
         csrf: current.map(|c| c.csrf.hex()).unwrap_or_default(),
     }
     .into_response()
@@ -336,16 +368,19 @@ pub async fn report(State(state): State<WebState>, headers: HeaderMap) -> Respon
     if !state.spectators && current.is_none() {
         return to_login("/report");
     }
-    let viewer = current.map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
-        c.caller.viewer()
-    });
+    let viewer = current
+        .as_ref()
+        .map_or(chaosday_domain::secrecy::Viewer::Spectator, |c| {
+            c.caller.viewer()
+        });
     let report = state.server.report(&viewer);
-    let game = state.server.info().game;
-    let page = crate::report::render(
-        crate::report::Format::Html,
-        &game,
-        &report,
-        &crate::report::Clock::system(),
-    );
-    axum::response::Html(page).into_response()
+    let layout = state.layout(current.as_ref(), "report", "Report", "console report-page");
+    let content =
+        crate::report::html::content(&layout.game, &report, &crate::report::Clock::system());
+    ReportPage {
+        layout,
+        style: crate::report::html::STYLE,
+        content,
+    }
+    .into_response()
 }

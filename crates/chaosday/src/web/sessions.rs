@@ -94,6 +94,37 @@ pub struct Flash {
     pub text: String,
 }
 
+impl Flash {
+    /// The message in pieces, each with whether it is code: the server's messages quote
+    /// names and commands between backticks (`gm rearm`), which a page shows as code.
+    pub fn pieces(&self) -> Vec<(bool, String)> {
+        let mut pieces = Vec::new();
+        let mut code = false;
+        for part in self.text.split('`') {
+            if !part.is_empty() {
+                pieces.push((code, part.to_owned()));
+            }
+            code = !code;
+        }
+        // An odd backtick quotes nothing: the text as it is.
+        if self.text.matches('`').count() % 2 == 1 {
+            return vec![(false, self.text.clone())];
+        }
+        pieces
+    }
+}
+
+/// The last diagnosis a team's session submitted for an incident: its form shows it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagnosisChoice {
+    /// The incident's number.
+    pub incident: u64,
+    /// The target named.
+    pub target: String,
+    /// The fault kind named.
+    pub kind: String,
+}
+
 /// A signed-in session, as a request sees it.
 #[derive(Debug, Clone)]
 pub struct Current {
@@ -142,6 +173,7 @@ struct Session {
     created: Instant,
     last_used: Instant,
     flash: Option<Flash>,
+    choice: Option<DiagnosisChoice>,
 }
 
 /// Every session of a server.
@@ -235,6 +267,7 @@ impl Sessions {
                 created: now,
                 last_used: now,
                 flash: None,
+                choice: None,
             },
         );
         Ok(id)
@@ -281,6 +314,18 @@ impl Sessions {
         if let Some(session) = self.lock().get_mut(&current.id) {
             session.flash = Some(flash);
         }
+    }
+
+    /// Keeps the diagnosis the session just submitted, for its form.
+    pub fn set_choice(&self, current: &Current, choice: DiagnosisChoice) {
+        if let Some(session) = self.lock().get_mut(&current.id) {
+            session.choice = Some(choice);
+        }
+    }
+
+    /// The last diagnosis the session submitted, if any.
+    pub fn choice(&self, current: &Current) -> Option<DiagnosisChoice> {
+        self.lock().get(&current.id)?.choice.clone()
     }
 
     /// Takes the session's flash, if one waits.
@@ -344,6 +389,29 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn a_flash_shows_what_the_server_quotes_between_backticks_as_code() {
+        let flash = |text: &str| Flash {
+            ok: true,
+            text: text.into(),
+        };
+        assert_eq!(
+            flash("no fault until `gm rearm`, then `x`.").pieces(),
+            [
+                (false, "no fault until ".to_owned()),
+                (true, "gm rearm".to_owned()),
+                (false, ", then ".to_owned()),
+                (true, "x".to_owned()),
+                (false, ".".to_owned()),
+            ]
+        );
+        assert_eq!(flash("plain").pieces(), [(false, "plain".to_owned())]);
+        assert_eq!(
+            flash("a lone ` stays").pieces(),
+            [(false, "a lone ` stays".to_owned())]
+        );
+    }
 
     fn team() -> Caller {
         Caller::Team {

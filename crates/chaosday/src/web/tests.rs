@@ -69,7 +69,10 @@ async fn ui_limited(spectators: bool, rate_limit: u32) -> Ui {
     let options = ApiOptions {
         rate_limit,
         spectators,
-        web: WebOptions { scenarios },
+        web: WebOptions {
+            scenarios,
+            ..WebOptions::default()
+        },
         ..ApiOptions::default()
     };
     Ui {
@@ -793,4 +796,38 @@ async fn the_game_masters_console_counts_down_to_the_next_scenario_and_no_one_el
             page.body
         );
     }
+}
+
+#[tokio::test]
+async fn the_kiosk_board_has_no_top_bar_and_the_report_keeps_it() {
+    let ui = ui().await;
+    let board = ui.get("/", None).await;
+    assert!(board.body.contains(r#"class="topbar""#));
+    assert!(
+        board.body.contains(r#"href="/?kiosk=1""#),
+        "a link to the kiosk mode"
+    );
+    let kiosk = ui.get("/?kiosk=1", None).await;
+    assert_eq!(kiosk.status, StatusCode::OK);
+    assert!(kiosk.body.contains(r#"<body class="wall kiosk""#));
+    for absent in [r#"class="topbar""#, r#"href="/login""#, "<nav", "?kiosk=1"] {
+        assert!(!kiosk.body.contains(absent), "the kiosk shows {absent}");
+    }
+    assert!(kiosk.body.contains(r#"id="board-stats""#));
+    assert!(
+        ui.get("/board", None)
+            .await
+            .body
+            .contains(r#"id="board-stats""#),
+        "the stats are a live part"
+    );
+    let report = ui.get("/report", None).await;
+    assert!(report.body.contains(r#"class="topbar""#), "{}", report.body);
+    assert!(
+        report
+            .body
+            .contains(r#"<a href="/report" aria-current="page">Report</a>"#)
+    );
+    assert!(report.body.contains(r#"<div class="report">"#));
+    assert_eq!(report.body.matches("<html").count(), 1, "one document");
 }

@@ -17,7 +17,7 @@ use chaosday_domain::incident::{Breakdown, IncidentState, Outcome, Status, TeamS
 use chaosday_domain::secrecy::{IncidentView, TimelineEntry, TimelineKind, Viewer};
 
 use super::ScenarioChoice;
-use super::sessions::Flash;
+use super::sessions::{DiagnosisChoice, Flash};
 use chaosday_game::views::{Draw, IncidentCard, NextScenario, Schedule};
 use chaosday_game::{ActiveFault, GameServer, ProbeHealth};
 
@@ -56,6 +56,8 @@ pub struct Layout {
     pub live_poll_ms: u64,
     /// The assets' version, so that browsers fetch them again after an upgrade.
     pub asset_version: &'static str,
+    /// The scoreboard for a booth's screen (`/?kiosk=1`): no top bar, nothing to click.
+    pub kiosk: bool,
     /// The game's last sequence number when the page was made (the live stream's first
     /// snapshot says whether the page is behind).
     pub seq: u64,
@@ -223,6 +225,10 @@ pub struct RowView {
     pub false_alarms: u32,
     /// Its points by source.
     pub breakdown: Vec<(&'static str, String)>,
+    /// Incidents opened against it (that the viewer may count).
+    pub faced: u32,
+    /// The share of them it resolved, in percent (for a bar).
+    pub resolved_pct: u32,
 }
 
 fn ordinal(n: usize) -> String {
@@ -287,6 +293,11 @@ pub fn rows(board: &[TeamScore]) -> Vec<RowView> {
             resolved: score.resolved,
             false_alarms: score.false_alarms,
             breakdown: breakdown(&score.breakdown),
+            faced: score.faced,
+            resolved_pct: (score.resolved * 100)
+                .checked_div(score.faced)
+                .unwrap_or(0)
+                .min(100),
         });
     }
     out
@@ -494,6 +505,8 @@ pub struct TeamIncident {
     pub closed_reason: String,
     /// Once closed: its faults, for people.
     pub faults: Vec<String>,
+    /// Its deadline, how it was detected, where to repair it, the last diagnosis tried.
+    pub more: CardMore,
     /// Its fingerprint.
     pub rev: String,
 }
@@ -503,6 +516,56 @@ pub struct TeamIncident {
 fn open_for(card: &IncidentCard) -> i64 {
     card.open_for_ms
         .map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// What an incident's card tells beyond its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardMore {
+    /// Whether the card counts down to a deadline (an open incident of the team's).
+    pub has_deadline: bool,
+    /// Running time left before the deadline, ms.
+    pub left_ms: u64,
+    /// The same, `4:05` (`1:02:03` over an hour).
+    pub left: String,
+    /// Whether the game is paused: the countdown is frozen.
+    pub paused: bool,
+    /// The target the team declared, empty if an alert detected it (or nothing yet).
+    pub declared_target: String,
+    /// Whether one of the team's alerts detected it.
+    pub by_alert: bool,
+    /// Where the team repairs (the game file's `repair_url`), empty for none.
+    pub repair_url: String,
+    /// The target of the last diagnosis this session submitted for it, empty for none.
+    pub chosen_target: String,
+    /// Its fault kind.
+    pub chosen_kind: String,
+}
+
+impl CardMore {
+    fn of(card: &IncidentCard, paused: bool) -> Self {
+        let i = &card.incident;
+        let left_ms = card.time_left_ms.unwrap_or(0);
+        CardMore {
+            has_deadline: card.open && card.time_left_ms.is_some(),
+            left_ms,
+            left: countdown(left_ms),
+            paused,
+            declared_target: i.declared_target.clone().unwrap_or_default(),
+            by_alert: i.detected_ms.is_some() && i.declared_target.is_none(),
+            ..CardMore::default()
+        }
+    }
+}
+
+/// Time left on a countdown: `4:05`, `0:00`, `1:02:03` over an hour (what the page's
+/// script shows as it counts down).
+pub fn countdown(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 fn resolution_help(resolution: Option<Resolution>) -> &'static str {
@@ -576,6 +639,7 @@ fn team_incident(card: &IncidentCard, max_tries: u32, running: bool) -> TeamInci
             .flatten()
             .map(|f| f.description.clone())
             .collect(),
+        more: CardMore::of(card, false),
         rev: rev(i),
     }
 }
@@ -711,6 +775,37 @@ impl TeamView {
             rows,
             timeline: timeline(entries),
         }
+    }
+}
+
+impl TeamView {
+    /// Fills what the cards tell beyond the game itself: whether the countdowns are frozen
+    /// (a pause), where the team repairs (`repair_url`), and the diagnosis this session
+    /// submitted last, which its form shows again.
+    pub fn with_session(
+        mut self,
+        repair_url: Option<&str>,
+        choice: Option<&DiagnosisChoice>,
+    ) -> Self {
+        let paused = self.status.class == "paused";
+        for i in &mut self.open {
+            i.more.paused = paused;
+            i.more.repair_url = repair_url.unwrap_or_default().to_owned();
+            if let Some(c) = choice.filter(|c| c.incident == i.id) {
+                i.more.chosen_target.clone_from(&c.target);
+                i.more.chosen_kind.clone_from(&c.kind);
+            }
+            // The countdown's value is left out: the page counts it down itself.
+            let m = &i.more;
+            i.rev = rev(&(
+                &i.rev,
+                m.paused,
+                &m.repair_url,
+                &m.chosen_target,
+                &m.chosen_kind,
+            ));
+        }
+        self
     }
 }
 
@@ -1235,6 +1330,18 @@ pub struct AbortPage {
     pub faults: usize,
 }
 
+/// The report (`/report`) in the UI's frame.
+#[derive(Template, WebTemplate)]
+#[template(path = "report_page.html")]
+pub struct ReportPage {
+    /// The frame.
+    pub layout: Layout,
+    /// The report's style sheet.
+    pub style: &'static str,
+    /// The report's content, escaped by the report's renderer.
+    pub content: String,
+}
+
 /// An error page (403, 404) or a page with one message.
 #[derive(Template, WebTemplate)]
 #[template(path = "message.html")]
@@ -1326,6 +1433,15 @@ mod tests {
         assert_eq!(game_clock(0), "00:00:00");
         assert_eq!(game_clock(754_999), "00:12:34");
         assert_eq!(game_clock(36_000_000), "10:00:00");
+    }
+
+    #[test]
+    fn a_countdown_reads_like_a_kitchen_timer() {
+        assert_eq!(countdown(0), "0:00");
+        assert_eq!(countdown(999), "0:00");
+        assert_eq!(countdown(65_000), "1:05");
+        assert_eq!(countdown(3_599_999), "59:59");
+        assert_eq!(countdown(3_723_000), "1:02:03");
     }
 
     #[test]
