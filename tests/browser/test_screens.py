@@ -103,12 +103,14 @@ def test_the_incident_card_counts_down_keeps_the_last_diagnosis_and_links_the_op
     team.wait_for_selector(f"{clock}[data-paused]")
     assert "frozen: the game is paused" in team.text_content(f"{card} .card-facts")
     frozen = team.inner_text(clock)
-    age = team.inner_text(f"{card} [data-age]")
-    team.wait_for_function(
-        "([sel, age]) => document.querySelector(sel).textContent !== age",
-        arg=[f"{card} [data-age]", age],
-    )
+    open_for = team.inner_text(f"{card} .card-meta")
+    # A paused game's clocks stand still: let the page's once-a-second ticker run a few
+    # times (measured on the page's own clock), then nothing has moved.
+    started = team.evaluate("performance.now()")
+    team.wait_for_function("t0 => performance.now() - t0 > 3000", arg=started)
     assert team.inner_text(clock) == frozen, "a paused game's countdown does not run"
+    assert team.inner_text(f"{card} .card-meta") == open_for, "nor does its open-for"
+    assert team.locator(f"{card} [data-age]").count() == 0, "nothing ticks while paused"
 
     # Resumed, live (no reload): the card is replaced and counts down again.
     game.gm("/game/resume")

@@ -89,6 +89,7 @@ body.report-doc .report { padding: 24px clamp(12px, 2vw, 40px) 48px; }
   body.report-doc { background: #fff; font-size: 10.5pt; }
   body.report-doc .report { padding: 0; }
   .report .badge { color: var(--ink) !important; border-color: var(--line-2) !important; }
+  .report td .badge { white-space: normal; }
   .report .kind { color: var(--muted) !important; }
   .report header.top, .report section { border: 0; border-radius: 0; padding: 0; margin: 0 0 8mm; }
   .report section { break-inside: auto; }
