@@ -115,9 +115,9 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     console.say_with(
         "stopped",
         &format!(
-            "stopped: every fault reverted, the shop stopped. The game's log is in {}: `chaosday report --store {}` writes its postmortem.",
+            "stopped: every fault reverted, the shop stopped. This game's log is {}; its postmortem:\n  chaosday report --store {} --out report.html",
             store.display(),
-            store.display()
+            shell_word(&store.display().to_string())
         ),
         json!({"store": store.display().to_string()}),
     );
@@ -173,8 +173,6 @@ async fn demo(
             .map_err(|e| port_error(port, &what, &e))?;
     }
 
-    state::remove_game_log(state_dir)?;
-
     // The game file, checked as `chaosday validate` checks it.
     let timings = Timings::new(args.every);
     let text = game::yaml(shop, &timings);
@@ -219,7 +217,8 @@ async fn demo(
     wait_for_shop(shop, state_dir).await?;
 
     // The game (it adopts the running services and proxies the links).
-    let store = state::game_log(state_dir);
+    // A log of its own for this run's game: the earlier runs' stay for their reports.
+    let store = state::new_game_log(state_dir, jiff::Timestamp::now())?;
     let mut options = ServeOptions::new(
         game,
         store.display().to_string(),
@@ -274,7 +273,7 @@ async fn demo(
     ));
     let address = api_listener.local_addr()?;
     announce(
-        console, args, state_dir, &game_file, shop, &tokens, address, &timings,
+        console, args, state_dir, &game_file, &store, shop, &tokens, address, &timings,
     );
 
     // Until Ctrl-C or SIGTERM: then the game reverts every fault and stops its children.
@@ -414,12 +413,19 @@ fn announce(
     args: &DemoArgs,
     state_dir: &Path,
     game_file: &Path,
+    store: &Path,
     shop: &Shop,
     tokens: &state::Tokens,
     address: SocketAddr,
     timings: &Timings,
 ) {
     let base = format!("http://{address}");
+    let you = shop::TEAMS
+        .iter()
+        .map(|(t, _)| *t)
+        .find(|t| Some(*t) != args.bots.then_some(args.bot_team.as_str()))
+        .unwrap_or("storefront");
+    let terminal = terminal_hints(&base, tokens.team(you), &shop.monitor_url(), store);
     let urls = json!({
         "scoreboard": format!("{base}{SCOREBOARD_PATH}"),
         "team_console": format!("{base}{TEAM_CONSOLE_PATH}"),
@@ -448,6 +454,8 @@ fn announce(
                 "bot_team": bot_team,
                 "state_dir": state_dir.display().to_string(),
                 "game_file": game_file.display().to_string(),
+                "store": store.display().to_string(),
+                "terminal": terminal,
                 "services": services,
                 "links": links,
                 "every_s": timings.every.as_secs(),
@@ -482,22 +490,15 @@ fn announce(
             owns.join(", ")
         ));
     }
-    let you = shop::TEAMS
-        .iter()
-        .map(|(t, _)| *t)
-        .find(|t| Some(*t) != bot_team)
-        .unwrap_or("storefront");
     out.push_str(&format!(
-        "\n  play from a terminal:\n    export CHAOSDAY_URL={base} CHAOSDAY_TOKEN={} CHAOSDAY_PLAYER=you\n    chaosday team status · chaosday team declare catalog-link · chaosday team diagnose 1 --target catalog-link --kind http_error\n    chaosday demo ops restart catalog · ops failover storefront · ops failback storefront · ops rollback catalog{}\n\n",
-        tokens.team(you),
-        if shop.monitor_port() == 18100 {
-            String::new()
-        } else {
-            format!("   (with --shop {})", shop.monitor_url())
-        },
+        "\n  play team {you} from a terminal (each line runs as printed):\n"
     ));
+    for line in &terminal {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push('\n');
     out.push_str(&format!(
-        "  shop: {}\n  links: {}\n  state: {} (game file: {}, `chaosday validate` checks it)\n\n",
+        "  shop: {}\n  links: {}\n  state: {} (game file: {}, `chaosday validate` checks it)\n  this game's log: {}\n\n",
         shop::SERVICES
             .iter()
             .map(|s| format!("{} :{}", s.name, shop.service_port(s)))
@@ -510,6 +511,7 @@ fn announce(
             .join(", "),
         state_dir.display(),
         game_file.display(),
+        store.display(),
     ));
     out.push_str(&format!(
         "The game has started: a first scenario in {}, then one every {}{}. Ctrl-C reverts every fault and stops the shop.",
@@ -522,6 +524,44 @@ fn announce(
         },
     ));
     println!("{out}");
+}
+
+/// The commands a player of the demo runs from a terminal, each as it runs when pasted:
+/// the server, token and shop in exported variables, then the commands (a comment where
+/// a value is only known later).
+fn terminal_hints(base: &str, token: &str, shop: &str, store: &Path) -> Vec<String> {
+    vec![
+        format!(
+            "export CHAOSDAY_URL={base} CHAOSDAY_TOKEN={token} CHAOSDAY_PLAYER=you CHAOSDAY_DEMO_SHOP={}",
+            shop.trim_end_matches('/')
+        ),
+        "chaosday team status".into(),
+        "chaosday team declare catalog-link".into(),
+        "chaosday demo ops status".into(),
+        "chaosday demo ops restart catalog".into(),
+        "chaosday demo ops failover storefront".into(),
+        "chaosday demo ops failback storefront".into(),
+        "chaosday demo ops rollback catalog".into(),
+        "# then, with the incident number that team status shows:".into(),
+        "#   chaosday team diagnose NUMBER --target catalog-link --kind http_error".into(),
+        format!(
+            "# after the game: chaosday report --store {} --out report.html",
+            shell_word(&store.display().to_string())
+        ),
+    ]
+}
+
+/// `text` as one word for a POSIX shell (quoted when it needs it).
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=+,@%".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The hidden `__shop` command: one service of the demo's shop.

@@ -137,26 +137,30 @@ pub async fn stop_shop_processes(dir: &Path) -> Vec<u32> {
     found.iter().map(|p| p.pid).collect()
 }
 
-/// The game's event log: one game per run, so the last run's log is removed first.
-pub fn game_log(dir: &Path) -> PathBuf {
-    dir.join("games.sqlite")
+/// Where the demo keeps its games' event logs: one file per run, never removed, so that
+/// an earlier day's report can still be written.
+pub fn games_dir(dir: &Path) -> PathBuf {
+    dir.join("games")
 }
 
-/// Removes the last run's game log (its journal of faults stays: recovery reads it).
-pub fn remove_game_log(dir: &Path) -> anyhow::Result<()> {
-    let log = game_log(dir);
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = PathBuf::from(format!("{}{suffix}", log.display()));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("removing the last game's log {}", path.display()));
-            }
+/// A new event log for a run starting at `started` (UTC, to the second, in its name:
+/// `games/2026-12-05T09-30-00Z.sqlite`; `-2`, `-3`… if that name is taken).
+pub fn new_game_log(dir: &Path, started: jiff::Timestamp) -> anyhow::Result<PathBuf> {
+    let games = games_dir(dir);
+    chaosday_store::ensure_private_dir(&games)
+        .with_context(|| format!("creating {}", games.display()))?;
+    let stamp = started.strftime("%Y-%m-%dT%H-%M-%SZ").to_string();
+    for n in 1u32.. {
+        let name = match n {
+            1 => format!("{stamp}.sqlite"),
+            n => format!("{stamp}-{n}.sqlite"),
+        };
+        let path = games.join(name);
+        if !path.exists() {
+            return Ok(path);
         }
     }
-    Ok(())
+    unreachable!("some name is free")
 }
 
 #[cfg(test)]

@@ -608,10 +608,81 @@ async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_c
         "the tokens are kept from one run to the next"
     );
 
+    // The printed terminal hints run as printed, pasted into a shell, one after the other.
+    let hints: Vec<&str> = next.ready["terminal"]
+        .as_array()
+        .expect("the ready line carries the terminal hints")
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(hints[0].starts_with("export CHAOSDAY_URL="), "{hints:?}");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_chaosday")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -eu\n{}", hints.join("\n")))
+        .env("PATH", path)
+        .env_remove("CHAOSDAY_URL")
+        .env_remove("CHAOSDAY_TOKEN")
+        .env_remove("CHAOSDAY_DEMO_SHOP")
+        .env_remove("CHAOSDAY_OUTPUT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{hints:#?}\n{}\n{}",
+        text(&ran.stdout),
+        text(&ran.stderr)
+    );
+    assert!(
+        text(&ran.stdout).contains("false alarm"),
+        "{}",
+        text(&ran.stdout)
+    );
+
+    // Each run keeps its own event log: the first run's is still there, and its report
+    // can still be written.
+    let first = PathBuf::from(demo.ready["store"].as_str().unwrap());
+    let second = PathBuf::from(next.ready["store"].as_str().unwrap());
+    assert_ne!(first, second);
+    assert_eq!(first.parent(), second.parent(), "one folder of games");
+    assert!(
+        first.exists(),
+        "the first run's log is kept: {}",
+        first.display()
+    );
+    let report = chaosday(
+        &sandbox,
+        &[
+            "report",
+            "--store",
+            first.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["game"], "chaosday-demo");
+    assert!(
+        report["summary"]["incidents"].as_u64().unwrap() >= 1,
+        "the first run's incidents: {report}"
+    );
+
     next.running.signal(Signal::SIGTERM);
     let out = next.running.finish(Duration::from_secs(40));
     assert!(out.status.success(), "{:?}: {}", out.status, next.stderr());
     assert!(shop_processes(&shop_dir).is_empty());
+    assert!(wait_until(Duration::from_secs(5), || next
+        .event("stopped")
+        .is_some()));
+    let stopped = next.event("stopped").expect("a stopped line");
+    assert_eq!(stopped["store"], next.ready["store"]);
 }
 
 #[test]
