@@ -236,6 +236,10 @@ pub struct DemoOpsArgs {
         value_name = "URL"
     )]
     pub shop: String,
+    /// Who acts, in the shop's shared ops log (every monitoring tab shows it)
+    /// [default: the terminal's user]
+    #[arg(long, env = "CHAOSDAY_PLAYER", value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 const DEMO_OPS_EXAMPLES: &str = "\

@@ -518,7 +518,7 @@ impl Inner {
                 Repair::Failover => (OpsAction::Failover, "storefront"),
                 Repair::Rollback(service) => (OpsAction::Rollback, service.as_str()),
             };
-            let done = self.ops.act(action, service).await;
+            let done = self.ops.act(action, service, &self.by(player)).await;
             self.settle();
             match done {
                 Ok(message) => {
@@ -607,7 +607,10 @@ impl Inner {
             return;
         }
         let player = self.player();
-        let done = self.ops.act(OpsAction::Failback, "storefront").await;
+        let done = self
+            .ops
+            .act(OpsAction::Failback, "storefront", &self.by(player))
+            .await;
         self.settle();
         match done {
             Ok(message) => {
@@ -654,6 +657,11 @@ impl Inner {
 
     fn chance(&self, p: f64) -> bool {
         self.rng.lock().chance(p)
+    }
+
+    /// Who the shared ops log says acted: the bot's player, and its team.
+    fn by(&self, player: &str) -> String {
+        format!("{player} (bot, {})", self.team)
     }
 
     fn player(&self) -> &'static str {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -305,6 +305,7 @@ pub async fn serve(
         .route("/", get(page))
         .route("/api/stats", get(stats))
         .route("/api/ops", get(ops_status))
+        .route("/api/ops/log", get(ops_log))
         .route("/api/ops/{action}/{service}", post(ops_act))
         .fallback(|| async {
             (
@@ -329,8 +330,21 @@ async fn stats(State(state): State<PageState>) -> Response {
         "services": snapshot.services,
         "links": snapshot.links,
         "history": state.monitor.history(),
+        "ops_log": state.ops.log(),
     }))
     .into_response()
+}
+
+/// The shared ops log: every action by anyone, newest first.
+async fn ops_log(State(state): State<PageState>) -> Response {
+    axum::Json(state.ops.log()).into_response()
+}
+
+/// Who asks for an ops action (`?by=NAME`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct By {
+    #[serde(default)]
+    by: String,
 }
 
 async fn ops_status(State(state): State<PageState>) -> Response {
@@ -340,6 +354,7 @@ async fn ops_status(State(state): State<PageState>) -> Response {
 async fn ops_act(
     State(state): State<PageState>,
     Path((action, service)): Path<(String, String)>,
+    Query(By { by }): Query<By>,
 ) -> Response {
     let Some(action) = parse_action(&action) else {
         return (
@@ -351,7 +366,7 @@ async fn ops_act(
         )
             .into_response();
     };
-    match state.ops.act(action, &service).await {
+    match state.ops.act(action, &service, &by).await {
         Ok(message) => axum::Json(json!({"message": message})).into_response(),
         Err(e) => {
             let status = match e {

@@ -8,8 +8,11 @@
 //!   tool for the manual scenario (a bad config).
 //!
 //! They are served by the demo (`/api/ops` beside the monitoring page) and called by
-//! `chaosday demo ops ACTION SERVICE`, the page's buttons and the bot.
+//! `chaosday demo ops ACTION SERVICE`, the page's buttons and the bot. Every action, by
+//! whoever, goes into one shared ops log (`GET /api/ops/log`, on every monitoring tab): who
+//! did what, when, and what came of it.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +28,43 @@ use serde_json::Value;
 use super::shop::{self, Role, ServiceSpec, Shop};
 use crate::app::UsageError;
 use crate::cli::{DemoOpsArgs, Global, OpsAction, Output};
+
+/// How many actions the shared ops log keeps (the oldest go first).
+pub const LOG_LIMIT: usize = 200;
+
+/// The longest name an action is logged under, in characters.
+const WHO_LIMIT: usize = 40;
+
+/// One action in the shared ops log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpsEntry {
+    /// When it finished, unix ms.
+    pub at_ms: i64,
+    /// Who: the player's name from the page or `CHAOSDAY_PLAYER`, a bot, the game master.
+    pub by: String,
+    /// The action (`restart`, `failover`…).
+    pub action: String,
+    /// The service.
+    pub service: String,
+    /// Whether it worked.
+    pub ok: bool,
+    /// What it did, or why it failed.
+    pub message: String,
+}
+
+/// `by` as the log keeps it: trimmed, control characters out, at most [`WHO_LIMIT`]
+/// characters; `fallback` when empty.
+fn who(by: &str, fallback: &str) -> String {
+    let clean: String = by
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(WHO_LIMIT)
+        .collect();
+    match clean.trim() {
+        "" => fallback.to_owned(),
+        name => name.to_owned(),
+    }
+}
 
 /// How long a restarted service has to answer `/health`.
 const READY_LIMIT: Duration = Duration::from_secs(10);
@@ -68,6 +108,7 @@ pub struct Ops {
     supervisor: Arc<Supervisor>,
     http: reqwest::Client,
     busy: tokio::sync::Mutex<()>,
+    log: parking_lot::Mutex<VecDeque<OpsEntry>>,
 }
 
 impl Ops {
@@ -81,6 +122,7 @@ impl Ops {
                 .timeout(Duration::from_millis(500))
                 .build()?,
             busy: tokio::sync::Mutex::new(()),
+            log: parking_lot::Mutex::new(VecDeque::new()),
         })
     }
 
@@ -124,8 +166,46 @@ impl Ops {
             .collect()
     }
 
-    /// Does `action` on `service`; says what it did.
-    pub async fn act(&self, action: OpsAction, service: &str) -> Result<String, OpsError> {
+    /// The shared ops log, newest first.
+    pub fn log(&self) -> Vec<OpsEntry> {
+        self.log.lock().iter().rev().cloned().collect()
+    }
+
+    /// Does `action` on `service` for `by` (a player, a bot, the game master), and writes
+    /// it in the shared ops log whatever came of it; says what it did.
+    pub async fn act(
+        &self,
+        action: OpsAction,
+        service: &str,
+        by: &str,
+    ) -> Result<String, OpsError> {
+        let fallback = if action == OpsAction::Break {
+            "the game master"
+        } else {
+            "someone"
+        };
+        let done = self.act_unlogged(action, service).await;
+        let entry = OpsEntry {
+            at_ms: chaosday_engine::clock::now_ms(),
+            by: who(by, fallback),
+            action: action_name(action).to_owned(),
+            service: service.chars().take(WHO_LIMIT).collect(),
+            ok: done.is_ok(),
+            message: match &done {
+                Ok(message) => message.clone(),
+                Err(e) => e.to_string(),
+            },
+        };
+        let mut log = self.log.lock();
+        if log.len() == LOG_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(entry);
+        drop(log);
+        done
+    }
+
+    async fn act_unlogged(&self, action: OpsAction, service: &str) -> Result<String, OpsError> {
         let spec = shop::service(service).ok_or_else(|| {
             OpsError::NotFound(format!(
                 "no service `{service}` in the shop: the services are {}",
@@ -342,11 +422,16 @@ pub async fn cli(global: &Global, args: &DemoOpsArgs) -> anyhow::Result<ExitCode
             names()
         ))
     })?;
+    let by = args.by.clone().unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+        format!("{user} (cli)")
+    });
     let answer = http
         .post(format!(
             "{base}/api/ops/{}/{service}",
             action_name(args.action)
         ))
+        .query(&[("by", by.as_str())])
         .send()
         .await
         .map_err(unreachable)?;

@@ -645,6 +645,56 @@ async fn kill_9_of_the_demo_leaves_no_shop_behind_and_the_next_run_reverts_and_c
         text(&ran.stdout)
     );
 
+    // One shared ops log: what the terminal did (as CHAOSDAY_PLAYER), what a page's button
+    // does (`?by=`), every client reads it, newest first.
+    let shop = next.url("monitoring");
+    let shop = shop.trim_end_matches('/');
+    let (status, _) = next
+        .post(
+            &format!("{shop}/api/ops/rollback/catalog?by=ada%20%3Cb%3E"),
+            None,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, log) = next.get(&format!("{shop}/api/ops/log"), None).await;
+    let log = log.as_array().expect("the log is a list");
+    let seen: Vec<(String, String, String)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["by"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["service"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen.first(),
+        Some(&("ada <b>".into(), "rollback".into(), "catalog".into())),
+        "newest first, the name as given (the page escapes it): {seen:?}"
+    );
+    for (action, service) in [
+        ("restart", "catalog"),
+        ("failover", "storefront"),
+        ("failback", "storefront"),
+    ] {
+        assert!(
+            seen.contains(&("you".into(), action.into(), service.into())),
+            "{action} {service} by the terminal's player: {seen:?}"
+        );
+    }
+    assert!(
+        log.iter()
+            .all(|e| e["at_ms"].as_i64().unwrap() > 0 && e["ok"] == true)
+    );
+    let (_, stats) = next.get(&format!("{shop}/api/stats"), None).await;
+    assert_eq!(
+        stats["ops_log"].as_array(),
+        Some(log),
+        "the page reads the same log"
+    );
+
     // Each run keeps its own event log: the first run's is still there, and its report
     // can still be written.
     let first = PathBuf::from(demo.ready["store"].as_str().unwrap());
