@@ -846,8 +846,8 @@ pub fn human_duration(ms: u64) -> String {
     }
 }
 
-/// `1 hint`, `2 hints`.
-fn plural(n: usize, one: &str, many: &str) -> String {
+/// `1 hint`, `2 hints`: a count and its noun, for people (never `hint(s)`).
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

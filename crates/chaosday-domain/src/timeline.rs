@@ -957,7 +957,10 @@ pub fn tell(
             K::KillSwitch,
             None,
             None,
-            format!("the kill switch: {reverted} fault(s) reverted, no new fault until re-armed"),
+            format!(
+                "the kill switch: {} reverted, no new fault until re-armed",
+                crate::report::plural(*reverted as usize, "fault", "faults")
+            ),
             0,
         ),
         Change::Rearmed => entry(

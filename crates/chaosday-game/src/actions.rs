@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chaosday_domain::events::{Actor, Diagnosis, Event, EventKind, IncidentId};
 use chaosday_domain::game::{Game, Resolution, Scenario};
 use chaosday_domain::incident::{Incident, Status};
+use chaosday_domain::report::plural;
 use chaosday_domain::secrecy::{self, Viewer};
 
 use crate::referee::Refused;
@@ -228,8 +229,8 @@ async fn buy_hint(
     let found = own_incident(inner, &team, incident)?;
     if hint >= found.hints.len() {
         return Err(ActionError::NotFound(format!(
-            "{incident} has {} hint(s): choose 0 to {}",
-            found.hints.len(),
+            "{incident} has {}: choose 0 to {}",
+            plural(found.hints.len(), "hint", "hints"),
             found.hints.len().saturating_sub(1)
         )));
     }
@@ -494,13 +495,14 @@ async fn abort(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {
             })
             .collect();
         return Err(ActionError::Incomplete(format!(
-            "kill switch on and the game paused, but {} fault(s) could NOT be reverted: {}; chaosday keeps retrying them: undo them by hand, then `chaosday fault forget ID --reason ...`",
-            left.len(),
+            "kill switch on and the game paused, but {} could NOT be reverted: {}; chaosday keeps retrying them: undo them by hand, then `chaosday fault forget ID --reason ...`",
+            plural(left.len(), "fault", "faults"),
             left.join("; ")
         )));
     }
     let message = format!(
-        "kill switch: {reverted} fault(s) reverted in {} ms, none left; no fault until `gm rearm`",
+        "kill switch: {} reverted in {} ms, none left; no fault until `gm rearm`",
+        plural(reverted as usize, "fault", "faults"),
         report.elapsed_ms
     );
     Ok(gm_ack(

@@ -24,6 +24,7 @@ use std::time::Duration;
 use chaosday_domain::events::{Actor, Event, EventKind};
 use chaosday_domain::game::{Deck, Game, Scenario, scheduled};
 use chaosday_domain::incident::{GameState, Status};
+use chaosday_domain::report::plural;
 use chaosday_proxy::rng::Rng;
 use parking_lot::Mutex;
 
@@ -206,8 +207,12 @@ impl Scheduler {
             for t in teams {
                 if !room(t) {
                     return Err(format!(
-                        "{t} already has {} open incident(s)",
-                        ledger.game.schedule.max_open_per_team
+                        "{t} already has {} open",
+                        plural(
+                            ledger.game.schedule.max_open_per_team as usize,
+                            "incident",
+                            "incidents"
+                        )
                     ));
                 }
                 if !ledger.free(scenario, t) {
@@ -225,9 +230,10 @@ impl Scheduler {
                 check(&eligible)?;
                 if fair && !ledger.fair(&eligible) {
                     return Err(format!(
-                        "`{}` would put its teams further ahead of {} ({fewest} incident(s) faced)",
+                        "`{}` would put its teams further ahead of {}, which faced {}",
                         scenario.name,
-                        behind.join(", ")
+                        behind.join(", "),
+                        plural(fewest, "incident", "incidents")
                     ));
                 }
                 Ok(eligible)
@@ -353,7 +359,8 @@ impl Scheduler {
         let cap = ledger.game.schedule.max_open_per_team;
         if ledger.in_play.iter().all(|t| !ledger.room(t)) {
             return Some(format!(
-                "every team is at its cap of {cap} open incident(s)"
+                "every team is at its cap of {} open",
+                plural(cap as usize, "incident", "incidents")
             ));
         }
         let (behind, fewest) = ledger.behind();
@@ -782,7 +789,7 @@ scenarios:
         let outlook = scheduler.schedule(&game, &full, true);
         assert_eq!(
             outlook.waiting.as_deref(),
-            Some("every team is at its cap of 1 open incident(s)")
+            Some("every team is at its cap of 1 incident open")
         );
     }
 

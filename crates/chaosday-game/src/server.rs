@@ -365,8 +365,9 @@ impl Inner {
                 EventKind::Aborted { reverted } => notify(
                     WebhookEvent::Aborted,
                     format!(
-                        "{game}: KILL SWITCH by {}: {reverted} fault(s) reverted, no fault until re-armed",
-                        actor_name(&event.actor)
+                        "{game}: KILL SWITCH by {}: {} reverted, no fault until re-armed",
+                        actor_name(&event.actor),
+                        chaosday_domain::report::plural(*reverted as usize, "fault", "faults")
                     ),
                 ),
                 EventKind::GuardFailed { guard, detail } => notify(

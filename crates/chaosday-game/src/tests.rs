@@ -942,7 +942,7 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     assert!(full.draws.is_empty(), "{full:?}");
     assert_eq!(
         full.waiting.as_deref(),
-        Some("every team is at its cap of 1 open incident(s)")
+        Some("every team is at its cap of 1 incident open")
     );
     s.shutdown("test over").await;
 }

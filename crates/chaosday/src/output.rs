@@ -114,13 +114,14 @@ pub fn abort_report(report: &AbortReport) {
     }
     if report.complete() {
         println!(
-            "kill switch on: {} fault(s) reverted in {} ms, nothing left; no fault will be injected on this host until `chaosday fault rearm`",
-            report.reverted, report.elapsed_ms
+            "kill switch on: {} reverted in {} ms, nothing left; no fault will be injected on this host until `chaosday fault rearm`",
+            chaosday_domain::report::plural(report.reverted, "fault", "faults"),
+            report.elapsed_ms
         );
     } else {
         println!(
-            "kill switch on, but {} fault(s) could NOT be reverted ({} reverted in {} ms): chaosday keeps retrying them; undo them by hand if you can, then `chaosday fault forget ID --reason ...`. No fault will be injected on this host until `chaosday fault rearm`",
-            report.left.len(),
+            "kill switch on, but {} could NOT be reverted ({} reverted in {} ms): chaosday keeps retrying them; undo them by hand if you can, then `chaosday fault forget ID --reason ...`. No fault will be injected on this host until `chaosday fault rearm`",
+            chaosday_domain::report::plural(report.left.len(), "fault", "faults"),
             report.reverted,
             report.elapsed_ms
         );

@@ -584,7 +584,7 @@ mod tests {
             jitter_ms: 60_000,
             max_open_per_team: 1,
             draws: vec![draw.clone()],
-            waiting: Some("every team is at its cap of 1 open incident(s)".into()),
+            waiting: Some("every team is at its cap of 1 incident open".into()),
         };
         let bare_schedule = chaosday_game::views::Schedule {
             draws: Vec::new(),

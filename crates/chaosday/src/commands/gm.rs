@@ -579,7 +579,7 @@ next scenario: in 1m 32s of running time (a scenario every 2m; at most 1 open pe
                 "GET /api/v1/schedule",
                 200,
                 r#"{"next": "counting", "next_in_ms": 5000, "every_ms": 60000, "jitter_ms": 0,
-                    "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 open incident(s)"}"#,
+                    "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 incident open"}"#,
             ),
         ])
         .await;
@@ -607,7 +607,7 @@ next scenario: in 1m 32s of running time (a scenario every 2m; at most 1 open pe
             json!({"game": "g", "status": "running", "teams": [], "owns": {}, "fault_kinds": [],
                    "started_ms": 1_800_000_000_000_i64, "armed": true, "seq": 1, "scoreboard": [], "incidents": [],
                    "schedule": {"next": "counting", "next_in_ms": 5000, "every_ms": 60000, "jitter_ms": 0,
-                                "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 open incident(s)"},
+                                "max_open_per_team": 1, "draws": [], "waiting": "every team is at its cap of 1 incident open"},
                    "faults": [{"id": 1, "incident": null, "team": null, "target": null, "description": "cpu (1 core)",
                                "expires_ms": null, "left_ms": null, "origin": "cli", "whatever": {"x": 1}}],
                    "probes": []})

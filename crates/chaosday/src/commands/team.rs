@@ -725,7 +725,7 @@ INCIDENT  STATE     OPEN FOR  RESOLUTION  TRIES  HINTS  POINTS  NOTE
         let server = stand_in(&[(
             "POST /api/v1/incidents/1/hints",
             404,
-            r##"{"error": "not_found", "detail": "#1 has 2 hint(s): choose 0 to 1"}"##,
+            r##"{"error": "not_found", "detail": "#1 has 2 hints: choose 0 to 1"}"##,
         )])
         .await;
         let command = TeamCommand::Hint {
@@ -736,7 +736,7 @@ INCIDENT  STATE     OPEN FOR  RESOLUTION  TRIES  HINTS  POINTS  NOTE
         let error = run(&global(Output::Text), command).await.unwrap_err();
         assert_eq!(
             format!("{error:#}"),
-            "hint 5 of #1 (the API's index 4): not_found: #1 has 2 hint(s): choose 0 to 1"
+            "hint 5 of #1 (the API's index 4): not_found: #1 has 2 hints: choose 0 to 1"
         );
         assert_eq!(crate::app::exit_code(&error), 1);
     }
