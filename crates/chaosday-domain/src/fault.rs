@@ -20,16 +20,21 @@ use crate::size::ByteSize;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultSpec {
-    /// Send a signal to a process (SIGKILL unless `signal` says otherwise). Reverted by
-    /// starting it again, which only a supervised target allows.
+    /// Send a signal to a process or a container (SIGKILL unless `signal` says otherwise).
+    /// Reverted by starting it again: a container always, a process only if supervised.
     Kill {
         /// The signal to send, such as `SIGKILL` or `SIGTERM`.
         #[serde(default)]
         signal: Signal,
     },
-    /// Freeze a process with SIGSTOP; reverted with SIGCONT. (A struct variant, so that
-    /// unknown fields are refused.)
+    /// Freeze a process with SIGSTOP, or a container (the Engine's pause); reverted with
+    /// SIGCONT, or by unpausing it. (A struct variant, so that unknown fields are refused.)
     Pause {},
+    /// Stop a container (SIGTERM, then SIGKILL after its grace time); reverted by starting
+    /// it again.
+    Stop {},
+    /// Restart a container: it comes back by itself, so there is nothing to revert.
+    Restart {},
     /// Keep `cores` CPU cores busy at `load` percent; reverted by stopping the stressor.
     Cpu {
         /// How many cores to load (at least 1).
@@ -216,6 +221,8 @@ pub enum TargetKind {
     Host,
     /// A proxied TCP connection.
     Link,
+    /// A Docker container.
+    Container,
 }
 
 impl fmt::Display for TargetKind {
@@ -224,6 +231,7 @@ impl fmt::Display for TargetKind {
             TargetKind::Process => "process",
             TargetKind::Host => "host",
             TargetKind::Link => "link",
+            TargetKind::Container => "container",
         })
     }
 }
@@ -244,22 +252,24 @@ pub enum FaultSpecError {
 impl FaultSpec {
     /// Every fault kind as written in files, with the kind of target it acts on: the one
     /// list (a test checks it against the variants).
-    pub const KINDS: &[(&str, TargetKind)] = &[
-        ("kill", TargetKind::Process),
-        ("pause", TargetKind::Process),
-        ("cpu", TargetKind::Host),
-        ("memory", TargetKind::Host),
-        ("disk_fill", TargetKind::Host),
-        ("latency", TargetKind::Link),
-        ("bandwidth", TargetKind::Link),
-        ("timeout", TargetKind::Link),
-        ("reset_peer", TargetKind::Link),
-        ("slicer", TargetKind::Link),
-        ("slow_close", TargetKind::Link),
-        ("limit_data", TargetKind::Link),
-        ("down", TargetKind::Link),
-        ("http_error", TargetKind::Link),
-        ("http_delay", TargetKind::Link),
+    pub const KINDS: &[(&str, &[TargetKind])] = &[
+        ("kill", &[TargetKind::Process, TargetKind::Container]),
+        ("pause", &[TargetKind::Process, TargetKind::Container]),
+        ("stop", &[TargetKind::Container]),
+        ("restart", &[TargetKind::Container]),
+        ("cpu", &[TargetKind::Host]),
+        ("memory", &[TargetKind::Host]),
+        ("disk_fill", &[TargetKind::Host]),
+        ("latency", &[TargetKind::Link]),
+        ("bandwidth", &[TargetKind::Link]),
+        ("timeout", &[TargetKind::Link]),
+        ("reset_peer", &[TargetKind::Link]),
+        ("slicer", &[TargetKind::Link]),
+        ("slow_close", &[TargetKind::Link]),
+        ("limit_data", &[TargetKind::Link]),
+        ("down", &[TargetKind::Link]),
+        ("http_error", &[TargetKind::Link]),
+        ("http_delay", &[TargetKind::Link]),
     ];
 
     /// The fault kinds that act on a target of `target_kind` as written in files
@@ -267,7 +277,7 @@ impl FaultSpec {
     pub fn kinds_for(target_kind: &str) -> Vec<&'static str> {
         Self::KINDS
             .iter()
-            .filter(|(_, on)| on.to_string() == target_kind)
+            .filter(|(_, on)| on.iter().any(|k| k.to_string() == target_kind))
             .map(|(kind, _)| *kind)
             .collect()
     }
@@ -277,6 +287,8 @@ impl FaultSpec {
         match self {
             FaultSpec::Kill { .. } => "kill",
             FaultSpec::Pause {} => "pause",
+            FaultSpec::Stop {} => "stop",
+            FaultSpec::Restart {} => "restart",
             FaultSpec::Cpu { .. } => "cpu",
             FaultSpec::Memory { .. } => "memory",
             FaultSpec::DiskFill { .. } => "disk_fill",
@@ -293,15 +305,17 @@ impl FaultSpec {
         }
     }
 
-    /// The kind of target this fault acts on.
-    pub fn target_kind(&self) -> TargetKind {
-        match self {
-            FaultSpec::Kill { .. } | FaultSpec::Pause {} => TargetKind::Process,
-            FaultSpec::Cpu { .. } | FaultSpec::Memory { .. } | FaultSpec::DiskFill { .. } => {
-                TargetKind::Host
-            }
-            _ => TargetKind::Link,
-        }
+    /// The kinds of target this fault acts on.
+    pub fn target_kinds(&self) -> &'static [TargetKind] {
+        Self::KINDS
+            .iter()
+            .find(|(kind, _)| *kind == self.kind())
+            .map_or(&[], |(_, on)| on)
+    }
+
+    /// Whether this fault acts on a target of `kind` as written in files (`process`...).
+    pub fn acts_on(&self, kind: &str) -> bool {
+        self.target_kinds().iter().any(|k| k.to_string() == kind)
     }
 
     /// The least a `disk_fill` may leave free (its `keep_free` floor): room for chaosday's
@@ -378,6 +392,8 @@ impl fmt::Display for FaultSpec {
         match self {
             FaultSpec::Kill { signal } => write!(f, "kill ({signal})"),
             FaultSpec::Pause {} => f.write_str("pause (SIGSTOP)"),
+            FaultSpec::Stop {} => f.write_str("stop"),
+            FaultSpec::Restart {} => f.write_str("restart"),
             FaultSpec::Cpu { cores: 1, load } => write!(f, "cpu (1 core at {load})"),
             FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
@@ -621,10 +637,14 @@ mod tests {
             if let Ok(spec) =
                 serde_json::from_value::<FaultSpec>(serde_json::json!({ "kind": kind }))
             {
-                assert_eq!((spec.kind(), spec.target_kind()), (*kind, *on));
+                assert_eq!((spec.kind(), spec.target_kinds()), (*kind, *on));
             }
         }
         assert_eq!(FaultSpec::kinds_for("process"), ["kill", "pause"]);
+        assert_eq!(
+            FaultSpec::kinds_for("container"),
+            ["kill", "pause", "stop", "restart"]
+        );
         assert!(FaultSpec::kinds_for("pod").is_empty());
     }
 

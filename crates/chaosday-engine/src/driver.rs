@@ -62,6 +62,15 @@ pub enum Action {
         /// The proxy's name.
         proxy: String,
     },
+    /// Kill, stop, pause or restart this very container (by id).
+    Container {
+        /// The container's id.
+        id: String,
+        /// Its name, for people.
+        name: String,
+        /// What is done to it.
+        op: crate::drivers::container::ContainerOp,
+    },
     /// Start a stressor child running `fault`, tagged with `token`.
     Stress {
         /// Identifies the stressor among all processes.
@@ -127,6 +136,20 @@ pub enum RevertPlan {
         /// The proxy's name.
         proxy: String,
     },
+    /// Start this container again (by id), unless it runs or is gone.
+    StartContainer {
+        /// The container's id.
+        id: String,
+        /// Its name, for people.
+        name: String,
+    },
+    /// Unpause this container (by id), unless it is not paused or is gone.
+    UnpauseContainer {
+        /// The container's id.
+        id: String,
+        /// Its name, for people.
+        name: String,
+    },
     /// Kill the stressor tagged `token` and delete `file` if it exists.
     StopStressor {
         /// Identifies the stressor.
@@ -145,6 +168,7 @@ impl RevertPlan {
                 "process"
             }
             RevertPlan::StopStressor { .. } => "host",
+            RevertPlan::StartContainer { .. } | RevertPlan::UnpauseContainer { .. } => "container",
             RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
         }
     }

@@ -24,6 +24,7 @@ pub mod supervisor;
 use std::sync::Arc;
 
 pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
+pub use drivers::container::ContainerDriver;
 pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
 pub use drivers::process::ProcessDriver;
@@ -36,7 +37,8 @@ pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, New
 pub use supervisor::Supervisor;
 
 /// The drivers of a chaosday process: `process` (restarting through `supervisor`), `host`
-/// (starting stressors with `stressor`) and `link` (on the proxies of `links`).
+/// (starting stressors with `stressor`), `link` (on the proxies of `links`) and `container`
+/// (the Docker Engine of `DOCKER_HOST` or the local socket).
 pub fn standard_drivers(
     supervisor: Arc<Supervisor>,
     stressor: StressorCommand,
@@ -46,5 +48,6 @@ pub fn standard_drivers(
         Arc::new(ProcessDriver::new(supervisor)),
         Arc::new(HostDriver::new(stressor)),
         Arc::new(links),
+        Arc::new(ContainerDriver::new()),
     ]
 }

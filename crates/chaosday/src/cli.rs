@@ -358,17 +358,25 @@ pub struct ForgetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum InjectKind {
-    /// Freeze a process (SIGSTOP); reverted with SIGCONT.
+    /// Freeze a process (SIGSTOP; reverted with SIGCONT) or a container (paused; reverted by
+    /// unpausing it).
     #[command(
-        after_help = "Examples:\n  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s\n  chaosday fault inject pause --target pid:4242 --for 2m"
+        after_help = "Examples:\n  chaosday fault inject pause --target 'regex:^/srv/cart --port 8081$' --for 30s\n  chaosday fault inject pause --target pid:4242 --for 2m\n  chaosday fault inject pause --container cart --for 30s\n  chaosday fault inject pause --container label:app=cart --for 30s   (it must carry chaosday.enable=true)"
     )]
     Pause(ProcessFault),
-    /// Send a signal to a process (SIGKILL by default). A process chaosday does not supervise
-    /// is not started again: restart it with your own tooling.
+    /// Send a signal to a process or a container (SIGKILL by default). A container is started
+    /// again when the fault ends; a process only if chaosday supervises it: restart it with
+    /// your own tooling.
     #[command(
-        after_help = "Examples:\n  chaosday fault inject kill --target '/usr/bin/python3 -m http.server 8000'\n  chaosday fault inject kill --target pid:4242 --signal SIGTERM"
+        after_help = "Examples:\n  chaosday fault inject kill --target '/usr/bin/python3 -m http.server 8000'\n  chaosday fault inject kill --target pid:4242 --signal SIGTERM\n  chaosday fault inject kill --container cart --for 1m      (started again after a minute)"
     )]
     Kill(KillFault),
+    /// Stop a container; it is started again when the fault ends.
+    #[command(after_help = "Example:\n  chaosday fault inject stop --container cart --for 2m")]
+    Stop(ContainerFault),
+    /// Restart a container (it comes back by itself: nothing to revert).
+    #[command(after_help = "Example:\n  chaosday fault inject restart --container cart")]
+    Restart(ContainerFault),
     /// Keep CPU cores busy.
     #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
     Cpu(CpuFault),
@@ -382,12 +390,32 @@ pub enum InjectKind {
     DiskFill(DiskFillFault),
 }
 
-/// Which process, and for how long.
+/// Which process or container, and for how long.
 #[derive(Debug, Args)]
 pub struct ProcessFault {
     /// The process: its full command line exactly, `regex:PATTERN` searched in it, or `pid:N`.
-    #[arg(long, value_name = "SELECTOR")]
-    pub target: String,
+    #[arg(
+        long,
+        value_name = "SELECTOR",
+        required_unless_present = "container",
+        conflicts_with = "container"
+    )]
+    pub target: Option<String>,
+    /// Or a Docker container: its name, or `label:KEY=VALUE[,KEY=VALUE]` (a container chosen
+    /// by labels must also carry chaosday.enable=true).
+    #[arg(long, value_name = "NAME|label:K=V")]
+    pub container: Option<String>,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// Which container, and for how long.
+#[derive(Debug, Args)]
+pub struct ContainerFault {
+    /// The container: its name, or `label:KEY=VALUE[,KEY=VALUE]` (a container chosen by
+    /// labels must also carry chaosday.enable=true).
+    #[arg(long, value_name = "NAME|label:K=V")]
+    pub container: String,
     #[command(flatten)]
     pub timing: Timing,
 }

@@ -574,8 +574,13 @@ impl<'g> Checker<'g> {
         resolution: Resolution,
     ) -> bool {
         let kind = fault.kind();
-        let wanted = fault.target_kind().to_string();
-        if wanted != spec.kind() {
+        let wanted = fault
+            .target_kinds()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if !fault.acts_on(spec.kind()) {
             let kinds = FaultSpec::kinds_for(spec.kind());
             let fix = if kinds.is_empty() {
                 format!(

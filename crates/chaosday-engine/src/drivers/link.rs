@@ -204,7 +204,7 @@ impl Driver for LinkDriver {
                 target: "non-link".into(),
             });
         };
-        if fault.target_kind() != chaosday_domain::TargetKind::Link {
+        if !fault.acts_on("link") {
             return Err(Error::Unsupported {
                 fault: fault.kind(),
                 target: "link".into(),

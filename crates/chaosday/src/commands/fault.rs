@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use chaosday_domain::target::ContainerTarget;
 use chaosday_domain::{FaultSpec, HostTarget, ProcessSelector, ProcessTarget, TargetSpec};
 use chaosday_engine::{Ending, Engine, FaultHandle, RevertOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -99,9 +100,40 @@ fn exit_for(outcomes: &[RevertOutcome]) -> ExitCode {
 }
 
 fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
-    let selector = ProcessSelector::parse(&fault.target)
-        .map_err(|e| UsageError(format!("--target {:?}: {e}", fault.target)))?;
+    if let Some(container) = &fault.container {
+        return container_target(container);
+    }
+    let target = fault.target.as_deref().unwrap_or_default();
+    let selector = ProcessSelector::parse(target)
+        .map_err(|e| UsageError(format!("--target {target:?}: {e}")))?;
     Ok(TargetSpec::Process(ProcessTarget::new(selector)))
+}
+
+/// `--container NAME` or `--container label:KEY=VALUE[,KEY=VALUE]`.
+fn container_target(text: &str) -> anyhow::Result<TargetSpec> {
+    let usage = |why: &str| {
+        UsageError(format!(
+            "--container {text:?}: {why}; write a name, such as cart, or label:KEY=VALUE[,KEY=VALUE], such as label:app=cart"
+        ))
+    };
+    let target = match text.strip_prefix("label:") {
+        Some(pairs) => {
+            let mut labels = std::collections::BTreeMap::new();
+            for pair in pairs.split(',') {
+                let (key, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| usage(&format!("`{pair}` is not KEY=VALUE")))?;
+                if key.trim().is_empty() {
+                    return Err(usage("a label needs a key").into());
+                }
+                labels.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+            ContainerTarget::Label(labels)
+        }
+        None if text.trim().is_empty() => return Err(usage("the name is empty").into()),
+        None => ContainerTarget::Name(text.trim().to_owned()),
+    };
+    Ok(TargetSpec::Container(target))
 }
 
 async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Result<ExitCode> {
@@ -113,6 +145,16 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             process_target(&k.process)?,
             FaultSpec::Kill { signal: k.signal },
             k.process.timing.duration,
+        ),
+        InjectKind::Stop(c) => (
+            container_target(&c.container)?,
+            FaultSpec::Stop {},
+            c.timing.duration,
+        ),
+        InjectKind::Restart(c) => (
+            container_target(&c.container)?,
+            FaultSpec::Restart {},
+            c.timing.duration,
         ),
         InjectKind::Cpu(c) => (
             host(),
@@ -137,7 +179,12 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             d.timing.duration,
         ),
     };
-    let one_shot = matches!(fault, FaultSpec::Kill { .. });
+    // A process's kill and a container's restart end at once (nothing to hold); a
+    // container's kill is undone (started again) when its time is up.
+    let one_shot = matches!(
+        (&fault, &target),
+        (FaultSpec::Kill { .. }, TargetSpec::Process(_)) | (FaultSpec::Restart {}, _)
+    );
     // A kill of an unsupervised process has nothing to revert: it ends at once.
     let mut handle = engine
         .inject(&target, &fault, (!one_shot).then_some(duration))
@@ -149,14 +196,23 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
         || format!("injected fault #{id}: {}", handle.description),
     );
     if one_shot {
-        // Record its end: an unsupervised kill's revert does nothing.
-        engine.revert(id, "a kill ends at once").await?;
+        // Record its end: an unsupervised kill's or a restart's revert does nothing.
+        let (reason, words) = if matches!(fault, FaultSpec::Restart {}) {
+            (
+                "a restart ends at once",
+                "nothing to revert: a restarted container comes back by itself",
+            )
+        } else {
+            (
+                "a kill ends at once",
+                "nothing to revert: chaosday did not start this process, so it does not start it again",
+            )
+        };
+        engine.revert(id, reason).await?;
         emit(
             output,
-            &json!({"event": "ended", "id": id, "reason": "a kill ends at once"}),
-            || {
-                "nothing to revert: chaosday did not start this process, so it does not start it again".into()
-            },
+            &json!({"event": "ended", "id": id, "reason": reason}),
+            || words.into(),
         );
         return Ok(ExitCode::SUCCESS);
     }
