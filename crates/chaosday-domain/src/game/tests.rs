@@ -988,7 +988,7 @@ fn a_fault_fits_the_kind_of_its_target() {
         "faults: [{target: cart-db, fault: {kind: pause}}]\ndiagnosis: {target: cart-db, kind: pause}",
         &[(
             "scenarios[0].faults[0].fault.kind",
-            "a `pause` fault acts on a process, and `cart-db` is a link (fix: use a link fault (latency, bandwidth",
+            "a `pause` fault acts on a process or container, and `cart-db` is a link (fix: use a link fault (latency, bandwidth",
         )],
     );
     check_scenario(
