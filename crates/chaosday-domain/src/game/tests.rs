@@ -1007,9 +1007,13 @@ fn a_fault_fits_the_kind_of_its_target() {
     );
     check_scenario(
         "faults: [{target: search, fault: {kind: kill}}]\ndiagnosis: {target: search, kind: kill}\nresolution: fix\nprobes: [cart-up]",
+        &[],
+    );
+    check_scenario(
+        "faults: [{target: cart, fault: {kind: stop}}]\ndiagnosis: {target: cart, kind: stop}",
         &[(
             "scenarios[0].faults[0].fault.kind",
-            "a `kill` fault acts on a process, and `search` is a container (fix: chaosday has no container faults yet",
+            "a `stop` fault acts on a container, and `cart` is a process (fix: use a process fault (kill, pause), or target a container)",
         )],
     );
     check_scenario(
