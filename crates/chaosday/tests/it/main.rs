@@ -5,6 +5,7 @@
 //! each other's.
 
 mod alerts;
+mod containers;
 mod demo;
 mod faults;
 mod flood;

@@ -1,0 +1,295 @@
+//! Container faults against the real Docker Engine: each fault and its revert, a team's own
+//! repair, the opt-in rule, and `kill -9` of chaosday mid-fault (the next command reverts).
+//!
+//! The containers run an image built here from chaosday's own binary (no registry): the
+//! binary, the libraries it links and the CA bundle, `docker import`ed once per test run.
+//! Everything a test creates carries the label `chaosday.test=<its name>` and is removed at
+//! its end (and at its start, if a killed run left it). Under CI=true a missing Docker Engine
+//! fails the test; elsewhere it is skipped with a notice.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::{Sandbox, text, wait_until};
+
+/// The image's name.
+const IMAGE: &str = "chaosday-test:it";
+
+/// Whether a Docker Engine answers; under CI=true its absence fails the test.
+fn docker_or_skip(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: no Docker Engine answers `docker info`, and CI runs the container tests: start dockerd (apt-get install docker.io)"
+        );
+        eprintln!("SKIPPED {test}: no Docker Engine answers `docker info`");
+    }
+    ok
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_owned()
+}
+
+/// Builds the image once: chaosday's binary, its libraries and the CA bundle.
+fn image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let binary = Path::new(env!("CARGO_BIN_EXE_chaosday"));
+        let mut files = vec![binary.to_path_buf()];
+        let ldd = Command::new("ldd").arg(binary).output().expect("ldd runs");
+        for word in text(&ldd.stdout).split_whitespace() {
+            if word.starts_with('/') {
+                files.push(word.into());
+            }
+        }
+        files.push("/etc/ssl/certs/ca-certificates.crt".into());
+        for file in &files {
+            let at = root.path().join(file.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::copy(file, &at).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
+        }
+        let inside = root.path().join("bin/chaosday");
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::copy(binary, &inside).unwrap();
+        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+        let tar = Command::new("tar")
+            .args(["-C", root.path().to_str().unwrap(), "-cf", "-", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("tar runs");
+        let import = Command::new("docker")
+            .args([
+                "import",
+                "--change",
+                r#"ENTRYPOINT ["/bin/chaosday"]"#,
+                "-",
+                IMAGE,
+            ])
+            .stdin(tar.stdout.expect("tar's output"))
+            .output()
+            .expect("docker import runs");
+        assert!(import.status.success(), "{}", text(&import.stderr));
+    });
+    IMAGE
+}
+
+/// The containers of one test, removed when it ends.
+struct Containers {
+    label: String,
+}
+
+impl Containers {
+    fn new(test: &str) -> Self {
+        let label = format!("chaosday.test={test}-{}", std::process::id());
+        let this = Containers { label };
+        this.remove_all();
+        this
+    }
+
+    /// Runs a container that stays up (the demo shop's stock service), with `labels`.
+    fn run(&self, name: &str, labels: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--name", name, "--label", &self.label];
+        for label in labels {
+            args.extend(["--label", label]);
+        }
+        args.extend([
+            image(),
+            "__shop",
+            "stock",
+            "--port",
+            "8080",
+            "--dir",
+            "/tmp",
+        ]);
+        let id = docker(&args);
+        assert!(
+            wait_until(Duration::from_secs(10), || self.status(name) == "running"),
+            "{name} does not run: {}",
+            docker(&["logs", name])
+        );
+        id
+    }
+
+    /// `running`, `paused`, `exited`...
+    fn status(&self, name: &str) -> String {
+        docker(&["inspect", "-f", "{{.State.Status}}", name])
+    }
+
+    fn remove_all(&self) {
+        let ids = docker(&["ps", "-aq", "--filter", &format!("label={}", self.label)]);
+        for id in ids.split_whitespace() {
+            docker(&["rm", "-f", id]);
+        }
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.remove_all();
+    }
+}
+
+#[test]
+fn each_container_fault_takes_effect_and_is_reverted_by_its_timer() {
+    if !docker_or_skip("each_container_fault…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let c = Containers::new("faults");
+    let name = format!("cd-faults-{}", std::process::id());
+    c.run(&name, &[]);
+    for (fault, during) in [("pause", "paused"), ("stop", "exited"), ("kill", "exited")] {
+        let mut holder = sandbox.spawn(&[
+            "fault",
+            "inject",
+            fault,
+            "--container",
+            &name,
+            "--for",
+            "2s",
+        ]);
+        assert!(
+            wait_until(Duration::from_secs(20), || c.status(&name) == during),
+            "{fault}: the container is {}, not {during}",
+            c.status(&name)
+        );
+        assert!(
+            wait_until(Duration::from_secs(30), || holder.has_exited()),
+            "{fault}: the holder ends with its fault"
+        );
+        assert_eq!(
+            c.status(&name),
+            "running",
+            "{fault} is reverted by its timer"
+        );
+    }
+    // A restart has nothing to revert: the container runs again by itself.
+    let out = sandbox.run(&["fault", "inject", "restart", "--container", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("a restarted container comes back by itself"));
+    assert_eq!(c.status(&name), "running");
+}
+
+#[test]
+fn a_team_s_own_unpause_leaves_nothing_to_revert_and_kill_9_mid_fault_is_undone_by_the_next_command()
+ {
+    if !docker_or_skip("a_team_s_own_unpause…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let c = Containers::new("crash");
+    let name = format!("cd-crash-{}", std::process::id());
+    c.run(&name, &[]);
+
+    // A team repairs a pause itself (docker unpause): the revert has nothing left to do.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &name,
+        "--for",
+        "1h",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c.status(&name) == "paused"));
+    docker(&["unpause", &name]);
+    let out = sandbox.run(&["fault", "revert", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    assert_eq!(c.status(&name), "running");
+
+    // chaosday dies mid-fault: the container stays stopped until the next command.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "stop",
+        "--container",
+        &name,
+        "--for",
+        "1h",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c.status(&name) == "exited"));
+    holder.kill_9();
+    assert_eq!(
+        c.status(&name),
+        "exited",
+        "nothing reverts a fault of a dead chaosday by itself"
+    );
+    let out = sandbox.run(&["fault", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("left active by a chaosday process that died"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        c.status(&name),
+        "running",
+        "the next command started it again"
+    );
+}
+
+#[test]
+fn a_container_chosen_by_labels_is_touched_only_if_it_opts_in() {
+    if !docker_or_skip("a_container_chosen_by_labels…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let c = Containers::new("optin");
+    let app = format!("app=optin-{}", std::process::id());
+    let shy = format!("cd-shy-{}", std::process::id());
+    c.run(&shy, &[&app]);
+    let label = format!("label:{app}");
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &label,
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("chaosday.enable=true"),
+        "the error says how to opt in: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(c.status(&shy), "running", "never touched");
+
+    let willing = format!("cd-willing-{}", std::process::id());
+    c.run(&willing, &[&app, "chaosday.enable=true"]);
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &label,
+        "--for",
+        "2s",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c.status(&willing) == "paused"));
+    assert_eq!(c.status(&shy), "running", "only the one that opted in");
+    assert!(wait_until(Duration::from_secs(30), || holder.has_exited()));
+    assert_eq!(c.status(&willing), "running");
+}
