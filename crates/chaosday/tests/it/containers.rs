@@ -72,7 +72,7 @@ fn image() -> &'static str {
         std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
         std::fs::copy(binary, &inside).unwrap();
         std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .args(["-C", root.path().to_str().unwrap(), "-cf", "-", "."])
             .stdout(Stdio::piped())
             .spawn()
@@ -85,9 +85,10 @@ fn image() -> &'static str {
                 "-",
                 IMAGE,
             ])
-            .stdin(tar.stdout.expect("tar's output"))
+            .stdin(tar.stdout.take().expect("tar's output"))
             .output()
             .expect("docker import runs");
+        assert!(tar.wait().expect("tar ends").success(), "tar of the image");
         assert!(import.status.success(), "{}", text(&import.stderr));
     });
     IMAGE
