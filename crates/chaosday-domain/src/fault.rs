@@ -35,6 +35,12 @@ pub enum FaultSpec {
     Stop {},
     /// Restart a container: it comes back by itself, so there is nothing to revert.
     Restart {},
+    /// Disconnect a container from a Docker network; reverted by connecting it again with
+    /// the same IP address and aliases.
+    Disconnect {
+        /// The network's name, such as `shop`.
+        network: String,
+    },
     /// Keep `cores` CPU cores busy at `load` percent; reverted by stopping the stressor.
     Cpu {
         /// How many cores to load (at least 1).
@@ -257,6 +263,7 @@ impl FaultSpec {
         ("pause", &[TargetKind::Process, TargetKind::Container]),
         ("stop", &[TargetKind::Container]),
         ("restart", &[TargetKind::Container]),
+        ("disconnect", &[TargetKind::Container]),
         ("cpu", &[TargetKind::Host]),
         ("memory", &[TargetKind::Host]),
         ("disk_fill", &[TargetKind::Host]),
@@ -289,6 +296,7 @@ impl FaultSpec {
             FaultSpec::Pause {} => "pause",
             FaultSpec::Stop {} => "stop",
             FaultSpec::Restart {} => "restart",
+            FaultSpec::Disconnect { .. } => "disconnect",
             FaultSpec::Cpu { .. } => "cpu",
             FaultSpec::Memory { .. } => "memory",
             FaultSpec::DiskFill { .. } => "disk_fill",
@@ -332,6 +340,9 @@ impl FaultSpec {
         };
         match self {
             FaultSpec::Cpu { cores: 0, .. } => field("cores", "must be at least 1"),
+            FaultSpec::Disconnect { network } if network.trim().is_empty() => {
+                field("network", "must name a Docker network, such as shop")
+            }
             FaultSpec::Cpu { cores, .. } if *cores > 1024 => field("cores", "must be at most 1024"),
             FaultSpec::Memory { bytes } | FaultSpec::DiskFill { bytes, .. }
                 if bytes.bytes() == 0 =>
@@ -394,6 +405,7 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Pause {} => f.write_str("pause (SIGSTOP)"),
             FaultSpec::Stop {} => f.write_str("stop"),
             FaultSpec::Restart {} => f.write_str("restart"),
+            FaultSpec::Disconnect { network } => write!(f, "disconnect from network {network}"),
             FaultSpec::Cpu { cores: 1, load } => write!(f, "cpu (1 core at {load})"),
             FaultSpec::Cpu { cores, load } => write!(f, "cpu ({cores} cores at {load})"),
             FaultSpec::Memory { bytes } => write!(f, "memory ({bytes})"),
@@ -643,7 +655,7 @@ mod tests {
         assert_eq!(FaultSpec::kinds_for("process"), ["kill", "pause"]);
         assert_eq!(
             FaultSpec::kinds_for("container"),
-            ["kill", "pause", "stop", "restart"]
+            ["kill", "pause", "stop", "restart", "disconnect"]
         );
         assert!(FaultSpec::kinds_for("pod").is_empty());
     }

@@ -143,6 +143,20 @@ pub enum RevertPlan {
         /// Its name, for people.
         name: String,
     },
+    /// Connect this container (by id) to `network` again with its IP address and aliases,
+    /// unless it is connected or gone.
+    ReconnectContainer {
+        /// The container's id.
+        id: String,
+        /// Its name, for people.
+        name: String,
+        /// The network's name.
+        network: String,
+        /// Its IPv4 address on the network, kept on reconnection.
+        ip: Option<String>,
+        /// Its aliases on the network.
+        aliases: Vec<String>,
+    },
     /// Unpause this container (by id), unless it is not paused or is gone.
     UnpauseContainer {
         /// The container's id.
@@ -168,7 +182,9 @@ impl RevertPlan {
                 "process"
             }
             RevertPlan::StopStressor { .. } => "host",
-            RevertPlan::StartContainer { .. } | RevertPlan::UnpauseContainer { .. } => "container",
+            RevertPlan::StartContainer { .. }
+            | RevertPlan::UnpauseContainer { .. }
+            | RevertPlan::ReconnectContainer { .. } => "container",
             RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
         }
     }

@@ -377,6 +377,12 @@ pub enum InjectKind {
     /// Restart a container (it comes back by itself: nothing to revert).
     #[command(after_help = "Example:\n  chaosday fault inject restart --container cart")]
     Restart(ContainerFault),
+    /// Disconnect a container from a Docker network; it is connected again, with the same
+    /// IP address and aliases, when the fault ends.
+    #[command(
+        after_help = "Example:\n  chaosday fault inject disconnect --container cart --network shop --for 1m"
+    )]
+    Disconnect(DisconnectFault),
     /// Keep CPU cores busy.
     #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
     Cpu(CpuFault),
@@ -407,6 +413,16 @@ pub struct ProcessFault {
     pub container: Option<String>,
     #[command(flatten)]
     pub timing: Timing,
+}
+
+/// Which container, from which network, for how long.
+#[derive(Debug, Args)]
+pub struct DisconnectFault {
+    #[command(flatten)]
+    pub container: ContainerFault,
+    /// The Docker network to disconnect it from.
+    #[arg(long, value_name = "NETWORK")]
+    pub network: String,
 }
 
 /// Which container, and for how long.

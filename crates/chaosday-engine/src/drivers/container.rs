@@ -14,6 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
+};
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, RestartContainerOptions, StopContainerOptions,
 };
@@ -48,6 +51,11 @@ pub enum ContainerOp {
     Pause,
     /// Restart it.
     Restart,
+    /// Disconnect it from this network.
+    Disconnect {
+        /// The network's name.
+        network: String,
+    },
 }
 
 /// Faults Docker containers.
@@ -255,6 +263,9 @@ impl Driver for ContainerDriver {
             FaultSpec::Stop {} => ContainerOp::Stop,
             FaultSpec::Pause {} => ContainerOp::Pause,
             FaultSpec::Restart {} => ContainerOp::Restart,
+            FaultSpec::Disconnect { network } => ContainerOp::Disconnect {
+                network: network.clone(),
+            },
             _ => {
                 return Err(Error::Unsupported {
                     fault: fault.kind(),
@@ -265,7 +276,45 @@ impl Driver for ContainerDriver {
         let docker = Self::docker()?;
         let (id, name) = self.resolve(&docker, target).await?;
         let short = &id[..id.len().min(12)];
-        let revert = match op {
+        let revert = match &op {
+            ContainerOp::Disconnect { network } => {
+                let found = docker
+                    .inspect_container(&id, None)
+                    .await
+                    .map_err(|e| engine_error("inspecting", &name, &e))?;
+                let endpoints = found
+                    .network_settings
+                    .and_then(|s| s.networks)
+                    .unwrap_or_default();
+                let Some(endpoint) = endpoints.get(network) else {
+                    let mut on: Vec<&String> = endpoints.keys().collect();
+                    on.sort();
+                    return Err(Error::BadFault(format!(
+                        "network: container {name} is not on network `{network}`; it is on {}",
+                        if on.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            on.iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    )));
+                };
+                RevertPlan::ReconnectContainer {
+                    id: id.clone(),
+                    name: name.clone(),
+                    network: network.clone(),
+                    ip: endpoint.ip_address.clone().filter(|ip| !ip.is_empty()),
+                    aliases: endpoint
+                        .aliases
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|a| !id.starts_with(a.as_str()))
+                        .collect(),
+                }
+            }
             ContainerOp::Kill { .. } | ContainerOp::Stop => RevertPlan::StartContainer {
                 id: id.clone(),
                 name: name.clone(),
@@ -285,6 +334,9 @@ impl Driver for ContainerDriver {
             ContainerOp::Stop => format!("stop on container {name} ({short})"),
             ContainerOp::Pause => format!("pause on container {name} ({short})"),
             ContainerOp::Restart => format!("restart on container {name} ({short})"),
+            ContainerOp::Disconnect { network } => {
+                format!("disconnect container {name} ({short}) from network {network}")
+            }
         };
         Ok(Prepared {
             target_key: format!("container:{id}"),
@@ -331,6 +383,16 @@ impl Driver for ContainerDriver {
                     .map_err(|e| failed("pausing", e))?;
                 crate::failpoint::hit("mid-inject");
                 wait_for(&docker, id, "pausing", |_, paused| paused).await?;
+            }
+            ContainerOp::Disconnect { network } => {
+                let request = NetworkDisconnectRequest {
+                    container: id.clone(),
+                    force: Some(true),
+                };
+                docker
+                    .disconnect_network(network, request)
+                    .await
+                    .map_err(|e| failed("disconnecting", e))?;
             }
             ContainerOp::Restart => {
                 let options = RestartContainerOptions {
@@ -387,6 +449,36 @@ impl Driver for ContainerDriver {
                     _ => Ok(()),
                 }
             }
+            RevertPlan::ReconnectContainer {
+                id,
+                name,
+                network,
+                ip,
+                aliases,
+            } => {
+                let docker = Self::docker()?;
+                if connected(&docker, id, network).await?.is_none_or(|on| on) {
+                    return Ok(());
+                }
+                let request = NetworkConnectRequest {
+                    container: id.clone(),
+                    endpoint_config: Some(EndpointSettings {
+                        ipam_config: ip.as_ref().map(|ip| EndpointIpamConfig {
+                            ipv4_address: Some(ip.clone()),
+                            ..Default::default()
+                        }),
+                        aliases: (!aliases.is_empty()).then(|| aliases.clone()),
+                        ..Default::default()
+                    }),
+                };
+                match docker.connect_network(network, request).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if not_found(&e) => Ok(()),
+                    // Connected meanwhile (a team's `docker network connect`): done.
+                    Err(_) if connected(&docker, id, network).await? == Some(true) => Ok(()),
+                    Err(e) => Err(engine_error("reconnecting", name, &e)),
+                }
+            }
             _ => Err(Error::System(format!(
                 "the container driver cannot carry out a {} plan",
                 plan.driver()
@@ -405,8 +497,28 @@ impl Driver for ContainerDriver {
                 Some((_, true)) => Status::InEffect,
                 _ => Status::Gone,
             }),
+            RevertPlan::ReconnectContainer { id, network, .. } => {
+                Ok(match connected(&docker, id, network).await? {
+                    Some(false) => Status::InEffect,
+                    _ => Status::Gone,
+                })
+            }
             _ => Ok(Status::Unknown),
         }
+    }
+}
+
+/// Whether the container is on `network`, or `None` once it is gone.
+async fn connected(docker: &Docker, id: &str, network: &str) -> Result<Option<bool>> {
+    match docker.inspect_container(id, None).await {
+        Ok(found) => Ok(Some(
+            found
+                .network_settings
+                .and_then(|s| s.networks)
+                .is_some_and(|n| n.contains_key(network)),
+        )),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(engine_error("inspecting", id, &e)),
     }
 }
 

@@ -156,6 +156,11 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             FaultSpec::Restart {},
             c.timing.duration,
         ),
+        InjectKind::Disconnect(d) => (
+            container_target(&d.container.container)?,
+            FaultSpec::Disconnect { network: d.network },
+            d.container.timing.duration,
+        ),
         InjectKind::Cpu(c) => (
             host(),
             FaultSpec::Cpu {

@@ -109,7 +109,13 @@ impl Containers {
 
     /// Runs a container that stays up (the demo shop's stock service), with `labels`.
     fn run(&self, name: &str, labels: &[&str]) -> String {
+        self.run_with(name, labels, &[])
+    }
+
+    /// The same, with more `docker run` flags.
+    fn run_with(&self, name: &str, labels: &[&str], flags: &[&str]) -> String {
         let mut args = vec!["run", "-d", "--name", name, "--label", &self.label];
+        args.extend_from_slice(flags);
         for label in labels {
             args.extend(["--label", label]);
         }
@@ -136,10 +142,46 @@ impl Containers {
         docker(&["inspect", "-f", "{{.State.Status}}", name])
     }
 
+    /// A network with a subnet of its own (so that an address can be kept on reconnection).
+    fn network(&self, name: &str, subnet: &str) {
+        docker(&[
+            "network",
+            "create",
+            "--subnet",
+            subnet,
+            "--label",
+            &self.label,
+            name,
+        ]);
+    }
+
+    /// The container's (IP address, aliases) on `network`, or `None` when it is not on it.
+    fn endpoint(&self, name: &str, network: &str) -> Option<(String, Vec<String>)> {
+        let json = docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", name]);
+        let networks: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let on = networks.get(network)?;
+        let mut aliases: Vec<String> = on["Aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        aliases.sort();
+        Some((
+            on["IPAddress"].as_str().unwrap_or_default().to_owned(),
+            aliases,
+        ))
+    }
+
     fn remove_all(&self) {
-        let ids = docker(&["ps", "-aq", "--filter", &format!("label={}", self.label)]);
+        let filter = format!("label={}", self.label);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
         for id in ids.split_whitespace() {
             docker(&["rm", "-f", id]);
+        }
+        let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+        for id in networks.split_whitespace() {
+            docker(&["network", "rm", id]);
         }
     }
 }
@@ -293,4 +335,89 @@ fn a_container_chosen_by_labels_is_touched_only_if_it_opts_in() {
     assert_eq!(c.status(&shy), "running", "only the one that opted in");
     assert!(wait_until(Duration::from_secs(30), || holder.has_exited()));
     assert_eq!(c.status(&willing), "running");
+}
+
+#[test]
+fn a_disconnected_container_comes_back_with_its_address_and_aliases_even_after_kill_9() {
+    if !docker_or_skip("a_disconnected_container…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let c = Containers::new("net");
+    let pid = std::process::id();
+    let net = format!("cd-net-{pid}");
+    c.network(&net, &format!("10.213.{}.0/24", pid % 250));
+    let name = format!("cd-net-{pid}");
+    c.run_with(
+        &name,
+        &[],
+        &["--network", &net, "--network-alias", "cart-db"],
+    );
+    let before = c.endpoint(&name, &net).expect("on its network");
+    assert!(before.1.contains(&"cart-db".to_owned()), "{before:?}");
+
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "disconnect",
+        "--container",
+        &name,
+        "--network",
+        &net,
+        "--for",
+        "2s",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c
+        .endpoint(&name, &net)
+        .is_none()));
+    assert_eq!(c.status(&name), "running", "only its network is cut");
+    assert!(wait_until(Duration::from_secs(30), || holder.has_exited()));
+    assert_eq!(
+        c.endpoint(&name, &net),
+        Some(before.clone()),
+        "the same address and aliases"
+    );
+
+    // chaosday dies mid-fault: the next command connects it again, as it was.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "disconnect",
+        "--container",
+        &name,
+        "--network",
+        &net,
+        "--for",
+        "1h",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c
+        .endpoint(&name, &net)
+        .is_none()));
+    holder.kill_9();
+    let out = sandbox.run(&["fault", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        c.endpoint(&name, &net),
+        Some(before),
+        "reconnected by the next command"
+    );
+
+    // A network the container is not on is refused, naming the field.
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "disconnect",
+        "--container",
+        &name,
+        "--network",
+        "nowhere",
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("network: container"),
+        "{}",
+        text(&out.stderr)
+    );
 }
