@@ -484,7 +484,13 @@ mod tests {
         let driver = driver();
         let mut keys = Vec::new();
         for dir in [a.clone(), a.join("..").join("a"), a.join("."), b] {
-            let prepared = driver.prepare(&host, &disk_fill(&dir, MIB)).await.unwrap();
+            // The smallest margin: the keys are the point, not how full the disk is.
+            let fill = FaultSpec::DiskFill {
+                directory: dir.clone(),
+                bytes: ByteSize::new(MIB),
+                keep_free: Some(FaultSpec::MIN_KEEP_FREE),
+            };
+            let prepared = driver.prepare(&host, &fill).await.unwrap();
             keys.push(prepared.target_key);
         }
         assert!(keys[0].starts_with("host:disk_fill:dev:"), "{keys:?}");

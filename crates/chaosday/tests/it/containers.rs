@@ -53,43 +53,7 @@ fn docker(args: &[&str]) -> String {
 fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let root = tempfile::tempdir().expect("a temporary directory");
-        let binary = Path::new(env!("CARGO_BIN_EXE_chaosday"));
-        let mut files = vec![binary.to_path_buf()];
-        let ldd = Command::new("ldd").arg(binary).output().expect("ldd runs");
-        for word in text(&ldd.stdout).split_whitespace() {
-            if word.starts_with('/') {
-                files.push(word.into());
-            }
-        }
-        files.push("/etc/ssl/certs/ca-certificates.crt".into());
-        for file in &files {
-            let at = root.path().join(file.strip_prefix("/").unwrap());
-            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-            std::fs::copy(file, &at).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
-        }
-        let inside = root.path().join("bin/chaosday");
-        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
-        std::fs::copy(binary, &inside).unwrap();
-        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-        let mut tar = Command::new("tar")
-            .args(["-C", root.path().to_str().unwrap(), "-cf", "-", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tar runs");
-        let import = Command::new("docker")
-            .args([
-                "import",
-                "--change",
-                r#"ENTRYPOINT ["/bin/chaosday"]"#,
-                "-",
-                IMAGE,
-            ])
-            .stdin(tar.stdout.take().expect("tar's output"))
-            .output()
-            .expect("docker import runs");
-        assert!(tar.wait().expect("tar ends").success(), "tar of the image");
-        assert!(import.status.success(), "{}", text(&import.stderr));
+        chaosday_testkit::import_image(Path::new(env!("CARGO_BIN_EXE_chaosday")), IMAGE);
     });
     IMAGE
 }
