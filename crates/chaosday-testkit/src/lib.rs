@@ -74,6 +74,12 @@ pub fn import_image(binary: &std::path::Path, tag: &str) {
         std::fs::copy(from, &at).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
     }
     std::fs::create_dir_all(root.join("tmp")).expect("/tmp in the image");
+    // The last run's image goes first, so that runs do not pile up untagged copies.
+    let _ = Command::new("docker")
+        .args(["image", "rm", "-f", tag])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(&root)
