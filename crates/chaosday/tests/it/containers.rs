@@ -385,3 +385,65 @@ fn a_disconnected_container_comes_back_with_its_address_and_aliases_even_after_k
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_opens_an_incident_on_a_container_and_a_right_diagnosis_heals_it() {
+    use crate::game_support::{CHECKOUT, GameServer};
+    use serde_json::json;
+    if !docker_or_skip("a_game_opens_an_incident_on_a_container…") {
+        return;
+    }
+    let c = Containers::new("game");
+    let name = format!("cd-game-{}", std::process::id());
+    c.run(&name, &[]);
+    let yaml = format!(
+        r#"game: containers
+game_master: {{ token_env: GM_TOKEN }}
+teams:
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [cart] }}
+targets:
+  cart: {{ container: {{ name: {name} }} }}
+scenarios:
+  - name: frozen-cart
+    faults: [ {{ target: cart, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: cart, kind: pause }}
+    resolution: diagnose
+"#
+    );
+    let server = GameServer::start(&yaml).await;
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm(
+            "/unleash",
+            json!({"scenario": "frozen-cart", "team": "checkout"}),
+        )
+        .await;
+    let id = server.incidents().await[0]["id"]
+        .as_u64()
+        .expect("an incident");
+    assert!(
+        wait_until(Duration::from_secs(20), || c.status(&name) == "paused"),
+        "the game paused the container: {}",
+        server.logs()
+    );
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "ada", "target": "cart"}),
+        )
+        .await;
+    let healed = server
+        .ok(
+            &format!("/incidents/{id}/diagnose"),
+            CHECKOUT,
+            json!({"player": "ada", "target": "cart", "kind": "pause"}),
+        )
+        .await;
+    assert_eq!(healed["incident"]["outcome"], "resolved", "{healed}");
+    assert!(
+        wait_until(Duration::from_secs(20), || c.status(&name) == "running"),
+        "the right diagnosis unpaused it: {}",
+        server.logs()
+    );
+}
