@@ -41,6 +41,36 @@ pub enum FaultSpec {
         /// The network's name, such as `shop`.
         network: String,
     },
+    /// Drop a share of the packets a container or process exchanges with its peers, inside
+    /// its network namespace (an nftables table of chaosday's); reverted by deleting the
+    /// table.
+    Loss {
+        /// The share of matching packets dropped, each drawn alone: more than 0, at most 1.
+        probability: f64,
+        /// Which traffic.
+        #[serde(flatten)]
+        net: NetScope,
+    },
+    /// Drop every packet a container or process exchanges with its peers (one direction or
+    /// both), inside its network namespace (an nftables table of chaosday's); reverted by
+    /// deleting the table.
+    Partition {
+        /// Which traffic.
+        #[serde(flatten)]
+        net: NetScope,
+    },
+    /// Limit what a container or process sends to `rate` kilobytes (1,000 bytes) per second
+    /// on the wire (headers included: some 4 % less of payload over TCP), on every interface
+    /// of its network namespace (a token bucket qdisc of chaosday's); reverted by deleting
+    /// the qdisc.
+    Rate {
+        /// KB/s, at least 1.
+        rate: u64,
+        /// The target shares the host's network namespace, and this fault may slow the
+        /// whole machine's traffic: refused unless set.
+        #[serde(default, skip_serializing_if = "is_false")]
+        host_network: bool,
+    },
     /// Keep `cores` CPU cores busy at `load` percent; reverted by stopping the stressor.
     Cpu {
         /// How many cores to load (at least 1).
@@ -217,6 +247,102 @@ fn one() -> u32 {
     1
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Which traffic of a container or process a network fault acts on. Loopback traffic never.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NetScope {
+    /// Only traffic with these peers: IP addresses, CIDR blocks (`10.0.0.0/8`), or container
+    /// names (every address the container has, read when the fault is injected). Empty:
+    /// every peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// Only traffic with these ports of the peers (TCP and UDP), such as the port of the
+    /// service it calls. Empty: every port and protocol.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+    /// `both` (the default), `egress` (what the target sends) or `ingress` (what it
+    /// receives).
+    #[serde(default)]
+    pub direction: Direction,
+    /// The target shares the host's network namespace, and this fault may act on the whole
+    /// machine's traffic: refused unless set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub host_network: bool,
+}
+
+/// Which way a network fault acts, seen from its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// What it sends and what it receives.
+    #[default]
+    Both,
+    /// What it sends.
+    Egress,
+    /// What it receives.
+    Ingress,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Both => "both ways",
+            Direction::Egress => "outgoing",
+            Direction::Ingress => "incoming",
+        })
+    }
+}
+
+/// A peer of a network fault: an address block, or a container to resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer<'a> {
+    /// An address and a prefix length (32 or 128 for one address).
+    Block(std::net::IpAddr, u8),
+    /// A container's name.
+    Container(&'a str),
+}
+
+impl<'a> Peer<'a> {
+    /// Reads one entry of `peers`: an address, a CIDR block, or else a container name.
+    pub fn parse(text: &'a str) -> Result<Peer<'a>, String> {
+        let text = text.trim();
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        match address.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                let most = if ip.is_ipv4() { 32 } else { 128 };
+                let prefix = match prefix {
+                    None => most,
+                    Some(p) => p.parse::<u8>().ok().filter(|p| *p <= most).ok_or_else(|| {
+                        format!("`{text}`: the prefix length must be a number from 0 to {most}")
+                    })?,
+                };
+                Ok(Peer::Block(ip, prefix))
+            }
+            Err(_) if prefix.is_some() => Err(format!(
+                "`{text}`: not a CIDR block; write one such as 10.0.0.0/8"
+            )),
+            Err(_)
+                if text.is_empty()
+                    || !text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
+            {
+                Err(format!(
+                    "`{text}`: neither an IP address, a CIDR block nor a container name"
+                ))
+            }
+            Err(_) => Ok(Peer::Container(text)),
+        }
+    }
+}
+
 /// The kinds of target a fault can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +390,9 @@ impl FaultSpec {
         ("stop", &[TargetKind::Container]),
         ("restart", &[TargetKind::Container]),
         ("disconnect", &[TargetKind::Container]),
+        ("loss", &[TargetKind::Container, TargetKind::Process]),
+        ("partition", &[TargetKind::Container, TargetKind::Process]),
+        ("rate", &[TargetKind::Container, TargetKind::Process]),
         ("cpu", &[TargetKind::Host]),
         ("memory", &[TargetKind::Host]),
         ("disk_fill", &[TargetKind::Host]),
@@ -297,6 +426,9 @@ impl FaultSpec {
             FaultSpec::Stop {} => "stop",
             FaultSpec::Restart {} => "restart",
             FaultSpec::Disconnect { .. } => "disconnect",
+            FaultSpec::Loss { .. } => "loss",
+            FaultSpec::Partition { .. } => "partition",
+            FaultSpec::Rate { .. } => "rate",
             FaultSpec::Cpu { .. } => "cpu",
             FaultSpec::Memory { .. } => "memory",
             FaultSpec::DiskFill { .. } => "disk_fill",
@@ -340,6 +472,22 @@ impl FaultSpec {
         };
         match self {
             FaultSpec::Cpu { cores: 0, .. } => field("cores", "must be at least 1"),
+            FaultSpec::Loss { probability, .. } if !(*probability > 0.0 && *probability <= 1.0) => {
+                field(
+                    "probability",
+                    "must be more than 0 and at most 1, such as 0.3",
+                )
+            }
+            FaultSpec::Rate { rate: 0, .. } => field("rate", "must be at least 1 KB/s"),
+            FaultSpec::Loss { net, .. } | FaultSpec::Partition { net } => {
+                match net.peers.iter().find_map(|p| Peer::parse(p).err()) {
+                    Some(problem) => field("peers", &problem),
+                    None if net.ports.contains(&0) => {
+                        field("ports", "must be port numbers from 1 to 65535")
+                    }
+                    None => Ok(()),
+                }
+            }
             FaultSpec::Disconnect { network } if network.trim().is_empty() => {
                 field("network", "must name a Docker network, such as shop")
             }
@@ -398,9 +546,38 @@ impl FaultSpec {
     }
 }
 
+impl FaultSpec {
+    /// Whether this fault acts inside its target's network namespace.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            FaultSpec::Loss { .. } | FaultSpec::Partition { .. } | FaultSpec::Rate { .. }
+        )
+    }
+}
+
+impl fmt::Display for NetScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.direction)?;
+        if !self.peers.is_empty() {
+            write!(f, " with {}", self.peers.join(", "))?;
+        }
+        if !self.ports.is_empty() {
+            let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+            write!(f, " on port {}", ports.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            FaultSpec::Loss { probability, net } => {
+                write!(f, "loss ({}% {net})", (probability * 100.0).round())
+            }
+            FaultSpec::Partition { net } => write!(f, "partition ({net})"),
+            FaultSpec::Rate { rate, .. } => write!(f, "rate ({rate} KB/s outgoing)"),
             FaultSpec::Kill { signal } => write!(f, "kill ({signal})"),
             FaultSpec::Pause {} => f.write_str("pause (SIGSTOP)"),
             FaultSpec::Stop {} => f.write_str("stop"),
@@ -652,10 +829,22 @@ mod tests {
                 assert_eq!((spec.kind(), spec.target_kinds()), (*kind, *on));
             }
         }
-        assert_eq!(FaultSpec::kinds_for("process"), ["kill", "pause"]);
+        assert_eq!(
+            FaultSpec::kinds_for("process"),
+            ["kill", "pause", "loss", "partition", "rate"]
+        );
         assert_eq!(
             FaultSpec::kinds_for("container"),
-            ["kill", "pause", "stop", "restart", "disconnect"]
+            [
+                "kill",
+                "pause",
+                "stop",
+                "restart",
+                "disconnect",
+                "loss",
+                "partition",
+                "rate"
+            ]
         );
         assert!(FaultSpec::kinds_for("pod").is_empty());
     }

@@ -17,7 +17,10 @@ pub mod size;
 pub mod target;
 pub mod timeline;
 
-pub use fault::{FaultSpec, FaultSpecError, LinkToxic, Percent, Signal, Stream, TargetKind};
+pub use fault::{
+    Direction, FaultSpec, FaultSpecError, LinkToxic, NetScope, Peer, Percent, Signal, Stream,
+    TargetKind,
+};
 pub use size::ByteSize;
 pub use target::{
     CommandMatch, HostTarget, LinkTarget, ProcessSelector, ProcessTarget, Supervision, TargetError,

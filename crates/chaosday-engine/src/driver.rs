@@ -71,6 +71,13 @@ pub enum Action {
         /// What is done to it.
         op: crate::drivers::container::ContainerOp,
     },
+    /// Put network rules in place inside a network namespace.
+    Network {
+        /// The namespace.
+        place: crate::drivers::network::NetPlace,
+        /// What is put there.
+        apply: crate::drivers::network::NetApply,
+    },
     /// Start a stressor child running `fault`, tagged with `token`.
     Stress {
         /// Identifies the stressor among all processes.
@@ -164,6 +171,14 @@ pub enum RevertPlan {
         /// Its name, for people.
         name: String,
     },
+    /// Delete chaosday's rules (an nftables table, a qdisc) from a network namespace,
+    /// unless the namespace is gone (and the rules with it).
+    DeleteNetRules {
+        /// The namespace.
+        place: crate::drivers::network::NetPlace,
+        /// The rules.
+        rules: crate::drivers::network::NetRules,
+    },
     /// Kill the stressor tagged `token` and delete `file` if it exists.
     StopStressor {
         /// Identifies the stressor.
@@ -186,6 +201,7 @@ impl RevertPlan {
             | RevertPlan::UnpauseContainer { .. }
             | RevertPlan::ReconnectContainer { .. } => "container",
             RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
+            RevertPlan::DeleteNetRules { .. } => "network",
         }
     }
 
@@ -220,8 +236,8 @@ pub trait Driver: Send + Sync + 'static {
     /// The driver's name, as [`RevertPlan::driver`] gives it.
     fn name(&self) -> &'static str;
 
-    /// Whether this driver handles this target.
-    fn handles(&self, target: &TargetSpec) -> bool;
+    /// Whether this driver injects this fault into this target.
+    fn handles(&self, target: &TargetSpec, fault: &FaultSpec) -> bool;
 
     /// Resolves the target and works out the effect and its revert. Touches nothing.
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared>;

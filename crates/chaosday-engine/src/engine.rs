@@ -1117,7 +1117,7 @@ impl Engine {
         self.inner
             .drivers
             .iter()
-            .find(|d| d.handles(target))
+            .find(|d| d.handles(target, fault))
             .cloned()
             .ok_or_else(|| Error::Unsupported {
                 fault: fault.kind(),

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod journal;
+pub mod netns;
 pub mod proc;
 pub mod signal;
 pub mod stress;
@@ -27,6 +28,7 @@ pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
 pub use drivers::container::ContainerDriver;
 pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
+pub use drivers::network::NetworkDriver;
 pub use drivers::process::ProcessDriver;
 pub use engine::{
     AbortReport, EndCause, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, LeftFault,
@@ -37,17 +39,22 @@ pub use journal::{Arming, Entry, FaultId, FaultState, Journal, JournalError, New
 pub use supervisor::Supervisor;
 
 /// The drivers of a chaosday process: `process` (restarting through `supervisor`), `host`
-/// (starting stressors with `stressor`), `link` (on the proxies of `links`) and `container`
-/// (the Docker Engine of `DOCKER_HOST` or the local socket).
+/// (starting stressors with `stressor`), `link` (on the proxies of `links`), `container`
+/// (the Docker Engine of `DOCKER_HOST` or the local socket) and `network` (inside the
+/// network namespace of a container or a process).
 pub fn standard_drivers(
     supervisor: Arc<Supervisor>,
     stressor: StressorCommand,
     links: LinkDriver,
 ) -> Vec<Arc<dyn Driver>> {
     vec![
-        Arc::new(ProcessDriver::new(supervisor)),
+        Arc::new(ProcessDriver::new(supervisor.clone())),
         Arc::new(HostDriver::new(stressor)),
         Arc::new(links),
         Arc::new(ContainerDriver::new()),
+        Arc::new(NetworkDriver::new(
+            ProcessDriver::new(supervisor),
+            ContainerDriver::new(),
+        )),
     ]
 }

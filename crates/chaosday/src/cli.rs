@@ -383,6 +383,24 @@ pub enum InjectKind {
         after_help = "Example:\n  chaosday fault inject disconnect --container cart --network shop --for 1m"
     )]
     Disconnect(DisconnectFault),
+    /// Drop a share of the packets a container or process exchanges (with given peers, on
+    /// given ports), inside its network namespace (nftables); the rules go when it ends.
+    #[command(
+        after_help = "Examples:\n  chaosday fault inject loss --container cart --probability 0.3 --for 1m\n  chaosday fault inject loss --container cart --peer stock --port 8080 --direction egress --probability 0.5\n  chaosday fault inject loss --target pid:4242 --peer 10.0.0.0/8 --probability 0.1   (a process in a network namespace of its own)"
+    )]
+    Loss(LossFault),
+    /// Drop every packet a container or process exchanges with its peers (both ways, or
+    /// one), inside its network namespace (nftables); the rules go when it ends.
+    #[command(
+        after_help = "Examples:\n  chaosday fault inject partition --container storefront --peer catalog --for 2m\n  chaosday fault inject partition --container cart --peer 172.18.0.0/16 --direction ingress"
+    )]
+    Partition(PartitionFault),
+    /// Limit what a container or process sends, on every interface of its network
+    /// namespace (a token bucket qdisc); the qdisc goes when it ends.
+    #[command(
+        after_help = "Example:\n  chaosday fault inject rate --container stock --rate 50 --for 2m   (50 KB/s)"
+    )]
+    Rate(RateFault),
     /// Keep CPU cores busy.
     #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
     Cpu(CpuFault),
@@ -434,6 +452,70 @@ pub struct ContainerFault {
     pub container: String,
     #[command(flatten)]
     pub timing: Timing,
+}
+
+/// Which traffic of a container or process a network fault acts on.
+#[derive(Debug, Args)]
+pub struct NetScopeArgs {
+    /// Only traffic with this peer: an IP address, a CIDR block, or a container's name
+    /// (repeat it for more). Without it: every peer.
+    #[arg(long = "peer", value_name = "ADDRESS|CIDR|CONTAINER")]
+    pub peers: Vec<String>,
+    /// Only traffic with this port of the peers (repeat it for more).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Which way: both, egress (what it sends) or ingress (what it receives).
+    #[arg(long, value_enum, default_value = "both")]
+    pub direction: DirectionArg,
+    /// The target shares the host's network namespace: act on the whole machine's
+    /// traffic anyway.
+    #[arg(long)]
+    pub host_network: bool,
+}
+
+/// Which way a network fault acts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DirectionArg {
+    /// What it sends and what it receives.
+    Both,
+    /// What it sends.
+    Egress,
+    /// What it receives.
+    Ingress,
+}
+
+/// A `loss`.
+#[derive(Debug, Args)]
+pub struct LossFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    /// The share of matching packets dropped, more than 0 and at most 1.
+    #[arg(long)]
+    pub probability: f64,
+    #[command(flatten)]
+    pub scope: NetScopeArgs,
+}
+
+/// A `partition`.
+#[derive(Debug, Args)]
+pub struct PartitionFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    #[command(flatten)]
+    pub scope: NetScopeArgs,
+}
+
+/// A `rate`.
+#[derive(Debug, Args)]
+pub struct RateFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    /// KB/s (1,000 bytes per second).
+    #[arg(long)]
+    pub rate: u64,
+    /// The target shares the host's network namespace: slow the whole machine anyway.
+    #[arg(long)]
+    pub host_network: bool,
 }
 
 #[derive(Debug, Args)]

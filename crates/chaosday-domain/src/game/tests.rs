@@ -995,7 +995,7 @@ fn a_fault_fits_the_kind_of_its_target() {
         "faults: [{target: cart, fault: {kind: latency, latency: 1s}}]\ndiagnosis: {target: cart, kind: latency}",
         &[(
             "scenarios[0].faults[0].fault.kind",
-            "a `latency` fault acts on a link, and `cart` is a process (fix: use a process fault (kill, pause), or target a link)",
+            "a `latency` fault acts on a link, and `cart` is a process (fix: use a process fault (kill, pause, loss, partition, rate), or target a link)",
         )],
     );
     check_scenario(
@@ -1013,7 +1013,7 @@ fn a_fault_fits_the_kind_of_its_target() {
         "faults: [{target: cart, fault: {kind: stop}}]\ndiagnosis: {target: cart, kind: stop}",
         &[(
             "scenarios[0].faults[0].fault.kind",
-            "a `stop` fault acts on a container, and `cart` is a process (fix: use a process fault (kill, pause), or target a container)",
+            "a `stop` fault acts on a container, and `cart` is a process (fix: use a process fault (kill, pause, loss, partition, rate), or target a container)",
         )],
     );
     check_scenario(

@@ -73,7 +73,7 @@ impl ContainerDriver {
         }
     }
 
-    fn docker() -> Result<Docker> {
+    pub(crate) fn docker() -> Result<Docker> {
         Docker::connect_with_local_defaults().map_err(|e| {
             Error::System(format!(
                 "cannot reach the Docker Engine ({e}): is dockerd running, and is DOCKER_HOST right?"
@@ -82,7 +82,11 @@ impl ContainerDriver {
     }
 
     /// The one container `target` names, as (id, name, labels).
-    async fn resolve(&self, docker: &Docker, target: &ContainerTarget) -> Result<(String, String)> {
+    pub(crate) async fn resolve(
+        &self,
+        docker: &Docker,
+        target: &ContainerTarget,
+    ) -> Result<(String, String)> {
         let (id, name) = match target {
             ContainerTarget::Name(name) => {
                 let found =
@@ -245,8 +249,8 @@ impl Driver for ContainerDriver {
         "container"
     }
 
-    fn handles(&self, target: &TargetSpec) -> bool {
-        matches!(target, TargetSpec::Container(_))
+    fn handles(&self, target: &TargetSpec, fault: &FaultSpec) -> bool {
+        !fault.is_network() && matches!(target, TargetSpec::Container(_))
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {

@@ -201,7 +201,7 @@ impl Driver for HostDriver {
         "host"
     }
 
-    fn handles(&self, target: &TargetSpec) -> bool {
+    fn handles(&self, target: &TargetSpec, _fault: &FaultSpec) -> bool {
         matches!(target, TargetSpec::Host(_))
     }
 

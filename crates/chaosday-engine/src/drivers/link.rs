@@ -193,7 +193,7 @@ impl Driver for LinkDriver {
         "link"
     }
 
-    fn handles(&self, target: &TargetSpec) -> bool {
+    fn handles(&self, target: &TargetSpec, _fault: &FaultSpec) -> bool {
         matches!(target, TargetSpec::Link(_))
     }
 

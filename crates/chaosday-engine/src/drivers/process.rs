@@ -68,7 +68,7 @@ impl ProcessDriver {
         None
     }
 
-    fn resolve(&self, target: &ProcessTarget) -> Result<ProcessInfo> {
+    pub(crate) fn resolve(&self, target: &ProcessTarget) -> Result<ProcessInfo> {
         if let Some(supervision) = target.supervision() {
             let running = self
                 .supervisor
@@ -178,8 +178,8 @@ impl Driver for ProcessDriver {
         "process"
     }
 
-    fn handles(&self, target: &TargetSpec) -> bool {
-        matches!(target, TargetSpec::Process(_))
+    fn handles(&self, target: &TargetSpec, fault: &FaultSpec) -> bool {
+        !fault.is_network() && matches!(target, TargetSpec::Process(_))
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {

@@ -257,7 +257,7 @@ impl Driver for RecordingDriver {
         "process"
     }
 
-    fn handles(&self, target: &TargetSpec) -> bool {
+    fn handles(&self, target: &TargetSpec, _fault: &FaultSpec) -> bool {
         matches!(target, TargetSpec::Process(_))
     }
 

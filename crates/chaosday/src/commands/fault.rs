@@ -99,6 +99,19 @@ fn exit_for(outcomes: &[RevertOutcome]) -> ExitCode {
     }
 }
 
+fn net_scope(args: crate::cli::NetScopeArgs) -> chaosday_domain::NetScope {
+    chaosday_domain::NetScope {
+        peers: args.peers,
+        ports: args.ports,
+        direction: match args.direction {
+            crate::cli::DirectionArg::Both => chaosday_domain::Direction::Both,
+            crate::cli::DirectionArg::Egress => chaosday_domain::Direction::Egress,
+            crate::cli::DirectionArg::Ingress => chaosday_domain::Direction::Ingress,
+        },
+        host_network: args.host_network,
+    }
+}
+
 fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
     if let Some(container) = &fault.container {
         return container_target(container);
@@ -160,6 +173,29 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             container_target(&d.container.container)?,
             FaultSpec::Disconnect { network: d.network },
             d.container.timing.duration,
+        ),
+        InjectKind::Loss(l) => (
+            process_target(&l.process)?,
+            FaultSpec::Loss {
+                probability: l.probability,
+                net: net_scope(l.scope),
+            },
+            l.process.timing.duration,
+        ),
+        InjectKind::Partition(p) => (
+            process_target(&p.process)?,
+            FaultSpec::Partition {
+                net: net_scope(p.scope),
+            },
+            p.process.timing.duration,
+        ),
+        InjectKind::Rate(r) => (
+            process_target(&r.process)?,
+            FaultSpec::Rate {
+                rate: r.rate,
+                host_network: r.host_network,
+            },
+            r.process.timing.duration,
         ),
         InjectKind::Cpu(c) => (
             host(),

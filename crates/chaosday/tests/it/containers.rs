@@ -18,7 +18,7 @@ use crate::support::{Sandbox, text, wait_until};
 const IMAGE: &str = "chaosday-test:it";
 
 /// Whether a Docker Engine answers; under CI=true its absence fails the test.
-fn docker_or_skip(test: &str) -> bool {
+pub(crate) fn docker_or_skip(test: &str) -> bool {
     let ok = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .stdout(Stdio::null())
@@ -35,7 +35,7 @@ fn docker_or_skip(test: &str) -> bool {
     ok
 }
 
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)
         .stdin(Stdio::null())
@@ -59,12 +59,12 @@ fn image() -> &'static str {
 }
 
 /// The containers of one test, removed when it ends.
-struct Containers {
+pub(crate) struct Containers {
     label: String,
 }
 
 impl Containers {
-    fn new(test: &str) -> Self {
+    pub(crate) fn new(test: &str) -> Self {
         let label = format!("chaosday.test={test}-{}", std::process::id());
         let this = Containers { label };
         this.remove_all();
@@ -72,12 +72,12 @@ impl Containers {
     }
 
     /// Runs a container that stays up (the demo shop's stock service), with `labels`.
-    fn run(&self, name: &str, labels: &[&str]) -> String {
+    pub(crate) fn run(&self, name: &str, labels: &[&str]) -> String {
         self.run_with(name, labels, &[])
     }
 
     /// The same, with more `docker run` flags.
-    fn run_with(&self, name: &str, labels: &[&str], flags: &[&str]) -> String {
+    pub(crate) fn run_with(&self, name: &str, labels: &[&str], flags: &[&str]) -> String {
         let mut args = vec!["run", "-d", "--name", name, "--label", &self.label];
         args.extend_from_slice(flags);
         for label in labels {
@@ -107,7 +107,7 @@ impl Containers {
     }
 
     /// A network with a subnet of its own (so that an address can be kept on reconnection).
-    fn network(&self, name: &str, subnet: &str) {
+    pub(crate) fn network(&self, name: &str, subnet: &str) {
         docker(&[
             "network",
             "create",

@@ -13,6 +13,7 @@ mod game;
 mod game_support;
 mod leaks;
 mod links;
+mod netfaults;
 mod report;
 mod state;
 mod supervised;
