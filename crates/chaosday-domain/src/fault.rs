@@ -212,8 +212,9 @@ fn full() -> f64 {
     1.0
 }
 
-/// Which way a link toxic acts, and on which share of connections.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Which way a link toxic acts, and on which share of connections; on a container or a
+/// process, which of its connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LinkToxic {
     /// `downstream` (server to client, the default) or `upstream`.
     #[serde(default)]
@@ -221,6 +222,17 @@ pub struct LinkToxic {
     /// The probability, drawn once per connection, that it acts on that connection (0 to 1).
     #[serde(default = "full")]
     pub toxicity: f64,
+    /// On a container or a process (required there, never on a link): the peers whose
+    /// connections the target opens go through the toxic, as IP addresses or container
+    /// names. Its connections to them are redirected into a chaosday proxy inside its
+    /// network namespace (it keeps its configuration); those opened before the fault are
+    /// left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// On a container or a process (required there): the peers' TCP ports whose
+    /// connections go through the toxic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
 }
 
 impl Default for LinkToxic {
@@ -228,6 +240,8 @@ impl Default for LinkToxic {
         LinkToxic {
             stream: Stream::Downstream,
             toxicity: 1.0,
+            peers: Vec::new(),
+            ports: Vec::new(),
         }
     }
 }
@@ -381,6 +395,10 @@ pub enum FaultSpecError {
     },
 }
 
+/// What a byte-level toxic acts on: a link, or a container's or a process's connections.
+const TOXIC_TARGETS: &[TargetKind] =
+    &[TargetKind::Link, TargetKind::Container, TargetKind::Process];
+
 impl FaultSpec {
     /// Every fault kind as written in files, with the kind of target it acts on: the one
     /// list (a test checks it against the variants).
@@ -396,13 +414,13 @@ impl FaultSpec {
         ("cpu", &[TargetKind::Host]),
         ("memory", &[TargetKind::Host]),
         ("disk_fill", &[TargetKind::Host]),
-        ("latency", &[TargetKind::Link]),
-        ("bandwidth", &[TargetKind::Link]),
-        ("timeout", &[TargetKind::Link]),
-        ("reset_peer", &[TargetKind::Link]),
-        ("slicer", &[TargetKind::Link]),
-        ("slow_close", &[TargetKind::Link]),
-        ("limit_data", &[TargetKind::Link]),
+        ("latency", TOXIC_TARGETS),
+        ("bandwidth", TOXIC_TARGETS),
+        ("timeout", TOXIC_TARGETS),
+        ("reset_peer", TOXIC_TARGETS),
+        ("slicer", TOXIC_TARGETS),
+        ("slow_close", TOXIC_TARGETS),
+        ("limit_data", TOXIC_TARGETS),
         ("down", &[TargetKind::Link]),
         ("http_error", &[TargetKind::Link]),
         ("http_delay", &[TargetKind::Link]),
@@ -524,7 +542,22 @@ impl FaultSpec {
                 Some(link) if !(0.0..=1.0).contains(&link.toxicity) => {
                     field("toxicity", "must be a number from 0 to 1")
                 }
-                _ => Ok(()),
+                Some(link) => match link.peers.iter().find_map(|p| match Peer::parse(p) {
+                    Err(problem) => Some(problem),
+                    Ok(Peer::Block(ip, prefix)) if prefix < if ip.is_ipv4() { 32 } else { 128 } => {
+                        Some(format!(
+                            "`{p}`: a toxic's peers are single addresses or container names, not blocks"
+                        ))
+                    }
+                    Ok(_) => None,
+                }) {
+                    Some(problem) => field("peers", &problem),
+                    None if link.ports.contains(&0) => {
+                        field("ports", "must be port numbers from 1 to 65535")
+                    }
+                    None => Ok(()),
+                },
+                None => Ok(()),
             },
         }
     }
@@ -532,7 +565,7 @@ impl FaultSpec {
 
 impl FaultSpec {
     /// The stream and toxicity of a byte-level link fault.
-    pub fn link_toxic(&self) -> Option<LinkToxic> {
+    pub fn link_toxic(&self) -> Option<&LinkToxic> {
         match self {
             FaultSpec::Latency { link, .. }
             | FaultSpec::Bandwidth { link, .. }
@@ -540,19 +573,20 @@ impl FaultSpec {
             | FaultSpec::ResetPeer { link, .. }
             | FaultSpec::Slicer { link, .. }
             | FaultSpec::SlowClose { link, .. }
-            | FaultSpec::LimitData { link, .. } => Some(*link),
+            | FaultSpec::LimitData { link, .. } => Some(link),
             _ => None,
         }
     }
 }
 
 impl FaultSpec {
-    /// Whether this fault acts inside its target's network namespace.
+    /// Whether this fault acts inside its target's network namespace, on a container or
+    /// a process: the network faults, and the byte-level toxics.
     pub fn is_network(&self) -> bool {
         matches!(
             self,
             FaultSpec::Loss { .. } | FaultSpec::Partition { .. } | FaultSpec::Rate { .. }
-        )
+        ) || self.link_toxic().is_some()
     }
 }
 
@@ -829,13 +863,19 @@ mod tests {
                 assert_eq!((spec.kind(), spec.target_kinds()), (*kind, *on));
             }
         }
-        assert_eq!(
-            FaultSpec::kinds_for("process"),
-            ["kill", "pause", "loss", "partition", "rate"]
-        );
-        assert_eq!(
-            FaultSpec::kinds_for("container"),
-            [
+        let toxics = [
+            "latency",
+            "bandwidth",
+            "timeout",
+            "reset_peer",
+            "slicer",
+            "slow_close",
+            "limit_data",
+        ];
+        let process = [&["kill", "pause", "loss", "partition", "rate"][..], &toxics].concat();
+        assert_eq!(FaultSpec::kinds_for("process"), process);
+        let container = [
+            &[
                 "kill",
                 "pause",
                 "stop",
@@ -843,9 +883,12 @@ mod tests {
                 "disconnect",
                 "loss",
                 "partition",
-                "rate"
-            ]
-        );
+                "rate",
+            ][..],
+            &toxics,
+        ]
+        .concat();
+        assert_eq!(FaultSpec::kinds_for("container"), container);
         assert!(FaultSpec::kinds_for("pod").is_empty());
     }
 
@@ -1007,9 +1050,10 @@ mod link_tests {
         .unwrap();
         assert_eq!(
             spec.link_toxic(),
-            Some(LinkToxic {
+            Some(&LinkToxic {
                 stream: Stream::Upstream,
-                toxicity: 0.5
+                toxicity: 0.5,
+                ..LinkToxic::default()
             })
         );
         let err = serde_json::from_str::<FaultSpec>(

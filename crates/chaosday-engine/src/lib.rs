@@ -47,14 +47,16 @@ pub fn standard_drivers(
     stressor: StressorCommand,
     links: LinkDriver,
 ) -> Vec<Arc<dyn Driver>> {
+    let network = NetworkDriver::new(
+        ProcessDriver::new(supervisor.clone()),
+        ContainerDriver::new(),
+    )
+    .with_proxies(links.registry().clone(), links.owner());
     vec![
-        Arc::new(ProcessDriver::new(supervisor.clone())),
+        Arc::new(ProcessDriver::new(supervisor)),
         Arc::new(HostDriver::new(stressor)),
         Arc::new(links),
         Arc::new(ContainerDriver::new()),
-        Arc::new(NetworkDriver::new(
-            ProcessDriver::new(supervisor),
-            ContainerDriver::new(),
-        )),
+        Arc::new(network),
     ]
 }

@@ -127,6 +127,36 @@ impl Netns {
     }
 }
 
+/// The firewall mark of the sockets chaosday makes inside a namespace ("cday"): its
+/// redirect rules let them through, so that a proxy's own upstream connection is not sent
+/// back into the proxy.
+pub const MARK: u32 = 0x6364_6179;
+
+/// Makes a proxy's sockets inside a namespace: its listener, and its upstream connections
+/// (marked with [`MARK`]).
+#[derive(Debug, Clone)]
+pub struct NetnsSockets(pub std::sync::Arc<Netns>);
+
+impl chaosday_proxy::SocketMaker for NetnsSockets {
+    fn listener(&self, address: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
+        self.0.within(|| std::net::TcpListener::bind(address))
+    }
+
+    fn socket(&self, address: std::net::SocketAddr) -> io::Result<std::net::TcpStream> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, setsockopt, socket, sockopt};
+        self.0.within(|| {
+            let family = if address.is_ipv4() {
+                AddressFamily::Inet
+            } else {
+                AddressFamily::Inet6
+            };
+            let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+            setsockopt(&fd, sockopt::Mark, &MARK)?;
+            Ok(std::net::TcpStream::from(fd))
+        })
+    }
+}
+
 /// Where `tool` is: on `PATH`, or in the system directories a non-root `PATH` omits.
 fn find_tool(tool: &str) -> io::Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();

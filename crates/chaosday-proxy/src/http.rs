@@ -21,12 +21,14 @@ use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::rng::Rng;
+use crate::sockets::Sockets;
 use crate::toxic::{ToxicKind, ToxicSet};
 
 type Body = Either<Incoming, Full<Bytes>>;
 
 struct Upstream {
     address: String,
+    sockets: Sockets,
     sender: Option<SendRequest<Incoming>>,
     rng: Rng,
     /// Per toxic name: whether this connection drew it.
@@ -36,7 +38,9 @@ struct Upstream {
 impl Upstream {
     async fn sender(&mut self) -> Result<&mut SendRequest<Incoming>, String> {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
-            let stream = TcpStream::connect(&self.address)
+            let stream = self
+                .sockets
+                .connect(&self.address)
                 .await
                 .map_err(|e| format!("upstream {}: {e}", self.address))?;
             let _ = stream.set_nodelay(true);
@@ -67,6 +71,7 @@ pub async fn serve(
     client: TcpStream,
     upstream: TcpStream,
     address: &str,
+    sockets: &Sockets,
     seed: u64,
     toxics: watch::Receiver<Arc<ToxicSet>>,
     cancel: &CancellationToken,
@@ -81,6 +86,7 @@ pub async fn serve(
     });
     let state = Arc::new(Mutex::new(Upstream {
         address: address.to_owned(),
+        sockets: sockets.clone(),
         sender: Some(sender),
         rng: Rng::new(seed),
         drawn: HashMap::new(),

@@ -6,8 +6,8 @@
 //! the Toxiproxy-compatible API over the same [`Registry`], translating its JSON with
 //! [`toxiproxy`].
 //!
-//! Modules, each depending only on those listed before it: [`rng`], [`error`] and [`toxic`]
-//! (leaves), `http` (HTTP/1.1 links), [`link`] (one connection, its counters), [`registry`]
+//! Modules, each depending only on those listed before it: [`rng`], [`error`], [`toxic`] and
+//! [`sockets`] (leaves), `http` (HTTP/1.1 links), [`link`] (one connection, its counters), [`registry`]
 //! (the proxies), [`toxiproxy`] (the wire format).
 
 pub mod error;
@@ -15,11 +15,13 @@ mod http;
 pub mod link;
 pub mod registry;
 pub mod rng;
+pub mod sockets;
 pub mod toxic;
 pub mod toxiproxy;
 
 pub use error::RegistryError;
 pub use link::Stats;
 pub use registry::{ProxyConfig, ProxyUpdate, ProxyView, Registry, ToxicUpdate};
+pub use sockets::{SocketMaker, Sockets};
 pub use toxic::{Stream, Toxic, ToxicKind, ToxicSet};
 pub use toxiproxy::ApiError;

@@ -63,6 +63,8 @@ pub struct Connection {
     pub seed: u64,
     /// The proxy's counters.
     pub stats: Arc<Stats>,
+    /// Where its upstream connection is made.
+    pub sockets: crate::sockets::Sockets,
 }
 
 /// How a direction ended.
@@ -93,7 +95,7 @@ pub async fn serve(client: TcpStream, connection: Connection) {
     let _ = client.set_nodelay(true);
     let upstream = tokio::select! {
         () = connection.cancel.cancelled() => return,
-        up = tokio::time::timeout(CONNECT_LIMIT, TcpStream::connect(&connection.upstream)) => match up {
+        up = tokio::time::timeout(CONNECT_LIMIT, connection.sockets.connect(&connection.upstream)) => match up {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => {
                 tracing::debug!(upstream = %connection.upstream, error = %e, "upstream refused");
@@ -108,6 +110,7 @@ pub async fn serve(client: TcpStream, connection: Connection) {
             client,
             upstream,
             &connection.upstream,
+            &connection.sockets,
             connection.seed,
             connection.toxics,
             &connection.cancel,

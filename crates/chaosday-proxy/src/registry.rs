@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::RegistryError;
 use crate::link::{self, Connection, Stats};
 use crate::rng::Rng;
+use crate::sockets::Sockets;
 use crate::toxic::{Toxic, ToxicKind, ToxicSet};
 
 /// A proxy as it is now.
@@ -55,6 +56,8 @@ pub struct ProxyConfig {
     pub http: bool,
     /// Toxics to apply at once (a `--config` file may list them; the API's create ignores them).
     pub toxics: Vec<Toxic>,
+    /// Where its listener and its upstream connections are made (here by default).
+    pub sockets: Sockets,
 }
 
 impl ProxyConfig {
@@ -71,6 +74,7 @@ impl ProxyConfig {
             enabled: true,
             http: false,
             toxics: Vec::new(),
+            sockets: Sockets::default(),
         }
     }
 
@@ -134,6 +138,7 @@ struct Running {
 
 struct Proxy {
     name: String,
+    sockets: Sockets,
     state: Mutex<State>,
     toxics: watch::Sender<Arc<ToxicSet>>,
     stats: Arc<Stats>,
@@ -219,6 +224,7 @@ impl Registry {
         let (toxics, _) = watch::channel(Arc::new(ToxicSet { toxics: Vec::new() }));
         let proxy = Arc::new(Proxy {
             name: config.name.clone(),
+            sockets: config.sockets.clone(),
             state: Mutex::new(State {
                 listen: config.listen.clone(),
                 upstream: config.upstream.clone(),
@@ -516,7 +522,7 @@ impl Registry {
                 }
             }
         };
-        let listener = TcpListener::bind(&listen).await.map_err(refused)?;
+        let listener = proxy.sockets.listen(&listen).await.map_err(refused)?;
         let local = listener.local_addr().map_err(refused)?;
         let cancel = CancellationToken::new();
         let accept = tokio::spawn(accept_loop(
@@ -614,6 +620,7 @@ async fn accept_loop(
             cancel: cancel.child_token(),
             seed: registry.next_seed(),
             stats: proxy.stats.clone(),
+            sockets: proxy.sockets.clone(),
         };
         tokio::spawn(link::serve(client, connection));
     }

@@ -178,6 +178,7 @@ pub fn parse_proxy(body: &Value) -> Result<ProxyConfig, ApiError> {
         enabled: flag("enabled", true)?,
         http: flag("http", false)?,
         toxics,
+        sockets: crate::sockets::Sockets::default(),
     })
 }
 

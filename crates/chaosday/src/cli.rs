@@ -401,6 +401,19 @@ pub enum InjectKind {
         after_help = "Example:\n  chaosday fault inject rate --container stock --rate 50 --for 2m   (50 KB/s)"
     )]
     Rate(RateFault),
+    /// Delay what a container or process receives on the connections it opens to given
+    /// peers and ports: they are redirected, inside its network namespace, into a chaosday
+    /// proxy that carries the latency (the application keeps its configuration).
+    #[command(
+        after_help = "Examples:\n  chaosday fault inject latency --container cart --peer stock --port 8080 --latency 800ms --for 2m\n  chaosday fault inject latency --container cart --peer 172.18.0.5 --port 5432 --latency 200ms --jitter 50ms --stream upstream"
+    )]
+    Latency(LatencyFault),
+    /// Limit the connections a container or process opens to given peers and ports to a
+    /// rate, through a chaosday proxy inside its network namespace.
+    #[command(
+        after_help = "Example:\n  chaosday fault inject bandwidth --container cart --peer stock --port 8080 --rate 20 --for 2m   (20 KB/s)"
+    )]
+    Bandwidth(BandwidthFault),
     /// Keep CPU cores busy.
     #[command(after_help = "Example:\n  chaosday fault inject cpu --cores 2 --load 80 --for 1m")]
     Cpu(CpuFault),
@@ -482,6 +495,57 @@ pub enum DirectionArg {
     Egress,
     /// What it receives.
     Ingress,
+}
+
+/// Which connections of a container or process go through a toxic.
+#[derive(Debug, Args)]
+pub struct ToxicScopeArgs {
+    /// The peer whose connections go through the toxic: an IP address or a container's
+    /// name (repeat it for more).
+    #[arg(long = "peer", value_name = "ADDRESS|CONTAINER", required = true)]
+    pub peers: Vec<String>,
+    /// The peer's TCP port (repeat it for more).
+    #[arg(long = "port", value_name = "PORT", required = true)]
+    pub ports: Vec<u16>,
+    /// Which way: downstream (what the peer answers) or upstream (what the target sends).
+    #[arg(long, value_enum, default_value = "downstream")]
+    pub stream: StreamArg,
+}
+
+/// Which way bytes flow through a toxic.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StreamArg {
+    /// From the peer to the target.
+    Downstream,
+    /// From the target to the peer.
+    Upstream,
+}
+
+/// A `latency`.
+#[derive(Debug, Args)]
+pub struct LatencyFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    /// The delay, such as 800ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub latency: Duration,
+    /// Up to this much more or less, drawn per chunk.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub jitter: Duration,
+    #[command(flatten)]
+    pub scope: ToxicScopeArgs,
+}
+
+/// A `bandwidth`.
+#[derive(Debug, Args)]
+pub struct BandwidthFault {
+    #[command(flatten)]
+    pub process: ProcessFault,
+    /// KB/s (1,000 bytes per second).
+    #[arg(long)]
+    pub rate: u64,
+    #[command(flatten)]
+    pub scope: ToxicScopeArgs,
 }
 
 /// A `loss`.

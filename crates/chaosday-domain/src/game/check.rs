@@ -614,6 +614,28 @@ impl<'g> Checker<'g> {
                     "add `http: true` to the link, or use a TCP fault such as latency",
                 );
             }
+            (_, TargetSpec::Link(_))
+                if fault
+                    .link_toxic()
+                    .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty()) =>
+            {
+                self.report(
+                    format!("{fat}.fault.peers"),
+                    format!("`peers` and `ports` choose a container's or a process's connections, and {which} is a link"),
+                    "remove them: a link's toxic acts on every connection through it",
+                );
+            }
+            (_, TargetSpec::Container(_) | TargetSpec::Process(_))
+                if fault
+                    .link_toxic()
+                    .is_some_and(|l| l.peers.is_empty() || l.ports.is_empty()) =>
+            {
+                self.report(
+                    format!("{fat}.fault.peers"),
+                    format!("a `{kind}` on {which} acts on the connections it opens to given peers and ports, and this one names none"),
+                    "add `peers` (addresses or container names) and `ports`, such as peers: [stock] and ports: [8080]",
+                );
+            }
             (FaultSpec::Kill { .. }, TargetSpec::Process(process))
                 if process.supervision().is_none() && resolution != Resolution::Fix =>
             {

@@ -994,8 +994,19 @@ fn a_fault_fits_the_kind_of_its_target() {
     check_scenario(
         "faults: [{target: cart, fault: {kind: latency, latency: 1s}}]\ndiagnosis: {target: cart, kind: latency}",
         &[(
-            "scenarios[0].faults[0].fault.kind",
-            "a `latency` fault acts on a link, and `cart` is a process (fix: use a process fault (kill, pause, loss, partition, rate), or target a link)",
+            "scenarios[0].faults[0].fault.peers",
+            "a `latency` on `cart` acts on the connections it opens to given peers and ports, and this one names none",
+        )],
+    );
+    check_scenario(
+        "faults: [{target: cart, fault: {kind: latency, latency: 1s, peers: [stock], ports: [8080]}}]\ndiagnosis: {target: cart, kind: latency}",
+        &[],
+    );
+    check_scenario(
+        "faults: [{target: cart-db, fault: {kind: latency, latency: 1s, ports: [8080]}}]\ndiagnosis: {target: cart-db, kind: latency}",
+        &[(
+            "scenarios[0].faults[0].fault.peers",
+            "`peers` and `ports` choose a container's or a process's connections, and `cart-db` is a link",
         )],
     );
     check_scenario(
@@ -1013,7 +1024,7 @@ fn a_fault_fits_the_kind_of_its_target() {
         "faults: [{target: cart, fault: {kind: stop}}]\ndiagnosis: {target: cart, kind: stop}",
         &[(
             "scenarios[0].faults[0].fault.kind",
-            "a `stop` fault acts on a container, and `cart` is a process (fix: use a process fault (kill, pause, loss, partition, rate), or target a container)",
+            "a `stop` fault acts on a container, and `cart` is a process (fix: use a process fault (kill, pause, loss, partition, rate, latency, bandwidth, timeout, reset_peer, slicer, slow_close, limit_data), or target a container)",
         )],
     );
     check_scenario(

@@ -40,6 +40,11 @@ impl LinkDriver {
         &self.registry
     }
 
+    /// The process whose proxies they are.
+    pub fn owner(&self) -> ProcessIdentity {
+        self.me
+    }
+
     /// Starts proxying a link (if it is not already): clients connect to `listen`.
     pub async fn ensure(&self, target: &LinkTarget) -> Result<String> {
         let name = proxy_name(target);
@@ -78,7 +83,7 @@ fn count(n: u64) -> i64 {
 
 /// The toxic of a link fault, named `chaosday_<kind>`; `None` for `down`, which is not a
 /// toxic (the proxy is disabled).
-fn toxic_of(fault: &FaultSpec) -> Option<Toxic> {
+pub(crate) fn toxic_of(fault: &FaultSpec) -> Option<Toxic> {
     let (kind, stream, toxicity) = match fault {
         FaultSpec::Latency {
             latency,
@@ -198,6 +203,14 @@ impl Driver for LinkDriver {
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
+        if fault
+            .link_toxic()
+            .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty())
+        {
+            return Err(Error::BadFault(
+                "peers, ports: only for a toxic on a container or a process (a link has one upstream already); remove them".into(),
+            ));
+        }
         let TargetSpec::Link(link) = target else {
             return Err(Error::Unsupported {
                 fault: fault.kind(),

@@ -8,6 +8,12 @@
 //!   Loopback traffic is never touched.
 //! - `rate`: a token bucket (TBF) as the root qdisc, handle `cdcd:`, of every interface of
 //!   the namespace but loopback (what the target sends).
+//! - the byte-level toxics (`latency`, `bandwidth`, `timeout`...): the connections the
+//!   target opens to the given peers and ports are redirected (nftables `redirect` on the
+//!   output hook) into proxies of this chaosday that listen inside the namespace, carry the
+//!   toxic, and connect on to the peer from inside the namespace too, with a mark of
+//!   their own that the redirect lets through ([`crate::netns::MARK`]). The proxies live
+//!   and die with this process; the table can be deleted by any chaosday.
 //!
 //! This kernel has no `sch_netem`, so nothing here needs it. The namespace is entered by
 //! the target's pid; the revert plan names it by inode (a pid is only a hint) and names the
@@ -27,7 +33,9 @@ use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
 use crate::drivers::container::ContainerDriver;
 use crate::drivers::process::ProcessDriver;
 use crate::error::{Error, Result};
-use crate::netns::Netns;
+use crate::netns::{MARK, Netns, NetnsSockets};
+use crate::proc::ProcessIdentity;
+use chaosday_proxy::{ProxyConfig, Registry, RegistryError, Sockets};
 
 /// The handle of chaosday's token bucket qdiscs.
 pub const QDISC_HANDLE: &str = "cdcd:";
@@ -46,10 +54,30 @@ pub enum NetRules {
         /// The interfaces.
         devices: Vec<String>,
     },
+    /// An nftables table of redirects into proxies of the `owner` process.
+    Redirect {
+        /// The table's name (family `inet`).
+        name: String,
+        /// The proxies' names, in the owner's registry.
+        proxies: Vec<String>,
+        /// The process whose proxies they are.
+        owner: ProcessIdentity,
+    },
+}
+
+/// One redirected destination: the target's connections to `peer`:`port` go into `proxy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// The proxy's name.
+    pub proxy: String,
 }
 
 /// How the rules are put in place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "apply", rename_all = "snake_case")]
 pub enum NetApply {
     /// This nftables script (one transaction: all or nothing).
@@ -63,6 +91,16 @@ pub enum NetApply {
         devices: Vec<String>,
         /// The rate.
         bytes_per_s: u64,
+    },
+    /// Proxies with `toxic` inside the namespace, and the table `table` of redirects into
+    /// them.
+    Redirect {
+        /// The table's name.
+        table: String,
+        /// The toxic each proxy carries.
+        toxic: chaosday_proxy::Toxic,
+        /// What is redirected where.
+        routes: Vec<Route>,
     },
 }
 
@@ -81,15 +119,25 @@ pub struct NetPlace {
 pub struct NetworkDriver {
     processes: ProcessDriver,
     containers: ContainerDriver,
+    /// Where the toxics' proxies are made, if this chaosday can run them.
+    proxies: Option<(Registry, ProcessIdentity)>,
 }
 
 impl NetworkDriver {
-    /// A driver that finds processes as `processes` does and containers as `containers`.
+    /// A driver that finds processes as `processes` does and containers as `containers`,
+    /// without proxies (the toxics are refused).
     pub fn new(processes: ProcessDriver, containers: ContainerDriver) -> Self {
         NetworkDriver {
             processes,
             containers,
+            proxies: None,
         }
+    }
+
+    /// The same, making the toxics' proxies in `registry`, on behalf of process `me`.
+    pub fn with_proxies(mut self, registry: Registry, me: ProcessIdentity) -> Self {
+        self.proxies = Some((registry, me));
+        self
     }
 
     /// The target's pid and its name for people.
@@ -270,6 +318,19 @@ pub fn nft_script(
     script
 }
 
+/// The nftables script of a redirect: `rules` on the output hook's NAT, after letting
+/// chaosday's own marked connections through.
+pub fn redirect_script(table: &str, rules: &[String]) -> String {
+    let mut script = format!(
+        "table inet {table} {{\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    meta mark {MARK:#x} return\n"
+    );
+    for rule in rules {
+        let _ = writeln!(script, "    {rule}");
+    }
+    script.push_str("  }\n}\n");
+    script
+}
+
 /// The interfaces of a namespace but loopback (`ip -j link`).
 fn interfaces(ns: &Netns) -> std::result::Result<Vec<String>, String> {
     let out = ns.check("ip", &["-j", "link", "show"], None)?;
@@ -343,6 +404,7 @@ impl Driver for NetworkDriver {
         let host_network = match fault {
             FaultSpec::Loss { net, .. } | FaultSpec::Partition { net } => net.host_network,
             FaultSpec::Rate { host_network, .. } => *host_network,
+            _ if fault.link_toxic().is_some() => false,
             _ => {
                 return Err(Error::Unsupported {
                     fault: fault.kind(),
@@ -359,6 +421,11 @@ impl Driver for NetworkDriver {
         .await
         .map_err(|e| Error::System(format!("network namespace task: {e}")))?
         .map_err(|e| Error::System(format!("the network namespace of {who}: {e}")))?;
+        if hosts && fault.link_toxic().is_some() {
+            return Err(Error::NotOptedIn(format!(
+                "{who} shares the host's network namespace, where a redirect would catch every process's connections: put a link (a proxy it is configured to call) in front of its peer instead"
+            )));
+        }
         if hosts && !host_network {
             return Err(Error::NotOptedIn(format!(
                 "{who} shares the host's network namespace, so this fault would act on the whole machine's traffic: add host_network: true to the fault if that is what you want"
@@ -399,7 +466,59 @@ impl Driver for NetworkDriver {
                     "rate",
                 )
             }
-            _ => unreachable!("checked above"),
+            _ => {
+                let link = fault.link_toxic().expect("checked above");
+                if link.peers.is_empty() || link.ports.is_empty() {
+                    return Err(Error::BadFault(format!(
+                        "peers, ports: a {} on {who} needs the peers and ports whose connections it acts on, such as peers: [stock] and ports: [8080]",
+                        fault.kind()
+                    )));
+                }
+                let net = NetScope {
+                    peers: link.peers.clone(),
+                    ..NetScope::default()
+                };
+                let peers: BTreeSet<IpAddr> = self
+                    .peer_blocks(&net)
+                    .await?
+                    .into_iter()
+                    .map(|(ip, _)| ip)
+                    .collect();
+                let toxic = super::link::toxic_of(fault).ok_or_else(|| Error::Unsupported {
+                    fault: fault.kind(),
+                    target: target.kind().into(),
+                })?;
+                let Some((_, owner)) = &self.proxies else {
+                    return Err(Error::Unsupported {
+                        fault: fault.kind(),
+                        target: format!("{} in a chaosday without proxies", target.kind()),
+                    });
+                };
+                let name = format!("chaosday_{}_{}", fault.kind(), unique_tag());
+                let routes: Vec<Route> = peers
+                    .iter()
+                    .flat_map(|peer| link.ports.iter().map(move |port| (*peer, *port)))
+                    .enumerate()
+                    .map(|(i, (peer, port))| Route {
+                        peer,
+                        port,
+                        proxy: format!("{name}_{i}"),
+                    })
+                    .collect();
+                (
+                    NetApply::Redirect {
+                        table: name.clone(),
+                        toxic,
+                        routes: routes.clone(),
+                    },
+                    NetRules::Redirect {
+                        name,
+                        proxies: routes.into_iter().map(|r| r.proxy).collect(),
+                        owner: *owner,
+                    },
+                    "redirect",
+                )
+            }
         };
         Ok(Prepared {
             target_key: format!("netns:{netns}:{what}"),
@@ -416,6 +535,14 @@ impl Driver for NetworkDriver {
         let Action::Network { place, apply } = &prepared.action else {
             return Err(Error::System("not a network fault".into()));
         };
+        if let NetApply::Redirect {
+            table,
+            toxic,
+            routes,
+        } = apply
+        {
+            return self.redirect(place, table, toxic, routes).await;
+        }
         let apply = apply.clone();
         let done = in_netns(place, move |ns| match apply {
             NetApply::Nft { script } => ns.check("nft", &["-f", "-"], Some(&script)).map(drop),
@@ -450,6 +577,7 @@ impl Driver for NetworkDriver {
                 }
                 Ok(())
             }
+            NetApply::Redirect { .. } => Err("a redirect is put in place by the driver".into()),
         })
         .await?;
         match done {
@@ -469,9 +597,142 @@ impl Driver for NetworkDriver {
                 plan.driver()
             )));
         };
+        if let NetRules::Redirect { proxies, owner, .. } = rules
+            && let Some((registry, me)) = &self.proxies
+            && owner == me
+        {
+            // The redirect goes first (below), then the proxies: stop them here either way,
+            // so that nothing is left listening inside the namespace.
+            let removed = self.revert_table(place, rules).await;
+            for proxy in proxies {
+                match registry.delete(proxy).await {
+                    Ok(()) | Err(RegistryError::ProxyNotFound { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(proxy, error = %e, "could not stop a redirect's proxy")
+                    }
+                }
+            }
+            return removed;
+        }
+        self.revert_table(place, rules).await
+    }
+
+    async fn status(&self, plan: &RevertPlan) -> Result<Status> {
+        let RevertPlan::DeleteNetRules { place, rules } = plan else {
+            return Ok(Status::Unknown);
+        };
+        let rules = rules.clone();
+        let there = in_netns(place, move |ns| match rules {
+            NetRules::Table { name } | NetRules::Redirect { name, .. } => table_exists(ns, &name),
+            NetRules::Qdisc { devices } => {
+                for device in &devices {
+                    if root_qdisc(ns, device)?.is_some_and(|(_, handle)| handle == QDISC_HANDLE) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        })
+        .await?;
+        match there {
+            None | Some(Ok(false)) => Ok(Status::Gone),
+            Some(Ok(true)) => Ok(Status::InEffect),
+            Some(Err(e)) => Err(Error::System(format!("{}: {e}", place.target))),
+        }
+    }
+}
+
+impl NetworkDriver {
+    /// Starts a proxy with `toxic` inside the namespace for each route, then the table that
+    /// redirects the target's connections into them. On a failure, what was started stops.
+    async fn redirect(
+        &self,
+        place: &NetPlace,
+        table: &str,
+        toxic: &chaosday_proxy::Toxic,
+        routes: &[Route],
+    ) -> Result<()> {
+        let Some((registry, _)) = &self.proxies else {
+            return Err(Error::System("this chaosday runs no proxies".into()));
+        };
+        let (inode, pid) = (place.netns, place.pid);
+        let ns = tokio::task::spawn_blocking(move || Netns::find(inode, Some(pid)))
+            .await
+            .map_err(|e| Error::System(format!("network namespace task: {e}")))?
+            .ok_or_else(|| {
+                Error::System(format!("the network namespace of {} is gone", place.target))
+            })?;
+        let ns = std::sync::Arc::new(ns);
+        let sockets = Sockets::made_by(std::sync::Arc::new(NetnsSockets(ns.clone())));
+        let mut started = Vec::new();
+        let mut rules = Vec::new();
+        let mut failure = None;
+        for route in routes {
+            let listen = if route.peer.is_ipv4() {
+                "127.0.0.1:0"
+            } else {
+                "[::1]:0"
+            };
+            let config = ProxyConfig {
+                sockets: sockets.clone(),
+                ..ProxyConfig::new(
+                    &route.proxy,
+                    listen,
+                    std::net::SocketAddr::new(route.peer, route.port).to_string(),
+                )
+            };
+            let made = match registry.create(config).await {
+                Ok(view) => {
+                    started.push(route.proxy.clone());
+                    registry
+                        .add_toxic(&route.proxy, toxic.clone())
+                        .map(|_| view)
+                }
+                Err(e) => Err(e),
+            };
+            match made.map(|view| view.listen.parse::<std::net::SocketAddr>()) {
+                Ok(Ok(local)) => {
+                    let family = if route.peer.is_ipv4() { "ip" } else { "ip6" };
+                    rules.push(format!(
+                        "{family} daddr {} tcp dport {} redirect to :{}",
+                        route.peer,
+                        route.port,
+                        local.port()
+                    ));
+                }
+                Ok(Err(e)) => {
+                    failure = Some(format!("proxy {}: {e}", route.proxy));
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(format!("proxy {}: {e}", route.proxy));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            let script = redirect_script(table, &rules);
+            let applied = tokio::task::spawn_blocking(move || {
+                ns.check("nft", &["-f", "-"], Some(&script)).map(drop)
+            })
+            .await
+            .map_err(|e| Error::System(format!("network namespace task: {e}")))?;
+            failure = applied.err();
+        }
+        let Some(failure) = failure else {
+            return Ok(());
+        };
+        for proxy in started {
+            let _ = registry.delete(&proxy).await;
+        }
+        Err(Error::System(format!("{}: {failure}", place.target)))
+    }
+
+    /// Deletes the table or qdisc of `rules` from the namespace of `place`.
+    async fn revert_table(&self, place: &NetPlace, rules: &NetRules) -> Result<()> {
         let rules = rules.clone();
         let done = in_netns(place, move |ns| match rules {
-            NetRules::Table { name } => {
+            NetRules::Table { name } | NetRules::Redirect { name, .. } => {
                 let output = ns
                     .run("nft", &["delete", "table", "inet", &name], None)
                     .map_err(|e| format!("nft: {e}"))?;
@@ -520,30 +781,6 @@ impl Driver for NetworkDriver {
         match done {
             // The namespace is gone, and its rules with it.
             None | Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(Error::System(format!("{}: {e}", place.target))),
-        }
-    }
-
-    async fn status(&self, plan: &RevertPlan) -> Result<Status> {
-        let RevertPlan::DeleteNetRules { place, rules } = plan else {
-            return Ok(Status::Unknown);
-        };
-        let rules = rules.clone();
-        let there = in_netns(place, move |ns| match rules {
-            NetRules::Table { name } => table_exists(ns, &name),
-            NetRules::Qdisc { devices } => {
-                for device in &devices {
-                    if root_qdisc(ns, device)?.is_some_and(|(_, handle)| handle == QDISC_HANDLE) {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
-        })
-        .await?;
-        match there {
-            None | Some(Ok(false)) => Ok(Status::Gone),
-            Some(Ok(true)) => Ok(Status::InEffect),
             Some(Err(e)) => Err(Error::System(format!("{}: {e}", place.target))),
         }
     }

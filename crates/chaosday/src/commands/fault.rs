@@ -99,6 +99,18 @@ fn exit_for(outcomes: &[RevertOutcome]) -> ExitCode {
     }
 }
 
+fn toxic_scope(args: crate::cli::ToxicScopeArgs) -> chaosday_domain::LinkToxic {
+    chaosday_domain::LinkToxic {
+        stream: match args.stream {
+            crate::cli::StreamArg::Downstream => chaosday_domain::Stream::Downstream,
+            crate::cli::StreamArg::Upstream => chaosday_domain::Stream::Upstream,
+        },
+        peers: args.peers,
+        ports: args.ports,
+        ..chaosday_domain::LinkToxic::default()
+    }
+}
+
 fn net_scope(args: crate::cli::NetScopeArgs) -> chaosday_domain::NetScope {
     chaosday_domain::NetScope {
         peers: args.peers,
@@ -196,6 +208,23 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
                 host_network: r.host_network,
             },
             r.process.timing.duration,
+        ),
+        InjectKind::Latency(l) => (
+            process_target(&l.process)?,
+            FaultSpec::Latency {
+                latency: l.latency,
+                jitter: l.jitter,
+                link: toxic_scope(l.scope),
+            },
+            l.process.timing.duration,
+        ),
+        InjectKind::Bandwidth(b) => (
+            process_target(&b.process)?,
+            FaultSpec::Bandwidth {
+                rate: b.rate,
+                link: toxic_scope(b.scope),
+            },
+            b.process.timing.duration,
         ),
         InjectKind::Cpu(c) => (
             host(),

@@ -453,3 +453,134 @@ fn a_process_in_the_host_s_namespace_needs_host_network_and_one_in_its_own_is_fa
     let _ = own.kill();
     let _ = own.wait();
 }
+
+/// An echo service inside `ns`, on a port of its own: each connection gets back what it
+/// sends.
+fn echo(ns: &Netns, ip: std::net::IpAddr) -> SocketAddr {
+    let listener = ns
+        .within(|| TcpListener::bind((ip, 0)))
+        .expect("an echo listener");
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// The median time from a write to its echo, each on a connection of its own opened from
+/// `from` (a redirect applies to new connections), or the error of the first that fails.
+fn round_trip(from: &Netns, to: SocketAddr) -> std::io::Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let mut stream = from.within(|| TcpStream::connect_timeout(&to, Duration::from_secs(2)))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let started = Instant::now();
+        stream.write_all(b"ping")?;
+        let mut buf = [0u8; 4];
+        stream.read_exact(&mut buf)?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+#[test]
+fn a_latency_goes_through_a_proxy_inside_the_namespace_within_ten_percent_and_is_undone() {
+    if !docker_or_skip("a_latency_goes_through_a_proxy…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (net, names) = Net::new("lat", &["a", "b"]);
+    let (a, b) = (&names[0], &names[1]);
+    let (ns_a, ns_b) = (net.netns(a), net.netns(b));
+    let slowed = echo(&ns_b, net.ip(b));
+    let other = echo(&ns_b, net.ip(b));
+    let before = round_trip(&ns_a, slowed).expect("the echo answers");
+    assert!(
+        before < Duration::from_millis(50),
+        "{before:?} before the fault"
+    );
+
+    let port = slowed.port().to_string();
+    let mut holder = spawn_fault(
+        &sandbox,
+        &[
+            "latency",
+            "--container",
+            a,
+            "--peer",
+            b,
+            "--port",
+            &port,
+            "--latency",
+            "200ms",
+            "--for",
+            "1h",
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || !leftovers(&ns_a).is_empty()));
+    let during = round_trip(&ns_a, slowed).expect("the echo answers through the proxy");
+    eprintln!("latency 200ms: {during:?} measured (before: {before:?})");
+    assert!(
+        (Duration::from_millis(200)..=Duration::from_millis(220)).contains(&during),
+        "{during:?}, not 200 ms ± 10 %"
+    );
+    let untouched = round_trip(&ns_a, other).expect("the other port answers");
+    assert!(
+        untouched < Duration::from_millis(50),
+        "{untouched:?} on another port"
+    );
+    let out = sandbox.run(&["fault", "revert", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    assert_eq!(
+        leftovers(&ns_a),
+        Vec::<String>::new(),
+        "the redirect is gone"
+    );
+    let after = round_trip(&ns_a, slowed).expect("the echo answers");
+    assert!(
+        after < Duration::from_millis(50),
+        "{after:?} after the revert"
+    );
+
+    // chaosday dies mid-fault: its proxies die with it, the redirect stays (connections
+    // are refused) until the next command deletes it.
+    let mut holder = spawn_fault(
+        &sandbox,
+        &[
+            "latency",
+            "--container",
+            a,
+            "--peer",
+            b,
+            "--port",
+            &port,
+            "--latency",
+            "200ms",
+            "--for",
+            "1h",
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || !leftovers(&ns_a).is_empty()));
+    holder.kill_9();
+    assert!(
+        round_trip(&ns_a, slowed).is_err(),
+        "the proxy died with chaosday"
+    );
+    let out = sandbox.run(&["fault", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(leftovers(&ns_a), Vec::<String>::new());
+    let healed = round_trip(&ns_a, slowed).expect("the echo answers again");
+    assert!(healed < Duration::from_millis(50), "{healed:?}");
+}
