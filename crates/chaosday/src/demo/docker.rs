@@ -103,11 +103,21 @@ impl Layout {
     }
 }
 
-/// A client of the Docker Engine of `DOCKER_HOST` (or the local socket) that answers, or an
-/// error of one line that says so and how to get one.
+/// The local socket, when `DOCKER_HOST` names none.
+const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// A client of the local Docker Engine (`DOCKER_HOST` if it names a unix socket, else
+/// `/var/run/docker.sock`, as the container driver finds it) that answers, or an error of
+/// one line that says so and how to get one. A remote engine is refused: the containers
+/// publish their ports on this host's 127.0.0.1 and mount its state directory.
 pub async fn connect() -> anyhow::Result<Docker> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let host = match std::env::var("DOCKER_HOST") {
+        Ok(host) if host.starts_with("unix://") => host,
+        Ok(host) if !host.is_empty() => anyhow::bail!(
+            "chaosday demo --docker needs the Docker Engine of this host, through a unix socket, and DOCKER_HOST={host} is not one: unset DOCKER_HOST, or set it to {DEFAULT_SOCKET} (the shop's containers publish their ports on this host's 127.0.0.1 and mount its state directory)"
+        ),
+        _ => DEFAULT_SOCKET.to_owned(),
+    };
     let no_engine = |why: String| {
         anyhow::anyhow!(
             "chaosday demo --docker needs a Docker Engine, and none answers at {host} ({}): start one (`sudo systemctl start docker`, or `sudo dockerd &`) or set DOCKER_HOST to one, as root or a member of the docker group; `chaosday demo` without --docker needs none",
