@@ -151,6 +151,11 @@ impl Ops {
         Ok(())
     }
 
+    /// Whether the shop's services are containers (`demo --docker`).
+    pub fn in_docker(&self) -> bool {
+        matches!(self.runner, Runner::Containers(_)) && self.shop.docker().is_some()
+    }
+
     /// Every service, as it is now.
     pub async fn status(&self) -> Vec<ServiceStatus> {
         let mut list = Vec::with_capacity(shop::SERVICES.len());
