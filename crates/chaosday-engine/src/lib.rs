@@ -15,6 +15,7 @@ pub mod drivers;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod image;
 pub mod journal;
 pub mod netns;
 pub mod proc;

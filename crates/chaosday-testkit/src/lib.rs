@@ -48,63 +48,29 @@ pub fn owned_port() -> u16 {
     owned_ports(1)
 }
 
-/// Builds the Docker image `tag` from `binary` without a registry: the binary (as
-/// `/bin/chaosday`, its entry point), the libraries `ldd` lists, the CA bundle and a `/tmp`,
-/// `docker import`ed. Panics with the command's error if a step fails (tests and benchmarks
-/// only).
+/// Builds the Docker image `tag` from `binary` without a registry, with the product's own
+/// builder ([`chaosday_engine::image::import`]: the binary as `/bin/chaosday`, its entry
+/// point, the libraries `ldd` lists, the CA bundle and a `/tmp`). The last run's image of
+/// that name goes first, so that runs do not pile up untagged copies. Panics with the
+/// Engine's error if a step fails (tests and benchmarks only).
 pub fn import_image(binary: &std::path::Path, tag: &str) {
-    use std::process::{Command, Stdio};
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let root = std::env::temp_dir().join(format!("chaosday-image-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let ldd = Command::new("ldd").arg(binary).output().expect("ldd runs");
-    let mut files: Vec<(std::path::PathBuf, std::path::PathBuf)> = text(&ldd.stdout)
-        .split_whitespace()
-        .filter(|word| word.starts_with('/'))
-        .map(|lib| (lib.into(), lib.trim_start_matches('/').into()))
-        .collect();
-    files.push((binary.into(), "bin/chaosday".into()));
-    files.push((
-        "/etc/ssl/certs/ca-certificates.crt".into(),
-        "etc/ssl/certs/ca-certificates.crt".into(),
-    ));
-    for (from, to) in &files {
-        let at = root.join(to);
-        std::fs::create_dir_all(at.parent().expect("a parent")).expect("a directory");
-        std::fs::copy(from, &at).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
-    }
-    std::fs::create_dir_all(root.join("tmp")).expect("/tmp in the image");
-    // The last run's image goes first, so that runs do not pile up untagged copies.
-    let _ = Command::new("docker")
-        .args(["image", "rm", "-f", tag])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["-cf", "-", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tar runs");
-    let import = Command::new("docker")
-        .args([
-            "import",
-            "--change",
-            r#"ENTRYPOINT ["/bin/chaosday"]"#,
-            "-",
-            tag,
-        ])
-        .stdin(tar.stdout.take().expect("tar's output"))
-        .output()
-        .expect("docker import runs");
-    assert!(tar.wait().expect("tar ends").success(), "tar of the image");
-    let _ = std::fs::remove_dir_all(&root);
-    assert!(
-        import.status.success(),
-        "docker import: {}",
-        text(&import.stderr)
-    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the import");
+    runtime.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .expect("a Docker Engine client (DOCKER_HOST or the local socket)")
+            .negotiate_version()
+            .await
+            .expect("a Docker Engine answers");
+        chaosday_engine::image::remove(&docker, tag)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        chaosday_engine::image::import(&docker, binary, tag, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
 }
 
 #[cfg(test)]

@@ -196,6 +196,12 @@ pub struct DemoArgs {
     /// Seeds the draws (the deck, the bot's moods), for a demo that repeats.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The shop as Docker containers on a private network (an image built on the fly from
+    /// this binary, no registry), and a game of container faults the teams repair with
+    /// `docker start`, `docker unpause` and `docker network connect`. Needs a running Docker
+    /// Engine (DOCKER_HOST or the local socket); everything it creates is removed at the end.
+    #[arg(long)]
+    pub docker: bool,
 }
 
 const DEMO_EXAMPLES: &str = "\
@@ -204,11 +210,15 @@ Examples:
   chaosday demo --bots                            a bot plays the cart team: watch the scoreboard move
   chaosday demo --bots --every 30s                a scenario every 30 seconds
   chaosday demo --port 9090 --shop-port 19100     other ports
+  chaosday demo --docker                          the shop as Docker containers: teams repair with docker start/unpause/network connect
+  chaosday demo --docker --bots --every 30s       the same, a bot playing the cart team
   chaosday demo ops restart catalog               the teams' ops tools (also buttons on the monitoring page)
   chaosday demo ops failover storefront           storefront calls catalog-spare instead of catalog
   chaosday validate ~/.local/state/chaosday/demo/game.yaml
 
-Ctrl-C (or SIGTERM) reverts every fault and stops every service of the shop.";
+Ctrl-C (or SIGTERM) reverts every fault and stops every service of the shop; with --docker it
+also removes every container, network and image the demo created (a run after a crash removes
+what the last one left).";
 
 /// The demo's subcommands.
 #[derive(Debug, Subcommand)]
@@ -677,9 +687,13 @@ pub struct StressArgs {
 pub struct TickerArgs {
     /// The service: storefront, catalog, catalog-spare, cart or stock.
     pub service: String,
-    /// The port it listens on, on 127.0.0.1.
+    /// The port it listens on.
     #[arg(long)]
     pub port: u16,
+    /// The address it listens on (0.0.0.0 in a container, so that its published port and
+    /// the other containers reach it).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
     /// The shop's directory (its route and config files).
     #[arg(long)]
     pub dir: PathBuf,

@@ -6,6 +6,11 @@
 //! the game. Ctrl-C or SIGTERM reverts every fault and stops every child; `kill -9` leaves
 //! no child either (they die with it), and the next run reverts and cleans up what is left.
 //!
+//! With `--docker` the services are containers ([`crate::demo::docker`]) and the game's
+//! faults are container faults: Ctrl-C also removes every container, network and image the
+//! demo created, and since containers outlive a `kill -9` of the demo, the next run removes
+//! what the last one left (found by its label) before it starts.
+//!
 //! `chaosday demo ops ACTION SERVICE` runs the teams' ops tools against a running demo.
 
 use std::net::SocketAddr;
@@ -28,9 +33,10 @@ use crate::app::{self, UsageError};
 use crate::cli::{DemoArgs, DemoCommand, Global, TickerArgs};
 use crate::demo::bot::Bot;
 use crate::demo::console::{self, Console};
+use crate::demo::docker::{self, Layout};
 use crate::demo::game::{self, Timings};
 use crate::demo::monitor::{self, Monitor};
-use crate::demo::ops::Ops;
+use crate::demo::ops::{Ops, Runner};
 use crate::demo::shop::{self, Shop};
 use crate::demo::{load, state};
 use crate::web::WebOptions;
@@ -73,6 +79,11 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    // Without an engine, one line says so (and how to get one) before anything is made.
+    let docker = match args.docker {
+        true => Some(docker::connect().await?),
+        false => None,
+    };
     // Every child this process starts dies with it, whoever starts it (the game's
     // supervisor included): SIGKILL, which also ends a paused one.
     chaosday_engine::supervisor::set_default_parent_death_signal(Some(Signal::Kill));
@@ -90,7 +101,10 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let state_dir = state_dir.canonicalize().unwrap_or(state_dir);
     let _lock = state::lock(&state_dir)?;
     let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
-    let shop = Shop::new(exe, state_dir.join("shop"), args.shop_port).map_err(UsageError)?;
+    let mut shop = Shop::new(exe, state_dir.join("shop"), args.shop_port).map_err(UsageError)?;
+    if docker.is_some() {
+        shop = shop.in_docker(Layout::for_state_dir(&state_dir));
+    }
     let supervisor =
         Supervisor::with_parent_death_signal(Some(state_dir.join("logs")), Some(Signal::Kill));
     let stop = CancellationToken::new();
@@ -99,6 +113,7 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         &state_dir,
         &shop,
         &supervisor,
+        docker.as_ref(),
         console,
         stop.clone(),
         async move { interrupts.recv().await.to_owned() },
@@ -111,25 +126,39 @@ pub async fn run(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !left.is_empty() {
         tracing::info!(?left, "stopped shop processes started by the game");
     }
+    // The game has ended (every fault reverted): its containers, network and image go.
+    let removed = match (&docker, shop.docker()) {
+        (Some(docker), Some(layout)) => Some(docker::clean_up(docker, layout).await),
+        _ => None,
+    };
     let store = result?;
+    let removed = removed.transpose().context(
+        "removing the demo's containers, network and image (the next `chaosday demo --docker` removes what is left)",
+    )?;
+    let what = match &removed {
+        Some(removed) => format!("the shop removed from Docker ({})", removed.describe()),
+        None => "the shop stopped".to_owned(),
+    };
     console.say_with(
         "stopped",
         &format!(
-            "stopped: every fault reverted, the shop stopped. This game's log is {}; its postmortem:\n  chaosday report --store {} --out report.html",
+            "stopped: every fault reverted, {what}. This game's log is {}; its postmortem:\n  chaosday report --store {} --out report.html",
             store.display(),
             shell_word(&store.display().to_string())
         ),
-        json!({"store": store.display().to_string()}),
+        json!({"store": store.display().to_string(), "removed": removed}),
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Everything between the start and the stop; returns the game log's path.
+#[allow(clippy::too_many_arguments)]
 async fn demo(
     args: &DemoArgs,
     state_dir: &Path,
     shop: &Shop,
     supervisor: &Arc<Supervisor>,
+    docker: Option<&bollard::Docker>,
     console: Console,
     stop: CancellationToken,
     interrupted: impl Future<Output = String> + Send + 'static,
@@ -152,6 +181,22 @@ async fn demo(
             ),
             json!({"pids": stale}),
         );
+    }
+    // Containers outlive a `kill -9` of the demo: the last run's go (found by their label).
+    if let (Some(docker), Some(layout)) = (docker, shop.docker()) {
+        let removed = docker::clean_up(docker, layout)
+            .await
+            .context("removing what the last `chaosday demo --docker` left in Docker")?;
+        if !removed.is_empty() {
+            console.say_with(
+                "cleaned_up",
+                &format!(
+                    "removed what the last run left in Docker: {}",
+                    removed.describe()
+                ),
+                json!({"removed": removed}),
+            );
+        }
     }
     // Everything must be free before anything starts (the last run's shop is gone now).
     let api_listener = bind_after_leftovers(args.port)
@@ -208,12 +253,26 @@ async fn demo(
 
     // The shop.
     Ops::reset(shop).with_context(|| format!("preparing {}", shop.dir().display()))?;
-    for service in &shop::SERVICES {
-        supervisor
-            .ensure_running(&shop.supervision(service))
-            .await
-            .with_context(|| format!("starting the shop's {}", service.name))?;
-    }
+    let runner = match docker {
+        Some(docker) => {
+            console.say(
+                "building",
+                "building the shop's image from this binary and starting its containers",
+            );
+            let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
+            docker::start(docker, shop, &exe).await?;
+            Runner::Containers(docker.clone())
+        }
+        None => {
+            for service in &shop::SERVICES {
+                supervisor
+                    .ensure_running(&shop.supervision(service))
+                    .await
+                    .with_context(|| format!("starting the shop's {}", service.name))?;
+            }
+            Runner::Processes(supervisor.clone())
+        }
+    };
     wait_for_shop(shop, state_dir).await?;
 
     // The game (it adopts the running services and proxies the links).
@@ -233,7 +292,7 @@ async fn demo(
     app::report_recovered(server.recovered());
     let load = load::start(shop, stop.clone())?;
     let monitor = Monitor::start(shop.clone(), load, stop.clone())?;
-    let ops = Arc::new(Ops::new(shop.clone(), supervisor.clone())?);
+    let ops = Arc::new(Ops::new(shop.clone(), runner)?);
     let page = tokio::spawn(monitor::serve(
         shop_listener,
         monitor.clone(),
@@ -359,11 +418,14 @@ async fn wait_for_shop(shop: &Shop, state_dir: &Path) -> anyhow::Result<()> {
                 break;
             }
             if since.elapsed() > SHOP_READY {
+                let output = match shop.docker() {
+                    Some(layout) => format!("`docker logs {}`", layout.container(service.name)),
+                    None => state_dir.join("logs").display().to_string(),
+                };
                 anyhow::bail!(
-                    "the shop's {} does not answer on {url} after {}s; its output is in {}",
+                    "the shop's {} does not answer on {url} after {}s; its output is in {output}",
                     service.name,
                     SHOP_READY.as_secs(),
-                    state_dir.join("logs").display()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -425,7 +487,13 @@ fn announce(
         .map(|(t, _)| *t)
         .find(|t| Some(*t) != args.bots.then_some(args.bot_team.as_str()))
         .unwrap_or("storefront");
-    let terminal = terminal_hints(&base, tokens.team(you), &shop.monitor_url(), store);
+    let terminal = terminal_hints(
+        &base,
+        tokens.team(you),
+        &shop.monitor_url(),
+        shop.docker(),
+        store,
+    );
     let urls = json!({
         "scoreboard": format!("{base}{SCOREBOARD_PATH}"),
         "team_console": format!("{base}{TEAM_CONSOLE_PATH}"),
@@ -460,6 +528,15 @@ fn announce(
                 "links": links,
                 "every_s": timings.every.as_secs(),
                 "first_s": timings.first.as_secs(),
+                "docker": shop.docker().map(|layout| json!({
+                    "network": layout.network(),
+                    "image": layout.image(),
+                    "label": layout.filter(),
+                    "containers": shop::SERVICES
+                        .iter()
+                        .map(|s| (s.name.to_owned(), json!(layout.container(s.name))))
+                        .collect::<serde_json::Map<_, _>>(),
+                })),
             }),
         );
         return;
@@ -478,7 +555,8 @@ fn announce(
     ));
     out.push_str("  tokens (kept in tokens.json of the state directory: the same at every run)\n");
     out.push_str(&format!("    game master       {}\n", tokens.game_master));
-    for (team, owns) in shop::TEAMS {
+    for (team, _) in shop::TEAMS {
+        let owns = shop.owned_by(team);
         let played = if bot_team == Some(team) {
             "  — played by the bot"
         } else {
@@ -513,8 +591,25 @@ fn announce(
         game_file.display(),
         store.display(),
     ));
+    if let Some(layout) = shop.docker() {
+        out.push_str(&format!(
+            "  docker: network {}, image {}, containers {} (each service's port published on 127.0.0.1; `docker ps --filter label={}`)\n\n",
+            layout.network(),
+            layout.image(),
+            shop::SERVICES
+                .iter()
+                .map(|s| layout.container(s.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            layout.filter(),
+        ));
+    }
+    let stops = match shop.docker() {
+        Some(_) => "reverts every fault and removes the shop's containers, network and image",
+        None => "reverts every fault and stops the shop",
+    };
     out.push_str(&format!(
-        "The game has started: a first scenario in {}, then one every {}{}. Ctrl-C reverts every fault and stops the shop.",
+        "The game has started: a first scenario in {}, then one every {}{}. Ctrl-C {stops}.",
         chaosday_domain::duration::human(timings.first),
         chaosday_domain::duration::human(timings.every),
         if args.bots {
@@ -528,27 +623,55 @@ fn announce(
 
 /// The commands a player of the demo runs from a terminal, each as it runs when pasted:
 /// the server, token and shop in exported variables, then the commands (a comment where
-/// a value is only known later).
-fn terminal_hints(base: &str, token: &str, shop: &str, store: &Path) -> Vec<String> {
-    vec![
+/// a value is only known later). With `--docker`, the Docker commands that repair the
+/// catalog's container.
+fn terminal_hints(
+    base: &str,
+    token: &str,
+    shop: &str,
+    docker: Option<&Layout>,
+    store: &Path,
+) -> Vec<String> {
+    let mut lines = vec![
         format!(
             "export CHAOSDAY_URL={base} CHAOSDAY_TOKEN={token} CHAOSDAY_PLAYER=you CHAOSDAY_DEMO_SHOP={}",
             shop.trim_end_matches('/')
         ),
         "chaosday team status".into(),
-        "chaosday team declare catalog-link".into(),
-        "chaosday demo ops status".into(),
-        "chaosday demo ops restart catalog".into(),
+    ];
+    match docker {
+        None => lines.extend([
+            "chaosday team declare catalog-link".into(),
+            "chaosday demo ops status".into(),
+            "chaosday demo ops restart catalog".into(),
+        ]),
+        Some(layout) => {
+            let catalog = layout.container("catalog");
+            lines.extend([
+                "chaosday team declare catalog".into(),
+                format!("docker ps -a --filter label={}", layout.filter()),
+                format!("docker start {catalog}"),
+                format!("docker unpause {catalog}"),
+                format!("docker network connect {} {catalog}", layout.network()),
+                "chaosday demo ops status".into(),
+            ]);
+        }
+    }
+    lines.extend([
         "chaosday demo ops failover storefront".into(),
         "chaosday demo ops failback storefront".into(),
         "chaosday demo ops rollback catalog".into(),
         "# then, with the incident number that team status shows:".into(),
-        "#   chaosday team diagnose NUMBER --target catalog-link --kind http_error".into(),
-        format!(
-            "# after the game: chaosday report --store {} --out report.html",
-            shell_word(&store.display().to_string())
-        ),
-    ]
+    ]);
+    lines.push(match docker {
+        None => "#   chaosday team diagnose NUMBER --target catalog-link --kind http_error".into(),
+        Some(_) => "#   chaosday team diagnose NUMBER --target catalog --kind pause".into(),
+    });
+    lines.push(format!(
+        "# after the game: chaosday report --store {} --out report.html",
+        shell_word(&store.display().to_string())
+    ));
+    lines
 }
 
 /// `text` as one word for a POSIX shell (quoted when it needs it).

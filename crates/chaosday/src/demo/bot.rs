@@ -133,6 +133,17 @@ fn link_kinds(http: bool, calls: &Summary) -> (Vec<&'static str>, bool) {
     }
 }
 
+/// The same suspicion where the services are containers (`demo --docker`): a service that
+/// does not answer was stopped, killed or cut off its network; one that hangs, paused.
+pub fn in_containers(mut suspicion: Suspicion) -> Suspicion {
+    if suspicion.kinds == ["kill", "pause"] {
+        suspicion.kinds = vec!["stop", "kill", "disconnect"];
+    } else if suspicion.kinds == ["pause", "kill"] {
+        suspicion.kinds = vec!["pause", "stop"];
+    }
+    suspicion
+}
+
 /// What the bot makes of the shop's figures, looking only at what `owns` names: first a
 /// service that does not answer or fails by itself, then a link its callers see failing
 /// (the service behind it being fine), then a front door. `None`: all looks well.
@@ -364,6 +375,7 @@ impl Inner {
         }
         // Still there once someone looks properly?
         let suspicion = match suspect(&self.monitor.snapshot(), &self.owns) {
+            Some(now) if now.target == first.target && self.ops.in_docker() => in_containers(now),
             Some(now) if now.target == first.target => now,
             _ => return true,
         };
@@ -776,6 +788,18 @@ mod tests {
 
     fn link<'a>(snapshot: &'a mut Snapshot, name: &str) -> &'a mut LinkView {
         snapshot.links.iter_mut().find(|l| l.name == name).unwrap()
+    }
+
+    #[test]
+    fn in_containers_a_dead_service_was_stopped_killed_or_cut_off() {
+        let mut snapshot = shop();
+        service(&mut snapshot, "stock").health = Health::Down;
+        service(&mut snapshot, "stock").served = None;
+        let found = in_containers(suspect(&snapshot, &team("cart")).unwrap());
+        assert_eq!(found.kinds, ["stop", "kill", "disconnect"]);
+        service(&mut snapshot, "stock").health = Health::Hung;
+        let found = in_containers(suspect(&snapshot, &team("cart")).unwrap());
+        assert_eq!(found.kinds[0], "pause");
     }
 
     #[test]

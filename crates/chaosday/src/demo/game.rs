@@ -22,10 +22,35 @@
 //! | stock-slow-close | cart | stock-link | slow_close 3 s | diagnose | — |
 //! | stock-truncated | cart | stock-link | limit_data 2000 B | timed | — |
 //! | checkout-door-slow | cart | cart-link | http_delay 1 s | timed | — |
+//!
+//! With `demo --docker` the services are containers ([`super::docker`]) and the deck is
+//! [`docker_scenarios`]: every container fault kind, repaired with Docker itself.
+//!
+//! | scenario | team | target | fault | resolution | repair |
+//! | --- | --- | --- | --- | --- | --- |
+//! | storefront-crash | storefront | storefront | kill | fix | `docker start` |
+//! | catalog-hang | storefront | catalog | pause | fix | `docker unpause` (or fail over) |
+//! | catalog-stopped | storefront | catalog | stop | fix | `docker start` (or fail over) |
+//! | catalog-cut-off | storefront | catalog | disconnect | fix | `docker network connect` (or fail over) |
+//! | catalog-restarts | storefront | catalog | restart | diagnose | — |
+//! | front-door-flaky | storefront | storefront-link | http_error 500, half | timed | — |
+//! | catalog-bad-config | storefront | catalog | (by hand: `ops break`) | manual | rollback catalog |
+//! | cart-crash | cart | cart | kill | fix | `docker start` |
+//! | stock-hang | cart | stock | pause | fix | `docker unpause` |
+//! | stock-stopped | cart | stock | stop | fix | `docker start` |
+//! | stock-cut-off | cart | stock | disconnect | fix | `docker network connect` |
+//! | cart-restarts | cart | cart | restart | diagnose | — |
+//! | checkout-door-slow | cart | cart-link | http_delay 1 s | timed | — |
+//!
+//! The storefront team's containers are targets by name, the cart team's by label (the
+//! containers carry `chaosday.enable=true`, the driver's opt-in for a target chosen so).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use chaosday_engine::drivers::container::OPT_IN_LABEL;
+
+use super::docker;
 use super::shop::{self, Shop, TEAMS};
 
 /// The game's name.
@@ -89,11 +114,19 @@ fn quote(text: &str) -> String {
 pub fn yaml(shop: &Shop, timings: &Timings) -> String {
     let mut y = String::new();
     let t = timings;
+    let how = match shop.docker() {
+        None => {
+            "# chaosday binary itself (`__shop`), supervised by the game, behind the game's proxied links."
+        }
+        Some(_) => {
+            "# chaosday binary itself (`__shop`) in a Docker container; the customers come through the\n# game's proxied links, the services call each other on the demo's Docker network."
+        }
+    };
     let _ = writeln!(
         y,
         "# The game of `chaosday demo`, written at each start; check it with `chaosday validate`.
 # Its shop: storefront -> catalog (or catalog-spare, failed over) and cart -> stock, each the
-# chaosday binary itself (`__shop`), supervised by the game, behind the game's proxied links.
+{how}
 # `chaosday serve` can run it too, with the tokens in {GM_TOKEN_ENV}, {}, {}
 # (the demo keeps its own in tokens.json) and the shop started by the demo.
 game: {NAME}
@@ -109,7 +142,8 @@ schedule: {{ every: {every}, max_open_per_team: 1 }}
         first = human(t.first),
     );
     y.push_str("\nteams:\n");
-    for (team, owns) in TEAMS {
+    for (team, _) in TEAMS {
+        let owns = shop.owned_by(team);
         let _ = writeln!(
             y,
             "  - {{ name: {team}, token_env: {}, owns: [{}], repair_url: \"{}/\" }}",
@@ -118,18 +152,46 @@ schedule: {{ every: {every}, max_open_per_team: 1 }}
             shop.monitor_url()
         );
     }
-    y.push_str(
-        "\n# The services, started (and started again after a kill) by the game from these exact\n# command lines, and the links between them, proxied by the game.\ntargets:\n",
-    );
-    for service in shop::SERVICES {
-        let argv: Vec<String> = shop.argv(&service).iter().map(|a| quote(a)).collect();
-        let _ = writeln!(
-            y,
-            "  {}:\n    process: {{ command: [{}], supervised: true }}\n    alert_match: {{ service: {} }}",
-            service.name,
-            argv.join(", "),
-            service.name
-        );
+    match shop.docker() {
+        None => {
+            y.push_str(
+                "\n# The services, started (and started again after a kill) by the game from these exact\n# command lines, and the links between them, proxied by the game.\ntargets:\n",
+            );
+            for service in shop::SERVICES {
+                let argv: Vec<String> = shop.argv(&service).iter().map(|a| quote(a)).collect();
+                let _ = writeln!(
+                    y,
+                    "  {}:\n    process: {{ command: [{}], supervised: true }}\n    alert_match: {{ service: {} }}",
+                    service.name,
+                    argv.join(", "),
+                    service.name
+                );
+            }
+        }
+        Some(layout) => {
+            let _ = writeln!(
+                y,
+                "\n# The services' containers (the storefront team's by name, the cart team's by label:\n# they carry {OPT_IN_LABEL}=true, the opt-in of a container chosen by labels), and the\n# front doors, proxied by the game to the containers' published ports.\ntargets:"
+            );
+            for service in shop::SERVICES {
+                let container = if service.system == "cart" {
+                    format!(
+                        "{{ label: {{ {}: {}, {}: {} }} }}",
+                        docker::LABEL,
+                        quote(layout.key()),
+                        docker::SERVICE_LABEL,
+                        service.name
+                    )
+                } else {
+                    format!("{{ name: {} }}", layout.container(service.name))
+                };
+                let _ = writeln!(
+                    y,
+                    "  {}:\n    container: {container}\n    alert_match: {{ service: {} }}",
+                    service.name, service.name
+                );
+            }
+        }
     }
     for link in shop::LINKS {
         let Some(port) = shop.link_port(&link) else {
@@ -163,11 +225,16 @@ scoring:
         cart = shop.link_address("cart-link"),
     );
     y.push_str("scenarios:\n");
-    for s in scenarios() {
+    let (deck, network) = match shop.docker() {
+        None => (scenarios(), String::new()),
+        Some(layout) => (docker_scenarios(), layout.network()),
+    };
+    for s in deck {
         let _ = writeln!(y, "  # {}", s.story);
         let _ = writeln!(y, "  - name: {}", s.name);
         let _ = writeln!(y, "    difficulty: {}", s.difficulty);
         if let Some((target, fault)) = s.fault {
+            let fault = fault.replace(NETWORK, &network);
             let _ = writeln!(y, "    faults: [ {{ target: {target}, fault: {fault} }} ]");
         }
         let _ = writeln!(
@@ -213,6 +280,9 @@ struct Scenario {
 
 const STOREFRONT: Option<&str> = Some("storefront-products");
 const CHECKOUT: Option<&str> = Some("cart-checkout");
+
+/// Stands for the demo's Docker network in a scenario's fault.
+const NETWORK: &str = "{network}";
 
 fn scenarios() -> Vec<Scenario> {
     vec![
@@ -454,6 +524,181 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// The deck of `demo --docker`: container faults, each repaired with Docker as a team
+/// would (`docker start`, `docker unpause`, `docker network connect`), and the front doors'
+/// link faults. Network faults inside a container's namespace go here as they come.
+fn docker_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "storefront-crash",
+            story: "fix: the storefront's container is killed; `docker start` it, then claim.",
+            difficulty: 1,
+            fault: Some(("storefront", "{ kind: kill, signal: SIGKILL }")),
+            target: "storefront",
+            kind: "kill",
+            resolution: "fix",
+            probe: STOREFRONT,
+            hints: &[(
+                "Is the storefront's container still up (`docker ps -a`)?",
+                10,
+            )],
+        },
+        Scenario {
+            name: "catalog-hang",
+            story: "fix: the catalog's container is paused; `docker unpause` it (or fail the storefront over), then claim.",
+            difficulty: 2,
+            fault: Some(("catalog", "{ kind: pause }")),
+            target: "catalog",
+            kind: "pause",
+            resolution: "fix",
+            probe: STOREFRONT,
+            hints: &[
+                ("The catalog takes connections and never answers.", 20),
+                ("A container can be up and frozen: look at its status.", 30),
+            ],
+        },
+        Scenario {
+            name: "catalog-stopped",
+            story: "fix: the catalog's container is stopped; `docker start` it (or fail the storefront over), then claim.",
+            difficulty: 1,
+            fault: Some(("catalog", "{ kind: stop }")),
+            target: "catalog",
+            kind: "stop",
+            resolution: "fix",
+            probe: STOREFRONT,
+            hints: &[("Nothing answers for the catalog any more.", 10)],
+        },
+        Scenario {
+            name: "catalog-cut-off",
+            story: "fix: the catalog's container leaves the shop's network; `docker network connect` it (or fail the storefront over), then claim.",
+            difficulty: 3,
+            fault: Some(("catalog", "{ kind: disconnect, network: {network} }")),
+            target: "catalog",
+            kind: "disconnect",
+            resolution: "fix",
+            probe: STOREFRONT,
+            hints: &[
+                ("The catalog runs, and nobody can reach it.", 20),
+                ("Which networks is the catalog's container on?", 30),
+            ],
+        },
+        Scenario {
+            name: "catalog-restarts",
+            story: "diagnose: the catalog's container restarts; it comes back by itself: say what happened.",
+            difficulty: 3,
+            fault: Some(("catalog", "{ kind: restart }")),
+            target: "catalog",
+            kind: "restart",
+            resolution: "diagnose",
+            probe: STOREFRONT,
+            hints: &[("The catalog's uptime went back to zero.", 30)],
+        },
+        Scenario {
+            name: "front-door-flaky",
+            story: "timed: half the customers' requests get a 500 at the front door; it goes away by itself.",
+            difficulty: 3,
+            fault: Some((
+                "storefront-link",
+                "{ kind: http_error, status: 500, probability: 0.5 }",
+            )),
+            target: "storefront-link",
+            kind: "http_error",
+            resolution: "timed",
+            probe: STOREFRONT,
+            hints: &[(
+                "Only the customers see the errors: the storefront serves none.",
+                30,
+            )],
+        },
+        Scenario {
+            name: "catalog-bad-config",
+            story: "manual: the game master deploys a bad config (`chaosday demo ops break catalog`, then `chaosday gm inject-manual catalog-bad-config`); roll it back, then claim.",
+            difficulty: 3,
+            fault: None,
+            target: "catalog",
+            kind: "config",
+            resolution: "manual",
+            probe: STOREFRONT,
+            hints: &[
+                ("The catalog answers, with errors of its own.", 20),
+                ("What changed on the catalog lately?", 30),
+            ],
+        },
+        Scenario {
+            name: "cart-crash",
+            story: "fix: the cart's container is killed; `docker start` it, then claim.",
+            difficulty: 1,
+            fault: Some(("cart", "{ kind: kill, signal: SIGKILL }")),
+            target: "cart",
+            kind: "kill",
+            resolution: "fix",
+            probe: CHECKOUT,
+            hints: &[("Is the cart's container still up (`docker ps -a`)?", 10)],
+        },
+        Scenario {
+            name: "stock-hang",
+            story: "fix: the stock's container is paused; `docker unpause` it, then claim.",
+            difficulty: 2,
+            fault: Some(("stock", "{ kind: pause }")),
+            target: "stock",
+            kind: "pause",
+            resolution: "fix",
+            probe: CHECKOUT,
+            hints: &[
+                ("The stock takes connections and never answers.", 20),
+                ("A container can be up and frozen: look at its status.", 30),
+            ],
+        },
+        Scenario {
+            name: "stock-stopped",
+            story: "fix: the stock's container is stopped; `docker start` it, then claim.",
+            difficulty: 1,
+            fault: Some(("stock", "{ kind: stop }")),
+            target: "stock",
+            kind: "stop",
+            resolution: "fix",
+            probe: CHECKOUT,
+            hints: &[("Nothing answers for the stock any more.", 10)],
+        },
+        Scenario {
+            name: "stock-cut-off",
+            story: "fix: the stock's container leaves the shop's network; `docker network connect` it, then claim.",
+            difficulty: 3,
+            fault: Some(("stock", "{ kind: disconnect, network: {network} }")),
+            target: "stock",
+            kind: "disconnect",
+            resolution: "fix",
+            probe: CHECKOUT,
+            hints: &[
+                ("The stock runs, and the cart cannot reach it.", 20),
+                ("Which networks is the stock's container on?", 30),
+            ],
+        },
+        Scenario {
+            name: "cart-restarts",
+            story: "diagnose: the cart's container restarts; it comes back by itself: say what happened.",
+            difficulty: 3,
+            fault: Some(("cart", "{ kind: restart }")),
+            target: "cart",
+            kind: "restart",
+            resolution: "diagnose",
+            probe: CHECKOUT,
+            hints: &[("The cart's uptime went back to zero.", 30)],
+        },
+        Scenario {
+            name: "checkout-door-slow",
+            story: "timed: the customers wait a second at the cart's front door; it goes away by itself.",
+            difficulty: 2,
+            fault: Some(("cart-link", "{ kind: http_delay, delay: 1s }")),
+            target: "cart-link",
+            kind: "http_delay",
+            resolution: "timed",
+            probe: CHECKOUT,
+            hints: &[("Customers wait; the cart itself answers fast.", 20)],
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -476,12 +721,99 @@ mod tests {
         game
     }
 
+    fn docker_game(every: Duration) -> Game {
+        let dir = std::path::Path::new("/tmp/demo \"x\"");
+        let shop = Shop::new("/usr/local/bin/chaos day".into(), dir.join("shop"), 18100)
+            .unwrap()
+            .in_docker(docker::Layout::for_state_dir(dir));
+        let text = yaml(&shop, &Timings::new(every));
+        let game = Game::parse_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let problems = game.check();
+        assert!(problems.is_empty(), "{problems:?}\n{text}");
+        game
+    }
+
     #[test]
     fn the_game_is_valid_for_any_pace() {
         for every in [5, 30, 120, 600] {
             let game = game(Duration::from_secs(every));
             assert_eq!(game.schedule.every, Duration::from_secs(every));
+            let game = docker_game(Duration::from_secs(every));
+            assert_eq!(game.schedule.every, Duration::from_secs(every));
         }
+    }
+
+    #[test]
+    fn the_docker_deck_uses_every_container_fault_on_containers_by_name_and_by_label() {
+        let dir = std::path::Path::new("/tmp/demo \"x\"");
+        let layout = docker::Layout::for_state_dir(dir);
+        let game = docker_game(Duration::from_secs(120));
+        let kinds: BTreeSet<&str> = game
+            .scenarios
+            .iter()
+            .flat_map(|s| s.faults.iter().map(|f| f.fault.kind()))
+            .collect();
+        let wanted = [
+            "kill",
+            "stop",
+            "pause",
+            "restart",
+            "disconnect",
+            "http_error",
+            "http_delay",
+        ];
+        assert_eq!(kinds, wanted.into_iter().collect());
+        let resolutions: BTreeSet<String> = game
+            .scenarios
+            .iter()
+            .map(|s| s.resolution.to_string())
+            .collect();
+        assert_eq!(resolutions.len(), 4, "{resolutions:?}");
+        for scenario in &game.scenarios {
+            assert!(!scenario.hints.is_empty(), "{}", scenario.name);
+            assert!(!scenario.probes.is_empty(), "{}", scenario.name);
+            assert_eq!(game.teams_for(scenario).len(), 1, "{}", scenario.name);
+            for fault in &scenario.faults {
+                if let chaosday_domain::FaultSpec::Disconnect { network } = &fault.fault {
+                    assert_eq!(*network, layout.network());
+                }
+            }
+        }
+        use chaosday_domain::TargetSpec;
+        use chaosday_domain::game::Placement;
+        use chaosday_domain::target::ContainerTarget;
+        for service in shop::SERVICES {
+            let Placement::Shared(TargetSpec::Container(target)) =
+                &game.targets[service.name].placement
+            else {
+                panic!("{} is not a container", service.name);
+            };
+            match target {
+                ContainerTarget::Name(name) => {
+                    assert_eq!(*name, layout.container(service.name));
+                    assert_eq!(service.system, "storefront");
+                }
+                ContainerTarget::Label(labels) => {
+                    assert_eq!(labels[docker::LABEL], layout.key());
+                    assert_eq!(labels[docker::SERVICE_LABEL], service.name);
+                    assert_eq!(service.system, "cart");
+                }
+            }
+        }
+        // The paths between services are the network's: no link target for them.
+        let storefront = &game
+            .teams
+            .iter()
+            .find(|t| t.name == "storefront")
+            .unwrap()
+            .owns;
+        assert_eq!(
+            storefront,
+            &["storefront", "catalog", "catalog-spare", "storefront-link"].map(String::from)
+        );
+        assert!(!game.targets.contains_key("catalog-link"));
+        assert!(!game.targets.contains_key("stock-link"));
+        assert!(game.targets.contains_key("storefront-link"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod bot;
 pub mod console;
+pub mod docker;
 pub mod game;
 pub mod load;
 pub mod monitor;

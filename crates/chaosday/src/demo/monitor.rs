@@ -348,7 +348,7 @@ struct By {
 }
 
 async fn ops_status(State(state): State<PageState>) -> Response {
-    axum::Json(state.ops.status()).into_response()
+    axum::Json(state.ops.status().await).into_response()
 }
 
 async fn ops_act(

@@ -1,7 +1,8 @@
 //! The teams' ops tools on the demo's shop: one action for each kind of damage the demo's
 //! scenarios do. They act for real, so the referee's probes see the repair:
 //! - `restart SERVICE`: a killed or hung service runs again, started from the very command
-//!   line the game supervises (so the game and its journal keep tracking it);
+//!   line the game supervises (so the game and its journal keep tracking it); with `demo
+//!   --docker`, `docker restart` of its container (unpaused first);
 //! - `failover storefront` / `failback storefront`: the storefront calls catalog-spare
 //!   directly, around a degraded catalog-link, and back;
 //! - `rollback catalog`: the last good config again; `break catalog` is the game master's
@@ -25,6 +26,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::docker;
 use super::shop::{self, Role, ServiceSpec, Shop};
 use crate::app::UsageError;
 use crate::cli::{DemoOpsArgs, Global, OpsAction, Output};
@@ -92,7 +94,8 @@ pub struct ServiceStatus {
     pub running: bool,
     /// Its pid.
     pub pid: Option<u32>,
-    /// Whether that process is stopped (SIGSTOP: it holds connections and answers nothing).
+    /// Whether that process is stopped (SIGSTOP), or its container paused: it holds
+    /// connections and answers nothing.
     pub stopped: bool,
     /// Where its calls go (the storefront).
     pub route: Option<String>,
@@ -100,23 +103,34 @@ pub struct ServiceStatus {
     pub config: Option<String>,
     /// The actions that apply to it.
     pub actions: Vec<String>,
+    /// Its container's name, with `demo --docker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// What runs the shop's services, and so what a restart is.
+pub enum Runner {
+    /// Supervised children of the demo.
+    Processes(Arc<Supervisor>),
+    /// Docker containers (`demo --docker`).
+    Containers(bollard::Docker),
 }
 
 /// The ops tools of one shop.
 pub struct Ops {
     shop: Shop,
-    supervisor: Arc<Supervisor>,
+    runner: Runner,
     http: reqwest::Client,
     busy: tokio::sync::Mutex<()>,
     log: parking_lot::Mutex<VecDeque<OpsEntry>>,
 }
 
 impl Ops {
-    /// The tools for `shop`, starting services through `supervisor`.
-    pub fn new(shop: Shop, supervisor: Arc<Supervisor>) -> anyhow::Result<Self> {
+    /// The tools for `shop`, whose services `runner` runs.
+    pub fn new(shop: Shop, runner: Runner) -> anyhow::Result<Self> {
         Ok(Ops {
             shop,
-            supervisor,
+            runner,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_millis(500))
@@ -137,33 +151,60 @@ impl Ops {
         Ok(())
     }
 
+    /// Whether the shop's services are containers (`demo --docker`).
+    pub fn in_docker(&self) -> bool {
+        matches!(self.runner, Runner::Containers(_)) && self.shop.docker().is_some()
+    }
+
     /// Every service, as it is now.
-    pub fn status(&self) -> Vec<ServiceStatus> {
-        shop::SERVICES
-            .iter()
-            .map(|service| {
-                let running = self
-                    .supervisor
-                    .running(&self.shop.supervision(service))
-                    .and_then(|identity| identity.read());
-                ServiceStatus {
-                    name: service.name.to_owned(),
-                    running: running.is_some(),
-                    pid: running.as_ref().map(|p| p.pid),
-                    stopped: running.as_ref().is_some_and(|p| p.is_stopped()),
-                    route: (service.role == Role::Storefront)
-                        .then(|| route_name(read_word(&self.shop.route_file()).as_deref())),
-                    config: (service.role == Role::Catalog).then(|| {
-                        read_word(&self.shop.config_file(service.name))
-                            .unwrap_or_else(|| "good".into())
-                    }),
-                    actions: actions_for(service)
-                        .iter()
-                        .map(|a| action_name(*a).to_owned())
-                        .collect(),
+    pub async fn status(&self) -> Vec<ServiceStatus> {
+        let mut list = Vec::with_capacity(shop::SERVICES.len());
+        for service in &shop::SERVICES {
+            // (running, pid, stopped or paused, container)
+            let (running, pid, stopped, container) = match (&self.runner, self.shop.docker()) {
+                (Runner::Containers(docker), Some(layout)) => {
+                    let name = layout.container(service.name);
+                    let state = docker::state(docker, layout, &name).await;
+                    (
+                        state.is_some_and(|s| s.running),
+                        state.and_then(|s| s.pid),
+                        state.is_some_and(|s| s.paused),
+                        Some(name),
+                    )
                 }
-            })
-            .collect()
+                _ => {
+                    let running = match &self.runner {
+                        Runner::Processes(supervisor) => supervisor
+                            .running(&self.shop.supervision(service))
+                            .and_then(|identity| identity.read()),
+                        Runner::Containers(_) => None,
+                    };
+                    (
+                        running.is_some(),
+                        running.as_ref().map(|p| p.pid),
+                        running.as_ref().is_some_and(|p| p.is_stopped()),
+                        None,
+                    )
+                }
+            };
+            list.push(ServiceStatus {
+                name: service.name.to_owned(),
+                running,
+                pid,
+                stopped,
+                route: (service.role == Role::Storefront)
+                    .then(|| route_name(read_word(&self.shop.route_file()).as_deref())),
+                config: (service.role == Role::Catalog).then(|| {
+                    read_word(&self.shop.config_file(service.name)).unwrap_or_else(|| "good".into())
+                }),
+                actions: actions_for(service)
+                    .iter()
+                    .map(|a| action_name(*a).to_owned())
+                    .collect(),
+                container,
+            });
+        }
+        list
     }
 
     /// The shared ops log, newest first.
@@ -276,11 +317,26 @@ impl Ops {
     }
 
     /// Stops the service however it is (running, stopped, gone) and starts it again from its
-    /// supervised command line; waits until it answers.
+    /// supervised command line (or restarts its container); waits until it answers.
     async fn restart(&self, spec: &ServiceSpec) -> Result<String, OpsError> {
+        let supervisor = match (&self.runner, self.shop.docker()) {
+            (Runner::Processes(supervisor), _) => supervisor,
+            (Runner::Containers(docker), Some(layout)) => {
+                let what = docker::restart(docker, layout, &layout.container(spec.name))
+                    .await
+                    .map_err(OpsError::Failed)?;
+                self.wait_answers(spec, &what).await?;
+                return Ok(format!("{what}, and it answers"));
+            }
+            (Runner::Containers(_), None) => {
+                return Err(OpsError::Failed(
+                    "the shop runs no containers (a bug)".into(),
+                ));
+            }
+        };
         let supervision = self.shop.supervision(spec);
         let mut what = format!("{} was not running", spec.name);
-        if let Some(old) = self.supervisor.running(&supervision) {
+        if let Some(old) = supervisor.running(&supervision) {
             let stopped = old.read().is_some_and(|p| p.is_stopped());
             // A stopped process takes SIGTERM once continued.
             send_if_same(old, Signal::SIGTERM);
@@ -301,31 +357,38 @@ impl Ops {
                 if stopped { ", hung" } else { "" }
             );
         }
-        let started = self
-            .supervisor
+        let started = supervisor
             .ensure_running(&supervision)
             .await
             .map_err(|e| OpsError::Failed(format!("cannot start {}: {e}", spec.name)))?;
+        self.wait_answers(
+            spec,
+            &format!("{what}; started again (pid {})", started.pid),
+        )
+        .await?;
+        Ok(format!(
+            "{what}; started again as pid {}, and it answers",
+            started.pid
+        ))
+    }
+
+    /// Waits until the service answers `/health` on its port; `what` says what was done.
+    async fn wait_answers(&self, spec: &ServiceSpec, what: &str) -> Result<(), OpsError> {
         let url = format!("http://127.0.0.1:{}/health", self.shop.service_port(spec));
         let since = Instant::now();
         loop {
             if let Ok(answer) = self.http.get(&url).send().await
                 && answer.status().is_success()
             {
-                break;
+                return Ok(());
             }
             if since.elapsed() > READY_LIMIT {
                 return Err(OpsError::Failed(format!(
-                    "{what}; started again (pid {}), but it does not answer on {url}",
-                    started.pid
+                    "{what}, but it does not answer on {url}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(format!(
-            "{what}; started again as pid {}, and it answers",
-            started.pid
-        ))
     }
 }
 
@@ -464,9 +527,11 @@ fn print_status(list: &[ServiceStatus]) {
         "SERVICE", "STATE", "ROUTE", "CONFIG"
     );
     for s in list {
-        let state = match (s.running, s.stopped, s.pid) {
-            (true, true, Some(pid)) => format!("hung (pid {pid})"),
-            (true, false, Some(pid)) => format!("running ({pid})"),
+        let state = match (s.running, s.stopped, s.pid, &s.container) {
+            (true, true, _, Some(_)) => "paused".to_owned(),
+            (true, true, Some(pid), None) => format!("hung (pid {pid})"),
+            (true, false, Some(pid), _) => format!("running ({pid})"),
+            (_, _, _, Some(_)) => "exited".to_owned(),
             _ => "not running".to_owned(),
         };
         println!(
@@ -477,6 +542,9 @@ fn print_status(list: &[ServiceStatus]) {
             s.config.as_deref().unwrap_or("-"),
             s.actions.join(", ")
         );
+        if let Some(container) = &s.container {
+            println!("{:<14} container {container}", "");
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! One service of the demo's shop: `chaosday __shop NAME --port P --dir DIR [--upstream
-//! NAME=URL] [--spare NAME=URL]`, run by the demo as a supervised child.
+//! One service of the demo's shop: `chaosday __shop NAME --port P --dir DIR [--bind ADDR]
+//! [--upstream NAME=URL] [--spare NAME=URL]`, run by the demo as a supervised child (or, with
+//! `demo --docker`, as a container's command).
 //!
 //! Every service answers `GET /health` and `GET /_stats` (what it served and what it called
 //! over the last seconds: the monitoring page's source). Then, by role:
@@ -137,9 +138,9 @@ pub async fn run(args: &TickerArgs) -> anyhow::Result<ExitCode> {
         Role::Cart => app.route("/checkout", get(checkout)),
         Role::Stock => app.route("/stock", get(stock)),
     };
-    let listener = TcpListener::bind(("127.0.0.1", args.port))
+    let listener = TcpListener::bind((args.bind, args.port))
         .await
-        .with_context(|| format!("{} cannot listen on 127.0.0.1:{}", spec.name, args.port))?;
+        .with_context(|| format!("{} cannot listen on {}:{}", spec.name, args.bind, args.port))?;
     axum::serve(listener, app.with_state(service))
         .await
         .context("serving")?;

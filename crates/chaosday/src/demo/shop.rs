@@ -6,10 +6,18 @@
 //!  (http)                          └──────(direct)─────▶ catalog-spare   (failover)
 //!  clients ─cart-link──────▶ cart ─stock-link (tcp)─▶ stock
 //! ```
+//!
+//! With `demo --docker` the services are containers ([`super::docker`]): the front doors
+//! (`storefront-link`, `cart-link`) are still the game's proxied links on the host, in front
+//! of the containers' published ports, but the services call each other directly by
+//! container name on the demo's network, so `catalog-link` and `stock-link` are paths on
+//! that network rather than proxied links (no port of their own, no link target).
 
 use std::path::{Path, PathBuf};
 
 use chaosday_domain::Supervision;
+
+use super::docker::Layout;
 
 /// What a service does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,12 +188,14 @@ pub fn owned_by(team: &str) -> Option<&'static [&'static str]> {
         .map(|(_, owns)| *owns)
 }
 
-/// The shop of one run: the binary its services run, their directory, their ports.
+/// The shop of one run: the binary its services run, their directory, their ports, and
+/// whether they run as containers.
 #[derive(Debug, Clone)]
 pub struct Shop {
     exe: PathBuf,
     dir: PathBuf,
     base: u16,
+    docker: Option<Layout>,
 }
 
 impl Shop {
@@ -196,7 +206,25 @@ impl Shop {
                 "--shop-port {base}: the shop needs {PORTS} ports from there, between 1024 and 65535; use one such as 18100"
             ));
         }
-        Ok(Shop { exe, dir, base })
+        Ok(Shop {
+            exe,
+            dir,
+            base,
+            docker: None,
+        })
+    }
+
+    /// The same shop, its services run as the containers of `layout`.
+    pub fn in_docker(self, layout: Layout) -> Self {
+        Shop {
+            docker: Some(layout),
+            ..self
+        }
+    }
+
+    /// The Docker names of the shop, when its services run as containers.
+    pub fn docker(&self) -> Option<&Layout> {
+        self.docker.as_ref()
     }
 
     /// The shop's directory (route and config files).
@@ -219,8 +247,12 @@ impl Shop {
         self.base + service.offset
     }
 
-    /// The port a link listens on (`None` for the direct path to the spare).
+    /// The port a link listens on (`None` for the direct path to the spare, and in Docker
+    /// for the paths between services, which are the network's).
     pub fn link_port(&self, link: &LinkSpec) -> Option<u16> {
+        if self.docker.is_some() && link.from != "clients" {
+            return None;
+        }
         link.offset.map(|offset| self.base + offset)
     }
 
@@ -234,6 +266,19 @@ impl Shop {
     pub fn service_address(&self, name: &str) -> String {
         let port = service(name).map_or(0, |s| self.service_port(s));
         format!("127.0.0.1:{port}")
+    }
+
+    /// The targets `team` owns in this shop: its services, and its links that are proxied
+    /// (in Docker, the paths between services are the network's, not targets).
+    pub fn owned_by(&self, team: &str) -> Vec<&'static str> {
+        owned_by(team)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .filter(|name| {
+                service(name).is_some() || link(name).is_some_and(|l| self.link_port(l).is_some())
+            })
+            .collect()
     }
 
     /// Every port the demo's shop listens on, with what listens there.
@@ -253,8 +298,16 @@ impl Shop {
 
     /// The command line of a service: the game supervises it by exactly this.
     pub fn argv(&self, service: &ServiceSpec) -> Vec<String> {
-        let mut argv = vec![
-            self.exe.display().to_string(),
+        let mut argv = vec![self.exe.display().to_string()];
+        argv.extend(self.service_args(service));
+        argv
+    }
+
+    /// A service's arguments after the binary (`__shop NAME --port P --dir DIR …`): a
+    /// process calls the others through the links on 127.0.0.1; a container listens on
+    /// every address of its own and calls the other containers by name.
+    pub fn service_args(&self, service: &ServiceSpec) -> Vec<String> {
+        let mut args = vec![
             SHOP_COMMAND.to_owned(),
             service.name.to_owned(),
             "--port".to_owned(),
@@ -262,26 +315,43 @@ impl Shop {
             "--dir".to_owned(),
             self.dir.display().to_string(),
         ];
+        // Where a service calls `link` (which leads to `to`).
+        let via = |link: &str, to: &str| match &self.docker {
+            None => self.link_address(link),
+            Some(layout) => self.peer_address(layout, to),
+        };
+        if self.docker.is_some() {
+            args.extend(["--bind".to_owned(), "0.0.0.0".to_owned()]);
+        }
         match service.role {
             Role::Storefront => {
-                argv.push("--upstream".into());
-                argv.push(format!(
+                args.push("--upstream".into());
+                args.push(format!(
                     "catalog-link=http://{}",
-                    self.link_address("catalog-link")
+                    via("catalog-link", "catalog")
                 ));
-                argv.push("--spare".into());
-                argv.push(format!(
+                args.push("--spare".into());
+                args.push(format!(
                     "catalog-spare=http://{}",
-                    self.service_address("catalog-spare")
+                    match &self.docker {
+                        None => self.service_address("catalog-spare"),
+                        Some(layout) => self.peer_address(layout, "catalog-spare"),
+                    }
                 ));
             }
             Role::Cart => {
-                argv.push("--upstream".into());
-                argv.push(format!("stock-link={}", self.link_address("stock-link")));
+                args.push("--upstream".into());
+                args.push(format!("stock-link={}", via("stock-link", "stock")));
             }
             Role::Catalog | Role::Stock => {}
         }
-        argv
+        args
+    }
+
+    /// A service's address on the demo's Docker network: its container's name and port.
+    fn peer_address(&self, layout: &Layout, name: &str) -> String {
+        let port = service(name).map_or(0, |s| self.service_port(s));
+        format!("{}:{port}", layout.container(name))
     }
 
     /// How the game (and the ops tools) start a service.
@@ -374,5 +444,30 @@ mod tests {
             Path::new("/tmp/demo/shop")
         ));
         assert!(argv.contains(&"catalog-link=http://127.0.0.1:18112".to_owned()));
+    }
+
+    #[test]
+    fn in_docker_the_services_call_each_other_by_container_name() {
+        let layout = Layout::for_state_dir(Path::new("/tmp/demo"));
+        let shop = shop().in_docker(layout.clone());
+        let args = shop.service_args(service("storefront").unwrap());
+        assert_eq!(&args[..2], ["__shop", "storefront"]);
+        assert!(
+            args.windows(2).any(|w| w == ["--bind", "0.0.0.0"]),
+            "{args:?}"
+        );
+        let catalog = format!("catalog-link=http://{}:18102", layout.container("catalog"));
+        assert!(args.contains(&catalog), "{args:?}");
+        let cart = shop.service_args(service("cart").unwrap());
+        let stock = format!("stock-link={}:18105", layout.container("stock"));
+        assert!(cart.contains(&stock), "{cart:?}");
+        // The front doors stay proxied links; the paths between services have no port.
+        assert_eq!(
+            shop.link_port(link("storefront-link").unwrap()),
+            Some(18111)
+        );
+        assert_eq!(shop.link_port(link("catalog-link").unwrap()), None);
+        assert_eq!(shop.link_port(link("stock-link").unwrap()), None);
+        assert_eq!(shop.ports().len(), 1 + 5 + 2);
     }
 }

@@ -113,15 +113,18 @@ fn random_token() -> anyhow::Result<String> {
 
 /// Stops every process of the shop whose directory is `dir` (a crashed run's, whatever
 /// binary ran it; or what is left at the end of this one): SIGTERM (and SIGCONT, for a
-/// stopped one), then SIGKILL after two seconds. Returns their pids.
+/// stopped one), then SIGKILL after two seconds. Returns their pids. A process in another
+/// pid namespace (a service of `demo --docker`, in its container) is left to Docker.
 pub async fn stop_shop_processes(dir: &Path) -> Vec<u32> {
     let Ok(all) = proc::all() else {
         return Vec::new();
     };
     let me = std::process::id();
+    let ours = pid_namespace("self");
     let found: Vec<ProcessIdentity> = all
         .into_iter()
         .filter(|p| p.pid != me && !p.is_zombie() && shop::is_shop_process(&p.argv, dir))
+        .filter(|p| pid_namespace(&p.pid.to_string()) == ours)
         .map(|p| p.identity())
         .collect();
     for process in &found {
@@ -135,6 +138,11 @@ pub async fn stop_shop_processes(dir: &Path) -> Vec<u32> {
         }
     }
     found.iter().map(|p| p.pid).collect()
+}
+
+/// The pid namespace of `/proc/WHICH` (`pid:[4026531836]`), if it can be read.
+fn pid_namespace(which: &str) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{which}/ns/pid")).ok()
 }
 
 /// Where the demo keeps its games' event logs: one file per run, never removed, so that

@@ -1,7 +1,8 @@
 //! `chaosday demo` for real: its shop (supervised children behind proxied links), its
 //! monitoring page and ops tools, the game it generates, the bot that plays a team, and how
 //! it ends: Ctrl-C reverts every fault and stops every child; `kill -9` leaves no child
-//! behind, and the next run reverts and cleans up what is left.
+//! behind, and the next run reverts and cleans up what is left. (`Demo` also drives
+//! `demo --docker` in `demo_docker`.)
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,17 +17,17 @@ use serde_json::{Value, json};
 use crate::support::{Running, Sandbox, owned_port, owned_ports, processes_with, text, wait_until};
 
 /// A running demo, its JSON lines collected as they come.
-struct Demo {
-    running: Running,
-    lines: Arc<Mutex<Vec<Value>>>,
-    stderr: PathBuf,
-    ready: Value,
-    http: reqwest::Client,
+pub(crate) struct Demo {
+    pub(crate) running: Running,
+    pub(crate) lines: Arc<Mutex<Vec<Value>>>,
+    pub(crate) stderr: PathBuf,
+    pub(crate) ready: Value,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Demo {
     /// Starts `chaosday demo ARGS --output json` in `sandbox` and waits for its `ready` line.
-    fn start(sandbox: &Sandbox, args: &[&str]) -> Demo {
+    pub(crate) fn start(sandbox: &Sandbox, args: &[&str]) -> Demo {
         let mut all = vec!["demo", "--output", "json"];
         all.extend_from_slice(args);
         let stderr = sandbox.state_dir().join(format!(
@@ -80,7 +81,7 @@ impl Demo {
         demo
     }
 
-    fn event(&self, event: &str) -> Option<Value> {
+    pub(crate) fn event(&self, event: &str) -> Option<Value> {
         self.lines
             .lock()
             .unwrap()
@@ -89,7 +90,7 @@ impl Demo {
             .cloned()
     }
 
-    fn events(&self, event: &str) -> Vec<Value> {
+    pub(crate) fn events(&self, event: &str) -> Vec<Value> {
         self.lines
             .lock()
             .unwrap()
@@ -99,26 +100,26 @@ impl Demo {
             .collect()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    fn url(&self, key: &str) -> String {
+    pub(crate) fn url(&self, key: &str) -> String {
         self.ready["urls"][key].as_str().expect(key).to_owned()
     }
 
-    fn gm_token(&self) -> String {
+    pub(crate) fn gm_token(&self) -> String {
         self.ready["tokens"]["game_master"]
             .as_str()
             .unwrap()
             .to_owned()
     }
 
-    fn shop_dir(&self) -> PathBuf {
+    pub(crate) fn shop_dir(&self) -> PathBuf {
         Path::new(self.ready["state_dir"].as_str().unwrap()).join("shop")
     }
 
-    async fn get(&self, url: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, url: &str, token: Option<&str>) -> (StatusCode, Value) {
         let mut request = self.http.get(url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -135,7 +136,12 @@ impl Demo {
         )
     }
 
-    async fn post(&self, url: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let mut request = self.http.post(url).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -152,7 +158,7 @@ impl Demo {
         )
     }
 
-    async fn stats(&self) -> Value {
+    pub(crate) async fn stats(&self) -> Value {
         let (status, stats) = self
             .get(&format!("{}api/stats", self.url("monitoring")), None)
             .await;
@@ -160,7 +166,7 @@ impl Demo {
         stats
     }
 
-    async fn service(&self, name: &str) -> Value {
+    pub(crate) async fn service(&self, name: &str) -> Value {
         let stats = self.stats().await;
         stats["services"]
             .as_array()
@@ -172,7 +178,7 @@ impl Demo {
     }
 
     /// Waits (at most `limit`) until `check` holds on the monitoring's view of `name`.
-    async fn wait_service(
+    pub(crate) async fn wait_service(
         &self,
         name: &str,
         limit: Duration,
@@ -193,7 +199,7 @@ impl Demo {
     }
 
     /// Opens `scenario` against `team` now, as the game master, and waits for its fault.
-    async fn unleash(&self, scenario: &str, team: &str) {
+    pub(crate) async fn unleash(&self, scenario: &str, team: &str) {
         let api = self.url("api");
         let (status, answer) = self
             .post(
@@ -206,7 +212,7 @@ impl Demo {
     }
 
     /// Waits until the referee's probe `name` is green (`ok`) or red.
-    async fn wait_probe(&self, name: &str, ok: bool) {
+    pub(crate) async fn wait_probe(&self, name: &str, ok: bool) {
         let start = Instant::now();
         loop {
             let (status, probes) = self
@@ -234,7 +240,7 @@ impl Demo {
         }
     }
 
-    async fn faults(&self) -> Vec<Value> {
+    pub(crate) async fn faults(&self) -> Vec<Value> {
         let (status, faults) = self
             .get(
                 &format!("{}/faults", self.url("api")),

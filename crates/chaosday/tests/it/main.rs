@@ -7,6 +7,7 @@
 mod alerts;
 mod containers;
 mod demo;
+mod demo_docker;
 mod faults;
 mod flood;
 mod game;
