@@ -23,6 +23,6 @@ pub use fault::{
 };
 pub use size::ByteSize;
 pub use target::{
-    CommandMatch, HostTarget, LinkTarget, ProcessSelector, ProcessTarget, Supervision, TargetError,
-    TargetSpec,
+    CommandMatch, ContainerSelector, ContainerTarget, DockerEngine, HostTarget, LinkTarget,
+    ProcessSelector, ProcessTarget, Supervision, TargetError, TargetSpec,
 };

@@ -120,18 +120,125 @@ impl TargetSpec {
     }
 }
 
-/// A Docker container: the one with this `name`, or those carrying every label of `label`.
-/// Written `{name: search-api}` or `{label: {app: search}}`.
+/// A Docker container: the one with this `name`, or those carrying every label of `label`,
+/// on the default Docker Engine or on `engine`. Written `{name: search-api}` or
+/// `{label: {app: search}, engine: {url: "tcp://10.0.0.5:2376", ca: ..., cert: ..., key: ...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawContainerTarget", into = "RawContainerTarget")]
-pub enum ContainerTarget {
+pub struct ContainerTarget {
+    /// Which container.
+    pub select: ContainerSelector,
+    /// Its Docker Engine, if not the default one (`DOCKER_HOST`, or the local socket).
+    pub engine: Option<DockerEngine>,
+}
+
+/// Which container: by name, or by labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerSelector {
     /// The container with exactly this name.
     Name(String),
     /// The containers carrying every one of these labels (and values).
     Label(BTreeMap<String, String>),
 }
 
-/// A Docker container: exactly one of `name` or `label`.
+impl ContainerTarget {
+    /// The container named `name`, on the default engine.
+    pub fn named(name: impl Into<String>) -> Self {
+        ContainerTarget {
+            select: ContainerSelector::Name(name.into()),
+            engine: None,
+        }
+    }
+
+    /// The containers carrying every one of `labels`, on the default engine.
+    pub fn labelled(labels: BTreeMap<String, String>) -> Self {
+        ContainerTarget {
+            select: ContainerSelector::Label(labels),
+            engine: None,
+        }
+    }
+}
+
+/// A Docker Engine other than the default one: a unix socket, or a TCP address with mutual
+/// TLS (Docker's `--tlsverify`: the engine's CA, and this client's certificate and key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerEngine {
+    /// `unix:///var/run/docker.sock` (or a socket's path), or `tcp://HOST:2376`.
+    pub url: String,
+    /// For `tcp://`: the CA certificate that signed the engine's (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// For `tcp://`: this client's certificate (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// For `tcp://`: this client's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+}
+
+impl DockerEngine {
+    /// The unix socket's path, for an engine on this machine.
+    pub fn socket(&self) -> Option<&str> {
+        let url = self.url.trim();
+        url.strip_prefix("unix://")
+            .or_else(|| url.starts_with('/').then_some(url))
+    }
+
+    /// The `host:port` of an engine reached over TCP.
+    pub fn tcp(&self) -> Option<&str> {
+        self.url.trim().strip_prefix("tcp://")
+    }
+
+    /// Whether it is written right: a socket path, or `tcp://HOST:PORT` with all three TLS
+    /// files (a plain-TCP engine lets anyone who reaches it own the machine).
+    pub fn check(&self) -> Result<(), TargetError> {
+        let tls = [&self.ca, &self.cert, &self.key];
+        if let Some(path) = self.socket() {
+            if path.is_empty() || !path.starts_with('/') {
+                return Err(TargetError::Engine(format!(
+                    "`{}`: a unix socket needs an absolute path, such as unix:///var/run/docker.sock",
+                    self.url
+                )));
+            }
+            if tls.iter().any(|f| f.is_some()) {
+                return Err(TargetError::Engine(
+                    "`ca`, `cert` and `key` are for a tcp:// engine; a unix socket needs none"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        match self.tcp() {
+            Some(address)
+                if address.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty() && port.parse::<u16>().is_ok()
+                }) =>
+            {
+                if tls.iter().all(|f| f.is_some()) {
+                    Ok(())
+                } else {
+                    Err(TargetError::Engine(format!(
+                        "`{}` needs `ca`, `cert` and `key` (the files of Docker's --tlsverify): chaosday never talks to an engine over plain TCP",
+                        self.url
+                    )))
+                }
+            }
+            _ => Err(TargetError::Engine(format!(
+                "`{}`: write unix:///PATH/docker.sock or tcp://HOST:PORT",
+                self.url
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for DockerEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// A Docker container: exactly one of `name` or `label`, and optionally its engine.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawContainerTarget {
@@ -143,33 +250,42 @@ struct RawContainerTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("minProperties" = 1))]
     label: Option<BTreeMap<String, String>>,
+    /// Its Docker Engine, if not the default one (`DOCKER_HOST`, or the local socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    engine: Option<DockerEngine>,
 }
 
 impl TryFrom<RawContainerTarget> for ContainerTarget {
     type Error = TargetError;
 
     fn try_from(raw: RawContainerTarget) -> Result<Self, Self::Error> {
-        match (raw.name, raw.label) {
-            (Some(name), None) if name.trim().is_empty() => Err(TargetError::Empty("name")),
-            (Some(name), None) => Ok(ContainerTarget::Name(name)),
-            (None, Some(label)) if label.is_empty() => Err(TargetError::Empty("label")),
-            (None, Some(label)) => Ok(ContainerTarget::Label(label)),
-            _ => Err(TargetError::ContainerSelectorCount),
+        let select = match (raw.name, raw.label) {
+            (Some(name), None) if name.trim().is_empty() => return Err(TargetError::Empty("name")),
+            (Some(name), None) => ContainerSelector::Name(name),
+            (None, Some(label)) if label.is_empty() => return Err(TargetError::Empty("label")),
+            (None, Some(label)) => ContainerSelector::Label(label),
+            _ => return Err(TargetError::ContainerSelectorCount),
+        };
+        if let Some(engine) = &raw.engine {
+            engine.check()?;
         }
+        Ok(ContainerTarget {
+            select,
+            engine: raw.engine,
+        })
     }
 }
 
 impl From<ContainerTarget> for RawContainerTarget {
     fn from(target: ContainerTarget) -> Self {
-        match target {
-            ContainerTarget::Name(name) => RawContainerTarget {
-                name: Some(name),
-                label: None,
-            },
-            ContainerTarget::Label(label) => RawContainerTarget {
-                name: None,
-                label: Some(label),
-            },
+        let (name, label) = match target.select {
+            ContainerSelector::Name(name) => (Some(name), None),
+            ContainerSelector::Label(label) => (None, Some(label)),
+        };
+        RawContainerTarget {
+            name,
+            label,
+            engine: target.engine,
         }
     }
 }
@@ -368,6 +484,9 @@ pub enum TargetError {
     /// A field that must not be empty.
     #[error("`{0}` is empty")]
     Empty(&'static str),
+    /// A container's `engine` that cannot be reached as written.
+    #[error("engine: {0}")]
+    Engine(String),
 }
 
 impl TryFrom<RawProcessTarget> for ProcessTarget {

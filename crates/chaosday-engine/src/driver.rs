@@ -70,6 +70,9 @@ pub enum Action {
         name: String,
         /// What is done to it.
         op: crate::drivers::container::ContainerOp,
+        /// Its Docker Engine, if not the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<chaosday_domain::DockerEngine>,
     },
     /// Put network rules in place inside a network namespace.
     Network {
@@ -149,6 +152,9 @@ pub enum RevertPlan {
         id: String,
         /// Its name, for people.
         name: String,
+        /// Its Docker Engine, if not the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<chaosday_domain::DockerEngine>,
     },
     /// Connect this container (by id) to `network` again with its IP address and aliases,
     /// unless it is connected or gone.
@@ -163,6 +169,9 @@ pub enum RevertPlan {
         ip: Option<String>,
         /// Its aliases on the network.
         aliases: Vec<String>,
+        /// Its Docker Engine, if not the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<chaosday_domain::DockerEngine>,
     },
     /// Unpause this container (by id), unless it is not paused or is gone.
     UnpauseContainer {
@@ -170,6 +179,9 @@ pub enum RevertPlan {
         id: String,
         /// Its name, for people.
         name: String,
+        /// Its Docker Engine, if not the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<chaosday_domain::DockerEngine>,
     },
     /// Delete chaosday's rules (an nftables table, a qdisc) from a network namespace,
     /// unless the namespace is gone (and the rules with it).

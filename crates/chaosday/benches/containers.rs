@@ -117,7 +117,7 @@ async fn run() -> Result<()> {
         config,
     )
     .await?;
-    let target = TargetSpec::Container(ContainerTarget::Name(name.clone()));
+    let target = TargetSpec::Container(ContainerTarget::named(name.clone()));
 
     let (mut pause_hand, mut pause_cd, mut unpause_hand, mut unpause_cd) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

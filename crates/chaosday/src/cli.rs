@@ -453,7 +453,22 @@ pub struct ProcessFault {
     #[arg(long, value_name = "NAME|label:K=V")]
     pub container: Option<String>,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub timing: Timing,
+}
+
+/// The Docker Engine of a container, if not the default one.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The container's Docker Engine: unix:///PATH/docker.sock, or tcp://HOST:PORT with
+    /// --engine-certs [default: DOCKER_HOST, or the local socket].
+    #[arg(long, value_name = "URL", requires = "container")]
+    pub engine: Option<String>,
+    /// For a tcp:// engine: the directory of its TLS files, ca.pem, cert.pem and key.pem (as
+    /// Docker's DOCKER_CERT_PATH).
+    #[arg(long, value_name = "DIR", requires = "engine")]
+    pub engine_certs: Option<PathBuf>,
 }
 
 /// Which container, from which network, for how long.
@@ -473,6 +488,8 @@ pub struct ContainerFault {
     /// labels must also carry chaosday.enable=true).
     #[arg(long, value_name = "NAME|label:K=V")]
     pub container: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[command(flatten)]
     pub timing: Timing,
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
+use crate::target::ContainerSelector;
 
 /// A valid game every check case patches.
 const BASE: &str = r#"
@@ -170,7 +171,7 @@ fn targets_are_shared_or_per_team_with_their_alert_labels() {
     assert_eq!(shop.all().len(), 2);
     assert!(matches!(
         &game.targets["search"].placement,
-        Placement::Shared(TargetSpec::Container(ContainerTarget::Name(name))) if name == "search-api"
+        Placement::Shared(TargetSpec::Container(ContainerTarget { select: ContainerSelector::Name(name), .. })) if name == "search-api"
     ));
 }
 

@@ -20,7 +20,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, RestartContainerOptions, StopContainerOptions,
 };
-use chaosday_domain::target::ContainerTarget;
+use chaosday_domain::{ContainerSelector, ContainerTarget, DockerEngine};
 use chaosday_domain::{FaultSpec, TargetSpec};
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +73,45 @@ impl ContainerDriver {
         }
     }
 
-    pub(crate) fn docker() -> Result<Docker> {
-        Docker::connect_with_local_defaults().map_err(|e| {
-            Error::System(format!(
-                "cannot reach the Docker Engine ({e}): is dockerd running, and is DOCKER_HOST right?"
-            ))
+    /// A client of `engine`, or of the default engine (`DOCKER_HOST`, or the local socket).
+    pub(crate) fn docker(engine: Option<&DockerEngine>) -> Result<Docker> {
+        const TIMEOUT_S: u64 = 120;
+        let connected = match engine {
+            None => Docker::connect_with_local_defaults(),
+            Some(engine) => match (engine.socket(), engine.tcp()) {
+                (Some(path), _) => {
+                    Docker::connect_with_unix(path, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+                }
+                (None, Some(address)) => {
+                    let (Some(ca), Some(cert), Some(key)) = (&engine.ca, &engine.cert, &engine.key)
+                    else {
+                        return Err(Error::BadFault(format!(
+                            "engine: {engine} needs `ca`, `cert` and `key`"
+                        )));
+                    };
+                    Docker::connect_with_ssl(
+                        address,
+                        key,
+                        cert,
+                        ca,
+                        TIMEOUT_S,
+                        bollard::API_DEFAULT_VERSION,
+                    )
+                }
+                (None, None) => {
+                    return Err(Error::BadFault(format!(
+                        "engine: `{engine}` is neither unix:///PATH nor tcp://HOST:PORT"
+                    )));
+                }
+            },
+        };
+        connected.map_err(|e| {
+            Error::System(match engine {
+                None => format!(
+                    "cannot reach the Docker Engine ({e}): is dockerd running, and is DOCKER_HOST right?"
+                ),
+                Some(engine) => format!("cannot reach the Docker Engine at {engine}: {e}"),
+            })
         })
     }
 
@@ -87,8 +121,8 @@ impl ContainerDriver {
         docker: &Docker,
         target: &ContainerTarget,
     ) -> Result<(String, String)> {
-        let (id, name) = match target {
-            ContainerTarget::Name(name) => {
+        let (id, name) = match &target.select {
+            ContainerSelector::Name(name) => {
                 let found =
                     docker.inspect_container(name, None).await.map_err(|e| {
                         match not_found(&e) {
@@ -108,7 +142,7 @@ impl ContainerDriver {
                         .to_owned(),
                 )
             }
-            ContainerTarget::Label(labels) => {
+            ContainerSelector::Label(labels) => {
                 let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let list = |filters: Vec<String>| {
                     let options = ListContainersOptions {
@@ -168,7 +202,9 @@ impl ContainerDriver {
                 )
             }
         };
-        if self.own.as_deref().is_some_and(|own| own == id) {
+        if target.engine.as_ref().is_none_or(|e| e.socket().is_some())
+            && self.own.as_deref().is_some_and(|own| own == id)
+        {
             return Err(Error::NotOptedIn(format!(
                 "container {name} is the one this chaosday runs in; chaosday never targets itself"
             )));
@@ -277,7 +313,8 @@ impl Driver for ContainerDriver {
                 });
             }
         };
-        let docker = Self::docker()?;
+        let engine = target.engine.clone();
+        let docker = Self::docker(engine.as_ref())?;
         let (id, name) = self.resolve(&docker, target).await?;
         let short = &id[..id.len().min(12)];
         let revert = match &op {
@@ -317,20 +354,27 @@ impl Driver for ContainerDriver {
                         .into_iter()
                         .filter(|a| !id.starts_with(a.as_str()))
                         .collect(),
+                    engine: engine.clone(),
                 }
             }
             ContainerOp::Kill { .. } | ContainerOp::Stop => RevertPlan::StartContainer {
                 id: id.clone(),
                 name: name.clone(),
+                engine: engine.clone(),
             },
             ContainerOp::Pause => RevertPlan::UnpauseContainer {
                 id: id.clone(),
                 name: name.clone(),
+                engine: engine.clone(),
             },
             ContainerOp::Restart => RevertPlan::Nothing {
                 why: "a restarted container comes back by itself".into(),
             },
         };
+        let on = engine
+            .as_ref()
+            .map(|e| format!(" on engine {e}"))
+            .unwrap_or_default();
         let description = match &op {
             ContainerOp::Kill { signal } => {
                 format!("kill ({signal}) on container {name} ({short})")
@@ -341,20 +385,31 @@ impl Driver for ContainerDriver {
             ContainerOp::Disconnect { network } => {
                 format!("disconnect container {name} ({short}) from network {network}")
             }
-        };
+        } + &on;
         Ok(Prepared {
             target_key: format!("container:{id}"),
             description,
-            action: Action::Container { id, name, op },
+            action: Action::Container {
+                id,
+                name,
+                op,
+                engine,
+            },
             revert,
         })
     }
 
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
-        let Action::Container { id, name, op } = &prepared.action else {
+        let Action::Container {
+            id,
+            name,
+            op,
+            engine,
+        } = &prepared.action
+        else {
             return Err(Error::System("not a container fault".into()));
         };
-        let docker = Self::docker()?;
+        let docker = Self::docker(engine.as_ref())?;
         let failed = |doing: &str, e: DockerError| engine_error(doing, name, &e);
         match op {
             ContainerOp::Kill { signal } => {
@@ -414,8 +469,8 @@ impl Driver for ContainerDriver {
 
     async fn revert(&self, plan: &RevertPlan) -> Result<()> {
         match plan {
-            RevertPlan::StartContainer { id, name } => {
-                let docker = Self::docker()?;
+            RevertPlan::StartContainer { id, name, engine } => {
+                let docker = Self::docker(engine.as_ref())?;
                 match state(&docker, id).await? {
                     None | Some((true, _)) => Ok(()),
                     Some((false, _)) => {
@@ -433,8 +488,8 @@ impl Driver for ContainerDriver {
                     }
                 }
             }
-            RevertPlan::UnpauseContainer { id, name } => {
-                let docker = Self::docker()?;
+            RevertPlan::UnpauseContainer { id, name, engine } => {
+                let docker = Self::docker(engine.as_ref())?;
                 match state(&docker, id).await? {
                     Some((_, true)) => {
                         match docker.unpause_container(id).await {
@@ -459,8 +514,9 @@ impl Driver for ContainerDriver {
                 network,
                 ip,
                 aliases,
+                engine,
             } => {
-                let docker = Self::docker()?;
+                let docker = Self::docker(engine.as_ref())?;
                 if connected(&docker, id, network).await?.is_none_or(|on| on) {
                     return Ok(());
                 }
@@ -491,7 +547,13 @@ impl Driver for ContainerDriver {
     }
 
     async fn status(&self, plan: &RevertPlan) -> Result<Status> {
-        let docker = Self::docker()?;
+        let engine = match plan {
+            RevertPlan::StartContainer { engine, .. }
+            | RevertPlan::UnpauseContainer { engine, .. }
+            | RevertPlan::ReconnectContainer { engine, .. } => engine.as_ref(),
+            _ => None,
+        };
+        let docker = Self::docker(engine)?;
         match plan {
             RevertPlan::StartContainer { id, .. } => Ok(match state(&docker, id).await? {
                 Some((false, _)) => Status::InEffect,

@@ -144,7 +144,15 @@ impl NetworkDriver {
     async fn resolve(&self, target: &TargetSpec) -> Result<(u32, String)> {
         match target {
             TargetSpec::Container(container) => {
-                let docker = ContainerDriver::docker()?;
+                if let Some(engine) = container.engine.as_ref().filter(|e| e.socket().is_none()) {
+                    return Err(Error::Unsupported {
+                        fault: "network",
+                        target: format!(
+                            "a container of the remote engine {engine} (a network fault acts inside its network namespace, on its machine: run chaosday there)"
+                        ),
+                    });
+                }
+                let docker = ContainerDriver::docker(container.engine.as_ref())?;
                 let (id, name) = self.containers.resolve(&docker, container).await?;
                 let found = docker
                     .inspect_container(&id, None)
@@ -180,7 +188,7 @@ impl NetworkDriver {
             match Peer::parse(text).map_err(|e| Error::BadFault(format!("peers: {e}")))? {
                 Peer::Block(ip, prefix) => blocks.push((ip, prefix)),
                 Peer::Container(name) => {
-                    let docker = ContainerDriver::docker()?;
+                    let docker = ContainerDriver::docker(None)?;
                     let found = docker.inspect_container(name, None).await.map_err(|e| {
                         Error::BadFault(format!(
                             "peers: `{name}` is neither an address nor a container this Docker Engine knows ({e})"

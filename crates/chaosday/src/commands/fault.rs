@@ -126,7 +126,7 @@ fn net_scope(args: crate::cli::NetScopeArgs) -> chaosday_domain::NetScope {
 
 fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
     if let Some(container) = &fault.container {
-        return container_target(container);
+        return container_target(container, &fault.engine);
     }
     let target = fault.target.as_deref().unwrap_or_default();
     let selector = ProcessSelector::parse(target)
@@ -134,8 +134,8 @@ fn process_target(fault: &ProcessFault) -> anyhow::Result<TargetSpec> {
     Ok(TargetSpec::Process(ProcessTarget::new(selector)))
 }
 
-/// `--container NAME` or `--container label:KEY=VALUE[,KEY=VALUE]`.
-fn container_target(text: &str) -> anyhow::Result<TargetSpec> {
+/// `--container NAME` or `--container label:KEY=VALUE[,KEY=VALUE]`, on `--engine`.
+fn container_target(text: &str, engine: &crate::cli::EngineArgs) -> anyhow::Result<TargetSpec> {
     let usage = |why: &str| {
         UsageError(format!(
             "--container {text:?}: {why}; write a name, such as cart, or label:KEY=VALUE[,KEY=VALUE], such as label:app=cart"
@@ -153,12 +153,31 @@ fn container_target(text: &str) -> anyhow::Result<TargetSpec> {
                 }
                 labels.insert(key.trim().to_owned(), value.trim().to_owned());
             }
-            ContainerTarget::Label(labels)
+            ContainerTarget::labelled(labels)
         }
         None if text.trim().is_empty() => return Err(usage("the name is empty").into()),
-        None => ContainerTarget::Name(text.trim().to_owned()),
+        None => ContainerTarget::named(text.trim()),
     };
-    Ok(TargetSpec::Container(target))
+    let engine = match &engine.engine {
+        None => None,
+        Some(url) => {
+            let certs = engine.engine_certs.as_deref();
+            let file = |name: &str| certs.map(|dir| dir.join(name));
+            let engine = chaosday_domain::DockerEngine {
+                url: url.clone(),
+                ca: file("ca.pem"),
+                cert: file("cert.pem"),
+                key: file("key.pem"),
+            };
+            engine.check().map_err(|e| {
+                UsageError(format!(
+                    "--engine {url}: {e} (--engine-certs DIR gives the three TLS files)"
+                ))
+            })?;
+            Some(engine)
+        }
+    };
+    Ok(TargetSpec::Container(ContainerTarget { engine, ..target }))
 }
 
 async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Result<ExitCode> {
@@ -172,17 +191,17 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
             k.process.timing.duration,
         ),
         InjectKind::Stop(c) => (
-            container_target(&c.container)?,
+            container_target(&c.container, &c.engine)?,
             FaultSpec::Stop {},
             c.timing.duration,
         ),
         InjectKind::Restart(c) => (
-            container_target(&c.container)?,
+            container_target(&c.container, &c.engine)?,
             FaultSpec::Restart {},
             c.timing.duration,
         ),
         InjectKind::Disconnect(d) => (
-            container_target(&d.container.container)?,
+            container_target(&d.container.container, &d.container.engine)?,
             FaultSpec::Disconnect { network: d.network },
             d.container.timing.duration,
         ),

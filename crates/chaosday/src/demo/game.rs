@@ -225,16 +225,33 @@ scoring:
         cart = shop.link_address("cart-link"),
     );
     y.push_str("scenarios:\n");
-    let (deck, network) = match shop.docker() {
-        None => (scenarios(), String::new()),
-        Some(layout) => (docker_scenarios(), layout.network()),
+    let (deck, names) = match shop.docker() {
+        None => (scenarios(), Vec::new()),
+        Some(layout) => {
+            // What a Docker scenario's fault names: the network, the services' containers
+            // and their ports on it.
+            let mut names = vec![(NETWORK.to_owned(), layout.network())];
+            for service in &shop::SERVICES {
+                names.push((
+                    format!("{{{}}}", service.name),
+                    layout.container(service.name),
+                ));
+                names.push((
+                    format!("{{port:{}}}", service.name),
+                    shop.service_port(service).to_string(),
+                ));
+            }
+            (docker_scenarios(), names)
+        }
     };
     for s in deck {
         let _ = writeln!(y, "  # {}", s.story);
         let _ = writeln!(y, "  - name: {}", s.name);
         let _ = writeln!(y, "    difficulty: {}", s.difficulty);
         if let Some((target, fault)) = s.fault {
-            let fault = fault.replace(NETWORK, &network);
+            let fault = names.iter().fold(fault.to_owned(), |fault, (name, value)| {
+                fault.replace(name, value)
+            });
             let _ = writeln!(y, "    faults: [ {{ target: {target}, fault: {fault} }} ]");
         }
         let _ = writeln!(
@@ -281,7 +298,8 @@ struct Scenario {
 const STOREFRONT: Option<&str> = Some("storefront-products");
 const CHECKOUT: Option<&str> = Some("cart-checkout");
 
-/// Stands for the demo's Docker network in a scenario's fault.
+/// Stands for the demo's Docker network in a scenario's fault (as `{stock}` stands for the
+/// stock's container, and `{port:stock}` for its port on the network).
 const NETWORK: &str = "{network}";
 
 fn scenarios() -> Vec<Scenario> {
@@ -583,6 +601,26 @@ fn docker_scenarios() -> Vec<Scenario> {
             ],
         },
         Scenario {
+            name: "catalog-partitioned",
+            story: "diagnose: the storefront and the catalog no longer reach each other (a partition inside the storefront's network namespace): say what happened.",
+            difficulty: 3,
+            fault: Some(("storefront", "{ kind: partition, peers: [{catalog}] }")),
+            target: "storefront",
+            kind: "partition",
+            resolution: "diagnose",
+            probe: STOREFRONT,
+            hints: &[
+                (
+                    "Both run; the catalog answers anyone but the storefront.",
+                    20,
+                ),
+                (
+                    "Look for firewall rules in the storefront's network namespace.",
+                    30,
+                ),
+            ],
+        },
+        Scenario {
             name: "catalog-restarts",
             story: "diagnose: the catalog's container restarts; it comes back by itself: say what happened.",
             difficulty: 3,
@@ -686,6 +724,48 @@ fn docker_scenarios() -> Vec<Scenario> {
             hints: &[("The cart's uptime went back to zero.", 30)],
         },
         Scenario {
+            name: "stock-slow",
+            story: "diagnose: the cart's connections to the stock wait two seconds for each answer (a latency inside the cart's network namespace): say what happened.",
+            difficulty: 3,
+            fault: Some((
+                "cart",
+                "{ kind: latency, latency: 2s, peers: [{stock}], ports: [{port:stock}] }",
+            )),
+            target: "cart",
+            kind: "latency",
+            resolution: "diagnose",
+            probe: CHECKOUT,
+            hints: &[
+                ("The stock answers anyone else at once.", 20),
+                ("Only the cart's calls to the stock are slow.", 30),
+            ],
+        },
+        Scenario {
+            name: "stock-lossy",
+            story: "diagnose: the stock's container loses 40% of its packets: say what happened.",
+            difficulty: 3,
+            fault: Some(("stock", "{ kind: loss, probability: 0.4 }")),
+            target: "stock",
+            kind: "loss",
+            resolution: "diagnose",
+            probe: CHECKOUT,
+            hints: &[
+                ("Some checkouts pass, some hang: retransmissions.", 20),
+                ("The stock's network drops packets.", 30),
+            ],
+        },
+        Scenario {
+            name: "stock-throttled",
+            story: "timed: the stock's container may send only 4 KB/s; it goes away by itself.",
+            difficulty: 2,
+            fault: Some(("stock", "{ kind: rate, rate: 4 }")),
+            target: "stock",
+            kind: "rate",
+            resolution: "timed",
+            probe: CHECKOUT,
+            hints: &[("The stock's answers crawl out.", 20)],
+        },
+        Scenario {
             name: "checkout-door-slow",
             story: "timed: the customers wait a second at the cart's front door; it goes away by itself.",
             difficulty: 2,
@@ -761,6 +841,10 @@ mod tests {
             "disconnect",
             "http_error",
             "http_delay",
+            "latency",
+            "loss",
+            "partition",
+            "rate",
         ];
         assert_eq!(kinds, wanted.into_iter().collect());
         let resolutions: BTreeSet<String> = game
@@ -779,21 +863,21 @@ mod tests {
                 }
             }
         }
+        use chaosday_domain::ContainerSelector;
         use chaosday_domain::TargetSpec;
         use chaosday_domain::game::Placement;
-        use chaosday_domain::target::ContainerTarget;
         for service in shop::SERVICES {
             let Placement::Shared(TargetSpec::Container(target)) =
                 &game.targets[service.name].placement
             else {
                 panic!("{} is not a container", service.name);
             };
-            match target {
-                ContainerTarget::Name(name) => {
+            match &target.select {
+                ContainerSelector::Name(name) => {
                     assert_eq!(*name, layout.container(service.name));
                     assert_eq!(service.system, "storefront");
                 }
-                ContainerTarget::Label(labels) => {
+                ContainerSelector::Label(labels) => {
                     assert_eq!(labels[docker::LABEL], layout.key());
                     assert_eq!(labels[docker::SERVICE_LABEL], service.name);
                     assert_eq!(service.system, "cart");

@@ -447,3 +447,167 @@ scenarios:
         server.logs()
     );
 }
+
+/// A Docker Engine reached over TCP with mutual TLS, as Docker's `--tlsverify` serves it:
+/// this machine's engine behind a TLS endpoint of the test's (its CA, a server certificate
+/// for 127.0.0.1, and a client certificate the endpoint requires). Returns the engine's
+/// `tcp://` URL and the directory of the client's `ca.pem`, `cert.pem` and `key.pem`.
+fn tls_engine(runtime: &tokio::runtime::Runtime, dir: &Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let signed = |names: &[&str]| {
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = signed(&["127.0.0.1"]);
+    let (client_cert, client_key) = signed(&["chaosday"]);
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), client_cert).unwrap();
+    std::fs::write(dir.join("key.pem"), client_key).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap())
+        .unwrap();
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(clients)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_slice(server_cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(server_key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut engine) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut engine).await;
+            });
+        }
+    });
+    format!("tcp://{address}")
+}
+
+#[test]
+fn a_container_of_a_remote_engine_is_faulted_over_mutual_tls_and_reverted_after_kill_9() {
+    if !docker_or_skip("a_container_of_a_remote_engine…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let c = Containers::new("engine");
+    let name = format!("cd-engine-{}", std::process::id());
+    c.run(&name, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let url = tls_engine(&runtime, certs.path());
+    let certs_dir = certs.path().display().to_string();
+
+    // Over TCP without the TLS files: refused before anything is tried.
+    let out = sandbox.run(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &name,
+        "--engine",
+        &url,
+        "--for",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--engine-certs"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // With them: paused through the remote engine, unpaused by its timer.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &name,
+        "--engine",
+        &url,
+        "--engine-certs",
+        &certs_dir,
+        "--for",
+        "2s",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || c.status(&name) == "paused"),
+        "paused through {url}"
+    );
+    assert!(wait_until(Duration::from_secs(30), || holder.has_exited()));
+    assert_eq!(c.status(&name), "running");
+
+    // chaosday dies mid-fault: the journal's plan names the engine, and the next command
+    // starts the container again through it.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "stop",
+        "--container",
+        &name,
+        "--engine",
+        &url,
+        "--engine-certs",
+        &certs_dir,
+        "--for",
+        "1h",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c.status(&name) == "exited"));
+    holder.kill_9();
+    let out = sandbox.run(&["fault", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(c.status(&name), "running", "started again through {url}");
+
+    // A unix socket path names the local engine.
+    let mut holder = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--container",
+        &name,
+        "--engine",
+        "unix:///var/run/docker.sock",
+        "--for",
+        "1s",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || c.status(&name) == "paused"));
+    assert!(wait_until(Duration::from_secs(30), || holder.has_exited()));
+    assert_eq!(c.status(&name), "running");
+}

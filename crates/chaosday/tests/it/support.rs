@@ -35,7 +35,8 @@ impl Sandbox {
         command
     }
 
-    /// Runs `chaosday ARGS` to completion (at most 60 s).
+    /// Runs `chaosday ARGS` to completion (at most 60 s). Its output is read while it runs,
+    /// so that one longer than a pipe's buffer does not block it.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut child = self
             .command(args)
@@ -43,15 +44,33 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn chaosday");
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
         let start = Instant::now();
-        while child.try_wait().expect("wait").is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "chaosday {args:?} did not finish in 60 s"
-            );
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("chaosday {args:?} did not finish in 60 s");
+            }
             std::thread::sleep(Duration::from_millis(10));
+        };
+        Output {
+            status,
+            stdout: stdout.join().expect("stdout"),
+            stderr: stderr.join().expect("stderr"),
         }
-        child.wait_with_output().expect("output")
     }
 
     /// Starts `chaosday ARGS` in the background, output captured.
