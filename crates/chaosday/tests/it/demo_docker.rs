@@ -1,8 +1,10 @@
 //! `chaosday demo --docker` against the real Docker Engine: the shop as containers (reached
 //! through their published ports, calling each other by name on the demo's network), the
 //! game's container faults (a stop, a pause) repaired with the Docker commands a team types,
-//! SIGTERM removing every container, network and image the demo made; and `kill -9` of the
-//! demo, whose containers outlive it, cleaned up by the next run.
+//! SIGTERM removing every container, network and image the demo made; its network scenarios
+//! (a partition, a redirected latency) breaking the service they act on until the right
+//! diagnosis heals it; and `kill -9` of the demo, whose containers outlive it, cleaned up by
+//! the next run.
 //!
 //! Under CI=true a missing Docker Engine fails these tests; elsewhere they are skipped with a
 //! notice.
@@ -14,43 +16,9 @@ use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::containers::{docker, docker_or_skip};
 use crate::demo::Demo;
 use crate::support::{Sandbox, owned_ports, text, wait_until};
-
-/// Whether a Docker Engine answers; under CI=true its absence fails the test.
-fn docker_or_skip(test: &str) -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: no Docker Engine answers `docker info`, and CI runs the Docker tests: start dockerd (apt-get install docker.io)"
-        );
-        eprintln!(
-            "SKIPPED {test}: no Docker Engine answers `docker info` (start dockerd to run it)"
-        );
-    }
-    ok
-}
-
-/// `docker ARGS`, its output trimmed; panics if it fails.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_owned()
-}
 
 /// What carries the demo's label: (containers, networks, images), as ids.
 fn labelled(label: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -389,4 +357,103 @@ async fn kill_9_of_the_docker_demo_leaves_its_containers_and_the_next_run_remove
         (vec![], vec![], vec![]),
         "left in Docker after the next run's SIGTERM"
     );
+}
+
+/// Opens `scenario` against `team`, waits until `probe` is red, then declares `target` and
+/// diagnoses `kind` on it: the incident is resolved and the probe green again.
+async fn broken_until_diagnosed(
+    demo: &Demo,
+    scenario: &str,
+    team: &str,
+    probe: &str,
+    target: &str,
+    kind: &str,
+) {
+    demo.unleash(scenario, team).await;
+    demo.wait_probe(probe, false).await;
+    let api = demo.url("api");
+    let token = demo.ready["tokens"]["teams"][team]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, declared) = demo
+        .post(
+            &format!("{api}/declare"),
+            Some(&token),
+            json!({"player": "ada", "target": target}),
+        )
+        .await;
+    assert!(code.is_success(), "{scenario}: {code} {declared}");
+    let (_, incidents) = demo
+        .get(&format!("{api}/incidents"), Some(&demo.gm_token()))
+        .await;
+    let id = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["scenario"] == scenario && i["outcome"].is_null())
+        .unwrap_or_else(|| panic!("no open {scenario} incident: {incidents}"))["id"]
+        .as_u64()
+        .unwrap();
+    let (code, healed) = demo
+        .post(
+            &format!("{api}/incidents/{id}/diagnose"),
+            Some(&token),
+            json!({"player": "ada", "target": target, "kind": kind}),
+        )
+        .await;
+    assert!(code.is_success(), "{scenario}: {code} {healed}");
+    assert_eq!(
+        healed["incident"]["outcome"], "resolved",
+        "{scenario}: {healed}"
+    );
+    demo.wait_probe(probe, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docker_demo_s_network_scenarios_break_the_service_until_the_right_diagnosis() {
+    if !docker_or_skip("the_docker_demo_s_network_scenarios…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let shop = owned_ports(16).to_string();
+    let mut demo = Demo::start(
+        &sandbox,
+        &[
+            "--docker",
+            "--every",
+            "10m",
+            "--port",
+            "0",
+            "--shop-port",
+            &shop,
+        ],
+    );
+    let facts = Facts::of(&demo);
+    demo.wait_probe("storefront-products", true).await;
+    demo.wait_probe("cart-checkout", true).await;
+    // The storefront cut off from the catalog, inside the storefront's namespace.
+    broken_until_diagnosed(
+        &demo,
+        "catalog-partitioned",
+        "storefront",
+        "storefront-products",
+        "storefront",
+        "partition",
+    )
+    .await;
+    // The cart's calls to the stock redirected into a proxy that holds them 2 s.
+    broken_until_diagnosed(
+        &demo,
+        "stock-slow",
+        "cart",
+        "cart-checkout",
+        "cart",
+        "latency",
+    )
+    .await;
+    demo.running.signal(Signal::SIGTERM);
+    let out = demo.running.finish(Duration::from_secs(40));
+    assert!(out.status.success(), "{:?}: {}", out.status, demo.stderr());
+    assert_eq!(labelled(&facts.label), (vec![], vec![], vec![]));
 }
