@@ -142,6 +142,13 @@ impl Receiver {
     }
 }
 
+/// `chaosday fault revert --all`, and the holder of the fault ends.
+fn revert_all(sandbox: &Sandbox, holder: &mut Running) {
+    let out = sandbox.run(&["fault", "revert", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+}
+
 fn spawn_fault(sandbox: &Sandbox, args: &[&str]) -> Running {
     let mut all = vec!["fault", "inject"];
     all.extend_from_slice(args);
@@ -185,9 +192,7 @@ fn a_partition_is_total_toward_its_peer_leaves_the_others_and_is_fully_undone() 
         .map(drop);
     assert!(tcp.is_err(), "a TCP connection to b fails: {tcp:?}");
 
-    let out = sandbox.run(&["fault", "revert", "--all"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    revert_all(&sandbox, &mut holder);
     assert_eq!(leftovers(&ns_a), Vec::<String>::new(), "the table is gone");
     assert_eq!(
         to_b.receive_from(&ns_a, 200),
@@ -222,9 +227,7 @@ fn a_partition_is_total_toward_its_peer_leaves_the_others_and_is_fully_undone() 
     ns_a.check("nft", &["delete", "table", "inet", &table], None)
         .expect("the team deletes the table");
     assert_eq!(to_b.receive_from(&ns_a, 200), 200, "repaired by the team");
-    let out = sandbox.run(&["fault", "revert", "--all"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    revert_all(&sandbox, &mut holder);
 }
 
 #[test]
@@ -270,9 +273,7 @@ fn a_loss_drops_its_share_of_the_packets_within_statistical_bounds() {
     // Another port of b is not touched.
     let other = Receiver::start(&ns_b, net.ip(b));
     assert_eq!(other.receive_from(&ns_a, 300), 300, "only the given port");
-    let out = sandbox.run(&["fault", "revert", "--all"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    revert_all(&sandbox, &mut holder);
     assert_eq!(
         to_b.receive_from(&ns_a, 500),
         500,
@@ -337,9 +338,7 @@ fn a_rate_holds_the_throughput_within_ten_percent_and_is_undone() {
         (450_000.0..=550_000.0).contains(&limited),
         "{limited:.0} B/s, not 500 KB/s ± 10 %"
     );
-    let out = sandbox.run(&["fault", "revert", "--all"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    revert_all(&sandbox, &mut holder);
     assert_eq!(leftovers(&ns_a), Vec::<String>::new(), "the qdisc is gone");
     let after = throughput(&ns_a, &ns_b, net.ip(b), 8 << 20);
     assert!(after > 4.0 * 500_000.0, "unlimited again: {after:.0} B/s");
@@ -512,22 +511,20 @@ fn a_latency_goes_through_a_proxy_inside_the_namespace_within_ten_percent_and_is
     );
 
     let port = slowed.port().to_string();
-    let mut holder = spawn_fault(
-        &sandbox,
-        &[
-            "latency",
-            "--container",
-            a,
-            "--peer",
-            b,
-            "--port",
-            &port,
-            "--latency",
-            "200ms",
-            "--for",
-            "1h",
-        ],
-    );
+    let latency = [
+        "latency",
+        "--container",
+        a,
+        "--peer",
+        b,
+        "--port",
+        &port,
+        "--latency",
+        "200ms",
+        "--for",
+        "1h",
+    ];
+    let mut holder = spawn_fault(&sandbox, &latency);
     assert!(wait_until(Duration::from_secs(20), || !leftovers(&ns_a).is_empty()));
     let during = round_trip(&ns_a, slowed).expect("the echo answers through the proxy");
     eprintln!("latency 200ms: {during:?} measured (before: {before:?})");
@@ -540,9 +537,7 @@ fn a_latency_goes_through_a_proxy_inside_the_namespace_within_ten_percent_and_is
         untouched < Duration::from_millis(50),
         "{untouched:?} on another port"
     );
-    let out = sandbox.run(&["fault", "revert", "--all"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until(Duration::from_secs(20), || holder.has_exited()));
+    revert_all(&sandbox, &mut holder);
     assert_eq!(
         leftovers(&ns_a),
         Vec::<String>::new(),
@@ -556,22 +551,7 @@ fn a_latency_goes_through_a_proxy_inside_the_namespace_within_ten_percent_and_is
 
     // chaosday dies mid-fault: its proxies die with it, the redirect stays (connections
     // are refused) until the next command deletes it.
-    let mut holder = spawn_fault(
-        &sandbox,
-        &[
-            "latency",
-            "--container",
-            a,
-            "--peer",
-            b,
-            "--port",
-            &port,
-            "--latency",
-            "200ms",
-            "--for",
-            "1h",
-        ],
-    );
+    let mut holder = spawn_fault(&sandbox, &latency);
     assert!(wait_until(Duration::from_secs(20), || !leftovers(&ns_a).is_empty()));
     holder.kill_9();
     assert!(
