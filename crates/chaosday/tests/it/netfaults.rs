@@ -122,16 +122,19 @@ impl Receiver {
                 let _ = socket.send_to(b"chaosday", self.address);
                 sent += 1;
             }
-            self.settle();
+            self.settle(Duration::from_millis(50), start + sent);
         }
+        // The last batch: anything late still counts, so wait longer for it.
+        self.settle(Duration::from_secs(1), start + n);
         self.count.load(Ordering::Relaxed) - start
     }
 
-    /// Waits until the count has not moved for 50 ms (what was sent has arrived or is lost).
-    fn settle(&self) {
+    /// Waits until `all` have arrived, or the count has not moved for `quiet` (what was
+    /// sent has arrived or is lost).
+    fn settle(&self, quiet: Duration, all: u64) {
         let mut last = self.count.load(Ordering::Relaxed);
         let mut still = Instant::now();
-        while still.elapsed() < Duration::from_millis(50) {
+        while last < all && still.elapsed() < quiet {
             std::thread::yield_now();
             let now = self.count.load(Ordering::Relaxed);
             if now != last {
