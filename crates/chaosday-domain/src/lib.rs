@@ -10,6 +10,7 @@ pub mod events;
 pub mod fault;
 pub mod game;
 pub mod incident;
+pub mod monkey;
 pub mod report;
 pub mod scoring;
 pub mod secrecy;

@@ -35,7 +35,7 @@ impl Game {
     pub fn check(&self) -> Vec<Problem> {
         let mut checker = Checker {
             game: self,
-            problems: Vec::new(),
+            checks: Checks::default(),
         };
         checker.game();
         checker.teams();
@@ -46,29 +46,30 @@ impl Game {
         checker.schedule();
         checker.scoring();
         checker.webhooks();
-        checker.problems
+        checker.checks.problems
     }
 }
 
 struct Checker<'g> {
     game: &'g Game,
-    problems: Vec<Problem>,
+    checks: Checks,
+}
+
+impl std::ops::Deref for Checker<'_> {
+    type Target = Checks;
+
+    fn deref(&self) -> &Checks {
+        &self.checks
+    }
+}
+
+impl std::ops::DerefMut for Checker<'_> {
+    fn deref_mut(&mut self) -> &mut Checks {
+        &mut self.checks
+    }
 }
 
 impl<'g> Checker<'g> {
-    fn report(
-        &mut self,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.problems.push(Problem {
-            path: path.into(),
-            message: message.into(),
-            fix: fix.into(),
-        });
-    }
-
     fn game(&mut self) {
         if self.game.game.trim().is_empty() {
             self.report(
@@ -77,37 +78,8 @@ impl<'g> Checker<'g> {
                 "name it, such as game: spring-days-of-chaos",
             );
         }
-        self.env_var("game_master.token_env", &self.game.game_master.token_env);
-    }
-
-    /// Reports a bad variable name; true when it is a good one.
-    fn env_var(&mut self, path: &str, name: &str) -> bool {
-        self.env_var_holding(path, name, "the token", "CHECKOUT_TOKEN")
-    }
-
-    /// Reports a bad name for the variable that holds `what`; true when it is a good one.
-    fn env_var_holding(&mut self, path: &str, name: &str, what: &str, example: &str) -> bool {
-        if name.is_empty() {
-            self.report(
-                path,
-                "the environment variable name is empty",
-                format!("name the variable that holds {what}, such as {example}"),
-            );
-            return false;
-        }
-        let mut chars = name.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            self.report(
-                path,
-                format!("`{name}` is not an environment variable name"),
-                format!("use letters, digits and underscores, not starting with a digit, such as {example}"),
-            );
-            return false;
-        }
-        true
+        let game = self.game;
+        self.env_var("game_master.token_env", &game.game_master.token_env);
     }
 
     fn teams(&mut self) {
@@ -270,46 +242,6 @@ impl<'g> Checker<'g> {
         }
     }
 
-    fn target_spec(
-        &mut self,
-        at: &str,
-        spec: &'g TargetSpec,
-        listens: &mut BTreeMap<&'g str, String>,
-    ) {
-        let TargetSpec::Link(link) = spec else {
-            return;
-        };
-        let listen_path = format!("{at}.link.listen");
-        for (path, address) in [
-            (listen_path.clone(), &link.listen),
-            (format!("{at}.link.upstream"), &link.upstream),
-        ] {
-            if let Err(why) = socket_address(address) {
-                self.report(
-                    path,
-                    format!("`{address}` {why}"),
-                    "write host:port, such as 127.0.0.1:15432",
-                );
-            }
-        }
-        if link.listen == link.upstream {
-            self.report(
-                &listen_path,
-                "the link listens on its own upstream",
-                "listen on another port than the upstream's, such as 127.0.0.1:15432 for 127.0.0.1:5432",
-            );
-        }
-        if let Some(other) = listens.get(link.listen.as_str()) {
-            self.report(
-                &listen_path,
-                format!("`{}` is also where {other} listens", link.listen),
-                "give every link a listen address of its own",
-            );
-        } else {
-            listens.insert(&link.listen, listen_path);
-        }
-    }
-
     fn probes(&mut self) {
         let game = self.game;
         for (name, probe) in &game.probes {
@@ -334,90 +266,6 @@ impl<'g> Checker<'g> {
                     }
                 }
             }
-        }
-    }
-
-    fn probe_check(&mut self, at: &str, check: &ProbeCheck) {
-        let at = format!("{at}.{}", check.kind());
-        if check.timeout().is_zero() {
-            self.report(
-                format!("{at}.timeout"),
-                "a timeout of 0 fails every check",
-                "give the check time, such as timeout: 2s",
-            );
-        }
-        match check {
-            ProbeCheck::Http(http) => {
-                self.http_url(&format!("{at}.url"), &http.url);
-                if !(100..=599).contains(&http.expect_status) {
-                    self.report(
-                        format!("{at}.expect_status"),
-                        format!("{} is not an HTTP status", http.expect_status),
-                        "use a status from 100 to 599, such as 200",
-                    );
-                }
-                if http.body_contains.as_deref() == Some("") {
-                    self.report(
-                        format!("{at}.body_contains"),
-                        "`body_contains` is empty: every body contains it",
-                        "remove it, or write the text a healthy answer contains",
-                    );
-                }
-                self.call_settings(&at, &http.headers, http.ca_file.as_deref());
-            }
-            ProbeCheck::Tcp(tcp) => {
-                if let Err(why) = socket_address(&tcp.address) {
-                    self.report(
-                        format!("{at}.address"),
-                        format!("`{}` {why}", tcp.address),
-                        "write host:port, such as 127.0.0.1:5432",
-                    );
-                }
-            }
-            ProbeCheck::Command(command) => {
-                if command
-                    .argv
-                    .first()
-                    .is_none_or(|program| program.trim().is_empty())
-                {
-                    self.report(
-                        format!("{at}.argv"),
-                        "the command is empty",
-                        "write the program and its arguments, such as [\"pg_isready\", \"-h\", \"127.0.0.1\"]",
-                    );
-                }
-            }
-            ProbeCheck::Prometheus(prometheus) => {
-                self.http_url(&format!("{at}.url"), &prometheus.url);
-                if prometheus.query.trim().is_empty() {
-                    self.report(
-                        format!("{at}.query"),
-                        "the query is empty",
-                        "write a PromQL expression, such as up{job=\"cart\"}",
-                    );
-                }
-                if !prometheus.threshold.is_finite() {
-                    self.report(
-                        format!("{at}.threshold"),
-                        "the threshold is not a finite number",
-                        "write a number, such as 0.05",
-                    );
-                }
-                self.call_settings(&at, &prometheus.headers, prometheus.ca_file.as_deref());
-            }
-        }
-    }
-
-    fn http_url(&mut self, path: &str, url: &str) {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
-            self.report(
-                path,
-                format!("`{url}` is not an http:// or https:// URL"),
-                "write a full URL, such as http://127.0.0.1:8081/health",
-            );
         }
     }
 
@@ -562,94 +410,6 @@ impl<'g> Checker<'g> {
                 }
             }
         }
-    }
-
-    /// Reports a fault that does not fit its (concrete) target; false when its kind does not.
-    fn fault_fits(
-        &mut self,
-        fat: &str,
-        which: &str,
-        fault: &FaultSpec,
-        spec: &TargetSpec,
-        resolution: Resolution,
-    ) -> bool {
-        let kind = fault.kind();
-        let wanted = fault
-            .target_kinds()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" or ");
-        if !fault.acts_on(spec.kind()) {
-            let kinds = FaultSpec::kinds_for(spec.kind());
-            let fix = if kinds.is_empty() {
-                format!(
-                    "chaosday has no {} faults yet: target a {wanted} instead",
-                    spec.kind()
-                )
-            } else {
-                format!(
-                    "use a {} fault ({}), or target a {wanted}",
-                    spec.kind(),
-                    kinds.join(", ")
-                )
-            };
-            self.report(
-                format!("{fat}.fault.kind"),
-                format!(
-                    "a `{kind}` fault acts on a {wanted}, and {which} is a {}",
-                    spec.kind()
-                ),
-                fix,
-            );
-            return false;
-        }
-        match (fault, spec) {
-            (FaultSpec::HttpError { .. } | FaultSpec::HttpDelay { .. }, TargetSpec::Link(link))
-                if !link.http =>
-            {
-                self.report(
-                    format!("{fat}.fault.kind"),
-                    format!("a `{kind}` fault needs an HTTP link, and {which} is not `http: true`"),
-                    "add `http: true` to the link, or use a TCP fault such as latency",
-                );
-            }
-            (_, TargetSpec::Link(_))
-                if fault
-                    .link_toxic()
-                    .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty()) =>
-            {
-                self.report(
-                    format!("{fat}.fault.peers"),
-                    format!("`peers` and `ports` choose a container's or a process's connections, and {which} is a link"),
-                    "remove them: a link's toxic acts on every connection through it",
-                );
-            }
-            (_, TargetSpec::Container(_) | TargetSpec::Process(_))
-                if fault
-                    .link_toxic()
-                    .is_some_and(|l| l.peers.is_empty() || l.ports.is_empty()) =>
-            {
-                self.report(
-                    format!("{fat}.fault.peers"),
-                    format!("a `{kind}` on {which} acts on the connections it opens to given peers and ports, and this one names none"),
-                    "add `peers` (addresses or container names) and `ports`, such as peers: [stock] and ports: [8080]",
-                );
-            }
-            (FaultSpec::Kill { .. }, TargetSpec::Process(process))
-                if process.supervision().is_none() && resolution != Resolution::Fix =>
-            {
-                self.report(
-                    format!("{fat}.fault.kind"),
-                    format!(
-                        "{which} is not supervised, so nothing starts it again after a `kill`: that is only allowed in a `fix` scenario, where the team restarts it (this one is `{resolution}`)"
-                    ),
-                    "use `resolution: fix`, or make the target `supervised: true` (with `command` as a list)",
-                );
-            }
-            _ => {}
-        }
-        true
     }
 
     fn diagnosis(&mut self, at: &str, scenario: &Scenario) {
@@ -990,9 +750,291 @@ impl<'g> Checker<'g> {
         }
     }
 
+    fn known_targets(&self, name: &str) -> String {
+        known(name, self.game.targets.keys(), "targets")
+    }
+
+    fn known_teams(&self, name: &str) -> String {
+        known(name, self.game.teams.iter().map(|team| &team.name), "teams")
+    }
+
+    fn known_probes(&self, name: &str) -> String {
+        known(name, self.game.probes.keys(), "probes")
+    }
+}
+
+/// The checks that need no whole file: a game's and a monkey's share them.
+#[derive(Debug, Default)]
+pub(crate) struct Checks {
+    /// What is wrong so far.
+    pub problems: Vec<Problem>,
+}
+
+impl Checks {
+    pub(crate) fn report(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+
+    /// Reports a bad variable name; true when it is a good one.
+    pub(crate) fn env_var(&mut self, path: &str, name: &str) -> bool {
+        self.env_var_holding(path, name, "the token", "CHECKOUT_TOKEN")
+    }
+
+    /// Reports a bad name for the variable that holds `what`; true when it is a good one.
+    pub(crate) fn env_var_holding(
+        &mut self,
+        path: &str,
+        name: &str,
+        what: &str,
+        example: &str,
+    ) -> bool {
+        if name.is_empty() {
+            self.report(
+                path,
+                "the environment variable name is empty",
+                format!("name the variable that holds {what}, such as {example}"),
+            );
+            return false;
+        }
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            self.report(
+                path,
+                format!("`{name}` is not an environment variable name"),
+                format!("use letters, digits and underscores, not starting with a digit, such as {example}"),
+            );
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn target_spec<'a>(
+        &mut self,
+        at: &str,
+        spec: &'a TargetSpec,
+        listens: &mut BTreeMap<&'a str, String>,
+    ) {
+        let TargetSpec::Link(link) = spec else {
+            return;
+        };
+        let listen_path = format!("{at}.link.listen");
+        for (path, address) in [
+            (listen_path.clone(), &link.listen),
+            (format!("{at}.link.upstream"), &link.upstream),
+        ] {
+            if let Err(why) = socket_address(address) {
+                self.report(
+                    path,
+                    format!("`{address}` {why}"),
+                    "write host:port, such as 127.0.0.1:15432",
+                );
+            }
+        }
+        if link.listen == link.upstream {
+            self.report(
+                &listen_path,
+                "the link listens on its own upstream",
+                "listen on another port than the upstream's, such as 127.0.0.1:15432 for 127.0.0.1:5432",
+            );
+        }
+        if let Some(other) = listens.get(link.listen.as_str()) {
+            self.report(
+                &listen_path,
+                format!("`{}` is also where {other} listens", link.listen),
+                "give every link a listen address of its own",
+            );
+        } else {
+            listens.insert(&link.listen, listen_path);
+        }
+    }
+
+    pub(crate) fn probe_check(&mut self, at: &str, check: &ProbeCheck) {
+        let at = format!("{at}.{}", check.kind());
+        if check.timeout().is_zero() {
+            self.report(
+                format!("{at}.timeout"),
+                "a timeout of 0 fails every check",
+                "give the check time, such as timeout: 2s",
+            );
+        }
+        match check {
+            ProbeCheck::Http(http) => {
+                self.http_url(&format!("{at}.url"), &http.url);
+                if !(100..=599).contains(&http.expect_status) {
+                    self.report(
+                        format!("{at}.expect_status"),
+                        format!("{} is not an HTTP status", http.expect_status),
+                        "use a status from 100 to 599, such as 200",
+                    );
+                }
+                if http.body_contains.as_deref() == Some("") {
+                    self.report(
+                        format!("{at}.body_contains"),
+                        "`body_contains` is empty: every body contains it",
+                        "remove it, or write the text a healthy answer contains",
+                    );
+                }
+                self.call_settings(&at, &http.headers, http.ca_file.as_deref());
+            }
+            ProbeCheck::Tcp(tcp) => {
+                if let Err(why) = socket_address(&tcp.address) {
+                    self.report(
+                        format!("{at}.address"),
+                        format!("`{}` {why}", tcp.address),
+                        "write host:port, such as 127.0.0.1:5432",
+                    );
+                }
+            }
+            ProbeCheck::Command(command) => {
+                if command
+                    .argv
+                    .first()
+                    .is_none_or(|program| program.trim().is_empty())
+                {
+                    self.report(
+                        format!("{at}.argv"),
+                        "the command is empty",
+                        "write the program and its arguments, such as [\"pg_isready\", \"-h\", \"127.0.0.1\"]",
+                    );
+                }
+            }
+            ProbeCheck::Prometheus(prometheus) => {
+                self.http_url(&format!("{at}.url"), &prometheus.url);
+                if prometheus.query.trim().is_empty() {
+                    self.report(
+                        format!("{at}.query"),
+                        "the query is empty",
+                        "write a PromQL expression, such as up{job=\"cart\"}",
+                    );
+                }
+                if !prometheus.threshold.is_finite() {
+                    self.report(
+                        format!("{at}.threshold"),
+                        "the threshold is not a finite number",
+                        "write a number, such as 0.05",
+                    );
+                }
+                self.call_settings(&at, &prometheus.headers, prometheus.ca_file.as_deref());
+            }
+        }
+    }
+
+    pub(crate) fn http_url(&mut self, path: &str, url: &str) {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+            self.report(
+                path,
+                format!("`{url}` is not an http:// or https:// URL"),
+                "write a full URL, such as http://127.0.0.1:8081/health",
+            );
+        }
+    }
+
+    /// Reports a fault that does not fit its (concrete) target; false when its kind does not.
+    pub(crate) fn fault_fits(
+        &mut self,
+        fat: &str,
+        which: &str,
+        fault: &FaultSpec,
+        spec: &TargetSpec,
+        resolution: Resolution,
+    ) -> bool {
+        let kind = fault.kind();
+        let wanted = fault
+            .target_kinds()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if !fault.acts_on(spec.kind()) {
+            let kinds = FaultSpec::kinds_for(spec.kind());
+            let fix = if kinds.is_empty() {
+                format!(
+                    "chaosday has no {} faults yet: target a {wanted} instead",
+                    spec.kind()
+                )
+            } else {
+                format!(
+                    "use a {} fault ({}), or target a {wanted}",
+                    spec.kind(),
+                    kinds.join(", ")
+                )
+            };
+            self.report(
+                format!("{fat}.fault.kind"),
+                format!(
+                    "a `{kind}` fault acts on a {wanted}, and {which} is a {}",
+                    spec.kind()
+                ),
+                fix,
+            );
+            return false;
+        }
+        match (fault, spec) {
+            (FaultSpec::HttpError { .. } | FaultSpec::HttpDelay { .. }, TargetSpec::Link(link))
+                if !link.http =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!("a `{kind}` fault needs an HTTP link, and {which} is not `http: true`"),
+                    "add `http: true` to the link, or use a TCP fault such as latency",
+                );
+            }
+            (_, TargetSpec::Link(_))
+                if fault
+                    .link_toxic()
+                    .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty()) =>
+            {
+                self.report(
+                    format!("{fat}.fault.peers"),
+                    format!("`peers` and `ports` choose a container's or a process's connections, and {which} is a link"),
+                    "remove them: a link's toxic acts on every connection through it",
+                );
+            }
+            (_, TargetSpec::Container(_) | TargetSpec::Process(_))
+                if fault
+                    .link_toxic()
+                    .is_some_and(|l| l.peers.is_empty() || l.ports.is_empty()) =>
+            {
+                self.report(
+                    format!("{fat}.fault.peers"),
+                    format!("a `{kind}` on {which} acts on the connections it opens to given peers and ports, and this one names none"),
+                    "add `peers` (addresses or container names) and `ports`, such as peers: [stock] and ports: [8080]",
+                );
+            }
+            (FaultSpec::Kill { .. }, TargetSpec::Process(process))
+                if process.supervision().is_none() && resolution != Resolution::Fix =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "{which} is not supervised, so nothing starts it again after a `kill`: that is only allowed in a `fix` scenario, where the team restarts it (this one is `{resolution}`)"
+                    ),
+                    "use `resolution: fix`, or make the target `supervised: true` (with `command` as a list)",
+                );
+            }
+            _ => {}
+        }
+        true
+    }
+
     /// The headers and CA file of an outgoing HTTP call written at `at`. Whether a header's
     /// variable is set and the CA file reads are for the game server to tell, at start.
-    fn call_settings(&mut self, at: &str, headers: &Headers, ca_file: Option<&str>) {
+    pub(crate) fn call_settings(&mut self, at: &str, headers: &Headers, ca_file: Option<&str>) {
         let mut names: BTreeMap<String, &str> = BTreeMap::new();
         for (name, value) in headers {
             let path = key(&format!("{at}.headers"), name);
@@ -1056,22 +1098,14 @@ impl<'g> Checker<'g> {
             );
         }
     }
-
-    fn known_targets(&self, name: &str) -> String {
-        known(name, self.game.targets.keys(), "targets")
-    }
-
-    fn known_teams(&self, name: &str) -> String {
-        known(name, self.game.teams.iter().map(|team| &team.name), "teams")
-    }
-
-    fn known_probes(&self, name: &str) -> String {
-        known(name, self.game.probes.keys(), "probes")
-    }
 }
 
 /// A fix for an unknown name: the closest known one, or the list.
-fn known<'a>(name: &str, names: impl Iterator<Item = &'a String>, section: &str) -> String {
+pub(crate) fn known<'a>(
+    name: &str,
+    names: impl Iterator<Item = &'a String>,
+    section: &str,
+) -> String {
     let names: BTreeSet<&str> = names.map(String::as_str).collect();
     if names.is_empty() {
         return format!("add it under `{section}`");
@@ -1139,7 +1173,7 @@ fn is_credential(lower: &str) -> bool {
             .any(|word| lower.contains(word))
 }
 
-pub(super) fn key(base: &str, name: &str) -> String {
+pub(crate) fn key(base: &str, name: &str) -> String {
     let plain = !name.is_empty()
         && name
             .chars()

@@ -23,7 +23,7 @@
 //! The wire shape is a versioned contract: every struct refuses unknown fields, and
 //! `schemas/game.schema.json` is generated from these types ([`game_schema_text`]).
 
-mod check;
+pub(crate) mod check;
 mod deck;
 pub(crate) mod schema;
 
@@ -1150,11 +1150,7 @@ impl FileError {
     }
 
     fn empty() -> Self {
-        FileError {
-            line: None,
-            column: None,
-            message: "the file is empty: a game file starts with `game: NAME`".to_owned(),
-        }
+        FileError::unlocated(format!("the file is empty: {GAME_STARTS}"))
     }
 
     fn unlocated(message: String) -> Self {
@@ -1180,6 +1176,9 @@ impl FileError {
     }
 }
 
+/// What a game file starts with.
+const GAME_STARTS: &str = "a game file starts with `game: NAME`";
+
 /// How a file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -1192,16 +1191,36 @@ pub enum Format {
 /// Whether `text` is a game file, told by its top-level `game` key, once its syntax is known
 /// to be good. (Experiment and monkey files have other keys.)
 pub fn is_game_file(text: &str, format: Format) -> Result<bool, FileError> {
+    top_level_key(text, format, "game")
+}
+
+/// Whether the file `text` has the top-level key `key` (once its syntax is known to be good).
+pub(crate) fn top_level_key(text: &str, format: Format, key: &str) -> Result<bool, FileError> {
     if text.trim().is_empty() {
         return Err(FileError::empty());
     }
     match format {
         Format::Yaml => serde_norway::from_str::<serde_norway::Value>(text)
-            .map(|value| value.get("game").is_some())
+            .map(|value| value.get(key).is_some())
             .map_err(FileError::from_yaml),
         Format::Json => serde_json::from_str::<serde_json::Value>(text)
-            .map(|value| value.get("game").is_some())
+            .map(|value| value.get(key).is_some())
             .map_err(FileError::from_json),
+    }
+}
+
+/// Reads a file of type `T` written in `format`; `empty` says what the file starts with.
+pub(crate) fn parse_file<T: serde::de::DeserializeOwned>(
+    text: &str,
+    format: Format,
+    empty: &str,
+) -> Result<T, FileError> {
+    if text.trim().is_empty() {
+        return Err(FileError::unlocated(format!("the file is empty: {empty}")));
+    }
+    match format {
+        Format::Yaml => serde_norway::from_str(text).map_err(FileError::from_yaml),
+        Format::Json => serde_json::from_str(text).map_err(FileError::from_json),
     }
 }
 
@@ -1216,18 +1235,12 @@ impl Game {
 
     /// Reads a game file written in YAML (JSON is YAML too).
     pub fn parse_yaml(text: &str) -> Result<Game, FileError> {
-        if text.trim().is_empty() {
-            return Err(FileError::empty());
-        }
-        serde_norway::from_str(text).map_err(FileError::from_yaml)
+        parse_file(text, Format::Yaml, GAME_STARTS)
     }
 
     /// Reads a game file written in JSON.
     pub fn parse_json(text: &str) -> Result<Game, FileError> {
-        if text.trim().is_empty() {
-            return Err(FileError::empty());
-        }
-        serde_json::from_str(text).map_err(FileError::from_json)
+        parse_file(text, Format::Json, GAME_STARTS)
     }
 
     /// The team named `name`.
@@ -1297,7 +1310,7 @@ pub struct HttpCall<'g> {
 }
 
 /// The one value of `found`, or an error saying which keys `what` takes.
-fn exactly_one<T>(
+pub(crate) fn exactly_one<T>(
     mut found: Vec<(&'static str, T)>,
     keys: &[&str],
     what: &str,
@@ -1322,7 +1335,7 @@ fn exactly_one<T>(
 }
 
 /// A map whose keys are names: a name written twice is an error (serde would keep the last).
-fn unique_keys<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
+pub(crate) fn unique_keys<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

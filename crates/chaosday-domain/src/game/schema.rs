@@ -29,7 +29,7 @@ pub fn game_schema_text() -> String {
 }
 
 /// Takes `null` out of optional fields: files leave a field out rather than write `null`.
-fn without_null(schema: &mut Schema) {
+pub(crate) fn without_null(schema: &mut Schema) {
     let Some(object) = schema.as_object_mut() else {
         return;
     };
