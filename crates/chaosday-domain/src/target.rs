@@ -107,6 +107,16 @@ impl JsonSchema for TargetSpec {
     }
 }
 
+/// The label a container chosen by labels must carry, set to `true`, to be a target.
+pub const OPT_IN_LABEL: &str = "chaosday.enable";
+
+/// Whether a container carrying `labels` is one that the label selector `wanted` may act
+/// on: it carries every label of `wanted` and `chaosday.enable=true`.
+pub fn opts_in(wanted: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    labels.get(OPT_IN_LABEL).is_some_and(|v| v == "true")
+        && wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 impl TargetSpec {
     /// The target's kind as written in files (`process`, `link`, `container`, `pod`, `host`).
     pub fn kind(&self) -> &'static str {

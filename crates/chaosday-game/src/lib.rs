@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod auth;
 pub mod host;
 pub mod limits;
+pub mod monkey;
 pub mod outgoing;
 pub mod probes;
 pub mod simulation;

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use chaosday_domain::game::{Game, HeaderValue, Headers, Problem};
+use chaosday_domain::game::{Game, HeaderValue, Headers, HttpCall, Problem};
 use reqwest::header::{HeaderMap, HeaderName};
 
 use crate::probes::one_line;
@@ -87,13 +87,18 @@ impl Outgoing {
     /// read or holds no certificate) comes with its path in the game file and a fix; none
     /// says a value.
     pub fn load(game: &Game, env: &Env) -> Result<Outgoing, Vec<Problem>> {
+        Outgoing::load_calls(game.http_calls(), env)
+    }
+
+    /// [`Outgoing::load`] for the calls of any file (a monkey's), each with its path.
+    pub fn load_calls(calls: Vec<HttpCall<'_>>, env: &Env) -> Result<Outgoing, Vec<Problem>> {
         let mut secrets = BTreeMap::new();
         let mut roots = BTreeMap::new();
         let mut problems = Vec::new();
         let mut problem = |path: String, message: String, fix: String| {
             problems.push(Problem { path, message, fix });
         };
-        for call in game.http_calls() {
+        for call in calls {
             for (name, value) in call.headers {
                 let HeaderValue::Env { env: variable } = value else {
                     continue;

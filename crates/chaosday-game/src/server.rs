@@ -392,7 +392,7 @@ fn revert_cause_of(kind: &EventKind) -> RevertCause {
 }
 
 /// Makes a target ready for the game: proxies its link, starts it if chaosday supervises it.
-async fn start_target(
+pub(crate) async fn start_target(
     registry: &Registry,
     supervisor: &Supervisor,
     spec: &TargetSpec,

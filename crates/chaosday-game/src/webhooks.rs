@@ -33,8 +33,9 @@
 use std::time::Duration;
 
 use chaosday_domain::events::{Event, EventKind};
-use chaosday_domain::game::{Webhook, WebhookEvent};
+use chaosday_domain::game::{Headers, Webhook, WebhookEvent};
 use chaosday_domain::incident::IncidentState;
+use chaosday_domain::monkey::MonkeyWebhook;
 use chaosday_domain::secrecy::Told;
 use reqwest::header::HeaderMap;
 use serde_json::json;
@@ -54,6 +55,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     game: String,
+    /// The payload's key for the name: `game`, or `monkey`.
+    source: &'static str,
     hooks: Vec<Hook>,
     first_backoff: Duration,
 }
@@ -63,7 +66,10 @@ pub struct Webhooks {
 struct Hook {
     /// Its place in the game file: `webhooks[0]`.
     path: String,
-    spec: Webhook,
+    /// Where it is posted.
+    url: String,
+    /// The events it wants, as files write them.
+    events: Vec<&'static str>,
     /// Its HTTP client (trusting its CA file) and its headers (values marked sensitive), or
     /// why it has none.
     client: Result<(reqwest::Client, HeaderMap), String>,
@@ -97,8 +103,37 @@ impl Webhooks {
     pub fn new(game: &str, hooks: Vec<Webhook>, outgoing: &Outgoing) -> Self {
         let hooks = hooks
             .into_iter()
+            .map(|spec| {
+                let events = spec.events.iter().map(|e| e.as_str()).collect();
+                (spec.url, events, spec.headers, spec.ca_file)
+            })
+            .collect();
+        Webhooks::build(game, "game", hooks, outgoing)
+    }
+
+    /// The webhooks `hooks` of the monkey `monkey`: the same calls, with the monkey's name
+    /// under `monkey` and its notices as events.
+    pub fn for_monkey(monkey: &str, hooks: Vec<MonkeyWebhook>, outgoing: &Outgoing) -> Self {
+        let hooks = hooks
+            .into_iter()
+            .map(|spec| {
+                let events = spec.events.iter().map(|e| e.as_str()).collect();
+                (spec.url, events, spec.headers, spec.ca_file)
+            })
+            .collect();
+        Webhooks::build(monkey, "monkey", hooks, outgoing)
+    }
+
+    fn build(
+        name: &str,
+        source: &'static str,
+        hooks: Vec<(String, Vec<&'static str>, Headers, Option<String>)>,
+        outgoing: &Outgoing,
+    ) -> Self {
+        let hooks = hooks
+            .into_iter()
             .enumerate()
-            .map(|(i, spec)| {
+            .map(|(i, (url, events, headers, ca_file))| {
                 let builder = reqwest::Client::builder()
                     .timeout(TIMEOUT)
                     .redirect(reqwest::redirect::Policy::none())
@@ -108,17 +143,19 @@ impl Webhooks {
                         " (webhook)"
                     ));
                 let client = outgoing
-                    .client(builder, spec.ca_file.as_deref())
-                    .and_then(|client| Ok((client, outgoing.headers(&spec.headers)?)));
+                    .client(builder, ca_file.as_deref())
+                    .and_then(|client| Ok((client, outgoing.headers(&headers)?)));
                 Hook {
                     path: format!("webhooks[{i}]"),
-                    spec,
+                    url,
+                    events,
                     client,
                 }
             })
             .collect();
         Webhooks {
-            game: game.to_owned(),
+            game: name.to_owned(),
+            source,
             hooks,
             first_backoff: FIRST_BACKOFF,
         }
@@ -128,19 +165,25 @@ impl Webhooks {
     /// blocks the game, never fails it. Needs a Tokio runtime; without one nothing is sent
     /// (and a warning says so).
     pub fn notify(&self, event: WebhookEvent, text: &str, details: serde_json::Value) {
+        self.notify_named(event.as_str(), text, details);
+    }
+
+    /// [`Webhooks::notify`] for an event named as files write it (`game_paused`,
+    /// `planned`).
+    pub fn notify_named(&self, event: &'static str, text: &str, details: serde_json::Value) {
         if !self.wants(event) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(
                 game = %self.game,
-                event = event.as_str(),
+                event,
                 "webhooks not sent: no async runtime"
             );
             return;
         };
         let (this, text) = (self.clone(), text.to_owned());
-        runtime.spawn(async move { this.send(event, &text, details).await });
+        runtime.spawn(async move { this.send_named(event, &text, details).await });
     }
 
     /// Sends `event` with `text` to every hook that wants it, all at once, and waits until
@@ -151,39 +194,48 @@ impl Webhooks {
         text: &str,
         details: serde_json::Value,
     ) -> Vec<Delivery> {
+        self.send_named(event.as_str(), text, details).await
+    }
+
+    /// [`Webhooks::send`] for an event named as files write it.
+    pub async fn send_named(
+        &self,
+        event: &'static str,
+        text: &str,
+        details: serde_json::Value,
+    ) -> Vec<Delivery> {
         let payload = self.payload(event, text, details);
         self.deliver(event, &payload).await
     }
 
-    fn wants(&self, event: WebhookEvent) -> bool {
-        self.hooks
-            .iter()
-            .any(|hook| hook.spec.events.contains(&event))
+    fn wants(&self, event: &str) -> bool {
+        self.hooks.iter().any(|hook| hook.events.contains(&event))
     }
 
     /// The JSON body of `event`, dated now.
     fn payload(
         &self,
-        event: WebhookEvent,
+        event: &'static str,
         text: &str,
         details: serde_json::Value,
     ) -> serde_json::Value {
         let now = jiff::Timestamp::now();
         let at = now.round(jiff::Unit::Millisecond).unwrap_or(now);
-        json!({
+        let mut payload = json!({
             "text": text.split_whitespace().collect::<Vec<_>>().join(" "),
-            "event": event.as_str(),
-            "game": self.game,
-            "at": at.to_string(),
-            "details": details,
-        })
+            "event": event,
+        });
+        payload[self.source] = json!(self.game);
+        payload["at"] = json!(at.to_string());
+        payload["details"] = details;
+        payload
     }
 
-    async fn deliver(&self, event: WebhookEvent, payload: &serde_json::Value) -> Vec<Delivery> {
+    async fn deliver(&self, event: &'static str, payload: &serde_json::Value) -> Vec<Delivery> {
         let wanting: Vec<&Hook> = self
             .hooks
             .iter()
-            .filter(|hook| hook.spec.events.contains(&event))
+            .filter(|hook| hook.events.contains(&event))
             .collect();
         let calls = wanting.iter().map(|hook| self.call(hook, payload));
         let deliveries = futures_util::future::join_all(calls).await;
@@ -191,9 +243,9 @@ impl Webhooks {
             if let Err(error) = &delivery.result {
                 tracing::warn!(
                     game = %self.game,
-                    event = event.as_str(),
+                    event,
                     hook = %hook.path,
-                    to = %origin(&hook.spec.url),
+                    to = %origin(&hook.url),
                     tries = delivery.tries,
                     "webhook not delivered: {error}"
                 );
@@ -205,7 +257,7 @@ impl Webhooks {
     /// One hook's call, tried again after a failure that may pass.
     async fn call(&self, hook: &Hook, payload: &serde_json::Value) -> Delivery {
         let delivery = |tries, result| Delivery {
-            url: hook.spec.url.clone(),
+            url: hook.url.clone(),
             tries,
             result,
         };
@@ -213,7 +265,7 @@ impl Webhooks {
             Ok(client) => client,
             Err(e) => return delivery(0, Err(e.clone())),
         };
-        let url = match reqwest::Url::parse(&hook.spec.url) {
+        let url = match reqwest::Url::parse(&hook.url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
             Ok(parsed) => {
                 let scheme = parsed.scheme();

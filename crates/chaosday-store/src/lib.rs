@@ -8,6 +8,7 @@
 mod events;
 mod game_log;
 mod journal;
+mod monkey_log;
 mod private;
 mod sqlite;
 mod writer_lock;
@@ -17,4 +18,5 @@ pub use events::{
 };
 pub use game_log::{GameLog, GameLogError};
 pub use journal::SqliteJournal;
+pub use monkey_log::MonkeyLog;
 pub use private::{PrivateDirError, ensure_private_dir};

@@ -137,8 +137,10 @@ impl MonkeyFile {
         }
         let mut names = BTreeSet::new();
         let hours = self.when.hours;
-        let span_minutes = (i32::from(hours.end.0.hour()) * 60 + i32::from(hours.end.0.minute()))
-            - (i32::from(hours.start.0.hour()) * 60 + i32::from(hours.start.0.minute()));
+        let seconds = |t: jiff::civil::Time| {
+            i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second())
+        };
+        let span_secs = seconds(hours.end.0) - seconds(hours.start.0);
         for (i, group) in self.groups.iter().enumerate() {
             let at = format!("groups[{i}]");
             if group.name.trim().is_empty() {
@@ -213,9 +215,7 @@ impl MonkeyFile {
                         "`for: 0s` reverts the fault as soon as it is injected",
                         "give a duration, such as 5m",
                     );
-                } else if fault.lasts.as_secs()
-                    > u64::try_from(span_minutes.max(0)).unwrap_or(0) * 60
-                {
+                } else if fault.lasts.as_secs() > u64::try_from(span_secs.max(0)).unwrap_or(0) {
                     checks.report(
                         format!("{fat}.for"),
                         format!(

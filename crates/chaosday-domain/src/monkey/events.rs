@@ -124,6 +124,11 @@ pub enum SkipReason {
     },
     /// The group had no target that day (no container carried its labels).
     NoTarget,
+    /// A container found by label no longer carries them, or no longer opts in.
+    OptedOut {
+        /// The target.
+        target: String,
+    },
     /// Its time passed while the monkey was not running.
     Missed,
 }
@@ -138,6 +143,7 @@ impl SkipReason {
             SkipReason::KillSwitch => "kill_switch",
             SkipReason::Busy { .. } => "busy",
             SkipReason::NoTarget => "no_target",
+            SkipReason::OptedOut { .. } => "opted_out",
             SkipReason::Missed => "missed",
         }
     }
@@ -157,6 +163,9 @@ impl SkipReason {
                 format!("skipped: {target} still has a fault")
             }
             SkipReason::NoTarget => "skipped: the group had no target".into(),
+            SkipReason::OptedOut { target } => {
+                format!("skipped: {target} no longer opts in")
+            }
             SkipReason::Missed => "missed: the monkey was not running".into(),
         }
     }
@@ -179,6 +188,9 @@ pub enum RevertCause {
     KillSwitch,
     /// The monkey stopped (Ctrl-C, SIGTERM).
     Shutdown,
+    /// The monkey died with the fault in effect; its revert ran when chaosday next opened
+    /// the journal.
+    Restarted,
     /// Reverted by someone else (`chaosday fault revert`, another process).
     Elsewhere {
         /// What the engine said.
@@ -194,6 +206,7 @@ impl RevertCause {
             RevertCause::Guard { .. } => "guard",
             RevertCause::KillSwitch => "kill_switch",
             RevertCause::Shutdown => "shutdown",
+            RevertCause::Restarted => "restarted",
             RevertCause::Elsewhere { .. } => "elsewhere",
         }
     }
@@ -207,6 +220,9 @@ impl RevertCause {
             }
             RevertCause::KillSwitch => "reverted by the kill switch".into(),
             RevertCause::Shutdown => "reverted: the monkey stopped".into(),
+            RevertCause::Restarted => {
+                "reverted after the monkey died, when chaosday started again".into()
+            }
             RevertCause::Elsewhere { detail } => format!("ended elsewhere: {detail}"),
         }
     }

@@ -105,6 +105,15 @@ pub struct History {
     pub aborts: Vec<(i64, String)>,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// No entry before this one is still planned.
+    #[serde(skip)]
+    open_from: usize,
+    /// Each group's latest planned fault time.
+    #[serde(skip)]
+    last: BTreeMap<String, i64>,
+    /// The days planned, to look one up.
+    #[serde(skip)]
+    day_set: std::collections::HashSet<String>,
 }
 
 impl History {
@@ -126,7 +135,7 @@ impl History {
         match &record.event {
             MonkeyEvent::Started { mode } => self.mode = Some(*mode),
             MonkeyEvent::Planned { day, faults } => {
-                if !self.days.contains(day) {
+                if self.day_set.insert(day.clone()) {
                     self.days.push(day.clone());
                 }
                 for fault in faults {
@@ -134,6 +143,8 @@ impl History {
                         continue;
                     }
                     self.index.insert(fault.id.clone(), self.entries.len());
+                    let last = self.last.entry(fault.group.clone()).or_insert(i64::MIN);
+                    *last = (*last).max(fault.at_ms);
                     self.entries.push(Entry {
                         planned: fault.clone(),
                         day: day.clone(),
@@ -206,6 +217,34 @@ impl History {
             MonkeyEvent::Rearmed { .. } => self.armed = true,
             MonkeyEvent::Stopped { .. } => {}
         }
+        self.advance();
+    }
+
+    /// The planned faults still to come or to decide whose time is at or before `now_ms`, in
+    /// time order.
+    pub fn pending_until(&self, now_ms: i64) -> impl Iterator<Item = &Entry> {
+        self.entries[self.open_from.min(self.entries.len())..]
+            .iter()
+            .take_while(move |entry| entry.planned.at_ms <= now_ms)
+            .filter(|entry| entry.status == Status::Planned)
+    }
+
+    /// The first planned fault due after `now_ms`.
+    pub fn pending_after(&self, now_ms: i64) -> Option<&Entry> {
+        self.entries[self.open_from.min(self.entries.len())..]
+            .iter()
+            .find(|entry| entry.status == Status::Planned && entry.planned.at_ms > now_ms)
+    }
+
+    /// Moves the start of the planned entries past those decided.
+    fn advance(&mut self) {
+        while self
+            .entries
+            .get(self.open_from)
+            .is_some_and(|entry| entry.status != Status::Planned)
+        {
+            self.open_from += 1;
+        }
     }
 
     fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
@@ -219,17 +258,12 @@ impl History {
 
     /// Whether the plan of `day` is drawn.
     pub fn has_day(&self, day: &str) -> bool {
-        self.days.iter().any(|d| d == day)
+        self.day_set.contains(day)
     }
 
     /// Each group's latest planned fault time, for the next day's `min_gap`.
     pub fn last_by_group(&self) -> BTreeMap<String, i64> {
-        let mut last = BTreeMap::new();
-        for entry in &self.entries {
-            let at = last.entry(entry.planned.group.clone()).or_insert(i64::MIN);
-            *at = (*at).max(entry.planned.at_ms);
-        }
-        last
+        self.last.clone()
     }
 
     /// The figures of every group, by group name.

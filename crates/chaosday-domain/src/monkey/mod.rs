@@ -24,6 +24,7 @@
 //! given; what the monkey decides is a [`events::MonkeyEvent`].
 
 mod check;
+pub mod decide;
 pub mod events;
 pub mod history;
 pub mod plan;
@@ -390,10 +391,21 @@ pub struct ClockTime(pub Time);
 impl ClockTime {
     fn parse(text: &str) -> Result<ClockTime, String> {
         let bad = || format!("`{text}` is not a time of day: write HH:MM, such as 09:30");
-        let (hour, minute) = text.trim().split_once(':').ok_or_else(bad)?;
-        let hour: i8 = hour.parse().map_err(|_| bad())?;
-        let minute: i8 = minute.parse().map_err(|_| bad())?;
-        Time::new(hour, minute, 0, 0)
+        let mut parts = text.trim().split(':');
+        let mut next = || -> Result<Option<i8>, String> {
+            parts
+                .next()
+                .map(|part| part.parse::<i8>().map_err(|_| bad()))
+                .transpose()
+        };
+        let (Some(hour), Some(minute)) = (next()?, next()?) else {
+            return Err(bad());
+        };
+        let second = next()?.unwrap_or(0);
+        if next()?.is_some() {
+            return Err(bad());
+        }
+        Time::new(hour, minute, second, 0)
             .map(ClockTime)
             .map_err(|_| bad())
     }
@@ -401,7 +413,11 @@ impl ClockTime {
 
 impl fmt::Display for ClockTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02}:{:02}", self.0.hour(), self.0.minute())
+        write!(f, "{:02}:{:02}", self.0.hour(), self.0.minute())?;
+        if self.0.second() != 0 {
+            write!(f, ":{:02}", self.0.second())?;
+        }
+        Ok(())
     }
 }
 
@@ -425,9 +441,9 @@ impl JsonSchema for ClockTime {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A time of day, HH:MM.",
+            "description": "A time of day, HH:MM (or HH:MM:SS).",
             "type": "string",
-            "pattern": r"^\s*[0-9]{1,2}:[0-9]{2}\s*$",
+            "pattern": r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*$",
             "examples": ["09:00"],
         })
     }
@@ -489,9 +505,9 @@ impl JsonSchema for Hours {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Working hours, HH:MM-HH:MM, ending later the same day.",
+            "description": "Working hours, HH:MM-HH:MM (or with seconds), ending later the same day.",
             "type": "string",
-            "pattern": r"^\s*[0-9]{1,2}:[0-9]{2}\s*-\s*[0-9]{1,2}:[0-9]{2}\s*$",
+            "pattern": r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*-\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*$",
             "examples": ["10:00-16:00"],
         })
     }

@@ -2,5 +2,6 @@
 
 mod alerts;
 mod log;
+mod monkey;
 mod properties;
 mod scripted;

@@ -28,7 +28,7 @@ use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
 use crate::error::{Error, Result};
 
 /// The label that opts a container chosen by labels in.
-pub const OPT_IN_LABEL: &str = "chaosday.enable";
+pub use chaosday_domain::target::OPT_IN_LABEL;
 
 /// How long a container has to show the effect (stopped, paused).
 const EFFECT_LIMIT: Duration = Duration::from_secs(15);
@@ -115,6 +115,34 @@ impl ContainerDriver {
         })
     }
 
+    /// The names of the containers a label target stands for: those that carry its labels
+    /// and `chaosday.enable=true`, but never the one this chaosday runs in. A target by name
+    /// stands for itself.
+    pub async fn discover(&self, target: &ContainerTarget) -> Result<Vec<String>> {
+        let ContainerSelector::Label(labels) = &target.select else {
+            let ContainerSelector::Name(name) = &target.select else {
+                return Ok(Vec::new());
+            };
+            return Ok(vec![name.clone()]);
+        };
+        let docker = Self::docker(target.engine.as_ref())?;
+        let local = target.engine.as_ref().is_none_or(|e| e.socket().is_some());
+        let mut names: Vec<String> = list_labelled(&docker, labels, true)
+            .await?
+            .into_iter()
+            .filter(|c| !(local && c.id.is_some() && c.id == self.own))
+            .filter(|c| {
+                let carried: std::collections::BTreeMap<String, String> =
+                    c.labels.clone().unwrap_or_default().into_iter().collect();
+                chaosday_domain::target::opts_in(labels, &carried)
+            })
+            .filter_map(|c| c.names.into_iter().flatten().next())
+            .map(|name| name.trim_start_matches('/').to_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The one container `target` names, as (id, name, labels).
     pub(crate) async fn resolve(
         &self,
@@ -144,23 +172,9 @@ impl ContainerDriver {
             }
             ContainerSelector::Label(labels) => {
                 let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let list = |filters: Vec<String>| {
-                    let options = ListContainersOptions {
-                        all: true,
-                        filters: Some(HashMap::from([("label".to_owned(), filters)])),
-                        ..Default::default()
-                    };
-                    docker.list_containers(Some(options))
-                };
-                let mut opted = wanted.clone();
-                opted.push(format!("{OPT_IN_LABEL}=true"));
-                let hits = list(opted)
-                    .await
-                    .map_err(|e| engine_error("listing", &wanted.join(","), &e))?;
+                let hits = list_labelled(docker, labels, true).await?;
                 if hits.is_empty() {
-                    let all = list(wanted.clone())
-                        .await
-                        .map_err(|e| engine_error("listing", &wanted.join(","), &e))?;
+                    let all = list_labelled(docker, labels, false).await?;
                     return Err(if all.is_empty() {
                         Error::NoMatch {
                             selector: format!("containers labelled {}", wanted.join(", ")),
@@ -211,6 +225,29 @@ impl ContainerDriver {
         }
         Ok((id, name))
     }
+}
+
+/// Every container (running or not) that carries each of `labels`, and, when `opted`,
+/// `chaosday.enable=true` too.
+async fn list_labelled(
+    docker: &Docker,
+    labels: &std::collections::BTreeMap<String, String>,
+    opted: bool,
+) -> Result<Vec<bollard::models::ContainerSummary>> {
+    let mut filters: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let wanted = filters.join(",");
+    if opted {
+        filters.push(format!("{OPT_IN_LABEL}=true"));
+    }
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_owned(), filters)])),
+        ..Default::default()
+    };
+    docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| engine_error("listing", &wanted, &e))
 }
 
 /// The id of the container this process runs in, read from its cgroups (Docker names the
