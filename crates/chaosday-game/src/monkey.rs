@@ -47,6 +47,10 @@ use crate::outgoing::{Env, Outgoing};
 use crate::probes::{ProbeResult, Prober};
 use crate::webhooks::Webhooks;
 
+/// The monkey's event log in the state directory, unless `--store` says otherwise (apart
+/// from the games' own, so that a monkey and a game server run side by side).
+pub const STORE_FILE: &str = "monkey.sqlite";
+
 /// How a monkey runs.
 #[derive(Debug, Clone)]
 pub struct MonkeyOptions {

@@ -1097,9 +1097,15 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub state: StateDir,
     /// The game's name in the event log [default: the only game in it]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "monkey")]
     pub game: Option<String>,
-    /// The event log: a SQLite file, or postgres://… [default: STATE_DIR/games.sqlite]
+    /// The history of a monkey instead of a game: its faults per group and per day, its
+    /// skips and their reasons, its groups' time to recover. Give the monkey's name, or
+    /// nothing for the only monkey in the log.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub monkey: Option<String>,
+    /// The event log: a SQLite file, or postgres://… [default: STATE_DIR/games.sqlite, or
+    /// STATE_DIR/monkey.sqlite with --monkey]
     #[arg(long, env = "CHAOSDAY_STORE", value_name = "URL")]
     pub store: Option<String>,
     /// The report's format.
@@ -1128,4 +1134,6 @@ Examples:
   chaosday report --out report.html
   chaosday report --format md --out postmortem.md
   chaosday report --format csv --out incidents.csv
-  chaosday report --game spring-days-of-chaos --store postgres://chaosday@db/chaosday --format json";
+  chaosday report --game spring-days-of-chaos --store postgres://chaosday@db/chaosday --format json
+  chaosday report --monkey --out monkey.html          the monkey's history (STATE_DIR/monkey.sqlite)
+  chaosday report --monkey shop-monkey --format csv   one row per planned fault";
