@@ -9,6 +9,7 @@
 use std::fmt;
 
 use chaosday_domain::game::Game;
+use chaosday_domain::monkey::MonkeyFile;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -142,6 +143,35 @@ impl Auth {
                 .iter()
                 .map(|team| (Identity::Team(team.name.clone()), &team.token_env)),
         );
+        Auth::from_roles(roles, lookup)
+    }
+
+    /// A monkey's tokens: its operator's (as [`Identity::GameMaster`]: it may do everything)
+    /// and each group owner's (as [`Identity::Team`], by the owner's name; an owner of
+    /// several groups has one token).
+    pub fn for_monkey(
+        monkey: &MonkeyFile,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Auth, AuthError> {
+        let mut owners: Vec<(Identity, &String)> = Vec::new();
+        for owner in monkey.groups.iter().filter_map(|g| g.owner.as_ref()) {
+            let identity = Identity::Team(owner.name.clone());
+            if !owners
+                .iter()
+                .any(|(i, v)| *i == identity && **v == owner.token_env)
+            {
+                owners.push((identity, &owner.token_env));
+            }
+        }
+        let roles =
+            std::iter::once((Identity::GameMaster, &monkey.operator.token_env)).chain(owners);
+        Auth::from_roles(roles, lookup)
+    }
+
+    fn from_roles<'a>(
+        roles: impl IntoIterator<Item = (Identity, &'a String)>,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Auth, AuthError> {
         let mut tokens = Vec::new();
         let mut unset = Vec::new();
         for (identity, variable) in roles {

@@ -102,6 +102,9 @@ pub enum Command {
     /// The game master's commands, against a game server.
     #[command(subcommand)]
     Gm(GmCommand),
+    /// The Chaos Monkey: random faults on opted-in targets during working hours, under
+    /// guardrails, with the day's plan published ahead so owners can skip a fault.
+    Monkey(MonkeyArgs),
     /// The postmortem of a game, from its event log: HTML with SVG charts, Markdown, JSON
     /// or CSV; during the game or after it.
     Report(ReportArgs),
@@ -131,11 +134,13 @@ Examples:
   chaosday validate game.yaml
   chaosday validate game.json --output json       {\"valid\": false, \"problems\": [...]}
   chaosday validate examples/per-team.yaml && echo ready
+  chaosday validate examples/monkey.yaml
 
 Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game file.
 Like `serve`, it reads the environment variables that headers name ({env: VARIABLE}) and
 the CA files (ca_file) of webhooks and probes: run it where the game will run.
-Only game files are supported yet; experiment and monkey files will follow.";
+Game and monkey files are supported (told apart by their top-level `game:` or `monkey:`);
+experiment files will follow.";
 
 #[derive(Debug, Args)]
 #[command(
@@ -150,8 +155,10 @@ pub struct SchemaArgs {
 /// The file formats with a schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaFormat {
-    /// The game file (`chaosday validate`, and later `chaosday serve`).
+    /// The game file (`chaosday serve`, `chaosday validate`).
     Game,
+    /// The monkey file (`chaosday monkey`, `chaosday validate`).
+    Monkey,
 }
 
 /// `chaosday fault`: its state directory and its command.
@@ -1090,6 +1097,107 @@ Examples:
   chaosday gm adjust checkout -20 --reason 'touched the chaos proxy'
   chaosday gm abort                               the kill switch
   chaosday gm status --output json";
+
+#[derive(Debug, Args)]
+#[command(after_help = MONKEY_EXAMPLES, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct MonkeyArgs {
+    /// Talk to a running monkey instead of running one.
+    #[command(subcommand)]
+    pub command: Option<MonkeyCommand>,
+    #[command(flatten)]
+    pub state: StateDir,
+    /// The monkey file (YAML or JSON), as `chaosday validate` checks it.
+    #[arg(value_name = "MONKEY", required = true)]
+    pub file: Option<PathBuf>,
+    /// Where its page, API and /metrics listen. A non-loopback address needs the
+    /// operator's token set.
+    #[arg(long, default_value = "127.0.0.1:8475", env = "CHAOSDAY_MONKEY_BIND")]
+    pub bind: String,
+    /// The event log: a SQLite file, or postgres://… [default: STATE_DIR/monkey.sqlite]
+    #[arg(long, env = "CHAOSDAY_MONKEY_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Seeds the draws (the plan of each day), for a reproducible run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How often a fault's guards are checked while it is in effect, and its group's probes
+    /// after it, until they are green again.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub probe_every: Duration,
+    /// How long the group's probes are watched after a fault before it counts as not
+    /// recovered.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub recovery_watch: Duration,
+}
+
+/// The commands that talk to a running monkey.
+#[derive(Debug, Subcommand)]
+pub enum MonkeyCommand {
+    /// Opt out of one planned fault before it happens (the group owner's token, or the
+    /// operator's).
+    #[command(
+        after_help = "Examples:\n  chaosday monkey skip 20261207-checkout-1 --reason 'release freeze until 15:00'\n  CHAOSDAY_TOKEN=$CHECKOUT_OWNER chaosday monkey skip 20261207-checkout-2 --reason 'demo to a customer'"
+    )]
+    Skip {
+        /// The planned fault's id, as `chaosday monkey plan` shows it.
+        id: String,
+        /// Why; recorded in the log and shown on the page.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: MonkeyClientArgs,
+    },
+    /// The plan of the day (and of the day before), with each fault's fate.
+    #[command(
+        after_help = "Examples:\n  chaosday monkey plan\n  chaosday monkey plan --output json | jq '.plan[] | select(.status == \"planned\")'"
+    )]
+    Plan {
+        #[command(flatten)]
+        client: MonkeyClientArgs,
+    },
+    /// The kill switch: reverts every fault on the monkey's host and pauses the monkey until
+    /// a re-arm (the operator's token).
+    #[command(after_help = "Example:\n  chaosday monkey abort")]
+    Abort {
+        #[command(flatten)]
+        client: MonkeyClientArgs,
+    },
+    /// Releases the kill switch (the operator's token).
+    #[command(after_help = "Example:\n  chaosday monkey rearm")]
+    Rearm {
+        #[command(flatten)]
+        client: MonkeyClientArgs,
+    },
+}
+
+/// Where a running monkey listens and who talks to it.
+#[derive(Debug, Args)]
+pub struct MonkeyClientArgs {
+    /// The monkey's address.
+    #[arg(
+        long,
+        env = "CHAOSDAY_MONKEY_URL",
+        default_value = "http://127.0.0.1:8475"
+    )]
+    pub url: String,
+    /// Your token (the operator's, or a group owner's).
+    #[arg(long, env = "CHAOSDAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+const MONKEY_EXAMPLES: &str = "\
+Examples:
+  MONKEY_TOKEN=$(openssl rand -hex 32) chaosday monkey monkey.yaml
+  chaosday monkey monkey.yaml --bind 127.0.0.1:9475 --seed 7
+  chaosday monkey plan                                   today's plan, with ids
+  chaosday monkey skip 20261207-checkout-1 --reason 'release freeze'
+  chaosday monkey abort                                  the kill switch (so does `chaosday fault abort`)
+  chaosday report --monkey --out monkey.html             its history
+
+The file says when it works (days, hours, time zone, holidays), when it draws and publishes
+the day's plan (run_hour), and per group what it may do, how often (mtbf, in working days)
+and to how many targets. It starts `leashed` unless the file says `mode: unleashed`: it then
+decides and announces every fault, and touches nothing. The page is at http://127.0.0.1:8475/,
+metrics at /metrics. Ctrl-C or SIGTERM reverts every fault it holds.";
 
 #[derive(Debug, Args)]
 #[command(after_help = REPORT_EXAMPLES)]

@@ -31,6 +31,8 @@ pub enum Role {
     Team,
     /// The game master.
     GameMaster,
+    /// A monkey's operator or a group owner.
+    Operator,
 }
 
 impl Role {
@@ -38,6 +40,7 @@ impl Role {
         match self {
             Role::Team => "your team's token",
             Role::GameMaster => "the game master's token",
+            Role::Operator => "the monkey's operator's token (or a group owner's)",
         }
     }
 }
@@ -251,6 +254,19 @@ impl Client {
                 self.role.token()
             ))),
         }
+    }
+
+    /// `GET api/v1/PATH`, its JSON as sent.
+    pub async fn get_raw(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.get::<Value>(path).await?.raw)
+    }
+
+    /// `POST api/v1/PATH` with `body`, its JSON as sent.
+    pub async fn post_raw(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        Ok(self
+            .send::<Value>(Method::POST, path, Some(&body))
+            .await?
+            .raw)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Reply<T>> {

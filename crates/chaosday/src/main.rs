@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod commands;
 mod demo;
+mod monkey;
 mod output;
 mod report;
 mod telemetry;

@@ -107,7 +107,7 @@ impl Who {
 }
 
 /// A token from `Authorization: Bearer TOKEN`: `None` without the header.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

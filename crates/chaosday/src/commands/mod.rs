@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod fault;
 pub mod gm;
+pub mod monkey;
 pub mod proxy;
 pub mod report;
 pub mod serve;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Team(command) => team::run(&cli.global, command).await,
         Command::Gm(command) => gm::run(&cli.global, command).await,
+        Command::Monkey(args) => monkey::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => validate::schema(&args),

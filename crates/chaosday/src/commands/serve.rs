@@ -255,7 +255,7 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
 
 /// Refuses a non-loopback address unless the game master has a token (SPEC §5): without
 /// one, anyone who reaches the server could act as nobody is checking.
-fn refuse_open_bind(
+pub(crate) fn refuse_open_bind(
     addresses: &[SocketAddr],
     auth: &Auth,
     variable: &str,
@@ -269,7 +269,7 @@ fn refuse_open_bind(
 }
 
 /// The addresses `--bind` names.
-async fn resolve(bind: &str) -> anyhow::Result<Vec<SocketAddr>> {
+pub(crate) async fn resolve(bind: &str) -> anyhow::Result<Vec<SocketAddr>> {
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host(bind)
         .await
         .map_err(|e| {
@@ -287,7 +287,7 @@ async fn resolve(bind: &str) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(addresses)
 }
 
-fn bind_error(bind: &str, error: &std::io::Error) -> anyhow::Error {
+pub(crate) fn bind_error(bind: &str, error: &std::io::Error) -> anyhow::Error {
     let message = match error.kind() {
         std::io::ErrorKind::AddrInUse => format!(
             "cannot listen on {bind}: the address is already in use (is another chaosday serve running?); pick another --bind, such as 127.0.0.1:8081"

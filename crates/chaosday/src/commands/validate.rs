@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chaosday_domain::game::{self, FileError, Format, Game, Problem};
+use chaosday_domain::monkey::{self, MonkeyFile};
 use chaosday_game::outgoing::{Env, Outgoing};
 use serde::Serialize;
 
@@ -64,8 +65,9 @@ impl From<Problem> for Entry {
 enum Outcome {
     /// It does not parse: one error, located where the parser knows.
     Unreadable(FileError),
-    /// It parses; these are its problems (none: valid).
-    Checked(Box<Game>, Vec<Problem>),
+    /// It parses; these are its problems (none: valid). The first string says what the
+    /// file is when valid (`game `spring`: 2 teams, ...`).
+    Checked(String, Vec<Problem>),
 }
 
 /// Runs `chaosday validate`: exit 0 valid, 1 invalid, 2 unreadable or not a game file.
@@ -77,12 +79,34 @@ pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let format = format_of(path);
     let outcome = match game::is_game_file(&text, format) {
         Err(error) => Outcome::Unreadable(error),
-        Ok(false) => {
-            return Err(UsageError(format!(
-                "{name} is not a game file (it has no top-level `game:` key); validate supports only game files yet: experiment and monkey files are not supported yet"
-            ))
-            .into());
-        }
+        Ok(false) => match monkey::is_monkey_file(&text, format) {
+            Err(error) => Outcome::Unreadable(error),
+            Ok(false) => {
+                return Err(UsageError(format!(
+                    "{name} is neither a game file (a top-level `game:` key) nor a monkey file (a top-level `monkey:` key); experiment files are not supported yet"
+                ))
+                .into());
+            }
+            Ok(true) => match MonkeyFile::parse(&text, format) {
+                Err(error) => Outcome::Unreadable(error),
+                Ok(file) => {
+                    let mut problems = file.check();
+                    if problems.is_empty() {
+                        problems = Outgoing::load_calls(file.http_calls(), &Env::system())
+                            .err()
+                            .unwrap_or_default();
+                    }
+                    let summary = format!(
+                        "valid monkey `{}` ({}): {}, {}",
+                        file.monkey,
+                        file.mode,
+                        count(file.groups.len(), "group"),
+                        count(file.targets.len(), "target"),
+                    );
+                    Outcome::Checked(summary, problems)
+                }
+            },
+        },
         Ok(true) => match Game::parse(&text, format) {
             Err(error) => Outcome::Unreadable(error),
             Ok(game) => {
@@ -94,7 +118,14 @@ pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                         .err()
                         .unwrap_or_default();
                 }
-                Outcome::Checked(Box::new(game), problems)
+                let summary = format!(
+                    "valid game `{}`: {}, {}, {}",
+                    game.game,
+                    count(game.teams.len(), "team"),
+                    count(game.targets.len(), "target"),
+                    count(game.scenarios.len(), "scenario"),
+                );
+                Outcome::Checked(summary, problems)
             }
         },
     };
@@ -110,8 +141,17 @@ pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `NAME:LINE:COLUMN` where the parser knows them.
+pub(crate) fn location(name: &str, error: &FileError) -> String {
+    match (error.line, error.column) {
+        (Some(line), Some(column)) => format!("{name}:{line}:{column}"),
+        (Some(line), None) => format!("{name}:{line}"),
+        _ => name.to_owned(),
+    }
+}
+
 /// JSON by the `.json` extension, YAML otherwise (YAML reads JSON too).
-fn format_of(path: &Path) -> Format {
+pub(crate) fn format_of(path: &Path) -> Format {
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
         _ => Format::Yaml,
@@ -143,18 +183,11 @@ fn print_text(name: &str, outcome: Outcome) -> anyhow::Result<()> {
             }
             writeln!(
                 out,
-                "{name}: invalid: the file does not read as a game file; fix this first, then validate again"
+                "{name}: invalid: the file does not read as a game or monkey file; fix this first, then validate again"
             )?;
         }
-        Outcome::Checked(game, problems) if problems.is_empty() => {
-            writeln!(
-                out,
-                "{name}: valid game `{}`: {}, {}, {}",
-                game.game,
-                count(game.teams.len(), "team"),
-                count(game.targets.len(), "target"),
-                count(game.scenarios.len(), "scenario"),
-            )?;
+        Outcome::Checked(summary, problems) if problems.is_empty() => {
+            writeln!(out, "{name}: {summary}")?;
         }
         Outcome::Checked(_, problems) => {
             for problem in &problems {
@@ -177,6 +210,7 @@ fn count(n: usize, what: &str) -> String {
 pub fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
     let text = match args.format {
         SchemaFormat::Game => game::game_schema_text(),
+        SchemaFormat::Monkey => monkey::monkey_schema_text(),
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
