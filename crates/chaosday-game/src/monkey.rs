@@ -1125,10 +1125,20 @@ pub struct PlanView {
     pub fault: serde_json::Value,
     /// How long, in words (`5m`).
     pub lasts: String,
+    /// How long, in milliseconds.
+    pub lasts_ms: u64,
     /// Where it stands.
     pub status: Status,
     /// Its fate in words.
     pub fate: String,
+    /// Why it was skipped: `owner`, `outage`, `guard`, `kill_switch`...
+    pub skipped: Option<&'static str>,
+    /// When it was injected (or, leashed, would have been), unix ms.
+    pub injected_ms: Option<i64>,
+    /// When it ended, unix ms.
+    pub ended_ms: Option<i64>,
+    /// Why it ended: `timer`, `guard`, `kill_switch`, `shutdown`...
+    pub end: Option<&'static str>,
     /// From its end to its group's probes green again, ms.
     pub recovered_after_ms: Option<u64>,
 }
@@ -1152,8 +1162,13 @@ impl PlanView {
             lasts: chaosday_domain::duration::compact(Duration::from_millis(
                 entry.planned.lasts_ms,
             )),
+            lasts_ms: entry.planned.lasts_ms,
             status: entry.status,
             fate: entry.describe(),
+            skipped: entry.skipped.as_ref().map(SkipReason::name),
+            injected_ms: entry.injected_ms,
+            ended_ms: entry.ended_ms,
+            end: entry.end.as_ref().map(RevertCause::name),
             recovered_after_ms: entry.recovered_after_ms,
         }
     }

@@ -14,6 +14,7 @@ mod game;
 mod game_support;
 mod leaks;
 mod links;
+mod monkey;
 mod netfaults;
 mod report;
 mod state;

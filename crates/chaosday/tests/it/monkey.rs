@@ -1,0 +1,306 @@
+//! `chaosday monkey` against real processes, links and containers, on short working days
+//! (seconds, not hours): the time zone is chosen so that it is about noon there, and the
+//! working hours are a window a few seconds ahead, so a day never crosses midnight.
+//!
+//! Each test reads the monkey's own answers (its API, the log's fates) and checks them
+//! against the world: a paused process's state, a link that refuses connections, a
+//! container's state, the host's revert journal.
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Running, Sandbox, Victim, text, unique};
+
+const OPERATOR: &str = "operator-token-0123456789";
+const OWNER: &str = "checkout-owner-token-0123456789";
+const OTHER_OWNER: &str = "search-owner-token-0123456789";
+
+/// Working hours from `start_in` from now, lasting `length`, in a zone where it is about
+/// noon; the plan is drawn at once (its run hour has passed).
+fn when(start_in: Duration, length: Duration) -> String {
+    let now = jiff::Timestamp::now();
+    let utc_hour = now.to_zoned(jiff::tz::TimeZone::UTC).hour();
+    let offset = 12 - i32::from(utc_hour);
+    // POSIX-style names: Etc/GMT-3 is three hours ahead of UTC.
+    let zone = match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let tz = jiff::tz::TimeZone::get(&zone).expect("an Etc zone");
+    let at = |d: jiff::SignedDuration| {
+        now.checked_add(d)
+            .expect("a time")
+            .to_zoned(tz.clone())
+            .strftime("%H:%M:%S")
+            .to_string()
+    };
+    let start = jiff::SignedDuration::try_from(start_in).unwrap();
+    let end = start + jiff::SignedDuration::try_from(length).unwrap();
+    format!(
+        "when: {{ timezone: \"{zone}\", days: [mon, tue, wed, thu, fri, sat, sun], hours: \"{}-{}\", run_hour: \"{}\" }}",
+        at(start),
+        at(end),
+        at(jiff::SignedDuration::from_secs(-120)),
+    )
+}
+
+/// A monkey file.
+fn monkey_file(mode: &str, when: &str, rest: &str) -> String {
+    format!(
+        "monkey: it-monkey\noperator: {{ token_env: MONKEY_TOKEN }}\nmode: {mode}\n{when}\n{rest}\n"
+    )
+}
+
+/// A running monkey, and an HTTP client for its API.
+struct MonkeyRun {
+    running: Running,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl MonkeyRun {
+    /// Starts `chaosday monkey` on `yaml` in `sandbox`, its page on a port the kernel picks.
+    fn start(sandbox: &Sandbox, yaml: &str) -> Self {
+        let path = sandbox
+            .state_dir()
+            .join(format!("monkey-{}.yaml", unique()));
+        std::fs::write(&path, yaml).unwrap();
+        let child = sandbox
+            .command(&[
+                "--output",
+                "json",
+                "monkey",
+                path.to_str().unwrap(),
+                "--bind",
+                "127.0.0.1:0",
+                "--probe-every",
+                "100ms",
+                "--recovery-watch",
+                "20s",
+                "--seed",
+                "7",
+            ])
+            .env("MONKEY_TOKEN", OPERATOR)
+            .env("CHECKOUT_OWNER", OWNER)
+            .env("SEARCH_OWNER", OTHER_OWNER)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chaosday monkey");
+        let mut running = Running::from_child(child);
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(running.take_stdout());
+        stdout
+            .read_line(&mut line)
+            .expect("the monkey's first line");
+        // The rest is drained, so that the monkey's later lines find a reader.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let listening: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let out = running.finish(Duration::from_secs(5));
+            panic!("the monkey did not start: {line}{}", text(&out.stderr))
+        });
+        MonkeyRun {
+            running,
+            url: format!("http://{}", listening["address"].as_str().unwrap()),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn status(&self) -> Value {
+        self.http
+            .get(format!("{}/api/v1/monkey", self.url))
+            .send()
+            .await
+            .expect("the monkey answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Polls the status until `done` holds (at most `limit`), calling `meanwhile` on every
+    /// poll; returns the last status.
+    async fn wait(
+        &self,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+        mut meanwhile: impl FnMut(),
+    ) -> Value {
+        let start = std::time::Instant::now();
+        loop {
+            let status = self.status().await;
+            meanwhile();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "not reached in {limit:?}: {status:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Ctrl-C, and its exit.
+    fn stop(&mut self) -> std::process::Output {
+        self.running.signal(nix::sys::signal::Signal::SIGINT);
+        self.running.finish(Duration::from_secs(20))
+    }
+}
+
+/// The planned faults of the status, in plan order.
+fn plan(status: &Value) -> Vec<Value> {
+    status["plan"].as_array().cloned().unwrap_or_default()
+}
+
+/// Whether every planned fault is decided and over (`ended`, `skipped`, `failed`).
+fn all_over(status: &Value) -> bool {
+    let plan = plan(status);
+    !plan.is_empty()
+        && plan
+            .iter()
+            .all(|p| matches!(p["status"].as_str(), Some("ended" | "skipped" | "failed")))
+}
+
+/// The monkey's faults in the host's revert journal, live or not.
+fn journal_faults(sandbox: &Sandbox) -> Vec<Value> {
+    let out = sandbox.run(&["fault", "list", "--all", "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    list.into_iter()
+        .filter(|f| {
+            f["origin"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("monkey:"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_leashed_day_decides_and_announces_but_touches_nothing() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let yaml = monkey_file(
+        "leashed",
+        &when(Duration::from_secs(2), Duration::from_secs(10)),
+        &format!(
+            "targets:\n  victim: {{ process: {{ command: \"{}\" }} }}\ngroups:\n  - {{ name: victims, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 2s}}], mtbf: 0.01, max_per_day: 2, min_gap: 3s }}",
+            victim.command_line
+        ),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let mut states = Vec::new();
+    let status = monkey
+        .wait(Duration::from_secs(30), all_over, || {
+            states.push(victim.state())
+        })
+        .await;
+    let plan = plan(&status);
+    assert_eq!(plan.len(), 2, "{status:#}");
+    for fault in &plan {
+        assert_eq!(fault["status"], "ended", "{fault:#}");
+        assert_eq!(fault["fate"], "leashed: nothing was touched", "{fault:#}");
+    }
+    assert!(
+        states.iter().all(|s| *s == Some('S')),
+        "the victim was touched: {states:?}"
+    );
+    assert_eq!(status["groups"]["victims"]["leashed"], 2);
+    assert_eq!(status["groups"]["victims"]["injected"], 0);
+    assert_eq!(
+        journal_faults(&sandbox),
+        Vec::<Value>::new(),
+        "nothing in the journal"
+    );
+    let out = monkey.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A TCP server that accepts and holds connections, in a thread.
+fn upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_unleashed_short_day_injects_and_reverts_on_schedule() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let listen = chaosday_testkit::owned_port();
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(14)),
+        &format!(
+            "targets:
+  victim: {{ process: {{ command: \"{command}\" }} }}
+  db: {{ link: {{ listen: \"127.0.0.1:{listen}\", upstream: \"127.0.0.1:{upstream}\" }} }}
+probes:
+  db-up: {{ tcp: {{ address: \"127.0.0.1:{listen}\", timeout: 500ms }} }}
+groups:
+  - {{ name: victims, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 2s}}], mtbf: 0.01, max_per_day: 2, min_gap: 4s }}
+  - {{ name: links, targets: [db], faults: [{{fault: {{kind: down}}, for: 2s}}], mtbf: 0.01, max_per_day: 1, probes: [db-up] }}",
+            command = victim.command_line,
+            upstream = upstream(),
+        ),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let mut paused_seen = false;
+    let mut refused_seen = false;
+    let status = monkey
+        .wait(
+            Duration::from_secs(40),
+            |s| {
+                all_over(s)
+                    && s["groups"]["links"]["recoveries_ms"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty())
+            },
+            || {
+                paused_seen |= victim.is_stopped();
+                refused_seen |= std::net::TcpStream::connect(("127.0.0.1", listen)).is_err();
+            },
+        )
+        .await;
+    assert!(paused_seen, "the victim was never paused");
+    assert!(refused_seen, "the link never refused a connection");
+    assert_eq!(victim.state(), Some('S'), "the victim runs again");
+    std::net::TcpStream::connect(("127.0.0.1", listen)).expect("the link is up again");
+    for entry in plan(&status).iter().filter(|e| e["status"] != "skipped") {
+        let at = entry["at_ms"].as_i64().unwrap();
+        let injected = entry["injected_ms"].as_i64().expect("injected");
+        let ended = entry["ended_ms"].as_i64().expect("ended");
+        let lasts = entry["lasts_ms"].as_i64().unwrap();
+        assert!(
+            (0..1_000).contains(&(injected - at)),
+            "injected {} ms after its time: {entry:#}",
+            injected - at
+        );
+        assert!(
+            (lasts - 200..lasts + 1_500).contains(&(ended - injected)),
+            "lasted {} ms for {lasts}: {entry:#}",
+            ended - injected
+        );
+        assert_eq!(entry["end"], "timer", "{entry:#}");
+    }
+    assert_eq!(status["groups"]["victims"]["injected"], 2, "{status:#}");
+    assert_eq!(status["groups"]["links"]["injected"], 1, "{status:#}");
+    let faults = journal_faults(&sandbox);
+    assert_eq!(faults.len(), 3, "{faults:#?}");
+    assert!(
+        faults.iter().all(|f| f["state"] == "reverted"),
+        "{faults:#?}"
+    );
+    let out = monkey.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
