@@ -304,3 +304,289 @@ groups:
     let out = monkey.stop();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// The yaml of one group of one victim, paused for `lasts` twice, `gap` apart.
+fn victim_group(victim: &Victim, extra: &str, lasts: &str, gap: &str) -> String {
+    format!(
+        "targets:\n  victim: {{ process: {{ command: \"{}\" }} }}\n{extra}\ngroups:\n  - {{ name: checkout, targets: [victim], faults: [{{fault: {{kind: pause}}, for: {lasts}}}], mtbf: 0.01, max_per_day: 2, min_gap: {gap}, owner: {{ name: checkout team, token_env: CHECKOUT_OWNER }} GROUP_EXTRA }}\n  - {{ name: search, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 1s}}], mtbf: 1000, owner: {{ name: search team, token_env: SEARCH_OWNER }} }}",
+        victim.command_line
+    )
+}
+
+#[tokio::test]
+async fn an_owner_skips_one_planned_fault_and_the_skip_holds() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(8), Duration::from_secs(10)),
+        &victim_group(&victim, "", "2s", "4s").replace(" GROUP_EXTRA", ""),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey
+        .wait(Duration::from_secs(10), |s| !plan(s).is_empty(), || {})
+        .await;
+    let first = plan(&status)
+        .into_iter()
+        .find(|p| p["group"] == "checkout")
+        .expect("a checkout fault");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let skip = |token: Option<&str>| {
+        let mut command = sandbox.command(&[
+            "monkey",
+            "skip",
+            &id,
+            "--reason",
+            "release freeze",
+            "--url",
+            &monkey.url,
+        ]);
+        command.env_remove("CHAOSDAY_TOKEN");
+        if let Some(token) = token {
+            command.env("CHAOSDAY_TOKEN", token);
+        }
+        command.output().expect("chaosday monkey skip")
+    };
+    // No token: a usage error; another group's owner: refused; a token of no one: refused.
+    assert_eq!(skip(None).status.code(), Some(2));
+    let other = skip(Some(OTHER_OWNER));
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stderr).contains("does not own group `checkout`"),
+        "{}",
+        text(&other.stderr)
+    );
+    assert_eq!(
+        skip(Some("not-a-token-of-this-monkey")).status.code(),
+        Some(1)
+    );
+    // The group's owner.
+    let out = skip(Some(OWNER));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Twice is a conflict: it is no longer planned.
+    let again = skip(Some(OPERATOR));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("is no longer planned"),
+        "{}",
+        text(&again.stderr)
+    );
+    let mut paused_during_skipped = false;
+    let first_end = first["at_ms"].as_i64().unwrap() + 2_000;
+    let status = monkey
+        .wait(Duration::from_secs(30), all_over, || {
+            let now = jiff::Timestamp::now().as_millisecond();
+            if now < first_end {
+                paused_during_skipped |= victim.is_stopped();
+            }
+        })
+        .await;
+    assert!(
+        !paused_during_skipped,
+        "the skipped fault paused the victim"
+    );
+    let skipped = plan(&status)
+        .into_iter()
+        .find(|p| p["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(skipped["status"], "skipped");
+    assert_eq!(skipped["fate"], "skipped by checkout team: release freeze");
+    let injected: Vec<Value> = plan(&status)
+        .into_iter()
+        .filter(|p| p["status"] == "ended")
+        .collect();
+    assert_eq!(injected.len(), 1, "the other fault went ahead: {status:#}");
+    assert_eq!(journal_faults(&sandbox).len(), 1);
+    monkey.stop();
+}
+
+#[tokio::test]
+async fn a_group_whose_probe_is_red_is_left_alone() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    // Nothing listens there.
+    let closed = chaosday_testkit::owned_port();
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(8)),
+        &victim_group(
+            &victim,
+            &format!("probes:\n  cart-up: {{ tcp: {{ address: \"127.0.0.1:{closed}\", timeout: 300ms }} }}"),
+            "1s",
+            "2s",
+        )
+        .replace(" GROUP_EXTRA", ", probes: [cart-up]"),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let mut states = Vec::new();
+    let status = monkey
+        .wait(Duration::from_secs(30), all_over, || {
+            states.push(victim.state())
+        })
+        .await;
+    let checkout: Vec<Value> = plan(&status)
+        .into_iter()
+        .filter(|p| p["group"] == "checkout")
+        .collect();
+    assert_eq!(checkout.len(), 2, "{status:#}");
+    for fault in &checkout {
+        assert_eq!(fault["skipped"], "outage", "{fault:#}");
+        assert!(
+            fault["fate"]
+                .as_str()
+                .unwrap()
+                .contains("the group is already broken (cart-up"),
+            "{fault:#}"
+        );
+    }
+    assert!(
+        states.iter().all(|s| *s == Some('S')),
+        "the victim was touched: {states:?}"
+    );
+    assert_eq!(journal_faults(&sandbox), Vec::<Value>::new());
+    monkey.stop();
+}
+
+#[tokio::test]
+async fn a_guard_that_goes_red_reverts_the_fault_early() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let guarded = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = guarded.local_addr().unwrap().port();
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(30)),
+        &victim_group(
+            &victim,
+            &format!("guards:\n  orders: {{ tcp: {{ address: \"127.0.0.1:{port}\", timeout: 300ms }}, fail_for: 300ms }}"),
+            "20s",
+            "1h",
+        )
+        .replace(" GROUP_EXTRA", ", guards: [orders]"),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey
+        .wait(
+            Duration::from_secs(20),
+            |s| plan(s).iter().any(|p| p["status"] == "active"),
+            || {},
+        )
+        .await;
+    assert!(victim.is_stopped(), "{status:#}");
+    // The guard goes red: the fault is reverted long before its 20 s.
+    drop(guarded);
+    let status = monkey
+        .wait(
+            Duration::from_secs(10),
+            |s| plan(s).iter().any(|p| p["status"] == "ended"),
+            || {},
+        )
+        .await;
+    let ended = plan(&status)
+        .into_iter()
+        .find(|p| p["status"] == "ended")
+        .unwrap();
+    assert_eq!(ended["end"], "guard", "{ended:#}");
+    assert!(
+        ended["fate"]
+            .as_str()
+            .unwrap()
+            .contains("guard orders stayed red"),
+        "{ended:#}"
+    );
+    let lasted = ended["ended_ms"].as_i64().unwrap() - ended["injected_ms"].as_i64().unwrap();
+    assert!(lasted < 10_000, "reverted after {lasted} ms");
+    assert_eq!(victim.state(), Some('S'));
+    monkey.stop();
+}
+
+#[tokio::test]
+async fn the_kill_switch_anywhere_reverts_the_monkeys_fault_and_pauses_it_until_rearmed() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(14)),
+        &victim_group(&victim, "", "3s", "5s").replace(" GROUP_EXTRA", ""),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    monkey
+        .wait(
+            Duration::from_secs(20),
+            |s| plan(s).iter().any(|p| p["status"] == "active"),
+            || {},
+        )
+        .await;
+    assert!(victim.is_stopped());
+    // Another chaosday process pulls the kill switch.
+    let out = sandbox.run(&["fault", "abort"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = monkey
+        .wait(
+            Duration::from_secs(10),
+            |s| s["armed"] == false && !plan(s).iter().any(|p| p["status"] == "active"),
+            || {},
+        )
+        .await;
+    assert_eq!(victim.state(), Some('S'));
+    let ended = plan(&status)
+        .into_iter()
+        .find(|p| p["status"] == "ended")
+        .unwrap();
+    assert_eq!(ended["end"], "kill_switch", "{ended:#}");
+    // The next planned fault is skipped while the switch is on.
+    let status = monkey.wait(Duration::from_secs(30), all_over, || {}).await;
+    assert!(
+        plan(&status).iter().any(|p| p["skipped"] == "kill_switch"),
+        "{status:#}"
+    );
+    // The operator re-arms through the monkey.
+    let mut command = sandbox.command(&["monkey", "rearm", "--url", &monkey.url]);
+    command.env("CHAOSDAY_TOKEN", OPERATOR);
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = monkey.status().await;
+    assert_eq!(status["armed"], true);
+    monkey.stop();
+}
+
+#[tokio::test]
+async fn a_monkey_killed_mid_fault_leaves_nothing_after_the_next_chaosday_command() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(60)),
+        &victim_group(&victim, "", "50s", "1h").replace(" GROUP_EXTRA", ""),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey
+        .wait(
+            Duration::from_secs(20),
+            |s| plan(s).iter().any(|p| p["status"] == "active"),
+            || {},
+        )
+        .await;
+    let id = plan(&status)
+        .into_iter()
+        .find(|p| p["status"] == "active")
+        .unwrap()["id"]
+        .clone();
+    assert!(victim.is_stopped());
+    monkey.running.kill_9();
+    assert!(
+        victim.is_stopped(),
+        "nothing reverts it before a chaosday opens the journal"
+    );
+    // Any chaosday command opens the journal and reverts what the dead monkey held.
+    let out = sandbox.run(&["fault", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(victim.state(), Some('S'), "{}", text(&out.stderr));
+    // The monkey, started again, tells how that fault ended.
+    let mut again = MonkeyRun::start(&sandbox, &yaml);
+    let status = again.status().await;
+    let entry = plan(&status).into_iter().find(|p| p["id"] == id).unwrap();
+    assert_eq!(entry["status"], "ended", "{entry:#}");
+    assert_eq!(entry["end"], "restarted", "{entry:#}");
+    again.stop();
+}
