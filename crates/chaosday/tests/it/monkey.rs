@@ -590,3 +590,194 @@ async fn a_monkey_killed_mid_fault_leaves_nothing_after_the_next_chaosday_comman
     assert_eq!(entry["end"], "restarted", "{entry:#}");
     again.stop();
 }
+
+/// An HTTP server that answers 200 to every POST and keeps each body.
+fn hook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(value) = lower.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if let Ok(value) = serde_json::from_slice(&body) {
+                        kept.lock().unwrap().push(value);
+                    }
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
+
+#[tokio::test]
+async fn the_plan_is_published_ahead_to_webhooks_and_each_decision_follows() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let (port, bodies) = hook_receiver();
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(3), Duration::from_secs(8)),
+        &format!(
+            "{}\nwebhooks:\n  - {{ url: \"http://127.0.0.1:{port}/hook\" }}",
+            victim_group(&victim, "", "1s", "2s").replace(" GROUP_EXTRA", "")
+        ),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey.wait(Duration::from_secs(30), all_over, || {}).await;
+    let ids: Vec<String> = plan(&status)
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let got = |bodies: &std::sync::Mutex<Vec<Value>>| bodies.lock().unwrap().clone();
+    assert!(
+        crate::support::wait_until(Duration::from_secs(10), || {
+            got(&bodies)
+                .iter()
+                .filter(|b| b["event"] == "reverted")
+                .count()
+                == ids.len()
+        }),
+        "{:#?}",
+        got(&bodies)
+    );
+    let received = got(&bodies);
+    let planned = received
+        .iter()
+        .find(|b| b["event"] == "planned")
+        .expect("the plan");
+    assert_eq!(planned["monkey"], "it-monkey");
+    let text = planned["text"].as_str().unwrap();
+    for id in &ids {
+        assert!(
+            text.contains(id.as_str()),
+            "the plan's text names {id}: {text}"
+        );
+    }
+    assert!(text.contains("chaosday monkey skip"), "{text}");
+    // The plan was published before its first fault was due.
+    let first_due = plan(&status)
+        .iter()
+        .map(|p| p["at_ms"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    let published =
+        jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", planned["at"].as_str().unwrap())
+            .map(|t| t.as_millisecond())
+            .unwrap_or_else(|_| {
+                planned["at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    .as_millisecond()
+            });
+    assert!(
+        published < first_due,
+        "published at {published}, first due at {first_due}"
+    );
+    for event in ["injected", "reverted"] {
+        assert_eq!(
+            received.iter().filter(|b| b["event"] == event).count(),
+            ids.len(),
+            "{event}: {received:#?}"
+        );
+    }
+    monkey.stop();
+}
+
+#[tokio::test]
+async fn the_monkey_pauses_only_containers_that_opt_in() {
+    if !crate::containers::docker_or_skip("the_monkey_pauses_only_containers_that_opt_in") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let app = format!("app=mk-{}", std::process::id());
+    let names: Vec<String> = ["in-a", "out", "in-b"]
+        .iter()
+        .map(|n| format!("chaosday-mk-{n}-{}", std::process::id()))
+        .collect();
+    // Building the image blocks on a runtime of its own: off this one.
+    let setup = names.clone();
+    let _containers = tokio::task::spawn_blocking(move || {
+        let containers = crate::containers::Containers::new("monkey-opt-in");
+        containers.run(&setup[0], &[&app, "chaosday.enable=true"]);
+        containers.run(&setup[1], &[&app]);
+        containers.run(&setup[2], &[&app, "chaosday.enable=true"]);
+        containers
+    })
+    .await
+    .expect("the containers run");
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(3), Duration::from_secs(20)),
+        &format!(
+            "targets:\n  workers: {{ container: {{ label: {{ app: mk-{} }} }} }}\ngroups:\n  - {{ name: workers, targets: [workers], faults: [{{fault: {{kind: pause}}, for: 3s}}], mtbf: 0.01, max_per_day: 1, kill: all, allow_all: true }}",
+            std::process::id()
+        ),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey
+        .wait(Duration::from_secs(20), |s| !plan(s).is_empty(), || {})
+        .await;
+    let mut planned: Vec<String> = plan(&status)[0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            format!("workers/{}", names[0]),
+            format!("workers/{}", names[2])
+        ]
+    );
+    let state =
+        |name: &str| crate::containers::docker(&["inspect", "-f", "{{.State.Status}}", name]);
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    let status = monkey
+        .wait(Duration::from_secs(40), all_over, || {
+            seen.push((state(&names[0]), state(&names[1]), state(&names[2])));
+        })
+        .await;
+    assert_eq!(plan(&status)[0]["end"], "timer", "{status:#}");
+    assert!(
+        seen.iter().any(|(a, _, b)| a == "paused" && b == "paused"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|(_, out, _)| out == "running"),
+        "a container that does not opt in was touched: {seen:?}"
+    );
+    for name in &names {
+        assert_eq!(state(name), "running");
+    }
+    monkey.stop();
+}

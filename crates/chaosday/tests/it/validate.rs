@@ -230,7 +230,7 @@ fn an_unreadable_file_or_another_kind_of_file_exits_2() {
     let output = sandbox.run(&["validate", &path]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not a game file"), "{stderr}");
+    assert!(stderr.contains("neither a game file"), "{stderr}");
     assert!(stderr.contains("not supported yet"), "{stderr}");
 
     let output = sandbox.run(&["validate"]);
@@ -249,15 +249,77 @@ fn validate_help_has_examples() {
 }
 
 #[test]
-fn the_schema_command_prints_the_committed_schema() {
-    let output = Sandbox::new().run(&["schema", "game"]);
-    assert_eq!(output.status.code(), Some(0));
-    let committed = std::fs::read_to_string(workspace_file("schemas/game.schema.json"))
-        .expect("schemas/game.schema.json");
-    assert!(
-        text(&output.stdout) == committed,
-        "the game file schema changed: run `cargo run -p chaosday -- schema game > schemas/game.schema.json`"
+fn the_schema_command_prints_the_committed_schemas() {
+    for format in ["game", "monkey"] {
+        let output = Sandbox::new().run(&["schema", format]);
+        assert_eq!(output.status.code(), Some(0));
+        let file = format!("schemas/{format}.schema.json");
+        let committed = std::fs::read_to_string(workspace_file(&file)).expect(&file);
+        assert!(
+            text(&output.stdout) == committed,
+            "the {format} file schema changed: run `cargo run -p chaosday -- schema {format} > {file}`"
+        );
+    }
+}
+
+#[test]
+fn the_example_monkey_is_valid_and_a_broken_one_says_where_and_how_to_fix_it() {
+    let sandbox = Sandbox::new();
+    let path = workspace_file("examples/monkey.yaml");
+    let path = path.to_str().expect("utf-8 path");
+    let output = sandbox.run(&["validate", path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
     );
+    assert_eq!(
+        stdout.trim(),
+        format!("{path}: valid monkey `shop-monkey` (leashed): 3 groups, 3 targets")
+    );
+
+    // A shape error: its line and column.
+    let monkey = example("monkey.yaml");
+    let bad = broken(&monkey, "hours: \"10:00-16:00\"", "hours: \"10h-16h\"");
+    let file = write(&sandbox, "bad-hours.yaml", &bad);
+    let output = sandbox.run(&["validate", &file]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    // The parser places it in the `when` block (at the map, or at the field).
+    let line: usize = stdout[file.len() + 1..]
+        .split(':')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no line: {stdout}"));
+    assert!(
+        (line_of(&bad, "when:")..=line_of(&bad, "10h-16h")).contains(&line),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("`10h` is not a time of day: write HH:MM"),
+        "{stdout}"
+    );
+
+    // Cross-references: their paths and fixes.
+    let bad = broken(&monkey, "targets: [catalog]", "targets: [catalgo]");
+    let bad = broken(&bad, "kill: { percent: 50 }", "kill: all");
+    let file = write(&sandbox, "bad-refs.yaml", &bad);
+    let output = sandbox.run(&["validate", &file, "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let problems = report["problems"].as_array().unwrap();
+    let paths: Vec<&str> = problems
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["groups[1].targets[0]", "groups[2].kill"],
+        "{report:#}"
+    );
+    assert_eq!(problems[0]["fix"], "did you mean `catalog`?");
 }
 
 #[test]
