@@ -807,7 +807,7 @@ impl Monkey {
         guarding.cancel();
         let _ = guard_task.await;
         let set = self.0.live.lock().remove(&id).and_then(|l| l.cause);
-        let cause = set.unwrap_or_else(|| match first {
+        let cause = set.unwrap_or(match first {
             Some((EndCause::Timer, _)) => RevertCause::Timer,
             Some((EndCause::KillSwitch, _)) => RevertCause::KillSwitch,
             Some((EndCause::Shutdown | EndCause::EngineStopped, _)) => RevertCause::Shutdown,

@@ -855,7 +855,7 @@ mod tests {
         );
         assert!(received.try_recv().is_err(), "nothing was sent");
         // The log names the hook and its origin, never the path (a Slack URL's secret).
-        assert_eq!(origin(&hooks.hooks[0].spec.url), format!("https://{addr}"));
+        assert_eq!(origin(&hooks.hooks[0].url), format!("https://{addr}"));
     }
 
     #[test]
