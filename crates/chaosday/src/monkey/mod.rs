@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `GET /` | anyone | the page: today's plan with each fault's fate, the groups' figures |
 //! | `POST /skip/{id}` | operator, owner | the page's form (token and reason in the form) |
+//! | `POST /abort`, `POST /rearm` | operator | the page's kill switch and re-arm |
 //! | `GET /api/v1/monkey` | anyone | the status as JSON |
 //! | `POST /api/v1/monkey/skip/{id}` | operator, owner | `{"reason": "..."}` |
 //! | `POST /api/v1/monkey/abort` | operator | the kill switch |
@@ -62,6 +63,8 @@ pub fn router(monkey: Monkey, auth: Arc<Auth>) -> Router {
     Router::new()
         .route("/", get(page::page))
         .route("/skip/{id}", post(page::skip_form))
+        .route("/abort", post(page::switch_form))
+        .route("/rearm", post(page::switch_form))
         .route("/assets/{file}", get(crate::web::assets::serve))
         .route("/api/v1/monkey", get(status))
         .route("/api/v1/monkey/skip/{id}", post(skip))

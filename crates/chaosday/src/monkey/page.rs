@@ -13,7 +13,7 @@ use chaosday_domain::monkey::history::{GroupFigures, Status};
 use chaosday_game::monkey::{MonkeyStatus, PlanView};
 use serde::Deserialize;
 
-use super::{MonkeyApp, back_to, identify, may_skip, monkey_error, reason};
+use super::{MonkeyApp, back_to, identify, may_skip, monkey_error, operator_only, reason};
 use crate::api::error::ApiError;
 
 #[derive(Template)]
@@ -110,6 +110,38 @@ fn render(status: &MonkeyStatus, flash: Option<String>, code: StatusCode) -> Res
 /// `GET /`.
 pub async fn page(State(app): State<MonkeyApp>) -> Response {
     render(&app.monkey.status(), None, StatusCode::OK)
+}
+
+/// The kill switch's and the re-arm's form: the operator's token.
+#[derive(Deserialize)]
+pub struct OperatorForm {
+    token: String,
+}
+
+/// `POST /abort` and `POST /rearm`: the page's kill switch and re-arm.
+pub async fn switch_form(
+    State(app): State<MonkeyApp>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
+    Form(form): Form<OperatorForm>,
+) -> Response {
+    let rearm = uri.path() == "/rearm";
+    let result: Result<(), ApiError> = async {
+        let token = Some(form.token.trim()).filter(|t| !t.is_empty());
+        let who = identify(&app, peer.ip(), token)?;
+        operator_only(&who)?;
+        if rearm {
+            app.monkey.rearm("the monkey's operator").await
+        } else {
+            app.monkey.abort("the monkey's operator").await.map(|_| ())
+        }
+        .map_err(monkey_error)
+    }
+    .await;
+    match result {
+        Ok(()) => axum::response::Redirect::to("/").into_response(),
+        Err(e) => render(&app.monkey.status(), Some(e.body().detail), e.status()),
+    }
 }
 
 /// The skip form's fields.

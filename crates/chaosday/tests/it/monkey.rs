@@ -295,6 +295,29 @@ groups:
     }
     assert_eq!(status["groups"]["victims"]["injected"], 2, "{status:#}");
     assert_eq!(status["groups"]["links"]["injected"], 1, "{status:#}");
+    // The same figures for Prometheus.
+    let metrics = monkey
+        .http
+        .get(format!("{}/metrics", monkey.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "chaosday_monkey_faults_injected_total{group=\"victims\",mode=\"unleashed\"} 2",
+        "chaosday_monkey_faults_injected_total{group=\"links\",mode=\"unleashed\"} 1",
+        "chaosday_monkey_faults_reverted_total{group=\"victims\",cause=\"timer\"} 2",
+        "chaosday_monkey_recovery_seconds_count{group=\"links\"} 1",
+        "chaosday_monkey_armed 1",
+        "chaosday_monkey_unleashed 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
     let faults = journal_faults(&sandbox);
     assert_eq!(faults.len(), 3, "{faults:#?}");
     assert!(
@@ -337,7 +360,7 @@ async fn an_owner_skips_one_planned_fault_and_the_skip_holds() {
             "skip",
             &id,
             "--reason",
-            "release freeze",
+            "release <freeze>",
             "--url",
             &monkey.url,
         ]);
@@ -390,7 +413,26 @@ async fn an_owner_skips_one_planned_fault_and_the_skip_holds() {
         .find(|p| p["id"] == id.as_str())
         .unwrap();
     assert_eq!(skipped["status"], "skipped");
-    assert_eq!(skipped["fate"], "skipped by checkout team: release freeze");
+    assert_eq!(
+        skipped["fate"],
+        "skipped by checkout team: release <freeze>"
+    );
+    // The page shows it, escaped.
+    let page = monkey
+        .http
+        .get(&monkey.url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("skipped by checkout team: release &lt;freeze&gt;")
+            || page.contains("release &#60;freeze&#62;"),
+        "{page}"
+    );
+    assert!(!page.contains("<freeze>"), "{page}");
     let injected: Vec<Value> = plan(&status)
         .into_iter()
         .filter(|p| p["status"] == "ended")
