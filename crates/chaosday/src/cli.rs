@@ -1127,6 +1127,10 @@ pub struct MonkeyArgs {
     /// recovered.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
     pub recovery_watch: Duration,
+    /// Requests per second allowed per token (and per address without one); 0 turns the
+    /// limit off.
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
 }
 
 /// The commands that talk to a running monkey.

@@ -98,7 +98,7 @@ pub async fn run(global: &Global, args: MonkeyArgs) -> anyhow::Result<ExitCode> 
             eprintln!("Ctrl-C reverts every fault it holds and stops it.");
         }
     }
-    let app = crate::monkey::router(monkey.clone(), Arc::new(auth))
+    let app = crate::monkey::router(monkey.clone(), Arc::new(auth), args.rate_limit)
         .into_make_service_with_connect_info::<SocketAddr>();
     let connections = ConnectionLimits {
         total: descriptors.connections(),

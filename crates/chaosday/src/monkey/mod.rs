@@ -34,7 +34,7 @@ use chaosday_game::monkey::{Monkey, MonkeyError};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::access::bearer;
+use crate::api::access::{Key, Limiter, bearer};
 use crate::api::body;
 use crate::api::error::ApiError;
 use crate::api::guesses::Guesses;
@@ -51,14 +51,17 @@ pub struct MonkeyApp {
     monkey: Monkey,
     auth: Arc<Auth>,
     guesses: Arc<Guesses>,
+    limiter: Option<Arc<Limiter>>,
 }
 
-/// The monkey's router.
-pub fn router(monkey: Monkey, auth: Arc<Auth>) -> Router {
+/// The monkey's router; `rate_limit` requests per second per token (per address without
+/// one), 0 for none.
+pub fn router(monkey: Monkey, auth: Arc<Auth>, rate_limit: u32) -> Router {
     let app = MonkeyApp {
         monkey,
         auth,
         guesses: Arc::new(Guesses::new(30, Duration::from_secs(2))),
+        limiter: Limiter::new(rate_limit).map(Arc::new),
     };
     Router::new()
         .route("/", get(page::page))
@@ -72,7 +75,27 @@ pub fn router(monkey: Monkey, auth: Arc<Auth>) -> Router {
         .route("/api/v1/monkey/rearm", post(rearm))
         .route("/metrics", get(metrics::metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), limit))
         .with_state(app)
+}
+
+/// The request rate per token (by its hash), or per address without one.
+async fn limit(
+    State(app): State<MonkeyApp>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(limiter) = &app.limiter {
+        let key = match bearer(request.headers()) {
+            Ok(Some(token)) => Key::Token(TokenHash::of(token)),
+            _ => Key::Peer(peer.ip()),
+        };
+        if let Err(e) = limiter.check(&key) {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Who presented `token` from `peer`; a token of no one spends the address's budget.

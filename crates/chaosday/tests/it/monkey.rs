@@ -141,7 +141,7 @@ impl MonkeyRun {
                 start.elapsed() < limit,
                 "not reached in {limit:?}: {status:#}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
