@@ -318,6 +318,11 @@ impl Client {
                 self.url,
                 self.timeout.as_secs_f64()
             )
+        } else if error.is_connect() && self.role == Role::Operator {
+            anyhow::anyhow!(
+                "no chaosday monkey at {} ({cause}): start one with `chaosday monkey MONKEY.yaml`, or set --url / CHAOSDAY_MONKEY_URL",
+                self.url
+            )
         } else if error.is_connect() {
             anyhow::anyhow!(
                 "no chaosday server at {} ({cause}): start one with `chaosday serve GAME`, or set --url / CHAOSDAY_URL",
