@@ -733,10 +733,13 @@ impl Monkey {
         let id = entry.planned.id.clone();
         let lasts = Duration::from_millis(entry.planned.lasts_ms);
         let mut handles: Vec<FaultHandle> = Vec::new();
-        let mut failure = None;
+        let mut failure: Option<MonkeyEvent> = None;
         for target in &entry.planned.targets {
             let Some(spec) = self.spec_of(target) else {
-                failure = Some(format!("{target} is not a target of the monkey file"));
+                failure = Some(MonkeyEvent::Failed {
+                    id: id.clone(),
+                    error: format!("{target} is not a target of the monkey file"),
+                });
                 break;
             };
             match self
@@ -746,24 +749,48 @@ impl Monkey {
                 .await
             {
                 Ok(handle) => handles.push(handle),
+                // The journal refuses atomically what the rules refuse: the kill switch
+                // pulled since the decision, a target that another chaosday faulted.
+                Err(chaosday_engine::Error::Disarmed { .. }) => {
+                    failure = Some(MonkeyEvent::Skipped {
+                        id: id.clone(),
+                        reason: SkipReason::KillSwitch,
+                    });
+                    break;
+                }
+                Err(chaosday_engine::Error::TargetBusy { .. }) => {
+                    failure = Some(MonkeyEvent::Skipped {
+                        id: id.clone(),
+                        reason: SkipReason::Busy {
+                            target: target.to_string(),
+                        },
+                    });
+                    break;
+                }
                 Err(e) => {
-                    failure = Some(format!("{target}: {e}"));
+                    failure = Some(MonkeyEvent::Failed {
+                        id: id.clone(),
+                        error: format!("{target}: {e}"),
+                    });
                     break;
                 }
             }
         }
-        if let Some(error) = failure {
+        if let Some(event) = failure {
             for handle in &handles {
                 if let Err(e) = self
                     .0
                     .engine
-                    .revert_to_end(handle.id, "another target of the same fault failed")
+                    .revert_to_end(
+                        handle.id,
+                        "another target of the same fault was not injected",
+                    )
                     .await
                 {
                     tracing::warn!(fault = %handle.id, error = %e, "reverting a monkey fault failed");
                 }
             }
-            self.record(vec![MonkeyEvent::Failed { id, error }]).await?;
+            self.record(vec![event]).await?;
             return Ok(());
         }
         self.0.live.lock().insert(

@@ -823,3 +823,43 @@ async fn the_monkey_pauses_only_containers_that_opt_in() {
     }
     monkey.stop();
 }
+
+#[tokio::test]
+async fn a_target_another_chaosday_holds_is_skipped_as_busy() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    // Another chaosday process holds a fault on the victim.
+    let mut held = sandbox.spawn(&[
+        "fault",
+        "inject",
+        "pause",
+        "--target",
+        &victim.command_line,
+        "--for",
+        "60s",
+    ]);
+    assert!(
+        crate::support::wait_until(Duration::from_secs(10), || victim.is_stopped()),
+        "the CLI's pause"
+    );
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(2), Duration::from_secs(6)),
+        &victim_group(&victim, "", "1s", "2s").replace(" GROUP_EXTRA", ""),
+    );
+    let mut monkey = MonkeyRun::start(&sandbox, &yaml);
+    let status = monkey.wait(Duration::from_secs(30), all_over, || {}).await;
+    let checkout: Vec<Value> = plan(&status)
+        .into_iter()
+        .filter(|p| p["group"] == "checkout")
+        .collect();
+    assert!(!checkout.is_empty(), "{status:#}");
+    for fault in &checkout {
+        assert_eq!(fault["skipped"], "busy", "{fault:#}");
+    }
+    monkey.stop();
+    held.signal(nix::sys::signal::Signal::SIGINT);
+    let out = held.finish(Duration::from_secs(20));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(victim.state(), Some('S'));
+}
