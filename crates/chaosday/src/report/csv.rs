@@ -49,7 +49,7 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 /// One field, quoted when RFC 4180 asks for it.
-fn field(value: &str) -> String {
+pub(super) fn field(value: &str) -> String {
     if value.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {

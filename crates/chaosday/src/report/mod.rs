@@ -13,6 +13,7 @@
 mod csv;
 pub mod html;
 mod md;
+pub mod monkey;
 mod svg;
 mod text;
 

@@ -283,6 +283,15 @@ fn legend(
     y + 20.0 - top
 }
 
+/// An empty chart's note, centred at (`x`, `y`).
+fn nothing_yet(out: &mut String, x: f64, y: f64, note: &str) {
+    let _ = write!(
+        out,
+        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" fill="{MUTED}">{}</text>"#,
+        text::html(note)
+    );
+}
+
 /// A legend swatch: a square of `color` at `opacity`.
 fn square(color: &str, opacity: f64) -> String {
     format!(
@@ -406,6 +415,20 @@ pub struct Group {
 /// Time to detect and to resolve (medians), as grouped horizontal bars: a group per team or
 /// scenario, a bar per measure, the value at the end of each bar.
 pub fn durations(title: &str, groups: &[Group]) -> Svg {
+    durations_with(
+        title,
+        groups,
+        [
+            ("time to detect (median)", "time to detect"),
+            ("time to resolve (median)", "time to resolve"),
+        ],
+        2,
+    )
+}
+
+/// [`durations`] with the measures' names (legend, and what a bar's title says), the
+/// first `shown` of them drawn (`detect`, then `resolve`).
+fn durations_with(title: &str, groups: &[Group], measures: [(&str, &str); 2], shown: usize) -> Svg {
     let label_w = groups
         .iter()
         .map(|g| (text_width(&g.label, 12.0) * 1.08).max(text_width(&g.note, 10.5)))
@@ -413,7 +436,7 @@ pub fn durations(title: &str, groups: &[Group]) -> Svg {
         .min(260.0)
         + 16.0;
     let (top, bar, gap, group_gap) = (34.0, 14.0, 4.0, 18.0);
-    let group_h = 2.0 * bar + gap;
+    let group_h = shown as f64 * bar + (shown as f64 - 1.0) * gap;
     let plot_h = groups.len().max(1) as f64 * (group_h + group_gap);
     let bottom = top + plot_h;
     let height = bottom + 30.0;
@@ -441,18 +464,12 @@ pub fn durations(title: &str, groups: &[Group]) -> Svg {
 
     let mut out = String::new();
     open_svg(&mut out, WIDTH, height, title);
-    let items = [
-        (
-            square(DETECT_COLOR, 1.0),
-            "time to detect (median)".to_owned(),
-            None,
-        ),
-        (
-            square(RESOLVE_COLOR, 1.0),
-            "time to resolve (median)".to_owned(),
-            None,
-        ),
-    ];
+    let items: Vec<(String, String, Option<String>)> = [DETECT_COLOR, RESOLVE_COLOR]
+        .iter()
+        .zip(measures)
+        .take(shown)
+        .map(|(color, (name, _))| (square(color, 1.0), name.to_owned(), None))
+        .collect();
     legend(&mut out, &items, left, WIDTH - 8.0, 6.0);
     let mut t = 0;
     while t <= high {
@@ -474,11 +491,11 @@ pub fn durations(title: &str, groups: &[Group]) -> Svg {
         t += step;
     }
     if groups.is_empty() {
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}">nothing to show yet</text>"#,
+        nothing_yet(
+            &mut out,
             left + plot_w / 2.0,
-            top + plot_h / 2.0
+            top + plot_h / 2.0,
+            "nothing to show yet",
         );
     }
     for (i, g) in groups.iter().enumerate() {
@@ -496,10 +513,11 @@ pub fn durations(title: &str, groups: &[Group]) -> Svg {
             text::html(&g.note)
         );
         for (j, (d, color, what)) in [
-            (&g.detect, DETECT_COLOR, "time to detect"),
-            (&g.resolve, RESOLVE_COLOR, "time to resolve"),
+            (&g.detect, DETECT_COLOR, measures[0].1),
+            (&g.resolve, RESOLVE_COLOR, measures[1].1),
         ]
         .into_iter()
+        .take(shown)
         .enumerate()
         {
             let by = gy + j as f64 * (bar + gap);
@@ -798,4 +816,141 @@ fn bar(
         );
     }
     out.push_str("</g>");
+}
+
+/// One day of the monkey's chart: its date, and per group the faults injected (or decided,
+/// leashed) and skipped that day.
+pub struct MonkeyDay {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Per group (in the order of the chart's groups): injected, skipped.
+    pub counts: Vec<(u64, u64)>,
+}
+
+/// The monkey's faults per day: a column per day, stacked by group (one color each) for
+/// the faults that happened, and a pale stack above for those skipped.
+pub fn monkey_days(title: &str, groups: &[String], days: &[MonkeyDay]) -> Svg {
+    let (top_legend, bottom_pad, left) = (8.0, 44.0, 48.0);
+    let items: Vec<(String, String, Option<String>)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (square(team_color(i), 1.0), g.clone(), None))
+        .chain(std::iter::once((
+            square(MUTED, 0.35),
+            "skipped".to_owned(),
+            None,
+        )))
+        .collect();
+    let legend_h = legend_height(&items, left, WIDTH - RIGHT);
+    let top = top_legend + legend_h + 14.0;
+    let plot_h = 220.0;
+    let bottom = top + plot_h;
+    let height = bottom + bottom_pad;
+    let plot_w = WIDTH - left - RIGHT;
+    let most = days
+        .iter()
+        .map(|d| d.counts.iter().map(|(a, b)| a + b).sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (ticks, _, high) = nice_ticks(0.0, most as f64, 5.0);
+    let y = |v: f64| bottom - v / high.max(1.0) * plot_h;
+    let mut out = String::new();
+    open_svg(&mut out, WIDTH, height, title);
+    legend(&mut out, &items, left, WIDTH - RIGHT, top_legend);
+    for t in ticks {
+        let yy = y(t);
+        let _ = write!(
+            out,
+            r#"<line x1="{left:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{GRID}"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}" font-size="11">{t}</text>"#,
+            WIDTH - RIGHT,
+            left - 6.0,
+            yy + 4.0
+        );
+    }
+    if days.is_empty() {
+        nothing_yet(
+            &mut out,
+            left + plot_w / 2.0,
+            top + plot_h / 2.0,
+            "no day planned yet",
+        );
+    }
+    let slot = plot_w / days.len().max(1) as f64;
+    let bar_w = (slot * 0.7).clamp(2.0, 48.0);
+    let label_every = (days.len() as f64 / 12.0).ceil().max(1.0) as usize;
+    for (d, day) in days.iter().enumerate() {
+        let x = left + d as f64 * slot + (slot - bar_w) / 2.0;
+        let mut level = 0.0;
+        let mut pieces: Vec<(f64, &str, f64, String)> = Vec::new();
+        for (g, (injected, _)) in day.counts.iter().enumerate() {
+            if *injected > 0 {
+                pieces.push((
+                    *injected as f64,
+                    team_color(g),
+                    1.0,
+                    format!(
+                        "{}: {injected} on {}",
+                        groups.get(g).map_or("?", String::as_str),
+                        day.day
+                    ),
+                ));
+            }
+        }
+        let skipped: u64 = day.counts.iter().map(|(_, s)| s).sum();
+        if skipped > 0 {
+            pieces.push((
+                skipped as f64,
+                MUTED,
+                0.35,
+                format!("{skipped} skipped on {}", day.day),
+            ));
+        }
+        for (value, color, opacity, what) in pieces {
+            let (y0, y1) = (y(level), y(level + value));
+            let _ = write!(
+                out,
+                r#"<rect x="{x:.1}" y="{y1:.1}" width="{bar_w:.1}" height="{:.1}" fill="{color}" fill-opacity="{opacity}"><title>{}</title></rect>"#,
+                (y0 - y1).max(1.0),
+                text::html(&what)
+            );
+            level += value;
+        }
+        if d % label_every == 0 {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}" font-size="10.5">{}</text>"#,
+                x + bar_w / 2.0,
+                bottom + 16.0,
+                text::html(day.day.get(5..).unwrap_or(&day.day))
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r##"<line x1="{left:.1}" y1="{bottom:.1}" x2="{:.1}" y2="{bottom:.1}" stroke="#9aa1a9"/>"##,
+        WIDTH - RIGHT
+    );
+    out.push_str("</svg>");
+    Svg(out)
+}
+
+/// Time to recover per group: a bar to the median, a thin line to the longest, as in
+/// [`durations`].
+pub fn recoveries(title: &str, groups: &[(String, Durations)]) -> Svg {
+    let rows: Vec<Group> = groups
+        .iter()
+        .map(|(label, d)| Group {
+            label: label.clone(),
+            note: chaosday_domain::report::plural(d.count as usize, "recovery", "recoveries"),
+            detect: *d,
+            resolve: Durations::default(),
+        })
+        .collect();
+    durations_with(
+        title,
+        &rows,
+        [("time to recover (median)", "time to recover"), ("", "")],
+        1,
+    )
 }

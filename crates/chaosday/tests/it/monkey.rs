@@ -326,6 +326,39 @@ groups:
     );
     let out = monkey.stop();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Its history, from its log.
+    let report = sandbox.run(&["report", "--monkey", "--format", "json"]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let report: Value = serde_json::from_slice(&report.stdout).expect("JSON");
+    assert_eq!(report["monkey"], "it-monkey");
+    assert_eq!(report["groups"]["victims"]["injected"], 2);
+    assert_eq!(
+        report["groups"]["links"]["recoveries_ms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let csv = sandbox.run(&["report", "--monkey", "it-monkey", "--format", "csv"]);
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    assert_eq!(
+        text(&csv.stdout).trim_end().split("\r\n").count(),
+        1 + plan(&status).len()
+    );
+    let html = sandbox.run(&["report", "--monkey"]);
+    assert_eq!(text(&html.stdout).matches("<svg").count(), 2);
+    // The game report does not take a monkey for a game.
+    let game = sandbox.run(&[
+        "report",
+        "--store",
+        sandbox.state_dir().join("monkey.sqlite").to_str().unwrap(),
+    ]);
+    assert_eq!(game.status.code(), Some(1));
+    assert!(
+        text(&game.stderr).contains("holds no game yet"),
+        "{}",
+        text(&game.stderr)
+    );
 }
 
 /// The yaml of one group of one victim, paused for `lasts` twice, `gap` apart.
