@@ -16,6 +16,7 @@ pub mod link;
 pub mod registry;
 pub mod rng;
 pub mod sockets;
+mod timer;
 pub mod toxic;
 pub mod toxiproxy;
 

@@ -360,7 +360,69 @@ async fn splice_pump(
 struct Chunk {
     data: Vec<u8>,
     written: usize,
+    /// When its next piece may go, as far as latency and the slicer say.
     due: Instant,
+    /// The size of its next piece, once drawn (the slicer's size, at most 100 ms of a
+    /// bandwidth toxic's rate, at most what is left).
+    piece: Option<usize>,
+}
+
+/// A bandwidth toxic's rate, in bytes per second (the slowest, if several act).
+fn rate_of(acting: &[Acting]) -> Option<u64> {
+    acting
+        .iter()
+        .filter_map(|a| match a.kind {
+            ToxicKind::Bandwidth { rate } if rate > 0 => u64::try_from(rate).ok(),
+            _ => None,
+        })
+        .min()
+        .map(|kb| kb.saturating_mul(1000))
+}
+
+/// How long `bytes` take at `rate` bytes per second.
+fn transfer(bytes: usize, rate: u64) -> Duration {
+    Duration::from_nanos(
+        u64::try_from(u128::from(bytes as u64) * 1_000_000_000 / u128::from(rate.max(1)))
+            .unwrap_or(u64::MAX),
+    )
+}
+
+/// The size of the front chunk's next piece: drawn once, then kept until it is written.
+fn plan_piece(front: &mut Chunk, acting: &[Acting], rng: &mut Rng) -> usize {
+    if let Some(piece) = front.piece {
+        return piece;
+    }
+    let mut size = front.data.len() - front.written;
+    for a in acting {
+        if let ToxicKind::Slicer {
+            average_size,
+            size_variation,
+            ..
+        } = a.kind
+        {
+            let slice = average_size
+                .saturating_add(rng.spread(size_variation))
+                .max(1);
+            size = size.min(usize::try_from(slice).unwrap_or(usize::MAX));
+        }
+    }
+    // As Toxiproxy does: a chunk larger than 100 ms at the rate goes in 100 ms pieces.
+    if let Some(rate) = rate_of(acting) {
+        size = size.min(usize::try_from((rate / 10).max(1)).unwrap_or(usize::MAX));
+    }
+    front.piece = Some(size);
+    size
+}
+
+/// When the front chunk's next piece goes: once latency (and the slicer) allow it and, under
+/// a bandwidth toxic, once the link would have carried it from the end of the bytes before
+/// it (`paced`), so that pacing starts with the first byte.
+fn send_at(front: &Chunk, piece: usize, acting: &[Acting], paced: Instant) -> Instant {
+    let start = front.due.max(paced);
+    match rate_of(acting) {
+        Some(rate) => start + transfer(piece, rate),
+        None => start,
+    }
 }
 
 /// The copy loop under toxics.
@@ -376,6 +438,7 @@ async fn toxic_pump(
     let mut queue: VecDeque<Chunk> = VecDeque::new();
     let mut paced = Instant::now();
     let mut src_eof = false;
+    let mut timer = crate::timer::Timer::new();
     loop {
         let holding = acting
             .iter()
@@ -393,7 +456,13 @@ async fn toxic_pump(
                 _ => None,
             })
             .min_by_key(|(at, _)| *at);
-        let front_due = queue.front().map(|c| c.due.max(paced));
+        let front_due = match queue.front_mut() {
+            Some(front) => {
+                let piece = plan_piece(front, &acting, &mut draws.rng);
+                Some(send_at(front, piece, &acting, paced))
+            }
+            None => None,
+        };
         if src_eof && queue.is_empty() && !holding {
             if let Some(delay) = acting.iter().find_map(|a| match a.kind {
                 ToxicKind::SlowClose { delay } => Some(delay),
@@ -435,14 +504,17 @@ async fn toxic_pump(
                     Ok(0) => src_eof = true,
                     Ok(_) => {
                         let delay = latency_of(&acting, &mut draws.rng);
-                        queue.push_back(Chunk { data, written: 0, due: Instant::now() + delay });
+                        queue.push_back(Chunk { data, written: 0, due: Instant::now() + delay, piece: None });
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return Step::End(End::Close),
                 }
             }
-            () = sleep_until(front_due.unwrap_or_else(far_future)), if front_due.is_some() && !holding => {
-                match write_front(dst, &mut queue, &acting, draws, &mut paced, counter).await {
+            () = timer.sleep_until(front_due.unwrap_or_else(far_future)), if front_due.is_some() && !holding => {
+                if let Some(at) = front_due {
+                    paced = paced.max(at);
+                }
+                match write_front(dst, &mut queue, &acting, draws, counter).await {
                     Ok(()) => {}
                     Err(end) => return Step::End(end),
                 }
@@ -461,46 +533,44 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
-/// The delay a new chunk gets: the sum of the latency toxics, each with its jitter.
+/// The delay a new chunk gets: the sum of the latency toxics, each with its jitter drawn
+/// as Toxiproxy draws it (uniform over `latency - jitter .. latency + jitter`, whole
+/// milliseconds).
 fn latency_of(acting: &[Acting], rng: &mut Rng) -> Duration {
     let total = acting.iter().fold(0i64, |total, a| match a.kind {
         ToxicKind::Latency { latency, jitter } => {
-            total.saturating_add(latency.saturating_add(rng.spread(jitter)).max(0))
+            let jittered = if jitter > 0 {
+                let width = u64::try_from(jitter).unwrap_or(0).saturating_mul(2);
+                latency.saturating_add(i64::try_from(rng.next_u64() % width).unwrap_or(0) - jitter)
+            } else {
+                latency
+            };
+            total.saturating_add(jittered.max(0))
         }
         _ => total,
     });
     ms(total)
 }
 
-/// Writes (part of) the front chunk as the toxics allow.
+/// Writes the front chunk's next piece (its size drawn by [`plan_piece`]), as far as
+/// `limit_data` allows.
 async fn write_front(
     dst: &TcpStream,
     queue: &mut VecDeque<Chunk>,
     acting: &[Acting],
     draws: &mut Draws,
-    paced: &mut Instant,
     counter: &AtomicU64,
 ) -> Result<(), End> {
     let Some(front) = queue.front_mut() else {
         return Ok(());
     };
-    let left = front.data.len() - front.written;
-    let mut size = left;
-    let mut slice_delay = None;
-    for a in acting {
-        if let ToxicKind::Slicer {
-            average_size,
-            size_variation,
-            delay,
-        } = a.kind
-        {
-            let slice = average_size
-                .saturating_add(draws.rng.spread(size_variation))
-                .max(1);
-            size = size.min(usize::try_from(slice).unwrap_or(usize::MAX));
-            slice_delay = Some(Duration::from_micros(u64::try_from(delay).unwrap_or(0)));
+    let mut size = plan_piece(front, acting, &mut draws.rng);
+    let slice_delay = acting.iter().find_map(|a| match a.kind {
+        ToxicKind::Slicer { delay, .. } => {
+            Some(Duration::from_micros(u64::try_from(delay).unwrap_or(0)))
         }
-    }
+        _ => None,
+    });
     let mut limit_hit = false;
     for a in acting {
         if let ToxicKind::LimitData { bytes } = a.kind {
@@ -524,19 +594,11 @@ async fn write_front(
         }
     }
     front.written += size;
-    let now = Instant::now();
-    for a in acting {
-        if let ToxicKind::Bandwidth { rate } = a.kind
-            && rate > 0
-        {
-            let secs = size as f64 / (rate as f64 * 1000.0);
-            *paced = (*paced).max(now) + Duration::from_secs_f64(secs);
-        }
-    }
+    front.piece = None;
     if front.written == front.data.len() {
         queue.pop_front();
     } else if let Some(delay) = slice_delay {
-        front.due = now + delay;
+        front.due = Instant::now() + delay;
     }
     if limit_hit {
         return Err(End::Close);
