@@ -293,3 +293,213 @@ def test_populate_creates_what_is_missing_and_replaces_what_changed(client, echo
     assert [p.upstream for p in moved] == [web]
     assert fetch(listen) < LIMIT
     assert client.get_proxy("pop").destroy()
+
+
+# --- Every toxic on real traffic, upstream and downstream, as Toxiproxy behaves ------------
+#
+# Lower bounds are strict (a toxic never acts less than Toxiproxy's does); upper bounds leave
+# room for a loaded machine. The precise figures (latency overshoot, achieved rate) are the
+# proxy benchmark's.
+
+STREAMS = ["upstream", "downstream"]
+
+
+def toxic_on(proxy, stream, kind, **attributes):
+    proxy.add_toxic(type=kind, stream=stream, attributes=attributes)
+    return "%s_%s" % (kind, stream)
+
+
+def update_toxic(proxy, name, **attributes):
+    """Toxiproxy 2.x's update: POST the new attributes to the toxic."""
+    APIConsumer.post(
+        "/proxies/%s/toxics/%s" % (proxy.name, name), json={"attributes": attributes}
+    )
+
+
+def read_exactly(conn, size):
+    """Reads `size` bytes; the pieces as `recv` returned them."""
+    pieces = []
+    while sum(map(len, pieces)) < size:
+        chunk = conn.recv(65536)
+        assert chunk, "the connection closed after %d of %d bytes" % (sum(map(len, pieces)), size)
+        pieces.append(chunk)
+    return pieces
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_latency_delays_each_round_trip_by_its_amount_on_either_stream(proxy, stream):
+    toxic_on(proxy, stream, "latency", latency=100)
+    with connect(proxy.listen) as conn:
+        for _ in range(5):
+            took = round_trip(conn)
+            assert 0.1 <= took < 0.5, "latency 100 ms on %s: %.4f s" % (stream, took)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_jitter_spreads_the_latency_uniformly_around_it(proxy, stream):
+    toxic_on(proxy, stream, "latency", latency=60, jitter=30)
+    with connect(proxy.listen) as conn:
+        samples = sorted(round_trip(conn) for _ in range(40))
+    # Toxiproxy: latency + uniform(-jitter, +jitter), whole milliseconds.
+    assert samples[0] >= 0.029, samples
+    assert samples[-1] < 0.5, samples
+    spread = samples[30] - samples[10]
+    assert spread > 0.01, "jitter 30 ms, yet the middle half spans %.4f s" % spread
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_bandwidth_paces_from_the_first_byte_and_a_new_rate_reaches_open_connections(proxy, stream):
+    name = toxic_on(proxy, stream, "bandwidth", rate=100)  # KB/s
+    with connect(proxy.listen) as conn:
+        # 50 KB at 100 KB/s: about 0.5 s, never faster.
+        took = round_trip(conn, os.urandom(50_000))
+        assert 0.49 <= took < 2.5, "50 KB at 100 KB/s on %s took %.3f s" % (stream, took)
+        # A new rate on the open connection: 100 KB at 400 KB/s, about 0.25 s.
+        update_toxic(proxy, name, rate=400)
+        took = round_trip(conn, os.urandom(100_000))
+        assert 0.24 <= took < 1.5, "100 KB at 400 KB/s on %s took %.3f s" % (stream, took)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_slicer_cuts_the_bytes_in_small_delayed_pieces(proxy, stream):
+    toxic_on(proxy, stream, "slicer", average_size=100, size_variation=0, delay=20_000)  # µs
+    with connect(proxy.listen) as conn:
+        start = time.monotonic()
+        conn.sendall(os.urandom(1_000))
+        pieces = read_exactly(conn, 1_000)
+        took = time.monotonic() - start
+    # Ten pieces of 100 bytes, 20 ms apart.
+    assert max(map(len, pieces)) <= 100, [len(p) for p in pieces]
+    assert 0.18 <= took < 3, "1,000 bytes in 100-byte slices 20 ms apart on %s: %.3f s" % (stream, took)
+
+
+class Sink(socketserver.BaseRequestHandler):
+    """Echoes, and keeps how many bytes each connection brought."""
+
+    received = []
+
+    def handle(self):
+        count = 0
+        while True:
+            try:
+                data = self.request.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            count += len(data)
+            try:
+                self.request.sendall(data)
+            except OSError:
+                break
+        Sink.received.append(count)
+
+
+@pytest.fixture(scope="module")
+def sink():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Sink)
+    yield serve_in_background(server)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_limit_data_closes_the_connection_after_its_bytes(client, sink, stream):
+    proxy = client.create(upstream=sink, name="limit_" + stream, listen="127.0.0.1:0")
+    try:
+        toxic_on(proxy, stream, "limit_data", bytes=1_000)
+        Sink.received.clear()
+        with connect(proxy.listen) as conn:
+            conn.sendall(os.urandom(3_000))
+            got = b""
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        deadline = time.monotonic() + LIMIT
+        while not Sink.received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if stream == "downstream":
+            # The client gets exactly the limit, then the close.
+            assert len(got) == 1_000, "limit_data 1000 downstream let %d bytes through" % len(got)
+        else:
+            # The upstream gets exactly the limit; the whole connection closes (as in
+            # Toxiproxy, its answer to those bytes may not come back).
+            assert Sink.received == [1_000], Sink.received
+            assert len(got) <= 1_000
+    finally:
+        proxy.destroy()
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_slow_close_delays_the_close_by_its_delay(proxy, stream):
+    toxic_on(proxy, stream, "slow_close", delay=400)
+    with connect(proxy.listen) as conn:
+        round_trip(conn)
+        start = time.monotonic()
+        conn.shutdown(socket.SHUT_WR)
+        # The echo server closes when it sees the end; the close comes back delayed on either
+        # leg.
+        assert conn.recv(16) == b""
+        took = time.monotonic() - start
+    assert 0.4 <= took < 3, "slow_close 400 ms on %s: closed after %.3f s" % (stream, took)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_timeout_closes_after_its_time_and_zero_holds_forever(proxy, stream):
+    name = toxic_on(proxy, stream, "timeout", timeout=300)
+    with connect(proxy.listen) as conn:
+        start = time.monotonic()
+        conn.sendall(b"ping")
+        assert_dropped(conn)
+        took = time.monotonic() - start
+        assert 0.29 <= took < 3, "timeout 300 ms on %s: closed after %.3f s" % (stream, took)
+    proxy.destroy_toxic(name)
+    toxic_on(proxy, stream, "timeout", timeout=0)
+    with connect(proxy.listen) as conn:
+        conn.settimeout(1)
+        conn.sendall(b"ping")
+        with pytest.raises(socket.timeout):
+            data = conn.recv(16)
+            pytest.fail("data or a close came through a held connection: %r" % data)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_reset_peer_resets_the_connection_after_its_timeout(proxy, stream):
+    toxic_on(proxy, stream, "reset_peer", timeout=300)
+    with connect(proxy.listen) as conn:
+        start = time.monotonic()
+        with pytest.raises(ConnectionResetError):
+            while True:
+                conn.sendall(b"ping")
+                conn.recv(16)
+                time.sleep(0.02)
+        took = time.monotonic() - start
+    assert 0.29 <= took < 3, "reset_peer 300 ms on %s: reset after %.3f s" % (stream, took)
+
+
+def test_toxicity_is_drawn_once_per_connection(proxy):
+    proxy.add_toxic(type="latency", toxicity=0.5, attributes={"latency": 200})
+    slow = 0
+    for _ in range(40):
+        with connect(proxy.listen) as conn:
+            first = round_trip(conn) >= 0.2
+            # The same connection keeps its draw.
+            assert (round_trip(conn) >= 0.2) == first
+            slow += first
+    # Binomial(40, 0.5): 20 ± 3.2; 4 standard deviations either way.
+    assert 7 <= slow <= 33, "toxicity 0.5: %d of 40 connections slowed" % slow
+
+
+def test_a_toxic_updated_on_an_open_connection_acts_on_its_next_bytes(proxy):
+    proxy.add_toxic(type="latency", attributes={"latency": 50})
+    with connect(proxy.listen) as conn:
+        assert 0.05 <= round_trip(conn) < 0.5
+        update_toxic(proxy, "latency_downstream", latency=400)
+        assert 0.4 <= round_trip(conn) < 3
+        update_toxic(proxy, "latency_downstream", latency=0)
+        assert round_trip(conn) < 0.3
