@@ -15,8 +15,10 @@
 //! req/s; 6. proxy RSS per idle proxied connection (1,000 of them); 7. a 10 ms latency
 //! toxic, 50 keep-alive connections, req/s and p50; 8. 1 MiB responses under that toxic.
 //!
-//! Where a `fault` binary (fault-cli) is on PATH, or `CHAOSDAY_BENCH_FAULT` names one, it is
-//! measured the same way for figures 1–5 and 7. Nothing here asserts on timing: each figure
+//! A proxy users already run is measured the same way beside chaosday: haproxy (Debian's
+//! package, TCP mode, the same upstream) for figures 1–5 by default, or with
+//! `CHAOSDAY_BENCH_VERSUS=fault` a `fault` binary (fault-cli, on PATH or named by
+//! `CHAOSDAY_BENCH_FAULT`) for figures 1–5 and 7. Nothing here asserts on timing: each figure
 //! is printed with its SPEC target and whether it was met. Every child process is stopped at
 //! the end, also when a step fails; the upstream also exits when this process dies.
 
@@ -40,6 +42,48 @@ use tokio::task::JoinSet;
 const ROLE_ENV: &str = "CHAOSDAY_BENCH_ROLE";
 /// A `fault` binary to compare with, instead of the one on PATH.
 const FAULT_ENV: &str = "CHAOSDAY_BENCH_FAULT";
+/// Which proxy users already run is measured beside chaosday: `haproxy` (the default, when
+/// on PATH), `fault`, or `none`.
+const VERSUS_ENV: &str = "CHAOSDAY_BENCH_VERSUS";
+
+/// The name of the proxy measured beside chaosday, for the tables.
+static VERSUS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+fn versus() -> &'static str {
+    VERSUS.get().copied().unwrap_or("other")
+}
+
+/// fault-cli, if it can be started.
+async fn start_fault(
+    children: &mut Children,
+    upstream: &Upstream,
+    dir: &Path,
+) -> std::result::Result<FaultProxy, String> {
+    match find_fault() {
+        None => Err(format!(
+            "no `fault` on PATH (cargo install fault-cli, or set {FAULT_ENV}): not compared"
+        )),
+        Some(path) => children
+            .spawn_fault(&path, upstream, dir)
+            .await
+            .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+    }
+}
+
+/// haproxy (TCP mode, the same upstream), if it can be started.
+async fn start_haproxy(
+    children: &mut Children,
+    upstream: &Upstream,
+    dir: &Path,
+) -> std::result::Result<FaultProxy, String> {
+    let Some(path) = find_program("haproxy") else {
+        return Err("no `haproxy` on PATH (apt-get install haproxy): not compared".into());
+    };
+    children
+        .spawn_haproxy(&path, upstream, dir)
+        .await
+        .map_err(|e| format!("{} could not be started: {e:#}", path.display()))
+}
 
 /// Unmeasured time at the start of each measurement (connections, caches, the proxy's
 /// upstream connects).
@@ -136,15 +180,27 @@ async fn run(nofile: u64) -> Result<()> {
     };
     let proxy = children.spawn_chaosday(state.path()).await?;
     let chaosday = configure_chaosday(proxy.api, &upstream).await?;
-    let fault = match find_fault() {
-        None => Err(format!(
-            "no `fault` on PATH (cargo install fault-cli, or set {FAULT_ENV}): not compared"
+    let fault = match std::env::var(VERSUS_ENV).as_deref() {
+        Ok("none") => Err(format!("{VERSUS_ENV}=none: no other proxy compared")),
+        Ok("fault") => start_fault(&mut children, &upstream, state.path()).await,
+        Ok("haproxy") | Err(_) if find_program("haproxy").is_some() => {
+            start_haproxy(&mut children, &upstream, state.path()).await
+        }
+        Ok("haproxy") => {
+            Err("no `haproxy` on PATH (apt-get install haproxy): not compared".to_string())
+        }
+        Ok(other) if other != "none" => Err(format!(
+            "{VERSUS_ENV}={other}: compare with haproxy (the default) or fault"
         )),
-        Some(path) => children
-            .spawn_fault(&path, &upstream, state.path())
-            .await
-            .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+        _ => start_fault(&mut children, &upstream, state.path()).await,
     };
+    let _ = VERSUS.set(fault.as_ref().map_or("other", |f| {
+        if f.version.starts_with("HAProxy") || f.version.starts_with("HA-Proxy") {
+            "haproxy"
+        } else {
+            "fault"
+        }
+    }));
 
     println!("chaosday proxy benchmark");
     println!(
@@ -158,12 +214,13 @@ async fn run(nofile: u64) -> Result<()> {
     );
     match &fault {
         Ok(f) => println!(
-            "  fault: {} (pid {}): {}",
+            "  compared with {}: {} (pid {}): {}",
+            versus(),
             f.version,
             f.pid,
             f.path.display()
         ),
-        Err(why) => println!("  fault: {why}"),
+        Err(why) => println!("  compared with: {why}"),
     }
     println!(
         "  every figure is a ratio to a direct loopback connection measured in this run; compare ratios, not absolute figures, across runs"
@@ -321,7 +378,7 @@ async fn small_keep_alive(
     let versus = f
         .as_ref()
         .and_then(|f| ratio_of(&c, f, Sample::per_sec))
-        .map(|r| format!("{r:.2}x fault"));
+        .map(|r| format!("{r:.2}x {}", versus()));
     print_verdict(
         ">= 0.80x direct",
         ratio.map(|r| (format!("{r:.2}x"), r >= 0.80)),
@@ -385,7 +442,7 @@ async fn sequential(
     row("direct", &d);
     row("chaosday", &c);
     if let Some(f) = &f {
-        row("fault", f);
+        row(versus(), f);
     }
     let c_added = added(&c);
     let f_added = f.as_ref().and_then(added);
@@ -398,7 +455,10 @@ async fn sequential(
         "<= 20 us",
         c_added.map(|a| format!("{a:+.1} us")),
         c_added.map(|a| a <= 20.0),
-        fault_column(f.as_ref(), f_added.map(|a| format!("fault {a:+.1} us"))),
+        fault_column(
+            f.as_ref(),
+            f_added.map(|a| format!("{} {a:+.1} us", versus())),
+        ),
     );
 }
 
@@ -431,11 +491,11 @@ async fn big_responses(
     let versus_mb = f
         .as_ref()
         .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
-        .map(|r| format!("{r:.2}x fault"));
+        .map(|r| format!("{r:.2}x {}", versus()));
     let versus_p99 = f
         .as_ref()
         .and_then(|f| ratio_of(f, &d, |s| s.percentile_ms(99.0)))
-        .map(|r| format!("fault {r:.2}x"));
+        .map(|r| format!("{} {r:.2}x", versus()));
     summary.add(
         "3 1 MiB responses, 10 conns: MB/s",
         ">= 0.75x direct",
@@ -474,7 +534,7 @@ async fn bulk_stream(
     row("direct", &d);
     row("chaosday", &c);
     if let Some(f) = &f {
-        row("fault", f);
+        row(versus(), f);
     }
     let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
     print_verdict(
@@ -484,7 +544,7 @@ async fn bulk_stream(
     let versus = f
         .as_ref()
         .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
-        .map(|r| format!("{r:.2}x fault"));
+        .map(|r| format!("{r:.2}x {}", versus()));
     summary.add(
         "4 one bulk TCP stream: MB/s",
         ">= 0.75x direct",
@@ -520,7 +580,7 @@ async fn new_connections(
     let versus = f
         .as_ref()
         .and_then(|f| ratio_of(&c, f, Sample::per_sec))
-        .map(|r| format!("{r:.2}x fault"));
+        .map(|r| format!("{r:.2}x {}", versus()));
     summary.add(
         "5 new connection per request: req/s",
         ">= 0.60x direct",
@@ -656,7 +716,7 @@ async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Su
     };
     row("chaosday", &c);
     if let Some(f) = &f {
-        row("fault", f);
+        row(versus(), f);
         println!(
             "   (fault's `latency` delays only the first bytes of a TCP stream, once per connection; its `jitter`"
         );
@@ -682,7 +742,7 @@ async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Su
         rps.map(|r| r >= 4600.0),
         fault_column(
             f.as_ref(),
-            f_ok.map(|f| format!("fault {:.0}", f.per_sec())),
+            f_ok.map(|f| format!("{} {:.0}", versus(), f.per_sec())),
         ),
     );
     summary.add(
@@ -692,7 +752,7 @@ async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Su
         p50.map(|p| p <= 10.5),
         fault_column(
             f.as_ref(),
-            f_ok.map(|f| format!("fault {:.2} ms", f.percentile_ms(50.0))),
+            f_ok.map(|f| format!("{} {:.2} ms", versus(), f.percentile_ms(50.0))),
         ),
     );
 }
@@ -760,7 +820,7 @@ fn print_requests_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
     row("direct", d);
     row("chaosday", c);
     if let Some(f) = f {
-        row("fault", f);
+        row(versus(), f);
     }
 }
 
@@ -785,7 +845,7 @@ fn print_bytes_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
     row("direct", d);
     row("chaosday", c);
     if let Some(f) = f {
-        row("fault", f);
+        row(versus(), f);
     }
 }
 
@@ -815,7 +875,7 @@ fn ratio_of(a: &Measured, b: &Measured, f: impl Fn(&Sample) -> f64) -> Option<f6
 fn fault_column(fault: Option<&Measured>, comparison: Option<String>) -> Option<String> {
     match fault {
         None => None,
-        Some(Err(_)) => Some("fault failed".to_string()),
+        Some(Err(_)) => Some(format!("{} failed", versus())),
         Some(Ok(_)) => Some(comparison.unwrap_or_else(|| "n/a".to_string())),
     }
 }
@@ -857,7 +917,8 @@ impl Summary {
             let text = format!("   {figure:<40} {target:<16} {measured:<12} {verdict:<13} {fault}");
             println!("{}", text.trim_end());
         };
-        line(["figure", "target", "chaosday", "verdict", "vs fault"]);
+        let header = format!("vs {}", versus());
+        line(["figure", "target", "chaosday", "verdict", &header]);
         for [figure, target, measured, verdict, fault] in &self.rows {
             let fault = if fault.is_empty() {
                 "not measured"
@@ -1475,6 +1536,71 @@ impl Children {
         })
     }
 
+    /// Starts haproxy in TCP mode with two frontends (HTTP and bulk, to the same upstream),
+    /// as users run it in front of a service, and waits until both accept connections.
+    async fn spawn_haproxy(
+        &mut self,
+        path: &Path,
+        upstream: &Upstream,
+        dir: &Path,
+    ) -> Result<FaultProxy> {
+        let version = Command::new(path)
+            .arg("-v")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let listen =
+            [owned_port(), owned_port()].map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+        let config = format!(
+            "global\n  maxconn 20000\n\ndefaults\n  mode tcp\n  option tcp-smart-accept\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\nlisten http\n  bind {}\n  server up {}\n\nlisten bulk\n  bind {}\n  server up {}\n",
+            listen[0], upstream.http, listen[1], upstream.bulk
+        );
+        let config_path = dir.join("haproxy.cfg");
+        std::fs::write(&config_path, config)?;
+        let log = dir.join("haproxy.log");
+        let child = Command::new(path)
+            .arg("-db")
+            .arg("-f")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        let pid = child.id();
+        self.running.push(("haproxy".into(), child));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for addr in listen {
+            while TcpStream::connect(addr).await.is_err() {
+                self.check_alive("haproxy", &log)?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "haproxy did not listen on {addr} within 15 s; its log: {}",
+                        tail(&log)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(FaultProxy {
+            pid,
+            path: path.to_path_buf(),
+            version,
+            target: Target {
+                http: listen[0],
+                bulk: listen[1],
+                latency: None,
+            },
+        })
+    }
+
     fn check_alive(&mut self, name: &str, log: &Path) -> Result<()> {
         if let Some((_, child)) = self.running.iter_mut().find(|(n, _)| n == name)
             && let Ok(Some(status)) = child.try_wait()
@@ -1514,6 +1640,19 @@ fn tail(log: &Path) -> String {
     } else {
         tail
     }
+}
+
+/// `name` on PATH, or in /usr/sbin (where Debian puts haproxy).
+fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|path| {
+            path.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// `CHAOSDAY_BENCH_FAULT`, else `fault` on PATH.
