@@ -309,6 +309,21 @@ async fn splice_pump(
             }
             ready = src.readable() => if ready.is_err() { return Step::End(End::Close) },
         }
+        // Most messages are small: one read and one write through a buffer of the thread's,
+        // and a short read means the socket is drained (two system calls a message; splice
+        // takes three: in, out, and the read that finds nothing more).
+        match relay_small(src, dst, counter).await {
+            Small::Drained => continue,
+            Small::Eof => {
+                half_close(dst);
+                return Step::End(End::Eof);
+            }
+            Small::Failed => return Step::End(End::Close),
+            Small::More => {}
+        }
+        if toxics.has_changed().unwrap_or(true) {
+            continue;
+        }
         let Ok(pipe) = take_pipe() else {
             return Step::End(End::Close);
         };
@@ -354,6 +369,69 @@ async fn splice_pump(
             return Step::End(end);
         }
     }
+}
+
+/// The most one plain read takes before a burst goes on with splice.
+const SMALL: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer of [`relay_small`]: one per runtime thread, held only during a read and
+    /// its write, so that an idle connection holds no buffer.
+    static SMALL_BUF: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; SMALL].into_boxed_slice());
+}
+
+/// What one plain read and write did.
+enum Small {
+    /// A short read: the source had no more; its readiness is cleared.
+    Drained,
+    /// A full buffer: more may be waiting (splice takes over).
+    More,
+    /// The source closed.
+    Eof,
+    /// An error on either side.
+    Failed,
+}
+
+/// Moves what the source has, up to [`SMALL`] bytes, with one read and one write.
+async fn relay_small(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) -> Small {
+    let mut left: Option<Vec<u8>> = None;
+    let read = SMALL_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = src.try_read(&mut buf)?;
+        if n > 0 {
+            match dst.try_write(&buf[..n]) {
+                Ok(m) if m == n => {}
+                Ok(m) => left = Some(buf[m..n].to_vec()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => left = Some(buf[..n].to_vec()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    });
+    let n = match read {
+        Ok(0) => return Small::Eof,
+        Ok(n) => n,
+        // Nothing to read after all (readiness is cleared): wait again.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Small::Drained,
+        Err(_) => return Small::Failed,
+    };
+    if let Some(rest) = left
+        && write_all(dst, &rest).await.is_err()
+    {
+        return Small::Failed;
+    }
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+    if n < SMALL {
+        // A short read from a stream socket took all it had: clear the readiness without
+        // another read. (Tokio clears it only if no event came since it was seen, so bytes
+        // that arrived meanwhile still wake the task.)
+        let _ = src.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+        });
+        return Small::Drained;
+    }
+    Small::More
 }
 
 /// A chunk read and not yet written.
