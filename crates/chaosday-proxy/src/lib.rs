@@ -19,6 +19,7 @@ pub mod sockets;
 mod timer;
 pub mod toxic;
 pub mod toxiproxy;
+mod workers;
 
 pub use error::RegistryError;
 pub use link::Stats;

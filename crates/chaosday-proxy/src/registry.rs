@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RegistryError;
-use crate::link::{self, Connection, Stats};
+use crate::link::{Connection, Stats};
 use crate::rng::Rng;
 use crate::sockets::Sockets;
 use crate::toxic::{Toxic, ToxicKind, ToxicSet};
@@ -622,6 +622,6 @@ async fn accept_loop(
             stats: proxy.stats.clone(),
             sockets: proxy.sockets.clone(),
         };
-        tokio::spawn(link::serve(client, connection));
+        crate::workers::serve(client, connection);
     }
 }

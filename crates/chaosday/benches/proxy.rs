@@ -1559,7 +1559,7 @@ impl Children {
         let listen =
             [owned_port(), owned_port()].map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
         let config = format!(
-            "global\n  maxconn 20000\n\ndefaults\n  mode tcp\n  option tcp-smart-accept\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\nlisten http\n  bind {}\n  server up {}\n\nlisten bulk\n  bind {}\n  server up {}\n",
+            "global\n  maxconn 5000\n\ndefaults\n  mode tcp\n  option tcp-smart-accept\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\nlisten http\n  bind {}\n  server up {}\n\nlisten bulk\n  bind {}\n  server up {}\n",
             listen[0], upstream.http, listen[1], upstream.bulk
         );
         let config_path = dir.join("haproxy.cfg");
