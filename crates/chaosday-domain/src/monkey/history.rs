@@ -26,6 +26,19 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// Its name, as in JSON: `planned`, `skipped`, `active`, `ended`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Skipped => "skipped",
+            Status::Active => "active",
+            Status::Ended => "ended",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// A planned fault and its fate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {

@@ -1,14 +1,13 @@
 //! `chaosday report`: the postmortem of a game, from its event log, during the game or
 //! after it. Reads the log (never writes an event), replays it, and writes the report in
 //! the format asked for, as the game master sees it: whoever can read the log can read
-//! everything in it.
+//! everything in it. With `--monkey`, the history of a Chaos Monkey from its log instead.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chaosday_domain::monkey::history::History;
 use chaosday_domain::report as figures;
 use chaosday_domain::scoring::ScoringRules;
 use chaosday_domain::secrecy::Viewer;
@@ -16,6 +15,7 @@ use chaosday_store::{EventLog, EventLogError, GameLog, MonkeyLog};
 
 use crate::app::{self, UsageError};
 use crate::cli::{Global, ReportArgs, ReportFormat};
+use crate::report::monkey::MonkeyReport;
 use crate::report::{self, Clock, Format};
 
 /// The event log's file in the state directory, as `chaosday serve` writes it.
@@ -212,14 +212,14 @@ async fn monkey_report(log: &EventLog, args: &ReportArgs) -> anyhow::Result<Exit
         .records()
         .await
         .with_context(|| format!("reading the events of the monkey `{monkey}`"))?;
-    let history = History::replay(&records);
-    let text = report::monkey::render(format_of(args.format), &monkey, &history, &Clock::system());
+    let built = MonkeyReport::build(&monkey, &records);
+    let text = report::monkey::render(format_of(args.format), &built);
     write_out(
         args.out.as_deref(),
         &text,
         &format!(
             "the history of the monkey `{monkey}` ({} planned fault(s), {} event(s))",
-            history.entries.len(),
+            built.history.entries.len(),
             records.len()
         ),
     )?;

@@ -49,7 +49,7 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 /// One field, quoted when RFC 4180 asks for it.
-pub(super) fn field(value: &str) -> String {
+fn field(value: &str) -> String {
     if value.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -100,15 +100,20 @@ fn row(i: &IncidentFigures) -> Vec<String> {
 
 /// The whole document.
 pub fn document(report: &Report) -> String {
+    write(COLUMNS, report.incidents.iter().map(row))
+}
+
+/// A document: the header row `columns`, then `rows`, each field quoted as it must be.
+pub(super) fn write(columns: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut out = String::new();
     let mut line = |fields: Vec<String>| {
         let fields: Vec<String> = fields.iter().map(|f| field(f)).collect();
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     };
-    line(COLUMNS.iter().map(|c| (*c).to_owned()).collect());
-    for i in &report.incidents {
-        line(row(i));
+    line(columns.iter().map(|c| (*c).to_owned()).collect());
+    for fields in rows {
+        line(fields);
     }
     out
 }

@@ -8,7 +8,7 @@ use chaosday_domain::report::{IncidentFigures, Report};
 use super::text::{self, Clock, duration, md as esc};
 
 /// A Markdown table: a header row, an alignment row (`n` columns right-aligned), the rows.
-fn table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
     let _ = writeln!(
         out,
         "| {} |",

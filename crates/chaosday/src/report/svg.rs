@@ -6,7 +6,10 @@
 //! - [`durations`]: time to detect and to resolve (medians) as grouped horizontal bars, per
 //!   team or per scenario;
 //! - [`gantt`]: every incident on a timeline, a lane per team: opened → detected → closed,
-//!   colored by outcome.
+//!   colored by outcome;
+//! - [`monkey`]: a Chaos Monkey's faults per day and its groups' time to recover.
+
+pub mod monkey;
 
 use std::fmt::Write as _;
 
@@ -40,7 +43,7 @@ const LEFT: f64 = 130.0;
 const RIGHT: f64 = 30.0;
 
 /// One finished chart: SVG markup in which every text is escaped, so that the page may
-/// insert it as it is. Only this module makes one.
+/// insert it as it is. Only this module (and its children) makes one.
 #[derive(Debug, Clone)]
 pub struct Svg(String);
 
@@ -283,11 +286,34 @@ fn legend(
     y + 20.0 - top
 }
 
-/// An empty chart's note, centred at (`x`, `y`).
-fn nothing_yet(out: &mut String, x: f64, y: f64, note: &str) {
+/// An empty chart's note, centred at `(x, y)`.
+fn nothing_yet(out: &mut String, (x, y): (f64, f64), note: &str) {
     let _ = write!(
         out,
         r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" fill="{MUTED}">{}</text>"#,
+        text::html(note)
+    );
+}
+
+/// How wide the label column of a chart with a row per `(label, note)` is (80 to 276 px).
+fn label_width<'a>(rows: impl Iterator<Item = (&'a str, &'a str)>) -> f64 {
+    rows.map(|(label, note)| (text_width(label, 12.0) * 1.08).max(text_width(note, 10.5)))
+        .fold(80.0f64, f64::max)
+        .min(260.0)
+        + 16.0
+}
+
+/// A row's label (bold, cut to fit `label_w`) and its note under it, right-aligned at `right`
+/// from `top`; the whole label as its title.
+fn row_label(out: &mut String, (label, note): (&str, &str), right: f64, top: f64, label_w: f64) {
+    let cut = fit(label, (label_w - 8.0) / 1.08, 12.0);
+    let _ = write!(
+        out,
+        r#"<g><title>{}</title><text x="{right:.1}" y="{:.1}" text-anchor="end" font-weight="600">{}</text><text x="{right:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}" font-size="10.5">{}</text></g>"#,
+        text::html(label),
+        top + 12.0,
+        text::html(&cut),
+        top + 26.0,
         text::html(note)
     );
 }
@@ -400,6 +426,93 @@ pub fn score_over_time(report: &Report, teams: &[String], clock: &Clock) -> Svg 
     Svg(out)
 }
 
+/// A duration axis from 0 to at least its longest value, in round steps (10 s to 4 h).
+struct DurationAxis {
+    step: u64,
+    high: u64,
+    left: f64,
+    width: f64,
+}
+
+impl DurationAxis {
+    /// An axis for values up to `longest` ms, drawn `width` px wide from `left`.
+    fn new(longest: u64, left: f64, width: f64) -> Self {
+        const STEPS: [u64; 12] = [
+            10, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 14400,
+        ];
+        let longest = longest.max(1_000);
+        let step = STEPS
+            .iter()
+            .map(|s| s * 1000)
+            .find(|s| longest / s < 6)
+            .unwrap_or(28_800_000);
+        DurationAxis {
+            step,
+            high: longest.div_ceil(step) * step,
+            left,
+            width,
+        }
+    }
+
+    fn x(&self, ms: u64) -> f64 {
+        self.left + ms.min(self.high) as f64 / self.high as f64 * self.width
+    }
+
+    /// A chart's frame: its legend at the top, the grid from `top` to `bottom`, and in the
+    /// middle, `empty` when there is nothing to show.
+    fn frame(
+        &self,
+        out: &mut String,
+        items: &[(String, String, Option<String>)],
+        (top, bottom): (f64, f64),
+        empty: Option<&str>,
+    ) {
+        legend(out, items, self.left, WIDTH - 8.0, 6.0);
+        self.grid(out, top - 4.0, bottom);
+        if let Some(note) = empty {
+            nothing_yet(
+                out,
+                (self.left + self.width / 2.0, (top + bottom) / 2.0),
+                note,
+            );
+        }
+    }
+
+    /// The chart's end: the axis line at its left edge, from `top` to `bottom`.
+    fn finish(&self, mut out: String, (top, bottom): (f64, f64)) -> Svg {
+        let _ = write!(
+            out,
+            r##"<line x1="{left:.1}" y1="{:.1}" x2="{left:.1}" y2="{bottom:.1}" stroke="#9aa1a9"/>"##,
+            top - 4.0,
+            left = self.left
+        );
+        out.push_str("</svg>");
+        Svg(out)
+    }
+
+    /// Vertical grid lines from `top` to `bottom`, labelled under it (`0`, `5 min`, `30s`).
+    fn grid(&self, out: &mut String, top: f64, bottom: f64) {
+        let mut t = 0;
+        while t <= self.high {
+            let xx = self.x(t);
+            let label = if t == 0 {
+                "0".to_owned()
+            } else if self.step.is_multiple_of(60_000) {
+                format!("{} min", t / 60_000)
+            } else {
+                human_duration(t)
+            };
+            let _ = write!(
+                out,
+                r#"<line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{GRID}"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}" font-size="11">{}</text>"#,
+                bottom + 16.0,
+                text::html(&label)
+            );
+            t += self.step;
+        }
+    }
+}
+
 /// One group of the duration chart: a label, a count, and the two medians.
 pub struct Group {
     /// The team or scenario.
@@ -415,28 +528,9 @@ pub struct Group {
 /// Time to detect and to resolve (medians), as grouped horizontal bars: a group per team or
 /// scenario, a bar per measure, the value at the end of each bar.
 pub fn durations(title: &str, groups: &[Group]) -> Svg {
-    durations_with(
-        title,
-        groups,
-        [
-            ("time to detect (median)", "time to detect"),
-            ("time to resolve (median)", "time to resolve"),
-        ],
-        2,
-    )
-}
-
-/// [`durations`] with the measures' names (legend, and what a bar's title says), the
-/// first `shown` of them drawn (`detect`, then `resolve`).
-fn durations_with(title: &str, groups: &[Group], measures: [(&str, &str); 2], shown: usize) -> Svg {
-    let label_w = groups
-        .iter()
-        .map(|g| (text_width(&g.label, 12.0) * 1.08).max(text_width(&g.note, 10.5)))
-        .fold(80.0f64, f64::max)
-        .min(260.0)
-        + 16.0;
+    let label_w = label_width(groups.iter().map(|g| (g.label.as_str(), g.note.as_str())));
     let (top, bar, gap, group_gap) = (34.0, 14.0, 4.0, 18.0);
-    let group_h = shown as f64 * bar + (shown as f64 - 1.0) * gap;
+    let group_h = 2.0 * bar + gap;
     let plot_h = groups.len().max(1) as f64 * (group_h + group_gap);
     let bottom = top + plot_h;
     let height = bottom + 30.0;
@@ -451,73 +545,37 @@ fn durations_with(title: &str, groups: &[Group], measures: [(&str, &str); 2], sh
         .max()
         .unwrap_or(60_000)
         .max(1_000);
-    const STEPS: [u64; 12] = [
-        10, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 14400,
-    ];
-    let step = STEPS
-        .iter()
-        .map(|s| s * 1000)
-        .find(|s| longest / s < 6)
-        .unwrap_or(28_800_000);
-    let high = longest.div_ceil(step) * step;
-    let x = |ms: u64| left + ms as f64 / high as f64 * plot_w;
+    let axis = DurationAxis::new(longest, left, plot_w);
+    let x = |ms: u64| axis.x(ms);
 
     let mut out = String::new();
     open_svg(&mut out, WIDTH, height, title);
-    let items: Vec<(String, String, Option<String>)> = [DETECT_COLOR, RESOLVE_COLOR]
-        .iter()
-        .zip(measures)
-        .take(shown)
-        .map(|(color, (name, _))| (square(color, 1.0), name.to_owned(), None))
-        .collect();
-    legend(&mut out, &items, left, WIDTH - 8.0, 6.0);
-    let mut t = 0;
-    while t <= high {
-        let xx = x(t);
-        let label = if t == 0 {
-            "0".to_owned()
-        } else if step % 60_000 == 0 {
-            format!("{} min", t / 60_000)
-        } else {
-            human_duration(t)
-        };
-        let _ = write!(
-            out,
-            r#"<line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{GRID}"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}" font-size="11">{}</text>"#,
-            top - 4.0,
-            bottom + 16.0,
-            text::html(&label)
-        );
-        t += step;
-    }
-    if groups.is_empty() {
-        nothing_yet(
-            &mut out,
-            left + plot_w / 2.0,
-            top + plot_h / 2.0,
-            "nothing to show yet",
-        );
-    }
+    let items = [
+        (
+            square(DETECT_COLOR, 1.0),
+            "time to detect (median)".to_owned(),
+            None,
+        ),
+        (
+            square(RESOLVE_COLOR, 1.0),
+            "time to resolve (median)".to_owned(),
+            None,
+        ),
+    ];
+    axis.frame(
+        &mut out,
+        &items,
+        (top, bottom),
+        groups.is_empty().then_some("nothing to show yet"),
+    );
     for (i, g) in groups.iter().enumerate() {
         let gy = top + group_gap / 2.0 + i as f64 * (group_h + group_gap);
-        let label = fit(&g.label, (label_w - 8.0) / 1.08, 12.0);
-        let _ = write!(
-            out,
-            r#"<g><title>{}</title><text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="600">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}" font-size="10.5">{}</text></g>"#,
-            text::html(&g.label),
-            left - 10.0,
-            gy + 12.0,
-            text::html(&label),
-            left - 10.0,
-            gy + 26.0,
-            text::html(&g.note)
-        );
+        row_label(&mut out, (&g.label, &g.note), left - 10.0, gy, label_w);
         for (j, (d, color, what)) in [
-            (&g.detect, DETECT_COLOR, measures[0].1),
-            (&g.resolve, RESOLVE_COLOR, measures[1].1),
+            (&g.detect, DETECT_COLOR, "time to detect"),
+            (&g.resolve, RESOLVE_COLOR, "time to resolve"),
         ]
         .into_iter()
-        .take(shown)
         .enumerate()
         {
             let by = gy + j as f64 * (bar + gap);
@@ -556,13 +614,7 @@ fn durations_with(title: &str, groups: &[Group], measures: [(&str, &str); 2], sh
             }
         }
     }
-    let _ = write!(
-        out,
-        r##"<line x1="{left:.1}" y1="{:.1}" x2="{left:.1}" y2="{bottom:.1}" stroke="#9aa1a9"/>"##,
-        top - 4.0
-    );
-    out.push_str("</svg>");
-    Svg(out)
+    axis.finish(out, (top, bottom))
 }
 
 /// Where an incident's bar starts, is detected and ends.
@@ -669,11 +721,13 @@ pub fn gantt(report: &Report, teams: &[String], clock: &Clock) -> Svg {
     scale.pauses(&mut out, report, clock, top, bottom);
     scale.axis(&mut out, clock, top, bottom);
     if report.incidents.is_empty() {
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}">no incident to show yet</text>"#,
-            LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
-            top + plot_h / 2.0 + 4.0
+        nothing_yet(
+            &mut out,
+            (
+                LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
+                top + plot_h / 2.0 + 4.0,
+            ),
+            "no incident to show yet",
         );
     }
 
@@ -816,141 +870,4 @@ fn bar(
         );
     }
     out.push_str("</g>");
-}
-
-/// One day of the monkey's chart: its date, and per group the faults injected (or decided,
-/// leashed) and skipped that day.
-pub struct MonkeyDay {
-    /// `YYYY-MM-DD`.
-    pub day: String,
-    /// Per group (in the order of the chart's groups): injected, skipped.
-    pub counts: Vec<(u64, u64)>,
-}
-
-/// The monkey's faults per day: a column per day, stacked by group (one color each) for
-/// the faults that happened, and a pale stack above for those skipped.
-pub fn monkey_days(title: &str, groups: &[String], days: &[MonkeyDay]) -> Svg {
-    let (top_legend, bottom_pad, left) = (8.0, 44.0, 48.0);
-    let items: Vec<(String, String, Option<String>)> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (square(team_color(i), 1.0), g.clone(), None))
-        .chain(std::iter::once((
-            square(MUTED, 0.35),
-            "skipped".to_owned(),
-            None,
-        )))
-        .collect();
-    let legend_h = legend_height(&items, left, WIDTH - RIGHT);
-    let top = top_legend + legend_h + 14.0;
-    let plot_h = 220.0;
-    let bottom = top + plot_h;
-    let height = bottom + bottom_pad;
-    let plot_w = WIDTH - left - RIGHT;
-    let most = days
-        .iter()
-        .map(|d| d.counts.iter().map(|(a, b)| a + b).sum::<u64>())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (ticks, _, high) = nice_ticks(0.0, most as f64, 5.0);
-    let y = |v: f64| bottom - v / high.max(1.0) * plot_h;
-    let mut out = String::new();
-    open_svg(&mut out, WIDTH, height, title);
-    legend(&mut out, &items, left, WIDTH - RIGHT, top_legend);
-    for t in ticks {
-        let yy = y(t);
-        let _ = write!(
-            out,
-            r#"<line x1="{left:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{GRID}"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}" font-size="11">{t}</text>"#,
-            WIDTH - RIGHT,
-            left - 6.0,
-            yy + 4.0
-        );
-    }
-    if days.is_empty() {
-        nothing_yet(
-            &mut out,
-            left + plot_w / 2.0,
-            top + plot_h / 2.0,
-            "no day planned yet",
-        );
-    }
-    let slot = plot_w / days.len().max(1) as f64;
-    let bar_w = (slot * 0.7).clamp(2.0, 48.0);
-    let label_every = (days.len() as f64 / 12.0).ceil().max(1.0) as usize;
-    for (d, day) in days.iter().enumerate() {
-        let x = left + d as f64 * slot + (slot - bar_w) / 2.0;
-        let mut level = 0.0;
-        let mut pieces: Vec<(f64, &str, f64, String)> = Vec::new();
-        for (g, (injected, _)) in day.counts.iter().enumerate() {
-            if *injected > 0 {
-                pieces.push((
-                    *injected as f64,
-                    team_color(g),
-                    1.0,
-                    format!(
-                        "{}: {injected} on {}",
-                        groups.get(g).map_or("?", String::as_str),
-                        day.day
-                    ),
-                ));
-            }
-        }
-        let skipped: u64 = day.counts.iter().map(|(_, s)| s).sum();
-        if skipped > 0 {
-            pieces.push((
-                skipped as f64,
-                MUTED,
-                0.35,
-                format!("{skipped} skipped on {}", day.day),
-            ));
-        }
-        for (value, color, opacity, what) in pieces {
-            let (y0, y1) = (y(level), y(level + value));
-            let _ = write!(
-                out,
-                r#"<rect x="{x:.1}" y="{y1:.1}" width="{bar_w:.1}" height="{:.1}" fill="{color}" fill-opacity="{opacity}"><title>{}</title></rect>"#,
-                (y0 - y1).max(1.0),
-                text::html(&what)
-            );
-            level += value;
-        }
-        if d % label_every == 0 {
-            let _ = write!(
-                out,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}" font-size="10.5">{}</text>"#,
-                x + bar_w / 2.0,
-                bottom + 16.0,
-                text::html(day.day.get(5..).unwrap_or(&day.day))
-            );
-        }
-    }
-    let _ = write!(
-        out,
-        r##"<line x1="{left:.1}" y1="{bottom:.1}" x2="{:.1}" y2="{bottom:.1}" stroke="#9aa1a9"/>"##,
-        WIDTH - RIGHT
-    );
-    out.push_str("</svg>");
-    Svg(out)
-}
-
-/// Time to recover per group: a bar to the median, a thin line to the longest, as in
-/// [`durations`].
-pub fn recoveries(title: &str, groups: &[(String, Durations)]) -> Svg {
-    let rows: Vec<Group> = groups
-        .iter()
-        .map(|(label, d)| Group {
-            label: label.clone(),
-            note: chaosday_domain::report::plural(d.count as usize, "recovery", "recoveries"),
-            detect: *d,
-            resolve: Durations::default(),
-        })
-        .collect();
-    durations_with(
-        title,
-        &rows,
-        [("time to recover (median)", "time to recover"), ("", "")],
-        1,
-    )
 }

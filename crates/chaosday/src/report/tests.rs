@@ -217,16 +217,24 @@ fn every_text_from_the_game_is_escaped() {
 #[test]
 fn the_page_is_well_formed_xml_where_it_is_svg() {
     let html = page(&Viewer::GameMaster);
+    assert_eq!(
+        svgs_well_formed(&html),
+        4,
+        "score, incidents, per team, per scenario"
+    );
+}
+
+/// Checks that every `<svg>` of `html` closes every element it opens, in order (a small
+/// check of nesting); returns how many there are.
+pub(super) fn svgs_well_formed(html: &str) -> usize {
     let svgs: Vec<&str> = html
         .split("<svg ")
         .skip(1)
         .map(|rest| &rest[..rest.find("</svg>").expect("every svg is closed")])
         .collect();
-    assert_eq!(svgs.len(), 4, "score, incidents, per team, per scenario");
-    for svg in svgs {
-        // Every element opened is closed, in order (a small check of nesting).
+    for svg in &svgs {
         let mut stack: Vec<String> = Vec::new();
-        let mut rest = svg;
+        let mut rest = *svg;
         while let Some(start) = rest.find('<') {
             rest = &rest[start + 1..];
             let end = rest.find('>').expect("a tag ends");
@@ -241,6 +249,7 @@ fn the_page_is_well_formed_xml_where_it_is_svg() {
         }
         assert!(stack.is_empty() || stack == ["svg"], "{stack:?}");
     }
+    svgs.len()
 }
 
 #[test]

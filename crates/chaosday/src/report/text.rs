@@ -20,8 +20,7 @@ impl Clock {
         }
     }
 
-    /// UTC.
-    #[cfg(test)]
+    /// UTC (a monkey's report: its log does not say the monkey's time zone).
     pub fn utc() -> Self {
         Clock { tz: TimeZone::UTC }
     }

@@ -15,6 +15,7 @@ mod game_support;
 mod leaks;
 mod links;
 mod monkey;
+mod monkey_report;
 mod netfaults;
 mod report;
 mod state;

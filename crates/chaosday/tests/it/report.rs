@@ -567,7 +567,7 @@ async fn scripted_store(sandbox: &Sandbox) -> PathBuf {
 }
 
 /// `chaosday report ARGS` in UTC; its stdout, with the version taken out.
-fn report(sandbox: &Sandbox, args: &[&str]) -> String {
+pub(crate) fn report(sandbox: &Sandbox, args: &[&str]) -> String {
     let mut command = sandbox.command(&[&["report"], args].concat());
     let out = command
         .env("TZ", "UTC")
