@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RegistryError;
-use crate::link::{Connection, Stats};
+use crate::link::{self, Connection, Stats};
 use crate::rng::Rng;
 use crate::sockets::Sockets;
 use crate::toxic::{Toxic, ToxicKind, ToxicSet};
@@ -133,7 +133,8 @@ struct State {
 /// and its connections.
 struct Running {
     cancel: CancellationToken,
-    accept: tokio::task::JoinHandle<()>,
+    /// One accept task per data-plane thread.
+    accept: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct Proxy {
@@ -167,7 +168,9 @@ impl Proxy {
         let running = self.lock().running.take();
         if let Some(running) = running {
             running.cancel.cancel();
-            let _ = running.accept.await;
+            for task in running.accept {
+                let _ = task.await;
+            }
         }
     }
 }
@@ -525,12 +528,12 @@ impl Registry {
         let listener = proxy.sockets.listen(&listen).await.map_err(refused)?;
         let local = listener.local_addr().map_err(refused)?;
         let cancel = CancellationToken::new();
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            proxy.clone(),
-            self.clone(),
-            cancel.clone(),
-        ));
+        let accept = {
+            let (proxy, registry, cancel) = (proxy.clone(), self.clone(), cancel.clone());
+            crate::workers::accept(listener, move |listener| {
+                accept_loop(listener, proxy.clone(), registry.clone(), cancel.clone())
+            })
+        };
         {
             let mut state = proxy.lock();
             state.listen = local.to_string();
@@ -622,6 +625,6 @@ async fn accept_loop(
             stats: proxy.stats.clone(),
             sockets: proxy.sockets.clone(),
         };
-        crate::workers::serve(client, connection);
+        tokio::spawn(link::serve(client, connection));
     }
 }

@@ -4,19 +4,17 @@
 //! they steal work, and wake them across threads; here a readiness event, the task it wakes
 //! and the write it leads to stay on one thread and one epoll.
 //!
-//! Connections are dealt round-robin. Without the threads (a system that refuses them), a
-//! connection runs on the caller's runtime.
+//! Every thread accepts on its own duplicate of a proxy's listener. Without the threads (a
+//! system that refuses them), a proxy runs on the caller's runtime.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
-use tokio::net::TcpStream;
+use tokio::net::TcpListener;
 use tokio::runtime::Handle;
-
-use crate::link::{self, Connection};
+use tokio::task::JoinHandle;
 
 static WORKERS: OnceLock<Vec<Handle>> = OnceLock::new();
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// The data plane's runtimes, started on first use.
 fn workers() -> &'static [Handle] {
@@ -39,21 +37,34 @@ fn workers() -> &'static [Handle] {
     })
 }
 
-/// Serves `client` on the next data-plane thread.
-pub fn serve(client: TcpStream, connection: Connection) {
+/// Accepts on `listener` from every data-plane thread: each runs `accept_loop` on a
+/// duplicate of the listener in its own runtime, so a connection is accepted, registered
+/// and served on one thread, never handed over (the kernel wakes the threads' epolls in
+/// turn). Without data-plane threads, it runs on the caller's runtime.
+pub fn accept<F, Fut>(listener: TcpListener, accept_loop: F) -> Vec<JoinHandle<()>>
+where
+    F: Fn(TcpListener) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let workers = workers();
-    if workers.is_empty() {
-        tokio::spawn(link::serve(client, connection));
-        return;
-    }
-    let worker = &workers[NEXT.fetch_add(1, Ordering::Relaxed) % workers.len()];
-    // A socket belongs to the reactor of the runtime that made it: it moves as a plain one.
-    let Ok(client) = client.into_std() else {
-        return;
+    let Ok(std) = listener.into_std() else {
+        return Vec::new();
     };
-    worker.spawn(async move {
-        if let Ok(client) = TcpStream::from_std(client) {
-            link::serve(client, connection).await;
-        }
-    });
+    let accept_loop = Arc::new(accept_loop);
+    let mut tasks = Vec::new();
+    for worker in workers {
+        let Ok(copy) = std.try_clone() else { continue };
+        let accept_loop = accept_loop.clone();
+        tasks.push(worker.spawn(async move {
+            if let Ok(listener) = TcpListener::from_std(copy) {
+                accept_loop(listener).await;
+            }
+        }));
+    }
+    if tasks.is_empty()
+        && let Ok(listener) = TcpListener::from_std(std)
+    {
+        tasks.push(tokio::spawn(accept_loop(listener)));
+    }
+    tasks
 }
