@@ -36,6 +36,17 @@ pub struct HostEngine {
     pub recovered: Vec<RevertOutcome>,
 }
 
+/// Creates the state directory (mode 0700), or checks the one there; the error says how to
+/// use another.
+pub fn private_state_dir(dir: &Path) -> anyhow::Result<()> {
+    chaosday_store::ensure_private_dir(dir).with_context(|| {
+        format!(
+            "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
+            dir.display()
+        )
+    })
+}
+
 /// Opens the engine over the journal in `config.state_dir`; link faults act on the proxies
 /// of `registry`. Faults left by dead chaosday processes are reverted first.
 pub async fn open_engine(config: &HostConfig, registry: Registry) -> anyhow::Result<HostEngine> {

@@ -168,20 +168,8 @@ impl Monkey {
         let file = options.file;
         let tz = check_timezone(&file.when.timezone)
             .map_err(|why| anyhow::anyhow!("when.timezone: {why}"))?;
-        let outgoing =
-            Outgoing::load_calls(file.http_calls(), &options.env).map_err(|problems| {
-                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!(
-                    "the monkey's outgoing calls cannot be set up:\n  {}",
-                    problems.join("\n  ")
-                )
-            })?;
-        chaosday_store::ensure_private_dir(&options.state_dir).with_context(|| {
-            format!(
-                "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
-                options.state_dir.display()
-            )
-        })?;
+        let outgoing = Outgoing::for_start(file.http_calls(), &options.env, "the monkey's")?;
+        crate::host::private_state_dir(&options.state_dir)?;
         let log = EventLog::open(&options.store).await?;
         let registry = Registry::new(options.seed);
         let opened = crate::host::open_engine(

@@ -90,6 +90,18 @@ impl Outgoing {
         Outgoing::load_calls(game.http_calls(), env)
     }
 
+    /// [`Outgoing::load_calls`] for a server about to start: every problem in one error,
+    /// naming `whose` calls they are (`the game's`, `the monkey's`).
+    pub fn for_start(calls: Vec<HttpCall<'_>>, env: &Env, whose: &str) -> anyhow::Result<Outgoing> {
+        Outgoing::load_calls(calls, env).map_err(|problems| {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "{whose} outgoing calls cannot be set up:\n  {}",
+                problems.join("\n  ")
+            )
+        })
+    }
+
     /// [`Outgoing::load`] for the calls of any file (a monkey's), each with its path.
     pub fn load_calls(calls: Vec<HttpCall<'_>>, env: &Env) -> Result<Outgoing, Vec<Problem>> {
         let mut secrets = BTreeMap::new();

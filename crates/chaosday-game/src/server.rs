@@ -69,19 +69,8 @@ impl Inner {
             .map_or_else(Clock::system, Clock::manual);
         let game = options.game.clone();
         // Before anything starts: a header's variable that is not set stops the game here.
-        let outgoing = Outgoing::load(&game, &options.env).map_err(|problems| {
-            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the game's outgoing calls cannot be set up:\n  {}",
-                problems.join("\n  ")
-            )
-        })?;
-        chaosday_store::ensure_private_dir(&options.state_dir).with_context(|| {
-            format!(
-                "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
-                options.state_dir.display()
-            )
-        })?;
+        let outgoing = Outgoing::for_start(game.http_calls(), &options.env, "the game's")?;
+        crate::host::private_state_dir(&options.state_dir)?;
         // The store's one writer, before anything else: a second server on the same store is
         // refused here, before its engine recovers or starts anything. (The errors name the
         // store without its password.)

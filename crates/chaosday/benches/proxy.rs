@@ -1511,19 +1511,7 @@ impl Children {
             .with_context(|| format!("cannot start {}", path.display()))?;
         let pid = child.id();
         self.running.push(("fault".into(), child));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for addr in listen {
-            while TcpStream::connect(addr).await.is_err() {
-                self.check_alive("fault", &log)?;
-                if Instant::now() > deadline {
-                    bail!(
-                        "fault did not listen on {addr} within 15 s; its log: {}",
-                        tail(&log)
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        self.wait_listening("fault", &listen, &log).await?;
         Ok(FaultProxy {
             pid,
             path: path.to_path_buf(),
@@ -1576,19 +1564,7 @@ impl Children {
             .with_context(|| format!("cannot start {}", path.display()))?;
         let pid = child.id();
         self.running.push(("haproxy".into(), child));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for addr in listen {
-            while TcpStream::connect(addr).await.is_err() {
-                self.check_alive("haproxy", &log)?;
-                if Instant::now() > deadline {
-                    bail!(
-                        "haproxy did not listen on {addr} within 15 s; its log: {}",
-                        tail(&log)
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        self.wait_listening("haproxy", &listen, &log).await?;
         Ok(FaultProxy {
             pid,
             path: path.to_path_buf(),
@@ -1599,6 +1575,30 @@ impl Children {
                 latency: None,
             },
         })
+    }
+
+    /// Waits until the child `name` accepts connections on every address of `listen`
+    /// (15 s at most), failing at once if it exits.
+    async fn wait_listening(
+        &mut self,
+        name: &str,
+        listen: &[SocketAddr],
+        log: &Path,
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for addr in listen {
+            while TcpStream::connect(addr).await.is_err() {
+                self.check_alive(name, log)?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "{name} did not listen on {addr} within 15 s; its log: {}",
+                        tail(log)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
     }
 
     fn check_alive(&mut self, name: &str, log: &Path) -> Result<()> {

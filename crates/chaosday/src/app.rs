@@ -73,12 +73,7 @@ fn default_state_dir(
 /// Creates the state directory with mode 0700, or checks the one there: this user's, and
 /// writable by no one else (it holds the revert plans recovery runs).
 pub fn private_state_dir(dir: &Path) -> anyhow::Result<()> {
-    chaosday_store::ensure_private_dir(dir).with_context(|| {
-        format!(
-            "the state directory {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)",
-            dir.display()
-        )
-    })
+    chaosday_game::host::private_state_dir(dir)
 }
 
 /// The engine of this process, over the journal in `state_dir`, with faults left by dead

@@ -24,7 +24,7 @@ use crate::api::listen::{self, ConnectionLimits};
 use crate::app::{self, UsageError};
 use crate::cli::{Global, MonkeyArgs, MonkeyClientArgs, MonkeyCommand, Output};
 use crate::client::{Client, Role};
-use crate::commands::serve::{bind_error, refuse_open_bind, resolve};
+use crate::commands::serve::{bind_error, refuse_open_bind, refuse_problems, resolve};
 
 /// How long requests in flight may take to finish once the monkey stops.
 const GRACE: Duration = Duration::from_secs(5);
@@ -162,18 +162,7 @@ fn read_monkey(path: &Path) -> anyhow::Result<MonkeyFile> {
             .err()
             .unwrap_or_default();
     }
-    if !problems.is_empty() {
-        for problem in &problems {
-            eprintln!("{name}: {problem}");
-        }
-        return Err(UsageError(format!(
-            "{name}: {} problem{}; fix {} (`chaosday validate {name}` checks again), then run it",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" },
-            if problems.len() == 1 { "it" } else { "them" },
-        ))
-        .into());
-    }
+    refuse_problems(&name, &problems, "run it")?;
     Ok(file)
 }
 

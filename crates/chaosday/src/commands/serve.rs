@@ -238,19 +238,32 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
             .err()
             .unwrap_or_default();
     }
-    if !problems.is_empty() {
-        for problem in &problems {
-            eprintln!("{name}: {problem}");
-        }
-        return Err(UsageError(format!(
-            "{name}: {} problem{}; fix {} (`chaosday validate {name}` checks again), then serve it",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" },
-            if problems.len() == 1 { "it" } else { "them" },
-        ))
-        .into());
-    }
+    refuse_problems(&name, &problems, "serve it")?;
     Ok(game)
+}
+
+/// Prints a file's problems on stderr, and refuses it (exit 2) if it has any; `then` says
+/// what comes after the fix (`serve it`, `run it`).
+pub(crate) fn refuse_problems(
+    name: &str,
+    problems: &[game::Problem],
+    then: &str,
+) -> Result<(), UsageError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for problem in problems {
+        eprintln!("{name}: {problem}");
+    }
+    let (s, them) = if problems.len() == 1 {
+        ("", "it")
+    } else {
+        ("s", "them")
+    };
+    Err(UsageError(format!(
+        "{name}: {} problem{s}; fix {them} (`chaosday validate {name}` checks again), then {then}",
+        problems.len(),
+    )))
 }
 
 /// Refuses a non-loopback address unless the game master has a token (SPEC §5): without

@@ -145,6 +145,16 @@ impl MonkeyRun {
         }
     }
 
+    /// Polls until one of its planned faults is in effect (at most `limit`).
+    async fn wait_active(&self, limit: Duration) -> Value {
+        self.wait(
+            limit,
+            |s| plan(s).iter().any(|p| p["status"] == "active"),
+            || {},
+        )
+        .await
+    }
+
     /// Ctrl-C, and its exit.
     fn stop(&mut self) -> std::process::Output {
         self.running.signal(nix::sys::signal::Signal::SIGINT);
@@ -362,9 +372,9 @@ groups:
 }
 
 /// The yaml of one group of one victim, paused for `lasts` twice, `gap` apart.
-fn victim_group(victim: &Victim, extra: &str, lasts: &str, gap: &str) -> String {
+fn victim_group(victim: &Victim, extra: &str, lasts: &str, gap: &str, group_extra: &str) -> String {
     format!(
-        "targets:\n  victim: {{ process: {{ command: \"{}\" }} }}\n{extra}\ngroups:\n  - {{ name: checkout, targets: [victim], faults: [{{fault: {{kind: pause}}, for: {lasts}}}], mtbf: 0.01, max_per_day: 2, min_gap: {gap}, owner: {{ name: checkout team, token_env: CHECKOUT_OWNER }} GROUP_EXTRA }}\n  - {{ name: search, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 1s}}], mtbf: 1000, owner: {{ name: search team, token_env: SEARCH_OWNER }} }}",
+        "targets:\n  victim: {{ process: {{ command: \"{}\" }} }}\n{extra}\ngroups:\n  - {{ name: checkout, targets: [victim], faults: [{{fault: {{kind: pause}}, for: {lasts}}}], mtbf: 0.01, max_per_day: 2, min_gap: {gap}, owner: {{ name: checkout team, token_env: CHECKOUT_OWNER }}{group_extra} }}\n  - {{ name: search, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 1s}}], mtbf: 1000, owner: {{ name: search team, token_env: SEARCH_OWNER }} }}",
         victim.command_line
     )
 }
@@ -376,7 +386,7 @@ async fn an_owner_skips_one_planned_fault_and_the_skip_holds() {
     let yaml = monkey_file(
         "unleashed",
         &when(Duration::from_secs(8), Duration::from_secs(10)),
-        &victim_group(&victim, "", "2s", "4s").replace(" GROUP_EXTRA", ""),
+        &victim_group(&victim, "", "2s", "4s", ""),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
     let status = monkey
@@ -486,11 +496,13 @@ async fn a_group_whose_probe_is_red_is_left_alone() {
         &when(Duration::from_secs(2), Duration::from_secs(8)),
         &victim_group(
             &victim,
-            &format!("probes:\n  cart-up: {{ tcp: {{ address: \"127.0.0.1:{closed}\", timeout: 300ms }} }}"),
+            &format!(
+                "probes:\n  cart-up: {{ tcp: {{ address: \"127.0.0.1:{closed}\", timeout: 300ms }} }}"
+            ),
             "1s",
             "2s",
-        )
-        .replace(" GROUP_EXTRA", ", probes: [cart-up]"),
+            ", probes: [cart-up]",
+        ),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
     let mut states = Vec::new();
@@ -533,20 +545,16 @@ async fn a_guard_that_goes_red_reverts_the_fault_early() {
         &when(Duration::from_secs(2), Duration::from_secs(30)),
         &victim_group(
             &victim,
-            &format!("guards:\n  orders: {{ tcp: {{ address: \"127.0.0.1:{port}\", timeout: 300ms }}, fail_for: 300ms }}"),
+            &format!(
+                "guards:\n  orders: {{ tcp: {{ address: \"127.0.0.1:{port}\", timeout: 300ms }}, fail_for: 300ms }}"
+            ),
             "20s",
             "1h",
-        )
-        .replace(" GROUP_EXTRA", ", guards: [orders]"),
+            ", guards: [orders]",
+        ),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
-    let status = monkey
-        .wait(
-            Duration::from_secs(20),
-            |s| plan(s).iter().any(|p| p["status"] == "active"),
-            || {},
-        )
-        .await;
+    let status = monkey.wait_active(Duration::from_secs(20)).await;
     assert!(victim.is_stopped(), "{status:#}");
     // The guard goes red: the fault is reverted long before its 20 s.
     drop(guarded);
@@ -582,16 +590,10 @@ async fn the_kill_switch_anywhere_reverts_the_monkeys_fault_and_pauses_it_until_
     let yaml = monkey_file(
         "unleashed",
         &when(Duration::from_secs(2), Duration::from_secs(14)),
-        &victim_group(&victim, "", "3s", "5s").replace(" GROUP_EXTRA", ""),
+        &victim_group(&victim, "", "3s", "5s", ""),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
-    monkey
-        .wait(
-            Duration::from_secs(20),
-            |s| plan(s).iter().any(|p| p["status"] == "active"),
-            || {},
-        )
-        .await;
+    monkey.wait_active(Duration::from_secs(20)).await;
     assert!(victim.is_stopped());
     // Another chaosday process pulls the kill switch.
     let out = sandbox.run(&["fault", "abort"]);
@@ -632,16 +634,10 @@ async fn a_monkey_killed_mid_fault_leaves_nothing_after_the_next_chaosday_comman
     let yaml = monkey_file(
         "unleashed",
         &when(Duration::from_secs(2), Duration::from_secs(60)),
-        &victim_group(&victim, "", "50s", "1h").replace(" GROUP_EXTRA", ""),
+        &victim_group(&victim, "", "50s", "1h", ""),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
-    let status = monkey
-        .wait(
-            Duration::from_secs(20),
-            |s| plan(s).iter().any(|p| p["status"] == "active"),
-            || {},
-        )
-        .await;
+    let status = monkey.wait_active(Duration::from_secs(20)).await;
     let id = plan(&status)
         .into_iter()
         .find(|p| p["status"] == "active")
@@ -720,7 +716,7 @@ async fn the_plan_is_published_ahead_to_webhooks_and_each_decision_follows() {
         &when(Duration::from_secs(3), Duration::from_secs(8)),
         &format!(
             "{}\nwebhooks:\n  - {{ url: \"http://127.0.0.1:{port}/hook\" }}",
-            victim_group(&victim, "", "1s", "2s").replace(" GROUP_EXTRA", "")
+            victim_group(&victim, "", "1s", "2s", "")
         ),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
@@ -878,7 +874,7 @@ async fn a_target_another_chaosday_holds_is_skipped_as_busy() {
     let yaml = monkey_file(
         "unleashed",
         &when(Duration::from_secs(2), Duration::from_secs(6)),
-        &victim_group(&victim, "", "1s", "2s").replace(" GROUP_EXTRA", ""),
+        &victim_group(&victim, "", "1s", "2s", ""),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
     let status = monkey.wait(Duration::from_secs(30), all_over, || {}).await;
