@@ -28,37 +28,8 @@ struct MonkeyPage<'a> {
 }
 
 impl MonkeyPage<'_> {
-    fn status_class(view: &PlanView) -> &'static str {
-        match view.status {
-            Status::Planned => "st-planned",
-            Status::Skipped => "st-skipped",
-            Status::Active => "st-active",
-            Status::Ended => "st-ended",
-            Status::Failed => "st-failed",
-        }
-    }
-
-    fn status_word(view: &PlanView) -> &'static str {
-        match view.status {
-            Status::Planned => "planned",
-            Status::Skipped => "skipped",
-            Status::Active => "active",
-            Status::Ended => "ended",
-            Status::Failed => "failed",
-        }
-    }
-
     fn can_skip(view: &PlanView) -> bool {
         view.status == Status::Planned
-    }
-}
-
-/// Milliseconds as `12.3 s` or `4m 05s`.
-fn seconds(ms: u64) -> String {
-    if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m {:02}s", ms / 60_000, (ms / 1000) % 60)
     }
 }
 
@@ -77,7 +48,7 @@ fn render(status: &MonkeyStatus, flash: Option<String>, code: StatusCode) -> Res
         .map(|(name, figures)| {
             let median = figures
                 .median_recovery_ms()
-                .map_or_else(|| "—".to_owned(), seconds);
+                .map_or_else(|| "—".to_owned(), chaosday_domain::report::human_duration);
             let skipped = if figures.skipped.is_empty() {
                 "0".to_owned()
             } else {
