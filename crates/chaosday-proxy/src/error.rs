@@ -37,6 +37,12 @@ pub enum RegistryError {
         /// The toxic's name.
         toxic: String,
     },
+    /// A proxy name that is empty, too long, or holds a control character or `/`.
+    #[error("{reason}")]
+    InvalidName {
+        /// What is wrong, naming the name.
+        reason: String,
+    },
     /// A `listen` or `upstream` that is not `host:port`.
     #[error(
         "{field} {value:?} is not host:port; write it like 127.0.0.1:6379 (port 0 picks a free port for listen)"

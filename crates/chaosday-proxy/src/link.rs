@@ -51,6 +51,8 @@ pub struct Stats {
     pub connections_total: AtomicU64,
     /// Connections open now.
     pub connections_open: AtomicU64,
+    /// Connections closed because their upstream refused them or did not answer in time.
+    pub upstream_failures: AtomicU64,
 }
 
 /// What a connection needs from its proxy.
@@ -103,9 +105,13 @@ pub async fn serve(client: TcpStream, connection: Connection) {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => {
                 tracing::debug!(upstream = %connection.upstream, error = %e, "upstream refused");
+                stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         },
     };
     let _ = upstream.set_nodelay(true);

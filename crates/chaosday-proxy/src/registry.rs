@@ -22,7 +22,7 @@ use crate::error::RegistryError;
 use crate::link::{self, Connection, Stats};
 use crate::rng::Rng;
 use crate::sockets::Sockets;
-use crate::toxic::{Toxic, ToxicKind, ToxicSet};
+use crate::toxic::{Toxic, ToxicKind, ToxicSet, check_name};
 
 /// A proxy as it is now.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,9 +216,11 @@ impl Registry {
         self.rng.lock().next_u64()
     }
 
-    /// Creates a proxy and, if enabled, starts listening. Refused if the name is taken, an
-    /// address is not `host:port`, a toxic is refused, or the listen address cannot be bound.
+    /// Creates a proxy and, if enabled, starts listening. Refused if the name is taken or not
+    /// a name ([`check_name`]), an address is not `host:port`, a toxic is refused, or the listen address cannot be bound.
     pub async fn create(&self, config: ProxyConfig) -> Result<ProxyView, RegistryError> {
+        check_name("proxy", &config.name)
+            .map_err(|reason| RegistryError::InvalidName { reason })?;
         check_host_port("upstream", &config.upstream)?;
         check_host_port("listen", &config.listen)?;
         if self.lock().contains_key(&config.name) {

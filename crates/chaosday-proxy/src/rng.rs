@@ -38,8 +38,9 @@ impl Rng {
         if spread <= 0 {
             return 0;
         }
-        let width = (spread as u64) * 2 + 1;
-        (self.next_u64() % width) as i64 - spread
+        // In 128 bits: any spread up to `i64::MAX` gives a width that fits, and a draw in range.
+        let width = (spread as u128) * 2 + 1;
+        ((u128::from(self.next_u64()) % width) as i128 - i128::from(spread)) as i64
     }
 
     /// Whether an event of probability `p` happens.
@@ -65,5 +66,12 @@ mod tests {
             assert!((0.0..1.0).contains(&u));
         }
         assert!(Rng::new(1).chance(1.0) && !Rng::new(1).chance(0.0));
+    }
+
+    #[test]
+    fn the_widest_spread_draws_in_range_without_overflow() {
+        let mut rng = Rng::new(7);
+        let draws: Vec<i64> = (0..1000).map(|_| rng.spread(i64::MAX)).collect();
+        assert!(draws.iter().any(|d| *d < 0) && draws.iter().any(|d| *d > 0));
     }
 }

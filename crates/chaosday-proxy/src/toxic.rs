@@ -111,6 +111,44 @@ pub enum ToxicKind {
 /// attributes far from overflowing.
 pub const MAX_ATTRIBUTE: i64 = 1 << 40;
 
+/// Whether `value`, the integer attribute `name`, is from 0 to [`MAX_ATTRIBUTE`]; says so
+/// otherwise, naming the attribute (`attributes.NAME`).
+pub fn check_whole(name: &str, value: i64) -> Result<(), String> {
+    if (0..=MAX_ATTRIBUTE).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "attributes.{name} must be a whole number from 0 to {MAX_ATTRIBUTE}, not {value}"
+        ))
+    }
+}
+
+/// The longest name of a proxy or a toxic, in bytes.
+pub const MAX_NAME: usize = 255;
+
+/// Whether `name` can name a proxy or a toxic (`what`): 1 to [`MAX_NAME`] bytes of
+/// printable characters, without `/` (names are path segments of the API). Says what is
+/// wrong otherwise.
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!(
+            "the {what} name is empty: give it a name such as \"db\""
+        ));
+    }
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "the {what} name is {} bytes long: use at most {MAX_NAME}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || *c == '/') {
+        return Err(format!(
+            "the {what} name {name:?} holds {c:?}: use printable characters other than '/'"
+        ));
+    }
+    Ok(())
+}
+
 /// The names of every toxic type, as the API spells them.
 pub const TYPES: &[&str] = &[
     "latency",
@@ -179,16 +217,10 @@ impl ToxicKind {
         })
     }
 
-    /// Whether every attribute is in range: no negative number, an HTTP status from 100 to
-    /// 599, a probability from 0 to 1. Says what is wrong otherwise.
+    /// Whether every attribute is in range: a whole number from 0 to [`MAX_ATTRIBUTE`], an
+    /// HTTP status from 100 to 599, a probability from 0 to 1. Says what is wrong otherwise.
     pub fn check(&self) -> Result<(), String> {
-        let whole = |name: &str, value: i64| {
-            if value < 0 {
-                Err(format!("attributes.{name} must be 0 or more"))
-            } else {
-                Ok(())
-            }
-        };
+        let whole = check_whole;
         let probability = |p: f64| {
             if (0.0..=1.0).contains(&p) {
                 Ok(())
@@ -284,15 +316,14 @@ impl Toxic {
         self
     }
 
-    /// Whether the registry takes it: a name, a toxicity from 0 to 1, attributes in range.
+    /// Whether the registry takes it: a name ([`check_name`]), a toxicity from 0 to 1,
+    /// attributes in range.
     pub fn check(&self) -> Result<(), RegistryError> {
         let invalid = |reason: String| RegistryError::InvalidToxic {
             toxic: self.name.clone(),
             reason,
         };
-        if self.name.is_empty() {
-            return Err(invalid("a toxic needs a name".to_owned()));
-        }
+        check_name("toxic", &self.name).map_err(invalid)?;
         if !(0.0..=1.0).contains(&self.toxicity) {
             return Err(invalid(
                 "toxicity must be a number from 0 to 1 (the probability that the toxic acts on a connection)".to_owned(),

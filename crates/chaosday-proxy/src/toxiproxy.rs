@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::RegistryError;
 use crate::registry::{ProxyConfig, ProxyUpdate, ProxyView, ToxicUpdate, check_host_port};
-use crate::toxic::{Stream, TYPES, Toxic, ToxicKind};
+use crate::toxic::{MAX_ATTRIBUTE, Stream, TYPES, Toxic, ToxicKind, check_whole};
 
 /// An error the API answers with a 4xx status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +106,7 @@ impl From<RegistryError> for ApiError {
             },
             RegistryError::InvalidToxic { reason, .. } => ApiError::bad_request(reason),
             RegistryError::InvalidAddress { .. }
+            | RegistryError::InvalidName { .. }
             | RegistryError::Listen { .. }
             | RegistryError::NeedsHttpProxy { .. }
             | RegistryError::NeedsTcpProxy { .. }
@@ -182,8 +183,11 @@ pub fn parse_proxy(body: &Value) -> Result<ProxyConfig, ApiError> {
     })
 }
 
-/// Parses a proxy's update request: `listen`, `upstream` and `enabled`, whichever it names.
-pub fn parse_proxy_update(body: &Value) -> Result<ProxyUpdate, ApiError> {
+/// Parses an update of the proxy named `name`: `listen`, `upstream` and `enabled`, whichever
+/// it names. A body that names none of them, or another name, is refused: it would change
+/// nothing, or not what it asks. (Clients that send the whole proxy back, with its name and
+/// toxics, are answered as Toxiproxy answers them.)
+pub fn parse_proxy_update(name: &str, body: &Value) -> Result<ProxyUpdate, ApiError> {
     let obj = body.as_object().ok_or_else(|| {
         ApiError::bad_request(
             "bad request body: expected a JSON object such as {\"enabled\": false}",
@@ -213,6 +217,20 @@ pub fn parse_proxy_update(body: &Value) -> Result<ProxyUpdate, ApiError> {
             ));
         }
     };
+    match obj.get("name") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(asked)) if asked.is_empty() || asked == name => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "the name of proxy {name:?} cannot change: create a proxy of the new name and delete this one"
+            )));
+        }
+    }
+    if listen.is_none() && upstream.is_none() && enabled.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: an update of a proxy sets `enabled`, `listen` or `upstream`, such as {\"enabled\": false}",
+        ));
+    }
     Ok(ProxyUpdate {
         listen,
         upstream,
@@ -274,17 +292,17 @@ pub fn merge_attributes(kind: &mut ToxicKind, attrs: &Map<String, Value>) -> Res
     let int = |name: &str, slot: &mut i64| -> Result<(), ApiError> {
         match attrs.get(name) {
             None | Some(Value::Null) => Ok(()),
-            Some(v) => match v
-                .as_i64()
-                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            {
-                Some(n) if n >= 0 => {
+            Some(v) => match whole_number(v) {
+                Some(n) => {
+                    check_whole(name, n).map_err(ApiError::bad_request)?;
                     *slot = n;
                     Ok(())
                 }
-                Some(_) => Err(ApiError::bad_request(format!(
-                    "attributes.{name} must be 0 or more"
-                ))),
+                None if v.is_number() && v.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                    Err(ApiError::bad_request(format!(
+                        "attributes.{name} must be a whole number from 0 to {MAX_ATTRIBUTE}, not {v}"
+                    )))
+                }
                 None => Err(ApiError::bad_request(format!(
                     "attributes.{name} must be a whole number, not {}",
                     describe(v)
@@ -365,6 +383,15 @@ pub fn merge_attributes(kind: &mut ToxicKind, attrs: &Map<String, Value>) -> Res
     }
 }
 
+/// `v` as an `i64` if it is a whole number that fits (`5` and `5.0`, not `5.5` nor `1e30`).
+fn whole_number(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f > i64::MIN as f64 && *f < i64::MAX as f64)
+            .map(|f| f as i64)
+    })
+}
+
 fn number(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
@@ -435,12 +462,14 @@ pub fn parse_toxic(body: &Value) -> Result<Toxic, ApiError> {
             ));
         }
     };
-    Ok(Toxic {
+    let toxic = Toxic {
         name,
         kind,
         stream,
         toxicity,
-    })
+    };
+    toxic.check()?;
+    Ok(toxic)
 }
 
 /// Parses a toxic's update request against the toxic as it is: only `attributes` (merged
@@ -452,15 +481,48 @@ pub fn parse_toxic_update(current: &Toxic, body: &Value) -> Result<ToxicUpdate, 
             "bad request body: expected a JSON object such as {\"toxicity\": 0.5}",
         )
     })?;
-    let kind = match attributes_of(obj)? {
-        Some(attrs) => {
+    let type_name = current.kind.type_name();
+    let fixed = [
+        ("name", current.name.as_str()),
+        ("type", type_name),
+        ("stream", current.stream.as_str()),
+    ];
+    for (field, now) in fixed {
+        match obj.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(asked)) if asked.is_empty() || asked.eq_ignore_ascii_case(now) => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "the {field} of toxic {:?} cannot change (it is {now:?}): delete the toxic and create it again",
+                    current.name
+                )));
+            }
+        }
+    }
+    let known = attributes_json(&current.kind);
+    let attrs = attributes_of(obj)?;
+    let kind = match attrs {
+        Some(attrs) if attrs.keys().any(|k| known.contains_key(k)) => {
             let mut kind = current.kind.clone();
             merge_attributes(&mut kind, attrs)?;
             Some(kind)
         }
-        None => None,
+        _ => None,
     };
     let toxicity = parse_toxicity(obj.get("toxicity"))?;
+    if kind.is_none() && toxicity.is_none() {
+        let names: Vec<&str> = known.keys().map(String::as_str).collect();
+        let mut message = format!(
+            "nothing to change: an update of a {type_name} toxic sets `toxicity` or `attributes` ({})",
+            names.join(", ")
+        );
+        if let Some(unknown) = attrs.and_then(|a| a.keys().next()) {
+            message.push_str(&format!(
+                "; `{unknown}` is not an attribute of a {type_name} toxic"
+            ));
+        }
+        return Err(ApiError::bad_request(message));
+    }
     Ok(ToxicUpdate { kind, toxicity })
 }
 
@@ -553,13 +615,125 @@ mod tests {
         );
         assert_eq!(
             created(json!({"type": "latency", "attributes": {"latency": -1}})),
-            "400 attributes.latency must be 0 or more"
+            "400 attributes.latency must be a whole number from 0 to 1099511627776, not -1"
         );
         assert!(
             created(json!({"type": "http_error", "attributes": {"status": 99}}))
                 .contains("from 100 to 599")
         );
         assert!(created(json!([1])).starts_with("400 bad request body"));
+    }
+
+    #[test]
+    fn attributes_out_of_range_or_of_no_integer_are_400s_naming_them() {
+        for (attrs, answer) in [
+            (
+                json!({"timeout": -9_223_372_036_854_775_809.0_f64}),
+                "400 attributes.timeout must be a whole number from 0 to 1099511627776, not -9.223372036854776e+18",
+            ),
+            (
+                json!({"timeout": 1e30}),
+                "400 attributes.timeout must be a whole number from 0 to 1099511627776, not 1e+30",
+            ),
+            (
+                json!({"timeout": u64::MAX}),
+                "400 attributes.timeout must be a whole number from 0 to 1099511627776, not 18446744073709551615",
+            ),
+            (
+                json!({"timeout": MAX_ATTRIBUTE + 1}),
+                "400 attributes.timeout must be a whole number from 0 to 1099511627776, not 1099511627777",
+            ),
+            (
+                json!({"timeout": 2.5}),
+                "400 attributes.timeout must be a whole number, not a fractional number",
+            ),
+        ] {
+            assert_eq!(
+                created(json!({"type": "timeout", "attributes": attrs})),
+                answer
+            );
+        }
+        assert_eq!(
+            created(
+                json!({"type": "slicer", "attributes": {"average_size": 10, "size_variation": i64::MAX}})
+            ),
+            "400 attributes.size_variation must be a whole number from 0 to 1099511627776, not 9223372036854775807"
+        );
+        assert!(
+            created(json!({"type": "timeout", "attributes": {"timeout": MAX_ATTRIBUTE}}))
+                .contains(r#""timeout":1099511627776"#)
+        );
+        // The registry keeps the same bounds for toxics that do not come through JSON.
+        let wide = Toxic::new(ToxicKind::Bandwidth { rate: i64::MAX }, Stream::Upstream);
+        assert!(
+            wide.check()
+                .unwrap_err()
+                .to_string()
+                .contains("attributes.rate")
+        );
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_it_can_change_says_so() {
+        let toxic =
+            parse_toxic(&json!({"type": "timeout", "attributes": {"timeout": 100}})).unwrap();
+        let refused = |body: Value| parse_toxic_update(&toxic, &body).unwrap_err().message;
+        assert_eq!(
+            refused(json!({"attributes": {"delay": 5}})),
+            "nothing to change: an update of a timeout toxic sets `toxicity` or `attributes` (timeout); `delay` is not an attribute of a timeout toxic"
+        );
+        assert!(refused(json!({})).starts_with("nothing to change"));
+        assert!(refused(json!({"attributes": {}})).starts_with("nothing to change"));
+        assert_eq!(
+            refused(json!({"stream": "upstream", "toxicity": 0.5})),
+            "the stream of toxic \"timeout_downstream\" cannot change (it is \"downstream\"): delete the toxic and create it again"
+        );
+        assert!(
+            refused(json!({"type": "latency", "attributes": {"timeout": 1}}))
+                .starts_with("the type of toxic")
+        );
+        assert!(refused(json!({"name": "other", "toxicity": 1})).starts_with("the name of toxic"));
+        // A client that sends the whole toxic back, changed or not, is answered.
+        let whole = json!({"name": "timeout_downstream", "type": "timeout", "stream": "downstream", "toxicity": 1, "attributes": {"timeout": 250}});
+        let update = parse_toxic_update(&toxic, &whole).unwrap();
+        assert_eq!(update.kind, Some(ToxicKind::Timeout { timeout: 250 }));
+        assert_eq!(update.toxicity, Some(1.0));
+    }
+
+    #[test]
+    fn a_proxy_update_that_changes_nothing_or_its_name_is_refused() {
+        let refused = |body: Value| parse_proxy_update("db", &body).unwrap_err().message;
+        assert!(refused(json!({})).starts_with("nothing to change: an update of a proxy sets"));
+        assert!(refused(json!({"toxics": []})).starts_with("nothing to change"));
+        assert!(
+            refused(json!({"name": "web", "enabled": false}))
+                .starts_with("the name of proxy \"db\" cannot change")
+        );
+        let whole = json!({"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432", "enabled": false, "toxics": []});
+        assert_eq!(
+            parse_proxy_update("db", &whole).unwrap().enabled,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn names_must_be_printable_without_a_slash_and_at_most_255_bytes() {
+        use crate::toxic::check_name;
+        for name in ["db", "redis primary", "café-01", &"x".repeat(255)] {
+            check_name("proxy", name).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        }
+        for (name, says) in [
+            ("", "is empty"),
+            ("a\0b", "holds '\\0'"),
+            ("a/b", "holds '/'"),
+            ("tab\there", "holds '\\t'"),
+            (&"x".repeat(256), "256 bytes long: use at most 255"),
+        ] {
+            let error = check_name("proxy", name).unwrap_err();
+            assert!(error.contains(says), "{name:?}: {error}");
+        }
+        let toxic = |name: &str| created(json!({"type": "latency", "name": name}));
+        assert!(toxic("a/b").starts_with("400 "), "{}", toxic("a/b"));
     }
 
     #[test]

@@ -1,6 +1,11 @@
-//! The one place that installs a tracing subscriber. Logs go to stderr; `RUST_LOG` overrides
-//! the level chosen with `-v`.
+//! What chaosday tells operators besides its answers: logs, and metrics.
+//!
+//! The one place that installs a tracing subscriber ([`init`]: logs go to stderr; `RUST_LOG`
+//! overrides the level chosen with `-v`), and the one answer of every `GET /metrics`
+//! ([`openmetrics`]): a registry built at each scrape, in the OpenMetrics text format.
 
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber: warnings by default, `-v` info, `-vv` debug.
@@ -16,4 +21,25 @@ pub fn init(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// A `/metrics` answer: `registry` in the OpenMetrics text format, which Prometheus reads.
+pub fn openmetrics(registry: &prometheus_client::registry::Registry) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, registry) {
+        tracing::warn!(error = %e, "the metrics did not encode");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics did not encode",
+        )
+            .into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

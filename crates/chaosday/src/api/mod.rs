@@ -23,6 +23,7 @@ pub mod listen;
 #[cfg(test)]
 mod matrix_tests;
 pub mod openapi;
+pub mod proxy_metrics;
 pub mod sse;
 pub mod toxiproxy;
 pub mod types;

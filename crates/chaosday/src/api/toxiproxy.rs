@@ -162,6 +162,7 @@ fn engine_error(error: chaosday_engine::Error) -> Error {
 pub fn router(api: Toxiproxy) -> Router {
     Router::new()
         .route("/version", get(version))
+        .route("/metrics", get(super::proxy_metrics::metrics))
         .route("/proxies", get(list_proxies).post(create_proxy))
         .route("/populate", post(populate))
         .route("/reset", post(reset))
@@ -491,7 +492,7 @@ async fn update_proxy(
 ) -> Result<Response, Error> {
     // An unknown proxy is a 404 whatever the body, as Toxiproxy.
     let before = api.registry.get(&proxy)?;
-    let update = toxiproxy::parse_proxy_update(&parse(&body, UPDATE_EXAMPLE)?)?;
+    let update = toxiproxy::parse_proxy_update(&proxy, &parse(&body, UPDATE_EXAMPLE)?)?;
     // Disabling is a fault (the link is down): the rest of the update first, then the fault
     // through the journal. Enabling ends that fault.
     let enabled = update.enabled;
@@ -781,7 +782,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_are_json_404s_and_unknown_methods_json_405s() {
         let registry = TestApi::new().await;
-        for path in ["/nope", "/metrics", "/proxies/", "/proxies/db/toxics/t/x"] {
+        for path in ["/nope", "/proxies/", "/proxies/db/toxics/t/x"] {
             let (status, kind, body) = send(&registry, "GET", path, None, "").await;
             assert_eq!((status, kind.as_str()), (404, "application/json"), "{path}");
             assert_eq!(error_of(&body).1, 404);
@@ -809,11 +810,35 @@ mod tests {
     #[tokio::test]
     async fn a_percent_encoded_name_reaches_its_proxy() {
         let registry = TestApi::new().await;
-        let body = r#"{"name": "a b/c", "upstream": "127.0.0.1:1", "enabled": false}"#;
+        let body = r#"{"name": "a b", "upstream": "127.0.0.1:1", "enabled": false}"#;
         assert_eq!(send(&registry, "POST", "/proxies", None, body).await.0, 201);
-        let (status, _, answer) = send(&registry, "GET", "/proxies/a%20b%2Fc", None, "").await;
+        let (status, _, answer) = send(&registry, "GET", "/proxies/a%20b", None, "").await;
         assert_eq!(status, 200, "{answer}");
-        assert!(answer.starts_with(r#"{"name":"a b/c""#), "{answer}");
+        assert!(answer.starts_with(r#"{"name":"a b""#), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn names_with_a_slash_a_control_character_or_over_255_bytes_are_400s() {
+        let registry = TestApi::new().await;
+        let long = "x".repeat(5000);
+        for (name, says) in [
+            ("a/b", "holds '/'"),
+            ("a\\u0000b", "holds '\\0'"),
+            (long.as_str(), "5000 bytes long: use at most 255"),
+        ] {
+            let body =
+                format!(r#"{{"name": "{name}", "upstream": "127.0.0.1:1", "enabled": false}}"#);
+            let (status, _, answer) = send(&registry, "POST", "/proxies", None, body).await;
+            assert_eq!(status, 400, "{answer}");
+            assert!(error_of(&answer).0.contains(says), "{answer}");
+        }
+        assert!(registry.list().is_empty());
+        let body = r#"{"name": "db", "upstream": "127.0.0.1:1", "enabled": false}"#;
+        send(&registry, "POST", "/proxies", None, body).await;
+        let toxic = r#"{"name": "a/b", "type": "latency"}"#;
+        let (status, _, answer) = send(&registry, "POST", "/proxies/db/toxics", None, toxic).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(registry.toxics("db").unwrap().is_empty());
     }
 
     #[tokio::test]

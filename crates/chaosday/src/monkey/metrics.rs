@@ -14,10 +14,8 @@
 //! | `chaosday_monkey_unleashed` | — |
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chaosday_domain::monkey::Mode;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -119,21 +117,5 @@ pub async fn metrics(State(app): State<MonkeyApp>) -> Response {
         "1 when the monkey injects, 0 when it is leashed",
         unleashed,
     );
-    let mut text = String::new();
-    if let Err(e) = encode(&mut text, &registry) {
-        tracing::warn!(error = %e, "the monkey's metrics did not encode");
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the metrics did not encode",
-        )
-            .into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    crate::telemetry::openmetrics(&registry)
 }

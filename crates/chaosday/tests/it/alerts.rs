@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::game_support::{CHECKOUT, GM, GameServer};
-use crate::support::owned_port;
+use crate::support::{owned_port, program};
 
 /// Alertmanager on a loopback port, with a throwaway storage directory, sending every
 /// group (one per alert: `group_by: ['...']`) to `receiver` with `token`.
@@ -41,16 +41,12 @@ impl Drop for RealAlertmanager {
 }
 
 fn alertmanager_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHAOSDAY_TEST_ALERTMANAGER") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .flat_map(|dir| ["prometheus-alertmanager", "alertmanager"].map(|name| dir.join(name)))
-            .find(|path| path.is_file())
-    });
     // Never a silent pass: the alert-cheat tests need a real Alertmanager.
-    found.unwrap_or_else(|| {
+    program(
+        "CHAOSDAY_TEST_ALERTMANAGER",
+        &["prometheus-alertmanager", "alertmanager"],
+    )
+    .unwrap_or_else(|| {
         panic!(
             "Alertmanager is missing: run apt-get install -y prometheus-alertmanager as root \
              (./scripts/test does), or set CHAOSDAY_TEST_ALERTMANAGER to an alertmanager binary"

@@ -338,3 +338,127 @@ pub async fn engine(
 }
 
 pub use chaosday_testkit::{owned_port, owned_ports};
+
+/// The program named by the environment variable `env`, or the first of `names` on PATH.
+pub fn program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+            .find(|path| path.is_file())
+    })
+}
+
+/// A real Prometheus (Debian's package) on a loopback port this test owns, scraping
+/// `targets` every second; stopped when dropped.
+pub struct RealPrometheus {
+    child: Child,
+    /// Where its API listens.
+    pub addr: std::net::SocketAddr,
+    dir: TempDir,
+}
+
+impl Drop for RealPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RealPrometheus {
+    /// Starts it once its API answers; `None` (with a notice) when it is not installed and
+    /// this is not CI, where its absence fails the test.
+    pub fn start(targets: &[std::net::SocketAddr]) -> Option<Self> {
+        let how = "run apt-get install -y prometheus as root (./scripts/test does), or set \
+                   CHAOSDAY_TEST_PROMETHEUS to a prometheus binary";
+        let Some(binary) = program("CHAOSDAY_TEST_PROMETHEUS", &["prometheus"]) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "prometheus is missing and CI runs this test: {how}"
+            );
+            eprintln!("NOTICE: SKIPPED a test with a real Prometheus: it is missing; {how}");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("a directory for Prometheus");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", owned_port()).parse().unwrap();
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: chaosday\n    \
+                 static_configs:\n      - targets: [{}]\n",
+                list.join(", ")
+            ),
+        )
+        .expect("write prometheus.yml");
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("a log");
+        let child = Command::new(&binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut prometheus = RealPrometheus { child, addr, dir };
+        let ready = wait_until(Duration::from_secs(60), || {
+            if let Ok(Some(status)) = prometheus.child.try_wait() {
+                panic!("Prometheus exited ({status}):\n{}", prometheus.log());
+            }
+            http_get(addr, "/-/ready").is_some_and(|(status, _)| status == 200)
+        });
+        assert!(
+            ready,
+            "Prometheus not ready after 60 s:\n{}",
+            prometheus.log()
+        );
+        Some(prometheus)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// The value of an instant query that answers one series, once it does.
+    pub fn query(&self, promql: &str) -> Option<f64> {
+        let mut path = String::from("/api/v1/query?query=");
+        for byte in promql.bytes() {
+            if byte.is_ascii_alphanumeric() || b"_.-".contains(&byte) {
+                path.push(char::from(byte));
+            } else {
+                path.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        let (_, body) = http_get(self.addr, &path)?;
+        let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = answer["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [one] => one["value"][1].as_str()?.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A GET on a connection of its own, every wait bounded: the status and the body, or `None`
+/// if the server did not answer.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let limit = Duration::from_secs(10);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, limit).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}

@@ -622,14 +622,6 @@ const TRANSCRIPT: &[Step] = &[
         404,
         Expect::Error("no such path: /nope"),
     ),
-    step(
-        "no metrics endpoint",
-        "GET",
-        "/metrics",
-        "",
-        404,
-        Expect::Error("no such path: /metrics"),
-    ),
 ];
 
 /// `text` with each variable replaced by its value.
@@ -926,4 +918,92 @@ fn sigterm_stops_the_api_and_every_proxy() {
         TcpStream::connect_timeout(&server.api, LIMIT).is_err(),
         "the API outlived chaosday"
     );
+}
+
+/// One sample of `/metrics`: the value on the line that starts with `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_each_proxy_s_bytes_connections_and_toxics_and_prometheus_scrapes_them() {
+    let (server, _) = Server::start(&[]);
+    let upstream = echo_upstream();
+    let created = server.json(
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name": "db", "upstream": "{upstream}"}}"#),
+    );
+    let listen = created["listen"].as_str().expect("listen").to_owned();
+    // Nothing listens on an owned port: every connection through `dead` fails upstream.
+    let dead = server.json(
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name": "dead", "upstream": "{}"}}"#, free_port()),
+    );
+    for toxic in [
+        r#"{"type": "latency", "attributes": {"latency": 1}}"#,
+        r#"{"name": "l2", "type": "latency", "attributes": {"latency": 1}}"#,
+        r#"{"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 100000}}"#,
+    ] {
+        server.json("POST", "/proxies/db/toxics", toxic);
+    }
+    let mut conn = connect(&listen).expect("connect");
+    echo_round_trip(&mut conn, &[7u8; 1000]);
+    let mut refused = connect(dead["listen"].as_str().expect("listen")).expect("connect");
+    assert_dropped(&mut refused);
+    server.json("POST", "/proxies/dead", r#"{"enabled": false}"#);
+
+    let answer = server.send("GET", "/metrics", None, "");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        answer
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/openmetrics-text")),
+        "{answer:?}"
+    );
+    let metrics = answer.body;
+    let db = |name: &str, extra: &str| format!("chaosday_proxy_{name}{{proxy=\"db\"{extra}}}");
+    for (series, value) in [
+        (db("bytes_total", ",direction=\"upstream\""), 1000.0),
+        (db("bytes_total", ",direction=\"downstream\""), 1000.0),
+        (db("connections_total", ""), 1.0),
+        (db("connections_open", ""), 1.0),
+        (db("upstream_failures_total", ""), 0.0),
+        (db("enabled", ""), 1.0),
+        (db("toxics", ",type=\"latency\",stream=\"downstream\""), 2.0),
+        (db("toxics", ",type=\"bandwidth\",stream=\"upstream\""), 1.0),
+        (
+            "chaosday_proxy_upstream_failures_total{proxy=\"dead\"}".to_owned(),
+            1.0,
+        ),
+        ("chaosday_proxy_enabled{proxy=\"dead\"}".to_owned(), 0.0),
+    ] {
+        assert_eq!(
+            sample(&metrics, &series),
+            Some(value),
+            "{series} in\n{metrics}"
+        );
+    }
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+
+    // A real Prometheus reads the same figures from the same endpoint.
+    let Some(prometheus) = RealPrometheus::start(&[server.api]) else {
+        return;
+    };
+    let query = r#"chaosday_proxy_bytes_total{proxy="db",direction="downstream"}"#;
+    let scraped = wait_until(Duration::from_secs(30), || {
+        prometheus.query(query) == Some(1000.0)
+    });
+    assert!(
+        scraped,
+        "Prometheus did not read {query} = 1000: {:?}\n{}",
+        prometheus.query(query),
+        prometheus.log()
+    );
+    let toxics = r#"sum(chaosday_proxy_toxics{proxy="db"})"#;
+    assert_eq!(prometheus.query(toxics), Some(3.0));
 }
