@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use chaosday_proxy::toxic::TYPES;
+use chaosday_proxy::toxic::{TYPES, check_name};
 use chaosday_proxy::toxiproxy::{
     attributes_json, parse_proxy, parse_proxy_update, parse_toxic, parse_toxic_update, toxic_json,
 };
@@ -19,10 +19,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(config) = parse_proxy(&body) {
-        assert!(!config.name.is_empty() && !config.upstream.is_empty());
+        assert!(check_name("proxy", &config.name).is_ok() && !config.upstream.is_empty());
         config.toxics.iter().for_each(check);
     }
-    let _ = parse_proxy_update(&body);
+    let _ = parse_proxy_update("p", &body);
     if let Ok(toxic) = parse_toxic(&body) {
         check(&toxic);
     }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::RegistryError;
 use crate::registry::{ProxyConfig, ProxyUpdate, ProxyView, ToxicUpdate, check_host_port};
-use crate::toxic::{MAX_ATTRIBUTE, Stream, TYPES, Toxic, ToxicKind, check_whole};
+use crate::toxic::{MAX_ATTRIBUTE, Stream, TYPES, Toxic, ToxicKind, check_name, check_whole};
 
 /// An error the API answers with a 4xx status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,6 +159,7 @@ pub fn parse_proxy(body: &Value) -> Result<ProxyConfig, ApiError> {
         }
     };
     let name = text("name")?.ok_or_else(|| ApiError::missing_field("name"))?;
+    check_name("proxy", &name).map_err(ApiError::bad_request)?;
     let upstream = text("upstream")?.ok_or_else(|| ApiError::missing_field("upstream"))?;
     check_host_port("upstream", &upstream)?;
     let listen = text("listen")?.unwrap_or_else(|| "127.0.0.1:0".into());

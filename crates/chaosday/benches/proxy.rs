@@ -1,26 +1,29 @@
 //! Proxy benchmark: every proxy figure of SPEC §8, each as a ratio to a direct loopback
 //! connection measured in the same run.
 //!
-//! Run with `cargo bench -p chaosday --bench proxy`. Three processes share the machine:
+//! Run with `cargo bench -p chaosday --bench proxy`. These processes share the machine:
 //!
 //! - this one, the load generator (a tokio runtime; a minimal HTTP/1.1 client);
 //! - the upstream: this same binary run again with `CHAOSDAY_BENCH_ROLE=upstream`, a small
 //!   keep-alive HTTP/1.1 server with fixed answers (`/small`: 13 bytes, `/big`: 1 MiB) and a
 //!   bulk TCP blaster that writes as fast as it can to whoever connects;
-//! - the proxy: the real `chaosday proxy`, configured through its Toxiproxy HTTP API.
+//! - the proxy: the real `chaosday proxy`, configured through its Toxiproxy HTTP API;
+//! - the proxies users already run, measured the same way beside it: haproxy (Debian's
+//!   package, TCP mode, the same upstreams) and fault-cli (`fault` on PATH, or named by
+//!   `CHAOSDAY_BENCH_FAULT`); `CHAOSDAY_BENCH_VERSUS` lists which (`haproxy,fault` by
+//!   default, `none` for neither);
+//! - for figures 1 and 3 again, a load generator and an upstream that are not chaosday's:
+//!   wrk against nginx (Debian's packages), through the same proxies.
 //!
 //! Figures (SPEC §8): 1. small responses on 50 keep-alive connections, req/s; 2. one
 //! connection, sequential requests, added p50 per hop; 3. 1 MiB responses on 10 connections,
 //! MB/s and p99; 4. one bulk stream, MB/s; 5. a new connection per request, 50 clients,
 //! req/s; 6. proxy RSS per idle proxied connection (1,000 of them); 7. a 10 ms latency
-//! toxic, 50 keep-alive connections, req/s and p50; 8. 1 MiB responses under that toxic.
-//!
-//! A proxy users already run is measured the same way beside chaosday: haproxy (Debian's
-//! package, TCP mode, the same upstream) for figures 1–5 by default, or with
-//! `CHAOSDAY_BENCH_VERSUS=fault` a `fault` binary (fault-cli, on PATH or named by
-//! `CHAOSDAY_BENCH_FAULT`) for figures 1–5 and 7. Nothing here asserts on timing: each figure
-//! is printed with its SPEC target and whether it was met. Every child process is stopped at
-//! the end, also when a step fails; the upstream also exits when this process dies.
+//! toxic, 50 keep-alive connections, req/s and p50 (fault-cli beside it: haproxy has no
+//! such fault); 8. 1 MiB responses under that toxic. Nothing here asserts on timing: each
+//! figure is printed with its SPEC target and whether it was met. Every child process is
+//! stopped at the end, also when a step fails; the upstream also exits when this process
+//! dies.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
@@ -42,49 +45,57 @@ use tokio::task::JoinSet;
 const ROLE_ENV: &str = "CHAOSDAY_BENCH_ROLE";
 /// A `fault` binary to compare with, instead of the one on PATH.
 const FAULT_ENV: &str = "CHAOSDAY_BENCH_FAULT";
-/// Which proxy users already run is measured beside chaosday: `haproxy` (the default, when
-/// on PATH), `fault`, or `none`.
+/// Which proxies users already run are measured beside chaosday: a comma-separated list of
+/// `haproxy` and `fault`, or `none`.
 const VERSUS_ENV: &str = "CHAOSDAY_BENCH_VERSUS";
+/// The peers measured when [`VERSUS_ENV`] is not set.
+const VERSUS_DEFAULT: &str = "haproxy,fault";
 
-/// The name of the proxy measured beside chaosday, for the tables.
-static VERSUS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-
-fn versus() -> &'static str {
-    VERSUS.get().copied().unwrap_or("other")
+/// A proxy users already run, started beside chaosday on the same upstreams.
+struct Peer {
+    /// `haproxy` or `fault`, for the tables.
+    name: &'static str,
+    pid: u32,
+    path: PathBuf,
+    version: String,
+    target: Target,
 }
 
-/// fault-cli, if it can be started.
-async fn start_fault(
+/// The peers asked for by [`VERSUS_ENV`], each started or with why it is not.
+async fn start_peers(
     children: &mut Children,
     upstream: &Upstream,
     dir: &Path,
-) -> std::result::Result<FaultProxy, String> {
-    match find_fault() {
-        None => Err(format!(
-            "no `fault` on PATH (cargo install fault-cli, or set {FAULT_ENV}): not compared"
-        )),
-        Some(path) => children
-            .spawn_fault(&path, upstream, dir)
-            .await
-            .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+) -> Vec<(String, std::result::Result<Peer, String>)> {
+    let asked = std::env::var(VERSUS_ENV).unwrap_or_else(|_| VERSUS_DEFAULT.to_owned());
+    let mut peers = Vec::new();
+    for name in asked.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let started = match name {
+            "none" => continue,
+            "haproxy" => match find_program("haproxy") {
+                None => Err("no `haproxy` on PATH (apt-get install haproxy): not compared".into()),
+                Some(path) => children
+                    .spawn_haproxy(&path, upstream, dir)
+                    .await
+                    .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+            },
+            "fault" => match find_fault() {
+                None => Err(format!(
+                    "no `fault` on PATH (cargo install fault-cli, or set {FAULT_ENV}): not compared"
+                )),
+                Some(path) => children
+                    .spawn_fault(&path, upstream, dir)
+                    .await
+                    .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+            },
+            other => Err(format!(
+                "{VERSUS_ENV} names {other:?}: list haproxy and fault, or none"
+            )),
+        };
+        peers.push((name.to_owned(), started));
     }
+    peers
 }
-
-/// haproxy (TCP mode, the same upstream), if it can be started.
-async fn start_haproxy(
-    children: &mut Children,
-    upstream: &Upstream,
-    dir: &Path,
-) -> std::result::Result<FaultProxy, String> {
-    let Some(path) = find_program("haproxy") else {
-        return Err("no `haproxy` on PATH (apt-get install haproxy): not compared".into());
-    };
-    children
-        .spawn_haproxy(&path, upstream, dir)
-        .await
-        .map_err(|e| format!("{} could not be started: {e:#}", path.display()))
-}
-
 /// Unmeasured time at the start of each measurement (connections, caches, the proxy's
 /// upstream connects).
 const WARMUP: Duration = Duration::from_millis(150);
@@ -164,6 +175,8 @@ struct Target {
     bulk: SocketAddr,
     /// The HTTP upstream behind a 10 ms latency, if this contender has one.
     latency: Option<SocketAddr>,
+    /// nginx, if it runs.
+    nginx: Option<SocketAddr>,
 }
 
 async fn run(nofile: u64) -> Result<()> {
@@ -172,35 +185,24 @@ async fn run(nofile: u64) -> Result<()> {
     // they use goes away.
     let mut children = Children::default();
 
-    let upstream = children.spawn_upstream()?;
+    let mut upstream = children.spawn_upstream()?;
+    let nginx = match find_program("nginx") {
+        None => Err("no `nginx` on PATH (apt-get install nginx-light): not measured".to_owned()),
+        Some(path) => children
+            .spawn_nginx(&path, state.path())
+            .await
+            .map_err(|e| format!("{} could not be started: {e:#}", path.display())),
+    };
+    upstream.nginx = nginx.as_ref().ok().copied();
     let direct = Target {
         http: upstream.http,
         bulk: upstream.bulk,
         latency: None,
+        nginx: upstream.nginx,
     };
     let proxy = children.spawn_chaosday(state.path()).await?;
     let chaosday = configure_chaosday(proxy.api, &upstream).await?;
-    let fault = match std::env::var(VERSUS_ENV).as_deref() {
-        Ok("none") => Err(format!("{VERSUS_ENV}=none: no other proxy compared")),
-        Ok("fault") => start_fault(&mut children, &upstream, state.path()).await,
-        Ok("haproxy") | Err(_) if find_program("haproxy").is_some() => {
-            start_haproxy(&mut children, &upstream, state.path()).await
-        }
-        Ok("haproxy") => {
-            Err("no `haproxy` on PATH (apt-get install haproxy): not compared".to_string())
-        }
-        Ok(other) if other != "none" => Err(format!(
-            "{VERSUS_ENV}={other}: compare with haproxy (the default) or fault"
-        )),
-        _ => start_fault(&mut children, &upstream, state.path()).await,
-    };
-    let _ = VERSUS.set(fault.as_ref().map_or("other", |f| {
-        if f.version.starts_with("HAProxy") || f.version.starts_with("HA-Proxy") {
-            "haproxy"
-        } else {
-            "fault"
-        }
-    }));
+    let started = start_peers(&mut children, &upstream, state.path()).await;
 
     println!("chaosday proxy benchmark");
     println!(
@@ -212,15 +214,24 @@ async fn run(nofile: u64) -> Result<()> {
         "  chaosday proxy: pid {}, API {}; open-file limit {nofile}",
         proxy.pid, proxy.api
     );
-    match &fault {
-        Ok(f) => println!(
-            "  compared with {}: {} (pid {}): {}",
-            versus(),
-            f.version,
-            f.pid,
-            f.path.display()
+    for (name, peer) in &started {
+        match peer {
+            Ok(p) => println!(
+                "  compared with {name}: {} (pid {}): {}",
+                p.version,
+                p.pid,
+                p.path.display()
+            ),
+            Err(why) => println!("  compared with {name}: {why}"),
+        }
+    }
+    match (&nginx, find_program("wrk")) {
+        (Ok(addr), Some(wrk)) => println!(
+            "  figures 1 and 3 again with wrk ({}) against nginx ({addr})",
+            wrk.display()
         ),
-        Err(why) => println!("  compared with: {why}"),
+        (Err(why), _) => println!("  wrk against nginx: {why}"),
+        (_, None) => println!("  wrk against nginx: no `wrk` on PATH (apt-get install wrk)"),
     }
     println!(
         "  every figure is a ratio to a direct loopback connection measured in this run; compare ratios, not absolute figures, across runs"
@@ -235,8 +246,13 @@ async fn run(nofile: u64) -> Result<()> {
         WARMUP.as_millis()
     );
 
-    let fault_target = fault.as_ref().ok().map(|f| f.target);
-    let mut summary = Summary::default();
+    let peers: Vec<Peer> = started.into_iter().filter_map(|(_, p)| p.ok()).collect();
+    let fig = Figure {
+        direct,
+        chaosday,
+        peers: &peers,
+    };
+    let mut summary = Summary::new(&peers);
 
     // The memory figure is measured first, on a proxy that has served nothing yet, so that
     // memory freed by earlier figures and kept by the allocator cannot hide what idle
@@ -244,26 +260,34 @@ async fn run(nofile: u64) -> Result<()> {
     let memory = idle_memory(proxy.pid, chaosday.http).await;
     tokio::time::sleep(SETTLE).await;
 
-    small_keep_alive(direct, chaosday, fault_target, &mut summary).await;
-    sequential(direct, chaosday, fault_target, &mut summary).await;
-    big_responses(direct, chaosday, fault_target, &mut summary).await;
-    bulk_stream(direct, chaosday, fault_target, &mut summary).await;
-    new_connections(direct, chaosday, fault_target, &mut summary).await;
+    small_keep_alive(&fig, &mut summary).await;
+    sequential(&fig, &mut summary).await;
+    big_responses(&fig, &mut summary).await;
+    bulk_stream(&fig, &mut summary).await;
+    new_connections(&fig, &mut summary).await;
     print_memory(&memory, &mut summary);
-    latency_small(chaosday, fault_target, &mut summary).await;
-    latency_big(direct, chaosday, &mut summary).await;
+    latency_small(&fig, &mut summary).await;
+    latency_big(&fig, &mut summary).await;
+    if let Some(wrk) = find_program("wrk") {
+        wrk_figures(&wrk, &fig, &mut summary).await;
+    }
 
-    summary.print(fault.is_ok());
+    summary.print();
     drop(children);
     Ok(())
 }
 
 /// Creates the benchmark's proxies on the chaosday API: plain to the HTTP upstream, plain to
-/// the blaster, and one to the HTTP upstream with a 10 ms latency toxic downstream.
+/// the blaster, one to the HTTP upstream with a 10 ms latency toxic downstream, and plain to
+/// nginx when it runs.
 async fn configure_chaosday(api: SocketAddr, upstream: &Upstream) -> Result<Target> {
     let http = create_proxy(api, "bench_http", upstream.http).await?;
     let bulk = create_proxy(api, "bench_bulk", upstream.bulk).await?;
     let latency = create_proxy(api, "bench_latency", upstream.http).await?;
+    let nginx = match upstream.nginx {
+        Some(nginx) => Some(create_proxy(api, "bench_nginx", nginx).await?),
+        None => None,
+    };
     let toxic = json!({
         "name": "latency_downstream",
         "type": "latency",
@@ -280,6 +304,7 @@ async fn configure_chaosday(api: SocketAddr, upstream: &Upstream) -> Result<Targ
         http,
         bulk,
         latency: Some(latency),
+        nginx,
     })
 }
 
@@ -309,6 +334,50 @@ async fn create_proxy(api: SocketAddr, name: &str, upstream: SocketAddr) -> Resu
 /// One contender's measurement, or why it failed.
 type Measured = std::result::Result<Sample, String>;
 
+/// Who a figure measures: direct, chaosday, and the peers.
+struct Figure<'a> {
+    direct: Target,
+    chaosday: Target,
+    peers: &'a [Peer],
+}
+
+/// A figure's results: direct, chaosday, and each peer's by name.
+struct Results {
+    direct: Measured,
+    chaosday: Measured,
+    peers: Vec<(&'static str, Measured)>,
+}
+
+impl Figure<'_> {
+    /// Measures every contender that has an address for `port` (direct, chaosday, then
+    /// each peer), taking turns ([`contend`]).
+    async fn measure<F, Fut>(
+        &self,
+        port: impl Fn(&Target) -> Option<SocketAddr>,
+        measure: Duration,
+        run: F,
+    ) -> Option<Results>
+    where
+        F: Fn(SocketAddr, Duration) -> Fut,
+        Fut: Future<Output = Result<Sample>>,
+    {
+        let peers: Vec<(&'static str, SocketAddr)> = self
+            .peers
+            .iter()
+            .filter_map(|p| Some((p.name, port(&p.target)?)))
+            .collect();
+        let mut addrs = vec![port(&self.direct)?, port(&self.chaosday)?];
+        addrs.extend(peers.iter().map(|(_, addr)| *addr));
+        let mut results = contend(&addrs, measure, run).await.into_iter();
+        let (direct, chaosday) = (results.next()?, results.next()?);
+        Some(Results {
+            direct,
+            chaosday,
+            peers: peers.iter().map(|(name, _)| *name).zip(results).collect(),
+        })
+    }
+}
+
 /// Measures each address in turn, [`ROUNDS`] times over, `measure / ROUNDS` each time, and
 /// merges each one's rounds: a change of load on the machine during a figure (another
 /// build, a frequency step) then hits every contender alike. The first address is direct.
@@ -336,69 +405,59 @@ where
     results
 }
 
-/// The addresses of the contenders that have one: direct, chaosday, then fault.
-fn contenders(
-    direct: SocketAddr,
-    chaosday: SocketAddr,
-    fault: Option<SocketAddr>,
-) -> Vec<SocketAddr> {
-    let mut addrs = vec![direct, chaosday];
-    addrs.extend(fault);
-    addrs
-}
-
-/// Splits [`contend`]'s results into direct, chaosday and fault (when measured).
-fn split(mut results: Vec<Measured>) -> (Measured, Measured, Option<Measured>) {
-    let f = (results.len() > 2).then(|| results.remove(2));
-    let c = results.remove(1);
-    let d = results.remove(0);
-    (d, c, f)
-}
-
-async fn small_keep_alive(
-    direct: Target,
-    chaosday: Target,
-    fault: Option<Target>,
+/// A figure of throughput against a floor (`>= floor x direct`): its verdict line and its
+/// summary row, each peer's own ratio to direct beside chaosday's.
+fn throughput_verdict(
+    results: &Results,
+    figure: &str,
+    floor: f64,
+    of: impl Fn(&Sample) -> f64 + Copy,
     summary: &mut Summary,
 ) {
-    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
-    let (d, c, f) = split(
-        contend(&addrs, MEASURE, |addr, time| {
-            keep_alive(addr, KEEPALIVE_CONNS, SMALL_REQ, 4096, time)
-        })
-        .await,
+    let target = format!(">= {floor:.2}x direct");
+    let ratio = ratio_of(&results.chaosday, &results.direct, of);
+    print_verdict(&target, ratio.map(|r| (format!("{r:.2}x"), r >= floor)));
+    summary.add(
+        figure,
+        &target,
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r >= floor),
+        peer_cells(results, |m| {
+            ratio_of(m, &results.direct, of).map(|r| format!("{r:.2}x"))
+        }),
     );
+}
+
+async fn small_keep_alive(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(results) = fig
+        .measure(
+            |t| Some(t.http),
+            MEASURE,
+            |addr, time| keep_alive(addr, KEEPALIVE_CONNS, SMALL_REQ, 4096, time),
+        )
+        .await
+    else {
+        return;
+    };
     println!();
     println!(
         "1. small HTTP responses ({} B bodies), {KEEPALIVE_CONNS} keep-alive connections",
         SMALL_BODY.len()
     );
-    print_requests_table(&d, &c, f.as_ref());
-    let ratio = ratio_of(&c, &d, Sample::per_sec);
-    let versus = f
-        .as_ref()
-        .and_then(|f| ratio_of(&c, f, Sample::per_sec))
-        .map(|r| format!("{r:.2}x {}", versus()));
-    print_verdict(
-        ">= 0.80x direct",
-        ratio.map(|r| (format!("{r:.2}x"), r >= 0.80)),
-    );
-    summary.add(
+    print_requests_table(&results);
+    throughput_verdict(
+        &results,
         "1 small responses, 50 keep-alive: req/s",
-        ">= 0.80x direct",
-        ratio.map(|r| format!("{r:.2}x")),
-        ratio.map(|r| r >= 0.80),
-        fault_column(f.as_ref(), versus),
+        0.80,
+        Sample::per_sec,
+        summary,
     );
 }
 
-async fn sequential(
-    direct: Target,
-    chaosday: Target,
-    fault: Option<Target>,
-    summary: &mut Summary,
-) {
-    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
+async fn sequential(fig: &Figure<'_>, summary: &mut Summary) {
+    let names: Vec<&'static str> = fig.peers.iter().map(|p| p.name).collect();
+    let mut addrs = vec![fig.direct.http, fig.chaosday.http];
+    addrs.extend(fig.peers.iter().map(|p| p.target.http));
     let count = addrs.len();
     // The contenders take turns, request by request, on one connection each: drift hits all
     // alike.
@@ -413,7 +472,15 @@ async fn sequential(
             Err(_) => vec![Err(format!("did not finish within {} s", limit.as_secs())); count],
         };
     tokio::time::sleep(SETTLE).await;
-    let (d, c, f) = split(samples);
+    let mut samples = samples.into_iter();
+    let (Some(direct), Some(chaosday)) = (samples.next(), samples.next()) else {
+        return;
+    };
+    let results = Results {
+        direct,
+        chaosday,
+        peers: names.into_iter().zip(samples).collect(),
+    };
     println!();
     println!(
         "2. one connection each, sequential small requests, the contenders taking turns ({:.1} s)",
@@ -423,29 +490,25 @@ async fn sequential(
         "   {:<12} {:>10} {:>9} {:>9} {:>9} {:>14}",
         "", "requests", "p50 us", "p90 us", "p99 us", "added p50 us"
     );
-    let d50 = d.as_ref().ok().map(|s| s.percentile_us(50.0));
+    let d50 = results.direct.as_ref().ok().map(|s| s.percentile_us(50.0));
     let added = |m: &Measured| match (m, d50) {
         (Ok(s), Some(d50)) => Some(s.percentile_us(50.0) - d50),
         _ => None,
     };
-    let row = |name: &str, m: &Measured| match m {
-        Ok(s) => println!(
-            "   {name:<12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>14}",
-            s.requests,
-            s.percentile_us(50.0),
-            s.percentile_us(90.0),
-            s.percentile_us(99.0),
-            added(m).map_or_else(|| "n/a".to_string(), |a| format!("{a:+.1}")),
-        ),
-        Err(e) => println!("   {name:<12} failed: {e}"),
-    };
-    row("direct", &d);
-    row("chaosday", &c);
-    if let Some(f) = &f {
-        row(versus(), f);
+    for (name, m) in results.rows() {
+        match m {
+            Ok(s) => println!(
+                "   {name:<12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>14}",
+                s.requests,
+                s.percentile_us(50.0),
+                s.percentile_us(90.0),
+                s.percentile_us(99.0),
+                added(m).map_or_else(|| "n/a".to_string(), |a| format!("{a:+.1}")),
+            ),
+            Err(e) => println!("   {name:<12} failed: {e}"),
+        }
     }
-    let c_added = added(&c);
-    let f_added = f.as_ref().and_then(added);
+    let c_added = added(&results.chaosday);
     print_verdict(
         "<= 20 us added p50 per hop",
         c_added.map(|a| (format!("{a:+.1} us"), a <= 20.0)),
@@ -455,138 +518,99 @@ async fn sequential(
         "<= 20 us",
         c_added.map(|a| format!("{a:+.1} us")),
         c_added.map(|a| a <= 20.0),
-        fault_column(
-            f.as_ref(),
-            f_added.map(|a| format!("{} {a:+.1} us", versus())),
-        ),
+        peer_cells(&results, |m| added(m).map(|a| format!("{a:+.1} us"))),
     );
 }
 
-async fn big_responses(
-    direct: Target,
-    chaosday: Target,
-    fault: Option<Target>,
-    summary: &mut Summary,
-) {
-    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
-    let (d, c, f) = split(
-        contend(&addrs, MEASURE_LONG, |addr, time| {
-            keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time)
-        })
-        .await,
-    );
+async fn big_responses(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(results) = fig
+        .measure(
+            |t| Some(t.http),
+            MEASURE_LONG,
+            |addr, time| keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time),
+        )
+        .await
+    else {
+        return;
+    };
     println!();
     println!("3. 1 MiB responses, {BIG_CONNS} keep-alive connections");
-    print_bytes_table(&d, &c, f.as_ref());
-    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
-    let p99 = ratio_of(&c, &d, |s| s.percentile_ms(99.0));
-    print_verdict(
-        ">= 0.75x direct MB/s",
-        ratio.map(|r| (format!("{r:.2}x"), r >= 0.75)),
+    print_bytes_table(&results);
+    throughput_verdict(
+        &results,
+        "3 1 MiB responses, 10 conns: MB/s",
+        0.75,
+        Sample::mb_per_sec,
+        summary,
     );
+    p99_verdict(&results, "3 1 MiB responses, 10 conns: p99", summary);
+}
+
+/// The p99 figure of 1 MiB responses: at most 3x direct's.
+fn p99_verdict(results: &Results, figure: &str, summary: &mut Summary) {
+    let p99 = |m: &Measured| ratio_of(m, &results.direct, |s| s.percentile_ms(99.0));
+    let ratio = p99(&results.chaosday);
     print_verdict(
         "p99 <= 3x direct's p99",
-        p99.map(|r| (format!("{r:.2}x"), r <= 3.0)),
-    );
-    let versus_mb = f
-        .as_ref()
-        .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
-        .map(|r| format!("{r:.2}x {}", versus()));
-    let versus_p99 = f
-        .as_ref()
-        .and_then(|f| ratio_of(f, &d, |s| s.percentile_ms(99.0)))
-        .map(|r| format!("{} {r:.2}x", versus()));
-    summary.add(
-        "3 1 MiB responses, 10 conns: MB/s",
-        ">= 0.75x direct",
-        ratio.map(|r| format!("{r:.2}x")),
-        ratio.map(|r| r >= 0.75),
-        fault_column(f.as_ref(), versus_mb),
+        ratio.map(|r| (format!("{r:.2}x"), r <= 3.0)),
     );
     summary.add(
-        "3 1 MiB responses, 10 conns: p99",
+        figure,
         "<= 3x direct's",
-        p99.map(|r| format!("{r:.2}x")),
-        p99.map(|r| r <= 3.0),
-        fault_column(f.as_ref(), versus_p99),
+        ratio.map(|r| format!("{r:.2}x")),
+        ratio.map(|r| r <= 3.0),
+        peer_cells(results, |m| p99(m).map(|r| format!("{r:.2}x"))),
     );
 }
 
-async fn bulk_stream(
-    direct: Target,
-    chaosday: Target,
-    fault: Option<Target>,
-    summary: &mut Summary,
-) {
-    let addrs = contenders(direct.bulk, chaosday.bulk, fault.map(|f| f.bulk));
-    let (d, c, f) = split(contend(&addrs, MEASURE_LONG, bulk).await);
+async fn bulk_stream(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(results) = fig.measure(|t| Some(t.bulk), MEASURE_LONG, bulk).await else {
+        return;
+    };
     println!();
     println!("4. one bulk TCP stream (the upstream writes as fast as it can; 256 KiB reads)");
     println!("   {:<12} {:>12} {:>10}", "", "MB/s", "x direct");
-    let row = |name: &str, m: &Measured| match m {
-        Ok(s) => println!(
-            "   {name:<12} {:>12.1} {:>10}",
-            s.mb_per_sec(),
-            fmt_ratio(ratio_of(m, &d, Sample::mb_per_sec))
-        ),
-        Err(e) => println!("   {name:<12} failed: {e}"),
-    };
-    row("direct", &d);
-    row("chaosday", &c);
-    if let Some(f) = &f {
-        row(versus(), f);
+    for (name, m) in results.rows() {
+        match m {
+            Ok(s) => println!(
+                "   {name:<12} {:>12.1} {:>10}",
+                s.mb_per_sec(),
+                fmt_ratio(ratio_of(m, &results.direct, Sample::mb_per_sec))
+            ),
+            Err(e) => println!("   {name:<12} failed: {e}"),
+        }
     }
-    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
-    print_verdict(
-        ">= 0.75x direct",
-        ratio.map(|r| (format!("{r:.2}x"), r >= 0.75)),
-    );
-    let versus = f
-        .as_ref()
-        .and_then(|f| ratio_of(&c, f, Sample::mb_per_sec))
-        .map(|r| format!("{r:.2}x {}", versus()));
-    summary.add(
+    throughput_verdict(
+        &results,
         "4 one bulk TCP stream: MB/s",
-        ">= 0.75x direct",
-        ratio.map(|r| format!("{r:.2}x")),
-        ratio.map(|r| r >= 0.75),
-        fault_column(f.as_ref(), versus),
+        0.75,
+        Sample::mb_per_sec,
+        summary,
     );
 }
 
-async fn new_connections(
-    direct: Target,
-    chaosday: Target,
-    fault: Option<Target>,
-    summary: &mut Summary,
-) {
-    let addrs = contenders(direct.http, chaosday.http, fault.map(|f| f.http));
-    let (d, c, f) = split(
-        contend(&addrs, MEASURE, |addr, time| {
-            new_conn(addr, NEW_CONN_CLIENTS, time)
-        })
-        .await,
-    );
+async fn new_connections(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(results) = fig
+        .measure(
+            |t| Some(t.http),
+            MEASURE,
+            |addr, time| new_conn(addr, NEW_CONN_CLIENTS, time),
+        )
+        .await
+    else {
+        return;
+    };
     println!();
     println!(
         "5. a new connection per request (Connection: close), {NEW_CONN_CLIENTS} concurrent clients"
     );
-    print_requests_table(&d, &c, f.as_ref());
-    let ratio = ratio_of(&c, &d, Sample::per_sec);
-    print_verdict(
-        ">= 0.60x direct",
-        ratio.map(|r| (format!("{r:.2}x"), r >= 0.60)),
-    );
-    let versus = f
-        .as_ref()
-        .and_then(|f| ratio_of(&c, f, Sample::per_sec))
-        .map(|r| format!("{r:.2}x {}", versus()));
-    summary.add(
+    print_requests_table(&results);
+    throughput_verdict(
+        &results,
         "5 new connection per request: req/s",
-        ">= 0.60x direct",
-        ratio.map(|r| format!("{r:.2}x")),
-        ratio.map(|r| r >= 0.60),
-        fault_column(f.as_ref(), versus),
+        0.60,
+        Sample::per_sec,
+        summary,
     );
 }
 
@@ -679,22 +703,29 @@ fn print_memory(memory: &std::result::Result<Memory, String>, summary: &mut Summ
         "<= 4 KiB",
         per.map(|p| format!("{p:.2} KiB")),
         per.map(|p| p <= 4.0),
-        None,
+        Vec::new(),
     );
 }
 
-async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Summary) {
-    let (Some(c_addr), f_addr) = (chaosday.latency, fault.and_then(|f| f.latency)) else {
+async fn latency_small(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(c_addr) = fig.chaosday.latency else {
         return;
     };
+    let peers: Vec<(&'static str, SocketAddr)> = fig
+        .peers
+        .iter()
+        .filter_map(|p| Some((p.name, p.target.latency?)))
+        .collect();
     let mut addrs = vec![c_addr];
-    addrs.extend(f_addr);
-    let mut results = contend(&addrs, MEASURE_LONG, |addr, time| {
+    addrs.extend(peers.iter().map(|(_, addr)| *addr));
+    let mut measured = contend(&addrs, MEASURE_LONG, |addr, time| {
         keep_alive(addr, KEEPALIVE_CONNS, SMALL_REQ, 4096, time)
     })
-    .await;
-    let f = (results.len() > 1).then(|| results.remove(1));
-    let c = results.remove(0);
+    .await
+    .into_iter();
+    let Some(c) = measured.next() else { return };
+    let others: Vec<(&'static str, Measured)> =
+        peers.iter().map(|(name, _)| *name).zip(measured).collect();
     println!();
     println!(
         "7. a {LATENCY_MS} ms latency toxic (downstream), {KEEPALIVE_CONNS} keep-alive connections, small responses (ideal: {} req/s, p50 {LATENCY_MS} ms)",
@@ -715,8 +746,10 @@ async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Su
         Err(e) => println!("   {name:<12} failed: {e}"),
     };
     row("chaosday", &c);
-    if let Some(f) = &f {
-        row(versus(), f);
+    for (name, m) in &others {
+        row(name, m);
+    }
+    if others.iter().any(|(name, _)| *name == "fault") {
         println!(
             "   (fault's `latency` delays only the first bytes of a TCP stream, once per connection; its `jitter`"
         );
@@ -734,118 +767,266 @@ async fn latency_small(chaosday: Target, fault: Option<Target>, summary: &mut Su
         "p50 <= 10.5 ms",
         p50.map(|p| (format!("{p:.2} ms"), p <= 10.5)),
     );
-    let f_ok = f.as_ref().and_then(|f| f.as_ref().ok());
+    let cells = |f: &dyn Fn(&Sample) -> String| -> PeerCells {
+        others
+            .iter()
+            .map(|(name, m)| (*name, m.as_ref().map_or_else(|_| "failed".into(), f)))
+            .collect()
+    };
     summary.add(
         "7 10 ms latency, 50 keep-alive: req/s",
         ">= 4,600 req/s",
         rps.map(|r| format!("{r:.0}")),
         rps.map(|r| r >= 4600.0),
-        fault_column(
-            f.as_ref(),
-            f_ok.map(|f| format!("{} {:.0}", versus(), f.per_sec())),
-        ),
+        cells(&|s| format!("{:.0}", s.per_sec())),
     );
     summary.add(
         "7 10 ms latency, 50 keep-alive: p50",
         "<= 10.5 ms",
         p50.map(|p| format!("{p:.2} ms")),
         p50.map(|p| p <= 10.5),
-        fault_column(
-            f.as_ref(),
-            f_ok.map(|f| format!("{} {:.2} ms", versus(), f.percentile_ms(50.0))),
-        ),
+        cells(&|s| format!("{:.2} ms", s.percentile_ms(50.0))),
     );
 }
 
-async fn latency_big(direct: Target, chaosday: Target, summary: &mut Summary) {
-    let Some(c_addr) = chaosday.latency else {
+async fn latency_big(fig: &Figure<'_>, summary: &mut Summary) {
+    let Some(c_addr) = fig.chaosday.latency else {
         return;
     };
-    let (d, c, _) = split(
-        contend(&[direct.http, c_addr], MEASURE_LONG, |addr, time| {
-            keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time)
-        })
-        .await,
-    );
+    let mut measured = contend(&[fig.direct.http, c_addr], MEASURE_LONG, |addr, time| {
+        keep_alive(addr, BIG_CONNS, BIG_REQ, 256 * 1024, time)
+    })
+    .await
+    .into_iter();
+    let (Some(direct), Some(chaosday)) = (measured.next(), measured.next()) else {
+        return;
+    };
+    let results = Results {
+        direct,
+        chaosday,
+        peers: Vec::new(),
+    };
     println!();
     println!(
         "8. 1 MiB responses under the {LATENCY_MS} ms latency toxic, {BIG_CONNS} keep-alive connections"
     );
-    print_bytes_table(&d, &c, None);
+    print_bytes_table(&results);
     // Each connection waits for one whole answer before it asks again, and the toxic holds
     // every byte of it for 10 ms: no proxy passes more than 1 MiB per connection per 10 ms.
     let bound = BIG_CONNS as f64 * BIG_BODY as f64 / (LATENCY_MS as f64 / 1000.0) / 1e6;
-    if let Ok(direct) = &d {
+    if let Ok(direct) = &results.direct {
         println!(
             "   bound for any proxy: {BIG_CONNS} connections x 1 MiB per {LATENCY_MS} ms = {bound:.1} MB/s = {:.2}x direct{}",
             bound / direct.mb_per_sec(),
-            c.as_ref()
+            results
+                .chaosday
+                .as_ref()
                 .map(|c| format!("; chaosday reaches {:.2} of it", c.mb_per_sec() / bound))
                 .unwrap_or_default()
         );
     }
-    let ratio = ratio_of(&c, &d, Sample::mb_per_sec);
-    print_verdict(
-        ">= 0.30x direct",
-        ratio.map(|r| (format!("{r:.2}x"), r >= 0.30)),
-    );
-    summary.add(
+    throughput_verdict(
+        &results,
         "8 1 MiB under 10 ms latency: MB/s",
-        ">= 0.30x direct",
-        ratio.map(|r| format!("{r:.2}x")),
-        ratio.map(|r| r >= 0.30),
-        None,
+        0.30,
+        Sample::mb_per_sec,
+        summary,
     );
+}
+
+/// Figures 1 and 3 again, with a load generator and an upstream that are not chaosday's:
+/// wrk against nginx (`/small`: the same 13 bytes; `/big`: a 1 MiB file), one wrk thread,
+/// each contender measured [`ROUNDS`] times in turn.
+async fn wrk_figures(wrk: &Path, fig: &Figure<'_>, summary: &mut Summary) {
+    if fig.direct.nginx.is_none() {
+        return;
+    }
+    let seconds = (MEASURE.as_secs_f64() / f64::from(ROUNDS)).ceil().max(1.0) as u64;
+    let run = |path: &'static str, conns: usize| {
+        move |addr: SocketAddr, _: Duration| async move {
+            let wrk = wrk.to_path_buf();
+            tokio::task::spawn_blocking(move || run_wrk(&wrk, addr, path, conns, seconds))
+                .await
+                .context("wrk's thread")?
+        }
+    };
+    let Some(small) = fig
+        .measure(|t| t.nginx, MEASURE, run("/small", KEEPALIVE_CONNS))
+        .await
+    else {
+        return;
+    };
+    println!();
+    println!(
+        "1w. figure 1 with wrk and nginx: small responses, {KEEPALIVE_CONNS} keep-alive connections, 1 wrk thread, {ROUNDS} x {seconds} s each"
+    );
+    print_requests_table(&small);
+    throughput_verdict(
+        &small,
+        "1w small responses (wrk, nginx): req/s",
+        0.80,
+        Sample::per_sec,
+        summary,
+    );
+    let Some(big) = fig
+        .measure(|t| t.nginx, MEASURE, run("/big", BIG_CONNS))
+        .await
+    else {
+        return;
+    };
+    println!();
+    println!(
+        "3w. figure 3 with wrk and nginx: 1 MiB responses, {BIG_CONNS} keep-alive connections, 1 wrk thread"
+    );
+    print_bytes_table(&big);
+    throughput_verdict(
+        &big,
+        "3w 1 MiB responses (wrk, nginx): MB/s",
+        0.75,
+        Sample::mb_per_sec,
+        summary,
+    );
+    p99_verdict(&big, "3w 1 MiB responses (wrk, nginx): p99", summary);
+}
+
+/// One wrk run: `conns` keep-alive connections to `http://addr{path}` for `seconds`, read
+/// into a [`Sample`] (requests, body bytes, and its p50/p90/p99 as latencies).
+fn run_wrk(wrk: &Path, addr: SocketAddr, path: &str, conns: usize, seconds: u64) -> Result<Sample> {
+    let output = Command::new(wrk)
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
+        .arg(format!("http://{addr}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("wrk failed ({}): {text}", output.status);
+    }
+    parse_wrk(
+        &text,
+        if path == "/big" {
+            BIG_BODY
+        } else {
+            SMALL_BODY.len()
+        },
+    )
+    .with_context(|| format!("wrk said: {text}"))
+}
+
+/// wrk's `N requests in Ts` and `--latency` distribution. Its percentiles come whole, so
+/// they stand in a [`Sample`] as 100 latencies: 50 at p50, 40 at p90, 9 at p99 and 1 at max.
+fn parse_wrk(text: &str, body: usize) -> Result<Sample> {
+    if let Some(errors) = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+    {
+        bail!("wrk saw errors: {}", errors.trim());
+    }
+    let (requests, secs) = text
+        .lines()
+        .find_map(|line| {
+            let (n, rest) = line.trim().split_once(" requests in ")?;
+            let secs = duration_us(rest.split(',').next()?.trim())? / 1e6;
+            Some((n.parse::<u64>().ok()?, secs))
+        })
+        .ok_or_else(|| anyhow!("no `requests in` line"))?;
+    let percentile = |p: &str| {
+        text.lines()
+            .find_map(|line| duration_us(line.trim().strip_prefix(p)?.trim()))
+            .ok_or_else(|| anyhow!("no {p} line"))
+    };
+    let (p50, p90, p99) = (percentile("50%")?, percentile("90%")?, percentile("99%")?);
+    let max = text
+        .lines()
+        .find_map(|line| {
+            let rest = line.trim().strip_prefix("Latency")?;
+            duration_us(rest.split_whitespace().nth(2)?)
+        })
+        .unwrap_or(p99);
+    let us = |v: f64| v.round() as u32;
+    let mut latencies_us = vec![us(p50); 50];
+    latencies_us.extend([us(p90)].repeat(40));
+    latencies_us.extend([us(p99)].repeat(9));
+    latencies_us.push(us(max));
+    Ok(Sample {
+        requests,
+        bytes: requests * body as u64,
+        secs,
+        latencies_us,
+    })
+}
+
+/// A wrk duration (`812.00us`, `1.23ms`, `2.00s`, `1.05m`) in µs.
+fn duration_us(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    Some(number.parse::<f64>().ok()? * scale)
 }
 
 // ---------------------------------------------------------------------------------------
 // Printing
 
-fn print_requests_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
+impl Results {
+    /// Every contender's row: direct, chaosday, then the peers.
+    fn rows(&self) -> impl Iterator<Item = (&str, &Measured)> {
+        [("direct", &self.direct), ("chaosday", &self.chaosday)]
+            .into_iter()
+            .chain(self.peers.iter().map(|(name, m)| (*name, m)))
+    }
+}
+
+fn print_requests_table(results: &Results) {
     println!(
         "   {:<12} {:>12} {:>9} {:>9} {:>9} {:>10}",
         "", "req/s", "p50", "p90", "p99", "x direct"
     );
-    let row = |name: &str, m: &Measured| match m {
-        Ok(s) => println!(
-            "   {name:<12} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>10}",
-            s.per_sec(),
-            s.percentile_ms(50.0),
-            s.percentile_ms(90.0),
-            s.percentile_ms(99.0),
-            fmt_ratio(ratio_of(m, d, Sample::per_sec))
-        ),
-        Err(e) => println!("   {name:<12} failed: {e}"),
-    };
-    row("direct", d);
-    row("chaosday", c);
-    if let Some(f) = f {
-        row(versus(), f);
+    for (name, m) in results.rows() {
+        match m {
+            Ok(s) => println!(
+                "   {name:<12} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>10}",
+                s.per_sec(),
+                s.percentile_ms(50.0),
+                s.percentile_ms(90.0),
+                s.percentile_ms(99.0),
+                fmt_ratio(ratio_of(m, &results.direct, Sample::per_sec))
+            ),
+            Err(e) => println!("   {name:<12} failed: {e}"),
+        }
     }
 }
 
-fn print_bytes_table(d: &Measured, c: &Measured, f: Option<&Measured>) {
+fn print_bytes_table(results: &Results) {
     println!(
         "   {:<12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11}",
         "", "MB/s", "resp/s", "p50", "p99", "max", "x direct", "p99 x dir."
     );
-    let row = |name: &str, m: &Measured| match m {
-        Ok(s) => println!(
-            "   {name:<12} {:>10.1} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>11}",
-            s.mb_per_sec(),
-            s.per_sec(),
-            s.percentile_ms(50.0),
-            s.percentile_ms(99.0),
-            s.percentile_ms(100.0),
-            fmt_ratio(ratio_of(m, d, Sample::mb_per_sec)),
-            fmt_ratio(ratio_of(m, d, |s| s.percentile_ms(99.0)))
-        ),
-        Err(e) => println!("   {name:<12} failed: {e}"),
-    };
-    row("direct", d);
-    row("chaosday", c);
-    if let Some(f) = f {
-        row(versus(), f);
+    for (name, m) in results.rows() {
+        match m {
+            Ok(s) => println!(
+                "   {name:<12} {:>10.1} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>11}",
+                s.mb_per_sec(),
+                s.per_sec(),
+                s.percentile_ms(50.0),
+                s.percentile_ms(99.0),
+                s.percentile_ms(100.0),
+                fmt_ratio(ratio_of(m, &results.direct, Sample::mb_per_sec)),
+                fmt_ratio(ratio_of(m, &results.direct, |s| s.percentile_ms(99.0)))
+            ),
+            Err(e) => println!("   {name:<12} failed: {e}"),
+        }
     }
 }
 
@@ -871,63 +1052,93 @@ fn ratio_of(a: &Measured, b: &Measured, f: impl Fn(&Sample) -> f64) -> Option<f6
     }
 }
 
-/// The summary's fault column: the comparison, why it is missing, or nothing without fault.
-fn fault_column(fault: Option<&Measured>, comparison: Option<String>) -> Option<String> {
-    match fault {
-        None => None,
-        Some(Err(_)) => Some(format!("{} failed", versus())),
-        Some(Ok(_)) => Some(comparison.unwrap_or_else(|| "n/a".to_string())),
-    }
+/// Each peer's summary cell: `cell` of its measurement, `failed`, or `n/a`.
+fn peer_cells(results: &Results, cell: impl Fn(&Measured) -> Option<String>) -> PeerCells {
+    results
+        .peers
+        .iter()
+        .map(|(name, m)| {
+            let text = match m {
+                Err(_) => "failed".to_owned(),
+                Ok(_) => cell(m).unwrap_or_else(|| "n/a".to_owned()),
+            };
+            (*name, text)
+        })
+        .collect()
 }
 
-#[derive(Default)]
+/// Each peer's cell of a summary row, by name.
+type PeerCells = Vec<(&'static str, String)>;
+
+/// Every figure's line: chaosday against its target, each peer's figure beside it.
 struct Summary {
-    rows: Vec<[String; 5]>,
+    peers: Vec<&'static str>,
+    /// Figure, target, chaosday's figure and verdict; the peers' cells.
+    rows: Vec<([String; 4], PeerCells)>,
 }
 
 impl Summary {
+    fn new(peers: &[Peer]) -> Self {
+        Summary {
+            peers: peers.iter().map(|p| p.name).collect(),
+            rows: Vec::new(),
+        }
+    }
+
     fn add(
         &mut self,
         figure: &str,
         target: &str,
         measured: Option<String>,
         met: Option<bool>,
-        fault: Option<String>,
+        peers: PeerCells,
     ) {
-        self.rows.push([
-            figure.to_string(),
-            target.to_string(),
-            measured.unwrap_or_else(|| "failed".to_string()),
-            match met {
-                Some(true) => "met",
-                Some(false) => "not met",
-                None => "not measured",
-            }
-            .to_string(),
-            fault.unwrap_or_default(),
-        ]);
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "not met",
+            None => "not measured",
+        };
+        let cells = [
+            figure.to_owned(),
+            target.to_owned(),
+            measured.unwrap_or_else(|| "failed".to_owned()),
+            verdict.to_owned(),
+        ];
+        self.rows.push((cells, peers));
     }
 
-    fn print(&self, with_fault: bool) {
+    fn print(&self) {
         println!();
-        println!("Summary: chaosday proxy against SPEC §8 (ratios to direct, this run)");
-        let line = |cells: [&str; 5]| {
-            let [figure, target, measured, verdict, fault] = cells;
-            let fault = if with_fault { fault } else { "" };
-            let text = format!("   {figure:<40} {target:<16} {measured:<12} {verdict:<13} {fault}");
+        println!(
+            "Summary: chaosday proxy against SPEC §8 (ratios to direct, this run; each peer's own figure beside it)"
+        );
+        let line = |cells: &[String], peers: &[String]| {
+            let mut text = format!(
+                "   {:<42} {:<16} {:<12} {:<13}",
+                cells[0], cells[1], cells[2], cells[3]
+            );
+            for peer in peers {
+                text.push_str(&format!(" {peer:<12}"));
+            }
             println!("{}", text.trim_end());
         };
-        let header = format!("vs {}", versus());
-        line(["figure", "target", "chaosday", "verdict", &header]);
-        for [figure, target, measured, verdict, fault] in &self.rows {
-            let fault = if fault.is_empty() {
-                "not measured"
-            } else {
-                fault
-            };
-            line([figure, target, measured, verdict, fault]);
+        let header = ["figure", "target", "chaosday", "verdict"].map(String::from);
+        let names: Vec<String> = self.peers.iter().map(|p| (*p).to_owned()).collect();
+        line(&header, &names);
+        for (cells, peers) in &self.rows {
+            let beside: Vec<String> = self
+                .peers
+                .iter()
+                .map(|name| {
+                    peers
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or_else(|| "-".to_owned(), |(_, cell)| cell.clone())
+                })
+                .collect();
+            line(cells, &beside);
         }
-        let met = self.rows.iter().filter(|r| r[3] == "met").count();
+        let met = self.rows.iter().filter(|(c, _)| c[3] == "met").count();
         println!("   {met} of {} figures met", self.rows.len());
     }
 }
@@ -1336,20 +1547,14 @@ struct Upstream {
     pid: u32,
     http: SocketAddr,
     bulk: SocketAddr,
+    /// nginx, when it runs.
+    nginx: Option<SocketAddr>,
 }
 
 /// The chaosday proxy process.
 struct ChaosdayProxy {
     pid: u32,
     api: SocketAddr,
-}
-
-/// The fault process and its proxies.
-struct FaultProxy {
-    pid: u32,
-    path: PathBuf,
-    version: String,
-    target: Target,
 }
 
 /// Every child process; each is stopped (SIGTERM, then SIGKILL) and reaped on drop, so also
@@ -1416,6 +1621,7 @@ impl Children {
             pid,
             http: port("http=")?,
             bulk: port("bulk=")?,
+            nginx: None,
         })
     }
 
@@ -1462,28 +1668,29 @@ impl Children {
 
     /// Starts fault with three proxies (plain HTTP, plain bulk, HTTP with a 10 ms delay on
     /// every read towards the client) and waits until all three accept connections.
-    async fn spawn_fault(
-        &mut self,
-        path: &Path,
-        upstream: &Upstream,
-        dir: &Path,
-    ) -> Result<FaultProxy> {
+    async fn spawn_fault(&mut self, path: &Path, upstream: &Upstream, dir: &Path) -> Result<Peer> {
         let version = Command::new(path)
             .arg("--version")
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
-        let listen = [owned_port(), owned_port(), owned_port()]
+        let listen = [owned_port(), owned_port(), owned_port(), owned_port()]
             .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
-        let proxy = |name: &str, listen: SocketAddr, upstream: SocketAddr| json!({"name": name, "protocol": "tcp", "listen": listen.to_string(), "upstream": upstream.to_string()});
+        let mut proxies = vec![
+            proxy_of("http", listen[0], upstream.http),
+            proxy_of("bulk", listen[1], upstream.bulk),
+            proxy_of("latency", listen[2], upstream.http),
+        ];
+        proxies.extend(
+            upstream
+                .nginx
+                .map(|nginx| proxy_of("nginx", listen[3], nginx)),
+        );
+
         let config = json!({
             "schema_version": 1,
             "name": "chaosday proxy benchmark",
-            "proxies": [
-                proxy("http", listen[0], upstream.http),
-                proxy("bulk", listen[1], upstream.bulk),
-                proxy("latency", listen[2], upstream.http),
-            ],
+            "proxies": proxies,
             "phases": [{
                 "name": "steady",
                 "proxies": [{
@@ -1511,8 +1718,11 @@ impl Children {
             .with_context(|| format!("cannot start {}", path.display()))?;
         let pid = child.id();
         self.running.push(("fault".into(), child));
-        self.wait_listening("fault", &listen, &log).await?;
-        Ok(FaultProxy {
+        let serving = if upstream.nginx.is_some() { 4 } else { 3 };
+        self.wait_listening("fault", &listen[..serving], &log)
+            .await?;
+        Ok(Peer {
+            name: "fault",
             pid,
             path: path.to_path_buf(),
             version,
@@ -1520,6 +1730,7 @@ impl Children {
                 http: listen[0],
                 bulk: listen[1],
                 latency: Some(listen[2]),
+                nginx: upstream.nginx.map(|_| listen[3]),
             },
         })
     }
@@ -1531,7 +1742,7 @@ impl Children {
         path: &Path,
         upstream: &Upstream,
         dir: &Path,
-    ) -> Result<FaultProxy> {
+    ) -> Result<Peer> {
         let version = Command::new(path)
             .arg("-v")
             .output()
@@ -1544,12 +1755,18 @@ impl Children {
                     .to_string()
             })
             .unwrap_or_default();
-        let listen =
-            [owned_port(), owned_port()].map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
-        let config = format!(
+        let listen = [owned_port(), owned_port(), owned_port()]
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+        let mut config = format!(
             "global\n  maxconn 5000\n\ndefaults\n  mode tcp\n  option tcp-smart-accept\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\nlisten http\n  bind {}\n  server up {}\n\nlisten bulk\n  bind {}\n  server up {}\n",
             listen[0], upstream.http, listen[1], upstream.bulk
         );
+        if let Some(nginx) = upstream.nginx {
+            config.push_str(&format!(
+                "\nlisten nginx\n  bind {}\n  server up {nginx}\n",
+                listen[2]
+            ));
+        }
         let config_path = dir.join("haproxy.cfg");
         std::fs::write(&config_path, config)?;
         let log = dir.join("haproxy.log");
@@ -1564,8 +1781,11 @@ impl Children {
             .with_context(|| format!("cannot start {}", path.display()))?;
         let pid = child.id();
         self.running.push(("haproxy".into(), child));
-        self.wait_listening("haproxy", &listen, &log).await?;
-        Ok(FaultProxy {
+        let serving = if upstream.nginx.is_some() { 3 } else { 2 };
+        self.wait_listening("haproxy", &listen[..serving], &log)
+            .await?;
+        Ok(Peer {
+            name: "haproxy",
             pid,
             path: path.to_path_buf(),
             version,
@@ -1573,8 +1793,47 @@ impl Children {
                 http: listen[0],
                 bulk: listen[1],
                 latency: None,
+                nginx: upstream.nginx.map(|_| listen[2]),
             },
         })
+    }
+
+    /// nginx on a loopback port, one process: `/small` answers the upstream's 13 bytes,
+    /// `/big` a 1 MiB file, keep-alive without a request limit; no logs but errors.
+    async fn spawn_nginx(&mut self, path: &Path, dir: &Path) -> Result<SocketAddr> {
+        let root = dir.join("nginx");
+        std::fs::create_dir_all(root.join("www"))?;
+        std::fs::write(root.join("www").join("big"), vec![b'x'; BIG_BODY])?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], owned_port()));
+        let body = std::str::from_utf8(SMALL_BODY)?;
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 120s;\n\
+               client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n\
+               uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
+               server {{\n    listen {listen};\n    location = /small {{ default_type text/plain; return 200 \"{body}\"; }}\n\
+                 location = /big {{ root {root}/www; default_type application/octet-stream; }}\n  }}\n}}\n",
+            root = root.display()
+        );
+        let config_path = root.join("nginx.conf");
+        std::fs::write(&config_path, config)?;
+        let log = root.join("error.log");
+        let child = Command::new(path)
+            .arg("-p")
+            .arg(&root)
+            .arg("-e")
+            .arg(&log)
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("stderr.log"))?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        self.running.push(("nginx".into(), child));
+        self.wait_listening("nginx", &[listen], &log).await?;
+        Ok(listen)
     }
 
     /// Waits until the child `name` accepts connections on every address of `listen`
@@ -1609,6 +1868,11 @@ impl Children {
         }
         Ok(())
     }
+}
+
+/// One proxy of fault-cli's run file.
+fn proxy_of(name: &str, listen: SocketAddr, upstream: SocketAddr) -> Value {
+    json!({"name": name, "protocol": "tcp", "listen": listen.to_string(), "upstream": upstream.to_string()})
 }
 
 /// The first line a child prints, within `limit`. The rest of its output is read and
