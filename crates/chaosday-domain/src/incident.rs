@@ -490,6 +490,8 @@ pub struct GameState {
     pub paused_since: Option<i64>,
     /// Finished pauses, as (from, to).
     pub pauses: Vec<(i64, i64)>,
+    /// When it ended: its clock stops there.
+    pub ended_ms: Option<i64>,
     /// Every incident.
     pub incidents: BTreeMap<IncidentId, Incident>,
     /// Points that belong to no incident (false alarms, adjustments), by team.
@@ -522,6 +524,7 @@ impl GameState {
             started_ms: None,
             paused_since: None,
             pauses: Vec::new(),
+            ended_ms: None,
             incidents: BTreeMap::new(),
             team_extra: BTreeMap::new(),
             alerts: BTreeMap::new(),
@@ -539,8 +542,10 @@ impl GameState {
         state
     }
 
-    /// Running game time between two instants: wall time less the paused intervals.
+    /// Running game time between two instants: wall time less the paused intervals, and
+    /// none after the game ended (its clock stands still, live as after a replay).
     pub fn running_ms(&self, from: i64, to: i64) -> u64 {
+        let to = self.ended_ms.map_or(to, |end| to.min(end));
         if to <= from {
             return 0;
         }
@@ -731,6 +736,9 @@ impl GameState {
             EventKind::GameEnded => {
                 if let Some(since) = self.paused_since.take() {
                     self.pauses.push((since, at.max(since)));
+                }
+                if self.status != Status::Ended {
+                    self.ended_ms = Some(at);
                 }
                 self.status = Status::Ended;
                 for incident in self.incidents.values_mut().filter(|i| !i.state.is_closed()) {
@@ -1354,6 +1362,24 @@ mod tests {
             (detected_s(&state, 1), false_alarms(&state)),
             (Some(120), 3)
         );
+    }
+
+    #[test]
+    fn the_game_clock_stands_still_once_the_game_ended() {
+        let mut state = GameState::new(ScoringRules::default());
+        state.apply(&at(
+            100,
+            EventKind::GameStarted {
+                teams: vec![],
+                rules: None,
+            },
+        ));
+        state.apply(&at(160, EventKind::GameEnded));
+        assert_eq!(state.running_ms(100_000, 160_000), 60_000);
+        assert_eq!(state.running_ms(100_000, 999_000), 60_000, "read later");
+        // A second end changes nothing.
+        state.apply(&at(170, EventKind::GameEnded));
+        assert_eq!(state.running_ms(100_000, 999_000), 60_000);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod postgres;
+
 /// The first port tests own.
 const LOW: u32 = 20_000;
 /// One past the last (the kernel's ephemeral range starts at 32768 here).

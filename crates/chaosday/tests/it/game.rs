@@ -999,3 +999,155 @@ scenarios:
         out(&nowhere)
     );
 }
+
+/// Everything each kind of viewer reads of the game, by viewer and path.
+async fn every_view(server: &GameServer) -> BTreeMap<String, Value> {
+    let mut views = BTreeMap::new();
+    for (who, token) in [
+        ("spectator", None),
+        ("gm", Some(GM)),
+        ("checkout", Some(CHECKOUT)),
+        ("search", Some(SEARCH)),
+    ] {
+        for path in ["/game", "/scoreboard", "/timeline", "/incidents"] {
+            let (status, body) = server.get(path, token).await;
+            views.insert(format!("{who} GET {path} ({status})"), body);
+        }
+    }
+    views
+}
+
+/// Replay equivalence: a game played through the API, every view of every viewer read
+/// live after each acknowledged action, then the server killed with `kill -9` and started
+/// again on the same store, which replays its log. Every view must come back the same, and
+/// each timeline a viewer read live must be, entry for entry, the start of the one it reads
+/// after the replay.
+async fn replay_gives_back_every_live_view(store: Option<String>) {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: replay
+{TEAMS}{targets}
+scenarios:
+  - name: frozen-search
+    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: search, kind: pause }}
+    resolution: diagnose
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+"#,
+        targets = shop.targets()
+    );
+    let mut server = GameServer::start_on(&yaml, store).await;
+    let mut live = Vec::new();
+    server.gm("/game/start", json!({})).await;
+    live.push(every_view(&server).await);
+    server
+        .gm("/unleash", json!({"scenario": "frozen-search"}))
+        .await;
+    server.gm("/unleash", json!({"scenario": "slow-web"})).await;
+    live.push(every_view(&server).await);
+    let ids: BTreeMap<String, u64> = server
+        .incidents()
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["scenario"].as_str().unwrap().to_owned(),
+                i["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let (slow, frozen) = (ids["slow-web"], ids["frozen-search"]);
+    let plays = [
+        (
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web"}),
+        ),
+        (
+            "/declare",
+            SEARCH,
+            json!({"player": "carol", "target": "search"}),
+        ),
+        (
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        ),
+        (
+            &*format!("/incidents/{slow}/diagnose"),
+            CHECKOUT,
+            json!({"player": "bob", "target": "web-link", "kind": "pause"}),
+        ),
+        (
+            &*format!("/incidents/{slow}/diagnose"),
+            CHECKOUT,
+            json!({"player": "bob", "target": "web-link", "kind": "latency"}),
+        ),
+        (
+            &*format!("/incidents/{frozen}/diagnose"),
+            SEARCH,
+            json!({"player": "carol", "target": "search", "kind": "pause"}),
+        ),
+    ];
+    for (path, token, body) in plays {
+        server.ok(path, token, body).await;
+        live.push(every_view(&server).await);
+    }
+    server
+        .gm(
+            "/adjust",
+            json!({"team": "search", "points": 7, "reason": "a clear postmortem"}),
+        )
+        .await;
+    server.gm("/game/pause", json!({})).await;
+    server.gm("/game/resume", json!({})).await;
+    server.gm("/game/end", json!({})).await;
+    let last = every_view(&server).await;
+    live.push(last.clone());
+
+    server.running.as_mut().unwrap().kill_9();
+    server.restart().await;
+    let replayed = every_view(&server).await;
+    for (view, value) in &last {
+        assert_eq!(
+            replayed.get(view),
+            Some(value),
+            "{view} differs after the replay"
+        );
+    }
+    assert_eq!(replayed.len(), last.len());
+    for (step, views) in live.iter().enumerate() {
+        for (view, value) in views.iter().filter(|(v, _)| v.contains("/timeline")) {
+            let seen = value.as_array().expect("a timeline");
+            let now = replayed[view].as_array().expect("a timeline");
+            assert!(
+                seen.len() <= now.len() && seen[..] == now[..seen.len()],
+                "step {step}: {view} read live is not the start of the replayed one:\nlive {value}\nreplayed {}",
+                replayed[view]
+            );
+        }
+    }
+    let timeline = replayed["gm GET /timeline (200 OK)"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        timeline >= 12,
+        "the game master's timeline: {timeline} entries"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_the_sqlite_log_gives_back_every_live_view_event_for_event() {
+    replay_gives_back_every_live_view(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_the_postgresql_log_gives_back_every_live_view_event_for_event() {
+    let (url, name) = chaosday_testkit::postgres::create_database().await;
+    replay_gives_back_every_live_view(Some(url)).await;
+    chaosday_testkit::postgres::drop_database(&name).await;
+}

@@ -74,12 +74,19 @@ pub struct GameServer {
     pub url: String,
     pub port: u16,
     pub http: reqwest::Client,
+    /// `--store`, when not the state directory's SQLite file.
+    pub store: Option<String>,
 }
 
 impl GameServer {
     /// Writes `yaml` as the game file and starts `chaosday serve` on a port of its own
     /// (fixed, so that a restart listens where the clients look).
     pub async fn start(yaml: &str) -> Self {
+        Self::start_on(yaml, None).await
+    }
+
+    /// [`GameServer::start`] with its event log in `store` (`--store URL`).
+    pub async fn start_on(yaml: &str, store: Option<String>) -> Self {
         let sandbox = Sandbox::new();
         std::fs::write(sandbox.state_dir().join("game.yaml"), yaml).expect("write the game");
         let port = owned_port();
@@ -89,6 +96,7 @@ impl GameServer {
             url: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
+            store,
         };
         server.restart().await;
         server
@@ -111,6 +119,9 @@ impl GameServer {
             "--probe-every",
             "200ms",
         ]);
+        if let Some(store) = &self.store {
+            command.args(["--store", store]);
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
