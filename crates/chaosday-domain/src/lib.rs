@@ -25,5 +25,5 @@ pub use fault::{
 pub use size::ByteSize;
 pub use target::{
     CommandMatch, ContainerSelector, ContainerTarget, DockerEngine, HostTarget, LinkTarget,
-    ProcessSelector, ProcessTarget, Supervision, TargetError, TargetSpec,
+    ProcessSelector, ProcessTarget, RemoteLink, Supervision, TargetError, TargetSpec,
 };

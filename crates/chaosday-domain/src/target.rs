@@ -391,16 +391,75 @@ impl JsonSchema for PodTarget {
 }
 
 /// A proxied TCP connection: clients connect to `listen`, chaosday forwards to `upstream`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// Or a proxy on another host, named on its Toxiproxy-compatible API (`toxiproxy` and
+/// `proxy`, without `listen` and `upstream`): a `chaosday proxy` there, or Toxiproxy itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkTarget {
     /// `host:port` chaosday listens on, such as `127.0.0.1:15432`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub listen: String,
     /// `host:port` it forwards to, such as `127.0.0.1:5432`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub upstream: String,
     /// Whether the link carries HTTP/1.1 (for `http_error` and `http_delay`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub http: bool,
+    /// The base URL of a Toxiproxy-compatible API on another host that proxies this link,
+    /// such as `http://10.0.0.7:8474`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toxiproxy: Option<String>,
+    /// The proxy's name on that API, such as `postgres`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+}
+
+/// A link proxied on another host: its API and the proxy's name there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteLink<'a> {
+    /// The API's base URL, without a trailing `/`.
+    pub api: &'a str,
+    /// The proxy's name.
+    pub proxy: &'a str,
+}
+
+impl LinkTarget {
+    /// A link chaosday proxies itself, from `listen` to `upstream`.
+    pub fn local(listen: impl Into<String>, upstream: impl Into<String>) -> Self {
+        LinkTarget {
+            listen: listen.into(),
+            upstream: upstream.into(),
+            ..LinkTarget::default()
+        }
+    }
+
+    /// A link proxied by `proxy` on the Toxiproxy-compatible API at `api`.
+    pub fn remote(api: impl Into<String>, proxy: impl Into<String>) -> Self {
+        LinkTarget {
+            toxiproxy: Some(api.into()),
+            proxy: Some(proxy.into()),
+            ..LinkTarget::default()
+        }
+    }
+
+    /// Where it is proxied, when on another host (`toxiproxy` set).
+    pub fn on_remote(&self) -> Option<RemoteLink<'_>> {
+        let api = self.toxiproxy.as_deref()?;
+        Some(RemoteLink {
+            api: api.trim_end_matches('/'),
+            proxy: self.proxy.as_deref().unwrap_or_default(),
+        })
+    }
+}
+
+impl fmt::Display for LinkTarget {
+    /// `LISTEN → UPSTREAM`, or `proxy NAME on API`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.on_remote() {
+            Some(remote) => write!(f, "proxy {} on {}", remote.proxy, remote.api),
+            None => write!(f, "{} → {}", self.listen, self.upstream),
+        }
+    }
 }
 
 /// The machine chaosday runs on. It has no settings yet; `{}` in files.

@@ -62,6 +62,22 @@ pub enum Action {
         /// The proxy's name.
         proxy: String,
     },
+    /// Put a toxic on a proxy of a Toxiproxy-compatible API on another host.
+    RemoteToxic {
+        /// The API's base URL.
+        api: String,
+        /// The proxy's name there.
+        proxy: String,
+        /// The toxic.
+        toxic: chaosday_proxy::Toxic,
+    },
+    /// Disable a proxy of a Toxiproxy-compatible API on another host.
+    RemoteDisable {
+        /// The API's base URL.
+        api: String,
+        /// The proxy's name there.
+        proxy: String,
+    },
     /// Kill, stop, pause or restart this very container (by id).
     Container {
         /// The container's id.
@@ -146,6 +162,23 @@ pub enum RevertPlan {
         /// The proxy's name.
         proxy: String,
     },
+    /// Remove a toxic from a proxy of a Toxiproxy-compatible API on another host (any
+    /// chaosday can: the proxy does not die with the process that made the fault).
+    RemoteRemoveToxic {
+        /// The API's base URL.
+        api: String,
+        /// The proxy's name there.
+        proxy: String,
+        /// The toxic's name.
+        toxic: String,
+    },
+    /// Enable a proxy of a Toxiproxy-compatible API on another host again.
+    RemoteEnable {
+        /// The API's base URL.
+        api: String,
+        /// The proxy's name there.
+        proxy: String,
+    },
     /// Start this container again (by id), unless it runs or is gone.
     StartContainer {
         /// The container's id.
@@ -213,6 +246,7 @@ impl RevertPlan {
             | RevertPlan::UnpauseContainer { .. }
             | RevertPlan::ReconnectContainer { .. } => "container",
             RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
+            RevertPlan::RemoteRemoveToxic { .. } | RevertPlan::RemoteEnable { .. } => "toxiproxy",
             RevertPlan::DeleteNetRules { .. } => "network",
         }
     }

@@ -31,6 +31,7 @@ pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
 pub use drivers::network::NetworkDriver;
 pub use drivers::process::ProcessDriver;
+pub use drivers::toxiproxy::ToxiproxyDriver;
 pub use engine::{
     AbortReport, EndCause, Ending, Engine, EngineConfig, Event, FaultHandle, FaultView, LeftFault,
     RevertOutcome,
@@ -41,8 +42,9 @@ pub use supervisor::Supervisor;
 
 /// The drivers of a chaosday process: `process` (restarting through `supervisor`), `host`
 /// (starting stressors with `stressor`), `link` (on the proxies of `links`), `container`
-/// (the Docker Engine of `DOCKER_HOST` or the local socket) and `network` (inside the
-/// network namespace of a container or a process).
+/// (the Docker Engine of `DOCKER_HOST` or the local socket), `network` (inside the
+/// network namespace of a container or a process) and `toxiproxy` (links proxied on other
+/// hosts, through their Toxiproxy-compatible APIs).
 pub fn standard_drivers(
     supervisor: Arc<Supervisor>,
     stressor: StressorCommand,
@@ -59,5 +61,6 @@ pub fn standard_drivers(
         Arc::new(links),
         Arc::new(ContainerDriver::new()),
         Arc::new(network),
+        Arc::new(ToxiproxyDriver::new()),
     ]
 }

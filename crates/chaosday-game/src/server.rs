@@ -380,19 +380,29 @@ fn revert_cause_of(kind: &EventKind) -> RevertCause {
     }
 }
 
-/// Makes a target ready for the game: proxies its link, starts it if chaosday supervises it.
+/// Makes a target ready for the game: proxies its link (or checks that its host proxies it),
+/// starts it if chaosday supervises it.
 pub(crate) async fn start_target(
     registry: &Registry,
     supervisor: &Supervisor,
     spec: &TargetSpec,
 ) -> anyhow::Result<()> {
     match spec {
-        TargetSpec::Link(link) => {
-            chaosday_engine::LinkDriver::new(registry.clone())?
-                .ensure(link)
-                .await
-                .with_context(|| format!("proxying {} → {}", link.listen, link.upstream))?;
-        }
+        TargetSpec::Link(link) => match link.on_remote() {
+            // Proxied on its host: the proxy must be there before the game starts.
+            Some(remote) => {
+                chaosday_engine::ToxiproxyDriver::new()
+                    .proxy(remote)
+                    .await
+                    .with_context(|| format!("reaching link {link}"))?;
+            }
+            None => {
+                chaosday_engine::LinkDriver::new(registry.clone())?
+                    .ensure(link)
+                    .await
+                    .with_context(|| format!("proxying {link}"))?;
+            }
+        },
         TargetSpec::Process(process) => {
             if let Some(supervision) = process.supervision() {
                 supervisor

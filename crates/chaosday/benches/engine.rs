@@ -563,11 +563,7 @@ async fn bench_link_toxic(engine: &Engine, links: &chaosday_engine::LinkDriver) 
         }
     });
     let listen = format!("127.0.0.1:{}", owned_port());
-    let target = LinkTarget {
-        listen: listen.clone(),
-        upstream: upstream_addr.to_string(),
-        http: false,
-    };
+    let target = LinkTarget::local(listen.clone(), upstream_addr.to_string());
     let proxy = links.ensure(&target).await?;
     let mut conn = tokio::net::TcpStream::connect(&listen).await?;
     conn.set_nodelay(true)?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Game, GuardCheck, HeaderValue, Headers, Placement, ProbeCheck, Resolution, Scenario};
 use crate::fault::{FaultSpec, FaultSpecError};
-use crate::target::TargetSpec;
+use crate::target::{LinkTarget, TargetSpec};
 
 /// Something wrong in a game file that its shape alone does not show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -820,6 +820,51 @@ impl Checks {
         true
     }
 
+    /// A link proxied on another host: an http(s) URL of its API, a proxy name that API
+    /// takes, and no `listen` or `upstream` of chaosday's own.
+    fn remote_link(&mut self, at: &str, link: &LinkTarget) {
+        let api = link.toxiproxy.as_deref().unwrap_or_default();
+        let host = api
+            .strip_prefix("http://")
+            .or_else(|| api.strip_prefix("https://"))
+            .map(|rest| rest.split('/').next().unwrap_or_default());
+        if host.is_none_or(str::is_empty) {
+            self.report(
+                format!("{at}.link.toxiproxy"),
+                if api.is_empty() {
+                    "a link on another host needs `toxiproxy`, the URL of its API".to_owned()
+                } else {
+                    format!("`{api}` is not an http:// or https:// URL")
+                },
+                "write the base URL of a chaosday proxy or Toxiproxy API, such as http://10.0.0.7:8474",
+            );
+        }
+        let proxy = link.proxy.as_deref().unwrap_or_default();
+        let bad = proxy.is_empty()
+            || proxy.len() > 255
+            || proxy.chars().any(|c| c.is_control() || c == '/');
+        if bad {
+            self.report(
+                format!("{at}.link.proxy"),
+                if proxy.is_empty() {
+                    "a link on another host needs `proxy`, its name on that API".to_owned()
+                } else {
+                    format!("`{proxy}` is not a proxy name")
+                },
+                "name the proxy as that API lists it (GET /proxies), such as postgres: 1 to 255 printable characters, no '/'",
+            );
+        }
+        for (field, value) in [("listen", &link.listen), ("upstream", &link.upstream)] {
+            if !value.is_empty() {
+                self.report(
+                    format!("{at}.link.{field}"),
+                    "a link on another host is proxied there: its listen and upstream are that proxy's",
+                    format!("remove `{field}`, or remove `toxiproxy` and `proxy` to proxy the link here"),
+                );
+            }
+        }
+    }
+
     pub(crate) fn target_spec<'a>(
         &mut self,
         at: &str,
@@ -829,6 +874,18 @@ impl Checks {
         let TargetSpec::Link(link) = spec else {
             return;
         };
+        if link.toxiproxy.is_some() || link.proxy.is_some() {
+            self.remote_link(at, link);
+            return;
+        }
+        if link.upstream.is_empty() {
+            self.report(
+                format!("{at}.link"),
+                "a link needs `upstream`, the host:port it forwards to",
+                "add `listen` and `upstream`, such as { listen: \"127.0.0.1:15432\", upstream: \"127.0.0.1:5432\" }, or `toxiproxy` and `proxy` for a proxy on another host",
+            );
+            return;
+        }
         let listen_path = format!("{at}.link.listen");
         for (path, address) in [
             (listen_path.clone(), &link.listen),

@@ -731,6 +731,35 @@ fn links_need_good_and_distinct_addresses() {
 }
 
 #[test]
+fn a_link_on_another_host_names_its_api_and_proxy_and_nothing_of_its_own() {
+    check(
+        "targets: {far-db: {link: {toxiproxy: \"http://10.0.0.7:8474\", proxy: postgres}}}",
+        &[],
+    );
+    check(
+        "targets: {far-db: {link: {toxiproxy: \"10.0.0.7:8474\", proxy: \"a/b\"}}}",
+        &[
+            (
+                "targets.far-db.link.toxiproxy",
+                "`10.0.0.7:8474` is not an http:// or https:// URL",
+            ),
+            ("targets.far-db.link.proxy", "`a/b` is not a proxy name"),
+        ],
+    );
+    check(
+        "targets: {far-db: {link: {proxy: postgres, listen: \"127.0.0.1:1\"}}}",
+        &[
+            ("targets.far-db.link.toxiproxy", "needs `toxiproxy`"),
+            ("targets.far-db.link.listen", "remove `listen`"),
+        ],
+    );
+    check(
+        "targets: {far-db: {link: {listen: \"127.0.0.1:15433\"}}}",
+        &[("targets.far-db.link", "a link needs `upstream`")],
+    );
+}
+
+#[test]
 fn alert_labels_have_names() {
     check(
         "targets: {cart: {alert_match: {\"\": cart}}}",

@@ -199,7 +199,7 @@ impl Driver for LinkDriver {
     }
 
     fn handles(&self, target: &TargetSpec, _fault: &FaultSpec) -> bool {
-        matches!(target, TargetSpec::Link(_))
+        matches!(target, TargetSpec::Link(link) if link.on_remote().is_none())
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {

@@ -30,11 +30,7 @@ async fn echo() -> String {
 
 /// A link from a loopback port of its own to a fresh echo server (not proxied yet).
 async fn echo_link() -> LinkTarget {
-    LinkTarget {
-        listen: free_port(),
-        upstream: echo().await,
-        http: false,
-    }
+    LinkTarget::local(free_port(), echo().await)
 }
 
 /// A loopback address for a link to listen on: the link driver binds it, in this process,

@@ -17,6 +17,7 @@ mod links;
 mod monkey;
 mod monkey_report;
 mod netfaults;
+mod remote_links;
 mod report;
 mod state;
 mod supervised;
