@@ -838,6 +838,11 @@ pub struct ServeArgs {
     /// Seeds the scheduler's draws (the deck, jitter), for a reproducible day.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Stand by while another server writes the store, without listening, and take over
+    /// the game the moment it stops (a crash, `kill -9`, a lost database connection): a
+    /// second replica on the same PostgreSQL store, or on the same host's SQLite file.
+    #[arg(long)]
+    pub standby: bool,
     /// How often probes and guards are checked.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub probe_every: Duration,
@@ -887,6 +892,8 @@ Examples:
   chaosday serve game.yaml --bind 0.0.0.0:8080     (refused unless the game master token is set;
                                                    warns: without TLS, tokens travel in clear)
   chaosday serve game.yaml --store postgres://chaosday@db/chaosday
+  chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby   (a replica that
+                                                   takes over when the serving one dies)
 
 The tokens are read from the environment variables the game file names (token_env).
 The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).

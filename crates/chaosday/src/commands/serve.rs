@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -27,6 +27,7 @@ use crate::web::WebOptions;
 use chaosday_game::auth::Auth;
 use chaosday_game::outgoing::{Env, Outgoing};
 use chaosday_game::{GameServer, ServeOptions};
+use chaosday_store::EventLogError;
 
 /// How long requests in flight (and event streams) may take to finish once the server
 /// stops.
@@ -80,20 +81,31 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let descriptors = Descriptors::raise();
+    let name = game.game.clone();
+    let web = WebOptions::for_game(&game);
+    let mut options = ServeOptions::new(game, store.clone(), state_dir, app::stressor()?);
+    options.seed = args.seed;
+    options.probe_every = args.probe_every;
+    let opening = || format!("opening the game `{name}` (its log in {store})");
+    // A standby listens only once it serves: a load balancer's health check sends no one to
+    // it before.
+    let standby = if args.standby {
+        Some(stand_by(options.clone(), global.output, &mut interrupts, &opening).await?)
+    } else {
+        None
+    };
     let listener = TcpListener::bind(addresses.as_slice())
         .await
         .map_err(|e| bind_error(&args.bind, &e))?;
     let address = listener
         .local_addr()
         .context("reading the address the API listens on")?;
-    let name = game.game.clone();
-    let web = WebOptions::for_game(&game);
-    let mut options = ServeOptions::new(game, store.clone(), state_dir, app::stressor()?);
-    options.seed = args.seed;
-    options.probe_every = args.probe_every;
-    let server = GameServer::open(options)
-        .await
-        .with_context(|| format!("opening the game `{name}` (its log in {store})"))?;
+    let server = match standby {
+        Some(Some(server)) => server,
+        // Interrupted while standing by: nothing was started.
+        Some(None) => return Ok(ExitCode::SUCCESS),
+        None => GameServer::open(options).await.with_context(opening)?,
+    };
     app::report_recovered(server.recovered());
     let streams = descriptors.stream_limits(StreamLimits {
         total: args.max_streams,
@@ -141,6 +153,62 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     .await
     .context("serving the game API")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often a standby tries to take the store's writer lock.
+const STANDBY_POLL: Duration = Duration::from_millis(200);
+
+/// Waits until this process can open the game, which it can once no other server writes
+/// its store (the store's writer lock, released by the database or the kernel however its
+/// holder dies), then opens it: the faults of the dead server's open incidents go back
+/// (`restore`), once. `None` if interrupted first.
+async fn stand_by(
+    options: ServeOptions,
+    output: Output,
+    interrupts: &mut app::Interrupts,
+    opening: &impl Fn() -> String,
+) -> anyhow::Result<Option<GameServer>> {
+    let mut announced = false;
+    let waited = Instant::now();
+    loop {
+        match GameServer::open(options.clone()).await {
+            Ok(server) => {
+                let after_ms = waited.elapsed().as_millis();
+                match output {
+                    Output::Json => {
+                        println!("{}", json!({"event": "leading", "standby_ms": after_ms}))
+                    }
+                    Output::Text => eprintln!(
+                        "the store is free: this replica serves the game now (after {:.1} s standing by)",
+                        waited.elapsed().as_secs_f64()
+                    ),
+                }
+                return Ok(Some(server));
+            }
+            Err(e) => {
+                let Some(EventLogError::InUse { holder, .. }) =
+                    e.chain().find_map(|c| c.downcast_ref::<EventLogError>())
+                else {
+                    return Err(e.context(opening()));
+                };
+                if !announced {
+                    announced = true;
+                    match output {
+                        Output::Json => {
+                            println!("{}", json!({"event": "standby", "leader": holder}))
+                        }
+                        Output::Text => eprintln!(
+                            "standing by: {holder} serves this game; this replica takes over when it stops"
+                        ),
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = interrupts.recv() => return Ok(None),
+            () = tokio::time::sleep(STANDBY_POLL) => {}
+        }
+    }
 }
 
 /// How the API's listener takes connections: its caps, and TLS if any.

@@ -1151,3 +1151,197 @@ async fn a_replay_of_the_postgresql_log_gives_back_every_live_view_event_for_eve
     replay_gives_back_every_live_view(Some(url)).await;
     chaosday_testkit::postgres::drop_database(&name).await;
 }
+
+/// Two replicas on one PostgreSQL store, on one host: the leader serves, the standby
+/// listens nowhere until the leader is killed with `kill -9` mid-game with live faults, then
+/// takes over: every acknowledged event is in its log, the scoreboard is the same, each
+/// target's fault was reverted by the journal and put back once, and the game goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
+    let shop = Shop::new();
+    let yaml = format!(
+        r#"game: replicas
+{TEAMS}{targets}
+scenarios:
+  - name: frozen-search
+    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: search, kind: pause }}
+    resolution: diagnose
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+"#,
+        targets = shop.targets()
+    );
+    let (store, database) = chaosday_testkit::postgres::create_database().await;
+    let mut server = GameServer::start_on(&yaml, Some(store)).await;
+    let standby_port = owned_port();
+    let mut command = server.serve_command(standby_port, &[]);
+    command.args(["--standby", "--output", "json"]);
+    command.stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("start the standby");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut standby = crate::support::Running::from_child(child);
+    let said = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the standby says it stands by");
+    let said: Value = serde_json::from_str(&said).expect("a JSON line");
+    assert_eq!(said["event"], "standby", "{said}");
+    assert!(
+        said["leader"].as_str().is_some_and(|l| l.contains("pid")),
+        "it names the leader: {said}"
+    );
+    let standby_url = format!("http://127.0.0.1:{standby_port}/api/v1/game");
+    assert!(
+        server.http.get(&standby_url).send().await.is_err(),
+        "a standby listens nowhere"
+    );
+
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm("/unleash", json!({"scenario": "frozen-search"}))
+        .await;
+    server.gm("/unleash", json!({"scenario": "slow-web"})).await;
+    let mut acked = Vec::new();
+    for (path, token, body) in [
+        (
+            "/declare",
+            SEARCH,
+            json!({"player": "carol", "target": "search"}),
+        ),
+        (
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        ),
+    ] {
+        acked.push(n(&server.ok(path, token, body).await["seq"]));
+    }
+    acked.push(n(&server
+        .gm(
+            "/adjust",
+            json!({"team": "checkout", "points": 7, "reason": "before the failover"}),
+        )
+        .await["seq"]));
+    let (_, board_before) = server.get("/scoreboard", None).await;
+    assert_eq!(
+        server
+            .get("/faults", Some(GM))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    server.running.as_mut().unwrap().kill_9();
+    let killed = Instant::now();
+    let took_over = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the standby says it leads");
+    assert!(took_over.contains("\"leading\""), "{took_over}");
+    while !server
+        .http
+        .get(&standby_url)
+        .send()
+        .await
+        .is_ok_and(|a| a.status().is_success())
+    {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the standby did not serve within 30 s:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "failover: the standby served {} ms after the leader's kill -9",
+        killed.elapsed().as_millis()
+    );
+    // From here on the clients talk to the new leader.
+    server.running = Some(std::mem::replace(
+        &mut standby,
+        crate::support::Running::from_child(
+            std::process::Command::new("true").spawn().expect("true"),
+        ),
+    ));
+    server.port = standby_port;
+    server.url = format!("http://127.0.0.1:{standby_port}");
+
+    let (_, board_after) = server.get("/scoreboard", None).await;
+    assert_eq!(board_after, board_before, "the scoreboard is the same");
+    let (_, timeline) = server.get("/timeline", Some(GM)).await;
+    let seqs: Vec<i64> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| n(&e["seq"]))
+        .collect();
+    for seq in &acked {
+        assert!(
+            seqs.contains(seq),
+            "acknowledged event {seq} is lost: {timeline}"
+        );
+    }
+    // Each target's fault: the dead leader's reverted by the journal, put back once.
+    let faults = server.get("/faults", Some(GM)).await.1;
+    assert_eq!(faults.as_array().unwrap().len(), 2, "{faults}");
+    let list = server
+        .sandbox
+        .run(&["fault", "list", "--all", "--output", "json"]);
+    let listed: Value = serde_json::from_slice(&list.stdout).expect("fault list --output json");
+    for fault in ["pause", "latency"] {
+        let entries: Vec<&Value> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                f["description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(fault))
+            })
+            .collect();
+        let states: Vec<&str> = entries
+            .iter()
+            .map(|f| f["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["reverted", "active"], "{fault}: {listed}");
+        assert!(
+            entries[0]["end_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("had died")),
+            "{listed}"
+        );
+    }
+    // And the game goes on, on the new leader.
+    let frozen = server
+        .incidents()
+        .await
+        .iter()
+        .find(|i| i["scenario"] == "frozen-search")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let healed = server
+        .ok(
+            &format!("/incidents/{frozen}/diagnose"),
+            SEARCH,
+            json!({"player": "carol", "target": "search", "kind": "pause"}),
+        )
+        .await;
+    assert!(n(&healed["points"]) > 100, "{healed}");
+    drop(server);
+    chaosday_testkit::postgres::drop_database(&database).await;
+}

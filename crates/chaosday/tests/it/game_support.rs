@@ -107,10 +107,11 @@ impl GameServer {
         self.restart_with(&[]).await;
     }
 
-    /// [`GameServer::restart`] with these environment variables set.
-    pub async fn restart_with(&mut self, env: &[(&str, &str)]) {
+    /// `chaosday serve` of this game on `port`, as [`GameServer::restart`] starts it
+    /// (its tokens, its store, this sandbox), with `env` set and its stderr in the log.
+    pub fn serve_command(&self, port: u16, env: &[(&str, &str)]) -> std::process::Command {
         let game = self.sandbox.state_dir().join("game.yaml");
-        let bind = format!("127.0.0.1:{}", self.port);
+        let bind = format!("127.0.0.1:{port}");
         let mut command = self.sandbox.command(&[
             "serve",
             game.to_str().unwrap(),
@@ -135,6 +136,12 @@ impl GameServer {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log);
+        command
+    }
+
+    /// [`GameServer::restart`] with these environment variables set.
+    pub async fn restart_with(&mut self, env: &[(&str, &str)]) {
+        let mut command = self.serve_command(self.port, env);
         let child = command.spawn().expect("start chaosday serve");
         self.running = Some(Running::from_child(child));
         let start = Instant::now();
