@@ -75,6 +75,10 @@ pub struct ServeOptions {
     /// Where the secrets of `{env: VARIABLE}` headers are read from when the game opens:
     /// the process's environment unless set.
     pub env: outgoing::Env,
+    /// A server taking the game over from one that lost its store (a standby) waits this
+    /// long for what the old one still holds on this host while it steps down: its links'
+    /// listen addresses, its faults' targets. Zero (the default) fails at once.
+    pub takeover_wait: Duration,
 }
 
 impl ServeOptions {
@@ -92,6 +96,7 @@ impl ServeOptions {
             clock: None,
             incident_key: None,
             env: outgoing::Env::system(),
+            takeover_wait: Duration::ZERO,
         }
     }
 }
@@ -579,5 +584,11 @@ impl GameServer {
     /// stay open in the log: the next start puts their faults back.
     pub async fn shutdown(&self, reason: &str) {
         self.inner.shutdown(reason).await
+    }
+
+    /// Resolves, with why, once another server took its store over (or the store was
+    /// unreachable too long): the game must be shut down and the process stop.
+    pub async fn deposed(&self) -> String {
+        self.inner.deposed().await
     }
 }

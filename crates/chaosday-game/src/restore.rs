@@ -95,18 +95,32 @@ async fn put_back(inner: &Arc<Inner>) {
             {
                 continue;
             }
-            if let Err(e) = inner
-                .faults
-                .put_back(
-                    incident.id,
-                    &incident.team,
-                    &fault.target,
-                    spec,
-                    &fault.fault,
-                    left,
-                )
-                .await
-            {
+            // Taking over, a live chaosday holding the target may be the server that lost
+            // the store to this one, stepping down (its fence checks every second, then it
+            // reverts everything): wait for it a while before giving the incident up.
+            let busy_until = tokio::time::Instant::now() + inner.takeover_wait;
+            let put = loop {
+                let put = inner
+                    .faults
+                    .put_back(
+                        incident.id,
+                        &incident.team,
+                        &fault.target,
+                        spec,
+                        &fault.fault,
+                        left,
+                    )
+                    .await;
+                match put {
+                    Err(chaosday_engine::Error::TargetBusy { .. })
+                        if tokio::time::Instant::now() < busy_until =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    put => break put,
+                }
+            };
+            if let Err(e) = put {
                 failed = Some(format!(
                     "putting back its fault on {} after a restart failed: {e}",
                     fault.target

@@ -59,6 +59,11 @@ pub(crate) struct Inner {
     pub stopping: CancellationToken,
     /// How often the scheduler and the deadlines are looked at.
     tick: Duration,
+    /// Set, with why, when this server is no longer its store's writer ([`fence`]).
+    deposed: tokio::sync::watch::Sender<Option<String>>,
+    /// How long a fault waits to be put back on a target another live chaosday holds
+    /// ([`ServeOptions::takeover_wait`]).
+    pub takeover_wait: Duration,
 }
 
 impl Inner {
@@ -89,17 +94,33 @@ impl Inner {
         let log = GameLog::new(log, game.game.clone());
         let events = log.events_since(0).await?;
         let state = GameState::replay(game.scoring.clone(), &events);
+        let taking_over_until = tokio::time::Instant::now() + options.takeover_wait;
         for (name, target) in &game.targets {
             for (_, spec) in target.placement.all() {
-                start_target(&registry, &supervisor, spec)
-                    .await
-                    .with_context(|| format!("targets.{name}"))?;
+                // A server stepping down on this host still proxies the links for a moment.
+                loop {
+                    match start_target(&registry, &supervisor, spec).await {
+                        Err(e)
+                            if tokio::time::Instant::now() < taking_over_until
+                                && e.chain().any(|c| {
+                                    c.to_string().contains("address is already in use")
+                                }) =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        started => {
+                            started.with_context(|| format!("targets.{name}"))?;
+                            break;
+                        }
+                    }
+                }
             }
         }
         let armed = Arc::new(AtomicBool::new(engine.arming().await?.armed));
         let (reactions_tx, reactions) = mpsc::unbounded_channel();
         let teams: Vec<String> = game.teams.iter().map(|t| t.name.clone()).collect();
         let scheduler = Scheduler::new(&game, &events, options.seed);
+        let fence_log = log.clone();
         let referee = Referee::start(
             log,
             state,
@@ -140,13 +161,31 @@ impl Inner {
             stopping,
             tick: options.tick,
             game,
+            deposed: tokio::sync::watch::channel(None).0,
+            takeover_wait: options.takeover_wait,
         });
         crate::restore::restore(&inner).await;
         inner.scheduler.draw_next(&inner.game);
         tokio::spawn(inner.clone().react(reactions));
         tokio::spawn(crate::scheduler::run(inner.clone(), inner.tick));
         tokio::spawn(crate::guards::run(inner.clone()));
+        tokio::spawn(fence(inner.clone(), fence_log));
         Ok(inner)
+    }
+
+    /// Resolves, with why, once this server is no longer its store's writer: the caller
+    /// shuts the game down (every fault reverted) and stops, for the server that took over.
+    pub async fn deposed(&self) -> String {
+        let mut deposed = self.deposed.subscribe();
+        let why = deposed
+            .wait_for(Option::is_some)
+            .await
+            .map(|why| why.clone().unwrap_or_default());
+        match why {
+            Ok(why) => why,
+            // The server is gone: never deposed.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     pub fn recovered(&self) -> &[RevertOutcome] {
@@ -242,7 +281,11 @@ impl Inner {
             "game server stopped: faults reverted"
         );
         self.host.registry.stop_all().await;
-        self.host.supervisor.stop_all(Duration::from_secs(5)).await;
+        // Deposed, the services it supervised are the game's, now supervised by the server
+        // that took over (on this host): they keep running.
+        if self.deposed.borrow().is_none() {
+            self.host.supervisor.stop_all(Duration::from_secs(5)).await;
+        }
     }
 
     /// Commits `events` together, or none; a refusal becomes the action's error. Returns
@@ -423,5 +466,49 @@ pub(crate) fn actor_name(actor: &Actor) -> String {
         Actor::GameMaster { player } => format!("game master {player}"),
         Actor::Team { team, player } => format!("{player} ({team})"),
         Actor::Alert { team } => format!("an alert of {team}"),
+    }
+}
+
+/// How often a server checks that it still writes its store.
+const FENCE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a server may go without reaching its store before it steps down.
+const FENCE_UNREACHABLE: Duration = Duration::from_secs(10);
+
+/// The fence: every second, checks that this server still holds its store's writer lock.
+/// Another holder (a standby took over after this server lost its database connection) or
+/// a store unreachable for [`FENCE_UNREACHABLE`] deposes it: it must stop acting, so that
+/// two servers never inject for one game. (It could not log an event anyway.)
+async fn fence(inner: Arc<Inner>, log: chaosday_store::GameLog) {
+    let mut unreachable_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = inner.stopping.cancelled() => return,
+            () = tokio::time::sleep(FENCE_EVERY) => {}
+        }
+        let why = match log.check_writer().await {
+            Ok(()) => {
+                unreachable_since = None;
+                continue;
+            }
+            Err(chaosday_store::EventLogError::LockLost { holder, .. }) => {
+                format!("another server writes the store now ({holder})")
+            }
+            Err(chaosday_store::EventLogError::Closed { .. }) => return,
+            Err(e) => {
+                let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() < FENCE_UNREACHABLE {
+                    tracing::warn!(error = %e, "the store's writer lock could not be checked");
+                    continue;
+                }
+                format!(
+                    "the store was unreachable for {} s: {e}",
+                    FENCE_UNREACHABLE.as_secs()
+                )
+            }
+        };
+        tracing::error!(%why, "this server is no longer the store's writer: it stops");
+        inner.deposed.send_replace(Some(why));
+        return;
     }
 }

@@ -360,6 +360,8 @@ enum Message {
     Append(Request),
     /// Stop taking appends, store those already queued, then answer.
     Close(oneshot::Sender<()>),
+    /// Check the writer lock, and answer.
+    Check(oneshot::Sender<Result<()>>),
 }
 
 #[derive(Debug)]
@@ -532,6 +534,24 @@ impl EventLog {
             .await
             .map_err(|_| self.closed())?;
         // The writer answers every request it takes; a dropped reply means it stopped.
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    /// Whether this log is still the store's writer: its writer lock is checked (taken
+    /// again on a new connection if the old one broke, as before each batch), in turn with
+    /// the appends. [`EventLogError::LockLost`] when another writer holds it now (this one
+    /// was deposed: a standby took over); another error when the database cannot be reached.
+    /// A read-only log, or one without a lock, is always fine.
+    pub async fn check_writer(&self) -> Result<()> {
+        if self.inner.access == Access::Read {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Message::Check(reply))
+            .await
+            .map_err(|_| self.closed())?;
         answer.await.map_err(|_| self.closed())?
     }
 
@@ -776,6 +796,13 @@ async fn write_loop(
                     receiver.close();
                     closers.push(done);
                 }
+                Message::Check(reply) => {
+                    let held = match lock.as_mut() {
+                        Some(lock) => lock.ensure_held().await.map_err(|e| lost(&at, &e)),
+                        None => Ok(()),
+                    };
+                    let _ = reply.send(held);
+                }
             }
             if events < max_batch {
                 next = receiver.try_recv().ok();
@@ -793,6 +820,24 @@ async fn write_loop(
     }
 }
 
+/// What a writer lock that could not be held again means for the log's callers.
+fn lost(at: &str, error: &LockError) -> EventLogError {
+    let not_stored = |why: String| EventLogError::NotStored {
+        at: at.to_owned(),
+        source: Arc::new(sqlx::Error::Protocol(format!(
+            "the event log's writer lock could not be taken again: {why}"
+        ))),
+    };
+    match error {
+        LockError::Held(holder) => EventLogError::LockLost {
+            at: at.to_owned(),
+            holder: holder.describe(),
+        },
+        LockError::Connect(source) => not_stored(source.to_string()),
+        LockError::Failed(reason) => not_stored(reason.clone()),
+    }
+}
+
 /// Stores one batch and answers each of its callers: all `Ok` after the commit, or all
 /// `NotStored`.
 async fn commit(pool: &Pool, at: &str, lock: Option<&mut WriterLock>, batch: Vec<Request>) {
@@ -806,24 +851,7 @@ async fn commit(pool: &Pool, at: &str, lock: Option<&mut WriterLock>, batch: Vec
             "the event log's writer lock is lost: a batch was not stored"
         );
         for request in batch {
-            let _ = request.reply.send(Err(match &e {
-                LockError::Held(holder) => EventLogError::LockLost {
-                    at: at.to_owned(),
-                    holder: holder.describe(),
-                },
-                LockError::Connect(source) => EventLogError::NotStored {
-                    at: at.to_owned(),
-                    source: Arc::new(sqlx::Error::Protocol(format!(
-                        "the event log's writer lock could not be taken again: {source}"
-                    ))),
-                },
-                LockError::Failed(reason) => EventLogError::NotStored {
-                    at: at.to_owned(),
-                    source: Arc::new(sqlx::Error::Protocol(format!(
-                        "the event log's writer lock could not be taken again: {reason}"
-                    ))),
-                },
-            }));
+            let _ = request.reply.send(Err(lost(at, &e)));
         }
         return;
     }

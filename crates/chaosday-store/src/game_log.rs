@@ -49,6 +49,11 @@ impl GameLog {
         &self.game
     }
 
+    /// Whether this log is still its store's writer ([`EventLog::check_writer`]).
+    pub async fn check_writer(&self) -> Result<(), EventLogError> {
+        self.log.check_writer().await
+    }
+
     /// Appends an event; returns it once it is durable, with its sequence number.
     pub async fn append(
         &self,

@@ -46,6 +46,23 @@ pub async fn drop_database(name: &str) {
     conn.close().await.ok();
 }
 
+/// Ends every session of `database` that holds an advisory lock (a server's writer lock),
+/// as a lost connection would; how many it ended.
+pub async fn end_lock_sessions(database: &str) -> i64 {
+    let admin = admin_url();
+    let mut conn = PgConnection::connect(&admin).await.expect("connect");
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a \
+         JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' WHERE a.datname = $1",
+    )
+    .bind(database)
+    .fetch_one(&mut conn)
+    .await
+    .expect("end the lock sessions");
+    conn.close().await.ok();
+    ended
+}
+
 /// A name no other test, or test process, uses.
 fn unique_name() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

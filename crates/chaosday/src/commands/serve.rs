@@ -142,21 +142,41 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let output = global.output;
     let auth = Arc::new(auth);
+    let fenced = server.clone();
+    let deposed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let was_deposed = deposed.clone();
     serve(listener, listening, server, auth, api_options, async move {
-        let reason = interrupts.recv().await;
+        let reason = tokio::select! {
+            reason = interrupts.recv() => reason.to_owned(),
+            why = fenced.deposed() => {
+                was_deposed.store(true, std::sync::atomic::Ordering::SeqCst);
+                format!("deposed: {why}")
+            }
+        };
         match output {
             Output::Json => println!("{}", json!({"event": "stopping", "reason": reason})),
             Output::Text => eprintln!("{reason}: reverting every fault and stopping the server"),
         }
-        reason.to_owned()
+        reason
     })
     .await
     .context("serving the game API")?;
+    if deposed.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "error: this server no longer writes the game's store; another replica serves it. Start this one again with --standby to stand by"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// How often a standby tries to take the store's writer lock.
 const STANDBY_POLL: Duration = Duration::from_millis(200);
+
+/// How long a standby that took the store waits for what the server it replaces still holds
+/// on this host (link addresses, fault targets) while that one steps down: its fence checks
+/// every second, then it reverts and stops.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
 
 /// Waits until this process can open the game, which it can once no other server writes
 /// its store (the store's writer lock, released by the database or the kernel however its
@@ -170,6 +190,10 @@ async fn stand_by(
 ) -> anyhow::Result<Option<GameServer>> {
     let mut announced = false;
     let waited = Instant::now();
+    let options = ServeOptions {
+        takeover_wait: TAKEOVER_WAIT,
+        ..options
+    };
     loop {
         match GameServer::open(options.clone()).await {
             Ok(server) => {

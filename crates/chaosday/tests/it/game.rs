@@ -1152,14 +1152,9 @@ async fn a_replay_of_the_postgresql_log_gives_back_every_live_view_event_for_eve
     chaosday_testkit::postgres::drop_database(&name).await;
 }
 
-/// Two replicas on one PostgreSQL store, on one host: the leader serves, the standby
-/// listens nowhere until the leader is killed with `kill -9` mid-game with live faults, then
-/// takes over: every acknowledged event is in its log, the scoreboard is the same, each
-/// target's fault was reverted by the journal and put back once, and the game goes on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
-    let shop = Shop::new();
-    let yaml = format!(
+/// The game of the replica tests: a paused process and a slow link.
+fn replicas_game(shop: &Shop) -> String {
+    format!(
         r#"game: replicas
 {TEAMS}{targets}
 scenarios:
@@ -1173,36 +1168,108 @@ scenarios:
     resolution: diagnose
 "#,
         targets = shop.targets()
-    );
-    let (store, database) = chaosday_testkit::postgres::create_database().await;
-    let mut server = GameServer::start_on(&yaml, Some(store)).await;
-    let standby_port = owned_port();
-    let mut command = server.serve_command(standby_port, &[]);
-    command.args(["--standby", "--output", "json"]);
-    command.stdout(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("start the standby");
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines_tx.send(line);
+    )
+}
+
+/// A leader on a new PostgreSQL database and a `--standby` replica of it (same host, same
+/// state directory, another port), once the standby says it stands by.
+struct Replicas {
+    server: GameServer,
+    standby: crate::support::Running,
+    lines: std::sync::mpsc::Receiver<String>,
+    standby_port: u16,
+    database: String,
+}
+
+impl Replicas {
+    async fn start(yaml: &str) -> Replicas {
+        let (store, database) = chaosday_testkit::postgres::create_database().await;
+        let server = GameServer::start_on(yaml, Some(store)).await;
+        let standby_port = owned_port();
+        let mut command = server.serve_command(standby_port, &[]);
+        command.args(["--standby", "--output", "json"]);
+        command.stdout(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("start the standby");
+        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let standby = crate::support::Running::from_child(child);
+        let said = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the standby says it stands by");
+        let said: Value = serde_json::from_str(&said).expect("a JSON line");
+        assert_eq!(said["event"], "standby", "{said}");
+        assert!(
+            said["leader"].as_str().is_some_and(|l| l.contains("pid")),
+            "it names the leader: {said}"
+        );
+        Replicas {
+            server,
+            standby,
+            lines,
+            standby_port,
+            database,
         }
-    });
-    let mut standby = crate::support::Running::from_child(child);
-    let said = lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the standby says it stands by");
-    let said: Value = serde_json::from_str(&said).expect("a JSON line");
-    assert_eq!(said["event"], "standby", "{said}");
-    assert!(
-        said["leader"].as_str().is_some_and(|l| l.contains("pid")),
-        "it names the leader: {said}"
-    );
-    let standby_url = format!("http://127.0.0.1:{standby_port}/api/v1/game");
+    }
+
+    /// Once the standby said it leads and answers: the clients talk to it from then on,
+    /// and the old leader's process is returned. How long it took from `since`.
+    async fn switch_over(&mut self, since: Instant) -> (crate::support::Running, Duration) {
+        let said = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the standby says it leads");
+        assert!(said.contains("\"leading\""), "{said}");
+        let url = format!("http://127.0.0.1:{}/api/v1/game", self.standby_port);
+        while !self
+            .server
+            .http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|a| a.status().is_success())
+        {
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "the standby did not serve within 30 s:\n{}",
+                self.server.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = since.elapsed();
+        let placeholder = crate::support::Running::from_child(
+            std::process::Command::new("true").spawn().expect("true"),
+        );
+        let standby = std::mem::replace(&mut self.standby, placeholder);
+        let old = self
+            .server
+            .running
+            .replace(standby)
+            .expect("the old leader");
+        self.server.port = self.standby_port;
+        self.server.url = format!("http://127.0.0.1:{}", self.standby_port);
+        (old, took)
+    }
+}
+
+/// Two replicas on one PostgreSQL store, on one host: the leader serves, the standby
+/// listens nowhere until the leader is killed with `kill -9` mid-game with live faults, then
+/// takes over: every acknowledged event is in its log, the scoreboard is the same, each
+/// target's fault was reverted by the journal and put back once, and the game goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
+    let shop = Shop::new();
+    let mut replicas = Replicas::start(&replicas_game(&shop)).await;
+    let server = &mut replicas.server;
+    let standby_url = format!("http://127.0.0.1:{}/api/v1/game", replicas.standby_port);
     assert!(
         server.http.get(&standby_url).send().await.is_err(),
         "a standby listens nowhere"
@@ -1247,39 +1314,12 @@ scenarios:
     );
 
     server.running.as_mut().unwrap().kill_9();
-    let killed = Instant::now();
-    let took_over = lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the standby says it leads");
-    assert!(took_over.contains("\"leading\""), "{took_over}");
-    while !server
-        .http
-        .get(&standby_url)
-        .send()
-        .await
-        .is_ok_and(|a| a.status().is_success())
-    {
-        assert!(
-            killed.elapsed() < Duration::from_secs(30),
-            "the standby did not serve within 30 s:\n{}",
-            server.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (_, took) = replicas.switch_over(Instant::now()).await;
     eprintln!(
         "failover: the standby served {} ms after the leader's kill -9",
-        killed.elapsed().as_millis()
+        took.as_millis()
     );
-    // From here on the clients talk to the new leader.
-    server.running = Some(std::mem::replace(
-        &mut standby,
-        crate::support::Running::from_child(
-            std::process::Command::new("true").spawn().expect("true"),
-        ),
-    ));
-    server.port = standby_port;
-    server.url = format!("http://127.0.0.1:{standby_port}");
-
+    let server = &mut replicas.server;
     let (_, board_after) = server.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
     let (_, timeline) = server.get("/timeline", Some(GM)).await;
@@ -1342,6 +1382,100 @@ scenarios:
         )
         .await;
     assert!(n(&healed["points"]) > 100, "{healed}");
-    drop(server);
+    let database = replicas.database.clone();
+    drop(replicas);
     chaosday_testkit::postgres::drop_database(&database).await;
+}
+
+/// The leader loses its database connection (its lock session ended, as a network cut
+/// would): the standby takes the store, and the old leader, finding another writer, steps
+/// down: it reverts its faults and exits with an error, so that two servers never act for
+/// one game; the new leader puts the open incidents' faults back, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_database_steps_down_for_the_standby() {
+    let shop = Shop::new();
+    let mut replicas = Replicas::start(&replicas_game(&shop)).await;
+    let server = &replicas.server;
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm("/unleash", json!({"scenario": "frozen-search"}))
+        .await;
+    server.gm("/unleash", json!({"scenario": "slow-web"})).await;
+    let acked = n(&server
+        .ok(
+            "/declare",
+            SEARCH,
+            json!({"player": "carol", "target": "search"}),
+        )
+        .await["seq"]);
+    // The leader may take its lock again on a new connection before the standby polls:
+    // cut it again until the standby has taken it.
+    let cut = Instant::now();
+    loop {
+        chaosday_testkit::postgres::end_lock_sessions(&replicas.database).await;
+        let url = format!("http://127.0.0.1:{}/api/v1/game", replicas.standby_port);
+        let taken = wait_for(Duration::from_millis(1500), || async {
+            replicas.server.http.get(&url).send().await.is_ok()
+        })
+        .await;
+        if taken {
+            break;
+        }
+        assert!(
+            cut.elapsed() < Duration::from_secs(60),
+            "the standby never took over:\n{}",
+            replicas.server.logs()
+        );
+    }
+    let (mut old, _) = replicas.switch_over(cut).await;
+    let out = old.finish(Duration::from_secs(30));
+    assert!(
+        !out.status.success(),
+        "the deposed leader exits with an error"
+    );
+    let server = &replicas.server;
+    assert!(
+        server.logs().contains("no longer writes the game's store"),
+        "{}",
+        server.logs()
+    );
+    let (_, timeline) = server.get("/timeline", Some(GM)).await;
+    assert!(
+        timeline.to_string().contains(&format!("\"seq\":{acked}")),
+        "{timeline}"
+    );
+    let faults = server.get("/faults", Some(GM)).await.1;
+    assert_eq!(faults.as_array().unwrap().len(), 2, "both back: {faults}");
+    let list = server
+        .sandbox
+        .run(&["fault", "list", "--all", "--output", "json"]);
+    let listed: Value = serde_json::from_slice(&list.stdout).expect("fault list --output json");
+    let active = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["state"] == "active")
+        .count();
+    assert_eq!(active, 2, "one live fault per target: {listed}");
+    let database = replicas.database.clone();
+    drop(replicas);
+    chaosday_testkit::postgres::drop_database(&database).await;
+}
+
+/// Polls `check` every 50 ms for at most `limit`; whether it held.
+async fn wait_for<F, Fut>(limit: Duration, check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
