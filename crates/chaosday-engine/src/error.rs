@@ -84,6 +84,12 @@ pub enum Error {
         /// Its state.
         state: crate::journal::FaultState,
     },
+    /// A link's listen address is taken by another socket (another process proxies it).
+    #[error("link {listen}: the address is already in use; pick another port, or 0 for a free one")]
+    AddressInUse {
+        /// The address.
+        listen: String,
+    },
     /// The operating system refused.
     #[error("{0}")]
     System(String),

@@ -103,7 +103,10 @@ impl Inner {
                         Err(e)
                             if tokio::time::Instant::now() < taking_over_until
                                 && e.chain().any(|c| {
-                                    c.to_string().contains("address is already in use")
+                                    matches!(
+                                        c.downcast_ref::<chaosday_engine::Error>(),
+                                        Some(chaosday_engine::Error::AddressInUse { .. })
+                                    )
                                 }) =>
                         {
                             tokio::time::sleep(Duration::from_millis(100)).await;

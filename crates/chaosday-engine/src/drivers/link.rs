@@ -65,6 +65,9 @@ impl LinkDriver {
             RegistryError::InvalidAddress { .. } => {
                 Error::BadFault(format!("link {}: {e}", target.listen))
             }
+            RegistryError::AddressInUse { .. } => Error::AddressInUse {
+                listen: target.listen.clone(),
+            },
             e => Error::System(format!("cannot proxy link {}: {e}", target.listen)),
         })?;
         Ok(name)
