@@ -557,27 +557,6 @@ fn cli_trial(kind: &str, moment: Duration, fill_root: &Path) -> Result<Trial> {
 // ---------------------------------------------------------------------------------------
 // kill of a supervised target: `chaosday serve` and a scenario
 
-fn serve_command(sandbox: &Path) -> Result<std::process::Command> {
-    let game = sandbox.join("game.yaml");
-    let mut command = chaosday(
-        sandbox,
-        &[
-            "--output",
-            "json",
-            "serve",
-            path_str(&game)?,
-            "--bind",
-            "127.0.0.1:0",
-            "--probe-every",
-            "200ms",
-            "--rate-limit",
-            "0",
-        ],
-    );
-    command.env("GM_TOKEN", GM).env("CHECKOUT_TOKEN", TEAM);
-    Ok(command)
-}
-
 fn gm(address: &str, path: &str, body: Value) -> Result<Value> {
     let mut body = body;
     body["player"] = json!("gm");
@@ -637,7 +616,7 @@ scenarios:
         std::fs::write(sandbox.path().join("game.yaml"), yaml)?;
         let start = Instant::now();
         let (child, listening) = spawn_json(
-            serve_command(sandbox.path())?,
+            serve_command(sandbox.path(), &[])?,
             &sandbox.path().join("serve.log"),
         )?;
         let times = Arc::new(Mutex::new(KillTimes::default()));
@@ -1045,7 +1024,7 @@ scenarios:
     /// Starts serve and waits until it listens; its address.
     fn serve(&self) -> Result<(Child, String)> {
         let (mut child, listening) = spawn_json(
-            serve_command(self.sandbox.path())?,
+            serve_command(self.sandbox.path(), &[])?,
             &self.sandbox.path().join("serve.log"),
         )?;
         match listening.recv_timeout(Duration::from_secs(30)) {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use common::{GM, Rng, TEAM, between, chaosday, http, http_ok, sigkill, unique, wait_until};
+use common::{GM, Rng, between, http, http_ok, serve_command, sigkill, unique, wait_until};
 
 /// The longest any step of a trial may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -45,31 +45,15 @@ impl Drop for Replica {
 
 impl Replica {
     fn start(sandbox: &Path, store: &str, standby: bool) -> Result<Replica> {
-        let game = sandbox.join("game.yaml");
-        let mut args = vec![
-            "--output",
-            "json",
-            "serve",
-            game.to_str().context("a UTF-8 path")?,
-            "--bind",
-            "127.0.0.1:0",
-            "--probe-every",
-            "200ms",
-            "--rate-limit",
-            "0",
-            "--store",
-            store,
-        ];
+        let mut extra = vec!["--store", store];
         if standby {
-            args.push("--standby");
+            extra.push("--standby");
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(sandbox.join("serve.log"))?;
-        let mut child = chaosday(sandbox, &args)
-            .env("GM_TOKEN", GM)
-            .env("CHECKOUT_TOKEN", TEAM)
+        let mut child = serve_command(sandbox, &extra)?
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -1708,18 +1708,13 @@ impl Children {
         let config_path = dir.join("fault-run.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
         let log = dir.join("fault.log");
-        let child = Command::new(path)
+        let mut command = Command::new(path);
+        command
             .args(["--output", "json", "--color", "never", "run"])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("cannot start {}", path.display()))?;
-        let pid = child.id();
-        self.running.push(("fault".into(), child));
+            .arg(&config_path);
         let serving = if upstream.nginx.is_some() { 4 } else { 3 };
-        self.wait_listening("fault", &listen[..serving], &log)
+        let pid = self
+            .spawn_listening("fault", command, &log, &log, &listen[..serving])
             .await?;
         Ok(Peer {
             name: "fault",
@@ -1735,8 +1730,8 @@ impl Children {
         })
     }
 
-    /// Starts haproxy in TCP mode with two frontends (HTTP and bulk, to the same upstream),
-    /// as users run it in front of a service, and waits until both accept connections.
+    /// Starts haproxy in TCP mode with a frontend per upstream (HTTP, bulk, and nginx when it
+    /// runs), as users run it in front of a service, and waits until each accepts connections.
     async fn spawn_haproxy(
         &mut self,
         path: &Path,
@@ -1770,19 +1765,11 @@ impl Children {
         let config_path = dir.join("haproxy.cfg");
         std::fs::write(&config_path, config)?;
         let log = dir.join("haproxy.log");
-        let child = Command::new(path)
-            .arg("-db")
-            .arg("-f")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("cannot start {}", path.display()))?;
-        let pid = child.id();
-        self.running.push(("haproxy".into(), child));
+        let mut command = Command::new(path);
+        command.arg("-db").arg("-f").arg(&config_path);
         let serving = if upstream.nginx.is_some() { 3 } else { 2 };
-        self.wait_listening("haproxy", &listen[..serving], &log)
+        let pid = self
+            .spawn_listening("haproxy", command, &log, &log, &listen[..serving])
             .await?;
         Ok(Peer {
             name: "haproxy",
@@ -1819,25 +1806,45 @@ impl Children {
         let config_path = root.join("nginx.conf");
         std::fs::write(&config_path, config)?;
         let log = root.join("error.log");
-        let child = Command::new(path)
+        let mut command = Command::new(path);
+        command
             .arg("-p")
             .arg(&root)
             .arg("-e")
             .arg(&log)
             .arg("-c")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(root.join("stderr.log"))?)
-            .spawn()
-            .with_context(|| format!("cannot start {}", path.display()))?;
-        self.running.push(("nginx".into(), child));
-        self.wait_listening("nginx", &[listen], &log).await?;
+            .arg(&config_path);
+        let stderr = root.join("stderr.log");
+        self.spawn_listening("nginx", command, &stderr, &log, &[listen])
+            .await?;
         Ok(listen)
     }
 
     /// Waits until the child `name` accepts connections on every address of `listen`
     /// (15 s at most), failing at once if it exits.
+    /// Starts `command` as the child `name` (stdin and stdout closed, stderr to `stderr`),
+    /// then waits until it accepts connections on every address of `listen`, quoting `log`
+    /// if it does not; its pid.
+    async fn spawn_listening(
+        &mut self,
+        name: &str,
+        mut command: Command,
+        stderr: &Path,
+        log: &Path,
+        listen: &[SocketAddr],
+    ) -> Result<u32> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr)?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", command.get_program().display()))?;
+        let pid = child.id();
+        self.running.push((name.into(), child));
+        self.wait_listening(name, listen, log).await?;
+        Ok(pid)
+    }
+
     async fn wait_listening(
         &mut self,
         name: &str,

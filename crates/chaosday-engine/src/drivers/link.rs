@@ -190,6 +190,26 @@ pub(crate) fn toxic_of(fault: &FaultSpec) -> Option<Toxic> {
     )
 }
 
+/// Whether `fault` acts on a link, here or on another host: a link kind, without the
+/// `peers` and `ports` of a container's or process's toxic.
+pub(crate) fn check_link_fault(fault: &FaultSpec) -> Result<()> {
+    if fault
+        .link_toxic()
+        .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty())
+    {
+        return Err(Error::BadFault(
+            "peers, ports: only for a toxic on a container or a process (a link has one upstream already); remove them".into(),
+        ));
+    }
+    if !fault.acts_on("link") {
+        return Err(Error::Unsupported {
+            fault: fault.kind(),
+            target: "link".into(),
+        });
+    }
+    Ok(())
+}
+
 /// What a registry error means for a driver: the message of an [`Error::System`].
 fn system(proxy: &str, error: &RegistryError) -> Error {
     Error::System(format!("proxy {proxy}: {error}"))
@@ -206,26 +226,13 @@ impl Driver for LinkDriver {
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
-        if fault
-            .link_toxic()
-            .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty())
-        {
-            return Err(Error::BadFault(
-                "peers, ports: only for a toxic on a container or a process (a link has one upstream already); remove them".into(),
-            ));
-        }
         let TargetSpec::Link(link) = target else {
             return Err(Error::Unsupported {
                 fault: fault.kind(),
                 target: "non-link".into(),
             });
         };
-        if !fault.acts_on("link") {
-            return Err(Error::Unsupported {
-                fault: fault.kind(),
-                target: "link".into(),
-            });
-        }
+        check_link_fault(fault)?;
         let proxy = proxy_name(link);
         let view = self.registry.get(&proxy).map_err(|_| {
             Error::System(format!(

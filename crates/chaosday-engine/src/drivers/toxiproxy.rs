@@ -134,20 +134,7 @@ impl Driver for ToxiproxyDriver {
                 target: "non-remote".into(),
             });
         };
-        if !fault.acts_on("link") {
-            return Err(Error::Unsupported {
-                fault: fault.kind(),
-                target: "link".into(),
-            });
-        }
-        if fault
-            .link_toxic()
-            .is_some_and(|l| !l.peers.is_empty() || !l.ports.is_empty())
-        {
-            return Err(Error::BadFault(
-                "peers, ports: only for a toxic on a container or a process (a link has one upstream already); remove them".into(),
-            ));
-        }
+        super::link::check_link_fault(fault)?;
         // Refused here, before anything is journaled, if the proxy is not there.
         self.proxy(remote).await?;
         let (api, proxy) = (remote.api.to_owned(), remote.proxy.to_owned());

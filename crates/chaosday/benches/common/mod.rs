@@ -39,6 +39,28 @@ pub fn chaosday(state_dir: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// `chaosday --output json serve SANDBOX/game.yaml` on a free loopback port, probes every
+/// 200 ms, no request limit, with the game master's and the team's tokens, then `extra`.
+pub fn serve_command(sandbox: &Path, extra: &[&str]) -> Result<Command> {
+    let game = sandbox.join("game.yaml");
+    let mut args = vec![
+        "--output",
+        "json",
+        "serve",
+        path_str(&game)?,
+        "--bind",
+        "127.0.0.1:0",
+        "--probe-every",
+        "200ms",
+        "--rate-limit",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = chaosday(sandbox, &args);
+    command.env("GM_TOKEN", GM).env("CHECKOUT_TOKEN", TEAM);
+    Ok(command)
+}
+
 /// Runs a chaosday command to completion (at most `limit`); killed if it takes longer.
 pub fn run(state_dir: &Path, args: &[&str], limit: Duration) -> Result<Output> {
     let mut child = chaosday(state_dir, args)

@@ -63,6 +63,45 @@ teams:
   - { name: search, token_env: SEARCH_TOKEN, owns: [search, search-link] }
 "#;
 
+/// A game named `name` over `shop` with two scenarios, each healed by its diagnosis: the
+/// search service paused, the web link slowed by 2 s.
+fn paused_and_slow_game(name: &str, shop: &Shop) -> String {
+    format!(
+        r#"game: {name}
+{TEAMS}{targets}
+scenarios:
+  - name: frozen-search
+    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: search, kind: pause }}
+    resolution: diagnose
+  - name: slow-web
+    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
+    diagnosis: {{ target: web-link, kind: latency }}
+    resolution: diagnose
+"#,
+        targets = shop.targets()
+    )
+}
+
+/// The search team's right diagnosis of the `frozen-search` incident; the answer.
+async fn diagnose_frozen_search(server: &GameServer) -> Value {
+    let frozen = server
+        .incidents()
+        .await
+        .iter()
+        .find(|i| i["scenario"] == "frozen-search")
+        .expect("a frozen-search incident")["id"]
+        .as_u64()
+        .unwrap();
+    server
+        .ok(
+            &format!("/incidents/{frozen}/diagnose"),
+            SEARCH,
+            json!({"player": "carol", "target": "search", "kind": "pause"}),
+        )
+        .await
+}
+
 /// Points of a linear decay, as SPEC §2 states them: from `max` down to `min` over `over`,
 /// rounded down.
 fn decay(max: i64, min: i64, over_ms: i64, elapsed_ms: i64) -> i64 {
@@ -717,21 +756,7 @@ scenarios:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_game_loses_nothing_acknowledged_and_the_game_goes_on() {
     let shop = Shop::new();
-    let yaml = format!(
-        r#"game: crash
-{TEAMS}{targets}
-scenarios:
-  - name: frozen-search
-    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
-    diagnosis: {{ target: search, kind: pause }}
-    resolution: diagnose
-  - name: slow-web
-    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
-    diagnosis: {{ target: web-link, kind: latency }}
-    resolution: diagnose
-"#,
-        targets = shop.targets()
-    );
+    let yaml = paused_and_slow_game("crash", &shop);
     let mut server = GameServer::start(&yaml).await;
     let search_url = format!("http://127.0.0.1:{}/", shop.search_link);
     assert!(
@@ -827,20 +852,7 @@ scenarios:
     assert!(!healthy(&search_url).await, "the pause is back");
 
     // And the game goes on.
-    let incidents = server.incidents().await;
-    let frozen = incidents
-        .iter()
-        .find(|i| i["scenario"] == "frozen-search")
-        .unwrap()["id"]
-        .as_u64()
-        .unwrap();
-    let healed = server
-        .ok(
-            &format!("/incidents/{frozen}/diagnose"),
-            SEARCH,
-            json!({"player": "carol", "target": "search", "kind": "pause"}),
-        )
-        .await;
+    let healed = diagnose_frozen_search(&server).await;
     assert!(
         n(&healed["points"]) > 100,
         "the diagnosis and the resolution it brings: {healed}"
@@ -1024,21 +1036,7 @@ async fn every_view(server: &GameServer) -> BTreeMap<String, Value> {
 /// after the replay.
 async fn replay_gives_back_every_live_view(store: Option<String>) {
     let shop = Shop::new();
-    let yaml = format!(
-        r#"game: replay
-{TEAMS}{targets}
-scenarios:
-  - name: frozen-search
-    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
-    diagnosis: {{ target: search, kind: pause }}
-    resolution: diagnose
-  - name: slow-web
-    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
-    diagnosis: {{ target: web-link, kind: latency }}
-    resolution: diagnose
-"#,
-        targets = shop.targets()
-    );
+    let yaml = paused_and_slow_game("replay", &shop);
     let mut server = GameServer::start_on(&yaml, store).await;
     let mut live = Vec::new();
     server.gm("/game/start", json!({})).await;
@@ -1152,25 +1150,6 @@ async fn a_replay_of_the_postgresql_log_gives_back_every_live_view_event_for_eve
     chaosday_testkit::postgres::drop_database(&name).await;
 }
 
-/// The game of the replica tests: a paused process and a slow link.
-fn replicas_game(shop: &Shop) -> String {
-    format!(
-        r#"game: replicas
-{TEAMS}{targets}
-scenarios:
-  - name: frozen-search
-    faults: [ {{ target: search, fault: {{ kind: pause }} }} ]
-    diagnosis: {{ target: search, kind: pause }}
-    resolution: diagnose
-  - name: slow-web
-    faults: [ {{ target: web-link, fault: {{ kind: latency, latency: 2s }} }} ]
-    diagnosis: {{ target: web-link, kind: latency }}
-    resolution: diagnose
-"#,
-        targets = shop.targets()
-    )
-}
-
 /// A leader on a new PostgreSQL database and a `--standby` replica of it (same host, same
 /// state directory, another port), once the standby says it stands by.
 struct Replicas {
@@ -1267,7 +1246,7 @@ impl Replicas {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
     let shop = Shop::new();
-    let mut replicas = Replicas::start(&replicas_game(&shop)).await;
+    let mut replicas = Replicas::start(&paused_and_slow_game("replicas", &shop)).await;
     let server = &mut replicas.server;
     let standby_url = format!("http://127.0.0.1:{}/api/v1/game", replicas.standby_port);
     assert!(
@@ -1366,21 +1345,7 @@ async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_no
         );
     }
     // And the game goes on, on the new leader.
-    let frozen = server
-        .incidents()
-        .await
-        .iter()
-        .find(|i| i["scenario"] == "frozen-search")
-        .unwrap()["id"]
-        .as_u64()
-        .unwrap();
-    let healed = server
-        .ok(
-            &format!("/incidents/{frozen}/diagnose"),
-            SEARCH,
-            json!({"player": "carol", "target": "search", "kind": "pause"}),
-        )
-        .await;
+    let healed = diagnose_frozen_search(server).await;
     assert!(n(&healed["points"]) > 100, "{healed}");
     let database = replicas.database.clone();
     drop(replicas);
@@ -1394,7 +1359,7 @@ async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_database_steps_down_for_the_standby() {
     let shop = Shop::new();
-    let mut replicas = Replicas::start(&replicas_game(&shop)).await;
+    let mut replicas = Replicas::start(&paused_and_slow_game("replicas", &shop)).await;
     let server = &replicas.server;
     server.gm("/game/start", json!({})).await;
     server
