@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::game::schema::exactly_one_of;
 
 /// A target as written in files: `{process: {...}}`, `{link: {...}}`, `{container: {...}}`,
-/// `{pod: {...}}` or `{host: {}}`. (A map with one key, read through a struct rather than as
+/// `{pod: {...}}` or `{host: {}}`, with `on: AGENT` when it lives on the host of a
+/// `chaosday agent` rather than on the controller's. (A map with one key, read through a struct rather than as
 /// an externally tagged enum: YAML parsers want `!process` tags for those.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawTargetSpec", into = "RawTargetSpec")]
@@ -30,6 +31,17 @@ pub enum TargetSpec {
     Container(ContainerTarget),
     /// Kubernetes pods: a namespace and a label selector.
     Pod(PodTarget),
+    /// A target on another host, faulted by the `chaosday agent` running there.
+    OnAgent(AgentTarget),
+}
+
+/// A target on the host of an agent: `{process: {...}, on: db-host}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentTarget {
+    /// The agent's name, as declared under the game's `agents`.
+    pub agent: String,
+    /// The target there (never itself on an agent).
+    pub target: Box<TargetSpec>,
 }
 
 const TARGET_SPEC_KEYS: &[&str] = &["process", "link", "container", "pod", "host"];
@@ -53,12 +65,27 @@ struct RawTargetSpec {
     /// The machine chaosday runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     host: Option<HostTarget>,
+    /// The `chaosday agent` whose host the target is on (declared under `agents`); absent:
+    /// the host of the game server or monkey itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<String>,
 }
 
 impl TryFrom<RawTargetSpec> for TargetSpec {
     type Error = TargetError;
 
     fn try_from(raw: RawTargetSpec) -> Result<Self, Self::Error> {
+        let on = raw.on.clone();
+        let spec = Self::one_kind(raw)?;
+        match on {
+            None => Ok(spec),
+            Some(agent) => TargetSpec::on_agent(agent, spec),
+        }
+    }
+}
+
+impl TargetSpec {
+    fn one_kind(raw: RawTargetSpec) -> Result<Self, TargetError> {
         let mut found = [
             raw.process.map(TargetSpec::Process),
             raw.link.map(TargetSpec::Link),
@@ -83,8 +110,17 @@ impl From<TargetSpec> for RawTargetSpec {
             container: None,
             pod: None,
             host: None,
+            on: None,
+        };
+        let spec = match spec {
+            TargetSpec::OnAgent(placed) => {
+                raw.on = Some(placed.agent);
+                *placed.target
+            }
+            spec => spec,
         };
         match spec {
+            TargetSpec::OnAgent(_) => {}
             TargetSpec::Process(p) => raw.process = Some(p),
             TargetSpec::Link(l) => raw.link = Some(l),
             TargetSpec::Container(c) => raw.container = Some(c),
@@ -126,7 +162,53 @@ impl TargetSpec {
             TargetSpec::Link(_) => "link",
             TargetSpec::Container(_) => "container",
             TargetSpec::Pod(_) => "pod",
+            TargetSpec::OnAgent(placed) => placed.target.kind(),
         }
+    }
+
+    /// `spec` on the host of `agent`; refused for what an agent cannot fault: a target
+    /// already on an agent, a link (an embedded proxy lives in the controller: a link on
+    /// another host names that host's proxy API instead) and pods (Kubernetes).
+    pub fn on_agent(agent: String, spec: TargetSpec) -> Result<Self, TargetError> {
+        check_agent_name(&agent)?;
+        match spec {
+            TargetSpec::Link(_) | TargetSpec::Pod(_) | TargetSpec::OnAgent(_) => {
+                Err(TargetError::NotOnAgent(spec.kind()))
+            }
+            spec => Ok(TargetSpec::OnAgent(AgentTarget {
+                agent,
+                target: Box::new(spec),
+            })),
+        }
+    }
+
+    /// The agent the target is on, if any.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            TargetSpec::OnAgent(placed) => Some(&placed.agent),
+            _ => None,
+        }
+    }
+
+    /// The target itself, wherever it is.
+    pub fn local(&self) -> &TargetSpec {
+        match self {
+            TargetSpec::OnAgent(placed) => &placed.target,
+            spec => spec,
+        }
+    }
+}
+
+/// Whether `name` can name an agent: 1 to 63 letters, digits, `-`, `_` or `.`.
+pub fn check_agent_name(name: &str) -> Result<(), TargetError> {
+    let fits = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if fits {
+        Ok(())
+    } else {
+        Err(TargetError::AgentName(name.to_owned()))
     }
 }
 
@@ -545,6 +627,16 @@ pub enum TargetError {
         "a target needs exactly one of `process`, `link`, `container`, `pod` or `host`, such as {{process: {{command: \"/srv/cart --port 8081\"}}}}"
     )]
     KindCount,
+    /// `on` with a kind of target an agent does not fault.
+    #[error(
+        "a {0} target cannot be `on` an agent: a link on another host is written {{link: {{toxiproxy: \"http://HOST:8474\", proxy: NAME}}}} (run `chaosday proxy` there), and pods are reached through Kubernetes"
+    )]
+    NotOnAgent(&'static str),
+    /// An agent name that is not one.
+    #[error(
+        "`on: {0:?}` is not an agent's name: use 1 to 63 letters, digits, `-`, `_` or `.`, as under `agents`"
+    )]
+    AgentName(String),
     /// Neither or both of a container's `name` and `label`.
     #[error(
         "a container target needs exactly one of `name` (such as search-api) or `label` (such as {{app: search}})"

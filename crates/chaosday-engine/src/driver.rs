@@ -97,6 +97,20 @@ pub enum Action {
         /// What is put there.
         apply: crate::drivers::network::NetApply,
     },
+    /// Have the agent on another host inject `fault` into `target` there, under `key`.
+    Agent {
+        /// The agent's name.
+        agent: String,
+        /// The fault's key, unique to this injection.
+        key: String,
+        /// The target, on the agent's host.
+        target: TargetSpec,
+        /// The fault.
+        fault: FaultSpec,
+        /// When the fault is due to end (unix ms), if it has a duration.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ends_ms: Option<i64>,
+    },
     /// Start a stressor child running `fault`, tagged with `token`.
     Stress {
         /// Identifies the stressor among all processes.
@@ -119,7 +133,9 @@ impl Prepared {
     /// engine calls it once it knows the end, so that an effect that can bound its own life
     /// (a stressor) does.
     pub fn ending_at(mut self, ends_ms: Option<i64>) -> Self {
-        if let Action::Stress { ends_ms: end, .. } = &mut self.action {
+        if let Action::Stress { ends_ms: end, .. } | Action::Agent { ends_ms: end, .. } =
+            &mut self.action
+        {
             *end = ends_ms;
         }
         self
@@ -224,6 +240,14 @@ pub enum RevertPlan {
         /// The rules.
         rules: crate::drivers::network::NetRules,
     },
+    /// Have the agent revert the fault it holds under `key` (one it no longer holds is
+    /// reverted; one it cannot be reached for is reverted by its dead-man's switch).
+    Agent {
+        /// The agent's name.
+        agent: String,
+        /// The fault's key.
+        key: String,
+    },
     /// Kill the stressor tagged `token` and delete `file` if it exists.
     StopStressor {
         /// Identifies the stressor.
@@ -248,6 +272,7 @@ impl RevertPlan {
             RevertPlan::RemoveToxic { .. } | RevertPlan::EnableProxy { .. } => "link",
             RevertPlan::RemoteRemoveToxic { .. } | RevertPlan::RemoteEnable { .. } => "toxiproxy",
             RevertPlan::DeleteNetRules { .. } => "network",
+            RevertPlan::Agent { .. } => "agent",
         }
     }
 

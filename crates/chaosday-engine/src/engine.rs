@@ -193,11 +193,17 @@ pub struct AbortReport {
     /// The faults still live on the host when it returned: each may still be in effect
     /// (their reverts go on being retried). Empty when the kill switch did all it must.
     pub left: Vec<LeftFault>,
+    /// How many it reverted on each host: the agent's name for a fault on an agent's host,
+    /// [`AbortReport::HERE`] for this host.
+    pub by_host: std::collections::BTreeMap<String, usize>,
     /// How long it took, in milliseconds.
     pub elapsed_ms: u128,
 }
 
 impl AbortReport {
+    /// The key of [`AbortReport::by_host`] for the host this engine runs on.
+    pub const HERE: &'static str = "this host";
+
     /// Whether every fault on the host was reverted.
     pub fn complete(&self) -> bool {
         self.left.is_empty()
@@ -760,6 +766,18 @@ impl Engine {
             self.inner.journal.set_armed(false, now_ms(), by).await?;
             tracing::warn!(by, "kill switch: host disarmed, reverting every fault");
             self.settle_injections(None).await?;
+            let hosts: std::collections::HashMap<FaultId, String> = self
+                .journal_live()
+                .await?
+                .into_iter()
+                .map(|entry| {
+                    let host = match serde_json::from_str::<RevertPlan>(&entry.revert) {
+                        Ok(RevertPlan::Agent { agent, .. }) => agent,
+                        _ => AbortReport::HERE.to_owned(),
+                    };
+                    (entry.id, host)
+                })
+                .collect();
             let outcomes = self
                 .revert_all_for(EndCause::KillSwitch, &format!("kill switch ({by})"))
                 .await?;
@@ -774,11 +792,18 @@ impl Engine {
                     error: entry.error,
                 })
                 .collect();
-            Ok::<_, Error>((outcomes, left))
+            Ok::<_, Error>((outcomes, left, hosts))
         }
         .await;
         self.inner.aborting.fetch_sub(1, Ordering::SeqCst);
-        let (outcomes, left): (Vec<RevertOutcome>, Vec<LeftFault>) = result?;
+        let (outcomes, left, hosts): (Vec<RevertOutcome>, Vec<LeftFault>, _) = result?;
+        let mut by_host = std::collections::BTreeMap::new();
+        for outcome in &outcomes {
+            if let RevertOutcome::Reverted { id } = outcome {
+                let host = hosts.get(id).map_or(AbortReport::HERE, String::as_str);
+                *by_host.entry(host.to_owned()).or_insert(0) += 1;
+            }
+        }
         let reverted = outcomes
             .iter()
             .filter(|o| matches!(o, RevertOutcome::Reverted { .. }))
@@ -793,6 +818,7 @@ impl Engine {
             outcomes,
             reverted,
             left,
+            by_host,
             elapsed_ms: start.elapsed().as_millis(),
         })
     }

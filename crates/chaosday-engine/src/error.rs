@@ -84,6 +84,16 @@ pub enum Error {
         /// Its state.
         state: crate::journal::FaultState,
     },
+    /// The agent a fault must go through is out of contact.
+    #[error(
+        "agent {agent} {state}: start `chaosday agent --name {agent}` on its host, or check that it reaches this server"
+    )]
+    AgentAway {
+        /// The agent.
+        agent: String,
+        /// Where it stands.
+        state: &'static str,
+    },
     /// A link's listen address is taken by another socket (another process proxies it).
     #[error("link {listen}: the address is already in use; pick another port, or 0 for a free one")]
     AddressInUse {

@@ -9,6 +9,7 @@
 //! - a signal goes only to the process recorded (pid **and** start time);
 //! - the engine never writes game state; it reports on a bounded channel ([`Engine::subscribe`]).
 
+pub mod agents;
 pub mod clock;
 pub mod driver;
 pub mod drivers;
@@ -25,6 +26,7 @@ pub mod supervisor;
 
 use std::sync::Arc;
 
+pub use agents::{AgentDriver, AgentHub};
 pub use driver::{Action, Driver, Prepared, RevertPlan, Status};
 pub use drivers::container::ContainerDriver;
 pub use drivers::host::{HostDriver, StressorCommand};
@@ -44,7 +46,9 @@ pub use supervisor::Supervisor;
 /// (starting stressors with `stressor`), `link` (on the proxies of `links`), `container`
 /// (the Docker Engine of `DOCKER_HOST` or the local socket), `network` (inside the
 /// network namespace of a container or a process) and `toxiproxy` (links proxied on other
-/// hosts, through their Toxiproxy-compatible APIs).
+/// hosts, through their Toxiproxy-compatible APIs), and `agent` (faults on other hosts,
+/// which only a controller with an [`AgentHub`] puts and reverts: replace it with one over
+/// the hub).
 pub fn standard_drivers(
     supervisor: Arc<Supervisor>,
     stressor: StressorCommand,
@@ -62,5 +66,6 @@ pub fn standard_drivers(
         Arc::new(ContainerDriver::new()),
         Arc::new(network),
         Arc::new(ToxiproxyDriver::new()),
+        Arc::new(AgentDriver::new(None)),
     ]
 }

@@ -477,6 +477,12 @@ async fn abort(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {
         .abort(&by)
         .await
         .map_err(|e| ActionError::Unavailable(format!("the kill switch failed: {e}")))?;
+    // Then every agent reverts whatever else it holds, and says so.
+    let agents = match &inner.agents {
+        Some(hub) => hub.revert_all(&format!("kill switch ({by})")).await,
+        None => Vec::new(),
+    };
+    let hosts = per_host(&report, &agents);
     let reverted = u32::try_from(report.reverted).unwrap_or(u32::MAX);
     let mut events = vec![(actor.clone(), EventKind::Aborted { reverted })];
     events.extend(inner.closing_all(&actor, "the kill switch"));
@@ -495,13 +501,13 @@ async fn abort(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {
             })
             .collect();
         return Err(ActionError::Incomplete(format!(
-            "kill switch on and the game paused, but {} could NOT be reverted: {}; chaosday keeps retrying them: undo them by hand, then `chaosday fault forget ID --reason ...`",
+            "kill switch on and the game paused, but {} could NOT be reverted: {}; chaosday keeps retrying them: undo them by hand, then `chaosday fault forget ID --reason ...`{hosts}",
             plural(left.len(), "fault", "faults"),
             left.join("; ")
         )));
     }
     let message = format!(
-        "kill switch: {} reverted in {} ms, none left; no fault until `gm rearm`",
+        "kill switch: {} reverted in {} ms, none left; no fault until `gm rearm`{hosts}",
         plural(reverted as usize, "fault", "faults"),
         report.elapsed_ms
     );
@@ -509,6 +515,53 @@ async fn abort(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {
         committed.last().expect("abort commits events"),
         message,
     ))
+}
+
+/// The kill switch's report by host, for a game with agents (empty without): what each
+/// host reverted, and each agent that did not answer.
+fn per_host(
+    report: &chaosday_engine::AbortReport,
+    agents: &[chaosday_engine::agents::AgentAbort],
+) -> String {
+    if agents.is_empty() {
+        return String::new();
+    }
+    let here = report
+        .by_host
+        .get(chaosday_engine::AbortReport::HERE)
+        .copied()
+        .unwrap_or(0);
+    let mut hosts = vec![format!(
+        "this server's host: {}",
+        plural(here, "reverted", "reverted")
+    )];
+    for agent in agents {
+        let from_journal = report.by_host.get(&agent.agent).copied().unwrap_or(0);
+        let reverted = from_journal + agent.reverted.len();
+        hosts.push(if agent.answered {
+            let mut line = format!(
+                "agent {}: {}",
+                agent.agent,
+                plural(reverted, "reverted", "reverted")
+            );
+            if !agent.left.is_empty() {
+                line.push_str(&format!(", NOT reverted: {}", agent.left.join("; ")));
+            }
+            line
+        } else {
+            format!(
+                "agent {}: {} by its dead-man's switch (out of contact{})",
+                agent.agent,
+                plural(from_journal, "counted reverted", "counted reverted"),
+                if agent.left.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", agent.left.join("; "))
+                }
+            )
+        });
+    }
+    format!("; by host: {}", hosts.join("; "))
 }
 
 async fn rearm(inner: &Inner, actor: Actor) -> Result<Ack, ActionError> {

@@ -23,6 +23,8 @@ pub enum Identity {
     GameMaster,
     /// A team's.
     Team(String),
+    /// An agent's (it may only exchange that agent's orders).
+    Agent(String),
 }
 
 /// The SHA-256 hash of a token: what is kept of it, and the key of its rate limit.
@@ -122,6 +124,7 @@ fn role(identity: &Identity) -> String {
     match identity {
         Identity::GameMaster => "the game master".to_owned(),
         Identity::Team(team) => format!("team {team}"),
+        Identity::Agent(agent) => format!("agent {agent}"),
     }
 }
 
@@ -138,11 +141,17 @@ impl Auth {
         game: &Game,
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Auth, AuthError> {
-        let roles = std::iter::once((Identity::GameMaster, &game.game_master.token_env)).chain(
-            game.teams
-                .iter()
-                .map(|team| (Identity::Team(team.name.clone()), &team.token_env)),
-        );
+        let roles = std::iter::once((Identity::GameMaster, &game.game_master.token_env))
+            .chain(
+                game.teams
+                    .iter()
+                    .map(|team| (Identity::Team(team.name.clone()), &team.token_env)),
+            )
+            .chain(
+                game.agents
+                    .iter()
+                    .map(|(name, agent)| (Identity::Agent(name.clone()), &agent.token_env)),
+            );
         Auth::from_roles(roles, lookup)
     }
 

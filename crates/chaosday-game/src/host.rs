@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chaosday_engine::{
-    Engine, EngineConfig, LinkDriver, RevertOutcome, StressorCommand, Supervisor,
+    AgentDriver, AgentHub, Engine, EngineConfig, LinkDriver, RevertOutcome, StressorCommand,
+    Supervisor,
 };
 use chaosday_proxy::Registry;
 use chaosday_store::SqliteJournal;
@@ -24,6 +25,8 @@ pub struct HostConfig {
     pub origin: String,
     /// How to start a host stressor (the chaosday binary's hidden `__stress` command).
     pub stressor: StressorCommand,
+    /// The agents this chaosday controls, if it controls any (a game server).
+    pub agents: Option<Arc<AgentHub>>,
 }
 
 /// An open engine, with what opening it reverted.
@@ -56,8 +59,12 @@ pub async fn open_engine(config: &HostConfig, registry: Registry) -> anyhow::Res
         .with_context(|| format!("opening the revert journal in {} (set --state-dir or CHAOSDAY_STATE_DIR to use another)", state_dir.display()))?;
     let supervisor = Supervisor::new(Some(state_dir.join("logs")));
     let links = LinkDriver::new(registry)?;
-    let drivers =
+    let mut drivers =
         chaosday_engine::standard_drivers(supervisor.clone(), config.stressor.clone(), links);
+    if let Some(hub) = &config.agents {
+        drivers.retain(|d| d.name() != "agent");
+        drivers.push(Arc::new(AgentDriver::new(Some(hub.clone()))));
+    }
     let engine_config = EngineConfig {
         origin: config.origin.clone(),
         ..EngineConfig::default()

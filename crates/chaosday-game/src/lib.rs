@@ -580,6 +580,17 @@ impl GameServer {
         self.inner.faults.engine()
     }
 
+    /// The game file the server plays.
+    pub fn game(&self) -> &Game {
+        self.inner.game()
+    }
+
+    /// The game's agents (`None` for a game without any): their orders, contact and
+    /// health.
+    pub fn agents(&self) -> Option<&Arc<chaosday_engine::AgentHub>> {
+        self.inner.agents.as_ref()
+    }
+
     /// Stops the game's tasks and reverts every fault this server holds. Open incidents
     /// stay open in the log: the next start puts their faults back.
     pub async fn shutdown(&self, reason: &str) {

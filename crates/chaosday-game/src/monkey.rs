@@ -177,6 +177,7 @@ impl Monkey {
                 state_dir: options.state_dir.clone(),
                 origin: format!("monkey:{}", file.monkey),
                 stressor: options.stressor.clone(),
+                agents: None,
             },
             registry.clone(),
         )

@@ -55,11 +55,45 @@ async fn put_back(inner: &Arc<Inner>) {
             _ => None,
         })
         .collect();
-    for incident in snapshot
+    let open: Vec<IncidentId> = snapshot
         .state
         .incidents
         .values()
         .filter(|i| !i.state.is_closed())
+        .map(|i| i.id)
+        .collect();
+    for id in open {
+        let on_agents = snapshot.state.incidents.get(&id).is_some_and(|incident| {
+            game.scenario(&incident.scenario).is_some_and(|scenario| {
+                scenario.faults.iter().any(|f| {
+                    game.target_for(&f.target, &incident.team)
+                        .is_some_and(|spec| spec.agent().is_some())
+                })
+            })
+        });
+        if on_agents {
+            // Its agents reach this server only once it serves: put it back meanwhile.
+            let inner = inner.clone();
+            let ended = ended.clone();
+            tokio::spawn(async move { put_back_one(&inner, id, &ended).await });
+        } else {
+            put_back_one(inner, id, &ended).await;
+        }
+    }
+}
+
+/// Puts back the faults of one open incident, or cancels it if that fails.
+async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(IncidentId, String)>) {
+    let snapshot = inner.snapshot();
+    let game = &inner.game;
+    let Some(incident) = snapshot
+        .state
+        .incidents
+        .get(&id)
+        .filter(|i| !i.state.is_closed())
+    else {
+        return;
+    };
     {
         let Some(scenario) = game.scenario(&incident.scenario) else {
             let reason = format!(
@@ -67,7 +101,7 @@ async fn put_back(inner: &Arc<Inner>) {
                 incident.scenario
             );
             cancel(inner, incident.id, reason).await;
-            continue;
+            return;
         };
         let mut failed = None;
         for fault in &scenario.faults {
@@ -93,12 +127,20 @@ async fn put_back(inner: &Arc<Inner>) {
             if incident.faults.iter().all(|f| f.target != fault.target)
                 || ended.contains(&(incident.id, fault.target.clone()))
             {
-                continue;
+                return;
             }
             // Taking over, a live chaosday holding the target may be the server that lost
             // the store to this one, stepping down (its fence checks every second, then it
             // reverts everything): wait for it a while before giving the incident up.
             let busy_until = tokio::time::Instant::now() + inner.takeover_wait;
+            // An agent comes back within its lease, or has reverted everything.
+            let agent_until = tokio::time::Instant::now()
+                + spec
+                    .agent()
+                    .and_then(|agent| game.agents.get(agent))
+                    .map_or(Duration::ZERO, |a| {
+                        a.lease + chaosday_engine::agents::LOST_MARGIN
+                    });
             let put = loop {
                 let put = inner
                     .faults
@@ -114,6 +156,11 @@ async fn put_back(inner: &Arc<Inner>) {
                 match put {
                     Err(chaosday_engine::Error::TargetBusy { .. })
                         if tokio::time::Instant::now() < busy_until =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(chaosday_engine::Error::AgentAway { .. })
+                        if tokio::time::Instant::now() < agent_until =>
                     {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -135,7 +182,7 @@ async fn put_back(inner: &Arc<Inner>) {
                 .revert_incident(incident.id, RevertCause::Closing)
                 .await;
             cancel(inner, incident.id, reason).await;
-            continue;
+            return;
         }
         if incident.claimed_ms.is_some() {
             crate::verification::verify(inner.clone(), incident.id);

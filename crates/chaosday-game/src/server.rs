@@ -15,7 +15,7 @@ use chaosday_domain::events::{Actor, Event, EventKind, RevertCause};
 use chaosday_domain::game::{Game, WebhookEvent};
 use chaosday_domain::incident::{GameState, Status};
 use chaosday_domain::secrecy::{self, Viewer};
-use chaosday_engine::{RevertOutcome, Supervisor};
+use chaosday_engine::{AgentHub, RevertOutcome, Supervisor};
 use chaosday_proxy::Registry;
 use chaosday_store::{EventLog, GameLog};
 use tokio::sync::mpsc;
@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     /// How long a fault waits to be put back on a target another live chaosday holds
     /// ([`ServeOptions::takeover_wait`]).
     pub takeover_wait: Duration,
+    /// The game's agents, if it has any.
+    pub agents: Option<Arc<AgentHub>>,
 }
 
 impl Inner {
@@ -81,11 +83,19 @@ impl Inner {
         // store without its password.)
         let log = EventLog::open(&options.store).await?;
         let registry = Registry::new(options.seed);
+        let agents = (!game.agents.is_empty()).then(|| {
+            AgentHub::new(
+                game.agents
+                    .iter()
+                    .map(|(name, agent)| (name.clone(), agent.lease)),
+            )
+        });
         let opened = crate::host::open_engine(
             &crate::host::HostConfig {
                 state_dir: options.state_dir.clone(),
                 origin: format!("game:{}", game.game),
                 stressor: options.stressor.clone(),
+                agents: agents.clone(),
             },
             registry.clone(),
         )
@@ -166,6 +176,7 @@ impl Inner {
             game,
             deposed: tokio::sync::watch::channel(None).0,
             takeover_wait: options.takeover_wait,
+            agents,
         });
         crate::restore::restore(&inner).await;
         inner.scheduler.draw_next(&inner.game);

@@ -95,6 +95,7 @@ pub async fn open_engine_with(
         state_dir: state_dir.to_owned(),
         origin: origin.to_owned(),
         stressor: stressor()?,
+        agents: None,
     };
     let host = chaosday_game::host::open_engine(&config, registry).await?;
     report_recovered(&host.recovered);

@@ -102,6 +102,16 @@ pub enum Command {
     /// The game master's commands, against a game server.
     #[command(subcommand)]
     Gm(GmCommand),
+    /// Act on this host for a game server elsewhere: process, host, container and network
+    /// faults on targets the game file puts `on` this agent.
+    ///
+    /// The agent connects out to the server (no inbound port) with its own token and keeps
+    /// every fault in this host's revert journal. Its dead-man's switch: without an answer
+    /// from the server for its lease (30s unless the game file says), it reverts every fault
+    /// it holds and takes no order until an answer comes back. Ctrl-C or SIGTERM reverts
+    /// what it holds.
+    #[command(after_help = AGENT_EXAMPLES)]
+    Agent(AgentArgs),
     /// The Chaos Monkey: random faults on opted-in targets during working hours, under
     /// guardrails, with the day's plan published ahead so owners can skip a fault.
     Monkey(MonkeyArgs),
@@ -285,6 +295,38 @@ pub enum OpsAction {
     /// The game master's tool for the manual scenario: deploy a bad config.
     Break,
 }
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+    /// The game server's base URL (a load balancer in front of its replicas will do).
+    #[arg(long, env = "CHAOSDAY_CONTROLLER", value_name = "URL")]
+    pub controller: String,
+    /// This agent's name, as the game file declares it under `agents` (targets say
+    /// `on: NAME`).
+    #[arg(long, env = "CHAOSDAY_AGENT_NAME", value_name = "NAME")]
+    pub name: String,
+    /// The environment variable holding this agent's token (the one the game file names
+    /// under `agents.NAME.token_env`, with the same value).
+    #[arg(long, default_value = "CHAOSDAY_AGENT_TOKEN", value_name = "VAR")]
+    pub token_env: String,
+    /// The dead-man's switch's lease until the server says its own (the game file's).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lease: Duration,
+}
+
+const AGENT_EXAMPLES: &str = r#"Examples:
+  CHAOSDAY_AGENT_TOKEN=$(cat /etc/chaosday/agent-token) \
+    chaosday agent --controller http://10.0.0.2:8080 --name db-host
+  chaosday agent --controller https://chaos.example.com --name web-1 --output json
+
+In the game file, on the server:
+  agents:  { db-host: { token_env: DB_HOST_AGENT_TOKEN, lease: 30s } }
+  targets: { cart-db: { process: { command: "regex:^postgres" }, on: db-host } }
+
+The game master's console (and GET /api/v1/agents) shows each agent's contact; the kill
+switch (`chaosday gm abort`) reports what each host reverted."#;
 
 #[derive(Debug, Args)]
 #[command(after_help = PROXY_EXAMPLES)]

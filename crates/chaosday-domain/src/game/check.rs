@@ -46,6 +46,7 @@ impl Game {
         checker.schedule();
         checker.scoring();
         checker.webhooks();
+        checker.agents();
         checker.checks.problems
     }
 }
@@ -219,6 +220,13 @@ impl<'g> Checker<'g> {
                     "add a matcher that an alert must carry a label to satisfy, such as service=\"cart\"",
                 );
             }
+            for (team, spec) in target.placement.all() {
+                let path = match team {
+                    Some(team) => key(&format!("{at}.per_team"), team),
+                    None => at.clone(),
+                };
+                self.agent_of(&path, spec);
+            }
             match &target.placement {
                 Placement::Shared(spec) => self.target_spec(&at, spec, &mut listens),
                 Placement::PerTeam(replicas) => {
@@ -238,6 +246,67 @@ impl<'g> Checker<'g> {
                         self.target_spec(&path, spec, &mut listens);
                     }
                 }
+            }
+        }
+    }
+
+    /// The agent a target is `on` is one the game declares.
+    fn agent_of(&mut self, at: &str, spec: &TargetSpec) {
+        let game = self.game;
+        let Some(agent) = spec.agent() else { return };
+        if !game.agents.contains_key(agent) {
+            let fix = if game.agents.is_empty() {
+                format!(
+                    "declare it, such as agents: {{{agent}: {{token_env: {}_AGENT_TOKEN}}}}, and run `chaosday agent --name {agent}` on that host",
+                    agent.to_uppercase().replace(['-', '.'], "_")
+                )
+            } else {
+                format!(
+                    "name one of the agents under `agents` ({}), or declare `{agent}` there",
+                    game.agents
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            self.report(
+                format!("{at}.on"),
+                format!("`{agent}` is not an agent of this game"),
+                fix,
+            );
+        }
+    }
+
+    fn agents(&mut self) {
+        let game = self.game;
+        for (name, agent) in &game.agents {
+            let at = key("agents", name);
+            if let Err(why) = crate::target::check_agent_name(name) {
+                self.report(&at, why.to_string(), "rename the agent");
+            }
+            self.env_var(&format!("{at}.token_env"), &agent.token_env);
+            if game.game_master.token_env == agent.token_env
+                || game.teams.iter().any(|t| t.token_env == agent.token_env)
+            {
+                self.report(
+                    format!("{at}.token_env"),
+                    format!(
+                        "`{}` also holds a team's or the game master's token: an agent's token must be its own",
+                        agent.token_env
+                    ),
+                    "give every agent a variable of its own",
+                );
+            }
+            if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&agent.lease) {
+                self.report(
+                    format!("{at}.lease"),
+                    format!(
+                        "a lease of {} is out of range",
+                        crate::duration::compact(agent.lease)
+                    ),
+                    "give a lease from 1s to 10m, such as lease: 30s",
+                );
             }
         }
     }

@@ -90,6 +90,36 @@ pub struct Game {
     /// Where to send game events (JSON, with a Slack-compatible `text` field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<Webhook>,
+    /// The `chaosday agent`s that act on other hosts for this game, by name; a target says
+    /// `on: NAME` to live on one's host.
+    #[serde(
+        default,
+        deserialize_with = "unique_keys",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub agents: BTreeMap<String, Agent>,
+}
+
+/// An agent the game's server expects: `{token_env: DB_HOST_AGENT_TOKEN, lease: 30s}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// The environment variable holding the agent's token (the agent is started with the
+    /// same token).
+    pub token_env: String,
+    /// How long the agent and the server go without hearing from each other before the
+    /// agent reverts every fault it holds (its dead-man's switch) and the server counts it
+    /// as holding nothing (30s unless set; from 1s to 10m).
+    #[serde(default = "thirty_seconds", with = "crate::duration::serde_human")]
+    #[schemars(with = "HumanDuration")]
+    pub lease: Duration,
+}
+
+/// The default agent lease.
+pub const AGENT_LEASE: Duration = Duration::from_secs(30);
+
+fn thirty_seconds() -> Duration {
+    AGENT_LEASE
 }
 
 /// The game master: the one token that can do everything.
@@ -197,6 +227,10 @@ struct RawTarget {
         skip_serializing_if = "Option::is_none"
     )]
     per_team: Option<BTreeMap<String, TargetSpec>>,
+    /// The `chaosday agent` whose host the target is on (declared under `agents`); absent:
+    /// the game server's host. With `per_team`, each team's target says its own `on`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<String>,
     /// What a firing alert must carry to detect an incident on this target: labels such as
     /// `{service: cart}`, or Alertmanager matchers such as
     /// `['service="cart"', 'severity=~"crit|page"', 'env!="dev"']`.
@@ -224,8 +258,19 @@ impl TryFrom<RawTarget> for Target {
                     .map(|replicas| ("per_team", Placement::PerTeam(replicas))),
             )
             .collect();
+        let placement = match (exactly_one(found, TARGET_KEYS, "a target")?, raw.on) {
+            (placement, None) => placement,
+            (Placement::Shared(spec), Some(agent)) => {
+                Placement::Shared(TargetSpec::on_agent(agent, spec).map_err(|e| e.to_string())?)
+            }
+            (Placement::PerTeam(_), Some(_)) => {
+                return Err(
+                    "`on` goes inside each team's target of `per_team`, such as {per_team: {checkout: {process: {...}, on: host-b}}}".into(),
+                );
+            }
+        };
         Ok(Target {
-            placement: exactly_one(found, TARGET_KEYS, "a target")?,
+            placement,
             alert_match: raw.alert_match,
         })
     }
@@ -240,9 +285,18 @@ impl From<Target> for RawTarget {
             pod: None,
             host: None,
             per_team: None,
+            on: None,
             alert_match: target.alert_match,
         };
-        match target.placement {
+        let placement = match target.placement {
+            Placement::Shared(TargetSpec::OnAgent(placed)) => {
+                raw.on = Some(placed.agent);
+                Placement::Shared(*placed.target)
+            }
+            placement => placement,
+        };
+        match placement {
+            Placement::Shared(TargetSpec::OnAgent(_)) => {}
             Placement::Shared(TargetSpec::Process(p)) => raw.process = Some(p),
             Placement::Shared(TargetSpec::Link(l)) => raw.link = Some(l),
             Placement::Shared(TargetSpec::Container(c)) => raw.container = Some(c),

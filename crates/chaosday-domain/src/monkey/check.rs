@@ -111,6 +111,14 @@ impl MonkeyFile {
                     "the monkey does not act on Kubernetes pods yet",
                     "target the pods' containers, processes or links instead",
                 ),
+                TargetSpec::OnAgent(placed) => checks.report(
+                    format!("{at}.on"),
+                    format!(
+                        "the monkey does not drive agents yet, so it cannot act on `{}`'s host",
+                        placed.agent
+                    ),
+                    "run a monkey on that host for its targets, or drop `on`",
+                ),
                 TargetSpec::Container(container) => {
                     if let ContainerSelector::Label(labels) = &container.select
                         && labels.is_empty()

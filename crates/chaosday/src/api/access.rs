@@ -67,6 +67,7 @@ impl Who {
             ))),
             Who::Known(Identity::GameMaster) => Ok(Viewer::GameMaster),
             Who::Known(Identity::Team(team)) => Ok(Viewer::Team(team.clone())),
+            Who::Known(Identity::Agent(agent)) => Err(agent_only(agent)),
         }
     }
 
@@ -82,6 +83,7 @@ impl Who {
                 team: team.clone(),
                 player,
             }),
+            Who::Known(Identity::Agent(agent)) => Err(agent_only(agent)),
         }
     }
 
@@ -102,8 +104,29 @@ impl Who {
             Who::Known(Identity::Team(team)) => Err(ApiError::Forbidden(format!(
                 "only the game master may do this, and this is team {team}'s token"
             ))),
+            Who::Known(Identity::Agent(agent)) => Err(agent_only(agent)),
         }
     }
+
+    /// The agent this is, else 401 (no token) or 403 (another's).
+    pub fn agent(&self) -> Result<&str, ApiError> {
+        match self {
+            Who::Known(Identity::Agent(agent)) => Ok(agent),
+            Who::Anonymous => Err(ApiError::Unauthorized(format!(
+                "only an agent exchanges orders; {SEND_TOKEN} with the agent's token"
+            ))),
+            Who::Known(_) => Err(ApiError::Forbidden(
+                "only an agent exchanges orders, with its own token".into(),
+            )),
+        }
+    }
+}
+
+/// An agent's token used for anything but its orders.
+fn agent_only(agent: &str) -> ApiError {
+    ApiError::Forbidden(format!(
+        "this is agent {agent}'s token: it only exchanges the agent's orders"
+    ))
 }
 
 /// A token from `Authorization: Bearer TOKEN`: `None` without the header.

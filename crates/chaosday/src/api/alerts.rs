@@ -34,7 +34,7 @@ pub async fn alertmanager(
 ) -> Result<Response, ApiError> {
     let team = match &who {
         Who::Known(Identity::Team(team)) => team.clone(),
-        Who::Known(Identity::GameMaster) => {
+        Who::Known(Identity::GameMaster | Identity::Agent(_)) => {
             return Err(ApiError::Forbidden(
                 "alerts belong to a team: configure each team's Alertmanager with that team's token".into(),
             ));

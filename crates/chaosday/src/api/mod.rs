@@ -13,6 +13,7 @@
 //! `EventSource` cannot send a bearer token).
 
 pub mod access;
+pub mod agents;
 pub mod alerts;
 pub mod body;
 pub mod budget;
@@ -198,6 +199,16 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route(
             "/api/v1/alerts/alertmanager",
             post(alerts::alertmanager).layer(alerts_limit),
+        )
+        .route(
+            "/api/v1/agents/exchange",
+            post(agents::exchange).layer(
+                ServiceBuilder::new()
+                    .layer(middleware::map_response(|r| {
+                        too_large(r, agents::MAX_REPORT)
+                    }))
+                    .layer(RequestBodyLimitLayer::new(agents::MAX_REPORT)),
+            ),
         );
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
@@ -212,6 +223,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/probes", get(handlers::probes))
         .route("/api/v1/schedule", get(handlers::schedule))
         .route("/api/v1/targets", get(handlers::targets))
+        .route("/api/v1/agents", get(agents::health))
         .merge(actions)
         .nest_service("/toxiproxy", toxiproxy)
         .merge(web::router(web))

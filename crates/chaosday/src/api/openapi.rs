@@ -21,7 +21,7 @@ use super::types::{
     AdjustBody, DeclareBody, DiagnoseBody, HintBody, InjectManualBody, PauseBody, PlayerBody,
     UnleashBody,
 };
-use super::{alerts, handlers, sse};
+use super::{agents, alerts, handlers, sse};
 
 /// The game API's OpenAPI document.
 #[derive(OpenApi)]
@@ -57,6 +57,8 @@ use super::{alerts, handlers, sse};
         handlers::schedule,
         handlers::targets,
         alerts::alertmanager,
+        agents::exchange,
+        agents::health,
     ),
     components(schemas(
         ErrorBody,
@@ -74,6 +76,7 @@ use super::{alerts, handlers, sse};
         (name = "read", description = "What the caller may see: spectators (no token), teams, the game master"),
         (name = "team", description = "A player's actions, with the team's token"),
         (name = "game master", description = "The game master's actions and views, with the game master's token"),
+        (name = "agent", description = "A `chaosday agent`'s orders, with the agent's token"),
     ),
 )]
 pub struct ApiDoc;

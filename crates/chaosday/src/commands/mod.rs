@@ -1,6 +1,7 @@
 //! The commands. Each takes parsed arguments and returns an exit code; the shared work
 //! (state, engine) lives in `app`.
 
+pub mod agent;
 pub mod demo;
 pub mod fault;
 pub mod gm;
@@ -19,6 +20,7 @@ use crate::cli::{Cli, Command};
 /// Runs the command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Agent(args) => agent::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Fault(args) => fault::run(&cli.global, args).await,
         Command::Proxy(args) => proxy::run(&cli.global, args).await,

@@ -119,6 +119,12 @@ pub async fn login(
             },
             format!("signed in as {player} of team {team}"),
         ),
+        Identity::Agent(_) => {
+            return again(
+                StatusCode::FORBIDDEN,
+                "Token: this is an agent's token, which cannot sign in; use your team's".into(),
+            );
+        }
     };
     let game_master = matches!(caller, Caller::GameMaster { .. });
     let Ok(id) = state.sessions.create(caller, Instant::now()) else {

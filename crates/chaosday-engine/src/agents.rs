@@ -1,0 +1,741 @@
+//! Faults on other hosts, carried out by the `chaosday agent` running there.
+//!
+//! An agent connects out to its controller (a game server) and asks it, over and over, for
+//! orders: each request ([`wire::Report`]) carries what the agent holds and the results of
+//! the orders it carried out; each answer ([`wire::Orders`]) the orders still unanswered.
+//! The controller's side is an [`AgentHub`], the one place that knows each agent's orders
+//! and contact; the [`AgentDriver`] puts a fault `on` an agent through it, so that the
+//! controller's journal records the fault like any other (its revert plan names the agent
+//! and the fault's key) and its timer, the kill switch and crash recovery revert it.
+//!
+//! **Contact and the lease.** Each side counts the time since it last heard from the other.
+//! An agent that has not had an answer for its lease reverts everything it holds (its
+//! dead-man's switch) and refuses new faults until an answer comes back; it measures from
+//! the moment it *sent* the last answered request, which is never later than the moment the
+//! controller answered it. So when the controller, counting from its own last exchange, has
+//! not heard from an agent for the lease (plus [`LOST_MARGIN`] for the agent's own revert),
+//! that agent has reverted, and the controller counts it as holding nothing.
+//!
+//! **Reconciliation.** An agent may hold a fault its controller no longer wants: an answer
+//! lost on the way, a controller restarted or replaced. At each exchange the hub orders the
+//! revert of every fault the agent reports that this hub did not inject, so a controller
+//! that takes over from a dead one needs no memory of its orders.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chaosday_domain::{FaultSpec, TargetSpec};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
+use crate::error::{Error, Result};
+
+/// What the agent and its controller send each other, as JSON.
+pub mod wire {
+    use chaosday_domain::{FaultSpec, TargetSpec};
+    use serde::{Deserialize, Serialize};
+
+    use crate::driver::Status;
+
+    /// An agent's request: what it holds and what it did.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Report {
+        /// This run of the agent (random at start): a newer run replaces an older one.
+        pub instance: String,
+        /// The faults it holds, by key.
+        #[serde(default)]
+        pub held: Vec<Held>,
+        /// The results of the orders it carried out since its last answered request.
+        #[serde(default)]
+        pub results: Vec<OrderResult>,
+    }
+
+    /// A fault an agent holds.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Held {
+        /// The controller's key for it.
+        pub key: String,
+        /// What it is, as the agent's engine describes it.
+        pub description: String,
+        /// Whether it is still in effect, as the agent sees it (a repair shows as `gone`).
+        pub status: Status,
+    }
+
+    /// What became of one order.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OrderResult {
+        /// The order.
+        pub order: String,
+        /// Why it failed; `None` if it was carried out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+        /// For an injection: the fault as the agent describes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+        /// For a revert of everything: what was reverted and what could not be.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub reverted: Vec<String>,
+        /// For a revert of everything: what is left, each with why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub left: Vec<String>,
+    }
+
+    impl OrderResult {
+        /// A carried-out order.
+        pub fn done(order: &str) -> Self {
+            OrderResult {
+                order: order.to_owned(),
+                error: None,
+                description: None,
+                reverted: Vec::new(),
+                left: Vec::new(),
+            }
+        }
+
+        /// A failed order.
+        pub fn failed(order: &str, error: impl Into<String>) -> Self {
+            OrderResult {
+                error: Some(error.into()),
+                ..Self::done(order)
+            }
+        }
+    }
+
+    /// One order to an agent.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "do", rename_all = "snake_case")]
+    #[allow(
+        clippy::large_enum_variant,
+        reason = "an agent has a handful of orders at a time"
+    )]
+    pub enum Order {
+        /// Inject `fault` into `target` (on the agent's host) under `key`; a key the agent
+        /// already holds is not injected twice.
+        Inject {
+            /// The order's id.
+            order: String,
+            /// The fault's key.
+            key: String,
+            /// The target, on the agent's host.
+            target: TargetSpec,
+            /// The fault.
+            fault: FaultSpec,
+            /// When the controller ends it (unix ms), if it has a duration: the agent's own
+            /// timer ends it too.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ends_ms: Option<i64>,
+        },
+        /// Revert the fault held under `key` (a key not held is already reverted).
+        Revert {
+            /// The order's id.
+            order: String,
+            /// The fault's key.
+            key: String,
+        },
+        /// Revert every fault the agent holds (the kill switch).
+        RevertAll {
+            /// The order's id.
+            order: String,
+            /// Why, for the agent's log.
+            reason: String,
+        },
+    }
+
+    impl Order {
+        /// The order's id.
+        pub fn id(&self) -> &str {
+            match self {
+                Order::Inject { order, .. }
+                | Order::Revert { order, .. }
+                | Order::RevertAll { order, .. } => order,
+            }
+        }
+    }
+
+    /// The controller's answer: the orders not answered yet, and the lease.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Orders {
+        /// In order; each carried out once (an agent may get one again if its result was
+        /// lost, which the orders' idempotence makes harmless).
+        pub orders: Vec<Order>,
+        /// The lease both sides keep, in milliseconds.
+        pub lease_ms: u64,
+    }
+}
+
+use wire::{Held, Order, OrderResult, Orders, Report};
+
+/// What the controller allows beyond the lease before it counts a silent agent as holding
+/// nothing: the agent's own check and revert.
+pub const LOST_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long an injection waits for its agent's answer.
+const INJECT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long the kill switch and a revert wait for an agent that is in contact.
+const REVERT_WAIT: Duration = Duration::from_secs(10);
+
+/// Why the hub would not take an agent's request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// No agent of that name is expected.
+    #[error("no agent named `{0}` is declared for this game")]
+    Unknown(String),
+    /// A newer run of the agent took its place.
+    #[error("a newer run of agent `{agent}` (instance {newer}) is connected: this one must stop")]
+    Superseded {
+        /// The agent.
+        agent: String,
+        /// The run that replaced this one.
+        newer: String,
+    },
+}
+
+/// One agent's health, as the game master's console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentHealth {
+    /// The agent's name.
+    pub name: String,
+    /// `connected`, `lost` (silent for longer than its lease) or `waiting` (never heard from
+    /// since this server started, lease not over).
+    pub state: AgentState,
+    /// How long ago it was last heard from, in milliseconds.
+    pub last_contact_ms: Option<u64>,
+    /// The lease, in milliseconds.
+    pub lease_ms: u64,
+    /// The faults it reported holding.
+    pub held: Vec<Held>,
+}
+
+/// Where an agent stands with its controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Heard from within its lease.
+    Connected,
+    /// Not heard from since the controller started, lease not over yet.
+    Waiting,
+    /// Silent for longer than its lease: it holds nothing (its dead-man's switch).
+    Lost,
+}
+
+/// What the kill switch did on one agent's host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentAbort {
+    /// The agent.
+    pub agent: String,
+    /// Whether it answered.
+    pub answered: bool,
+    /// What it reverted.
+    pub reverted: Vec<String>,
+    /// What it could not revert, each with why (or why it did not answer).
+    pub left: Vec<String>,
+}
+
+struct Slot {
+    lease: Duration,
+    /// When this hub last exchanged with it (or started, if never).
+    contact: Instant,
+    heard: bool,
+    instance: Option<String>,
+    /// Orders not answered yet, in order.
+    outbox: Vec<Order>,
+    waiters: BTreeMap<String, oneshot::Sender<OrderResult>>,
+    /// The keys this hub injected and has not reverted.
+    wanted: BTreeSet<String>,
+    held: Vec<Held>,
+    wake: Arc<Notify>,
+}
+
+impl Slot {
+    fn lost(&self, now: Instant) -> bool {
+        now.duration_since(self.contact) > self.lease + LOST_MARGIN
+    }
+
+    fn state(&self, now: Instant) -> AgentState {
+        match (self.heard, self.lost(now)) {
+            (_, true) => AgentState::Lost,
+            (true, false) => AgentState::Connected,
+            (false, false) => AgentState::Waiting,
+        }
+    }
+}
+
+/// The controller's side of its agents: their orders, results and contact.
+pub struct AgentHub {
+    slots: Mutex<BTreeMap<String, Slot>>,
+    /// Orders and keys are `<epoch>-<n>`: no two hubs (a restarted controller, a replica
+    /// that took over) make the same.
+    epoch: u64,
+    next: AtomicU64,
+}
+
+impl std::fmt::Debug for AgentHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHub")
+            .field("agents", &self.slots.lock().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl AgentHub {
+    /// A hub for these agents, each with its lease.
+    pub fn new(agents: impl IntoIterator<Item = (String, Duration)>) -> Arc<Self> {
+        let now = Instant::now();
+        let slots = agents
+            .into_iter()
+            .map(|(name, lease)| {
+                let slot = Slot {
+                    lease,
+                    contact: now,
+                    heard: false,
+                    instance: None,
+                    outbox: Vec::new(),
+                    waiters: BTreeMap::new(),
+                    wanted: BTreeSet::new(),
+                    held: Vec::new(),
+                    wake: Arc::new(Notify::new()),
+                };
+                (name, slot)
+            })
+            .collect();
+        let epoch = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Arc::new(AgentHub {
+            slots: Mutex::new(slots),
+            epoch,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    fn fresh_id(&self) -> String {
+        format!(
+            "{:016x}-{}",
+            self.epoch,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Whether an agent of this name is expected.
+    pub fn knows(&self, agent: &str) -> bool {
+        self.slots.lock().contains_key(agent)
+    }
+
+    /// One exchange with `agent`: takes its report, and answers with its orders, at once if
+    /// there are any, or after at most `hold` (a long poll) when one comes or none does.
+    pub async fn exchange(
+        &self,
+        agent: &str,
+        report: Report,
+        hold: Duration,
+    ) -> std::result::Result<Orders, HubError> {
+        let wake = {
+            let mut slots = self.slots.lock();
+            let slot = slots
+                .get_mut(agent)
+                .ok_or_else(|| HubError::Unknown(agent.to_owned()))?;
+            let now = Instant::now();
+            if let Some(current) = &slot.instance
+                && *current != report.instance
+                && slot.superseded(&report.instance)
+            {
+                return Err(HubError::Superseded {
+                    agent: agent.to_owned(),
+                    newer: current.clone(),
+                });
+            }
+            slot.instance = Some(report.instance.clone());
+            slot.contact = now;
+            slot.heard = true;
+            for result in report.results {
+                slot.outbox.retain(|o| o.id() != result.order);
+                if let Some(waiter) = slot.waiters.remove(&result.order) {
+                    let _ = waiter.send(result);
+                }
+            }
+            // What it holds that this hub does not want goes: a lost answer's fault, or a
+            // dead controller's.
+            let pending_reverts: BTreeSet<&str> = slot
+                .outbox
+                .iter()
+                .filter_map(|o| match o {
+                    Order::Revert { key, .. } => Some(key.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let pending_injects: BTreeSet<&str> = slot
+                .outbox
+                .iter()
+                .filter_map(|o| match o {
+                    Order::Inject { key, .. } => Some(key.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let unwanted: Vec<String> = report
+                .held
+                .iter()
+                .filter(|h| {
+                    !slot.wanted.contains(&h.key)
+                        && !pending_reverts.contains(h.key.as_str())
+                        && !pending_injects.contains(h.key.as_str())
+                })
+                .map(|h| h.key.clone())
+                .collect();
+            for key in unwanted {
+                let order = self.fresh_id();
+                tracing::info!(agent, %key, "an agent holds a fault this server did not inject: reverting it");
+                slot.outbox.push(Order::Revert { order, key });
+            }
+            slot.held = report.held;
+            if !slot.outbox.is_empty() {
+                return Ok(Orders {
+                    orders: slot.outbox.clone(),
+                    lease_ms: millis(slot.lease),
+                });
+            }
+            slot.wake.clone()
+        };
+        let _ = tokio::time::timeout(hold, wake.notified()).await;
+        let mut slots = self.slots.lock();
+        let slot = slots
+            .get_mut(agent)
+            .ok_or_else(|| HubError::Unknown(agent.to_owned()))?;
+        slot.contact = Instant::now();
+        Ok(Orders {
+            orders: slot.outbox.clone(),
+            lease_ms: millis(slot.lease),
+        })
+    }
+
+    /// Queues `make(order id)` for `agent` and returns the channel its result comes on.
+    fn queue(
+        &self,
+        agent: &str,
+        make: impl FnOnce(String) -> Order,
+    ) -> Result<(String, oneshot::Receiver<OrderResult>)> {
+        let mut slots = self.slots.lock();
+        let slot = slots.get_mut(agent).ok_or_else(|| unknown(agent))?;
+        let id = self.fresh_id();
+        let order = make(id.clone());
+        if let Order::Inject { key, .. } = &order {
+            slot.wanted.insert(key.clone());
+        }
+        if let Order::Revert { key, .. } = &order {
+            slot.wanted.remove(key);
+        }
+        slot.outbox.push(order);
+        let (tx, rx) = oneshot::channel();
+        slot.waiters.insert(id.clone(), tx);
+        slot.wake.notify_one();
+        Ok((id, rx))
+    }
+
+    /// Where `agent` stands now.
+    pub fn state(&self, agent: &str) -> Option<AgentState> {
+        let slots = self.slots.lock();
+        slots.get(agent).map(|s| s.state(Instant::now()))
+    }
+
+    /// Waits for an order's result while `agent` stays in contact, at most `limit`:
+    /// `Ok(None)` if the agent was lost (or never heard from) meanwhile.
+    async fn wait(
+        &self,
+        agent: &str,
+        id: &str,
+        mut rx: oneshot::Receiver<OrderResult>,
+        limit: Duration,
+    ) -> Result<Option<OrderResult>> {
+        let until = Instant::now() + limit;
+        loop {
+            tokio::select! {
+                result = &mut rx => {
+                    return result.map(Some).map_err(|_| Error::System(format!("agent {agent}: the order was dropped")));
+                }
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let away = !matches!(self.state(agent), Some(AgentState::Connected));
+            if away || Instant::now() >= until {
+                let mut slots = self.slots.lock();
+                if let Some(slot) = slots.get_mut(agent) {
+                    slot.waiters.remove(id);
+                    if away {
+                        // Its dead-man's switch has it: nothing is left to order.
+                        slot.outbox.retain(|o| o.id() != id);
+                    }
+                }
+                if away {
+                    return Ok(None);
+                }
+                return Err(Error::System(format!(
+                    "agent {agent} did not answer within {} s; its order stays queued",
+                    limit.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// Reverts everything every agent holds (the kill switch), each agent's report apart.
+    /// An agent out of contact is counted as holding nothing (its dead-man's switch).
+    pub async fn revert_all(&self, reason: &str) -> Vec<AgentAbort> {
+        let names: Vec<String> = self.slots.lock().keys().cloned().collect();
+        let waits = names.into_iter().map(|agent| async move {
+            let connected = matches!(self.state(&agent), Some(AgentState::Connected));
+            if !connected {
+                return AgentAbort {
+                    agent,
+                    answered: false,
+                    reverted: Vec::new(),
+                    left: Vec::new(),
+                };
+            }
+            let queued = self.queue(&agent, |order| Order::RevertAll {
+                order,
+                reason: reason.to_owned(),
+            });
+            let result = match queued {
+                Ok((id, rx)) => self.wait(&agent, &id, rx, REVERT_WAIT).await,
+                Err(e) => Err(e),
+            };
+            if let Some(slot) = self.slots.lock().get_mut(&agent) {
+                slot.wanted.clear();
+            }
+            match result {
+                Ok(Some(result)) => AgentAbort {
+                    agent,
+                    answered: true,
+                    reverted: result.reverted,
+                    left: result.left.into_iter().chain(result.error).collect(),
+                },
+                Ok(None) => AgentAbort {
+                    agent,
+                    answered: false,
+                    reverted: Vec::new(),
+                    left: Vec::new(),
+                },
+                Err(e) => AgentAbort {
+                    agent,
+                    answered: false,
+                    reverted: Vec::new(),
+                    left: vec![e.to_string()],
+                },
+            }
+        });
+        futures_util::future::join_all(waits).await
+    }
+
+    /// Every agent's health.
+    pub fn health(&self) -> Vec<AgentHealth> {
+        let now = Instant::now();
+        self.slots
+            .lock()
+            .iter()
+            .map(|(name, slot)| AgentHealth {
+                name: name.clone(),
+                state: slot.state(now),
+                last_contact_ms: slot.heard.then(|| millis(now.duration_since(slot.contact))),
+                lease_ms: millis(slot.lease),
+                held: slot.held.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Slot {
+    /// Whether a request from run `instance` comes from a run older than the current one:
+    /// a run that has been replaced keeps being refused; a new run replaces the current one.
+    fn superseded(&self, instance: &str) -> bool {
+        // Runs are told apart by their start time first (`<start ms>-<random>`), so that
+        // the newest wins whatever order their requests come in.
+        let current = self.instance.as_deref().unwrap_or_default();
+        started(instance) < started(current)
+    }
+}
+
+/// The start time a run's instance id begins with (0 if it has none).
+fn started(instance: &str) -> u64 {
+    instance
+        .split('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unknown(agent: &str) -> Error {
+    Error::BadFault(format!(
+        "no agent named `{agent}` is declared for this game: declare it under `agents`"
+    ))
+}
+
+/// Puts faults `on` agents, through the hub.
+#[derive(Debug, Clone)]
+pub struct AgentDriver {
+    hub: Option<Arc<AgentHub>>,
+}
+
+impl AgentDriver {
+    /// A driver over `hub`; `None` for a chaosday that controls no agents (the `fault`
+    /// commands), which refuses faults on agents and cannot revert them (the controller or
+    /// the agent's dead-man's switch does).
+    pub fn new(hub: Option<Arc<AgentHub>>) -> Self {
+        AgentDriver { hub }
+    }
+
+    fn hub(&self) -> Result<&Arc<AgentHub>> {
+        self.hub.as_ref().ok_or_else(|| {
+            Error::System(
+                "only a game server controls agents: faults on other hosts are put and reverted by it (or by the agent's dead-man's switch once it loses contact)".into(),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Driver for AgentDriver {
+    fn name(&self) -> &'static str {
+        "agent"
+    }
+
+    fn handles(&self, target: &TargetSpec, _fault: &FaultSpec) -> bool {
+        matches!(target, TargetSpec::OnAgent(_))
+    }
+
+    async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
+        let TargetSpec::OnAgent(placed) = target else {
+            return Err(Error::Unsupported {
+                fault: fault.kind(),
+                target: target.kind().into(),
+            });
+        };
+        let hub = self.hub()?;
+        let agent = placed.agent.as_str();
+        match hub.state(agent) {
+            None => return Err(unknown(agent)),
+            Some(AgentState::Connected) => {}
+            Some(state) => {
+                return Err(Error::AgentAway {
+                    agent: agent.to_owned(),
+                    state: match state {
+                        AgentState::Waiting => "has not connected since this server started",
+                        _ => "lost contact (its dead-man's switch reverted what it held)",
+                    },
+                });
+            }
+        }
+        let inner = serde_json::to_string(&placed.target)
+            .map_err(|e| Error::System(format!("the target as JSON: {e}")))?;
+        let key = hub.fresh_id();
+        Ok(Prepared {
+            target_key: format!("agent:{agent}:{inner}"),
+            description: format!("{fault} on {} at agent {agent}", placed.target.kind()),
+            action: Action::Agent {
+                agent: agent.to_owned(),
+                key: key.clone(),
+                target: (*placed.target).clone(),
+                fault: fault.clone(),
+                ends_ms: None,
+            },
+            revert: RevertPlan::Agent {
+                agent: agent.to_owned(),
+                key,
+            },
+        })
+    }
+
+    async fn inject(&self, prepared: &Prepared) -> Result<()> {
+        let Action::Agent {
+            agent,
+            key,
+            target,
+            fault,
+            ends_ms,
+        } = &prepared.action
+        else {
+            return Err(Error::Unsupported {
+                fault: "non-agent",
+                target: "agent".into(),
+            });
+        };
+        let hub = self.hub()?;
+        let (id, rx) = hub.queue(agent, |order| Order::Inject {
+            order,
+            key: key.clone(),
+            target: target.clone(),
+            fault: fault.clone(),
+            ends_ms: *ends_ms,
+        })?;
+        match hub.wait(agent, &id, rx, INJECT_WAIT).await? {
+            Some(OrderResult { error: None, .. }) => Ok(()),
+            Some(OrderResult {
+                error: Some(error), ..
+            }) => Err(Error::BadFault(format!("agent {agent}: {error}"))),
+            None => Err(Error::AgentAway {
+                agent: agent.clone(),
+                state: "lost contact while injecting",
+            }),
+        }
+    }
+
+    async fn revert(&self, plan: &RevertPlan) -> Result<()> {
+        let RevertPlan::Agent { agent, key } = plan else {
+            return Err(Error::Unsupported {
+                fault: "revert",
+                target: "agent".into(),
+            });
+        };
+        let hub = self.hub()?;
+        if !hub.knows(agent) {
+            return Err(Error::System(format!(
+                "agent `{agent}` is not declared for this game any more: its fault {key} is reverted by its dead-man's switch once it loses contact, or by the game that declares it"
+            )));
+        }
+        let heard = matches!(hub.state(agent), Some(AgentState::Connected));
+        let (id, rx) = hub.queue(agent, |order| Order::Revert {
+            order,
+            key: key.clone(),
+        })?;
+        if !heard {
+            // Not in contact: when it comes back, the order (or, failing it, the hub's
+            // reconciliation) reverts the fault; if it does not, its dead-man's switch has.
+            return Ok(());
+        }
+        match hub.wait(agent, &id, rx, REVERT_WAIT).await? {
+            Some(OrderResult {
+                error: Some(error), ..
+            }) => Err(Error::System(format!("agent {agent}: {error}"))),
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    async fn status(&self, plan: &RevertPlan) -> Result<Status> {
+        let RevertPlan::Agent { agent, key } = plan else {
+            return Ok(Status::Unknown);
+        };
+        let Some(hub) = &self.hub else {
+            return Ok(Status::Unknown);
+        };
+        let slots = hub.slots.lock();
+        let Some(slot) = slots.get(agent) else {
+            return Ok(Status::Unknown);
+        };
+        Ok(match slot.held.iter().find(|h| h.key == *key) {
+            Some(held) => held.status,
+            None if slot.state(Instant::now()) == AgentState::Connected => Status::Gone,
+            None if slot.state(Instant::now()) == AgentState::Lost => Status::Gone,
+            None => Status::Unknown,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
