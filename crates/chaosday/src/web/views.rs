@@ -894,6 +894,46 @@ pub struct ProbeRow {
     pub checked_ago: String,
 }
 
+/// An agent as the game master's console shows it.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    /// Its name.
+    pub name: String,
+    /// `connected`, `waiting` or `lost`.
+    pub state: &'static str,
+    /// How long ago it was heard from, for people (empty if never).
+    pub heard_ago: String,
+    /// Its lease, for people.
+    pub lease: String,
+    /// What it holds, each with whether it is still in effect.
+    pub held: Vec<String>,
+}
+
+fn agent_row(agent: &chaosday_engine::agents::AgentHealth) -> AgentRow {
+    use chaosday_engine::agents::AgentState;
+    AgentRow {
+        name: agent.name.clone(),
+        state: match agent.state {
+            AgentState::Connected => "connected",
+            AgentState::Waiting => "waiting",
+            AgentState::Lost => "lost",
+        },
+        heard_ago: agent
+            .last_contact_ms
+            .map(|ms| format!("{} ago", duration(i64::try_from(ms).unwrap_or(i64::MAX))))
+            .unwrap_or_default(),
+        lease: duration(i64::try_from(agent.lease_ms).unwrap_or(i64::MAX)),
+        held: agent
+            .held
+            .iter()
+            .map(|h| match h.status {
+                chaosday_engine::Status::Gone => format!("{} (repaired)", h.description),
+                _ => h.description.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// A team's line on the game master's scores.
 #[derive(Debug, Clone)]
 pub struct GmScore {
@@ -1018,6 +1058,10 @@ pub struct GmView {
     pub faults: Vec<FaultRow>,
     /// Probes and guards.
     pub probes: Vec<ProbeRow>,
+    /// The game's agents (empty for a game on one host).
+    pub agents: Vec<AgentRow>,
+    /// Whether an agent is lost.
+    pub agents_lost: bool,
     /// The standings, with the incidents each team faced.
     pub scores: Vec<GmScore>,
     /// When the next scenario comes.
@@ -1038,6 +1082,8 @@ pub struct GmView {
     pub rev_faults: String,
     /// Of the probes.
     pub rev_probes: String,
+    /// Of the agents.
+    pub rev_agents: String,
     /// Of the scores.
     pub rev_scores: String,
     /// Of the timeline.
@@ -1164,6 +1210,10 @@ impl GmView {
         faults.sort_by(|a, b| a.id.cmp(&b.id));
         let mut probes: Vec<ProbeRow> = server.probes().iter().map(|p| probe_row(p, now)).collect();
         probes.sort_by(|a, b| (a.role, &a.name, &a.team).cmp(&(b.role, &b.name, &b.team)));
+        let agents: Vec<AgentRow> = server
+            .agents()
+            .map(|hub| hub.health().iter().map(agent_row).collect())
+            .unwrap_or_default();
         let entries = server.timeline(&Viewer::GameMaster);
         let status = StatusView::new(view.status, view.armed);
         let schedule = server.schedule();
@@ -1216,6 +1266,12 @@ impl GmView {
                 .iter()
                 .map(|p| (&p.name, &p.team, p.health, &p.detail))
                 .collect::<Vec<_>>()),
+            rev_agents: rev(&agents
+                .iter()
+                .map(|a| (&a.name, a.state, &a.heard_ago, &a.held))
+                .collect::<Vec<_>>()),
+            agents_lost: agents.iter().any(|a| a.state == "lost"),
+            agents,
             rev_scores: rev(&view.scoreboard),
             rev_timeline: rev(&(entries.len(), entries.last().map(|e| e.seq))),
             status,

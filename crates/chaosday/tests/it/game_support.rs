@@ -76,6 +76,10 @@ pub struct GameServer {
     pub http: reqwest::Client,
     /// `--store`, when not the state directory's SQLite file.
     pub store: Option<String>,
+    /// The address it binds (`127.0.0.1`; `0.0.0.0` for agents in other namespaces).
+    pub bind_ip: String,
+    /// More environment for every start (agents' tokens).
+    pub env: Vec<(String, String)>,
 }
 
 impl GameServer {
@@ -87,6 +91,17 @@ impl GameServer {
 
     /// [`GameServer::start`] with its event log in `store` (`--store URL`).
     pub async fn start_on(yaml: &str, store: Option<String>) -> Self {
+        Self::start_bound(yaml, store, "127.0.0.1", &[]).await
+    }
+
+    /// [`GameServer::start_on`], bound to `bind_ip` (`0.0.0.0`: reachable from network
+    /// namespaces; the clients still use the loopback address).
+    pub async fn start_bound(
+        yaml: &str,
+        store: Option<String>,
+        bind_ip: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let sandbox = Sandbox::new();
         std::fs::write(sandbox.state_dir().join("game.yaml"), yaml).expect("write the game");
         let port = owned_port();
@@ -97,6 +112,11 @@ impl GameServer {
             port,
             http: reqwest::Client::new(),
             store,
+            bind_ip: bind_ip.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         server.restart().await;
         server
@@ -111,7 +131,7 @@ impl GameServer {
     /// (its tokens, its store, this sandbox), with `env` set and its stderr in the log.
     pub fn serve_command(&self, port: u16, env: &[(&str, &str)]) -> std::process::Command {
         let game = self.sandbox.state_dir().join("game.yaml");
-        let bind = format!("127.0.0.1:{port}");
+        let bind = format!("{}:{port}", self.bind_ip);
         let mut command = self.sandbox.command(&[
             "serve",
             game.to_str().unwrap(),
@@ -133,6 +153,7 @@ impl GameServer {
             .env("CHECKOUT_TOKEN", CHECKOUT)
             .env("SEARCH_TOKEN", SEARCH)
             .env("RUST_LOG", "chaosday=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log);

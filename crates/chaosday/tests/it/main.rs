@@ -4,6 +4,7 @@
 //! processes, whose command lines are unique so that tests running in parallel never match
 //! each other's.
 
+mod agents;
 mod alerts;
 mod containers;
 mod demo;
@@ -12,6 +13,7 @@ mod faults;
 mod flood;
 mod game;
 mod game_support;
+mod hosts;
 mod leaks;
 mod links;
 mod monkey;

@@ -11,79 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::game_support::{CHECKOUT, GameServer};
-use crate::support::{Running, Sandbox, unique, wait_until};
-
-/// A network namespace joined to this one by a veth pair: `host` is this side's address,
-/// `inside` the namespace's (a /30 of 10.233.0.0/16 of its own). Deleted when dropped.
-struct Netns {
-    name: String,
-    host: Ipv4Addr,
-    inside: Ipv4Addr,
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ip (iproute2): {e}"));
-    assert!(
-        output.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-impl Netns {
-    /// `None`, with a notice, when this is not root and not CI (where it must run).
-    fn new() -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "the remote link tests make a network namespace: run them as root (CI does)"
-            );
-            eprintln!("NOTICE: SKIPPED a remote link test: it needs root for a network namespace");
-            return None;
-        }
-        let n = unique();
-        let (a, b) = (((n / 64) % 250) as u8, ((n % 64) * 4) as u8);
-        let netns = Netns {
-            name: format!("cdrl{n}"),
-            host: Ipv4Addr::new(10, 233, a, b + 1),
-            inside: Ipv4Addr::new(10, 233, a, b + 2),
-        };
-        let (here, there) = (format!("cdh{n}"), format!("cdn{n}"));
-        ip(&["netns", "add", &netns.name]);
-        ip(&["link", "add", &here, "type", "veth", "peer", "name", &there]);
-        ip(&["link", "set", &there, "netns", &netns.name]);
-        ip(&["addr", "add", &format!("{}/30", netns.host), "dev", &here]);
-        ip(&["link", "set", &here, "up"]);
-        let inside = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", &netns.name, "ip"];
-            all.extend_from_slice(args);
-            ip(&all);
-        };
-        inside(&[
-            "addr",
-            "add",
-            &format!("{}/30", netns.inside),
-            "dev",
-            &there,
-        ]);
-        inside(&["link", "set", &there, "up"]);
-        inside(&["link", "set", "lo", "up"]);
-        Some(netns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // The veth pair goes with the namespace.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
+use crate::hosts::Netns;
+use crate::support::{Running, Sandbox, wait_until};
 
 /// `chaosday proxy` inside `netns`, its API on the namespace's address, its own state
 /// directory: another host's proxy.

@@ -1,0 +1,452 @@
+//! A game over several hosts: the game server on this one, `chaosday agent`s in network
+//! namespaces (each a veth pair away, its own state directory and journal), faulting
+//! processes there. The agents connect out to the server; a cut link fires an agent's
+//! dead-man's switch within its lease; the kill switch reverts every host's faults and
+//! reports by host; an agent killed with `kill -9` cleans up at its next start.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::game_support::{CHECKOUT, GM, GameServer};
+use crate::hosts::Netns;
+use crate::support::{Running, Sandbox, processes_with, state_of, unique, wait_until};
+
+const DB_TOKEN: &str = "db-host-agent-token-0123456789";
+const WEB_TOKEN: &str = "web-host-agent-token-0123456789";
+/// Short, so that the test sees the dead-man's switch fire.
+const LEASE: Duration = Duration::from_secs(3);
+
+/// A `sleep` running in a namespace: a service on another host.
+struct Remote {
+    child: Child,
+    command_line: String,
+}
+
+impl Remote {
+    fn sleep(netns: Option<&Netns>) -> Self {
+        let seconds = (unique() as u64 + 1_000_000).to_string();
+        let mut command = match netns {
+            Some(netns) => netns.command("sleep", &[&seconds]),
+            None => {
+                let mut command = std::process::Command::new("sleep");
+                command.arg(&seconds);
+                command
+            }
+        };
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start a sleep in the namespace");
+        let remote = Remote {
+            child,
+            command_line: format!("sleep {seconds}"),
+        };
+        assert!(
+            wait_until(Duration::from_secs(5), || remote.pid().is_some()),
+            "the sleep did not start"
+        );
+        remote
+    }
+
+    fn pid(&self) -> Option<u32> {
+        processes_with(&self.command_line).into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"sleep"))
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        self.pid().and_then(state_of) == Some('T')
+    }
+
+    /// The target as the game file writes it.
+    fn target(&self, on: Option<&str>) -> String {
+        let words: Vec<&str> = self.command_line.split(' ').collect();
+        match on {
+            Some(agent) => format!(
+                "{{ process: {{ command: [{}, \"{}\"] }}, on: {agent} }}",
+                words[0], words[1]
+            ),
+            None => format!(
+                "{{ process: {{ command: [{}, \"{}\"] }} }}",
+                words[0], words[1]
+            ),
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `chaosday agent` in a namespace, its JSON lines on a channel.
+struct Agent {
+    running: Running,
+    events: mpsc::Receiver<Value>,
+}
+
+impl Agent {
+    fn start(netns: &Netns, state: &Sandbox, controller: &str, name: &str, token: &str) -> Self {
+        let binary = env!("CARGO_BIN_EXE_chaosday");
+        let mut child = netns
+            .command(
+                binary,
+                &[
+                    "agent",
+                    "--controller",
+                    controller,
+                    "--name",
+                    name,
+                    "--output",
+                    "json",
+                ],
+            )
+            .env("CHAOSDAY_STATE_DIR", state.state_dir())
+            .env("CHAOSDAY_AGENT_TOKEN", token)
+            .env("RUST_LOG", "chaosday=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start chaosday agent in the namespace");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && tx.send(value).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Agent {
+            running: Running::from_child(child),
+            events,
+        }
+    }
+
+    /// Waits (`limit` at most) for the next event named `name`, skipping others.
+    fn wait_event(&self, name: &str, limit: Duration) -> Value {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if event["event"] == name => return event,
+                Ok(_) => {}
+                Err(_) => panic!("the agent did not say `{name}` within {limit:?}"),
+            }
+        }
+    }
+}
+
+/// The game master's view of the agents, by name.
+async fn agents(server: &GameServer) -> Value {
+    let (status, body) = server.get("/agents", Some(GM)).await;
+    assert!(status.is_success(), "{status}: {body}");
+    let mut by_name = serde_json::Map::new();
+    for agent in body.as_array().expect("a list") {
+        by_name.insert(agent["name"].as_str().unwrap().to_owned(), agent.clone());
+    }
+    Value::Object(by_name)
+}
+
+async fn wait_agent(server: &GameServer, name: &str, state: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let all = agents(server).await;
+        if all[name]["state"] == state {
+            return all[name].clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "agent {name} never became {state}: {all}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The game master's console page, signed in through the web form as a browser would.
+async fn console(server: &GameServer) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |answer: &reqwest::Response, name: &str| -> String {
+        answer
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+            .to_owned()
+    };
+    let form = http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let login = cookie_of(&form, "chaosday_login");
+    let page = form.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let at = page.find(marker).expect("the sign-in form's token") + marker.len();
+    let csrf = &page[at..at + 64];
+    let signed = http
+        .post(format!("{}/login", server.url))
+        .header("cookie", &login)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token={GM}&player=grace"))
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&signed, "chaosday_session");
+    http.get(format!("{}/gm", server.url))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn game(local: &Remote, db: &Remote, web: &Remote) -> String {
+    format!(
+        r#"game: hosts
+game_master: {{ token_env: GM_TOKEN }}
+agents:
+  db-host: {{ token_env: DB_AGENT_TOKEN, lease: 3s }}
+  web-host: {{ token_env: WEB_AGENT_TOKEN, lease: 3s }}
+teams:
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [db, web, cache] }}
+targets:
+  db: {db}
+  web: {web}
+  cache: {cache}
+scenarios:
+  - name: frozen-db
+    faults: [ {{ target: db, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: db, kind: pause }}
+    resolution: diagnose
+  - name: everything-frozen
+    resolution: diagnose
+    faults:
+      - {{ target: db, fault: {{ kind: pause }} }}
+      - {{ target: web, fault: {{ kind: pause }} }}
+      - {{ target: cache, fault: {{ kind: pause }} }}
+    diagnosis: {{ target: db, kind: pause }}
+"#,
+        db = db.target(Some("db-host")),
+        web = web.target(Some("web-host")),
+        cache = local.target(None),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_mans_switch_and_the_kill_switch()
+ {
+    let Some(db_host) = Netns::new() else { return };
+    let Some(web_host) = Netns::new() else { return };
+    let (local, db, web) = (
+        Remote::sleep(None),
+        Remote::sleep(Some(&db_host)),
+        Remote::sleep(Some(&web_host)),
+    );
+    let server = GameServer::start_bound(
+        &game(&local, &db, &web),
+        None,
+        "0.0.0.0",
+        &[("DB_AGENT_TOKEN", DB_TOKEN), ("WEB_AGENT_TOKEN", WEB_TOKEN)],
+    )
+    .await;
+    let (db_state, web_state) = (Sandbox::new(), Sandbox::new());
+    let controller = |netns: &Netns| format!("http://{}:{}", netns.host, server.port);
+    let mut db_agent = Agent::start(
+        &db_host,
+        &db_state,
+        &controller(&db_host),
+        "db-host",
+        DB_TOKEN,
+    );
+    let web_agent = Agent::start(
+        &web_host,
+        &web_state,
+        &controller(&web_host),
+        "web-host",
+        WEB_TOKEN,
+    );
+    db_agent.wait_event("connected", Duration::from_secs(10));
+    web_agent.wait_event("connected", Duration::from_secs(10));
+    wait_agent(&server, "db-host", "connected").await;
+    wait_agent(&server, "web-host", "connected").await;
+
+    // A team's token is not an agent's, and an agent's token does nothing else.
+    let (status, _) = server
+        .post(
+            "/agents/exchange",
+            Some(CHECKOUT),
+            json!({"instance": "1-x"}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = server.get("/incidents", Some(DB_TOKEN)).await;
+    assert_eq!(status, 403);
+
+    // A fault on the db host, through its agent, reverted by the right diagnosis.
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm("/unleash", json!({"scenario": "frozen-db"}))
+        .await;
+    let injected = db_agent.wait_event("injected", Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || db.stopped()),
+        "the db host's process is paused: {injected}"
+    );
+    assert!(!web.stopped() && !local.stopped());
+    let held = wait_agent(&server, "db-host", "connected").await;
+    let incident = server.incidents().await[0]["id"].as_u64().unwrap();
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "db"}),
+        )
+        .await;
+    server
+        .ok(
+            &format!("/incidents/{incident}/diagnose"),
+            CHECKOUT,
+            json!({"player": "alice", "target": "db", "kind": "pause"}),
+        )
+        .await;
+    db_agent.wait_event("reverted", Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || !db.stopped()),
+        "{held}"
+    );
+
+    // The db host cut off with its fault in place: its dead-man's switch reverts it within
+    // the lease, and the server counts it lost.
+    server
+        .gm("/unleash", json!({"scenario": "frozen-db"}))
+        .await;
+    db_agent.wait_event("injected", Duration::from_secs(10));
+    assert!(wait_until(Duration::from_secs(5), || db.stopped()));
+    let cut = Instant::now();
+    db_host.set_connected(false);
+    let fired = db_agent.wait_event("dead_man", LEASE * 4);
+    let resumed = wait_until(Duration::from_secs(2), || !db.stopped());
+    let after = cut.elapsed();
+    assert!(
+        resumed,
+        "the dead-man's switch resumed the process: {fired}"
+    );
+    assert_eq!(fired["reverted"], 1, "{fired}");
+    eprintln!("dead-man's switch: the fault reverted {after:?} after the cut (lease {LEASE:?})");
+    assert!(
+        after >= LEASE - Duration::from_millis(200) && after <= LEASE + Duration::from_secs(3),
+        "reverted {after:?} after the cut, for a lease of {LEASE:?}"
+    );
+    let lost = wait_agent(&server, "db-host", "lost").await;
+    assert!(lost["last_contact_ms"].as_u64().unwrap() >= LEASE.as_millis() as u64);
+    // The game master's console shows it too.
+    let console = console(&server).await;
+    assert!(
+        console.contains("id=\"gm-agents\"") && console.contains("badge-agent-lost"),
+        "the console shows the lost agent: {console}"
+    );
+
+    // Joined again: in contact, nothing held.
+    db_host.set_connected(true);
+    db_agent.wait_event("connected", Duration::from_secs(10));
+    let back = wait_agent(&server, "db-host", "connected").await;
+    assert_eq!(back["held"], json!([]), "{back}");
+    // Its incident goes on; the right diagnosis closes it (nothing left to revert there).
+    let open = server
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i["state"] != "resolved")
+        .expect("the cut incident is open");
+    let id = open["id"].as_u64().unwrap();
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "db"}),
+        )
+        .await;
+    server
+        .ok(
+            &format!("/incidents/{id}/diagnose"),
+            CHECKOUT,
+            json!({"player": "alice", "target": "db", "kind": "pause"}),
+        )
+        .await;
+    server
+        .wait_incident(id, "resolved", |i| i["state"] == "resolved")
+        .await;
+
+    // The kill switch with a fault on each of the three hosts: all reverted, by host.
+    server
+        .gm("/unleash", json!({"scenario": "everything-frozen"}))
+        .await;
+    assert!(
+        wait_until(Duration::from_secs(10), || db.stopped()
+            && web.stopped()
+            && local.stopped()),
+        "three hosts' processes paused"
+    );
+    let aborted = server.gm("/abort", json!({})).await;
+    let message = aborted["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !db.stopped() && !web.stopped() && !local.stopped(),
+        "{aborted}"
+    );
+    for host in [
+        "this server's host: 1 reverted",
+        "agent db-host: 1 reverted",
+        "agent web-host: 1 reverted",
+    ] {
+        assert!(message.contains(host), "`{host}` in {message}");
+    }
+    server.gm("/rearm", json!({})).await;
+
+    // The db agent killed with its fault in place: its next start reverts it from its own
+    // journal, before it even reaches the server.
+    server.gm("/game/resume", json!({})).await;
+    server
+        .gm("/unleash", json!({"scenario": "frozen-db"}))
+        .await;
+    db_agent.wait_event("injected", Duration::from_secs(10));
+    assert!(wait_until(Duration::from_secs(5), || db.stopped()));
+    db_agent.running.kill_9();
+    db_host.set_connected(false);
+    assert!(db.stopped(), "nothing reverts it while the agent is dead");
+    let _restarted = Agent::start(
+        &db_host,
+        &db_state,
+        &controller(&db_host),
+        "db-host",
+        DB_TOKEN,
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || !db.stopped()),
+        "the restarted agent reverted its dead run's fault"
+    );
+}
