@@ -46,6 +46,8 @@ pub mod wire {
     /// An agent's request: what it holds and what it did.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct Report {
+        /// The agent's name, as the game file declares it.
+        pub agent: String,
         /// This run of the agent (random at start): a newer run replaces an older one.
         pub instance: String,
         /// The faults it holds, by key.

@@ -1,11 +1,13 @@
-//! Bearer tokens (SPEC §5): the game master's and each team's, read from the environment
-//! variables the game file names, kept only as SHA-256 hashes and compared in constant time.
+//! Bearer tokens (SPEC §5): the game master's, each team's and each agent's, read from the
+//! environment variables the game file names, kept only as SHA-256 hashes and compared in
+//! constant time.
 //!
 //! A token is never stored, logged or printed: [`Auth`] holds the hashes, and its `Debug`
 //! shows only who has a token. [`Auth::identify`] hashes the token presented and compares the
 //! hash with every stored one, without stopping at a match, so how long it takes says
 //! nothing about which token (if any) matched.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chaosday_domain::game::Game;
@@ -23,8 +25,26 @@ pub enum Identity {
     GameMaster,
     /// A team's.
     Team(String),
-    /// An agent's (it may only exchange that agent's orders).
-    Agent(String),
+    /// The agents' whose game-file entries name this token's variable (one agent, or a
+    /// fleet sharing a token): it may only exchange their orders.
+    Agent(AgentNames),
+}
+
+/// The agents one token stands for, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentNames(pub Vec<String>);
+
+impl AgentNames {
+    /// Whether the token stands for agent `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+}
+
+impl fmt::Display for AgentNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(", "))
+    }
 }
 
 /// The SHA-256 hash of a token: what is kept of it, and the key of its rate limit.
@@ -141,6 +161,14 @@ impl Auth {
         game: &Game,
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Auth, AuthError> {
+        // Agents that name one variable share its token (a fleet's).
+        let mut agents: BTreeMap<&String, Vec<String>> = BTreeMap::new();
+        for (name, agent) in &game.agents {
+            agents
+                .entry(&agent.token_env)
+                .or_default()
+                .push(name.clone());
+        }
         let roles = std::iter::once((Identity::GameMaster, &game.game_master.token_env))
             .chain(
                 game.teams
@@ -148,9 +176,9 @@ impl Auth {
                     .map(|team| (Identity::Team(team.name.clone()), &team.token_env)),
             )
             .chain(
-                game.agents
-                    .iter()
-                    .map(|(name, agent)| (Identity::Agent(name.clone()), &agent.token_env)),
+                agents
+                    .into_iter()
+                    .map(|(variable, names)| (Identity::Agent(AgentNames(names)), variable)),
             );
         Auth::from_roles(roles, lookup)
     }

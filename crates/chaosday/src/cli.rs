@@ -794,7 +794,117 @@ fn parse_fault_id(text: &str) -> Result<FaultId, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use clap::CommandFactory;
+
+    /// Parses `args` as chaosday's command line, with the flags that read `env` given from
+    /// it (clap reads a flag's variable at parse time; a test does not set variables).
+    fn parses_with(args: &[String], env: &BTreeMap<String, String>) -> Result<(), String> {
+        let command = super::Cli::command();
+        let subcommand = command
+            .find_subcommand(args.first().map_or("", String::as_str))
+            .ok_or_else(|| format!("no command {:?}", args.first()))?;
+        let mut all: Vec<String> = vec!["chaosday".into()];
+        all.extend(args.iter().cloned());
+        for arg in subcommand.get_arguments() {
+            let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if let Some(value) = variable.to_str().and_then(|v| env.get(v))
+                && !args.iter().any(|a| *a == format!("--{long}"))
+            {
+                all.extend([format!("--{long}"), value.clone()]);
+            }
+        }
+        <super::Cli as clap::Parser>::try_parse_from(&all)
+            .map(drop)
+            .map_err(|e| format!("{all:?}: {e}"))
+    }
+
+    fn deploy(path: &str) -> String {
+        let at = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy")
+            .join(path);
+        std::fs::read_to_string(&at).unwrap_or_else(|e| panic!("{}: {e}", at.display()))
+    }
+
+    #[test]
+    fn the_shipped_systemd_units_run_commands_this_chaosday_takes() {
+        // What the units' EnvironmentFile gives, as their comments say.
+        let env: BTreeMap<String, String> = [
+            ("CHAOSDAY_CONTROLLER", "http://10.0.0.2:8080"),
+            ("CHAOSDAY_AGENT_NAME", "db-host"),
+            ("CHAOSDAY_STORE", "postgres://chaosday@db/chaosday"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for unit in [
+            "systemd/chaosday-agent.service",
+            "systemd/chaosday-serve.service",
+        ] {
+            let text = deploy(unit);
+            let exec = text
+                .lines()
+                .find_map(|l| l.strip_prefix("ExecStart="))
+                .unwrap_or_else(|| panic!("{unit} has an ExecStart"));
+            let mut words = exec.split_whitespace().map(str::to_owned);
+            assert_eq!(words.next().as_deref(), Some("/usr/local/bin/chaosday"));
+            let args: Vec<String> = words.collect();
+            assert!(
+                !args.iter().any(|a| a.contains("${")),
+                "{unit}: secrets and settings come from the environment, not the command line"
+            );
+            parses_with(&args, &env).unwrap_or_else(|e| panic!("{unit}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_shipped_kubernetes_workloads_run_commands_this_chaosday_takes() {
+        use serde::Deserialize;
+        let mut seen = Vec::new();
+        for file in ["kubernetes/agent-daemonset.yaml", "kubernetes/serve.yaml"] {
+            let text = deploy(file);
+            for document in serde_norway::Deserializer::from_str(&text) {
+                let doc = serde_json::Value::deserialize(document)
+                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+                let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+                let containers = doc["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for container in containers {
+                    let args: Vec<String> = container["args"]
+                        .as_array()
+                        .expect("args")
+                        .iter()
+                        .map(|a| a.as_str().expect("a string").to_owned())
+                        .collect();
+                    // Literal values as written; a Secret's or a field's as a placeholder.
+                    let env: BTreeMap<String, String> = container["env"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| {
+                            let value = e["value"].as_str().unwrap_or("node-a").to_owned();
+                            (e["name"].as_str().unwrap().to_owned(), value)
+                        })
+                        .collect();
+                    parses_with(&args, &env).unwrap_or_else(|e| panic!("{file} {kind}: {e}"));
+                    seen.push((kind.clone(), args[0].clone()));
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                ("DaemonSet".to_owned(), "agent".to_owned()),
+                ("Deployment".to_owned(), "serve".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -286,6 +286,7 @@ impl<'g> Checker<'g> {
                 self.report(&at, why.to_string(), "rename the agent");
             }
             self.env_var(&format!("{at}.token_env"), &agent.token_env);
+            // Agents may share a variable (a fleet's token), never with a person.
             if game.game_master.token_env == agent.token_env
                 || game.teams.iter().any(|t| t.token_env == agent.token_env)
             {

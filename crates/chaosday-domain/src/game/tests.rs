@@ -1584,3 +1584,81 @@ webhooks: [ { url: "https://w", headers: { Authorization: { env: W } } } ]
         ]
     );
 }
+
+#[test]
+fn a_target_on_an_agent_names_an_agent_of_the_game() {
+    let on = "targets: {worker: {process: {command: 'regex:^/srv/worker'}, on: db-host}}";
+    let game = patched(&format!(
+        "{{agents: {{db-host: {{token_env: DB_AGENT_TOKEN}}}}, {}}}",
+        on
+    ));
+    assert!(game.check().is_empty(), "{:?}", game.check());
+    let worker = game.target_for("worker", "checkout").unwrap();
+    assert_eq!(worker.agent(), Some("db-host"));
+    assert_eq!(worker.kind(), "process");
+    assert_eq!(game.agents["db-host"].lease, AGENT_LEASE);
+    // Written back as it was read.
+    let again: Game = serde_json::from_value(serde_json::to_value(&game).unwrap()).unwrap();
+    assert_eq!(again, game);
+
+    check(
+        "{targets: {worker: {process: {command: 'regex:^/srv/worker'}, on: db-host}}}",
+        &[(
+            "targets.worker.on",
+            "`db-host` is not an agent of this game (fix: declare it, such as agents: {db-host: {token_env: DB_HOST_AGENT_TOKEN}}",
+        )],
+    );
+    check(
+        "{agents: {web: {token_env: WEB_TOKEN}}, targets: {worker: {process: {command: 'regex:^/srv/worker'}, on: db-host}}}",
+        &[(
+            "targets.worker.on",
+            "name one of the agents under `agents` (web)",
+        )],
+    );
+    check(
+        "{agents: {db-host: {token_env: CHECKOUT_TOKEN, lease: 0s}}}",
+        &[
+            (
+                "agents.db-host.token_env",
+                "an agent's token must be its own",
+            ),
+            ("agents.db-host.lease", "give a lease from 1s to 10m"),
+        ],
+    );
+}
+
+#[test]
+fn a_link_or_a_pod_cannot_be_on_an_agent_and_per_team_targets_say_their_own() {
+    for (target, words) in [
+        (
+            "{link: {listen: '127.0.0.1:1', upstream: '127.0.0.1:2'}, on: db}",
+            "a link target cannot be `on` an agent",
+        ),
+        (
+            "{pod: {namespace: shop, selector: {app: x}}, on: db}",
+            "a pod target cannot be `on` an agent",
+        ),
+        (
+            "{process: {command: x}, on: 'db host'}",
+            "is not an agent's name",
+        ),
+        (
+            "{per_team: {checkout: {process: {command: x}}}, on: db}",
+            "`on` goes inside each team's target",
+        ),
+    ] {
+        let yaml = BASE.replace(
+            "  host: { host: {} }",
+            &format!("  host: {{ host: {{}} }}\n  bad: {target}"),
+        );
+        let error = Game::parse_yaml(&yaml).unwrap_err().to_string();
+        assert!(error.contains(words), "{target}: {error}");
+    }
+    let game = patched(
+        "{agents: {a: {token_env: A_TOKEN}, b: {token_env: B_TOKEN}}, targets: {replicated: {per_team: {checkout: {process: {command: x}, on: a}, search: {process: {command: x}, on: b}}}}}",
+    );
+    assert_eq!(
+        game.target_for("replicated", "search").unwrap().agent(),
+        Some("b")
+    );
+}

@@ -17,6 +17,7 @@ fn fault() -> FaultSpec {
 
 fn report(instance: &str, held: &[&str], results: Vec<OrderResult>) -> Report {
     Report {
+        agent: "db-host".to_owned(),
         instance: instance.to_owned(),
         held: held
             .iter()

@@ -31,7 +31,7 @@ use super::error::ApiError;
 use crate::web::sessions;
 use chaosday_domain::secrecy::Viewer;
 use chaosday_game::Caller;
-use chaosday_game::auth::{Identity, TokenHash};
+use chaosday_game::auth::{AgentNames, Identity, TokenHash};
 
 /// Who sent a request, once its token is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +108,8 @@ impl Who {
         }
     }
 
-    /// The agent this is, else 401 (no token) or 403 (another's).
-    pub fn agent(&self) -> Result<&str, ApiError> {
+    /// The agents this token stands for, else 401 (no token) or 403 (another's).
+    pub fn agent(&self) -> Result<&AgentNames, ApiError> {
         match self {
             Who::Known(Identity::Agent(agent)) => Ok(agent),
             Who::Anonymous => Err(ApiError::Unauthorized(format!(
@@ -123,7 +123,7 @@ impl Who {
 }
 
 /// An agent's token used for anything but its orders.
-fn agent_only(agent: &str) -> ApiError {
+fn agent_only(agent: &AgentNames) -> ApiError {
     ApiError::Forbidden(format!(
         "this is agent {agent}'s token: it only exchanges the agent's orders"
     ))

@@ -23,7 +23,8 @@ pub const MAX_REPORT: usize = 1024 * 1024;
 /// The longest an exchange waits for an order before answering with none.
 const MAX_HOLD: Duration = Duration::from_secs(10);
 
-const EXAMPLE: &str = r#"{"instance": "1733400000000-9f2c", "held": [], "results": []}"#;
+const EXAMPLE: &str =
+    r#"{"agent": "db-host", "instance": "1733400000000-9f2c", "held": [], "results": []}"#;
 
 /// An agent's exchange: its report in, its orders out (at once if any are waiting,
 /// otherwise when one comes or after a quarter of its lease, at most 10 s).
@@ -36,14 +37,21 @@ pub async fn exchange(
     who: Who,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let agent = who.agent()?.to_owned();
+    let names = who.agent()?.clone();
     let Some(hub) = state.server.agents() else {
         return Err(ApiError::NotFound(
             "this game has no agents: declare them under `agents` in the game file".into(),
         ));
     };
     let bytes = body::read(request, MAX_REPORT).await?;
-    let report: wire::Report = body::parse(&bytes, &["instance", "held", "results"], EXAMPLE)?;
+    let report: wire::Report =
+        body::parse(&bytes, &["agent", "instance", "held", "results"], EXAMPLE)?;
+    let agent = report.agent.clone();
+    if !names.allows(&agent) {
+        return Err(ApiError::Forbidden(format!(
+            "this token is agent {names}'s, not `{agent}`'s: start the agent with the token of the variable the game file names under agents.{agent}.token_env"
+        )));
+    }
     if report.instance.is_empty() || report.instance.len() > 100 {
         return Err(ApiError::bad(
             "instance",

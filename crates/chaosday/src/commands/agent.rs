@@ -285,6 +285,7 @@ impl Agent {
             true
         });
         Report {
+            agent: self.name.clone(),
             instance: instance.to_owned(),
             held,
             results: self.results.clone(),

@@ -144,7 +144,10 @@ fn may_skip(app: &MonkeyApp, who: &Identity, id: &str) -> Result<String, ApiErro
         {
             Ok(owner.clone())
         }
-        Identity::Agent(owner) | Identity::Team(owner) => Err(ApiError::Forbidden(format!(
+        Identity::Agent(_) => Err(ApiError::Forbidden(
+            "an agent's token only exchanges the agent's orders".into(),
+        )),
+        Identity::Team(owner) => Err(ApiError::Forbidden(format!(
             "{owner} does not own group `{}`: only its owner or the operator may skip its faults",
             entry.planned.group
         ))),
@@ -154,7 +157,10 @@ fn may_skip(app: &MonkeyApp, who: &Identity, id: &str) -> Result<String, ApiErro
 fn operator_only(who: &Identity) -> Result<(), ApiError> {
     match who {
         Identity::GameMaster => Ok(()),
-        Identity::Agent(owner) | Identity::Team(owner) => Err(ApiError::Forbidden(format!(
+        Identity::Agent(_) => Err(ApiError::Forbidden(
+            "an agent's token only exchanges the agent's orders".into(),
+        )),
+        Identity::Team(owner) => Err(ApiError::Forbidden(format!(
             "only the monkey's operator may do this, and this is {owner}'s token"
         ))),
     }

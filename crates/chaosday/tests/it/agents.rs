@@ -300,10 +300,19 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
         .post(
             "/agents/exchange",
             Some(CHECKOUT),
-            json!({"instance": "1-x"}),
+            json!({"agent": "db-host", "instance": "1-x"}),
         )
         .await;
     assert_eq!(status, 403);
+    // One agent's token cannot take another's orders.
+    let (status, body) = server
+        .post(
+            "/agents/exchange",
+            Some(DB_TOKEN),
+            json!({"agent": "web-host", "instance": "1-x"}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
     let (status, _) = server.get("/incidents", Some(DB_TOKEN)).await;
     assert_eq!(status, 403);
 
