@@ -386,6 +386,7 @@ fn table() -> Vec<Row> {
         row("GET", "/api/v1/faults", Empty, GM_READ),
         row("GET", "/api/v1/probes", Empty, GM_READ),
         row("GET", "/api/v1/schedule", Empty, GM_READ),
+        row("GET", "/api/v1/agents", Empty, GM_READ),
         row("GET", "/api/v1/targets", Empty, OWNERS_READ),
         // Actions. Declaring is every team's; search's is a false alarm.
         row(
@@ -485,6 +486,13 @@ fn table() -> Vec<Row> {
             Json(json!({"version": "4", "status": "firing", "alerts": [
                 {"status": "firing", "labels": {"service": "nothing"}}]})),
             [401, 401, 401, 401, 401, 200, 200, 403],
+        ),
+        // An agent's exchange: an agent's token only (this game has none).
+        row(
+            "POST",
+            "/api/v1/agents/exchange",
+            Json(json!({"agent": "db-host", "instance": "1-a"})),
+            [401, 401, 401, 401, 401, 403, 403, 403],
         ),
         // A method a route does not take.
         row(

@@ -282,6 +282,8 @@ mod tests {
             "/api/v1/schedule",
             "/api/v1/targets",
             "/api/v1/alerts/alertmanager",
+            "/api/v1/agents",
+            "/api/v1/agents/exchange",
         ];
         assert_eq!(paths, expected.into_iter().collect());
     }
