@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod netns;
 pub mod postgres;
 
 /// The first port tests own.
