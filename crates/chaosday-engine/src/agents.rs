@@ -19,7 +19,11 @@
 //! **Reconciliation.** An agent may hold a fault its controller no longer wants: an answer
 //! lost on the way, a controller restarted or replaced. At each exchange the hub orders the
 //! revert of every fault the agent reports that this hub did not inject, so a controller
-//! that takes over from a dead one needs no memory of its orders.
+//! that takes over from a dead one needs no memory of its orders. A fault's key is the same
+//! for the same fault on the same target, and the reconciliation leaves an agent alone for
+//! [`ADOPT_GRACE`] after its first exchange: a controller that takes over puts its open
+//! incidents' faults back meanwhile, under the keys the agent holds, and the agent leaves
+//! them in effect (never twice, never off for a moment).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
@@ -177,6 +181,11 @@ use wire::{Held, Order, OrderResult, Orders, Report};
 /// nothing: the agent's own check and revert.
 pub const LOST_MARGIN: Duration = Duration::from_secs(1);
 
+/// How long after an agent's first exchange with this hub its faults are left alone by the
+/// reconciliation: the time for a controller that took over to put back the faults of its
+/// open incidents, which then keep running where the agent holds them already.
+pub const ADOPT_GRACE: Duration = Duration::from_secs(3);
+
 /// How long an injection waits for its agent's answer.
 const INJECT_WAIT: Duration = Duration::from_secs(10);
 
@@ -245,6 +254,8 @@ struct Slot {
     /// When this hub last exchanged with it (or started, if never).
     contact: Instant,
     heard: bool,
+    /// When this hub first exchanged with it.
+    first: Option<Instant>,
     instance: Option<String>,
     /// Orders not answered yet, in order.
     outbox: Vec<Order>,
@@ -297,6 +308,7 @@ impl AgentHub {
                     lease,
                     contact: now,
                     heard: false,
+                    first: None,
                     instance: None,
                     outbox: Vec::new(),
                     waiters: BTreeMap::new(),
@@ -356,6 +368,7 @@ impl AgentHub {
             slot.instance = Some(report.instance.clone());
             slot.contact = now;
             slot.heard = true;
+            let first = *slot.first.get_or_insert(now);
             for result in report.results {
                 slot.outbox.retain(|o| o.id() != result.order);
                 if let Some(waiter) = slot.waiters.remove(&result.order) {
@@ -380,9 +393,11 @@ impl AgentHub {
                     _ => None,
                 })
                 .collect();
+            let adopting = now.duration_since(first) < ADOPT_GRACE;
             let unwanted: Vec<String> = report
                 .held
                 .iter()
+                .filter(|_| !adopting)
                 .filter(|h| {
                     !slot.wanted.contains(&h.key)
                         && !pending_reverts.contains(h.key.as_str())
@@ -437,6 +452,13 @@ impl AgentHub {
         slot.waiters.insert(id.clone(), tx);
         slot.wake.notify_one();
         Ok((id, rx))
+    }
+
+    /// Forgets that this hub wants the fault `key` of `agent`.
+    fn unwant(&self, agent: &str, key: &str) {
+        if let Some(slot) = self.slots.lock().get_mut(agent) {
+            slot.wanted.remove(key);
+        }
     }
 
     /// Where `agent` stands now.
@@ -569,6 +591,18 @@ fn started(instance: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// FNV-1a over `parts` (each followed by a 0 byte): the same on every build and host.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -636,7 +670,12 @@ impl Driver for AgentDriver {
         }
         let inner = serde_json::to_string(&placed.target)
             .map_err(|e| Error::System(format!("the target as JSON: {e}")))?;
-        let key = hub.fresh_id();
+        let what = serde_json::to_string(fault)
+            .map_err(|e| Error::System(format!("the fault as JSON: {e}")))?;
+        // The same fault on the same target has the same key (one live fault per target
+        // here), so a controller that takes over and puts an open incident's fault back
+        // finds it held, and the agent leaves it as it is.
+        let key = format!("{agent}-{:016x}", fnv1a(&[&inner, &what]));
         Ok(Prepared {
             target_key: format!("agent:{agent}:{inner}"),
             description: format!("{fault} on {} at agent {agent}", placed.target.kind()),
@@ -701,16 +740,17 @@ impl Driver for AgentDriver {
                 "agent `{agent}` is not declared for this game any more: its fault {key} is reverted by its dead-man's switch once it loses contact, or by the game that declares it"
             )));
         }
-        let heard = matches!(hub.state(agent), Some(AgentState::Connected));
+        if !matches!(hub.state(agent), Some(AgentState::Connected)) {
+            // Not in contact: if it comes back holding the fault, the hub's reconciliation
+            // reverts it (unless this controller puts it back meanwhile: a restart's
+            // recovery, then its open incident); if it does not, its dead-man's switch has.
+            hub.unwant(agent, key);
+            return Ok(());
+        }
         let (id, rx) = hub.queue(agent, |order| Order::Revert {
             order,
             key: key.clone(),
         })?;
-        if !heard {
-            // Not in contact: when it comes back, the order (or, failing it, the hub's
-            // reconciliation) reverts the fault; if it does not, its dead-man's switch has.
-            return Ok(());
-        }
         match hub.wait(agent, &id, rx, REVERT_WAIT).await? {
             Some(OrderResult {
                 error: Some(error), ..

@@ -102,12 +102,48 @@ async fn an_agent_holding_a_fault_this_hub_did_not_inject_is_told_to_revert_it()
     // A controller that took over from a dead one: the agent still holds the dead one's key.
     let hub = AgentHub::new([("db-host".to_owned(), LEASE)]);
     let mut held = vec!["dead-controller-7".to_owned()];
+    // Left alone at first: the new controller may be putting it back.
+    assert!(agent_round(&hub, "1-a", &mut held).await.is_empty());
+    tokio::time::sleep(ADOPT_GRACE).await;
     let orders = agent_round(&hub, "1-a", &mut held).await;
     assert!(
         matches!(&orders[..], [Order::Revert { key, .. }] if key == "dead-controller-7"),
         "{orders:?}"
     );
     assert!(held.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_controller_that_takes_over_puts_a_held_fault_back_under_the_key_the_agent_holds() {
+    // The dead controller's hub injected it.
+    let dead = AgentHub::new([("db-host".to_owned(), LEASE)]);
+    let mut held = Vec::new();
+    agent_round(&dead, "1-a", &mut held).await;
+    let before = AgentDriver::new(Some(dead.clone()))
+        .prepare(&target(), &fault())
+        .await
+        .unwrap();
+    let RevertPlan::Agent { key, .. } = &before.revert else {
+        panic!("{:?}", before.revert)
+    };
+    held.push(key.clone());
+
+    // The new one: the agent's first exchange, then the incident's fault put back.
+    let hub = AgentHub::new([("db-host".to_owned(), LEASE)]);
+    let driver = AgentDriver::new(Some(hub.clone()));
+    assert!(agent_round(&hub, "1-a", &mut held).await.is_empty());
+    let again = driver.prepare(&target(), &fault()).await.unwrap();
+    assert_eq!(again.revert, before.revert, "the same key");
+    let (injected, orders) = tokio::join!(driver.inject(&again), async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        agent_round(&hub, "1-a", &mut held).await
+    });
+    injected.unwrap();
+    assert!(matches!(&orders[..], [Order::Inject { .. }]), "{orders:?}");
+    // Past the grace, nothing is reverted: it is wanted.
+    tokio::time::sleep(ADOPT_GRACE).await;
+    assert!(agent_round(&hub, "1-a", &mut held).await.is_empty());
+    assert_eq!(held, std::slice::from_ref(key));
 }
 
 #[tokio::test(start_paused = true)]
