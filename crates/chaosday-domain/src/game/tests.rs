@@ -113,6 +113,10 @@ fn the_examples_parse_and_have_no_problems() {
             "per-team.yaml",
             include_str!("../../../../examples/per-team.yaml"),
         ),
+        (
+            "many-hosts.yaml",
+            include_str!("../../../../examples/many-hosts.yaml"),
+        ),
     ] {
         let game = Game::parse_yaml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(game.check(), vec![], "{name}");
