@@ -300,8 +300,9 @@ pub enum OpsAction {
 pub struct AgentArgs {
     #[command(flatten)]
     pub state: StateDir,
-    /// The game server's base URL (a load balancer in front of its replicas will do).
-    #[arg(long, env = "CHAOSDAY_CONTROLLER", value_name = "URL")]
+    /// The game server's base URL: a load balancer in front of its replicas, or the
+    /// replicas' URLs separated by commas (tried in turn when one does not answer).
+    #[arg(long, env = "CHAOSDAY_CONTROLLER", value_name = "URL[,URL...]")]
     pub controller: String,
     /// This agent's name, as the game file declares it under `agents` (targets say
     /// `on: NAME`).
@@ -320,6 +321,7 @@ const AGENT_EXAMPLES: &str = r#"Examples:
   CHAOSDAY_AGENT_TOKEN=$(cat /etc/chaosday/agent-token) \
     chaosday agent --controller http://10.0.0.2:8080 --name db-host
   chaosday agent --controller https://chaos.example.com --name web-1 --output json
+  chaosday agent --controller http://10.0.0.2:8080,http://10.0.0.3:8080 --name db-host
 
 In the game file, on the server:
   agents:  { db-host: { token_env: DB_HOST_AGENT_TOKEN, lease: 30s } }

@@ -77,23 +77,11 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let mut url = reqwest::Url::parse(&args.controller).map_err(|e| {
-        UsageError(format!(
-            "--controller {:?} is not a URL ({e}): give the game server's, such as http://10.0.0.2:8080",
-            args.controller
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(UsageError(format!(
-            "--controller {:?} is not an http:// or https:// URL",
-            args.controller
-        ))
-        .into());
-    }
-    url.path_segments_mut()
-        .map_err(|()| UsageError("--controller cannot take a path".into()))?
-        .pop_if_empty()
-        .extend(["api", "v1", "agents", "exchange"]);
+    let urls = args
+        .controller
+        .split(',')
+        .map(|one| exchange_url(one.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
     let state_dir = app::state_dir(args.state.or(global))?;
     // Opening the engine reverts what a dead run of this agent left behind.
     let (engine, _supervisor) = app::open_engine_with(
@@ -135,11 +123,13 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
     );
     let mut tick = tokio::time::interval(CHECK_EVERY);
     let mut reachable = None;
+    // The controller tried now: the next one after a failure (a replica that died).
+    let mut at = 0;
     let code = loop {
         let report = agent.report(&instance).await;
         let delivered = report.results.len();
         let sent = Instant::now();
-        let request = exchange(&http, &url, &token, &report);
+        let request = exchange(&http, &urls[at], &token, &report);
         tokio::pin!(request);
         let answer = loop {
             tokio::select! {
@@ -179,6 +169,7 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
                 break ExitCode::FAILURE;
             }
             Err(Refusal::Retry(why)) => {
+                at = (at + 1) % urls.len();
                 if reachable != Some(false) {
                     agent.say(
                         json!({"event": "unreachable", "error": why}),
@@ -213,6 +204,25 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(code)
+}
+
+/// The exchange endpoint under a controller's base URL `base`.
+fn exchange_url(base: &str) -> Result<reqwest::Url, UsageError> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| {
+        UsageError(format!(
+            "--controller {base:?} is not a URL ({e}): give the game server's, such as http://10.0.0.2:8080"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UsageError(format!(
+            "--controller {base:?} is not an http:// or https:// URL"
+        )));
+    }
+    url.path_segments_mut()
+        .map_err(|()| UsageError(format!("--controller {base:?} cannot take a path")))?
+        .pop_if_empty()
+        .extend(["api", "v1", "agents", "exchange"]);
+    Ok(url)
 }
 
 /// Why an exchange failed.
