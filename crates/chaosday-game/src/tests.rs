@@ -274,7 +274,7 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
 
     // 1. A diagnose scenario: a false alarm, a detection, a wrong then a right diagnosis.
     let slow = unleash(s, "slow-api").await;
-    assert_eq!(s.registry().list().len(), 1, "the link is proxied");
+    assert_eq!(s.registry().unwrap().list().len(), 1, "the link is proxied");
     let spectator = s.view(&Viewer::Spectator);
     assert!(
         spectator.incidents.is_empty(),
@@ -393,8 +393,8 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
         IncidentState::Resolved
     );
     eventually("the diagnosis reverts the latency", || {
-        s.registry()
-            .toxics(&s.registry().list()[0].name)
+        s.registry().unwrap()
+            .toxics(&s.registry().unwrap().list()[0].name)
             .is_ok_and(|t| t.is_empty())
     })
     .await;
@@ -483,8 +483,8 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
     let s = &w.server;
     s.act(&gm(), Action::Start).await.unwrap();
     let slow = unleash(s, "slow-api").await;
-    let proxy = s.registry().list()[0].name.clone();
-    assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1);
+    let proxy = s.registry().unwrap().list()[0].name.clone();
+    assert_eq!(s.registry().unwrap().toxics(&proxy).unwrap().len(), 1);
     // The guard's check starts failing: past its fail_for, safety takes over.
     std::fs::remove_file(w.dir.path().join("safe")).unwrap();
     eventually("the game pauses", || {
@@ -499,7 +499,7 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
             .any(|e| matches!(&e.kind, EventKind::GuardFailed { guard, .. } if guard == "safe"))
     );
     eventually("the fault is reverted", || {
-        s.registry().toxics(&proxy).is_ok_and(|t| t.is_empty())
+        s.registry().unwrap().toxics(&proxy).is_ok_and(|t| t.is_empty())
     })
     .await;
     eventually("the webhook is told", || {
@@ -530,7 +530,7 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
     let state = s.snapshot().state.clone();
     assert_eq!(state.incidents[&slow].state, IncidentState::Resolved);
     assert_eq!(state.incidents[&ghost].state, IncidentState::Open);
-    let toxics = s.registry().toxics(&s.registry().list()[0].name).unwrap();
+    let toxics = s.registry().unwrap().toxics(&s.registry().unwrap().list()[0].name).unwrap();
     assert_eq!(
         toxics.len(),
         1,
@@ -682,11 +682,11 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
         let w = world().await;
         let s = &w.server;
         s.act(&gm(), Action::Start).await.unwrap();
-        let proxy = s.registry().list()[0].name.clone();
+        let proxy = s.registry().unwrap().list()[0].name.clone();
         // The opening is held with its fault injected and its incident not yet recorded.
         let reached = Arc::new(tokio::sync::Notify::new());
         let release = Arc::new(tokio::sync::Semaphore::new(0));
-        *s.inner.faults.gate.lock() = Some((reached.clone(), release.clone()));
+        *s.leading().unwrap().faults.gate.lock() = Some((reached.clone(), release.clone()));
         let opening = tokio::spawn({
             let s = s.clone();
             async move {
@@ -698,7 +698,7 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
             }
         });
         reached.notified().await;
-        assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1, "{by:?}");
+        assert_eq!(s.registry().unwrap().toxics(&proxy).unwrap().len(), 1, "{by:?}");
         match by {
             Overtaken::End => {
                 s.act(&gm(), Action::End).await.unwrap();
@@ -730,7 +730,7 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
             state.incidents
         );
         assert!(
-            s.registry().toxics(&proxy).unwrap().is_empty(),
+            s.registry().unwrap().toxics(&proxy).unwrap().is_empty(),
             "{by:?}: the fault outlived its refused opening"
         );
         assert!(
@@ -748,14 +748,14 @@ async fn a_right_diagnosis_answers_once_its_fault_is_reverted_and_the_same_scena
     let w = world().await;
     let s = &w.server;
     s.act(&gm(), Action::Start).await.unwrap();
-    let proxy = s.registry().list()[0].name.clone();
+    let proxy = s.registry().unwrap().list()[0].name.clone();
     let checkout = player("checkout");
     for round in 0..8 {
         let slow = unleash(s, "slow-api").await;
         detect_and_diagnose_slow_api(s, &checkout, slow).await;
         // No waiting: the answer came after the revert.
         assert!(
-            s.registry().toxics(&proxy).unwrap().is_empty(),
+            s.registry().unwrap().toxics(&proxy).unwrap().is_empty(),
             "round {round}: the latency is still on when the diagnosis is answered"
         );
         assert!(s.faults().await.is_empty(), "round {round}");
@@ -881,14 +881,14 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     use crate::views::NextScenario;
     let w = world().await;
     let s = &w.server;
-    let waiting = s.schedule();
+    let waiting = s.schedule().unwrap();
     assert_eq!(
         (waiting.next, waiting.next_in_ms, waiting.every_ms),
         (NextScenario::NotStarted, 3_600_000, 3_600_000)
     );
     s.act(&gm(), Action::Start).await.unwrap();
-    eventually("the countdown runs", || s.schedule().next_in_ms < 3_600_000).await;
-    let running = s.schedule();
+    eventually("the countdown runs", || s.schedule().unwrap().next_in_ms < 3_600_000).await;
+    let running = s.schedule().unwrap();
     assert_eq!(running.next, NextScenario::Counting);
     // Every scheduled scenario acts on checkout's targets: search plays none of them, and
     // the schedule does not wait for it.
@@ -919,25 +919,25 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     };
     s.act(&gm(), pause).await.unwrap();
     two_probe_rounds(s).await;
-    let frozen = s.schedule();
+    let frozen = s.schedule().unwrap();
     assert_eq!(frozen.next, NextScenario::Paused);
     assert!(frozen.draws.is_empty());
     assert!(frozen.waiting.as_deref().unwrap().contains("paused"));
     two_probe_rounds(s).await;
     assert_eq!(
-        s.schedule().next_in_ms,
+        s.schedule().unwrap().next_in_ms,
         frozen.next_in_ms,
         "a pause freezes the countdown"
     );
     s.act(&gm(), Action::Resume).await.unwrap();
     eventually("the countdown runs again", || {
-        s.schedule().next_in_ms < frozen.next_in_ms
+        s.schedule().unwrap().next_in_ms < frozen.next_in_ms
     })
     .await;
 
     // An opening restarts the interval; checkout at its cap, nothing can open.
     unleash(s, "slow-api").await;
-    let full = s.schedule();
+    let full = s.schedule().unwrap();
     assert!(full.next_in_ms > frozen.next_in_ms, "{full:?}");
     assert!(full.draws.is_empty(), "{full:?}");
     assert_eq!(
