@@ -491,6 +491,11 @@ impl GameServer {
         matches!(&*self.replica.role.read(), Role::Leading(_))
     }
 
+    /// Whether this replica follows the game (neither leads nor was stopped).
+    pub fn is_following(&self) -> bool {
+        matches!(&*self.replica.role.read(), Role::Following(_))
+    }
+
     /// Where the leader takes requests, as published in the store (a follower's question;
     /// the leader reads it too). `None` if no leader published one.
     pub async fn leader(&self) -> anyhow::Result<Option<Leader>> {
