@@ -52,7 +52,14 @@ impl Follower {
                 None
             }
         };
-        tokio::spawn(tail(log.clone(), state, armed, publisher, wakeups, stop.clone()));
+        tokio::spawn(tail(
+            log.clone(),
+            state,
+            armed,
+            publisher,
+            wakeups,
+            stop.clone(),
+        ));
         Ok(Follower { board, log, stop })
     }
 

@@ -393,7 +393,8 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
         IncidentState::Resolved
     );
     eventually("the diagnosis reverts the latency", || {
-        s.registry().unwrap()
+        s.registry()
+            .unwrap()
             .toxics(&s.registry().unwrap().list()[0].name)
             .is_ok_and(|t| t.is_empty())
     })
@@ -499,7 +500,10 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
             .any(|e| matches!(&e.kind, EventKind::GuardFailed { guard, .. } if guard == "safe"))
     );
     eventually("the fault is reverted", || {
-        s.registry().unwrap().toxics(&proxy).is_ok_and(|t| t.is_empty())
+        s.registry()
+            .unwrap()
+            .toxics(&proxy)
+            .is_ok_and(|t| t.is_empty())
     })
     .await;
     eventually("the webhook is told", || {
@@ -530,7 +534,11 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
     let state = s.snapshot().state.clone();
     assert_eq!(state.incidents[&slow].state, IncidentState::Resolved);
     assert_eq!(state.incidents[&ghost].state, IncidentState::Open);
-    let toxics = s.registry().unwrap().toxics(&s.registry().unwrap().list()[0].name).unwrap();
+    let toxics = s
+        .registry()
+        .unwrap()
+        .toxics(&s.registry().unwrap().list()[0].name)
+        .unwrap();
     assert_eq!(
         toxics.len(),
         1,
@@ -698,7 +706,11 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
             }
         });
         reached.notified().await;
-        assert_eq!(s.registry().unwrap().toxics(&proxy).unwrap().len(), 1, "{by:?}");
+        assert_eq!(
+            s.registry().unwrap().toxics(&proxy).unwrap().len(),
+            1,
+            "{by:?}"
+        );
         match by {
             Overtaken::End => {
                 s.act(&gm(), Action::End).await.unwrap();
@@ -887,7 +899,10 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
         (NextScenario::NotStarted, 3_600_000, 3_600_000)
     );
     s.act(&gm(), Action::Start).await.unwrap();
-    eventually("the countdown runs", || s.schedule().unwrap().next_in_ms < 3_600_000).await;
+    eventually("the countdown runs", || {
+        s.schedule().unwrap().next_in_ms < 3_600_000
+    })
+    .await;
     let running = s.schedule().unwrap();
     assert_eq!(running.next, NextScenario::Counting);
     // Every scheduled scenario acts on checkout's targets: search plays none of them, and

@@ -232,7 +232,10 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
             access::authenticate,
         ))
         // Before anything else: a follower forwards what only the leader answers.
-        .layer(middleware::from_fn_with_state(state.clone(), relay::forward))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            relay::forward,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

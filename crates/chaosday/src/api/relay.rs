@@ -124,9 +124,9 @@ impl Relay {
             ));
         }
         let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-            ApiError::PayloadTooLarge(super::body::too_large_detail(MAX_BODY))
-        })?;
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(super::body::too_large_detail(MAX_BODY)))?;
         let path = parts
             .uri
             .path_and_query()
@@ -135,8 +135,7 @@ impl Relay {
         let mut headers = end_to_end(&parts.headers);
         headers.insert(
             HeaderName::from_static(FORWARDED_FOR),
-            HeaderValue::from_str(&peer.to_string())
-                .unwrap_or(HeaderValue::from_static("0.0.0.0")),
+            HeaderValue::from_str(&peer.to_string()).unwrap_or(HeaderValue::from_static("0.0.0.0")),
         );
         let mut fresh = false;
         loop {

@@ -276,7 +276,11 @@ async fn promote(server: GameServer, options: ServeOptions, output: Output) {
 
 /// The URL this replica is reached at, for the replicas that follow it: `--advertise`, or
 /// the scheme and address it listens on (loopback for an unspecified address).
-fn advertised_url(given: Option<&str>, scheme: &str, address: SocketAddr) -> anyhow::Result<String> {
+fn advertised_url(
+    given: Option<&str>,
+    scheme: &str,
+    address: SocketAddr,
+) -> anyhow::Result<String> {
     if let Some(url) = given {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             UsageError(format!(
@@ -304,8 +308,9 @@ fn advertised_url(given: Option<&str>, scheme: &str, address: SocketAddr) -> any
 /// A random relay key (256 bits, hex).
 fn relay_key() -> anyhow::Result<String> {
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key)
-        .map_err(|e| anyhow::anyhow!("the operating system gave no random bytes for the relay key: {e}"))?;
+    getrandom::fill(&mut key).map_err(|e| {
+        anyhow::anyhow!("the operating system gave no random bytes for the relay key: {e}")
+    })?;
     Ok(key.iter().map(|b| format!("{b:02x}")).collect())
 }
 
