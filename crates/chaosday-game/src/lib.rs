@@ -458,10 +458,15 @@ impl GameServer {
     /// Tries to become the leader: [`GameServer::open`]'s work (the store's writer lock,
     /// the journal's recovery, the targets, the faults of open incidents put back once),
     /// then the switch in place. Fails as `open` does, with the store's
-    /// `EventLogError::InUse` while another server leads. Leading already: nothing to do.
+    /// `EventLogError::InUse` while another server leads. Leading already: nothing to do;
+    /// stopped (shut down): an error.
     pub async fn lead(&self, options: ServeOptions) -> anyhow::Result<()> {
-        if !matches!(&*self.replica.role.read(), Role::Following(_)) {
-            return Ok(());
+        match &*self.replica.role.read() {
+            Role::Following(_) => {}
+            Role::Leading(_) => return Ok(()),
+            Role::Stopped(_) => {
+                anyhow::bail!("this replica is stopping: it does not take the lead")
+            }
         }
         let inner = server::Inner::open(options).await?;
         let previous = {
@@ -477,7 +482,7 @@ impl GameServer {
             inner
                 .shutdown("the replica stopped while taking the lead")
                 .await;
-            return Ok(());
+            anyhow::bail!("this replica stopped while it took the lead: it does not lead");
         };
         if let Role::Following(follower) = previous {
             follower.stop();

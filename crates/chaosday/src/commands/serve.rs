@@ -249,7 +249,7 @@ fn announce_standby(output: Output, holder: &str) {
 async fn promote(server: GameServer, options: ServeOptions, output: Output) {
     let since = Instant::now();
     let mut failing = false;
-    loop {
+    while server.is_following() {
         let wait = match try_to_lead(&server, &options, output, since).await {
             Lead::Led => return,
             Lead::Held(_) => {
@@ -267,10 +267,6 @@ async fn promote(server: GameServer, options: ServeOptions, output: Output) {
             }
         };
         tokio::time::sleep(wait).await;
-        if !server.is_following() {
-            // Stopped meanwhile.
-            return;
-        }
     }
 }
 

@@ -684,3 +684,39 @@ async fn diagnose_frozen_search_at(server: &Follower) -> Value {
     assert!(status.is_success(), "{answer}");
     answer
 }
+
+/// On SQLite (one host, one file): the follower polls the log, serves the leader's views
+/// and forwards actions; the leader's writer lock (`flock`) keeps it following.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_of_a_sqlite_log_polls_it_serves_the_leader_s_views_and_forwards_actions() {
+    let shop = Shop::new();
+    let leader = GameServer::start(&paused_and_slow_game("sqlite-follower", &shop)).await;
+    let follower = Follower::start(&leader, &[]).await;
+    assert!(
+        follower.said("standby", CATCH_UP).is_some(),
+        "it follows the leader"
+    );
+    let (status, started) = follower
+        .post("/game/start", Some(GM), json!({"player": "gm"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    leader
+        .gm("/unleash", json!({"scenario": "frozen-search"}))
+        .await;
+    let (status, declared) = follower
+        .post(
+            "/declare",
+            Some(SEARCH),
+            json!({"player": "carol", "target": "search"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{declared}");
+    let expected = comparable(every_view_at(&leader.http, &leader.url).await);
+    caught_up(&follower.http, &follower.url, &expected).await;
+    assert!(
+        expected["search GET /incidents (200 OK)"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1),
+        "{expected:?}"
+    );
+}
