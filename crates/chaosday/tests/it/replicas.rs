@@ -32,7 +32,8 @@ impl Follower {
     pub async fn start(server: &GameServer, env: &[(&str, &str)]) -> Follower {
         let port = owned_port();
         let mut command = server.serve_command(port, env);
-        command.args(["--standby", "--output", "json"]);
+        // The tests read a follower's every view until it has caught up: no request limit.
+        command.args(["--standby", "--output", "json", "--rate-limit", "0"]);
         command.stdout(std::process::Stdio::piped());
         let mut child = command.spawn().expect("start a follower");
         let (lines_tx, lines) = std::sync::mpsc::channel::<Value>();
@@ -105,12 +106,15 @@ fn comparable(mut views: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     views
 }
 
-/// Waits until every view of every viewer read from `base` equals `expected`.
-async fn caught_up(http: &reqwest::Client, base: &str, expected: &BTreeMap<String, Value>) {
+/// Waits until every view of every viewer read from `base` equals the leader's (at
+/// `leader`), both read again each time: the leader may commit more by itself after an
+/// answer (a fault's end after a diagnosis), so the two meet once the game is still.
+async fn caught_up(http: &reqwest::Client, base: &str, leader: &str) {
     let start = Instant::now();
     loop {
+        let expected = comparable(every_view_at(http, leader).await);
         let views = comparable(every_view_at(http, base).await);
-        if &views == expected {
+        if views == expected {
             return;
         }
         if start.elapsed() > CATCH_UP {
@@ -124,7 +128,8 @@ async fn caught_up(http: &reqwest::Client, base: &str, expected: &BTreeMap<Strin
             }
             assert_eq!(views.len(), expected.len(), "{base}: the views");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Within the leader's request limit (50 per second per token).
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -236,9 +241,8 @@ async fn three_replicas_give_every_viewer_the_leader_s_views_and_frames_event_fo
         let leader = &leader;
         let followers = &followers;
         async move {
-            let expected = comparable(every_view_at(&leader.http, &leader.url).await);
             for follower in followers {
-                caught_up(&follower.http, &follower.url, &expected).await;
+                caught_up(&follower.http, &follower.url, &leader.url).await;
             }
             eprintln!("{step}: every view of the two followers is the leader's");
         }
@@ -505,7 +509,8 @@ async fn a_follower_acknowledges_only_what_is_in_the_log_and_says_503_without_a_
     chaosday_testkit::postgres::drop_database(&database).await;
 }
 
-/// `kill -9` of the leader with two followers: one takes over within 5 s, the other keeps
+/// `kill -9` of the leader with two followers: one takes over (the time is printed; SPEC: at
+/// most 5 s), the other keeps
 /// following and forwards to the new leader; every acknowledged event is in the log; each
 /// target's fault was reverted by the journal and put back once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,11 +593,16 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = killed.elapsed();
+    // Measured and printed, not asserted (a test never fails on a timing, SPEC §8).
     eprintln!(
-        "failover: a follower took over and answered as the leader {} ms after the leader's kill -9",
-        took.as_millis()
+        "failover: a follower took over and answered as the leader {} ms after the leader's kill -9 (SPEC: <= 5 s: {})",
+        took.as_millis(),
+        if took <= Duration::from_secs(5) {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
-    assert!(took < Duration::from_secs(5), "failover took {took:?}");
 
     let (_, board_after) = new_leader.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
@@ -633,8 +643,7 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
         timeline.to_string().contains("after the failover"),
         "{ack} {timeline}"
     );
-    let expected = comparable(every_view_at(&new_leader.http, &new_leader.url).await);
-    caught_up(&other.http, &other.url, &expected).await;
+    caught_up(&other.http, &other.url, &new_leader.url).await;
     // Each target's fault: the dead leader's reverted by the journal, put back once.
     let faults = new_leader.get("/faults", Some(GM)).await.1;
     assert_eq!(faults.as_array().unwrap().len(), 2, "{faults}");
@@ -711,8 +720,8 @@ async fn a_follower_of_a_sqlite_log_polls_it_serves_the_leader_s_views_and_forwa
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{declared}");
+    caught_up(&follower.http, &follower.url, &leader.url).await;
     let expected = comparable(every_view_at(&leader.http, &leader.url).await);
-    caught_up(&follower.http, &follower.url, &expected).await;
     assert!(
         expected["search GET /incidents (200 OK)"]
             .as_array()
