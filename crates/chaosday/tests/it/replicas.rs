@@ -729,3 +729,99 @@ async fn a_follower_of_a_sqlite_log_polls_it_serves_the_leader_s_views_and_forwa
         "{expected:?}"
     );
 }
+
+/// The value of cookie `name` set by `answer`.
+fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+        })
+}
+
+/// A form's CSRF token in `page`.
+fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a form with a CSRF token") + marker.len();
+    page[start..start + 64].to_owned()
+}
+
+/// A browser through a follower: the sign-in form is the follower's, the sign-in and every
+/// request of the signed-in browser go to the leader (where sessions live), and a form's
+/// action lands in the leader's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_and_plays_through_a_follower() {
+    let (store, database) = chaosday_testkit::postgres::create_database().await;
+    let shop = Shop::new();
+    let leader = GameServer::start_on(&paused_and_slow_game("web", &shop), Some(store)).await;
+    let follower = Follower::start(&leader, &[]).await;
+    leader.gm("/game/start", json!({})).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("{}/login", follower.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let login = set_cookie(&form, "chaosday_login").expect("the sign-in form's cookie");
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let signed_in = browser
+        .post(format!("{}/login", follower.url))
+        .header("cookie", format!("chaosday_login={login}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token={CHECKOUT}&player=ada"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        signed_in.status().is_redirection(),
+        "{}",
+        signed_in.status()
+    );
+    let session = set_cookie(&signed_in, "chaosday_session").expect("a session cookie");
+    let cookie = format!("chaosday_session={session}");
+    let page = browser
+        .get(format!("{}/team", follower.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("checkout"), "the team's console");
+    let csrf = csrf_of(&page);
+    let declared = browser
+        .post(format!("{}/team/declare", follower.url))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&target=web"))
+        .send()
+        .await
+        .unwrap();
+    assert!(declared.status().is_redirection(), "{}", declared.status());
+    let (_, timeline) = leader.get("/timeline", Some(CHECKOUT)).await;
+    assert!(
+        timeline.to_string().contains("false alarm on web"),
+        "the form's declaration is in the leader's log: {timeline}"
+    );
+    // The signed-in browser's own event stream, through the follower.
+    let stream = browser
+        .get(format!("{}/api/v1/events", follower.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    drop(stream);
+    drop(follower);
+    drop(leader);
+    chaosday_testkit::postgres::drop_database(&database).await;
+}
