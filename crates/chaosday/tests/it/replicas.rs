@@ -559,6 +559,11 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
         acked.push(n(&ack["seq"]));
     }
     let (_, board_before) = leader.get("/scoreboard", None).await;
+    // A spectator's stream on each follower, open across the failover.
+    let mut watching = Vec::new();
+    for follower in &followers {
+        watching.push(Stream::open(&follower.http, &follower.url, None).await);
+    }
 
     leader.running.as_mut().unwrap().kill_9();
     let killed = Instant::now();
@@ -604,6 +609,20 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
         }
     );
 
+    // The new leader's old streams end (their clients reconnect); a new one opens on it.
+    let start = Instant::now();
+    while !watching[new].task.is_finished() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a follower's stream ends when it takes the lead"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !watching[other].task.is_finished(),
+        "the other follower's stream goes on"
+    );
+    drop(Stream::open(&new_leader.http, &new_leader.url, None).await);
     let (_, board_after) = new_leader.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
     let (_, timeline) = new_leader.get("/timeline", Some(GM)).await;
