@@ -903,9 +903,10 @@ Examples:
   chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby   (a replica:
                                                    serves reads, forwards actions to the leader,
                                                    takes over when the leader dies)
-  chaosday serve game.yaml --bind 0.0.0.0:8080 --advertise http://10.0.0.5:8080 \
-      --store postgres://chaosday@db/chaosday --standby     (replicas behind a load balancer:
-                                                   start each the same way; the first leads)
+  chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby \\
+      --bind 0.0.0.0:8080 --advertise http://10.0.0.5:8080   (each replica behind a load
+                                                   balancer, with its own address; the first
+                                                   to start leads)
 
 The tokens are read from the environment variables the game file names (token_env).
 The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).

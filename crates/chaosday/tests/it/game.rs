@@ -1236,8 +1236,8 @@ impl Replicas {
 }
 
 /// Two replicas on one PostgreSQL store, on one host: the leader serves, the standby
-/// listens nowhere until the leader is killed with `kill -9` mid-game with live faults, then
-/// takes over: every acknowledged event is in its log, the scoreboard is the same, each
+/// follows (it serves reads) until the leader is killed with `kill -9` mid-game with live
+/// faults, then takes over: every acknowledged event is in its log, the scoreboard is the same, each
 /// target's fault was reverted by the journal and put back once, and the game goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
