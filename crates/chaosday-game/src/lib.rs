@@ -788,8 +788,9 @@ impl GameServer {
         self.leading().map(|inner| inner.faults.engine().clone())
     }
 
-    /// Stops the game's tasks and reverts every fault this server holds (a follower stops
-    /// tailing). Open incidents stay open in the log: the next start puts their faults back.
+    /// Stops the game's tasks, reverts every fault this server holds and closes its log,
+    /// which lets the store's writer lock go (a follower stops tailing). Open incidents stay
+    /// open in the log: the next start puts their faults back.
     pub async fn shutdown(&self, reason: &str) {
         let role = {
             let mut role = self.replica.role.write();

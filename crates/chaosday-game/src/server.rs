@@ -307,6 +307,9 @@ impl Inner {
         if self.deposed.borrow().is_none() {
             self.host.supervisor.stop_all(Duration::from_secs(5)).await;
         }
+        // Last: what is queued is stored, and the store's writer lock goes at once, so that a
+        // replica takes over without waiting for this process to end.
+        self.log.log().close().await;
     }
 
     /// Commits `events` together, or none; a refusal becomes the action's error. Returns

@@ -961,3 +961,167 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     );
     s.shutdown("test over").await;
 }
+
+/// A follower of a SQLite log: the leader's views and frames from the log it polls, no
+/// action of its own, where the leader said it is; and, once the leader is gone, the lead
+/// taken in place (its old event stream closes, actions go through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serves_the_leaders_views_refuses_to_act_and_leads_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let game = Game::parse_yaml(
+        r#"
+game: replica
+game_master: { token_env: GM_TOKEN }
+teams:
+  - { name: checkout, token_env: CHECKOUT_TOKEN, owns: [box] }
+targets:
+  box: { host: {} }
+scenarios:
+  - name: noisy
+    faults: [ { target: box, fault: { kind: cpu, cores: 1, load: 10 } } ]
+    diagnosis: { target: box, kind: cpu }
+    resolution: diagnose
+"#,
+    )
+    .expect("the test game parses");
+    let mut options = ServeOptions::new(
+        game,
+        dir.path().join("games.sqlite").display().to_string(),
+        dir.path().to_path_buf(),
+        chaosday_engine::StressorCommand {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+        },
+    );
+    options.advertise = Some(Advertise {
+        url: "http://127.0.0.1:1".into(),
+        relay_key: "k".repeat(64),
+    });
+    let leader = GameServer::open(options.clone())
+        .await
+        .expect("the leader opens");
+    let follower = GameServer::follow(&options)
+        .await
+        .expect("the follower opens");
+    assert!(leader.is_leader() && !leader.is_following());
+    assert!(!follower.is_leader() && follower.is_following());
+    assert_eq!(
+        follower.leader().await.unwrap().map(|l| l.url),
+        Some("http://127.0.0.1:1".to_owned()),
+        "where the leader published itself"
+    );
+    assert_eq!(leader.relay_key(), Some("k".repeat(64)));
+    assert_eq!(follower.relay_key(), None);
+    let mut updates = follower.subscribe();
+
+    leader.act(&gm(), Action::Start).await.unwrap();
+    leader
+        .act(
+            &gm(),
+            Action::Adjust {
+                team: "checkout".into(),
+                points: 5,
+                reason: "a clear runbook".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let viewers = [
+        Viewer::Spectator,
+        Viewer::GameMaster,
+        Viewer::Team("checkout".into()),
+    ];
+    eventually("the follower reads the log", || {
+        viewers.iter().all(|v| follower.seq(v) == leader.seq(v))
+    })
+    .await;
+    for viewer in &viewers {
+        assert_eq!(follower.view(viewer), leader.view(viewer), "{viewer:?}");
+        assert_eq!(
+            follower.timeline(viewer),
+            leader.timeline(viewer),
+            "{viewer:?}"
+        );
+        assert_eq!(
+            follower.scoreboard(viewer),
+            leader.scoreboard(viewer),
+            "{viewer:?}"
+        );
+        let (mut a, mut b) = (follower.info_for(viewer), leader.info_for(viewer));
+        (a.clock_ms, b.clock_ms) = (0, 0);
+        assert_eq!(a, b, "{viewer:?}");
+    }
+    let update = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("an update within 10 s")
+        .expect("the follower's stream is open");
+    assert!(!update.frames_for(&Viewer::Spectator).is_empty());
+
+    let refused = follower
+        .act(
+            &gm(),
+            Action::Pause {
+                reason: "not here".into(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ActionError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(follower.schedule().is_none() && follower.registry().is_none());
+    assert!(follower.faults().await.is_empty() && follower.probes().is_empty());
+    let held = follower.lead(options.clone()).await.unwrap_err();
+    assert!(
+        held.chain().any(|c| matches!(
+            c.downcast_ref::<chaosday_store::EventLogError>(),
+            Some(chaosday_store::EventLogError::InUse { .. })
+        )),
+        "{held:#}"
+    );
+
+    // The leader goes: its log's writer lock with it.
+    leader.shutdown("the test is done with it").await;
+    drop(leader);
+    let start = Instant::now();
+    while let Err(e) = follower.lead(options.clone()).await {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the follower never took the lead: {e:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(follower.is_leader() && !follower.is_following());
+    // Its stream as a follower ends; a new one is the leader's.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match updates.recv().await {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the follower's stream closes when it leads");
+    let mut updates = follower.subscribe();
+    follower
+        .act(
+            &gm(),
+            Action::Adjust {
+                team: "checkout".into(),
+                points: 1,
+                reason: "after the switch".into(),
+            },
+        )
+        .await
+        .expect("the new leader acts");
+    assert!(updates.try_recv().is_ok(), "its stream tells of it");
+    assert!(
+        follower
+            .timeline(&Viewer::GameMaster)
+            .iter()
+            .any(|e| e.text.contains("a clear runbook")),
+        "what the old leader wrote is there"
+    );
+    follower.shutdown("done").await;
+}
