@@ -2,6 +2,10 @@
 //! validate` does), reads the tokens it names from the environment, opens the game (its
 //! event log, the revert journal, the scheduler, probes and guards), and serves the API
 //! until Ctrl-C or SIGTERM; then it reverts every fault, while requests in flight finish.
+//!
+//! With `--standby` it is a replica: it listens at once as a follower of the game (reads
+//! from the log it tails, actions forwarded to the leader: `api::relay`) and tries the
+//! store's writer lock every 200 ms, becoming the leader in place when it is free.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
