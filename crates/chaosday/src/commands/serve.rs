@@ -119,9 +119,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         server
     } else {
-        GameServer::open(options).await.with_context(opening)?
+        let server = GameServer::open(options).await.with_context(opening)?;
+        app::report_recovered(&server.recovered());
+        server
     };
-    app::report_recovered(&server.recovered());
     let streams = descriptors.stream_limits(StreamLimits {
         total: args.max_streams,
         per_holder: args.streams_per_token,
