@@ -8,6 +8,7 @@
 mod actions;
 mod clock;
 mod faults;
+mod follower;
 mod guards;
 mod referee;
 mod restore;
@@ -79,6 +80,19 @@ pub struct ServeOptions {
     /// long for what the old one still holds on this host while it steps down: its links'
     /// listen addresses, its faults' targets. Zero (the default) fails at once.
     pub takeover_wait: Duration,
+    /// Where this server takes requests, published in the store when it leads so that the
+    /// replicas following it forward writes there (none: nothing is published).
+    pub advertise: Option<Advertise>,
+}
+
+/// What a leader publishes of itself for its followers (see [`ServeOptions::advertise`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertise {
+    /// Its base URL, such as `http://10.0.0.5:8080`.
+    pub url: String,
+    /// A random secret that requests relayed by a follower carry: with it, the leader trusts
+    /// the client address they name (for its rate limits and budgets).
+    pub relay_key: String,
 }
 
 impl ServeOptions {
@@ -97,6 +111,7 @@ impl ServeOptions {
             incident_key: None,
             env: outgoing::Env::system(),
             takeover_wait: Duration::ZERO,
+            advertise: None,
         }
     }
 }
@@ -370,37 +385,212 @@ pub struct TargetMatchers {
     pub alert_match: Vec<String>,
 }
 
-/// A running game. Cloning shares it.
+/// A running game, on the leader that runs it or on a follower that serves its reads.
+/// Cloning shares it.
+///
+/// A follower ([`GameServer::follow`]) answers every read from the log it tails, exactly as
+/// the leader would; it acts on nothing ([`GameServer::act`] refuses: the front end forwards
+/// actions to the leader, [`GameServer::leader`] says where). [`GameServer::lead`] turns it
+/// into the leader in place once the store's writer lock is free: every clone sees the
+/// switch, and the event streams of the follower end (clients reconnect).
 #[derive(Clone)]
 pub struct GameServer {
-    inner: Arc<server::Inner>,
+    replica: Arc<Replica>,
 }
+
+struct Replica {
+    game: Game,
+    /// The clock reads use while following (the leader's own once leading).
+    clock: clock::Clock,
+    role: parking_lot::RwLock<Role>,
+    /// Bumped when the role changes.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Clone)]
+enum Role {
+    Following(Arc<follower::Follower>),
+    Leading(Arc<server::Inner>),
+    /// Shut down while following.
+    Stopped(referee::Board),
+}
+
+/// Where the leader takes requests, as it published it in the store.
+pub use chaosday_store::Leader;
+
+/// The answer of a follower asked to act: it never does (its front end forwards actions).
+const FOLLOWING: &str = "this replica follows the game's log and does not act: send the action to the leader (any replica forwards it there)";
 
 impl GameServer {
     /// Opens the event log and the revert journal (reverting faults left by a dead
     /// chaosday), replays the game, puts back the faults of incidents still open, proxies
     /// the game's links, and starts the referee, the scheduler, the probes and the guards.
     pub async fn open(options: ServeOptions) -> anyhow::Result<Self> {
+        let inner = server::Inner::open(options).await?;
         Ok(GameServer {
-            inner: server::Inner::open(options).await?,
+            replica: Arc::new(Replica {
+                game: inner.game.clone(),
+                clock: inner.clock.clone(),
+                role: parking_lot::RwLock::new(Role::Leading(inner)),
+                changed: tokio::sync::watch::channel(0).0,
+            }),
         })
+    }
+
+    /// Follows the game of `options` in its store as a read-only replica: replays the log
+    /// and tails it (see the `follower` module). Touches no fault, no target, no journal.
+    pub async fn follow(options: &ServeOptions) -> anyhow::Result<Self> {
+        let follower = follower::Follower::open(&options.game, &options.store).await?;
+        let clock = options
+            .clock
+            .clone()
+            .map_or_else(clock::Clock::system, clock::Clock::manual);
+        Ok(GameServer {
+            replica: Arc::new(Replica {
+                game: options.game.clone(),
+                clock,
+                role: parking_lot::RwLock::new(Role::Following(Arc::new(follower))),
+                changed: tokio::sync::watch::channel(0).0,
+            }),
+        })
+    }
+
+    /// Tries to become the leader: [`GameServer::open`]'s work (the store's writer lock,
+    /// the journal's recovery, the targets, the faults of open incidents put back once),
+    /// then the switch in place. Fails as `open` does, with the store's
+    /// `EventLogError::InUse` while another server leads. Leading already: nothing to do;
+    /// stopped (shut down): an error.
+    pub async fn lead(&self, options: ServeOptions) -> anyhow::Result<()> {
+        match &*self.replica.role.read() {
+            Role::Following(_) => {}
+            Role::Leading(_) => return Ok(()),
+            Role::Stopped(_) => {
+                anyhow::bail!("this replica is stopping: it does not take the lead")
+            }
+        }
+        let inner = server::Inner::open(options).await?;
+        let previous = {
+            let mut role = self.replica.role.write();
+            if matches!(&*role, Role::Following(_)) {
+                Some(std::mem::replace(&mut *role, Role::Leading(inner.clone())))
+            } else {
+                None
+            }
+        };
+        let Some(previous) = previous else {
+            // Stopped meanwhile: this one stops too.
+            inner
+                .shutdown("the replica stopped while taking the lead")
+                .await;
+            anyhow::bail!("this replica stopped while it took the lead: it does not lead");
+        };
+        if let Role::Following(follower) = previous {
+            follower.stop();
+        }
+        self.replica.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Whether this replica leads (runs the referee): false while it follows.
+    pub fn is_leader(&self) -> bool {
+        matches!(&*self.replica.role.read(), Role::Leading(_))
+    }
+
+    /// Whether this replica follows the game (neither leads nor was stopped).
+    pub fn is_following(&self) -> bool {
+        matches!(&*self.replica.role.read(), Role::Following(_))
+    }
+
+    /// Where the leader takes requests, as published in the store (a follower's question;
+    /// the leader reads it too). `None` if no leader published one.
+    pub async fn leader(&self) -> anyhow::Result<Option<Leader>> {
+        let role = self.replica.role.read().clone();
+        match role {
+            Role::Following(follower) => follower.leader().await,
+            Role::Leading(inner) => inner.leader().await,
+            Role::Stopped(_) => Ok(None),
+        }
+    }
+
+    /// The secret relayed requests must carry to be trusted, while leading.
+    pub fn relay_key(&self) -> Option<String> {
+        match &*self.replica.role.read() {
+            Role::Leading(inner) => inner.advertise.as_ref().map(|a| a.relay_key.clone()),
+            _ => None,
+        }
+    }
+
+    /// The leader's components, while leading.
+    fn leading(&self) -> Option<Arc<server::Inner>> {
+        match &*self.replica.role.read() {
+            Role::Leading(inner) => Some(inner.clone()),
+            _ => None,
+        }
+    }
+
+    fn board(&self) -> referee::Board {
+        match &*self.replica.role.read() {
+            Role::Following(follower) => follower.board().clone(),
+            Role::Leading(inner) => inner.referee.board().clone(),
+            Role::Stopped(board) => board.clone(),
+        }
+    }
+
+    /// The game file the server plays.
+    pub fn game(&self) -> &Game {
+        &self.replica.game
+    }
+
+    fn now_ms(&self) -> i64 {
+        match self.leading() {
+            Some(inner) => inner.now_ms(),
+            None => self.replica.clock.now_ms(),
+        }
     }
 
     /// The game as it stands: the referee's ledger, for the game's own use cases. Front
     /// ends read [`GameServer::console`] and the other views instead.
     pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
-        self.inner.snapshot()
+        self.board().snapshot()
     }
 
     /// What anyone may know of the game (a spectator's description).
     pub fn info(&self) -> GameInfo {
-        self.inner.info(&Viewer::Spectator)
+        self.info_of(&Viewer::Spectator)
+    }
+
+    fn info_of(&self, viewer: &Viewer) -> GameInfo {
+        let snapshot = self.snapshot();
+        let game = self.game();
+        let kinds = chaosday_domain::secrecy::fault_kinds(
+            &snapshot.state,
+            viewer,
+            game.scenarios.iter().map(|s| s.diagnosis.kind.as_str()),
+        );
+        GameInfo {
+            game: game.game.clone(),
+            status: snapshot.state.status,
+            teams: game.teams.iter().map(|t| t.name.clone()).collect(),
+            owns: game
+                .teams
+                .iter()
+                .map(|t| (t.name.clone(), t.owns.clone()))
+                .collect(),
+            fault_kinds: kinds,
+            started_ms: snapshot.state.started_ms,
+            clock_ms: snapshot.state.started_ms.map_or(0, |started| {
+                snapshot.state.running_ms(started, self.now_ms())
+            }),
+            armed: snapshot.armed,
+            seq: snapshot.seqs.get(viewer),
+            your_team: None,
+        }
     }
 
     /// The targets `viewer` owns with their alert matchers: a team's own, or every one for
     /// the game master (spectators may not learn which labels detect).
     pub fn targets(&self, viewer: &Viewer) -> Vec<TargetMatchers> {
-        let game = self.inner.game();
+        let game = self.game();
         game.targets
             .iter()
             .map(|(name, target)| TargetMatchers {
@@ -423,7 +613,7 @@ impl GameServer {
 
     /// What `viewer` may know of the game, with the team of its token.
     pub fn info_for(&self, viewer: &Viewer) -> GameInfo {
-        let mut info = self.inner.info(viewer);
+        let mut info = self.info_of(viewer);
         if let Viewer::Team(team) = viewer {
             info.your_team = Some(team.clone());
         }
@@ -433,15 +623,21 @@ impl GameServer {
     /// The postmortem's figures as `viewer` may see them now, during or after the game
     /// (the domain's secrecy rules decide what a spectator or a team sees).
     pub fn report(&self, viewer: &Viewer) -> chaosday_domain::report::Report {
-        let game = self.inner.game();
-        let now = self.inner.now_ms();
-        chaosday_domain::report::build(&game.scoring, &self.inner.events(), viewer, Some(now))
+        let now = self.now_ms();
+        chaosday_domain::report::build(
+            &self.game().scoring,
+            &self.board().events(),
+            viewer,
+            Some(now),
+        )
     }
 
     /// Faults that chaosday processes which died had left active, and what opening this
-    /// server's engine did about them (reverted, or why it could not).
-    pub fn recovered(&self) -> &[RevertOutcome] {
-        self.inner.recovered()
+    /// server's engine did about them (reverted, or why it could not); none on a follower.
+    pub fn recovered(&self) -> Vec<RevertOutcome> {
+        self.leading()
+            .map(|inner| inner.recovered().to_vec())
+            .unwrap_or_default()
     }
 
     /// The game as `viewer` may see it now, with what it may do: what the front ends show.
@@ -452,14 +648,13 @@ impl GameServer {
             snapshot.seqs.get(viewer),
             snapshot.armed,
             &self
-                .inner
                 .game()
                 .teams
                 .iter()
                 .map(|t| t.name.clone())
                 .collect::<Vec<_>>(),
             viewer,
-            self.inner.now_ms(),
+            self.now_ms(),
         )
     }
 
@@ -499,19 +694,20 @@ impl GameServer {
 
     /// The timeline as `viewer` may see it.
     pub fn timeline(&self, viewer: &Viewer) -> Vec<TimelineEntry> {
-        self.inner.timeline(viewer)
+        self.board().timeline(viewer)
     }
 
     /// Every committed event, for the game master and reports.
     #[cfg(test)]
     pub fn events(&self) -> Vec<chaosday_domain::events::Event> {
-        self.inner.events()
+        self.board().events()
     }
 
     /// Updates as they are committed, with frames ready for each kind of viewer. A reader
     /// that falls behind loses updates (and is told how many); it then reads a snapshot.
+    /// The channel closes when a follower becomes the leader (read a snapshot again).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
-        self.inner.subscribe()
+        self.board().subscribe()
     }
 
     /// Receives a payload of `team`'s Alertmanager (webhook version 4): every alert, firing
@@ -527,7 +723,7 @@ impl GameServer {
         team: &str,
         payload: &[u8],
     ) -> Result<AlertsReceived, ActionError> {
-        let alerts = alerts::parse(payload, self.inner.now_ms())?;
+        let alerts = alerts::parse(payload, self.now_ms())?;
         let received = AlertsReceived::of(alerts.len());
         let status = self.snapshot().state.status;
         if alerts.is_empty() || matches!(status, Status::NotStarted | Status::Ended) {
@@ -544,62 +740,93 @@ impl GameServer {
         }
     }
 
-    /// Does `action` for `caller`; answers once its events are durable.
+    /// Does `action` for `caller`; answers once its events are durable. A follower refuses
+    /// (503): its front end forwards actions to the leader.
     pub async fn act(&self, caller: &Caller, action: Action) -> Result<Ack, ActionError> {
         limits::check(caller, &action)?;
-        let mut ack = self.inner.act(caller, action).await?;
+        let Some(inner) = self.leading() else {
+            return Err(ActionError::Unavailable(FOLLOWING.into()));
+        };
+        let mut ack = inner.act(caller, action).await?;
         ack.seq = self.seq(&caller.viewer());
         Ok(ack)
     }
 
-    /// The active faults, with their incident and time left (the game master's view).
+    /// The active faults, with their incident and time left (the game master's view); none
+    /// on a follower (which forwards the question).
     pub async fn faults(&self) -> Vec<ActiveFault> {
-        self.inner.faults().await
+        match self.leading() {
+            Some(inner) => inner.faults().await,
+            None => Vec::new(),
+        }
     }
 
     /// When the next scenario comes (running time: a pause freezes the countdown) and the
-    /// draws available now, or why none: the game master's only.
-    pub fn schedule(&self) -> views::Schedule {
-        self.inner.schedule()
+    /// draws available now, or why none: the game master's only. `None` on a follower
+    /// (only the leader runs the scheduler).
+    pub fn schedule(&self) -> Option<views::Schedule> {
+        self.leading().map(|inner| inner.schedule())
     }
 
-    /// The last result of every probe and guard (the game master's view).
+    /// The last result of every probe and guard (the game master's view); none on a
+    /// follower.
     pub fn probes(&self) -> Vec<ProbeHealth> {
-        self.inner.probes()
+        self.leading()
+            .map(|inner| inner.probes())
+            .unwrap_or_default()
     }
 
-    /// The proxies of the game's links (its Toxiproxy API is the game master's only).
-    pub fn registry(&self) -> &chaosday_proxy::Registry {
-        self.inner.registry()
+    /// The proxies of the game's links (its Toxiproxy API is the game master's only);
+    /// `None` on a follower, which proxies nothing.
+    pub fn registry(&self) -> Option<chaosday_proxy::Registry> {
+        self.leading().map(|inner| inner.registry().clone())
     }
 
     /// The engine the game's faults are injected with; its link driver acts on
     /// [`GameServer::registry`], so faults made through the game's Toxiproxy API are
-    /// journaled like the game's own.
-    pub fn engine(&self) -> &chaosday_engine::Engine {
-        self.inner.faults.engine()
+    /// journaled like the game's own. `None` on a follower.
+    pub fn engine(&self) -> Option<chaosday_engine::Engine> {
+        self.leading().map(|inner| inner.faults.engine().clone())
     }
 
-    /// The game file the server plays.
-    pub fn game(&self) -> &Game {
-        self.inner.game()
+    /// The game's agents (`None` for a game without any, and on a follower, which forwards
+    /// the agents' exchanges to the leader): their orders, contact and health.
+    pub fn agents(&self) -> Option<Arc<chaosday_engine::AgentHub>> {
+        self.leading().and_then(|inner| inner.agents.clone())
     }
 
-    /// The game's agents (`None` for a game without any): their orders, contact and
-    /// health.
-    pub fn agents(&self) -> Option<&Arc<chaosday_engine::AgentHub>> {
-        self.inner.agents.as_ref()
-    }
-
-    /// Stops the game's tasks and reverts every fault this server holds. Open incidents
-    /// stay open in the log: the next start puts their faults back.
+    /// Stops the game's tasks, reverts every fault this server holds and closes its log,
+    /// which lets the store's writer lock go (a follower stops tailing). Open incidents stay
+    /// open in the log: the next start puts their faults back.
     pub async fn shutdown(&self, reason: &str) {
-        self.inner.shutdown(reason).await
+        let role = {
+            let mut role = self.replica.role.write();
+            match &*role {
+                Role::Following(follower) => {
+                    follower.stop();
+                    let board = follower.board().clone();
+                    std::mem::replace(&mut *role, Role::Stopped(board))
+                }
+                other => other.clone(),
+            }
+        };
+        if let Role::Leading(inner) = role {
+            inner.shutdown(reason).await
+        }
     }
 
     /// Resolves, with why, once another server took its store over (or the store was
-    /// unreachable too long): the game must be shut down and the process stop.
+    /// unreachable too long): the game must be shut down and the process stop. A follower
+    /// is never deposed until it leads.
     pub async fn deposed(&self) -> String {
-        self.inner.deposed().await
+        let mut changed = self.replica.changed.subscribe();
+        loop {
+            if let Some(inner) = self.leading() {
+                return inner.deposed().await;
+            }
+            if changed.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 }

@@ -106,86 +106,16 @@ struct History {
     teams: BTreeMap<String, Vec<TimelineEntry>>,
 }
 
-/// The handle on the referee task.
+/// What readers see of the game, leader or follower alike: the snapshot, the timelines and
+/// the log, and the broadcast of each committed update. Cloning shares it.
 #[derive(Clone)]
-pub(super) struct Referee {
-    requests: mpsc::Sender<Request>,
+pub(crate) struct Board {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
     history: Arc<Mutex<History>>,
     updates: broadcast::Sender<Arc<Update>>,
 }
 
-impl Referee {
-    /// Starts the referee over `log`, from `state` (replayed from `events`). Committed
-    /// events go to `reactions`, in order.
-    pub fn start(
-        log: GameLog,
-        state: GameState,
-        events: Vec<Event>,
-        teams: Vec<String>,
-        armed: Arc<AtomicBool>,
-        clock: Clock,
-        reactions: mpsc::UnboundedSender<Committed>,
-    ) -> Self {
-        let mut history = History::default();
-        // The domain's one fold for every viewer: the timelines and each viewer's count.
-        let mut feed = Feed::new(state.rules.clone(), viewers(&teams));
-        for event in &events {
-            let step = feed.apply(event);
-            history.record(feed.viewers(), step.told);
-        }
-        history.events = events;
-        let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot {
-            state: state.clone(),
-            seqs: feed.seqs().clone(),
-            armed: armed.load(Ordering::SeqCst),
-        })));
-        let (requests, rx) = mpsc::channel(4096);
-        let (updates, _) = broadcast::channel(1024);
-        let referee = Referee {
-            requests,
-            snapshot,
-            history: Arc::new(Mutex::new(history)),
-            updates,
-        };
-        let task = Task {
-            log,
-            state,
-            feed,
-            armed,
-            referee: referee.clone(),
-            reactions,
-            clock,
-            last_at: 0,
-        };
-        tokio::spawn(task.run(rx));
-        referee
-    }
-
-    /// Commits `events` together, or none of them; answers once they are durable.
-    pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, Refused> {
-        Ok(self
-            .commit_closing(events)
-            .await?
-            .into_iter()
-            .map(|(event, _)| event)
-            .collect())
-    }
-
-    /// [`Referee::commit`], with the incidents each committed event closed.
-    pub async fn commit_closing(
-        &self,
-        events: Vec<(Actor, EventKind)>,
-    ) -> Result<Vec<Closing>, Refused> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || Refused::Store("the game server is stopping".into());
-        self.requests
-            .send(Request { events, reply })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
+impl Board {
     /// The game as it stands.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
@@ -220,6 +150,200 @@ impl Referee {
     }
 }
 
+/// What one committed event meant, for the leader's reactions.
+pub(crate) struct Step {
+    /// Incidents that closed with it.
+    pub closed: Vec<IncidentId>,
+    /// What it told spectators.
+    pub spectator: Vec<Told>,
+}
+
+/// The one fold from committed events to what readers see: the domain's [`Feed`] tells each
+/// viewer what each event means; the [`Board`] gets the new snapshot, the timelines, and one
+/// [`Update`] of frames per call. The leader's referee calls it after each commit, a
+/// follower after each catch-up read of the log: every replica hands out the same frames,
+/// ids and views.
+pub(crate) struct Publisher {
+    feed: Feed,
+    board: Board,
+}
+
+impl Publisher {
+    /// The board of a game replayed from `events` (its state `state`), for `teams`.
+    pub fn new(state: &GameState, events: Vec<Event>, teams: &[String], armed: bool) -> Self {
+        let mut history = History::default();
+        // The domain's one fold for every viewer: the timelines and each viewer's count.
+        let mut feed = Feed::new(state.rules.clone(), viewers(teams));
+        for event in &events {
+            let step = feed.apply(event);
+            history.record(feed.viewers(), step.told);
+        }
+        history.events = events;
+        let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot {
+            state: state.clone(),
+            seqs: feed.seqs().clone(),
+            armed,
+        })));
+        let (updates, _) = broadcast::channel(1024);
+        Publisher {
+            feed,
+            board: Board {
+                snapshot,
+                history: Arc::new(Mutex::new(history)),
+                updates,
+            },
+        }
+    }
+
+    /// What readers see.
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// Tells every viewer what the committed events mean to it, then publishes `state` (the
+    /// game after them) and `armed` as the new snapshot, and the viewers' frames.
+    /// Returns, for each event, what it closed and told spectators.
+    pub fn publish(&mut self, state: &GameState, armed: bool, committed: &[Event]) -> Vec<Step> {
+        let mut steps = Vec::with_capacity(committed.len());
+        let mut update = Update {
+            teams: self
+                .feed
+                .viewers()
+                .iter()
+                .filter_map(|v| match v {
+                    Viewer::Team(team) => Some((team.clone(), Vec::new())),
+                    _ => None,
+                })
+                .collect(),
+            ..Update::default()
+        };
+        let mut history = self.board.history.lock();
+        for event in committed {
+            let step = self.feed.apply(event);
+            let seqs = self.feed.seqs();
+            for (viewer, told) in self.feed.viewers().iter().zip(&step.told) {
+                let id = seqs.get(viewer);
+                let frames = update.frames_mut(viewer);
+                for told in told {
+                    frames.push(match told {
+                        Told::Timeline(entry) => frame("timeline", id, entry),
+                        Told::Incident(view) => frame("incident", id, view),
+                        Told::Status(status) => {
+                            #[derive(Serialize)]
+                            struct StatusFrame {
+                                status: chaosday_domain::incident::Status,
+                            }
+                            frame("status", id, &StatusFrame { status: *status })
+                        }
+                        Told::Scoreboard(board) => frame("scoreboard", id, board),
+                    });
+                }
+            }
+            let spectator = self
+                .feed
+                .viewers()
+                .iter()
+                .position(|viewer| *viewer == Viewer::Spectator)
+                .and_then(|k| step.told.get(k).cloned())
+                .unwrap_or_default();
+            history.record(self.feed.viewers(), step.told);
+            history.events.push(event.clone());
+            steps.push(Step {
+                closed: step.closed,
+                spectator,
+            });
+        }
+        drop(history);
+        update.seqs = self.feed.seqs().clone();
+        *self.board.snapshot.write() = Arc::new(Snapshot {
+            state: state.clone(),
+            seqs: update.seqs.clone(),
+            armed,
+        });
+        // No subscriber is not an error: the update is simply not needed.
+        let _ = self.board.updates.send(Arc::new(update));
+        steps
+    }
+}
+
+/// The handle on the referee task.
+#[derive(Clone)]
+pub(super) struct Referee {
+    requests: mpsc::Sender<Request>,
+    board: Board,
+}
+
+impl Referee {
+    /// Starts the referee over `log`, from `state` (replayed from `events`). Committed
+    /// events go to `reactions`, in order.
+    pub fn start(
+        log: GameLog,
+        state: GameState,
+        events: Vec<Event>,
+        teams: Vec<String>,
+        armed: Arc<AtomicBool>,
+        clock: Clock,
+        reactions: mpsc::UnboundedSender<Committed>,
+    ) -> Self {
+        let publisher = Publisher::new(&state, events, &teams, armed.load(Ordering::SeqCst));
+        let (requests, rx) = mpsc::channel(4096);
+        let referee = Referee {
+            requests,
+            board: publisher.board().clone(),
+        };
+        let task = Task {
+            log,
+            state,
+            publisher,
+            armed,
+            reactions,
+            clock,
+            last_at: 0,
+        };
+        tokio::spawn(task.run(rx));
+        referee
+    }
+
+    /// Commits `events` together, or none of them; answers once they are durable.
+    pub async fn commit(&self, events: Vec<(Actor, EventKind)>) -> Result<Vec<Event>, Refused> {
+        Ok(self
+            .commit_closing(events)
+            .await?
+            .into_iter()
+            .map(|(event, _)| event)
+            .collect())
+    }
+
+    /// [`Referee::commit`], with the incidents each committed event closed.
+    pub async fn commit_closing(
+        &self,
+        events: Vec<(Actor, EventKind)>,
+    ) -> Result<Vec<Closing>, Refused> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Refused::Store("the game server is stopping".into());
+        self.requests
+            .send(Request { events, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// What readers see.
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// The game as it stands.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.board.snapshot()
+    }
+
+    /// Publishes a new `armed` flag with the current state.
+    pub fn set_armed(&self, armed: bool) {
+        self.board.set_armed(armed)
+    }
+}
+
 impl History {
     fn timeline_mut(&mut self, viewer: &Viewer) -> &mut Vec<TimelineEntry> {
         match viewer {
@@ -249,12 +373,11 @@ fn viewers(teams: &[String]) -> Vec<Viewer> {
 
 struct Task {
     log: GameLog,
-    /// The state requests are checked against (ahead of `feed` while a batch commits).
+    /// The state requests are checked against (the committed game once a batch is in).
     state: GameState,
     /// The committed game, told to every viewer.
-    feed: Feed,
+    publisher: Publisher,
     armed: Arc<AtomicBool>,
-    referee: Referee,
     reactions: mpsc::UnboundedSender<Committed>,
     clock: Clock,
     last_at: i64,
@@ -346,72 +469,20 @@ impl Task {
         }
     }
 
-    /// Tells every viewer what the committed events mean to it, then publishes the new
-    /// snapshot, the viewers' frames and the reactions of the commit.
-    /// Returns, for each event, the incidents it closed.
+    /// Publishes the committed events (see [`Publisher::publish`]) and sends each to the
+    /// reactions, in order. Returns, for each event, the incidents it closed.
     fn publish(&mut self, committed: &[Event]) -> Vec<Vec<IncidentId>> {
-        let mut closed = Vec::with_capacity(committed.len());
-        let mut update = Update {
-            teams: self
-                .feed
-                .viewers()
-                .iter()
-                .filter_map(|v| match v {
-                    Viewer::Team(team) => Some((team.clone(), Vec::new())),
-                    _ => None,
-                })
-                .collect(),
-            ..Update::default()
-        };
-        let mut history = self.referee.history.lock();
-        for event in committed {
-            let step = self.feed.apply(event);
-            let seqs = self.feed.seqs();
-            for (viewer, told) in self.feed.viewers().iter().zip(&step.told) {
-                let id = seqs.get(viewer);
-                let frames = update.frames_mut(viewer);
-                for told in told {
-                    frames.push(match told {
-                        Told::Timeline(entry) => frame("timeline", id, entry),
-                        Told::Incident(view) => frame("incident", id, view),
-                        Told::Status(status) => {
-                            #[derive(Serialize)]
-                            struct StatusFrame {
-                                status: chaosday_domain::incident::Status,
-                            }
-                            frame("status", id, &StatusFrame { status: *status })
-                        }
-                        Told::Scoreboard(board) => frame("scoreboard", id, board),
-                    });
-                }
-            }
-            let spectator = self
-                .feed
-                .viewers()
-                .iter()
-                .position(|viewer| *viewer == Viewer::Spectator)
-                .and_then(|k| step.told.get(k).cloned())
-                .unwrap_or_default();
-            history.record(self.feed.viewers(), step.told);
-            history.events.push(event.clone());
+        let armed = self.armed.load(Ordering::SeqCst);
+        let steps = self.publisher.publish(&self.state, armed, committed);
+        let mut closed = Vec::with_capacity(steps.len());
+        for (event, step) in committed.iter().zip(steps) {
+            closed.push(step.closed.clone());
             let _ = self.reactions.send(Committed {
                 event: event.clone(),
-                closed: {
-                    closed.push(step.closed.clone());
-                    step.closed
-                },
-                spectator,
+                closed: step.closed,
+                spectator: step.spectator,
             });
         }
-        drop(history);
-        update.seqs = self.feed.seqs().clone();
-        *self.referee.snapshot.write() = Arc::new(Snapshot {
-            state: self.state.clone(),
-            seqs: update.seqs.clone(),
-            armed: self.armed.load(Ordering::SeqCst),
-        });
-        // No subscriber is not an error: the update is simply not needed.
-        let _ = self.referee.updates.send(Arc::new(update));
         closed
     }
 }

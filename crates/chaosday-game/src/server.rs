@@ -66,6 +66,10 @@ pub(crate) struct Inner {
     pub takeover_wait: Duration,
     /// The game's agents, if it has any.
     pub agents: Option<Arc<AgentHub>>,
+    /// What this server published of itself for its followers.
+    pub advertise: Option<crate::Advertise>,
+    /// The game's log (where the leader is published).
+    log: GameLog,
 }
 
 impl Inner {
@@ -134,6 +138,7 @@ impl Inner {
         let teams: Vec<String> = game.teams.iter().map(|t| t.name.clone()).collect();
         let scheduler = Scheduler::new(&game, &events, options.seed);
         let fence_log = log.clone();
+        let own_log = log.clone();
         let referee = Referee::start(
             log,
             state,
@@ -177,6 +182,8 @@ impl Inner {
             deposed: tokio::sync::watch::channel(None).0,
             takeover_wait: options.takeover_wait,
             agents,
+            advertise: options.advertise.clone(),
+            log: own_log,
         });
         crate::restore::restore(&inner).await;
         inner.scheduler.draw_next(&inner.game);
@@ -184,7 +191,26 @@ impl Inner {
         tokio::spawn(crate::scheduler::run(inner.clone(), inner.tick));
         tokio::spawn(crate::guards::run(inner.clone()));
         tokio::spawn(fence(inner.clone(), fence_log));
+        // Last: followers forward here only once this server serves.
+        if let Some(advertise) = &inner.advertise {
+            let leader = chaosday_store::Leader {
+                url: advertise.url.clone(),
+                relay_key: advertise.relay_key.clone(),
+                holder: holder(),
+                since_ms: inner.clock.now_ms(),
+            };
+            if let Err(e) = inner.log.log().set_leader(&inner.game.game, &leader).await {
+                inner.shutdown("it could not publish its address").await;
+                return Err(anyhow::Error::new(e)
+                    .context("publishing this server's address for the replicas that follow it"));
+            }
+        }
         Ok(inner)
+    }
+
+    /// Where the leader published that it takes requests.
+    pub async fn leader(&self) -> anyhow::Result<Option<chaosday_store::Leader>> {
+        Ok(self.log.log().leader(&self.game.game).await?)
     }
 
     /// Resolves, with why, once this server is no longer its store's writer: the caller
@@ -206,10 +232,6 @@ impl Inner {
         &self.host.recovered
     }
 
-    pub fn game(&self) -> &Game {
-        &self.game
-    }
-
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.referee.snapshot()
     }
@@ -219,15 +241,11 @@ impl Inner {
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Update>> {
-        self.referee.subscribe()
-    }
-
-    pub fn timeline(&self, viewer: &Viewer) -> Vec<secrecy::TimelineEntry> {
-        self.referee.timeline(viewer)
+        self.referee.board().subscribe()
     }
 
     pub fn events(&self) -> Vec<Event> {
-        self.referee.events()
+        self.referee.board().events()
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -300,6 +318,9 @@ impl Inner {
         if self.deposed.borrow().is_none() {
             self.host.supervisor.stop_all(Duration::from_secs(5)).await;
         }
+        // Last: what is queued is stored, and the store's writer lock goes at once, so that a
+        // replica takes over without waiting for this process to end.
+        self.log.log().close().await;
     }
 
     /// Commits `events` together, or none; a refusal becomes the action's error. Returns
@@ -471,6 +492,14 @@ pub(crate) async fn start_target(
         _ => {}
     }
     Ok(())
+}
+
+/// This process, for people: `pid N on host H`.
+fn holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "?".into());
+    format!("pid {} on host {host}", std::process::id())
 }
 
 /// An actor as people read it.

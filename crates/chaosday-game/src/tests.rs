@@ -274,7 +274,7 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
 
     // 1. A diagnose scenario: a false alarm, a detection, a wrong then a right diagnosis.
     let slow = unleash(s, "slow-api").await;
-    assert_eq!(s.registry().list().len(), 1, "the link is proxied");
+    assert_eq!(s.registry().unwrap().list().len(), 1, "the link is proxied");
     let spectator = s.view(&Viewer::Spectator);
     assert!(
         spectator.incidents.is_empty(),
@@ -394,7 +394,8 @@ async fn a_game_is_played_and_scored_through_the_use_cases() {
     );
     eventually("the diagnosis reverts the latency", || {
         s.registry()
-            .toxics(&s.registry().list()[0].name)
+            .unwrap()
+            .toxics(&s.registry().unwrap().list()[0].name)
             .is_ok_and(|t| t.is_empty())
     })
     .await;
@@ -483,8 +484,8 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
     let s = &w.server;
     s.act(&gm(), Action::Start).await.unwrap();
     let slow = unleash(s, "slow-api").await;
-    let proxy = s.registry().list()[0].name.clone();
-    assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1);
+    let proxy = s.registry().unwrap().list()[0].name.clone();
+    assert_eq!(s.registry().unwrap().toxics(&proxy).unwrap().len(), 1);
     // The guard's check starts failing: past its fail_for, safety takes over.
     std::fs::remove_file(w.dir.path().join("safe")).unwrap();
     eventually("the game pauses", || {
@@ -499,7 +500,10 @@ async fn a_failing_guard_pauses_the_game_reverts_every_fault_and_tells_the_webho
             .any(|e| matches!(&e.kind, EventKind::GuardFailed { guard, .. } if guard == "safe"))
     );
     eventually("the fault is reverted", || {
-        s.registry().toxics(&proxy).is_ok_and(|t| t.is_empty())
+        s.registry()
+            .unwrap()
+            .toxics(&proxy)
+            .is_ok_and(|t| t.is_empty())
     })
     .await;
     eventually("the webhook is told", || {
@@ -530,7 +534,11 @@ async fn a_scenario_unleashed_on_a_target_just_healed_opens_on_a_clean_target() 
     let state = s.snapshot().state.clone();
     assert_eq!(state.incidents[&slow].state, IncidentState::Resolved);
     assert_eq!(state.incidents[&ghost].state, IncidentState::Open);
-    let toxics = s.registry().toxics(&s.registry().list()[0].name).unwrap();
+    let toxics = s
+        .registry()
+        .unwrap()
+        .toxics(&s.registry().unwrap().list()[0].name)
+        .unwrap();
     assert_eq!(
         toxics.len(),
         1,
@@ -682,11 +690,11 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
         let w = world().await;
         let s = &w.server;
         s.act(&gm(), Action::Start).await.unwrap();
-        let proxy = s.registry().list()[0].name.clone();
+        let proxy = s.registry().unwrap().list()[0].name.clone();
         // The opening is held with its fault injected and its incident not yet recorded.
         let reached = Arc::new(tokio::sync::Notify::new());
         let release = Arc::new(tokio::sync::Semaphore::new(0));
-        *s.inner.faults.gate.lock() = Some((reached.clone(), release.clone()));
+        *s.leading().unwrap().faults.gate.lock() = Some((reached.clone(), release.clone()));
         let opening = tokio::spawn({
             let s = s.clone();
             async move {
@@ -698,7 +706,11 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
             }
         });
         reached.notified().await;
-        assert_eq!(s.registry().toxics(&proxy).unwrap().len(), 1, "{by:?}");
+        assert_eq!(
+            s.registry().unwrap().toxics(&proxy).unwrap().len(),
+            1,
+            "{by:?}"
+        );
         match by {
             Overtaken::End => {
                 s.act(&gm(), Action::End).await.unwrap();
@@ -730,7 +742,7 @@ async fn an_opening_overtaken_by_end_a_guard_or_the_kill_switch_is_refused_and_r
             state.incidents
         );
         assert!(
-            s.registry().toxics(&proxy).unwrap().is_empty(),
+            s.registry().unwrap().toxics(&proxy).unwrap().is_empty(),
             "{by:?}: the fault outlived its refused opening"
         );
         assert!(
@@ -748,14 +760,14 @@ async fn a_right_diagnosis_answers_once_its_fault_is_reverted_and_the_same_scena
     let w = world().await;
     let s = &w.server;
     s.act(&gm(), Action::Start).await.unwrap();
-    let proxy = s.registry().list()[0].name.clone();
+    let proxy = s.registry().unwrap().list()[0].name.clone();
     let checkout = player("checkout");
     for round in 0..8 {
         let slow = unleash(s, "slow-api").await;
         detect_and_diagnose_slow_api(s, &checkout, slow).await;
         // No waiting: the answer came after the revert.
         assert!(
-            s.registry().toxics(&proxy).unwrap().is_empty(),
+            s.registry().unwrap().toxics(&proxy).unwrap().is_empty(),
             "round {round}: the latency is still on when the diagnosis is answered"
         );
         assert!(s.faults().await.is_empty(), "round {round}");
@@ -881,14 +893,17 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     use crate::views::NextScenario;
     let w = world().await;
     let s = &w.server;
-    let waiting = s.schedule();
+    let waiting = s.schedule().unwrap();
     assert_eq!(
         (waiting.next, waiting.next_in_ms, waiting.every_ms),
         (NextScenario::NotStarted, 3_600_000, 3_600_000)
     );
     s.act(&gm(), Action::Start).await.unwrap();
-    eventually("the countdown runs", || s.schedule().next_in_ms < 3_600_000).await;
-    let running = s.schedule();
+    eventually("the countdown runs", || {
+        s.schedule().unwrap().next_in_ms < 3_600_000
+    })
+    .await;
+    let running = s.schedule().unwrap();
     assert_eq!(running.next, NextScenario::Counting);
     // Every scheduled scenario acts on checkout's targets: search plays none of them, and
     // the schedule does not wait for it.
@@ -919,25 +934,25 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
     };
     s.act(&gm(), pause).await.unwrap();
     two_probe_rounds(s).await;
-    let frozen = s.schedule();
+    let frozen = s.schedule().unwrap();
     assert_eq!(frozen.next, NextScenario::Paused);
     assert!(frozen.draws.is_empty());
     assert!(frozen.waiting.as_deref().unwrap().contains("paused"));
     two_probe_rounds(s).await;
     assert_eq!(
-        s.schedule().next_in_ms,
+        s.schedule().unwrap().next_in_ms,
         frozen.next_in_ms,
         "a pause freezes the countdown"
     );
     s.act(&gm(), Action::Resume).await.unwrap();
     eventually("the countdown runs again", || {
-        s.schedule().next_in_ms < frozen.next_in_ms
+        s.schedule().unwrap().next_in_ms < frozen.next_in_ms
     })
     .await;
 
     // An opening restarts the interval; checkout at its cap, nothing can open.
     unleash(s, "slow-api").await;
-    let full = s.schedule();
+    let full = s.schedule().unwrap();
     assert!(full.next_in_ms > frozen.next_in_ms, "{full:?}");
     assert!(full.draws.is_empty(), "{full:?}");
     assert_eq!(
@@ -945,4 +960,168 @@ async fn the_game_master_sees_when_the_next_scenario_comes_and_a_pause_freezes_t
         Some("every team is at its cap of 1 incident open")
     );
     s.shutdown("test over").await;
+}
+
+/// A follower of a SQLite log: the leader's views and frames from the log it polls, no
+/// action of its own, where the leader said it is; and, once the leader is gone, the lead
+/// taken in place (its old event stream closes, actions go through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serves_the_leaders_views_refuses_to_act_and_leads_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let game = Game::parse_yaml(
+        r#"
+game: replica
+game_master: { token_env: GM_TOKEN }
+teams:
+  - { name: checkout, token_env: CHECKOUT_TOKEN, owns: [box] }
+targets:
+  box: { host: {} }
+scenarios:
+  - name: noisy
+    faults: [ { target: box, fault: { kind: cpu, cores: 1, load: 10 } } ]
+    diagnosis: { target: box, kind: cpu }
+    resolution: diagnose
+"#,
+    )
+    .expect("the test game parses");
+    let mut options = ServeOptions::new(
+        game,
+        dir.path().join("games.sqlite").display().to_string(),
+        dir.path().to_path_buf(),
+        chaosday_engine::StressorCommand {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+        },
+    );
+    options.advertise = Some(Advertise {
+        url: "http://127.0.0.1:1".into(),
+        relay_key: "k".repeat(64),
+    });
+    let leader = GameServer::open(options.clone())
+        .await
+        .expect("the leader opens");
+    let follower = GameServer::follow(&options)
+        .await
+        .expect("the follower opens");
+    assert!(leader.is_leader() && !leader.is_following());
+    assert!(!follower.is_leader() && follower.is_following());
+    assert_eq!(
+        follower.leader().await.unwrap().map(|l| l.url),
+        Some("http://127.0.0.1:1".to_owned()),
+        "where the leader published itself"
+    );
+    assert_eq!(leader.relay_key(), Some("k".repeat(64)));
+    assert_eq!(follower.relay_key(), None);
+    let mut updates = follower.subscribe();
+
+    leader.act(&gm(), Action::Start).await.unwrap();
+    leader
+        .act(
+            &gm(),
+            Action::Adjust {
+                team: "checkout".into(),
+                points: 5,
+                reason: "a clear runbook".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let viewers = [
+        Viewer::Spectator,
+        Viewer::GameMaster,
+        Viewer::Team("checkout".into()),
+    ];
+    eventually("the follower reads the log", || {
+        viewers.iter().all(|v| follower.seq(v) == leader.seq(v))
+    })
+    .await;
+    for viewer in &viewers {
+        assert_eq!(follower.view(viewer), leader.view(viewer), "{viewer:?}");
+        assert_eq!(
+            follower.timeline(viewer),
+            leader.timeline(viewer),
+            "{viewer:?}"
+        );
+        assert_eq!(
+            follower.scoreboard(viewer),
+            leader.scoreboard(viewer),
+            "{viewer:?}"
+        );
+        let (mut a, mut b) = (follower.info_for(viewer), leader.info_for(viewer));
+        (a.clock_ms, b.clock_ms) = (0, 0);
+        assert_eq!(a, b, "{viewer:?}");
+    }
+    let update = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("an update within 10 s")
+        .expect("the follower's stream is open");
+    assert!(!update.frames_for(&Viewer::Spectator).is_empty());
+
+    let refused = follower
+        .act(
+            &gm(),
+            Action::Pause {
+                reason: "not here".into(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ActionError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(follower.schedule().is_none() && follower.registry().is_none());
+    assert!(follower.faults().await.is_empty() && follower.probes().is_empty());
+    let held = follower.lead(options.clone()).await.unwrap_err();
+    assert!(
+        held.chain().any(|c| matches!(
+            c.downcast_ref::<chaosday_store::EventLogError>(),
+            Some(chaosday_store::EventLogError::InUse { .. })
+        )),
+        "{held:#}"
+    );
+
+    // The leader goes: its log's writer lock with it.
+    leader.shutdown("the test is done with it").await;
+    drop(leader);
+    let start = Instant::now();
+    while let Err(e) = follower.lead(options.clone()).await {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the follower never took the lead: {e:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(follower.is_leader() && !follower.is_following());
+    // Its stream as a follower ends; a new one is the leader's.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match updates.recv().await {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the follower's stream closes when it leads");
+    let mut updates = follower.subscribe();
+    follower
+        .act(
+            &gm(),
+            Action::Adjust {
+                team: "checkout".into(),
+                points: 1,
+                reason: "after the switch".into(),
+            },
+        )
+        .await
+        .expect("the new leader acts");
+    assert!(updates.try_recv().is_ok(), "its stream tells of it");
+    assert!(
+        follower
+            .timeline(&Viewer::GameMaster)
+            .iter()
+            .any(|e| e.text.contains("a clear runbook")),
+        "what the old leader wrote is there"
+    );
+    follower.shutdown("done").await;
 }

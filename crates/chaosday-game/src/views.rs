@@ -171,6 +171,22 @@ pub struct Schedule {
     pub waiting: Option<String>,
 }
 
+impl Schedule {
+    /// What a follower says of the schedule: it runs no scheduler (its front end forwards
+    /// the question to the leader).
+    pub fn following() -> Self {
+        Schedule {
+            next: NextScenario::NotStarted,
+            next_in_ms: 0,
+            every_ms: 0,
+            jitter_ms: 0,
+            max_open_per_team: 0,
+            draws: Vec::new(),
+            waiting: Some("this replica follows the game: its leader runs the schedule".into()),
+        }
+    }
+}
+
 /// Where the countdown to the next scenario is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

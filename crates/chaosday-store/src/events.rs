@@ -45,6 +45,15 @@ const SINCE: &str = concat!(
 );
 const LAST_SEQ: &str = "SELECT MAX(seq) FROM events WHERE game = $1";
 const GAMES: &str = "SELECT DISTINCT game FROM events ORDER BY game";
+const SET_LEADER: &str = "INSERT INTO leaders (game, url, relay_key, holder, since_ms) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (game) DO UPDATE SET url = excluded.url, relay_key = excluded.relay_key, \
+     holder = excluded.holder, since_ms = excluded.since_ms";
+const LEADER: &str = "SELECT url, relay_key, holder, since_ms FROM leaders WHERE game = $1";
+/// PostgreSQL only: the channel a commit notifies (in its own transaction, so the
+/// notification goes out with the commit and never before it); the payload is the batch's
+/// last seq. Followers listen to it ([`EventLog::wakeups`]).
+pub const NOTIFY_CHANNEL: &str = "chaosday_events";
+const NOTIFY: &str = "SELECT pg_notify('chaosday_events', $1)";
 /// PostgreSQL only: serialises the writers of every process sharing the database, so that
 /// seqs become visible in order (see [`EventLog`]).
 const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
@@ -114,6 +123,48 @@ impl StoredEvent {
             actor: event.actor,
             kind: event.kind,
             payload: event.payload,
+        }
+    }
+}
+
+/// Where the server that writes a game's log takes requests (its leader), as it published
+/// it when it took the store's writer lock.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Leader {
+    /// Its advertised base URL, such as `http://10.0.0.5:8080`.
+    pub url: String,
+    /// The secret that requests relayed by a follower carry, so that the leader may trust
+    /// the client address they name.
+    pub relay_key: String,
+    /// Who holds the writer lock, for people (`pid N on host H`).
+    pub holder: String,
+    /// When it started leading, unix ms.
+    pub since_ms: i64,
+}
+
+/// Wakes a reader that follows a log when new events may be there: on PostgreSQL, each
+/// commit's notification ([`NOTIFY_CHANNEL`]); on SQLite, never (poll instead). A wake-up
+/// may be spurious or lost (a broken connection): read on from the last seq seen, and also
+/// at intervals.
+pub struct Wakeups {
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl Wakeups {
+    /// Whether wake-ups come at all (PostgreSQL); without them, poll.
+    pub fn notifies(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Completes at the next notification (or once the listener's connection failed, after
+    /// which it tries again); never on SQLite.
+    pub async fn next(&mut self) {
+        let Some(listener) = self.listener.as_mut() else {
+            return std::future::pending().await;
+        };
+        if let Err(e) = listener.recv().await {
+            tracing::warn!(error = %e, "the event log's notifications broke: reading on and listening again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
@@ -585,6 +636,62 @@ impl EventLog {
         .map_err(|e| self.read_error(e))
     }
 
+    /// Publishes where this log's writer takes requests for `game`: only the store's writer
+    /// may ([`EventLogError::ReadOnly`] otherwise), and its lock is checked first, so that a
+    /// server that lost it never points followers at itself.
+    pub async fn set_leader(&self, game: &str, leader: &Leader) -> Result<()> {
+        if self.inner.access == Access::Read {
+            return Err(EventLogError::ReadOnly {
+                at: self.inner.at.clone(),
+            });
+        }
+        self.check_writer().await?;
+        on_pool!(&self.inner.pool, p => {
+            sqlx::query(SET_LEADER)
+                .bind(game)
+                .bind(leader.url.as_str())
+                .bind(leader.relay_key.as_str())
+                .bind(leader.holder.as_str())
+                .bind(leader.since_ms)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| self.read_error(e))?;
+        Ok(())
+    }
+
+    /// Where the leader of `game` said it takes requests, if one ever did.
+    pub async fn leader(&self, game: &str) -> Result<Option<Leader>> {
+        on_pool!(&self.inner.pool, p => {
+            sqlx::query_as::<_, Leader>(LEADER)
+                .bind(game)
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(|e| self.read_error(e))
+    }
+
+    /// Wake-ups for a reader that follows this log ([`Wakeups`]): on PostgreSQL a
+    /// connection of its own listening to the commits' notifications.
+    pub async fn wakeups(&self) -> Result<Wakeups> {
+        match &self.inner.pool {
+            Pool::Sqlite(_) => Ok(Wakeups { listener: None }),
+            Pool::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                    .await
+                    .map_err(|e| self.read_error(e))?;
+                listener
+                    .listen(NOTIFY_CHANNEL)
+                    .await
+                    .map_err(|e| self.read_error(e))?;
+                Ok(Wakeups {
+                    listener: Some(listener),
+                })
+            }
+        }
+    }
+
     /// Every game with at least one event, in name order.
     pub async fn games(&self) -> Result<Vec<String>> {
         on_pool!(&self.inner.pool, p => {
@@ -948,6 +1055,13 @@ async fn insert_postgres(pool: &PgPool, batch: &[Request]) -> Result<Vec<i64>, s
         .execute(&mut *tx)
         .await?;
     let seqs = insert_all!(tx, batch);
+    // Sent with the commit, never before: a follower woken by it finds the batch.
+    if let Some(last) = seqs.last() {
+        sqlx::query(NOTIFY)
+            .bind(last.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(seqs)
 }

@@ -44,6 +44,11 @@ impl GameLog {
         }
     }
 
+    /// The log the game's events are in.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
     /// The game's name.
     pub fn game(&self) -> &str {
         &self.game

@@ -14,7 +14,8 @@ mod sqlite;
 mod writer_lock;
 
 pub use events::{
-    Access, Backend, EventLog, EventLogError, EventLogOptions, NewEvent, StoredEvent,
+    Access, Backend, EventLog, EventLogError, EventLogOptions, Leader, NOTIFY_CHANNEL, NewEvent,
+    StoredEvent, Wakeups,
 };
 pub use game_log::{GameLog, GameLogError};
 pub use journal::SqliteJournal;

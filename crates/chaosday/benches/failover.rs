@@ -2,13 +2,15 @@
 //! killed with `kill -9` mid-game with a live fault (a supervised process paused), again and
 //! again. Each trial takes turns between the two ways back:
 //!
-//! - standby: a replica started with `--standby` before the kill takes over by itself;
+//! - standby: a follower started with `--standby` before the kill (serving reads all
+//!   along) takes the lead by itself;
 //! - cold start (the baseline): a plain `chaosday serve` started right after the kill.
 //!
 //! The kill comes at a random moment (0–500 ms) after the standby first stood by, so that
 //! it falls anywhere in the standby's 200 ms polling cycle.
 //!
-//! For each it prints, from the kill: when the API answers again (`GET /api/v1/game`), and
+//! For each it prints, from the kill: when the API answers again as the leader (`GET
+//! /api/v1/game` once it said it leads; a follower answers reads all along), and
 //! when the open incident's fault is in effect again (`GET /api/v1/faults`), as median, p90
 //! and max, and the standby's figures as ratios to the cold start's, measured in this run.
 //! Run with `cargo bench -p chaosday --bench failover` (`-- --trials N`, 10 each by default).
@@ -112,11 +114,20 @@ fn fail_over(
     let killed = Instant::now();
     sigkill(leader.child.id());
     drop(leader);
-    let next = match standby {
-        Some(standby) => standby,
-        None => Replica::start(sandbox, store, false)?,
+    let (next, address) = match standby {
+        Some(standby) => {
+            // A follower serves reads all along (it listened before the kill): it serves the
+            // game once it leads.
+            let address = standby.address()?;
+            standby.said("leading")?;
+            (standby, address)
+        }
+        None => {
+            let next = Replica::start(sandbox, store, false)?;
+            let address = next.address()?;
+            (next, address)
+        }
     };
-    let address = next.address()?;
     if !wait_until(LIMIT, || {
         http(&address, "GET", "/api/v1/game", None, None).is_ok_and(|(status, _)| status == 200)
     }) {

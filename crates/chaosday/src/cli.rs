@@ -992,11 +992,19 @@ pub struct ServeArgs {
     /// Seeds the scheduler's draws (the deck, jitter), for a reproducible day.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Stand by while another server writes the store, without listening, and take over
-    /// the game the moment it stops (a crash, `kill -9`, a lost database connection): a
-    /// second replica on the same PostgreSQL store, or on the same host's SQLite file.
+    /// Run as a replica that follows the game while another server (the leader) writes the
+    /// store: it listens at once and serves every read, the web UI and the live events from
+    /// the log it tails, forwards actions (and the game master's engine views) to the
+    /// leader, and becomes the leader in place the moment the store is free (a crash,
+    /// `kill -9`, a lost database connection). On one PostgreSQL store behind any HTTP load
+    /// balancer, or on the same host's SQLite file.
     #[arg(long)]
     pub standby: bool,
+    /// The base URL other replicas reach this server at, published in the store while it
+    /// leads so that followers forward actions there [default: http(s)://ADDRESS it listens
+    /// on; 127.0.0.1 for an unspecified address such as 0.0.0.0]
+    #[arg(long, value_name = "URL", env = "CHAOSDAY_ADVERTISE")]
+    pub advertise: Option<String>,
     /// How often probes and guards are checked.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub probe_every: Duration,
@@ -1046,8 +1054,13 @@ Examples:
   chaosday serve game.yaml --bind 0.0.0.0:8080     (refused unless the game master token is set;
                                                    warns: without TLS, tokens travel in clear)
   chaosday serve game.yaml --store postgres://chaosday@db/chaosday
-  chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby   (a replica that
-                                                   takes over when the serving one dies)
+  chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby   (a replica:
+                                                   serves reads, forwards actions to the leader,
+                                                   takes over when the leader dies)
+  chaosday serve game.yaml --store postgres://chaosday@db/chaosday --standby \\
+      --bind 0.0.0.0:8080 --advertise http://10.0.0.5:8080   (each replica behind a load
+                                                   balancer, with its own address; the first
+                                                   to start leads)
 
 The tokens are read from the environment variables the game file names (token_env).
 The API is under /api/v1 (OpenAPI at /api/v1/openapi.json, live events at /api/v1/events).

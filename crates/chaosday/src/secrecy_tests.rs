@@ -5,6 +5,10 @@
 //! own actions, its event stream frame by frame (names, ids, data), every web page, and the
 //! answers to actions on the hidden incidents' numbers — must be byte for byte the same.
 //!
+//! A follower (a replica that tails the same log, `GameServer::follow`) is read the same
+//! way at the end of each run, its own event streams included: what it hands a team or a
+//! spectator must not differ either.
+//!
 //! Both runs read a manual wall clock moved by the script, and number incidents with the
 //! same key, so that what a viewer may see is the same in both; only what it may not see
 //! differs. The session cookies and CSRF tokens of the web pages are random per run, and are
@@ -93,6 +97,10 @@ impl Who {
 struct Run {
     router: Router,
     server: GameServer,
+    /// A follower of the same log, and its router.
+    follower: (GameServer, Router),
+    /// Each viewer's event stream from the follower, as it came.
+    follower_streams: BTreeMap<Who, Arc<Mutex<String>>>,
     clock: ManualClock,
     /// Web session cookies and CSRF tokens, per team.
     sessions: BTreeMap<Who, (String, String)>,
@@ -121,20 +129,22 @@ impl Run {
         );
         options.clock = Some(clock.clone());
         options.incident_key = Some([7; 32]);
-        let server = GameServer::open(options).await.unwrap();
-        let auth =
-            Auth::from_tokens(Some(GM), &[("checkout", CHECKOUT), ("search", SEARCH)]).unwrap();
-        let router = router(
-            server.clone(),
-            Arc::new(auth),
-            ApiOptions {
-                rate_limit: 0,
-                ..ApiOptions::default()
-            },
+        let server = GameServer::open(options.clone()).await.unwrap();
+        let follower = GameServer::follow(&options).await.unwrap();
+        let auth = Arc::new(
+            Auth::from_tokens(Some(GM), &[("checkout", CHECKOUT), ("search", SEARCH)]).unwrap(),
         );
+        let api = || ApiOptions {
+            rate_limit: 0,
+            ..ApiOptions::default()
+        };
+        let follower_router = router(follower.clone(), auth.clone(), api());
+        let router = router(server.clone(), auth, api());
         let mut run = Run {
             router,
             server,
+            follower: (follower, follower_router),
+            follower_streams: BTreeMap::new(),
             clock,
             sessions: BTreeMap::new(),
             seen: BTreeMap::new(),
@@ -149,7 +159,35 @@ impl Run {
             let stream = run.stream(who).await;
             run.streams.insert(who, stream);
         }
+        std::mem::swap(&mut run.router, &mut run.follower.1);
+        for who in Who::ALL {
+            let stream = run.stream(who).await;
+            run.follower_streams.insert(who, stream);
+        }
+        std::mem::swap(&mut run.router, &mut run.follower.1);
         run
+    }
+
+    /// Once the follower has read everything the leader committed: every read and page of
+    /// [`Run::look`] again, through the follower's router.
+    async fn look_at_follower(&mut self, probes: &[u64]) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while self
+                .follower
+                .0
+                .seq(&chaosday_domain::secrecy::Viewer::GameMaster)
+                != self
+                    .server
+                    .seq(&chaosday_domain::secrecy::Viewer::GameMaster)
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the follower catches up within 10 s");
+        std::mem::swap(&mut self.router, &mut self.follower.1);
+        self.look(probes).await;
+        std::mem::swap(&mut self.router, &mut self.follower.1);
     }
 
     async fn send(&self, request: Request<Body>) -> (u16, String, String) {
@@ -390,23 +428,33 @@ impl Run {
                 Who::Checkout => chaosday_domain::secrecy::Viewer::Team("checkout".into()),
                 Who::Search => chaosday_domain::secrecy::Viewer::Team("search".into()),
             });
-            let stream = self.streams[&who].clone();
-            let last = format!("id: {seq}\n");
-            tokio::time::timeout(Duration::from_secs(10), async {
-                while !stream.lock().contains(&last) {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await
-            .unwrap_or_else(|_| panic!("{who:?}'s stream reaches id {seq}"));
-            // Keep-alive comments come with real time, not with the game.
-            let text: String = stream
-                .lock()
-                .lines()
-                .filter(|l| !l.starts_with(':'))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            out.insert(who, text);
+            let mut texts = Vec::new();
+            for (from, stream) in [
+                ("leader", self.streams[&who].clone()),
+                ("follower", self.follower_streams[&who].clone()),
+            ] {
+                let last = format!("id: {seq}\n");
+                tokio::time::timeout(Duration::from_secs(10), async {
+                    while !stream.lock().contains(&last) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+                .await
+                .unwrap_or_else(|_| panic!("{who:?}'s stream from the {from} reaches id {seq}"));
+                // Keep-alive comments come with real time, not with the game.
+                let text: String = stream
+                    .lock()
+                    .lines()
+                    .filter(|l| !l.starts_with(':'))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                texts.push(text);
+            }
+            assert_eq!(
+                texts[0], texts[1],
+                "{who:?}'s stream from the follower is the leader's"
+            );
+            out.insert(who, texts.remove(0));
         }
         out
     }
@@ -555,6 +603,7 @@ async fn play(hidden: bool, probes: &[u64]) -> (Run, BTreeMap<Who, Vec<String>>)
     tick(&run, 10);
     run.gm("/api/v1/game/resume", json!({"player": "gm"})).await;
     run.look(probes).await;
+    run.look_at_follower(probes).await;
     let streams = run.transcripts().await;
     let received = run.received(streams);
     (run, received)

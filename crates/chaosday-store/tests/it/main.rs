@@ -5,5 +5,6 @@
 mod crash;
 mod events;
 mod game_log;
+mod replicas;
 mod support;
 mod writer;

@@ -188,7 +188,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let mut forget_cookie = false;
-    let peer = peer_of(&request);
+    let peer = super::relay::client_address(&state.server, request.headers(), peer_of(&request));
     let mut response = match check(&state, &request, peer, &mut forget_cookie) {
         Ok(who) => {
             request.extensions_mut().insert(Peer(peer));

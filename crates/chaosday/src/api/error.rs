@@ -64,6 +64,15 @@ pub enum ApiError {
     /// fault (500).
     #[error("{0}")]
     Incomplete(String),
+    /// This replica follows the game and no leader answered the request it must forward;
+    /// nothing was recorded by it; try again after `retry_after` (503).
+    #[error("{detail}")]
+    NoLeader {
+        /// What is missing and what to do.
+        detail: String,
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// The server takes no more of this now (a full budget, as for a burst of alerts or
     /// too many event streams); nothing was recorded; try again after `retry_after` (503).
     #[error("{detail}; retry in {} s", retry_seconds(*retry_after))]
@@ -97,7 +106,9 @@ impl ApiError {
             ApiError::TooManyRequests { .. } | ApiError::OverBudget { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::NoLeader { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Incomplete(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +124,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyRequests { .. } | ApiError::OverBudget { .. } => "too_many_requests",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::NoLeader { .. } => "unavailable",
             ApiError::Busy { .. } => "busy",
             ApiError::Incomplete(_) => "incomplete",
         }
@@ -183,7 +194,8 @@ impl IntoResponse for ApiError {
             .into_response();
         if let ApiError::TooManyRequests { retry_after }
         | ApiError::OverBudget { retry_after, .. }
-        | ApiError::Busy { retry_after, .. } = self
+        | ApiError::Busy { retry_after, .. }
+        | ApiError::NoLeader { retry_after, .. } = self
         {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

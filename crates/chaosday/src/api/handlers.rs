@@ -150,7 +150,12 @@ pub async fn faults(State(state): State<AppState>, who: Who) -> Result<Response,
     security(("bearer" = [])))]
 pub async fn schedule(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;
-    Ok(json(&state.server.schedule()))
+    let schedule = state.server.schedule().ok_or_else(|| {
+        ApiError::Unavailable(
+            "this replica follows the game and runs no schedule: ask the leader".into(),
+        )
+    })?;
+    Ok(json(&schedule))
 }
 
 /// The last result of every probe and guard (the game master's).

@@ -25,6 +25,7 @@ pub mod listen;
 mod matrix_tests;
 pub mod openapi;
 pub mod proxy_metrics;
+pub mod relay;
 pub mod sse;
 pub mod toxiproxy;
 pub mod types;
@@ -75,6 +76,8 @@ pub struct ApiOptions {
     pub stopping: watch::Receiver<bool>,
     /// What the web UI needs beyond the game server (the game's scenarios).
     pub web: WebOptions,
+    /// This replica's advertised URL, which a follower never forwards to.
+    pub advertised: Option<String>,
 }
 
 impl Default for ApiOptions {
@@ -88,6 +91,7 @@ impl Default for ApiOptions {
             guesses: (guesses::BURST, guesses::EVERY),
             stopping: watch::channel(false).1,
             web: WebOptions::default(),
+            advertised: None,
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct AppState {
     openapi: Bytes,
     sessions: Arc<Sessions>,
     web: WebState,
+    /// A follower's way to the leader.
+    relay: Arc<relay::Relay>,
 }
 
 /// The game API's routes over `server`, with `auth`'s tokens: `/api/v1/...`, for the game
@@ -163,12 +169,10 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         openapi: Bytes::from(openapi::document_for(&names)),
         sessions,
         web: web.clone(),
+        relay: Arc::new(relay::Relay::new(options.advertised.clone())),
     };
-    let toxiproxy = toxiproxy::router(toxiproxy::Toxiproxy {
-        registry: server.registry().clone(),
-        engine: server.engine().clone(),
-    })
-    .layer(middleware::from_fn(access::game_master_only));
+    // The leader's proxies, once this replica leads (a follower forwards `/toxiproxy`).
+    let toxiproxy = LeadersToxiproxy::new(server.clone());
     // Bodies are bounded by tower-http's limit (a Content-Length over it is refused before
     // the handler runs; a longer stream fails its read), its bare 413 made the API's error.
     let action_limit = ServiceBuilder::new()
@@ -225,7 +229,12 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/targets", get(handlers::targets))
         .route("/api/v1/agents", get(agents::health))
         .merge(actions)
-        .nest_service("/toxiproxy", toxiproxy)
+        .nest_service(
+            "/toxiproxy",
+            Router::new()
+                .fallback_service(toxiproxy)
+                .layer(middleware::from_fn(access::game_master_only)),
+        )
         .merge(web::router(web))
         // After the routes: it applies to those already added.
         .method_not_allowed_fallback(method_not_allowed)
@@ -233,6 +242,11 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access::authenticate,
+        ))
+        // Before anything else: a follower forwards what only the leader answers.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            relay::forward,
         ))
         .layer(
             TraceLayer::new_for_http()
@@ -246,6 +260,61 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
                 .on_failure(()),
         )
         .with_state(state)
+}
+
+/// The game's Toxiproxy API on the proxies of the replica's current leader: built once per
+/// leader (a replica that takes the lead gets its own proxies' API).
+#[derive(Clone)]
+struct LeadersToxiproxy {
+    server: GameServer,
+    built: Arc<parking_lot::Mutex<Option<Router>>>,
+}
+
+impl LeadersToxiproxy {
+    fn new(server: GameServer) -> Self {
+        LeadersToxiproxy {
+            server,
+            built: Arc::default(),
+        }
+    }
+
+    fn router(&self) -> Option<Router> {
+        let mut built = self.built.lock();
+        if built.is_none() {
+            let (registry, engine) = (self.server.registry()?, self.server.engine()?);
+            *built = Some(toxiproxy::router(toxiproxy::Toxiproxy { registry, engine }));
+        }
+        built.clone()
+    }
+}
+
+impl tower::Service<Request> for LeadersToxiproxy {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let router = self.router();
+        Box::pin(async move {
+            let Some(router) = router else {
+                return Ok(ApiError::Unavailable(
+                    "this replica follows the game and proxies nothing: the leader serves /toxiproxy".into(),
+                )
+                .into_response());
+            };
+            use tower::ServiceExt;
+            router.oneshot(request).await
+        })
+    }
 }
 
 /// Turns tower-http's bare 413 (`text/plain`) into the API's `{"error", "detail"}`.

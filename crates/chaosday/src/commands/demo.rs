@@ -289,7 +289,7 @@ async fn demo(
     let server = GameServer::open(options)
         .await
         .context("opening the demo's game")?;
-    app::report_recovered(server.recovered());
+    app::report_recovered(&server.recovered());
     let load = load::start(shop, stop.clone())?;
     let monitor = Monitor::start(shop.clone(), load, stop.clone())?;
     let ops = Arc::new(Ops::new(shop.clone(), runner)?);

@@ -2,6 +2,10 @@
 //! validate` does), reads the tokens it names from the environment, opens the game (its
 //! event log, the revert journal, the scheduler, probes and guards), and serves the API
 //! until Ctrl-C or SIGTERM; then it reverts every fault, while requests in flight finish.
+//!
+//! With `--standby` it is a replica: it listens at once as a follower of the game (reads
+//! from the log it tails, actions forwarded to the leader: `api::relay`) and tries the
+//! store's writer lock every 200 ms, becoming the leader in place when it is free.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -26,7 +30,7 @@ use crate::cli::{Global, Output, ServeArgs};
 use crate::web::WebOptions;
 use chaosday_game::auth::Auth;
 use chaosday_game::outgoing::{Env, Outgoing};
-use chaosday_game::{GameServer, ServeOptions};
+use chaosday_game::{Advertise, GameServer, ServeOptions};
 use chaosday_store::EventLogError;
 
 /// How long requests in flight (and event streams) may take to finish once the server
@@ -87,26 +91,38 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     options.seed = args.seed;
     options.probe_every = args.probe_every;
     let opening = || format!("opening the game `{name}` (its log in {store})");
-    // A standby listens only once it serves: a load balancer's health check sends no one to
-    // it before.
-    let standby = if args.standby {
-        Some(stand_by(options.clone(), global.output, &mut interrupts, &opening).await?)
-    } else {
-        None
-    };
+    // Every replica listens at once: a follower serves reads and forwards actions.
     let listener = TcpListener::bind(addresses.as_slice())
         .await
         .map_err(|e| bind_error(&args.bind, &e))?;
     let address = listener
         .local_addr()
         .context("reading the address the API listens on")?;
-    let server = match standby {
-        Some(Some(server)) => server,
-        // Interrupted while standing by: nothing was started.
-        Some(None) => return Ok(ExitCode::SUCCESS),
-        None => GameServer::open(options).await.with_context(opening)?,
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let advertised = advertised_url(args.advertise.as_deref(), scheme, address)?;
+    options.advertise = Some(Advertise {
+        url: advertised.clone(),
+        relay_key: relay_key()?,
+    });
+    let server = if args.standby {
+        let server = GameServer::follow(&options)
+            .await
+            .with_context(|| format!("following the game `{name}` (its log in {store})"))?;
+        let first = try_to_lead(&server, &options, global.output, Instant::now()).await;
+        match first {
+            Lead::Led => {}
+            Lead::Held(holder) => announce_standby(global.output, &holder),
+            Lead::Failed(e) => return Err(e.context(opening())),
+        }
+        if !server.is_leader() {
+            tokio::spawn(promote(server.clone(), options.clone(), global.output));
+        }
+        server
+    } else {
+        let server = GameServer::open(options).await.with_context(opening)?;
+        app::report_recovered(&server.recovered());
+        server
     };
-    app::report_recovered(server.recovered());
     let streams = descriptors.stream_limits(StreamLimits {
         total: args.max_streams,
         per_holder: args.streams_per_token,
@@ -118,11 +134,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             per_address: descriptors.connections_per_address(),
         },
         tls,
-    };
-    let scheme = if listening.tls.is_some() {
-        "https"
-    } else {
-        "http"
     };
     announce(global.output, &name, address, scheme, &store);
     announce_limits(&descriptors, &streams, &listening.connections);
@@ -138,6 +149,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         streams,
         web,
+        advertised: Some(advertised),
         ..defaults
     };
     let output = global.output;
@@ -170,69 +182,137 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How often a standby tries to take the store's writer lock.
+/// How often a follower tries to take the store's writer lock.
 const STANDBY_POLL: Duration = Duration::from_millis(200);
+
+/// How long a follower waits before it tries again after an opening that failed for
+/// another reason than a leader holding the store (the database unreachable…).
+const RETRY_OPEN: Duration = Duration::from_secs(1);
 
 /// How long a standby that took the store waits for what the server it replaces still holds
 /// on this host (link addresses, fault targets) while that one steps down: its fence checks
 /// every second, then it reverts and stops.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
 
-/// Waits until this process can open the game, which it can once no other server writes
-/// its store (the store's writer lock, released by the database or the kernel however its
-/// holder dies), then opens it: the faults of the dead server's open incidents go back
-/// (`restore`), once. `None` if interrupted first.
-async fn stand_by(
-    options: ServeOptions,
+/// What one try to take the lead came to.
+enum Lead {
+    /// This replica leads now.
+    Led,
+    /// Another server holds the store (who, as far as it can be told).
+    Held(String),
+    /// Something else went wrong.
+    Failed(anyhow::Error),
+}
+
+/// Tries once to take the lead of the game `server` follows (see `GameServer::lead`): the
+/// faults of the dead leader's open incidents go back (`restore`), once. Says `leading`
+/// when it does, `since` being when this replica started standing by.
+async fn try_to_lead(
+    server: &GameServer,
+    options: &ServeOptions,
     output: Output,
-    interrupts: &mut app::Interrupts,
-    opening: &impl Fn() -> String,
-) -> anyhow::Result<Option<GameServer>> {
-    let mut announced = false;
-    let waited = Instant::now();
+    since: Instant,
+) -> Lead {
     let options = ServeOptions {
         takeover_wait: TAKEOVER_WAIT,
-        ..options
+        ..options.clone()
     };
-    loop {
-        match GameServer::open(options.clone()).await {
-            Ok(server) => {
-                let after_ms = waited.elapsed().as_millis();
-                match output {
-                    Output::Json => {
-                        println!("{}", json!({"event": "leading", "standby_ms": after_ms}))
-                    }
-                    Output::Text => eprintln!(
-                        "the store is free: this replica serves the game now (after {:.1} s standing by)",
-                        waited.elapsed().as_secs_f64()
-                    ),
+    match server.lead(options).await {
+        Ok(()) => {
+            let after_ms = since.elapsed().as_millis();
+            match output {
+                Output::Json => {
+                    println!("{}", json!({"event": "leading", "standby_ms": after_ms}))
                 }
-                return Ok(Some(server));
+                Output::Text => eprintln!(
+                    "the store is free: this replica leads the game now (after {:.1} s following)",
+                    since.elapsed().as_secs_f64()
+                ),
             }
-            Err(e) => {
-                let Some(EventLogError::InUse { holder, .. }) =
-                    e.chain().find_map(|c| c.downcast_ref::<EventLogError>())
-                else {
-                    return Err(e.context(opening()));
-                };
-                if !announced {
-                    announced = true;
-                    match output {
-                        Output::Json => {
-                            println!("{}", json!({"event": "standby", "leader": holder}))
-                        }
-                        Output::Text => eprintln!(
-                            "standing by: {holder} serves this game; this replica takes over when it stops"
-                        ),
-                    }
-                }
-            }
+            app::report_recovered(&server.recovered());
+            Lead::Led
         }
-        tokio::select! {
-            _ = interrupts.recv() => return Ok(None),
-            () = tokio::time::sleep(STANDBY_POLL) => {}
-        }
+        Err(e) => match e.chain().find_map(|c| c.downcast_ref::<EventLogError>()) {
+            Some(EventLogError::InUse { holder, .. }) => Lead::Held(holder.clone()),
+            _ => Lead::Failed(e),
+        },
     }
+}
+
+fn announce_standby(output: Output, holder: &str) {
+    match output {
+        Output::Json => println!("{}", json!({"event": "standby", "leader": holder})),
+        Output::Text => eprintln!(
+            "following: {holder} leads this game; this replica serves reads, forwards actions to it, and takes over when it stops"
+        ),
+    }
+}
+
+/// A follower's promotion: tries the store's writer lock every [`STANDBY_POLL`] (the
+/// database or the kernel releases it however its holder dies) until this replica leads,
+/// without dropping its listener. Ends with the server.
+async fn promote(server: GameServer, options: ServeOptions, output: Output) {
+    let since = Instant::now();
+    let mut failing = false;
+    while server.is_following() {
+        let wait = match try_to_lead(&server, &options, output, since).await {
+            Lead::Led => return,
+            Lead::Held(_) => {
+                failing = false;
+                STANDBY_POLL
+            }
+            Lead::Failed(e) => {
+                if !failing {
+                    eprintln!(
+                        "warning: this replica could not take the lead of the game ({e:#}); it keeps following and tries again"
+                    );
+                }
+                failing = true;
+                RETRY_OPEN
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The URL this replica is reached at, for the replicas that follow it: `--advertise`, or
+/// the scheme and address it listens on (loopback for an unspecified address).
+fn advertised_url(
+    given: Option<&str>,
+    scheme: &str,
+    address: SocketAddr,
+) -> anyhow::Result<String> {
+    if let Some(url) = given {
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            UsageError(format!(
+                "--advertise {url}: not a URL ({e}); give the base URL other replicas reach this one at, such as http://10.0.0.5:8080"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(UsageError(format!(
+                "--advertise {url}: give an http:// or https:// URL with a host, such as http://10.0.0.5:8080"
+            ))
+            .into());
+        }
+        return Ok(url.trim_end_matches('/').to_owned());
+    }
+    let mut reachable = address;
+    if address.ip().is_unspecified() {
+        reachable.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("{scheme}://{reachable}"))
+}
+
+/// A random relay key (256 bits, hex).
+fn relay_key() -> anyhow::Result<String> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| {
+        anyhow::anyhow!("the operating system gave no random bytes for the relay key: {e}")
+    })?;
+    Ok(key.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// How the API's listener takes connections: its caps, and TLS if any.

@@ -1216,7 +1216,9 @@ impl GmView {
             .unwrap_or_default();
         let entries = server.timeline(&Viewer::GameMaster);
         let status = StatusView::new(view.status, view.armed);
-        let schedule = server.schedule();
+        let schedule = server
+            .schedule()
+            .unwrap_or_else(chaosday_game::views::Schedule::following);
         let next = gm_next(&schedule);
         let draws: Vec<GmDraw> = schedule.draws.iter().map(gm_draw).collect();
         // While it counts, the running time it is due at (to the second) stays the same.

@@ -11,7 +11,7 @@ use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, s
 use crate::support::owned_port;
 
 /// The services of a game: two HTTP services, each behind a proxied link.
-struct Shop {
+pub(crate) struct Shop {
     web: Vec<String>,
     search: Vec<String>,
     web_link: u16,
@@ -19,7 +19,7 @@ struct Shop {
 }
 
 impl Shop {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Shop {
             web: service_argv(owned_port()),
             search: service_argv(owned_port()),
@@ -65,7 +65,7 @@ teams:
 
 /// A game named `name` over `shop` with two scenarios, each healed by its diagnosis: the
 /// search service paused, the web link slowed by 2 s.
-fn paused_and_slow_game(name: &str, shop: &Shop) -> String {
+pub(crate) fn paused_and_slow_game(name: &str, shop: &Shop) -> String {
     format!(
         r#"game: {name}
 {TEAMS}{targets}
@@ -84,7 +84,7 @@ scenarios:
 }
 
 /// The search team's right diagnosis of the `frozen-search` incident; the answer.
-async fn diagnose_frozen_search(server: &GameServer) -> Value {
+pub(crate) async fn diagnose_frozen_search(server: &GameServer) -> Value {
     let frozen = server
         .incidents()
         .await
@@ -112,7 +112,7 @@ fn decay(max: i64, min: i64, over_ms: i64, elapsed_ms: i64) -> i64 {
     max - lost
 }
 
-fn n(value: &Value) -> i64 {
+pub(crate) fn n(value: &Value) -> i64 {
     value
         .as_i64()
         .unwrap_or_else(|| panic!("a number, not {value}"))
@@ -1013,7 +1013,12 @@ scenarios:
 }
 
 /// Everything each kind of viewer reads of the game, by viewer and path.
-async fn every_view(server: &GameServer) -> BTreeMap<String, Value> {
+pub(crate) async fn every_view(server: &GameServer) -> BTreeMap<String, Value> {
+    every_view_at(&server.http, &server.url).await
+}
+
+/// Every view of every viewer, read from the server at `base`.
+pub(crate) async fn every_view_at(http: &reqwest::Client, base: &str) -> BTreeMap<String, Value> {
     let mut views = BTreeMap::new();
     for (who, token) in [
         ("spectator", None),
@@ -1022,7 +1027,7 @@ async fn every_view(server: &GameServer) -> BTreeMap<String, Value> {
         ("search", Some(SEARCH)),
     ] {
         for path in ["/game", "/scoreboard", "/timeline", "/incidents"] {
-            let (status, body) = server.get(path, token).await;
+            let (status, body) = crate::game_support::get_at(http, base, path, token).await;
             views.insert(format!("{who} GET {path} ({status})"), body);
         }
     }
@@ -1154,64 +1159,58 @@ async fn a_replay_of_the_postgresql_log_gives_back_every_live_view_event_for_eve
 /// state directory, another port), once the standby says it stands by.
 struct Replicas {
     server: GameServer,
-    standby: crate::support::Running,
-    lines: std::sync::mpsc::Receiver<String>,
+    standby: Option<crate::replicas::Follower>,
     standby_port: u16,
     database: String,
+    /// Whether the standby said it leads.
+    led: bool,
 }
 
 impl Replicas {
     async fn start(yaml: &str) -> Replicas {
         let (store, database) = chaosday_testkit::postgres::create_database().await;
         let server = GameServer::start_on(yaml, Some(store)).await;
-        let standby_port = owned_port();
-        let mut command = server.serve_command(standby_port, &[]);
-        command.args(["--standby", "--output", "json"]);
-        command.stdout(std::process::Stdio::piped());
-        let mut child = command.spawn().expect("start the standby");
-        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let standby = crate::support::Running::from_child(child);
-        let said = lines
-            .recv_timeout(Duration::from_secs(30))
+        let standby = crate::replicas::Follower::start(&server, &[]).await;
+        let said = standby
+            .said("standby", Duration::from_secs(30))
             .expect("the standby says it stands by");
-        let said: Value = serde_json::from_str(&said).expect("a JSON line");
-        assert_eq!(said["event"], "standby", "{said}");
         assert!(
             said["leader"].as_str().is_some_and(|l| l.contains("pid")),
             "it names the leader: {said}"
         );
         Replicas {
             server,
-            standby,
-            lines,
-            standby_port,
+            standby_port: standby.port,
+            standby: Some(standby),
             database,
+            led: false,
         }
+    }
+
+    /// Whether the standby says it leads within `limit`.
+    fn leads_within(&mut self, limit: Duration) -> bool {
+        if !self.led {
+            self.led = self
+                .standby
+                .as_ref()
+                .is_some_and(|s| s.said("leading", limit).is_some());
+        }
+        self.led
     }
 
     /// Once the standby said it leads and answers: the clients talk to it from then on,
     /// and the old leader's process is returned. How long it took from `since`.
     async fn switch_over(&mut self, since: Instant) -> (crate::support::Running, Duration) {
-        let said = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the standby says it leads");
-        assert!(said.contains("\"leading\""), "{said}");
-        let url = format!("http://127.0.0.1:{}/api/v1/game", self.standby_port);
+        assert!(
+            self.leads_within(Duration::from_secs(30)),
+            "the standby says it leads"
+        );
+        let url = format!("http://127.0.0.1:{}/api/v1/faults", self.standby_port);
         while !self
             .server
             .http
             .get(&url)
+            .bearer_auth(GM)
             .send()
             .await
             .is_ok_and(|a| a.status().is_success())
@@ -1224,10 +1223,7 @@ impl Replicas {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let took = since.elapsed();
-        let placeholder = crate::support::Running::from_child(
-            std::process::Command::new("true").spawn().expect("true"),
-        );
-        let standby = std::mem::replace(&mut self.standby, placeholder);
+        let standby = self.standby.take().expect("the standby").running;
         let old = self
             .server
             .running
@@ -1240,8 +1236,8 @@ impl Replicas {
 }
 
 /// Two replicas on one PostgreSQL store, on one host: the leader serves, the standby
-/// listens nowhere until the leader is killed with `kill -9` mid-game with live faults, then
-/// takes over: every acknowledged event is in its log, the scoreboard is the same, each
+/// follows (it serves reads) until the leader is killed with `kill -9` mid-game with live
+/// faults, then takes over: every acknowledged event is in its log, the scoreboard is the same, each
 /// target's fault was reverted by the journal and put back once, and the game goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_nothing() {
@@ -1249,10 +1245,13 @@ async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_no
     let mut replicas = Replicas::start(&paused_and_slow_game("replicas", &shop)).await;
     let server = &mut replicas.server;
     let standby_url = format!("http://127.0.0.1:{}/api/v1/game", replicas.standby_port);
-    assert!(
-        server.http.get(&standby_url).send().await.is_err(),
-        "a standby listens nowhere"
-    );
+    let answer = server
+        .http
+        .get(&standby_url)
+        .send()
+        .await
+        .expect("a standby serves reads");
+    assert_eq!(answer.status(), StatusCode::OK);
 
     server.gm("/game/start", json!({})).await;
     server
@@ -1378,12 +1377,7 @@ async fn a_leader_that_loses_its_database_steps_down_for_the_standby() {
     let cut = Instant::now();
     loop {
         chaosday_testkit::postgres::end_lock_sessions(&replicas.database).await;
-        let url = format!("http://127.0.0.1:{}/api/v1/game", replicas.standby_port);
-        let taken = wait_for(Duration::from_millis(1500), || async {
-            replicas.server.http.get(&url).send().await.is_ok()
-        })
-        .await;
-        if taken {
+        if replicas.leads_within(Duration::from_millis(1500)) {
             break;
         }
         assert!(
@@ -1425,22 +1419,4 @@ async fn a_leader_that_loses_its_database_steps_down_for_the_standby() {
     let database = replicas.database.clone();
     drop(replicas);
     chaosday_testkit::postgres::drop_database(&database).await;
-}
-
-/// Polls `check` every 50 ms for at most `limit`; whether it held.
-async fn wait_for<F, Fut>(limit: Duration, check: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -188,34 +188,11 @@ impl GameServer {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.get(format!("{}/api/v1{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let answer = request.send().await.expect("the server answers");
-        let status = answer.status();
-        let body = answer.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        get_at(&self.http, &self.url, path, token).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .post(format!("{}/api/v1{path}", self.url))
-            .json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let answer = request.send().await.expect("the server answers");
-        let status = answer.status();
-        let body = answer.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        post_at(&self.http, &self.url, path, token, body).await
     }
 
     /// POST that must succeed; returns the answer.
@@ -276,4 +253,45 @@ impl GameServer {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
+}
+
+/// `GET {base}/api/v1{path}` with `token`: the status and the body (JSON, or its text).
+pub async fn get_at(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = http.get(format!("{base}/api/v1{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.expect("the server answers");
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+/// `POST {base}/api/v1{path}` of `body` with `token`: the status and the body.
+pub async fn post_at(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = http.post(format!("{base}/api/v1{path}")).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.expect("the server answers");
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
 }

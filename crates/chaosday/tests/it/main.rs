@@ -20,6 +20,7 @@ mod monkey;
 mod monkey_report;
 mod netfaults;
 mod remote_links;
+mod replicas;
 mod report;
 mod state;
 mod supervised;
