@@ -2,7 +2,9 @@
 //! namespaces (each a veth pair away, its own state directory and journal), faulting
 //! processes there. The agents connect out to the server; a cut link fires an agent's
 //! dead-man's switch within its lease; the kill switch reverts every host's faults and
-//! reports by host; an agent killed with `kill -9` cleans up at its next start.
+//! reports by host; an agent killed with `kill -9` cleans up at its next start. And the
+//! same over two server replicas on PostgreSQL: the leader's `kill -9` with faults on the
+//! agents' hosts, then an agent's network loss.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::game_support::{CHECKOUT, GM, GameServer};
 use crate::hosts::Netns;
+use crate::replicas::Follower;
 use crate::support::{Running, Sandbox, processes_with, state_of, unique, wait_until};
 
 const DB_TOKEN: &str = "db-host-agent-token-0123456789";
@@ -232,6 +235,7 @@ game_master: {{ token_env: GM_TOKEN }}
 agents:
   db-host: {{ token_env: DB_AGENT_TOKEN, lease: 3s }}
   web-host: {{ token_env: WEB_AGENT_TOKEN, lease: 3s }}
+schedule: {{ every: 6h, max_open_per_team: 3 }}
 teams:
   - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [db, web, cache] }}
 targets:
@@ -242,6 +246,10 @@ scenarios:
   - name: frozen-db
     faults: [ {{ target: db, fault: {{ kind: pause }} }} ]
     diagnosis: {{ target: db, kind: pause }}
+    resolution: diagnose
+  - name: frozen-web
+    faults: [ {{ target: web, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: web, kind: pause }}
     resolution: diagnose
   - name: everything-frozen
     resolution: diagnose
@@ -458,4 +466,202 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
         wait_until(Duration::from_secs(5), || !db.stopped()),
         "the restarted agent reverted its dead run's fault"
     );
+}
+
+/// What the agent said since last asked, without waiting.
+fn said_since(agent: &Agent) -> Vec<Value> {
+    agent.events.try_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_over_three_hosts_and_two_replicas_survives_the_leaders_kill_9_and_an_agents_network_loss()
+ {
+    let Some(db_host) = Netns::new() else { return };
+    let Some(web_host) = Netns::new() else { return };
+    let (store, database) = chaosday_testkit::postgres::create_database().await;
+    let (local, db, web) = (
+        Remote::sleep(None),
+        Remote::sleep(Some(&db_host)),
+        Remote::sleep(Some(&web_host)),
+    );
+    let mut leader = GameServer::start_bound(
+        &game(&local, &db, &web),
+        Some(store),
+        "0.0.0.0",
+        &[("DB_AGENT_TOKEN", DB_TOKEN), ("WEB_AGENT_TOKEN", WEB_TOKEN)],
+    )
+    .await;
+    let follower = Follower::start(&leader, &[]).await;
+    // Each agent knows both replicas, and tries the other when one does not answer.
+    let controllers = |netns: &Netns| {
+        format!(
+            "http://{host}:{},http://{host}:{}",
+            leader.port,
+            follower.port,
+            host = netns.host
+        )
+    };
+    let (db_state, web_state) = (Sandbox::new(), Sandbox::new());
+    let db_agent = Agent::start(
+        &db_host,
+        &db_state,
+        &controllers(&db_host),
+        "db-host",
+        DB_TOKEN,
+    );
+    let web_agent = Agent::start(
+        &web_host,
+        &web_state,
+        &controllers(&web_host),
+        "web-host",
+        WEB_TOKEN,
+    );
+    db_agent.wait_event("connected", Duration::from_secs(10));
+    web_agent.wait_event("connected", Duration::from_secs(10));
+    wait_agent(&leader, "db-host", "connected").await;
+    wait_agent(&leader, "web-host", "connected").await;
+
+    // Faults on both agents' hosts, and acknowledged actions, some through the follower.
+    leader.gm("/game/start", json!({})).await;
+    leader
+        .gm("/unleash", json!({"scenario": "frozen-db"}))
+        .await;
+    leader
+        .gm("/unleash", json!({"scenario": "frozen-web"}))
+        .await;
+    assert!(wait_until(Duration::from_secs(10), || db.stopped() && web.stopped()));
+    let mut acked = Vec::new();
+    for (k, target) in ["db", "web"].into_iter().enumerate() {
+        let (status, ack) = if k == 0 {
+            leader
+                .post(
+                    "/declare",
+                    Some(CHECKOUT),
+                    json!({"player": "alice", "target": target}),
+                )
+                .await
+        } else {
+            follower
+                .post(
+                    "/declare",
+                    Some(CHECKOUT),
+                    json!({"player": "alice", "target": target}),
+                )
+                .await
+        };
+        assert!(status.is_success(), "{ack}");
+        acked.push(ack["seq"].as_i64().expect("an acknowledged seq"));
+    }
+    // The follower shows the agents as the leader sees them (it forwards the question).
+    let (status, seen) = follower.get("/agents", Some(GM)).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen.as_array().map(Vec::len), Some(2), "{seen}");
+    said_since(&db_agent);
+
+    // The leader dies with its faults in place on both hosts.
+    leader.running.as_mut().unwrap().kill_9();
+    let killed = Instant::now();
+    assert!(
+        follower.said("leading", Duration::from_secs(30)).is_some(),
+        "the follower takes the lead:\n{}",
+        leader.logs()
+    );
+    // Back when the new leader has both agents in contact and its incidents' faults back
+    // where the agents hold them.
+    let start = Instant::now();
+    loop {
+        let (status, faults) = follower.get("/faults", Some(GM)).await;
+        let (_, agents) = follower.get("/agents", Some(GM)).await;
+        let connected = agents
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a["state"] == "connected"));
+        if status == 200 && connected && faults.as_array().is_some_and(|f| f.len() == 2) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the new leader never had both faults back: {faults} {agents}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = killed.elapsed();
+    eprintln!(
+        "failover with agents: the new leader had both agents and both faults back {} ms after the leader's kill -9 (SPEC: <= 5 s: {})",
+        took.as_millis(),
+        if took <= Duration::from_secs(5) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    // Never reverted, never injected again: the agents kept them in effect throughout.
+    let events = said_since(&db_agent);
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "reverted" || e["event"] == "injected"),
+        "the db agent's fault was left as it was: {events:?}"
+    );
+    assert!(db.stopped() && web.stopped());
+    // Every acknowledged event is in the new leader's log.
+    let (_, timeline) = follower.get("/timeline", Some(GM)).await;
+    let seqs: Vec<i64> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    for seq in &acked {
+        assert!(
+            seqs.contains(seq),
+            "acknowledged event {seq} lost: {timeline}"
+        );
+    }
+
+    // The web host loses its network: its dead-man's switch reverts its fault within the
+    // lease, and the new leader counts it lost.
+    let cut = Instant::now();
+    web_host.set_connected(false);
+    web_agent.wait_event("dead_man", LEASE * 4);
+    assert!(wait_until(Duration::from_secs(2), || !web.stopped()));
+    eprintln!(
+        "dead-man's switch after the failover: {:?} after the cut",
+        cut.elapsed()
+    );
+    let start = Instant::now();
+    loop {
+        let (_, agents) = follower.get("/agents", Some(GM)).await;
+        if agents.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["name"] == "web-host" && a["state"] == "lost")
+        }) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{agents}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(db.stopped(), "the db host keeps its fault");
+
+    // The right diagnosis, through the new leader, reverts the db host's fault there.
+    let (_, incidents) = follower.get("/incidents", Some(GM)).await;
+    let id = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["scenario"] == "frozen-db")
+        .and_then(|i| i["id"].as_u64())
+        .expect("the frozen-db incident");
+    let (status, diagnosed) = follower
+        .post(
+            &format!("/incidents/{id}/diagnose"),
+            Some(CHECKOUT),
+            json!({"player": "alice", "target": "db", "kind": "pause"}),
+        )
+        .await;
+    assert!(status.is_success(), "{diagnosed}");
+    assert!(wait_until(Duration::from_secs(10), || !db.stopped()));
+    web_host.set_connected(true);
+    drop(follower);
+    drop(leader);
+    chaosday_testkit::postgres::drop_database(&database).await;
 }
