@@ -415,6 +415,40 @@ enum Role {
     Stopped(referee::Board),
 }
 
+/// What `viewer` may know of `game` as `snapshot` has it at `now_ms`: one definition for
+/// the leader and its followers.
+pub(crate) fn game_info(
+    game: &Game,
+    snapshot: &Snapshot,
+    viewer: &Viewer,
+    now_ms: i64,
+) -> GameInfo {
+    let kinds = chaosday_domain::secrecy::fault_kinds(
+        &snapshot.state,
+        viewer,
+        game.scenarios.iter().map(|s| s.diagnosis.kind.as_str()),
+    );
+    GameInfo {
+        game: game.game.clone(),
+        status: snapshot.state.status,
+        teams: game.teams.iter().map(|t| t.name.clone()).collect(),
+        owns: game
+            .teams
+            .iter()
+            .map(|t| (t.name.clone(), t.owns.clone()))
+            .collect(),
+        fault_kinds: kinds,
+        started_ms: snapshot.state.started_ms,
+        clock_ms: snapshot
+            .state
+            .started_ms
+            .map_or(0, |started| snapshot.state.running_ms(started, now_ms)),
+        armed: snapshot.armed,
+        seq: snapshot.seqs.get(viewer),
+        your_team: None,
+    }
+}
+
 /// Where the leader takes requests, as it published it in the store.
 pub use chaosday_store::Leader;
 
@@ -560,31 +594,7 @@ impl GameServer {
     }
 
     fn info_of(&self, viewer: &Viewer) -> GameInfo {
-        let snapshot = self.snapshot();
-        let game = self.game();
-        let kinds = chaosday_domain::secrecy::fault_kinds(
-            &snapshot.state,
-            viewer,
-            game.scenarios.iter().map(|s| s.diagnosis.kind.as_str()),
-        );
-        GameInfo {
-            game: game.game.clone(),
-            status: snapshot.state.status,
-            teams: game.teams.iter().map(|t| t.name.clone()).collect(),
-            owns: game
-                .teams
-                .iter()
-                .map(|t| (t.name.clone(), t.owns.clone()))
-                .collect(),
-            fault_kinds: kinds,
-            started_ms: snapshot.state.started_ms,
-            clock_ms: snapshot.state.started_ms.map_or(0, |started| {
-                snapshot.state.running_ms(started, self.now_ms())
-            }),
-            armed: snapshot.armed,
-            seq: snapshot.seqs.get(viewer),
-            your_team: None,
-        }
+        game_info(self.game(), &self.snapshot(), viewer, self.now_ms())
     }
 
     /// The targets `viewer` owns with their alert matchers: a team's own, or every one for

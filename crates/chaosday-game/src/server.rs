@@ -14,7 +14,7 @@ use chaosday_domain::TargetSpec;
 use chaosday_domain::events::{Actor, Event, EventKind, RevertCause};
 use chaosday_domain::game::{Game, WebhookEvent};
 use chaosday_domain::incident::{GameState, Status};
-use chaosday_domain::secrecy::{self, Viewer};
+use chaosday_domain::secrecy::Viewer;
 use chaosday_engine::{AgentHub, RevertOutcome, Supervisor};
 use chaosday_proxy::Registry;
 use chaosday_store::{EventLog, GameLog};
@@ -253,34 +253,7 @@ impl Inner {
     }
 
     pub fn info(&self, viewer: &Viewer) -> GameInfo {
-        let snapshot = self.snapshot();
-        let kinds = secrecy::fault_kinds(
-            &snapshot.state,
-            viewer,
-            self.game
-                .scenarios
-                .iter()
-                .map(|s| s.diagnosis.kind.as_str()),
-        );
-        GameInfo {
-            game: self.game.game.clone(),
-            status: snapshot.state.status,
-            teams: self.game.teams.iter().map(|t| t.name.clone()).collect(),
-            owns: self
-                .game
-                .teams
-                .iter()
-                .map(|t| (t.name.clone(), t.owns.clone()))
-                .collect(),
-            fault_kinds: kinds,
-            started_ms: snapshot.state.started_ms,
-            clock_ms: snapshot.state.started_ms.map_or(0, |started| {
-                snapshot.state.running_ms(started, self.clock.now_ms())
-            }),
-            armed: snapshot.armed,
-            seq: snapshot.seqs.get(viewer),
-            your_team: None,
-        }
+        crate::game_info(&self.game, &self.snapshot(), viewer, self.clock.now_ms())
     }
 
     pub fn schedule(&self) -> crate::views::Schedule {

@@ -182,6 +182,24 @@ async fn wait_agent(server: &GameServer, name: &str, state: &str) -> Value {
     }
 }
 
+/// Checkout declares the db target and diagnoses incident `id` as its pause.
+async fn declare_and_diagnose_db(server: &GameServer, id: u64) {
+    server
+        .ok(
+            "/declare",
+            CHECKOUT,
+            json!({"player": "alice", "target": "db"}),
+        )
+        .await;
+    server
+        .ok(
+            &format!("/incidents/{id}/diagnose"),
+            CHECKOUT,
+            json!({"player": "alice", "target": "db", "kind": "pause"}),
+        )
+        .await;
+}
+
 /// The game master's console page, signed in through the web form as a browser would.
 async fn console(server: &GameServer) -> String {
     let http = reqwest::Client::builder()
@@ -337,20 +355,7 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
     assert!(!web.stopped() && !local.stopped());
     let held = wait_agent(&server, "db-host", "connected").await;
     let incident = server.incidents().await[0]["id"].as_u64().unwrap();
-    server
-        .ok(
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "db"}),
-        )
-        .await;
-    server
-        .ok(
-            &format!("/incidents/{incident}/diagnose"),
-            CHECKOUT,
-            json!({"player": "alice", "target": "db", "kind": "pause"}),
-        )
-        .await;
+    declare_and_diagnose_db(&server, incident).await;
     db_agent.wait_event("reverted", Duration::from_secs(10));
     assert!(
         wait_until(Duration::from_secs(5), || !db.stopped()),
@@ -401,20 +406,7 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
         .find(|i| i["state"] != "resolved")
         .expect("the cut incident is open");
     let id = open["id"].as_u64().unwrap();
-    server
-        .ok(
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "db"}),
-        )
-        .await;
-    server
-        .ok(
-            &format!("/incidents/{id}/diagnose"),
-            CHECKOUT,
-            json!({"player": "alice", "target": "db", "kind": "pause"}),
-        )
-        .await;
+    declare_and_diagnose_db(&server, id).await;
     server
         .wait_incident(id, "resolved", |i| i["state"] == "resolved")
         .await;
