@@ -740,6 +740,24 @@ async fn a_follower_of_a_sqlite_log_polls_it_serves_the_leader_s_views_and_forwa
         .await;
     assert_eq!(status, StatusCode::OK, "{declared}");
     caught_up(&follower.http, &follower.url, &leader.url).await;
+    // The web UI's public pages, from the follower's own state.
+    for page in ["/", "/board", "/report", "/login"] {
+        let answer = follower
+            .http
+            .get(format!("{}{page}", follower.url))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{page}");
+        let html = answer.text().await.unwrap();
+        let expected = if matches!(page, "/" | "/report") {
+            "checkout"
+        } else {
+            "<"
+        };
+        assert!(html.contains(expected), "{page}: {html}");
+    }
     let expected = comparable(every_view_at(&leader.http, &leader.url).await);
     assert!(
         expected["search GET /incidents (200 OK)"]
