@@ -132,10 +132,15 @@ pub mod wire {
             target: TargetSpec,
             /// The fault.
             fault: FaultSpec,
-            /// When the controller ends it (unix ms), if it has a duration: the agent's own
-            /// timer ends it too.
+            /// When the controller ends it (unix ms, the controller's clock), if it has a
+            /// duration.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             ends_ms: Option<i64>,
+            /// How long it has left from the answer that carries it, as the controller
+            /// counts it (set in each answer: hosts' clocks differ): the agent's own timer
+            /// ends it then too.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            lasts_ms: Option<u64>,
         },
         /// Revert the fault held under `key` (a key not held is already reverted).
         Revert {
@@ -192,9 +197,18 @@ const INJECT_WAIT: Duration = Duration::from_secs(10);
 /// How long the kill switch and a revert wait for an agent that is in contact.
 const REVERT_WAIT: Duration = Duration::from_secs(10);
 
+/// The most faults an agent may report holding.
+pub const MAX_HELD: usize = 1000;
+
 /// Why the hub would not take an agent's request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
+    /// This controller no longer leads: the agent must talk to the one that does.
+    #[error("this server no longer leads the game: ask the server that does")]
+    SteppedDown,
+    /// A report holding more than [`MAX_HELD`] faults.
+    #[error("a report may hold at most {MAX_HELD} faults, not {0}")]
+    TooMany(usize),
     /// No agent of that name is expected.
     #[error("no agent named `{0}` is declared for this game")]
     Unknown(String),
@@ -243,6 +257,10 @@ pub struct AgentAbort {
     pub agent: String,
     /// Whether it answered.
     pub answered: bool,
+    /// Where it stood when the kill switch came (`waiting`: not heard from since this
+    /// server started, so it may still hold faults of a server before this one, which it
+    /// reverts when it connects, or its dead-man's switch does).
+    pub state: AgentState,
     /// What it reverted.
     pub reverted: Vec<String>,
     /// What it could not revert, each with why (or why it did not answer).
@@ -257,6 +275,8 @@ struct Slot {
     /// When this hub first exchanged with it.
     first: Option<Instant>,
     instance: Option<String>,
+    /// Runs of the agent that a newer one replaced (the last few): refused.
+    retired: std::collections::VecDeque<String>,
     /// Orders not answered yet, in order.
     outbox: Vec<Order>,
     waiters: BTreeMap<String, oneshot::Sender<OrderResult>>,
@@ -283,6 +303,9 @@ impl Slot {
 /// The controller's side of its agents: their orders, results and contact.
 pub struct AgentHub {
     slots: Mutex<BTreeMap<String, Slot>>,
+    /// Set once this controller stops leading: it orders nothing more (the new leader owns
+    /// the agents' faults, and may have put them back under the same keys).
+    stepped_down: std::sync::atomic::AtomicBool,
     /// Orders and keys are `<epoch>-<n>`: no two hubs (a restarted controller, a replica
     /// that took over) make the same.
     epoch: u64,
@@ -310,6 +333,7 @@ impl AgentHub {
                     heard: false,
                     first: None,
                     instance: None,
+                    retired: std::collections::VecDeque::new(),
                     outbox: Vec::new(),
                     waiters: BTreeMap::new(),
                     wanted: BTreeSet::new(),
@@ -324,6 +348,7 @@ impl AgentHub {
             .finish();
         Arc::new(AgentHub {
             slots: Mutex::new(slots),
+            stepped_down: std::sync::atomic::AtomicBool::new(false),
             epoch,
             next: AtomicU64::new(1),
         })
@@ -335,6 +360,21 @@ impl AgentHub {
             self.epoch,
             self.next.fetch_add(1, Ordering::Relaxed)
         )
+    }
+
+    /// This controller stops leading (another took the store over): from now on it answers
+    /// no exchange and orders no revert; what the agents hold is the new leader's.
+    pub fn step_down(&self) {
+        self.stepped_down.store(true, Ordering::SeqCst);
+        for slot in self.slots.lock().values_mut() {
+            slot.outbox.clear();
+            slot.waiters.clear();
+            slot.wake.notify_one();
+        }
+    }
+
+    fn stepped_down(&self) -> bool {
+        self.stepped_down.load(Ordering::SeqCst)
     }
 
     /// Whether an agent of this name is expected.
@@ -350,20 +390,32 @@ impl AgentHub {
         report: Report,
         hold: Duration,
     ) -> std::result::Result<Orders, HubError> {
+        if self.stepped_down() {
+            return Err(HubError::SteppedDown);
+        }
+        if report.held.len() > MAX_HELD {
+            return Err(HubError::TooMany(report.held.len()));
+        }
         let wake = {
             let mut slots = self.slots.lock();
             let slot = slots
                 .get_mut(agent)
                 .ok_or_else(|| HubError::Unknown(agent.to_owned()))?;
             let now = Instant::now();
-            if let Some(current) = &slot.instance
-                && *current != report.instance
-                && slot.superseded(&report.instance)
-            {
+            // The newest run to arrive wins; the runs it replaced are refused from then on.
+            if slot.retired.contains(&report.instance) {
                 return Err(HubError::Superseded {
                     agent: agent.to_owned(),
-                    newer: current.clone(),
+                    newer: slot.instance.clone().unwrap_or_default(),
                 });
+            }
+            if let Some(current) = slot.instance.take()
+                && current != report.instance
+            {
+                if slot.retired.len() >= 16 {
+                    slot.retired.pop_front();
+                }
+                slot.retired.push_back(current);
             }
             slot.instance = Some(report.instance.clone());
             slot.contact = now;
@@ -394,7 +446,7 @@ impl AgentHub {
                 })
                 .collect();
             let adopting = now.duration_since(first) < ADOPT_GRACE;
-            let unwanted: Vec<String> = report
+            let unwanted: BTreeSet<String> = report
                 .held
                 .iter()
                 .filter(|_| !adopting)
@@ -411,24 +463,32 @@ impl AgentHub {
                 slot.outbox.push(Order::Revert { order, key });
             }
             slot.held = report.held;
+            // What the console shows of each, bounded.
+            for held in &mut slot.held {
+                if held.description.len() > 200 {
+                    let cut = (0..=200)
+                        .rev()
+                        .find(|&i| held.description.is_char_boundary(i))
+                        .unwrap_or(0);
+                    held.description.truncate(cut);
+                    held.description.push('…');
+                }
+            }
             if !slot.outbox.is_empty() {
-                return Ok(Orders {
-                    orders: slot.outbox.clone(),
-                    lease_ms: millis(slot.lease),
-                });
+                return Ok(slot.answer());
             }
             slot.wake.clone()
         };
         let _ = tokio::time::timeout(hold, wake.notified()).await;
+        if self.stepped_down() {
+            return Err(HubError::SteppedDown);
+        }
         let mut slots = self.slots.lock();
         let slot = slots
             .get_mut(agent)
             .ok_or_else(|| HubError::Unknown(agent.to_owned()))?;
         slot.contact = Instant::now();
-        Ok(Orders {
-            orders: slot.outbox.clone(),
-            lease_ms: millis(slot.lease),
-        })
+        Ok(slot.answer())
     }
 
     /// Queues `make(order id)` for `agent` and returns the channel its result comes on.
@@ -489,10 +549,10 @@ impl AgentHub {
                 let mut slots = self.slots.lock();
                 if let Some(slot) = slots.get_mut(agent) {
                     slot.waiters.remove(id);
-                    if away {
-                        // Its dead-man's switch has it: nothing is left to order.
-                        slot.outbox.retain(|o| o.id() != id);
-                    }
+                    // Given up on: an injection is not sent again (its caller undoes what a
+                    // copy already on its way did), and a lost agent's switch has the rest.
+                    slot.outbox
+                        .retain(|o| o.id() != id || !(away || matches!(o, Order::Inject { .. })));
                 }
                 if away {
                     return Ok(None);
@@ -510,11 +570,12 @@ impl AgentHub {
     pub async fn revert_all(&self, reason: &str) -> Vec<AgentAbort> {
         let names: Vec<String> = self.slots.lock().keys().cloned().collect();
         let waits = names.into_iter().map(|agent| async move {
-            let connected = matches!(self.state(&agent), Some(AgentState::Connected));
-            if !connected {
+            let state = self.state(&agent).unwrap_or(AgentState::Lost);
+            if state != AgentState::Connected {
                 return AgentAbort {
                     agent,
                     answered: false,
+                    state,
                     reverted: Vec::new(),
                     left: Vec::new(),
                 };
@@ -534,18 +595,21 @@ impl AgentHub {
                 Ok(Some(result)) => AgentAbort {
                     agent,
                     answered: true,
+                    state,
                     reverted: result.reverted,
                     left: result.left.into_iter().chain(result.error).collect(),
                 },
                 Ok(None) => AgentAbort {
                     agent,
                     answered: false,
+                    state: AgentState::Lost,
                     reverted: Vec::new(),
                     left: Vec::new(),
                 },
                 Err(e) => AgentAbort {
                     agent,
                     answered: false,
+                    state,
                     reverted: Vec::new(),
                     left: vec![e.to_string()],
                 },
@@ -572,23 +636,31 @@ impl AgentHub {
 }
 
 impl Slot {
-    /// Whether a request from run `instance` comes from a run older than the current one:
-    /// a run that has been replaced keeps being refused; a new run replaces the current one.
-    fn superseded(&self, instance: &str) -> bool {
-        // Runs are told apart by their start time first (`<start ms>-<random>`), so that
-        // the newest wins whatever order their requests come in.
-        let current = self.instance.as_deref().unwrap_or_default();
-        started(instance) < started(current)
+    /// The answer to an exchange: the orders not answered yet, each injection with what is
+    /// left of its time as this controller counts it.
+    fn answer(&self) -> Orders {
+        let now = crate::clock::now_ms();
+        let orders = self
+            .outbox
+            .iter()
+            .cloned()
+            .map(|mut order| {
+                if let Order::Inject {
+                    ends_ms: Some(ends),
+                    lasts_ms,
+                    ..
+                } = &mut order
+                {
+                    *lasts_ms = Some(u64::try_from(*ends - now).unwrap_or(0));
+                }
+                order
+            })
+            .collect();
+        Orders {
+            orders,
+            lease_ms: millis(self.lease),
+        }
     }
-}
-
-/// The start time a run's instance id begins with (0 if it has none).
-fn started(instance: &str) -> u64 {
-    instance
-        .split('-')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 /// FNV-1a over `parts` (each followed by a 0 byte): the same on every build and host.
@@ -654,6 +726,9 @@ impl Driver for AgentDriver {
             });
         };
         let hub = self.hub()?;
+        if hub.stepped_down() {
+            return Err(Error::ShuttingDown);
+        }
         let agent = placed.agent.as_str();
         match hub.state(agent) {
             None => return Err(unknown(agent)),
@@ -714,6 +789,7 @@ impl Driver for AgentDriver {
             target: target.clone(),
             fault: fault.clone(),
             ends_ms: *ends_ms,
+            lasts_ms: None,
         })?;
         match hub.wait(agent, &id, rx, INJECT_WAIT).await? {
             Some(OrderResult { error: None, .. }) => Ok(()),
@@ -735,6 +811,11 @@ impl Driver for AgentDriver {
             });
         };
         let hub = self.hub()?;
+        if hub.stepped_down() {
+            // The new leader owns the agents' faults (it may have put this one back under
+            // the same key): nothing is ordered from here.
+            return Ok(());
+        }
         if !hub.knows(agent) {
             return Err(Error::System(format!(
                 "agent `{agent}` is not declared for this game any more: its fault {key} is reverted by its dead-man's switch once it loses contact, or by the game that declares it"

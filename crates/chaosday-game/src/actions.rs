@@ -548,6 +548,11 @@ fn per_host(
                 line.push_str(&format!(", NOT reverted: {}", agent.left.join("; ")));
             }
             line
+        } else if agent.state == chaosday_engine::agents::AgentState::Waiting {
+            format!(
+                "agent {}: not heard from since this server started ({} counted reverted); what it may hold of an earlier server is reverted when it connects, or by its dead-man's switch",
+                agent.agent, from_journal
+            )
         } else {
             format!(
                 "agent {}: {} by its dead-man's switch (out of contact{})",

@@ -71,7 +71,7 @@ pub(crate) struct Faults {
     armed: Arc<AtomicBool>,
     live: Live,
     /// Serialises openings (scheduler, unleash, manual) so two cannot take one target.
-    opening: tokio::sync::Mutex<()>,
+    pub(crate) opening: tokio::sync::Mutex<()>,
     referee: Referee,
     stopping: CancellationToken,
     /// The secret incident numbers are drawn with.

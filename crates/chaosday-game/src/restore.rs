@@ -127,7 +127,7 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
             if incident.faults.iter().all(|f| f.target != fault.target)
                 || ended.contains(&(incident.id, fault.target.clone()))
             {
-                return;
+                continue;
             }
             // Taking over, a live chaosday holding the target may be the server that lost
             // the store to this one, stepping down (its fence checks every second, then it
@@ -142,6 +142,18 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
                         a.lease + chaosday_engine::agents::LOST_MARGIN
                     });
             let put = loop {
+                // Put back later (its agent came back): only into an incident still open, and
+                // while the game runs, as an opening would.
+                let _opening = inner.faults.opening.lock().await;
+                match standing(inner, incident.id) {
+                    Standing::Closed => return,
+                    Standing::Paused if tokio::time::Instant::now() < agent_until => {
+                        drop(_opening);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    Standing::Paused | Standing::Open => {}
+                }
                 let put = inner
                     .faults
                     .put_back(
@@ -157,11 +169,13 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
                     Err(chaosday_engine::Error::TargetBusy { .. })
                         if tokio::time::Instant::now() < busy_until =>
                     {
+                        drop(_opening);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Err(chaosday_engine::Error::AgentAway { .. })
                         if tokio::time::Instant::now() < agent_until =>
                     {
+                        drop(_opening);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     put => break put,
@@ -184,9 +198,43 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
             cancel(inner, incident.id, reason).await;
             return;
         }
+        if standing(inner, incident.id) == Standing::Closed {
+            // Closed (its deadline, the end of the game, the kill switch) while its faults
+            // went back: they end with it.
+            inner
+                .faults
+                .revert_incident(incident.id, RevertCause::Closing)
+                .await;
+            return;
+        }
         if incident.claimed_ms.is_some() {
             crate::verification::verify(inner.clone(), incident.id);
         }
+    }
+}
+
+/// Where an incident whose faults go back stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Open in a running game.
+    Open,
+    /// Open in a paused game.
+    Paused,
+    /// Closed, or its game ended.
+    Closed,
+}
+
+fn standing(inner: &Inner, id: IncidentId) -> Standing {
+    let snapshot = inner.snapshot();
+    let open = snapshot
+        .state
+        .incidents
+        .get(&id)
+        .is_some_and(|i| !i.state.is_closed());
+    match snapshot.state.status {
+        Status::Running if open => Standing::Open,
+        Status::Paused if open => Standing::Paused,
+        _ => Standing::Closed,
     }
 }
 

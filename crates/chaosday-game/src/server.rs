@@ -280,6 +280,13 @@ impl Inner {
 
     pub async fn shutdown(&self, reason: &str) {
         self.stopping.cancel();
+        // Deposed, the agents' faults are the new leader's (it may have put them back under
+        // the same keys): none is reverted from here.
+        if self.deposed.borrow().is_some()
+            && let Some(hub) = &self.agents
+        {
+            hub.step_down();
+        }
         let outcomes = self.faults.engine().shutdown(reason).await;
         tracing::info!(
             reverted = outcomes.len(),

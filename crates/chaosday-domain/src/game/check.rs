@@ -254,6 +254,17 @@ impl<'g> Checker<'g> {
     fn agent_of(&mut self, at: &str, spec: &TargetSpec) {
         let game = self.game;
         let Some(agent) = spec.agent() else { return };
+        if let TargetSpec::Process(process) = spec.local()
+            && process.supervision().is_some()
+        {
+            self.report(
+                format!("{at}.process.supervised"),
+                format!(
+                    "chaosday supervises processes on its own host only, and this one is on `{agent}`'s"
+                ),
+                "drop `supervised` (the host's own service manager restarts it; a `kill` then needs `resolution: fix`), or run the process on the server's host",
+            );
+        }
         if !game.agents.contains_key(agent) {
             let fix = if game.agents.is_empty() {
                 format!(
@@ -1111,7 +1122,8 @@ impl Checks {
             );
             return false;
         }
-        match (fault, spec) {
+        // A target on an agent's host follows the rules of its kind.
+        match (fault, spec.local()) {
             (FaultSpec::HttpError { .. } | FaultSpec::HttpDelay { .. }, TargetSpec::Link(link))
                 if !link.http =>
             {

@@ -1666,3 +1666,21 @@ fn a_link_or_a_pod_cannot_be_on_an_agent_and_per_team_targets_say_their_own() {
         Some("b")
     );
 }
+
+#[test]
+fn a_process_on_an_agent_is_not_supervised_and_its_kill_follows_the_process_rules() {
+    check(
+        "{agents: {db: {token_env: DB_TOKEN}}, targets: {cart: {process: {command: ['/srv/cart', '--port', '8081'], supervised: true}, on: db}}}",
+        &[(
+            "targets.cart.process.supervised",
+            "chaosday supervises processes on its own host only",
+        )],
+    );
+    check(
+        "{agents: {db: {token_env: DB_TOKEN}}, targets: {worker: {process: {command: 'regex:^/srv/worker'}, on: db}}, scenarios: [{name: kill-worker, faults: [{target: worker, fault: {kind: kill}}], diagnosis: {target: worker, kind: kill}, resolution: diagnose}]}",
+        &[(
+            "scenarios[0].faults[0].fault.kind",
+            "is not supervised, so nothing starts it again",
+        )],
+    );
+}

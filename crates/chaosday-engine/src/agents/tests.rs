@@ -220,3 +220,57 @@ async fn an_exchange_with_nothing_to_order_waits_for_an_order() {
     assert_eq!(orders.unwrap().orders.len(), 1);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_injection_given_up_on_is_not_sent_again() {
+    let hub = AgentHub::new([("db-host".to_owned(), LEASE)]);
+    let driver = AgentDriver::new(Some(hub.clone()));
+    let mut held = Vec::new();
+    agent_round(&hub, "1-a", &mut held).await;
+    let prepared = driver.prepare(&target(), &fault()).await.unwrap();
+    // An agent in contact whose answers carrying the injection never arrive: it keeps
+    // exchanging, and reports no result.
+    let silent = async {
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            let orders = hub
+                .exchange("db-host", report("1-a", &[], vec![]), Duration::ZERO)
+                .await
+                .unwrap()
+                .orders;
+            seen.push(orders.len());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        seen
+    };
+    let (injected, seen) = tokio::join!(driver.inject(&prepared), silent);
+    let refused = injected.unwrap_err();
+    assert!(refused.to_string().contains("did not answer"), "{refused}");
+    assert_eq!(
+        seen.first(),
+        Some(&1),
+        "the injection was ordered: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&0),
+        "and not sent again once given up: {seen:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_controller_that_stepped_down_answers_no_agent_and_orders_no_revert() {
+    let hub = AgentHub::new([("db-host".to_owned(), LEASE)]);
+    let driver = AgentDriver::new(Some(hub.clone()));
+    let mut held = Vec::new();
+    agent_round(&hub, "1-a", &mut held).await;
+    let prepared = driver.prepare(&target(), &fault()).await.unwrap();
+    hub.step_down();
+    // The new leader's fault, same key: untouched from here.
+    driver.revert(&prepared.revert).await.unwrap();
+    let refused = hub
+        .exchange("db-host", report("1-a", &[], vec![]), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(refused, HubError::SteppedDown);
+}

@@ -68,6 +68,8 @@ pub async fn exchange(
         Ok(orders) => Ok(json(&orders)),
         Err(e @ HubError::Superseded { .. }) => Err(ApiError::Conflict(e.to_string())),
         Err(e @ HubError::Unknown(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ HubError::SteppedDown) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e @ HubError::TooMany(_)) => Err(ApiError::bad("held", e.to_string())),
     }
 }
 

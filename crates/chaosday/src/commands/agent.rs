@@ -10,7 +10,10 @@
 //! answered, an agent that goes its lease without an answer reverts every fault it holds and
 //! carries out no order until an answer comes back. Its controller, counting from its own
 //! last exchange, counts it as holding nothing only after the same lease: by then the agent
-//! has reverted (see `chaosday_engine::agents`).
+//! has reverted (see `chaosday_engine::agents`). The switch is a task of its own, so that it
+//! fires on time even while an order takes long; an answer that comes more than a lease
+//! after its request was sent is not obeyed (the switch may have fired meanwhile). The agent
+//! reverts only what it holds, never another chaosday's faults on the host.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -43,18 +46,25 @@ struct Holding {
     description: String,
 }
 
-struct Agent {
-    engine: Engine,
-    name: String,
-    output: Output,
+/// What the agent's loop and its dead-man's switch share.
+struct Shared {
     held: BTreeMap<String, Holding>,
-    /// Results not yet delivered to the controller.
-    results: Vec<OrderResult>,
     lease: Duration,
     /// When the last answered request was sent (or when the agent started).
     contact: Instant,
     /// Whether the dead-man's switch fired and no answer came since.
     lost: bool,
+}
+
+type SharedState = std::sync::Arc<parking_lot::Mutex<Shared>>;
+
+struct Agent {
+    engine: Engine,
+    name: String,
+    output: Output,
+    shared: SharedState,
+    /// Results not yet delivered to the controller.
+    results: Vec<OrderResult>,
 }
 
 /// Runs the agent until an interrupt, then reverts what it holds.
@@ -102,16 +112,24 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
             .build_hasher()
             .finish() as u32
     );
+    let shared: SharedState = std::sync::Arc::new(parking_lot::Mutex::new(Shared {
+        held: BTreeMap::new(),
+        lease: args.lease,
+        contact: Instant::now(),
+        lost: false,
+    }));
     let mut agent = Agent {
         engine,
         name: args.name.clone(),
         output: global.output,
-        held: BTreeMap::new(),
+        shared: shared.clone(),
         results: Vec::new(),
-        lease: args.lease,
-        contact: Instant::now(),
-        lost: false,
     };
+    let switch = tokio::spawn(dead_mans_switch(
+        agent.engine.clone(),
+        shared,
+        global.output,
+    ));
     agent.say(
         json!({"event": "agent", "name": args.name, "controller": args.controller, "instance": instance, "lease_ms": millis(args.lease)}),
         &format!(
@@ -121,7 +139,6 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
             chaosday_domain::duration::compact(args.lease)
         ),
     );
-    let mut tick = tokio::time::interval(CHECK_EVERY);
     let mut reachable = None;
     // The controller tried now: the next one after a failure (a replica that died).
     let mut at = 0;
@@ -131,14 +148,11 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         let sent = Instant::now();
         let request = exchange(&http, &urls[at], &token, &report);
         tokio::pin!(request);
-        let answer = loop {
-            tokio::select! {
-                answer = &mut request => break Some(answer),
-                _ = tick.tick() => agent.dead_man().await,
-                why = interrupts.recv() => {
-                    agent.say(json!({"event": "stopping", "reason": why}), &format!("{why}: reverting every fault this agent holds"));
-                    break None;
-                }
+        let answer = tokio::select! {
+            answer = &mut request => Some(answer),
+            why = interrupts.recv() => {
+                agent.say(json!({"event": "stopping", "reason": why}), &format!("{why}: reverting every fault this agent holds"));
+                None
             }
         };
         let Some(answer) = answer else {
@@ -147,10 +161,23 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         match answer {
             Ok(orders) => {
                 agent.results.drain(..delivered);
-                agent.contact = sent;
-                agent.lease = Duration::from_millis(orders.lease_ms.max(1000));
-                if reachable != Some(true) || agent.lost {
-                    agent.lost = false;
+                let lease = Duration::from_millis(orders.lease_ms.max(1000));
+                let resumed = {
+                    let mut shared = agent.shared.lock();
+                    shared.lease = lease;
+                    if sent.elapsed() > lease {
+                        // Too late to be obeyed: the switch may have fired meanwhile. Its
+                        // orders come again (they stay queued until answered).
+                        None
+                    } else {
+                        shared.contact = sent;
+                        Some(std::mem::take(&mut shared.lost))
+                    }
+                };
+                let Some(was_lost) = resumed else {
+                    continue;
+                };
+                if reachable != Some(true) || was_lost {
                     agent.say(
                         json!({"event": "connected", "lease_ms": orders.lease_ms}),
                         "in contact with the controller",
@@ -177,17 +204,11 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
                 reachable = Some(false);
-                let pause = tokio::time::sleep(RETRY_AFTER);
-                tokio::pin!(pause);
-                loop {
-                    tokio::select! {
-                        () = &mut pause => break,
-                        _ = tick.tick() => agent.dead_man().await,
-                    }
-                }
+                tokio::time::sleep(RETRY_AFTER).await;
             }
         }
     };
+    switch.abort();
     let outcomes = agent.engine.shutdown("the agent stops").await;
     let left: Vec<String> = outcomes
         .iter()
@@ -281,9 +302,27 @@ impl Agent {
     /// What to send: the faults held (those the engine ended on its own timer dropped) and
     /// the results not yet delivered.
     async fn report(&mut self, instance: &str) -> Report {
-        let live = self.engine.list(None).await.unwrap_or_default();
-        let mut held = Vec::with_capacity(self.held.len());
-        self.held.retain(|key, holding| {
+        let Ok(live) = self.engine.list(None).await else {
+            // The journal did not answer: what it holds is as last known.
+            let shared = self.shared.lock();
+            return Report {
+                agent: self.name.clone(),
+                instance: instance.to_owned(),
+                held: shared
+                    .held
+                    .iter()
+                    .map(|(key, holding)| Held {
+                        key: key.clone(),
+                        description: holding.description.clone(),
+                        status: chaosday_engine::Status::Unknown,
+                    })
+                    .collect(),
+                results: self.results.clone(),
+            };
+        };
+        let mut shared = self.shared.lock();
+        let mut held = Vec::with_capacity(shared.held.len());
+        shared.held.retain(|key, holding| {
             let Some(view) = live.iter().find(|v| v.id == holding.id) else {
                 return false;
             };
@@ -302,113 +341,70 @@ impl Agent {
         }
     }
 
-    /// The dead-man's switch: past the lease without an answer, everything held is reverted.
-    async fn dead_man(&mut self) {
-        if self.lost || self.contact.elapsed() <= self.lease {
-            return;
-        }
-        self.lost = true;
-        let reason = format!(
-            "dead-man's switch: no answer from the controller for {}",
-            chaosday_domain::duration::compact(self.lease)
-        );
-        // What it holds, not the other faults of this host (another chaosday's).
-        let reverts = self
-            .held
-            .values()
-            .map(|holding| self.engine.revert(holding.id, &reason));
-        let outcomes = futures_util::future::join_all(reverts).await;
-        let failed: Vec<String> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Ok(RevertOutcome::Failed { id, error }) => Some(format!("#{id}: {error}")),
-                Err(e) => Some(e.to_string()),
-                _ => None,
-            })
-            .collect();
-        let reverted = outcomes.len() - failed.len();
-        self.held.clear();
-        self.say(
-            json!({"event": "dead_man", "reverted": reverted, "failed": failed, "lease_ms": millis(self.lease)}),
-            &format!(
-                "{reason}: {reverted} fault(s) reverted{}; no order is carried out until an answer comes",
-                if failed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", NOT reverted: {}", failed.join("; "))
-                }
-            ),
-        );
-    }
-
     async fn carry_out(&mut self, order: Order) {
+        // Out of contact (the switch fired since this answer came): nothing is carried out.
+        let lost = self.shared.lock().lost;
         let result = match &order {
+            _ if lost => OrderResult::failed(
+                order.id(),
+                "out of contact: the dead-man's switch fired; the order comes again",
+            ),
             Order::Inject {
                 order: id,
                 key,
                 target,
                 fault,
-                ends_ms,
-            } => match self.held.get(key) {
-                Some(holding) => OrderResult {
-                    description: Some(holding.description.clone()),
-                    ..OrderResult::done(id)
-                },
-                None => self.inject(id, key, target, fault, *ends_ms).await,
-            },
-            Order::Revert { order: id, key } => match self.held.get(key) {
-                None => OrderResult::done(id),
-                Some(holding) => match self
-                    .engine
-                    .revert(holding.id, "ordered by the controller")
-                    .await
-                {
-                    Ok(RevertOutcome::Failed { error, .. }) => OrderResult::failed(id, error),
-                    Ok(_) => {
-                        self.say(
-                            json!({"event": "reverted", "key": key}),
-                            &format!("reverted {}", holding.description),
-                        );
-                        self.held.remove(key);
-                        OrderResult::done(id)
-                    }
-                    Err(e) => OrderResult::failed(id, e.to_string()),
-                },
-            },
-            Order::RevertAll { order: id, reason } => match self.engine.revert_all(reason).await {
-                Ok(outcomes) => {
-                    let mut result = OrderResult::done(id);
-                    for outcome in &outcomes {
-                        let description = self
-                            .held
-                            .values()
-                            .find(|h| h.id == outcome.id())
-                            .map_or_else(
-                                || format!("#{}", outcome.id()),
-                                |h| h.description.clone(),
-                            );
-                        match outcome {
-                            RevertOutcome::Reverted { .. } => result.reverted.push(description),
-                            RevertOutcome::Failed { error, .. } => {
-                                result.left.push(format!("{description}: {error}"));
+                lasts_ms,
+                ..
+            } => {
+                let holding = self
+                    .shared
+                    .lock()
+                    .held
+                    .get(key)
+                    .map(|h| h.description.clone());
+                match holding {
+                    Some(description) => OrderResult {
+                        description: Some(description),
+                        ..OrderResult::done(id)
+                    },
+                    None => self.inject(id, key, target, fault, *lasts_ms).await,
+                }
+            }
+            Order::Revert { order: id, key } => {
+                let holding = self.shared.lock().held.get(key).map(|h| h.id);
+                match holding {
+                    None => OrderResult::done(id),
+                    Some(fault) => {
+                        match self.engine.revert(fault, "ordered by the controller").await {
+                            Ok(RevertOutcome::Failed { error, .. }) => {
+                                OrderResult::failed(id, error)
                             }
-                            RevertOutcome::AlreadyEnded { .. } => {}
+                            Ok(_) => {
+                                self.say(
+                                    json!({"event": "reverted", "key": key, "id": fault}),
+                                    &format!("reverted #{fault}"),
+                                );
+                                self.shared.lock().held.remove(key);
+                                OrderResult::done(id)
+                            }
+                            Err(e) => OrderResult::failed(id, e.to_string()),
                         }
                     }
-                    let left: Vec<FaultId> = outcomes
-                        .iter()
-                        .filter(|o| matches!(o, RevertOutcome::Failed { .. }))
-                        .map(RevertOutcome::id)
-                        .collect();
-                    self.held.retain(|_, h| left.contains(&h.id));
-                    self.say(
-                            json!({"event": "reverted_all", "reason": reason, "reverted": result.reverted.len()}),
-                            &format!("{reason}: {} fault(s) reverted", result.reverted.len()),
-                        );
-                    result
                 }
-                Err(e) => OrderResult::failed(id, e.to_string()),
-            },
+            }
+            Order::RevertAll { order: id, reason } => {
+                let (reverted, left) = revert_held(&self.engine, &self.shared, reason).await;
+                self.say(
+                    json!({"event": "reverted_all", "reason": reason, "reverted": reverted.len(), "left": left}),
+                    &format!("{reason}: {} fault(s) reverted", reverted.len()),
+                );
+                OrderResult {
+                    reverted,
+                    left,
+                    ..OrderResult::done(id)
+                }
+            }
         };
         self.results.push(result);
     }
@@ -419,34 +415,50 @@ impl Agent {
         key: &str,
         target: &chaosday_domain::TargetSpec,
         fault: &chaosday_domain::FaultSpec,
-        ends_ms: Option<i64>,
+        lasts_ms: Option<u64>,
     ) -> OrderResult {
         if target.agent().is_some() {
             return OrderResult::failed(id, "a target on an agent cannot name another agent");
         }
-        let lasts = match ends_ms {
-            None => None,
-            Some(ends) => {
-                let left = ends - chaosday_engine::clock::now_ms();
-                if left <= 0 {
-                    return OrderResult::failed(id, "its end has already passed");
-                }
-                Some(Duration::from_millis(left.unsigned_abs()))
-            }
-        };
+        if lasts_ms == Some(0) {
+            return OrderResult::failed(id, "its end has already passed");
+        }
+        let lasts = lasts_ms.map(Duration::from_millis);
         match self.engine.inject(target, fault, lasts).await {
             Ok(handle) => {
-                self.say(
-                    json!({"event": "injected", "key": key, "id": handle.id, "description": handle.description}),
-                    &format!("injected #{}: {}", handle.id, handle.description),
-                );
                 let description = handle.description.clone();
-                self.held.insert(
-                    key.to_owned(),
-                    Holding {
-                        id: handle.id,
-                        description: description.clone(),
-                    },
+                // Held from now on, unless the switch fired while it was injected: then it
+                // goes at once (the switch reverted what was held before it).
+                let fired = {
+                    let mut shared = self.shared.lock();
+                    if !shared.lost {
+                        shared.held.insert(
+                            key.to_owned(),
+                            Holding {
+                                id: handle.id,
+                                description: description.clone(),
+                            },
+                        );
+                    }
+                    shared.lost
+                };
+                if fired {
+                    let _ = self
+                        .engine
+                        .revert(
+                            handle.id,
+                            "dead-man's switch: it fired during the injection",
+                        )
+                        .await;
+                    return OrderResult::failed(
+                        id,
+                        "out of contact: the dead-man's switch fired during the injection, which is reverted",
+                    );
+                }
+                // The key and the id only: the host's log is no place for what an incident is.
+                self.say(
+                    json!({"event": "injected", "key": key, "id": handle.id}),
+                    &format!("injected #{} ({key})", handle.id),
                 );
                 OrderResult {
                     description: Some(description),
@@ -454,6 +466,71 @@ impl Agent {
                 }
             }
             Err(e) => OrderResult::failed(id, format!("on {}: {e}", self.name)),
+        }
+    }
+}
+
+/// Reverts every fault the agent holds (never another chaosday's on this host): what was
+/// reverted, and what was not, each with why.
+async fn revert_held(
+    engine: &Engine,
+    shared: &SharedState,
+    reason: &str,
+) -> (Vec<String>, Vec<String>) {
+    let held: Vec<(String, FaultId, String)> = shared
+        .lock()
+        .held
+        .iter()
+        .map(|(key, h)| (key.clone(), h.id, h.description.clone()))
+        .collect();
+    let reverts = held.iter().map(|(_, id, _)| engine.revert(*id, reason));
+    let outcomes = futures_util::future::join_all(reverts).await;
+    let (mut reverted, mut left) = (Vec::new(), Vec::new());
+    let mut shared = shared.lock();
+    for ((key, _, description), outcome) in held.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(RevertOutcome::Failed { error, .. }) => left.push(format!("{description}: {error}")),
+            Err(e) => left.push(format!("{description}: {e}")),
+            Ok(_) => {
+                shared.held.remove(&key);
+                reverted.push(description);
+            }
+        }
+    }
+    (reverted, left)
+}
+
+/// The dead-man's switch, a task of its own: past the lease without an answer, every fault
+/// the agent holds is reverted, and the loop obeys no order until an answer comes.
+async fn dead_mans_switch(engine: Engine, shared: SharedState, output: Output) {
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    loop {
+        tick.tick().await;
+        let lease = {
+            let mut state = shared.lock();
+            if state.lost || state.contact.elapsed() <= state.lease {
+                continue;
+            }
+            state.lost = true;
+            state.lease
+        };
+        let reason = format!(
+            "dead-man's switch: no answer from the controller for {}",
+            chaosday_domain::duration::compact(lease)
+        );
+        let (reverted, left) = revert_held(&engine, &shared, &reason).await;
+        let event = json!({"event": "dead_man", "reverted": reverted.len(), "failed": left, "lease_ms": millis(lease)});
+        match output {
+            Output::Json => println!("{event}"),
+            Output::Text => eprintln!(
+                "{reason}: {} fault(s) reverted{}; no order is carried out until an answer comes",
+                reverted.len(),
+                if left.is_empty() {
+                    String::new()
+                } else {
+                    format!(", NOT reverted: {}", left.join("; "))
+                }
+            ),
         }
     }
 }

@@ -1270,7 +1270,7 @@ impl GmView {
                 .collect::<Vec<_>>()),
             rev_agents: rev(&agents
                 .iter()
-                .map(|a| (&a.name, a.state, &a.heard_ago, &a.held))
+                .map(|a| (&a.name, a.state, &a.held))
                 .collect::<Vec<_>>()),
             agents_lost: agents.iter().any(|a| a.state == "lost"),
             agents,

@@ -379,13 +379,14 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
         "the dead-man's switch resumed the process: {fired}"
     );
     assert_eq!(fired["reverted"], 1, "{fired}");
+    // Printed, not asserted (SPEC §8): the lease counts from the last answered request,
+    // which may be up to a long poll before the cut.
     eprintln!("dead-man's switch: the fault reverted {after:?} after the cut (lease {LEASE:?})");
-    assert!(
-        after >= LEASE - Duration::from_millis(200) && after <= LEASE + Duration::from_secs(3),
-        "reverted {after:?} after the cut, for a lease of {LEASE:?}"
-    );
+    // The server counts it lost only once it has reverted (the order of the two is the
+    // lease's promise).
     let lost = wait_agent(&server, "db-host", "lost").await;
     assert!(lost["last_contact_ms"].as_u64().unwrap() >= LEASE.as_millis() as u64);
+    assert!(!db.stopped(), "reverted before the server counts it lost");
     // The game master's console shows it too.
     let console = console(&server).await;
     assert!(
@@ -446,6 +447,8 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
     assert!(wait_until(Duration::from_secs(5), || db.stopped()));
     db_agent.running.kill_9();
     db_host.set_connected(false);
+    // Nothing reverts it while the agent is dead, even once the server counts it lost.
+    wait_agent(&server, "db-host", "lost").await;
     assert!(db.stopped(), "nothing reverts it while the agent is dead");
     let _restarted = Agent::start(
         &db_host,
