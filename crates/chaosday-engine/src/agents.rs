@@ -64,6 +64,7 @@ pub mod wire {
 
     /// A fault an agent holds.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Held {
         /// The controller's key for it.
         pub key: String,
@@ -223,7 +224,8 @@ pub enum HubError {
 }
 
 /// One agent's health, as the game master's console shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentHealth {
     /// The agent's name.
     pub name: String,
@@ -239,7 +241,8 @@ pub struct AgentHealth {
 }
 
 /// Where an agent stands with its controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Heard from within its lease.

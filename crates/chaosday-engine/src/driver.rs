@@ -291,6 +291,7 @@ impl RevertPlan {
 
 /// Whether a fault is still in effect, as far as its driver can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FaultStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The effect is in place.

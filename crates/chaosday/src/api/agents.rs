@@ -76,7 +76,7 @@ pub async fn exchange(
 /// Every agent's health: connected, waiting (not heard from since this server started) or
 /// lost (silent for longer than its lease, so holding nothing), with what it holds.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "game master",
-    responses((status = 200, description = "The game's agents", body = Object)),
+    responses((status = 200, description = "The game's agents", body = Vec<chaosday_engine::agents::AgentHealth>)),
     security(("bearer" = [])))]
 pub async fn health(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
     who.require_game_master()?;

@@ -548,6 +548,24 @@ mod tests {
             detail: "HTTP 200 in 3 ms".into(),
             took_ms: 3,
         };
+        let held = chaosday_engine::agents::wire::Held {
+            key: "db-host-00ab".into(),
+            description: "pause (SIGSTOP) on pid 4242: postgres".into(),
+            status: chaosday_engine::Status::InEffect,
+        };
+        let agent = chaosday_engine::agents::AgentHealth {
+            name: "db-host".into(),
+            state: chaosday_engine::agents::AgentState::Connected,
+            last_contact_ms: Some(120),
+            lease_ms: 30_000,
+            held: vec![held.clone()],
+        };
+        let bare_agent = chaosday_engine::agents::AgentHealth {
+            state: chaosday_engine::agents::AgentState::Waiting,
+            last_contact_ms: None,
+            held: Vec::new(),
+            ..agent.clone()
+        };
         let health = ProbeHealth {
             name: "cart-up".into(),
             role: ProbeRole::Probe,
@@ -614,6 +632,8 @@ mod tests {
             ("ActiveFault", sent(&active), sent(&bare_active)),
             ("ProbeHealth", sent(&health), sent(&bare_health)),
             ("ProbeResult", sent(&result), sent(&result)),
+            ("AgentHealth", sent(&agent), sent(&bare_agent)),
+            ("Held", sent(&held), sent(&held)),
         ]
     }
 
@@ -666,6 +686,22 @@ mod tests {
                 ]),
             ),
             ("ProbeRole", all(&[ProbeRole::Probe, ProbeRole::Guard])),
+            (
+                "AgentState",
+                all(&[
+                    chaosday_engine::agents::AgentState::Connected,
+                    chaosday_engine::agents::AgentState::Waiting,
+                    chaosday_engine::agents::AgentState::Lost,
+                ]),
+            ),
+            (
+                "FaultStatus",
+                all(&[
+                    chaosday_engine::Status::InEffect,
+                    chaosday_engine::Status::Gone,
+                    chaosday_engine::Status::Unknown,
+                ]),
+            ),
             (
                 "NextScenario",
                 all(&[
