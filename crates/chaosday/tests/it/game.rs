@@ -1034,6 +1034,57 @@ pub(crate) async fn every_view_at(http: &reqwest::Client, base: &str) -> BTreeMa
     views
 }
 
+/// The teams' plays of `paused_and_slow_game` once both scenarios are open: declarations
+/// (one a false alarm), a wrong and a right diagnosis, and the frozen search's diagnosis.
+pub(crate) async fn plays_of_the_paused_and_slow_game(
+    server: &GameServer,
+) -> Vec<(String, &'static str, Value)> {
+    let ids: BTreeMap<String, u64> = server
+        .incidents()
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["scenario"].as_str().unwrap().to_owned(),
+                i["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let (slow, frozen) = (ids["slow-web"], ids["frozen-search"]);
+    vec![
+        (
+            "/declare".to_owned(),
+            CHECKOUT,
+            json!({"player": "alice", "target": "web"}),
+        ),
+        (
+            "/declare".to_owned(),
+            SEARCH,
+            json!({"player": "carol", "target": "search"}),
+        ),
+        (
+            "/declare".to_owned(),
+            CHECKOUT,
+            json!({"player": "alice", "target": "web-link"}),
+        ),
+        (
+            format!("/incidents/{slow}/diagnose"),
+            CHECKOUT,
+            json!({"player": "bob", "target": "web-link", "kind": "pause"}),
+        ),
+        (
+            format!("/incidents/{slow}/diagnose"),
+            CHECKOUT,
+            json!({"player": "bob", "target": "web-link", "kind": "latency"}),
+        ),
+        (
+            format!("/incidents/{frozen}/diagnose"),
+            SEARCH,
+            json!({"player": "carol", "target": "search", "kind": "pause"}),
+        ),
+    ]
+}
+
 /// Replay equivalence: a game played through the API, every view of every viewer read
 /// live after each acknowledged action, then the server killed with `kill -9` and started
 /// again on the same store, which replays its log. Every view must come back the same, and
@@ -1051,52 +1102,8 @@ async fn replay_gives_back_every_live_view(store: Option<String>) {
         .await;
     server.gm("/unleash", json!({"scenario": "slow-web"})).await;
     live.push(every_view(&server).await);
-    let ids: BTreeMap<String, u64> = server
-        .incidents()
-        .await
-        .iter()
-        .map(|i| {
-            (
-                i["scenario"].as_str().unwrap().to_owned(),
-                i["id"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let (slow, frozen) = (ids["slow-web"], ids["frozen-search"]);
-    let plays = [
-        (
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "web"}),
-        ),
-        (
-            "/declare",
-            SEARCH,
-            json!({"player": "carol", "target": "search"}),
-        ),
-        (
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "web-link"}),
-        ),
-        (
-            &*format!("/incidents/{slow}/diagnose"),
-            CHECKOUT,
-            json!({"player": "bob", "target": "web-link", "kind": "pause"}),
-        ),
-        (
-            &*format!("/incidents/{slow}/diagnose"),
-            CHECKOUT,
-            json!({"player": "bob", "target": "web-link", "kind": "latency"}),
-        ),
-        (
-            &*format!("/incidents/{frozen}/diagnose"),
-            SEARCH,
-            json!({"player": "carol", "target": "search", "kind": "pause"}),
-        ),
-    ];
-    for (path, token, body) in plays {
-        server.ok(path, token, body).await;
+    for (path, token, body) in plays_of_the_paused_and_slow_game(&server).await {
+        server.ok(&path, token, body).await;
         live.push(every_view(&server).await);
     }
     server

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::game::{Shop, every_view_at, n, paused_and_slow_game};
+use crate::game::{
+    Shop, every_view_at, n, paused_and_slow_game, plays_of_the_paused_and_slow_game,
+};
 use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, get_at, post_at};
 use crate::support::{Running, owned_port};
 
@@ -266,54 +268,11 @@ async fn three_replicas_give_every_viewer_the_leader_s_views_and_frames_event_fo
         .await;
     assert_eq!(status, StatusCode::OK, "{unleashed}");
     check("two incidents".into()).await;
-    let ids: BTreeMap<String, u64> = leader
-        .incidents()
-        .await
-        .iter()
-        .map(|i| {
-            (
-                i["scenario"].as_str().unwrap().to_owned(),
-                i["id"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let (slow, frozen) = (ids["slow-web"], ids["frozen-search"]);
-    let plays = [
-        (
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "web"}),
-        ),
-        (
-            "/declare",
-            SEARCH,
-            json!({"player": "carol", "target": "search"}),
-        ),
-        (
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "web-link"}),
-        ),
-        (
-            &*format!("/incidents/{slow}/diagnose"),
-            CHECKOUT,
-            json!({"player": "bob", "target": "web-link", "kind": "pause"}),
-        ),
-        (
-            &*format!("/incidents/{slow}/diagnose"),
-            CHECKOUT,
-            json!({"player": "bob", "target": "web-link", "kind": "latency"}),
-        ),
-        (
-            &*format!("/incidents/{frozen}/diagnose"),
-            SEARCH,
-            json!({"player": "carol", "target": "search", "kind": "pause"}),
-        ),
-    ];
+    let plays = plays_of_the_paused_and_slow_game(&leader).await;
     for (k, (path, token, body)) in plays.into_iter().enumerate() {
         // In turn to the leader and to each follower.
         let base = bases[k % bases.len()];
-        let (status, answer) = post_at(&leader.http, base, path, Some(token), body).await;
+        let (status, answer) = post_at(&leader.http, base, &path, Some(token), body).await;
         assert!(status.is_success(), "{base} {path}: {status} {answer}");
         check(format!("{path} through {base}")).await;
     }
