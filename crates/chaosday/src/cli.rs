@@ -866,7 +866,18 @@ mod tests {
     fn the_shipped_kubernetes_workloads_run_commands_this_chaosday_takes() {
         use serde::Deserialize;
         let mut seen = Vec::new();
-        for file in ["kubernetes/agent-daemonset.yaml", "kubernetes/serve.yaml"] {
+        // Every manifest shipped, in file order (as `kubectl apply -f deploy/kubernetes/`
+        // reads them), so a new workload cannot go unchecked.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("a directory entry").file_name())
+            .filter_map(|name| name.to_str().map(str::to_owned))
+            .filter(|name| name.ends_with(".yaml"))
+            .map(|name| format!("kubernetes/{name}"))
+            .collect();
+        files.sort();
+        for file in &files {
             let text = deploy(file);
             for document in serde_norway::Deserializer::from_str(&text) {
                 let doc = serde_json::Value::deserialize(document)
@@ -877,6 +888,14 @@ mod tests {
                     .cloned()
                     .unwrap_or_default();
                 for container in containers {
+                    // Only chaosday's own containers (postgres.yaml runs PostgreSQL's image).
+                    if !container["image"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("chaosday:")
+                    {
+                        continue;
+                    }
                     let args: Vec<String> = container["args"]
                         .as_array()
                         .expect("args")
@@ -903,6 +922,7 @@ mod tests {
             seen,
             [
                 ("DaemonSet".to_owned(), "agent".to_owned()),
+                ("Deployment".to_owned(), "monkey".to_owned()),
                 ("Deployment".to_owned(), "serve".to_owned())
             ]
         );
