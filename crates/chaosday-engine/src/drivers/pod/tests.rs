@@ -604,3 +604,18 @@ async fn status_tells_whether_the_controller_brought_a_pod_back() {
         Some("app=cart")
     );
 }
+
+#[test]
+fn the_driver_is_built_without_a_cluster_and_takes_only_pod_faults() {
+    // No kubeconfig is read and nothing is connected until a fault is prepared.
+    let driver = PodDriver::new();
+    assert!(format!("{driver:?}").contains("connected: false"));
+    assert!(driver.handles(&cart("shop"), &FaultSpec::Delete { grace_period: None }));
+    assert!(driver.handles(
+        &cart("shop"),
+        &FaultSpec::KillContainer {
+            container: "app".into()
+        }
+    ));
+    assert!(!driver.handles(&cart("shop"), &FaultSpec::Pause {}));
+}
