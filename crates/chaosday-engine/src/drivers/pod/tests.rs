@@ -619,3 +619,41 @@ fn the_driver_is_built_without_a_cluster_and_takes_only_pod_faults() {
     ));
     assert!(!driver.handles(&cart("shop"), &FaultSpec::Pause {}));
 }
+
+#[tokio::test]
+async fn a_controller_that_may_not_be_read_is_an_error_naming_it() {
+    let (client, log) = fake_api(|request| match request.path.as_str() {
+        "/api/v1/namespaces/shop/pods" => (
+            200,
+            page(
+                vec![pod(
+                    "a",
+                    "2026-01-01T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-x"),
+                )],
+                None,
+            ),
+        ),
+        _ => status(
+            403,
+            "Forbidden",
+            "replicasets.apps \"rs-x\" is forbidden: User \"chaosday\" cannot get resource \"replicasets\" in API group \"apps\" in the namespace \"shop\"",
+        ),
+    });
+    let driver = PodDriver::with_client(client);
+    let error = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "ReplicaSet shop/rs-x",
+        "the pod's controller",
+        "forbids",
+        "grant",
+    ] {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+    assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
