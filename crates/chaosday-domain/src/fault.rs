@@ -27,6 +27,26 @@ pub enum FaultSpec {
         #[serde(default)]
         signal: Signal,
     },
+    /// Delete a Kubernetes pod through the Eviction API (its PodDisruptionBudget is kept: a
+    /// refused eviction is no fault); its controller recreates it, so there is nothing to
+    /// undo, and the revert checks that a pod of the same owner runs again.
+    Delete {
+        /// How long the pod is given to stop, such as `5s`; by default its own
+        /// `terminationGracePeriodSeconds`.
+        #[serde(
+            default,
+            with = "crate::duration::serde_human_option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schemars(with = "Option<HumanDuration>")]
+        grace_period: Option<Duration>,
+    },
+    /// Kill one container of a Kubernetes pod. The Kubernetes API has no call that kills a
+    /// container alone, so chaosday refuses it until an agent on the pod's node can.
+    KillContainer {
+        /// The container's name in the pod, such as `app`.
+        container: String,
+    },
     /// Freeze a process with SIGSTOP, or a container (the Engine's pause); reverted with
     /// SIGCONT, or by unpausing it. (A struct variant, so that unknown fields are refused.)
     Pause {},
@@ -369,6 +389,8 @@ pub enum TargetKind {
     Link,
     /// A Docker container.
     Container,
+    /// A Kubernetes pod.
+    Pod,
 }
 
 impl fmt::Display for TargetKind {
@@ -378,6 +400,7 @@ impl fmt::Display for TargetKind {
             TargetKind::Host => "host",
             TargetKind::Link => "link",
             TargetKind::Container => "container",
+            TargetKind::Pod => "pod",
         })
     }
 }
@@ -424,6 +447,8 @@ impl FaultSpec {
         ("down", &[TargetKind::Link]),
         ("http_error", &[TargetKind::Link]),
         ("http_delay", &[TargetKind::Link]),
+        ("delete", &[TargetKind::Pod]),
+        ("kill_container", &[TargetKind::Pod]),
     ];
 
     /// The fault kinds that act on a target of `target_kind` as written in files
@@ -460,6 +485,8 @@ impl FaultSpec {
             FaultSpec::Down {} => "down",
             FaultSpec::HttpError { .. } => "http_error",
             FaultSpec::HttpDelay { .. } => "http_delay",
+            FaultSpec::Delete { .. } => "delete",
+            FaultSpec::KillContainer { .. } => "kill_container",
         }
     }
 
@@ -506,6 +533,16 @@ impl FaultSpec {
                     None => Ok(()),
                 }
             }
+            FaultSpec::KillContainer { container } if !is_dns_label(container) => field(
+                "container",
+                "must name a container of the pod (lowercase letters, digits and `-`, at most 63), such as app",
+            ),
+            FaultSpec::Delete {
+                grace_period: Some(grace),
+            } if grace.subsec_nanos() != 0 => field(
+                "grace_period",
+                "must be whole seconds (Kubernetes counts it in seconds), such as 5s or 0s",
+            ),
             FaultSpec::Disconnect { network } if network.trim().is_empty() => {
                 field("network", "must name a Docker network, such as shop")
             }
@@ -561,6 +598,17 @@ impl FaultSpec {
             },
         }
     }
+}
+
+/// Whether `name` is a DNS label (RFC 1123), as Kubernetes names containers.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 impl FaultSpec {
@@ -655,6 +703,11 @@ impl fmt::Display for FaultSpec {
             FaultSpec::HttpDelay { delay, .. } => {
                 write!(f, "http_delay ({})", crate::duration::human(*delay))
             }
+            FaultSpec::Delete { grace_period: None } => f.write_str("delete"),
+            FaultSpec::Delete {
+                grace_period: Some(grace),
+            } => write!(f, "delete ({} grace)", crate::duration::human(*grace)),
+            FaultSpec::KillContainer { container } => write!(f, "kill_container ({container})"),
         }
     }
 }
@@ -889,7 +942,7 @@ mod tests {
         ]
         .concat();
         assert_eq!(FaultSpec::kinds_for("container"), container);
-        assert!(FaultSpec::kinds_for("pod").is_empty());
+        assert_eq!(FaultSpec::kinds_for("pod"), ["delete", "kill_container"]);
     }
 
     fn parse(json: &str) -> Result<FaultSpec, String> {
@@ -962,6 +1015,57 @@ mod tests {
         assert!(err.contains("invalid percentage 150"), "{err}");
         let err = parse(r#"{"kind":"kill","signal":"SIGFOO"}"#).unwrap_err();
         assert!(err.contains("unknown signal"), "{err}");
+    }
+
+    #[test]
+    fn pod_faults_parse_and_check_their_fields() {
+        assert_eq!(
+            parse(r#"{"kind":"delete"}"#),
+            Ok(FaultSpec::Delete { grace_period: None })
+        );
+        let graced = parse(r#"{"kind":"delete","grace_period":"5s"}"#).unwrap();
+        assert_eq!(
+            graced,
+            FaultSpec::Delete {
+                grace_period: Some(Duration::from_secs(5))
+            }
+        );
+        assert_eq!(graced.to_string(), "delete (5s grace)");
+        assert!(graced.acts_on("pod") && !graced.acts_on("container"));
+        assert!(parse(r#"{"kind":"delete","force":true}"#).is_err());
+        assert!(
+            parse(r#"{"kind":"kill_container"}"#)
+                .unwrap_err()
+                .contains("container")
+        );
+        let fractional = parse(r#"{"kind":"delete","grace_period":"1500ms"}"#).unwrap();
+        assert!(matches!(
+            fractional.check(),
+            Err(FaultSpecError::Field {
+                field: "grace_period",
+                ..
+            })
+        ));
+        for bad in ["", "App", "-app", "a_b"] {
+            let spec = FaultSpec::KillContainer {
+                container: bad.into(),
+            };
+            assert!(
+                matches!(
+                    spec.check(),
+                    Err(FaultSpecError::Field {
+                        field: "container",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        let good = FaultSpec::KillContainer {
+            container: "app-1".into(),
+        };
+        assert_eq!(good.check(), Ok(()));
+        assert_eq!(good.kind(), "kill_container");
     }
 
     #[test]

@@ -111,6 +111,17 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ends_ms: Option<i64>,
     },
+    /// Do `op` to this very pod (by uid) of a Kubernetes namespace.
+    Pod {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Its uid (a precondition of the call: a pod recreated under the name is spared).
+        uid: String,
+        /// What is done to it.
+        op: crate::drivers::pod::PodOp,
+    },
     /// Start a stressor child running `fault`, tagged with `token`.
     Stress {
         /// Identifies the stressor among all processes.
@@ -248,6 +259,20 @@ pub enum RevertPlan {
         /// The fault's key.
         key: String,
     },
+    /// Nothing to undo on a Kubernetes pod its controller recreates; its status tells whether
+    /// a pod of the same controller runs again.
+    Pod {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Its uid.
+        uid: String,
+        /// Its controller.
+        owner: Option<crate::drivers::pod::PodOwner>,
+        /// The target's label selector (`app=cart`), to find the pods that replace it.
+        selector: String,
+    },
     /// Kill the stressor tagged `token` and delete `file` if it exists.
     StopStressor {
         /// Identifies the stressor.
@@ -273,6 +298,7 @@ impl RevertPlan {
             RevertPlan::RemoteRemoveToxic { .. } | RevertPlan::RemoteEnable { .. } => "toxiproxy",
             RevertPlan::DeleteNetRules { .. } => "network",
             RevertPlan::Agent { .. } => "agent",
+            RevertPlan::Pod { .. } => "pod",
         }
     }
 

@@ -32,6 +32,7 @@ pub use drivers::container::ContainerDriver;
 pub use drivers::host::{HostDriver, StressorCommand};
 pub use drivers::link::LinkDriver;
 pub use drivers::network::NetworkDriver;
+pub use drivers::pod::PodDriver;
 pub use drivers::process::ProcessDriver;
 pub use drivers::toxiproxy::ToxiproxyDriver;
 pub use engine::{
@@ -67,5 +68,7 @@ pub fn standard_drivers(
         Arc::new(network),
         Arc::new(ToxiproxyDriver::new()),
         Arc::new(AgentDriver::new(None)),
+        // Connects to a cluster only when a pod fault is prepared.
+        Arc::new(PodDriver::new()),
     ]
 }

@@ -27,6 +27,9 @@ pub struct HostConfig {
     pub stressor: StressorCommand,
     /// The agents this chaosday controls, if it controls any (a game server).
     pub agents: Option<Arc<AgentHub>>,
+    /// The Kubernetes namespaces whose pods may be faulted (a game's `kubernetes.namespaces`;
+    /// by default every one but `kube-system`).
+    pub pod_namespaces: chaosday_domain::game::NamespacePolicy,
 }
 
 /// An open engine, with what opening it reverted.
@@ -65,6 +68,10 @@ pub async fn open_engine(config: &HostConfig, registry: Registry) -> anyhow::Res
         drivers.retain(|d| d.name() != "agent");
         drivers.push(Arc::new(AgentDriver::new(Some(hub.clone()))));
     }
+    drivers.retain(|d| d.name() != "pod");
+    drivers.push(Arc::new(
+        chaosday_engine::PodDriver::new().with_policy(config.pod_namespaces.clone()),
+    ));
     let engine_config = EngineConfig {
         origin: config.origin.clone(),
         ..EngineConfig::default()

@@ -178,6 +178,7 @@ impl Monkey {
                 origin: format!("monkey:{}", file.monkey),
                 stressor: options.stressor.clone(),
                 agents: None,
+                pod_namespaces: Default::default(),
             },
             registry.clone(),
         )

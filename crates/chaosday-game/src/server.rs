@@ -100,6 +100,7 @@ impl Inner {
                 origin: format!("game:{}", game.game),
                 stressor: options.stressor.clone(),
                 agents: agents.clone(),
+                pod_namespaces: game.kubernetes.namespaces.clone(),
             },
             registry.clone(),
         )

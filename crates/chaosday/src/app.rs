@@ -96,6 +96,7 @@ pub async fn open_engine_with(
         origin: origin.to_owned(),
         stressor: stressor()?,
         agents: None,
+        pod_namespaces: Default::default(),
     };
     let host = chaosday_game::host::open_engine(&config, registry).await?;
     report_recovered(&host.recovered);

@@ -226,6 +226,15 @@ impl<'g> Checker<'g> {
                     None => at.clone(),
                 };
                 self.agent_of(&path, spec);
+                if let TargetSpec::Pod(pod) = spec.local()
+                    && let Some(rule) = game.kubernetes.namespaces.refuses(pod.namespace())
+                {
+                    self.report(
+                        format!("{path}.pod.namespace"),
+                        format!("pods here may not be faulted: {rule}"),
+                        "target a pod in an allowed namespace, or change `kubernetes.namespaces` (the deny list always wins)",
+                    );
+                }
             }
             match &target.placement {
                 Placement::Shared(spec) => self.target_spec(&at, spec, &mut listens),
@@ -1164,6 +1173,17 @@ impl Checks {
                         "{which} is not supervised, so nothing starts it again after a `kill`: that is only allowed in a `fix` scenario, where the team restarts it (this one is `{resolution}`)"
                     ),
                     "use `resolution: fix`, or make the target `supervised: true` (with `command` as a list)",
+                );
+            }
+            (FaultSpec::Delete { .. } | FaultSpec::KillContainer { .. }, TargetSpec::Pod(_))
+                if resolution == Resolution::Fix =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "a `{kind}` on {which} is undone by the pod's controller, which recreates it: there is nothing for a team to fix, and this scenario is `fix`"
+                    ),
+                    "use `resolution: timed` (with a `duration`) or `resolution: diagnose`",
                 );
             }
             _ => {}

@@ -98,6 +98,63 @@ pub struct Game {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub agents: BTreeMap<String, Agent>,
+    /// Which Kubernetes namespaces pod targets may be in (`kube-system` is denied unless
+    /// `allow` names it; the deny list always wins).
+    #[serde(default, skip_serializing_if = "Kubernetes::is_default")]
+    pub kubernetes: Kubernetes,
+}
+
+/// The game's Kubernetes settings: `{namespaces: {allow: [shop], deny: [payments]}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// Which namespaces pod targets may be in.
+    #[serde(default)]
+    pub namespaces: NamespacePolicy,
+}
+
+impl Kubernetes {
+    fn is_default(&self) -> bool {
+        *self == Kubernetes::default()
+    }
+}
+
+/// Namespaces pods may be faulted in. With `allow`, only those; `deny` always wins, and
+/// `kube-system` is denied unless `allow` names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacePolicy {
+    /// Only these namespaces (every one if empty, but `kube-system`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Never these namespaces, even if allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// The namespace denied unless a game allows it by name.
+pub const DENIED_BY_DEFAULT: &str = "kube-system";
+
+impl NamespacePolicy {
+    /// `None` if pods in `namespace` may be faulted; else the rule that forbids it.
+    pub fn refuses(&self, namespace: &str) -> Option<String> {
+        if self.deny.iter().any(|n| n == namespace) {
+            Some(format!(
+                "namespace `{namespace}` is in `kubernetes.namespaces.deny`"
+            ))
+        } else if !self.allow.is_empty() && !self.allow.iter().any(|n| n == namespace) {
+            Some(format!(
+                "namespace `{namespace}` is not in `kubernetes.namespaces.allow` ({})",
+                self.allow.join(", ")
+            ))
+        } else if namespace == DENIED_BY_DEFAULT && !self.allow.iter().any(|n| n == namespace) {
+            Some(format!(
+                "namespace `{DENIED_BY_DEFAULT}` is denied by default (the cluster's own pods)"
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// An agent the game's server expects: `{token_env: DB_HOST_AGENT_TOKEN, lease: 30s}`.

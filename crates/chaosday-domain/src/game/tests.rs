@@ -1684,3 +1684,99 @@ fn a_process_on_an_agent_is_not_supervised_and_its_kill_follows_the_process_rule
         )],
     );
 }
+
+#[test]
+fn pod_faults_need_a_timed_or_diagnose_scenario() {
+    let pods = r#"{"targets":{"search":{"container":null,"pod":{"namespace":"shop","selector":{"app":"search"}}}},"#;
+    let scenario = |fault: &str, resolution: &str| {
+        let kind = serde_json::from_str::<FaultSpec>(fault).unwrap().kind();
+        format!(
+            r#"{pods}"scenarios":[{{"name":"s","faults":[{{"target":"search","fault":{fault}}}],"diagnosis":{{"target":"search","kind":"{kind}"}},"resolution":{resolution}}}]}}"#
+        )
+    };
+    let delete = r#"{"kind":"delete","grace_period":"5s"}"#;
+    check(&scenario(delete, r#""diagnose""#), &[]);
+    check(
+        &scenario(delete, r#""fix","probes":["cart-up"]"#),
+        &[(
+            "scenarios[0].faults[0].fault.kind",
+            "use `resolution: timed` (with a `duration`) or `resolution: diagnose`",
+        )],
+    );
+    check(
+        &scenario(
+            r#"{"kind":"kill_container","container":"app"}"#,
+            r#""fix","probes":["cart-up"]"#,
+        ),
+        &[(
+            "scenarios[0].faults[0].fault.kind",
+            "undone by the pod's controller",
+        )],
+    );
+    // A pod fault on a container is refused, with the pod kinds named.
+    check_scenario(
+        r#"{"faults":[{"target":"search","fault":{"kind":"delete"}}],"diagnosis":{"target":"search","kind":"delete"}}"#,
+        &[("scenarios[0].faults[0].fault.kind", "or target a pod")],
+    );
+}
+
+#[test]
+fn pod_namespaces_follow_the_policy_and_deny_wins() {
+    let target = |namespace: &str, policy: &str| {
+        format!(
+            r#"{{"targets":{{"search":{{"container":null,"pod":{{"namespace":"{namespace}","selector":{{"app":"search"}}}}}}}}{policy}}}"#
+        )
+    };
+    check(&target("shop", ""), &[]);
+    check(
+        &target("kube-system", ""),
+        &[(
+            "targets.search.pod.namespace",
+            "`kube-system` is denied by default",
+        )],
+    );
+    check(
+        &target(
+            "kube-system",
+            r#","kubernetes":{"namespaces":{"allow":["kube-system"]}}"#,
+        ),
+        &[],
+    );
+    check(
+        &target(
+            "shop",
+            r#","kubernetes":{"namespaces":{"allow":["shop"],"deny":["shop"]}}"#,
+        ),
+        &[(
+            "targets.search.pod.namespace",
+            "is in `kubernetes.namespaces.deny`",
+        )],
+    );
+    check(
+        &target(
+            "shop",
+            r#","kubernetes":{"namespaces":{"allow":["web","db"]}}"#,
+        ),
+        &[(
+            "targets.search.pod.namespace",
+            "not in `kubernetes.namespaces.allow` (web, db)",
+        )],
+    );
+    let per_team = r#"{"targets":{"shop":{"per_team":{"checkout":{"pod":{"namespace":"red","selector":{"app":"x"}}},"search":{"pod":{"namespace":"blue","selector":{"app":"x"}}}}}},"probes":{"shop-up":null},"kubernetes":{"namespaces":{"deny":["blue"]}}}"#;
+    check(
+        per_team,
+        &[("targets.shop.per_team.search.pod.namespace", "deny")],
+    );
+    assert!(
+        serde_json::from_value::<Game>({
+            let mut game = yaml_value(BASE);
+            merge(
+                &mut game,
+                serde_json::json!({"kubernetes": {"namespaces": {"allow": [], "block": []}}}),
+            );
+            game
+        })
+        .is_err(),
+        "unknown policy fields are refused"
+    );
+}

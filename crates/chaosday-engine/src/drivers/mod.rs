@@ -5,5 +5,6 @@ pub mod container;
 pub mod host;
 pub mod link;
 pub mod network;
+pub mod pod;
 pub mod process;
 pub mod toxiproxy;

@@ -777,3 +777,92 @@ async fn a_shutdown_waits_for_an_injection_in_flight_and_then_injects_nothing() 
     assert!(matches!(refused, Error::ShuttingDown), "{refused:?}");
     assert_eq!(driver.injected(), [key(1)]);
 }
+
+/// The pod driver under the engine, over a fake Kubernetes API whose eviction answers
+/// `eviction`.
+async fn pod_engine(eviction: (u16, serde_json::Value)) -> (Engine, Arc<MemoryJournal>) {
+    use crate::drivers::pod::tests::{fake_api, page, pod};
+    let (client, _log) = fake_api(move |request| {
+        if request.method == "POST" {
+            return eviction.clone();
+        }
+        let labels = serde_json::json!({"app": "cart", "chaosday.enable": "true"});
+        (
+            200,
+            page(
+                vec![pod("c", "2026-01-01T00:00:00Z", labels, Some("rs-c"))],
+                None,
+            ),
+        )
+    });
+    let journal = Arc::new(MemoryJournal::default());
+    let config = EngineConfig {
+        origin: "test".into(),
+        step_timeout: Duration::from_secs(5),
+        watch_every: Duration::from_millis(100),
+    };
+    let driver: Arc<dyn Driver> = Arc::new(crate::drivers::pod::PodDriver::with_client(client));
+    let (engine, _) = Engine::open(journal.clone(), vec![driver], config)
+        .await
+        .expect("the engine opens");
+    (engine, journal)
+}
+
+#[tokio::test]
+async fn an_eviction_refused_by_a_disruption_budget_leaves_nothing_active() {
+    use crate::drivers::pod::tests::{cart, status};
+    let (engine, journal) = pod_engine(status(
+        429,
+        "TooManyRequests",
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+    ))
+    .await;
+    let error = engine
+        .inject(
+            &cart("shop"),
+            &FaultSpec::Delete { grace_period: None },
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("PodDisruptionBudget"), "{error}");
+    assert!(engine.list(None).await.unwrap().is_empty(), "nothing live");
+    let entries: Vec<Entry> = journal.state.lock().entries.values().cloned().collect();
+    assert_eq!(entries.len(), 1, "the plan was journaled first");
+    assert_eq!(entries[0].state, FaultState::Failed);
+    assert_eq!(entries[0].target_key, "pod:shop/c");
+    assert!(
+        entries[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("disruption budget")
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_eviction_is_journaled_active_then_reverted() {
+    use crate::drivers::pod::tests::cart;
+    let (engine, journal) = pod_engine((
+        201,
+        serde_json::json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+    .await;
+    let handle = engine
+        .inject(
+            &cart("shop"),
+            &FaultSpec::Delete { grace_period: None },
+            None,
+        )
+        .await
+        .unwrap();
+    let entries: Vec<Entry> = journal.state.lock().entries.values().cloned().collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].state, FaultState::Active);
+    let plan: RevertPlan = serde_json::from_str(&entries[0].revert).unwrap();
+    assert!(matches!(&plan, RevertPlan::Pod { name, uid, .. } if name == "c" && uid == "uid-c"));
+    assert_eq!(plan.driver(), "pod");
+    engine.revert(handle.id, "test").await.unwrap();
+    assert_eq!(journal.entry(handle.id).state, FaultState::Reverted);
+}

@@ -1,0 +1,659 @@
+//! The pod driver against the Kubernetes API contract: a fake API server behind
+//! `tower_test::mock::pair()`, answering the JSON shapes a real one does (PodList pages with
+//! `metadata.continue`, Pods with ownerReferences, Status errors), recording every request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaosday_domain::game::NamespacePolicy;
+use chaosday_domain::target::PodTarget;
+use chaosday_domain::{FaultSpec, TargetSpec};
+use http_body_util::BodyExt;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use super::*;
+
+/// One request the driver made.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub body: Value,
+}
+
+impl Seen {
+    fn continue_token(&self) -> Option<&str> {
+        self.query.get("continue").map(String::as_str)
+    }
+}
+
+/// The requests seen so far.
+pub(crate) type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// A client whose API server answers each request with `answer` (status, JSON body).
+pub(crate) fn fake_api(
+    answer: impl Fn(&Seen) -> (u16, Value) + Send + Sync + 'static,
+) -> (kube::Client, Log) {
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Some((request, respond)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let request = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (status, body) = answer(&request);
+            seen.lock().push(request);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(body.to_string().into_bytes()))
+                .expect("a response");
+            respond.send_response(response);
+        }
+    });
+    (kube::Client::new(service, "default"), log)
+}
+
+/// A Pod as the API server returns it.
+pub(crate) fn pod(name: &str, created: &str, labels: Value, owner: Option<&str>) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": format!("uid-{name}"),
+            "creationTimestamp": created,
+            "labels": labels,
+        },
+        "spec": {
+            "nodeName": "node-1",
+            "containers": [{"name": "app", "image": "shop:1"}, {"name": "sidecar", "image": "proxy:1"}],
+        },
+        "status": {"phase": "Running"},
+    });
+    if let Some(owner) = owner {
+        pod["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": owner,
+            "uid": format!("uid-{owner}"),
+            "controller": true,
+            "blockOwnerDeletion": true,
+        }]);
+    }
+    pod
+}
+
+/// A PodList page, with its `continue` token if more follow.
+pub(crate) fn page(items: Vec<Value>, next: Option<&str>) -> Value {
+    let mut metadata = json!({"resourceVersion": "4242"});
+    if let Some(next) = next {
+        metadata["continue"] = json!(next);
+        metadata["remainingItemCount"] = json!(1);
+    }
+    json!({"apiVersion": "v1", "kind": "PodList", "metadata": metadata, "items": items})
+}
+
+/// A failure Status as the API server writes it.
+pub(crate) fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
+    (
+        code,
+        json!({
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }),
+    )
+}
+
+/// A ReplicaSet whose pod template carries `labels`.
+fn replica_set(name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "cart"}},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app"}]}},
+        },
+    })
+}
+
+pub(crate) fn cart(namespace: &str) -> TargetSpec {
+    TargetSpec::Pod(
+        PodTarget::new(namespace, BTreeMap::from([("app".into(), "cart".into())])).unwrap(),
+    )
+}
+
+const EVICTION: &str = "/api/v1/namespaces/shop/pods/c/eviction";
+
+/// Two pages: `a` (no label, its ReplicaSet's template none either), `b` (labelled,
+/// young), then `c` (no label, but its ReplicaSet's template has it; the oldest that opts
+/// in), `d` (labelled and the oldest, but terminating), `e` (labelled, no controller).
+fn two_pages(request: &Seen) -> (u16, Value) {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/api/v1/namespaces/shop/pods") => match request.continue_token() {
+            None => (
+                200,
+                page(
+                    vec![
+                        pod(
+                            "a",
+                            "2026-01-01T00:00:00Z",
+                            json!({"app": "cart"}),
+                            Some("rs-x"),
+                        ),
+                        pod(
+                            "b",
+                            "2026-03-01T00:00:00Z",
+                            json!({"app": "cart", "chaosday.enable": "true"}),
+                            Some("rs-y"),
+                        ),
+                    ],
+                    Some("page-2"),
+                ),
+            ),
+            Some("page-2") => {
+                let mut d = pod(
+                    "d",
+                    "2025-01-01T00:00:00Z",
+                    json!({"app": "cart", "chaosday.enable": "true"}),
+                    Some("rs-y"),
+                );
+                d["metadata"]["deletionTimestamp"] = json!("2026-04-01T00:00:00Z");
+                (
+                    200,
+                    page(
+                        vec![
+                            pod(
+                                "c",
+                                "2026-02-01T00:00:00Z",
+                                json!({"app": "cart"}),
+                                Some("rs-z"),
+                            ),
+                            d,
+                            pod(
+                                "e",
+                                "2025-06-01T00:00:00Z",
+                                json!({"app": "cart", "chaosday.enable": "true"}),
+                                None,
+                            ),
+                        ],
+                        None,
+                    ),
+                )
+            }
+            Some(other) => status(410, "Expired", &format!("unknown token {other}")),
+        },
+        ("GET", "/apis/apps/v1/namespaces/shop/replicasets/rs-x") => {
+            (200, replica_set("rs-x", json!({"app": "cart"})))
+        }
+        ("GET", "/apis/apps/v1/namespaces/shop/replicasets/rs-z") => (
+            200,
+            replica_set("rs-z", json!({"app": "cart", "chaosday.enable": "true"})),
+        ),
+        ("POST", EVICTION) => (
+            201,
+            json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}),
+        ),
+        _ => status(404, "NotFound", &format!("{} not found", request.path)),
+    }
+}
+
+#[tokio::test]
+async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
+    let (client, log) = fake_api(two_pages);
+    let driver = PodDriver::with_client(client);
+    let delete = FaultSpec::Delete {
+        grace_period: Some(Duration::from_secs(5)),
+    };
+    assert!(driver.handles(&cart("shop"), &delete));
+    let prepared = driver.prepare(&cart("shop"), &delete).await.unwrap();
+    assert_eq!(prepared.target_key, "pod:shop/c");
+    assert_eq!(
+        prepared.revert,
+        RevertPlan::Pod {
+            namespace: "shop".into(),
+            name: "c".into(),
+            uid: "uid-c".into(),
+            owner: Some(PodOwner {
+                kind: "ReplicaSet".into(),
+                name: "rs-z".into(),
+                uid: "uid-rs-z".into(),
+            }),
+            selector: "app=cart".into(),
+        }
+    );
+    {
+        let seen = log.lock();
+        // Preparing touches nothing: it only reads.
+        assert!(seen.iter().all(|r| r.method == "GET"), "{seen:#?}");
+        let lists: Vec<_> = seen
+            .iter()
+            .filter(|r| r.path == "/api/v1/namespaces/shop/pods")
+            .collect();
+        assert_eq!(lists.len(), 2);
+        for list in &lists {
+            assert_eq!(
+                list.query.get("labelSelector").map(String::as_str),
+                Some("app=cart")
+            );
+            assert_eq!(list.query.get("limit").map(String::as_str), Some("100"));
+        }
+        assert_eq!(lists[0].continue_token(), None);
+        assert_eq!(lists[1].continue_token(), Some("page-2"));
+        // The owners of unlabelled pods are read, once each; a labelled pod's never.
+        let owners: Vec<&str> = seen
+            .iter()
+            .filter(|r| r.path.starts_with("/apis/apps/v1/"))
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "/apis/apps/v1/namespaces/shop/replicasets/rs-x",
+                "/apis/apps/v1/namespaces/shop/replicasets/rs-z"
+            ]
+        );
+    }
+
+    driver.inject(&prepared).await.unwrap();
+    let seen = log.lock();
+    let evictions: Vec<&Seen> = seen.iter().filter(|r| r.method != "GET").collect();
+    assert_eq!(evictions.len(), 1, "one eviction, of c only: {seen:#?}");
+    let eviction = evictions[0];
+    assert_eq!(
+        (eviction.method.as_str(), eviction.path.as_str()),
+        ("POST", EVICTION)
+    );
+    assert_eq!(eviction.body["apiVersion"], "policy/v1");
+    assert_eq!(eviction.body["kind"], "Eviction");
+    assert_eq!(eviction.body["metadata"]["name"], "c");
+    assert_eq!(eviction.body["deleteOptions"]["gracePeriodSeconds"], 5);
+    assert_eq!(
+        eviction.body["deleteOptions"]["preconditions"]["uid"],
+        "uid-c"
+    );
+}
+
+#[tokio::test]
+async fn without_a_grace_period_the_pod_keeps_its_own() {
+    let (client, log) = fake_api(two_pages);
+    let driver = PodDriver::with_client(client);
+    let delete = FaultSpec::Delete { grace_period: None };
+    let prepared = driver.prepare(&cart("shop"), &delete).await.unwrap();
+    driver.inject(&prepared).await.unwrap();
+    let seen = log.lock();
+    let eviction = seen.iter().find(|r| r.method == "POST").unwrap();
+    assert!(
+        eviction.body["deleteOptions"]
+            .get("gracePeriodSeconds")
+            .is_none()
+    );
+    assert_eq!(
+        eviction.body["deleteOptions"]["preconditions"]["uid"],
+        "uid-c"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_continue_token_lists_again_from_the_start() {
+    let calls = Arc::new(Mutex::new(0));
+    let count = calls.clone();
+    let (client, log) = fake_api(move |request| {
+        if request.path != "/api/v1/namespaces/shop/pods" {
+            return status(404, "NotFound", "not found");
+        }
+        let mut calls = count.lock();
+        *calls += 1;
+        match (*calls, request.continue_token()) {
+            (1, None) => (200, page(vec![], Some("stale"))),
+            (2, Some("stale")) => status(
+                410,
+                "Expired",
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ),
+            (3, None) => (
+                200,
+                page(
+                    vec![pod(
+                        "f",
+                        "2026-01-01T00:00:00Z",
+                        json!({"app": "cart", "chaosday.enable": "true"}),
+                        Some("rs-f"),
+                    )],
+                    None,
+                ),
+            ),
+            _ => status(500, "InternalError", "unexpected request"),
+        }
+    });
+    let driver = PodDriver::with_client(client);
+    let prepared = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap();
+    assert_eq!(prepared.target_key, "pod:shop/f");
+    let tokens: Vec<Option<String>> = log
+        .lock()
+        .iter()
+        .map(|r| r.continue_token().map(str::to_owned))
+        .collect();
+    assert_eq!(tokens, [None, Some("stale".into()), None]);
+}
+
+#[tokio::test]
+async fn a_pod_that_does_not_opt_in_is_never_touched_and_the_error_says_how() {
+    // `a`'s ReplicaSet is gone (404): it does not opt in; `e` has no controller.
+    let (client, log) = fake_api(|request| match request.path.as_str() {
+        "/api/v1/namespaces/shop/pods" => (
+            200,
+            page(
+                vec![
+                    pod(
+                        "a",
+                        "2026-01-01T00:00:00Z",
+                        json!({"app": "cart"}),
+                        Some("rs-gone"),
+                    ),
+                    pod(
+                        "e",
+                        "2026-01-01T00:00:00Z",
+                        json!({"app": "cart", "chaosday.enable": "true"}),
+                        None,
+                    ),
+                ],
+                None,
+            ),
+        ),
+        _ => status(404, "NotFound", "replicasets.apps \"rs-gone\" not found"),
+    });
+    let driver = PodDriver::with_client(client);
+    let error = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "namespace `shop`",
+        "app=cart",
+        "2 matched",
+        "chaosday.enable=true",
+        "spec.template.metadata.labels",
+    ] {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+    assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test]
+async fn a_forbidden_list_says_which_permission_to_grant() {
+    let (client, _log) = fake_api(|_| {
+        status(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"system:serviceaccount:chaos:chaosday\" cannot list resource \"pods\" in API group \"\" in the namespace \"shop\"",
+        )
+    });
+    let driver = PodDriver::with_client(client);
+    let error = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "namespace `shop`",
+        "cannot list resource",
+        "grant",
+        "pods/eviction",
+    ] {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+}
+
+#[tokio::test]
+async fn denied_namespaces_are_refused_before_any_request() {
+    let (client, log) = fake_api(two_pages);
+    let driver = PodDriver::with_client(client.clone());
+    let error = driver
+        .prepare(
+            &cart("kube-system"),
+            &FaultSpec::Delete { grace_period: None },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`kube-system` is denied by default"),
+        "{error}"
+    );
+    let driver = PodDriver::with_client(client).with_policy(NamespacePolicy {
+        allow: vec!["shop".into()],
+        deny: vec!["shop".into()],
+    });
+    let error = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("kubernetes.namespaces.deny"), "{error}");
+    assert!(log.lock().is_empty());
+}
+
+#[tokio::test]
+async fn kill_container_is_refused_with_the_reason_and_the_node() {
+    let (client, log) = fake_api(two_pages);
+    let driver = PodDriver::with_client(client);
+    let kill = |container: &str| FaultSpec::KillContainer {
+        container: container.into(),
+    };
+    assert!(driver.handles(&cart("shop"), &kill("app")));
+    let error = driver
+        .prepare(&cart("shop"), &kill("app"))
+        .await
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "pod shop/c",
+        "no call that kills one container",
+        "node node-1",
+        "use `delete`",
+    ] {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+    let error = driver
+        .prepare(&cart("shop"), &kill("db"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no container `db` (it has app, sidecar)"),
+        "{error}"
+    );
+    assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
+
+fn evicting(answer: (u16, Value)) -> impl Fn(&Seen) -> (u16, Value) + Send + Sync + 'static {
+    move |request| {
+        if request.method == "POST" {
+            answer.clone()
+        } else {
+            two_pages(request)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_or_stale_eviction_is_a_clear_error() {
+    for (answer, words) in [
+        (
+            status(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+            ),
+            "PodDisruptionBudget allows no disruption",
+        ),
+        (
+            status(
+                409,
+                "Conflict",
+                "Precondition failed: UID in precondition: uid-c, UID in object meta: uid-c2",
+            ),
+            "no longer the pod chosen",
+        ),
+        (
+            status(404, "NotFound", "pods \"c\" not found"),
+            "the pod is gone already",
+        ),
+    ] {
+        let (client, _log) = fake_api(evicting(answer));
+        let driver = PodDriver::with_client(client);
+        let prepared = driver
+            .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+            .await
+            .unwrap();
+        let error = driver.inject(&prepared).await.unwrap_err().to_string();
+        assert!(
+            error.contains(words) && error.contains("pod shop/c"),
+            "{words:?} not in {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn status_tells_whether_the_controller_brought_a_pod_back() {
+    let plan = RevertPlan::Pod {
+        namespace: "shop".into(),
+        name: "c".into(),
+        uid: "uid-c".into(),
+        owner: Some(PodOwner {
+            kind: "ReplicaSet".into(),
+            name: "rs-z".into(),
+            uid: "uid-rs-z".into(),
+        }),
+        selector: "app=cart".into(),
+    };
+    let back = Arc::new(Mutex::new(false));
+    let flag = back.clone();
+    let (client, log) = fake_api(move |_| {
+        let mut items = vec![
+            // The evicted pod, terminating; another controller's pod, running.
+            {
+                let mut c = pod(
+                    "c",
+                    "2026-02-01T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-z"),
+                );
+                c["metadata"]["deletionTimestamp"] = json!("2026-04-01T00:00:00Z");
+                c
+            },
+            pod(
+                "b",
+                "2026-02-01T00:00:00Z",
+                json!({"app": "cart"}),
+                Some("rs-y"),
+            ),
+        ];
+        if *flag.lock() {
+            items.push(pod(
+                "c2",
+                "2026-04-01T00:00:01Z",
+                json!({"app": "cart"}),
+                Some("rs-z"),
+            ));
+        }
+        (200, page(items, None))
+    });
+    let driver = PodDriver::with_client(client);
+    assert_eq!(driver.status(&plan).await.unwrap(), Status::InEffect);
+    *back.lock() = true;
+    assert_eq!(driver.status(&plan).await.unwrap(), Status::Gone);
+    // Nothing to undo: the revert makes no request.
+    let before = log.lock().len();
+    driver.revert(&plan).await.unwrap();
+    driver.revert(&plan).await.unwrap();
+    assert_eq!(log.lock().len(), before);
+    assert_eq!(
+        log.lock()[0].query.get("labelSelector").map(String::as_str),
+        Some("app=cart")
+    );
+}
+
+#[test]
+fn the_driver_is_built_without_a_cluster_and_takes_only_pod_faults() {
+    // No kubeconfig is read and nothing is connected until a fault is prepared.
+    let driver = PodDriver::new();
+    assert!(format!("{driver:?}").contains("connected: false"));
+    assert!(driver.handles(&cart("shop"), &FaultSpec::Delete { grace_period: None }));
+    assert!(driver.handles(
+        &cart("shop"),
+        &FaultSpec::KillContainer {
+            container: "app".into()
+        }
+    ));
+    assert!(!driver.handles(&cart("shop"), &FaultSpec::Pause {}));
+}
+
+#[tokio::test]
+async fn a_controller_that_may_not_be_read_is_an_error_naming_it() {
+    let (client, log) = fake_api(|request| match request.path.as_str() {
+        "/api/v1/namespaces/shop/pods" => (
+            200,
+            page(
+                vec![pod(
+                    "a",
+                    "2026-01-01T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-x"),
+                )],
+                None,
+            ),
+        ),
+        _ => status(
+            403,
+            "Forbidden",
+            "replicasets.apps \"rs-x\" is forbidden: User \"chaosday\" cannot get resource \"replicasets\" in API group \"apps\" in the namespace \"shop\"",
+        ),
+    });
+    let driver = PodDriver::with_client(client);
+    let error = driver
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    for words in [
+        "ReplicaSet shop/rs-x",
+        "the pod's controller",
+        "forbids",
+        "grant",
+    ] {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+    assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
