@@ -224,6 +224,23 @@ fn two_pages(request: &Seen) -> (u16, Value) {
     }
 }
 
+/// The error `prepare` gives for a `delete` of the shop's cart pods through `client`.
+async fn delete_refused(client: kube::Client) -> String {
+    PodDriver::with_client(client)
+        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+/// `error` says every one of `words`.
+#[track_caller]
+fn says(error: &str, words: &[&str]) {
+    for words in words {
+        assert!(error.contains(words), "{words:?} not in {error}");
+    }
+}
+
 #[tokio::test]
 async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
     let (client, log) = fake_api(two_pages);
@@ -392,21 +409,17 @@ async fn a_pod_that_does_not_opt_in_is_never_touched_and_the_error_says_how() {
         ),
         _ => status(404, "NotFound", "replicasets.apps \"rs-gone\" not found"),
     });
-    let driver = PodDriver::with_client(client);
-    let error = driver
-        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
-        .await
-        .unwrap_err()
-        .to_string();
-    for words in [
-        "namespace `shop`",
-        "app=cart",
-        "2 matched",
-        "chaosday.enable=true",
-        "spec.template.metadata.labels",
-    ] {
-        assert!(error.contains(words), "{words:?} not in {error}");
-    }
+    let error = delete_refused(client).await;
+    says(
+        &error,
+        &[
+            "namespace `shop`",
+            "app=cart",
+            "2 matched",
+            "chaosday.enable=true",
+            "spec.template.metadata.labels",
+        ],
+    );
     assert!(log.lock().iter().all(|r| r.method == "GET"));
 }
 
@@ -419,20 +432,16 @@ async fn a_forbidden_list_says_which_permission_to_grant() {
             "pods is forbidden: User \"system:serviceaccount:chaos:chaosday\" cannot list resource \"pods\" in API group \"\" in the namespace \"shop\"",
         )
     });
-    let driver = PodDriver::with_client(client);
-    let error = driver
-        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
-        .await
-        .unwrap_err()
-        .to_string();
-    for words in [
-        "namespace `shop`",
-        "cannot list resource",
-        "grant",
-        "pods/eviction",
-    ] {
-        assert!(error.contains(words), "{words:?} not in {error}");
-    }
+    let error = delete_refused(client).await;
+    says(
+        &error,
+        &[
+            "namespace `shop`",
+            "cannot list resource",
+            "grant",
+            "pods/eviction",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -477,14 +486,15 @@ async fn kill_container_is_refused_with_the_reason_and_the_node() {
         .await
         .unwrap_err()
         .to_string();
-    for words in [
-        "pod shop/c",
-        "no call that kills one container",
-        "node node-1",
-        "use `delete`",
-    ] {
-        assert!(error.contains(words), "{words:?} not in {error}");
-    }
+    says(
+        &error,
+        &[
+            "pod shop/c",
+            "no call that kills one container",
+            "node node-1",
+            "use `delete`",
+        ],
+    );
     let error = driver
         .prepare(&cart("shop"), &kill("db"))
         .await
@@ -641,19 +651,15 @@ async fn a_controller_that_may_not_be_read_is_an_error_naming_it() {
             "replicasets.apps \"rs-x\" is forbidden: User \"chaosday\" cannot get resource \"replicasets\" in API group \"apps\" in the namespace \"shop\"",
         ),
     });
-    let driver = PodDriver::with_client(client);
-    let error = driver
-        .prepare(&cart("shop"), &FaultSpec::Delete { grace_period: None })
-        .await
-        .unwrap_err()
-        .to_string();
-    for words in [
-        "ReplicaSet shop/rs-x",
-        "the pod's controller",
-        "forbids",
-        "grant",
-    ] {
-        assert!(error.contains(words), "{words:?} not in {error}");
-    }
+    let error = delete_refused(client).await;
+    says(
+        &error,
+        &[
+            "ReplicaSet shop/rs-x",
+            "the pod's controller",
+            "forbids",
+            "grant",
+        ],
+    );
     assert!(log.lock().iter().all(|r| r.method == "GET"));
 }
