@@ -18,16 +18,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use common::{GM, Rng, between, http, http_ok, serve_command, sigkill, unique, wait_until};
+use common::{
+    GM, Rng, between, http, http_ok, serve_command, sigkill, spawn_lines, unique, wait_until,
+};
 
 /// The longest any step of a trial may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -51,24 +52,8 @@ impl Replica {
         if standby {
             extra.push("--standby");
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(sandbox.join("serve.log"))?;
-        let mut child = serve_command(sandbox, &extra)?
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .context("starting chaosday serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(value);
-                }
-            }
-        });
+        let (child, lines) =
+            spawn_lines(serve_command(sandbox, &extra)?, &sandbox.join("serve.log"))?;
         Ok(Replica { child, lines })
     }
 

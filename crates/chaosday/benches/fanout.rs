@@ -22,18 +22,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use common::{GM, serve_command};
+use common::{GM, serve_command, spawn_lines};
 
 /// How long clients may take to connect, and one commit to reach them all.
 const CONNECT_LIMIT: Duration = Duration::from_secs(180);
@@ -68,25 +66,9 @@ impl Replica {
         if standby {
             extra.push("--standby");
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(sandbox.join("serve.log"))?;
-        let mut child = serve_command(sandbox, &extra)?
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .context("starting chaosday serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(value);
-                }
-            }
-        });
+        let mut command = serve_command(sandbox, &extra)?;
+        command.env("RUST_LOG", "warn");
+        let (child, rx) = spawn_lines(command, &sandbox.join("serve.log"))?;
         let address = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))

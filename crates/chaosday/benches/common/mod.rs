@@ -120,7 +120,24 @@ pub fn fault_list(state_dir: &Path) -> Result<(Vec<Value>, String)> {
 /// Starts a long-running chaosday (`serve`, `proxy`) given `--output json`; its stderr goes
 /// to `log`. The receiver gets the address of the `{"event": "listening", "address": ...}`
 /// line it prints once it listens.
-pub fn spawn_json(mut command: Command, log: &Path) -> Result<(Child, mpsc::Receiver<String>)> {
+pub fn spawn_json(command: Command, log: &Path) -> Result<(Child, mpsc::Receiver<String>)> {
+    let (child, lines) = spawn_lines(command, log)?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for value in lines {
+            if value["event"] == "listening"
+                && let Some(address) = value["address"].as_str()
+            {
+                let _ = tx.send(address.to_owned());
+            }
+        }
+    });
+    Ok((child, rx))
+}
+
+/// Starts a chaosday given `--output json`, its stderr appended to `log`; the receiver gets
+/// every JSON line it prints, in order.
+pub fn spawn_lines(mut command: Command, log: &Path) -> Result<(Child, mpsc::Receiver<Value>)> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -134,13 +151,9 @@ pub fn spawn_json(mut command: Command, log: &Path) -> Result<(Child, mpsc::Rece
     let stdout = child.stdout.take().context("stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if let Ok(value) = serde_json::from_str::<Value>(&line)
-                && value["event"] == "listening"
-                && let Some(address) = value["address"].as_str()
-            {
-                let _ = tx.send(address.to_owned());
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(value);
             }
         }
     });

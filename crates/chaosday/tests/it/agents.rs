@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::game_support::{CHECKOUT, GM, GameServer};
+use crate::game_support::{CHECKOUT, GM, GameServer, assert_all_in_timeline};
 use crate::hosts::Netns;
 use crate::replicas::Follower;
 use crate::support::{Running, Sandbox, processes_with, state_of, unique, wait_until};
@@ -600,18 +600,7 @@ async fn a_game_over_three_hosts_and_two_replicas_survives_the_leaders_kill_9_an
     assert!(db.stopped() && web.stopped());
     // Every acknowledged event is in the new leader's log.
     let (_, timeline) = follower.get("/timeline", Some(GM)).await;
-    let seqs: Vec<i64> = timeline
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["seq"].as_i64())
-        .collect();
-    for seq in &acked {
-        assert!(
-            seqs.contains(seq),
-            "acknowledged event {seq} lost: {timeline}"
-        );
-    }
+    assert_all_in_timeline(&timeline, &acked);
 
     // The web host loses its network: its dead-man's switch reverts its fault within the
     // lease, and the new leader counts it lost.

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, Started, kill_all, service_argv};
+use crate::game_support::{
+    CHECKOUT, GM, GameServer, SEARCH, Started, assert_all_in_timeline, journal_entries, kill_all,
+    service_argv,
+};
 use crate::support::owned_port;
 
 /// The services of a game: two HTTP services, each behind a proxied link.
@@ -831,18 +834,7 @@ async fn a_server_killed_mid_game_loses_nothing_acknowledged_and_the_game_goes_o
     let (_, board_after) = server.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
     let (_, timeline) = server.get("/timeline", Some(GM)).await;
-    let seqs: Vec<i64> = timeline
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| n(&e["seq"]))
-        .collect();
-    for seq in acked {
-        assert!(
-            seqs.contains(&seq),
-            "acknowledged event {seq} is lost: {timeline}"
-        );
-    }
+    assert_all_in_timeline(&timeline, &acked);
     let faults_after = server.get("/faults", Some(GM)).await.1;
     assert_eq!(
         faults_after.as_array().unwrap().len(),
@@ -1308,18 +1300,7 @@ async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_no
     let (_, board_after) = server.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
     let (_, timeline) = server.get("/timeline", Some(GM)).await;
-    let seqs: Vec<i64> = timeline
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| n(&e["seq"]))
-        .collect();
-    for seq in &acked {
-        assert!(
-            seqs.contains(seq),
-            "acknowledged event {seq} is lost: {timeline}"
-        );
-    }
+    assert_all_in_timeline(&timeline, &acked);
     // Each target's fault: the dead leader's reverted by the journal, put back once.
     let faults = server.get("/faults", Some(GM)).await.1;
     assert_eq!(faults.as_array().unwrap().len(), 2, "{faults}");
@@ -1328,16 +1309,7 @@ async fn a_standby_replica_takes_over_a_game_after_the_leader_s_kill_9_losing_no
         .run(&["fault", "list", "--all", "--output", "json"]);
     let listed: Value = serde_json::from_slice(&list.stdout).expect("fault list --output json");
     for fault in ["pause", "latency"] {
-        let entries: Vec<&Value> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| {
-                f["description"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(fault))
-            })
-            .collect();
+        let entries = journal_entries(&listed, fault);
         let states: Vec<&str> = entries
             .iter()
             .map(|f| f["state"].as_str().unwrap())

@@ -262,7 +262,22 @@ pub async fn get_at(
     path: &str,
     token: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = http.get(format!("{base}/api/v1{path}"));
+    send(http.get(format!("{base}/api/v1{path}")), token).await
+}
+
+/// `POST {base}/api/v1{path}` of `body` with `token`: the status and the body.
+pub async fn post_at(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    send(http.post(format!("{base}/api/v1{path}")).json(&body), token).await
+}
+
+/// Sends `request` with `token`: the status and the body as JSON (a JSON string if not).
+async fn send(mut request: reqwest::RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -275,23 +290,34 @@ pub async fn get_at(
     )
 }
 
-/// `POST {base}/api/v1{path}` of `body` with `token`: the status and the body.
-pub async fn post_at(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut request = http.post(format!("{base}/api/v1{path}")).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+/// Asserts that every seq of `acked` is in `timeline` (the game master's): no acknowledged
+/// event was lost.
+#[track_caller]
+pub fn assert_all_in_timeline(timeline: &Value, acked: &[i64]) {
+    let seqs: Vec<i64> = timeline
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    for seq in acked {
+        assert!(
+            seqs.contains(seq),
+            "acknowledged event {seq} is lost: {timeline}"
+        );
     }
-    let answer = request.send().await.expect("the server answers");
-    let status = answer.status();
-    let body = answer.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+}
+
+/// The entries of `fault list --all --output json` whose description starts with `kind`.
+pub fn journal_entries<'a>(listed: &'a Value, kind: &str) -> Vec<&'a Value> {
+    listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|f| {
+            f["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(kind))
+        })
+        .collect()
 }

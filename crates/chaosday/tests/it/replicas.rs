@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use crate::game::{
     Shop, every_view_at, n, paused_and_slow_game, plays_of_the_paused_and_slow_game,
 };
-use crate::game_support::{CHECKOUT, GM, GameServer, SEARCH, get_at, post_at};
+use crate::game_support::{
+    CHECKOUT, GM, GameServer, SEARCH, assert_all_in_timeline, get_at, journal_entries, post_at,
+};
 use crate::support::{Running, owned_port};
 
 /// How long a follower may take to show what the leader committed (it is woken by the
@@ -585,18 +587,7 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
     let (_, board_after) = new_leader.get("/scoreboard", None).await;
     assert_eq!(board_after, board_before, "the scoreboard is the same");
     let (_, timeline) = new_leader.get("/timeline", Some(GM)).await;
-    let seqs: Vec<i64> = timeline
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| n(&e["seq"]))
-        .collect();
-    for seq in &acked {
-        assert!(
-            seqs.contains(seq),
-            "acknowledged event {seq} is lost: {timeline}"
-        );
-    }
+    assert_all_in_timeline(&timeline, &acked);
     // The other follower follows the new leader: an action through it is acknowledged and
     // in the new leader's log; its views become the new leader's.
     let other = &followers[other];
@@ -630,15 +621,8 @@ async fn a_follower_takes_over_within_5_s_of_the_leader_s_kill_9_and_the_other_f
         .run(&["fault", "list", "--all", "--output", "json"]);
     let listed: Value = serde_json::from_slice(&list.stdout).expect("fault list --output json");
     for fault in ["pause", "latency"] {
-        let states: Vec<&str> = listed
-            .as_array()
-            .unwrap()
+        let states: Vec<&str> = journal_entries(&listed, fault)
             .iter()
-            .filter(|f| {
-                f["description"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(fault))
-            })
             .map(|f| f["state"].as_str().unwrap())
             .collect();
         assert_eq!(states, ["reverted", "active"], "{fault}: {listed}");
