@@ -198,6 +198,9 @@ const INJECT_WAIT: Duration = Duration::from_secs(10);
 /// How long the kill switch and a revert wait for an agent that is in contact.
 const REVERT_WAIT: Duration = Duration::from_secs(10);
 
+/// The longest an exchange waits for an order before answering with none.
+pub const MAX_HOLD: Duration = Duration::from_secs(10);
+
 /// The most faults an agent may report holding.
 pub const MAX_HELD: usize = 1000;
 
@@ -383,6 +386,15 @@ impl AgentHub {
     /// Whether an agent of this name is expected.
     pub fn knows(&self, agent: &str) -> bool {
         self.slots.lock().contains_key(agent)
+    }
+
+    /// How long an exchange with `agent` waits for an order before answering with none: a
+    /// quarter of its lease, at most [`MAX_HOLD`], so that a few exchanges fit in a lease.
+    pub fn hold(&self, agent: &str) -> Duration {
+        self.slots
+            .lock()
+            .get(agent)
+            .map_or(MAX_HOLD, |slot| (slot.lease / 4).min(MAX_HOLD))
     }
 
     /// One exchange with `agent`: takes its report, and answers with its orders, at once if

@@ -5,8 +5,6 @@
 //! The orders and the lease are the engine's ([`chaosday_engine::agents`]); this layer only
 //! knows who is asking and reads the body.
 
-use std::time::Duration;
-
 use axum::extract::{Request, State};
 use axum::response::Response;
 use chaosday_engine::agents::{HubError, wire};
@@ -19,9 +17,6 @@ use super::types::json;
 
 /// The largest report read (an agent holding many faults).
 pub const MAX_REPORT: usize = 1024 * 1024;
-
-/// The longest an exchange waits for an order before answering with none.
-const MAX_HOLD: Duration = Duration::from_secs(10);
 
 const EXAMPLE: &str =
     r#"{"agent": "db-host", "instance": "1733400000000-9f2c", "held": [], "results": []}"#;
@@ -58,12 +53,7 @@ pub async fn exchange(
             format!("give the agent's run as 1 to 100 characters, such as {EXAMPLE}"),
         ));
     }
-    let hold = state
-        .server
-        .game()
-        .agents
-        .get(&agent)
-        .map_or(MAX_HOLD, |a| (a.lease / 4).min(MAX_HOLD));
+    let hold = hub.hold(&agent);
     match hub.exchange(&agent, report, hold).await {
         Ok(orders) => Ok(json(&orders)),
         Err(e @ HubError::Superseded { .. }) => Err(ApiError::Conflict(e.to_string())),
