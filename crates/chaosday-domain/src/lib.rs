@@ -24,6 +24,7 @@ pub use fault::{
 };
 pub use size::ByteSize;
 pub use target::{
-    CommandMatch, ContainerSelector, ContainerTarget, DockerEngine, HostTarget, LinkTarget,
-    ProcessSelector, ProcessTarget, RemoteLink, Supervision, TargetError, TargetSpec,
+    CommandMatch, ContainerSelector, ContainerTarget, DockerEngine, HostTarget, KillMode,
+    LinkTarget, OwnerKind, PodOwnerRef, PodSelector, PodTarget, ProcessSelector, ProcessTarget,
+    RemoteLink, Supervision, TargetError, TargetSpec,
 };

@@ -394,15 +394,94 @@ impl JsonSchema for ContainerTarget {
     }
 }
 
-/// Kubernetes pods: those in `namespace` whose labels match `selector`.
+/// Kubernetes pods of one namespace: those matching a label selector, those of a controller
+/// (`owner`), or one pod by name; of those that opt in, `kill` says how many one fault hits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPodTarget", into = "RawPodTarget")]
 pub struct PodTarget {
     namespace: String,
-    selector: BTreeMap<String, String>,
+    select: PodSelector,
+    kill: KillMode,
 }
 
-/// Kubernetes pods: a namespace and a label selector, both required.
+/// Which pods of a namespace a pod target stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PodSelector {
+    /// Those carrying every one of these labels.
+    Labels(BTreeMap<String, String>),
+    /// Those of this controller.
+    Owner(PodOwnerRef),
+    /// The pod of this name.
+    Name(String),
+}
+
+/// A controller of pods, as a pod target's `owner` names it: `{kind: Deployment, name: cart}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodOwnerRef {
+    /// Its kind.
+    pub kind: OwnerKind,
+    /// Its name, such as `cart`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// The kinds of controller a pod target may name (all of `apps/v1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum OwnerKind {
+    /// Its pods are those of its ReplicaSets.
+    Deployment,
+    /// Its pods are its own (`db-0`, `db-1`, ...).
+    StatefulSet,
+    /// One pod per node.
+    DaemonSet,
+    /// Its pods are its own.
+    ReplicaSet,
+}
+
+impl OwnerKind {
+    /// The kind as the API writes it (`Deployment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::Deployment => "Deployment",
+            OwnerKind::StatefulSet => "StatefulSet",
+            OwnerKind::DaemonSet => "DaemonSet",
+            OwnerKind::ReplicaSet => "ReplicaSet",
+        }
+    }
+
+    /// Its resource's plural under `/apis/apps/v1` (`deployments`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            OwnerKind::Deployment => "deployments",
+            OwnerKind::StatefulSet => "statefulsets",
+            OwnerKind::DaemonSet => "daemonsets",
+            OwnerKind::ReplicaSet => "replicasets",
+        }
+    }
+}
+
+impl fmt::Display for PodSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PodSelector::Labels(labels) => {
+                let mut first = true;
+                for (k, v) in labels {
+                    if !first {
+                        f.write_str(",")?;
+                    }
+                    first = false;
+                    write!(f, "{k}={v}")?;
+                }
+                Ok(())
+            }
+            PodSelector::Owner(owner) => write!(f, "{} {}", owner.kind.as_str(), owner.name),
+            PodSelector::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Kubernetes pods: a namespace, then exactly one of `selector`, `owner` and `name`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PodTarget")]
@@ -411,26 +490,81 @@ struct RawPodTarget {
     #[schemars(length(min = 1))]
     namespace: String,
     /// Labels the pods carry, such as `{app: search}` (every one must match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("minProperties" = 1))]
-    selector: BTreeMap<String, String>,
+    selector: Option<BTreeMap<String, String>>,
+    /// The controller whose pods these are, such as `{kind: Deployment, name: cart}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<PodOwnerRef>,
+    /// One pod, by name, such as `db-0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    name: Option<String>,
+    /// How many of the pods found (that opt in) one fault hits: `one` (the default, drawn
+    /// at random), `{fixed: N}` or `{percent: P}` (rounded up). A monkey's group says it
+    /// instead, with its own `kill`.
+    #[serde(default, skip_serializing_if = "is_one")]
+    kill: KillMode,
+}
+
+fn is_one(kill: &KillMode) -> bool {
+    *kill == KillMode::One
 }
 
 impl PodTarget {
-    /// The pods in `namespace` matching every label of `selector`.
+    /// The pods in `namespace` matching every label of `selector`, one at a time.
     pub fn new(
         namespace: impl Into<String>,
         selector: BTreeMap<String, String>,
+    ) -> Result<Self, TargetError> {
+        Self::select(namespace, PodSelector::Labels(selector), KillMode::One)
+    }
+
+    /// The pods `select` chooses in `namespace`, `kill` of them at a time.
+    pub fn select(
+        namespace: impl Into<String>,
+        select: PodSelector,
+        kill: KillMode,
     ) -> Result<Self, TargetError> {
         let namespace = namespace.into();
         if namespace.trim().is_empty() {
             return Err(TargetError::Empty("namespace"));
         }
-        if selector.is_empty() {
-            return Err(TargetError::Empty("selector"));
+        match &select {
+            PodSelector::Labels(labels) if labels.is_empty() => {
+                return Err(TargetError::Empty("selector"));
+            }
+            PodSelector::Owner(owner) if owner.name.trim().is_empty() => {
+                return Err(TargetError::Empty("owner.name"));
+            }
+            PodSelector::Name(name) if name.trim().is_empty() => {
+                return Err(TargetError::Empty("name"));
+            }
+            _ => {}
+        }
+        match kill {
+            KillMode::All => return Err(TargetError::PodKill(
+                "`kill: all` is not taken for pods: every pod of a service at once is an outage, not a fault; write {percent: 100} if that is what you mean".into(),
+            )),
+            KillMode::Fixed(0) => {
+                return Err(TargetError::PodKill("`fixed: 0` hits no pod: give 1 or more, or use kill: one".into()));
+            }
+            KillMode::Percent(p) if p == 0 || p > 100 => {
+                return Err(TargetError::PodKill(format!(
+                    "{p}% is not a share of the pods: give 1 to 100, such as kill: {{percent: 30}}"
+                )));
+            }
+            _ => {}
+        }
+        if matches!(select, PodSelector::Name(_)) && kill != KillMode::One {
+            return Err(TargetError::PodKill(
+                "a pod chosen by `name` is one pod: leave `kill` out, or choose pods by `selector` or `owner`".into(),
+            ));
         }
         Ok(PodTarget {
             namespace,
-            selector,
+            select,
+            kill,
         })
     }
 
@@ -439,9 +573,23 @@ impl PodTarget {
         &self.namespace
     }
 
-    /// The label selector (every label must match).
-    pub fn selector(&self) -> &BTreeMap<String, String> {
-        &self.selector
+    /// Which pods of the namespace it stands for.
+    pub fn selector(&self) -> &PodSelector {
+        &self.select
+    }
+
+    /// How many of the pods found one fault hits.
+    pub fn kill(&self) -> KillMode {
+        self.kill
+    }
+
+    /// The same target narrowed to the pod `name` (what a monkey's plan hits).
+    pub fn one_pod(&self, name: impl Into<String>) -> PodTarget {
+        PodTarget {
+            namespace: self.namespace.clone(),
+            select: PodSelector::Name(name.into()),
+            kill: KillMode::One,
+        }
     }
 }
 
@@ -449,15 +597,29 @@ impl TryFrom<RawPodTarget> for PodTarget {
     type Error = TargetError;
 
     fn try_from(raw: RawPodTarget) -> Result<Self, Self::Error> {
-        PodTarget::new(raw.namespace, raw.selector)
+        let select = match (raw.selector, raw.owner, raw.name) {
+            (Some(labels), None, None) => PodSelector::Labels(labels),
+            (None, Some(owner), None) => PodSelector::Owner(owner),
+            (None, None, Some(name)) => PodSelector::Name(name),
+            _ => return Err(TargetError::PodSelectorCount),
+        };
+        PodTarget::select(raw.namespace, select, raw.kill)
     }
 }
 
 impl From<PodTarget> for RawPodTarget {
     fn from(target: PodTarget) -> Self {
+        let (selector, owner, name) = match target.select {
+            PodSelector::Labels(labels) => (Some(labels), None, None),
+            PodSelector::Owner(owner) => (None, Some(owner), None),
+            PodSelector::Name(name) => (None, None, Some(name)),
+        };
         RawPodTarget {
             namespace: target.namespace,
-            selector: target.selector,
+            selector,
+            owner,
+            name,
+            kill: target.kill,
         }
     }
 }
@@ -468,7 +630,106 @@ impl JsonSchema for PodTarget {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        RawPodTarget::json_schema(generator)
+        let mut schema = RawPodTarget::json_schema(generator);
+        exactly_one_of(&mut schema, &["selector", "owner", "name"]);
+        schema
+    }
+}
+
+/// How many of the targets found one fault hits (a monkey group's, a pod target's): written `one`, `all`, `{fixed: N}` or
+/// `{percent: P}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "RawKill", into = "RawKill")]
+pub enum KillMode {
+    /// One target, drawn at random.
+    #[default]
+    One,
+    /// This many targets, drawn at random (all of them if the group has fewer).
+    Fixed(u32),
+    /// This percentage of the group's targets, rounded up, drawn at random.
+    Percent(u8),
+    /// Every target of the group (needs `allow_all: true`).
+    All,
+}
+
+/// A kill mode as files write it.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum RawKill {
+    /// `one` or `all`.
+    Word(KillWord),
+    /// `{fixed: N}` or `{percent: P}`.
+    Count(KillCount),
+}
+
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum KillWord {
+    /// One target.
+    One,
+    /// Every target (with `allow_all: true`).
+    All,
+}
+
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct KillCount {
+    /// This many targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fixed: Option<u32>,
+    /// This percentage of the targets, rounded up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    percent: Option<u8>,
+}
+
+impl TryFrom<RawKill> for KillMode {
+    type Error = String;
+
+    fn try_from(raw: RawKill) -> Result<Self, String> {
+        match raw {
+            RawKill::Word(KillWord::One) => Ok(KillMode::One),
+            RawKill::Word(KillWord::All) => Ok(KillMode::All),
+            RawKill::Count(KillCount {
+                fixed: Some(n),
+                percent: None,
+            }) => Ok(KillMode::Fixed(n)),
+            RawKill::Count(KillCount {
+                fixed: None,
+                percent: Some(p),
+            }) => Ok(KillMode::Percent(p)),
+            RawKill::Count(_) => {
+                Err("a kill mode takes one of `fixed` and `percent`, such as {fixed: 2}".into())
+            }
+        }
+    }
+}
+
+impl From<KillMode> for RawKill {
+    fn from(mode: KillMode) -> Self {
+        match mode {
+            KillMode::One => RawKill::Word(KillWord::One),
+            KillMode::All => RawKill::Word(KillWord::All),
+            KillMode::Fixed(n) => RawKill::Count(KillCount {
+                fixed: Some(n),
+                percent: None,
+            }),
+            KillMode::Percent(p) => RawKill::Count(KillCount {
+                fixed: None,
+                percent: Some(p),
+            }),
+        }
+    }
+}
+
+impl KillMode {
+    /// How many of `candidates` targets one fault hits.
+    pub fn count(self, candidates: usize) -> usize {
+        match self {
+            KillMode::One => candidates.min(1),
+            KillMode::Fixed(n) => candidates.min(n as usize),
+            KillMode::Percent(p) => (candidates * usize::from(p)).div_ceil(100).min(candidates),
+            KillMode::All => candidates,
+        }
     }
 }
 
@@ -642,6 +903,14 @@ pub enum TargetError {
         "a container target needs exactly one of `name` (such as search-api) or `label` (such as {{app: search}})"
     )]
     ContainerSelectorCount,
+    /// Not exactly one of a pod target's `selector`, `owner` and `name`.
+    #[error(
+        "a pod target needs exactly one of `selector` (such as {{app: cart}}), `owner` (such as {{kind: Deployment, name: cart}}) or `name` (such as db-0)"
+    )]
+    PodSelectorCount,
+    /// A pod target's `kill` that cannot be kept.
+    #[error("kill: {0}")]
+    PodKill(String),
     /// A field that must not be empty.
     #[error("`{0}` is empty")]
     Empty(&'static str),

@@ -111,15 +111,13 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ends_ms: Option<i64>,
     },
-    /// Do `op` to this very pod (by uid) of a Kubernetes namespace.
+    /// Do `op` to these very pods (by uid) of a Kubernetes namespace, in their order.
     Pod {
-        /// Its namespace.
+        /// Their namespace.
         namespace: String,
-        /// Its name.
-        name: String,
-        /// Its uid (a precondition of the call: a pod recreated under the name is spared).
-        uid: String,
-        /// What is done to it.
+        /// The pods.
+        pods: Vec<crate::drivers::pod::PodRef>,
+        /// What is done to them.
         op: crate::drivers::pod::PodOp,
     },
     /// Start a stressor child running `fault`, tagged with `token`.
@@ -259,18 +257,16 @@ pub enum RevertPlan {
         /// The fault's key.
         key: String,
     },
-    /// Nothing to undo on a Kubernetes pod its controller recreates; its status tells whether
-    /// a pod of the same controller runs again.
+    /// Nothing to undo on Kubernetes pods their controllers recreate; its status tells whether
+    /// pods of the same controllers run again.
     Pod {
-        /// Its namespace.
+        /// Their namespace.
         namespace: String,
-        /// Its name.
-        name: String,
-        /// Its uid.
-        uid: String,
-        /// Its controller.
-        owner: Option<crate::drivers::pod::PodOwner>,
-        /// The target's label selector (`app=cart`), to find the pods that replace it.
+        /// The pods, each with its controller.
+        pods: Vec<crate::drivers::pod::PodRef>,
+        /// The target's label selector (`app=cart`) to find the pods that replace them;
+        /// empty: the whole namespace.
+        #[serde(default)]
         selector: String,
     },
     /// Kill the stressor tagged `token` and delete `file` if it exists.

@@ -28,9 +28,9 @@ use chaosday_domain::monkey::plan::{
     self, Candidates, PlannedFault, PlannedTarget, Random, written_candidates,
 };
 use chaosday_domain::monkey::{Group, Mode, MonkeyFile, MonkeyNotice, check_timezone};
-use chaosday_domain::{ContainerSelector, ContainerTarget, TargetSpec};
+use chaosday_domain::{ContainerSelector, ContainerTarget, PodSelector, TargetSpec};
 use chaosday_engine::{
-    AbortReport, ContainerDriver, EndCause, Engine, FaultHandle, FaultId, RevertOutcome,
+    AbortReport, ContainerDriver, EndCause, Engine, FaultHandle, FaultId, PodDriver, RevertOutcome,
     StressorCommand, Supervisor,
 };
 use chaosday_proxy::Registry;
@@ -134,6 +134,8 @@ struct Inner {
     registry: Registry,
     supervisor: Arc<Supervisor>,
     containers: ContainerDriver,
+    /// Finds the pods a pod target stands for (connects to the cluster on first use).
+    pods: PodDriver,
     prober: Prober,
     webhooks: Webhooks,
     rng: Mutex<chaosday_proxy::rng::Rng>,
@@ -178,7 +180,7 @@ impl Monkey {
                 origin: format!("monkey:{}", file.monkey),
                 stressor: options.stressor.clone(),
                 agents: None,
-                pod_namespaces: Default::default(),
+                pod_namespaces: file.kubernetes.namespaces.clone(),
             },
             registry.clone(),
         )
@@ -205,6 +207,7 @@ impl Monkey {
             registry,
             supervisor: opened.supervisor,
             containers: ContainerDriver::new(),
+            pods: PodDriver::new().with_policy(file.kubernetes.namespaces.clone()),
             rng: Mutex::new(chaosday_proxy::rng::Rng::new(seed)),
             live: Mutex::default(),
             deciding: tokio::sync::Mutex::new(()),
@@ -547,7 +550,7 @@ impl Monkey {
     }
 
     /// What `group`'s faults may hit today: its targets, a label target standing for the
-    /// containers that carry its labels and opt in.
+    /// containers that carry its labels and opt in, a pod target for its pods that opt in.
     async fn candidates(&self, group: &Group) -> Vec<PlannedTarget> {
         let mut out = Vec::new();
         for written in written_candidates(group) {
@@ -567,10 +570,32 @@ impl Monkey {
                         ),
                     }
                 }
+                Some(TargetSpec::Pod(pod)) if !matches!(pod.selector(), PodSelector::Name(_)) => {
+                    match self.pod_names(pod).await {
+                        Ok(names) => out.extend(names.into_iter().map(|name| PlannedTarget {
+                            target: written.target.clone(),
+                            instance: Some(name),
+                        })),
+                        Err(e) => tracing::warn!(
+                            target = %written.target,
+                            error = %e,
+                            "no pod found for a pod target"
+                        ),
+                    }
+                }
                 _ => out.push(written),
             }
         }
         out
+    }
+
+    /// The names of the pods `pod` stands for that may be faulted now.
+    async fn pod_names(
+        &self,
+        pod: &chaosday_domain::PodTarget,
+    ) -> Result<Vec<String>, chaosday_engine::Error> {
+        let pods = self.0.pods.discover(pod).await?;
+        Ok(pods.into_iter().filter_map(|p| p.metadata.name).collect())
     }
 
     /// The concrete target of one planned target.
@@ -583,6 +608,7 @@ impl Monkey {
                     engine: container.engine.clone(),
                 })
             }
+            (TargetSpec::Pod(pod), Some(name)) => TargetSpec::Pod(pod.one_pod(name.clone())),
             _ => spec.clone(),
         })
     }
@@ -685,19 +711,28 @@ impl Monkey {
         world
     }
 
-    /// A container found by label that no longer carries its labels or opts in.
+    /// A container found by label that no longer carries its labels or opts in; a pod that
+    /// is gone, or no longer opts in.
     async fn opted_out(&self, entry: &Entry) -> Option<String> {
         for target in &entry.planned.targets {
             let Some(instance) = &target.instance else {
                 continue;
             };
-            let Some(TargetSpec::Container(container)) = self.0.file.targets.get(&target.target)
-            else {
-                continue;
+            let still = match self.0.file.targets.get(&target.target) {
+                Some(TargetSpec::Container(container)) => self
+                    .0
+                    .containers
+                    .discover(container)
+                    .await
+                    .is_ok_and(|names| names.contains(instance)),
+                Some(TargetSpec::Pod(pod)) => self
+                    .pod_names(&pod.one_pod(instance.clone()))
+                    .await
+                    .is_ok_and(|names| names.contains(instance)),
+                _ => continue,
             };
-            match self.0.containers.discover(container).await {
-                Ok(names) if names.contains(instance) => {}
-                _ => return Some(target.to_string()),
+            if !still {
+                return Some(target.to_string());
             }
         }
         None

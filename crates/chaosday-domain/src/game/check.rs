@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Game, GuardCheck, HeaderValue, Headers, Placement, ProbeCheck, Resolution, Scenario};
+use super::{
+    Game, GuardCheck, HeaderValue, Headers, NamespacePolicy, Placement, ProbeCheck, Resolution,
+    Scenario,
+};
 use crate::fault::{FaultSpec, FaultSpecError};
-use crate::target::{LinkTarget, TargetSpec};
+use crate::target::{LinkTarget, PodTarget, TargetSpec};
 
 /// Something wrong in a game file that its shape alone does not show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -226,14 +229,8 @@ impl<'g> Checker<'g> {
                     None => at.clone(),
                 };
                 self.agent_of(&path, spec);
-                if let TargetSpec::Pod(pod) = spec.local()
-                    && let Some(rule) = game.kubernetes.namespaces.refuses(pod.namespace())
-                {
-                    self.report(
-                        format!("{path}.pod.namespace"),
-                        format!("pods here may not be faulted: {rule}"),
-                        "target a pod in an allowed namespace, or change `kubernetes.namespaces` (the deny list always wins)",
-                    );
+                if let TargetSpec::Pod(pod) = spec.local() {
+                    self.pod_namespace(&path, pod, &game.kubernetes.namespaces);
                 }
             }
             match &target.placement {
@@ -858,6 +855,9 @@ impl<'g> Checker<'g> {
 pub(crate) struct Checks {
     /// What is wrong so far.
     pub problems: Vec<Problem>,
+    /// Checking a monkey file: its faults end on their timer, and no team repairs them, so
+    /// a pod's controller recreating it is what is expected.
+    pub monkey: bool,
 }
 
 impl Checks {
@@ -952,6 +952,17 @@ impl Checks {
                     format!("remove `{field}`, or remove `toxiproxy` and `proxy` to proxy the link here"),
                 );
             }
+        }
+    }
+
+    /// A pod target's namespace, which `policy` must allow.
+    pub(crate) fn pod_namespace(&mut self, at: &str, pod: &PodTarget, policy: &NamespacePolicy) {
+        if let Some(rule) = policy.refuses(pod.namespace()) {
+            self.report(
+                format!("{at}.pod.namespace"),
+                format!("pods here may not be faulted: {rule}"),
+                "target a pod in an allowed namespace, or change `kubernetes.namespaces` (the deny list always wins)",
+            );
         }
     }
 
@@ -1176,7 +1187,7 @@ impl Checks {
                 );
             }
             (FaultSpec::Delete { .. } | FaultSpec::KillContainer { .. }, TargetSpec::Pod(_))
-                if resolution == Resolution::Fix =>
+                if resolution == Resolution::Fix && !self.monkey =>
             {
                 self.report(
                     format!("{fat}.fault.kind"),

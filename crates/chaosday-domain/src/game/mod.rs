@@ -114,7 +114,7 @@ pub struct Kubernetes {
 }
 
 impl Kubernetes {
-    fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         *self == Kubernetes::default()
     }
 }

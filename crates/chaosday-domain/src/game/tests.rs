@@ -117,6 +117,10 @@ fn the_examples_parse_and_have_no_problems() {
             "many-hosts.yaml",
             include_str!("../../../../examples/many-hosts.yaml"),
         ),
+        (
+            "kubernetes.yaml",
+            include_str!("../../../../examples/kubernetes.yaml"),
+        ),
     ] {
         let game = Game::parse_yaml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(game.check(), vec![], "{name}");
@@ -459,6 +463,38 @@ fn a_target_probe_or_guard_is_exactly_one_thing() {
         5,
         6,
         "`namespace` is empty",
+    );
+    parse_error(
+        &with_targets(
+            "  a: {pod: {namespace: shop, selector: {app: x}, owner: {kind: Deployment, name: x}}}\n",
+        ),
+        5,
+        6,
+        "exactly one of `selector` (such as {app: cart}), `owner`",
+    );
+    parse_error(
+        &with_targets("  a: {pod: {namespace: shop}}\n"),
+        5,
+        6,
+        "exactly one of `selector`",
+    );
+    parse_error(
+        &with_targets("  a: {pod: {namespace: shop, selector: {app: x}, kill: all}}\n"),
+        5,
+        6,
+        "write {percent: 100} if that is what you mean",
+    );
+    parse_error(
+        &with_targets("  a: {pod: {namespace: shop, name: db-0, kill: {fixed: 2}}}\n"),
+        5,
+        6,
+        "a pod chosen by `name` is one pod",
+    );
+    parse_error(
+        &with_targets("  a: {pod: {namespace: shop, selector: {app: x}, kill: {percent: 0}}}\n"),
+        5,
+        6,
+        "0% is not a share of the pods",
     );
     parse_error(
         &with_targets("  a: {host: {}}\n  a: {link: {listen: x, upstream: y}}\n"),

@@ -21,7 +21,10 @@ pub fn check_timezone(name: &str) -> Result<TimeZone, String> {
 impl MonkeyFile {
     /// Checks what only the whole file can tell. Empty when the monkey can run.
     pub fn check(&self) -> Vec<Problem> {
-        let mut checks = Checks::default();
+        let mut checks = Checks {
+            monkey: true,
+            ..Checks::default()
+        };
         self.check_top(&mut checks);
         self.check_when(&mut checks);
         self.check_targets(&mut checks);
@@ -106,11 +109,16 @@ impl MonkeyFile {
             let at = key("targets", name);
             checks.target_spec(&at, spec, &mut listens);
             match spec {
-                TargetSpec::Pod(_) => checks.report(
-                    format!("{at}.pod"),
-                    "the monkey does not act on Kubernetes pods yet",
-                    "target the pods' containers, processes or links instead",
-                ),
+                TargetSpec::Pod(pod) => {
+                    checks.pod_namespace(&at, pod, &self.kubernetes.namespaces);
+                    if pod.kill() != KillMode::One {
+                        checks.report(
+                            format!("{at}.pod.kill"),
+                            "a monkey's pod target stands for each of its pods: the group's `kill` says how many one fault hits",
+                            "move it to the group, such as kill: {percent: 30}, and leave it out here",
+                        );
+                    }
+                }
                 TargetSpec::OnAgent(placed) => checks.report(
                     format!("{at}.on"),
                     format!(

@@ -40,7 +40,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::fault::FaultSpec;
 use crate::game::schema::HumanDuration;
-use crate::game::{FileError, Format, GameMaster, Guard, Headers, ProbeCheck, unique_keys};
+use crate::game::{
+    FileError, Format, GameMaster, Guard, Headers, Kubernetes, ProbeCheck, unique_keys,
+};
+pub use crate::target::KillMode;
 use crate::target::TargetSpec;
 
 pub use check::check_timezone;
@@ -67,7 +70,9 @@ pub struct MonkeyFile {
     pub when: When,
     /// What faults act on, by logical name: `{process: ...}`, `{link: ...}`,
     /// `{container: ...}` (a container chosen by `label` must also carry
-    /// `chaosday.enable=true`), `{host: {}}`.
+    /// `chaosday.enable=true`), `{pod: ...}` (pods by `selector` or `owner`, each of which
+    /// must opt in the same way, on itself or on its controller's pod template),
+    /// `{host: {}}`.
     #[serde(deserialize_with = "unique_keys")]
     pub targets: BTreeMap<String, TargetSpec>,
     /// Checks of the system, by name: a group's outage checker and recovery measure.
@@ -90,6 +95,10 @@ pub struct MonkeyFile {
     /// Where to announce what the monkey decides (JSON, with a Slack-compatible `text`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<MonkeyWebhook>,
+    /// Which Kubernetes namespaces pod targets may be in (`kube-system` is denied unless
+    /// `allow` names it; the deny list always wins).
+    #[serde(default, skip_serializing_if = "Kubernetes::is_default")]
+    pub kubernetes: Kubernetes,
 }
 
 /// Whether the monkey touches anything.
@@ -120,8 +129,9 @@ impl fmt::Display for Mode {
 pub struct Group {
     /// The group's name, unique in the file.
     pub name: String,
-    /// Its targets (names under `targets`). A target chosen by label stands for every
-    /// container that carries its labels and `chaosday.enable=true` when the day is drawn.
+    /// Its targets (names under `targets`). A container target chosen by label stands for
+    /// every container that carries its labels and `chaosday.enable=true` when the day is
+    /// drawn; a pod target, for every pod it selects that opts in.
     pub targets: Vec<String>,
     /// The faults the monkey may draw for it, each with its weight and duration.
     pub faults: Vec<GroupFault>,
@@ -182,103 +192,6 @@ pub struct GroupFault {
     #[serde(rename = "for", with = "crate::duration::serde_human")]
     #[schemars(with = "HumanDuration")]
     pub lasts: Duration,
-}
-
-/// How many of a group's targets one fault hits: written `one`, `all`, `{fixed: N}` or
-/// `{percent: P}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(try_from = "RawKill", into = "RawKill")]
-pub enum KillMode {
-    /// One target, drawn at random.
-    #[default]
-    One,
-    /// This many targets, drawn at random (all of them if the group has fewer).
-    Fixed(u32),
-    /// This percentage of the group's targets, rounded up, drawn at random.
-    Percent(u8),
-    /// Every target of the group (needs `allow_all: true`).
-    All,
-}
-
-/// A kill mode as files write it.
-#[derive(Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-enum RawKill {
-    /// `one` or `all`.
-    Word(KillWord),
-    /// `{fixed: N}` or `{percent: P}`.
-    Count(KillCount),
-}
-
-#[derive(Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-enum KillWord {
-    /// One target.
-    One,
-    /// Every target (with `allow_all: true`).
-    All,
-}
-
-#[derive(Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct KillCount {
-    /// This many targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fixed: Option<u32>,
-    /// This percentage of the targets, rounded up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    percent: Option<u8>,
-}
-
-impl TryFrom<RawKill> for KillMode {
-    type Error = String;
-
-    fn try_from(raw: RawKill) -> Result<Self, String> {
-        match raw {
-            RawKill::Word(KillWord::One) => Ok(KillMode::One),
-            RawKill::Word(KillWord::All) => Ok(KillMode::All),
-            RawKill::Count(KillCount {
-                fixed: Some(n),
-                percent: None,
-            }) => Ok(KillMode::Fixed(n)),
-            RawKill::Count(KillCount {
-                fixed: None,
-                percent: Some(p),
-            }) => Ok(KillMode::Percent(p)),
-            RawKill::Count(_) => {
-                Err("a kill mode takes one of `fixed` and `percent`, such as {fixed: 2}".into())
-            }
-        }
-    }
-}
-
-impl From<KillMode> for RawKill {
-    fn from(mode: KillMode) -> Self {
-        match mode {
-            KillMode::One => RawKill::Word(KillWord::One),
-            KillMode::All => RawKill::Word(KillWord::All),
-            KillMode::Fixed(n) => RawKill::Count(KillCount {
-                fixed: Some(n),
-                percent: None,
-            }),
-            KillMode::Percent(p) => RawKill::Count(KillCount {
-                fixed: None,
-                percent: Some(p),
-            }),
-        }
-    }
-}
-
-impl KillMode {
-    /// How many of `candidates` targets one fault hits.
-    pub fn count(self, candidates: usize) -> usize {
-        match self {
-            KillMode::One => candidates.min(1),
-            KillMode::Fixed(n) => candidates.min(n as usize),
-            KillMode::Percent(p) => (candidates * usize::from(p)).div_ceil(100).min(candidates),
-            KillMode::All => candidates,
-        }
-    }
 }
 
 /// When the monkey may act.

@@ -210,3 +210,42 @@ fn a_plan_is_a_function_of_its_inputs() {
         assert!(fault.id.ends_with(&format!("-{}-1", fault.group)) || fault.group == "workers");
     }
 }
+
+#[test]
+fn the_pod_monkey_example_checks_clean() {
+    let text = include_str!("../../../../examples/monkey-pods.yaml");
+    let monkey = MonkeyFile::parse(text, Format::Yaml).expect("the example reads");
+    assert_eq!(monkey.check(), vec![]);
+    assert_eq!(monkey.kubernetes.namespaces.allow, ["shop"]);
+}
+
+#[test]
+fn pod_targets_keep_the_namespace_policy_and_leave_the_kill_mode_to_the_group() {
+    let text = include_str!("../../../../examples/monkey-pods.yaml")
+        .replace(
+            "search: { pod: { namespace: shop, selector: { app: search } } }",
+            "search: { pod: { namespace: kube-system, selector: { app: search }, kill: { fixed: 2 } } }",
+        )
+        .replace("namespaces: { allow: [shop] }", "namespaces: {}");
+    let problems = MonkeyFile::parse(&text, Format::Yaml).unwrap().check();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["targets.search.pod.namespace", "targets.search.pod.kill"],
+        "{problems:#?}"
+    );
+    assert!(
+        problems[0]
+            .message
+            .contains("`kube-system` is denied by default")
+    );
+    assert!(problems[1].fix.contains("move it to the group"));
+    // A fault a pod cannot take is refused where it is written.
+    let text = include_str!("../../../../examples/monkey-pods.yaml").replace(
+        "{ fault: { kind: delete }, for: 10m }",
+        "{ fault: { kind: pause }, for: 10m }",
+    );
+    let problems = MonkeyFile::parse(&text, Format::Yaml).unwrap().check();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].path, "groups[1].faults[0].fault.kind");
+}

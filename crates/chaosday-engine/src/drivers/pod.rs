@@ -1,36 +1,41 @@
 //! The `pod` driver: faults on Kubernetes pods, through the API server (kube-rs).
 //!
-//! A pod target is a namespace and a label selector. [`Driver::prepare`] lists the matching
-//! pods (following `continue` tokens; an expired token starts the list again), keeps those
-//! that opt in — the label `chaosday.enable=true` on the pod, or on the pod template of its
-//! controller (a ReplicaSet, StatefulSet or DaemonSet; a Deployment's ReplicaSet carries the
-//! Deployment's template labels) — never one being deleted, nor one without a controller
-//! (nothing would recreate it), and picks the oldest (then by name).
+//! A pod target is a namespace and one of a label selector, a controller (`owner`: a
+//! Deployment, StatefulSet, DaemonSet or ReplicaSet of `apps/v1`) or a pod's name.
+//! [`PodDriver::discover`] lists the pods it stands for (following `continue` tokens; an
+//! expired token starts the list again) and keeps those that may be faulted: the label
+//! `chaosday.enable=true` on the pod, or on the pod template of its controller (a
+//! Deployment's ReplicaSet carries the Deployment's template labels); never one being
+//! deleted, one that has finished, nor one without a controller (nothing would recreate
+//! it). [`Driver::prepare`] draws the target's `kill` of them at random (`one`, `{fixed: N}`,
+//! `{percent: P}`).
 //!
-//! `delete` goes through the Eviction API, so that the pod's PodDisruptionBudget is kept: a
-//! refusal (429) is an error, and the fault ends `failed` with nothing in effect. The
-//! eviction carries the pod's uid as a precondition, so that a pod recreated under the same
-//! name (a StatefulSet's) is never evicted in its place. The controller recreates the pod:
-//! there is nothing to undo, and [`Driver::status`] tells whether a pod of the same
-//! controller runs again.
+//! `delete` goes through the Eviction API, so that the pods' PodDisruptionBudget is kept: a
+//! refusal (429) of the first pod is an error and the fault ends `failed` with nothing in
+//! effect; a refusal after some pods were evicted stops there, and the fault holds those.
+//! Each eviction carries the pod's uid as a precondition, so that a pod recreated under the
+//! same name (a StatefulSet's) is never evicted in its place. The controller recreates the
+//! pods: there is nothing to undo, and [`Driver::status`] tells whether pods of the same
+//! controllers run again.
 //!
 //! `kill_container` is refused: the Kubernetes API has no call that kills one container
 //! (`pods/exec` would need a `kill` inside the image and exec rights, and an ephemeral
 //! container cannot signal another without a shared process namespace). It needs an agent
-//! on the pod's node, which chaosday does not have yet; the error says so.
+//! on the pod's node; the error says so.
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chaosday_domain::game::NamespacePolicy;
 use chaosday_domain::target::OPT_IN_LABEL;
-use chaosday_domain::{FaultSpec, TargetSpec};
+use chaosday_domain::{FaultSpec, OwnerKind, PodSelector, PodTarget, TargetSpec};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     DeleteOptions, ObjectMeta, OwnerReference, Preconditions,
 };
 use kube::api::{Api, ListParams};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
@@ -65,10 +70,37 @@ pub struct PodOwner {
     pub uid: String,
 }
 
+/// One pod a fault acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRef {
+    /// Its name.
+    pub name: String,
+    /// Its uid (a precondition of the call: a pod recreated under the name is spared).
+    pub uid: String,
+    /// Its controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<PodOwner>,
+}
+
+impl PodRef {
+    fn of(pod: &Pod) -> PodRef {
+        PodRef {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            owner: controller(&pod.metadata).map(|o| PodOwner {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                uid: o.uid.clone(),
+            }),
+        }
+    }
+}
+
 /// Faults Kubernetes pods through the API server.
 pub struct PodDriver {
     client: OnceCell<kube::Client>,
     policy: NamespacePolicy,
+    rng: Mutex<chaosday_proxy::rng::Rng>,
 }
 
 impl Default for PodDriver {
@@ -93,6 +125,9 @@ impl PodDriver {
         PodDriver {
             client: OnceCell::new(),
             policy: NamespacePolicy::default(),
+            rng: Mutex::new(chaosday_proxy::rng::Rng::new(
+                chaosday_proxy::rng::Rng::entropy(),
+            )),
         }
     }
 
@@ -100,7 +135,7 @@ impl PodDriver {
     pub fn with_client(client: kube::Client) -> Self {
         PodDriver {
             client: OnceCell::new_with(Some(client)),
-            policy: NamespacePolicy::default(),
+            ..PodDriver::new()
         }
     }
 
@@ -108,6 +143,13 @@ impl PodDriver {
     #[must_use]
     pub fn with_policy(mut self, policy: NamespacePolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Draws pods with this seed (tests).
+    #[must_use]
+    pub fn with_seed(self, seed: u64) -> Self {
+        *self.rng.lock() = chaosday_proxy::rng::Rng::new(seed);
         self
     }
 
@@ -123,13 +165,47 @@ impl PodDriver {
             .await
     }
 
-    /// The pod `target` names that a fault may act on.
-    async fn choose(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Result<Pod> {
+    /// The pods `target` stands for that a fault may act on, oldest first (then by name).
+    /// Checks the namespace policy before any request.
+    pub async fn discover(&self, target: &PodTarget) -> Result<Vec<Pod>> {
+        let namespace = target.namespace();
+        if let Some(rule) = self.policy.refuses(namespace) {
+            return Err(Error::NotOptedIn(format!(
+                "pods in namespace `{namespace}` may not be faulted: {rule}; target another namespace"
+            )));
+        }
         let client = self.client().await?;
-        let labels = labels(selector);
-        let pods = list_all(client, namespace, &labels).await?;
+        let mut controllers = Controllers::default();
+        let (pods, owner_uid) = match target.selector() {
+            PodSelector::Labels(selector) => {
+                let params = ListParams::default().labels(&labels(selector));
+                (list_all(client, namespace, params).await?, None)
+            }
+            PodSelector::Name(name) => {
+                let params = ListParams::default().fields(&format!("metadata.name={name}"));
+                (list_all(client, namespace, params).await?, None)
+            }
+            PodSelector::Owner(owner) => {
+                let found = read_controller(client, namespace, owner.kind, &owner.name).await?;
+                let Some(found) = found else {
+                    return Err(Error::NoMatch {
+                        selector: format!("{} {namespace}/{}", owner.kind.as_str(), owner.name),
+                        similar: vec![format!(
+                            "there is no {} `{}` in namespace `{namespace}`: `kubectl get {} -n {namespace}` lists them",
+                            owner.kind.as_str(),
+                            owner.name,
+                            owner.kind.plural()
+                        )],
+                    });
+                };
+                let mut params = ListParams::default();
+                if !found.match_labels.is_empty() {
+                    params = params.labels(&labels(&found.match_labels));
+                }
+                (list_all(client, namespace, params).await?, Some(found.uid))
+            }
+        };
         let matched = pods.len();
-        let mut owners: HashMap<String, bool> = HashMap::new();
         let mut chosen: Vec<Pod> = Vec::new();
         for pod in pods {
             if pod.metadata.deletion_timestamp.is_some() || finished(&pod) {
@@ -138,15 +214,24 @@ impl PodDriver {
             let Some(owner) = controller(&pod.metadata) else {
                 continue;
             };
-            let opted = if opts_in(pod.metadata.labels.as_ref()) {
-                true
-            } else if let Some(known) = owners.get(&owner.uid) {
-                *known
+            // The controller is read only when needed, once: a Deployment's pods belong to
+            // it through their ReplicaSet; a pod without the label opts in by its template.
+            let labelled = opts_in(pod.metadata.labels.as_ref());
+            let direct = owner_uid
+                .as_ref()
+                .is_some_and(|wanted| owner.uid == *wanted);
+            let info = if labelled && (owner_uid.is_none() || direct) {
+                None
             } else {
-                let known = template_opts_in(client, namespace, owner).await?;
-                owners.insert(owner.uid.clone(), known);
-                known
+                controllers.get(client, namespace, owner).await?
             };
+            if let Some(wanted) = &owner_uid
+                && !direct
+                && info.as_ref().and_then(|i| i.owner_uid.as_ref()) != Some(wanted)
+            {
+                continue;
+            }
+            let opted = labelled || info.as_ref().is_some_and(|i| i.template_opts_in);
             if opted {
                 chosen.push(pod);
             }
@@ -157,11 +242,73 @@ impl PodDriver {
                 .cmp(&at(b))
                 .then_with(|| a.metadata.name.cmp(&b.metadata.name))
         });
-        chosen.into_iter().next().ok_or_else(|| {
-            Error::NotOptedIn(format!(
-                "no pod in namespace `{namespace}` with labels {labels} may be faulted ({matched} matched the selector): a pod must carry the label {OPT_IN_LABEL}=true, or its controller's pod template must (set it under spec.template.metadata.labels of the Deployment, StatefulSet or DaemonSet), have a controller that recreates it, and not be terminating"
-            ))
-        })
+        if chosen.is_empty() {
+            return Err(Error::NotOptedIn(format!(
+                "no pod in namespace `{namespace}` chosen by {} may be faulted ({matched} matched): a pod must carry the label {OPT_IN_LABEL}=true, or its controller's pod template must (set it under spec.template.metadata.labels of the Deployment, StatefulSet or DaemonSet), have a controller that recreates it, and not be terminating",
+                describe(target.selector())
+            )));
+        }
+        Ok(chosen)
+    }
+
+    /// Draws `count` of `pods` at random, in their order.
+    fn draw(&self, mut pods: Vec<Pod>, count: usize) -> Vec<Pod> {
+        let mut rng = self.rng.lock();
+        let n = pods.len();
+        for i in 0..count.min(n) {
+            let left = u64::try_from(n - i).unwrap_or(u64::MAX);
+            let j = i + usize::try_from(rng.next_u64() % left).unwrap_or(0);
+            pods.swap(i, j);
+        }
+        pods.truncate(count);
+        pods
+    }
+}
+
+/// How a selection reads in a message.
+fn describe(selector: &PodSelector) -> String {
+    match selector {
+        PodSelector::Labels(_) => format!("labels {selector}"),
+        PodSelector::Owner(_) => selector.to_string(),
+        PodSelector::Name(name) => format!("name `{name}`"),
+    }
+}
+
+/// What a pod's controller tells: whether its template opts in, and its own controller.
+#[derive(Debug, Clone)]
+struct ControllerInfo {
+    uid: String,
+    template_opts_in: bool,
+    owner_uid: Option<String>,
+    match_labels: BTreeMap<String, String>,
+}
+
+/// The controllers read so far, by uid (one request per controller).
+#[derive(Default)]
+struct Controllers(HashMap<String, Option<ControllerInfo>>);
+
+impl Controllers {
+    async fn get(
+        &mut self,
+        client: &kube::Client,
+        namespace: &str,
+        owner: &OwnerReference,
+    ) -> Result<Option<ControllerInfo>> {
+        if let Some(known) = self.0.get(&owner.uid) {
+            return Ok(known.clone());
+        }
+        let kind = match (owner.api_version.as_str(), owner.kind.as_str()) {
+            ("apps/v1", "ReplicaSet") => Some(OwnerKind::ReplicaSet),
+            ("apps/v1", "StatefulSet") => Some(OwnerKind::StatefulSet),
+            ("apps/v1", "DaemonSet") => Some(OwnerKind::DaemonSet),
+            _ => None,
+        };
+        let info = match kind {
+            Some(kind) => read_controller(client, namespace, kind, &owner.name).await?,
+            None => None,
+        };
+        self.0.insert(owner.uid.clone(), info.clone());
+        Ok(info)
     }
 }
 
@@ -213,21 +360,33 @@ fn api_error(what: &str, e: kube::Error) -> Error {
     }
 }
 
-/// Every pod of `namespace` matching `labels`, page by page; an expired `continue` token
-/// (410 Gone) starts the list again.
-async fn list_all(client: &kube::Client, namespace: &str, labels: &str) -> Result<Vec<Pod>> {
+/// Every pod of `namespace` that `params` selects, page by page; an expired `continue`
+/// token (410 Gone) starts the list again.
+async fn list_all(client: &kube::Client, namespace: &str, params: ListParams) -> Result<Vec<Pod>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let what = format!("listing pods in namespace `{namespace}` with labels {labels}");
+    let what = format!(
+        "listing pods in namespace `{namespace}`{}{}",
+        params
+            .label_selector
+            .as_deref()
+            .map(|l| format!(" with labels {l}"))
+            .unwrap_or_default(),
+        params
+            .field_selector
+            .as_deref()
+            .map(|f| format!(" with {f}"))
+            .unwrap_or_default()
+    );
     let mut relists = 0;
     'again: loop {
         let mut pods = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut params = ListParams::default().labels(labels).limit(PAGE);
+            let mut page_params = params.clone().limit(PAGE);
             if let Some(token) = &token {
-                params = params.continue_token(token);
+                page_params = page_params.continue_token(token);
             }
-            let page = match api.list(&params).await {
+            let page = match api.list(&page_params).await {
                 Ok(page) => page,
                 Err(kube::Error::Api(status))
                     if status.code == 410 && token.is_some() && relists < RELISTS =>
@@ -246,40 +405,58 @@ async fn list_all(client: &kube::Client, namespace: &str, labels: &str) -> Resul
     }
 }
 
-/// Whether the pod template of `owner` (a ReplicaSet, StatefulSet or DaemonSet of
-/// `apps/v1`) carries the opt-in label. Another kind, or one gone, does not opt in.
-async fn template_opts_in(
+/// The controller `kind`/`name` of `namespace` (`apps/v1`), or `None` if there is none.
+async fn read_controller(
     client: &kube::Client,
     namespace: &str,
-    owner: &OwnerReference,
-) -> Result<bool> {
-    if owner.api_version != "apps/v1" {
-        return Ok(false);
-    }
-    let plural = match owner.kind.as_str() {
-        "ReplicaSet" => "replicasets",
-        "StatefulSet" => "statefulsets",
-        "DaemonSet" => "daemonsets",
-        _ => return Ok(false),
-    };
+    kind: OwnerKind,
+    name: &str,
+) -> Result<Option<ControllerInfo>> {
     let request = http::Request::get(format!(
-        "/apis/apps/v1/namespaces/{namespace}/{plural}/{}",
-        owner.name
+        "/apis/apps/v1/namespaces/{namespace}/{}/{name}",
+        kind.plural()
     ))
     .body(Vec::new())
     .map_err(|e| Error::System(format!("building a request: {e}")))?;
     let what = format!(
-        "reading {} {namespace}/{} (the pod's controller)",
-        owner.kind, owner.name
+        "reading {} {namespace}/{name} (the pods' controller)",
+        kind.as_str()
     );
-    match client.request::<serde_json::Value>(request).await {
-        Ok(object) => Ok(object
-            .pointer(&format!("/spec/template/metadata/labels/{OPT_IN_LABEL}"))
-            .and_then(serde_json::Value::as_str)
-            == Some("true")),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(e) => Err(api_error(&what, e)),
-    }
+    let object = match client.request::<serde_json::Value>(request).await {
+        Ok(object) => object,
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+        Err(e) => return Err(api_error(&what, e)),
+    };
+    let uid = object
+        .pointer("/metadata/uid")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let template_opts_in = object
+        .pointer(&format!("/spec/template/metadata/labels/{OPT_IN_LABEL}"))
+        .and_then(serde_json::Value::as_str)
+        == Some("true");
+    let owner_uid = object
+        .pointer("/metadata/ownerReferences")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|owners| {
+            owners
+                .iter()
+                .find(|o| o.get("controller").and_then(serde_json::Value::as_bool) == Some(true))
+        })
+        .and_then(|o| o.get("uid"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let match_labels = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    Ok(Some(ControllerInfo {
+        uid,
+        template_opts_in,
+        owner_uid,
+        match_labels,
+    }))
 }
 
 #[async_trait]
@@ -304,24 +481,14 @@ impl Driver for PodDriver {
             });
         };
         let namespace = target.namespace();
-        if let Some(rule) = self.policy.refuses(namespace) {
-            return Err(Error::NotOptedIn(format!(
-                "pods in namespace `{namespace}` may not be faulted: {rule}; target another namespace"
-            )));
-        }
-        let pod = self.choose(namespace, target.selector()).await?;
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let owner = controller(&pod.metadata).map(|o| PodOwner {
-            kind: o.kind.clone(),
-            name: o.name.clone(),
-            uid: o.uid.clone(),
-        });
+        let found = self.discover(target).await?;
         let grace_seconds = match fault {
             FaultSpec::Delete { grace_period } => {
                 grace_period.map(|g| i64::try_from(g.as_secs()).unwrap_or(i64::MAX))
             }
             FaultSpec::KillContainer { container } => {
+                let pod = &found[0];
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
                 let containers: Vec<&str> = pod
                     .spec
                     .iter()
@@ -350,28 +517,41 @@ impl Driver for PodDriver {
                 });
             }
         };
+        let count = target.kill().count(found.len());
+        let pods: Vec<PodRef> = self.draw(found, count).iter().map(PodRef::of).collect();
+        let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+        let mut owners: Vec<String> = pods
+            .iter()
+            .filter_map(|p| p.owner.as_ref())
+            .map(|o| format!("{} {}", o.kind, o.name))
+            .collect();
+        owners.dedup();
         let description = format!(
-            "{fault} on pod {namespace}/{name}{}",
-            owner
-                .as_ref()
-                .map(|o| format!(" (of {} {})", o.kind, o.name))
-                .unwrap_or_default()
+            "{fault} on pod{} {namespace}/{}{}",
+            if pods.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if owners.is_empty() {
+                String::new()
+            } else {
+                format!(" (of {})", owners.join(", "))
+            }
         );
+        let selector = match target.selector() {
+            PodSelector::Labels(selector) => labels(selector),
+            _ => String::new(),
+        };
         Ok(Prepared {
-            target_key: format!("pod:{namespace}/{name}"),
+            target_key: format!("pod:{namespace}/{}", names.join(",")),
             description,
             action: Action::Pod {
                 namespace: namespace.to_owned(),
-                name: name.clone(),
-                uid: uid.clone(),
+                pods: pods.clone(),
                 op: PodOp::Evict { grace_seconds },
             },
             revert: RevertPlan::Pod {
                 namespace: namespace.to_owned(),
-                name,
-                uid,
-                owner,
-                selector: labels(target.selector()),
+                pods,
+                selector,
             },
         })
     }
@@ -379,8 +559,7 @@ impl Driver for PodDriver {
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
         let Action::Pod {
             namespace,
-            name,
-            uid,
+            pods,
             op: PodOp::Evict { grace_seconds },
         } = &prepared.action
         else {
@@ -390,47 +569,23 @@ impl Driver for PodDriver {
             )));
         };
         let client = self.client().await?;
-        // The body as the API defines it (policy/v1 Eviction, camelCase `deleteOptions`).
-        let eviction = Eviction {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            delete_options: Some(DeleteOptions {
-                grace_period_seconds: *grace_seconds,
-                preconditions: Some(Preconditions {
-                    uid: Some(uid.clone()),
-                    resource_version: None,
-                }),
-                ..DeleteOptions::default()
-            }),
-        };
-        let body = serde_json::to_vec(&eviction)
-            .map_err(|e| Error::System(format!("writing the eviction of {name}: {e}")))?;
-        let request = http::Request::post(format!(
-            "/api/v1/namespaces/{namespace}/pods/{name}/eviction"
-        ))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .map_err(|e| Error::System(format!("building a request: {e}")))?;
-        let what = format!("evicting pod {namespace}/{name}");
-        match client.request::<serde_json::Value>(request).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 429 => Err(Error::System(format!(
-                "{what}: refused, its PodDisruptionBudget allows no disruption now ({}); nothing was deleted: wait until the budget allows one, or play another target",
-                status.message
-            ))),
-            Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::System(format!(
-                "{what}: the pod is gone already ({}); nothing was deleted",
-                status.message
-            ))),
-            Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::System(format!(
-                "{what}: it is no longer the pod chosen (uid {uid}: {}); nothing was deleted, inject again",
-                status.message
-            ))),
-            Err(e) => Err(api_error(&what, e)),
+        let mut evicted: Vec<&str> = Vec::new();
+        for pod in pods {
+            if let Err(e) = evict(client, namespace, pod, *grace_seconds).await {
+                if evicted.is_empty() {
+                    return Err(e);
+                }
+                // Those evicted are gone already: the fault holds them, and stops here.
+                tracing::warn!(
+                    evicted = %evicted.join(", "),
+                    error = %e,
+                    "a pod fault evicted only some of its pods"
+                );
+                return Ok(());
+            }
+            evicted.push(&pod.name);
         }
+        Ok(())
     }
 
     async fn revert(&self, plan: &RevertPlan) -> Result<()> {
@@ -446,30 +601,93 @@ impl Driver for PodDriver {
     async fn status(&self, plan: &RevertPlan) -> Result<Status> {
         let RevertPlan::Pod {
             namespace,
-            uid,
-            owner,
+            pods,
             selector,
-            ..
         } = plan
         else {
             return Ok(Status::Unknown);
         };
-        let Some(owner) = owner else {
+        if pods.iter().any(|p| p.owner.is_none()) {
             return Ok(Status::Unknown);
-        };
+        }
         let client = self.client().await?;
-        let list = list_all(client, namespace, selector).await?;
-        let again = list.iter().any(|p| {
-            p.metadata.uid.as_deref() != Some(uid.as_str())
-                && p.metadata.deletion_timestamp.is_none()
-                && controller(&p.metadata).is_some_and(|o| o.uid == owner.uid)
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        let mut params = ListParams::default();
+        if !selector.is_empty() {
+            params = params.labels(selector);
+        }
+        let list = list_all(client, namespace, params).await?;
+        // Every controller runs as many new pods as were evicted from it.
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        for pod in pods {
+            if let Some(owner) = &pod.owner {
+                *wanted.entry(owner.uid.as_str()).or_default() += 1;
+            }
+        }
+        let back = wanted.iter().all(|(owner, count)| {
+            list.iter()
+                .filter(|p| {
+                    !pods
+                        .iter()
+                        .any(|gone| p.metadata.uid.as_deref() == Some(gone.uid.as_str()))
+                        && p.metadata.deletion_timestamp.is_none()
+                        && controller(&p.metadata).is_some_and(|o| o.uid == *owner)
+                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                })
+                .count()
+                >= *count
         });
-        Ok(if again {
-            Status::Gone
-        } else {
-            Status::InEffect
-        })
+        Ok(if back { Status::Gone } else { Status::InEffect })
+    }
+}
+
+/// Evicts `pod` (by uid) through the Eviction API.
+async fn evict(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &PodRef,
+    grace_seconds: Option<i64>,
+) -> Result<()> {
+    let PodRef { name, uid, .. } = pod;
+    // The body as the API defines it (policy/v1 Eviction, camelCase `deleteOptions`).
+    let eviction = Eviction {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        delete_options: Some(DeleteOptions {
+            grace_period_seconds: grace_seconds,
+            preconditions: Some(Preconditions {
+                uid: Some(uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteOptions::default()
+        }),
+    };
+    let body = serde_json::to_vec(&eviction)
+        .map_err(|e| Error::System(format!("writing the eviction of {name}: {e}")))?;
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+    ))
+    .header(http::header::CONTENT_TYPE, "application/json")
+    .body(body)
+    .map_err(|e| Error::System(format!("building a request: {e}")))?;
+    let what = format!("evicting pod {namespace}/{name}");
+    match client.request::<serde_json::Value>(request).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 429 => Err(Error::System(format!(
+            "{what}: refused, its PodDisruptionBudget allows no disruption now ({}); nothing was deleted: wait until the budget allows one, or play another target",
+            status.message
+        ))),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::System(format!(
+            "{what}: the pod is gone already ({}); nothing was deleted",
+            status.message
+        ))),
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::System(format!(
+            "{what}: it is no longer the pod chosen (uid {uid}: {}); nothing was deleted, inject again",
+            status.message
+        ))),
+        Err(e) => Err(api_error(&what, e)),
     }
 }
 

@@ -861,7 +861,9 @@ async fn an_accepted_eviction_is_journaled_active_then_reverted() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].state, FaultState::Active);
     let plan: RevertPlan = serde_json::from_str(&entries[0].revert).unwrap();
-    assert!(matches!(&plan, RevertPlan::Pod { name, uid, .. } if name == "c" && uid == "uid-c"));
+    assert!(
+        matches!(&plan, RevertPlan::Pod { pods, .. } if pods.len() == 1 && pods[0].name == "c" && pods[0].uid == "uid-c")
+    );
     assert_eq!(plan.driver(), "pod");
     engine.revert(handle.id, "test").await.unwrap();
     assert_eq!(journal.entry(handle.id).state, FaultState::Reverted);

@@ -14,6 +14,7 @@ mod flood;
 mod game;
 mod game_support;
 mod hosts;
+mod kube_api;
 mod leaks;
 mod links;
 mod monkey;

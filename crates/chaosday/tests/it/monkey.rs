@@ -8,10 +8,11 @@
 
 use std::io::BufRead;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{Running, Sandbox, Victim, text, unique};
 
@@ -66,25 +67,31 @@ struct MonkeyRun {
 impl MonkeyRun {
     /// Starts `chaosday monkey` on `yaml` in `sandbox`, its page on a port the kernel picks.
     fn start(sandbox: &Sandbox, yaml: &str) -> Self {
+        Self::start_with(sandbox, yaml, &[])
+    }
+
+    /// The same, with these environment variables too.
+    fn start_with(sandbox: &Sandbox, yaml: &str, env: &[(&str, &Path)]) -> Self {
         let path = sandbox
             .state_dir()
             .join(format!("monkey-{}.yaml", unique()));
         std::fs::write(&path, yaml).unwrap();
-        let child = sandbox
-            .command(&[
-                "--output",
-                "json",
-                "monkey",
-                path.to_str().unwrap(),
-                "--bind",
-                "127.0.0.1:0",
-                "--probe-every",
-                "100ms",
-                "--recovery-watch",
-                "20s",
-                "--seed",
-                "7",
-            ])
+        let mut command = sandbox.command(&[
+            "--output",
+            "json",
+            "monkey",
+            path.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+            "--probe-every",
+            "100ms",
+            "--recovery-watch",
+            "20s",
+            "--seed",
+            "7",
+        ]);
+        command.envs(env.iter().copied());
+        let child = command
             .env("MONKEY_TOKEN", OPERATOR)
             .env("CHECKOUT_OWNER", OWNER)
             .env("SEARCH_OWNER", OTHER_OWNER)
@@ -891,4 +898,95 @@ async fn a_target_another_chaosday_holds_is_skipped_as_busy() {
     let out = held.finish(Duration::from_secs(20));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(victim.state(), Some('S'));
+}
+
+#[tokio::test]
+async fn the_monkey_evicts_only_pods_that_opt_in_through_the_kubernetes_api() {
+    use crate::kube_api::{Cluster, FakeKube, pod, replica_set};
+    let sandbox = Sandbox::new();
+    // cart-1 opts in by its label, cart-2 by its ReplicaSet's template; cart-3 neither;
+    // kube-1 would, but in kube-system.
+    let mut system = pod(
+        "kube-1",
+        json!({"app": "cart", "chaosday.enable": "true"}),
+        "rs-a",
+    );
+    system["metadata"]["namespace"] = json!("kube-system");
+    let kube = FakeKube::start(
+        sandbox.state_dir(),
+        Cluster {
+            pods: vec![
+                pod(
+                    "cart-1",
+                    json!({"app": "cart", "chaosday.enable": "true"}),
+                    "rs-a",
+                ),
+                pod("cart-2", json!({"app": "cart"}), "rs-b"),
+                pod("cart-3", json!({"app": "cart"}), "rs-c"),
+                system,
+            ],
+            replica_sets: vec![
+                replica_set("rs-a", json!({"app": "cart"})),
+                replica_set("rs-b", json!({"app": "cart", "chaosday.enable": "true"})),
+                replica_set("rs-c", json!({"app": "cart"})),
+            ],
+            evictions: Vec::new(),
+        },
+    )
+    .await;
+    let yaml = monkey_file(
+        "unleashed",
+        &when(Duration::from_secs(3), Duration::from_secs(20)),
+        "kubernetes: { namespaces: { allow: [shop] } }\ntargets:\n  carts: { pod: { namespace: shop, selector: { app: cart } } }\n  system: { pod: { namespace: kube-system, selector: { app: cart } } }\ngroups:\n  - { name: carts, targets: [carts], faults: [{fault: {kind: delete, grace_period: 1s}, for: 2s}], mtbf: 0.01, max_per_day: 1, kill: all, allow_all: true }",
+    );
+    // A pod in a namespace the file does not allow is refused before anything runs.
+    let refused = sandbox.state_dir().join("refused.yaml");
+    std::fs::write(&refused, &yaml).unwrap();
+    let output = sandbox.run(&["validate", refused.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("targets.system.pod.namespace"),
+        "{}",
+        text(&output.stdout)
+    );
+    let yaml = yaml.replace(
+        "\n  system: { pod: { namespace: kube-system, selector: { app: cart } } }",
+        "",
+    );
+    let mut monkey = MonkeyRun::start_with(
+        &sandbox,
+        &yaml,
+        &[("KUBECONFIG", kube.kubeconfig.as_path())],
+    );
+    let status = monkey
+        .wait(Duration::from_secs(20), |s| !plan(s).is_empty(), || {})
+        .await;
+    // The plan, published ahead, names the pods found when the day was drawn.
+    let mut planned: Vec<String> = plan(&status)[0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    planned.sort_unstable();
+    assert_eq!(planned, ["carts/cart-1", "carts/cart-2"]);
+    let status = monkey.wait(Duration::from_secs(40), all_over, || {}).await;
+    assert_eq!(plan(&status)[0]["end"], "timer", "{status:#}");
+    let mut evictions = kube.cluster.lock().evictions.clone();
+    evictions.sort();
+    assert_eq!(
+        evictions,
+        [
+            ("cart-1".to_owned(), "uid-cart-1".to_owned()),
+            ("cart-2".to_owned(), "uid-cart-2".to_owned())
+        ],
+        "each opted-in pod evicted once, by uid; cart-3 and kube-system's never"
+    );
+    monkey.stop();
+    // Nothing stays live in the journal: the controller brought the pods back.
+    assert!(
+        journal_faults(&sandbox)
+            .iter()
+            .all(|f| f["state"] != "active")
+    );
 }

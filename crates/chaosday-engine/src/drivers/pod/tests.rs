@@ -9,6 +9,7 @@ use std::time::Duration;
 use chaosday_domain::game::NamespacePolicy;
 use chaosday_domain::target::PodTarget;
 use chaosday_domain::{FaultSpec, TargetSpec};
+use chaosday_domain::{KillMode, PodSelector};
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -151,9 +152,23 @@ pub(crate) fn cart(namespace: &str) -> TargetSpec {
 
 const EVICTION: &str = "/api/v1/namespaces/shop/pods/c/eviction";
 
-/// Two pages: `a` (no label, its ReplicaSet's template none either), `b` (labelled,
-/// young), then `c` (no label, but its ReplicaSet's template has it; the oldest that opts
-/// in), `d` (labelled and the oldest, but terminating), `e` (labelled, no controller).
+/// Pod `c` of [`two_pages`], as a fault names it.
+fn pod_c() -> PodRef {
+    PodRef {
+        name: "c".into(),
+        uid: "uid-c".into(),
+        owner: Some(PodOwner {
+            kind: "ReplicaSet".into(),
+            name: "rs-z".into(),
+            uid: "uid-rs-z".into(),
+        }),
+    }
+}
+
+/// Two pages: `a` (no label, its ReplicaSet's template none either), `b` (no label, its
+/// ReplicaSet gone), then `c` (no label, but its ReplicaSet's template has it: the one pod
+/// that may be faulted), `d` (labelled and the oldest, but terminating), `e` (labelled, no
+/// controller).
 fn two_pages(request: &Seen) -> (u16, Value) {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/api/v1/namespaces/shop/pods") => match request.continue_token() {
@@ -170,7 +185,7 @@ fn two_pages(request: &Seen) -> (u16, Value) {
                         pod(
                             "b",
                             "2026-03-01T00:00:00Z",
-                            json!({"app": "cart", "chaosday.enable": "true"}),
+                            json!({"app": "cart"}),
                             Some("rs-y"),
                         ),
                     ],
@@ -242,7 +257,7 @@ fn says(error: &str, words: &[&str]) {
 }
 
 #[tokio::test]
-async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
+async fn prepare_follows_the_pages_and_picks_the_pod_that_opts_in() {
     let (client, log) = fake_api(two_pages);
     let driver = PodDriver::with_client(client);
     let delete = FaultSpec::Delete {
@@ -255,13 +270,7 @@ async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
         prepared.revert,
         RevertPlan::Pod {
             namespace: "shop".into(),
-            name: "c".into(),
-            uid: "uid-c".into(),
-            owner: Some(PodOwner {
-                kind: "ReplicaSet".into(),
-                name: "rs-z".into(),
-                uid: "uid-rs-z".into(),
-            }),
+            pods: vec![pod_c()],
             selector: "app=cart".into(),
         }
     );
@@ -283,7 +292,8 @@ async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
         }
         assert_eq!(lists[0].continue_token(), None);
         assert_eq!(lists[1].continue_token(), Some("page-2"));
-        // The owners of unlabelled pods are read, once each; a labelled pod's never.
+        // The owners of unlabelled pods are read, once each; a labelled pod's never
+        // (d's is b's, read for b).
         let owners: Vec<&str> = seen
             .iter()
             .filter(|r| r.path.starts_with("/apis/apps/v1/"))
@@ -293,6 +303,7 @@ async fn prepare_follows_the_pages_and_picks_the_oldest_pod_that_opts_in() {
             owners,
             [
                 "/apis/apps/v1/namespaces/shop/replicasets/rs-x",
+                "/apis/apps/v1/namespaces/shop/replicasets/rs-y",
                 "/apis/apps/v1/namespaces/shop/replicasets/rs-z"
             ]
         );
@@ -559,13 +570,7 @@ async fn a_refused_or_stale_eviction_is_a_clear_error() {
 async fn status_tells_whether_the_controller_brought_a_pod_back() {
     let plan = RevertPlan::Pod {
         namespace: "shop".into(),
-        name: "c".into(),
-        uid: "uid-c".into(),
-        owner: Some(PodOwner {
-            kind: "ReplicaSet".into(),
-            name: "rs-z".into(),
-            uid: "uid-rs-z".into(),
-        }),
+        pods: vec![pod_c()],
         selector: "app=cart".into(),
     };
     let back = Arc::new(Mutex::new(false));
@@ -656,10 +661,338 @@ async fn a_controller_that_may_not_be_read_is_an_error_naming_it() {
         &error,
         &[
             "ReplicaSet shop/rs-x",
-            "the pod's controller",
+            "the pods' controller",
             "forbids",
             "grant",
         ],
     );
     assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
+
+/// Five pods of `rs-1` in `shop`, `p0` (oldest) to `p4`, each labelled to opt in; an
+/// eviction of `p3` refused by the disruption budget, every other accepted.
+fn five_pods(request: &Seen) -> (u16, Value) {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/api/v1/namespaces/shop/pods") => (
+            200,
+            page(
+                (0..5)
+                    .map(|i| {
+                        pod(
+                            &format!("p{i}"),
+                            &format!("2026-01-0{}T00:00:00Z", i + 1),
+                            json!({"app": "cart", "chaosday.enable": "true"}),
+                            Some("rs-1"),
+                        )
+                    })
+                    .collect(),
+                None,
+            ),
+        ),
+        ("POST", "/api/v1/namespaces/shop/pods/p3/eviction") => status(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+        ),
+        ("POST", _) => (
+            201,
+            json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}),
+        ),
+        _ => status(404, "NotFound", &format!("{} not found", request.path)),
+    }
+}
+
+fn cart_pods(kill: KillMode) -> TargetSpec {
+    TargetSpec::Pod(
+        PodTarget::select(
+            "shop",
+            PodSelector::Labels(BTreeMap::from([("app".into(), "cart".into())])),
+            kill,
+        )
+        .unwrap(),
+    )
+}
+
+fn names_of(prepared: &Prepared) -> Vec<String> {
+    let Action::Pod { pods, .. } = &prepared.action else {
+        panic!("not a pod action: {prepared:?}");
+    };
+    pods.iter().map(|p| p.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn kill_modes_draw_that_many_distinct_pods_at_random() {
+    let delete = FaultSpec::Delete { grace_period: None };
+    let mut drawn_alone = std::collections::BTreeSet::new();
+    for (kill, count) in [
+        (KillMode::One, 1),
+        (KillMode::Fixed(2), 2),
+        (KillMode::Percent(50), 3),
+        (KillMode::Percent(100), 5),
+        (KillMode::Fixed(9), 5),
+    ] {
+        for seed in 0..20 {
+            let (client, _log) = fake_api(five_pods);
+            let driver = PodDriver::with_client(client).with_seed(seed);
+            let prepared = driver.prepare(&cart_pods(kill), &delete).await.unwrap();
+            let names = names_of(&prepared);
+            let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+            assert_eq!(distinct.len(), count, "{kill:?}: {names:?}");
+            assert!(names.iter().all(|n| n.starts_with('p')), "{names:?}");
+            assert_eq!(prepared.target_key, format!("pod:shop/{}", names.join(",")));
+            if kill == KillMode::One {
+                drawn_alone.insert(names[0].clone());
+            }
+        }
+    }
+    // Twenty draws of one pod among five are not always the same pod.
+    assert!(drawn_alone.len() > 1, "{drawn_alone:?}");
+}
+
+#[tokio::test]
+async fn every_pod_drawn_is_evicted_by_uid_and_a_budget_refusal_stops_the_rest() {
+    let delete = FaultSpec::Delete { grace_period: None };
+    let mut seen_partial = false;
+    let mut seen_refused = false;
+    for seed in 0..40 {
+        let (client, log) = fake_api(five_pods);
+        let driver = PodDriver::with_client(client).with_seed(seed);
+        let prepared = driver
+            .prepare(&cart_pods(KillMode::Fixed(2)), &delete)
+            .await
+            .unwrap();
+        let names = names_of(&prepared);
+        let outcome = driver.inject(&prepared).await;
+        let posts: Vec<(String, String)> = log
+            .lock()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| {
+                (
+                    r.body["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+                    r.body["deleteOptions"]["preconditions"]["uid"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            })
+            .collect();
+        for (name, uid) in &posts {
+            assert_eq!(*uid, format!("uid-{name}"));
+        }
+        let evicted: Vec<&String> = posts.iter().map(|(name, _)| name).collect();
+        match names.iter().position(|n| n == "p3") {
+            // Neither is p3: both evicted.
+            None => {
+                assert!(outcome.is_ok());
+                assert_eq!(evicted, names.iter().collect::<Vec<_>>());
+            }
+            // p3 first: refused, nothing evicted, the fault fails.
+            Some(0) => {
+                let error = outcome.unwrap_err().to_string();
+                assert!(error.contains("PodDisruptionBudget"), "{error}");
+                assert_eq!(evicted, [&names[0]], "tried p3 only");
+                seen_refused = true;
+            }
+            // p3 second: the first stays evicted and the fault holds it.
+            Some(_) => {
+                assert!(outcome.is_ok());
+                assert_eq!(evicted, names.iter().collect::<Vec<_>>());
+                seen_partial = true;
+            }
+        }
+    }
+    assert!(seen_partial && seen_refused, "40 draws cover both orders");
+}
+
+/// A Deployment `cart` (its ReplicaSet `rs-new`, whose template opts in) and another
+/// Deployment's ReplicaSet `rs-other` (whose template opts in too), with a pod each under
+/// the same labels; a StatefulSet `db` and its pod `db-0`, labelled.
+fn owners(request: &Seen) -> (u16, Value) {
+    let replica_set_of = |name: &str, deployment: &str| {
+        let mut rs = replica_set(name, json!({"app": "cart", "chaosday.enable": "true"}));
+        rs["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment,
+            "uid": format!("uid-{deployment}"), "controller": true,
+        }]);
+        rs
+    };
+    match request.path.as_str() {
+        "/apis/apps/v1/namespaces/shop/deployments/cart" => (
+            200,
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cart", "namespace": "shop", "uid": "uid-cart"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "cart"}},
+                    "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "app"}]}},
+                },
+            }),
+        ),
+        "/apis/apps/v1/namespaces/shop/statefulsets/db" => (
+            200,
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "db", "namespace": "shop", "uid": "uid-db"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "db"}},
+                    "serviceName": "db",
+                    "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db"}]}},
+                },
+            }),
+        ),
+        "/apis/apps/v1/namespaces/shop/replicasets/rs-new" => {
+            (200, replica_set_of("rs-new", "cart"))
+        }
+        "/apis/apps/v1/namespaces/shop/replicasets/rs-other" => {
+            (200, replica_set_of("rs-other", "cart-canary"))
+        }
+        "/api/v1/namespaces/shop/pods" => {
+            let mut db0 = pod(
+                "db-0",
+                "2026-01-01T00:00:00Z",
+                json!({"app": "db", "chaosday.enable": "true"}),
+                None,
+            );
+            db0["metadata"]["ownerReferences"] = json!([{
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
+                "uid": "uid-db", "controller": true,
+            }]);
+            let all = vec![
+                pod(
+                    "new-1",
+                    "2026-01-02T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-new"),
+                ),
+                pod(
+                    "other-1",
+                    "2026-01-01T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-other"),
+                ),
+                db0,
+            ];
+            let wanted = |p: &Value| match request.query.get("labelSelector") {
+                Some(labels) => labels
+                    .split(',')
+                    .all(|kv| kv.split_once('=').is_some_and(|(k, v)| p["metadata"]["labels"][k] == v)),
+                None => true,
+            } && match request.query.get("fieldSelector") {
+                Some(field) => field.strip_prefix("metadata.name=") == p["metadata"]["name"].as_str(),
+                None => true,
+            };
+            (200, page(all.into_iter().filter(wanted).collect(), None))
+        }
+        _ => status(404, "NotFound", &format!("{} not found", request.path)),
+    }
+}
+
+async fn discovered(select: PodSelector, log: bool) -> (Result<Vec<String>>, Vec<Seen>) {
+    let (client, seen) = fake_api(owners);
+    let target = PodTarget::select("shop", select, KillMode::One).unwrap();
+    let found = PodDriver::with_client(client)
+        .discover(&target)
+        .await
+        .map(|pods| pods.into_iter().filter_map(|p| p.metadata.name).collect());
+    let requests = if log { seen.lock().clone() } else { Vec::new() };
+    (found, requests)
+}
+
+#[tokio::test]
+async fn an_owner_chooses_its_own_pods_through_its_replica_sets() {
+    use chaosday_domain::{OwnerKind, PodOwnerRef};
+    let owner = |kind, name: &str| {
+        PodSelector::Owner(PodOwnerRef {
+            kind,
+            name: name.into(),
+        })
+    };
+    // The Deployment's pods are those of its ReplicaSets, not another's with its labels.
+    let (found, seen) = discovered(owner(OwnerKind::Deployment, "cart"), true).await;
+    assert_eq!(found.unwrap(), ["new-1"]);
+    let list = seen
+        .iter()
+        .find(|r| r.path == "/api/v1/namespaces/shop/pods")
+        .unwrap();
+    assert_eq!(
+        list.query.get("labelSelector").map(String::as_str),
+        Some("app=cart"),
+        "listed by the Deployment's own selector"
+    );
+    // A StatefulSet's pods are its own; db-0 is labelled: the StatefulSet is read once,
+    // for its selector, and no ReplicaSet at all.
+    let (found, seen) = discovered(owner(OwnerKind::StatefulSet, "db"), true).await;
+    assert_eq!(found.unwrap(), ["db-0"]);
+    assert!(
+        !seen.iter().any(|r| r.path.contains("replicasets")),
+        "{seen:#?}"
+    );
+    // A controller that does not exist says how to list those that do.
+    let (found, _) = discovered(owner(OwnerKind::Deployment, "kart"), false).await;
+    let error = found.unwrap_err().to_string();
+    says(
+        &error,
+        &["Deployment shop/kart", "kubectl get deployments -n shop"],
+    );
+    // One pod by name: a field selector, and the opt-in rule still holds.
+    let (found, seen) = discovered(PodSelector::Name("db-0".into()), true).await;
+    assert_eq!(found.unwrap(), ["db-0"]);
+    assert_eq!(
+        seen[0].query.get("fieldSelector").map(String::as_str),
+        Some("metadata.name=db-0")
+    );
+    let (found, _) = discovered(PodSelector::Name("nobody".into()), false).await;
+    says(
+        &found.unwrap_err().to_string(),
+        &["name `nobody`", "0 matched"],
+    );
+}
+
+#[tokio::test]
+async fn status_waits_for_every_evicted_pod_to_be_replaced() {
+    let plan = RevertPlan::Pod {
+        namespace: "shop".into(),
+        pods: ["p1", "p2"]
+            .into_iter()
+            .map(|name| PodRef {
+                name: name.into(),
+                uid: format!("uid-{name}"),
+                owner: Some(PodOwner {
+                    kind: "ReplicaSet".into(),
+                    name: "rs-1".into(),
+                    uid: "uid-rs-1".into(),
+                }),
+            })
+            .collect(),
+        selector: String::new(),
+    };
+    let replaced = Arc::new(Mutex::new(0));
+    let count = replaced.clone();
+    let (client, log) = fake_api(move |_| {
+        let n = *count.lock();
+        let items = (0..n)
+            .map(|i| {
+                pod(
+                    &format!("new-{i}"),
+                    "2026-04-01T00:00:00Z",
+                    json!({"app": "cart"}),
+                    Some("rs-1"),
+                )
+            })
+            .collect();
+        (200, page(items, None))
+    });
+    let driver = PodDriver::with_client(client);
+    for n in 0..3 {
+        *replaced.lock() = n;
+        let expected = if n < 2 {
+            Status::InEffect
+        } else {
+            Status::Gone
+        };
+        assert_eq!(driver.status(&plan).await.unwrap(), expected, "{n} back");
+    }
+    // No selector: the whole namespace is listed.
+    assert!(!log.lock()[0].query.contains_key("labelSelector"));
 }
