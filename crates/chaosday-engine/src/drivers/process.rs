@@ -164,7 +164,7 @@ impl ProcessDriver {
         let mut refused = None;
         // `proc::all` is in pid order: the first root allowed is the lowest.
         for info in matching {
-            if in_cgroup.contains(&info.ppid) && info.ppid != info.pid {
+            if in_cgroup.contains(&info.ppid) {
                 continue;
             }
             match self.refusal(&info, false) {
@@ -540,5 +540,65 @@ mod tests {
             driver.resolve(&target),
             Err(Error::NoMatch { .. })
         ));
+    }
+
+    /// The environment variable that makes [`helper_a_copy_of_this_binary_with_a_child`] act.
+    const HELPER: &str = "CHAOSDAY_TEST_CGROUP_HELPER";
+
+    /// Not a test: the body of a process started from this test binary by the test below, so
+    /// that chaosday refuses it as another chaosday process. It waits for a line on its stdin,
+    /// then starts `sleep 600` and waits for it. Without its variable it does nothing.
+    #[test]
+    #[ignore = "started by a_cgroup_whose_main_process_is_refused_is_refused_whole"]
+    fn helper_a_copy_of_this_binary_with_a_child() {
+        if std::env::var_os(HELPER).is_none() {
+            return;
+        }
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).expect("a line");
+        let _ = Command::new("sleep").arg("600").status();
+    }
+
+    #[tokio::test]
+    async fn a_cgroup_whose_main_process_is_refused_is_refused_whole() {
+        let Some(cgroup) = TestCgroup::new("a_cgroup_whose_main_process_is_refused…") else {
+            return;
+        };
+        let driver = ProcessDriver::new(Supervisor::new(None));
+        let mut main = Spawned(
+            Command::new(std::env::current_exe().expect("this test binary"))
+                .args([
+                    "--exact",
+                    "drivers::process::tests::helper_a_copy_of_this_binary_with_a_child",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env(HELPER, "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the helper runs"),
+        );
+        cgroup.add(main.0.id());
+        writeln!(main.0.stdin.as_mut().expect("its stdin"), "go").expect("the helper reads");
+        assert!(
+            eventually(|| cgroup.pids().len() == 2),
+            "the helper's child joins the cgroup: {:?}",
+            cgroup.pids()
+        );
+        // Its child, which chaosday could target, is not picked in its place.
+        let refused = driver
+            .resolve(&cgroup_target(&cgroup.name))
+            .expect_err("refused");
+        assert!(
+            matches!(refused, Error::NotOptedIn(_))
+                && refused
+                    .to_string()
+                    .contains(&format!("pid {}", main.0.id()))
+                && refused.to_string().contains("another chaosday process"),
+            "{refused}"
+        );
+        assert_eq!(cgroup.pids().len(), 2, "nothing was signalled");
     }
 }
