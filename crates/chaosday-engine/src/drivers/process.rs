@@ -145,8 +145,9 @@ impl ProcessDriver {
     /// The main process of the cgroup whose path holds `text`: among the processes with a
     /// cgroup path containing it (zombies aside), those chaosday may target and whose parent
     /// is not itself in the cgroup; the lowest pid if several (a process `docker exec`
-    /// started is one too, but the container's own came first). A cgroup whose main process
-    /// is refused (chaosday itself, say) is refused whole: its children are not picked instead.
+    /// started is one too, but the container's own came first). A refused process (chaosday
+    /// itself, say) is never replaced by its children: they are not roots, so when every root
+    /// is refused the cgroup is refused whole.
     fn main_of_cgroup(&self, text: &str) -> Result<ProcessInfo> {
         let read_error = |e: std::io::Error| Error::System(format!("cannot read /proc: {e}"));
         let mut matching = Vec::new();
