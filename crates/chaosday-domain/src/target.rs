@@ -1,7 +1,8 @@
 //! Targets: what a fault acts on, and how a process is recognised.
 //!
 //! Nothing is a target unless it is named. A process is matched by its **full** command line
-//! (the kernel's 15-character short name is never enough) or by pid.
+//! (the kernel's 15-character short name is never enough), by pid, or by a text in its cgroup
+//! path (a container's id, a systemd unit), which picks that cgroup's main process.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,7 +51,7 @@ const TARGET_SPEC_KEYS: &[&str] = &["process", "link", "container", "pod", "host
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTargetSpec {
-    /// A local process, matched by its full command line or pid.
+    /// A local process, matched by its full command line, pid or cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     process: Option<ProcessTarget>,
     /// A proxied TCP connection, `listen → upstream`.
@@ -810,7 +811,7 @@ impl fmt::Display for LinkTarget {
 #[serde(deny_unknown_fields)]
 pub struct HostTarget {}
 
-/// A local process, matched by its full command line or by pid.
+/// A local process, matched by its full command line, by pid or by its cgroup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawProcessTarget", into = "RawProcessTarget")]
 pub struct ProcessTarget {
@@ -829,7 +830,7 @@ pub struct Supervision {
     pub env: BTreeMap<String, String>,
 }
 
-/// A local process: exactly one of `command` (its full command line) or `pid`.
+/// A local process: exactly one of `command` (its full command line), `pid` or `cgroup`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawProcessTarget {
@@ -840,6 +841,11 @@ struct RawProcessTarget {
     /// A process id (its start time is recorded at injection, so a reused pid is never hit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
+    /// A text searched in the process's cgroup paths (`/proc/PID/cgroup`), such as a
+    /// container's id or `system.slice/cart.service`; the target is that cgroup's main
+    /// process (the matching process whose parent does not match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cgroup: Option<String>,
     /// chaosday starts the process from `command` (a list) and starts it again after a kill.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     supervised: bool,
@@ -858,7 +864,7 @@ impl JsonSchema for ProcessTarget {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = RawProcessTarget::json_schema(generator);
-        exactly_one_of(&mut schema, &["command", "pid"]);
+        exactly_one_of(&mut schema, &["command", "pid", "cgroup"]);
         schema
     }
 }
@@ -866,8 +872,10 @@ impl JsonSchema for ProcessTarget {
 /// A process target that does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    /// Neither or both of `command` and `pid`.
-    #[error("a process target needs exactly one of `command` (its full command line) or `pid`")]
+    /// Not exactly one of `command`, `pid` and `cgroup`.
+    #[error(
+        "a process target needs exactly one of `command` (its full command line), `pid` or `cgroup` (a text in its cgroup path, such as a container's id)"
+    )]
     SelectorCount,
     /// `supervised` with something other than an exact argv list.
     #[error(
@@ -914,6 +922,11 @@ pub enum TargetError {
     /// A field that must not be empty.
     #[error("`{0}` is empty")]
     Empty(&'static str),
+    /// A `cgroup` so short that it would match nearly every process.
+    #[error(
+        "`cgroup: {0:?}` would match nearly every process: write at least 3 characters of the cgroup path that are not all `/`, such as a container's id or system.slice/cart.service"
+    )]
+    CgroupTooBroad(String),
     /// A container's `engine` that cannot be reached as written.
     #[error("engine: {0}")]
     Engine(String),
@@ -923,9 +936,10 @@ impl TryFrom<RawProcessTarget> for ProcessTarget {
     type Error = TargetError;
 
     fn try_from(raw: RawProcessTarget) -> Result<Self, Self::Error> {
-        let selector = match (raw.command, raw.pid) {
-            (Some(command), None) => ProcessSelector::Command(command),
-            (None, Some(pid)) => ProcessSelector::Pid(pid),
+        let selector = match (raw.command, raw.pid, raw.cgroup) {
+            (Some(command), None, None) => ProcessSelector::Command(command),
+            (None, Some(pid), None) => ProcessSelector::Pid(pid),
+            (None, None, Some(cgroup)) => ProcessSelector::cgroup(&cgroup)?,
             _ => return Err(TargetError::SelectorCount),
         };
         let supervised = match (raw.supervised, &selector) {
@@ -949,9 +963,10 @@ impl TryFrom<RawProcessTarget> for ProcessTarget {
 
 impl From<ProcessTarget> for RawProcessTarget {
     fn from(target: ProcessTarget) -> Self {
-        let (command, pid) = match target.selector {
-            ProcessSelector::Command(command) => (Some(command), None),
-            ProcessSelector::Pid(pid) => (None, Some(pid)),
+        let (command, pid, cgroup) = match target.selector {
+            ProcessSelector::Command(command) => (Some(command), None, None),
+            ProcessSelector::Pid(pid) => (None, Some(pid), None),
+            ProcessSelector::Cgroup(cgroup) => (None, None, Some(cgroup)),
         };
         let (cwd, env) = target
             .supervised
@@ -961,6 +976,7 @@ impl From<ProcessTarget> for RawProcessTarget {
         RawProcessTarget {
             command,
             pid,
+            cgroup,
             supervised: target.supervised.is_some(),
             cwd,
             env,
@@ -1007,11 +1023,33 @@ pub enum ProcessSelector {
     Command(CommandMatch),
     /// By process id (its start time is recorded at injection).
     Pid(u32),
+    /// By a text searched in its cgroup paths (`/proc/PID/cgroup`): the main process of the
+    /// cgroup, i.e. the matching process whose parent does not match (the lowest pid if
+    /// several). Made through [`ProcessSelector::cgroup`], which refuses a text so short it
+    /// would match nearly everything.
+    Cgroup(String),
 }
 
 impl ProcessSelector {
-    /// Parses the command-line form: `pid:1234`, `regex:PATTERN`, or an exact command line.
+    /// A cgroup selector: `text` is searched in each cgroup path of a process. Refuses an
+    /// empty text, and one shorter than 3 characters or made only of `/` (such as `/`, the
+    /// root every process is under).
+    pub fn cgroup(text: &str) -> Result<Self, TargetError> {
+        if text.trim().is_empty() {
+            return Err(TargetError::Empty("cgroup"));
+        }
+        if text.chars().count() < 3 || text.chars().all(|c| c == '/') {
+            return Err(TargetError::CgroupTooBroad(text.to_owned()));
+        }
+        Ok(ProcessSelector::Cgroup(text.to_owned()))
+    }
+
+    /// Parses the command-line form: `pid:1234`, `cgroup:TEXT`, `regex:PATTERN`, or an exact
+    /// command line.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
+        if let Some(cgroup) = text.strip_prefix("cgroup:") {
+            return ProcessSelector::cgroup(cgroup.trim());
+        }
         if let Some(pid) = text.strip_prefix("pid:") {
             return pid
                 .trim()
@@ -1028,6 +1066,7 @@ impl fmt::Display for ProcessSelector {
         match self {
             ProcessSelector::Command(command) => command.fmt(f),
             ProcessSelector::Pid(pid) => write!(f, "pid:{pid}"),
+            ProcessSelector::Cgroup(cgroup) => write!(f, "cgroup:{cgroup}"),
         }
     }
 }
@@ -1198,6 +1237,26 @@ mod tests {
                 "exactly one of `command`",
             ),
             (
+                r#"{"process":{"pid":1,"cgroup":"docker-abc"}}"#,
+                "exactly one of `command` (its full command line), `pid` or `cgroup`",
+            ),
+            (
+                r#"{"process":{"command":"x","cgroup":"docker-abc"}}"#,
+                "exactly one of `command`",
+            ),
+            (r#"{"process":{"cgroup":""}}"#, "`cgroup` is empty"),
+            (r#"{"process":{"cgroup":"  "}}"#, "`cgroup` is empty"),
+            (r#"{"process":{"cgroup":"/"}}"#, "would match nearly every"),
+            (r#"{"process":{"cgroup":"ab"}}"#, "would match nearly every"),
+            (
+                r#"{"process":{"cgroup":"///"}}"#,
+                "would match nearly every",
+            ),
+            (
+                r#"{"process":{"cgroup":"docker-abc","supervised":true}}"#,
+                "needs `command` as a list",
+            ),
+            (
                 r#"{"process":{"command":"regex:^x","supervised":true}}"#,
                 "needs `command` as a list",
             ),
@@ -1230,5 +1289,45 @@ mod tests {
             ProcessSelector::Pid(7)
         );
         assert!(ProcessSelector::parse("pid:x").is_err());
+    }
+
+    #[test]
+    fn a_cgroup_target_parses_from_files_and_the_command_line_and_writes_back() {
+        let id = "3f9a0c1e5b7d";
+        let target: TargetSpec =
+            serde_json::from_str(&format!(r#"{{"process":{{"cgroup":"{id}"}}}}"#)).unwrap();
+        let expected =
+            TargetSpec::Process(ProcessTarget::new(ProcessSelector::Cgroup(id.to_owned())));
+        assert_eq!(target, expected);
+        assert_eq!(
+            serde_json::to_string(&target).unwrap(),
+            format!(r#"{{"process":{{"cgroup":"{id}"}}}}"#)
+        );
+        let selector = ProcessSelector::parse("cgroup:system.slice/cart.service").unwrap();
+        assert_eq!(
+            selector,
+            ProcessSelector::Cgroup("system.slice/cart.service".into())
+        );
+        assert_eq!(selector.to_string(), "cgroup:system.slice/cart.service");
+        assert_eq!(
+            ProcessSelector::parse(&selector.to_string()).unwrap(),
+            selector
+        );
+        assert_eq!(
+            ProcessSelector::parse("cgroup:").unwrap_err(),
+            TargetError::Empty("cgroup")
+        );
+        assert_eq!(
+            ProcessSelector::parse("cgroup:/").unwrap_err(),
+            TargetError::CgroupTooBroad("/".into())
+        );
+        let yaml: TargetSpec =
+            serde_norway::from_str("process: {cgroup: docker-3f9a0c1e5b7d.scope}").unwrap();
+        assert_eq!(
+            yaml,
+            TargetSpec::Process(ProcessTarget::new(ProcessSelector::Cgroup(
+                "docker-3f9a0c1e5b7d.scope".into()
+            )))
+        );
     }
 }

@@ -8,9 +8,9 @@ use crate::journal::{FaultId, JournalError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No process matched the selector.
-    #[error("no process matches {selector:?}{}; the command line must match in full (use `regex:PATTERN` for a pattern, or `pid:N`)", similar_hint(.similar))]
+    #[error("{}", no_match(.selector, .similar))]
     NoMatch {
-        /// The selector as written.
+        /// The selector as written (`cgroup:TEXT` for a cgroup).
         selector: String,
         /// Command lines of processes that look close, for the hint.
         similar: Vec<String>,
@@ -106,6 +106,20 @@ pub enum Error {
     /// The journal failed.
     #[error("revert journal: {0}")]
     Journal(String),
+}
+
+/// What was searched, what looks close, and how to match instead.
+fn no_match(selector: &str, similar: &[String]) -> String {
+    match selector.strip_prefix("cgroup:") {
+        Some(text) => format!(
+            "no process has a cgroup path containing {text:?}{}: `cat /proc/PID/cgroup` shows a process's cgroup paths (a Docker container's full id is `docker inspect -f '{{{{.Id}}}}' NAME`; a systemd unit's path is in `systemctl status UNIT`)",
+            similar_hint(similar)
+        ),
+        None => format!(
+            "no process matches {selector:?}{}; the command line must match in full (use `regex:PATTERN` for a pattern, `pid:N`, or `cgroup:TEXT`)",
+            similar_hint(similar)
+        ),
+    }
 }
 
 fn similar_hint(similar: &[String]) -> String {

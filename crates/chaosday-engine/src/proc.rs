@@ -1,4 +1,4 @@
-//! Reading processes from Linux's `/proc`: command lines, start times, parents.
+//! Reading processes from Linux's `/proc`: command lines, start times, parents, cgroups.
 //!
 //! A pid alone never identifies a process: pids are reused. Every signal chaosday sends is
 //! checked against the triple (boot, pid, start time), the start time being field 22 of
@@ -252,6 +252,27 @@ pub fn all() -> io::Result<Vec<ProcessInfo>> {
         .collect())
 }
 
+/// The cgroup paths of one process, one per hierarchy (`/proc/PID/cgroup`); `None` if it does
+/// not exist.
+pub fn cgroups(pid: u32) -> io::Result<Option<Vec<String>>> {
+    match fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+        Ok(text) => Ok(Some(cgroup_paths(&text).map(str::to_owned).collect())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The paths in a `/proc/PID/cgroup` text: each line is `hierarchy-id:controllers:path`
+/// (cgroup v1, one line per hierarchy such as `8:pids:/docker/ID`; v2, the one line
+/// `0::/system.slice/docker-ID.scope`; both on a hybrid host). The path is everything after
+/// the second `:` (a path may itself hold a `:`).
+pub fn cgroup_paths(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .filter_map(|line| line.splitn(3, ':').nth(2))
+        .filter(|path| !path.is_empty())
+}
+
 /// The pids of this process's ancestors, parent first.
 pub fn ancestors() -> Vec<u32> {
     let mut out = Vec::new();
@@ -323,6 +344,26 @@ mod tests {
         assert_eq!(split_cmdline(b"sleep\x001000\x00"), vec!["sleep", "1000"]);
         assert_eq!(split_cmdline(b"a\x00\x00b\x00"), vec!["a", "", "b"]);
         assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn cgroup_paths_are_read_from_v1_v2_and_hybrid_lines() {
+        let hybrid = "12:pids:/docker/3f9a0c1e\n4:memory:/kubepods/burstable/pod1-2/abc:def\n1:name=systemd:/system.slice/cart.service\n0::/system.slice/docker-3f9a0c1e.scope\n";
+        assert_eq!(
+            cgroup_paths(hybrid).collect::<Vec<_>>(),
+            vec![
+                "/docker/3f9a0c1e",
+                "/kubepods/burstable/pod1-2/abc:def",
+                "/system.slice/cart.service",
+                "/system.slice/docker-3f9a0c1e.scope"
+            ]
+        );
+        assert_eq!(cgroup_paths("0::/\n").collect::<Vec<_>>(), vec!["/"]);
+        assert_eq!(cgroup_paths("garbage\n\n").count(), 0);
+        let mine = cgroups(std::process::id()).unwrap().expect("this process");
+        assert!(!mine.is_empty(), "{mine:?}");
+        assert!(mine.iter().all(|path| path.starts_with('/')), "{mine:?}");
+        assert_eq!(cgroups(u32::MAX).unwrap(), None);
     }
 
     #[test]

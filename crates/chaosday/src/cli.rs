@@ -491,7 +491,9 @@ pub enum InjectKind {
 /// Which process or container, and for how long.
 #[derive(Debug, Args)]
 pub struct ProcessFault {
-    /// The process: its full command line exactly, `regex:PATTERN` searched in it, or `pid:N`.
+    /// The process: its full command line exactly, `regex:PATTERN` searched in it, `pid:N`,
+    /// or `cgroup:TEXT` (the main process of the cgroup whose path holds TEXT, such as a
+    /// container's id).
     #[arg(
         long,
         value_name = "SELECTOR",

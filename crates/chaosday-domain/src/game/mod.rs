@@ -261,7 +261,7 @@ const TARGET_KEYS: &[&str] = &["process", "link", "container", "pod", "host", "p
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {
-    /// A local process, matched by its full command line or pid.
+    /// A local process, matched by its full command line, pid or cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     process: Option<ProcessTarget>,
     /// A proxied TCP connection, `listen → upstream`.

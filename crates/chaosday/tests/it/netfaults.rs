@@ -567,3 +567,67 @@ fn a_latency_goes_through_a_proxy_inside_the_namespace_within_ten_percent_and_is
     let healed = round_trip(&ns_a, slowed).expect("the echo answers again");
     assert!(healed < Duration::from_millis(50), "{healed:?}");
 }
+
+/// A process target picked by cgroup, the container's full id as the text (the way an agent
+/// on a Kubernetes node names a container, whatever its runtime): a partition acts inside
+/// that container's network namespace and is fully undone, and a kill ends the container
+/// (its main process, the one whose parent is outside the cgroup).
+#[test]
+fn a_cgroup_target_by_container_id_is_partitioned_in_its_namespace_and_killed() {
+    if !docker_or_skip("a_cgroup_target_by_container_id…") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (net, names) = Net::new("cgroup", &["a", "b"]);
+    let (a, b) = (&names[0], &names[1]);
+    let (ns_a, ns_b) = (net.netns(a), net.netns(b));
+    let id = docker(&["inspect", "-f", "{{.Id}}", a]);
+    assert_eq!(id.len(), 64, "a full container id: {id}");
+    let target = format!("cgroup:{id}");
+    let to_b = Receiver::start(&ns_b, net.ip(b));
+    let from_b = Receiver::start(&ns_a, net.ip(a));
+    assert_eq!(
+        to_b.receive_from(&ns_a, 100),
+        100,
+        "before: everything arrives"
+    );
+
+    let mut holder = spawn_fault(
+        &sandbox,
+        &["partition", "--target", &target, "--peer", b, "--for", "1h"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || !leftovers(&ns_a).is_empty()),
+        "the table is put in the container's namespace"
+    );
+    assert_eq!(leftovers(&ns_b), Vec::<String>::new(), "b is untouched");
+    assert_eq!(to_b.receive_from(&ns_a, 300), 0, "a to b: nothing passes");
+    assert_eq!(from_b.receive_from(&ns_b, 300), 0, "b to a: nothing passes");
+
+    revert_all(&sandbox, &mut holder);
+    assert_eq!(leftovers(&ns_a), Vec::<String>::new(), "the table is gone");
+    assert_eq!(
+        to_b.receive_from(&ns_a, 200),
+        200,
+        "after: everything arrives"
+    );
+    assert_eq!(from_b.receive_from(&ns_b, 200), 200);
+
+    let status = |name: &str| docker(&["inspect", "-f", "{{.State.Status}}", name]);
+    assert_eq!(status(a), "running");
+    let out = sandbox.run(&["fault", "inject", "kill", "--target", &target]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        wait_until(Duration::from_secs(20), || status(a) == "exited"),
+        "the container ends: {}",
+        status(a)
+    );
+    assert_eq!(status(b), "running", "the other container is untouched");
+    let again = sandbox.run(&["fault", "inject", "kill", "--target", &target]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("no process has a cgroup path containing"),
+        "{}",
+        text(&again.stderr)
+    );
+}
