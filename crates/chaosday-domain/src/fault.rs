@@ -419,8 +419,12 @@ pub enum FaultSpecError {
 }
 
 /// What a byte-level toxic acts on: a link, or a container's or a process's connections.
-const TOXIC_TARGETS: &[TargetKind] =
-    &[TargetKind::Link, TargetKind::Container, TargetKind::Process];
+const TOXIC_TARGETS: &[TargetKind] = &[
+    TargetKind::Link,
+    TargetKind::Container,
+    TargetKind::Process,
+    TargetKind::Pod,
+];
 
 impl FaultSpec {
     /// Every fault kind as written in files, with the kind of target it acts on: the one
@@ -431,9 +435,18 @@ impl FaultSpec {
         ("stop", &[TargetKind::Container]),
         ("restart", &[TargetKind::Container]),
         ("disconnect", &[TargetKind::Container]),
-        ("loss", &[TargetKind::Container, TargetKind::Process]),
-        ("partition", &[TargetKind::Container, TargetKind::Process]),
-        ("rate", &[TargetKind::Container, TargetKind::Process]),
+        (
+            "loss",
+            &[TargetKind::Container, TargetKind::Process, TargetKind::Pod],
+        ),
+        (
+            "partition",
+            &[TargetKind::Container, TargetKind::Process, TargetKind::Pod],
+        ),
+        (
+            "rate",
+            &[TargetKind::Container, TargetKind::Process, TargetKind::Pod],
+        ),
         ("cpu", &[TargetKind::Host]),
         ("memory", &[TargetKind::Host]),
         ("disk_fill", &[TargetKind::Host]),
@@ -942,7 +955,13 @@ mod tests {
         ]
         .concat();
         assert_eq!(FaultSpec::kinds_for("container"), container);
-        assert_eq!(FaultSpec::kinds_for("pod"), ["delete", "kill_container"]);
+        let pod = [
+            &["loss", "partition", "rate"][..],
+            &toxics,
+            &["delete", "kill_container"][..],
+        ]
+        .concat();
+        assert_eq!(FaultSpec::kinds_for("pod"), pod);
     }
 
     fn parse(json: &str) -> Result<FaultSpec, String> {

@@ -722,6 +722,17 @@ impl From<KillMode> for RawKill {
     }
 }
 
+impl fmt::Display for KillMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KillMode::One => f.write_str("one"),
+            KillMode::Fixed(n) => write!(f, "{n} at a time"),
+            KillMode::Percent(p) => write!(f, "{p}% at a time"),
+            KillMode::All => f.write_str("all"),
+        }
+    }
+}
+
 impl KillMode {
     /// How many of `candidates` targets one fault hits.
     pub fn count(self, candidates: usize) -> usize {

@@ -69,9 +69,12 @@ pub async fn open_engine(config: &HostConfig, registry: Registry) -> anyhow::Res
         drivers.push(Arc::new(AgentDriver::new(Some(hub.clone()))));
     }
     drivers.retain(|d| d.name() != "pod");
-    drivers.push(Arc::new(
-        chaosday_engine::PodDriver::new().with_policy(config.pod_namespaces.clone()),
-    ));
+    let mut pods = chaosday_engine::PodDriver::new().with_policy(config.pod_namespaces.clone());
+    if let Some(hub) = &config.agents {
+        // Faults inside pods are the agents' of their nodes.
+        pods = pods.with_agents(AgentDriver::new(Some(hub.clone())));
+    }
+    drivers.push(Arc::new(pods));
     let engine_config = EngineConfig {
         origin: config.origin.clone(),
         ..EngineConfig::default()

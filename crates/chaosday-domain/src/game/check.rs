@@ -12,7 +12,7 @@ use super::{
     Scenario,
 };
 use crate::fault::{FaultSpec, FaultSpecError};
-use crate::target::{LinkTarget, PodTarget, TargetSpec};
+use crate::target::{KillMode, LinkTarget, PodTarget, TargetSpec};
 
 /// Something wrong in a game file that its shape alone does not show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,7 +38,10 @@ impl Game {
     pub fn check(&self) -> Vec<Problem> {
         let mut checker = Checker {
             game: self,
-            checks: Checks::default(),
+            checks: Checks {
+                agents: !self.agents.is_empty(),
+                ..Checks::default()
+            },
         };
         checker.game();
         checker.teams();
@@ -858,6 +861,8 @@ pub(crate) struct Checks {
     /// Checking a monkey file: its faults end on their timer, and no team repairs them, so
     /// a pod's controller recreating it is what is expected.
     pub monkey: bool,
+    /// The file declares agents (which carry out faults inside pods, on their nodes).
+    pub agents: bool,
 }
 
 impl Checks {
@@ -1164,7 +1169,7 @@ impl Checks {
                     "remove them: a link's toxic acts on every connection through it",
                 );
             }
-            (_, TargetSpec::Container(_) | TargetSpec::Process(_))
+            (_, TargetSpec::Container(_) | TargetSpec::Process(_) | TargetSpec::Pod(_))
                 if fault
                     .link_toxic()
                     .is_some_and(|l| l.peers.is_empty() || l.ports.is_empty()) =>
@@ -1195,6 +1200,40 @@ impl Checks {
                         "a `{kind}` on {which} is undone by the pod's controller, which recreates it: there is nothing for a team to fix, and this scenario is `fix`"
                     ),
                     "use `resolution: timed` (with a `duration`) or `resolution: diagnose`",
+                );
+            }
+            (_, TargetSpec::Pod(_))
+                if !matches!(fault, FaultSpec::Delete { .. }) && self.monkey =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "a `{kind}` inside a pod is carried out by the chaosday agent on the pod's node, and the monkey does not drive agents yet"
+                    ),
+                    "use `delete`, or play it in a game that declares the nodes' agents",
+                );
+            }
+            (_, TargetSpec::Pod(_))
+                if !matches!(fault, FaultSpec::Delete { .. }) && !self.agents =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "a `{kind}` inside a pod is carried out by the chaosday agent on the pod's node, and this game declares no agents"
+                    ),
+                    "run the agent DaemonSet (deploy/kubernetes/agent-daemonset.yaml names each agent after its node) and declare each node under `agents`, such as agents: {node-1: {token_env: AGENT_TOKEN}}",
+                );
+            }
+            (_, TargetSpec::Pod(pod))
+                if !matches!(fault, FaultSpec::Delete { .. }) && pod.kill() != KillMode::One =>
+            {
+                self.report(
+                    format!("{fat}.fault.kind"),
+                    format!(
+                        "a `{kind}` acts inside one pod at a time, through its node's agent, and {which} hits {}",
+                        pod.kill()
+                    ),
+                    "use `kill: one` on the target (or leave it out), or `delete` to evict several pods",
                 );
             }
             _ => {}

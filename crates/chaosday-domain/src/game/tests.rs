@@ -1757,6 +1757,42 @@ fn pod_faults_need_a_timed_or_diagnose_scenario() {
 }
 
 #[test]
+fn faults_inside_a_pod_go_through_the_agent_on_its_node_one_pod_at_a_time() {
+    let game = |agents: &str, kill: &str, fault: &str| {
+        format!(
+            "{{{agents}targets: {{search: {{container: null, pod: {{namespace: shop, selector: {{app: search}}{kill}}}}}}}, scenarios: [{{name: s, faults: [{{target: search, fault: {fault}}}], diagnosis: {{target: search, kind: latency}}, resolution: diagnose}}]}}"
+        )
+    };
+    let agents = "agents: {node-1: {token_env: NODE_TOKEN}}, ";
+    let latency = "{kind: latency, latency: 300ms, peers: ['10.0.0.7'], ports: [5432]}";
+    check(&game(agents, "", latency), &[]);
+    check(
+        &game("", "", latency),
+        &[(
+            "scenarios[0].faults[0].fault.kind",
+            "declare each node under `agents`",
+        )],
+    );
+    check(
+        &game(agents, ", kill: {fixed: 2}", latency),
+        &[(
+            "scenarios[0].faults[0].fault.kind",
+            "use `kill: one` on the target",
+        )],
+    );
+    check(
+        &game(agents, "", "{kind: latency, latency: 300ms}"),
+        &[("scenarios[0].faults[0].fault.peers", "add `peers`")],
+    );
+    // Evicting several pods at once needs no agent.
+    check(
+        &game("", ", kill: {fixed: 2}", "{kind: delete}")
+            .replace("kind: latency}", "kind: delete}"),
+        &[],
+    );
+}
+
+#[test]
 fn pod_namespaces_follow_the_policy_and_deny_wins() {
     let target = |namespace: &str, policy: &str| {
         format!(

@@ -18,17 +18,26 @@
 //! pods: there is nothing to undo, and [`Driver::status`] tells whether pods of the same
 //! controllers run again.
 //!
-//! `kill_container` is refused: the Kubernetes API has no call that kills one container
-//! (`pods/exec` would need a `kill` inside the image and exec rights, and an ephemeral
-//! container cannot signal another without a shared process namespace). It needs an agent
-//! on the pod's node; the error says so.
+//! Inside a pod — `kill_container` and the network faults — the Kubernetes API has no call
+//! (`pods/exec` would need a `kill` or `nft` inside the image and exec rights). The chaosday
+//! agent on the pod's node does it: the agent of the node's name (the DaemonSet names each
+//! after its node) is given the fault on `{process: {cgroup: CONTAINER-ID}}`, the main
+//! process of the container (from the pod's `containerStatuses`), whose network namespace
+//! is the pod's. `kill_container` is a SIGKILL of that process (the kubelet restarts the
+//! container). The fault is then the agent's, journaled on both sides and reverted through
+//! the agent driver like any fault on an agent. One pod at a time; without an agent for the
+//! node, the error says what to deploy.
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chaosday_domain::game::NamespacePolicy;
+use chaosday_domain::target::AgentTarget;
 use chaosday_domain::target::OPT_IN_LABEL;
-use chaosday_domain::{FaultSpec, OwnerKind, PodSelector, PodTarget, TargetSpec};
+use chaosday_domain::{
+    FaultSpec, OwnerKind, PodSelector, PodTarget, ProcessSelector, ProcessTarget, Signal,
+    TargetSpec,
+};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -39,6 +48,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use crate::agents::AgentDriver;
 use crate::driver::{Action, Driver, Prepared, RevertPlan, Status};
 use crate::error::{Error, Result};
 
@@ -101,6 +111,8 @@ pub struct PodDriver {
     client: OnceCell<kube::Client>,
     policy: NamespacePolicy,
     rng: Mutex<chaosday_proxy::rng::Rng>,
+    /// Carries out faults inside pods, by the agent of each pod's node.
+    agents: Option<AgentDriver>,
 }
 
 impl Default for PodDriver {
@@ -128,6 +140,7 @@ impl PodDriver {
             rng: Mutex::new(chaosday_proxy::rng::Rng::new(
                 chaosday_proxy::rng::Rng::entropy(),
             )),
+            agents: None,
         }
     }
 
@@ -143,6 +156,13 @@ impl PodDriver {
     #[must_use]
     pub fn with_policy(mut self, policy: NamespacePolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Carries out faults inside pods through `agents`, the agent of each pod's node.
+    #[must_use]
+    pub fn with_agents(mut self, agents: AgentDriver) -> Self {
+        self.agents = Some(agents);
         self
     }
 
@@ -251,6 +271,115 @@ impl PodDriver {
         Ok(chosen)
     }
 
+    /// A fault inside one of `found`, carried out by the agent of its node on the main
+    /// process of one of its containers.
+    async fn inside(
+        &self,
+        target: &PodTarget,
+        found: Vec<Pod>,
+        fault: &FaultSpec,
+    ) -> Result<Prepared> {
+        let namespace = target.namespace();
+        if target.kill() != chaosday_domain::KillMode::One {
+            return Err(Error::BadFault(format!(
+                "a `{}` acts inside one pod at a time, through its node's agent, and this target hits {}: use kill: one, or `delete` to evict several pods",
+                fault.kind(),
+                target.kill()
+            )));
+        }
+        let pod = self.draw(found, 1).remove(0);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let statuses: Vec<_> = pod
+            .status
+            .iter()
+            .flat_map(|s| s.container_statuses.iter().flatten())
+            .collect();
+        let (container, id) = match fault {
+            FaultSpec::KillContainer { container } => {
+                let names: Vec<&str> = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| &s.containers)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if !names.contains(&container.as_str()) {
+                    return Err(Error::BadFault(format!(
+                        "pod {namespace}/{name} has no container `{container}` (it has {}): name one of them",
+                        names.join(", ")
+                    )));
+                }
+                let id = statuses
+                    .iter()
+                    .find(|s| {
+                        s.name == *container
+                            && s.state.as_ref().is_some_and(|st| st.running.is_some())
+                    })
+                    .and_then(|s| s.container_id.as_deref())
+                    .and_then(container_id);
+                (container.clone(), id)
+            }
+            // The pod's containers share its network namespace: any running one enters it.
+            _ => statuses
+                .iter()
+                .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+                .find_map(|s| {
+                    s.container_id
+                        .as_deref()
+                        .and_then(container_id)
+                        .map(|id| (s.name.clone(), Some(id)))
+                })
+                .unwrap_or_default(),
+        };
+        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+            return Err(Error::System(format!(
+                "pod {namespace}/{name} is not scheduled on a node yet: nothing runs to act in"
+            )));
+        };
+        let Some(agents) = &self.agents else {
+            return Err(Error::BadFault(format!(
+                "a `{}` inside pod {namespace}/{name} is carried out by the chaosday agent on its node `{node}`, and this chaosday drives no agents: play it from a game that declares the agent `{node}` (deploy/kubernetes/agent-daemonset.yaml runs one per node, named after it), or use `delete`",
+                fault.kind()
+            )));
+        };
+        let Some(id) = id else {
+            return Err(Error::System(format!(
+                "pod {namespace}/{name} has no running container{} to act in (its containerStatuses say none runs): wait until it runs, or target another pod",
+                if container.is_empty() {
+                    String::new()
+                } else {
+                    format!(" `{container}`")
+                }
+            )));
+        };
+        let local = ProcessSelector::cgroup(&id)
+            .map(ProcessTarget::new)
+            .map_err(|e| {
+                Error::System(format!(
+                    "the container id `{id}` of pod {namespace}/{name}: {e}"
+                ))
+            })?;
+        let order = match fault {
+            FaultSpec::KillContainer { .. } => FaultSpec::Kill {
+                signal: Signal::Kill,
+            },
+            other => other.clone(),
+        };
+        let placed = TargetSpec::OnAgent(AgentTarget {
+            agent: node.clone(),
+            target: Box::new(TargetSpec::Process(local)),
+        });
+        let mut prepared = agents.prepare(&placed, &order).await.map_err(|e| match e {
+            Error::BadFault(message) if message.contains("no agent named") => Error::BadFault(format!(
+                "pod {namespace}/{name} runs on node `{node}`, and no agent named `{node}` is declared for this game: declare it under `agents` (the agent DaemonSet names each agent after its node)"
+            )),
+            other => other,
+        })?;
+        prepared.description = format!(
+            "{fault} in pod {namespace}/{name} (container {container}), by the agent of node {node}"
+        );
+        Ok(prepared)
+    }
+
     /// Draws `count` of `pods` at random, in their order.
     fn draw(&self, mut pods: Vec<Pod>, count: usize) -> Vec<Pod> {
         let mut rng = self.rng.lock();
@@ -263,6 +392,12 @@ impl PodDriver {
         pods.truncate(count);
         pods
     }
+}
+
+/// A container's id from its `containerID` (`containerd://0123abcd...`), if it has one.
+fn container_id(uri: &str) -> Option<String> {
+    let id = uri.split_once("://").map_or(uri, |(_, id)| id);
+    (id.len() >= 12).then(|| id.to_owned())
 }
 
 /// How a selection reads in a message.
@@ -467,10 +602,11 @@ impl Driver for PodDriver {
 
     fn handles(&self, target: &TargetSpec, fault: &FaultSpec) -> bool {
         matches!(target, TargetSpec::Pod(_))
-            && matches!(
-                fault,
-                FaultSpec::Delete { .. } | FaultSpec::KillContainer { .. }
-            )
+            && (fault.is_network()
+                || matches!(
+                    fault,
+                    FaultSpec::Delete { .. } | FaultSpec::KillContainer { .. }
+                ))
     }
 
     async fn prepare(&self, target: &TargetSpec, fault: &FaultSpec) -> Result<Prepared> {
@@ -486,29 +622,8 @@ impl Driver for PodDriver {
             FaultSpec::Delete { grace_period } => {
                 grace_period.map(|g| i64::try_from(g.as_secs()).unwrap_or(i64::MAX))
             }
-            FaultSpec::KillContainer { container } => {
-                let pod = &found[0];
-                let name = pod.metadata.name.as_deref().unwrap_or_default();
-                let containers: Vec<&str> = pod
-                    .spec
-                    .iter()
-                    .flat_map(|s| &s.containers)
-                    .map(|c| c.name.as_str())
-                    .collect();
-                let node = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.as_deref())
-                    .unwrap_or("(not scheduled)");
-                if !containers.contains(&container.as_str()) {
-                    return Err(Error::BadFault(format!(
-                        "pod {namespace}/{name} has no container `{container}` (it has {}): name one of them",
-                        containers.join(", ")
-                    )));
-                }
-                return Err(Error::BadFault(format!(
-                    "kill_container `{container}` of pod {namespace}/{name}: the Kubernetes API has no call that kills one container, and chaosday has no agent on node {node} to do it; use `delete` on the pod, or target the container through the Docker Engine of its node"
-                )));
+            _ if fault.is_network() || matches!(fault, FaultSpec::KillContainer { .. }) => {
+                return self.inside(target, found, fault).await;
             }
             _ => {
                 return Err(Error::Unsupported {
@@ -557,6 +672,9 @@ impl Driver for PodDriver {
     }
 
     async fn inject(&self, prepared: &Prepared) -> Result<()> {
+        if let (Action::Agent { .. }, Some(agents)) = (&prepared.action, &self.agents) {
+            return agents.inject(prepared).await;
+        }
         let Action::Pod {
             namespace,
             pods,

@@ -485,7 +485,7 @@ async fn denied_namespaces_are_refused_before_any_request() {
 }
 
 #[tokio::test]
-async fn kill_container_is_refused_with_the_reason_and_the_node() {
+async fn kill_container_without_agents_says_it_needs_the_nodes_agent() {
     let (client, log) = fake_api(two_pages);
     let driver = PodDriver::with_client(client);
     let kill = |container: &str| FaultSpec::KillContainer {
@@ -501,8 +501,8 @@ async fn kill_container_is_refused_with_the_reason_and_the_node() {
         &error,
         &[
             "pod shop/c",
-            "no call that kills one container",
-            "node node-1",
+            "agent on its node `node-1`",
+            "drives no agents",
             "use `delete`",
         ],
     );
@@ -995,4 +995,157 @@ async fn status_waits_for_every_evicted_pod_to_be_replaced() {
     }
     // No selector: the whole namespace is listed.
     assert!(!log.lock()[0].query.contains_key("labelSelector"));
+}
+
+const APP_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `two_pages`, where `c` runs its `app` container (its `sidecar` has not started).
+fn running_c(request: &Seen) -> (u16, Value) {
+    let (code, mut body) = two_pages(request);
+    if let Some(items) = body.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items.iter_mut().filter(|p| p["metadata"]["name"] == "c") {
+            item["status"]["containerStatuses"] = json!([
+                {
+                    "name": "app", "ready": true, "restartCount": 0, "image": "shop:1",
+                    "imageID": "shop@sha256:00", "containerID": format!("containerd://{APP_ID}"),
+                    "state": {"running": {"startedAt": "2026-02-01T00:00:05Z"}},
+                },
+                {
+                    "name": "sidecar", "ready": false, "restartCount": 0, "image": "proxy:1",
+                    "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}},
+                },
+            ]);
+        }
+    }
+    (code, body)
+}
+
+/// A hub where the agent `node-1` (and `node-2`) is declared, `node-1` in contact.
+async fn node_agents(connected: &[&str]) -> AgentDriver {
+    let hub = crate::agents::AgentHub::new(
+        ["node-1", "node-2"].map(|n| (n.to_owned(), Duration::from_secs(30))),
+    );
+    for name in connected {
+        let report = crate::agents::wire::Report {
+            agent: (*name).to_owned(),
+            instance: "1-a".into(),
+            held: Vec::new(),
+            results: Vec::new(),
+        };
+        hub.exchange(name, report, Duration::ZERO).await.unwrap();
+    }
+    AgentDriver::new(Some(hub))
+}
+
+fn latency() -> FaultSpec {
+    serde_json::from_value(
+        json!({"kind": "latency", "latency": "300ms", "peers": ["10.0.0.7"], "ports": [5432]}),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_fault_inside_a_pod_is_ordered_to_the_agent_of_its_node_on_the_containers_cgroup() {
+    let (client, log) = fake_api(running_c);
+    let driver = PodDriver::with_client(client).with_agents(node_agents(&["node-1"]).await);
+    assert!(driver.handles(&cart("shop"), &latency()));
+    let prepared = driver.prepare(&cart("shop"), &latency()).await.unwrap();
+    let Action::Agent {
+        agent,
+        target,
+        fault,
+        ..
+    } = &prepared.action
+    else {
+        panic!("not an agent's order: {prepared:?}");
+    };
+    assert_eq!(agent, "node-1");
+    assert_eq!(
+        serde_json::to_value(target).unwrap(),
+        json!({"process": {"cgroup": APP_ID}})
+    );
+    assert_eq!(fault, &latency());
+    assert_eq!(prepared.revert.driver(), "agent");
+    says(
+        &prepared.description,
+        &["pod shop/c", "container app", "node node-1"],
+    );
+    // kill_container: a SIGKILL of that container's main process, there.
+    let kill = FaultSpec::KillContainer {
+        container: "app".into(),
+    };
+    let prepared = driver.prepare(&cart("shop"), &kill).await.unwrap();
+    let Action::Agent { fault, .. } = &prepared.action else {
+        panic!("not an agent's order: {prepared:?}");
+    };
+    assert_eq!(
+        fault,
+        &FaultSpec::Kill {
+            signal: chaosday_domain::Signal::Kill
+        }
+    );
+    // A container that does not run yet has no process to act on.
+    let error = driver
+        .prepare(
+            &cart("shop"),
+            &FaultSpec::KillContainer {
+                container: "sidecar".into(),
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    says(&error, &["no running container `sidecar`", "pod shop/c"]);
+    // Preparing reads, and the agent is only ordered when the engine injects.
+    assert!(log.lock().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test]
+async fn without_the_nodes_agent_a_fault_inside_a_pod_says_what_to_deploy() {
+    // No agents at all (the `fault` commands, a monkey).
+    let (client, _) = fake_api(running_c);
+    let error = PodDriver::with_client(client)
+        .prepare(&cart("shop"), &latency())
+        .await
+        .unwrap_err()
+        .to_string();
+    says(
+        &error,
+        &["node `node-1`", "drives no agents", "agent-daemonset.yaml"],
+    );
+    // Agents, but not this node's.
+    let (client, _) = fake_api(running_c);
+    let hub = crate::agents::AgentHub::new([("node-9".to_owned(), Duration::from_secs(30))]);
+    let error = PodDriver::with_client(client)
+        .with_agents(AgentDriver::new(Some(hub)))
+        .prepare(&cart("shop"), &latency())
+        .await
+        .unwrap_err()
+        .to_string();
+    says(
+        &error,
+        &[
+            "runs on node `node-1`",
+            "no agent named `node-1`",
+            "after its node",
+        ],
+    );
+    // This node's agent, out of contact.
+    let (client, _) = fake_api(running_c);
+    let error = PodDriver::with_client(client)
+        .with_agents(node_agents(&[]).await)
+        .prepare(&cart("shop"), &latency())
+        .await
+        .unwrap_err()
+        .to_string();
+    says(&error, &["node-1", "has not connected"]);
+    // Several pods at once are for `delete` only.
+    let (client, _) = fake_api(running_c);
+    let error = PodDriver::with_client(client)
+        .with_agents(node_agents(&["node-1"]).await)
+        .prepare(&cart_pods(KillMode::Fixed(2)), &latency())
+        .await
+        .unwrap_err()
+        .to_string();
+    says(&error, &["one pod at a time", "2 at a time"]);
 }
