@@ -248,4 +248,16 @@ fn pod_targets_keep_the_namespace_policy_and_leave_the_kill_mode_to_the_group() 
     let problems = MonkeyFile::parse(&text, Format::Yaml).unwrap().check();
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert_eq!(problems[0].path, "groups[1].faults[0].fault.kind");
+    // Inside a pod is the agents' work, which the monkey does not drive.
+    let text = include_str!("../../../../examples/monkey-pods.yaml").replace(
+        "{ fault: { kind: delete }, for: 10m }",
+        "{ fault: { kind: partition }, for: 10m }",
+    );
+    let problems = MonkeyFile::parse(&text, Format::Yaml).unwrap().check();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("the monkey does not drive agents yet")
+    );
 }

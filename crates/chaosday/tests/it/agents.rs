@@ -94,28 +94,40 @@ impl Drop for Remote {
     }
 }
 
-/// A `chaosday agent` in a namespace, its JSON lines on a channel.
-struct Agent {
+/// A `chaosday agent` in a namespace (or on this host's network), its JSON lines on a
+/// channel.
+pub(crate) struct Agent {
     running: Running,
     events: mpsc::Receiver<Value>,
 }
 
 impl Agent {
-    fn start(netns: &Netns, state: &Sandbox, controller: &str, name: &str, token: &str) -> Self {
+    pub(crate) fn start(
+        netns: Option<&Netns>,
+        state: &Sandbox,
+        controller: &str,
+        name: &str,
+        token: &str,
+    ) -> Self {
         let binary = env!("CARGO_BIN_EXE_chaosday");
-        let mut child = netns
-            .command(
-                binary,
-                &[
-                    "agent",
-                    "--controller",
-                    controller,
-                    "--name",
-                    name,
-                    "--output",
-                    "json",
-                ],
-            )
+        let args = [
+            "agent",
+            "--controller",
+            controller,
+            "--name",
+            name,
+            "--output",
+            "json",
+        ];
+        let mut command = match netns {
+            Some(netns) => netns.command(binary, &args),
+            None => {
+                let mut command = std::process::Command::new(binary);
+                command.args(args);
+                command
+            }
+        };
+        let mut child = command
             .env("CHAOSDAY_STATE_DIR", state.state_dir())
             .env("CHAOSDAY_AGENT_TOKEN", token)
             .env("RUST_LOG", "chaosday=debug")
@@ -143,7 +155,7 @@ impl Agent {
     }
 
     /// Waits (`limit` at most) for the next event named `name`, skipping others.
-    fn wait_event(&self, name: &str, limit: Duration) -> Value {
+    pub(crate) fn wait_event(&self, name: &str, limit: Duration) -> Value {
         let until = Instant::now() + limit;
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -167,7 +179,7 @@ async fn agents(server: &GameServer) -> Value {
     Value::Object(by_name)
 }
 
-async fn wait_agent(server: &GameServer, name: &str, state: &str) -> Value {
+pub(crate) async fn wait_agent(server: &GameServer, name: &str, state: &str) -> Value {
     let start = Instant::now();
     loop {
         let all = agents(server).await;
@@ -303,14 +315,14 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
     let (db_state, web_state) = (Sandbox::new(), Sandbox::new());
     let controller = |netns: &Netns| format!("http://{}:{}", netns.host, server.port);
     let mut db_agent = Agent::start(
-        &db_host,
+        Some(&db_host),
         &db_state,
         &controller(&db_host),
         "db-host",
         DB_TOKEN,
     );
     let web_agent = Agent::start(
-        &web_host,
+        Some(&web_host),
         &web_state,
         &controller(&web_host),
         "web-host",
@@ -451,7 +463,7 @@ async fn a_game_faults_processes_on_three_hosts_through_agents_with_their_dead_m
     wait_agent(&server, "db-host", "lost").await;
     assert!(db.stopped(), "nothing reverts it while the agent is dead");
     let _restarted = Agent::start(
-        &db_host,
+        Some(&db_host),
         &db_state,
         &controller(&db_host),
         "db-host",
@@ -498,14 +510,14 @@ async fn a_game_over_three_hosts_and_two_replicas_survives_the_leaders_kill_9_an
     };
     let (db_state, web_state) = (Sandbox::new(), Sandbox::new());
     let db_agent = Agent::start(
-        &db_host,
+        Some(&db_host),
         &db_state,
         &controllers(&db_host),
         "db-host",
         DB_TOKEN,
     );
     let web_agent = Agent::start(
-        &web_host,
+        Some(&web_host),
         &web_state,
         &controllers(&web_host),
         "web-host",

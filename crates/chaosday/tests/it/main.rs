@@ -20,6 +20,7 @@ mod links;
 mod monkey;
 mod monkey_report;
 mod netfaults;
+mod pods;
 mod remote_links;
 mod replicas;
 mod report;

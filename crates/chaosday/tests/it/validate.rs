@@ -421,3 +421,41 @@ fn webhook_and_probe_settings_are_checked_naming_the_field_and_what_to_write() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_kubernetes_game_and_pod_monkey_validate_and_a_pod_in_kube_system_is_refused() {
+    let sandbox = Sandbox::new();
+    for (file, said) in [
+        (
+            "examples/kubernetes.yaml",
+            "valid game `shop-on-kubernetes`: 1 team, 3 targets, 4 scenarios",
+        ),
+        (
+            "examples/monkey-pods.yaml",
+            "valid monkey `cluster-monkey` (leashed): 2 groups, 3 targets",
+        ),
+    ] {
+        let path = workspace_file(file);
+        let path = path.to_str().expect("utf-8 path");
+        let output = sandbox.run(&["validate", path]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stdout).trim(), format!("{path}: {said}"));
+    }
+    let bad = broken(
+        &example("kubernetes.yaml"),
+        "search:\n    pod: { namespace: shop,",
+        "search:\n    pod: { namespace: kube-system,",
+    );
+    let file = write(&sandbox, "kube-system.yaml", &bad);
+    let output = sandbox.run(&["validate", &file]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("targets.search.pod.namespace"), "{stdout}");
+    assert!(stdout.contains("kubernetes.namespaces.allow"), "{stdout}");
+}
