@@ -2,15 +2,18 @@
 //! shutdown); they are put back so the game goes on — a timed fault with what was left of
 //! its time — or the incident is cancelled saying why. Claims waiting for their
 //! verification are verified again. Nothing is put back into a game that is not running: a
-//! paused game gets its faults back when it resumes.
+//! paused game gets its faults back when it resumes. A pod's eviction or a container's kill
+//! is done once, never again: the controller or the kubelet has undone it or is undoing it,
+//! and the incident goes on without putting anything back.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chaosday_domain::events::{Actor, EventKind, IncidentId, RevertCause};
-use chaosday_domain::game::Resolution;
+use chaosday_domain::game::{Game, Resolution};
 use chaosday_domain::incident::Status;
+use chaosday_domain::{FaultSpec, TargetSpec};
 
 use crate::server::Inner;
 
@@ -67,7 +70,7 @@ async fn put_back(inner: &Arc<Inner>) {
             game.scenario(&incident.scenario).is_some_and(|scenario| {
                 scenario.faults.iter().any(|f| {
                     game.target_for(&f.target, &incident.team)
-                        .is_some_and(|spec| spec.agent().is_some())
+                        .is_some_and(|spec| agent_lease(game, spec, &f.fault).is_some())
                 })
             })
         });
@@ -79,6 +82,28 @@ async fn put_back(inner: &Arc<Inner>) {
         } else {
             put_back_one(inner, id, &ended).await;
         }
+    }
+}
+
+/// A fault done once that nothing reverts (a pod's eviction, its container's kill): never
+/// done again after a restart.
+fn once_only(spec: &TargetSpec, fault: &FaultSpec) -> bool {
+    matches!(spec.local(), TargetSpec::Pod(_))
+        && matches!(
+            fault,
+            FaultSpec::Delete { .. } | FaultSpec::KillContainer { .. }
+        )
+}
+
+/// The lease of the agent that carries out `fault` on `spec`, if an agent does: the one it
+/// is `on`, or (inside a pod) any node's, so the longest.
+fn agent_lease(game: &Game, spec: &TargetSpec, fault: &FaultSpec) -> Option<Duration> {
+    match (spec.agent(), spec) {
+        (Some(agent), _) => game.agents.get(agent).map(|a| a.lease),
+        (None, TargetSpec::Pod(_)) if !matches!(fault, FaultSpec::Delete { .. }) => {
+            game.agents.values().map(|a| a.lease).max()
+        }
+        _ => None,
     }
 }
 
@@ -126,6 +151,7 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
             });
             if incident.faults.iter().all(|f| f.target != fault.target)
                 || ended.contains(&(incident.id, fault.target.clone()))
+                || once_only(spec, &fault.fault)
             {
                 continue;
             }
@@ -135,12 +161,9 @@ async fn put_back_one(inner: &Arc<Inner>, id: IncidentId, ended: &BTreeSet<(Inci
             let busy_until = tokio::time::Instant::now() + inner.takeover_wait;
             // An agent comes back within its lease, or has reverted everything.
             let agent_until = tokio::time::Instant::now()
-                + spec
-                    .agent()
-                    .and_then(|agent| game.agents.get(agent))
-                    .map_or(Duration::ZERO, |a| {
-                        a.lease + chaosday_engine::agents::LOST_MARGIN
-                    });
+                + agent_lease(game, spec, &fault.fault).map_or(Duration::ZERO, |lease| {
+                    lease + chaosday_engine::agents::LOST_MARGIN
+                });
             let put = loop {
                 // Put back later (its agent came back): only into an incident still open, and
                 // while the game runs, as an opening would.

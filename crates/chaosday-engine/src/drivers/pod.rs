@@ -25,8 +25,9 @@
 //! process of the container (from the pod's `containerStatuses`), whose network namespace
 //! is the pod's. `kill_container` is a SIGKILL of that process (the kubelet restarts the
 //! container). The fault is then the agent's, journaled on both sides and reverted through
-//! the agent driver like any fault on an agent. One pod at a time; without an agent for the
-//! node, the error says what to deploy.
+//! the agent driver like any fault on an agent. One pod at a time, the oldest that opts in
+//! (so that a server that takes over puts the fault back where it was); without an agent
+//! for the node, the error says what to deploy.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -287,7 +288,13 @@ impl PodDriver {
                 target.kill()
             )));
         }
-        let pod = self.draw(found, 1).remove(0);
+        // The oldest that opts in, not a random one: a server that takes over puts an open
+        // incident's fault back on the same pod, under the key its agent already holds.
+        let Some(pod) = found.into_iter().next() else {
+            return Err(Error::System(format!(
+                "no pod in namespace `{namespace}` to act in"
+            )));
+        };
         let name = pod.metadata.name.clone().unwrap_or_default();
         let statuses: Vec<_> = pod
             .status

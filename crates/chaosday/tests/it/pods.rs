@@ -80,9 +80,10 @@ agents:
 kubernetes: { namespaces: { allow: [shop] } }
 schedule: { every: 6h, max_open_per_team: 3 }
 teams:
-  - { name: checkout, token_env: CHECKOUT_TOKEN, owns: [cart] }
+  - { name: checkout, token_env: CHECKOUT_TOKEN, owns: [cart, cart-set] }
 targets:
   cart: { pod: { namespace: shop, selector: { app: cart } } }
+  cart-set: { pod: { namespace: shop, owner: { kind: ReplicaSet, name: rs-cart } } }
 scenarios:
   - name: cart-cut-off
     faults: [ { target: cart, fault: { kind: partition } } ]
@@ -91,6 +92,10 @@ scenarios:
   - name: cart-app-killed
     faults: [ { target: cart, fault: { kind: kill_container, container: app } } ]
     diagnosis: { target: cart, kind: kill_container }
+    resolution: diagnose
+  - name: cart-evicted
+    faults: [ { target: cart-set, fault: { kind: delete } } ]
+    diagnosis: { target: cart-set, kind: delete }
     resolution: diagnose
 "#
     .to_owned()
@@ -121,7 +126,7 @@ async fn faults_inside_a_pod_are_carried_out_by_the_agent_of_its_node() {
     )
     .await;
     let kubeconfig = kube.kubeconfig.to_str().unwrap().to_owned();
-    let server = GameServer::start_bound(
+    let mut server = GameServer::start_bound(
         &game(),
         None,
         "127.0.0.1",
@@ -151,6 +156,44 @@ async fn faults_inside_a_pod_are_carried_out_by_the_agent_of_its_node() {
     let incident = server.incidents().await[0]["id"].as_u64().unwrap();
     let entry: Value = server.incident(incident).await;
     assert_eq!(entry["state"], "open", "{entry}");
+
+    // The server dies (`kill -9`) and starts again: the fault stays in the same pod, held
+    // by the agent all along, never off for a moment, and the incident goes on.
+    server.running.as_mut().unwrap().kill_9();
+    let mut samples = Vec::new();
+    {
+        let restarted = server.restart();
+        tokio::pin!(restarted);
+        loop {
+            samples.push(tables(&pod_net));
+            tokio::select! {
+                () = &mut restarted => break,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+    let start = std::time::Instant::now();
+    loop {
+        samples.push(tables(&pod_net));
+        let held = wait_agent(&server, "node-1", "connected").await;
+        if held["held"].as_array().is_some_and(|h| h.len() == 1)
+            && start.elapsed() > Duration::from_secs(4)
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{held}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        samples.iter().all(|t| t.contains("chaosday_partition")),
+        "the partition was off for a moment: {samples:?}"
+    );
+    assert_eq!(
+        samples.last().unwrap().lines().count(),
+        1,
+        "put back under the key the agent holds, never doubled"
+    );
+    assert_eq!(server.incident(incident).await["state"], "open");
     // The team finds it and says what it is: the agent reverts it.
     server
         .ok(
@@ -182,4 +225,39 @@ async fn faults_inside_a_pod_are_carried_out_by_the_agent_of_its_node() {
     );
     // Nothing was evicted: these faults act inside the pod, not on it.
     assert!(kube.cluster.lock().evictions.is_empty());
+
+    // An eviction, through the API; a restart never does it (nor the kill) again: the
+    // controller and the kubelet undo them, and the incidents go on.
+    server
+        .gm("/unleash", json!({"scenario": "cart-evicted"}))
+        .await;
+    assert!(
+        wait_until(Duration::from_secs(10), || kube
+            .cluster
+            .lock()
+            .evictions
+            .len()
+            == 1),
+        "the pod was evicted"
+    );
+    server.running.as_mut().unwrap().kill_9();
+    // The server answers once the open incidents' faults are put back (those not on agents
+    // before it serves).
+    server.restart().await;
+    assert_eq!(
+        kube.cluster.lock().evictions,
+        [("cart-1".to_owned(), "uid-cart-1".to_owned())]
+    );
+    let open: Vec<String> = server
+        .incidents()
+        .await
+        .iter()
+        .filter(|i| i["state"] == "open")
+        .map(|i| i["scenario"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        open.len(),
+        2,
+        "the kill and the eviction stay open: {open:?}"
+    );
 }
