@@ -154,6 +154,27 @@ struct Inner {
     wake: tokio::sync::Notify,
 }
 
+/// The instances a target found when the day is drawn stands for; none (said in the log)
+/// if they could not be found.
+fn instances(
+    target: &str,
+    found: Result<Vec<String>, chaosday_engine::Error>,
+) -> Vec<PlannedTarget> {
+    match found {
+        Ok(names) => names
+            .into_iter()
+            .map(|name| PlannedTarget {
+                target: target.to_owned(),
+                instance: Some(name),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(%target, error = %e, "no instance found for a target");
+            Vec::new()
+        }
+    }
+}
+
 struct Rng(chaosday_proxy::rng::Rng);
 
 impl Random for Rng {
@@ -558,30 +579,11 @@ impl Monkey {
                 Some(TargetSpec::Container(container))
                     if matches!(container.select, ContainerSelector::Label(_)) =>
                 {
-                    match self.0.containers.discover(container).await {
-                        Ok(names) => out.extend(names.into_iter().map(|name| PlannedTarget {
-                            target: written.target.clone(),
-                            instance: Some(name),
-                        })),
-                        Err(e) => tracing::warn!(
-                            target = %written.target,
-                            error = %e,
-                            "no container found for a label target"
-                        ),
-                    }
+                    let found = self.0.containers.discover(container).await;
+                    out.extend(instances(&written.target, found));
                 }
                 Some(TargetSpec::Pod(pod)) if !matches!(pod.selector(), PodSelector::Name(_)) => {
-                    match self.pod_names(pod).await {
-                        Ok(names) => out.extend(names.into_iter().map(|name| PlannedTarget {
-                            target: written.target.clone(),
-                            instance: Some(name),
-                        })),
-                        Err(e) => tracing::warn!(
-                            target = %written.target,
-                            error = %e,
-                            "no pod found for a pod target"
-                        ),
-                    }
+                    out.extend(instances(&written.target, self.pod_names(pod).await));
                 }
                 _ => out.push(written),
             }

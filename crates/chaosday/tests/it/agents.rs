@@ -197,18 +197,7 @@ pub(crate) async fn wait_agent(server: &GameServer, name: &str, state: &str) -> 
 /// Checkout declares the db target and diagnoses incident `id` as its pause.
 async fn declare_and_diagnose_db(server: &GameServer, id: u64) {
     server
-        .ok(
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "db"}),
-        )
-        .await;
-    server
-        .ok(
-            &format!("/incidents/{id}/diagnose"),
-            CHECKOUT,
-            json!({"player": "alice", "target": "db", "kind": "pause"}),
-        )
+        .declare_and_diagnose(CHECKOUT, id, "db", "pause")
         .await;
 }
 

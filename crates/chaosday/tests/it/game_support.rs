@@ -212,6 +212,23 @@ impl GameServer {
     }
 
     /// The game master's view of every incident.
+    /// The team of `token` (its player alice) declares `target` and diagnoses incident `id`
+    /// as a `kind` on it.
+    pub async fn declare_and_diagnose(&self, token: &str, id: u64, target: &str, kind: &str) {
+        self.ok(
+            "/declare",
+            token,
+            json!({"player": "alice", "target": target}),
+        )
+        .await;
+        self.ok(
+            &format!("/incidents/{id}/diagnose"),
+            token,
+            json!({"player": "alice", "target": target, "kind": kind}),
+        )
+        .await;
+    }
+
     pub async fn incidents(&self) -> Vec<Value> {
         let (status, body) = self.get("/incidents", Some(GM)).await;
         assert_eq!(status, StatusCode::OK, "{body}");

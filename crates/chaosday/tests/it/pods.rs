@@ -196,18 +196,7 @@ async fn faults_inside_a_pod_are_carried_out_by_the_agent_of_its_node() {
     assert_eq!(server.incident(incident).await["state"], "open");
     // The team finds it and says what it is: the agent reverts it.
     server
-        .ok(
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "cart"}),
-        )
-        .await;
-    server
-        .ok(
-            &format!("/incidents/{incident}/diagnose"),
-            CHECKOUT,
-            json!({"player": "alice", "target": "cart", "kind": "partition"}),
-        )
+        .declare_and_diagnose(CHECKOUT, incident, "cart", "partition")
         .await;
     agent.wait_event("reverted", Duration::from_secs(10));
     assert_eq!(tables(&pod_net), "", "the partition is gone");

@@ -161,18 +161,7 @@ scenarios:
     // The right diagnosis reverts it there.
     let incident = server.incidents().await[0]["id"].as_u64().unwrap();
     server
-        .ok(
-            "/declare",
-            CHECKOUT,
-            json!({"player": "alice", "target": "db-link"}),
-        )
-        .await;
-    server
-        .ok(
-            &format!("/incidents/{incident}/diagnose"),
-            CHECKOUT,
-            json!({"player": "alice", "target": "db-link", "kind": "latency"}),
-        )
+        .declare_and_diagnose(CHECKOUT, incident, "db-link", "latency")
         .await;
     wait_toxics(&http, api, "db", 0).await;
     assert!(round_trip(listen) < Duration::from_millis(200));

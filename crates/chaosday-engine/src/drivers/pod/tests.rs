@@ -805,6 +805,19 @@ async fn every_pod_drawn_is_evicted_by_uid_and_a_budget_refusal_stops_the_rest()
     assert!(seen_partial && seen_refused, "40 draws cover both orders");
 }
 
+/// A controller `kind`/`name` of `shop` selecting (and templating) the label app=`app`,
+/// its template not opted in.
+fn controller(kind: &str, name: &str, app: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {
+            "selector": {"matchLabels": {"app": app}},
+            "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": app}]}},
+        },
+    })
+}
+
 /// A Deployment `cart` (its ReplicaSet `rs-new`, whose template opts in) and another
 /// Deployment's ReplicaSet `rs-other` (whose template opts in too), with a pod each under
 /// the same labels; a StatefulSet `db` and its pod `db-0`, labelled.
@@ -818,29 +831,12 @@ fn owners(request: &Seen) -> (u16, Value) {
         rs
     };
     match request.path.as_str() {
-        "/apis/apps/v1/namespaces/shop/deployments/cart" => (
-            200,
-            json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "cart", "namespace": "shop", "uid": "uid-cart"},
-                "spec": {
-                    "selector": {"matchLabels": {"app": "cart"}},
-                    "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "app"}]}},
-                },
-            }),
-        ),
-        "/apis/apps/v1/namespaces/shop/statefulsets/db" => (
-            200,
-            json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "db", "namespace": "shop", "uid": "uid-db"},
-                "spec": {
-                    "selector": {"matchLabels": {"app": "db"}},
-                    "serviceName": "db",
-                    "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db"}]}},
-                },
-            }),
-        ),
+        "/apis/apps/v1/namespaces/shop/deployments/cart" => {
+            (200, controller("Deployment", "cart", "cart"))
+        }
+        "/apis/apps/v1/namespaces/shop/statefulsets/db" => {
+            (200, controller("StatefulSet", "db", "db"))
+        }
         "/apis/apps/v1/namespaces/shop/replicasets/rs-new" => {
             (200, replica_set_of("rs-new", "cart"))
         }
