@@ -115,12 +115,16 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let cancel = CancellationToken::new();
+    let second = CancellationToken::new();
     let watcher = {
-        let cancel = cancel.clone();
+        let (cancel, second) = (cancel.clone(), second.clone());
         tokio::spawn(async move {
             let reason = interrupts.recv().await;
-            eprintln!("{reason}: stopping the experiment");
+            eprintln!("{reason}: stopping the experiment (once more stops the rollbacks)");
             cancel.cancel();
+            let reason = interrupts.recv().await;
+            eprintln!("{reason}: stopping the rollbacks");
+            second.cancel();
         })
     };
     let output = global.output;
@@ -139,7 +143,8 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let executor = Arc::new(Providers {
         chaosday: chaosday.clone(),
     });
-    let runner = Runner::new(executor, vars, strategy, cancel, progress);
+    let runner =
+        Runner::new(executor, vars, strategy, cancel, progress).with_second_interrupt(second);
     let journal = runner.run(&experiment).await;
     watcher.abort();
     let mut revert_failed = false;

@@ -66,6 +66,8 @@ pub struct Runner<E> {
     executor: Arc<E>,
     vars: Arc<Vars>,
     cancel: CancellationToken,
+    /// A second Ctrl-C's: it stops rollbacks that run after the first.
+    second: CancellationToken,
     strategy: RollbackStrategy,
     progress: Progress,
 }
@@ -76,6 +78,7 @@ impl<E> Clone for Runner<E> {
             executor: self.executor.clone(),
             vars: self.vars.clone(),
             cancel: self.cancel.clone(),
+            second: self.second.clone(),
             strategy: self.strategy,
             progress: self.progress.clone(),
         }
@@ -126,9 +129,16 @@ impl<E: Executor> Runner<E> {
             executor,
             vars: Arc::new(vars),
             cancel,
+            second: CancellationToken::new(),
             strategy,
             progress,
         }
+    }
+
+    /// Rollbacks played after Ctrl-C (`--rollback-strategy always`) stop on `second`.
+    pub fn with_second_interrupt(mut self, second: CancellationToken) -> Self {
+        self.second = second;
+        self
     }
 
     /// Runs `experiment` and returns its journal.
@@ -194,10 +204,21 @@ impl<E: Executor> Runner<E> {
             RollbackStrategy::Deviated => deviated,
         };
         if play {
-            // Rollbacks run even after Ctrl-C when asked to (`always`); a second Ctrl-C
-            // is the same token, so they run to their end here.
-            let runs = self.activities(experiment, "rollbacks").await;
+            // Rollbacks run even after Ctrl-C when asked to (`always`); then a second
+            // Ctrl-C stops them. Ctrl-C during them stops them too (`interrupted`).
+            let runner = if self.cancel.is_cancelled() {
+                Runner {
+                    cancel: self.second.clone(),
+                    ..self.clone()
+                }
+            } else {
+                self.clone()
+            };
+            let runs = runner.activities(experiment, "rollbacks").await;
             journal["rollbacks"] = Value::Array(runs);
+            if runner.cancel.is_cancelled() {
+                status = Some("interrupted");
+            }
         }
         journal.insert("end".into(), json!(iso_now()));
         journal.insert("duration".into(), json!(started.elapsed().as_secs_f64()));
@@ -271,7 +292,7 @@ impl<E: Executor> Runner<E> {
         };
         let mut slots: Vec<Result<Value, tokio::task::JoinHandle<Value>>> = Vec::new();
         for activity in &list {
-            if self.cancel.is_cancelled() && phase == "method" {
+            if self.cancel.is_cancelled() {
                 break;
             }
             let Some(resolved) = resolve(experiment, activity) else {
@@ -656,6 +677,20 @@ mod tests {
         assert_eq!(exit_code(&journal), 1);
         assert_eq!(ran, ["up", "a"]);
         assert_eq!(journal["run"][0]["status"], "failed");
+    }
+
+    #[tokio::test]
+    async fn always_plays_the_rollbacks_after_ctrl_c() {
+        let token = CancellationToken::new();
+        let fake = Fake {
+            cancel_at: Some(("a".into(), token)),
+            ..Fake::default()
+        };
+        let e = experiment(vec![], vec![action("a"), action("b")], vec![action("rb")]);
+        let (journal, ran) = run_with(e, RollbackStrategy::Always, fake).await;
+        assert_eq!(journal["status"], "interrupted");
+        assert_eq!(ran, ["a", "rb"]);
+        assert_eq!(journal["rollbacks"][0]["status"], "succeeded");
     }
 
     #[tokio::test]
