@@ -452,8 +452,9 @@ pub async fn process(p: &Map<String, Value>) -> Result<Value, String> {
                     .collect(),
                 Some(Value::Object(map)) => map
                     .iter()
-                    .flat_map(|(k, v)| [k.clone(), plain(v)])
-                    .filter(|a| !a.is_empty() && a != "None")
+                    .flat_map(|(k, v)| [Value::String(k.clone()), v.clone()])
+                    .filter(|v| !v.is_null() && v.as_str() != Some(""))
+                    .map(|v| plain(&v))
                     .collect(),
                 _ => Vec::new(),
             };

@@ -188,3 +188,21 @@ fn a_bad_chaosday_action_is_refused_naming_the_field() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn run_help_has_examples_and_the_chaosday_provider() {
+    let output = Sandbox::new().run(&["run", "--help"]);
+    let help = text(&output.stdout);
+    assert!(output.status.success(), "{help}");
+    for needle in [
+        "Examples:",
+        "chaosday run experiment.json",
+        "type: chaosday",
+        "revert: pause-cart",
+        "--rollback-strategy",
+        "--journal-path",
+        "Exit status",
+    ] {
+        assert!(help.contains(needle), "{needle:?} in {help}");
+    }
+}
