@@ -2,11 +2,14 @@
 from PyPI, pinned in requirements.txt): each experiment of experiments/ runs under both tools,
 against the same small HTTP server, and must end with the same exit code, status and deviation,
 the same activities run with the same statuses, and a journal of the same shape. chaoslib's
-own validation reads the experiment chaosday carries back in its journal.
+own validation reads the experiment chaosday carries back in its journal, and Chaos Toolkit's
+report generator (chaostoolkit-reporting, what `chaos report` runs) renders chaosday's journal
+as it renders its own.
 
 CHAOSDAY_BIN names the chaosday binary; the `chaos` CLI is taken from this virtualenv.
 """
 
+import copy
 import datetime
 import json
 import os
@@ -190,6 +193,22 @@ def check_chaoslib_reads(cd_journal):
     ensure_experiment_is_valid(experiment)
 
 
+def check_report_renders(ctk_journal, cd_journal):
+    """chaostoolkit-reporting's `generate_report` (the body of `chaos report`) renders
+    chaosday's journal, with its status and every activity, as it renders Chaos Toolkit's."""
+    from chaosreport import generate_report
+
+    ours = generate_report(copy.deepcopy(cd_journal), "markdown")
+    theirs = generate_report(copy.deepcopy(ctk_journal), "markdown")
+    assert f"| {cd_journal['status']}" in ours, ours[:2000]
+    assert cd_journal["experiment"]["title"] in ours
+    for run in cd_journal["run"]:
+        assert run["activity"]["name"] in ours, run["activity"]["name"]
+    # The same sections, in the same order.
+    headings = lambda text: [line for line in text.splitlines() if line.startswith("#")]
+    assert headings(ours) == headings(theirs)
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_same_outcome_as_chaos_toolkit(name, shop, chaosday_bin, tmp_path, monkeypatch):
     ctk, ctk_journal, cd, cd_journal = run_both(name, shop, chaosday_bin, tmp_path)
@@ -200,6 +219,7 @@ def test_same_outcome_as_chaos_toolkit(name, shop, chaosday_bin, tmp_path, monke
     for key, value in environment(shop, tmp_path).items():
         monkeypatch.setenv(key, value)
     check_chaoslib_reads(cd_journal)
+    check_report_renders(ctk_journal, cd_journal)
 
 
 def test_the_comparison_covers_each_outcome(shop, chaosday_bin, tmp_path):
