@@ -206,3 +206,61 @@ fn run_help_has_examples_and_the_chaosday_provider() {
         assert!(help.contains(needle), "{needle:?} in {help}");
     }
 }
+
+#[test]
+fn a_fault_with_for_is_reverted_by_its_timer_during_the_run() {
+    let sandbox = Sandbox::new();
+    let victim = Victim::sleep(unique().into());
+    let pid = victim.pid();
+    let mut paused = pause("pause-victim", pid);
+    paused["provider"]["for"] = json!("300ms");
+    let experiment = json!({
+        "title": "a short pause",
+        "description": "the fault's own timer resumes the victim before the hypothesis runs again",
+        "steady-state-hypothesis": {"title": "it runs", "probes": [state_probe("runs", pid)]},
+        "method": [
+            paused,
+            // Waits (polling, at most 10 s) until the victim runs again.
+            {"type": "probe", "name": "wait-for-the-timer", "provider": {"type": "process", "path": "sh", "timeout": 10,
+                "arguments": ["-c", format!("while grep -q '^State:.*T' /proc/{pid}/status; do sleep 0.05; done; echo running")]}},
+        ],
+    });
+    let path = write_experiment(&sandbox, "timer.yaml", &experiment);
+    let journal_path = sandbox.state_dir().join("journal.json");
+    let out = sandbox.run(&[
+        "run",
+        &path,
+        "--journal-path",
+        journal_path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let journal = journal(&sandbox);
+    assert!(
+        journal["run"][0]["output"]["expires_ms"].is_i64(),
+        "{journal:#}"
+    );
+    assert_eq!(journal["run"][1]["status"], "succeeded", "{journal:#}");
+    assert_eq!(journal["status"], "completed");
+    assert_eq!(journal["deviated"], false);
+    assert!(!victim.is_stopped());
+}
+
+#[test]
+fn validate_reports_an_experiment_s_problems_as_json() {
+    let sandbox = Sandbox::new();
+    let experiment = json!({
+        "title": "t", "description": "d",
+        "steady-state-hypothesis": {"title": "h", "probes": [
+            {"type": "probe", "name": "p", "provider": {"type": "http", "url": "http://127.0.0.1:1/"}}]},
+        "method": [],
+    });
+    let path = write_experiment(&sandbox, "no-tolerance.json", &experiment);
+    let out = sandbox.run(&["validate", &path, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_eq!(
+        report["problems"][0]["path"],
+        "steady-state-hypothesis.probes[0].tolerance"
+    );
+}
