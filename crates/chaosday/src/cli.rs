@@ -26,6 +26,7 @@ Examples:
   chaosday fault abort                            the kill switch: revert everything, inject nothing more
   chaosday proxy                                  a Toxiproxy-compatible API on 127.0.0.1:8474
   chaosday validate game.yaml                     check a game file, with line, column and how to fix
+  chaosday run experiment.json                    a Chaos Toolkit experiment; journal.json as `chaos run`
   chaosday serve game.yaml                        run the game server on 127.0.0.1:8080
   chaosday team declare cart                      tell the referee the cart is suffering
   chaosday gm start                               the game master starts the game";
@@ -118,9 +119,19 @@ pub enum Command {
     /// The postmortem of a game, from its event log: HTML with SVG charts, Markdown, JSON
     /// or CSV; during the game or after it.
     Report(ReportArgs),
-    /// Check a game file before the day: its syntax (with line and column), then every
-    /// cross-reference (with the path of the field, and how to fix it).
+    /// Check a game, monkey or experiment file before the day: its syntax (with line and
+    /// column), then every cross-reference (with the path of the field, and how to fix it).
     Validate(ValidateArgs),
+    /// Run one experiment (a Chaos Toolkit experiment file, JSON or YAML, read unchanged):
+    /// steady-state hypothesis, method, hypothesis again, rollbacks; writes a journal of
+    /// Chaos Toolkit's shape.
+    ///
+    /// Providers: Chaos Toolkit's `http` and `process`, and chaosday's own `chaosday`, which
+    /// injects any fault of `chaosday fault inject` into any target a game file can name,
+    /// kept in this host's revert journal and reverted by its `for`, by a `revert` activity,
+    /// at the end of the run, or on Ctrl-C. `controls` are ignored with a warning.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
     /// Print the JSON Schema of a file format, for editors and CI.
     Schema(SchemaArgs),
     /// Internal: the body of a host-stress child process.
@@ -130,6 +141,59 @@ pub enum Command {
     #[command(name = "__shop", hide = true)]
     Ticker(TickerArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The experiment file: JSON (.json) or YAML (any other name).
+    #[arg(value_name = "EXPERIMENT")]
+    pub experiment: PathBuf,
+    /// Where to write the journal (JSON), as `chaos run --journal-path`.
+    #[arg(long, value_name = "PATH", default_value = "./journal.json")]
+    pub journal_path: PathBuf,
+    /// When the rollbacks run: `default` (unless the run failed or was interrupted),
+    /// `always`, `never`, or `deviated` (only when the steady state deviated). Else the
+    /// experiment's `runtime.rollbacks.strategy`, else `default`.
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub rollback_strategy: Option<RollbackStrategyArg>,
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+/// `--rollback-strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RollbackStrategyArg {
+    /// Unless the run failed or was interrupted.
+    Default,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+    /// Only when the steady state deviated.
+    Deviated,
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  chaosday run experiment.json                     as `chaos run experiment.json`; journal in ./journal.json
+  chaosday run exp.yaml --journal-path out/j.json --rollback-strategy always
+  chaosday run exp.yaml --output json              the journal's status on stdout: {\"status\": ..., \"deviated\": ...}
+  chaosday validate exp.yaml                       check it first (also its env variables and programs)
+
+A chaosday action (any fault of `chaosday fault inject`; target as in a game file):
+  - type: action
+    name: pause-cart
+    provider:
+      type: chaosday
+      target: { process: { command: \"regex:^/srv/cart\" } }
+      fault: { kind: pause }
+      for: 30s                                     optional: else until a revert or the run's end
+  - type: action                                   e.g. in the rollbacks
+    name: resume-cart
+    provider: { type: chaosday, revert: pause-cart }
+
+Exit status, as `chaos run`: 0 the run completed and the steady state did not deviate;
+1 it deviated, failed or was interrupted; 2 the file cannot be read or is not a valid
+experiment (`chaos run` says 1 there).";
 
 #[derive(Debug, Args)]
 #[command(after_help = VALIDATE_EXAMPLES)]
@@ -145,12 +209,15 @@ Examples:
   chaosday validate game.json --output json       {\"valid\": false, \"problems\": [...]}
   chaosday validate examples/per-team.yaml && echo ready
   chaosday validate examples/monkey.yaml
+  chaosday validate experiment.json               a Chaos Toolkit experiment, as `chaos validate`
 
-Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game file.
+Exit status: 0 valid, 1 invalid, 2 the file cannot be read or is not a game, monkey or
+experiment file.
 Like `serve`, it reads the environment variables that headers name ({env: VARIABLE}) and
 the CA files (ca_file) of webhooks and probes: run it where the game will run.
-Game and monkey files are supported (told apart by their top-level `game:` or `monkey:`);
-experiment files will follow.";
+Game, monkey and experiment files are told apart by their top-level `game:`, `monkey:`,
+or `method:` / `steady-state-hypothesis:`. For an experiment it reads the environment
+variables of its configuration and secrets and looks for its process providers' programs.";
 
 #[derive(Debug, Args)]
 #[command(

@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod commands;
 mod demo;
+mod experiment;
 mod monkey;
 mod output;
 mod report;

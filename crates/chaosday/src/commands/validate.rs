@@ -81,12 +81,54 @@ pub fn run(global: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         Err(error) => Outcome::Unreadable(error),
         Ok(false) => match monkey::is_monkey_file(&text, format) {
             Err(error) => Outcome::Unreadable(error),
-            Ok(false) => {
-                return Err(UsageError(format!(
-                    "{name} is neither a game file (a top-level `game:` key) nor a monkey file (a top-level `monkey:` key); experiment files are not supported yet"
-                ))
-                .into());
-            }
+            Ok(false) => match crate::experiment::parse(&text, format) {
+                Err(error) => Outcome::Unreadable(error),
+                Ok(value) if crate::experiment::is_experiment(&value) => {
+                    let checked =
+                        crate::experiment::check(&value, &crate::experiment::system_env, &|p| {
+                            crate::experiment::providers::which(p).is_some()
+                        });
+                    for warning in &checked.warnings {
+                        eprintln!("warning: {name}: {warning}");
+                    }
+                    let problems = checked
+                        .problems
+                        .into_iter()
+                        .map(|p| Problem {
+                            path: p.path,
+                            message: p.message,
+                            fix: "see `chaosday run --help` and the README's Experiments section"
+                                .into(),
+                        })
+                        .collect();
+                    let summary = format!(
+                        "valid experiment `{}`: {} in the steady-state hypothesis, {} in the method, {}",
+                        value["title"].as_str().unwrap_or_default(),
+                        count(
+                            value
+                                .pointer("/steady-state-hypothesis/probes")
+                                .and_then(|p| p.as_array())
+                                .map_or(0, Vec::len),
+                            "probe"
+                        ),
+                        match value["method"].as_array().map_or(0, Vec::len) {
+                            1 => "1 activity".to_owned(),
+                            n => format!("{n} activities"),
+                        },
+                        count(
+                            value["rollbacks"].as_array().map_or(0, Vec::len),
+                            "rollback"
+                        ),
+                    );
+                    Outcome::Checked(summary, problems)
+                }
+                Ok(_) => {
+                    return Err(UsageError(format!(
+                        "{name} is neither a game file (a top-level `game:` key), a monkey file (a top-level `monkey:` key) nor an experiment (a top-level `method:` or `steady-state-hypothesis:` key)"
+                    ))
+                    .into());
+                }
+            },
             Ok(true) => match MonkeyFile::parse(&text, format) {
                 Err(error) => Outcome::Unreadable(error),
                 Ok(file) => {
@@ -183,7 +225,7 @@ fn print_text(name: &str, outcome: Outcome) -> anyhow::Result<()> {
             }
             writeln!(
                 out,
-                "{name}: invalid: the file does not read as a game or monkey file; fix this first, then validate again"
+                "{name}: invalid: the file does not read as a game, monkey or experiment file; fix this first, then validate again"
             )?;
         }
         Outcome::Checked(summary, problems) if problems.is_empty() => {

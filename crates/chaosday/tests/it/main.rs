@@ -9,6 +9,7 @@ mod alerts;
 mod containers;
 mod demo;
 mod demo_docker;
+mod experiments;
 mod faults;
 mod flood;
 mod game;

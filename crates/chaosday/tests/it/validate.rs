@@ -227,11 +227,21 @@ fn an_unreadable_file_or_another_kind_of_file_exits_2() {
         "experiment.yaml",
         "title: cart survives a restart\nmethod: []\n",
     );
+    // An experiment (a top-level `method`) is checked as one: here it lacks a description.
+    let output = sandbox.run(&["validate", &path]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("description: an experiment requires a `description`"),
+        "{stdout}"
+    );
+
+    let path = write(&sandbox, "other.yaml", "name: something else\n");
     let output = sandbox.run(&["validate", &path]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("neither a game file"), "{stderr}");
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(stderr.contains("nor an experiment"), "{stderr}");
 
     let output = sandbox.run(&["validate"]);
     assert_eq!(output.status.code(), Some(2), "usage");
