@@ -155,6 +155,21 @@ impl ChaosdayCall {
             })
         };
         let target: TargetSpec = typed(field("target")?, &format!("{path}.target"))?;
+        match &target {
+            TargetSpec::Link(link) if link.toxiproxy.is_none() => {
+                return Err(problem(
+                    format!("{path}.target.link"),
+                    "a link with `listen` and `upstream` is proxied by a game or by `chaosday proxy`, and an experiment runs no proxy: run `chaosday proxy` (or Toxiproxy) and write {link: {toxiproxy: \"http://127.0.0.1:8474\", proxy: NAME}}",
+                ));
+            }
+            TargetSpec::OnAgent(_) => {
+                return Err(problem(
+                    format!("{path}.target.on"),
+                    "only a game server drives agents: run the experiment on that host, without `on`",
+                ));
+            }
+            _ => {}
+        }
         let fault: FaultSpec = typed(field("fault")?, &format!("{path}.fault"))?;
         fault
             .check()

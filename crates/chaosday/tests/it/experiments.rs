@@ -190,6 +190,34 @@ fn a_bad_chaosday_action_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_link_without_a_proxy_or_a_target_on_an_agent_is_refused_saying_what_to_write() {
+    let sandbox = Sandbox::new();
+    for (target, field, words) in [
+        (
+            json!({"link": {"listen": "127.0.0.1:15432", "upstream": "127.0.0.1:5432"}}),
+            "method[0].provider.target.link",
+            "run `chaosday proxy`",
+        ),
+        (
+            json!({"process": {"pid": 1}, "on": "db-1"}),
+            "method[0].provider.target.on",
+            "only a game server drives agents",
+        ),
+    ] {
+        let experiment = json!({
+            "title": "unreachable", "description": "a target this command cannot act on",
+            "method": [{"type": "action", "name": "x", "provider": {"type": "chaosday",
+                "target": target, "fault": {"kind": "latency", "latency": "100ms"}}}],
+        });
+        let path = write_experiment(&sandbox, "unreachable.yaml", &experiment);
+        let out = sandbox.run(&["validate", &path]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(field) && stdout.contains(words), "{stdout}");
+    }
+}
+
+#[test]
 fn run_help_has_examples_and_the_chaosday_provider() {
     let output = Sandbox::new().run(&["run", "--help"]);
     let help = text(&output.stdout);
