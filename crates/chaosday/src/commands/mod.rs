@@ -7,6 +7,7 @@ pub mod fault;
 pub mod gm;
 pub mod monkey;
 pub mod proxy;
+pub mod rehearse;
 pub mod report;
 pub mod serve;
 pub mod stress;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gm(command) => gm::run(&cli.global, command).await,
         Command::Monkey(args) => monkey::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
+        Command::Rehearse(args) => rehearse::run(&cli.global, args).await,
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => validate::schema(&args),
         Command::Ticker(args) => demo::ticker(&args).await,
