@@ -147,8 +147,19 @@ pub struct RehearseArgs {
     #[command(flatten)]
     pub state: StateDir,
     /// The game file (YAML or JSON), as `chaosday validate` checks it.
-    #[arg(value_name = "GAME")]
-    pub game: PathBuf,
+    #[arg(
+        value_name = "GAME",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
+    pub game: Option<PathBuf>,
+    /// Rehearse the demo's embedded game on its shop (`chaosday demo` must not be running):
+    /// the shop's services start as the demo starts them, in STATE_DIR/demo.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: the first of the shop's ports, as `chaosday demo --shop-port`.
+    #[arg(long, default_value_t = 18100, value_name = "PORT", requires = "demo")]
+    pub shop_port: u16,
     /// Rehearse only this scenario (repeat for several), in the game file's order.
     #[arg(long, value_name = "NAME")]
     pub scenario: Vec<String>,
@@ -167,6 +178,7 @@ Examples:
   chaosday rehearse game.yaml --scenario slow-database --within 1m
   chaosday rehearse game.yaml --output json       {\"scenarios\": [...], \"summary\": {...}}
   chaosday rehearse examples/rehearsal.yaml       a game this machine can rehearse (python3)
+  chaosday rehearse --demo                        the demo's embedded game, on its shop
 
 Verdicts: ok; never broke (its probes stayed green: the fault does not reach what they
 check); never healed (still red after the revert); already red before the fault; guard red;

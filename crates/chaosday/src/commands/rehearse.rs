@@ -44,7 +44,22 @@ struct Summary {
 /// one did not (or an interruption), 2 for an invalid file or flag.
 pub async fn run(global: &Global, args: RehearseArgs) -> anyhow::Result<ExitCode> {
     let mut interrupts = app::Interrupts::install()?;
-    let game = crate::commands::serve::read_game_to(&args.game, "rehearse")?;
+    // The services it starts die with it, even on `kill -9` (its faults are reverted by the
+    // next chaosday that opens the journal).
+    chaosday_engine::supervisor::set_default_parent_death_signal(Some(
+        chaosday_domain::Signal::Kill,
+    ));
+    let mut state_dir = app::state_dir(args.state.or(global))?;
+    let mut _demo_lock = None;
+    let game = match &args.game {
+        Some(path) => crate::commands::serve::read_game_to(path, "rehearse")?,
+        None => {
+            let (game, dir, lock) = demo_game(&state_dir, args.shop_port).await?;
+            state_dir = dir;
+            _demo_lock = Some(lock);
+            game
+        }
+    };
     if args.within.is_zero() || args.probe_every.is_zero() {
         return Err(UsageError("--within and --probe-every must be longer than 0".into()).into());
     }
@@ -67,12 +82,6 @@ pub async fn run(global: &Global, args: RehearseArgs) -> anyhow::Result<ExitCode
         .filter(|s| args.scenario.is_empty() || args.scenario.contains(&s.name))
         .cloned()
         .collect();
-    // The services it starts die with it, even on `kill -9` (its faults are reverted by the
-    // next chaosday that opens the journal).
-    chaosday_engine::supervisor::set_default_parent_death_signal(Some(
-        chaosday_domain::Signal::Kill,
-    ));
-    let state_dir = app::state_dir(args.state.or(global))?;
     let text = global.output == Output::Text;
     let name = game.game.clone();
     let options = RehearseOptions {
@@ -166,6 +175,38 @@ pub async fn run(global: &Global, args: RehearseArgs) -> anyhow::Result<ExitCode
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The demo's game over its shop, prepared as `chaosday demo` prepares it (the last run's
+/// leftovers stopped, the configs reset), in `STATE_DIR/demo` under the demo's lock.
+async fn demo_game(
+    state_dir: &std::path::Path,
+    shop_port: u16,
+) -> anyhow::Result<(
+    chaosday_domain::game::Game,
+    std::path::PathBuf,
+    crate::demo::state::Lock,
+)> {
+    use crate::demo::{game, ops::Ops, shop::Shop, state};
+    use anyhow::Context as _;
+    let dir = state_dir.join("demo");
+    chaosday_store::ensure_private_dir(&dir)
+        .with_context(|| format!("the demo's state directory {}", dir.display()))?;
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let lock = state::lock(&dir)?;
+    let exe = std::env::current_exe().context("cannot find the chaosday executable")?;
+    let shop = Shop::new(exe, dir.join("shop"), shop_port).map_err(UsageError)?;
+    state::stop_shop_processes(shop.dir()).await;
+    Ops::reset(&shop).with_context(|| format!("preparing {}", shop.dir().display()))?;
+    let text = game::yaml(&shop, &game::Timings::new(Duration::from_secs(120)));
+    let game = chaosday_domain::game::Game::parse_yaml(&text)
+        .map_err(|e| anyhow::anyhow!("the demo's game: {e}"))?;
+    let problems = game.check();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the demo's game has problems (a bug): {problems:?}"
+    );
+    Ok((game, dir, lock))
 }
 
 fn print_table(game: &str, lines: &[ScenarioRehearsal], summary: &Summary) -> anyhow::Result<()> {

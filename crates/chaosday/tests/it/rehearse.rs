@@ -320,3 +320,51 @@ fn the_example_game_can_be_rehearsed_on_this_machine() {
     )
     .is_empty()));
 }
+
+#[test]
+fn the_demos_embedded_game_breaks_and_heals_scenario_by_scenario() {
+    let sandbox = Sandbox::new();
+    let shop = crate::support::owned_ports(16).to_string();
+    let out = sandbox.run(&[
+        "rehearse",
+        "--demo",
+        "--shop-port",
+        &shop,
+        "--within",
+        "20s",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stdout: {}; stderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["game"], "chaosday-demo");
+    let lines = report["scenarios"].as_array().unwrap();
+    for line in lines {
+        let expected = if line["scenario"] == "catalog-bad-config" {
+            "skipped"
+        } else {
+            "ok"
+        };
+        assert_eq!(line["verdict"], expected, "{line}");
+    }
+    assert_eq!(report["summary"]["skipped"], 1, "{report}");
+    assert_eq!(report["summary"]["ok"], lines.len() - 1, "{report}");
+    let (faults, _) = live_faults(&sandbox);
+    assert!(faults.is_empty(), "{faults:?}");
+    // The shop's services went with the rehearsal.
+    let shop_dir = sandbox.state_dir().join("demo").join("shop");
+    let shop_dir = shop_dir.canonicalize().unwrap_or(shop_dir);
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_with(&format!(
+            "--dir {}",
+            shop_dir.display()
+        ))
+        .is_empty()),
+        "shop processes outlived the rehearsal"
+    );
+}
