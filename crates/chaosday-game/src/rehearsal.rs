@@ -313,7 +313,11 @@ impl Rehearsal {
         let revert_failed = self.revert(&injected).await;
         let reverted_at = Instant::now();
         let after = self.poll(&probes, &guards, Want::AllGreen).await;
-        line.time_to_green_ms = after.done.map(|_| millis(reverted_at.elapsed()));
+        // A time to green means something only after a red.
+        line.time_to_green_ms = after
+            .done
+            .filter(|_| during.done.is_some())
+            .map(|_| millis(reverted_at.elapsed()));
         if let Some(guard) = during.guard.or(after.guard) {
             line.verdict = Verdict::GuardRed;
             line.time_to_red_ms = during.done.map(millis);

@@ -201,7 +201,7 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
             .unwrap_or_else(|| panic!("no row for {name}: {stdout}"))
             .to_owned()
     };
-    assert!(row("barely-slow").ends_with("never broke"), "{stdout}");
+    assert!(row("barely-slow").ends_with("—  never broke"), "{stdout}");
     assert!(
         row("probe-elsewhere").ends_with("already red before the fault"),
         "{stdout}"
@@ -297,6 +297,50 @@ fn sigterm_mid_rehearsal_reverts_the_fault_and_stops_the_services() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("interrupted"), "{stdout}");
     assert_nothing_left(&sandbox, &service);
+}
+
+#[test]
+fn kill_9_mid_rehearsal_leaves_a_fault_the_next_chaosday_reverts_and_no_service() {
+    let sandbox = Sandbox::new();
+    let service = Service::new();
+    let game = service.game(
+        "rehearse-killed",
+        r#"  - name: web-frozen
+    faults: [ { target: web, fault: { kind: pause } } ]
+    diagnosis: { target: web, kind: pause }
+    resolution: fix
+    probes: [nobody-home-either]
+"#,
+    );
+    // A probe that stays green whatever the fault: the rehearsal waits its whole --within.
+    let game = game.replace(
+        "probes:\n",
+        "probes:\n  nobody-home-either: { command: { argv: [\"true\"] } }\n",
+    );
+    let file = write(&sandbox, &game);
+    let mut running = sandbox.spawn(&["rehearse", &file, "--within", "60s"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || live_faults(&sandbox)
+            .0
+            .iter()
+            .any(|f| f["state"] == "active")),
+        "the fault never became active"
+    );
+    running.kill_9();
+    // The service (paused) died with the rehearsal; the next chaosday reverts the fault.
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_with(
+            &service.argv.join(" ")
+        )
+        .is_empty()),
+        "the supervised service outlived the rehearsal's kill -9"
+    );
+    let (faults, stderr) = live_faults(&sandbox);
+    assert!(faults.is_empty(), "{faults:?}");
+    assert!(
+        stderr.contains("left active by a chaosday process that died"),
+        "{stderr}"
+    );
 }
 
 #[test]
