@@ -412,3 +412,48 @@ fn the_demos_embedded_game_breaks_and_heals_scenario_by_scenario() {
         "shop processes outlived the rehearsal"
     );
 }
+
+#[test]
+fn the_help_has_examples_and_an_invalid_file_is_refused_as_validate_refuses_it() {
+    let sandbox = Sandbox::new();
+    let help = sandbox.run(&["rehearse", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = text(&help.stdout);
+    for needle in [
+        "Examples:",
+        "chaosday rehearse game.yaml",
+        "--output json",
+        "never broke",
+        "Exit status: 0",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+
+    let service = Service::new();
+    let game = service.game(
+        "rehearse-invalid",
+        r#"  - name: nowhere
+    faults: [ { target: no-such-target, fault: { kind: kill } } ]
+    diagnosis: { target: no-such-target, kind: kill }
+    resolution: fix
+    probes: [web-up]
+"#,
+    );
+    let file = write(&sandbox, &game);
+    let validated = sandbox.run(&["validate", &file]);
+    assert_eq!(validated.status.code(), Some(1));
+    let problem = text(&validated.stdout)
+        .lines()
+        .find(|l| l.contains("scenarios[0].faults[0].target"))
+        .expect("validate names the field")
+        .to_owned();
+    let out = sandbox.run(&["rehearse", &file]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&problem),
+        "{problem} not in: {}",
+        text(&out.stderr)
+    );
+    // Nothing was started for an invalid file.
+    assert!(processes_with(&service.argv.join(" ")).is_empty());
+}
