@@ -9,6 +9,7 @@
 //! again (the time to green, within the same bound). The guards are watched the whole time.
 //! Per-team targets and probes are rehearsed on the replicas of the game's first team.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,12 +128,16 @@ pub struct Rehearsal {
     within: Duration,
     every: Duration,
     recovered: Vec<RevertOutcome>,
+    /// The targets that could not start (a missing program, an address in use, a remote
+    /// proxy that does not answer), by name, with why: their scenarios are not rehearsed.
+    not_started: BTreeMap<String, String>,
 }
 
 impl Rehearsal {
     /// Opens this host's engine (reverting what a dead chaosday left) and starts what `serve`
     /// would start for the game: its links' proxies and its supervised processes. Targets on
-    /// agents and pods are left alone (their scenarios are skipped).
+    /// agents and pods are left alone (their scenarios are skipped); a target that cannot
+    /// start fails the scenarios that fault it, and the others are rehearsed.
     pub async fn open(options: RehearseOptions) -> anyhow::Result<Self> {
         let RehearseOptions {
             game,
@@ -156,7 +161,8 @@ impl Rehearsal {
             registry.clone(),
         )
         .await?;
-        let rehearsal = Rehearsal {
+        let mut rehearsal = Rehearsal {
+            not_started: BTreeMap::new(),
             prober: Prober::for_game(outgoing),
             engine: opened.engine,
             supervisor: opened.supervisor,
@@ -166,6 +172,7 @@ impl Rehearsal {
             every: probe_every,
             game,
         };
+        let mut not_started = BTreeMap::new();
         for (name, target) in &rehearsal.game.targets {
             for (_, spec) in target.placement.all() {
                 if unreachable_here(spec).is_some() {
@@ -175,19 +182,23 @@ impl Rehearsal {
                     crate::server::start_target(&rehearsal.registry, &rehearsal.supervisor, spec)
                         .await
                 {
-                    rehearsal
-                        .shutdown("the game's targets could not start")
-                        .await;
-                    return Err(e.context(format!("targets.{name}")));
+                    tracing::warn!(target = %name, error = format!("{e:#}"), "a target could not start");
+                    not_started.entry(name.clone()).or_insert(format!("{e:#}"));
                 }
             }
         }
+        rehearsal.not_started = not_started;
         Ok(rehearsal)
     }
 
     /// What opening the engine reverted of dead chaosday processes' faults.
     pub fn recovered(&self) -> &[RevertOutcome] {
         &self.recovered
+    }
+
+    /// The targets that could not start, by name, with why.
+    pub fn not_started(&self) -> &BTreeMap<String, String> {
+        &self.not_started
     }
 
     /// The game rehearsed.
@@ -246,6 +257,11 @@ impl Rehearsal {
             };
             if let Some(why) = unreachable_here(spec) {
                 line.detail = format!("target {}: {why}", fault.target);
+                return line;
+            }
+            if let Some(why) = self.not_started.get(&fault.target) {
+                line.verdict = Verdict::InjectFailed;
+                line.detail = format!("target {} could not start here: {why}", fault.target);
                 return line;
             }
             targets.push(spec);

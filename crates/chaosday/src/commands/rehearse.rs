@@ -103,6 +103,9 @@ pub async fn run(global: &Global, args: RehearseArgs) -> anyhow::Result<ExitCode
         }
     };
     app::report_recovered(rehearsal.recovered());
+    for (target, why) in rehearsal.not_started() {
+        eprintln!("warning: target {target} could not start, its scenarios fail: {why}");
+    }
     let mut lines = Vec::new();
     let mut interrupted = None;
     for (i, scenario) in scenarios.iter().enumerate() {
@@ -278,7 +281,9 @@ fn print_table(game: &str, lines: &[ScenarioRehearsal], summary: &Summary) -> an
     if let Some(why) = &summary.interrupted {
         tail.push_str(&format!("; {why}, every fault reverted"));
     }
-    tail.push_str(if summary.passed {
+    tail.push_str(if summary.passed && summary.ok == 0 {
+        ": nothing could be rehearsed on this host"
+    } else if summary.passed {
         ": ready for the day"
     } else {
         ": NOT ready: fix the scenarios above, then rehearse again"

@@ -179,8 +179,20 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
     diagnosis: { target: web, kind: kill }
     resolution: fix
     probes: [web-up]
+  - name: ghost-crash
+    faults: [ { target: ghost, fault: { kind: kill } } ]
+    diagnosis: { target: ghost, kind: kill }
+    resolution: fix
+    probes: [web-up]
 "#,
     );
+    // A target that cannot start here fails its scenarios only: the others are rehearsed.
+    let game = game
+        .replace(
+            "targets:\n",
+            "targets:\n  ghost: { process: { command: [\"/nonexistent/ghost\"], supervised: true } }\n",
+        )
+        .replace("owns: [web, web-link]", "owns: [web, web-link, ghost]");
     let file = write(&sandbox, &game);
     let out = sandbox.run(&["rehearse", &file, "--within", "2s"]);
     let stdout = text(&out.stdout);
@@ -208,6 +220,11 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
     );
     assert!(row("unprobed").ends_with("no probes"), "{stdout}");
     assert!(row("web-crash").ends_with("ok"), "{stdout}");
+    assert!(row("ghost-crash").ends_with("could not inject"), "{stdout}");
+    assert!(
+        stdout.contains("ghost-crash: could not inject: target ghost could not start here"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(
             "barely-slow: never broke: its probes stayed green for 2s: the fault does not reach what they check — probe something the fault breaks, or check the target"
@@ -215,7 +232,7 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("1 of 4 broke and healed") && stdout.contains("NOT ready"),
+        stdout.contains("1 of 5 broke and healed") && stdout.contains("NOT ready"),
         "{stdout}"
     );
     assert_nothing_left(&sandbox, &service);
