@@ -23,6 +23,7 @@ pub mod limits;
 pub mod monkey;
 pub mod outgoing;
 pub mod probes;
+pub mod rehearsal;
 pub mod simulation;
 pub mod views;
 pub mod webhooks;

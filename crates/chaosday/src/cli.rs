@@ -27,6 +27,7 @@ Examples:
   chaosday proxy                                  a Toxiproxy-compatible API on 127.0.0.1:8474
   chaosday validate game.yaml                     check a game file, with line, column and how to fix
   chaosday run experiment.json                    a Chaos Toolkit experiment; journal.json as `chaos run`
+  chaosday rehearse game.yaml                     break and heal each scenario once, before the day
   chaosday serve game.yaml                        run the game server on 127.0.0.1:8080
   chaosday team declare cart                      tell the referee the cart is suffering
   chaosday gm start                               the game master starts the game";
@@ -132,6 +133,15 @@ pub enum Command {
     /// at the end of the run, or on Ctrl-C. `controls` are ignored with a warning.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Before the day: inject each scenario once (outside any game), check that its probes
+    /// go red and that its revert brings them back to green, with the guards green
+    /// throughout; print a table.
+    ///
+    /// It validates the file first, then starts what `serve` would start for the game (its
+    /// links' proxies, its supervised processes) on this host, with the faults in this
+    /// host's revert journal: Ctrl-C or SIGTERM reverts at once, and a crash is reverted by
+    /// the next chaosday that opens the journal.
+    Rehearse(RehearseArgs),
     /// Print the JSON Schema of a file format, for editors and CI.
     Schema(SchemaArgs),
     /// Internal: the body of a host-stress child process.
@@ -194,6 +204,52 @@ A chaosday action (any fault of `chaosday fault inject`; target as in a game fil
 Exit status, as `chaos run`: 0 the run completed and the steady state did not deviate;
 1 it deviated, failed or was interrupted; 2 the file cannot be read or is not a valid
 experiment (`chaos run` says 1 there).";
+
+#[derive(Debug, Args)]
+#[command(after_help = REHEARSE_EXAMPLES)]
+pub struct RehearseArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+    /// The game file (YAML or JSON), as `chaosday validate` checks it.
+    #[arg(
+        value_name = "GAME",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
+    pub game: Option<PathBuf>,
+    /// Rehearse the demo's embedded game on its shop (`chaosday demo` must not be running):
+    /// the shop's services start as the demo starts them, in STATE_DIR/demo.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: the first of the shop's ports, as `chaosday demo --shop-port`.
+    #[arg(long, default_value_t = 18100, value_name = "PORT", requires = "demo")]
+    pub shop_port: u16,
+    /// Rehearse only this scenario (repeat for several), in the game file's order.
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Vec<String>,
+    /// How long the probes have to go red after the injection, and to come back green after
+    /// the revert (and to be green before the fault).
+    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub within: Duration,
+    /// How often the probes and guards are checked.
+    #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "DURATION")]
+    pub probe_every: Duration,
+}
+
+const REHEARSE_EXAMPLES: &str = "\
+Examples:
+  chaosday rehearse game.yaml                     every scenario: inject, red?, revert, green?
+  chaosday rehearse game.yaml --scenario slow-database --within 1m
+  chaosday rehearse game.yaml --output json       {\"scenarios\": [...], \"summary\": {...}}
+  chaosday rehearse examples/rehearsal.yaml       a game this machine can rehearse (python3)
+  chaosday rehearse --demo                        the demo's embedded game, on its shop
+
+Verdicts: ok; never broke (its probes stayed green: the fault does not reach what they
+check); never healed (still red after the revert); already red before the fault; guard red;
+no probes; could not inject; skipped (manual scenarios, targets on agents or pods).
+Per-team targets and probes are rehearsed on the replicas of the game's first team.
+Exit status: 0 every rehearsed scenario broke and healed (skipped ones aside), 1 one did
+not (or the rehearsal was interrupted), 2 the file is invalid or a flag is wrong.";
 
 #[derive(Debug, Args)]
 #[command(after_help = VALIDATE_EXAMPLES)]

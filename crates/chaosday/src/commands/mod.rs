@@ -7,6 +7,7 @@ pub mod fault;
 pub mod gm;
 pub mod monkey;
 pub mod proxy;
+pub mod rehearse;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monkey(args) => monkey::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
         Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Rehearse(args) => rehearse::run(&cli.global, args).await,
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => validate::schema(&args),
         Command::Ticker(args) => demo::ticker(&args).await,

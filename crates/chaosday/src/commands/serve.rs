@@ -377,6 +377,12 @@ pub async fn serve(
 
 /// Reads and checks the game file: problems are printed on stderr, and exit 2.
 fn read_game(path: &Path) -> anyhow::Result<Game> {
+    read_game_to(path, "serve")
+}
+
+/// Reads and checks the game file for `chaosday COMMAND` (`serve`, `rehearse`): problems
+/// are printed on stderr, and exit 2.
+pub(crate) fn read_game_to(path: &Path, command: &str) -> anyhow::Result<Game> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read {name}: {e}")))?;
@@ -395,7 +401,7 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
         }
         Ok(false) => {
             return Err(UsageError(format!(
-                "{name} is not a game file (it has no top-level `game:` key); `chaosday serve` runs a game file"
+                "{name} is not a game file (it has no top-level `game:` key); `chaosday {command}` takes a game file"
             ))
             .into());
         }
@@ -410,7 +416,7 @@ fn read_game(path: &Path) -> anyhow::Result<Game> {
             .err()
             .unwrap_or_default();
     }
-    refuse_problems(&name, &problems, "serve it")?;
+    refuse_problems(&name, &problems, &format!("{command} it"))?;
     Ok(game)
 }
 

@@ -22,6 +22,7 @@ mod monkey;
 mod monkey_report;
 mod netfaults;
 mod pods;
+mod rehearse;
 mod remote_links;
 mod replicas;
 mod report;

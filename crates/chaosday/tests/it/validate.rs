@@ -43,7 +43,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 #[test]
 fn the_examples_are_valid_games() {
     let sandbox = Sandbox::new();
-    for name in ["small.yaml", "per-team.yaml"] {
+    for name in ["small.yaml", "per-team.yaml", "rehearsal.yaml"] {
         let path = workspace_file(&format!("examples/{name}"));
         let path = path.to_str().expect("utf-8 path");
         let output = sandbox.run(&["validate", path]);
