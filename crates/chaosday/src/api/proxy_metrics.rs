@@ -26,15 +26,23 @@ type Labels = Vec<(&'static str, String)>;
 
 /// `GET /metrics`.
 pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
+    let mut registry = Registry::default();
+    register(&mut registry, &api.registry);
+    crate::telemetry::openmetrics(&registry)
+}
+
+/// Registers the figures of `proxies` into `into`, under `chaosday_proxy_`: the answer of
+/// `chaosday proxy`, and part of the game master's `/metrics` of `chaosday serve`.
+pub fn register(into: &mut Registry, proxies: &chaosday_proxy::Registry) {
     let bytes = Family::<Labels, Counter>::default();
     let connections = Family::<Labels, Counter>::default();
     let open = Family::<Labels, Gauge>::default();
     let failures = Family::<Labels, Counter>::default();
     let enabled = Family::<Labels, Gauge>::default();
     let toxics = Family::<Labels, Gauge>::default();
-    for view in api.registry.list() {
+    for view in proxies.list() {
         // Deleted since the list: not reported.
-        let Ok(stats) = api.registry.stats(&view.name) else {
+        let Ok(stats) = proxies.stats(&view.name) else {
             continue;
         };
         let proxy = || vec![("proxy", view.name.clone())];
@@ -71,7 +79,7 @@ pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
             toxics.get_or_create(&labels).set(n);
         }
     }
-    let mut registry = Registry::with_prefix("chaosday_proxy");
+    let registry = into.sub_registry_with_prefix("chaosday_proxy");
     registry.register("bytes", "Bytes relayed, by direction", bytes);
     registry.register("connections", "Client connections accepted", connections);
     registry.register("connections_open", "Client connections open now", open);
@@ -90,5 +98,4 @@ pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
         "Toxics on the proxy now, by type and stream",
         toxics,
     );
-    crate::telemetry::openmetrics(&registry)
 }
