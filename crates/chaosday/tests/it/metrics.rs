@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::agents::{Agent, Remote};
 use crate::game_support::{CHECKOUT, GM, GameServer};
-use crate::support::{RealPrometheus, ScrapeJob, owned_port, wait_until};
+use crate::support::{RealPrometheus, Sandbox, ScrapeJob, owned_port, wait_until};
 
 /// Two teams, a link each; nothing opens by itself.
 fn game() -> String {
@@ -129,4 +130,103 @@ async fn a_real_prometheus_reads_the_game_master_s_figures_and_only_the_public_o
         "the kill switch did not show: {:?}",
         prometheus.query(query)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_reads_an_agent_s_metrics_beside_the_game_s() {
+    const TOKEN: &str = "metrics-agent-token-0123456789";
+    let db = Remote::sleep(None);
+    let yaml = format!(
+        r#"game: metrics-agent-it
+game_master: {{ token_env: GM_TOKEN }}
+teams:
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [db] }}
+agents:
+  db-host: {{ token_env: DB_AGENT_TOKEN, lease: 30s }}
+targets:
+  db: {}
+schedule: {{ every: 6h }}
+scenarios:
+  - name: frozen-db
+    faults: [ {{ target: db, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: db, kind: pause }}
+    resolution: diagnose
+"#,
+        db.target(Some("db-host"))
+    );
+    let server =
+        GameServer::start_bound(&yaml, None, "127.0.0.1", &[("DB_AGENT_TOKEN", TOKEN)]).await;
+    let state = Sandbox::new();
+    let agent = Agent::start_with(
+        None,
+        &state,
+        &server.url,
+        "db-host",
+        TOKEN,
+        &["--metrics", "127.0.0.1:0"],
+    );
+    let metrics = agent.wait_event("metrics", Duration::from_secs(10));
+    let agent_addr: SocketAddr = metrics["address"]
+        .as_str()
+        .expect("the address it listens on")
+        .parse()
+        .unwrap();
+    agent.wait_event("connected", Duration::from_secs(10));
+    server.gm("/game/start", json!({})).await;
+    server
+        .gm(
+            "/unleash",
+            json!({"scenario": "frozen-db", "team": "checkout"}),
+        )
+        .await;
+    agent.wait_event("injected", Duration::from_secs(10));
+
+    let server_addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let Some(prometheus) = RealPrometheus::start_jobs(&[
+        ScrapeJob {
+            name: "agent",
+            targets: &[agent_addr],
+            bearer: None,
+        },
+        ScrapeJob {
+            name: "gm",
+            targets: &[server_addr],
+            bearer: Some(GM),
+        },
+    ]) else {
+        return;
+    };
+    for (query, value) in [
+        (r#"chaosday_agent_faults_held{kind="pause"}"#, 1.0),
+        (r#"chaosday_agent_injections_total{kind="pause"}"#, 1.0),
+        (r#"chaosday_agent_dead_man_firings_total"#, 0.0),
+        (r#"chaosday_agent_exchanges_total > bool 1"#, 1.0),
+        (r#"chaosday_agent_seconds_since_contact < bool 30"#, 1.0),
+        (r#"chaosday_game_faults_active{kind="pause"}"#, 1.0),
+    ] {
+        let read = wait_until(Duration::from_secs(30), || {
+            prometheus.query(query) == Some(value)
+        });
+        assert!(
+            read,
+            "Prometheus did not read {query} = {value}: {:?}\n{}",
+            prometheus.query(query),
+            prometheus.log()
+        );
+    }
+    // The kill switch: the agent reverts what it holds.
+    server.gm("/abort", json!({})).await;
+    for (query, value) in [
+        (r#"sum(chaosday_agent_faults_held) or vector(0)"#, 0.0),
+        (r#"chaosday_agent_reverts_total"#, 1.0),
+    ] {
+        let read = wait_until(Duration::from_secs(30), || {
+            prometheus.query(query) == Some(value)
+        });
+        assert!(
+            read,
+            "Prometheus did not read {query} = {value}: {:?}",
+            prometheus.query(query)
+        );
+    }
 }
