@@ -40,7 +40,6 @@ use chaosday_engine::agents::wire::{Held, Order, OrderResult, Orders, Report};
 use chaosday_engine::{Engine, FaultId, RevertOutcome};
 use chaosday_proxy::Registry;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -66,16 +65,17 @@ struct Holding {
     kind: &'static str,
 }
 
-/// The agent's counters for `--metrics` (clones share them).
+/// The agent's counts for `--metrics` (kept with the shared state, under its lock).
 #[derive(Clone, Default)]
 struct Figures {
-    injections: Family<Vec<(&'static str, String)>, Counter>,
-    injection_failures: Counter,
-    reverts: Counter,
-    revert_failures: Counter,
-    exchanges: Counter,
-    exchange_failures: Counter,
-    dead_man: Counter,
+    /// Injections, by kind.
+    injections: BTreeMap<&'static str, u64>,
+    injection_failures: u64,
+    reverts: u64,
+    revert_failures: u64,
+    exchanges: u64,
+    exchange_failures: u64,
+    dead_man: u64,
 }
 
 /// What the agent's loop and its dead-man's switch share.
@@ -203,10 +203,10 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
             break ExitCode::SUCCESS;
         };
         {
-            let figures = &agent.shared.lock().figures;
-            figures.exchanges.inc();
+            let figures = &mut agent.shared.lock().figures;
+            figures.exchanges += 1;
             if answer.is_err() {
-                figures.exchange_failures.inc();
+                figures.exchange_failures += 1;
             }
         }
         match answer {
@@ -429,12 +429,12 @@ impl Agent {
                     Some(fault) => {
                         let outcome = self.engine.revert(fault, "ordered by the controller").await;
                         {
-                            let figures = &self.shared.lock().figures;
+                            let figures = &mut self.shared.lock().figures;
                             match &outcome {
                                 Ok(RevertOutcome::Failed { .. }) | Err(_) => {
-                                    figures.revert_failures.inc()
+                                    figures.revert_failures += 1
                                 }
-                                Ok(_) => figures.reverts.inc(),
+                                Ok(_) => figures.reverts += 1,
                             };
                         }
                         match outcome {
@@ -492,11 +492,7 @@ impl Agent {
                 // goes at once (the switch reverted what was held before it).
                 let fired = {
                     let mut shared = self.shared.lock();
-                    shared
-                        .figures
-                        .injections
-                        .get_or_create(&vec![("kind", fault.kind().to_owned())])
-                        .inc();
+                    *shared.figures.injections.entry(fault.kind()).or_default() += 1;
                     if !shared.lost {
                         shared.held.insert(
                             key.to_owned(),
@@ -533,7 +529,7 @@ impl Agent {
                 }
             }
             Err(e) => {
-                self.shared.lock().figures.injection_failures.inc();
+                self.shared.lock().figures.injection_failures += 1;
                 OrderResult::failed(id, format!("on {}: {e}", self.name))
             }
         }
@@ -560,15 +556,15 @@ async fn revert_held(
     for ((key, _, description), outcome) in held.into_iter().zip(outcomes) {
         match outcome {
             Ok(RevertOutcome::Failed { error, .. }) => {
-                shared.figures.revert_failures.inc();
+                shared.figures.revert_failures += 1;
                 left.push(format!("{description}: {error}"))
             }
             Err(e) => {
-                shared.figures.revert_failures.inc();
+                shared.figures.revert_failures += 1;
                 left.push(format!("{description}: {e}"))
             }
             Ok(_) => {
-                shared.figures.reverts.inc();
+                shared.figures.reverts += 1;
                 shared.held.remove(&key);
                 reverted.push(description);
             }
@@ -589,7 +585,7 @@ async fn dead_mans_switch(engine: Engine, shared: SharedState, output: Output) {
                 continue;
             }
             state.lost = true;
-            state.figures.dead_man.inc();
+            state.figures.dead_man += 1;
             state.lease
         };
         let reason = format!(
@@ -643,6 +639,13 @@ async fn serve_metrics(
     Ok(address)
 }
 
+/// A counter at `n`.
+fn counter(n: u64) -> Counter {
+    let counter = Counter::default();
+    counter.inc_by(n);
+    counter
+}
+
 /// The `/metrics` answer: the counters, and what the agent holds and its contact now.
 fn metrics(shared: &SharedState) -> axum::response::Response {
     let (figures, held, since) = {
@@ -669,35 +672,41 @@ fn metrics(shared: &SharedState) -> axum::response::Response {
         "Faults the agent holds now, by kind",
         by_kind,
     );
+    let mut injections = crate::telemetry::Ordered::<Counter>::default();
+    for (kind, n) in &figures.injections {
+        injections
+            .get_or_create(vec![("kind", (*kind).to_owned())])
+            .inc_by(*n);
+    }
     registry.register(
         "injections",
         "Faults injected on the controller's orders, by kind",
-        figures.injections,
+        injections,
     );
     registry.register(
         "injection_failures",
         "Ordered injections that failed",
-        figures.injection_failures,
+        counter(figures.injection_failures),
     );
     registry.register(
         "reverts",
         "Faults reverted (on orders, the kill switch, the dead-man's switch)",
-        figures.reverts,
+        counter(figures.reverts),
     );
     registry.register(
         "revert_failures",
         "Reverts that failed (the fault may still be in effect)",
-        figures.revert_failures,
+        counter(figures.revert_failures),
     );
     registry.register(
         "exchanges",
         "Exchanges tried with the controller",
-        figures.exchanges,
+        counter(figures.exchanges),
     );
     registry.register(
         "exchange_failures",
         "Exchanges that got no usable answer",
-        figures.exchange_failures,
+        counter(figures.exchange_failures),
     );
     let contact = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
     contact.set(since);
@@ -709,7 +718,7 @@ fn metrics(shared: &SharedState) -> axum::response::Response {
     registry.register(
         "dead_man_firings",
         "Times the dead-man's switch fired (no answer for a lease: every held fault reverted)",
-        figures.dead_man,
+        counter(figures.dead_man),
     );
     crate::telemetry::openmetrics(&registry)
 }

@@ -1,6 +1,8 @@
 //! `chaosday serve`'s `/metrics` read by a real Prometheus: with the game master's token
 //! (as a scrape config's `authorization: {credentials: ...}`) it counts every incident and
-//! fault; without a token it counts only what a spectator may see.
+//! fault; without a token it counts only what a spectator may see. An agent's
+//! `--metrics` is read the same way, and the Grafana dashboard asks only for metrics that
+//! chaosday's endpoints really expose.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use serde_json::json;
 
 use crate::agents::{Agent, Remote};
 use crate::game_support::{CHECKOUT, GM, GameServer};
+use crate::monkey::{MonkeyRun, monkey_file, when};
 use crate::support::{RealPrometheus, Sandbox, ScrapeJob, owned_port, wait_until};
 
 /// Two teams, a link each; nothing opens by itself.
@@ -227,6 +230,189 @@ scenarios:
             read,
             "Prometheus did not read {query} = {value}: {:?}",
             prometheus.query(query)
+        );
+    }
+}
+
+/// The sample names a `/metrics` answer may have, from its `# TYPE` lines (a family with no
+/// member yet still has them): a counter's `_total`, a histogram's `_bucket`, `_sum`,
+/// `_count`.
+fn exposed(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
+        match kind {
+            "counter" => names.push(format!("{name}_total")),
+            "histogram" => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.push(format!("{name}{suffix}"));
+                }
+            }
+            _ => names.push(name.to_owned()),
+        }
+    }
+    names
+}
+
+/// Every `chaosday_...` name in a PromQL expression.
+fn names_in(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("chaosday_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+async fn text_of(http: &reqwest::Client, url: &str, token: Option<&str>) -> String {
+    let mut request = http.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.expect("/metrics answers");
+    assert!(answer.status().is_success(), "{url}: {}", answer.status());
+    answer.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grafana_dashboard_asks_only_for_metrics_chaosday_exposes() {
+    const TOKEN: &str = "dashboard-agent-token-0123456789";
+    // A game with a link (the proxies' figures) and an agent; a monkey; the agent's own.
+    let db = Remote::sleep(None);
+    let yaml = format!(
+        r#"game: metrics-dashboard-it
+game_master: {{ token_env: GM_TOKEN }}
+teams:
+  - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [db, cart-link] }}
+agents:
+  db-host: {{ token_env: DB_AGENT_TOKEN, lease: 30s }}
+targets:
+  db: {}
+  cart-link: {{ link: {{ listen: "127.0.0.1:{}", upstream: "127.0.0.1:9" }} }}
+scenarios:
+  - name: frozen-db
+    faults: [ {{ target: db, fault: {{ kind: pause }} }} ]
+    diagnosis: {{ target: db, kind: pause }}
+    resolution: diagnose
+"#,
+        db.target(Some("db-host")),
+        owned_port()
+    );
+    let server =
+        GameServer::start_bound(&yaml, None, "127.0.0.1", &[("DB_AGENT_TOKEN", TOKEN)]).await;
+    let state = Sandbox::new();
+    let agent = Agent::start_with(
+        None,
+        &state,
+        &server.url,
+        "db-host",
+        TOKEN,
+        &["--metrics", "127.0.0.1:0"],
+    );
+    let agent_url = agent.wait_event("metrics", Duration::from_secs(10))["url"]
+        .as_str()
+        .expect("the agent's metrics URL")
+        .to_owned();
+    let victim = Remote::sleep(None);
+    let monkey_sandbox = Sandbox::new();
+    let monkey = MonkeyRun::start(
+        &monkey_sandbox,
+        &monkey_file(
+            "leashed",
+            &when(Duration::from_secs(2), Duration::from_secs(10)),
+            &format!(
+                "targets:\n  victim: {}\ngroups:\n  - {{ name: victims, targets: [victim], faults: [{{fault: {{kind: pause}}, for: 2s}}], mtbf: 0.01, max_per_day: 1, min_gap: 3s }}",
+                victim.target(None)
+            ),
+        ),
+    );
+
+    let http = reqwest::Client::new();
+    let mut known: Vec<String> = Vec::new();
+    for (url, token) in [
+        (format!("{}/metrics", server.url), Some(GM)),
+        (agent_url, None),
+        (format!("{}/metrics", monkey.url), None),
+    ] {
+        known.extend(exposed(&text_of(&http, &url, token).await));
+    }
+    for prefix in [
+        "chaosday_game_",
+        "chaosday_proxy_",
+        "chaosday_agent_",
+        "chaosday_monkey_",
+    ] {
+        assert!(
+            known.iter().any(|n| n.starts_with(prefix)),
+            "no {prefix} metric read: {known:?}"
+        );
+    }
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/chaosday.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard"))
+            .expect("the dashboard is JSON");
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables");
+    assert!(
+        variables.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "a Prometheus datasource variable"
+    );
+    let mut used = std::collections::BTreeSet::new();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        let Some(targets) = panel["targets"].as_array() else {
+            assert_eq!(panel["type"], "row", "a panel without queries: {panel}");
+            continue;
+        };
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}: the datasource variable",
+            panel["title"]
+        );
+        for target in targets {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            let names = names_in(expr);
+            assert!(
+                !names.is_empty(),
+                "{}: {expr} reads no chaosday metric",
+                panel["title"]
+            );
+            for name in names {
+                assert!(
+                    known.contains(&name),
+                    "{}: {name} (in {expr}) is not exposed by chaosday; exposed: {known:?}",
+                    panel["title"]
+                );
+                used.insert(name);
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries > 10, "the dashboard has {queries} queries");
+    for prefix in [
+        "chaosday_game_",
+        "chaosday_proxy_",
+        "chaosday_agent_",
+        "chaosday_monkey_",
+    ] {
+        assert!(
+            used.iter().any(|n| n.starts_with(prefix)),
+            "the dashboard shows no {prefix} metric"
         );
     }
 }
