@@ -145,7 +145,7 @@ game_master: {{ token_env: GM_TOKEN }}
 teams:
   - {{ name: checkout, token_env: CHECKOUT_TOKEN, owns: [db] }}
 agents:
-  db-host: {{ token_env: DB_AGENT_TOKEN, lease: 30s }}
+  db-host: {{ token_env: DB_AGENT_TOKEN, lease: 3s }}
 targets:
   db: {}
 schedule: {{ every: 6h }}
@@ -157,7 +157,7 @@ scenarios:
 "#,
         db.target(Some("db-host"))
     );
-    let server =
+    let mut server =
         GameServer::start_bound(&yaml, None, "127.0.0.1", &[("DB_AGENT_TOKEN", TOKEN)]).await;
     let state = Sandbox::new();
     let agent = Agent::start_with(
@@ -222,6 +222,27 @@ scenarios:
     for (query, value) in [
         (r#"sum(chaosday_agent_faults_held) or vector(0)"#, 0.0),
         (r#"chaosday_agent_reverts_total"#, 1.0),
+    ] {
+        let read = wait_until(Duration::from_secs(30), || {
+            prometheus.query(query) == Some(value)
+        });
+        assert!(
+            read,
+            "Prometheus did not read {query} = {value}: {:?}",
+            prometheus.query(query)
+        );
+    }
+    // The controller goes away: the agent's exchanges fail, and a lease (3 s) later its
+    // dead-man's switch fires.
+    assert_eq!(
+        prometheus.query("chaosday_agent_dead_man_firings_total"),
+        Some(0.0)
+    );
+    drop(server.running.take());
+    for (query, value) in [
+        ("chaosday_agent_dead_man_firings_total", 1.0),
+        ("chaosday_agent_exchange_failures_total > bool 0", 1.0),
+        ("chaosday_agent_seconds_since_contact > bool 3", 1.0),
     ] {
         let read = wait_until(Duration::from_secs(30), || {
             prometheus.query(query) == Some(value)
