@@ -450,6 +450,20 @@ pub(crate) fn game_info(
     }
 }
 
+/// What the game's faults did, as counted for the game master's `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultFigures {
+    /// Faults injected for incidents, by kind.
+    pub injected: BTreeMap<String, u64>,
+    /// Faults of incidents that went away, by cause (`timer`, `healed`, `diagnosis`,
+    /// `closing`, `safety`).
+    pub reverted: BTreeMap<String, u64>,
+    /// Faults of open incidents still in effect, by kind.
+    pub active: BTreeMap<String, u64>,
+    /// Faults whose revert failed, which chaosday retries now (the leader's only).
+    pub revert_failed: u64,
+}
+
 /// Where the leader takes requests, as it published it in the store.
 pub use chaosday_store::Leader;
 
@@ -770,6 +784,66 @@ impl GameServer {
             Some(inner) => inner.faults().await,
             None => Vec::new(),
         }
+    }
+
+    /// What the game's faults did, for the game master's `/metrics` (a fault reveals its
+    /// incident: never for anyone else). Counted from the log, so a restart keeps the
+    /// totals; on a follower too, but for the failed reverts, which only the leader's
+    /// engine knows.
+    pub async fn fault_figures(&self) -> FaultFigures {
+        let snapshot = self.snapshot();
+        let mut figures = FaultFigures::default();
+        // The faults of each incident not reverted yet: (incident, target) → kind.
+        let mut live: BTreeMap<(IncidentId, String), String> = BTreeMap::new();
+        for event in self.board().events() {
+            match event.kind {
+                chaosday_domain::events::EventKind::IncidentOpened {
+                    incident, faults, ..
+                } => {
+                    for fault in faults {
+                        *figures.injected.entry(fault.kind.clone()).or_default() += 1;
+                        live.insert((incident, fault.target), fault.kind);
+                    }
+                }
+                chaosday_domain::events::EventKind::FaultReverted {
+                    incident,
+                    target,
+                    cause,
+                } => {
+                    let cause = serde_json::to_value(cause)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "unknown".into());
+                    *figures.reverted.entry(cause).or_default() += 1;
+                    live.remove(&(incident, target));
+                }
+                _ => {}
+            }
+        }
+        // A closed incident's faults were reverted with it.
+        for ((incident, _), kind) in live {
+            let open = snapshot
+                .state
+                .incidents
+                .get(&incident)
+                .is_some_and(|i| !i.state.is_closed());
+            if open {
+                *figures.active.entry(kind).or_default() += 1;
+            }
+        }
+        figures.revert_failed = self
+            .faults()
+            .await
+            .iter()
+            .filter(|f| f.revert_error.is_some())
+            .count() as u64;
+        figures
+    }
+
+    /// How long each append of the referee's batches to the event log took, in seconds.
+    /// Its count moves with every event, a hidden incident's too: the game master's only.
+    pub fn commit_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.board().commit_seconds()
     }
 
     /// When the next scenario comes (running time: a pause freezes the countdown) and the

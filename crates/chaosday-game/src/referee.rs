@@ -15,6 +15,7 @@ use chaosday_domain::incident::{ApplyError, GameState};
 use chaosday_domain::secrecy::{Feed, Seqs, TimelineEntry, Told, Viewer};
 use chaosday_store::GameLog;
 use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -113,9 +114,23 @@ pub(crate) struct Board {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
     history: Arc<Mutex<History>>,
     updates: broadcast::Sender<Arc<Update>>,
+    /// How long each append of a batch to the event log took (the leader's referee
+    /// observes it; a follower's stays empty).
+    commit_seconds: Histogram,
 }
 
+/// Upper bounds of the commit-latency histogram's buckets, in seconds.
+const COMMIT_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 impl Board {
+    /// How long each append to the event log took, in seconds (shared: a scrape reads the
+    /// live histogram).
+    pub fn commit_seconds(&self) -> Histogram {
+        self.commit_seconds.clone()
+    }
+
     /// The game as it stands.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
@@ -191,6 +206,7 @@ impl Publisher {
                 snapshot,
                 history: Arc::new(Mutex::new(history)),
                 updates,
+                commit_seconds: Histogram::new(COMMIT_BUCKETS.iter().copied()),
             },
         }
     }
@@ -443,7 +459,13 @@ impl Task {
         if rows.is_empty() {
             return;
         }
-        let committed = match self.log.append_batch(rows).await {
+        let appending = std::time::Instant::now();
+        let appended = self.log.append_batch(rows).await;
+        self.publisher
+            .board()
+            .commit_seconds
+            .observe(appending.elapsed().as_secs_f64());
+        let committed = match appended {
             Ok(events) => events,
             Err(e) => {
                 tracing::error!(error = %e, "the event log refused a batch; the game state is rolled back");

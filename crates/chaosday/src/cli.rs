@@ -438,6 +438,12 @@ pub struct AgentArgs {
     /// The dead-man's switch's lease until the server says its own (the game file's).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub lease: Duration,
+    /// Serve `GET /metrics` (OpenMetrics, for Prometheus) on this address: faults held,
+    /// injections, reverts, exchanges with the controller, the dead-man's switch. Off by
+    /// default: the agent then listens on no port. It has no authentication; port 0 picks
+    /// a free port (the agent prints which).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 const AGENT_EXAMPLES: &str = r#"Examples:
@@ -445,6 +451,8 @@ const AGENT_EXAMPLES: &str = r#"Examples:
     chaosday agent --controller http://10.0.0.2:8080 --name db-host
   chaosday agent --controller https://chaos.example.com --name web-1 --output json
   chaosday agent --controller http://10.0.0.2:8080,http://10.0.0.3:8080 --name db-host
+  chaosday agent --controller http://10.0.0.2:8080 --name db-host --metrics 127.0.0.1:9464
+                                    Prometheus scrapes http://127.0.0.1:9464/metrics
 
 In the game file, on the server:
   agents:  { db-host: { token_env: DB_HOST_AGENT_TOKEN, lease: 30s } }

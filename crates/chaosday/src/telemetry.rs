@@ -43,3 +43,58 @@ pub fn openmetrics(registry: &prometheus_client::registry::Registry) -> Response
     )
         .into_response()
 }
+
+/// A metric's labels: names and values.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// A family of one metric under several label sets, encoded in the order of its labels.
+/// prometheus-client's `Family` encodes its members in a hash map's order, which changes
+/// from one process to the next, and leaves an empty family out of the answer: every
+/// `/metrics` of chaosday uses this instead, so that an answer is the same bytes whenever
+/// its figures are (the public `/metrics` of a game, SPEC §5) and names every metric it
+/// has, members or not yet (what the Grafana dashboard's test reads).
+#[derive(Debug)]
+pub struct Ordered<M> {
+    members: std::collections::BTreeMap<Labels, M>,
+}
+
+impl<M> Default for Ordered<M> {
+    fn default() -> Self {
+        Ordered {
+            members: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl<M> Ordered<M> {
+    /// Sets the member with `labels`.
+    pub fn insert(&mut self, labels: Labels, metric: M) {
+        self.members.insert(labels, metric);
+    }
+}
+
+impl<M: Default> Ordered<M> {
+    /// The member with `labels`, made on first use.
+    pub fn get_or_create(&mut self, labels: Labels) -> &M {
+        self.members.entry(labels).or_default()
+    }
+}
+
+impl<M> prometheus_client::encoding::EncodeMetric for Ordered<M>
+where
+    M: prometheus_client::encoding::EncodeMetric + prometheus_client::metrics::TypedMetric,
+{
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        for (labels, metric) in &self.members {
+            metric.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        M::TYPE
+    }
+}

@@ -215,7 +215,6 @@ impl StreamBudget {
     }
 
     /// How many streams are held now.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn held(&self) -> usize {
         self.held.lock().total
     }

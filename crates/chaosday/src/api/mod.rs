@@ -23,6 +23,7 @@ pub mod handlers;
 pub mod listen;
 #[cfg(test)]
 mod matrix_tests;
+pub mod metrics;
 pub mod openapi;
 pub mod proxy_metrics;
 pub mod relay;
@@ -228,6 +229,7 @@ pub fn router(server: GameServer, auth: Arc<Auth>, options: ApiOptions) -> Route
         .route("/api/v1/schedule", get(handlers::schedule))
         .route("/api/v1/targets", get(handlers::targets))
         .route("/api/v1/agents", get(agents::health))
+        .route("/metrics", get(metrics::metrics))
         .merge(actions)
         .nest_service(
             "/toxiproxy",

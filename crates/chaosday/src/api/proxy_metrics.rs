@@ -16,25 +16,31 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::toxiproxy::Toxiproxy;
-
-type Labels = Vec<(&'static str, String)>;
+use crate::telemetry::Ordered;
 
 /// `GET /metrics`.
 pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
-    let bytes = Family::<Labels, Counter>::default();
-    let connections = Family::<Labels, Counter>::default();
-    let open = Family::<Labels, Gauge>::default();
-    let failures = Family::<Labels, Counter>::default();
-    let enabled = Family::<Labels, Gauge>::default();
-    let toxics = Family::<Labels, Gauge>::default();
-    for view in api.registry.list() {
+    let mut registry = Registry::default();
+    register(&mut registry, &api.registry);
+    crate::telemetry::openmetrics(&registry)
+}
+
+/// Registers the figures of `proxies` into `into`, under `chaosday_proxy_`: the answer of
+/// `chaosday proxy`, and part of the game master's `/metrics` of `chaosday serve`.
+pub fn register(into: &mut Registry, proxies: &chaosday_proxy::Registry) {
+    let mut bytes = Ordered::<Counter>::default();
+    let mut connections = Ordered::<Counter>::default();
+    let mut open = Ordered::<Gauge>::default();
+    let mut failures = Ordered::<Counter>::default();
+    let mut enabled = Ordered::<Gauge>::default();
+    let mut toxics = Ordered::<Gauge>::default();
+    for view in proxies.list() {
         // Deleted since the list: not reported.
-        let Ok(stats) = api.registry.stats(&view.name) else {
+        let Ok(stats) = proxies.stats(&view.name) else {
             continue;
         };
         let proxy = || vec![("proxy", view.name.clone())];
@@ -45,20 +51,20 @@ pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
         };
         let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
         bytes
-            .get_or_create(&with("direction", "upstream"))
+            .get_or_create(with("direction", "upstream"))
             .inc_by(read(&stats.bytes_upstream));
         bytes
-            .get_or_create(&with("direction", "downstream"))
+            .get_or_create(with("direction", "downstream"))
             .inc_by(read(&stats.bytes_downstream));
         connections
-            .get_or_create(&proxy())
+            .get_or_create(proxy())
             .inc_by(read(&stats.connections_total));
-        open.get_or_create(&proxy())
+        open.get_or_create(proxy())
             .set(i64::try_from(read(&stats.connections_open)).unwrap_or(i64::MAX));
         failures
-            .get_or_create(&proxy())
+            .get_or_create(proxy())
             .inc_by(read(&stats.upstream_failures));
-        enabled.get_or_create(&proxy()).set(i64::from(view.enabled));
+        enabled.get_or_create(proxy()).set(i64::from(view.enabled));
         let mut by_kind: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for toxic in &view.toxics {
             *by_kind
@@ -68,10 +74,10 @@ pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
         for ((type_name, stream), n) in by_kind {
             let mut labels = with("type", type_name);
             labels.push(("stream", stream.to_owned()));
-            toxics.get_or_create(&labels).set(n);
+            toxics.get_or_create(labels).set(n);
         }
     }
-    let mut registry = Registry::with_prefix("chaosday_proxy");
+    let registry = into.sub_registry_with_prefix("chaosday_proxy");
     registry.register("bytes", "Bytes relayed, by direction", bytes);
     registry.register("connections", "Client connections accepted", connections);
     registry.register("connections_open", "Client connections open now", open);
@@ -90,5 +96,4 @@ pub async fn metrics(State(api): State<Toxiproxy>) -> Response {
         "Toxics on the proxy now, by type and stream",
         toxics,
     );
-    crate::telemetry::openmetrics(&registry)
 }

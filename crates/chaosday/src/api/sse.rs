@@ -76,6 +76,11 @@ impl Streams {
         }
     }
 
+    /// How many live event streams are open now (every viewer's).
+    pub fn open(&self) -> usize {
+        self.budget.held()
+    }
+
     /// The `snapshot` event for `viewer`: its sequence number and its bytes, serialised once
     /// per viewer and sequence number.
     fn snapshot(&self, server: &GameServer, viewer: &Viewer) -> (u64, Bytes) {

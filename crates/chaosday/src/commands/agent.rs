@@ -14,6 +14,21 @@
 //! fires on time even while an order takes long; an answer that comes more than a lease
 //! after its request was sent is not obeyed (the switch may have fired meanwhile). The agent
 //! reverts only what it holds, never another chaosday's faults on the host.
+//!
+//! **Metrics.** With `--metrics ADDR` (off by default: no inbound port otherwise) it serves
+//! `GET /metrics` in the OpenMetrics text format:
+//!
+//! | metric | labels | what |
+//! | --- | --- | --- |
+//! | `chaosday_agent_faults_held` | `kind` | faults the agent holds now |
+//! | `chaosday_agent_injections_total` | `kind` | faults injected on orders |
+//! | `chaosday_agent_injection_failures_total` | — | injections that failed |
+//! | `chaosday_agent_reverts_total` | — | faults reverted (orders, kill switch, dead-man's switch) |
+//! | `chaosday_agent_revert_failures_total` | — | reverts that failed |
+//! | `chaosday_agent_exchanges_total` | — | exchanges tried with the controller |
+//! | `chaosday_agent_exchange_failures_total` | — | exchanges that got no usable answer |
+//! | `chaosday_agent_seconds_since_contact` | — | since the last answered exchange was sent |
+//! | `chaosday_agent_dead_man_firings_total` | — | times the dead-man's switch fired |
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -24,6 +39,8 @@ use anyhow::Context;
 use chaosday_engine::agents::wire::{Held, Order, OrderResult, Orders, Report};
 use chaosday_engine::{Engine, FaultId, RevertOutcome};
 use chaosday_proxy::Registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::time::Instant;
@@ -44,6 +61,21 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 struct Holding {
     id: FaultId,
     description: String,
+    /// Its kind (`latency`, `kill`...), for the metrics.
+    kind: &'static str,
+}
+
+/// The agent's counts for `--metrics` (kept with the shared state, under its lock).
+#[derive(Clone, Default)]
+struct Figures {
+    /// Injections, by kind.
+    injections: BTreeMap<&'static str, u64>,
+    injection_failures: u64,
+    reverts: u64,
+    revert_failures: u64,
+    exchanges: u64,
+    exchange_failures: u64,
+    dead_man: u64,
 }
 
 /// What the agent's loop and its dead-man's switch share.
@@ -54,6 +86,7 @@ struct Shared {
     contact: Instant,
     /// Whether the dead-man's switch fired and no answer came since.
     lost: bool,
+    figures: Figures,
 }
 
 type SharedState = std::sync::Arc<parking_lot::Mutex<Shared>>;
@@ -117,7 +150,18 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         lease: args.lease,
         contact: Instant::now(),
         lost: false,
+        figures: Figures::default(),
     }));
+    if let Some(addr) = args.metrics {
+        let address = serve_metrics(addr, shared.clone()).await?;
+        match global.output {
+            Output::Json => println!(
+                "{}",
+                json!({"event": "metrics", "address": address.to_string(), "url": format!("http://{address}/metrics")})
+            ),
+            Output::Text => eprintln!("metrics at http://{address}/metrics"),
+        }
+    }
     let mut agent = Agent {
         engine,
         name: args.name.clone(),
@@ -158,6 +202,13 @@ pub async fn run(global: &Global, args: AgentArgs) -> anyhow::Result<ExitCode> {
         let Some(answer) = answer else {
             break ExitCode::SUCCESS;
         };
+        {
+            let figures = &mut agent.shared.lock().figures;
+            figures.exchanges += 1;
+            if answer.is_err() {
+                figures.exchange_failures += 1;
+            }
+        }
         match answer {
             Ok(orders) => {
                 agent.results.drain(..delivered);
@@ -376,7 +427,17 @@ impl Agent {
                 match holding {
                     None => OrderResult::done(id),
                     Some(fault) => {
-                        match self.engine.revert(fault, "ordered by the controller").await {
+                        let outcome = self.engine.revert(fault, "ordered by the controller").await;
+                        {
+                            let figures = &mut self.shared.lock().figures;
+                            match &outcome {
+                                Ok(RevertOutcome::Failed { .. }) | Err(_) => {
+                                    figures.revert_failures += 1
+                                }
+                                Ok(_) => figures.reverts += 1,
+                            };
+                        }
+                        match outcome {
                             Ok(RevertOutcome::Failed { error, .. }) => {
                                 OrderResult::failed(id, error)
                             }
@@ -431,12 +492,14 @@ impl Agent {
                 // goes at once (the switch reverted what was held before it).
                 let fired = {
                     let mut shared = self.shared.lock();
+                    *shared.figures.injections.entry(fault.kind()).or_default() += 1;
                     if !shared.lost {
                         shared.held.insert(
                             key.to_owned(),
                             Holding {
                                 id: handle.id,
                                 description: description.clone(),
+                                kind: fault.kind(),
                             },
                         );
                     }
@@ -465,7 +528,10 @@ impl Agent {
                     ..OrderResult::done(id)
                 }
             }
-            Err(e) => OrderResult::failed(id, format!("on {}: {e}", self.name)),
+            Err(e) => {
+                self.shared.lock().figures.injection_failures += 1;
+                OrderResult::failed(id, format!("on {}: {e}", self.name))
+            }
         }
     }
 }
@@ -489,9 +555,16 @@ async fn revert_held(
     let mut shared = shared.lock();
     for ((key, _, description), outcome) in held.into_iter().zip(outcomes) {
         match outcome {
-            Ok(RevertOutcome::Failed { error, .. }) => left.push(format!("{description}: {error}")),
-            Err(e) => left.push(format!("{description}: {e}")),
+            Ok(RevertOutcome::Failed { error, .. }) => {
+                shared.figures.revert_failures += 1;
+                left.push(format!("{description}: {error}"))
+            }
+            Err(e) => {
+                shared.figures.revert_failures += 1;
+                left.push(format!("{description}: {e}"))
+            }
             Ok(_) => {
+                shared.figures.reverts += 1;
                 shared.held.remove(&key);
                 reverted.push(description);
             }
@@ -512,6 +585,7 @@ async fn dead_mans_switch(engine: Engine, shared: SharedState, output: Output) {
                 continue;
             }
             state.lost = true;
+            state.figures.dead_man += 1;
             state.lease
         };
         let reason = format!(
@@ -533,6 +607,120 @@ async fn dead_mans_switch(engine: Engine, shared: SharedState, output: Output) {
             ),
         }
     }
+}
+
+/// Serves `GET /metrics` on `addr` in a task of its own; the address bound.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    shared: SharedState,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        UsageError(format!(
+            "--metrics {addr}: cannot listen there ({e}); give a free address, such as 127.0.0.1:9464, or port 0 for any"
+        ))
+    })?;
+    let address = listener
+        .local_addr()
+        .context("reading the address the agent's metrics listen on")?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let shared = shared.clone();
+                async move { metrics(&shared) }
+            }),
+        )
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "the agent's metrics server stopped");
+        }
+    });
+    Ok(address)
+}
+
+/// A counter at `n`.
+fn counter(n: u64) -> Counter {
+    let counter = Counter::default();
+    counter.inc_by(n);
+    counter
+}
+
+/// The `/metrics` answer: the counters, and what the agent holds and its contact now.
+fn metrics(shared: &SharedState) -> axum::response::Response {
+    let (figures, held, since) = {
+        let shared = shared.lock();
+        let mut held: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for holding in shared.held.values() {
+            *held.entry(holding.kind).or_default() += 1;
+        }
+        (
+            shared.figures.clone(),
+            held,
+            shared.contact.elapsed().as_secs_f64(),
+        )
+    };
+    let mut registry = prometheus_client::registry::Registry::with_prefix("chaosday_agent");
+    let mut by_kind = crate::telemetry::Ordered::<Gauge>::default();
+    for (kind, n) in held {
+        by_kind
+            .get_or_create(vec![("kind", kind.to_owned())])
+            .set(n);
+    }
+    registry.register(
+        "faults_held",
+        "Faults the agent holds now, by kind",
+        by_kind,
+    );
+    let mut injections = crate::telemetry::Ordered::<Counter>::default();
+    for (kind, n) in &figures.injections {
+        injections
+            .get_or_create(vec![("kind", (*kind).to_owned())])
+            .inc_by(*n);
+    }
+    registry.register(
+        "injections",
+        "Faults injected on the controller's orders, by kind",
+        injections,
+    );
+    registry.register(
+        "injection_failures",
+        "Ordered injections that failed",
+        counter(figures.injection_failures),
+    );
+    registry.register(
+        "reverts",
+        "Faults reverted (on orders, the kill switch, the dead-man's switch)",
+        counter(figures.reverts),
+    );
+    registry.register(
+        "revert_failures",
+        "Reverts that failed (the fault may still be in effect)",
+        counter(figures.revert_failures),
+    );
+    registry.register(
+        "exchanges",
+        "Exchanges tried with the controller",
+        counter(figures.exchanges),
+    );
+    registry.register(
+        "exchange_failures",
+        "Exchanges that got no usable answer",
+        counter(figures.exchange_failures),
+    );
+    let contact = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    contact.set(since);
+    registry.register(
+        "seconds_since_contact",
+        "Seconds since the last exchange the controller answered was sent",
+        contact,
+    );
+    registry.register(
+        "dead_man_firings",
+        "Times the dead-man's switch fired (no answer for a lease: every held fault reverted)",
+        counter(figures.dead_man),
+    );
+    crate::telemetry::openmetrics(&registry)
 }
 
 fn millis(d: Duration) -> u64 {

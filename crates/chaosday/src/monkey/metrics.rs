@@ -17,64 +17,61 @@ use axum::extract::State;
 use axum::response::Response;
 use chaosday_domain::monkey::Mode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::MonkeyApp;
+use crate::telemetry::{Labels, Ordered};
 
 /// Upper bounds of the recovery histogram's buckets, in seconds.
 const RECOVERY_BUCKETS: [f64; 10] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
-type Labels = Vec<(&'static str, String)>;
-
 /// `GET /metrics`.
 pub async fn metrics(State(app): State<MonkeyApp>) -> Response {
     let status = app.monkey.status();
     let mut registry = Registry::with_prefix("chaosday_monkey");
-    let planned = Family::<Labels, Counter>::default();
-    let injected = Family::<Labels, Counter>::default();
-    let skipped = Family::<Labels, Counter>::default();
-    let active = Family::<Labels, Gauge>::default();
-    let reverted = Family::<Labels, Counter>::default();
-    let failed = Family::<Labels, Counter>::default();
-    let recovery = Family::<Labels, Histogram>::new_with_constructor(|| {
-        Histogram::new(RECOVERY_BUCKETS.iter().copied())
-    });
+    let mut planned = Ordered::<Counter>::default();
+    let mut injected = Ordered::<Counter>::default();
+    let mut skipped = Ordered::<Counter>::default();
+    let mut active = Ordered::<Gauge>::default();
+    let mut reverted = Ordered::<Counter>::default();
+    let mut failed = Ordered::<Counter>::default();
+    let mut recovery = Ordered::<Histogram>::default();
     for (group, figures) in &status.groups {
         let of = |extra: Option<(&'static str, &str)>| -> Labels {
             let mut labels = vec![("group", group.clone())];
             labels.extend(extra.map(|(k, v)| (k, v.to_owned())));
             labels
         };
-        planned.get_or_create(&of(None)).inc_by(figures.planned);
+        planned.get_or_create(of(None)).inc_by(figures.planned);
         injected
-            .get_or_create(&of(Some(("mode", "unleashed"))))
+            .get_or_create(of(Some(("mode", "unleashed"))))
             .inc_by(figures.injected);
         injected
-            .get_or_create(&of(Some(("mode", "leashed"))))
+            .get_or_create(of(Some(("mode", "leashed"))))
             .inc_by(figures.leashed);
         for (reason, n) in &figures.skipped {
             skipped
-                .get_or_create(&of(Some(("reason", reason))))
+                .get_or_create(of(Some(("reason", reason))))
                 .inc_by(*n);
         }
         active
-            .get_or_create(&of(None))
+            .get_or_create(of(None))
             .set(i64::try_from(figures.active).unwrap_or(i64::MAX));
         for (cause, n) in &figures.reverted {
             reverted
-                .get_or_create(&of(Some(("cause", cause))))
+                .get_or_create(of(Some(("cause", cause))))
                 .inc_by(*n);
         }
-        failed.get_or_create(&of(None)).inc_by(figures.failed);
-        let histogram = recovery.get_or_create(&of(None));
+        failed.get_or_create(of(None)).inc_by(figures.failed);
+        let histogram = Histogram::new(RECOVERY_BUCKETS.iter().copied());
         for ms in &figures.recoveries_ms {
             histogram.observe(*ms as f64 / 1000.0);
         }
+        recovery.insert(of(None), histogram);
     }
     registry.register("faults_planned", "Faults the monkey planned", planned);
     registry.register(

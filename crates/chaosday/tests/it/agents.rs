@@ -24,13 +24,13 @@ const WEB_TOKEN: &str = "web-host-agent-token-0123456789";
 const LEASE: Duration = Duration::from_secs(3);
 
 /// A `sleep` running in a namespace: a service on another host.
-struct Remote {
+pub(crate) struct Remote {
     child: Child,
     command_line: String,
 }
 
 impl Remote {
-    fn sleep(netns: Option<&Netns>) -> Self {
+    pub(crate) fn sleep(netns: Option<&Netns>) -> Self {
         let seconds = (unique() as u64 + 1_000_000).to_string();
         let mut command = match netns {
             Some(netns) => netns.command("sleep", &[&seconds]),
@@ -66,7 +66,7 @@ impl Remote {
     }
 
     /// The target as the game file writes it.
-    fn target(&self, on: Option<&str>) -> String {
+    pub(crate) fn target(&self, on: Option<&str>) -> String {
         let words: Vec<&str> = self.command_line.split(' ').collect();
         match on {
             Some(agent) => format!(
@@ -109,8 +109,20 @@ impl Agent {
         name: &str,
         token: &str,
     ) -> Self {
+        Self::start_with(netns, state, controller, name, token, &[])
+    }
+
+    /// [`Agent::start`] with more arguments.
+    pub(crate) fn start_with(
+        netns: Option<&Netns>,
+        state: &Sandbox,
+        controller: &str,
+        name: &str,
+        token: &str,
+        more: &[&str],
+    ) -> Self {
         let binary = env!("CARGO_BIN_EXE_chaosday");
-        let args = [
+        let mut args = vec![
             "agent",
             "--controller",
             controller,
@@ -119,6 +131,7 @@ impl Agent {
             "--output",
             "json",
         ];
+        args.extend_from_slice(more);
         let mut command = match netns {
             Some(netns) => netns.command(binary, &args),
             None => {

@@ -18,6 +18,7 @@ mod hosts;
 mod kube_api;
 mod leaks;
 mod links;
+mod metrics;
 mod monkey;
 mod monkey_report;
 mod netfaults;

@@ -22,7 +22,7 @@ const OTHER_OWNER: &str = "search-owner-token-0123456789";
 
 /// Working hours from `start_in` from now, lasting `length`, in a zone where it is about
 /// noon; the plan is drawn at once (its run hour has passed).
-fn when(start_in: Duration, length: Duration) -> String {
+pub(crate) fn when(start_in: Duration, length: Duration) -> String {
     let now = jiff::Timestamp::now();
     let utc_hour = now.to_zoned(jiff::tz::TimeZone::UTC).hour();
     let offset = 12 - i32::from(utc_hour);
@@ -51,22 +51,22 @@ fn when(start_in: Duration, length: Duration) -> String {
 }
 
 /// A monkey file.
-fn monkey_file(mode: &str, when: &str, rest: &str) -> String {
+pub(crate) fn monkey_file(mode: &str, when: &str, rest: &str) -> String {
     format!(
         "monkey: it-monkey\noperator: {{ token_env: MONKEY_TOKEN }}\nmode: {mode}\n{when}\n{rest}\n"
     )
 }
 
 /// A running monkey, and an HTTP client for its API.
-struct MonkeyRun {
+pub(crate) struct MonkeyRun {
     running: Running,
-    url: String,
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
 impl MonkeyRun {
     /// Starts `chaosday monkey` on `yaml` in `sandbox`, its page on a port the kernel picks.
-    fn start(sandbox: &Sandbox, yaml: &str) -> Self {
+    pub(crate) fn start(sandbox: &Sandbox, yaml: &str) -> Self {
         Self::start_with(sandbox, yaml, &[])
     }
 

@@ -351,6 +351,16 @@ pub fn program(env: &str, names: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// One scrape job of a [`RealPrometheus`].
+pub struct ScrapeJob<'a> {
+    /// Its `job` label.
+    pub name: &'a str,
+    /// The addresses whose `/metrics` it scrapes.
+    pub targets: &'a [std::net::SocketAddr],
+    /// The bearer token it sends, if any.
+    pub bearer: Option<&'a str>,
+}
+
 /// A real Prometheus (Debian's package) on a loopback port this test owns, scraping
 /// `targets` every second; stopped when dropped.
 pub struct RealPrometheus {
@@ -368,9 +378,19 @@ impl Drop for RealPrometheus {
 }
 
 impl RealPrometheus {
-    /// Starts it once its API answers; `None` (with a notice) when it is not installed and
-    /// this is not CI, where its absence fails the test.
+    /// Starts it once its API answers, scraping `targets` as job `chaosday`; `None` (with a
+    /// notice) when it is not installed and this is not CI, where its absence fails the test.
     pub fn start(targets: &[std::net::SocketAddr]) -> Option<Self> {
+        Self::start_jobs(&[ScrapeJob {
+            name: "chaosday",
+            targets,
+            bearer: None,
+        }])
+    }
+
+    /// [`RealPrometheus::start`] with scrape jobs of their own (each its targets, and the
+    /// bearer token it sends, as `authorization: {credentials: ...}`).
+    pub fn start_jobs(jobs: &[ScrapeJob<'_>]) -> Option<Self> {
         let how = "run apt-get install -y prometheus as root (./scripts/test does), or set \
                    CHAOSDAY_TEST_PROMETHEUS to a prometheus binary";
         let Some(binary) = program("CHAOSDAY_TEST_PROMETHEUS", &["prometheus"]) else {
@@ -383,17 +403,22 @@ impl RealPrometheus {
         };
         let dir = tempfile::tempdir().expect("a directory for Prometheus");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{}", owned_port()).parse().unwrap();
-        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: chaosday\n    \
-                 static_configs:\n      - targets: [{}]\n",
+        let mut yaml = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
+        for job in jobs {
+            let list: Vec<String> = job.targets.iter().map(|t| format!("'{t}'")).collect();
+            yaml.push_str(&format!(
+                "  - job_name: {}\n    static_configs:\n      - targets: [{}]\n",
+                job.name,
                 list.join(", ")
-            ),
-        )
-        .expect("write prometheus.yml");
+            ));
+            if let Some(token) = job.bearer {
+                yaml.push_str(&format!(
+                    "    authorization:\n      credentials: '{token}'\n"
+                ));
+            }
+        }
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, yaml).expect("write prometheus.yml");
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("a log");
         let child = Command::new(&binary)
             .arg(format!("--config.file={}", config.display()))
