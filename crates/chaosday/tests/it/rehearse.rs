@@ -8,6 +8,23 @@ use serde_json::Value;
 use crate::game_support::{kill_all, service_argv};
 use crate::support::{Sandbox, live_faults, owned_port, processes_with, text, wait_until};
 
+/// A scenario that kills the service: its probe `web-up` goes red, then green as the
+/// supervisor starts it again.
+const WEB_CRASH: &str = "  - name: web-crash
+    faults: [ { target: web, fault: { kind: kill } } ]
+    diagnosis: { target: web, kind: kill }
+    resolution: fix
+    probes: [web-up]
+";
+
+/// A scenario that slows the service's link past its probe's timeout.
+const WEB_SLOW: &str = "  - name: web-slow
+    faults: [ { target: web-link, fault: { kind: latency, latency: 2s } } ]
+    diagnosis: { target: web-link, kind: latency }
+    resolution: diagnose
+    probes: [web-up]
+";
+
 /// A supervised HTTP service behind a link, and a game file over them.
 struct Service {
     argv: Vec<String>,
@@ -97,20 +114,9 @@ fn a_scenario_that_breaks_and_heals_is_ok_with_its_times_and_the_json_has_a_summ
     let service = Service::new();
     let game = service.game(
         "rehearse-ok",
-        r#"  - name: web-crash
-    faults: [ { target: web, fault: { kind: kill } } ]
-    diagnosis: { target: web, kind: kill }
-    resolution: fix
-    probes: [web-up]
-  - name: web-slow
-    faults: [ { target: web-link, fault: { kind: latency, latency: 2s } } ]
-    diagnosis: { target: web-link, kind: latency }
-    resolution: diagnose
-    probes: [web-up]
-  - name: by-hand
-    diagnosis: { target: web, kind: pause }
-    resolution: manual
-"#,
+        &format!(
+            "{WEB_CRASH}{WEB_SLOW}  - name: by-hand\n    diagnosis: {{ target: web, kind: pause }}\n    resolution: manual\n"
+        ),
     );
     let file = write(&sandbox, &game);
     let out = sandbox.run(&["rehearse", &file, "--within", "20s", "--output", "json"]);
@@ -160,7 +166,8 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
     let service = Service::new();
     let game = service.game(
         "rehearse-never",
-        r#"  - name: barely-slow
+        &[
+            r#"  - name: barely-slow
     faults: [ { target: web-link, fault: { kind: latency, latency: 10ms } } ]
     diagnosis: { target: web-link, kind: latency }
     resolution: diagnose
@@ -174,17 +181,16 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
     faults: [ { target: web, fault: { kind: pause } } ]
     diagnosis: { target: web, kind: pause }
     resolution: diagnose
-  - name: web-crash
-    faults: [ { target: web, fault: { kind: kill } } ]
-    diagnosis: { target: web, kind: kill }
-    resolution: fix
-    probes: [web-up]
-  - name: ghost-crash
+"#,
+            WEB_CRASH,
+            r#"  - name: ghost-crash
     faults: [ { target: ghost, fault: { kind: kill } } ]
     diagnosis: { target: ghost, kind: kill }
     resolution: fix
     probes: [web-up]
 "#,
+        ]
+        .concat(),
     );
     // A target that cannot start here fails its scenarios only: the others are rehearsed.
     let game = game
@@ -243,20 +249,7 @@ fn a_guard_that_goes_red_is_named_and_an_unknown_scenario_is_a_usage_error() {
     let sandbox = Sandbox::new();
     let service = Service::new();
     // Killing the service reaches the guard on its own port too.
-    let game = service.guarded_game(
-        "rehearse-guard",
-        r#"  - name: web-crash
-    faults: [ { target: web, fault: { kind: kill } } ]
-    diagnosis: { target: web, kind: kill }
-    resolution: fix
-    probes: [web-up]
-  - name: web-slow
-    faults: [ { target: web-link, fault: { kind: latency, latency: 2s } } ]
-    diagnosis: { target: web-link, kind: latency }
-    resolution: diagnose
-    probes: [web-up]
-"#,
-    );
+    let game = service.guarded_game("rehearse-guard", &format!("{WEB_CRASH}{WEB_SLOW}"));
     let file = write(&sandbox, &game);
     let out = sandbox.run(&["rehearse", &file, "--scenario", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
