@@ -7,7 +7,8 @@
 //! of the scenario is injected; its probes are polled until one goes red (the time to red,
 //! within a bound); the faults are reverted; the probes are polled until all are green
 //! again (the time to green, within the same bound). The guards are watched the whole time.
-//! Per-team targets and probes are rehearsed on the replicas of the game's first team.
+//! A scenario with per-team targets or probes is rehearsed once per team, on that team's
+//! replicas (each may be wrong on its own).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -214,14 +215,10 @@ impl Rehearsal {
         outcomes
     }
 
-    /// The team whose replicas a scenario is rehearsed on: the game's first.
-    fn team(&self) -> Option<&str> {
-        self.game.teams.first().map(|t| t.name.as_str())
-    }
-
-    /// Rehearses `scenario`: inject, wait for red, revert, wait for green.
-    pub async fn rehearse(&self, scenario: &Scenario) -> ScenarioRehearsal {
-        let team = self.team().unwrap_or_default().to_owned();
+    /// The teams whose replicas `scenario` is rehearsed on, one rehearsal each: every team
+    /// when one of its targets or probes is per team (each replica may be wrong on its
+    /// own); else one rehearsal, `None`.
+    pub fn teams_for(&self, scenario: &Scenario) -> Vec<Option<String>> {
         let per_team = scenario.faults.iter().any(|f| {
             self.game
                 .targets
@@ -233,9 +230,28 @@ impl Rehearsal {
                 .get(p)
                 .is_some_and(|p| p.placement.is_per_team())
         });
+        if per_team {
+            self.game
+                .teams
+                .iter()
+                .map(|t| Some(t.name.clone()))
+                .collect()
+        } else {
+            vec![None]
+        }
+    }
+
+    /// Rehearses `scenario` on the replicas of `team` (see [`Rehearsal::teams_for`]):
+    /// inject, wait for red, revert, wait for green.
+    pub async fn rehearse(&self, scenario: &Scenario, team: Option<&str>) -> ScenarioRehearsal {
+        // A shared target or probe is the same for every team.
+        let replicas_of = team
+            .or_else(|| self.game.teams.first().map(|t| t.name.as_str()))
+            .unwrap_or_default()
+            .to_owned();
         let mut line = ScenarioRehearsal {
             scenario: scenario.name.clone(),
-            team: per_team.then(|| team.clone()),
+            team: team.map(str::to_owned),
             verdict: Verdict::Skipped,
             time_to_red_ms: None,
             time_to_green_ms: None,
@@ -250,9 +266,9 @@ impl Rehearsal {
         }
         let mut targets = Vec::new();
         for fault in &scenario.faults {
-            let Some(spec) = self.game.target_for(&fault.target, &team) else {
+            let Some(spec) = self.game.target_for(&fault.target, &replicas_of) else {
                 line.verdict = Verdict::InjectFailed;
-                line.detail = format!("`{}` has no replica for team {team}", fault.target);
+                line.detail = format!("`{}` has no replica for team {replicas_of}", fault.target);
                 return line;
             };
             if let Some(why) = unreachable_here(spec) {
@@ -270,7 +286,12 @@ impl Rehearsal {
             .probes
             .iter()
             .filter_map(|name| {
-                let check = self.game.probes.get(name)?.placement.for_team(&team)?;
+                let check = self
+                    .game
+                    .probes
+                    .get(name)?
+                    .placement
+                    .for_team(&replicas_of)?;
                 Some(Check {
                     name: name.clone(),
                     check: check.clone(),

@@ -108,32 +108,37 @@ pub async fn run(global: &Global, args: RehearseArgs) -> anyhow::Result<ExitCode
     }
     let mut lines = Vec::new();
     let mut interrupted = None;
-    for (i, scenario) in scenarios.iter().enumerate() {
-        if text {
-            eprintln!(
-                "rehearsing {} ({}/{}): probes green? inject, red within {}? revert, green within {}?",
-                scenario.name,
-                i + 1,
-                scenarios.len(),
-                human(args.within),
-                human(args.within)
-            );
-        }
-        tokio::select! {
-            line = rehearsal.rehearse(scenario) => lines.push(line),
-            reason = interrupts.recv() => {
-                interrupted = Some(reason.to_owned());
-                lines.push(ScenarioRehearsal {
-                    scenario: scenario.name.clone(),
-                    team: None,
-                    verdict: Verdict::Interrupted,
-                    time_to_red_ms: None,
-                    time_to_green_ms: None,
-                    probe: None,
-                    seen: None,
-                    detail: format!("{reason}: its faults were reverted"),
-                });
-                break;
+    'scenarios: for (i, scenario) in scenarios.iter().enumerate() {
+        for team in rehearsal.teams_for(scenario) {
+            if text {
+                eprintln!(
+                    "rehearsing {}{} ({}/{}): probes green? inject, red within {}? revert, green within {}?",
+                    scenario.name,
+                    team.as_deref()
+                        .map(|t| format!(" for {t}"))
+                        .unwrap_or_default(),
+                    i + 1,
+                    scenarios.len(),
+                    human(args.within),
+                    human(args.within)
+                );
+            }
+            tokio::select! {
+                line = rehearsal.rehearse(scenario, team.as_deref()) => lines.push(line),
+                reason = interrupts.recv() => {
+                    interrupted = Some(reason.to_owned());
+                    lines.push(ScenarioRehearsal {
+                        scenario: scenario.name.clone(),
+                        team,
+                        verdict: Verdict::Interrupted,
+                        time_to_red_ms: None,
+                        time_to_green_ms: None,
+                        probe: None,
+                        seen: None,
+                        detail: format!("{reason}: its faults were reverted"),
+                    });
+                    break 'scenarios;
+                }
             }
         }
     }

@@ -467,3 +467,61 @@ fn the_help_has_examples_and_an_invalid_file_is_refused_as_validate_refuses_it()
     // Nothing was started for an invalid file.
     assert!(processes_with(&service.argv.join(" ")).is_empty());
 }
+
+#[test]
+fn a_per_team_scenario_is_rehearsed_on_every_teams_replica() {
+    let sandbox = Sandbox::new();
+    let (red, blue) = (Service::new(), Service::new());
+    // Blue's probe checks a port nothing listens on: its replica is wrong, red's is right.
+    let game = format!(
+        r#"game: rehearse-teams
+game_master: {{ token_env: GM_TOKEN }}
+teams:
+  - {{ name: red, token_env: RED_TOKEN, owns: [web] }}
+  - {{ name: blue, token_env: BLUE_TOKEN, owns: [web] }}
+targets:
+  web:
+    per_team:
+      red: {{ process: {{ command: {red_argv:?}, supervised: true }} }}
+      blue: {{ process: {{ command: {blue_argv:?}, supervised: true }} }}
+probes:
+  web-up:
+    per_team:
+      red: {{ http: {{ url: "http://127.0.0.1:{red_port}/", expect_status: 200, timeout: 1s }} }}
+      blue: {{ tcp: {{ address: "127.0.0.1:{nobody}", timeout: 500ms }} }}
+scenarios:
+{WEB_CRASH}"#,
+        red_argv = red.argv,
+        blue_argv = blue.argv,
+        red_port = red.port(),
+        nobody = owned_port(),
+    );
+    let file = write(&sandbox, &game);
+    let out = sandbox.run(&["rehearse", &file, "--within", "20s", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let lines: Vec<(String, String, String)> = report["scenarios"]
+        .as_array()
+        .expect("the scenarios")
+        .iter()
+        .map(|l| {
+            (
+                l["scenario"].as_str().unwrap_or_default().to_owned(),
+                l["team"].as_str().unwrap_or_default().to_owned(),
+                l["verdict"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "one rehearsal per team: {report:#}");
+    assert_eq!(lines[0].0, "web-crash");
+    assert_eq!(
+        (lines[0].1.as_str(), lines[0].2.as_str()),
+        ("red", "ok"),
+        "{report:#}"
+    );
+    assert_eq!(lines[1].1, "blue", "{report:#}");
+    assert_ne!(
+        lines[1].2, "ok",
+        "blue's probe never sees its replica: {report:#}"
+    );
+}
