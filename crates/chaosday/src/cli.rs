@@ -247,7 +247,7 @@ Examples:
 Verdicts: ok; never broke (its probes stayed green: the fault does not reach what they
 check); never healed (still red after the revert); already red before the fault; guard red;
 no probes; could not inject; skipped (manual scenarios, targets on agents or pods).
-Per-team targets and probes are rehearsed on the replicas of the game's first team.
+A scenario with per-team targets or probes is rehearsed once per team, on its replicas.
 Exit status: 0 every rehearsed scenario broke and healed (skipped ones aside), 1 one did
 not (or the rehearsal was interrupted), 2 the file is invalid or a flag is wrong.";
 
