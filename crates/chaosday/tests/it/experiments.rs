@@ -39,8 +39,14 @@ fn write_experiment(sandbox: &Sandbox, name: &str, experiment: &Value) -> String
     path.to_str().expect("utf-8").to_owned()
 }
 
+/// Where the tests' runs write their journal (`--journal-path`), read back by [`journal`].
+fn journal_path(sandbox: &Sandbox) -> String {
+    let path = sandbox.state_dir().join("journal.json");
+    path.to_str().expect("utf-8").to_owned()
+}
+
 fn journal(sandbox: &Sandbox) -> Value {
-    let text = std::fs::read(sandbox.state_dir().join("journal.json")).expect("the journal");
+    let text = std::fs::read(journal_path(sandbox)).expect("the journal");
     serde_json::from_slice(&text).expect("journal JSON")
 }
 
@@ -62,13 +68,7 @@ fn a_revert_activity_reverts_the_fault_and_the_steady_state_holds() {
         "rollbacks": [],
     });
     let path = write_experiment(&sandbox, "revert.json", &experiment);
-    let journal_path = sandbox.state_dir().join("journal.json");
-    let out = sandbox.run(&[
-        "run",
-        &path,
-        "--journal-path",
-        journal_path.to_str().expect("utf-8"),
-    ]);
+    let out = sandbox.run(&["run", &path, "--journal-path", &journal_path(&sandbox)]);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -104,12 +104,11 @@ fn a_fault_left_by_the_method_is_reverted_at_the_end_and_the_run_deviates() {
         "method": [pause("pause-victim", pid)],
     });
     let path = write_experiment(&sandbox, "deviate.json", &experiment);
-    let journal_path = sandbox.state_dir().join("journal.json");
     let out = sandbox.run(&[
         "run",
         &path,
         "--journal-path",
-        journal_path.to_str().expect("utf-8"),
+        &journal_path(&sandbox),
         "--output",
         "json",
     ]);
@@ -141,13 +140,7 @@ fn ctrl_c_interrupts_the_run_and_reverts_its_faults() {
         "rollbacks": [{"type": "action", "name": "not-by-default", "provider": {"type": "process", "path": "true"}}],
     });
     let path = write_experiment(&sandbox, "interrupt.json", &experiment);
-    let journal_path = sandbox.state_dir().join("journal.json");
-    let mut running = sandbox.spawn(&[
-        "run",
-        &path,
-        "--journal-path",
-        journal_path.to_str().expect("utf-8"),
-    ]);
+    let mut running = sandbox.spawn(&["run", &path, "--journal-path", &journal_path(&sandbox)]);
     assert!(
         wait_until(GENEROUS, || victim.is_stopped()),
         "the victim was never paused"
@@ -254,13 +247,7 @@ fn a_fault_with_for_is_reverted_by_its_timer_during_the_run() {
         ],
     });
     let path = write_experiment(&sandbox, "timer.yaml", &experiment);
-    let journal_path = sandbox.state_dir().join("journal.json");
-    let out = sandbox.run(&[
-        "run",
-        &path,
-        "--journal-path",
-        journal_path.to_str().expect("utf-8"),
-    ]);
+    let out = sandbox.run(&["run", &path, "--journal-path", &journal_path(&sandbox)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let journal = journal(&sandbox);
     assert!(

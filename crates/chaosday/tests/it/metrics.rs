@@ -135,6 +135,25 @@ async fn a_real_prometheus_reads_the_game_master_s_figures_and_only_the_public_o
     );
 }
 
+/// The agent `db-host` of `server` (its state in `state`), serving `/metrics` on a port
+/// the kernel picks; the line that says where.
+fn agent_with_metrics(
+    server: &GameServer,
+    state: &Sandbox,
+    token: &str,
+) -> (Agent, serde_json::Value) {
+    let agent = Agent::start_with(
+        None,
+        state,
+        &server.url,
+        "db-host",
+        token,
+        &["--metrics", "127.0.0.1:0"],
+    );
+    let metrics = agent.wait_event("metrics", Duration::from_secs(10));
+    (agent, metrics)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_prometheus_reads_an_agent_s_metrics_beside_the_game_s() {
     const TOKEN: &str = "metrics-agent-token-0123456789";
@@ -160,15 +179,7 @@ scenarios:
     let mut server =
         GameServer::start_bound(&yaml, None, "127.0.0.1", &[("DB_AGENT_TOKEN", TOKEN)]).await;
     let state = Sandbox::new();
-    let agent = Agent::start_with(
-        None,
-        &state,
-        &server.url,
-        "db-host",
-        TOKEN,
-        &["--metrics", "127.0.0.1:0"],
-    );
-    let metrics = agent.wait_event("metrics", Duration::from_secs(10));
+    let (agent, metrics) = agent_with_metrics(&server, &state, TOKEN);
     let agent_addr: SocketAddr = metrics["address"]
         .as_str()
         .expect("the address it listens on")
@@ -330,15 +341,8 @@ scenarios:
     let server =
         GameServer::start_bound(&yaml, None, "127.0.0.1", &[("DB_AGENT_TOKEN", TOKEN)]).await;
     let state = Sandbox::new();
-    let agent = Agent::start_with(
-        None,
-        &state,
-        &server.url,
-        "db-host",
-        TOKEN,
-        &["--metrics", "127.0.0.1:0"],
-    );
-    let agent_url = agent.wait_event("metrics", Duration::from_secs(10))["url"]
+    let (_agent, metrics) = agent_with_metrics(&server, &state, TOKEN);
+    let agent_url = metrics["url"]
         .as_str()
         .expect("the agent's metrics URL")
         .to_owned();

@@ -152,6 +152,21 @@ impl MonkeyRun {
         }
     }
 
+    /// Waits (20 s at most) for the day's plan; the targets of its first fault, sorted.
+    async fn first_planned_targets(&self) -> Vec<String> {
+        let status = self
+            .wait(Duration::from_secs(20), |s| !plan(s).is_empty(), || {})
+            .await;
+        let mut planned: Vec<String> = plan(&status)[0]["targets"]
+            .as_array()
+            .expect("a fault's targets")
+            .iter()
+            .map(|t| t.as_str().expect("a target").to_owned())
+            .collect();
+        planned.sort();
+        planned
+    }
+
     /// Polls until one of its planned faults is in effect (at most `limit`).
     async fn wait_active(&self, limit: Duration) -> Value {
         self.wait(
@@ -820,16 +835,7 @@ async fn the_monkey_pauses_only_containers_that_opt_in() {
         ),
     );
     let mut monkey = MonkeyRun::start(&sandbox, &yaml);
-    let status = monkey
-        .wait(Duration::from_secs(20), |s| !plan(s).is_empty(), || {})
-        .await;
-    let mut planned: Vec<String> = plan(&status)[0]["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_owned())
-        .collect();
-    planned.sort();
+    let planned = monkey.first_planned_targets().await;
     assert_eq!(
         planned,
         [
@@ -958,17 +964,8 @@ async fn the_monkey_evicts_only_pods_that_opt_in_through_the_kubernetes_api() {
         &yaml,
         &[("KUBECONFIG", kube.kubeconfig.as_path())],
     );
-    let status = monkey
-        .wait(Duration::from_secs(20), |s| !plan(s).is_empty(), || {})
-        .await;
     // The plan, published ahead, names the pods found when the day was drawn.
-    let mut planned: Vec<String> = plan(&status)[0]["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_owned())
-        .collect();
-    planned.sort_unstable();
+    let planned = monkey.first_planned_targets().await;
     assert_eq!(planned, ["carts/cart-1", "carts/cart-2"]);
     let status = monkey.wait(Duration::from_secs(40), all_over, || {}).await;
     assert_eq!(plan(&status)[0]["end"], "timer", "{status:#}");

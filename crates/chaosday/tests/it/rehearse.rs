@@ -25,6 +25,14 @@ const WEB_SLOW: &str = "  - name: web-slow
     probes: [web-up]
 ";
 
+/// A scenario whose fault is too small for its probe to see: it never breaks.
+const BARELY_SLOW: &str = "  - name: barely-slow
+    faults: [ { target: web-link, fault: { kind: latency, latency: 10ms } } ]
+    diagnosis: { target: web-link, kind: latency }
+    resolution: diagnose
+    probes: [web-up]
+";
+
 /// A supervised HTTP service behind a link, and a game file over them.
 struct Service {
     argv: Vec<String>,
@@ -167,12 +175,8 @@ fn a_scenario_whose_probes_never_go_red_fails_the_rehearsal_in_words() {
     let game = service.game(
         "rehearse-never",
         &[
-            r#"  - name: barely-slow
-    faults: [ { target: web-link, fault: { kind: latency, latency: 10ms } } ]
-    diagnosis: { target: web-link, kind: latency }
-    resolution: diagnose
-    probes: [web-up]
-  - name: probe-elsewhere
+            BARELY_SLOW,
+            r#"  - name: probe-elsewhere
     faults: [ { target: web, fault: { kind: kill } } ]
     diagnosis: { target: web, kind: kill }
     resolution: fix
@@ -283,15 +287,7 @@ fn a_guard_that_goes_red_is_named_and_an_unknown_scenario_is_a_usage_error() {
 fn sigterm_mid_rehearsal_reverts_the_fault_and_stops_the_services() {
     let sandbox = Sandbox::new();
     let service = Service::new();
-    let game = service.game(
-        "rehearse-interrupted",
-        r#"  - name: barely-slow
-    faults: [ { target: web-link, fault: { kind: latency, latency: 10ms } } ]
-    diagnosis: { target: web-link, kind: latency }
-    resolution: diagnose
-    probes: [web-up]
-"#,
-    );
+    let game = service.game("rehearse-interrupted", BARELY_SLOW);
     let file = write(&sandbox, &game);
     let mut running = sandbox.spawn(&["rehearse", &file, "--within", "60s"]);
     assert!(
