@@ -649,6 +649,17 @@ impl FaultSpec {
             FaultSpec::Loss { .. } | FaultSpec::Partition { .. } | FaultSpec::Rate { .. }
         ) || self.link_toxic().is_some()
     }
+
+    /// Whether this fault on `target`, as the `fault` commands and experiments inject it,
+    /// is over as soon as it is done (nothing to hold, nothing to revert): a process's
+    /// kill, a container's restart.
+    pub fn ends_at_once(&self, target: &crate::target::TargetSpec) -> bool {
+        use crate::target::TargetSpec;
+        matches!(
+            (self, target),
+            (FaultSpec::Kill { .. }, TargetSpec::Process(_)) | (FaultSpec::Restart {}, _)
+        )
+    }
 }
 
 impl fmt::Display for NetScope {

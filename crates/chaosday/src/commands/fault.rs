@@ -270,10 +270,7 @@ async fn inject(engine: &Engine, output: Output, kind: InjectKind) -> anyhow::Re
     };
     // A process's kill and a container's restart end at once (nothing to hold); a
     // container's kill is undone (started again) when its time is up.
-    let one_shot = matches!(
-        (&fault, &target),
-        (FaultSpec::Kill { .. }, TargetSpec::Process(_)) | (FaultSpec::Restart {}, _)
-    );
+    let one_shot = fault.ends_at_once(&target);
     // A kill of an unsupervised process has nothing to revert: it ends at once.
     let mut handle = engine
         .inject(&target, &fault, (!one_shot).then_some(duration))

@@ -247,10 +247,7 @@ impl Chaosday {
                 duration,
             } => {
                 // A process's kill and a container's restart end at once, as for `fault inject`.
-                let one_shot = matches!(
-                    (&fault, target.as_ref()),
-                    (FaultSpec::Kill { .. }, TargetSpec::Process(_)) | (FaultSpec::Restart {}, _)
-                );
+                let one_shot = fault.ends_at_once(&target);
                 let handle = self
                     .engine
                     .inject(&target, &fault, if one_shot { None } else { duration })
